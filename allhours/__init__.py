@@ -1,0 +1,1 @@
+"""Composition root: the `allhours` command line and the wiring of real or emulated parts."""

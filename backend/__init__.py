@@ -1,0 +1,1 @@
+"""The central approval backend: ingest, workflow, notifications, REST API."""

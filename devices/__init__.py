@@ -1,0 +1,1 @@
+"""One port per physical device, with real drivers and wire-level emulators."""

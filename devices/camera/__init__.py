@@ -1,0 +1,1 @@
+"""Cameras and document cameras: the port, drivers and emulators."""

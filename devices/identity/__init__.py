@@ -1,0 +1,1 @@
+"""Identity-document readers: the port, drivers and emulators."""

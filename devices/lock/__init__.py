@@ -1,0 +1,1 @@
+"""Locker lock boards: the port, drivers and emulators."""

@@ -1,0 +1,1 @@
+"""The compartment domain: layout, states, allocation, pickup codes and the journal."""

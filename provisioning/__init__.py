@@ -1,0 +1,1 @@
+"""Terminal enrollment: keys, certificates, one-time tokens, configuration bundles."""

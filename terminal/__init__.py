@@ -1,0 +1,1 @@
+"""The kiosk: plain-Python flows and the Kivy screens that render them."""

@@ -1,0 +1,1 @@
+"""Citizen and staff flows as plain state machines; no Kivy here."""
