@@ -1,0 +1,417 @@
+"""Message models of wire contract v1.
+
+Every message is one JSON object with the same envelope (`schema_version`, `type`,
+`message_id`, `terminal_id`, `sent_at`); business messages add an `operation_id` that is kept
+across retries, so every handler can be idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from . import topics
+
+SCHEMA_VERSION = 1
+# Mosquitto accepts far more, but nothing in v1 needs it: a bigger payload is an error or an attack.
+MAX_MESSAGE_BYTES = 128 * 1024
+# Raw bytes per blob chunk; base64 makes it 4/3 larger and still well inside MAX_MESSAGE_BYTES.
+BLOB_CHUNK_BYTES = 48 * 1024
+MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+TerminalId = Annotated[str, Field(pattern=topics.TERMINAL_ID.pattern, max_length=64)]
+MessageId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+OperationId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#-]+$")]
+ApplicationNo = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{5,63}$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+CompartmentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
+UtcTime = AwareDatetime
+
+
+def new_message_id() -> str:
+    """A fresh, unique message id (UUID4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MalformedMessage(ValueError):
+    """A payload that is not a valid v1 message; `reason` says why without echoing its content."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Message(_Model):
+    """The envelope every v1 message carries."""
+
+    channel: ClassVar[str]
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: MessageId = Field(default_factory=new_message_id)
+    terminal_id: TerminalId
+    sent_at: UtcTime = Field(default_factory=utcnow)
+
+    def topic(self) -> str:
+        """The contract topic this message is published on."""
+        if self.channel == topics.EVENTS:
+            return topics.event(self.terminal_id, self.type.removeprefix("event."))  # type: ignore[attr-defined]
+        return topics.terminal_topic(self.terminal_id, self.channel)
+
+    def encode(self) -> bytes:
+        """Canonical JSON bytes of the message."""
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+# ---------------------------------------------------------------- status and telemetry
+
+
+class TerminalState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Status(Message):
+    """Retained presence of a terminal; the broker publishes the `offline` one as last will."""
+
+    channel: ClassVar[str] = topics.STATUS
+    type: Literal["status"] = "status"
+    state: TerminalState
+    software_version: str = Field(max_length=32)
+    since: UtcTime
+
+
+class DeviceHealth(_Model):
+    ok: bool
+    detail: str = Field(default="", max_length=200)
+
+
+class Telemetry(Message):
+    """Periodic health report of a terminal."""
+
+    channel: ClassVar[str] = topics.TELEMETRY
+    type: Literal["telemetry"] = "telemetry"
+    uptime_s: float = Field(ge=0)
+    outbox_backlog: int = Field(ge=0)
+    compartments: dict[str, int] = Field(default_factory=dict, description="count by state")
+    devices: dict[str, DeviceHealth] = Field(default_factory=dict)
+    lockout_remaining_s: float = Field(default=0, ge=0)
+
+
+# ---------------------------------------------------------------- events
+
+
+class IdDocumentType(StrEnum):
+    CN_RESIDENT_ID = "cn_resident_id"
+    PASSPORT = "passport"
+    OTHER = "other"
+
+
+class Applicant(_Model):
+    """The person an application is for: only what the item needs."""
+
+    name: str = Field(min_length=1, max_length=64)
+    id_document_type: IdDocumentType
+    id_number: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9<]+$")
+    phone: Phone
+
+
+class IdentityMethod(StrEnum):
+    FACE = "face"
+    STAFF_ASSISTED = "staff_assisted"
+
+
+class IdentityDecision(_Model):
+    """How the applicant was identified: scores only, never images."""
+
+    method: IdentityMethod
+    verified: bool
+    face_distance: float | None = Field(default=None, ge=0)
+    threshold: float | None = Field(default=None, ge=0)
+    liveness_passed: bool | None = None
+
+
+class MaterialRef(_Model):
+    """One scanned material, by the SHA-256 of its file; the file travels as blob chunks."""
+
+    material_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    sha256: Sha256
+    size: int = Field(gt=0, le=MAX_BLOB_BYTES)
+    content_type: Literal["application/pdf", "image/jpeg", "image/png"]
+    pages: int = Field(ge=1, le=200)
+
+
+class _Event(Message):
+    channel: ClassVar[str] = topics.EVENTS
+    operation_id: OperationId
+
+
+class ApplicationSubmitted(_Event):
+    """A citizen submitted an application; operation_id is the application number."""
+
+    type: Literal["event.application_submitted"] = "event.application_submitted"
+    application_no: ApplicationNo
+    item_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    applicant: Applicant = Field(repr=False)
+    identity: IdentityDecision
+    materials: list[MaterialRef] = Field(max_length=50)
+    deposit_expected: bool = False
+    submitted_at: UtcTime
+
+
+class MaterialsDeposited(_Event):
+    """Paper originals for an application went into a compartment."""
+
+    type: Literal["event.materials_deposited"] = "event.materials_deposited"
+    application_no: ApplicationNo
+    compartment_id: CompartmentId
+    deposited_at: UtcTime
+
+
+class ResultLoaded(_Event):
+    """Staff put a result into a compartment; operation_id is the load id."""
+
+    type: Literal["event.result_loaded"] = "event.result_loaded"
+    load_id: OperationId
+    application_no: ApplicationNo
+    compartment_id: CompartmentId
+    loaded_at: UtcTime
+
+
+class ResultPickedUp(_Event):
+    """The applicant opened the compartment with a valid code; operation_id is the load id."""
+
+    type: Literal["event.result_picked_up"] = "event.result_picked_up"
+    load_id: OperationId
+    application_no: ApplicationNo
+    compartment_id: CompartmentId
+    picked_up_at: UtcTime
+
+
+class AlarmKind(StrEnum):
+    WRONG_CODE_LIMIT = "wrong_code_limit"
+    LOCK_FAULT = "lock_fault"
+    DOOR_FORCED = "door_forced"
+    DOOR_LEFT_OPEN = "door_left_open"
+    DEVICE_FAULT = "device_fault"
+    LOW_PAPER = "low_paper"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alarm(_Event):
+    """Something an operator must look at; operation_id is the alarm id."""
+
+    type: Literal["event.alarm"] = "event.alarm"
+    kind: AlarmKind
+    severity: Severity
+    compartment_id: CompartmentId | None = None
+    detail: str = Field(max_length=500)
+    raised_at: UtcTime
+
+
+# ---------------------------------------------------------------- blobs
+
+
+class BlobChunk(Message):
+    """One chunk of a content-addressed material file, base64 in `data`."""
+
+    channel: ClassVar[str] = topics.BLOBS
+    type: Literal["blob.chunk"] = "blob.chunk"
+    sha256: Sha256
+    index: int = Field(ge=0)
+    count: int = Field(ge=1, le=MAX_BLOB_BYTES // BLOB_CHUNK_BYTES + 1)
+    total_size: int = Field(gt=0, le=MAX_BLOB_BYTES)
+    data: str = Field(max_length=(BLOB_CHUNK_BYTES * 4) // 3 + 4)
+
+    def raw(self) -> bytes:
+        """The chunk's bytes; MalformedMessage if `data` is not strict base64."""
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except ValueError as exc:
+            raise MalformedMessage("blob chunk data is not valid base64") from exc
+
+
+# ---------------------------------------------------------------- commands and their acks
+
+
+class _Command(Message):
+    channel: ClassVar[str] = topics.COMMANDS
+    operation_id: OperationId
+    expires_at: UtcTime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+class LoadResult(_Command):
+    """Reserve a compartment for an application's result; operation_id is the load id."""
+
+    type: Literal["command.load_result"] = "command.load_result"
+    load_id: OperationId
+    application_no: ApplicationNo
+    size: Literal["S", "M", "L"] = "S"
+
+
+class SetPickupCode(_Command):
+    """Arm (or rotate) the pickup code of a loaded result, as a keyed digest, never in clear."""
+
+    type: Literal["command.set_pickup_code"] = "command.set_pickup_code"
+    load_id: OperationId
+    application_no: ApplicationNo
+    code_digest: Sha256
+    code_expires_at: UtcTime
+
+
+class WithdrawResult(_Command):
+    """Stop a loaded result from being picked up (returned to the office by staff)."""
+
+    type: Literal["command.withdraw_result"] = "command.withdraw_result"
+    load_id: OperationId
+    application_no: ApplicationNo
+
+
+class AckOutcome(StrEnum):
+    DONE = "done"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class CommandAck(Message):
+    """The terminal's answer to one command; repeated unchanged for a duplicate command."""
+
+    channel: ClassVar[str] = topics.ACKS
+    type: Literal["command.ack"] = "command.ack"
+    command_id: MessageId
+    command_type: str = Field(max_length=64)
+    operation_id: OperationId
+    outcome: AckOutcome
+    detail: str = Field(default="", max_length=500)
+    result: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- receipts
+
+
+class ReceiptOutcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class ReceiptItem(_Model):
+    message_id: MessageId
+    outcome: ReceiptOutcome
+    reason: str = Field(default="", max_length=300)
+
+
+class Receipt(Message):
+    """The backend's application-level acknowledgement of upstream messages, after commit."""
+
+    channel: ClassVar[str] = topics.RECEIPTS
+    type: Literal["receipt"] = "receipt"
+    items: list[ReceiptItem] = Field(min_length=1, max_length=500)
+
+
+# ---------------------------------------------------------------- parsing
+
+EVENT_TYPES = (ApplicationSubmitted, MaterialsDeposited, ResultLoaded, ResultPickedUp, Alarm)
+COMMAND_TYPES = (LoadResult, SetPickupCode, WithdrawResult)
+ALL_TYPES: tuple[type[Message], ...] = (
+    Status,
+    Telemetry,
+    *EVENT_TYPES,
+    BlobChunk,
+    *COMMAND_TYPES,
+    CommandAck,
+    Receipt,
+)
+BY_TYPE: dict[str, type[Message]] = {t.model_fields["type"].default: t for t in ALL_TYPES}
+
+AnyMessage = Annotated[
+    Status
+    | Telemetry
+    | ApplicationSubmitted
+    | MaterialsDeposited
+    | ResultLoaded
+    | ResultPickedUp
+    | Alarm
+    | BlobChunk
+    | LoadResult
+    | SetPickupCode
+    | WithdrawResult
+    | CommandAck
+    | Receipt,
+    Field(discriminator="type"),
+]
+_adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)
+
+
+def type_name(cls: type[Message]) -> str:
+    return cls.model_fields["type"].default
+
+
+def _describe(exc: ValidationError) -> str:
+    # Field paths and error kinds only: the input may hold an ID number or a phone number.
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{loc}: {err['type']}")
+    return "; ".join(parts)
+
+
+def decode(payload: bytes) -> Message:
+    """Parse one payload into its model, or raise MalformedMessage."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"oversized: {len(payload)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        return _adapter.validate_json(payload)
+    except ValidationError as exc:
+        raise MalformedMessage(f"invalid message: {_describe(exc)}") from None
+
+
+def decode_from(topic: str, payload: bytes) -> Message:
+    """Parse a payload received on `topic` and check that topic and payload agree."""
+    try:
+        parsed = topics.parse(topic)
+    except topics.TopicError as exc:
+        raise MalformedMessage(str(exc)) from None
+    message = decode(payload)
+    if message.terminal_id != parsed.terminal_id:
+        raise MalformedMessage(
+            f"terminal id in payload ({message.terminal_id}) "
+            f"differs from topic ({parsed.terminal_id})"
+        )
+    if message.topic() != topic:
+        raise MalformedMessage(f"{type_name(type(message))} does not belong on {topic}")
+    return message
+
+
+def mask_id_number(value: str) -> str:
+    """Mask an ID number for logs, keeping the first 4 and last 4 characters."""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    """Mask a phone number for logs, keeping the first 3 and last 4 digits."""
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]

@@ -1,0 +1,248 @@
+"""The contract for machines: JSON Schemas, canonical examples, an AsyncAPI 3 document."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import messages as m
+from . import topics
+
+_T = "T0001"
+_AT = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def _ids(n: int) -> str:
+    return f"{n:032x}"
+
+
+def examples() -> dict[str, m.Message]:
+    """One canonical example per message type, keyed by type name."""
+    common = {"terminal_id": _T, "sent_at": _AT}
+    items: list[m.Message] = [
+        m.Status(message_id=_ids(1), state="online", software_version="0.1.0", since=_AT, **common),
+        m.Telemetry(
+            message_id=_ids(2),
+            uptime_s=3600,
+            outbox_backlog=0,
+            compartments={"empty": 6, "holding_result": 2, "holding_deposit": 1},
+            devices={"lock_board": m.DeviceHealth(ok=True, detail="16 channels")},
+            **common,
+        ),
+        m.ApplicationSubmitted(
+            message_id=_ids(3),
+            operation_id="AH-T0001-20261120-0001",
+            application_no="AH-T0001-20261120-0001",
+            item_code="HJ-0101",
+            applicant=m.Applicant(
+                name="张三",
+                id_document_type="cn_resident_id",
+                id_number="11010519491231002X",
+                phone="13800138000",
+            ),
+            identity=m.IdentityDecision(
+                method="face",
+                verified=True,
+                face_distance=0.38,
+                threshold=0.5,
+                liveness_passed=True,
+            ),
+            materials=[
+                m.MaterialRef(
+                    material_code="household-register",
+                    sha256=_SHA,
+                    size=81234,
+                    content_type="application/pdf",
+                    pages=2,
+                )
+            ],
+            deposit_expected=True,
+            submitted_at=_AT,
+            **common,
+        ),
+        m.MaterialsDeposited(
+            message_id=_ids(4),
+            operation_id="AH-T0001-20261120-0001",
+            application_no="AH-T0001-20261120-0001",
+            compartment_id="A03",
+            deposited_at=_AT,
+            **common,
+        ),
+        m.ResultLoaded(
+            message_id=_ids(5),
+            operation_id="L-7f3a9c",
+            load_id="L-7f3a9c",
+            application_no="AH-T0001-20261120-0001",
+            compartment_id="A05",
+            loaded_at=_AT,
+            **common,
+        ),
+        m.ResultPickedUp(
+            message_id=_ids(6),
+            operation_id="L-7f3a9c",
+            load_id="L-7f3a9c",
+            application_no="AH-T0001-20261120-0001",
+            compartment_id="A05",
+            picked_up_at=_AT,
+            **common,
+        ),
+        m.Alarm(
+            message_id=_ids(7),
+            operation_id="ALM-T0001-0007",
+            kind="wrong_code_limit",
+            severity="warning",
+            detail="5 wrong pickup codes in a row",
+            raised_at=_AT,
+            **common,
+        ),
+        m.BlobChunk(
+            message_id=_ids(8),
+            sha256=_SHA,
+            index=0,
+            count=2,
+            total_size=81234,
+            data="JVBERi0xLjQK",
+            **common,
+        ),
+        m.LoadResult(
+            message_id=_ids(9),
+            operation_id="L-7f3a9c",
+            load_id="L-7f3a9c",
+            application_no="AH-T0001-20261120-0001",
+            size="M",
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.SetPickupCode(
+            message_id=_ids(10),
+            operation_id="L-7f3a9c#1",
+            load_id="L-7f3a9c",
+            application_no="AH-T0001-20261120-0001",
+            code_digest="3b7e72edbc2a2e5b3f0c1f6c3c1e0a8a4b1c9d2e7f6a5b4c3d2e1f0a9b8c7d6e",
+            code_expires_at=datetime(2026, 11, 27, 21, 30, tzinfo=UTC),
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.WithdrawResult(
+            message_id=_ids(11),
+            operation_id="L-7f3a9c#withdraw",
+            load_id="L-7f3a9c",
+            application_no="AH-T0001-20261120-0001",
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.CommandAck(
+            message_id=_ids(12),
+            command_id=_ids(9),
+            command_type="command.load_result",
+            operation_id="L-7f3a9c",
+            outcome="done",
+            result={"compartment_id": "A05"},
+            **common,
+        ),
+        m.Receipt(
+            message_id=_ids(13),
+            items=[
+                m.ReceiptItem(message_id=_ids(3), outcome="stored"),
+                m.ReceiptItem(message_id=_ids(8), outcome="duplicate"),
+            ],
+            **common,
+        ),
+    ]
+    return {m.type_name(type(x)): x for x in items}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema (draft 2020-12) of every message type, keyed by type name."""
+    out = {}
+    for cls in m.ALL_TYPES:
+        schema = cls.model_json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://allhours.example/schemas/v1/{m.type_name(cls)}.json"
+        out[m.type_name(cls)] = schema
+    return out
+
+
+def topic_template(cls: type[m.Message]) -> str:
+    """The topic of a message type with `{terminal_id}` left as a parameter."""
+    if cls.channel == topics.EVENTS:
+        kind = m.type_name(cls).removeprefix("event.")
+        return f"{topics.ROOT}/terminals/{{terminal_id}}/events/{kind}"
+    return f"{topics.ROOT}/terminals/{{terminal_id}}/{cls.channel}"
+
+
+def direction(cls: type[m.Message]) -> str:
+    return "terminal→backend" if cls.channel in topics.UPSTREAM else "backend→terminal"
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of the whole v1 contract."""
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    components: dict[str, Any] = {"messages": {}, "schemas": {}}
+    ex = examples()
+    for cls in m.ALL_TYPES:
+        name = m.type_name(cls)
+        key = name.replace(".", "_")
+        schema = cls.model_json_schema(
+            mode="serialization", ref_template="#/components/schemas/{model}"
+        )
+        for def_name, definition in schema.pop("$defs", {}).items():
+            components["schemas"][def_name] = definition
+        components["schemas"][cls.__name__] = schema
+        retained = cls is m.Status
+        components["messages"][key] = {
+            "name": name,
+            "title": cls.__name__,
+            "summary": (cls.__doc__ or "").strip().splitlines()[0],
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
+            "examples": [{"payload": json.loads(ex[name].encode())}],
+            "bindings": {"mqtt": {"bindingVersion": "0.2.0", "messageExpiryInterval": 3600}}
+            if cls.channel == topics.COMMANDS
+            else {},
+        }
+        channels[key] = {
+            "address": topic_template(cls),
+            "parameters": {"terminal_id": {"description": "the terminal id, also its MQTT user"}},
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+            "bindings": {"mqtt": {"bindingVersion": "0.2.0", "qos": 1, "retain": retained}},
+        }
+        # Seen from the terminal: it sends upstream messages and receives downstream ones.
+        operations[f"{key}_op"] = {
+            "action": "send" if cls.channel in topics.UPSTREAM else "receive",
+            "channel": {"$ref": f"#/channels/{key}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "allhours terminal ⇄ backend contract",
+            "version": "1.0.0",
+            "description": "Generated from cloud_bridge.contract; see docs/protocol.md.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": components,
+    }
+
+
+def export(directory: Path) -> list[Path]:
+    """Write asyncapi.json, one schema per type and one example per type under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def dump(path: Path, data: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+        written.append(path)
+
+    dump(directory / "asyncapi.json", asyncapi_document())
+    for name, schema in json_schemas().items():
+        dump(directory / "schemas" / f"{name}.json", schema)
+    for name, message in examples().items():
+        dump(directory / "examples" / f"{name}.json", json.loads(message.encode()))
+    return written
