@@ -1,0 +1,107 @@
+"""Wrong-code limits per terminal keypad: free attempts, doubling delay, one alarm per streak."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AttemptPolicy:
+    """How many wrong codes a keypad may take before delays and an alarm.
+
+    Counted per keypad, not per compartment: a brute-forcer tries random codes across
+    every compartment. After ``free_attempts`` consecutive wrong codes each further one
+    imposes a delay of base, 2*base, 4*base ... capped at ``max_delay_s``. The
+    ``alarm_after``-th consecutive wrong code raises one alarm. A streak with no wrong code
+    for ``idle_reset_s`` starts over, so one citizen's typo is not charged to the next
+    person a week later; None keeps streaks until a correct code.
+    """
+
+    free_attempts: int = 3
+    base_delay_s: float = 30.0
+    max_delay_s: float = 900.0
+    alarm_after: int = 5
+    idle_reset_s: float | None = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.free_attempts < 0:
+            raise ValueError("free_attempts must be >= 0")
+        if self.base_delay_s <= 0 or self.max_delay_s < self.base_delay_s:
+            raise ValueError("need 0 < base_delay_s <= max_delay_s")
+        if self.alarm_after < 1:
+            raise ValueError("alarm_after must be >= 1")
+        # A reset shorter than a lockout would let a brute-forcer skip the delays.
+        if self.idle_reset_s is not None and self.idle_reset_s <= self.max_delay_s:
+            raise ValueError("idle_reset_s must be longer than max_delay_s")
+
+    def delay_after(self, streak: int) -> float:
+        """The lockout imposed after the ``streak``-th consecutive wrong code."""
+        extra = streak - self.free_attempts
+        if extra <= 0:
+            return 0.0
+        # Capping the exponent keeps float maths finite however long the streak runs.
+        return min(self.base_delay_s * 2 ** min(extra - 1, 64), self.max_delay_s)
+
+
+@dataclass
+class AttemptStreak:
+    """The keypad's current run of wrong codes; journalled so a restart does not reset it."""
+
+    count: int = 0
+    lockout_until: float = 0.0
+    last_wrong_at: float | None = None
+
+    def remaining(self, policy: AttemptPolicy, now: float) -> float:
+        """Seconds left in the lockout; capped so a clock stepping back cannot stretch it."""
+        return max(0.0, min(self.lockout_until - now, policy.max_delay_s))
+
+    def expire_if_idle(self, policy: AttemptPolicy, now: float) -> bool:
+        """Start over after a quiet spell; True if something changed."""
+        if (
+            self.count
+            and policy.idle_reset_s is not None
+            and self.last_wrong_at is not None
+            and now - self.last_wrong_at >= policy.idle_reset_s
+            and self.remaining(policy, now) == 0
+        ):
+            self.reset()
+            return True
+        return False
+
+    def register_wrong(self, policy: AttemptPolicy, now: float) -> tuple[float, bool]:
+        """Count one wrong code; return (delay imposed, whether this one raises the alarm)."""
+        self.count += 1
+        self.last_wrong_at = now
+        delay = policy.delay_after(self.count)
+        if delay:
+            self.lockout_until = now + delay
+        # Equality, not >=: exactly one alarm per streak however long it runs.
+        return delay, self.count == policy.alarm_after
+
+    def attempts_left(self, policy: AttemptPolicy) -> int:
+        """Wrong codes still allowed before delays start."""
+        return max(0, policy.free_attempts - self.count)
+
+    def reset(self) -> None:
+        """A correct code (or a quiet spell) ends the streak."""
+        self.count = 0
+        self.lockout_until = 0.0
+        self.last_wrong_at = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The journal form."""
+        return {
+            "count": self.count,
+            "lockout_until": self.lockout_until,
+            "last_wrong_at": self.last_wrong_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AttemptStreak:
+        """Rebuild from the latest journal record."""
+        return cls(
+            count=int(record["count"]),
+            lockout_until=float(record["lockout_until"]),
+            last_wrong_at=record.get("last_wrong_at"),
+        )

@@ -1,0 +1,377 @@
+"""The locker bank: allocation, deposits, result loads, pickup by code, and alarms."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from devices.lock.port import LockFault, LockPort
+from locker.attempts import AttemptPolicy, AttemptStreak
+from locker.compartment import DEPOSIT, RESULT, Compartment, State
+from locker.errors import (
+    CodeCollision,
+    CodeExpired,
+    InvalidTransition,
+    LayoutError,
+    LockerFault,
+    NoCompartmentFree,
+    TooManyAttempts,
+    UnknownCompartment,
+    UnknownLoad,
+    WrongCode,
+)
+from locker.journal import LockerJournal
+from locker.layout import CompartmentSpec, Size
+
+__all__ = ["AttemptPolicy", "LockerAlarm", "LockerBank", "Opened"]
+
+log = logging.getLogger(__name__)
+
+WRONG_CODE_LIMIT = "wrong_code_limit"
+LOCK_FAULT = "lock_fault"
+OPENING_UNCONFIRMED = "opening_unconfirmed"
+
+# Journal events that leave a pickup half done: intent written, outcome not.
+_OPENING = "opening"
+
+
+@dataclass(frozen=True)
+class LockerAlarm:
+    """Something an operator must look at."""
+
+    kind: str  # "wrong_code_limit" | "lock_fault" | "opening_unconfirmed"
+    compartment_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A successful pickup: which compartment opened, for which application."""
+
+    compartment_id: str
+    application_no: str
+    load_id: str | None
+
+
+class LockerBank:
+    """All compartments of one terminal, journalled, driving one lock port.
+
+    Every change is written to the journal before memory changes, so a failed write
+    leaves the bank as it was. One re-entrant lock serialises callers (kiosk flow,
+    backend commands), including the lock pulse, so no two callers open the same
+    compartment for two different people.
+    """
+
+    def __init__(
+        self,
+        layout: list[CompartmentSpec],
+        journal: LockerJournal,
+        lock: LockPort,
+        *,
+        code_digest: Callable[[str], str],
+        clock: Callable[[], float] = time.time,
+        on_alarm: Callable[[LockerAlarm], None] = lambda a: None,
+        policy: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen, so sharing is safe
+        pulse_ms: int = 500,
+    ) -> None:
+        self._journal = journal
+        self._lock_port = lock
+        self._code_digest = code_digest
+        self._clock = clock
+        self._on_alarm = on_alarm
+        self._policy = policy
+        self._pulse_ms = pulse_ms
+        self._mutex = threading.RLock()
+        self._slots = {spec.id: Compartment(spec=spec) for spec in layout}
+        if len(self._slots) != len(layout):
+            raise LayoutError("compartment ids in the layout are not unique")
+        self._streak = AttemptStreak()
+        self._unconfirmed: set[str] = set()
+        self._finished_loads: set[str] = set()
+        self._restore()
+
+    # ---- restart -------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        state = self._journal.replay()
+        for cid, record in state.compartments.items():
+            if cid not in self._slots:
+                if record["state"] != State.EMPTY:
+                    # Dropping it would forget a citizen's papers or result inside.
+                    raise LayoutError(
+                        f"compartment {cid} is {record['state']} in the journal but missing "
+                        "from the layout; restore it to the layout or release it first"
+                    )
+                continue
+            self._slots[cid] = Compartment.from_record(self._slots[cid].spec, record)
+        if state.attempts is not None:
+            self._streak = AttemptStreak.from_record(state.attempts)
+        active = {c.load_id for c in self._slots.values() if c.load_id}
+        self._finished_loads = state.seen_load_ids - active
+        self._unconfirmed = {
+            cid for cid, event in state.last_event.items()
+            if event == _OPENING and cid in self._slots
+        }
+        for cid in sorted(self._unconfirmed):
+            # We cannot know whether the pulse happened before the crash. Keeping the
+            # result (and its code) loses nothing; staff check the compartment.
+            self._alarm(OPENING_UNCONFIRMED, cid,
+                        "a pickup was interrupted; check whether the compartment was emptied")
+
+    # ---- deposits --------------------------------------------------------------------
+
+    def reserve_for_deposit(self, application_no: str, size: Size) -> Compartment:
+        """Reserve the smallest free compartment that fits, for a citizen's paper originals."""
+        with self._mutex:
+            slot = self._allocate(size)
+            new = replace(slot.cleared(self._clock()), state=State.RESERVED,
+                          application_no=application_no, purpose=DEPOSIT)
+            return self._commit("reserved_for_deposit", new)
+
+    def open(self, compartment_id: str) -> None:
+        """Pulse a compartment's lock (deposit, staff service); state does not change."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            self._pulse(slot)
+            self._journal.append("door_pulsed", slot.id, {"channel": slot.spec.channel},
+                                 self._clock())
+
+    def confirm_deposit(self, compartment_id: str) -> Compartment:
+        """The citizen closed the door on their originals: RESERVED(deposit) -> HOLDING_DEPOSIT."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            if slot.state == State.HOLDING_DEPOSIT:
+                return replace(slot)
+            self._require(slot, State.RESERVED, DEPOSIT, "confirm a deposit")
+            return self._commit("deposit_confirmed", replace(slot, state=State.HOLDING_DEPOSIT))
+
+    def release(self, compartment_id: str) -> Compartment:
+        """Staff emptied the compartment or a reservation was cancelled: back to EMPTY."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            if slot.state == State.EMPTY:
+                return replace(slot)
+            return self._commit("released", slot.cleared(self._clock()))
+
+    # ---- results -------------------------------------------------------------------
+
+    def reserve_for_result(self, load_id: str, application_no: str, size: Size) -> Compartment:
+        """Reserve a compartment for a result; the same load_id always gets the same one."""
+        with self._mutex:
+            existing = self._by_load(load_id)
+            if existing is not None:
+                if existing.application_no != application_no:
+                    raise InvalidTransition(
+                        f"Load {load_id!r} is already reserved for another application."
+                    )
+                return replace(existing)
+            if load_id in self._finished_loads:
+                # A late duplicate of a finished load must not reserve a second compartment.
+                raise InvalidTransition(f"Load {load_id!r} was already completed here.")
+            slot = self._allocate(size)
+            new = replace(slot.cleared(self._clock()), state=State.RESERVED,
+                          application_no=application_no, load_id=load_id, purpose=RESULT)
+            return self._commit("reserved_for_result", new)
+
+    def confirm_result_loaded(self, load_id: str) -> Compartment:
+        """Staff closed the door on the result: RESERVED(result) -> HOLDING_RESULT."""
+        with self._mutex:
+            slot = self._require_load(load_id)
+            if slot.state == State.HOLDING_RESULT:
+                return replace(slot)
+            self._require(slot, State.RESERVED, RESULT, "confirm a loaded result")
+            return self._commit("result_loaded", replace(slot, state=State.HOLDING_RESULT))
+
+    def set_pickup_code(self, load_id: str, digest: str, expires_at: float) -> Compartment:
+        """Set or rotate the pickup code's digest; an earlier digest stops working."""
+        with self._mutex:
+            slot = self._require_load(load_id)
+            if slot.state not in (State.RESERVED, State.HOLDING_RESULT) or slot.withdrawn:
+                # After a withdrawal a late duplicate must not bring the code back to life.
+                raise InvalidTransition(
+                    f"Cannot set a pickup code for load {load_id!r}: compartment {slot.id} is "
+                    f"{slot.state}{' (withdrawn)' if slot.withdrawn else ''}."
+                )
+            if not digest:
+                raise ValueError("a pickup code digest must not be empty")
+            for other in self._slots.values():
+                if (other.id != slot.id and other.code_digest is not None
+                        and _same(other.code_digest, digest)):
+                    raise CodeCollision(load_id)
+            if slot.code_digest == digest and slot.code_expires_at == expires_at:
+                return replace(slot)
+            new = replace(slot, code_digest=digest, code_expires_at=float(expires_at))
+            return self._commit("pickup_code_set", new)
+
+    def withdraw_result(self, load_id: str) -> Compartment:
+        """Staff take the result back: its code stops working; it stays until released."""
+        with self._mutex:
+            slot = self._require_load(load_id)
+            if slot.withdrawn:
+                return replace(slot)
+            new = replace(slot, withdrawn=True, code_digest=None, code_expires_at=None)
+            return self._commit("result_withdrawn", new)
+
+    def pickup(self, code: str) -> Opened:
+        """Open the compartment whose result matches ``code``; see docs/locker.md."""
+        with self._mutex:
+            now = self._clock()
+            if self._streak.expire_if_idle(self._policy, now):
+                self._journal.append_attempts(self._streak.to_record(), now)
+            wait = self._streak.remaining(self._policy, now)
+            if wait > 0:
+                # Refuse before hashing: during a lockout no code is checked at all.
+                raise TooManyAttempts(wait)
+            digest = self._code_digest(code)
+            match: Compartment | None = None
+            # Compare against every candidate, without stopping early, so timing does
+            # not reveal how many results are waiting or where a code matched.
+            for slot in self._slots.values():
+                waiting = slot.state == State.HOLDING_RESULT and slot.code_digest is not None
+                if waiting and _same(slot.code_digest or "", digest) and match is None:
+                    match = slot
+            if match is None:
+                raise self._wrong_code(now)
+            if match.code_expires_at is not None and now >= match.code_expires_at:
+                raise CodeExpired()
+            if self._streak.count:
+                self._streak.reset()
+                self._journal.append_attempts(self._streak.to_record(), now)
+            return self._open_for_pickup(match, now)
+
+    def _open_for_pickup(self, slot: Compartment, now: float) -> Opened:
+        # Intent first: if we crash after the pulse, the restart knows a pickup was under
+        # way and keeps the result (with an alarm) instead of guessing it is gone.
+        self._journal.append_compartment(_OPENING, slot.id, slot.to_record(), now)
+        self._unconfirmed.add(slot.id)
+        try:
+            self._pulse(slot)
+        except LockerFault:
+            self._journal.append_compartment("opening_failed", slot.id, slot.to_record(),
+                                             self._clock())
+            self._unconfirmed.discard(slot.id)
+            raise
+        opened = Opened(slot.id, slot.application_no or "", slot.load_id)
+        if slot.load_id:
+            self._finished_loads.add(slot.load_id)
+        self._commit("picked_up", slot.cleared(self._clock()))
+        return opened
+
+    def _wrong_code(self, now: float) -> WrongCode:
+        delay, alarm = self._streak.register_wrong(self._policy, now)
+        self._journal.append_attempts(self._streak.to_record(), now)
+        if alarm:
+            self._alarm(WRONG_CODE_LIMIT, None,
+                        f"{self._streak.count} wrong pickup codes in a row at this keypad")
+        return WrongCode(self._streak.attempts_left(self._policy), delay)
+
+    # ---- operations ----------------------------------------------------------------
+
+    def mark_out_of_service(self, compartment_id: str, reason: str) -> Compartment:
+        """Take a compartment out of allocation and pickup; its contents stay recorded."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            new = replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=reason)
+            return self._commit("out_of_service", new)
+
+    def compartments(self) -> list[Compartment]:
+        """Copies of every compartment, in layout order."""
+        with self._mutex:
+            return [replace(slot) for slot in self._slots.values()]
+
+    def summary(self) -> dict[str, int]:
+        """Counts by state plus expired codes, for telemetry; no codes or application numbers."""
+        with self._mutex:
+            now = self._clock()
+            counts = {state.value: 0 for state in State}
+            for slot in self._slots.values():
+                counts[slot.state.value] += 1
+            counts["expired_codes"] = sum(
+                1 for s in self._slots.values()
+                if s.state == State.HOLDING_RESULT and s.code_expires_at is not None
+                and now >= s.code_expires_at
+            )
+            counts["unconfirmed_openings"] = len(self._unconfirmed)
+            return counts
+
+    def lockout_remaining(self) -> float:
+        """Seconds until the keypad accepts codes again (0 if not locked out)."""
+        with self._mutex:
+            return self._streak.remaining(self._policy, self._clock())
+
+    def wrong_code_streak(self) -> int:
+        """Consecutive wrong codes entered at this keypad."""
+        with self._mutex:
+            return self._streak.count
+
+    def unconfirmed_openings(self) -> list[str]:
+        """Compartments whose pickup was interrupted by a crash; staff must check them."""
+        with self._mutex:
+            return sorted(self._unconfirmed)
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _allocate(self, size: Size) -> Compartment:
+        size = Size(size)
+        free = [s for s in self._slots.values() if s.state == State.EMPTY and s.spec.size >= size]
+        if not free:
+            raise NoCompartmentFree(size.value)
+        # Smallest that fits keeps large compartments for large items; layout order breaks ties.
+        return min(free, key=lambda s: s.spec.size.rank)
+
+    def _get(self, compartment_id: str) -> Compartment:
+        try:
+            return self._slots[compartment_id]
+        except KeyError:
+            raise UnknownCompartment(compartment_id) from None
+
+    def _by_load(self, load_id: str) -> Compartment | None:
+        return next((s for s in self._slots.values() if s.load_id == load_id), None)
+
+    def _require_load(self, load_id: str) -> Compartment:
+        slot = self._by_load(load_id)
+        if slot is None:
+            raise UnknownLoad(load_id)
+        return slot
+
+    @staticmethod
+    def _require(slot: Compartment, state: State, purpose: str, action: str) -> None:
+        if slot.state != state or slot.purpose != purpose:
+            raise InvalidTransition(
+                f"Cannot {action}: compartment {slot.id} is {slot.state}"
+                f"{f' for a {slot.purpose}' if slot.purpose else ''}."
+            )
+
+    def _commit(self, event: str, new: Compartment) -> Compartment:
+        new.updated_at = self._clock()
+        self._journal.append_compartment(event, new.id, new.to_record(), new.updated_at)
+        self._slots[new.id] = new
+        self._unconfirmed.discard(new.id)
+        return replace(new)
+
+    def _pulse(self, slot: Compartment) -> None:
+        try:
+            self._lock_port.unlock(slot.spec.channel, self._pulse_ms)
+        except LockFault as exc:
+            self._journal.append("lock_fault", slot.id, {"detail": str(exc)}, self._clock())
+            self._alarm(LOCK_FAULT, slot.id, str(exc))
+            raise LockerFault(slot.id, str(exc)) from exc
+
+    def _alarm(self, kind: str, compartment_id: str | None, detail: str) -> None:
+        alarm = LockerAlarm(kind, compartment_id, detail)
+        self._journal.append("alarm", compartment_id, {"kind": kind, "detail": detail},
+                             self._clock())
+        try:
+            self._on_alarm(alarm)
+        except Exception:
+            # A broken alarm sink must not turn a refused code into an opened door or vice versa.
+            log.exception("alarm handler failed for %s on %s", kind, compartment_id)
+
+
+def _same(a: str, b: str) -> bool:
+    # compare_digest on bytes: it refuses non-ASCII str, and digests may be any text.
+    return hmac.compare_digest(a.encode(), b.encode())

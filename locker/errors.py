@@ -1,0 +1,107 @@
+"""Locker errors, each worded for the citizen at the screen or the operator reading the log.
+
+The structured attributes (retry_after_s, compartment_id, ...) let the terminal render its
+own translated text; the English message is the fallback and the log line.
+"""
+
+from __future__ import annotations
+
+HOTLINE = "Please call the service hotline."
+
+
+class LockerError(Exception):
+    """Base of every error the locker domain raises."""
+
+
+class LayoutError(LockerError, ValueError):
+    """The configured compartment layout is invalid; the message names the bad entry."""
+
+
+class NoCompartmentFree(LockerError):
+    """No free compartment is large enough."""
+
+    def __init__(self, size: str) -> None:
+        self.size = size
+        super().__init__(
+            f"No compartment of size {size} or larger is free at this terminal right now."
+        )
+
+
+class UnknownCompartment(LockerError):
+    """The compartment id is not part of this terminal's layout."""
+
+    def __init__(self, compartment_id: str) -> None:
+        self.compartment_id = compartment_id
+        super().__init__(f"Compartment {compartment_id!r} does not exist at this terminal.")
+
+
+class UnknownLoad(LockerError):
+    """No compartment holds or is reserved for this load."""
+
+    def __init__(self, load_id: str) -> None:
+        self.load_id = load_id
+        super().__init__(f"No compartment is reserved for load {load_id!r} at this terminal.")
+
+
+class InvalidTransition(LockerError):
+    """The operation does not fit the compartment's current state."""
+
+
+class WrongCode(LockerError):
+    """The typed code matches no result waiting for pickup."""
+
+    def __init__(self, attempts_left: int, retry_after: float) -> None:
+        self.attempts_left = attempts_left
+        self.retry_after = retry_after
+        text = "That code is not right. Please check the SMS and try again."
+        if retry_after > 0:
+            text += f" You can try again in {_seconds(retry_after)}."
+        super().__init__(text)
+
+
+class TooManyAttempts(LockerError):
+    """The keypad is locked out after repeated wrong codes; no code was checked."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"Too many wrong codes were entered. Please try again in {_seconds(retry_after_s)}."
+        )
+
+
+class CodeExpired(LockerError):
+    """The code was right but its pickup period is over."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That code has expired. Please call the service hotline to arrange a new pickup."
+        )
+
+
+class CodeCollision(LockerError):
+    """A new pickup code's digest equals another active compartment's digest."""
+
+    def __init__(self, load_id: str) -> None:
+        self.load_id = load_id
+        # Never say which compartment: the colliding code belongs to someone else.
+        super().__init__(
+            f"The pickup code for load {load_id!r} is already in use at this terminal; "
+            "issue a different code."
+        )
+
+
+class LockerFault(LockerError):
+    """The lock board did not open a compartment; nothing changed in the compartment."""
+
+    def __init__(self, compartment_id: str, detail: str) -> None:
+        self.compartment_id = compartment_id
+        self.detail = detail
+        super().__init__(
+            f"Compartment {compartment_id} could not be opened ({detail}). Nothing has been "
+            f"lost: its contents stay in place. {HOTLINE}"
+        )
+
+
+def _seconds(value: float) -> str:
+    whole = max(1, round(value))
+    return "1 second" if whole == 1 else f"{whole} seconds"
