@@ -1,0 +1,231 @@
+"""Tables of the backend, as typed SQLAlchemy 2 declarative models (portable SQL only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite returns naive values, so re-attach UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class Terminal(Base):
+    __tablename__ = "terminals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pickup_code_key: Mapped[bytes] = mapped_column(LargeBinary)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    software_version: Mapped[str | None] = mapped_column(String(32))
+    last_seen_at: Mapped[datetime | None]
+    status_sent_at: Mapped[datetime | None]
+    telemetry: Mapped[dict[str, Any] | None]
+    telemetry_sent_at: Mapped[datetime | None]
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Application(Base):
+    __tablename__ = "applications"
+
+    application_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    applicant_name: Mapped[str] = mapped_column(String(64))
+    id_document_type: Mapped[str] = mapped_column(String(32))
+    id_number: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    identity: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    deposit_expected: Mapped[bool] = mapped_column(default=False)
+    deposit_compartment_id: Mapped[str | None] = mapped_column(String(16))
+    deposited_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Material(Base):
+    __tablename__ = "materials"
+    __table_args__ = (Index("ix_materials_sha256", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    material_code: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int]
+    verified: Mapped[bool] = mapped_column(default=False)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    chunk_count: Mapped[int]
+    complete: Mapped[bool] = mapped_column(default=False)
+    verified: Mapped[bool] = mapped_column(default=False)
+    storage_path: Mapped[str | None] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(default=0)
+    first_chunk_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class BlobChunkRow(Base):
+    """A received chunk, kept only until its blob is assembled."""
+
+    __tablename__ = "blob_chunks"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    index: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProcessedMessage(Base):
+    """Every upstream message id applied, so a redelivery changes nothing."""
+
+    __tablename__ = "processed_messages"
+
+    message_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowHistory(Base):
+    __tablename__ = "workflow_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoadOperation(Base):
+    __tablename__ = "load_operations"
+
+    load_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
+    compartment_id: Mapped[str | None] = mapped_column(String(16))
+    size: Mapped[str] = mapped_column(String(1), default="S")
+    status: Mapped[str] = mapped_column(String(16))
+    code_rotation: Mapped[int] = mapped_column(default=0)
+    code_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CommandRow(Base):
+    """A command to a terminal: written with the state change, published after commit."""
+
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_status", "status"),)
+
+    command_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    operation_id: Mapped[str] = mapped_column(String(128), index=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
+
+
+class SmsOutboxRow(Base):
+    """The dev SMS adapter's sent messages: the demo's stand-in for the applicant's handset."""
+
+    __tablename__ = "sms_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RejectedMessage(Base):
+    """An upstream message that was refused; its content is not kept (it may be personal)."""
+
+    __tablename__ = "rejected_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    terminal_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlarmRow(Base):
+    __tablename__ = "alarms"
+
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
+    operation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    compartment_id: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    raised_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestCounter(Base):
+    """Running totals of ingest outcomes (stored, duplicate, rejected)."""
+
+    __tablename__ = "ingest_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
