@@ -1,0 +1,132 @@
+"""Inbound command dispatch on the terminal: verified, expiry-checked, executed once.
+
+QoS 1 delivers a command at least once, and the backend re-sends pending commands after a
+restart, so a command id seen before is answered with the acknowledgement recorded the first
+time, and its handler does not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .contract import messages as m
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS handled_commands (
+    command_id TEXT PRIMARY KEY,
+    command_type TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a handler reports back; `result` travels in the CommandAck."""
+
+    outcome: m.AckOutcome = m.AckOutcome.DONE
+    detail: str = ""
+    result: dict[str, str] = field(default_factory=dict)
+
+
+class CommandRejected(Exception):
+    """Raised by a handler that refuses a command; the message goes back to the backend."""
+
+
+Handler = Callable[[m.Message], CommandResult]
+
+
+class CommandDispatcher:
+    """Runs each command's handler at most once and queues its acknowledgement durably."""
+
+    def __init__(self, outbox: Outbox, terminal_id: str, clock: Callable[[], datetime] = m.utcnow):
+        self.outbox = outbox
+        self.terminal_id = terminal_id
+        self.clock = clock
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        with outbox.transaction() as tx:
+            tx.execute(_SCHEMA.strip())
+        self.duplicates = 0
+
+    def register(self, command_type: type[m.Message], handler: Handler) -> None:
+        """Route one command type to its handler."""
+        self._handlers[m.type_name(command_type)] = handler
+
+    def dispatch(self, command: m.Message) -> m.CommandAck:
+        """Verify, execute once and acknowledge one command; returns the queued ack."""
+        with self._lock:
+            return self._dispatch(command)
+
+    def _dispatch(self, command: m.Message) -> m.CommandAck:
+        ctype = m.type_name(type(command))
+        operation_id = getattr(command, "operation_id", "-")
+        seen = self.outbox.query(
+            "SELECT outcome, detail, result FROM handled_commands WHERE command_id = ?",
+            (command.message_id,),
+        )
+        if seen:
+            self.duplicates += 1
+            outcome, detail, result = seen[0]
+            log.info("duplicate command %s (%s) answered again", command.message_id, ctype)
+            # A fresh ack message with the recorded answer: the first one may have been lost.
+            ack = self._ack(
+                command, CommandResult(m.AckOutcome(outcome), detail, json.loads(result))
+            )
+            self.outbox.put(ack)
+            return ack
+
+        if command.terminal_id != self.terminal_id:
+            res = CommandResult(m.AckOutcome.REJECTED, "command addressed to another terminal")
+        elif getattr(command, "expires_at", None) and command.expired(self.clock()):  # type: ignore[attr-defined]
+            res = CommandResult(m.AckOutcome.EXPIRED, "command expired before it arrived")
+        elif ctype not in self._handlers:
+            res = CommandResult(m.AckOutcome.REJECTED, f"terminal does not support {ctype}")
+        else:
+            try:
+                res = self._handlers[ctype](command)
+            except CommandRejected as exc:
+                res = CommandResult(m.AckOutcome.REJECTED, str(exc))
+            except Exception as exc:  # a handler bug must not kill the link thread
+                log.exception("command %s (%s) failed", command.message_id, ctype)
+                res = CommandResult(m.AckOutcome.REJECTED, f"terminal error: {type(exc).__name__}")
+        ack = self._ack(command, res)
+        with self.outbox.transaction() as tx:
+            tx.execute(
+                "INSERT INTO handled_commands VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    command.message_id,
+                    ctype,
+                    operation_id,
+                    res.outcome.value,
+                    res.detail,
+                    json.dumps(res.result),
+                    self.clock().isoformat(),
+                ),
+            )
+            tx.add(ack)
+        log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)
+        return ack
+
+    def _ack(self, command: m.Message, res: CommandResult) -> m.CommandAck:
+        return m.CommandAck(
+            terminal_id=self.terminal_id,
+            command_id=command.message_id,
+            command_type=m.type_name(type(command)),
+            operation_id=getattr(command, "operation_id", "-"),
+            outcome=res.outcome,
+            detail=res.detail[:500],
+            result=res.result,
+        )

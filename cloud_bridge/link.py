@@ -1,0 +1,259 @@
+"""The terminal's MQTT 5 session with the backend.
+
+One paho client per terminal: client id = terminal id, clean start off with a session expiry,
+so commands queued while the terminal was away are delivered when it returns. A retained
+`online` status on connect and a retained `offline` last will. A sender thread drains the
+durable outbox; receipts settle it; commands go to the dispatcher on a worker thread and are
+acknowledged to the broker only after they have been handled and their ack is on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .commands import CommandDispatcher
+from .contract import messages as m
+from .contract import topics
+from .outbox import Outbox, OutboxError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How a terminal reaches its broker."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    keepalive: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    resend_after_s: float = 30.0
+    window: int = 200
+    telemetry_interval_s: float = 60.0
+    username: str | None = None
+    password: str | None = None
+
+
+class TerminalLink:
+    """MQTT session, outbox sender, receipt settlement and command intake for one terminal."""
+
+    def __init__(
+        self,
+        terminal_id: str,
+        outbox: Outbox,
+        dispatcher: CommandDispatcher,
+        settings: LinkSettings,
+        *,
+        software_version: str,
+        telemetry: Callable[[], m.Telemetry] | None = None,
+    ):
+        self.terminal_id = topics.check_terminal_id(terminal_id)
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.software_version = software_version
+        self.telemetry_source = telemetry
+        self.started_at = m.utcnow()
+        self.connected = threading.Event()
+        self.connections = 0
+        self.malformed = 0
+        self._stop = threading.Event()
+        self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._client = self._make_client()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _status(self, state: m.TerminalState) -> m.Status:
+        return m.Status(
+            terminal_id=self.terminal_id,
+            state=state,
+            software_version=self.software_version,
+            since=self.started_at,
+        )
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.terminal_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self.settings.username:
+            client.username_pw_set(self.settings.username, self.settings.password)
+        will = self._status(m.TerminalState.OFFLINE)
+        client.will_set(will.topic(), will.encode(), qos=1, retain=True)
+        client.reconnect_delay_set(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(self.settings.window)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def start(self) -> None:
+        """Connect in the background; keeps retrying with backoff until stop()."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        # After a restart every unsettled entry is due at once; the backend drops duplicates.
+        self.outbox.reset_sent()
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+        for name, target in (("sender", self._send_loop), ("commands", self._command_loop)):
+            t = threading.Thread(target=target, name=f"link-{name}-{self.terminal_id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.telemetry_source:
+            t = threading.Thread(
+                target=self._telemetry_loop, name=f"link-telemetry-{self.terminal_id}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Publish the retained offline status, disconnect and stop every thread."""
+        self._stop.set()
+        self.outbox.changed.set()
+        self._commands.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+        if self.connected.is_set():
+            off = self._status(m.TerminalState.OFFLINE)
+            info = self._client.publish(off.topic(), off.encode(), qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2)
+            self._client.disconnect()
+        self._client.loop_stop()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    # ------------------------------------------------------------------ paho callbacks
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused connection: %s", reason_code)
+            return
+        self.connections += 1
+        client.subscribe(
+            [(topics.commands(self.terminal_id), 1), (topics.receipts(self.terminal_id), 1)]
+        )
+        online = self._status(m.TerminalState.ONLINE)
+        client.publish(online.topic(), online.encode(), qos=1, retain=True)
+        log.info(
+            "link up to %s:%s (session present: %s)",
+            self.settings.host,
+            self.settings.port,
+            flags.session_present,
+        )
+        self.connected.set()
+        self.outbox.changed.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            log.warning("link down: %s; retrying with backoff", reason_code)
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        try:
+            message = m.decode_from(msg.topic, msg.payload)
+        except m.MalformedMessage as exc:
+            self.malformed += 1
+            log.error("dropping malformed message on %s: %s", msg.topic, exc.reason)
+            client.ack(msg.mid, msg.qos)
+            return
+        if isinstance(message, m.Receipt):
+            self.outbox.settle(message.items)
+            client.ack(msg.mid, msg.qos)
+        elif isinstance(message, m.COMMAND_TYPES):
+            # Handled off the network thread; the broker ack waits until the ack is on disk.
+            self._commands.put((message, msg.mid, msg.qos))
+        else:
+            log.error("unexpected %s on %s", m.type_name(type(message)), msg.topic)
+            client.ack(msg.mid, msg.qos)
+
+    # ------------------------------------------------------------------ worker threads
+
+    def _command_loop(self) -> None:
+        while True:
+            item = self._commands.get()
+            if item is None:
+                return
+            command, mid, qos = item
+            try:
+                self.dispatcher.dispatch(command)
+            except Exception:
+                log.exception("command %s could not be recorded; the broker will re-deliver", mid)
+                continue
+            self._client.ack(mid, qos)
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self.outbox.changed.wait(timeout=1.0)
+            self.outbox.changed.clear()
+            while self.connected.is_set() and not self._stop.is_set():
+                entries = self.outbox.due(self.settings.window, self.settings.resend_after_s)
+                if not entries:
+                    break
+                sent = []
+                for entry in entries:
+                    try:
+                        payload = self.outbox.payload(entry)
+                    except (OutboxError, OSError) as exc:
+                        log.error("outbox entry %s unreadable: %s", entry.message_id, exc)
+                        continue
+                    info = self._client.publish(entry.topic, payload, qos=1)
+                    if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                        break
+                    sent.append(entry.seq)
+                self.outbox.mark_sent(sent)
+                if len(sent) < len(entries):
+                    break
+
+    def _telemetry_loop(self) -> None:
+        assert self.telemetry_source is not None
+        while not self._stop.wait(self.settings.telemetry_interval_s):
+            self.publish_telemetry()
+
+    def publish_telemetry(self) -> None:
+        """Publish one telemetry report now (not through the outbox: it is only a snapshot)."""
+        if not (self.telemetry_source and self.connected.is_set()):
+            return
+        try:
+            report = self.telemetry_source()
+        except Exception:
+            log.exception("telemetry source failed")
+            return
+        self._client.publish(report.topic(), report.encode(), qos=0)
+
+    def uptime_s(self) -> float:
+        return (m.utcnow() - self.started_at).total_seconds()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
