@@ -207,6 +207,7 @@ class AlarmKind(StrEnum):
     DOOR_LEFT_OPEN = "door_left_open"
     DEVICE_FAULT = "device_fault"
     LOW_PAPER = "low_paper"
+    OPENING_UNCONFIRMED = "opening_unconfirmed"
 
 
 class Severity(StrEnum):

@@ -1,0 +1,28 @@
+"""A scripted identity reader: hands out the documents a test or demo script names, in order."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .port import IdentityDocument, NoDocument
+
+
+class ScriptedIdentityReader:
+    """Returns queued documents one by one; NoDocument when the queue is empty."""
+
+    def __init__(self, documents: list[IdentityDocument] | None = None):
+        self._queue: deque[IdentityDocument] = deque(documents or [])
+        self.reads = 0
+
+    def place(self, document: IdentityDocument) -> None:
+        """Put a document on the reader for the next read."""
+        self._queue.append(document)
+
+    def read(self, timeout_s: float) -> IdentityDocument:
+        self.reads += 1
+        if not self._queue:
+            raise NoDocument("no document on the scripted reader")
+        return self._queue.popleft()
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "scripted", "queued": len(self._queue), "reads": self.reads}

@@ -1,0 +1,47 @@
+"""The outcome of a face check, and the port a terminal verifies faces through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+# face_recognition's own guidance: distances under 0.6 are usually the same person; the
+# terminal asks for more, because a false accept hands someone else's papers over.
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class FaceDecision:
+    """Scores only, never images: this is what leaves the terminal."""
+
+    matched: bool
+    distance: float | None
+    threshold: float
+    liveness_passed: bool | None
+
+    @property
+    def verified(self) -> bool:
+        return self.matched and self.liveness_passed is not False
+
+
+class FaceVerifier(Protocol):
+    """1:1 verification of live frames against a document photo."""
+
+    def verify(self, document_photo: bytes | None, frames: Sequence[np.ndarray]) -> FaceDecision:
+        """Match the live frames to the document photo, with liveness."""
+        ...
+
+
+class FixedFaceVerifier:
+    """Returns a decision fixed in advance: for demos and flow tests, not for production."""
+
+    def __init__(self, decision: FaceDecision):
+        self.decision = decision
+        self.calls = 0
+
+    def verify(self, document_photo: bytes | None, frames: Sequence[np.ndarray]) -> FaceDecision:
+        self.calls += 1
+        return self.decision

@@ -1,0 +1,41 @@
+"""What every flow shares: the terminal's parts, and errors worded for the citizen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.outbox import Outbox
+from devices.camera.port import FrameSource
+from devices.identity.port import IdentityReader
+from face.decision import FaceVerifier
+from locker.bank import LockerBank
+from terminal.catalog import DEFAULT_CATALOG, ServiceItem
+from terminal.store import TerminalStore
+
+
+class FlowError(Exception):
+    """A step the citizen must redo or a state the flow cannot leave; the text is for them."""
+
+
+class WrongStep(FlowError):
+    """An action that does not belong to the flow's current step (a UI or script bug)."""
+
+
+@dataclass
+class TerminalParts:
+    """The devices and services a flow may use; the composition root builds one."""
+
+    terminal_id: str
+    outbox: Outbox
+    store: TerminalStore
+    locker: LockerBank
+    identity_reader: IdentityReader
+    face_verifier: FaceVerifier
+    face_camera: FrameSource
+    document_camera: Callable[[str, int], FrameSource]
+    catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG
+    clock: Callable[[], datetime] = m.utcnow
+    online: Callable[[], bool] = field(default=lambda: False)

@@ -1,0 +1,203 @@
+"""One running terminal: store, outbox, locker bank, command handlers and the MQTT link.
+
+It is given its devices; `allhours.wiring` decides whether they are real or emulated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cloud_bridge.commands import CommandDispatcher, CommandRejected, CommandResult
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import pickup_code
+from cloud_bridge.link import LinkSettings, TerminalLink
+from cloud_bridge.outbox import Outbox
+from devices.camera.port import FrameSource
+from devices.identity.port import IdentityReader
+from devices.lock.port import LockPort
+from face.decision import FaceVerifier
+from locker.bank import LockerAlarm, LockerBank
+from locker.errors import CodeCollision, LockerError, NoCompartmentFree
+from locker.journal import LockerJournal
+from locker.layout import CompartmentSpec, Size
+from terminal.catalog import DEFAULT_CATALOG, ServiceItem
+from terminal.flows.pickup import PickupFlow
+from terminal.flows.session import TerminalParts
+from terminal.flows.staff import StaffServiceFlow
+from terminal.flows.submission import SubmissionFlow
+from terminal.store import TerminalStore
+
+log = logging.getLogger(__name__)
+SOFTWARE_VERSION = "0.1.0"
+
+_ALARM_KINDS = {
+    "wrong_code_limit": (m.AlarmKind.WRONG_CODE_LIMIT, m.Severity.WARNING),
+    "lock_fault": (m.AlarmKind.LOCK_FAULT, m.Severity.CRITICAL),
+    "opening_unconfirmed": (m.AlarmKind.OPENING_UNCONFIRMED, m.Severity.CRITICAL),
+}
+
+
+@dataclass
+class TerminalDevices:
+    """The physical parts a terminal drives."""
+
+    lock: LockPort
+    identity_reader: IdentityReader
+    face_verifier: FaceVerifier
+    face_camera: FrameSource
+    document_camera: Callable[[str, int], FrameSource]
+
+
+class TerminalNode:
+    """Everything one terminal runs, minus the screens."""
+
+    def __init__(
+        self,
+        terminal_id: str,
+        data_dir: Path,
+        devices: TerminalDevices,
+        layout: list[CompartmentSpec],
+        *,
+        pickup_code_key: bytes,
+        link: LinkSettings,
+        catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG,
+        clock: Callable[[], datetime] = m.utcnow,
+    ):
+        self.terminal_id = terminal_id
+        self.data_dir = Path(data_dir)
+        self.devices = devices
+        self.clock = clock
+        self._alarm_seq = 0
+        self.outbox = Outbox(
+            self.data_dir / "terminal.sqlite", self.data_dir / "blobs", terminal_id
+        )
+        self.store = TerminalStore(self.outbox)
+        self.journal = LockerJournal(self.data_dir / "locker.sqlite")
+        self.locker = LockerBank(
+            layout,
+            self.journal,
+            devices.lock,
+            code_digest=lambda code: pickup_code.digest(pickup_code_key, terminal_id, code),
+            clock=lambda: self.clock().timestamp(),
+            on_alarm=self._raise_alarm,
+        )
+        self.dispatcher = CommandDispatcher(self.outbox, terminal_id, clock)
+        self.dispatcher.register(m.LoadResult, self._on_load_result)
+        self.dispatcher.register(m.SetPickupCode, self._on_set_pickup_code)
+        self.dispatcher.register(m.WithdrawResult, self._on_withdraw_result)
+        self.link = TerminalLink(
+            terminal_id,
+            self.outbox,
+            self.dispatcher,
+            link,
+            software_version=SOFTWARE_VERSION,
+            telemetry=self.telemetry,
+        )
+        self.parts = TerminalParts(
+            terminal_id=terminal_id,
+            outbox=self.outbox,
+            store=self.store,
+            locker=self.locker,
+            identity_reader=devices.identity_reader,
+            face_verifier=devices.face_verifier,
+            face_camera=devices.face_camera,
+            document_camera=devices.document_camera,
+            catalog=catalog,
+            clock=clock,
+            online=self.link.connected.is_set,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> TerminalNode:
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.journal.close()
+        self.outbox.close()
+
+    # ---------------------------------------------------------------- flows
+
+    def submission(self) -> SubmissionFlow:
+        return SubmissionFlow(self.parts)
+
+    def pickup(self) -> PickupFlow:
+        return PickupFlow(self.parts)
+
+    def staff(self) -> StaffServiceFlow:
+        return StaffServiceFlow(self.parts)
+
+    # ---------------------------------------------------------------- commands
+
+    def _on_load_result(self, cmd: m.Message) -> CommandResult:
+        assert isinstance(cmd, m.LoadResult)
+        try:
+            slot = self.locker.reserve_for_result(cmd.load_id, cmd.application_no, Size(cmd.size))
+        except NoCompartmentFree as exc:
+            raise CommandRejected(str(exc)) from exc
+        except LockerError as exc:
+            raise CommandRejected(str(exc)) from exc
+        return CommandResult(result={"compartment_id": slot.id})
+
+    def _on_set_pickup_code(self, cmd: m.Message) -> CommandResult:
+        assert isinstance(cmd, m.SetPickupCode)
+        try:
+            slot = self.locker.set_pickup_code(
+                cmd.load_id, cmd.code_digest, cmd.code_expires_at.timestamp()
+            )
+        except CodeCollision as exc:
+            raise CommandRejected("code_collision: " + str(exc)) from exc
+        except LockerError as exc:
+            raise CommandRejected(str(exc)) from exc
+        return CommandResult(result={"compartment_id": slot.id})
+
+    def _on_withdraw_result(self, cmd: m.Message) -> CommandResult:
+        assert isinstance(cmd, m.WithdrawResult)
+        try:
+            slot = self.locker.withdraw_result(cmd.load_id)
+        except LockerError as exc:
+            raise CommandRejected(str(exc)) from exc
+        return CommandResult(result={"compartment_id": slot.id})
+
+    # ---------------------------------------------------------------- reporting
+
+    def _raise_alarm(self, alarm: LockerAlarm) -> None:
+        kind, severity = _ALARM_KINDS.get(
+            alarm.kind, (m.AlarmKind.DEVICE_FAULT, m.Severity.WARNING)
+        )
+        now = self.clock()
+        self._alarm_seq += 1
+        self.outbox.put(
+            m.Alarm(
+                terminal_id=self.terminal_id,
+                operation_id=f"ALM-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{self._alarm_seq}",
+                kind=kind,
+                severity=severity,
+                compartment_id=alarm.compartment_id,
+                detail=alarm.detail[:500],
+                raised_at=now,
+            )
+        )
+        log.warning("alarm %s on %s: %s", kind, alarm.compartment_id or "-", alarm.detail)
+
+    def telemetry(self) -> m.Telemetry:
+        summary = self.locker.summary()
+        lock_diag = self.devices.lock.diagnostics()
+        return m.Telemetry(
+            terminal_id=self.terminal_id,
+            uptime_s=self.link.uptime_s(),
+            outbox_backlog=self.outbox.backlog(),
+            compartments=summary,
+            devices={
+                "lock_board": m.DeviceHealth(
+                    ok=bool(lock_diag.get("connected", True)), detail=str(lock_diag)[:200]
+                ),
+            },
+            lockout_remaining_s=self.locker.lockout_remaining(),
+        )
