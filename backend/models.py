@@ -179,7 +179,6 @@ class CommandRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    published_at: Mapped[datetime | None]
     acked_at: Mapped[datetime | None]
 
 

@@ -1,0 +1,29 @@
+"""How ingest answers one message: stored, duplicate, or refused with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud_bridge.contract.messages import ReceiptOutcome
+
+STORED, DUPLICATE, REJECTED = (
+    ReceiptOutcome.STORED,
+    ReceiptOutcome.DUPLICATE,
+    ReceiptOutcome.REJECTED,
+)
+
+
+class Refused(Exception):
+    """A well-formed message the backend will not apply (unknown terminal, wrong state...)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A handler's verdict; REJECTED here keeps the handler's changes (e.g. dropped chunks)."""
+
+    outcome: ReceiptOutcome
+    reason: str = ""

@@ -1,0 +1,274 @@
+"""The application workflow: states, allowed steps, history, SMS and the pickup-code hand-out."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import pickup_code
+
+from . import commands
+from .effects import AfterCommit, Sms
+from .models import Application, LoadOperation, Terminal, WorkflowHistory, utcnow
+from .sms import render
+
+
+class State(StrEnum):
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    RESULT_LOADED = "result_loaded"
+    PICKED_UP = "picked_up"
+    RETURNED = "returned"
+
+
+class LoadStatus(StrEnum):
+    PENDING = "pending"  # LoadResult sent, no answer yet
+    RESERVED = "reserved"  # the terminal reserved a compartment
+    LOADED = "loaded"  # the result is in the compartment, a code is armed
+    PICKED_UP = "picked_up"
+    WITHDRAWN = "withdrawn"
+    FAILED = "failed"  # the terminal refused or let the command expire
+
+
+ACTIVE_LOADS = (LoadStatus.PENDING, LoadStatus.RESERVED, LoadStatus.LOADED)
+
+
+class WorkflowError(Exception):
+    """A workflow step that cannot be done; the API turns it into an HTTP error."""
+
+
+class NotFound(WorkflowError):
+    """No such application, terminal or load operation."""
+
+
+class InvalidTransition(WorkflowError):
+    """The step is not allowed from the application's current state (HTTP 409)."""
+
+    def __init__(self, application_no: str, state: str, step: str):
+        super().__init__(f"cannot {step} application {application_no} in state {state}")
+        self.application_no, self.state, self.step = application_no, state, step
+
+
+@dataclass(frozen=True)
+class Step:
+    sources: frozenset[State]
+    target: State
+    sms_kind: str | None
+
+
+STAFF_STEPS: dict[str, Step] = {
+    "accept": Step(frozenset({State.SUBMITTED}), State.ACCEPTED, "accepted"),
+    "review": Step(frozenset({State.ACCEPTED}), State.UNDER_REVIEW, None),
+    "approve": Step(frozenset({State.UNDER_REVIEW}), State.APPROVED, "approved"),
+    "reject": Step(frozenset({State.ACCEPTED, State.UNDER_REVIEW}), State.REJECTED, "rejected"),
+    "request_supplement": Step(
+        frozenset({State.ACCEPTED, State.UNDER_REVIEW}),
+        State.SUPPLEMENT_REQUESTED,
+        "supplement_requested",
+    ),
+    "resume": Step(frozenset({State.SUPPLEMENT_REQUESTED}), State.UNDER_REVIEW, None),
+}
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    code_ttl: timedelta = timedelta(days=7)
+    command_ttl: timedelta = timedelta(hours=1)
+
+
+def new_load_id() -> str:
+    return "L-" + secrets.token_hex(6)
+
+
+class Workflow:
+    """Workflow steps inside one session; side effects wait in `after` until commit."""
+
+    def __init__(
+        self,
+        session: Session,
+        after: AfterCommit,
+        settings: WorkflowSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.session, self.after = session, after
+        self.settings = settings or WorkflowSettings()
+        self.clock = clock
+
+    # ------------------------------------------------------------ lookups
+
+    def application(self, application_no: str) -> Application:
+        app = self.session.get(Application, application_no)
+        if app is None:
+            raise NotFound(f"no application {application_no}")
+        return app
+
+    def terminal(self, terminal_id: str) -> Terminal:
+        terminal = self.session.get(Terminal, terminal_id)
+        if terminal is None:
+            raise NotFound(f"no terminal {terminal_id}")
+        return terminal
+
+    def active_load(self, application_no: str) -> LoadOperation | None:
+        return self.session.scalars(
+            select(LoadOperation)
+            .where(
+                LoadOperation.application_no == application_no,
+                LoadOperation.status.in_([s.value for s in ACTIVE_LOADS]),
+            )
+            .order_by(LoadOperation.created_at.desc())
+        ).first()
+
+    # ------------------------------------------------------------ staff steps
+
+    def staff_step(self, application_no: str, step: str, actor: str, note: str = "") -> Application:
+        """Apply one review step (accept, review, approve, reject, request_supplement, resume)."""
+        rule = STAFF_STEPS[step]
+        app = self.application(application_no)
+        if app.status not in rule.sources:
+            raise InvalidTransition(application_no, app.status, step)
+        self._move(app, rule.target, actor, note)
+        if rule.sms_kind:
+            self._notify(app, rule.sms_kind, note=note or "-")
+        return app
+
+    def request_load(
+        self, application_no: str, terminal_id: str, size: str, actor: str
+    ) -> LoadOperation:
+        """Ask a terminal to reserve a compartment for an approved application's result."""
+        app = self.application(application_no)
+        if app.status != State.APPROVED:
+            raise InvalidTransition(application_no, app.status, "load result")
+        if self.active_load(application_no) is not None:
+            raise InvalidTransition(application_no, app.status, "load result twice")
+        self.terminal(terminal_id)
+        load = LoadOperation(
+            load_id=new_load_id(),
+            application_no=application_no,
+            terminal_id=terminal_id,
+            size=size,
+            status=LoadStatus.PENDING,
+        )
+        self.session.add(load)
+        self._command(
+            m.LoadResult(
+                terminal_id=terminal_id,
+                operation_id=load.load_id,
+                load_id=load.load_id,
+                application_no=application_no,
+                size=size,
+                expires_at=self.clock() + self.settings.command_ttl,
+            )
+        )
+        self._history(app, app.status, app.status, actor, f"load {load.load_id} on {terminal_id}")
+        return load
+
+    def resend_code(self, application_no: str, actor: str) -> LoadOperation:
+        """Rotate the pickup code of a loaded result: new code, new digest, new SMS."""
+        app = self.application(application_no)
+        load = self.active_load(application_no)
+        if app.status != State.RESULT_LOADED or load is None or load.status != LoadStatus.LOADED:
+            raise InvalidTransition(application_no, app.status, "resend code")
+        self._issue_code(app, load)
+        self._history(app, app.status, app.status, actor, f"pickup code rotated ({load.load_id})")
+        return load
+
+    def withdraw(self, application_no: str, actor: str, note: str = "") -> Application:
+        """Take a loaded result back to the office: WithdrawResult, state returned."""
+        app = self.application(application_no)
+        load = self.active_load(application_no)
+        if app.status != State.RESULT_LOADED or load is None:
+            raise InvalidTransition(application_no, app.status, "return")
+        self._command(
+            m.WithdrawResult(
+                terminal_id=load.terminal_id,
+                operation_id=f"{load.load_id}#withdraw",
+                load_id=load.load_id,
+                application_no=application_no,
+                expires_at=self.clock() + self.settings.command_ttl,
+            )
+        )
+        load.status = LoadStatus.WITHDRAWN
+        self._move(app, State.RETURNED, actor, note)
+        self._notify(app, "returned")
+        return app
+
+    # ------------------------------------------------------------ terminal facts
+
+    def result_loaded(self, load: LoadOperation, compartment_id: str, actor: str) -> None:
+        """The terminal holds the result: state result_loaded, and a pickup code goes out."""
+        app = self.application(load.application_no)
+        if app.status != State.APPROVED:
+            raise InvalidTransition(app.application_no, app.status, "load result")
+        load.status, load.compartment_id = LoadStatus.LOADED, compartment_id
+        self._move(app, State.RESULT_LOADED, actor, f"compartment {compartment_id}")
+        self._issue_code(app, load)
+
+    def picked_up(self, load: LoadOperation, actor: str) -> None:
+        """The applicant opened the compartment."""
+        app = self.application(load.application_no)
+        if app.status != State.RESULT_LOADED:
+            raise InvalidTransition(app.application_no, app.status, "pick up")
+        load.status = LoadStatus.PICKED_UP
+        self._move(app, State.PICKED_UP, actor, f"compartment {load.compartment_id}")
+        self._notify(app, "picked_up")
+
+    # ------------------------------------------------------------ internals
+
+    def _issue_code(self, app: Application, load: LoadOperation) -> None:
+        terminal = self.terminal(load.terminal_id)
+        load.code_rotation += 1
+        load.code_expires_at = self.clock() + self.settings.code_ttl
+        # The clear code lives only in this frame and in the SMS text.
+        code = pickup_code.new_code()
+        command = m.SetPickupCode(
+            terminal_id=terminal.id,
+            operation_id=f"{load.load_id}#{load.code_rotation}",
+            load_id=load.load_id,
+            application_no=app.application_no,
+            code_digest=pickup_code.digest(terminal.pickup_code_key, terminal.id, code),
+            code_expires_at=load.code_expires_at,
+            expires_at=self.clock() + self.settings.command_ttl,
+        )
+        self._command(command)
+        commands.supersede(
+            self.session, m.type_name(m.SetPickupCode), load.load_id, keep=command.message_id
+        )
+        expires = load.code_expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        self._notify(app, "pickup_code", code=code, terminal_id=terminal.id, expires=expires)
+
+    def _command(self, command: m.Message) -> None:
+        commands.record(self.session, command)
+        self.after.commands.append(command)
+
+    def _move(self, app: Application, target: State, actor: str, note: str) -> None:
+        self._history(app, app.status, target, actor, note)
+        app.status = target
+
+    def _history(
+        self, app: Application, source: str | None, target: str, actor: str, note: str
+    ) -> None:
+        self.session.add(
+            WorkflowHistory(
+                application_no=app.application_no,
+                from_state=source,
+                to_state=target,
+                actor=actor,
+                note=note,
+                at=self.clock(),
+            )
+        )
+
+    def _notify(self, app: Application, kind: str, **fields: str) -> None:
+        text = render(kind, application_no=app.application_no, **fields)
+        self.after.sms.append(Sms(app.phone, text, kind))

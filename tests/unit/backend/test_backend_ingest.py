@@ -1,0 +1,199 @@
+"""Ingest of upstream messages: build state, dedupe, refuse bad input and keep going."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from backend_unit_factories import TERMINAL, submission
+from sqlalchemy import select
+
+from backend.models import (
+    AlarmRow,
+    Application,
+    IngestCounter,
+    Material,
+    ProcessedMessage,
+    RejectedMessage,
+    Terminal,
+    WorkflowHistory,
+)
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
+
+NO = "AH-T0001-20261120-0001"
+
+
+def test_canonical_submission_builds_a_submitted_application_with_materials(backend, canonical):
+    event = canonical["event.application_submitted"]
+
+    result = backend.feed(event)
+
+    assert result.stored == 1
+    assert result.receipts == {
+        TERMINAL: [m.ReceiptItem(message_id=event.message_id, outcome="stored")]
+    }
+    app = backend.application(NO)
+    assert (app.status, app.applicant_name, app.phone) == ("submitted", "张三", "13800138000")
+    assert app.identity["verified"] is True
+    with backend.db.transaction() as s:
+        materials = list(s.scalars(select(Material)))
+        history = list(s.scalars(select(WorkflowHistory)))
+    assert [(x.material_code, x.verified) for x in materials] == [("household-register", False)]
+    assert [(h.from_state, h.to_state) for h in history] == [(None, "submitted")]
+
+
+def test_redelivered_message_is_answered_duplicate_and_changes_nothing(backend, canonical):
+    event = canonical["event.application_submitted"]
+    backend.feed(event)
+
+    again = backend.feed(event)
+
+    assert again.duplicate == 1 and again.stored == 0
+    assert again.receipts[TERMINAL][0].outcome == m.ReceiptOutcome.DUPLICATE
+    assert backend.count(Application) == 1
+    assert backend.count(Material) == 1
+    assert backend.count(WorkflowHistory) == 1
+
+
+def test_same_submission_under_a_new_message_id_is_a_duplicate(backend):
+    first = submission(NO)
+    retry = submission(NO)
+    assert first.message_id != retry.message_id
+
+    result = backend.feed(first, retry)
+
+    assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored", "duplicate"]
+    assert backend.count(Application) == 1
+    assert backend.count(Material) == 1
+    assert backend.count(ProcessedMessage) == 2
+
+
+def test_same_message_twice_in_one_batch_is_stored_once(backend):
+    event = submission(NO)
+
+    result = backend.feed(event, event)
+
+    assert (result.stored, result.duplicate) == (1, 1)
+    assert backend.count(Application) == 1
+
+
+def test_message_from_an_unregistered_terminal_is_refused(backend):
+    event = submission("AH-T0009-20261120-0001", terminal_id="T0009")
+
+    result = backend.feed(event)
+
+    assert result.rejected == 1
+    item = result.receipts["T0009"][0]
+    assert item.outcome == "rejected" and "not registered" in item.reason
+    assert backend.count(Application) == 0
+
+
+def test_status_and_telemetry_update_the_terminal(backend, canonical):
+    backend.feed(canonical["status"], canonical["telemetry"])
+
+    with backend.db.transaction() as s:
+        terminal = s.get(Terminal, TERMINAL)
+    assert terminal.last_status == "online"
+    assert terminal.telemetry["outbox_backlog"] == 0
+    assert terminal.telemetry["compartments"]["empty"] == 6
+    assert terminal.last_seen_at == canonical["telemetry"].sent_at
+
+
+def test_last_will_marks_the_terminal_offline(backend, canonical):
+    online = canonical["status"]
+    will = online.model_copy(
+        update={"message_id": m.new_message_id(), "state": m.TerminalState.OFFLINE}
+    )
+
+    backend.feed(online)
+    backend.feed(will)
+
+    with backend.db.transaction() as s:
+        assert s.get(Terminal, TERMINAL).last_status == "offline"
+
+
+def test_alarm_is_stored_once_per_operation_id(backend, canonical, caplog):
+    alarm = canonical["event.alarm"]
+    resent = alarm.model_copy(update={"message_id": m.new_message_id()})
+
+    with caplog.at_level("WARNING", logger="backend.ingest"):
+        result = backend.feed(alarm, resent)
+
+    assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored", "duplicate"]
+    assert backend.count(AlarmRow) == 1
+    assert any("wrong_code_limit" in r.getMessage() for r in caplog.records)
+
+
+def test_deposit_is_recorded_once(backend, canonical):
+    backend.feed(canonical["event.application_submitted"])
+    deposit = canonical["event.materials_deposited"]
+    resent = deposit.model_copy(update={"message_id": m.new_message_id()})
+
+    result = backend.feed(deposit, resent)
+
+    assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored", "duplicate"]
+    assert backend.application(NO).deposit_compartment_id == "A03"
+
+
+def _event_topic() -> str:
+    return topics.event(TERMINAL, "application_submitted")
+
+
+BAD_INPUTS = {
+    "malformed json": lambda: (_event_topic(), b'{"type": "event.application_submitted", '),
+    "wrong schema": lambda: (
+        _event_topic(),
+        json.dumps({**json.loads(submission("AH-BAD-0001").encode()), "item_code": 7}).encode(),
+    ),
+    "oversized": lambda: (_event_topic(), b" " * (m.MAX_MESSAGE_BYTES + 1)),
+    "terminal mismatch": lambda: (
+        topics.event("T0002", "application_submitted"),
+        submission("AH-BAD-0002").encode(),
+    ),
+    "not our topic": lambda: ("allhours/v1/other/x", submission("AH-BAD-0003").encode()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+def test_bad_input_is_rejected_counted_stored_and_the_next_message_still_lands(backend, kind):
+    topic, payload = BAD_INPUTS[kind]()
+    good = submission(NO)
+
+    result = backend.feed((topic, payload), good)
+
+    assert (result.rejected, result.stored) == (1, 1)
+    assert backend.application(NO).status == "submitted"
+    with backend.db.transaction() as s:
+        rejected = list(s.scalars(select(RejectedMessage)))
+        counters = {c.name: c.value for c in s.scalars(select(IngestCounter))}
+    assert len(rejected) == 1 and rejected[0].size == len(payload)
+    assert counters == {"stored": 1, "rejected": 1}
+    # Nothing of the payload is kept: the applicant's ID number must not be in the reason.
+    assert "11010519491231002X" not in rejected[0].reason
+
+
+def test_rejected_payload_with_a_readable_message_id_gets_a_rejected_receipt(backend):
+    bad = json.loads(submission("AH-BAD-0001").encode())
+    bad["applicant"]["phone"] = "not a phone"
+
+    result = backend.feed((_event_topic(), json.dumps(bad).encode()))
+
+    assert result.receipts[TERMINAL] == [
+        m.ReceiptItem(
+            message_id=bad["message_id"],
+            outcome="rejected",
+            reason=result.receipts[TERMINAL][0].reason,
+        )
+    ]
+    assert "applicant.phone" in result.receipts[TERMINAL][0].reason
+
+
+def test_application_number_of_another_terminal_is_refused(backend):
+    backend.ingest.register_terminal("T0002", b"k" * 32)
+    backend.feed(submission(NO))
+
+    result = backend.feed(submission(NO, terminal_id="T0002"))
+
+    assert result.rejected == 1
+    assert backend.application(NO).terminal_id == TERMINAL
