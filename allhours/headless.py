@@ -1,0 +1,134 @@
+"""`allhours terminal --headless --script FILE`: a terminal on emulated devices, driven by a script.
+
+A script is TOML: an optional `[terminal]` table and a list of `[[step]]` tables, each with
+`do = "submit" | "staff_load" | "pickup" | "wait_sent" | "sleep"`. See docs/terminal.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cloud_bridge.link import wait_until
+from terminal.flows.pickup import PickupRefused
+from terminal.flows.session import FlowError
+
+from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from .wiring import emulated_terminal
+
+log = logging.getLogger(__name__)
+STEPS = ("submit", "staff_load", "pickup", "wait_sent", "sleep")
+
+
+class ScriptError(ValueError):
+    """The script file is not valid; the message names the step and the key."""
+
+
+def load_script(path: Path) -> dict[str, Any]:
+    """Parse and check a script file before any device moves."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScriptError(f"{path}: {exc}") from None
+    steps = data.get("step")
+    if not isinstance(steps, list) or not steps:
+        raise ScriptError(f"{path}: needs at least one [[step]]")
+    for n, step in enumerate(steps, 1):
+        kind = step.get("do")
+        if kind not in STEPS:
+            raise ScriptError(f"{path}: step {n}: `do` must be one of {', '.join(STEPS)}")
+        if kind == "submit":
+            try:
+                Citizen.from_dict(step)
+            except ValueError as exc:
+                raise ScriptError(f"{path}: step {n}: {exc}") from None
+            if "item" not in step:
+                raise ScriptError(f"{path}: step {n}: submit needs `item`")
+        if kind == "pickup" and not ("code" in step or step.get("code_from") == "stdin"):
+            raise ScriptError(f'{path}: step {n}: pickup needs `code` or code_from = "stdin"')
+    return data
+
+
+def run_script(
+    path: Path,
+    *,
+    terminal_id: str,
+    data_dir: Path,
+    broker_host: str,
+    broker_port: int,
+    pickup_code_key: bytes,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Run every step; exit status 0 when all of them succeeded."""
+    script = load_script(path)
+    node, devices = emulated_terminal(
+        terminal_id,
+        data_dir,
+        broker_host=broker_host,
+        broker_port=broker_port,
+        pickup_code_key=pickup_code_key,
+    )
+    node.start()
+    failures = 0
+    try:
+        if node.link.wait_connected(10):
+            say(f"[{terminal_id}] connected to {broker_host}:{broker_port}")
+        else:
+            say(f"[{terminal_id}] broker not reachable yet; working offline")
+        for n, step in enumerate(script["step"], 1):
+            kind = step["do"]
+            tag = f"[{terminal_id}] step {n} {kind}:"
+            try:
+                if kind == "submit":
+                    citizen_submits(
+                        node,
+                        devices,
+                        Citizen.from_dict(step),
+                        step["item"],
+                        lambda s, tag=tag: say(f"{tag} {s}"),
+                    )
+                elif kind == "staff_load":
+                    staff_loads_results(
+                        node, lambda s, tag=tag: say(f"{tag} {s}"), float(step.get("wait_s", 60))
+                    )
+                elif kind == "pickup":
+                    code = step.get("code") or input("pickup code: ")
+                    citizen_picks_up(node, str(code), lambda s, tag=tag: say(f"{tag} {s}"))
+                elif kind == "wait_sent":
+                    timeout = float(step.get("wait_s", 60))
+                    ok = wait_until(lambda: node.outbox.backlog() == 0, timeout)
+                    say(f"{tag} outbox {'empty' if ok else f'still {node.outbox.backlog()}'}")
+                    failures += not ok
+                elif kind == "sleep":
+                    time.sleep(float(step.get("seconds", 1)))
+            except (FlowError, PickupRefused, TimeoutError) as exc:
+                failures += 1
+                say(f"{tag} FAILED: {exc}")
+    finally:
+        node.stop()
+    say(f"[{terminal_id}] {len(script['step']) - failures} of {len(script['step'])} steps ok")
+    return 0 if failures == 0 else 1
+
+
+def load_or_create_key(data_dir: Path) -> bytes:
+    """The terminal's pickup-code key, created on first start with owner-only permissions."""
+    path = data_dir / "pickup_code.key"
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    from .wiring import new_pickup_code_key
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = new_pickup_code_key()
+    path.touch(mode=0o600)
+    path.write_text(key.hex() + "\n")
+    print(
+        f"created {path}; register it with the backend "
+        f"(allhours backend --terminal ID:{key.hex()[:8]}…)",
+        file=sys.stderr,
+    )
+    return key
