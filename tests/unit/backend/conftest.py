@@ -15,6 +15,7 @@ from backend.db import Database
 from backend.ingest import Ingest, IngestResult
 from backend.models import Application, CommandRow, SmsOutboxRow
 from backend.sms import OutboxSms
+from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
 
@@ -27,6 +28,7 @@ class Backend:
     ingest: Ingest
     publisher: RecordingPublisher
     blob_dir: Path
+    desk: StaffDesk
     results: list[IngestResult] = field(default_factory=list)
 
     def feed(self, *messages: m.Message | tuple[str, bytes]) -> IngestResult:
@@ -35,6 +37,11 @@ class Backend:
         result = self.ingest.handle_batch(items)
         self.results.append(result)
         return result
+
+    def approve(self, no: str) -> None:
+        """Walk a submitted application to approved."""
+        for step in ("accept", "review", "approve"):
+            self.desk.step(no, step, "staff-1")
 
     def count(self, model: type) -> int:
         with self.db.transaction() as s:
@@ -65,7 +72,9 @@ def backend(tmp_path: Path) -> Iterator[Backend]:
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), OutboxSms(db), publisher)
     ingest.register_terminal(TERMINAL, KEY)
-    yield Backend(db, ingest, publisher, tmp_path / "blobs")
+    yield Backend(
+        db, ingest, publisher, tmp_path / "blobs", StaffDesk(db, publisher, OutboxSms(db))
+    )
     db.dispose()
 
 
