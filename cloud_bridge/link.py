@@ -169,7 +169,7 @@ class TerminalLink:
         self.outbox.changed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stop.is_set():
             log.warning("link down: %s; retrying with backoff", reason_code)
         self.connected.clear()
 

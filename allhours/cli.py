@@ -1,0 +1,170 @@
+"""The `allhours` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _parse_terminal(value: str) -> tuple[str, bytes]:
+    try:
+        terminal_id, key_hex = value.split(":", 1)
+        return terminal_id, bytes.fromhex(key_hex)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected TERMINAL_ID:KEY_HEX") from None
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(workdir=args.workdir, keep_running=args.keep_running)
+
+
+def cmd_terminal(args: argparse.Namespace) -> int:
+    from .headless import ScriptError, load_or_create_key, run_script
+
+    if not args.headless:
+        print(
+            "the Kivy kiosk UI is not part of this release; use --headless --script FILE",
+            file=sys.stderr,
+        )
+        return 2
+    data_dir = args.data_dir or Path("var") / args.id
+    key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
+    try:
+        return run_script(
+            args.script,
+            terminal_id=args.id,
+            data_dir=data_dir,
+            broker_host=args.broker_host,
+            broker_port=args.broker_port,
+            pickup_code_key=key,
+        )
+    except ScriptError as exc:
+        print(f"script error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_backend(args: argparse.Namespace) -> int:
+    from backend.__main__ import main as backend_main
+
+    argv = [
+        "--database-url",
+        args.database_url,
+        "--blob-dir",
+        str(args.blob_dir),
+        "--broker-host",
+        args.broker_host,
+        "--broker-port",
+        str(args.broker_port),
+        "--http-host",
+        args.http_host,
+        "--http-port",
+        str(args.http_port),
+    ]
+    for terminal_id, key in args.terminal:
+        argv += ["--terminal", f"{terminal_id}:{key.hex()}"]
+    return backend_main(argv)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import PrivateMosquitto
+
+    broker = PrivateMosquitto(args.dir, args.port).start()
+    print(f"mosquitto listening on {broker.url} (dir {args.dir}); Ctrl-C stops it")
+    try:
+        _wait_for_signal()
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from cloud_bridge.contract import schema
+
+    for path in schema.export(args.directory):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="allhours", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="play the whole story: broker, backend, emulated terminal")
+    p.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave broker, backend API and terminal up afterwards",
+    )
+    p.add_argument("--workdir", type=Path, default=None, help="default: var/demo-<time>")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("terminal", help="run a terminal")
+    p.add_argument("--headless", action="store_true", help="no UI: drive the flows by script")
+    p.add_argument("--script", type=Path, required=True, help="TOML script of steps")
+    p.add_argument("--id", default="T0001", help="terminal id (= MQTT client id)")
+    p.add_argument("--data-dir", type=Path, default=None, help="default: var/<id>")
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--code-key-hex", default=None, help="pickup-code key (default: from data dir)")
+    p.set_defaults(func=cmd_terminal)
+
+    p = sub.add_parser("backend", help="run the central backend (ingest + REST API)")
+    p.add_argument("--database-url", default="sqlite:///var/backend.sqlite")
+    p.add_argument("--blob-dir", type=Path, default=Path("var/blobs"))
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--http-host", default="127.0.0.1")
+    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument(
+        "--terminal",
+        type=_parse_terminal,
+        action="append",
+        default=[],
+        metavar="ID:KEYHEX",
+        help="register a terminal and its pickup-code key",
+    )
+    p.set_defaults(func=cmd_backend)
+
+    p = sub.add_parser("broker", help="run a private Mosquitto in the foreground")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--dir", type=Path, default=Path("var/broker"))
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("contract", help="wire contract tools")
+    csub = p.add_subparsers(dest="contract_command", required=True)
+    e = csub.add_parser("export", help="write AsyncAPI, JSON Schemas and examples")
+    e.add_argument("directory", type=Path, nargs="?", default=Path("docs/contract"))
+    e.set_defaults(func=cmd_contract)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose or bool(os.environ.get("ALLHOURS_VERBOSE")))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
