@@ -1,0 +1,77 @@
+"""Personal data on the wire: masking for logs, and models that do not print it."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import schema
+
+ID_NUMBER = "11010519491231002X"
+PHONE = "13800138000"
+
+
+def test_an_id_number_is_masked_to_its_first_and_last_four_characters():
+    assert m.mask_id_number(ID_NUMBER) == "1101**********002X"
+
+
+@pytest.mark.parametrize("value", ["E12345678", "G1234567890", "110105194912310", ID_NUMBER])
+def test_a_masked_id_number_keeps_its_length_and_hides_the_middle(value):
+    masked = m.mask_id_number(value)
+    assert len(masked) == len(value)
+    assert masked[:4] == value[:4] and masked[-4:] == value[-4:]
+    assert set(masked[4:-4]) == {"*"}
+
+
+@pytest.mark.parametrize("value", ["", "1234", "12345678"])
+def test_a_short_id_number_is_masked_entirely(value):
+    assert m.mask_id_number(value) == "*" * len(value)
+
+
+def test_a_phone_number_is_masked_to_its_first_three_and_last_four_digits():
+    assert m.mask_phone(PHONE) == "138****8000"
+    assert m.mask_phone("+8613800138000") == "+86*******8000"
+
+
+@pytest.mark.parametrize("value", ["", "110", "1234567"])
+def test_a_short_phone_number_is_masked_entirely(value):
+    assert m.mask_phone(value) == "*" * len(value)
+
+
+def test_the_repr_of_a_submission_does_not_show_the_applicant():
+    message = schema.examples()["event.application_submitted"]
+    assert isinstance(message, m.ApplicationSubmitted)
+    assert message.applicant.id_number == ID_NUMBER
+    for shown in (repr(message), str(message), f"{message!r}"):
+        assert ID_NUMBER not in shown
+        assert PHONE not in shown
+        assert "AH-T0001-20261120-0001" in shown
+
+
+@pytest.mark.xfail(
+    strict=True, reason="contract defect: Applicant.id_number and .phone are not repr=False"
+)
+def test_the_repr_of_an_applicant_does_not_show_the_id_number_or_phone():
+    applicant = schema.examples()["event.application_submitted"].applicant  # type: ignore[attr-defined]
+    assert ID_NUMBER not in repr(applicant)
+    assert PHONE not in repr(applicant)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract defect: models lack hide_input_in_errors, so a ValidationError built in "
+    "our own code prints the bad ID number",
+)
+def test_building_an_applicant_with_a_bad_value_does_not_print_it():
+    with pytest.raises(ValueError) as info:
+        m.Applicant(
+            name="张三", id_document_type="cn_resident_id", id_number=ID_NUMBER + "-", phone=PHONE
+        )
+    assert ID_NUMBER not in str(info.value)
+
+
+def test_an_identity_decision_carries_scores_and_no_image():
+    fields = set(m.IdentityDecision.model_fields)
+    assert fields == {"method", "verified", "face_distance", "threshold", "liveness_passed"}
+    payload = schema.examples()["event.application_submitted"].encode()
+    assert b"image" not in payload and b"photo" not in payload and b"jpeg" not in payload.lower()
