@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cloud_bridge.commands import CommandDispatcher, CommandRejected, CommandResult
@@ -20,7 +20,7 @@ from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.lock.port import LockPort
 from face.decision import FaceVerifier
-from locker.bank import LockerAlarm, LockerBank
+from locker.bank import LockerAlarm, LockerBank, Opened
 from locker.errors import CodeCollision, LockerError, NoCompartmentFree
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
@@ -114,8 +114,32 @@ class TerminalNode:
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> TerminalNode:
+        self.report_unreported_pickups()
         self.link.start()
         return self
+
+    def report_unreported_pickups(self) -> int:
+        """Queue the picked-up event of any pickup a crash cut off before it was reported.
+
+        The locker journals "opening" (with the load) before the pulse and "picked_up" after
+        it; the event is written just after that. A crash between the two leaves a journal
+        pickup with no report, which this finds at start-up.
+        """
+        openings: dict[str, dict[str, object]] = {}
+        queued = 0
+        for record in self.journal.records():
+            if record.event == "opening" and record.compartment_id:
+                openings[record.compartment_id] = record.body
+            elif record.event == "picked_up" and record.compartment_id in openings:
+                body = openings.pop(record.compartment_id)
+                load_id, app_no = body.get("load_id"), body.get("application_no")
+                if isinstance(load_id, str) and isinstance(app_no, str):
+                    opened = Opened(record.compartment_id, app_no, load_id)
+                    at = datetime.fromtimestamp(record.at, UTC)
+                    queued += PickupFlow(self.parts).report(opened, at=at)
+        if queued:
+            log.warning("reported %d pickup(s) that a restart had cut off", queued)
+        return queued
 
     def stop(self) -> None:
         self.link.stop()

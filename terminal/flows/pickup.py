@@ -7,6 +7,7 @@ each refusal into words for the citizen and reports a successful opening through
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from cloud_bridge.contract import messages as m
@@ -66,12 +67,12 @@ class PickupFlow:
         self.step = PickupStep.OPEN
         return opened
 
-    def report(self, opened: Opened) -> None:
-        """Queue the picked-up event, once per load."""
+    def report(self, opened: Opened, at: datetime | None = None) -> bool:
+        """Queue the picked-up event, once per load; False if it was reported before."""
         p = self.parts
         if not opened.load_id or p.store.pickup_reported(opened.load_id):
-            return
-        now = p.clock()
+            return False
+        now = at or p.clock()
         with p.outbox.transaction() as tx:
             p.store.record_pickup_reported(tx, opened.load_id, now)
             tx.add(
