@@ -149,9 +149,9 @@ class Workflow:
         app = self.application(application_no)
         if app.status != State.APPROVED:
             raise InvalidTransition(application_no, app.status, "load result")
+        self.terminal(terminal_id)
         if self.active_load(application_no) is not None:
             raise InvalidTransition(application_no, app.status, "load result twice")
-        self.terminal(terminal_id)
         load = LoadOperation(
             load_id=new_load_id(),
             application_no=application_no,

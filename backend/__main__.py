@@ -1,0 +1,70 @@
+"""`python -m backend`: run the backend standalone (MQTT ingest plus the REST API)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import timedelta
+
+from .service import BackendService
+
+
+def _terminal(value: str) -> tuple[str, bytes]:
+    terminal_id, sep, key_hex = value.partition(":")
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        key = b""
+    if not sep or not terminal_id or len(key) < 16:
+        raise argparse.ArgumentTypeError("expected TERMINAL_ID:HEXKEY with a key of >= 16 bytes")
+    return terminal_id, key
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
+    p.add_argument("--database-url", default="sqlite:///var/backend/backend.db")
+    p.add_argument("--blob-dir", default="var/backend/blobs")
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--client-id", default="allhours-backend-1")
+    p.add_argument("--http-host", default="127.0.0.1")
+    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument("--code-ttl-days", type=float, default=7.0)
+    p.add_argument("--command-ttl-minutes", type=float, default=60.0)
+    p.add_argument(
+        "--register-terminal",
+        type=_terminal,
+        action="append",
+        default=[],
+        metavar="ID:HEXKEY",
+        help="register a terminal and its pickup-code key (repeatable)",
+    )
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    service = BackendService(
+        database_url=args.database_url,
+        blob_dir=args.blob_dir,
+        broker_host=args.broker_host,
+        broker_port=args.broker_port,
+        client_id=args.client_id,
+        code_ttl=timedelta(days=args.code_ttl_days),
+        command_ttl=timedelta(minutes=args.command_ttl_minutes),
+    )
+    for terminal_id, key in args.register_terminal:
+        service.register_terminal(terminal_id, key)
+    service.run(args.http_host, args.http_port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

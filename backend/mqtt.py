@@ -1,0 +1,205 @@
+"""The backend's MQTT 5 link: shared subscriptions in, receipts and commands out, acks last."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
+
+from .commands import resend_pending
+from .ingest import Ingest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "allhours-backend-1"
+    group: str = topics.SHARED_GROUP
+    session_expiry_s: int = 7 * 86_400
+    keepalive_s: int = 30
+    batch_max: int = 200
+    batch_wait_s: float = 0.05
+    resend_every_s: float = 60.0
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+
+
+@dataclass(frozen=True)
+class _Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+class BackendMqtt:
+    """Receives upstream messages into one ingest worker; implements CommandPublisher."""
+
+    def __init__(self, ingest: Ingest, settings: MqttSettings | None = None):
+        self.ingest = ingest
+        self.settings = s = settings or MqttSettings()
+        self._queue: queue.Queue[_Received] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._resend_now = threading.Event()
+        self._generation = 0
+        self._worker: threading.Thread | None = None
+        self._started = False
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        self.client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Connect (persistent session) and start the ingest worker; returns at once."""
+        if self._started:
+            return
+        self._started = True
+        self._stop.clear()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._worker = threading.Thread(target=self._work, name="backend-ingest", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, then disconnect; unacked messages stay with the broker."""
+        if not self._started:
+            return
+        self._stop.set()
+        if self._worker:
+            self._worker.join(timeout)
+            self._worker = None
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._subscribed.clear()
+        self._started = False
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once connected and subscribed."""
+        return self._subscribed.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        return self._subscribed.is_set()
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, message: m.Message) -> None:
+        """Publish a command or receipt at QoS 1; commands carry a Message Expiry Interval."""
+        props = None
+        expires_at = getattr(message, "expires_at", None)
+        if expires_at is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = max(1, int((expires_at - m.utcnow()).total_seconds()))
+        # While disconnected paho keeps QoS 1 messages and sends them on reconnect.
+        self.client.publish(message.topic(), message.encode(), qos=1, properties=props)
+
+    # ------------------------------------------------------------ paho callbacks
+
+    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the backend: %s", reason_code)
+            return
+        self._generation += 1
+        log.info("connected to broker (session present: %s)", flags.session_present)
+        options = SubscribeOptions(qos=1)
+        client.subscribe([(f, options) for f in topics.backend_subscriptions(self.settings.group)])
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription refused: %s", failed)
+            return
+        self._subscribed.set()
+        self._resend_now.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self._subscribed.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        # Only enqueue: the network thread must never wait on the database.
+        self._queue.put(_Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+
+    # ------------------------------------------------------------ ingest worker
+
+    def _take(self) -> list[_Received]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.settings.batch_wait_s
+        while len(batch) < self.settings.batch_max:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _work(self) -> None:
+        last_resend = time.monotonic()
+        while not self._stop.is_set():
+            if self._resend_now.is_set() or (
+                time.monotonic() - last_resend > self.settings.resend_every_s
+            ):
+                self._resend_now.clear()
+                last_resend = time.monotonic()
+                try:
+                    resend_pending(self.ingest.db, self)
+                except Exception:
+                    log.exception("republishing pending commands failed")
+            batch = self._take()
+            if batch:
+                self._ingest(batch)
+
+    def _ingest(self, batch: list[_Received]) -> None:
+        while True:
+            try:
+                result = self.ingest.handle_batch([(r.topic, r.payload) for r in batch])
+                break
+            except Exception:
+                log.exception("ingest of a %d-message batch failed; retrying", len(batch))
+                if self._stop.wait(1.0):
+                    return  # not acked: the broker delivers the batch again
+        for receipt in result.receipt_messages():
+            self.publish(receipt)
+        for r in batch:
+            # A message from before a reconnect has been sent again; that copy gets the ack.
+            if r.qos > 0 and r.generation == self._generation:
+                self.client.ack(r.mid, r.qos)

@@ -1,0 +1,170 @@
+"""Read models for the REST API: plain dicts, personal data masked where a list shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import desc, select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract.messages import mask_id_number
+
+from .models import (
+    AlarmRow,
+    Application,
+    CommandRow,
+    IngestCounter,
+    LoadOperation,
+    Material,
+    RejectedMessage,
+    SmsOutboxRow,
+    Terminal,
+    WorkflowHistory,
+)
+from .workflow import NotFound
+
+
+def _application(app: Application, *, masked: bool) -> dict[str, Any]:
+    return {
+        "application_no": app.application_no,
+        "terminal_id": app.terminal_id,
+        "item_code": app.item_code,
+        "status": app.status,
+        "applicant": {
+            "name": app.applicant_name,
+            "id_document_type": app.id_document_type,
+            "id_number": mask_id_number(app.id_number) if masked else app.id_number,
+            "phone": app.phone,
+        },
+        "deposit_expected": app.deposit_expected,
+        "deposit_compartment_id": app.deposit_compartment_id,
+        "submitted_at": app.submitted_at,
+        "updated_at": app.updated_at,
+    }
+
+
+def list_applications(session: Session, status: str | None = None) -> list[dict[str, Any]]:
+    query = select(Application).order_by(Application.submitted_at)
+    if status:
+        query = query.where(Application.status == status)
+    return [_application(a, masked=True) for a in session.scalars(query)]
+
+
+def application_detail(session: Session, application_no: str) -> dict[str, Any]:
+    app = session.get(Application, application_no)
+    if app is None:
+        raise NotFound(f"no application {application_no}")
+    out = _application(app, masked=False)
+    out["identity"] = app.identity
+    out["materials"] = [
+        {
+            "material_code": x.material_code,
+            "sha256": x.sha256,
+            "size": x.size,
+            "content_type": x.content_type,
+            "pages": x.pages,
+            "verified": x.verified,
+        }
+        for x in session.scalars(
+            select(Material).where(Material.application_no == application_no).order_by(Material.id)
+        )
+    ]
+    out["history"] = [
+        {"from": h.from_state, "to": h.to_state, "actor": h.actor, "note": h.note, "at": h.at}
+        for h in session.scalars(
+            select(WorkflowHistory)
+            .where(WorkflowHistory.application_no == application_no)
+            .order_by(WorkflowHistory.id)
+        )
+    ]
+    out["loads"] = [
+        {
+            "load_id": x.load_id,
+            "terminal_id": x.terminal_id,
+            "compartment_id": x.compartment_id,
+            "size": x.size,
+            "status": x.status,
+            "code_rotation": x.code_rotation,
+            "code_expires_at": x.code_expires_at,
+            "created_at": x.created_at,
+        }
+        for x in session.scalars(
+            select(LoadOperation)
+            .where(LoadOperation.application_no == application_no)
+            .order_by(LoadOperation.created_at)
+        )
+    ]
+    return out
+
+
+def list_terminals(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "terminal_id": t.id,
+            "status": t.last_status,
+            "software_version": t.software_version,
+            "last_seen_at": t.last_seen_at,
+            "telemetry": t.telemetry,
+            "open_alarms": [
+                {"operation_id": a.operation_id, "kind": a.kind, "severity": a.severity}
+                for a in session.scalars(
+                    select(AlarmRow)
+                    .where(AlarmRow.terminal_id == t.id)
+                    .order_by(desc(AlarmRow.raised_at))
+                    .limit(20)
+                )
+            ],
+        }
+        for t in session.scalars(select(Terminal).order_by(Terminal.id))
+    ]
+
+
+def list_commands(session: Session, terminal_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(CommandRow).order_by(desc(CommandRow.created_at)).limit(200)
+    if terminal_id:
+        query = query.where(CommandRow.terminal_id == terminal_id)
+    return [
+        {
+            "command_id": c.command_id,
+            "terminal_id": c.terminal_id,
+            "type": c.type,
+            "operation_id": c.operation_id,
+            "status": c.status,
+            "detail": c.detail,
+            "expires_at": c.expires_at,
+        }
+        for c in session.scalars(query)
+    ]
+
+
+def list_sms(session: Session, phone: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = select(SmsOutboxRow).order_by(desc(SmsOutboxRow.id)).limit(limit)
+    if phone:
+        query = query.where(SmsOutboxRow.phone == phone)
+    return [
+        {"id": x.id, "phone": x.phone, "kind": x.kind, "text": x.text, "created_at": x.created_at}
+        for x in session.scalars(query)
+    ]
+
+
+def ingest_stats(session: Session, limit: int = 100) -> dict[str, Any]:
+    counters = {c.name: c.value for c in session.scalars(select(IngestCounter))}
+    rejected = session.scalars(
+        select(RejectedMessage).order_by(desc(RejectedMessage.id)).limit(limit)
+    )
+    return {
+        "stored": counters.get("stored", 0),
+        "duplicate": counters.get("duplicate", 0),
+        "rejected": counters.get("rejected", 0),
+        "rejected_messages": [
+            {
+                "topic": r.topic,
+                "terminal_id": r.terminal_id,
+                "message_id": r.message_id,
+                "reason": r.reason,
+                "size": r.size,
+                "received_at": r.received_at,
+            }
+            for r in rejected
+        ],
+    }

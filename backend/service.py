@@ -1,0 +1,103 @@
+"""Composition of the backend: database, blob store, SMS, ingest, MQTT link and staff desk."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from cloud_bridge.contract import messages as m
+
+from .blobs import BlobStore
+from .db import Database
+from .ingest import Ingest
+from .mqtt import BackendMqtt, MqttSettings
+from .sms import OutboxSms, SmsSender
+from .staff import StaffDesk
+from .workflow import WorkflowSettings
+
+log = logging.getLogger(__name__)
+
+
+class BackendService:
+    """The whole backend process minus HTTP; `start()` connects, `stop()` leaves nothing behind."""
+
+    def __init__(
+        self,
+        database_url: str,
+        blob_dir: str | Path,
+        broker_host: str = "127.0.0.1",
+        broker_port: int | None = 1883,
+        client_id: str = "allhours-backend-1",
+        code_ttl: timedelta = timedelta(days=7),
+        command_ttl: timedelta = timedelta(hours=1),
+        session_expiry: timedelta = timedelta(days=7),
+        sms: SmsSender | None = None,
+    ):
+        if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
+            raise ValueError("code_ttl and command_ttl must be positive")
+        self.db = Database(database_url)
+        # No Alembic yet: create_all brings an empty database up to the current models.
+        self.db.create_all()
+        self.blobs = BlobStore(Path(blob_dir))
+        self.sms: SmsSender = sms or OutboxSms(self.db)
+        self.settings = WorkflowSettings(code_ttl=code_ttl, command_ttl=command_ttl)
+        self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings)
+        self.desk = StaffDesk(self.db, self, self.sms, self.settings)
+        self.mqtt: BackendMqtt | None = None
+        if broker_port is not None:
+            self.mqtt = BackendMqtt(
+                self.ingest,
+                MqttSettings(
+                    host=broker_host,
+                    port=broker_port,
+                    client_id=client_id,
+                    session_expiry_s=int(session_expiry.total_seconds()),
+                ),
+            )
+
+    def start(self) -> BackendService:
+        """Connect to the broker and start ingesting (returns at once)."""
+        if self.mqtt:
+            self.mqtt.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop ingest and the MQTT link, then close database connections."""
+        if self.mqtt:
+            self.mqtt.stop()
+        self.db.dispose()
+
+    def publish(self, message: m.Message) -> None:
+        """CommandPublisher: hand the command to MQTT; without a broker it stays pending."""
+        if self.mqtt:
+            self.mqtt.publish(message)
+
+    def register_terminal(self, terminal_id: str, pickup_code_key: bytes) -> None:
+        """Let a terminal be heard, with the key its pickup-code digests are made with."""
+        self.ingest.register_terminal(terminal_id, pickup_code_key)
+
+    def health(self) -> dict[str, Any]:
+        """Liveness for /healthz: the database answers, and the MQTT link state."""
+        with self.db.transaction() as session:
+            session.execute(text("SELECT 1"))
+        if self.mqtt is None:
+            mqtt_state = "disabled"
+        else:
+            mqtt_state = "connected" if self.mqtt.ready else "disconnected"
+        return {"status": "ok", "database": "ok", "mqtt": mqtt_state}
+
+    def run(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+        """Start, serve the REST API with uvicorn until a signal, then stop."""
+        import uvicorn
+
+        from .api import create_app
+
+        self.start()
+        try:
+            uvicorn.run(create_app(self), host=host, port=port, log_level="info")
+        finally:
+            self.stop()
