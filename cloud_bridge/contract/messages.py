@@ -52,11 +52,26 @@ class MalformedMessage(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must never print an ID number or a phone.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+ENVELOPE_FIELDS = ("schema_version", "type", "message_id", "terminal_id", "sent_at")
+
+
+def _require_envelope(schema: dict[str, Any]) -> None:
+    required = schema.setdefault("required", [])
+    for name in ENVELOPE_FIELDS:
+        if name in schema.get("properties", {}) and name not in required:
+            required.append(name)
 
 
 class Message(_Model):
     """The envelope every v1 message carries."""
+
+    # The defaults serve senders building messages; on the wire every envelope field is
+    # required (a missing message_id would defeat dedupe), hence the check in `decode`.
+    model_config = ConfigDict(json_schema_extra=_require_envelope)
 
     channel: ClassVar[str]
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -124,8 +139,8 @@ class Applicant(_Model):
 
     name: str = Field(min_length=1, max_length=64)
     id_document_type: IdDocumentType
-    id_number: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9<]+$")
-    phone: Phone
+    id_number: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9<]+$", repr=False)
+    phone: Phone = Field(repr=False)
 
 
 class IdentityMethod(StrEnum):
@@ -382,9 +397,13 @@ def decode(payload: bytes) -> Message:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MalformedMessage(f"oversized: {len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
-        return _adapter.validate_json(payload)
+        message = _adapter.validate_json(payload, strict=True)
     except ValidationError as exc:
         raise MalformedMessage(f"invalid message: {_describe(exc)}") from None
+    missing = [f for f in ENVELOPE_FIELDS if f not in message.model_fields_set and f != "type"]
+    if missing:
+        raise MalformedMessage(f"invalid message: envelope lacks {', '.join(missing)}")
+    return message
 
 
 def decode_from(topic: str, payload: bytes) -> Message:

@@ -201,20 +201,19 @@ def asyncapi_document() -> dict[str, Any]:
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
             "examples": [{"payload": json.loads(ex[name].encode())}],
-            "bindings": {"mqtt": {"bindingVersion": "0.2.0", "messageExpiryInterval": 3600}}
-            if cls.channel == topics.COMMANDS
-            else {},
         }
         channels[key] = {
             "address": topic_template(cls),
             "parameters": {"terminal_id": {"description": "the terminal id, also its MQTT user"}},
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
-            "bindings": {"mqtt": {"bindingVersion": "0.2.0", "qos": 1, "retain": retained}},
         }
+        # MQTT binding 0.2.0 puts qos and retain on the operation; commands also carry an
+        # MQTT 5 message expiry, set per command from its `expires_at`.
         # Seen from the terminal: it sends upstream messages and receives downstream ones.
         operations[f"{key}_op"] = {
             "action": "send" if cls.channel in topics.UPSTREAM else "receive",
             "channel": {"$ref": f"#/channels/{key}"},
+            "bindings": {"mqtt": {"bindingVersion": "0.2.0", "qos": 1, "retain": retained}},
         }
     return {
         "asyncapi": "3.0.0",

@@ -29,7 +29,7 @@ class TopicError(ValueError):
 
 def check_terminal_id(terminal_id: str) -> str:
     """Return the id if it can stand in a topic, else raise TopicError."""
-    if not TERMINAL_ID.match(terminal_id or ""):
+    if not TERMINAL_ID.fullmatch(terminal_id or ""):
         raise TopicError(f"invalid terminal id {terminal_id!r}")
     return terminal_id
 

@@ -48,20 +48,12 @@ def test_the_repr_of_a_submission_does_not_show_the_applicant():
         assert "AH-T0001-20261120-0001" in shown
 
 
-@pytest.mark.xfail(
-    strict=True, reason="contract defect: Applicant.id_number and .phone are not repr=False"
-)
 def test_the_repr_of_an_applicant_does_not_show_the_id_number_or_phone():
     applicant = schema.examples()["event.application_submitted"].applicant  # type: ignore[attr-defined]
     assert ID_NUMBER not in repr(applicant)
     assert PHONE not in repr(applicant)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract defect: models lack hide_input_in_errors, so a ValidationError built in "
-    "our own code prints the bad ID number",
-)
 def test_building_an_applicant_with_a_bad_value_does_not_print_it():
     with pytest.raises(ValueError) as info:
         m.Applicant(

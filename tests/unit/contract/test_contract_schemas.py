@@ -73,10 +73,6 @@ def test_every_canonical_example_round_trips_through_decode(name):
     assert json.loads(decoded.encode()) == json.loads(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract defect: envelope fields have defaults, so the schemas do not require them",
-)
 def test_every_schema_requires_the_whole_envelope():
     missing = {
         name: sorted(set(ENVELOPE) - set(s.get("required", [])))
@@ -162,11 +158,6 @@ def test_asyncapi_payload_schemas_accept_the_canonical_examples(name):
         validator.validate({**example, "surprise": 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract defect: MQTT binding 0.2.0 puts qos/retain/messageExpiryInterval on "
-    "operations; channel bindings take no fields, message bindings no expiry",
-)
 def test_asyncapi_mqtt_bindings_sit_where_binding_0_2_0_defines_them():
     doc = _asyncapi()
     for channel in doc["channels"].values():

@@ -73,7 +73,6 @@ def test_bad_terminal_ids_are_refused_by_builders_and_parse(terminal_id):
         topics.parse(f"allhours/v1/terminals/{terminal_id}/status")
 
 
-@pytest.mark.xfail(strict=True, reason="contract defect: TERMINAL_ID.match accepts a trailing \\n")
 def test_a_terminal_id_with_a_trailing_newline_is_refused():
     with pytest.raises(topics.TopicError):
         topics.check_terminal_id("T0001\n")
