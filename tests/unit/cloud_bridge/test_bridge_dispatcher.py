@@ -1,0 +1,189 @@
+"""Once-only command handling with durable acks, on a real outbox file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cloud_bridge.commands import CommandDispatcher, CommandRejected, CommandResult
+from cloud_bridge.contract import messages as m
+from cloud_bridge.outbox import Outbox
+
+TERMINAL = "T0001"
+NOW = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+
+
+def _clock() -> datetime:
+    return NOW
+
+
+def _load(terminal_id: str = TERMINAL, *, expires_in: timedelta = timedelta(hours=1),
+          load_id: str = "L-7f3a9c") -> m.LoadResult:
+    return m.LoadResult(
+        terminal_id=terminal_id,
+        operation_id=load_id,
+        load_id=load_id,
+        application_no="AH-T0001-20261120-0001",
+        size="M",
+        expires_at=NOW + expires_in,
+    )
+
+
+class LoadHandler:
+    """A terminal-side handler that counts how often it really ran."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    def __call__(self, command: m.Message) -> CommandResult:
+        assert isinstance(command, m.LoadResult)
+        self.runs.append(command.load_id)
+        return CommandResult(result={"compartment_id": f"A{len(self.runs):02d}"})
+
+
+def _acks(outbox: Outbox) -> list[m.CommandAck]:
+    rows = outbox.query("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
+    return [ack for (p,) in rows if isinstance(ack := m.decode(p), m.CommandAck)]
+
+
+def _dispatcher(outbox: Outbox, handler=None) -> CommandDispatcher:
+    d = CommandDispatcher(outbox, TERMINAL, clock=_clock)
+    if handler is not None:
+        d.register(m.LoadResult, handler)
+    return d
+
+
+def test_command_runs_its_handler_once_and_queues_a_done_ack(outbox: Outbox):
+    handler = LoadHandler()
+    command = _load()
+
+    ack = _dispatcher(outbox, handler).dispatch(command)
+
+    assert handler.runs == ["L-7f3a9c"]
+    assert ack.outcome == m.AckOutcome.DONE
+    assert ack.command_id == command.message_id
+    assert ack.command_type == "command.load_result"
+    assert ack.operation_id == "L-7f3a9c"
+    assert ack.result == {"compartment_id": "A01"}
+    assert _acks(outbox) == [ack]
+    assert ack.topic() == f"allhours/v1/terminals/{TERMINAL}/acks"
+
+
+def test_duplicate_command_does_not_rerun_but_queues_another_ack_with_the_same_answer(
+    outbox: Outbox,
+):
+    handler = LoadHandler()
+    dispatcher = _dispatcher(outbox, handler)
+    command = _load()
+
+    first = dispatcher.dispatch(command)
+    again = dispatcher.dispatch(command.model_copy())
+
+    assert handler.runs == ["L-7f3a9c"]
+    assert dispatcher.duplicates == 1
+    queued = _acks(outbox)
+    assert len(queued) == 2
+    assert queued[0].message_id != queued[1].message_id  # two messages, one answer
+    assert {(a.command_id, a.outcome, tuple(a.result.items()), a.detail) for a in queued} == {
+        (command.message_id, m.AckOutcome.DONE, (("compartment_id", "A01"),), "")
+    }
+    assert again.result == first.result
+
+
+def test_expired_command_is_acked_expired_without_running(outbox: Outbox):
+    handler = LoadHandler()
+
+    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(seconds=-1)))
+
+    assert handler.runs == []
+    assert ack.outcome == m.AckOutcome.EXPIRED
+    assert _acks(outbox) == [ack]
+
+
+def test_command_expiring_exactly_now_counts_as_expired(outbox: Outbox):
+    handler = LoadHandler()
+
+    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(0)))
+
+    assert (handler.runs, ack.outcome) == ([], m.AckOutcome.EXPIRED)
+
+
+def test_command_for_another_terminal_is_rejected_without_running(outbox: Outbox):
+    handler = LoadHandler()
+
+    ack = _dispatcher(outbox, handler).dispatch(_load("T0002"))
+
+    assert handler.runs == []
+    assert ack.outcome == m.AckOutcome.REJECTED
+    assert "another terminal" in ack.detail
+    assert ack.terminal_id == TERMINAL  # the ack still comes from this terminal
+
+
+def test_handler_refusal_becomes_a_rejected_ack_with_its_text(outbox: Outbox):
+    def full(command: m.Message) -> CommandResult:
+        raise CommandRejected("No compartment of size M or larger is free")
+
+    dispatcher = _dispatcher(outbox, full)
+    command = _load()
+    ack = dispatcher.dispatch(command)
+
+    assert ack.outcome == m.AckOutcome.REJECTED
+    assert ack.detail == "No compartment of size M or larger is free"
+    # The refusal is the recorded answer: a duplicate gets it again.
+    assert dispatcher.dispatch(command).detail == ack.detail
+
+
+def test_handler_crash_is_rejected_without_leaking_its_message(outbox: Outbox):
+    def broken(command: m.Message) -> CommandResult:
+        raise KeyError("11010519491231002X")
+
+    ack = _dispatcher(outbox, broken).dispatch(_load())
+
+    assert ack.outcome == m.AckOutcome.REJECTED
+    assert ack.detail == "terminal error: KeyError"
+
+
+def test_unknown_command_type_is_rejected(outbox: Outbox):
+    dispatcher = _dispatcher(outbox, LoadHandler())
+    command = m.WithdrawResult(
+        terminal_id=TERMINAL,
+        operation_id="L-1#withdraw",
+        load_id="L-1",
+        application_no="AH-T0001-20261120-0001",
+        expires_at=NOW + timedelta(hours=1),
+    )
+
+    ack = dispatcher.dispatch(command)
+
+    assert ack.outcome == m.AckOutcome.REJECTED
+    assert "command.withdraw_result" in ack.detail
+
+
+def test_handled_state_survives_a_new_dispatcher_on_the_same_outbox_file(outbox_files):
+    first_box = outbox_files.open()
+    first_handler = LoadHandler()
+    command = _load()
+    original = _dispatcher(first_box, first_handler).dispatch(command)
+    first_box.close()
+
+    reopened = outbox_files.open()
+    second_handler = LoadHandler()
+    again = _dispatcher(reopened, second_handler).dispatch(command)
+
+    assert second_handler.runs == []
+    assert (again.outcome, again.result, again.command_id) == (
+        original.outcome,
+        original.result,
+        original.command_id,
+    )
+    assert len(_acks(reopened)) == 2
+
+
+def test_different_commands_for_the_same_operation_each_run(outbox: Outbox):
+    # Dedup is by message id; the handler's own idempotency covers a re-issued operation.
+    handler = LoadHandler()
+    dispatcher = _dispatcher(outbox, handler)
+
+    dispatcher.dispatch(_load())
+    dispatcher.dispatch(_load())
+
+    assert handler.runs == ["L-7f3a9c", "L-7f3a9c"]

@@ -1,0 +1,95 @@
+"""Builds a TerminalNode in tmp_path with emulated devices and a hand-moved clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.link import LinkSettings
+from devices.camera.emulated import GeneratedPageSource
+from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityDocument
+from devices.lock.emulated import EmulatedLockBoard
+from face.decision import FaceDecision, FixedFaceVerifier
+from locker.layout import default_layout
+from terminal.node import TerminalDevices, TerminalNode
+
+TERMINAL = "T0001"
+KEY = b"pickup-code-key-of-T0001"
+MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
+NO_MATCH = FaceDecision(matched=False, distance=0.72, threshold=0.5, liveness_passed=True)
+ZHANG_SAN = IdentityDocument(
+    document_type="cn_resident_id",
+    name="张三",
+    number="11010519491231002X",
+    photo=b"\xff\xd8 not really a jpeg",
+)
+
+
+class Clock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Kiosk:
+    """One terminal's node with its emulated parts in reach."""
+
+    node: TerminalNode
+    board: EmulatedLockBoard
+    reader: ScriptedIdentityReader
+    verifier: FixedFaceVerifier
+    clock: Clock
+    cameras: list[GeneratedPageSource] = field(default_factory=list)
+
+    def channel_of(self, compartment_id: str) -> int:
+        return next(c.spec.channel for c in self.node.locker.compartments()
+                    if c.id == compartment_id)
+
+    def messages(self, cls: type[m.Message] | None = None) -> list[m.Message]:
+        """Decoded messages waiting in the outbox (not chunks), oldest first."""
+        rows = self.node.outbox.query(
+            "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
+        )
+        decoded = [m.decode(p) for (p,) in rows]
+        return [x for x in decoded if cls is None or isinstance(x, cls)]
+
+
+def build_kiosk(data_dir: Path, face: FaceDecision = MATCH) -> Kiosk:
+    board = EmulatedLockBoard()
+    reader = ScriptedIdentityReader([ZHANG_SAN])
+    verifier = FixedFaceVerifier(face)
+    clock = Clock()
+    cameras: list[GeneratedPageSource] = []
+
+    def document_camera(title: str, pages: int) -> GeneratedPageSource:
+        cameras.append(GeneratedPageSource(title, pages))
+        return cameras[-1]
+
+    devices = TerminalDevices(
+        lock=board,
+        identity_reader=reader,
+        face_verifier=verifier,
+        face_camera=GeneratedPageSource("face"),
+        document_camera=document_camera,
+    )
+    node = TerminalNode(
+        TERMINAL,
+        data_dir,
+        devices,
+        default_layout(),
+        pickup_code_key=KEY,
+        link=LinkSettings(port=9),  # never started: no network in unit tests
+        clock=clock,
+    )
+    return Kiosk(node, board, reader, verifier, clock, cameras)
