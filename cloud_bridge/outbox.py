@@ -188,6 +188,16 @@ class Outbox:
         count = -(-len(data) // m.BLOB_CHUNK_BYTES)
         return BlobRef(sha, len(data), content_type, count)
 
+    def discard_staged(self, sha256: str) -> bool:
+        """Delete a staged file that no outbox entry refers to (the citizen cancelled)."""
+        with self._lock:
+            if self._conn.execute(
+                "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha256,)
+            ).fetchone():
+                return False
+            self.blob_path(sha256).unlink(missing_ok=True)
+        return True
+
     # ------------------------------------------------------------------ sending
 
     def reset_sent(self) -> None:

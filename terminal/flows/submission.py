@@ -280,16 +280,30 @@ class SubmissionFlow:
         """The citizen gave up or walked away: give back the compartment, forget them."""
         if self.step == Step.DONE:
             return
+        for scanned in self.scanned.values():
+            self.parts.outbox.discard_staged(scanned.blob.sha256)
+        self.scanned.clear()
+        stuck = False
         if self.deposit_compartment and not self.deposit_confirmed:
             self.parts.locker.release(self.deposit_compartment)
         elif self.deposit_compartment:
-            # Papers are inside: open once more so the citizen can take them back.
+            # Papers are inside: open once more so the citizen can take them back. If the lock
+            # will not open, the compartment stays recorded as holding them (the locker has
+            # raised a lock_fault alarm) and staff return them.
             try:
                 self.parts.locker.open(self.deposit_compartment)
-            finally:
+            except LockerError:
+                log.error("compartment %s did not reopen on cancel", self.deposit_compartment)
+                stuck = True
+            else:
                 self.parts.locker.release(self.deposit_compartment)
         self.step = Step.CANCELLED
         self.forget()
+        if stuck:
+            raise FlowError(
+                "The compartment could not be opened to give your papers back. Staff have "
+                "been alerted and will return them; please keep your application number."
+            )
 
     def forget(self) -> None:
         """Drop every trace of the citizen from memory (the receipt keeps no personal data)."""

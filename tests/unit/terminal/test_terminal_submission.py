@@ -184,12 +184,6 @@ def test_cancel_before_closing_the_deposit_releases_without_another_pulse(kiosk:
     assert slot.state == State.EMPTY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SubmissionFlow.cancel releases a compartment holding the citizen's originals "
-    "even when the re-open pulse failed (try/finally), so the papers are locked in a "
-    "compartment marked EMPTY",
-)
 def test_cancel_keeps_the_originals_recorded_when_the_compartment_cannot_reopen(kiosk: Kiosk):
     flow = _to_review(kiosk)
     compartment = flow.deposit_compartment
@@ -202,11 +196,6 @@ def test_cancel_keeps_the_originals_recorded_when_the_compartment_cannot_reopen(
     assert slot.state == State.HOLDING_DEPOSIT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SubmissionFlow.cancel forgets the citizen but leaves their scans staged in the "
-    "blob directory; nothing ever queues or deletes them",
-)
 def test_cancel_deletes_the_citizens_staged_scans(kiosk: Kiosk):
     flow = _to_review(kiosk, deposit=False)
     paths = [kiosk.node.outbox.blob_path(s.blob.sha256) for s in flow.scanned.values()]
