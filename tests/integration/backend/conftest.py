@@ -1,0 +1,111 @@
+"""Fixtures for backend integration tests: a private Mosquitto, the backend, a plain terminal."""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from backend_integration_factories import KEY, TERMINAL, wait_for
+from paho.mqtt.enums import CallbackAPIVersion
+
+from allhours.broker import PrivateMosquitto
+from backend.service import BackendService
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
+
+
+class PlainTerminal:
+    """A bare paho client standing in for a terminal: publishes upstream, collects receipts."""
+
+    def __init__(self, broker: PrivateMosquitto, terminal_id: str = TERMINAL):
+        self.terminal_id = terminal_id
+        self.receipts: queue.Queue[m.Receipt] = queue.Queue()
+        self._subscribed = False
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-{terminal_id}-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe(topics.receipts(terminal_id), qos=1)
+        wait_for(lambda: self._subscribed, 10, "the terminal's receipt subscription")
+
+    def _on_subscribe(self, *_args) -> None:
+        self._subscribed = True
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        self.receipts.put(m.decode(msg.payload))
+
+    def send(self, message: m.Message) -> None:
+        self.publish_raw(message.topic(), message.encode())
+
+    def publish_raw(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def receipt_items(self, n: int, timeout: float = 15.0) -> list[m.ReceiptItem]:
+        """At least `n` receipt items (from however many Receipt messages it takes)."""
+        items: list[m.ReceiptItem] = []
+        deadline = time.monotonic() + timeout
+        while len(items) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"got {len(items)} receipt items, expected {n}")
+            try:
+                items.extend(self.receipts.get(timeout=remaining).items)
+            except queue.Empty:
+                continue
+        return items
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    broker = PrivateMosquitto(tmp_path / "broker").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def make_service(tmp_path: Path, mosquitto: PrivateMosquitto):
+    """A factory of started in-process backends over one database; all stopped at the end."""
+    started: list[BackendService] = []
+
+    def make() -> BackendService:
+        service = BackendService(
+            f"sqlite:///{tmp_path / 'backend.db'}",
+            tmp_path / "blobs",
+            broker_host=mosquitto.host,
+            broker_port=mosquitto.port,
+            client_id="backend-under-test",
+        )
+        started.append(service)
+        service.register_terminal(TERMINAL, KEY)
+        service.start()
+        assert service.mqtt is not None and service.mqtt.wait_ready(10), "backend subscribed"
+        return service
+
+    yield make
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def terminal(mosquitto: PrivateMosquitto) -> Iterator[PlainTerminal]:
+    t = PlainTerminal(mosquitto)
+    try:
+        yield t
+    finally:
+        t.close()
