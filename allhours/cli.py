@@ -82,7 +82,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
         str(args.http_port),
     ]
     for terminal_id, key in args.terminal:
-        argv += ["--terminal", f"{terminal_id}:{key.hex()}"]
+        argv += ["--register-terminal", f"{terminal_id}:{key.hex()}"]
     return backend_main(argv)
 
 

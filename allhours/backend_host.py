@@ -1,0 +1,77 @@
+"""Runs the backend and its REST API inside this process, for the demo and for tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from backend.api import create_app
+from backend.service import BackendService
+
+from .broker import port_open
+
+
+class BackendHost:
+    """A BackendService plus a uvicorn server on a thread, stopped cleanly by `stop()`."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        blob_dir: Path,
+        broker_host: str,
+        broker_port: int,
+        http_port: int,
+        http_host: str = "127.0.0.1",
+        client_id: str = "allhours-backend-1",
+    ):
+        self.service = BackendService(
+            database_url=database_url,
+            blob_dir=blob_dir,
+            broker_host=broker_host,
+            broker_port=broker_port,
+            client_id=client_id,
+        )
+        self.http_host, self.http_port = http_host, http_port
+        config = uvicorn.Config(
+            create_app(self.service),
+            host=http_host,
+            port=http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    def register_terminal(self, terminal_id: str, key: bytes) -> None:
+        self.service.register_terminal(terminal_id, key)
+
+    def start(self, timeout: float = 15.0) -> BackendHost:
+        """Start ingest, then the HTTP server; returns once both are ready."""
+        self.service.start()
+        if self.service.mqtt and not self.service.mqtt.wait_ready(timeout):
+            self.service.stop()
+            raise RuntimeError("the backend could not subscribe at the broker")
+        self._thread = threading.Thread(target=self._server.run, name="backend-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not port_open(self.http_host, self.http_port):
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"the backend API did not listen on {self.http_port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.service.stop()

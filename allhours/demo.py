@@ -1,0 +1,237 @@
+"""`allhours demo`: a private broker, the backend on SQLite and one emulated terminal, whole story.
+
+The demo plays the citizen, the clerk and the applicant's phone, and talks to the backend only
+through its REST API and the broker, as the real parts do. It exits 0 only if the pickup really
+opened the compartment (the emulated board drove that compartment's channel) and the backend
+recorded the pickup.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.link import wait_until
+from terminal.flows.pickup import PickupRefused
+
+from .backend_host import BackendHost
+from .broker import PrivateMosquitto, free_port
+from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from .wiring import emulated_terminal, new_pickup_code_key
+
+TERMINAL_ID = "T0001"
+CITIZEN = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
+ITEM = "HJ-0101"
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+class DemoFailed(RuntimeError):
+    """A step of the story did not happen."""
+
+
+@dataclass
+class Narrator:
+    """Prints each step with the time since the start, and keeps them for the summary."""
+
+    out: Callable[[str], None] = print
+    started: float = field(default_factory=time.monotonic)
+    steps: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def section(self, title: str) -> None:
+        self.out(f"\n== {title}")
+
+    def say(self, who: str, text: str) -> None:
+        at = time.monotonic() - self.started
+        self.steps.append((at, who, text))
+        self.out(f"  [{at:6.2f}s] {who:<9} {text}")
+
+
+def _wait_for(what: str, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    result: list[Any] = []
+
+    def check() -> bool:
+        value = predicate()
+        if value:
+            result.append(value)
+        return bool(value)
+
+    if not wait_until(check, timeout, interval=0.1):
+        raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+    return result[0]
+
+
+def run_demo(
+    workdir: Path | None = None, keep_running: bool = False, out: Callable[[str], None] = print
+) -> int:
+    """Play the whole story; 0 when the compartment really opened for the right code."""
+    workdir = Path(workdir or Path("var") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    n = Narrator(out)
+    key = new_pickup_code_key()
+    broker = PrivateMosquitto(workdir / "broker")
+    backend: BackendHost | None = None
+    node = None
+    try:
+        n.section("Starting the parts")
+        broker.start()
+        n.say("broker", f"private Mosquitto on {broker.url}")
+        backend = BackendHost(
+            database_url=f"sqlite:///{workdir / 'backend.sqlite'}",
+            blob_dir=workdir / "backend-blobs",
+            broker_host=broker.host,
+            broker_port=broker.port,
+            http_port=free_port(),
+        )
+        backend.start()
+        backend.register_terminal(TERMINAL_ID, key)
+        n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
+        node, devices = emulated_terminal(
+            TERMINAL_ID,
+            workdir / TERMINAL_ID,
+            broker_host=broker.host,
+            broker_port=broker.port,
+            pickup_code_key=key,
+            telemetry_interval_s=5,
+        )
+        node.start()
+        if not node.link.wait_connected(10):
+            raise DemoFailed("the terminal could not reach the broker")
+        n.say("terminal", f"{TERMINAL_ID} online, {len(node.locker.compartments())} compartments")
+        api = httpx.Client(base_url=backend.base_url, timeout=10)
+
+        n.section("21:40 — a citizen submits after hours")
+        receipt = citizen_submits(node, devices, CITIZEN, ITEM, lambda s: n.say("citizen", s))
+        app_no = receipt.application_no
+
+        n.section("Overnight — the backend ingests it")
+        detail = _wait_for(
+            "the application and all its files at the backend",
+            lambda: _verified(api, app_no, receipt.materials),
+        )
+        n.say(
+            "backend",
+            f"{app_no}: status {detail['status']}, {receipt.materials} files verified by SHA-256",
+        )
+        _wait_for("the terminal's outbox to drain", lambda: node.outbox.backlog() == 0)
+        n.say("terminal", "outbox empty: every message receipted; scans deleted from the terminal")
+
+        n.section("Next working day — staff review")
+        for step in ("accept", "review", "approve"):
+            r = api.post(
+                f"/api/applications/{app_no}/{step}",
+                json={"actor": "clerk.li", "note": f"demo {step}"},
+            )
+            _ok(r, step)
+            n.say("staff", f"{step} → {r.json()['status']}")
+        r = api.post(
+            f"/api/applications/{app_no}/load-result",
+            json={"terminal_id": TERMINAL_ID, "size": "S", "actor": "clerk.li"},
+        )
+        _ok(r, "load-result")
+        n.say("staff", f"load result into {TERMINAL_ID}: command sent")
+
+        n.section("At the terminal — the clerk loads the result")
+        loaded = staff_loads_results(node, lambda s: n.say("clerk", s), wait_s=30)
+        compartment = loaded[0].id
+        channel = loaded[0].spec.channel
+        sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(api, CITIZEN.phone))
+        code = CODE.search(sms["text"]).group(1)  # type: ignore[union-attr]
+        n.say("phone", f"SMS to {m.mask_phone(CITIZEN.phone)}: {CODE.sub('••••••', sms['text'])}")
+        _wait_for("the code to be armed at the terminal", lambda: _armed(node, compartment))
+
+        n.section("23:05 — the applicant picks up")
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        pulses_before = len(devices.board.pulses)
+        try:
+            citizen_picks_up(node, wrong, lambda s: n.say("applicant", s))
+            raise DemoFailed("a wrong code was accepted")
+        except PickupRefused:
+            pass
+        if len(devices.board.pulses) != pulses_before:
+            raise DemoFailed("a wrong code drove a lock channel")
+        opened = citizen_picks_up(node, code, lambda s: n.say("applicant", s))
+        really_opened = (
+            opened.compartment_id == compartment and devices.board.pulses[-1][0] == channel
+        )
+        final = _wait_for("the pickup at the backend", lambda: _status(api, app_no, "picked_up"))
+        n.say("backend", f"{app_no}: status {final['status']}")
+
+        n.section("Summary")
+        sms_count = len(api.get("/api/sms", params={"phone": CITIZEN.phone}).json())
+        states: list[str] = []
+        for h in final.get("history", []):
+            if not states or states[-1] != h["to"]:
+                states.append(h["to"])
+        history = " → ".join(states)
+        rows = [
+            ("application", app_no),
+            ("workflow", history or final["status"]),
+            ("files", f"{receipt.materials} scanned, verified at the backend"),
+            ("originals", f"deposited in {receipt.deposit_compartment}"),
+            ("result", f"compartment {compartment} (lock channel {channel})"),
+            ("SMS sent", str(sms_count)),
+            ("wrong code", "refused, nothing opened"),
+            ("pickup", "compartment opened" if really_opened else "NOT OPENED"),
+            ("elapsed", f"{time.monotonic() - n.started:.1f}s"),
+        ]
+        for k, v in rows:
+            out(f"  {k:<12} {v}")
+        if keep_running:
+            out(
+                f"\nStill running: broker {broker.url}, API {backend.base_url}/docs, "
+                f"terminal {TERMINAL_ID}. Ctrl-C to stop."
+            )
+            from .cli import _wait_for_signal
+
+            _wait_for_signal()
+        return 0 if really_opened else 1
+    except DemoFailed as exc:
+        out(f"\nDEMO FAILED: {exc}")
+        return 1
+    finally:
+        if node is not None:
+            node.stop()
+        if backend is not None:
+            backend.stop()
+        broker.stop()
+
+
+def _ok(response: httpx.Response, what: str) -> None:
+    if response.status_code >= 400:
+        raise DemoFailed(f"{what} refused by the backend: {response.status_code} {response.text}")
+
+
+def _detail(api: httpx.Client, app_no: str) -> dict[str, Any] | None:
+    r = api.get(f"/api/applications/{app_no}")
+    return r.json() if r.status_code == 200 else None
+
+
+def _verified(api: httpx.Client, app_no: str, count: int) -> dict[str, Any] | None:
+    d = _detail(api, app_no)
+    if d and len(d["materials"]) == count and all(x["verified"] for x in d["materials"]):
+        return d
+    return None
+
+
+def _status(api: httpx.Client, app_no: str, status: str) -> dict[str, Any] | None:
+    d = _detail(api, app_no)
+    return d if d and d["status"] == status else None
+
+
+def _pickup_sms(api: httpx.Client, phone: str) -> dict[str, Any] | None:
+    for sms in api.get("/api/sms", params={"phone": phone}).json():
+        if sms["kind"] == "pickup_code":
+            return sms
+    return None
+
+
+def _armed(node: Any, compartment_id: str) -> bool:
+    return any(c.id == compartment_id and c.code_digest for c in node.locker.compartments())
