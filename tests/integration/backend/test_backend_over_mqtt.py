@@ -79,3 +79,27 @@ def test_malformed_and_oversized_messages_are_counted_and_ingest_continues(make_
         "invalid message",
         "oversized",
     ]
+
+
+def test_a_batch_that_cannot_commit_is_not_acked_and_comes_back_after_a_restart(
+    make_service, terminal
+):
+    broken = make_service()
+    attempts = []
+
+    def failing_batch(items):
+        attempts.append(len(items))
+        raise RuntimeError("database is gone")
+
+    broken.ingest.handle_batch = failing_batch
+    event = submission("AH-T0001-20261120-0004")
+    terminal.send(event)
+    wait_for(lambda: attempts, what="the broken backend to try the batch")
+    broken.stop()
+    assert terminal.receipts.empty(), "no receipt before commit"
+
+    healthy = make_service()
+
+    (item,) = terminal.receipt_items(1)
+    assert (item.message_id, item.outcome) == (event.message_id, "stored")
+    assert _applications(healthy) == 1

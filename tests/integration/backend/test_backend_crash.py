@@ -1,0 +1,134 @@
+"""`python -m backend` killed with SIGKILL mid-stream: after a restart, no loss, no duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from backend_integration_factories import KEY, TERMINAL, submission, wait_for
+
+from allhours.broker import free_port
+
+pytestmark = pytest.mark.broker
+
+REPO = Path(__file__).resolve().parents[3]
+STREAM = 300
+
+
+class BackendProcess:
+    """`python -m backend` as a child process, with its own log file."""
+
+    def __init__(self, tmp_path: Path, broker_port: int):
+        self.db_path = tmp_path / "backend.db"
+        self.http_port = free_port()
+        self.log_path = tmp_path / "backend.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "backend",
+            "--database-url",
+            f"sqlite:///{self.db_path}",
+            "--blob-dir",
+            str(tmp_path / "blobs"),
+            "--broker-port",
+            str(broker_port),
+            "--http-port",
+            str(self.http_port),
+            "--client-id",
+            "backend-crash-test",
+            "--register-terminal",
+            f"{TERMINAL}:{KEY.hex()}",
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.args, cwd=REPO, env=env, stdout=log, stderr=log)
+        wait_for(self._subscribed, 20, f"the backend to subscribe (log: {self.log_path})")
+
+    def _subscribed(self) -> bool:
+        assert self.proc and self.proc.poll() is None, self.log_path.read_text()[-2000:]
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1)
+        except httpx.TransportError:
+            return False
+        return r.json().get("mqtt") == "connected"
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def count(self, table: str) -> int:
+        # A plain WAL reader: never blocks the backend's writer.
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.fixture
+def backend_process(tmp_path, mosquitto):
+    process = BackendProcess(tmp_path, mosquitto.port)
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def test_sigkill_during_a_stream_of_submissions_loses_none_and_duplicates_none(
+    backend_process, terminal
+):
+    backend_process.start()
+    events = [submission(f"AH-T0001-CRASH-{i:04d}") for i in range(STREAM)]
+    stop = threading.Event()
+
+    def stream() -> None:
+        # Bursts make multi-message batches, so the kill can land between commit and ack.
+        for start in range(0, STREAM, 25):
+            infos = [
+                terminal.client.publish(e.topic(), e.encode(), qos=1)
+                for e in events[start : start + 25]
+            ]
+            infos[-1].wait_for_publish(10)
+            if stop.wait(0.03):
+                return
+
+    publisher = threading.Thread(target=stream, name="test-terminal-stream")
+    publisher.start()
+    try:
+        wait_for(lambda: backend_process.count("applications") >= 40, 30, "ingest to start")
+        backend_process.kill()
+        at_kill = backend_process.count("applications")
+        publisher.join(60)
+        backend_process.start()
+        wait_for(lambda: backend_process.count("applications") >= STREAM, 60, "all 300 ingested")
+    finally:
+        stop.set()
+        publisher.join(10)
+
+    assert at_kill < STREAM, "the kill must land mid-stream for this test to mean anything"
+    items = terminal.receipt_items(STREAM, timeout=30)
+    answered = {i.message_id for i in items}
+    assert answered >= {e.message_id for e in events}
+    assert {i.outcome for i in items} <= {"stored", "duplicate"}
+    backend_process.stop()
+    assert backend_process.count("applications") == STREAM
+    assert backend_process.count("processed_messages") == STREAM
+    assert backend_process.count("materials") == STREAM
+    assert backend_process.count("rejected_messages") == 0
