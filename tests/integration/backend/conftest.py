@@ -25,7 +25,8 @@ class PlainTerminal:
     def __init__(self, broker: PrivateMosquitto, terminal_id: str = TERMINAL):
         self.terminal_id = terminal_id
         self.receipts: queue.Queue[m.Receipt] = queue.Queue()
-        self._subscribed = False
+        self.commands: queue.Queue[tuple[m.Message, mqtt.MQTTMessage]] = queue.Queue()
+        self._subscribed = 0
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"test-{terminal_id}-{uuid.uuid4().hex[:8]}",
@@ -36,13 +37,18 @@ class PlainTerminal:
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         self.client.subscribe(topics.receipts(terminal_id), qos=1)
-        wait_for(lambda: self._subscribed, 10, "the terminal's receipt subscription")
+        self.client.subscribe(topics.commands(terminal_id), qos=1)
+        wait_for(lambda: self._subscribed == 2, 10, "the terminal's subscriptions")
 
     def _on_subscribe(self, *_args) -> None:
-        self._subscribed = True
+        self._subscribed += 1
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        self.receipts.put(m.decode(msg.payload))
+        message = m.decode(msg.payload)
+        if isinstance(message, m.Receipt):
+            self.receipts.put(message)
+        else:
+            self.commands.put((message, msg))
 
     def send(self, message: m.Message) -> None:
         self.publish_raw(message.topic(), message.encode())

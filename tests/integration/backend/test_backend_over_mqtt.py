@@ -6,7 +6,7 @@ import pytest
 from backend_integration_factories import TERMINAL, submission, wait_for
 from sqlalchemy import func, select
 
-from backend.models import Application
+from backend.models import Application, CommandRow, LoadOperation
 from backend.queries import ingest_stats
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
@@ -103,3 +103,33 @@ def test_a_batch_that_cannot_commit_is_not_acked_and_comes_back_after_a_restart(
     (item,) = terminal.receipt_items(1)
     assert (item.message_id, item.outcome) == (event.message_id, "stored")
     assert _applications(healthy) == 1
+
+
+def test_load_command_reaches_the_terminal_with_an_expiry_and_its_ack_is_recorded(
+    make_service, terminal
+):
+    service = make_service()
+    no = "AH-T0001-20261120-0005"
+    terminal.send(submission(no))
+    terminal.receipt_items(1)
+    for step in ("accept", "review", "approve"):
+        service.desk.step(no, step, "staff-1")
+
+    load = service.desk.load_result(no, TERMINAL, "M", "staff-1")
+
+    command, raw = terminal.commands.get(timeout=10)
+    assert isinstance(command, m.LoadResult) and command.load_id == load.load_id
+    assert 0 < raw.properties.MessageExpiryInterval <= 3600
+    ack = m.CommandAck(
+        terminal_id=TERMINAL,
+        command_id=command.message_id,
+        command_type="command.load_result",
+        operation_id=load.load_id,
+        outcome="done",
+        result={"compartment_id": "B01"},
+    )
+    terminal.send(ack)
+    terminal.receipt_items(1)
+    with service.db.transaction() as s:
+        row = s.get(CommandRow, command.message_id)
+        assert (row.status, s.get(LoadOperation, load.load_id).compartment_id) == ("done", "B01")
