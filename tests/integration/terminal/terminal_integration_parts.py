@@ -1,0 +1,159 @@
+"""A terminal on emulated devices and a fake backend that speaks only the MQTT wire protocol."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
+from cloud_bridge.link import LinkSettings, wait_until
+from devices.camera.emulated import GeneratedPageSource
+from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityDocument
+from devices.lock.emulated import EmulatedLockBoard
+from face.decision import FaceDecision, FixedFaceVerifier
+from locker.layout import default_layout
+from terminal.node import TerminalDevices, TerminalNode
+
+TERMINAL = "T0001"
+KEY = b"pickup-code-key-of-T0001"
+ZHANG_SAN = IdentityDocument(
+    document_type="cn_resident_id", name="张三", number="11010519491231002X", photo=b"\xff\xd8"
+)
+MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
+
+
+def link_settings(port: int, **overrides: float) -> LinkSettings:
+    """Settings for a test terminal: quick reconnects so a restarted broker is found fast."""
+    values = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive": 5}
+    values.update(overrides)
+    return LinkSettings(host="127.0.0.1", port=port, **values)  # type: ignore[arg-type]
+
+
+def build_node(data_dir: Path, settings: LinkSettings) -> tuple[TerminalNode, EmulatedLockBoard]:
+    board = EmulatedLockBoard()
+    devices = TerminalDevices(
+        lock=board,
+        identity_reader=ScriptedIdentityReader([ZHANG_SAN]),
+        face_verifier=FixedFaceVerifier(MATCH),
+        face_camera=GeneratedPageSource("face"),
+        document_camera=GeneratedPageSource,
+    )
+    node = TerminalNode(
+        TERMINAL, data_dir, devices, default_layout(), pickup_code_key=KEY, link=settings
+    )
+    return node, board
+
+
+@dataclass(frozen=True)
+class Received:
+    """One upstream publication as the backend saw it."""
+
+    topic: str
+    message: m.Message
+    retain: bool
+    at: float
+
+
+class FakeBackend:
+    """The backend's side of the wire: subscribes upstream, publishes receipts and commands.
+
+    `persistent=True` is a backend with a stored MQTT session (clean start off, session
+    expiry), so the broker queues what arrives while it is away, as production's does.
+    """
+
+    def __init__(self, port: int, *, client_id: str = "fake-backend", persistent: bool = False,
+                 filters: tuple[str, ...] | None = None):
+        self.port = port
+        self.persistent = persistent
+        self.filters = filters or tuple(
+            f"{topics.ROOT}/terminals/+/{channel}{'/#' if channel == topics.EVENTS else ''}"
+            for channel in topics.UPSTREAM
+        )
+        self.received: list[Received] = []
+        self.undecodable: list[tuple[str, bytes]] = []
+        self.subscribed = threading.Event()
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+
+    # ---------------------------------------------------------------- session
+
+    def start(self, timeout: float = 5.0) -> FakeBackend:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600 if self.persistent else 0
+        self.client.connect_async(
+            "127.0.0.1", self.port, 5, clean_start=not self.persistent, properties=props
+        )
+        self.client.loop_start()
+        assert self.subscribed.wait(timeout), "fake backend did not subscribe"
+        return self
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            return
+        if not flags.session_present:
+            self.subscribed.clear()
+            client.subscribe([(f, 1) for f in self.filters])
+        else:
+            self.subscribed.set()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        try:
+            message = m.decode_from(msg.topic, msg.payload)
+        except m.MalformedMessage:
+            with self._lock:
+                self.undecodable.append((msg.topic, msg.payload))
+            return
+        with self._lock:
+            self.received.append(Received(msg.topic, message, bool(msg.retain), time.monotonic()))
+
+    # ---------------------------------------------------------------- what arrived
+
+    def messages(self, cls: type[m.Message] | None = None, since: float = 0.0) -> list[Received]:
+        with self._lock:
+            return [
+                r for r in self.received
+                if r.at >= since and (cls is None or isinstance(r.message, cls))
+            ]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 8.0) -> bool:
+        return wait_until(predicate, timeout)
+
+    # ---------------------------------------------------------------- talking back
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=False)
+        info.wait_for_publish(timeout=5)
+        assert info.is_published(), "the broker did not take the fake backend's message"
+
+    def receipt(self, terminal_id: str, message_ids: list[str],
+                outcome: m.ReceiptOutcome = m.ReceiptOutcome.STORED) -> m.Receipt:
+        """Acknowledge stored messages at application level, as the ingest does after commit."""
+        ids = list(dict.fromkeys(message_ids))
+        receipt = m.Receipt(
+            terminal_id=terminal_id,
+            items=[m.ReceiptItem(message_id=i, outcome=outcome) for i in ids],
+        )
+        self.publish(topics.receipts(terminal_id), receipt.encode())
+        return receipt
+
+    def command(self, command: m.Message) -> None:
+        self.publish(topics.commands(command.terminal_id), command.encode())
