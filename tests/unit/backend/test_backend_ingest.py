@@ -117,7 +117,7 @@ def test_alarm_is_stored_once_per_operation_id(backend, canonical, caplog):
     alarm = canonical["event.alarm"]
     resent = alarm.model_copy(update={"message_id": m.new_message_id()})
 
-    with caplog.at_level("WARNING", logger="backend.ingest"):
+    with caplog.at_level("WARNING", logger="backend.handlers"):
         result = backend.feed(alarm, resent)
 
     assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored", "duplicate"]

@@ -1,0 +1,260 @@
+"""One handler per upstream message type; each is idempotent by its business key."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract import messages as m
+
+from .blobs import BlobIntake, BlobStore
+from .effects import AfterCommit
+from .models import (
+    AlarmRow,
+    Application,
+    Blob,
+    CommandRow,
+    LoadOperation,
+    Material,
+    Terminal,
+    WorkflowHistory,
+    utcnow,
+)
+from .outcomes import DUPLICATE, STORED, Applied, Refused
+from .workflow import LoadStatus, State, Workflow, WorkflowSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, m.Message, Terminal, AfterCommit], Applied]
+
+
+class UpstreamHandlers:
+    """Applies one decoded message inside the caller's savepoint; raises Refused to refuse it."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        settings: WorkflowSettings,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.settings, self.clock = settings, clock
+        self._blob_intake = BlobIntake(blobs, clock)
+
+    def by_type(self) -> dict[type[m.Message], Handler]:
+        """The handler of each upstream message type."""
+        return {
+            m.Status: self._status,
+            m.Telemetry: self._telemetry,
+            m.ApplicationSubmitted: self._application_submitted,
+            m.MaterialsDeposited: self._materials_deposited,
+            m.ResultLoaded: self._result_loaded,
+            m.ResultPickedUp: self._result_picked_up,
+            m.Alarm: self._alarm,
+            m.BlobChunk: self._blob_chunk,
+            m.CommandAck: self._command_ack,
+        }  # type: ignore[dict-item]
+
+    def _workflow(self, session: Session, after: AfterCommit) -> Workflow:
+        return Workflow(session, after, self.settings, self.clock)
+
+    # ------------------------------------------------------------ handlers
+
+    def _status(
+        self, session: Session, msg: m.Status, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        # Arrival order, not sent_at: a last will carries the time of the connect that set it.
+        terminal.last_status = msg.state.value
+        terminal.software_version = msg.software_version
+        terminal.status_sent_at = msg.sent_at
+        if msg.state == m.TerminalState.ONLINE:
+            terminal.last_seen_at = max(filter(None, (terminal.last_seen_at, msg.sent_at)))
+        return Applied(STORED)
+
+    def _telemetry(
+        self, session: Session, msg: m.Telemetry, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        if terminal.telemetry_sent_at is None or msg.sent_at >= terminal.telemetry_sent_at:
+            terminal.telemetry = msg.model_dump(
+                mode="json", exclude={"schema_version", "type", "message_id", "terminal_id"}
+            )
+            terminal.telemetry_sent_at = msg.sent_at
+        terminal.last_seen_at = max(filter(None, (terminal.last_seen_at, msg.sent_at)))
+        return Applied(STORED)
+
+    def _application_submitted(
+        self, session: Session, msg: m.ApplicationSubmitted, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        existing = session.get(Application, msg.application_no)
+        if existing is not None:
+            if existing.terminal_id != terminal.id:
+                raise Refused(f"application {msg.application_no} belongs to another terminal")
+            return Applied(DUPLICATE)
+        a = msg.applicant
+        session.add(
+            Application(
+                application_no=msg.application_no,
+                terminal_id=terminal.id,
+                item_code=msg.item_code,
+                applicant_name=a.name,
+                id_document_type=a.id_document_type.value,
+                id_number=a.id_number,
+                phone=a.phone,
+                identity=msg.identity.model_dump(mode="json"),
+                status=State.SUBMITTED,
+                deposit_expected=msg.deposit_expected,
+                submitted_at=msg.submitted_at,
+                received_at=self.clock(),
+            )
+        )
+        verified = {
+            b.sha256
+            for b in session.scalars(
+                select(Blob).where(
+                    Blob.sha256.in_([x.sha256 for x in msg.materials]), Blob.verified.is_(True)
+                )
+            )
+        }
+        for ref in msg.materials:
+            session.add(
+                Material(
+                    application_no=msg.application_no,
+                    material_code=ref.material_code,
+                    sha256=ref.sha256,
+                    size=ref.size,
+                    content_type=ref.content_type,
+                    pages=ref.pages,
+                    verified=ref.sha256 in verified,
+                )
+            )
+        session.add(
+            WorkflowHistory(
+                application_no=msg.application_no,
+                from_state=None,
+                to_state=State.SUBMITTED,
+                actor=f"terminal:{terminal.id}",
+                note=f"item {msg.item_code}, identity {msg.identity.method.value}",
+                at=self.clock(),
+            )
+        )
+        return Applied(STORED)
+
+    def _application_of(self, session: Session, no: str, terminal: Terminal) -> Application:
+        app = session.get(Application, no)
+        if app is None or app.terminal_id != terminal.id:
+            raise Refused(f"no application {no} from terminal {terminal.id}")
+        return app
+
+    def _materials_deposited(
+        self, session: Session, msg: m.MaterialsDeposited, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        app = self._application_of(session, msg.application_no, terminal)
+        if app.deposit_compartment_id is not None:
+            return Applied(DUPLICATE)
+        app.deposit_compartment_id, app.deposited_at = msg.compartment_id, msg.deposited_at
+        session.add(
+            WorkflowHistory(
+                application_no=app.application_no,
+                from_state=app.status,
+                to_state=app.status,
+                actor=f"terminal:{terminal.id}",
+                note=f"originals deposited in {msg.compartment_id}",
+                at=self.clock(),
+            )
+        )
+        return Applied(STORED)
+
+    def _load_of(
+        self, session: Session, msg: m.ResultLoaded | m.ResultPickedUp, terminal: Terminal
+    ) -> LoadOperation | None:
+        load = session.get(LoadOperation, msg.load_id)
+        if load is not None and (
+            load.terminal_id != terminal.id or load.application_no != msg.application_no
+        ):
+            raise Refused(f"load {msg.load_id} is not for this terminal and application")
+        return load
+
+    def _result_loaded(
+        self, session: Session, msg: m.ResultLoaded, terminal: Terminal, after: AfterCommit
+    ) -> Applied:
+        load = self._load_of(session, msg, terminal)
+        if load is None:
+            # Loaded in terminal service mode, without a LoadResult command from us.
+            self._application_of(session, msg.application_no, terminal)
+            load = LoadOperation(
+                load_id=msg.load_id,
+                application_no=msg.application_no,
+                terminal_id=terminal.id,
+                status=LoadStatus.RESERVED,
+            )
+            session.add(load)
+        elif load.status in (LoadStatus.LOADED, LoadStatus.PICKED_UP, LoadStatus.WITHDRAWN):
+            return Applied(DUPLICATE)
+        self._workflow(session, after).result_loaded(
+            load, msg.compartment_id, f"terminal:{terminal.id}"
+        )
+        return Applied(STORED)
+
+    def _result_picked_up(
+        self, session: Session, msg: m.ResultPickedUp, terminal: Terminal, after: AfterCommit
+    ) -> Applied:
+        load = self._load_of(session, msg, terminal)
+        if load is None:
+            raise Refused(f"unknown load {msg.load_id}")
+        if load.status == LoadStatus.PICKED_UP:
+            return Applied(DUPLICATE)
+        self._workflow(session, after).picked_up(load, f"terminal:{terminal.id}")
+        return Applied(STORED)
+
+    def _alarm(
+        self, session: Session, msg: m.Alarm, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        if session.get(AlarmRow, (terminal.id, msg.operation_id)) is not None:
+            return Applied(DUPLICATE)
+        session.add(
+            AlarmRow(
+                terminal_id=terminal.id,
+                operation_id=msg.operation_id,
+                kind=msg.kind.value,
+                severity=msg.severity.value,
+                compartment_id=msg.compartment_id,
+                detail=msg.detail,
+                raised_at=msg.raised_at,
+                received_at=self.clock(),
+            )
+        )
+        log.warning(
+            "alarm %s (%s) on terminal %s, compartment %s",
+            msg.kind.value,
+            msg.severity.value,
+            terminal.id,
+            msg.compartment_id or "-",
+        )
+        return Applied(STORED)
+
+    def _blob_chunk(
+        self, session: Session, msg: m.BlobChunk, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        return self._blob_intake.accept(session, msg)
+
+    def _command_ack(
+        self, session: Session, msg: m.CommandAck, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        row = session.get(CommandRow, msg.command_id)
+        if row is None or row.terminal_id != terminal.id:
+            raise Refused(f"no command {msg.command_id} for terminal {terminal.id}")
+        if row.acked_at is not None:
+            return Applied(DUPLICATE)
+        row.status, row.detail, row.acked_at = msg.outcome.value, msg.detail, self.clock()
+        if row.type == m.type_name(m.LoadResult):
+            load = session.get(LoadOperation, row.payload["load_id"])
+            if load is not None and load.status == LoadStatus.PENDING:
+                if msg.outcome == m.AckOutcome.DONE:
+                    load.status = LoadStatus.RESERVED
+                    load.compartment_id = msg.result.get("compartment_id") or load.compartment_id
+                else:
+                    load.status = LoadStatus.FAILED
+        return Applied(STORED)
