@@ -197,3 +197,17 @@ def test_application_number_of_another_terminal_is_refused(backend):
 
     assert result.rejected == 1
     assert backend.application(NO).terminal_id == TERMINAL
+
+
+def test_a_redelivered_old_status_does_not_undo_a_newer_one(backend, canonical):
+    online = canonical["status"]
+    will = online.model_copy(
+        update={"message_id": m.new_message_id(), "state": m.TerminalState.OFFLINE}
+    )
+    backend.feed(online, will)
+
+    result = backend.feed(online)
+
+    assert result.duplicate == 1
+    with backend.db.transaction() as s:
+        assert s.get(Terminal, TERMINAL).last_status == "offline"
