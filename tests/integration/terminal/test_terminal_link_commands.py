@@ -32,6 +32,17 @@ def _acks_for(backend, command: m.Message) -> list[m.CommandAck]:
     ]
 
 
+def _online(backend) -> None:
+    """Wait for the terminal's online status: it is published after its SUBSCRIBE, on the same
+    connection, so once it is here the broker routes commands to the terminal."""
+    assert backend.wait_for(
+        lambda: any(
+            r.message.state == m.TerminalState.ONLINE  # type: ignore[attr-defined]
+            for r in backend.messages(m.Status)
+        )
+    )
+
+
 def _reserved(node) -> list[str]:
     return [c.id for c in node.locker.compartments() if c.state == State.RESERVED]
 
@@ -39,6 +50,7 @@ def _reserved(node) -> list[str]:
 def test_command_delivered_twice_runs_once_and_is_acked_twice_alike(start_node, start_backend):
     backend = start_backend()
     node = start_node()
+    _online(backend)
     command = _load()
 
     backend.command(command)
@@ -57,6 +69,7 @@ def test_command_delivered_twice_runs_once_and_is_acked_twice_alike(start_node, 
 def test_acks_leave_the_outbox_once_the_backend_receipts_them(start_node, start_backend):
     backend = start_backend()
     node = start_node()
+    _online(backend)
     command = _load()
 
     backend.command(command)
@@ -83,6 +96,7 @@ def test_malformed_command_is_dropped_and_counted_and_the_link_keeps_working(
 ):
     backend = start_backend()
     node = start_node()
+    _online(backend)
 
     backend.publish(topics.commands(TERMINAL), payload)
 

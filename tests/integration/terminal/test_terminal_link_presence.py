@@ -49,17 +49,19 @@ def _status(backend, terminal_id: str, since: float = 0.0) -> list:
 
 
 def test_link_publishes_a_retained_online_status_on_connect(start_node, start_backend):
+    first = start_backend(client_id="first", filters=(topics.status(TERMINAL),))
     node = start_node()
+    assert first.wait_for(lambda: _status(first, TERMINAL))  # the broker has it now
 
     # A backend that connects only now still learns the terminal is online.
-    backend = start_backend(filters=(topics.status(TERMINAL),))
+    backend = start_backend(client_id="late", filters=(topics.status(TERMINAL),))
 
     assert backend.wait_for(lambda: _status(backend, TERMINAL))
-    [first] = _status(backend, TERMINAL)
-    assert first.retain is True
-    assert first.topic == topics.status(TERMINAL)
-    assert first.message.state == m.TerminalState.ONLINE
-    assert first.message.software_version == "0.1.0"
+    [retained] = _status(backend, TERMINAL)
+    assert retained.retain is True
+    assert retained.topic == topics.status(TERMINAL)
+    assert retained.message.state == m.TerminalState.ONLINE
+    assert retained.message.software_version == "0.1.0"
     assert node.link.connections == 1
 
 
