@@ -8,11 +8,13 @@ suite takes the broker down and brings it back mid-story.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +50,25 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def _reachable_by(user: str, path: Path) -> bool:
+    """Whether `user` (not root) can traverse to and write `path`, judged by mode bits."""
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return True
+    current = path.resolve()
+    for parent in [*reversed(current.parents)]:
+        st = parent.stat()
+        if st.st_uid == pw.pw_uid:
+            continue
+        bit = 0o010 if st.st_gid == pw.pw_gid else 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
 class PrivateMosquitto:
     """One Mosquitto process bound to 127.0.0.1, owned by its caller."""
 
@@ -61,13 +82,27 @@ class PrivateMosquitto:
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
 
+    def _data_dir(self) -> Path:
+        """Where Mosquitto keeps its persistence file.
+
+        Run as root, Mosquitto drops to user `mosquitto`, which cannot enter a 0700 directory
+        such as pytest's tmp_path. Its data then lives in a directory of its own under the
+        system temp dir, named after the workdir so that a restart finds the same file.
+        """
+        if os.geteuid() != 0 or _reachable_by("mosquitto", self.workdir):
+            return self.workdir
+        tag = hashlib.sha256(str(self.workdir.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"allhours-mosquitto-{tag}"
+
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        data = self._data_dir()
+        data.mkdir(mode=0o700, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "persistence true",
-            f"persistence_location {self.workdir}/",
+            f"persistence_location {data}/",
             "autosave_interval 1",
             # The default of 1000 silently drops messages for an offline persistent session.
             f"max_queued_messages {self.max_queued}",
@@ -80,13 +115,18 @@ class PrivateMosquitto:
             "connection_messages true",
         ]
         if os.geteuid() == 0:
-            # Run as root, Mosquitto drops to this user, which must own the persistence dir.
             lines.append("user mosquitto")
             with contextlib.suppress(KeyError, PermissionError, LookupError):
-                shutil.chown(self.workdir, user="mosquitto")
-                for child in self.workdir.iterdir():
+                shutil.chown(data, user="mosquitto")
+                for child in data.iterdir():
                     shutil.chown(child, user="mosquitto")
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def remove_data(self) -> None:
+        """Delete the persistence directory if it lives outside the workdir (stopped broker)."""
+        data = self._data_dir()
+        if data != self.workdir and not self.running():
+            shutil.rmtree(data, ignore_errors=True)
 
     @property
     def url(self) -> str:

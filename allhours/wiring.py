@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from cloud_bridge.contract.messages import utcnow
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
@@ -54,6 +57,7 @@ def emulated_terminal(
     layout: list[CompartmentSpec] | None = None,
     devices: EmulatedDevices | None = None,
     telemetry_interval_s: float = 30.0,
+    clock: Callable[[], datetime] = utcnow,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()
@@ -66,5 +70,6 @@ def emulated_terminal(
         link=LinkSettings(
             host=broker_host, port=broker_port, telemetry_interval_s=telemetry_interval_s
         ),
+        clock=clock,
     )
     return node, devices

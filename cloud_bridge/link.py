@@ -39,7 +39,9 @@ class LinkSettings:
     session_expiry_s: int = 7 * 24 * 3600
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
-    resend_after_s: float = 30.0
+    # A message the broker took but lost (e.g. Mosquitto 2.0 drops shared subscriptions on
+    # restart until the backend re-subscribes) is sent again after this long without receipt.
+    resend_after_s: float = 10.0
     window: int = 200
     telemetry_interval_s: float = 60.0
     username: str | None = None
@@ -165,6 +167,10 @@ class TerminalLink:
             self.settings.port,
             flags.session_present,
         )
+        if not flags.session_present:
+            # The broker has no session for us (first contact, or it lost its state), so
+            # whatever was in flight may be gone: send every unsettled entry again now.
+            self.outbox.reset_sent()
         self.connected.set()
         self.outbox.changed.set()
 

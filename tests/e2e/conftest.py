@@ -1,0 +1,109 @@
+"""The spine for end-to-end tests: a real Mosquitto, the real backend, an emulated terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from allhours.backend_host import BackendHost
+from allhours.broker import PrivateMosquitto, free_port
+from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from cloud_bridge.link import wait_until
+from terminal.node import TerminalNode
+
+TERMINAL = "T0001"
+
+
+class ShiftableClock:
+    """Real time plus an offset a test can move forward (lockouts, code expiry)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@dataclass
+class Spine:
+    broker: PrivateMosquitto
+    backend: BackendHost
+    node: TerminalNode
+    devices: EmulatedDevices
+    api: httpx.Client
+    clock: ShiftableClock
+
+    def detail(self, app_no: str) -> dict | None:
+        r = self.api.get(f"/api/applications/{app_no}")
+        return r.json() if r.status_code == 200 else None
+
+    def wait(self, what: str, predicate, timeout: float = 30.0):
+        found = []
+
+        def check() -> bool:
+            value = predicate()
+            if value:
+                found.append(value)
+            return bool(value)
+
+        assert wait_until(check, timeout, 0.1), f"timed out waiting for {what}"
+        return found[0]
+
+    def wait_ingested(self, app_no: str, materials: int, timeout: float = 30.0) -> dict:
+        def ok():
+            d = self.detail(app_no)
+            if (
+                d
+                and len(d["materials"]) == materials
+                and all(x["verified"] for x in d["materials"])
+            ):
+                return d
+            return None
+
+        return self.wait(f"{app_no} ingested with {materials} verified files", ok, timeout)
+
+
+@pytest.fixture
+def spine(tmp_path: Path) -> Iterator[Spine]:
+    key = new_pickup_code_key()
+    clock = ShiftableClock()
+    broker = PrivateMosquitto(tmp_path / "broker").start()
+    backend = node = api = None
+    try:
+        backend = BackendHost(
+            database_url=f"sqlite:///{tmp_path / 'backend.sqlite'}",
+            blob_dir=tmp_path / "backend-blobs",
+            broker_host=broker.host,
+            broker_port=broker.port,
+            http_port=free_port(),
+        ).start()
+        backend.register_terminal(TERMINAL, key)
+        node, devices = emulated_terminal(
+            TERMINAL,
+            tmp_path / TERMINAL,
+            broker_host=broker.host,
+            broker_port=broker.port,
+            pickup_code_key=key,
+            clock=clock,
+        )
+        node.start()
+        assert node.link.wait_connected(10)
+        api = httpx.Client(base_url=backend.base_url, timeout=10)
+        yield Spine(broker, backend, node, devices, api, clock)
+    finally:
+        if api:
+            api.close()
+        if node:
+            node.stop()
+        if backend:
+            backend.stop()
+        broker.stop()
+        broker.remove_data()

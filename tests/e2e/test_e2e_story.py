@@ -1,0 +1,259 @@
+"""The whole story over a real Mosquitto, the real backend and an emulated terminal."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import TERMINAL, Spine
+
+from allhours.story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from cloud_bridge.contract import topics
+from locker.compartment import State
+from terminal.flows.pickup import PickupRefused
+
+pytestmark = pytest.mark.broker
+
+ZHANG = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
+SAY = lambda s: None  # noqa: E731 - the story's narration is not under test here
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+def _submit_and_ingest(spine: Spine) -> str:
+    receipt = citizen_submits(spine.node, spine.devices, ZHANG, "HJ-0101", SAY)
+    spine.wait_ingested(receipt.application_no, receipt.materials)
+    return receipt.application_no
+
+
+def _approve_and_load(spine: Spine, app_no: str) -> tuple[str, str]:
+    """Staff approve and load; returns (compartment id, the code from the SMS)."""
+    for step in ("accept", "review", "approve"):
+        assert (
+            spine.api.post(
+                f"/api/applications/{app_no}/{step}", json={"actor": "clerk"}
+            ).status_code
+            == 200
+        )
+    r = spine.api.post(
+        f"/api/applications/{app_no}/load-result",
+        json={"terminal_id": TERMINAL, "size": "S", "actor": "clerk"},
+    )
+    assert r.status_code == 200, r.text
+    [slot] = staff_loads_results(spine.node, SAY, wait_s=20)
+    sms = spine.wait(
+        "the pickup-code SMS",
+        lambda: next(
+            (
+                s
+                for s in spine.api.get("/api/sms", params={"phone": ZHANG.phone}).json()
+                if s["kind"] == "pickup_code"
+            ),
+            None,
+        ),
+    )
+    spine.wait(
+        "the code armed at the terminal",
+        lambda: any(c.id == slot.id and c.code_digest for c in spine.node.locker.compartments()),
+    )
+    return slot.id, CODE.search(sms["text"]).group(1)
+
+
+def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"pickup\s+compartment opened", proc.stdout)
+    assert "picked_up" in proc.stdout
+    # The clear code is never printed, not even by the demo's stand-in for the phone.
+    assert "••••••" in proc.stdout
+
+
+def test_the_whole_story_ends_with_the_right_compartment_open_and_the_backend_told(spine: Spine):
+    app_no = _submit_and_ingest(spine)
+    compartment, code = _approve_and_load(spine, app_no)
+    channel = next(c.spec.channel for c in spine.node.locker.compartments() if c.id == compartment)
+
+    opened = citizen_picks_up(spine.node, code, SAY)
+
+    assert opened.compartment_id == compartment
+    assert spine.devices.board.pulses[-1][0] == channel
+    final = spine.wait(
+        "picked_up at the backend",
+        lambda: (d := spine.detail(app_no)) and d["status"] == "picked_up" and d,
+    )
+    assert [h["to"] for h in final["history"]][-1] == "picked_up"
+
+
+def test_with_the_broker_down_the_citizen_gets_a_receipt_and_nothing_is_lost(spine: Spine):
+    spine.broker.stop()
+    spine.wait("the terminal to notice", lambda: not spine.node.link.connected.is_set())
+
+    receipt = citizen_submits(spine.node, spine.devices, ZHANG, "HJ-0101", SAY)
+    assert receipt.sent_now is False
+    assert spine.node.outbox.backlog() > 0
+
+    spine.broker.start()  # same port, same persistence file
+    # Mosquitto 2.0 forgets shared subscriptions over a restart, so anything published before
+    # the backend re-subscribes is dropped by the broker; the outbox re-sends it (10 s).
+    detail = spine.wait_ingested(receipt.application_no, receipt.materials, timeout=45)
+
+    apps = spine.api.get("/api/applications").json()
+    assert [a["application_no"] for a in apps] == [receipt.application_no]
+    assert detail["deposit_compartment_id"] == receipt.deposit_compartment
+    blob_root = spine.backend.service.blobs
+    for material in detail["materials"]:
+        data = blob_root.path_for(material["sha256"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == material["sha256"]
+        assert len(data) == material["size"]
+    spine.wait("the outbox to drain", lambda: spine.node.outbox.backlog() == 0)
+    assert [p for p in (spine.node.data_dir / "blobs").rglob("*") if p.is_file()] == []
+
+
+def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
+    captured: list[tuple[str, bytes]] = []
+    lock = threading.Lock()
+    spy = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="replay-spy"
+    )
+
+    def on_message(client, userdata, msg):
+        with lock:
+            captured.append((msg.topic, msg.payload))
+
+    spy.on_message = on_message
+    spy.connect(spine.broker.host, spine.broker.port)
+    spy.subscribe(
+        [
+            (f"{topics.ROOT}/terminals/{TERMINAL}/events/#", 1),
+            (topics.blobs(TERMINAL), 1),
+            (topics.acks(TERMINAL), 1),
+        ]
+    )
+    spy.loop_start()
+    try:
+        app_no = _submit_and_ingest(spine)
+        _, code = _approve_and_load(spine, app_no)
+        citizen_picks_up(spine.node, code, SAY)
+        spine.wait("picked_up", lambda: spine.detail(app_no)["status"] == "picked_up")
+        spine.wait("the outbox to drain", lambda: spine.node.outbox.backlog() == 0)
+        before = {
+            "apps": spine.api.get("/api/applications").json(),
+            "sms": spine.api.get("/api/sms").json(),
+            "commands": spine.api.get("/api/commands").json(),
+            "detail": spine.detail(app_no),
+        }
+        stats_before = spine.api.get("/api/ingest/stats").json()
+        with lock:
+            replay = list(captured)
+        assert len(replay) > 10
+        for topic, payload in replay:
+            spy.publish(topic, payload, qos=1).wait_for_publish(10)
+        spine.wait(
+            "every replayed message counted as a duplicate",
+            lambda: (
+                spine.api.get("/api/ingest/stats").json()["duplicate"]
+                >= stats_before["duplicate"] + len(replay)
+            ),
+        )
+    finally:
+        spy.loop_stop()
+        spy.disconnect()
+    after = {
+        "apps": spine.api.get("/api/applications").json(),
+        "sms": spine.api.get("/api/sms").json(),
+        "commands": spine.api.get("/api/commands").json(),
+        "detail": spine.detail(app_no),
+    }
+    assert after == before
+
+
+def test_wrong_codes_never_open_anything_and_raise_an_alarm_at_the_backend(spine: Spine):
+    app_no = _submit_and_ingest(spine)
+    compartment, code = _approve_and_load(spine, app_no)
+    pulses = list(spine.devices.board.pulses)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    reasons = []
+    for attempt in range(5):
+        with pytest.raises(PickupRefused) as refused:
+            citizen_picks_up(spine.node, wrong, SAY)
+        reasons.append((refused.value.reason, refused.value.retry_after_s))
+        if attempt < 4:
+            spine.clock.advance(refused.value.retry_after_s + 1)
+    # During the lockout even the right code is refused, without being checked.
+    with pytest.raises(PickupRefused) as refused:
+        citizen_picks_up(spine.node, code, SAY)
+    assert refused.value.reason == "locked_out"
+    assert [r for r, _ in reasons] == ["wrong"] * 5
+    delays = [d for _, d in reasons]
+    assert delays[:3] == [0, 0, 0] and 0 < delays[3] < delays[4]
+    assert spine.devices.board.pulses == pulses  # nothing was driven
+
+    terminal = spine.wait(
+        "the alarm at the backend",
+        lambda: next(
+            (
+                t
+                for t in spine.api.get("/api/terminals").json()
+                if t["terminal_id"] == TERMINAL
+                and any(a["kind"] == "wrong_code_limit" for a in t["open_alarms"])
+            ),
+            None,
+        ),
+    )
+    assert terminal
+    slot = next(c for c in spine.node.locker.compartments() if c.id == compartment)
+    assert slot.state == State.HOLDING_RESULT
+
+
+def test_an_expired_code_is_refused_with_a_clear_message(spine: Spine):
+    app_no = _submit_and_ingest(spine)
+    _, code = _approve_and_load(spine, app_no)
+    spine.clock.advance(8 * 24 * 3600)  # codes live 7 days
+    with pytest.raises(PickupRefused) as refused:
+        citizen_picks_up(spine.node, code, SAY)
+    assert refused.value.reason == "expired"
+    assert "expired" in str(refused.value) and "hotline" in str(refused.value)
+    assert spine.detail(app_no)["status"] == "result_loaded"
+
+
+def _pickup_codes(spine: Spine) -> list[str]:
+    """Codes in the pickup SMSes to the applicant, newest first."""
+    texts = spine.api.get("/api/sms", params={"phone": ZHANG.phone}).json()
+    return [CODE.search(s["text"]).group(1) for s in texts if s["kind"] == "pickup_code"]
+
+
+def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
+    app_no = _submit_and_ingest(spine)
+    compartment, old = _approve_and_load(spine, app_no)
+
+    r = spine.api.post(f"/api/applications/{app_no}/resend-code", json={"actor": "clerk"})
+    assert r.status_code == 200, r.text
+    codes = spine.wait(
+        "the second code SMS", lambda: (c := _pickup_codes(spine)) and len(c) >= 2 and c
+    )
+    new = codes[0]
+    if new == old:
+        pytest.skip("the new random code happened to equal the old one (1 in a million)")
+    spine.wait("the rotation acknowledged by the terminal", lambda: _rotation_done(spine))
+
+    with pytest.raises(PickupRefused) as refused:
+        citizen_picks_up(spine.node, old, SAY)
+    assert refused.value.reason == "wrong"
+    opened = citizen_picks_up(spine.node, new, SAY)
+    assert opened.compartment_id == compartment
+
+
+def _rotation_done(spine: Spine) -> bool:
+    cmds = spine.api.get("/api/commands", params={"terminal_id": TERMINAL}).json()
+    codes = [c for c in cmds if c["type"] == "command.set_pickup_code"]
+    return len(codes) >= 2 and all(c["status"] != "pending" for c in codes)
