@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class OutboxTransaction:
     def __init__(self, outbox: Outbox, conn: sqlite3.Connection):
         self._outbox = outbox
         self.conn = conn
+        self.queued_blobs: list[str] = []
 
     def add(self, message: m.Message) -> None:
         """Queue one contract message for sending."""
@@ -103,9 +105,10 @@ class OutboxTransaction:
         )
 
     def add_blob(self, blob: BlobRef, terminal_id: str) -> None:
-        """Queue every chunk of a staged blob for sending."""
+        """Queue every chunk of a staged blob; the session's hold passes to the entries."""
         if not self._outbox.blob_path(blob.sha256).exists():
             raise OutboxError(f"blob {blob.sha256[:12]} was not staged")
+        self.queued_blobs.append(blob.sha256)
         self.conn.execute(
             "INSERT OR IGNORE INTO outbox_blobs VALUES (?, ?, ?, ?, ?)",
             (blob.sha256, blob.size, blob.content_type, blob.chunk_count, time.time()),
@@ -141,6 +144,18 @@ class Outbox:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
         self.changed = threading.Event()
+        # Open sessions' scans not yet queued, by SHA-256: identical bytes share one file, so
+        # a file goes only when no session holds it and no outbox entry refers to it.
+        self._staged: Counter[str] = Counter()
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Delete files left by sessions a restart cut off: nothing will ever send them."""
+        with self._lock:
+            queued = {row[0] for row in self._conn.execute("SELECT sha256 FROM outbox_blobs")}
+        for path in self.blob_dir.glob("*/*"):
+            if path.is_file() and path.name.split(".")[0] not in queued:
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:
@@ -153,12 +168,15 @@ class Outbox:
         """One atomic write: all of it is on disk when the block exits, or none of it."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            tx = OutboxTransaction(self, self._conn)
             try:
-                yield OutboxTransaction(self, self._conn)
+                yield tx
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            for sha in tx.queued_blobs:
+                self._release(sha)
         self.changed.set()
 
     def put(self, message: m.Message) -> None:
@@ -177,6 +195,8 @@ class Outbox:
             raise OutboxError(f"file of {len(data)} bytes exceeds {m.MAX_BLOB_BYTES}")
         sha = hashlib.sha256(data).hexdigest()
         path = self.blob_path(sha)
+        with self._lock:
+            self._staged[sha] += 1
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".part")
@@ -189,13 +209,30 @@ class Outbox:
         return BlobRef(sha, len(data), content_type, count)
 
     def discard_staged(self, sha256: str) -> bool:
-        """Delete a staged file that no outbox entry refers to (the citizen cancelled)."""
+        """Release a session's hold on a staged file (cancelled, or scanned again).
+
+        The file is deleted when no other session holds it and no outbox entry refers to it.
+        """
         with self._lock:
-            if self._conn.execute(
+            self._release(sha256)
+            return self._delete_if_unused(sha256)
+
+    def _release(self, sha256: str) -> None:
+        if self._staged[sha256] > 1:
+            self._staged[sha256] -= 1
+        else:
+            self._staged.pop(sha256, None)
+
+    def _delete_if_unused(self, sha256: str) -> bool:
+        """Unlink a file nobody holds or queues; call with the lock held."""
+        if (
+            self._staged.get(sha256)
+            or self._conn.execute(
                 "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha256,)
-            ).fetchone():
-                return False
-            self.blob_path(sha256).unlink(missing_ok=True)
+            ).fetchone()
+        ):
+            return False
+        self.blob_path(sha256).unlink(missing_ok=True)
         return True
 
     # ------------------------------------------------------------------ sending
@@ -300,9 +337,10 @@ class Outbox:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-        # Scans leave the terminal once the backend has every chunk (personal-data rule).
-        for sha in finished:
-            self.blob_path(sha).unlink(missing_ok=True)
+            # Scans leave the terminal once the backend has every chunk (personal-data rule),
+            # unless an open session has staged the same bytes again.
+            for sha in finished:
+                self._delete_if_unused(sha)
         if removed:
             self.changed.set()
         return removed

@@ -158,6 +158,8 @@ class SubmissionFlow:
         buf = io.BytesIO()
         pages[0].save(buf, "PDF", resolution=150.0, save_all=True, append_images=pages[1:])
         blob = self.parts.outbox.stage_blob(buf.getvalue(), "application/pdf")
+        if code in self.scanned:  # scanned again: the earlier file is no longer wanted
+            self.parts.outbox.discard_staged(self.scanned[code].blob.sha256)
         scanned = ScannedMaterial(code, blob, spec.pages)
         self.scanned[code] = scanned
         return scanned

@@ -269,12 +269,6 @@ def test_due_respects_the_limit_oldest_first(outbox: Outbox):
     assert [e.message_id for e in outbox.due(2, 0)] == [a.message_id for a in alarms[:2]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settle() deletes a content-addressed blob file when its last queued chunk is "
-    "receipted, even though the same content was staged again (stage_blob returned a BlobRef) "
-    "and is not queued yet; add_blob then fails with 'not staged'",
-)
 def test_blob_staged_again_before_the_first_upload_settles_stays_staged(outbox: Outbox):
     data = os.urandom(1000)  # e.g. the same PDF imported from a USB stick for two applications
     first = _stage_and_queue(outbox, data)

@@ -240,12 +240,6 @@ def test_item_without_originals_goes_straight_to_review_and_pulses_nothing(kiosk
     assert kiosk.messages(m.MaterialsDeposited) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: identical scans share one content-addressed file; the receipt of the first "
-    "upload deletes it while a second citizen's flow still holds its BlobRef, so that "
-    "citizen's submit() raises OutboxError instead of giving a receipt",
-)
 def test_receipt_of_an_earlier_upload_does_not_break_a_later_identical_scan(kiosk: Kiosk):
     _to_review(kiosk).submit()
     kiosk.reader.place(ZHANG_SAN)
@@ -262,11 +256,6 @@ def test_receipt_of_an_earlier_upload_does_not_break_a_later_identical_scan(kios
     assert set(_chunks(kiosk)) == {s.blob.sha256 for s in second.scanned.values()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Outbox.discard_staged (called by cancel) deletes a content-addressed file that "
-    "another open session staged with identical bytes but has not submitted yet",
-)
 def test_one_citizen_cancelling_does_not_delete_another_sessions_identical_scan(kiosk: Kiosk):
     staying = _to_review(kiosk)
     kiosk.reader.place(ZHANG_SAN)
