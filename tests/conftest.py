@@ -67,3 +67,4 @@ def broker(tmp_path: Path):
         yield b
     finally:
         b.stop()
+        b.remove_data()
