@@ -1,0 +1,41 @@
+"""Shared set-up for the benchmarks: a private broker and a backend in a temp directory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from backend.db import Database
+from backend.queries import ingest_stats
+from cloud_bridge.contract import messages as m
+
+TERMINAL = "T0001"
+
+
+def application(n: int, terminal_id: str = TERMINAL) -> m.ApplicationSubmitted:
+    """A distinct, valid application_submitted event with no files."""
+    no = f"AH-{terminal_id}-20261120-{n:05d}"
+    return m.ApplicationSubmitted(
+        terminal_id=terminal_id, operation_id=no, application_no=no, item_code="SB-0203",
+        applicant=m.Applicant(name="张三", id_document_type="cn_resident_id",
+                              id_number="11010519491231002X", phone="13800138000"),
+        identity=m.IdentityDecision(method="face", verified=True, face_distance=0.4,
+                                    threshold=0.5, liveness_passed=True),
+        materials=[], submitted_at=datetime(2026, 11, 20, 21, 0, tzinfo=UTC),
+    )
+
+
+def stored(db: Database) -> int:
+    with db.transaction() as session:
+        return int(ingest_stats(session, limit=0)["stored"])
+
+
+def wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.005) -> float:
+    """Seconds until predicate() held; raises TimeoutError."""
+    start = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("benchmark condition not reached")
+        time.sleep(interval)
+    return time.perf_counter() - start
