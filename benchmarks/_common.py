@@ -17,12 +17,21 @@ def application(n: int, terminal_id: str = TERMINAL) -> m.ApplicationSubmitted:
     """A distinct, valid application_submitted event with no files."""
     no = f"AH-{terminal_id}-20261120-{n:05d}"
     return m.ApplicationSubmitted(
-        terminal_id=terminal_id, operation_id=no, application_no=no, item_code="SB-0203",
-        applicant=m.Applicant(name="张三", id_document_type="cn_resident_id",
-                              id_number="11010519491231002X", phone="13800138000"),
-        identity=m.IdentityDecision(method="face", verified=True, face_distance=0.4,
-                                    threshold=0.5, liveness_passed=True),
-        materials=[], submitted_at=datetime(2026, 11, 20, 21, 0, tzinfo=UTC),
+        terminal_id=terminal_id,
+        operation_id=no,
+        application_no=no,
+        item_code="SB-0203",
+        applicant=m.Applicant(
+            name="张三",
+            id_document_type="cn_resident_id",
+            id_number="11010519491231002X",
+            phone="13800138000",
+        ),
+        identity=m.IdentityDecision(
+            method="face", verified=True, face_distance=0.4, threshold=0.5, liveness_passed=True
+        ),
+        materials=[],
+        submitted_at=datetime(2026, 11, 20, 21, 0, tzinfo=UTC),
     )
 
 

@@ -21,25 +21,40 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import TERMINAL, application, stored, wait  # noqa: E402
+from _common import TERMINAL, application, stored, wait
 
-from allhours.broker import PrivateMosquitto  # noqa: E402
-from backend.service import BackendService  # noqa: E402
+from allhours.broker import PrivateMosquitto
+from backend.service import BackendService
 
 
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = PrivateMosquitto(tmpdir / "broker").start()
-        service = BackendService(f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs",
-                                 broker.host, broker.port)
+        service = BackendService(
+            f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs", broker.host, broker.port
+        )
         service.register_terminal(TERMINAL, b"k" * 32)
         service.start()
         assert service.mqtt and service.mqtt.wait_ready(10)
         sub = subprocess.Popen(
-            ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", "mqttv5",
-             "-q", "1", "-t", f"allhours/v1/terminals/{TERMINAL}/events/#", "-C", str(n)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                "mosquitto_sub",
+                "-h",
+                broker.host,
+                "-p",
+                str(broker.port),
+                "-V",
+                "mqttv5",
+                "-q",
+                "1",
+                "-t",
+                f"allhours/v1/terminals/{TERMINAL}/events/#",
+                "-C",
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         sub_lines = 0
         sub_done = threading.Event()
@@ -57,8 +72,9 @@ def main(n: int) -> None:
         reader.start()
         time.sleep(0.5)  # let mosquitto_sub subscribe
         payloads = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
-                          client_id="bench-publisher")
+        pub = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="bench-publisher"
+        )
         pub.max_inflight_messages_set(1000)
         pub.connect(broker.host, broker.port)
         pub.loop_start()

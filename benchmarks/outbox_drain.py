@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import TERMINAL, application, stored, wait  # noqa: E402
+from _common import TERMINAL, application, stored, wait
 
-from allhours.broker import PrivateMosquitto  # noqa: E402
-from allhours.wiring import emulated_terminal  # noqa: E402
-from backend.service import BackendService  # noqa: E402
+from allhours.broker import PrivateMosquitto
+from allhours.wiring import emulated_terminal
+from backend.service import BackendService
 
 
 def main(n: int) -> None:
@@ -28,14 +28,20 @@ def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = PrivateMosquitto(tmpdir / "broker").start()
-        service = BackendService(f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs",
-                                 broker.host, broker.port)
+        service = BackendService(
+            f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs", broker.host, broker.port
+        )
         service.register_terminal(TERMINAL, key)
         service.start()
         assert service.mqtt and service.mqtt.wait_ready(10)
         broker.stop()
-        node, _ = emulated_terminal(TERMINAL, tmpdir / "t", broker_host=broker.host,
-                                    broker_port=broker.port, pickup_code_key=key)
+        node, _ = emulated_terminal(
+            TERMINAL,
+            tmpdir / "t",
+            broker_host=broker.host,
+            broker_port=broker.port,
+            pickup_code_key=key,
+        )
         queued_start = time.perf_counter()
         for i in range(n):
             node.outbox.put(application(i))
@@ -44,20 +50,22 @@ def main(n: int) -> None:
         broker.start()
         assert service.mqtt.wait_ready(30)
         up = wait(node.link.connected.is_set, 30)
-        t0 = time.perf_counter()
         drain = wait(lambda: node.outbox.backlog() == 0, 300, 0.01)
         landed = stored(service.db)
-        total = time.perf_counter() - t0
         node.stop()
         service.stop()
         broker.stop()
         broker.remove_data()
 
-    print(f"backlog: {n} events queued offline in {queue_s:.2f} s "
-          f"({queue_s / n * 1000:.2f} ms each, synchronous=FULL)")
+    print(
+        f"backlog: {n} events queued offline in {queue_s:.2f} s "
+        f"({queue_s / n * 1000:.2f} ms each, synchronous=FULL)"
+    )
     print(f"link up {up:.2f} s after the broker started")
-    print(f"outbox empty (all stored and receipted) {drain:.2f} s after reconnect "
-          f"({n / drain:.0f} events/s); backend stored {landed} messages (events + status)")
+    print(
+        f"outbox empty (all stored and receipted) {drain:.2f} s after reconnect "
+        f"({n / drain:.0f} events/s); backend stored {landed} messages (events + status)"
+    )
 
 
 if __name__ == "__main__":
