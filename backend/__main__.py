@@ -28,6 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--broker-host", default="127.0.0.1")
     p.add_argument("--broker-port", type=int, default=1883)
     p.add_argument("--client-id", default="allhours-backend-1")
+    p.add_argument(
+        "--shared-group",
+        default=None,
+        help="use MQTT 5 shared subscriptions under this group (several workers on a cluster)",
+    )
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--code-ttl-days", type=float, default=7.0)
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         client_id=args.client_id,
+        shared_group=args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),
     )

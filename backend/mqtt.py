@@ -28,14 +28,27 @@ class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str = "allhours-backend-1"
-    group: str = topics.SHARED_GROUP
+    # None: plain subscriptions (one backend process, the Mosquitto site). A group name:
+    # MQTT 5 shared subscriptions, for several workers on a cluster. Mosquitto 2.0 does not
+    # restore shared subscriptions from persistence, so after a broker restart it drops what
+    # arrives for an offline shared subscriber until that subscriber subscribes again.
+    shared_group: str | None = None
     session_expiry_s: int = 7 * 86_400
     keepalive_s: int = 30
     batch_max: int = 200
     batch_wait_s: float = 0.05
     resend_every_s: float = 60.0
     reconnect_min_s: int = 1
-    reconnect_max_s: int = 30
+    reconnect_max_s: int = 10
+
+
+def subscription_filters(shared_group: str | None) -> list[str]:
+    """The contract's upstream filters, shared under `shared_group` or plain when None."""
+    shared = topics.backend_subscriptions(shared_group or topics.SHARED_GROUP)
+    if shared_group:
+        return shared
+    prefix = f"$share/{topics.SHARED_GROUP}/"
+    return [f.removeprefix(prefix) for f in shared]
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,10 @@ class BackendMqtt:
             return
         self._generation += 1
         log.info("connected to broker (session present: %s)", flags.session_present)
-        options = SubscribeOptions(qos=1)
-        client.subscribe([(f, options) for f in topics.backend_subscriptions(self.settings.group)])
+        # Subscribe on every connect: a shared subscription may not have survived a restart.
+        # Retained status only on a new subscription; a resumed one has seen it already.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(f, options) for f in subscription_filters(self.settings.shared_group)])
 
     def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]

@@ -36,6 +36,7 @@ class BackendService:
         command_ttl: timedelta = timedelta(hours=1),
         session_expiry: timedelta = timedelta(days=7),
         sms: SmsSender | None = None,
+        shared_group: str | None = None,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -55,6 +56,7 @@ class BackendService:
                     host=broker_host,
                     port=broker_port,
                     client_id=client_id,
+                    shared_group=shared_group,
                     session_expiry_s=int(session_expiry.total_seconds()),
                 ),
             )

@@ -26,22 +26,28 @@ class PlainTerminal:
         self.terminal_id = terminal_id
         self.receipts: queue.Queue[m.Receipt] = queue.Queue()
         self.commands: queue.Queue[tuple[m.Message, mqtt.MQTTMessage]] = queue.Queue()
-        self._subscribed = 0
+        self.subscriptions = 0
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"test-{terminal_id}-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
         self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
+        self.client.reconnect_delay_set(1, 1)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        self.client.subscribe(topics.receipts(terminal_id), qos=1)
-        self.client.subscribe(topics.commands(terminal_id), qos=1)
-        wait_for(lambda: self._subscribed == 2, 10, "the terminal's subscriptions")
+        wait_for(lambda: self.subscriptions, 10, "the terminal's subscriptions")
+
+    def _on_connect(self, client, *_args) -> None:
+        # A clean session: subscribe again after every (re)connect.
+        client.subscribe(
+            [(topics.receipts(self.terminal_id), 1), (topics.commands(self.terminal_id), 1)]
+        )
 
     def _on_subscribe(self, *_args) -> None:
-        self._subscribed += 1
+        self.subscriptions += 1
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         message = m.decode(msg.payload)
@@ -89,13 +95,14 @@ def make_service(tmp_path: Path, mosquitto: PrivateMosquitto):
     """A factory of started in-process backends over one database; all stopped at the end."""
     started: list[BackendService] = []
 
-    def make() -> BackendService:
+    def make(shared_group: str | None = None) -> BackendService:
         service = BackendService(
             f"sqlite:///{tmp_path / 'backend.db'}",
             tmp_path / "blobs",
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             client_id="backend-under-test",
+            shared_group=shared_group,
         )
         started.append(service)
         service.register_terminal(TERMINAL, KEY)

@@ -133,3 +133,33 @@ def test_load_command_reaches_the_terminal_with_an_expiry_and_its_ack_is_recorde
     with service.db.transaction() as s:
         row = s.get(CommandRow, command.message_id)
         assert (row.status, s.get(LoadOperation, load.load_id).compartment_id) == ("done", "B01")
+
+
+def test_message_sent_after_a_broker_restart_while_the_backend_is_away_is_not_lost(
+    make_service, mosquitto, terminal
+):
+    first = make_service()
+    first.stop()
+    subscribed = terminal.subscriptions
+    mosquitto.stop()
+    mosquitto.start()  # same port and persistence file
+    wait_for(lambda: terminal.subscriptions > subscribed, what="the terminal to resubscribe")
+    event = submission("AH-T0001-20261120-0006")
+
+    terminal.send(event)
+    second = make_service()
+
+    (item,) = terminal.receipt_items(1)
+    assert (item.message_id, item.outcome) == (event.message_id, "stored")
+    assert _applications(second) == 1
+
+
+def test_shared_subscription_mode_ingests_too(make_service, terminal):
+    service = make_service(shared_group="allhours-backend")
+    event = submission("AH-T0001-20261120-0007")
+
+    terminal.send(event)
+
+    (item,) = terminal.receipt_items(1)
+    assert item.outcome == "stored"
+    assert _applications(service) == 1
