@@ -102,6 +102,7 @@ class TerminalLink:
         client.max_inflight_messages_set(self.settings.window)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -171,6 +172,13 @@ class TerminalLink:
             # The broker has no session for us (first contact, or it lost its state), so
             # whatever was in flight may be gone: send every unsettled entry again now.
             self.outbox.reset_sent()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("broker refused the terminal's subscriptions: %s", failed)
+            return
+        # Up only once commands and receipts can reach us, so nothing sent to us is missed.
         self.connected.set()
         self.outbox.changed.set()
 

@@ -29,24 +29,50 @@ def _children() -> set[int]:
     return found
 
 
+def _listening_ports() -> set[int]:
+    """TCP ports this process itself listens on (sockets open in its own fd table)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def _threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
 @pytest.fixture(autouse=True)
 def verify_cleanup(request: pytest.FixtureRequest):
-    """Fail any test that leaves threads or child processes running (zigpy-style guard)."""
+    """Fail any test that leaves threads, child processes or listening ports behind."""
     threads_before = _threads()
     children_before = _children()
+    ports_before = _listening_ports()
     yield
     deadline = time.monotonic() + 5
     while True:
         leaked_threads = {
-            t for t in _threads() - threads_before
+            t
+            for t in _threads() - threads_before
             if not t.name.startswith(("asyncio_", "ThreadPoolExecutor", "AnyIO worker"))
         }
         leaked_children = _children() - children_before
-        if not (leaked_threads or leaked_children) or time.monotonic() > deadline:
+        leaked_ports = _listening_ports() - ports_before
+        if not (leaked_threads or leaked_children or leaked_ports) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     problems = []
@@ -54,6 +80,8 @@ def verify_cleanup(request: pytest.FixtureRequest):
         problems.append("threads: " + ", ".join(sorted(t.name for t in leaked_threads)))
     if leaked_children:
         problems.append(f"child processes: {sorted(leaked_children)}")
+    if leaked_ports:
+        problems.append(f"listening ports: {sorted(leaked_ports)}")
     if problems:
         pytest.fail(f"{request.node.nodeid} left behind " + "; ".join(problems), pytrace=False)
 

@@ -189,6 +189,16 @@ class SubmissionFlow:
             raise FlowError(str(exc)) from exc
         return self.deposit_compartment
 
+    def skip_deposit(self) -> None:
+        """Go on without depositing originals (none free, or the citizen has none with them).
+
+        The backend sees `deposit_expected = false` and can ask for a supplement.
+        """
+        self._expect(Step.DEPOSIT)
+        if self.deposit_compartment is not None:
+            raise WrongStep("a compartment is already open for the originals; close it first")
+        self.step = Step.REVIEW
+
     def close_deposit(self) -> None:
         """The citizen closed the door on their originals."""
         self._expect(Step.DEPOSIT)

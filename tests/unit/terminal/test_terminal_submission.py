@@ -268,3 +268,21 @@ def test_one_citizen_cancelling_does_not_delete_another_sessions_identical_scan(
     assert all(
         kiosk.node.outbox.blob_path(s.blob.sha256).exists() for s in staying.scanned.values()
     )
+
+
+def test_a_citizen_without_originals_can_skip_the_deposit_and_still_submit(kiosk: Kiosk):
+    flow = _to_review(kiosk, deposit=False)
+    assert flow.step == Step.DEPOSIT
+    flow.skip_deposit()
+
+    receipt = flow.submit()
+
+    assert receipt.deposit_compartment is None
+    assert kiosk.board.pulses == []
+    [event] = [
+        m.decode(p)
+        for (p,) in kiosk.node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+        if m.decode(p).type == "event.application_submitted"
+    ]
+    assert event.deposit_expected is False
+    assert all(c.state == State.EMPTY for c in kiosk.node.locker.compartments())
