@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import timedelta
 
+from cloud_bridge.contract import topics
+
 from .service import BackendService
 
 
@@ -30,8 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-id", default="allhours-backend-1")
     p.add_argument(
         "--shared-group",
-        default=None,
-        help="use MQTT 5 shared subscriptions under this group (several workers on a cluster)",
+        default=topics.SHARED_GROUP,
+        help="MQTT 5 shared-subscription group; more workers with other client ids share ingest",
+    )
+    p.add_argument(
+        "--plain-subscriptions",
+        action="store_true",
+        help="plain filters instead (one worker; no gap after a Mosquitto 2.0 restart)",
     )
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument("--http-port", type=int, default=8080)
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         client_id=args.client_id,
-        shared_group=args.shared_group,
+        shared_group=None if args.plain_subscriptions else args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),
     )

@@ -28,11 +28,11 @@ class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str = "allhours-backend-1"
-    # None: plain subscriptions (one backend process, the Mosquitto site). A group name:
-    # MQTT 5 shared subscriptions, for several workers on a cluster. Mosquitto 2.0 does not
-    # restore shared subscriptions from persistence, so after a broker restart it drops what
-    # arrives for an offline shared subscriber until that subscriber subscribes again.
-    shared_group: str | None = None
+    # A group name: MQTT 5 shared subscriptions, so more workers can join without any change.
+    # None: plain subscriptions. Mosquitto 2.0 does not restore shared subscriptions from
+    # persistence, so after a broker restart it drops what arrives before the backend
+    # subscribes again; terminals re-send it (no receipt), plain mode avoids even that delay.
+    shared_group: str | None = topics.SHARED_GROUP
     session_expiry_s: int = 7 * 86_400
     keepalive_s: int = 30
     batch_max: int = 200
@@ -44,11 +44,7 @@ class MqttSettings:
 
 def subscription_filters(shared_group: str | None) -> list[str]:
     """The contract's upstream filters, shared under `shared_group` or plain when None."""
-    shared = topics.backend_subscriptions(shared_group or topics.SHARED_GROUP)
-    if shared_group:
-        return shared
-    prefix = f"$share/{topics.SHARED_GROUP}/"
-    return [f.removeprefix(prefix) for f in shared]
+    return topics.backend_subscriptions(shared_group)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
 
 from .blobs import BlobStore
 from .db import Database
@@ -36,7 +37,7 @@ class BackendService:
         command_ttl: timedelta = timedelta(hours=1),
         session_expiry: timedelta = timedelta(days=7),
         sms: SmsSender | None = None,
-        shared_group: str | None = None,
+        shared_group: str | None = topics.SHARED_GROUP,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")

@@ -72,12 +72,13 @@ def receipts(terminal_id: str) -> str:
     return terminal_topic(terminal_id, RECEIPTS)
 
 
-def backend_subscriptions(group: str = SHARED_GROUP) -> list[str]:
-    """Shared-subscription filters the backend ingest uses, one per upstream channel."""
+def backend_subscriptions(group: str | None = SHARED_GROUP) -> list[str]:
+    """The backend's filters, one per upstream channel: shared under `group`, plain if None."""
+    prefix = f"$share/{group}/" if group else ""
     out = []
     for channel in UPSTREAM:
         tail = "/#" if channel == EVENTS else ""
-        out.append(f"$share/{group}/{ROOT}/terminals/+/{channel}{tail}")
+        out.append(f"{prefix}{ROOT}/terminals/+/{channel}{tail}")
     return out
 
 
