@@ -22,10 +22,8 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from terminal.flows.pickup import PickupRefused
 
-from .backend_host import BackendHost
-from .broker import PrivateMosquitto, free_port
+from .site import LocalSite, SiteError
 from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
-from .wiring import emulated_terminal, new_pickup_code_key
 
 TERMINAL_ID = "T0001"
 CITIZEN = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
@@ -75,35 +73,14 @@ def run_demo(
     workdir = Path(workdir or Path("var") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     n = Narrator(out)
-    key = new_pickup_code_key()
-    broker = PrivateMosquitto(workdir / "broker")
-    backend: BackendHost | None = None
-    node = None
+    site = LocalSite(workdir, TERMINAL_ID, telemetry_interval_s=5)
     try:
         n.section("Starting the parts")
-        broker.start()
+        site.start()
+        assert site.backend and site.node and site.devices
+        backend, node, devices, broker = site.backend, site.node, site.devices, site.broker
         n.say("broker", f"private Mosquitto on {broker.url}")
-        backend = BackendHost(
-            database_url=f"sqlite:///{workdir / 'backend.sqlite'}",
-            blob_dir=workdir / "backend-blobs",
-            broker_host=broker.host,
-            broker_port=broker.port,
-            http_port=free_port(),
-        )
-        backend.start()
-        backend.register_terminal(TERMINAL_ID, key)
         n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
-        node, devices = emulated_terminal(
-            TERMINAL_ID,
-            workdir / TERMINAL_ID,
-            broker_host=broker.host,
-            broker_port=broker.port,
-            pickup_code_key=key,
-            telemetry_interval_s=5,
-        )
-        node.start()
-        if not node.link.wait_connected(10):
-            raise DemoFailed("the terminal could not reach the broker")
         n.say("terminal", f"{TERMINAL_ID} online, {len(node.locker.compartments())} compartments")
         api = httpx.Client(base_url=backend.base_url, timeout=10)
 
@@ -193,15 +170,11 @@ def run_demo(
 
             _wait_for_signal()
         return 0 if really_opened else 1
-    except DemoFailed as exc:
+    except (DemoFailed, SiteError) as exc:
         out(f"\nDEMO FAILED: {exc}")
         return 1
     finally:
-        if node is not None:
-            node.stop()
-        if backend is not None:
-            backend.stop()
-        broker.stop()
+        site.stop()
 
 
 def _ok(response: httpx.Response, what: str) -> None:

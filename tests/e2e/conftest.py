@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from allhours.backend_host import BackendHost
-from allhours.broker import PrivateMosquitto, free_port
-from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from allhours.broker import PrivateMosquitto
+from allhours.site import LocalSite
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.link import wait_until
 from terminal.node import TerminalNode
 
@@ -73,37 +74,8 @@ class Spine:
 
 @pytest.fixture
 def spine(tmp_path: Path) -> Iterator[Spine]:
-    key = new_pickup_code_key()
     clock = ShiftableClock()
-    broker = PrivateMosquitto(tmp_path / "broker").start()
-    backend = node = api = None
-    try:
-        backend = BackendHost(
-            database_url=f"sqlite:///{tmp_path / 'backend.sqlite'}",
-            blob_dir=tmp_path / "backend-blobs",
-            broker_host=broker.host,
-            broker_port=broker.port,
-            http_port=free_port(),
-        ).start()
-        backend.register_terminal(TERMINAL, key)
-        node, devices = emulated_terminal(
-            TERMINAL,
-            tmp_path / TERMINAL,
-            broker_host=broker.host,
-            broker_port=broker.port,
-            pickup_code_key=key,
-            clock=clock,
-        )
-        node.start()
-        assert node.link.wait_connected(10)
-        api = httpx.Client(base_url=backend.base_url, timeout=10)
-        yield Spine(broker, backend, node, devices, api, clock)
-    finally:
-        if api:
-            api.close()
-        if node:
-            node.stop()
-        if backend:
-            backend.stop()
-        broker.stop()
-        broker.remove_data()
+    with LocalSite(tmp_path, TERMINAL, clock=clock) as site:
+        assert site.backend and site.node and site.devices
+        with httpx.Client(base_url=site.backend.base_url, timeout=10) as api:
+            yield Spine(site.broker, site.backend, site.node, site.devices, api, clock)

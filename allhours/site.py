@@ -1,0 +1,87 @@
+"""One site on one machine: a private Mosquitto, the backend with its API, an emulated terminal.
+
+`allhours demo` and the end-to-end tests both stand on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from cloud_bridge.contract.messages import utcnow
+from terminal.node import TerminalNode
+
+from .backend_host import BackendHost
+from .broker import PrivateMosquitto, free_port
+from .wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+
+
+class SiteError(RuntimeError):
+    """A part of the local site did not come up."""
+
+
+class LocalSite:
+    """Starts the parts in order and stops them in reverse, whatever failed in between."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        terminal_id: str = "T0001",
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        telemetry_interval_s: float = 30.0,
+    ):
+        self.workdir = Path(workdir)
+        self.terminal_id = terminal_id
+        self.key = new_pickup_code_key()
+        self.clock = clock
+        self.telemetry_interval_s = telemetry_interval_s
+        self.broker = PrivateMosquitto(self.workdir / "broker")
+        self.backend: BackendHost | None = None
+        self.node: TerminalNode | None = None
+        self.devices: EmulatedDevices | None = None
+
+    def start(self) -> LocalSite:
+        try:
+            self.broker.start()
+            self.backend = BackendHost(
+                database_url=f"sqlite:///{self.workdir / 'backend.sqlite'}",
+                blob_dir=self.workdir / "backend-blobs",
+                broker_host=self.broker.host,
+                broker_port=self.broker.port,
+                http_port=free_port(),
+            ).start()
+            self.backend.register_terminal(self.terminal_id, self.key)
+            self.node, self.devices = emulated_terminal(
+                self.terminal_id,
+                self.workdir / self.terminal_id,
+                broker_host=self.broker.host,
+                broker_port=self.broker.port,
+                pickup_code_key=self.key,
+                clock=self.clock,
+                telemetry_interval_s=self.telemetry_interval_s,
+            )
+            self.node.start()
+            if not self.node.link.wait_connected(10):
+                raise SiteError("the terminal could not reach the broker")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.node is not None:
+            self.node.stop()
+            self.node = None
+        if self.backend is not None:
+            self.backend.stop()
+            self.backend = None
+        self.broker.stop()
+        self.broker.remove_data()
+
+    def __enter__(self) -> LocalSite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
