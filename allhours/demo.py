@@ -53,17 +53,10 @@ class Narrator:
 
 
 def _wait_for(what: str, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    result: list[Any] = []
-
-    def check() -> bool:
-        value = predicate()
-        if value:
-            result.append(value)
-        return bool(value)
-
-    if not wait_until(check, timeout, interval=0.1):
+    value = wait_until(predicate, timeout, interval=0.1)
+    if not value:
         raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
-    return result[0]
+    return value
 
 
 def run_demo(

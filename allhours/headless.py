@@ -19,7 +19,7 @@ from terminal.flows.pickup import PickupRefused
 from terminal.flows.session import FlowError
 
 from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
-from .wiring import emulated_terminal
+from .wiring import emulated_terminal, new_pickup_code_key
 
 log = logging.getLogger(__name__)
 STEPS = ("submit", "staff_load", "pickup", "wait_sent", "sleep")
@@ -120,8 +120,6 @@ def load_or_create_key(data_dir: Path) -> bytes:
     path = data_dir / "pickup_code.key"
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
-    from .wiring import new_pickup_code_key
-
     data_dir.mkdir(parents=True, exist_ok=True)
     key = new_pickup_code_key()
     path.touch(mode=0o600)

@@ -21,7 +21,7 @@ from devices.identity.port import IdentityReader
 from devices.lock.port import LockPort
 from face.decision import FaceVerifier
 from locker.bank import LockerAlarm, LockerBank, Opened
-from locker.errors import CodeCollision, LockerError, NoCompartmentFree
+from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
@@ -163,9 +163,7 @@ class TerminalNode:
         assert isinstance(cmd, m.LoadResult)
         try:
             slot = self.locker.reserve_for_result(cmd.load_id, cmd.application_no, Size(cmd.size))
-        except NoCompartmentFree as exc:
-            raise CommandRejected(str(exc)) from exc
-        except LockerError as exc:
+        except LockerError as exc:  # no compartment free, load already done, ...
             raise CommandRejected(str(exc)) from exc
         return CommandResult(result={"compartment_id": slot.id})
 

@@ -47,16 +47,9 @@ class Spine:
         return r.json() if r.status_code == 200 else None
 
     def wait(self, what: str, predicate, timeout: float = 30.0):
-        found = []
-
-        def check() -> bool:
-            value = predicate()
-            if value:
-                found.append(value)
-            return bool(value)
-
-        assert wait_until(check, timeout, 0.1), f"timed out waiting for {what}"
-        return found[0]
+        value = wait_until(predicate, timeout, 0.1)
+        assert value, f"timed out waiting for {what}"
+        return value
 
     def wait_ingested(self, app_no: str, materials: int, timeout: float = 30.0) -> dict:
         def ok():
