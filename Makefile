@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian/Ubuntu packages the suite and the demo run for real.
-APT_PACKAGES := mosquitto mosquitto-clients pcscd libpcsclite-dev python3-venv python3-dev \
+APT_PACKAGES := mosquitto mosquitto-clients pcscd vsmartcard-vpcd libpcsclite-dev python3-venv python3-dev \
                 build-essential pkg-config
 # face_recognition needs dlib; dlib-bin is its prebuilt wheel (a source build takes ~6 min),
 # so face-recognition itself goes in without its `dlib` requirement.

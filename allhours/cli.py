@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = csub.add_parser("export", help="write AsyncAPI, JSON Schemas and examples")
     e.add_argument("directory", type=Path, nargs="?", default=Path("docs/contract"))
     e.set_defaults(func=cmd_contract)
+
+    from .commands import register_all
+
+    register_all(sub)
     return parser
 
 

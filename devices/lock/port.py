@@ -25,3 +25,20 @@ class LockPort(Protocol):
     def diagnostics(self) -> dict[str, object]:
         """Describe the board's health for `allhours doctor` and telemetry."""
         ...
+
+
+@runtime_checkable
+class DoorSensorPort(Protocol):
+    """Door feedback: which sensed doors stand open right now.
+
+    Lock-control boards report this for their channels; relay boards cannot, so a
+    compartment on a relay board has a door sensor only if the locker configuration
+    wires it to an input of some board that implements this port.
+    """
+
+    def read_doors(self) -> dict[int, bool]:
+        """Input number -> True if that door is open, for every input the board senses.
+
+        Raise LockFault if the board did not answer.
+        """
+        ...
