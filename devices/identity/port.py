@@ -21,7 +21,14 @@ class NoDocument(IdentityReadError):
 
 @dataclass(frozen=True)
 class IdentityDocument:
-    """What a document chip yields; personal data, so repr shows no number and no photo."""
+    """What a document chip yields; personal data, so repr shows no number, address or photo.
+
+    `photo` is the chip's face image as stored (JPEG or JPEG 2000 for eMRTD DG2; for a
+    second-generation ID card a decoded image, or None when no WLT decoder is installed).
+    `authenticity` says how far the data was checked: "chip_verified" (data-group hashes
+    matched the document security object), "chip_read" (read from the chip, not verified),
+    or "unverified".
+    """
 
     document_type: str  # "cn_resident_id" | "passport" | "other", as in the wire contract
     name: str
@@ -29,6 +36,20 @@ class IdentityDocument:
     birth_date: date | None = None
     expiry_date: date | None = None
     photo: bytes | None = field(default=None, repr=False)
+    sex: str | None = None  # "M" | "F" | None
+    nationality: str | None = None  # ICAO code for eMRTD; ethnic group (民族) for a CN ID card
+    issuer: str | None = None  # issuing state or issuing authority (签发机关)
+    valid_from: date | None = None
+    address: str | None = field(default=None, repr=False)
+    authenticity: str = "unverified"
+
+    @property
+    def masked_number(self) -> str:
+        """The number as it may appear in logs: first 4 and last 4 kept, e.g. 1101**********1234."""
+        n = self.number
+        if len(n) <= 8:
+            return "*" * len(n)
+        return n[:4] + "*" * (len(n) - 8) + n[-4:]
 
 
 class IdentityReader(Protocol):
