@@ -1,0 +1,181 @@
+"""`allhours identity read`: read one identity document and print what the terminal would get."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from devices.identity.port import IdentityDocument, IdentityReadError
+
+WLT_DECODER_ENV = "ALLHOURS_WLT_DECODER"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `allhours identity read`."""
+    p = sub.add_parser("identity", help="identity-document reader tools for technicians")
+    isub = p.add_subparsers(dest="identity_command", required=True)
+    r = isub.add_parser(
+        "read",
+        help="read one ID card or eMRTD and print the result (ID number masked)",
+        description=(
+            "Read one document: a resident ID card through a GA/T 467 serial reader (--serial),"
+            " or an eMRTD over PC/SC (--emrtd with the MRZ key, or --mrz). Exit 0 on a read,"
+            " 1 when the read failed, 2 on bad usage."
+        ),
+    )
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--serial", metavar="PORT", help="serial port of an ID card reader")
+    src.add_argument("--emrtd", action="store_true", help="read an eMRTD (BAC key from --mrz-*)")
+    src.add_argument("--mrz", metavar="LINES", help="read an eMRTD, BAC key from the MRZ text")
+    r.add_argument("--reader", metavar="NAME", help="PC/SC reader name (eMRTD; default: first)")
+    r.add_argument("--mrz-doc", metavar="NUM", help="document number (eMRTD)")
+    r.add_argument("--mrz-birth", metavar="YYMMDD", help="date of birth (eMRTD)")
+    r.add_argument("--mrz-expiry", metavar="YYMMDD", help="date of expiry (eMRTD)")
+    r.add_argument("--baudrate", type=int, default=115200, help="serial speed (default 115200)")
+    r.add_argument(
+        "--wlt-decoder",
+        metavar="SPEC",
+        default=os.environ.get(WLT_DECODER_ENV),
+        help=f"ID card photo decoder, 'entry-point:NAME' or 'module:attr' (${WLT_DECODER_ENV})",
+    )
+    r.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a document")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    r.add_argument("--show-number", action="store_true", help="print the number and address")
+    r.set_defaults(func=cmd_identity_read)
+
+
+def cmd_identity_read(args: argparse.Namespace) -> int:
+    """Read one document; 0 read, 1 read error, 2 usage."""
+    if args.timeout <= 0:
+        return _usage("--timeout must be positive")
+    try:
+        reader, mrz_key = _reader_for(args)
+    except _UsageError as exc:
+        return _usage(str(exc))
+    except IdentityReadError as exc:
+        return _failed(args, exc)
+    try:
+        document = reader.read(args.timeout, **({"mrz_key": mrz_key} if mrz_key else {}))
+    except IdentityReadError as exc:
+        return _failed(args, exc)
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+    report = document_report(document, show_number=args.show_number)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key.replace('_', ' '):15} {_plain(value)}")
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _reader_for(args: argparse.Namespace) -> tuple[Any, Any]:
+    emrtd_opts = (args.mrz_doc, args.mrz_birth, args.mrz_expiry)
+    if args.serial:
+        if any(emrtd_opts) or args.reader:
+            raise _UsageError("--reader and --mrz-* apply to eMRTD reads, not --serial")
+        from devices.identity.cnid import CnIdReader, WltDecoderError, load_wlt_decoder
+
+        try:
+            decoder = load_wlt_decoder(args.wlt_decoder)
+        except WltDecoderError as exc:
+            raise _UsageError(str(exc)) from None
+        reader = CnIdReader(args.serial, baudrate=args.baudrate, photo_decoder=decoder)
+        return reader, None
+    # eMRTD: the package is imported only here, so serial reads never need pyscard.
+    from devices.identity.emrtd.reader import EmrtdReader
+
+    from devices.identity.emrtd.mrz import MrzKey
+
+    if args.mrz:
+        if any(emrtd_opts):
+            raise _UsageError("give either --mrz or --mrz-doc/--mrz-birth/--mrz-expiry")
+        try:
+            key = MrzKey.from_mrz(args.mrz)
+        except ValueError as exc:
+            raise _UsageError(f"--mrz: {exc}") from None
+    else:
+        if not all(emrtd_opts):
+            raise _UsageError("--emrtd needs --mrz-doc, --mrz-birth and --mrz-expiry (or --mrz)")
+        try:
+            key = MrzKey(
+                document_number=args.mrz_doc, birth_date=args.mrz_birth, expiry_date=args.mrz_expiry
+            )
+        except ValueError as exc:
+            raise _UsageError(f"MRZ key: {exc}") from None
+    return EmrtdReader(args.reader), key
+
+
+def document_report(document: IdentityDocument, *, show_number: bool) -> dict[str, Any]:
+    """The printable facts of a document; number masked and address hidden unless show_number."""
+    from devices.identity.cnid.wlt import image_format
+
+    photo = document.photo
+    return {
+        "document_type": document.document_type,
+        "authenticity": document.authenticity,
+        "name": document.name,
+        "number": document.number if show_number else document.masked_number,
+        "sex": document.sex,
+        "birth_date": _iso(document.birth_date),
+        "nationality": document.nationality,
+        "issuer": document.issuer,
+        "valid_from": _iso(document.valid_from),
+        "expiry_date": _iso(document.expiry_date),
+        "address": (
+            document.address
+            if show_number or document.address is None
+            else f"({len(document.address)} characters hidden)"
+        ),
+        "photo": (
+            None
+            if photo is None
+            else {"format": image_format(photo) or _j2k_or_unknown(photo), "bytes": len(photo)}
+        ),
+    }
+
+
+def _j2k_or_unknown(photo: bytes) -> str:
+    if photo.startswith((b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51")):
+        return "jpeg2000"
+    return "unknown"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return f"{value['format']}, {value['bytes']} bytes"
+    return str(value)
+
+
+def _failed(args: argparse.Namespace, exc: IdentityReadError) -> int:
+    if args.json:
+        error = {
+            "error": type(exc).__name__,
+            "detail": str(exc),
+            "citizen_message": exc.citizen_message,
+        }
+        print(json.dumps(error, ensure_ascii=False, indent=2))
+    else:
+        print(f"read failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"the citizen would see: {exc.citizen_message}", file=sys.stderr)
+    return 1
+
+
+def _usage(message: str) -> int:
+    print(f"allhours identity read: {message}", file=sys.stderr)
+    return 2
