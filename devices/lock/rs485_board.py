@@ -12,6 +12,7 @@ reopened on the next one.
 from __future__ import annotations
 
 import contextlib
+import termios
 import threading
 import time
 from typing import ClassVar
@@ -247,7 +248,7 @@ class Rs485LockBoard:
                     port.reset_input_buffer()
                     port.write(request)
                     answer = self._read_answer(port, header, length, timeout_s)
-                except (serial.SerialException, OSError) as e:
+                except (serial.SerialException, OSError, termios.error) as e:
                     self._bus.discard()
                     self._fail(
                         f"serial port {self.port} failed talking to lock board {self.address}: "

@@ -146,6 +146,11 @@ class Rs485BoardEmulator:
         with self._lock:
             self._noise = noise
 
+    def chatter(self, data: bytes) -> None:
+        """Put raw bytes on the bus now, as a misbehaving device would."""
+        with contextlib.suppress(OSError):
+            os.write(self._master, data)
+
     def unplug(self) -> None:
         """Pull the adapter now: the pty master closes and the driver's port fails."""
         with self._lock:
