@@ -1,0 +1,1 @@
+"""Receipt printers: the port, an ESC/POS driver (python-escpos) and a TCP emulator."""
