@@ -36,6 +36,7 @@ from devices.lock.rs485_frames import (
 )
 
 _FRAME = 5  # open and single-read answers
+_READ_SLICE_S = 0.02
 
 
 class _NoAnswer(Exception):
@@ -84,7 +85,11 @@ class _SharedPort:
 
     def ensure_open(self) -> serial.Serial:
         if self.serial is None:
-            self.serial = serial.Serial(self.path, self.baudrate, timeout=0, write_timeout=1.0)
+            # A fixed short read slice: changing `timeout` later would make pyserial call
+            # tcsetattr on every read, which some USB-serial adapters do not take kindly.
+            self.serial = serial.Serial(
+                self.path, self.baudrate, timeout=_READ_SLICE_S, write_timeout=1.0
+            )
         return self.serial
 
     def discard(self) -> None:
@@ -297,8 +302,7 @@ class Rs485LockBoard:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            port.timeout = remaining
-            chunk = port.read(length - len(buf))
+            chunk = port.read(length - len(buf))  # returns within one read slice
             buf.extend(chunk)
         where = f"lock board {self.address} on {self.port}"
         if corrupt is not None:
