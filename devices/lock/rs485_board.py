@@ -36,7 +36,7 @@ from devices.lock.rs485_frames import (
 )
 
 _FRAME = 5  # open and single-read answers
-_READ_SLICE_S = 0.02
+_READ_SLICE_S = 0.05
 
 
 class _NoAnswer(Exception):
