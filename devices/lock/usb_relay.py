@@ -154,6 +154,8 @@ class UsbRelayBoard:
                 serial = _serial_of(_read_report(device))
                 found.append(UsbRelayInfo(serial, channels, device.bus, device.address))
             except (usb.core.USBError, LockFault) as e:
+                if isinstance(e, usb.core.USBError) and e.errno in _UNPLUGGED:
+                    continue  # unplugged while we looked: it is no longer on the bus
                 problem = (
                     _describe(e, _where(device), serial=None)
                     if isinstance(e, usb.core.USBError)

@@ -159,6 +159,18 @@ def test_a_board_unplugged_mid_pulse_is_a_clear_fault_and_its_relays_are_release
     assert relay.diagnostics()["connected"] is False
 
 
+def test_a_board_unplugged_at_the_on_command_never_pulsed_the_door(bus, clock):
+    backend, _, four = bus
+    relay = _driver(backend, "ZX9Q1", clock)
+    relay.relay_states()
+    four.unplug(after_transfers=0)
+    with pytest.raises(LockFault, match=r"board ZX9Q1 unplugged"):
+        relay.unlock(2, 300)
+    assert four.doors[1].pulses == 0
+    assert clock.slept == []
+    assert UsbRelayBoard.find_all(backend=backend) == [UsbRelayInfo("AB12C", 2, 1, 5)]
+
+
 def test_an_unplugged_board_stays_a_clear_fault_until_it_is_plugged_back(bus, clock):
     backend, _, four = bus
     relay = _driver(backend, "ZX9Q1", clock)
