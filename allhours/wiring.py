@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,17 +13,60 @@ from cloud_bridge.contract.messages import utcnow
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
+from devices.lock.door import PhysicalDoor
 from devices.lock.emulated import EmulatedLockBoard
+from devices.lock.port import LockPort
+from devices.lock.rs485_board import Rs485LockBoard
+from devices.lock.rs485_emulator import Rs485BoardEmulator
+from devices.lock.usb_relay import UsbRelayBoard
+from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
+from locker.boards import BoardSet
+from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
 from locker.layout import CompartmentSpec, default_layout
 from terminal.node import TerminalDevices, TerminalNode
+
+
+class EmulatedDoorBoard(EmulatedLockBoard):
+    """An in-process lock board with door feedback: each channel drives one PhysicalDoor.
+
+    The `emulated` board kind of the locker configuration, and the demo's board. The
+    wire-level emulators (USB relay, RS-485) live in `devices.lock`.
+    """
+
+    def __init__(self, channels: int = 16, *, name: str = "emulated-door-board",
+                 doors: list[PhysicalDoor] | None = None,
+                 clock: Callable[[], float] | None = None, close_after_s: float | None = 2.0):
+        super().__init__(channels, name=name)
+        if doors is None:
+            extra = {"clock": clock} if clock is not None else {}
+            doors = [PhysicalDoor(close_after_s=close_after_s, **extra) for _ in range(channels)]
+        if len(doors) != channels:
+            raise ValueError(f"need one door per channel ({channels}), got {len(doors)}")
+        self.doors = doors
+
+    def door(self, channel: int) -> PhysicalDoor:
+        """The door behind ``channel`` (1-based)."""
+        return self.doors[channel - 1]
+
+    def unlock(self, channel: int, pulse_ms: int) -> None:
+        """Record the pulse, then release that door's latch."""
+        super().unlock(channel, pulse_ms)
+        self.door(channel).pulse()
+
+    def read_doors(self) -> dict[int, bool]:
+        """Input n -> whether door n stands open; LockFault when unplugged."""
+        with self._lock:
+            if not self._connected:
+                self._fail(f"{self.name} is unplugged")
+        return {n: door.is_open for n, door in enumerate(self.doors, start=1)}
 
 
 @dataclass
 class EmulatedDevices:
     """The emulated device set, kept so a script or test can drive and inspect it."""
 
-    board: EmulatedLockBoard = field(default_factory=EmulatedLockBoard)
+    board: EmulatedDoorBoard = field(default_factory=EmulatedDoorBoard)
     reader: ScriptedIdentityReader = field(default_factory=ScriptedIdentityReader)
     face: FixedFaceVerifier = field(
         default_factory=lambda: FixedFaceVerifier(
@@ -65,7 +109,7 @@ def emulated_terminal(
         terminal_id,
         data_dir,
         devices.terminal_devices(),
-        layout or default_layout(),
+        layout or default_layout(sensed=True),
         pickup_code_key=pickup_code_key,
         link=LinkSettings(
             host=broker_host, port=broker_port, telemetry_interval_s=telemetry_interval_s
@@ -73,3 +117,125 @@ def emulated_terminal(
         clock=clock,
     )
     return node, devices
+
+
+# ---------------------------------------------------------------- lock boards from configuration
+
+
+@dataclass
+class LockerEmulation:
+    """Wire-level emulators built from a locker configuration (`--emulate`, tests, training).
+
+    One PhysicalDoor per compartment, shared by whatever drives and senses it: the relay
+    board's emulated firmware pulses it, the RS-485 board's emulated firmware reads it.
+    """
+
+    doors: dict[str, PhysicalDoor]
+    relay_boards: dict[str, EmulatedRelayBoard] = field(default_factory=dict)
+    relay_backend: UsbRelayBackend | None = None
+    buses: dict[str, Rs485BoardEmulator] = field(default_factory=dict)  # configured port -> pty
+    emulated_boards: dict[str, EmulatedDoorBoard] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop every RS-485 emulator thread and close its pty."""
+        for bus in self.buses.values():
+            bus.stop()
+
+
+def emulate_locker(
+    config: LockerConfig,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    close_after_s: float | None = 2.0,
+    pace: bool = True,
+) -> LockerEmulation:
+    """Build (and start) the emulators a configuration describes; stop() them afterwards."""
+    doors = {
+        spec.id: PhysicalDoor(clock=clock, close_after_s=close_after_s)
+        for spec in config.compartments
+    }
+
+    def door_at(board_id: str, number: int) -> PhysicalDoor:
+        # A board's input n senses a compartment's door; else its lock n drives one; else a
+        # door that nobody uses, so the emulated board has one per channel as hardware does.
+        for spec in config.compartments:
+            if spec.door is not None and (spec.door.board, spec.door.input) == (board_id, number):
+                return doors[spec.id]
+        for spec in config.compartments:
+            if (spec.board, spec.channel) == (board_id, number):
+                return doors[spec.id]
+        return PhysicalDoor(clock=clock, close_after_s=close_after_s)
+
+    emulation = LockerEmulation(doors)
+    for n, board in enumerate(b for b in config.boards if b.kind == USBRELAY):
+        relay_doors = []
+        for channel in range(1, board.channels + 1):
+            spec = next((s for s in config.compartments
+                         if (s.board, s.channel) == (board.id, channel)), None)
+            relay_doors.append(doors[spec.id] if spec else PhysicalDoor(clock=clock))
+        emulation.relay_boards[board.id] = EmulatedRelayBoard(
+            board.serial or f"EMU{n:02d}", relay_doors, bus=1, address=2 + n, clock=clock
+        )
+    if emulation.relay_boards:
+        emulation.relay_backend = UsbRelayBackend(list(emulation.relay_boards.values()))
+    by_port: dict[str, dict[int, list[PhysicalDoor]]] = {}
+    for board in (b for b in config.boards if b.kind == RS485):
+        assert board.port is not None and board.address is not None
+        by_port.setdefault(board.port, {})[board.address] = [
+            door_at(board.id, n) for n in range(1, board.channels + 1)
+        ]
+    try:
+        for port, boards in by_port.items():
+            baudrate = next(b.baudrate for b in config.boards if b.port == port)
+            emulation.buses[port] = Rs485BoardEmulator(
+                boards, baudrate=baudrate, pace=pace
+            ).start()
+    except BaseException:
+        emulation.stop()
+        raise
+    emulation.emulated_boards = {
+        b.id: EmulatedDoorBoard(
+            b.channels, name=f"emulated {b.id}", clock=clock, close_after_s=close_after_s,
+            doors=[door_at(b.id, n) for n in range(1, b.channels + 1)],
+        )
+        for b in config.boards if b.kind == EMULATED
+    }
+    return emulation
+
+
+def build_boards(config: LockerConfig, emulation: LockerEmulation | None = None) -> BoardSet:
+    """The drivers a configuration names; on `emulation`'s emulators when one is given.
+
+    Nothing is opened here: each driver reaches its device on first use, so a missing
+    board shows up as a LockFault (and in `allhours doctor`), not as a crash at start-up.
+    """
+    boards: dict[str, LockPort] = {}
+    wires: dict[str, str] = {}
+    try:
+        for board in config.boards:
+            if board.kind == USBRELAY:
+                backend = emulation.relay_backend if emulation else None
+                serial = board.serial
+                if emulation is not None:
+                    serial = emulation.relay_boards[board.id].serial
+                boards[board.id] = UsbRelayBoard(serial, backend=backend)
+            elif board.kind == RS485:
+                assert board.port is not None and board.address is not None
+                port = emulation.buses[board.port].port_path if emulation else board.port
+                boards[board.id] = Rs485LockBoard(
+                    port, board.address, channels=board.channels, baudrate=board.baudrate
+                )
+                wires[board.id] = f"serial:{board.port}"
+            elif emulation is not None:
+                boards[board.id] = emulation.emulated_boards[board.id]
+            elif board.doors:
+                boards[board.id] = EmulatedDoorBoard(board.channels, name=f"emulated {board.id}")
+            else:
+                boards[board.id] = EmulatedLockBoard(board.channels, name=f"emulated {board.id}")
+    except BaseException:
+        for driver in boards.values():
+            close = getattr(driver, "close", None)
+            if close is not None:
+                close()
+        raise
+    return BoardSet(boards, wires=wires)

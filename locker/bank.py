@@ -1,4 +1,4 @@
-"""The locker bank: allocation, deposits, result loads, pickup by code, and alarms."""
+"""The locker bank: allocation, deposits, result loads, pickup by code, doors, and alarms."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from devices.lock.port import LockFault, LockPort
 from locker.attempts import AttemptPolicy, AttemptStreak
+from locker.boards import BoardSet
 from locker.compartment import DEPOSIT, RESULT, Compartment, State
+from locker.config import SupervisionSettings
 from locker.errors import (
     CodeCollision,
     CodeExpired,
+    CompartmentOutOfService,
+    DoorJammed,
     InvalidTransition,
     LayoutError,
     LockerFault,
@@ -24,74 +29,116 @@ from locker.errors import (
     UnknownLoad,
     WrongCode,
 )
-from locker.journal import LockerJournal
+from locker.journal import DOOR_OPENING, OPENING, LockerJournal
 from locker.layout import CompartmentSpec, Size
+from locker.supervision import DoorState, DoorSupervisor
 
-__all__ = ["AttemptPolicy", "LockerAlarm", "LockerBank", "Opened"]
+__all__ = ["AttemptPolicy", "DoorCheck", "LockerAlarm", "LockerBank", "Opened"]
 
 log = logging.getLogger(__name__)
 
 WRONG_CODE_LIMIT = "wrong_code_limit"
 LOCK_FAULT = "lock_fault"
 OPENING_UNCONFIRMED = "opening_unconfirmed"
+PICKUP = "pickup"
+JAMMED = "door did not open after two unlock pulses (jammed?)"
 
-# Journal events that leave a pickup half done: intent written, outcome not.
-_OPENING = "opening"
+
+class DoorCheck(StrEnum):
+    """How an opening was (or was not yet) confirmed."""
+
+    CONFIRMED = "confirmed"  # the door sensor saw it open
+    CITIZEN = "confirmed_by_citizen"  # no sensor; the person at the door said it opened
+    UNSENSED = "unsensed"  # no sensor: ask the person at the door
+    SENSOR_FAILED = "sensor_failed"  # the sensor did not answer: ask the person at the door
+
+    @property
+    def awaiting(self) -> bool:
+        """Whether somebody must still say if the door opened."""
+        return self in (DoorCheck.UNSENSED, DoorCheck.SENSOR_FAILED)
+
+
+@dataclass
+class _Opening:
+    """An opening pulsed but not yet confirmed by a person."""
+
+    purpose: str  # "pickup", or why the door was opened ("deposit", "technician open", ...)
+    pulses: int = 1
 
 
 @dataclass(frozen=True)
 class LockerAlarm:
     """Something an operator must look at."""
 
-    kind: str  # "wrong_code_limit" | "lock_fault" | "opening_unconfirmed"
+    kind: str  # wrong_code_limit, lock_fault, opening_unconfirmed, door_forced, door_left_open,
+    # device_fault
     compartment_id: str | None
     detail: str
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A successful pickup: which compartment opened, for which application."""
+    """A pickup's opening: which compartment, for which application, and how it was confirmed.
+
+    Only a confirmed opening (``door`` CONFIRMED or CITIZEN) is a pickup; an awaiting one is
+    still HOLDING_RESULT until `confirm_opening` or `report_not_opened`.
+    """
 
     compartment_id: str
     application_no: str
     load_id: str | None
+    door: DoorCheck = DoorCheck.CONFIRMED
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the result counts as picked up."""
+        return not self.door.awaiting
 
 
 class LockerBank:
-    """All compartments of one terminal, journalled, driving one lock port.
+    """All compartments of one terminal, journalled, driving its lock boards.
 
     Every change is written to the journal before memory changes, so a failed write
     leaves the bank as it was. One re-entrant lock serialises callers (kiosk flow,
-    backend commands), including the lock pulse, so no two callers open the same
-    compartment for two different people.
+    backend commands), including the lock pulse and the wait for the door, so no two
+    callers open the same compartment for two different people.
     """
 
     def __init__(
         self,
         layout: list[CompartmentSpec],
         journal: LockerJournal,
-        lock: LockPort,
+        lock: LockPort | BoardSet,
         *,
         code_digest: Callable[[str], str],
         clock: Callable[[], float] = time.time,
         on_alarm: Callable[[LockerAlarm], None] = lambda a: None,
         policy: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen, so sharing is safe
-        pulse_ms: int = 500,
+        pulse_ms: int | None = None,
+        supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._journal = journal
-        self._lock_port = lock
+        self.boards = lock if isinstance(lock, BoardSet) else BoardSet.single(lock)
+        self.boards.check(layout)
         self._code_digest = code_digest
         self._clock = clock
         self._on_alarm = on_alarm
         self._policy = policy
-        self._pulse_ms = pulse_ms
+        self._pulse_ms = supervision.pulse_ms if pulse_ms is None else pulse_ms
         self._mutex = threading.RLock()
         self._slots = {spec.id: Compartment(spec=spec) for spec in layout}
         if len(self._slots) != len(layout):
             raise LayoutError("compartment ids in the layout are not unique")
         self._streak = AttemptStreak()
         self._unconfirmed: set[str] = set()
+        self._openings: dict[str, _Opening] = {}
         self._finished_loads: set[str] = set()
+        self.doors = DoorSupervisor(
+            layout, self.boards, settings=supervision, monotonic=monotonic, sleep=sleep,
+            on_alarm=self._alarm,
+        )
         self._restore()
 
     # ---- restart -------------------------------------------------------------------
@@ -112,15 +159,38 @@ class LockerBank:
             self._streak = AttemptStreak.from_record(state.attempts)
         active = {c.load_id for c in self._slots.values() if c.load_id}
         self._finished_loads = state.seen_load_ids - active
-        self._unconfirmed = {
-            cid for cid, event in state.last_event.items()
-            if event == _OPENING and cid in self._slots
-        }
-        for cid in sorted(self._unconfirmed):
-            # We cannot know whether the pulse happened before the crash. Keeping the
-            # result (and its code) loses nothing; staff check the compartment.
+        pickups = sorted(cid for cid, event in state.last_event.items()
+                         if event == OPENING and cid in self._slots)
+        opens = sorted(cid for cid in state.pending_door_openings if cid in self._slots)
+        self._reconcile(pickups, opens)
+
+    def _reconcile(self, pickups: list[str], opens: list[str]) -> None:
+        """Compare interrupted openings with the doors as they stand now; see docs/locker.md."""
+        for cid in [*pickups, *opens]:
+            self.doors.expect(cid)  # an interrupted command's door is not a forced door
+        # The first read: any other open door was opened by nobody's command.
+        doors = self.doors.poll()
+        for cid in opens:
+            self._journal.append("door_outcome", cid, {"door": doors[cid].value,
+                                                       "at_restart": True}, self._clock())
+            self.doors.settle(cid)
+        for cid in pickups:
+            self.doors.settle(cid)
+            slot = self._slots[cid]
+            if doors[cid] == DoorState.OPEN:
+                # The door stands open after the pulse: the pickup happened.
+                self._journal.append("door_confirmed", cid, {"by": "sensor", "at_restart": True},
+                                     self._clock())
+                if slot.load_id:
+                    self._finished_loads.add(slot.load_id)
+                self._commit("picked_up", slot.cleared(self._clock()))
+                continue
+            # Shut, unsensed or unread: the door may have opened and been closed again, or
+            # never opened. Keeping the result (and its code) loses nothing; staff look.
+            self._unconfirmed.add(cid)
             self._alarm(OPENING_UNCONFIRMED, cid,
-                        "a pickup was interrupted; check whether the compartment was emptied")
+                        f"a pickup was interrupted (door {doors[cid].value} at restart); "
+                        "check whether the compartment was emptied")
 
     # ---- deposits --------------------------------------------------------------------
 
@@ -132,13 +202,23 @@ class LockerBank:
                           application_no=application_no, purpose=DEPOSIT)
             return self._commit("reserved_for_deposit", new)
 
-    def open(self, compartment_id: str) -> None:
-        """Pulse a compartment's lock (deposit, staff service); state does not change."""
+    def open(self, compartment_id: str, *, reason: str = "service") -> DoorCheck:
+        """Open a compartment's door (deposit, staff service, technician); state does not change.
+
+        Returns CONFIRMED when the sensor saw the door open, or UNSENSED/SENSOR_FAILED when
+        the person at the door must say (`confirm_opening` / `report_not_opened`). A door
+        that stays shut after two pulses puts the compartment out of service: DoorJammed.
+        """
         with self._mutex:
             slot = self._get(compartment_id)
-            self._pulse(slot)
-            self._journal.append("door_pulsed", slot.id, {"channel": slot.spec.channel},
-                                 self._clock())
+            self._openings.pop(slot.id, None)
+            # Intent first: a restart that finds no outcome compares with the door.
+            self._journal.append(DOOR_OPENING, slot.id, {"reason": reason}, self._clock())
+            check = self._open_door(slot, reason)
+            self._journal.append("door_pulsed", slot.id,
+                                 {"board": slot.spec.board, "channel": slot.spec.channel,
+                                  "reason": reason, "door": check.value}, self._clock())
+            return check
 
     def confirm_deposit(self, compartment_id: str) -> Compartment:
         """The citizen closed the door on their originals: RESERVED(deposit) -> HOLDING_DEPOSIT."""
@@ -231,11 +311,20 @@ class LockerBank:
             # Compare against every candidate, without stopping early, so timing does
             # not reveal how many results are waiting or where a code matched.
             for slot in self._slots.values():
-                waiting = slot.state == State.HOLDING_RESULT and slot.code_digest is not None
+                waiting = (slot.state in (State.HOLDING_RESULT, State.OUT_OF_SERVICE)
+                           and slot.code_digest is not None)
                 if waiting and _same(slot.code_digest or "", digest) and match is None:
                     match = slot
             if match is None:
                 raise self._wrong_code(now)
+            if match.state == State.OUT_OF_SERVICE:
+                # The right code, but the door is jammed: not a wrong attempt, and no pulse.
+                raise CompartmentOutOfService(match.id)
+            pending = self._openings.get(match.id)
+            if pending is not None and pending.purpose == PICKUP:
+                raise InvalidTransition(
+                    f"Compartment {match.id} was just opened; say whether its door opened."
+                )
             if match.code_expires_at is not None and now >= match.code_expires_at:
                 raise CodeExpired()
             if self._streak.count:
@@ -245,21 +334,119 @@ class LockerBank:
 
     def _open_for_pickup(self, slot: Compartment, now: float) -> Opened:
         # Intent first: if we crash after the pulse, the restart knows a pickup was under
-        # way and keeps the result (with an alarm) instead of guessing it is gone.
-        self._journal.append_compartment(_OPENING, slot.id, slot.to_record(), now)
+        # way and compares with the door instead of guessing.
+        self._journal.append_compartment(OPENING, slot.id, slot.to_record(), now)
         self._unconfirmed.add(slot.id)
         try:
-            self._pulse(slot)
+            check = self._open_door(slot, PICKUP)
+        except DoorJammed:
+            raise  # already out of service, with its contents on record
         except LockerFault:
             self._journal.append_compartment("opening_failed", slot.id, slot.to_record(),
                                              self._clock())
             self._unconfirmed.discard(slot.id)
             raise
-        opened = Opened(slot.id, slot.application_no or "", slot.load_id)
+        opened = Opened(slot.id, slot.application_no or "", slot.load_id, check)
+        if check.awaiting:
+            return opened  # HOLDING_RESULT until the citizen says whether the door opened
+        return self._picked_up(slot, opened)
+
+    def _picked_up(self, slot: Compartment, opened: Opened) -> Opened:
         if slot.load_id:
             self._finished_loads.add(slot.load_id)
         self._commit("picked_up", slot.cleared(self._clock()))
         return opened
+
+    # ---- doors ---------------------------------------------------------------------
+
+    def confirm_opening(self, compartment_id: str) -> Opened | None:
+        """The person at an unsensed door says it opened; a pickup becomes picked up."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            opening = self._openings.pop(slot.id, None)
+            if opening is None:
+                raise InvalidTransition(f"No opening of compartment {slot.id} awaits an answer.")
+            self.doors.settle(slot.id)
+            self._journal.append("door_confirmed", slot.id,
+                                 {"by": "citizen", "purpose": opening.purpose}, self._clock())
+            if opening.purpose != PICKUP:
+                return None
+            opened = Opened(slot.id, slot.application_no or "", slot.load_id, DoorCheck.CITIZEN)
+            return self._picked_up(slot, opened)
+
+    def report_not_opened(self, compartment_id: str) -> DoorCheck:
+        """The person says the door did not open: pulse once more, then out of service."""
+        with self._mutex:
+            slot = self._get(compartment_id)
+            opening = self._openings.get(slot.id)
+            if opening is None:
+                raise InvalidTransition(f"No opening of compartment {slot.id} awaits an answer.")
+            self._journal.append("door_not_opened", slot.id,
+                                 {"by": "citizen", "pulses": opening.pulses}, self._clock())
+            if opening.pulses >= 2:
+                del self._openings[slot.id]
+                self.doors.settle(slot.id)
+                raise self._jammed(slot)
+            opening.pulses += 1
+            try:
+                self._pulse(slot)
+            except LockerFault:
+                del self._openings[slot.id]
+                self.doors.settle(slot.id)
+                if opening.purpose == PICKUP:
+                    self._journal.append_compartment("opening_failed", slot.id,
+                                                     slot.to_record(), self._clock())
+                    self._unconfirmed.discard(slot.id)
+                raise
+            return DoorCheck.UNSENSED
+
+    def abandon_opening(self, compartment_id: str) -> None:
+        """Nobody answered whether the door opened: keep the contents, alarm if a pickup."""
+        with self._mutex:
+            opening = self._openings.pop(compartment_id, None)
+            if opening is None:
+                return
+            self.doors.settle(compartment_id)
+            self._journal.append("door_unanswered", compartment_id,
+                                 {"purpose": opening.purpose}, self._clock())
+            if opening.purpose == PICKUP:
+                self._alarm(OPENING_UNCONFIRMED, compartment_id,
+                            "nobody said whether the door opened for a pickup; check whether "
+                            "the compartment was emptied")
+
+    def awaiting_answer(self) -> list[str]:
+        """Compartments pulsed without a sensor whose opening nobody has confirmed yet."""
+        with self._mutex:
+            return sorted(self._openings)
+
+    def _open_door(self, slot: Compartment, purpose: str) -> DoorCheck:
+        """Pulse, watch the door, pulse once more if it stays shut, then give up."""
+        self.doors.expect(slot.id)
+        settle = True
+        try:
+            for attempt in (1, 2):
+                self._pulse(slot)
+                door = self.doors.wait_open(slot.id)
+                if door == DoorState.OPEN:
+                    return DoorCheck.CONFIRMED
+                if door in (DoorState.UNSENSED, DoorState.UNKNOWN):
+                    settle = False  # the door may still open while the person answers
+                    self._openings[slot.id] = _Opening(purpose, pulses=attempt)
+                    return (DoorCheck.UNSENSED if door == DoorState.UNSENSED
+                            else DoorCheck.SENSOR_FAILED)
+                self._journal.append("door_not_opened", slot.id,
+                                     {"by": "sensor", "pulses": attempt}, self._clock())
+            raise self._jammed(slot)
+        finally:
+            if settle:
+                self.doors.settle(slot.id)
+
+    def _jammed(self, slot: Compartment) -> DoorJammed:
+        holds = slot.state in (State.HOLDING_RESULT, State.HOLDING_DEPOSIT)
+        self._commit("out_of_service",
+                     replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=JAMMED))
+        self._alarm(LOCK_FAULT, slot.id, f"{JAMMED}; compartment taken out of service")
+        return DoorJammed(slot.id, holds)
 
     def _wrong_code(self, now: float) -> WrongCode:
         delay, alarm = self._streak.register_wrong(self._policy, now)
@@ -295,7 +482,7 @@ class LockerBank:
                 if s.state == State.HOLDING_RESULT and s.code_expires_at is not None
                 and now >= s.code_expires_at
             )
-            counts["unconfirmed_openings"] = len(self._unconfirmed)
+            counts["unconfirmed_openings"] = len(self._unconfirmed - set(self._openings))
             return counts
 
     def lockout_remaining(self) -> float:
@@ -355,7 +542,7 @@ class LockerBank:
 
     def _pulse(self, slot: Compartment) -> None:
         try:
-            self._lock_port.unlock(slot.spec.channel, self._pulse_ms)
+            self.boards.unlock(slot.spec, slot.spec.pulse_ms or self._pulse_ms)
         except LockFault as exc:
             self._journal.append("lock_fault", slot.id, {"detail": str(exc)}, self._clock())
             self._alarm(LOCK_FAULT, slot.id, str(exc))

@@ -105,3 +105,34 @@ class LockerFault(LockerError):
 def _seconds(value: float) -> str:
     whole = max(1, round(value))
     return "1 second" if whole == 1 else f"{whole} seconds"
+
+
+class DoorJammed(LockerFault):
+    """The lock was pulsed twice and the door stayed shut: the compartment is out of service.
+
+    ``holds_contents`` tells whether something (a result, originals) is inside, so the
+    citizen hears that staff will contact them rather than that nothing happened.
+    """
+
+    def __init__(self, compartment_id: str, holds_contents: bool) -> None:
+        self.holds_contents = holds_contents
+        LockerError.__init__(
+            self,
+            f"Compartment {compartment_id} did not open. It has been taken out of service and "
+            "staff have been alerted."
+            + (" Your documents stay safe inside; staff will contact you to hand them over."
+               if holds_contents else ""),
+        )
+        self.compartment_id = compartment_id
+        self.detail = "door did not open after two unlock pulses"
+
+
+class CompartmentOutOfService(LockerError):
+    """The code is right but its compartment is out of service (jammed, under repair)."""
+
+    def __init__(self, compartment_id: str) -> None:
+        self.compartment_id = compartment_id
+        super().__init__(
+            "Your documents are in a compartment that cannot be opened right now. Staff have "
+            f"been alerted and will contact you to hand them over. {HOTLINE}"
+        )

@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 ATTEMPTS = "attempts"
+# Intents written before a lock pulse; a restart that finds one without its outcome
+# compares with the door (see LockerBank._reconcile).
+OPENING = "opening"  # a pickup (compartment record)
+DOOR_OPENING = "door_opening"  # any other opening (audit record)
+# Records that close a DOOR_OPENING: the pulse was refused, the door was seen, or given up.
+_DOOR_OUTCOMES = {"door_pulsed", "lock_fault", "out_of_service", "door_outcome"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS locker_records (
@@ -39,6 +45,7 @@ class JournalState:
     last_event: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, Any] | None = None
     seen_load_ids: set[str] = field(default_factory=set)
+    pending_door_openings: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,11 @@ class LockerJournal:
             body = record.body
             if record.event == ATTEMPTS:
                 state.attempts = body
-            elif record.compartment_id is not None and "state" in body:
+            elif record.event == DOOR_OPENING and record.compartment_id is not None:
+                state.pending_door_openings.add(record.compartment_id)
+            elif record.event in _DOOR_OUTCOMES:
+                state.pending_door_openings.discard(record.compartment_id or "")
+            if record.compartment_id is not None and "state" in body and record.event != ATTEMPTS:
                 state.compartments[record.compartment_id] = body
                 state.last_event[record.compartment_id] = record.event
                 if body.get("load_id"):

@@ -6,6 +6,7 @@ It is given its devices; `allhours.wiring` decides whether they are real or emul
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from devices.identity.port import IdentityReader
 from devices.lock.port import LockPort
 from face.decision import FaceVerifier
 from locker.bank import LockerAlarm, LockerBank, Opened
+from locker.boards import BoardSet
+from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
@@ -38,6 +41,9 @@ _ALARM_KINDS = {
     "wrong_code_limit": (m.AlarmKind.WRONG_CODE_LIMIT, m.Severity.WARNING),
     "lock_fault": (m.AlarmKind.LOCK_FAULT, m.Severity.CRITICAL),
     "opening_unconfirmed": (m.AlarmKind.OPENING_UNCONFIRMED, m.Severity.CRITICAL),
+    "door_forced": (m.AlarmKind.DOOR_FORCED, m.Severity.CRITICAL),
+    "door_left_open": (m.AlarmKind.DOOR_LEFT_OPEN, m.Severity.WARNING),
+    "device_fault": (m.AlarmKind.DEVICE_FAULT, m.Severity.CRITICAL),
 }
 
 
@@ -45,7 +51,7 @@ _ALARM_KINDS = {
 class TerminalDevices:
     """The physical parts a terminal drives."""
 
-    lock: LockPort
+    lock: LockPort | BoardSet  # one board as "main", or every configured board
     identity_reader: IdentityReader
     face_verifier: FaceVerifier
     face_camera: FrameSource
@@ -66,12 +72,14 @@ class TerminalNode:
         link: LinkSettings,
         catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG,
         clock: Callable[[], datetime] = m.utcnow,
+        supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
     ):
         self.terminal_id = terminal_id
         self.data_dir = Path(data_dir)
         self.devices = devices
         self.clock = clock
         self._alarm_seq = 0
+        self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
         self.outbox = Outbox(
             self.data_dir / "terminal.sqlite", self.data_dir / "blobs", terminal_id
         )
@@ -84,6 +92,7 @@ class TerminalNode:
             code_digest=lambda code: pickup_code.digest(pickup_code_key, terminal_id, code),
             clock=lambda: self.clock().timestamp(),
             on_alarm=self._raise_alarm,
+            supervision=supervision,
         )
         self.dispatcher = CommandDispatcher(self.outbox, terminal_id, clock)
         self.dispatcher.register(m.LoadResult, self._on_load_result)
@@ -115,6 +124,7 @@ class TerminalNode:
 
     def start(self) -> TerminalNode:
         self.report_unreported_pickups()
+        self.locker.doors.start()
         self.link.start()
         return self
 
@@ -142,6 +152,7 @@ class TerminalNode:
         return queued
 
     def stop(self) -> None:
+        self.locker.doors.stop()
         self.link.stop()
         self.journal.close()
         self.outbox.close()
@@ -194,11 +205,13 @@ class TerminalNode:
             alarm.kind, (m.AlarmKind.DEVICE_FAULT, m.Severity.WARNING)
         )
         now = self.clock()
-        self._alarm_seq += 1
+        with self._alarm_lock:
+            self._alarm_seq += 1
+            seq = self._alarm_seq
         self.outbox.put(
             m.Alarm(
                 terminal_id=self.terminal_id,
-                operation_id=f"ALM-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{self._alarm_seq}",
+                operation_id=f"ALM-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{seq}",
                 kind=kind,
                 severity=severity,
                 compartment_id=alarm.compartment_id,
@@ -210,16 +223,19 @@ class TerminalNode:
 
     def telemetry(self) -> m.Telemetry:
         summary = self.locker.summary()
-        lock_diag = self.devices.lock.diagnostics()
+        boards = self.locker.boards.diagnostics()
+        devices = {
+            # One board keeps the historical key; several are told apart by board id.
+            "lock_board" if len(boards) == 1 else f"lock_board:{bid}": m.DeviceHealth(
+                ok=bool(diag.get("connected", True)), detail=str(diag)[:200]
+            )
+            for bid, diag in boards.items()
+        }
         return m.Telemetry(
             terminal_id=self.terminal_id,
             uptime_s=self.link.uptime_s(),
             outbox_backlog=self.outbox.backlog(),
             compartments=summary,
-            devices={
-                "lock_board": m.DeviceHealth(
-                    ok=bool(lock_diag.get("connected", True)), detail=str(lock_diag)[:200]
-                ),
-            },
+            devices=devices,
             lockout_remaining_s=self.locker.lockout_remaining(),
         )

@@ -1,7 +1,13 @@
 """Result pickup: the citizen types the SMS code, the right compartment opens, the backend hears.
 
 Wrong codes are the locker's business (attempt limits, growing delay, alarm); this flow turns
-each refusal into words for the citizen and reports a successful opening through the outbox.
+each refusal into words for the citizen and reports a confirmed opening through the outbox.
+
+A result counts as picked up only once its door was seen open: by the door sensor, or, for a
+compartment without one, by the citizen answering "Did the door open?" (step CONFIRM_DOOR:
+Yes -> picked up; No -> one more pulse, and a second No -> out of service plus an alarm).
+A door that stays shut ends in OUT_OF_SERVICE: nothing is marked picked up and staff are
+alerted to hand the documents over.
 """
 
 from __future__ import annotations
@@ -12,18 +18,33 @@ from enum import StrEnum
 
 from cloud_bridge.contract import messages as m
 from locker.bank import Opened
-from locker.errors import CodeExpired, LockerError, LockerFault, TooManyAttempts, WrongCode
+from locker.errors import (
+    CodeExpired,
+    CompartmentOutOfService,
+    DoorJammed,
+    LockerError,
+    LockerFault,
+    TooManyAttempts,
+    WrongCode,
+)
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 
 
 class PickupStep(StrEnum):
     ENTER_CODE = "enter_code"
+    CONFIRM_DOOR = "confirm_door"  # the UI asks "Did the door open? Yes / No"
     OPEN = "open"
     DONE = "done"
+    OUT_OF_SERVICE = "out_of_service"  # the door stayed shut; staff will contact the citizen
+
+
+FAULT_TEXT = (
+    "The compartment could not be opened. Staff have been alerted; your result is safe inside."
+)
 
 
 class PickupRefused(FlowError):
-    """A code was refused; `reason` is one of wrong, locked_out, expired, fault."""
+    """A code was refused; `reason` is wrong, locked_out, expired, fault, jammed, out_of_service."""
 
     def __init__(self, reason: str, text: str, retry_after_s: float = 0.0):
         super().__init__(text)
@@ -54,18 +75,55 @@ class PickupFlow:
             raise PickupRefused("wrong", str(exc), exc.retry_after) from exc
         except CodeExpired as exc:
             raise PickupRefused("expired", str(exc)) from exc
+        except DoorJammed as exc:
+            self.step = PickupStep.OUT_OF_SERVICE
+            raise PickupRefused("jammed", str(exc)) from exc
+        except CompartmentOutOfService as exc:
+            raise PickupRefused("out_of_service", str(exc)) from exc
         except LockerFault as exc:
-            raise PickupRefused(
-                "fault",
-                "The compartment could not be opened. Staff have been alerted; "
-                "your result is safe inside.",
-            ) from exc
+            raise PickupRefused("fault", FAULT_TEXT) from exc
         except LockerError as exc:
             raise PickupRefused("fault", str(exc)) from exc
-        self.report(opened)
         self.opened = opened
+        if not opened.confirmed:
+            self.step = PickupStep.CONFIRM_DOOR
+            return opened
+        self.report(opened)
         self.step = PickupStep.OPEN
         return opened
+
+    def door_opened(self, yes: bool) -> Opened:
+        """The citizen's answer to "Did the door open?" for a compartment without a sensor.
+
+        Yes: the result is picked up. No: the lock is pulsed once more and the question is
+        asked again; a second No takes the compartment out of service (PickupRefused jammed).
+        """
+        if self.step != PickupStep.CONFIRM_DOOR:
+            raise WrongStep(f"no door question at step {self.step}")
+        assert self.opened is not None
+        locker, cid = self.parts.locker, self.opened.compartment_id
+        try:
+            if yes:
+                confirmed = locker.confirm_opening(cid)
+                assert confirmed is not None
+                self.opened = confirmed
+                self.report(confirmed)
+                self.step = PickupStep.OPEN
+                return confirmed
+            locker.report_not_opened(cid)
+        except DoorJammed as exc:
+            self.step = PickupStep.OUT_OF_SERVICE
+            raise PickupRefused("jammed", str(exc)) from exc
+        except LockerFault as exc:
+            self.step = PickupStep.ENTER_CODE  # nothing opened; the code still works
+            raise PickupRefused("fault", FAULT_TEXT) from exc
+        return self.opened
+
+    def abandon(self) -> None:
+        """The citizen left without answering: the result stays on record, staff are alerted."""
+        if self.step == PickupStep.CONFIRM_DOOR and self.opened is not None:
+            self.parts.locker.abandon_opening(self.opened.compartment_id)
+        self.step = PickupStep.DONE
 
     def report(self, opened: Opened, at: datetime | None = None) -> bool:
         """Queue the picked-up event, once per load; False if it was reported before."""

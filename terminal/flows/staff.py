@@ -26,7 +26,7 @@ class StaffServiceFlow:
         if slot is None:
             raise FlowError(f"No compartment is waiting for load {load_id}.")
         try:
-            self.parts.locker.open(slot.id)
+            self.parts.locker.open(slot.id, reason="staff load")
         except LockerError as exc:
             raise FlowError(str(exc)) from exc
         return slot.id
@@ -34,6 +34,7 @@ class StaffServiceFlow:
     def confirm_loaded(self, load_id: str) -> Compartment:
         """The result is inside and the door is shut: tell the backend, which sends the code."""
         p = self.parts
+        self._door_seen_open(load_id)
         slot = p.locker.confirm_result_loaded(load_id)
         assert slot.application_no
         p.outbox.put(
@@ -63,7 +64,15 @@ class StaffServiceFlow:
     def collect_deposit(self, compartment_id: str) -> None:
         """Open a compartment holding originals and mark it empty once collected."""
         try:
-            self.parts.locker.open(compartment_id)
+            self.parts.locker.open(compartment_id, reason="staff collect")
         except LockerError as exc:
             raise FlowError(str(exc)) from exc
+        self._door_seen_open(compartment_id)
         self.parts.locker.release(compartment_id)
+
+    def _door_seen_open(self, key: str) -> None:
+        """Staff confirming the work is done also confirms an unsensed door opened."""
+        locker = self.parts.locker
+        cid = next((c.id for c in locker.compartments() if key in (c.id, c.load_id)), None)
+        if cid is not None and cid in locker.awaiting_answer():
+            locker.confirm_opening(cid)

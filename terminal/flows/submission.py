@@ -21,7 +21,8 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import BlobRef
 from devices.identity.port import IdentityDocument, IdentityReadError
 from face.decision import FaceDecision
-from locker.errors import LockerError
+from locker.bank import DoorCheck
+from locker.errors import DoorJammed, LockerError
 from locker.layout import Size
 from terminal.catalog import ServiceItem, UnknownItem, find_item
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
@@ -82,6 +83,8 @@ class SubmissionFlow:
     scanned: dict[str, ScannedMaterial] = field(default_factory=dict)
     deposit_compartment: str | None = None
     deposit_confirmed: bool = False
+    # How the deposit door's opening was confirmed; UNSENSED/SENSOR_FAILED: ask the citizen.
+    deposit_door: DoorCheck | None = None
     receipt: Receipt | None = None
 
     def _expect(self, *steps: Step) -> None:
@@ -175,7 +178,11 @@ class SubmissionFlow:
     # ---------------------------------------------------------------- deposit
 
     def open_deposit(self) -> str:
-        """Reserve and open a compartment for the paper originals."""
+        """Reserve and open a compartment for the paper originals.
+
+        If `deposit_door_unconfirmed` afterwards, the compartment has no door sensor (or it
+        did not answer): the screen asks "Did the door open?" and calls `deposit_door_opened`.
+        """
         self._expect(Step.DEPOSIT)
         assert self.item and self.item.originals_size and self.application_no
         try:
@@ -184,10 +191,43 @@ class SubmissionFlow:
                     self.application_no, Size(self.item.originals_size)
                 )
                 self.deposit_compartment = slot.id
-            self.parts.locker.open(self.deposit_compartment)
+            self.deposit_door = self.parts.locker.open(self.deposit_compartment, reason="deposit")
+        except DoorJammed as exc:
+            raise self._deposit_jammed() from exc
         except LockerError as exc:
             raise FlowError(str(exc)) from exc
         return self.deposit_compartment
+
+    @property
+    def deposit_door_unconfirmed(self) -> bool:
+        """Whether the citizen must say if the deposit compartment's door opened."""
+        return self.deposit_door is not None and self.deposit_door.awaiting
+
+    def deposit_door_opened(self, yes: bool) -> None:
+        """The citizen's answer for a door without a sensor: No pulses once more, then gives up."""
+        self._expect(Step.DEPOSIT)
+        if not self.deposit_door_unconfirmed or self.deposit_compartment is None:
+            raise WrongStep("no door question is pending")
+        try:
+            if yes:
+                self.parts.locker.confirm_opening(self.deposit_compartment)
+                self.deposit_door = DoorCheck.CITIZEN
+            else:
+                self.deposit_door = self.parts.locker.report_not_opened(self.deposit_compartment)
+        except DoorJammed as exc:
+            raise self._deposit_jammed() from exc
+        except LockerError as exc:
+            raise FlowError(str(exc)) from exc
+
+    def _deposit_jammed(self) -> FlowError:
+        # The jammed compartment is out of service (empty; the locker raised the alarm). The
+        # citizen may try another one: open_deposit reserves a new compartment.
+        self.deposit_compartment = None
+        self.deposit_door = None
+        return FlowError(
+            "That compartment did not open and has been taken out of service. Tap Open to "
+            "get another compartment, or continue without depositing the originals."
+        )
 
     def skip_deposit(self) -> None:
         """Go on without depositing originals (none free, or the citizen has none with them).
@@ -204,6 +244,9 @@ class SubmissionFlow:
         self._expect(Step.DEPOSIT)
         if self.deposit_compartment is None:
             raise WrongStep("no compartment was opened")
+        if self.deposit_door_unconfirmed:
+            # "I put my papers in and closed the door" says the door did open.
+            self.deposit_door_opened(True)
         self.parts.locker.confirm_deposit(self.deposit_compartment)
         self.deposit_confirmed = True
         self.step = Step.REVIEW
@@ -297,13 +340,15 @@ class SubmissionFlow:
         self.scanned.clear()
         stuck = False
         if self.deposit_compartment and not self.deposit_confirmed:
+            self.parts.locker.abandon_opening(self.deposit_compartment)
             self.parts.locker.release(self.deposit_compartment)
         elif self.deposit_compartment:
             # Papers are inside: open once more so the citizen can take them back. If the lock
             # will not open, the compartment stays recorded as holding them (the locker has
             # raised a lock_fault alarm) and staff return them.
             try:
-                self.parts.locker.open(self.deposit_compartment)
+                self.parts.locker.open(self.deposit_compartment, reason="deposit returned")
+                self.parts.locker.abandon_opening(self.deposit_compartment)
             except LockerError:
                 log.error("compartment %s did not reopen on cancel", self.deposit_compartment)
                 stuck = True

@@ -1,4 +1,4 @@
-"""Fixtures for the locker unit tests: a fake clock, an emulated board and a tmp_path journal."""
+"""Fixtures for the locker unit tests: a fake clock, an emulated door board, a tmp_path journal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.lock.emulated import EmulatedLockBoard
+from allhours.wiring import EmulatedDoorBoard
 from locker.bank import AttemptPolicy, LockerAlarm, LockerBank
 from locker.compartment import Compartment
 from locker.journal import LockerJournal
@@ -36,6 +36,8 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    sleep = advance  # the supervisor's sleep moves the fake clock instead of waiting
+
 
 @dataclass
 class Rig:
@@ -43,8 +45,8 @@ class Rig:
 
     path: Path
     clock: FakeClock
-    board: EmulatedLockBoard
-    layout: list[CompartmentSpec] = field(default_factory=default_layout)
+    board: EmulatedDoorBoard
+    layout: list[CompartmentSpec] = field(default_factory=lambda: default_layout(sensed=True))
     alarms: list[LockerAlarm] = field(default_factory=list)
     journals: list[LockerJournal] = field(default_factory=list)
     bank: LockerBank = field(init=False)
@@ -62,6 +64,8 @@ class Rig:
             "clock": self.clock,
             "on_alarm": self.alarms.append,
             "policy": AttemptPolicy(),
+            "monotonic": self.clock,
+            "sleep": self.clock.sleep,
         }
         kwargs.update(overrides)
         return LockerBank(layout, journal, self.board, **kwargs)  # type: ignore[arg-type]
@@ -88,7 +92,10 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    rig = Rig(path=tmp_path / "locker.db", clock=FakeClock(), board=EmulatedLockBoard())
+    clock = FakeClock()
+    # Nobody shuts a door unless a test says so: door states stay put between steps.
+    board = EmulatedDoorBoard(16, clock=clock, close_after_s=None)
+    rig = Rig(path=tmp_path / "locker.db", clock=clock, board=board)
     yield rig
     for journal in rig.journals:
         journal.close()

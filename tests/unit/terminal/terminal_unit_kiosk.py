@@ -11,7 +11,7 @@ from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
-from devices.lock.emulated import EmulatedLockBoard
+from allhours.wiring import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.layout import default_layout
 from terminal.node import TerminalDevices, TerminalNode
@@ -46,7 +46,7 @@ class Kiosk:
     """One terminal's node with its emulated parts in reach."""
 
     node: TerminalNode
-    board: EmulatedLockBoard
+    board: EmulatedDoorBoard
     reader: ScriptedIdentityReader
     verifier: FixedFaceVerifier
     clock: Clock
@@ -66,7 +66,7 @@ class Kiosk:
 
 
 def build_kiosk(data_dir: Path, face: FaceDecision = MATCH) -> Kiosk:
-    board = EmulatedLockBoard()
+    board = EmulatedDoorBoard()  # doors with sensors: an opening is confirmed by the board
     reader = ScriptedIdentityReader([ZHANG_SAN])
     verifier = FixedFaceVerifier(face)
     clock = Clock()
@@ -87,7 +87,7 @@ def build_kiosk(data_dir: Path, face: FaceDecision = MATCH) -> Kiosk:
         TERMINAL,
         data_dir,
         devices,
-        default_layout(),
+        default_layout(sensed=True),
         pickup_code_key=KEY,
         link=LinkSettings(port=9),  # never started: no network in unit tests
         clock=clock,
