@@ -17,8 +17,9 @@ class BoardSet:
     (the port path) and their commands and door reads are serialised together.
     """
 
-    def __init__(self, boards: Mapping[str, LockPort], *,
-                 wires: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, boards: Mapping[str, LockPort], *, wires: Mapping[str, str] | None = None
+    ) -> None:
         if not boards:
             raise LayoutError("a locker needs at least one lock board")
         self._boards = dict(boards)

@@ -30,8 +30,13 @@ _BOARD_KEYS = {
 }
 _COMPARTMENT_KEYS = {"id", "size", "board", "channel", "door", "pulse_ms"}
 _LOCKER_KEYS = {
-    "board", "compartment", "pulse_ms", "open_confirm_s", "door_left_open_s",
-    "poll_interval_s", "journal",
+    "board",
+    "compartment",
+    "pulse_ms",
+    "open_confirm_s",
+    "door_left_open_s",
+    "poll_interval_s",
+    "journal",
 }
 
 
@@ -104,8 +109,9 @@ def load_locker_config(path: str | Path) -> LockerConfig:
     except LockerConfigError as exc:
         raise LockerConfigError(f"{path}: {exc}") from None
     if config.journal is not None and not config.journal.is_absolute():
-        config = LockerConfig(config.boards, config.compartments, config.supervision,
-                              path.parent / config.journal)
+        config = LockerConfig(
+            config.boards, config.compartments, config.supervision, path.parent / config.journal
+        )
     return config
 
 
@@ -122,8 +128,9 @@ def parse_locker_config(data: dict[str, Any]) -> LockerConfig:
     journal = table.get("journal")
     if journal is not None and (not isinstance(journal, str) or not journal.strip()):
         raise LockerConfigError("[locker] journal: must be a file path")
-    return LockerConfig(tuple(boards), tuple(compartments), supervision,
-                        Path(journal) if journal else None)
+    return LockerConfig(
+        tuple(boards), tuple(compartments), supervision, Path(journal) if journal else None
+    )
 
 
 # ---------------------------------------------------------------- boards
@@ -186,8 +193,9 @@ def _parse_boards(items: Any) -> list[BoardConfig]:
                     f"{where}: boards on {port} share one line, so one baud rate: "
                     f"{bauds[port]} is configured before, not {baudrate}"
                 )
-            board = BoardConfig(id=bid, kind=kind, channels=channels, port=port,
-                                address=address, baudrate=baudrate)
+            board = BoardConfig(
+                id=bid, kind=kind, channels=channels, port=port, address=address, baudrate=baudrate
+            )
         else:
             doors = item.get("doors", True)
             if not isinstance(doors, bool):
@@ -249,17 +257,31 @@ def _parse_compartments(items: Any, boards: dict[str, BoardConfig]) -> list[Comp
         pulse_ms = None
         if "pulse_ms" in item:
             pulse_ms = _int(item, "pulse_ms", where, low=50, high=5000)
-        specs.append(CompartmentSpec(id=cid, size=Size(item["size"]), channel=channel,
-                                     board=board_id, door=door, pulse_ms=pulse_ms))
+        specs.append(
+            CompartmentSpec(
+                id=cid,
+                size=Size(item["size"]),
+                channel=channel,
+                board=board_id,
+                door=door,
+                pulse_ms=pulse_ms,
+            )
+        )
     return specs
 
 
-def _parse_door(item: dict[str, Any], where: str, board_id: str, channel: int,
-                boards: dict[str, BoardConfig], known: str) -> DoorInput | None:
+def _parse_door(
+    item: dict[str, Any],
+    where: str,
+    board_id: str,
+    channel: int,
+    boards: dict[str, BoardConfig],
+    known: str,
+) -> DoorInput | None:
     if "door" not in item:
         # Explicit on purpose: a forgotten sensor would silently turn into "ask the citizen".
         raise LockerConfigError(
-            f'{where}: missing key \'door\' (door = {{ board = "...", input = N }}, '
+            f"{where}: missing key 'door' (door = {{ board = \"...\", input = N }}, "
             'door = "same" for the input of the lock\'s own channel, or door = "none")'
         )
     door = item["door"]
@@ -295,11 +317,13 @@ def _parse_door(item: dict[str, Any], where: str, board_id: str, channel: int,
 
 def _parse_supervision(table: dict[str, Any]) -> SupervisionSettings:
     defaults = SupervisionSettings()
-    pulse_ms = _int(table, "pulse_ms", "[locker]", low=50, high=5000) if "pulse_ms" in table \
+    pulse_ms = (
+        _int(table, "pulse_ms", "[locker]", low=50, high=5000)
+        if "pulse_ms" in table
         else defaults.pulse_ms
+    )
     values = {}
-    for key, low in (("open_confirm_s", 0.1), ("door_left_open_s", 1.0),
-                     ("poll_interval_s", 0.01)):
+    for key, low in (("open_confirm_s", 0.1), ("door_left_open_s", 1.0), ("poll_interval_s", 0.01)):
         value = table.get(key, getattr(defaults, key))
         if not isinstance(value, int | float) or isinstance(value, bool) or value < low:
             raise LockerConfigError(f"[locker] {key}: must be a number >= {low}, got {value!r}")
@@ -329,14 +353,16 @@ def _name(item: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _int(item: dict[str, Any], key: str, where: str, *, low: int,
-         high: int | None = None) -> int:
+def _int(item: dict[str, Any], key: str, where: str, *, low: int, high: int | None = None) -> int:
     if key not in item:
         raise LockerConfigError(f"{where}: missing key {key!r}")
     value = item[key]
     # bool is an int in Python; `channel = true` is a typo, not channel 1.
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (
-        high is not None and value > high
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
     ):
         span = f"{low}..{high}" if high is not None else f">= {low}"
         raise LockerConfigError(f"{where}: {key} must be an integer {span}, got {value!r}")

@@ -76,8 +76,9 @@ class DoorSupervisor:
         specs = list(specs)
         self._unsensed = {s.id for s in specs if s.door is None}
         self._doors = {s.id: _Door(s) for s in specs if s.door is not None}
-        self._sensor_boards = sorted({d.spec.door.board for d in self._doors.values()
-                                      if d.spec.door is not None})
+        self._sensor_boards = sorted(
+            {d.spec.door.board for d in self._doors.values() if d.spec.door is not None}
+        )
         self._expected: set[str] = set()
         self._faulty: dict[str, str] = {}  # board id -> last error, while it does not answer
         self._lock = threading.RLock()
@@ -148,22 +149,30 @@ class DoorSupervisor:
             self._on_alarm(kind, cid, detail)
         return states
 
-    def _read(self, board_id: str, alarms: list[tuple[str, str | None, str]]
-              ) -> dict[int, bool] | None:
+    def _read(
+        self, board_id: str, alarms: list[tuple[str, str | None, str]]
+    ) -> dict[int, bool] | None:
         try:
             reading = self._boards.read_doors(board_id)
         except LockFault as exc:
             if board_id not in self._faulty:
-                alarms.append((DEVICE_FAULT, None,
-                               f"door sensors of board {board_id} do not answer: {exc}"))
+                alarms.append(
+                    (DEVICE_FAULT, None, f"door sensors of board {board_id} do not answer: {exc}")
+                )
             self._faulty[board_id] = str(exc)
             return None
         if self._faulty.pop(board_id, None) is not None:
             log.warning("door sensors of board %s answer again", board_id)
         return reading
 
-    def _track(self, cid: str, door: _Door, is_open: bool, now: float,
-               alarms: list[tuple[str, str | None, str]]) -> None:
+    def _track(
+        self,
+        cid: str,
+        door: _Door,
+        is_open: bool,
+        now: float,
+        alarms: list[tuple[str, str | None, str]],
+    ) -> None:
         if is_open and door.known != DoorState.OPEN:
             door.opened_at = now
             door.left_open_alarmed = False
@@ -171,12 +180,18 @@ class DoorSupervisor:
                 alarms.append((DOOR_FORCED, cid, f"door of {cid} opened without any command"))
         if is_open:
             assert door.opened_at is not None
-            if (not door.left_open_alarmed
-                    and now - door.opened_at >= self.settings.door_left_open_s):
+            if (
+                not door.left_open_alarmed
+                and now - door.opened_at >= self.settings.door_left_open_s
+            ):
                 door.left_open_alarmed = True
-                alarms.append((DOOR_LEFT_OPEN, cid,
-                               f"door of {cid} has been open for "
-                               f"{self.settings.door_left_open_s:.0f} s"))
+                alarms.append(
+                    (
+                        DOOR_LEFT_OPEN,
+                        cid,
+                        f"door of {cid} has been open for {self.settings.door_left_open_s:.0f} s",
+                    )
+                )
         else:
             door.opened_at = None
         door.known = DoorState.OPEN if is_open else DoorState.CLOSED
@@ -197,8 +212,7 @@ class DoorSupervisor:
             if not self._doors or (self._thread and self._thread.is_alive()):
                 return self
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="door-supervisor",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="door-supervisor", daemon=True)
             self._thread.start()
         return self
 
