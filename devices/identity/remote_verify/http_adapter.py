@@ -1,0 +1,183 @@
+"""The remote identity-verification service over HTTPS (JSON API, see docs/identity-cnid.md).
+
+POST {base_url}/v1/verifications with a bearer key and an Idempotency-Key; retried only on
+5xx answers (the request id makes a retry safe), never on 4xx, never on timeouts, so a slow
+service does not keep the citizen waiting for several timeouts in a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+import time
+import uuid
+
+import httpx
+
+from .port import (
+    RemoteVerdict,
+    RemoteVerifyProtocolError,
+    RemoteVerifyRejected,
+    RemoteVerifyTlsError,
+    RemoteVerifyUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+PATH = "/v1/verifications"
+RESULTS = ("match", "no_match", "not_found", "name_mismatch")
+
+
+def _mask(number: str) -> str:
+    return number[:4] + "*" * (len(number) - 8) + number[-4:] if len(number) > 8 else "****"
+
+
+class HttpRemoteVerifier:
+    """RemoteIdentityVerifier over HTTP(S) with httpx."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        backoff_s: float = 0.2,
+        verify: bool | str | ssl.SSLContext = True,
+        client_cert: str | tuple[str, str] | None = None,
+        max_photo_bytes: int = 2_000_000,
+    ) -> None:
+        if retries < 0 or timeout_s <= 0:
+            raise ValueError("retries must be >= 0 and timeout_s > 0")
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_photo_bytes = max_photo_bytes
+        self._api_key = api_key
+        if isinstance(verify, str):  # a CA bundle for a private service
+            verify = ssl.create_default_context(cafile=verify)
+        if client_cert is not None:
+            ctx = verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
+            if verify is False:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            certfile, keyfile = (
+                client_cert if isinstance(client_cert, tuple) else (client_cert, None)
+            )
+            ctx.load_cert_chain(certfile, keyfile)
+            verify = ctx
+        self._client = httpx.Client(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout_s), verify=verify
+        )
+        self.requests = 0
+
+    def verify(self, name: str, id_number: str, live_jpeg: bytes) -> RemoteVerdict:
+        """Ask the service whether live_jpeg is the registered holder of id_number and name."""
+        if not live_jpeg.startswith(b"\xff\xd8\xff"):
+            raise RemoteVerifyRejected("the live photo is not a JPEG; nothing was sent")
+        if len(live_jpeg) > self.max_photo_bytes:
+            raise RemoteVerifyRejected(
+                f"the live photo has {len(live_jpeg)} bytes, over {self.max_photo_bytes}"
+            )
+        request_id = uuid.uuid4().hex
+        body = {
+            "request_id": request_id,
+            "name": name,
+            "id_number": id_number,
+            "portrait_jpeg": base64.b64encode(live_jpeg).decode("ascii"),
+        }
+        headers = {"Authorization": f"Bearer {self._api_key}", "Idempotency-Key": request_id}
+        for attempt in range(self.retries + 1):
+            response = self._post(body, headers)
+            if response.status_code < 500:
+                break
+            log.warning(
+                "identity verification for %s: HTTP %d (attempt %d of %d)",
+                _mask(id_number),
+                response.status_code,
+                attempt + 1,
+                self.retries + 1,
+            )
+            if attempt < self.retries:
+                time.sleep(self.backoff_s * 2**attempt)
+        else:
+            raise RemoteVerifyUnavailable(
+                f"{self.base_url}{PATH} answered HTTP {response.status_code}"
+                f" {self.retries + 1} times"
+            )
+        if response.status_code in (401, 403):
+            raise RemoteVerifyRejected(
+                f"{self.base_url}{PATH} refused our credentials (HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise RemoteVerifyRejected(
+                f"{self.base_url}{PATH} refused the request (HTTP {response.status_code}):"
+                f" {_error_detail(response)}"
+            )
+        verdict = _parse_verdict(response)
+        log.info(
+            "identity verification for %s: %s (score %.3f, transaction %s)",
+            _mask(id_number),
+            verdict.result,
+            verdict.score,
+            verdict.transaction_id,
+        )
+        return verdict
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> HttpRemoteVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, body: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+        self.requests += 1
+        try:
+            return self._client.post(PATH, json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RemoteVerifyUnavailable(
+                f"{self.base_url}{PATH} did not answer in time ({type(exc).__name__})"
+            ) from exc
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE" in str(exc).upper() or isinstance(exc.__cause__, ssl.SSLError):
+                raise RemoteVerifyTlsError(f"TLS with {self.base_url} failed: {exc}") from exc
+            raise RemoteVerifyUnavailable(f"cannot connect to {self.base_url}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise RemoteVerifyUnavailable(f"{self.base_url}{PATH} failed: {exc}") from exc
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        error = response.json()
+        return f"{error.get('error')}: {error.get('detail', '')}".strip(": ")
+    except (ValueError, AttributeError):
+        return response.text[:200]
+
+
+def _parse_verdict(response: httpx.Response) -> RemoteVerdict:
+    try:
+        data = response.json()
+    except ValueError:
+        raise RemoteVerifyProtocolError("the service's answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise RemoteVerifyProtocolError("the service's answer is not a JSON object")
+    result, matched, score, tx = (
+        data.get("result"),
+        data.get("matched"),
+        data.get("score"),
+        data.get("transaction_id"),
+    )
+    if result not in RESULTS:
+        raise RemoteVerifyProtocolError(f"unknown result {result!r}")
+    if not isinstance(matched, bool) or matched != (result == "match"):
+        raise RemoteVerifyProtocolError(f"'matched' {matched!r} contradicts result {result!r}")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        raise RemoteVerifyProtocolError(f"score {score!r} is not a number in [0, 1]")
+    if not isinstance(tx, str) or not tx:
+        raise RemoteVerifyProtocolError("the answer has no transaction_id")
+    return RemoteVerdict(matched=matched, score=float(score), transaction_id=tx, result=result)

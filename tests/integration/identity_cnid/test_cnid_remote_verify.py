@@ -1,0 +1,224 @@
+"""The remote identity-verification adapter against its emulator over real HTTP(S)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from devices.identity.remote_verify import (
+    RemoteVerifyProtocolError,
+    RemoteVerifyRejected,
+    RemoteVerifyTlsError,
+    RemoteVerifyUnavailable,
+)
+from devices.identity.remote_verify.emulator import RegisteredPerson, RemoteVerifyEmulator
+from devices.identity.remote_verify.http_adapter import HttpRemoteVerifier
+from face.samples import sample_bytes
+
+NUMBER = "11010519491231002X"
+NAME = "张三"
+
+
+@cache
+def _encoding(jpeg: bytes):
+    import io
+
+    import face_recognition
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+    (encoding,) = face_recognition.face_encodings(image)[:1]
+    return encoding
+
+
+def face_similarity(registered: bytes, live: bytes) -> float:
+    """1 - face_recognition distance: 1.0 identical, <0.4 different people at its 0.6 cut-off."""
+    import face_recognition
+
+    distance = face_recognition.face_distance([_encoding(registered)], _encoding(live))[0]
+    return 1.0 - float(distance)
+
+
+@pytest.fixture
+def service() -> Iterator[RemoteVerifyEmulator]:
+    registry = {NUMBER: RegisteredPerson(NAME, sample_bytes("obama"))}
+    emu = RemoteVerifyEmulator(face_similarity, registry=registry, threshold=0.4).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def verifier(service: RemoteVerifyEmulator) -> Iterator[HttpRemoteVerifier]:
+    with HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=5, backoff_s=0.01) as v:
+        yield v
+
+
+def test_the_holder_matches_and_another_person_does_not(verifier: HttpRemoteVerifier) -> None:
+    same = verifier.verify(NAME, NUMBER, sample_bytes("obama2"))
+    other = verifier.verify(NAME, NUMBER, sample_bytes("biden"))
+    assert same.matched and same.result == "match"
+    assert not other.matched and other.result == "no_match"
+    assert same.score > other.score
+    assert same.transaction_id != other.transaction_id
+
+
+def test_unknown_number_and_wrong_name_are_negative_verdicts(verifier: HttpRemoteVerifier) -> None:
+    unknown = verifier.verify(NAME, "440305198706154138", sample_bytes("obama2"))
+    assert (unknown.matched, unknown.result) == (False, "not_found")
+    wrong_name = verifier.verify("李四", NUMBER, sample_bytes("obama2"))
+    assert (wrong_name.matched, wrong_name.result) == (False, "name_mismatch")
+
+
+def test_5xx_is_retried_with_the_same_request(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier
+) -> None:
+    service.fail_next = [503, 502]
+    verdict = verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+    assert verdict.matched
+    assert verifier.requests == 3
+
+
+def test_persistent_5xx_is_unavailable(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier
+) -> None:
+    service.fail_next = [500, 500, 500]
+    with pytest.raises(RemoteVerifyUnavailable, match="HTTP 500 3 times"):
+        verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+def test_4xx_is_not_retried(service: RemoteVerifyEmulator) -> None:
+    with HttpRemoteVerifier(service.base_url, api_key="wrong", backoff_s=0.01) as v:
+        with pytest.raises(RemoteVerifyRejected, match="credentials"):
+            v.verify(NAME, NUMBER, sample_bytes("obama3"))
+        assert v.requests == 1
+
+
+def test_a_slow_service_times_out_once(service: RemoteVerifyEmulator) -> None:
+    service.delay_s = 2.0
+    with HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=0.2) as v:
+        with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
+            v.verify(NAME, NUMBER, sample_bytes("obama3"))
+        assert v.requests == 1
+
+
+def test_nobody_listening_is_unavailable() -> None:
+    emu = RemoteVerifyEmulator(lambda a, b: 1.0).start()
+    url = emu.base_url
+    emu.stop()
+    v = HttpRemoteVerifier(url, api_key="k", timeout_s=1)
+    with v, pytest.raises(RemoteVerifyUnavailable, match="cannot connect"):
+        v.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+def test_only_jpeg_photos_are_sent(verifier: HttpRemoteVerifier) -> None:
+    with pytest.raises(RemoteVerifyRejected, match="not a JPEG"):
+        verifier.verify(NAME, NUMBER, b"\x89PNG\r\n\x1a\n")
+    assert verifier.requests == 0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"result": "match", "matched": False, "score": 0.9, "transaction_id": "t"},
+        {"result": "maybe", "matched": False, "score": 0.9, "transaction_id": "t"},
+        {"result": "match", "matched": True, "score": 1.5, "transaction_id": "t"},
+        {"result": "match", "matched": True, "score": 0.9},
+    ],
+)
+def test_contradictory_answers_are_protocol_errors(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier, monkeypatch, answer
+) -> None:
+    monkeypatch.setattr(service, "answer", lambda headers, raw: (200, answer))
+    with pytest.raises(RemoteVerifyProtocolError):
+        verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+def test_errors_and_logs_never_carry_the_number_or_name(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier, caplog
+) -> None:
+    caplog.set_level("INFO")
+    service.fail_next = [500, 500, 500]
+    with pytest.raises(RemoteVerifyUnavailable) as info:
+        verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+    verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+    text = str(info.value) + caplog.text
+    assert NUMBER not in text and NAME not in text
+    assert "1101**********002X" in caplog.text
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "service.crt", tmp / "service.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_with_a_private_ca_works_and_an_untrusted_certificate_is_refused(
+    tmp_path: Path,
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    registry = {NUMBER: RegisteredPerson(NAME, sample_bytes("obama"))}
+    with RemoteVerifyEmulator(lambda a, b: 0.9, registry=registry, ssl_context=ctx) as emu:
+        assert emu.base_url.startswith("https://")
+        with HttpRemoteVerifier(emu.base_url, api_key="test-key", verify=str(cert)) as v:
+            assert v.verify(NAME, NUMBER, sample_bytes("obama3")).matched
+        untrusting = HttpRemoteVerifier(emu.base_url, api_key="test-key", timeout_s=2)
+        with untrusting, pytest.raises(RemoteVerifyTlsError, match="TLS"):
+            untrusting.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+def test_a_card_read_without_photo_is_verified_remotely_with_the_live_face(
+    emulator, reader
+) -> None:
+    from conftest import CITIZEN_NUMBER
+
+    document = reader.read(2.0)
+    assert document.photo is None  # no WLT decoder: the remote service holds the portrait
+    registry = {CITIZEN_NUMBER: RegisteredPerson(document.name, sample_bytes("obama"))}
+    with (
+        RemoteVerifyEmulator(face_similarity, registry=registry, threshold=0.4) as service,
+        HttpRemoteVerifier(service.base_url, api_key="test-key") as verifier,
+    ):
+        assert verifier.verify(document.name, document.number, sample_bytes("obama2")).matched
+        impostor = verifier.verify(document.name, document.number, sample_bytes("biden"))
+        assert not impostor.matched
+    assert service.requests[0]["photo_bytes"] == len(sample_bytes("obama2"))
