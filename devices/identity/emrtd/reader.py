@@ -1,0 +1,373 @@
+"""The eMRTD reader over PC/SC (pyscard): select, BAC, secure reads, EF.SOD check.
+
+One `read()` is one citizen: wait for a document, SELECT the LDS applet, run BAC with the
+MRZ key, read EF.COM, DG1, DG2 and EF.SOD under secure messaging, verify the data-group
+hashes (and the SOD signature with the certificate it carries), and return an
+IdentityDocument. Whatever happens, the card is powered down, the connection released and
+the session keys dropped before `read()` returns, so the terminal is ready for the next
+citizen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from datetime import date
+from typing import Any
+
+from devices.identity.port import IdentityDocument
+
+from . import lds, sod
+from .bac import mutual_authenticate
+from .errors import (
+    AccessDenied,
+    CardRemoved,
+    CorruptData,
+    IdentityReadError,
+    NoDocument,
+    ReaderFault,
+    SecureMessagingError,
+    UnsupportedDocument,
+)
+from .lds import AID
+from .mrz import MrzData, MrzKey, mask
+from .sm import ReaderChannel
+from .tlv import total_length
+
+log = logging.getLogger(__name__)
+
+SHORT_CHUNK = 0xDF  # 223: the protected response still fits a short APDU (256 bytes)
+EXTENDED_CHUNK = 0x1000  # per READ BINARY when the card announces extended lengths
+MAX_SHORT_OFFSET = 0x7FFF  # READ BINARY B0 addresses 15 bits
+SW_OK = 0x9000
+SW_END_OF_FILE = 0x6282
+SW_NOT_FOUND = 0x6A82
+VPCD_READER_PREFIX = "Virtual PCD"
+
+
+def _historical_bytes(atr: bytes) -> bytes:
+    count = atr[1] & 0x0F
+    pos, indicator = 2, atr[1] >> 4
+    while True:
+        pos += bin(indicator & 0x7).count("1")  # TAi, TBi, TCi present
+        if not indicator & 0x8:  # no TDi: interface bytes end here
+            return atr[pos : pos + count]
+        indicator = atr[pos] >> 4
+        pos += 1
+
+
+def extended_length_supported(atr: bytes) -> bool:
+    """Whether the ATR's historical bytes announce extended Lc/Le (card capabilities 7x)."""
+    try:
+        historical = _historical_bytes(atr)
+    except IndexError:
+        return False
+    if not historical or historical[0] != 0x80:
+        return False
+    i = 1
+    while i < len(historical):
+        tag, size = historical[i] >> 4, historical[i] & 0x0F
+        value = historical[i + 1 : i + 1 + size]
+        if tag == 0x7 and len(value) >= 3:
+            return bool(value[2] & 0x40)
+        i += 1 + size
+    return False
+
+
+def _yymmdd(text: str, *, future: bool) -> date | None:
+    try:
+        yy, mm, dd = int(text[0:2]), int(text[2:4]), int(text[4:6])
+        this_year = date.today().year % 100
+        pivot = 70 if future else this_year + 1  # expiry dates lie ahead, birth dates behind
+        century = 2000 if yy < pivot else 1900
+        return date(century + yy, mm, dd)
+    except ValueError:
+        return None
+
+
+def to_identity_document(mrz: MrzData, photo: bytes | None, authenticity: str) -> IdentityDocument:
+    """The port's IdentityDocument from a DG1 MRZ and the DG2 image."""
+    return IdentityDocument(
+        document_type="passport" if mrz.document_code.startswith("P") else "other",
+        name=" ".join(part for part in (mrz.surname, mrz.given_names) if part),
+        number=mrz.document_number,
+        birth_date=_yymmdd(mrz.birth_date, future=False),
+        expiry_date=_yymmdd(mrz.expiry_date, future=True),
+        photo=photo,
+        sex=mrz.sex if mrz.sex in ("M", "F") else None,
+        nationality=mrz.nationality or None,
+        issuer=mrz.issuing_state or None,
+        authenticity=authenticity,
+    )
+
+
+class _Session:
+    """One connected card: plain and protected transmits with error mapping and a report."""
+
+    def __init__(self, connection: Any, report: dict[str, Any]):
+        self.connection = connection
+        self.report = report
+        self.channel: ReaderChannel | None = None
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        from smartcard.Exceptions import CardConnectionException
+
+        try:
+            data, sw1, sw2 = self.connection.transmit(list(apdu))
+        except CardConnectionException as exc:
+            raise CardRemoved(f"card left the reader during a command: {exc}") from exc
+        self.report["apdus"] += 1
+        return bytes(data), (sw1 << 8) | sw2
+
+    def secure(self, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None):
+        if self.channel is None:
+            raise SecureMessagingError("no secure-messaging session")
+        apdu = self.channel.protect(0x00, ins, p1, p2, data, le)
+        response, sw = self.transmit(apdu)
+        if sw not in (SW_OK, SW_END_OF_FILE) and not response:
+            self.channel.close()
+            if sw in (0x6987, 0x6988):
+                raise SecureMessagingError(f"the chip rejected a protected command ({sw:04X})")
+            return b"", sw
+        return self.channel.unprotect(response, sw)
+
+
+class EmrtdReader:
+    """Reads ICAO 9303 eMRTDs through a PC/SC reader, with BAC and secure messaging."""
+
+    def __init__(
+        self,
+        reader_name: str | None = None,
+        *,
+        mrz_key: MrzKey | None = None,
+        chunk_size: int | None = None,
+        poll_interval_s: float = 0.05,
+    ):
+        self.reader_name = reader_name
+        self.mrz_key = mrz_key
+        self.chunk_size = chunk_size  # None: extended if the ATR allows it, else short
+        self.poll_interval_s = poll_interval_s
+        self.last_read_report: dict[str, Any] = {}
+        self._last_error: str | None = None
+
+    # -- public -------------------------------------------------------------------------
+
+    def read(self, timeout_s: float, mrz_key: MrzKey | None = None) -> IdentityDocument:
+        """Wait up to `timeout_s` for a document and read it; IdentityReadError otherwise."""
+        return self._run(mrz_key, lambda: self._wait_for_card(timeout_s))
+
+    def read_connection(
+        self, connection: Any, mrz_key: MrzKey | None = None, *, label: str = "direct"
+    ) -> IdentityDocument:
+        """Read through an already connected card (anything with pyscard's connection API)."""
+        return self._run(mrz_key, lambda: (connection, label))
+
+    def _run(self, mrz_key: MrzKey | None, connect: Any) -> IdentityDocument:
+        key = mrz_key or self.mrz_key
+        if key is None:
+            raise ValueError("an MRZ key (document number, birth date, expiry date) is needed")
+        report: dict[str, Any] = {"steps": {}, "sizes": {}, "apdus": 0, "result": "started"}
+        self.last_read_report = report
+        started = time.perf_counter()
+        connection = None
+        session = None
+        try:
+            connection, name = connect()
+            report["reader"] = name
+            report["steps"]["wait_card"] = time.perf_counter() - started
+            session = _Session(connection, report)
+            document = self._read_card(session, key)
+            report["result"] = "ok"
+            return document
+        except IdentityReadError as exc:
+            report["result"] = type(exc).__name__
+            report["error"] = str(exc)
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("eMRTD read failed: %s: %s", type(exc).__name__, exc)
+            raise
+        finally:
+            if session is not None and session.channel is not None:
+                session.channel.close()
+            if connection is not None:
+                self._release(connection)
+            report["steps"]["total"] = time.perf_counter() - started
+
+    def diagnostics(self) -> dict[str, object]:
+        """Readers seen via pyscard, the configured reader, the last error and read summary."""
+        try:
+            names = self._reader_names()
+            pcsc = "ok"
+        except ReaderFault as exc:
+            names, pcsc = [], str(exc)
+        return {
+            "driver": "emrtd-pcsc",
+            "pcsc": pcsc,
+            "readers": names,
+            "configured_reader": self.reader_name or "auto",
+            "last_error": self._last_error,
+            "last_result": self.last_read_report.get("result"),
+        }
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _read_card(self, session: _Session, key: MrzKey) -> IdentityDocument:
+        report = session.report
+        atr = bytes(session.connection.getATR())
+        report["atr"] = atr.hex().upper()
+        chunk = self.chunk_size or (
+            EXTENDED_CHUNK if extended_length_supported(atr) else SHORT_CHUNK
+        )
+        report["chunk"] = chunk
+        with _step(report, "select"):
+            _, sw = session.transmit(bytes.fromhex("00A4040C07") + AID)
+            if sw != SW_OK:
+                raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
+        with _step(report, "bac"):
+            session.channel = mutual_authenticate(session.transmit, key)
+        log.info("BAC established with document %s", mask(key.document_number))
+        files: dict[str, bytes] = {}
+        for item in (lds.EF_COM, lds.DG1, lds.DG2, lds.EF_SOD):
+            with _step(report, item.name):
+                content = self._read_file(session, item, chunk)
+            if content is not None:
+                files[item.name] = content
+                report["sizes"][item.name] = len(content)
+        for required in ("EF.COM", "DG1", "DG2"):
+            if required not in files:
+                raise CorruptData(f"{required} is missing on the chip")
+        with _step(report, "parse"):
+            com = lds.parse_ef_com(files["EF.COM"])
+            report["lds_version"] = com.lds_version
+            mrz = lds.parse_dg1(files["DG1"])
+            face = lds.parse_dg2(files["DG2"])
+            report["photo_format"] = face.format
+        authenticity = "chip_read"
+        with _step(report, "sod"):
+            if "EF.SOD" in files:
+                security = sod.parse_sod(files["EF.SOD"])
+                checked = sod.verify_hashes(security, {1: files["DG1"], 2: files["DG2"]})
+                signature = sod.verify_signature(security)
+                report["sod"] = {
+                    "hash_algorithm": security.hash_algorithm,
+                    "verified_data_groups": checked,
+                    "signature": signature,
+                }
+                authenticity = "chip_verified"
+            else:
+                report["sod"] = {"present": False}
+        return to_identity_document(mrz, face.data, authenticity)
+
+    def _read_file(self, session: _Session, item: lds.LdsFile, chunk: int) -> bytes | None:
+        _, sw = session.secure(0xA4, 0x02, 0x0C, item.fid.to_bytes(2, "big"))
+        if sw == SW_NOT_FOUND:
+            return None
+        if sw != SW_OK:
+            raise CorruptData(f"SELECT {item.name} answered {sw:04X}")
+        data, sw = session.secure(0xB0, 0x00, 0x00, le=4)
+        if sw not in (SW_OK, SW_END_OF_FILE) or not data:
+            raise CorruptData(f"READ BINARY of {item.name} answered {sw:04X}")
+        size = total_length(data)
+        while size is None and len(data) < 8:
+            more, sw = session.secure(0xB0, 0x00, len(data), le=4)
+            if not more:
+                raise CorruptData(f"{item.name} ends inside its own header")
+            data += more
+            size = total_length(data)
+        if size is None:
+            raise CorruptData(f"{item.name} does not start with a readable TLV header")
+        if data[0] != item.tag:
+            raise CorruptData(f"{item.name} starts with tag {data[0]:02X}, not {item.tag:02X}")
+        while len(data) < size:
+            offset = len(data)
+            if offset > MAX_SHORT_OFFSET:
+                raise UnsupportedDocument(
+                    f"{item.name} is {size} bytes; offsets past 32767 need READ BINARY "
+                    "with odd INS, which this reader does not implement"
+                )
+            want = min(chunk, size - offset)
+            more, sw = session.secure(0xB0, offset >> 8, offset & 0xFF, le=want)
+            if sw not in (SW_OK, SW_END_OF_FILE) or not more:
+                raise CorruptData(
+                    f"READ BINARY of {item.name} at offset {offset} answered {sw:04X} "
+                    f"with {len(more)} bytes; the file should be {size} bytes"
+                )
+            data += more
+        return data[:size]
+
+    # -- PC/SC --------------------------------------------------------------------------
+
+    def _reader_names(self) -> list[str]:
+        from smartcard.Exceptions import SmartcardException
+        from smartcard.System import readers
+
+        try:
+            return [str(r) for r in readers()]
+        except SmartcardException as exc:
+            raise ReaderFault(f"PC/SC service (pcscd) not reachable: {exc}") from exc
+
+    def _candidates(self) -> list[Any]:
+        from smartcard.Exceptions import SmartcardException
+        from smartcard.System import readers
+
+        try:
+            found = readers()
+        except SmartcardException as exc:
+            raise ReaderFault(f"PC/SC service (pcscd) not reachable: {exc}") from exc
+        if self.reader_name:
+            wanted = self.reader_name.lower()
+            found = [r for r in found if str(r).lower().startswith(wanted)]
+        else:
+            # Prefer real readers; the virtual one is tried last (tests, demos).
+            found = sorted(found, key=lambda r: str(r).startswith(VPCD_READER_PREFIX))
+        return found
+
+    def _wait_for_card(self, timeout_s: float) -> tuple[Any, str]:
+        from smartcard.CardConnection import CardConnection
+        from smartcard.Exceptions import CardConnectionException, NoCardException
+
+        deadline = time.monotonic() + timeout_s
+        seen: list[str] = []
+        while True:
+            candidates = self._candidates()
+            seen = [str(r) for r in candidates]
+            for reader in candidates:
+                connection = reader.createConnection()
+                try:
+                    connection.connect(CardConnection.T1_protocol)
+                except (NoCardException, CardConnectionException):
+                    self._release(connection)
+                    continue
+                return connection, str(reader)
+            if time.monotonic() >= deadline:
+                where = ", ".join(seen) if seen else "no reader connected"
+                if not seen:
+                    raise ReaderFault(f"no PC/SC reader matches {self.reader_name or 'any'}")
+                raise NoDocument(f"no document on the reader within {timeout_s:.1f} s ({where})")
+            time.sleep(self.poll_interval_s)
+
+    @staticmethod
+    def _release(connection: Any) -> None:
+        """Power the card down and free the PC/SC handle: nothing of this citizen remains."""
+        from smartcard.Exceptions import SmartcardException
+
+        with contextlib.suppress(SmartcardException):
+            connection.disconnect()
+        with contextlib.suppress(SmartcardException, AttributeError):
+            connection.release()
+
+
+class _step:
+    """Times one step of a read into the report."""
+
+    def __init__(self, report: dict[str, Any], name: str):
+        self.report, self.name = report, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.report["steps"][self.name] = time.perf_counter() - self.start
+
+
+__all__ = ["AccessDenied", "EmrtdReader", "extended_length_supported", "to_identity_document"]

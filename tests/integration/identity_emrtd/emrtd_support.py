@@ -1,0 +1,46 @@
+"""Test documents for the eMRTD tests: the ICAO specimen holder with a real sample photo."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+from PIL import Image
+
+from devices.identity.emrtd.mrz import compose_td3
+from face.samples import sample_bytes
+
+MRZ = compose_td3(
+    issuing_state="UTO",
+    surname="ERIKSSON",
+    given_names="ANNA MARIA",
+    document_number="L898902C",
+    nationality="UTO",
+    birth_date="740812",
+    sex="F",
+    expiry_date="320415",
+)
+OTHER_MRZ = compose_td3(
+    issuing_state="UTO",
+    surname="MUSTERMANN",
+    given_names="ERIKA",
+    document_number="C01X00T47",
+    nationality="UTO",
+    birth_date="640812",
+    sex="F",
+    expiry_date="310101",
+)
+
+
+@functools.cache
+def passport_photo(image_format: str = "jpeg", person: str = "obama") -> bytes:
+    """A passport-sized portrait (about 20-30 KB, as on real chips) as JPEG or JPEG 2000."""
+    with Image.open(io.BytesIO(sample_bytes(person))) as source:
+        image = source.convert("RGB")
+    image.thumbnail((360, 450))
+    out = io.BytesIO()
+    if image_format == "jp2":
+        image.save(out, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[20])
+    else:
+        image.save(out, "JPEG", quality=80)
+    return out.getvalue()
