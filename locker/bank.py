@@ -425,7 +425,16 @@ class LockerBank:
         settle = True
         try:
             for attempt in (1, 2):
-                self._pulse(slot)
+                try:
+                    self._pulse(slot)
+                except LockerFault:
+                    # The board may have pulsed before it failed (a cable pulled mid-answer):
+                    # a sensor that still answers settles it.
+                    if self.doors.wait_open(slot.id, 0) != DoorState.OPEN:
+                        raise
+                    self._journal.append("door_confirmed", slot.id,
+                                         {"by": "sensor", "after_fault": True}, self._clock())
+                    return DoorCheck.CONFIRMED
                 door = self.doors.wait_open(slot.id)
                 if door == DoorState.OPEN:
                     return DoorCheck.CONFIRMED

@@ -1,0 +1,181 @@
+"""Openings are confirmed by the door: sensed doors by their sensor, unsensed ones by a person."""
+
+import pytest
+
+from locker.bank import DoorCheck
+from locker.compartment import State
+from locker.errors import (
+    CompartmentOutOfService,
+    DoorJammed,
+    InvalidTransition,
+    LockerFault,
+)
+from locker.layout import Size, default_layout
+
+CODE = "11112222"
+
+
+def slot_of(bank, compartment_id):
+    return next(c for c in bank.compartments() if c.id == compartment_id)
+
+
+def events(rig, compartment_id):
+    return [r.event for r in rig.journals[-1].records() if r.compartment_id == compartment_id]
+
+
+def test_a_sensed_pickup_is_picked_up_once_the_sensor_sees_the_door_open(rig):
+    target = rig.load_result("L-1", CODE)
+    opened = rig.bank.pickup(CODE)
+    assert (opened.door, opened.confirmed) == (DoorCheck.CONFIRMED, True)
+    assert rig.board.door(target.spec.channel).openings == 1
+    assert slot_of(rig.bank, "A01").state == State.EMPTY
+    assert events(rig, "A01")[-2:] == ["opening", "picked_up"]
+
+
+def test_a_jammed_door_is_pulsed_twice_then_out_of_service_and_never_picked_up(rig):
+    rig.load_result("L-1", CODE)
+    rig.board.door(1).jam()
+    with pytest.raises(DoorJammed, match="staff will contact you") as caught:
+        rig.bank.pickup(CODE)
+    assert caught.value.holds_contents
+    assert rig.board.pulses == [(1, 500), (1, 500)]
+    slot = slot_of(rig.bank, "A01")
+    # The result is still on record inside the jammed compartment.
+    assert (slot.state, slot.load_id, slot.application_no) == (
+        State.OUT_OF_SERVICE,
+        "L-1",
+        "APP-L-1",
+    )
+    assert "jammed" in (slot.out_of_service_reason or "")
+    assert [(a.kind, a.compartment_id) for a in rig.alarms] == [("lock_fault", "A01")]
+    assert "picked_up" not in events(rig, "A01")
+    # The sensor was given the configured time to see the door, twice.
+    assert rig.clock.now - 1_700_000_000.0 == pytest.approx(6.0)
+
+
+def test_the_right_code_for_a_jammed_compartment_says_staff_will_call_and_is_not_a_wrong_code(rig):
+    rig.load_result("L-1", CODE)
+    rig.board.door(1).jam()
+    with pytest.raises(DoorJammed):
+        rig.bank.pickup(CODE)
+    for _ in range(6):
+        with pytest.raises(CompartmentOutOfService, match="will contact you"):
+            rig.bank.pickup(CODE)
+    assert rig.bank.wrong_code_streak() == 0
+    assert len(rig.board.pulses) == 2  # no further pulse on an out-of-service door
+
+
+def test_a_door_that_opens_on_the_second_pulse_is_a_pickup(rig):
+    rig.load_result("L-1", CODE)
+    door = rig.board.door(1)
+    door.jam()
+    original = door.pulse
+
+    def pulse_then_free():  # the first pulse shakes the latch loose
+        original()
+        door.unjam()
+
+    door.pulse = pulse_then_free
+    opened = rig.bank.pickup(CODE)
+    assert opened.confirmed and len(rig.board.pulses) == 2
+    assert slot_of(rig.bank, "A01").state == State.EMPTY
+    assert rig.alarms == []
+
+
+@pytest.fixture
+def unsensed(rig):
+    """The same rig, but no compartment has a door sensor."""
+    rig.layout = default_layout()
+    rig.restart()
+    return rig
+
+
+def test_an_unsensed_pickup_waits_for_the_citizen_before_it_counts(unsensed):
+    rig = unsensed
+    rig.load_result("L-1", CODE)
+    opened = rig.bank.pickup(CODE)
+    assert (opened.door, opened.confirmed) == (DoorCheck.UNSENSED, False)
+    assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
+    assert rig.bank.awaiting_answer() == ["A01"]
+    with pytest.raises(InvalidTransition, match="say whether"):
+        rig.bank.pickup(CODE)  # a second tap does not pulse again
+    confirmed = rig.bank.confirm_opening("A01")
+    assert confirmed is not None and confirmed.door == DoorCheck.CITIZEN
+    assert slot_of(rig.bank, "A01").state == State.EMPTY
+    assert rig.board.pulses == [(1, 500)]
+
+
+def test_an_unsensed_no_pulses_once_more_and_a_second_no_is_out_of_service(unsensed):
+    rig = unsensed
+    rig.load_result("L-1", CODE)
+    rig.bank.pickup(CODE)
+    assert rig.bank.report_not_opened("A01") == DoorCheck.UNSENSED
+    assert len(rig.board.pulses) == 2
+    with pytest.raises(DoorJammed):
+        rig.bank.report_not_opened("A01")
+    assert len(rig.board.pulses) == 2
+    assert slot_of(rig.bank, "A01").state == State.OUT_OF_SERVICE
+    assert [a.kind for a in rig.alarms] == ["lock_fault"]
+    assert rig.bank.awaiting_answer() == []
+
+
+def test_nobody_answering_keeps_the_result_and_raises_opening_unconfirmed(unsensed):
+    rig = unsensed
+    rig.load_result("L-1", CODE)
+    rig.bank.pickup(CODE)
+    rig.bank.abandon_opening("A01")
+    assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
+    assert [a.kind for a in rig.alarms] == ["opening_unconfirmed"]
+    assert rig.bank.pickup(CODE).compartment_id == "A01"  # the citizen may come back
+
+
+def test_a_deposit_door_that_stays_shut_takes_that_compartment_out_of_service(rig):
+    slot = rig.bank.reserve_for_deposit("APP-1", Size.S)
+    rig.board.door(slot.spec.channel).jam()
+    with pytest.raises(DoorJammed) as caught:
+        rig.bank.open(slot.id, reason="deposit")
+    assert not caught.value.holds_contents
+    assert slot_of(rig.bank, slot.id).state == State.OUT_OF_SERVICE
+    # The next reservation skips it.
+    assert rig.bank.reserve_for_deposit("APP-2", Size.S).id != slot.id
+
+
+def test_open_reports_how_the_door_was_confirmed_and_journals_the_reason(rig):
+    assert rig.bank.open("A03", reason="technician open") == DoorCheck.CONFIRMED
+    [record] = [r for r in rig.journals[-1].records() if r.event == "door_pulsed"]
+    assert record.body == {
+        "board": "main",
+        "channel": 3,
+        "reason": "technician open",
+        "door": "confirmed",
+    }
+
+
+def test_a_board_that_fails_after_pulsing_counts_when_the_sensor_saw_the_door_open(rig):
+    rig.load_result("L-1", CODE)
+    original = rig.board.unlock
+
+    def pulse_then_lose_the_answer(channel, pulse_ms):
+        rig.board.door(channel).pulse()
+        rig.board.unplug()
+        try:
+            original(channel, pulse_ms)
+        finally:
+            rig.board.plug()  # the sensor read afterwards gets through
+
+    rig.board.unlock = pulse_then_lose_the_answer
+    opened = rig.bank.pickup(CODE)
+    assert opened.confirmed
+    assert slot_of(rig.bank, "A01").state == State.EMPTY
+    assert [a.kind for a in rig.alarms] == ["lock_fault"]
+
+
+def test_an_unplugged_board_changes_nothing_and_the_supervisor_reports_it_once(rig):
+    rig.load_result("L-1", CODE)
+    rig.board.unplug()
+    with pytest.raises(LockerFault):
+        rig.bank.pickup(CODE)
+    rig.bank.doors.poll()
+    rig.bank.doors.poll()
+    assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
+    assert [a.kind for a in rig.alarms] == ["lock_fault", "device_fault"]
