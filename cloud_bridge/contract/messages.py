@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -31,6 +31,10 @@ ApplicationNo = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{5,63}$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 CompartmentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
+MaterialCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+# The backend's handle on a material it holds: opaque to the terminal, never a file hash.
+MaterialReference = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+ContentType = Literal["application/pdf", "image/jpeg", "image/png"]
 UtcTime = AwareDatetime
 
 
@@ -161,11 +165,28 @@ class IdentityDecision(_Model):
 class MaterialRef(_Model):
     """One scanned material, by the SHA-256 of its file; the file travels as blob chunks."""
 
-    material_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    material_code: MaterialCode
     sha256: Sha256
     size: int = Field(gt=0, le=MAX_BLOB_BYTES)
-    content_type: Literal["application/pdf", "image/jpeg", "image/png"]
+    content_type: ContentType
     pages: int = Field(ge=1, le=200)
+    valid_until: date | None = Field(
+        default=None, description="the last day it may be reused for this applicant; null: never"
+    )
+
+
+class ReusedMaterial(_Model):
+    """A material the backend already holds for this applicant, taken instead of a new scan."""
+
+    material_code: MaterialCode
+    reference: MaterialReference
+
+
+class ToleratedMaterial(_Model):
+    """A required material the applicant may supply later (容缺), within working days."""
+
+    material_code: MaterialCode
+    working_days: int = Field(ge=1, le=60)
 
 
 class _Event(Message):
@@ -182,6 +203,8 @@ class ApplicationSubmitted(_Event):
     applicant: Applicant = Field(repr=False)
     identity: IdentityDecision
     materials: list[MaterialRef] = Field(max_length=50)
+    reused_materials: list[ReusedMaterial] = Field(default_factory=list, max_length=50)
+    tolerated_missing: list[ToleratedMaterial] = Field(default_factory=list, max_length=50)
     deposit_expected: bool = False
     submitted_at: UtcTime
 
@@ -345,10 +368,51 @@ class Receipt(Message):
     items: list[ReceiptItem] = Field(min_length=1, max_length=500)
 
 
+# ---------------------------------------------------------------- requests and responses
+
+
+class MaterialsOnFileQuery(Message):
+    """Which materials does the backend hold for this applicant? Answered at once or never."""
+
+    channel: ClassVar[str] = topics.REQUESTS
+    type: Literal["request.materials_on_file"] = "request.materials_on_file"
+    operation_id: OperationId
+    applicant_ref: Sha256 = Field(repr=False, description="applicant_ref.digest(...) of the card")
+    material_codes: list[MaterialCode] = Field(min_length=1, max_length=50)
+    expires_at: UtcTime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+class OnFileMaterial(_Model):
+    """One material the backend holds for the applicant, still valid and verified."""
+
+    material_code: MaterialCode
+    reference: MaterialReference
+    content_type: ContentType
+    pages: int = Field(ge=1, le=200)
+    valid_until: date
+    captured_on: date
+
+
+class MaterialsOnFile(Message):
+    """The answer to one `request.materials_on_file`; an empty list when nothing may be reused."""
+
+    channel: ClassVar[str] = topics.RESPONSES
+    type: Literal["response.materials_on_file"] = "response.materials_on_file"
+    operation_id: OperationId
+    request_id: MessageId
+    materials: list[OnFileMaterial] = Field(default_factory=list, max_length=50)
+    expires_at: UtcTime
+
+
 # ---------------------------------------------------------------- parsing
 
 EVENT_TYPES = (ApplicationSubmitted, MaterialsDeposited, ResultLoaded, ResultPickedUp, Alarm)
 COMMAND_TYPES = (LoadResult, SetPickupCode, WithdrawResult)
+REQUEST_TYPES = (MaterialsOnFileQuery,)
+RESPONSE_TYPES = (MaterialsOnFile,)
 ALL_TYPES: tuple[type[Message], ...] = (
     Status,
     Telemetry,
@@ -357,6 +421,8 @@ ALL_TYPES: tuple[type[Message], ...] = (
     *COMMAND_TYPES,
     CommandAck,
     Receipt,
+    *REQUEST_TYPES,
+    *RESPONSE_TYPES,
 )
 BY_TYPE: dict[str, type[Message]] = {t.model_fields["type"].default: t for t in ALL_TYPES}
 
@@ -373,7 +439,9 @@ AnyMessage = Annotated[
     | SetPickupCode
     | WithdrawResult
     | CommandAck
-    | Receipt,
+    | Receipt
+    | MaterialsOnFileQuery
+    | MaterialsOnFile,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,11 @@ def examples() -> dict[str, m.Message]:
                     size=81234,
                     content_type="application/pdf",
                     pages=2,
+                    valid_until=date(2027, 5, 20),
                 )
+            ],
+            reused_materials=[
+                m.ReusedMaterial(material_code="id-card-copy", reference="MAT-4f1c2a9e0b7d3c65")
             ],
             deposit_expected=True,
             submitted_at=_AT,
@@ -149,6 +153,31 @@ def examples() -> dict[str, m.Message]:
                 m.ReceiptItem(message_id=_ids(3), outcome="stored"),
                 m.ReceiptItem(message_id=_ids(8), outcome="duplicate"),
             ],
+            **common,
+        ),
+        m.MaterialsOnFileQuery(
+            message_id=_ids(14),
+            operation_id="AH-T0001-20261120-0001#on-file",
+            applicant_ref="5d1b3c0e9a7f24681357acef02468ace13579bdf02468ace13579bdf0246a8c1",
+            material_codes=["id-card-copy", "household-register"],
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.MaterialsOnFile(
+            message_id=_ids(15),
+            operation_id="AH-T0001-20261120-0001#on-file",
+            request_id=_ids(14),
+            materials=[
+                m.OnFileMaterial(
+                    material_code="id-card-copy",
+                    reference="MAT-4f1c2a9e0b7d3c65",
+                    content_type="application/pdf",
+                    pages=1,
+                    valid_until=date(2036, 3, 1),
+                    captured_on=date(2026, 9, 14),
+                )
+            ],
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
             **common,
         ),
     ]

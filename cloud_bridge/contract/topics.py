@@ -15,12 +15,14 @@ TELEMETRY = "telemetry"
 EVENTS = "events"
 BLOBS = "blobs"
 ACKS = "acks"
+REQUESTS = "requests"  # questions that want an answer now (materials on file), not stored
 # Downstream (backend -> terminal): a terminal subscribes only under its own id.
 COMMANDS = "commands"
 RECEIPTS = "receipts"
+RESPONSES = "responses"  # answers to requests, matched by operation id and request id
 
-UPSTREAM = (STATUS, TELEMETRY, EVENTS, BLOBS, ACKS)
-DOWNSTREAM = (COMMANDS, RECEIPTS)
+UPSTREAM = (STATUS, TELEMETRY, EVENTS, BLOBS, ACKS, REQUESTS)
+DOWNSTREAM = (COMMANDS, RECEIPTS, RESPONSES)
 
 
 class TopicError(ValueError):
@@ -70,6 +72,14 @@ def commands(terminal_id: str) -> str:
 
 def receipts(terminal_id: str) -> str:
     return terminal_topic(terminal_id, RECEIPTS)
+
+
+def requests(terminal_id: str) -> str:
+    return terminal_topic(terminal_id, REQUESTS)
+
+
+def responses(terminal_id: str) -> str:
+    return terminal_topic(terminal_id, RESPONSES)
 
 
 def backend_subscriptions(group: str | None = SHARED_GROUP) -> list[str]:

@@ -15,6 +15,8 @@ BUILDERS = {
     topics.ACKS: topics.acks,
     topics.COMMANDS: topics.commands,
     topics.RECEIPTS: topics.receipts,
+    topics.REQUESTS: topics.requests,
+    topics.RESPONSES: topics.responses,
 }
 BAD_TERMINAL_IDS = ["", "-T1", "_T1", "T/1", "T+1", "T#", "T 1", "T.1", "终端1", "T" * 65]
 
