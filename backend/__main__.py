@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from cloud_bridge.contract import topics
 
 from .service import BackendService
+from .workdays import CN_OFFICIAL, WorkingDayCalendar
 
 
 def _terminal(value: str) -> tuple[str, bytes]:
@@ -52,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ID:HEXKEY",
         help="register a terminal and its pickup-code key (repeatable)",
     )
+    p.add_argument(
+        "--holidays",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a year's official holidays as JSON (see backend/workdays.py); repeatable",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -63,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    calendar = CN_OFFICIAL
+    for path in args.holidays:
+        calendar = calendar.merged(WorkingDayCalendar.from_file(path))
     service = BackendService(
         database_url=args.database_url,
         blob_dir=args.blob_dir,
@@ -72,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         shared_group=None if args.plain_subscriptions else args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),
+        calendar=calendar,
     )
     for terminal_id, key in args.register_terminal:
         service.register_terminal(terminal_id, key)

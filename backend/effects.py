@@ -26,13 +26,20 @@ class AfterCommit:
 
     commands: list[Message] = field(default_factory=list)
     sms: list[Sms] = field(default_factory=list)
+    responses: list[Message] = field(default_factory=list)  # answers to requests, not stored
 
     def extend(self, other: AfterCommit) -> None:
         self.commands.extend(other.commands)
         self.sms.extend(other.sms)
+        self.responses.extend(other.responses)
 
     def deliver(self, publisher: CommandPublisher, sender: SmsSender) -> None:
-        """Publish the commands, then send the SMS; a failure is logged, the rest still goes."""
+        """Publish responses and commands, then send the SMS; a failure is logged, the rest goes."""
+        for response in self.responses:  # a citizen is waiting at the terminal for these
+            try:
+                publisher.publish(response)
+            except Exception:
+                log.exception("publishing response %s failed", response.message_id)
         for command in self.commands:
             try:
                 publisher.publish(command)

@@ -19,12 +19,12 @@ from .models import (
     Blob,
     CommandRow,
     LoadOperation,
-    Material,
     Terminal,
     WorkflowHistory,
     utcnow,
 )
 from .outcomes import DUPLICATE, STORED, Applied, Refused
+from .reuse import MaterialsOnFile
 from .workflow import LoadStatus, State, Workflow, WorkflowSettings
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,10 @@ class UpstreamHandlers:
         self,
         blobs: BlobStore,
         settings: WorkflowSettings,
+        reuse: MaterialsOnFile,
         clock: Callable[[], datetime] = utcnow,
     ):
-        self.settings, self.clock = settings, clock
+        self.settings, self.clock, self.reuse = settings, clock, reuse
         self._blob_intake = BlobIntake(blobs, clock)
 
     def by_type(self) -> dict[type[m.Message], Handler]:
@@ -94,22 +95,21 @@ class UpstreamHandlers:
                 raise Refused(f"application {msg.application_no} belongs to another terminal")
             return Applied(DUPLICATE)
         a = msg.applicant
-        session.add(
-            Application(
-                application_no=msg.application_no,
-                terminal_id=terminal.id,
-                item_code=msg.item_code,
-                applicant_name=a.name,
-                id_document_type=a.id_document_type.value,
-                id_number=a.id_number,
-                phone=a.phone,
-                identity=msg.identity.model_dump(mode="json"),
-                status=State.SUBMITTED,
-                deposit_expected=msg.deposit_expected,
-                submitted_at=msg.submitted_at,
-                received_at=self.clock(),
-            )
+        app = Application(
+            application_no=msg.application_no,
+            terminal_id=terminal.id,
+            item_code=msg.item_code,
+            applicant_name=a.name,
+            id_document_type=a.id_document_type.value,
+            id_number=a.id_number,
+            phone=a.phone,
+            identity=msg.identity.model_dump(mode="json"),
+            status=State.SUBMITTED,
+            deposit_expected=msg.deposit_expected,
+            submitted_at=msg.submitted_at,
+            received_at=self.clock(),
         )
+        session.add(app)
         verified = {
             b.sha256
             for b in session.scalars(
@@ -118,18 +118,8 @@ class UpstreamHandlers:
                 )
             )
         }
-        for ref in msg.materials:
-            session.add(
-                Material(
-                    application_no=msg.application_no,
-                    material_code=ref.material_code,
-                    sha256=ref.sha256,
-                    size=ref.size,
-                    content_type=ref.content_type,
-                    pages=ref.pages,
-                    verified=ref.sha256 in verified,
-                )
-            )
+        session.flush()  # the application row exists before its materials point at it
+        self.reuse.record_submission(session, app, msg, verified)
         session.add(
             WorkflowHistory(
                 application_no=msg.application_no,

@@ -28,6 +28,7 @@ from .models import (
     utcnow,
 )
 from .outcomes import DUPLICATE, REJECTED, Refused
+from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import SmsSender
 from .workflow import WorkflowError, WorkflowSettings
 
@@ -99,11 +100,15 @@ class Ingest:
         publisher: CommandPublisher,
         settings: WorkflowSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        reuse: MaterialsOnFile | None = None,
     ):
         self.db, self.blobs, self.sms, self.publisher = db, blobs, sms, publisher
         self.settings = settings or WorkflowSettings()
         self.clock = clock
-        self._handlers = UpstreamHandlers(blobs, self.settings, clock).by_type()
+        self.reuse = reuse or MaterialsOnFile(
+            ReuseSettings(load_or_create_applicant_key(db)), clock
+        )
+        self._handlers = UpstreamHandlers(blobs, self.settings, self.reuse, clock).by_type()
 
     def register_terminal(self, terminal_id: str, pickup_code_key: bytes) -> None:
         """Let `terminal_id` be heard; messages from unregistered terminals are refused."""
@@ -137,6 +142,9 @@ class Ingest:
             self._reject(session, result, topic, len(payload), exc.reason, None, payload)
             return
         terminal_id, message_id = message.terminal_id, message.message_id
+        if isinstance(message, m.REQUEST_TYPES):
+            self._request(session, message, after)
+            return
         if session.get(ProcessedMessage, message_id) is not None:
             result.add(terminal_id, message_id, DUPLICATE)
             return
@@ -176,6 +184,24 @@ class Ingest:
             return
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
+
+    def _request(self, session: Session, message: m.Message, after: AfterCommit) -> None:
+        """Answer a request: no receipt, no dedupe row; it changes nothing but the audit log."""
+        assert isinstance(message, m.MaterialsOnFileQuery)
+        try:
+            with session.begin_nested():
+                if session.get(Terminal, message.terminal_id) is None:
+                    log.warning("request from unknown terminal %s ignored", message.terminal_id)
+                    return
+                response = self.reuse.answer(session, message)
+                session.flush()
+        except DBAPIError:
+            raise
+        except Exception:
+            log.exception("answering %s failed", m.type_name(type(message)))
+            return
+        if response is not None:
+            after.responses.append(response)
 
     def _reject(
         self,

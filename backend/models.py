@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -71,6 +71,8 @@ class Application(Base):
     id_document_type: Mapped[str] = mapped_column(String(32))
     id_number: Mapped[str] = mapped_column(String(32))
     phone: Mapped[str] = mapped_column(String(16), index=True)
+    # applicant_ref.digest(applicant key, document type, number): how reuse finds the applicant.
+    applicant_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     identity: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(32), index=True)
     deposit_expected: Mapped[bool] = mapped_column(default=False)
@@ -95,6 +97,53 @@ class Material(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     pages: Mapped[int]
     verified: Mapped[bool] = mapped_column(default=False)
+    # Reuse (材料复用): the opaque handle offered to terminals, the last day it may be offered,
+    # and, for a material taken from an earlier application, the row it links (same blob).
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    valid_until: Mapped[date | None]
+    reused_from: Mapped[int | None] = mapped_column(ForeignKey("materials.id"))
+
+
+class MaterialSupplement(Base):
+    """A required material the applicant still owes, and the day it is due (容缺)."""
+
+    __tablename__ = "material_supplements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    material_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))  # tolerated | reuse_invalid
+    working_days: Mapped[int]
+    due_on: Mapped[date] = mapped_column(index=True)
+    calendar_covered: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str] = mapped_column(String(200), default="")  # why a reuse was not honoured
+    supplied_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReuseQueryLog(Base):
+    """Who asked which applicant's materials, when, and how many were offered (PIPL audit)."""
+
+    __tablename__ = "reuse_queries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), index=True)
+    operation_id: Mapped[str] = mapped_column(String(128))
+    applicant_ref: Mapped[str] = mapped_column(String(64), index=True)
+    offered: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackendKey(Base):
+    """Secrets the backend keeps for itself, e.g. the fleet's applicant key."""
+
+    __tablename__ = "backend_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Blob(Base):

@@ -16,6 +16,7 @@ from .models import (
     IngestCounter,
     LoadOperation,
     Material,
+    MaterialSupplement,
     RejectedMessage,
     SmsOutboxRow,
     Terminal,
@@ -64,9 +65,27 @@ def application_detail(session: Session, application_no: str) -> dict[str, Any]:
             "content_type": x.content_type,
             "pages": x.pages,
             "verified": x.verified,
+            "valid_until": x.valid_until,
+            "reused": x.reused_from is not None,
         }
         for x in session.scalars(
             select(Material).where(Material.application_no == application_no).order_by(Material.id)
+        )
+    ]
+    out["supplements"] = [
+        {
+            "material_code": x.material_code,
+            "reason": x.reason,
+            "working_days": x.working_days,
+            "due_on": x.due_on,
+            "calendar_covered": x.calendar_covered,
+            "note": x.note,
+            "supplied_at": x.supplied_at,
+        }
+        for x in session.scalars(
+            select(MaterialSupplement)
+            .where(MaterialSupplement.application_no == application_no)
+            .order_by(MaterialSupplement.id)
         )
     ]
     out["history"] = [

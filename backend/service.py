@@ -16,8 +16,10 @@ from .blobs import BlobStore
 from .db import Database
 from .ingest import Ingest
 from .mqtt import BackendMqtt, MqttSettings
+from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import OutboxSms, SmsSender
 from .staff import StaffDesk
+from .workdays import CN_OFFICIAL, WorkingDayCalendar
 from .workflow import WorkflowSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class BackendService:
         session_expiry: timedelta = timedelta(days=7),
         sms: SmsSender | None = None,
         shared_group: str | None = topics.SHARED_GROUP,
+        applicant_key: bytes | None = None,
+        calendar: WorkingDayCalendar = CN_OFFICIAL,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -47,7 +51,11 @@ class BackendService:
         self.blobs = BlobStore(Path(blob_dir))
         self.sms: SmsSender = sms or OutboxSms(self.db)
         self.settings = WorkflowSettings(code_ttl=code_ttl, command_ttl=command_ttl)
-        self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings)
+        # The fleet's applicant key (ADR 0003): given, or made once and kept in the database.
+        self.applicant_key = applicant_key or load_or_create_applicant_key(self.db)
+        self.calendar = calendar
+        self.reuse = MaterialsOnFile(ReuseSettings(self.applicant_key, calendar))
+        self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings, reuse=self.reuse)
         self.desk = StaffDesk(self.db, self, self.sms, self.settings)
         self.mqtt: BackendMqtt | None = None
         if broker_port is not None:
