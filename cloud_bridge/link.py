@@ -62,6 +62,7 @@ class TerminalLink:
         *,
         software_version: str,
         telemetry: Callable[[], m.Telemetry] | None = None,
+        on_response: Callable[[m.Message], None] | None = None,
     ):
         self.terminal_id = topics.check_terminal_id(terminal_id)
         self.outbox = outbox
@@ -69,6 +70,10 @@ class TerminalLink:
         self.settings = settings
         self.software_version = software_version
         self.telemetry_source = telemetry
+        self.on_response = on_response
+        # Requests and their responses are optional: a broker ACL without them leaves the
+        # terminal up, with requests answered by nobody (the caller's timeout decides).
+        self.responses_granted = threading.Event()
         self.started_at = m.utcnow()
         self.connected = threading.Event()
         self.connections = 0
@@ -160,7 +165,11 @@ class TerminalLink:
             return
         self.connections += 1
         client.subscribe(
-            [(topics.commands(self.terminal_id), 1), (topics.receipts(self.terminal_id), 1)]
+            [
+                (topics.commands(self.terminal_id), 1),
+                (topics.receipts(self.terminal_id), 1),
+                (topics.responses(self.terminal_id), 1),
+            ]
         )
         online = self._status(m.TerminalState.ONLINE)
         client.publish(online.topic(), online.encode(), qos=1, retain=True)
@@ -176,10 +185,15 @@ class TerminalLink:
             self.outbox.reset_sent()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        failed = [rc for rc in reason_codes if rc.is_failure]
+        failed = [rc for rc in reason_codes[:2] if rc.is_failure]
         if failed:
             log.error("broker refused the terminal's subscriptions: %s", failed)
             return
+        if len(reason_codes) > 2 and not reason_codes[2].is_failure:
+            self.responses_granted.set()
+        else:
+            self.responses_granted.clear()
+            log.warning("broker refused the responses topic: requests will get no answer")
         # Up only once commands and receipts can reach us, so nothing sent to us is missed.
         self.connected.set()
         self.outbox.changed.set()
@@ -199,6 +213,13 @@ class TerminalLink:
             return
         if isinstance(message, m.Receipt):
             self.outbox.settle(message.items)
+            client.ack(msg.mid, msg.qos)
+        elif isinstance(message, m.RESPONSE_TYPES):
+            if self.on_response is not None:
+                try:
+                    self.on_response(message)
+                except Exception:
+                    log.exception("response handler failed for %s", message.message_id)
             client.ack(msg.mid, msg.qos)
         elif isinstance(message, m.COMMAND_TYPES):
             # Handled off the network thread; the broker ack waits until the ack is on disk.
@@ -260,6 +281,20 @@ class TerminalLink:
             log.exception("telemetry source failed")
             return
         self._client.publish(report.topic(), report.encode(), qos=0)
+
+    def request(self, message: m.Message, expiry_s: float) -> bool:
+        """Publish a request now, outside the outbox; False when it cannot go out now.
+
+        Requests are questions a citizen waits for; one that cannot be asked now is not
+        worth asking later, so it is not kept. The MQTT 5 Message Expiry keeps a broker from
+        delivering it to a backend after the asker has stopped waiting.
+        """
+        if not (self.connected.is_set() and self.responses_granted.is_set()):
+            return False
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int(expiry_s))
+        info = self._client.publish(message.topic(), message.encode(), qos=1, properties=props)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def uptime_s(self) -> float:
         return (m.utcnow() - self.started_at).total_seconds()

@@ -32,6 +32,7 @@ from terminal.flows.pickup import PickupFlow
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffServiceFlow
 from terminal.flows.submission import SubmissionFlow
+from terminal.materials.on_file import OnFileLookup
 from terminal.store import TerminalStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class TerminalNode:
         link: LinkSettings,
         catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG,
         clock: Callable[[], datetime] = m.utcnow,
+        applicant_key: bytes | None = None,
+        on_file_timeout_s: float = 5.0,
         supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
     ):
         self.terminal_id = terminal_id
@@ -105,6 +108,12 @@ class TerminalNode:
             link,
             software_version=SOFTWARE_VERSION,
             telemetry=self.telemetry,
+            on_response=lambda message: self.on_file.deliver(message),
+        )
+        # Reuse of materials on file needs the fleet's applicant key (ADR 0003); without it
+        # the terminal asks nothing and citizens scan everything.
+        self.on_file = OnFileLookup(
+            terminal_id, self.link, applicant_key, clock=clock, timeout_s=on_file_timeout_s
         )
         self.parts = TerminalParts(
             terminal_id=terminal_id,
@@ -118,6 +127,7 @@ class TerminalNode:
             catalog=catalog,
             clock=clock,
             online=self.link.connected.is_set,
+            on_file=self.on_file,
         )
 
     # ---------------------------------------------------------------- lifecycle

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import Outbox
@@ -14,6 +15,9 @@ from face.decision import FaceVerifier
 from locker.bank import LockerBank
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
 from terminal.store import TerminalStore
+
+if TYPE_CHECKING:
+    from terminal.materials.on_file import OnFileLookup
 
 
 class FlowError(Exception):
@@ -39,3 +43,4 @@ class TerminalParts:
     catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG
     clock: Callable[[], datetime] = m.utcnow
     online: Callable[[], bool] = field(default=lambda: False)
+    on_file: OnFileLookup | None = None  # materials the backend holds; None: no reuse

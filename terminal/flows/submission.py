@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from PIL import Image
@@ -24,8 +25,10 @@ from face.decision import FaceDecision
 from locker.bank import DoorCheck
 from locker.errors import DoorJammed, LockerError
 from locker.layout import Size
-from terminal.catalog import ServiceItem, UnknownItem, find_item
+from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
+from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
+from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,16 @@ class ScannedMaterial:
 
 
 @dataclass(frozen=True)
+class OwedMaterial:
+    """A material tolerated missing (容缺): the citizen supplies it within `working_days`."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    working_days: int
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What the citizen takes home; printed by the kiosk."""
 
@@ -66,6 +79,8 @@ class Receipt:
     deposit_compartment: str | None
     promised_days: int
     sent_now: bool  # False: recorded here and sent when the network is back
+    reused: int = 0  # materials taken from what the backend holds for the applicant
+    owed: tuple[OwedMaterial, ...] = ()  # to supply later, each within its working days
 
 
 @dataclass
@@ -80,7 +95,8 @@ class SubmissionFlow:
     item: ServiceItem | None = None
     phone: str | None = field(default=None, repr=False)
     application_no: str | None = None
-    scanned: dict[str, ScannedMaterial] = field(default_factory=dict)
+    scanned: dict[str, ScannedMaterial] = field(default_factory=dict)  # scanned or imported
+    checklist: Checklist | None = None
     deposit_compartment: str | None = None
     deposit_confirmed: bool = False
     # How the deposit door's opening was confirmed; UNSENSED/SENSOR_FAILED: ask the citizen.
@@ -132,6 +148,7 @@ class SubmissionFlow:
         except UnknownItem as exc:
             raise FlowError(str(exc)) from exc
         self.application_no = self.parts.store.next_application_no(self.parts.clock())
+        self.checklist = Checklist(self.item)
         self.step = Step.PHONE
         return self.item
 
@@ -146,33 +163,103 @@ class SubmissionFlow:
     # ---------------------------------------------------------------- materials
 
     def missing_materials(self) -> list[str]:
-        assert self.item is not None
-        return [s.code for s in self.item.materials if s.required and s.code not in self.scanned]
+        """Codes of the required materials with no file, no reuse and no tolerance yet."""
+        assert self.checklist is not None
+        return [e.spec.code for e in self.checklist.still_needed()]
+
+    def _spec(self, code: str) -> MaterialSpec:
+        assert self.checklist is not None
+        try:
+            return self.checklist.entry(code).spec
+        except ChecklistError as exc:
+            raise FlowError(str(exc)) from exc
+
+    def _drop_file(self, code: str) -> None:
+        if code in self.scanned:  # replaced: the earlier file is no longer wanted
+            self.parts.outbox.discard_staged(self.scanned.pop(code).blob.sha256)
+
+    def _keep_file(
+        self, code: str, data: bytes, pages: int, how: MaterialStatus
+    ) -> ScannedMaterial:
+        assert self.checklist is not None
+        try:
+            self.checklist.provided(code, how)
+        except ChecklistError as exc:
+            raise FlowError(str(exc)) from exc
+        blob = self.parts.outbox.stage_blob(data, "application/pdf")
+        self._drop_file(code)
+        scanned = ScannedMaterial(code, blob, pages)
+        self.scanned[code] = scanned
+        return scanned
+
+    def offer_reuse(self) -> list[OnFile]:
+        """Ask the backend which of this item's materials it holds for the citizen.
+
+        Blocks up to the lookup's timeout (run it off the UI thread). Offline or unanswered:
+        nothing is offered and every material is scanned as usual.
+        """
+        self._expect(Step.MATERIALS)
+        assert self.checklist and self.document and self.application_no
+        lookup = self.parts.on_file
+        codes = self.checklist.reusable_codes()
+        if lookup is None or not lookup.enabled or not codes:
+            return []
+        held = lookup.ask(
+            f"{self.application_no}#on-file",
+            self.document.document_type,
+            self.document.number,
+            codes,
+        )
+        return self.checklist.take_offers(held or [], self.parts.clock().date())
+
+    def reuse_material(self, code: str) -> OnFile:
+        """The citizen takes the file the backend holds instead of scanning it again."""
+        self._expect(Step.MATERIALS)
+        assert self.checklist is not None
+        try:
+            offer = self.checklist.reuse(code)
+        except ChecklistError as exc:
+            raise FlowError(str(exc)) from exc
+        self._drop_file(code)
+        return offer
+
+    def tolerate_material(self, code: str) -> int:
+        """The citizen will supply `code` later (容缺); returns the working days allowed."""
+        self._expect(Step.MATERIALS)
+        assert self.checklist is not None
+        try:
+            days = self.checklist.tolerate(code)
+        except ChecklistError as exc:
+            raise FlowError(str(exc)) from exc
+        self._drop_file(code)
+        return days
 
     def scan_material(self, code: str) -> ScannedMaterial:
         """Capture each page of one material from the document camera into one PDF."""
         self._expect(Step.MATERIALS)
-        assert self.item is not None
-        spec = next((s for s in self.item.materials if s.code == code), None)
-        if spec is None:
-            raise FlowError(f"{code} is not a material of this service item.")
+        spec = self._spec(code)
         camera = self.parts.document_camera(spec.name_en, spec.pages)
         pages = [Image.fromarray(camera.capture()) for _ in range(spec.pages)]
         buf = io.BytesIO()
         pages[0].save(buf, "PDF", resolution=150.0, save_all=True, append_images=pages[1:])
-        blob = self.parts.outbox.stage_blob(buf.getvalue(), "application/pdf")
-        if code in self.scanned:  # scanned again: the earlier file is no longer wanted
-            self.parts.outbox.discard_staged(self.scanned[code].blob.sha256)
-        scanned = ScannedMaterial(code, blob, spec.pages)
-        self.scanned[code] = scanned
-        return scanned
+        return self._keep_file(code, buf.getvalue(), spec.pages, MaterialStatus.SCANNED)
+
+    def import_material(self, code: str, files: Sequence[ImportedFile]) -> ScannedMaterial:
+        """One material from files the citizen picked on a USB stick (after the preview)."""
+        self._expect(Step.MATERIALS)
+        self._spec(code)
+        pages = [page for f in files for page in f.pages]
+        if not pages:
+            raise FlowError("Please choose at least one file.")
+        return self._keep_file(code, pages_to_pdf(pages), len(pages), MaterialStatus.IMPORTED)
 
     def finish_materials(self) -> None:
         self._expect(Step.MATERIALS)
-        missing = self.missing_materials()
-        if missing:
-            raise FlowError(f"Still needed: {', '.join(missing)}.")
-        assert self.item is not None
+        assert self.item is not None and self.checklist is not None
+        needed = self.checklist.still_needed()
+        if needed:
+            names = ", ".join(f"{e.spec.name_en} ({e.spec.code})" for e in needed)
+            raise FlowError(f"Still needed: {names}.")
         self.step = Step.DEPOSIT if self.item.originals_size else Step.REVIEW
 
     # ---------------------------------------------------------------- deposit
@@ -257,8 +344,10 @@ class SubmissionFlow:
         """Write everything durably, then hand out the receipt."""
         self._expect(Step.REVIEW)
         assert self.document and self.face and self.item and self.phone and self.application_no
+        assert self.checklist is not None
         p = self.parts
         now = p.clock()
+        expiry = self.document.expiry_date
         event = m.ApplicationSubmitted(
             terminal_id=p.terminal_id,
             operation_id=self.application_no,
@@ -284,8 +373,17 @@ class SubmissionFlow:
                     size=s.blob.size,
                     content_type=s.blob.content_type,
                     pages=s.pages,
+                    valid_until=self._valid_until(s.code, now, expiry),
                 )
                 for s in self.scanned.values()
+            ],
+            reused_materials=[
+                m.ReusedMaterial(material_code=code, reference=ref)
+                for code, ref in self.checklist.reused()
+            ],
+            tolerated_missing=[
+                m.ToleratedMaterial(material_code=spec.code, working_days=days)
+                for spec, days in self.checklist.tolerated()
             ],
             deposit_expected=self.deposit_confirmed,
             submitted_at=now,
@@ -324,10 +422,19 @@ class SubmissionFlow:
             deposit_compartment=self.deposit_compartment,
             promised_days=self.item.promised_days,
             sent_now=p.online(),
+            reused=len(self.checklist.reused()),
+            owed=tuple(
+                OwedMaterial(spec.code, spec.name_zh, spec.name_en, days)
+                for spec, days in self.checklist.tolerated()
+            ),
         )
         self.step = Step.DONE
         self.forget()
         return self.receipt
+
+    def _valid_until(self, code: str, now: datetime, expiry: date | None) -> date | None:
+        spec = self._spec(code)
+        return spec.reuse.valid_until(now.date(), expiry) if spec.reuse else None
 
     # ---------------------------------------------------------------- leaving
 
