@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CITIZEN_NUMBER
+from cnid_support import CITIZEN_NUMBER
 
 from allhours.cli import main
 from devices.identity.cnid.emulator import CnIdReaderEmulator

@@ -8,7 +8,7 @@ import threading
 from datetime import date
 
 import pytest
-from conftest import CITIZEN_NUMBER, citizen_card, id_number
+from cnid_support import CITIZEN_NUMBER, citizen_card, id_number
 
 from devices.identity.cnid import (
     CardAuthFailed,

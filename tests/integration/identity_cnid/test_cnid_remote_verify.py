@@ -209,7 +209,7 @@ def test_tls_with_a_private_ca_works_and_an_untrusted_certificate_is_refused(
 def test_a_card_read_without_photo_is_verified_remotely_with_the_live_face(
     emulator, reader
 ) -> None:
-    from conftest import CITIZEN_NUMBER
+    from cnid_support import CITIZEN_NUMBER
 
     document = reader.read(2.0)
     assert document.photo is None  # no WLT decoder: the remote service holds the portrait
