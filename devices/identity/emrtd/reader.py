@@ -18,7 +18,7 @@ from typing import Any
 
 from devices.identity.port import IdentityDocument
 
-from . import lds, sod
+from . import lds, sod, tlv
 from .bac import mutual_authenticate
 from .errors import (
     AccessDenied,
@@ -280,13 +280,11 @@ class EmrtdReader:
             raise CorruptData(f"{item.name} starts with tag {data[0]:02X}, not {item.tag:02X}")
         while len(data) < size:
             offset = len(data)
-            if offset > MAX_SHORT_OFFSET:
-                raise UnsupportedDocument(
-                    f"{item.name} is {size} bytes; offsets past 32767 need READ BINARY "
-                    "with odd INS, which this reader does not implement"
-                )
             want = min(chunk, size - offset)
-            more, sw = session.secure(0xB0, offset >> 8, offset & 0xFF, le=want)
+            if offset <= MAX_SHORT_OFFSET:
+                more, sw = session.secure(0xB0, offset >> 8, offset & 0xFF, le=want)
+            else:
+                more, sw = self._read_binary_odd(session, item, offset, want)
             if sw not in (SW_OK, SW_END_OF_FILE) or not more:
                 raise CorruptData(
                     f"READ BINARY of {item.name} at offset {offset} answered {sw:04X} "
@@ -294,6 +292,20 @@ class EmrtdReader:
                 )
             data += more
         return data[:size]
+
+    @staticmethod
+    def _read_binary_odd(
+        session: _Session, item: lds.LdsFile, offset: int, want: int
+    ) -> tuple[bytes, int]:
+        """READ BINARY with odd INS: offset in DO'54', data back in DO'53' (past 32 KiB)."""
+        offset_do = tlv.encode(0x54, offset.to_bytes(3, "big"))
+        answer, sw = session.secure(0xB1, 0x00, 0x00, offset_do, le=want + 4)
+        if not answer:
+            return b"", sw
+        wrapped = tlv.parse_single(answer, 0x53)
+        if len(wrapped.value) > want:
+            raise CorruptData(f"READ BINARY of {item.name} returned more than asked")
+        return wrapped.value, sw
 
     # -- PC/SC --------------------------------------------------------------------------
 

@@ -82,6 +82,24 @@ def _le_bytes(le: int, extended: bool) -> bytes:
     return bytes([le & 0xFF])  # 00 means 256
 
 
+def _cryptogram(key: bytes, data: bytes, *, odd: bool) -> bytes:
+    """DO'87' (padding indicator 01 + cryptogram), or DO'85' for the BER-TLV data of odd INS."""
+    encrypted = tdes_encrypt(key, pad(data))
+    return tlv.encode(0x85, encrypted) if odd else tlv.encode(0x87, b"\x01" + encrypted)
+
+
+def _decrypt(key: bytes, objects: dict[int, tlv.Tlv]) -> bytes:
+    """The plain data of DO'87' or DO'85', or b"" when there is none."""
+    if 0x87 in objects:
+        value = objects[0x87].value
+        if not value or value[0] != 0x01:
+            raise SecureMessagingError("encrypted object 87 lacks padding indicator 01")
+        return unpad(tdes_decrypt(key, value[1:]))
+    if 0x85 in objects:
+        return unpad(tdes_decrypt(key, objects[0x85].value))
+    return b""
+
+
 @dataclass
 class ReaderChannel:
     """The terminal's side of a secure-messaging session."""
@@ -99,9 +117,7 @@ class ReaderChannel:
         header = bytes([cla | 0x0C, ins, p1, p2])
         do87 = b""
         if data:
-            if ins & 1:
-                raise SecureMessagingError("odd-INS commands are not supported by this reader")
-            do87 = tlv.encode(0x87, b"\x01" + tdes_encrypt(self.ks_enc, pad(data)))
+            do87 = _cryptogram(self.ks_enc, data, odd=bool(ins & 1))
         extended = (le is not None and le > 256) or len(data) > 231
         do97 = tlv.encode(0x97, _le_bytes(le, le > 256)) if le is not None else b""
         mac = retail_mac(self.ks_mac, self.ssc.to_bytes(8, "big") + pad(header) + do87 + do97)
@@ -132,13 +148,7 @@ class ReaderChannel:
         plain_sw = int.from_bytes(do99.value, "big") if len(do99.value) == 2 else -1
         if plain_sw < 0:
             raise SecureMessagingError("status object 99 must hold two bytes")
-        data = b""
-        if 0x87 in objects:
-            value = objects[0x87].value
-            if not value or value[0] != 0x01:
-                raise SecureMessagingError("encrypted object 87 lacks padding indicator 01")
-            data = unpad(tdes_decrypt(self.ks_enc, value[1:]))
-        return data, plain_sw
+        return _decrypt(self.ks_enc, objects), plain_sw
 
     def close(self) -> None:
         """Forget the session keys (after an error or at the end of a read)."""
@@ -227,13 +237,10 @@ class CardChannel:
         mac = retail_mac(self.ks_mac, self.ssc.to_bytes(8, "big") + pad(header) + covered)
         if not hmac.compare_digest(mac, do8e.value):
             raise CardSmError(SW_SM_INCORRECT, "command MAC is wrong")
-        data = b""
-        if 0x87 in by_tag:
-            value = by_tag[0x87].value
-            try:
-                data = unpad(tdes_decrypt(self.ks_enc, value[1:]))
-            except SecureMessagingError as exc:
-                raise CardSmError(SW_SM_INCORRECT, str(exc)) from exc
+        try:
+            data = _decrypt(self.ks_enc, by_tag)
+        except SecureMessagingError as exc:
+            raise CardSmError(SW_SM_INCORRECT, str(exc)) from exc
         le = None
         if 0x97 in by_tag:
             raw = by_tag[0x97].value
@@ -241,10 +248,10 @@ class CardChannel:
         cla = command.cla & ~0x0C & 0xFF
         return PlainCommand(cla, command.ins, command.p1, command.p2, data, le)
 
-    def wrap(self, data: bytes, sw: int, *, corrupt_mac: bool = False) -> bytes:
-        """Protect a response: [87] 99 8E, then the plain status word."""
+    def wrap(self, data: bytes, sw: int, *, odd: bool = False, corrupt_mac: bool = False) -> bytes:
+        """Protect a response: [87 or, for odd INS, 85] 99 8E, then the plain status word."""
         self.ssc = _ssc_next(self.ssc)
-        do87 = tlv.encode(0x87, b"\x01" + tdes_encrypt(self.ks_enc, pad(data))) if data else b""
+        do87 = _cryptogram(self.ks_enc, data, odd=odd) if data else b""
         do99 = tlv.encode(0x99, sw.to_bytes(2, "big"))
         mac = retail_mac(self.ks_mac, self.ssc.to_bytes(8, "big") + do87 + do99)
         if corrupt_mac:

@@ -166,7 +166,9 @@ class VirtualEmrtd:
                 self._channel = None  # ICAO: an SM error ends the session
                 return _status(exc.sw)
             data, sw = self._execute(inner.ins, inner.p1, inner.p2, inner.data, inner.le)
-            return self._channel.wrap(data, sw, corrupt_mac=self.faults.wrong_response_mac)
+            return self._channel.wrap(
+                data, sw, odd=bool(inner.ins & 1), corrupt_mac=self.faults.wrong_response_mac
+            )
         if command.cla != 0x00:
             return _status(SW_CLA)
         if self._channel is not None:
@@ -238,7 +240,24 @@ class VirtualEmrtd:
                 return b"", SW_WRONG_OFFSET
             chunk = content[offset : offset + (le or 256)]
             return chunk, SW_OK if len(chunk) == (le or 256) else SW_END_OF_FILE
+        if ins == 0xB1:  # offset in DO'54', data returned in DO'53' (files past 32 KiB)
+            return self._read_binary_odd(data, le or 256)
         return b"", SW_INS
+
+    def _read_binary_odd(self, data: bytes, le: int) -> tuple[bytes, int]:
+        try:
+            offset_do = tlv.parse_single(data, 0x54)
+        except tlv.TlvError:
+            return b"", SW_WRONG_LENGTH
+        if self._current is None:
+            return b"", SW_NO_CURRENT_EF
+        content = self._files[self._current]
+        offset = int.from_bytes(offset_do.value, "big")
+        if offset > len(content):
+            return b"", SW_WRONG_OFFSET
+        room = le - 4  # DO'53' header: tag, 82, two length bytes
+        chunk = content[offset : offset + room]
+        return tlv.encode(0x53, chunk), SW_OK if len(chunk) == room else SW_END_OF_FILE
 
 
 class DirectConnection:

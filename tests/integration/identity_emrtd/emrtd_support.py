@@ -33,14 +33,19 @@ OTHER_MRZ = compose_td3(
 
 
 @functools.cache
-def passport_photo(image_format: str = "jpeg", person: str = "obama") -> bytes:
+def passport_photo(
+    image_format: str = "jpeg",
+    person: str = "obama",
+    size: tuple[int, int] = (360, 450),
+    quality: int = 80,
+) -> bytes:
     """A passport-sized portrait (about 20-30 KB, as on real chips) as JPEG or JPEG 2000."""
     with Image.open(io.BytesIO(sample_bytes(person))) as source:
         image = source.convert("RGB")
-    image.thumbnail((360, 450))
+    image.thumbnail(size)
     out = io.BytesIO()
     if image_format == "jp2":
         image.save(out, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[20])
     else:
-        image.save(out, "JPEG", quality=80)
+        image.save(out, "JPEG", quality=quality)
     return out.getvalue()

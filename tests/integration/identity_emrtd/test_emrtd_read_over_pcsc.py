@@ -98,3 +98,15 @@ def test_nothing_on_the_reader_is_no_document(pcsc_host):
 
     assert "place" in caught.value.citizen_message
     assert reader.diagnostics()["last_error"].startswith("NoDocument")
+
+
+def test_a_photo_past_32_kib_crosses_pcscd_with_odd_ins_reads(insert_card):
+    photo = passport_photo("jpeg", size=(480, 600), quality=90)
+    assert len(photo) > 0x8000
+    card = VirtualEmrtd(MRZ, photo)
+    insert_card(card)
+
+    document = EmrtdReader(mrz_key=KEY).read(timeout_s=10)
+
+    assert document.photo == photo
+    assert (0xB1, 0x9000) in card.transcript
