@@ -61,6 +61,11 @@ def cmd_identity_read(args: argparse.Namespace) -> int:
         document = reader.read(args.timeout, **({"mrz_key": mrz_key} if mrz_key else {}))
     except IdentityReadError as exc:
         return _failed(args, exc)
+    except Exception as exc:
+        # A reader stack that leaks its own exception (e.g. PC/SC with pcscd not running):
+        # still a failed read for the technician, not a traceback.
+        print(f"read failed: reader stack error {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         close = getattr(reader, "close", None)
         if close is not None:
@@ -92,9 +97,8 @@ def _reader_for(args: argparse.Namespace) -> tuple[Any, Any]:
         reader = CnIdReader(args.serial, baudrate=args.baudrate, photo_decoder=decoder)
         return reader, None
     # eMRTD: the package is imported only here, so serial reads never need pyscard.
-    from devices.identity.emrtd.reader import EmrtdReader
-
     from devices.identity.emrtd.mrz import MrzKey
+    from devices.identity.emrtd.reader import EmrtdReader
 
     if args.mrz:
         if any(emrtd_opts):

@@ -78,6 +78,20 @@ def test_usage_errors_exit_2(emulator: CnIdReaderEmulator, capsys) -> None:
     assert main(["identity", "read", "--serial", emulator.device, "--timeout", "0"]) == 2
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--emrtd"],
+        ["--emrtd", "--mrz-doc", "L898902C3", "--mrz-birth", "740812"],
+        ["--emrtd", "--mrz-doc", "L898902C3", "--mrz-birth", "740812", "--mrz-expiry", "1204"],
+        ["--mrz", "P<UTO"],
+        ["--mrz", "P<UTO", "--mrz-doc", "L898902C3"],
+    ],
+)
+def test_emrtd_usage_errors_exit_2_before_touching_a_reader(argv: list[str]) -> None:
+    assert main(["identity", "read", *argv]) == 2
+
+
 def test_as_a_subprocess(emulator: CnIdReaderEmulator) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "allhours.cli", "identity", "read", "--serial", emulator.device],
