@@ -1,0 +1,85 @@
+"""Drive a kiosk without a person: put it in the window, pump frames, tap widgets, take pictures.
+
+Used by `allhours screenshots`, the tests and the benchmark. Taps are real touch events that
+travel Kivy's input dispatch from the window down, so a covered or disabled button stays
+unpressed exactly as it would under a finger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from kivy.base import EventLoop
+from kivy.core.window import Window
+from kivy.tests.common import UnitTestTouch
+from kivy.uix.widget import Widget
+
+from terminal.ui.kiosk import Kiosk
+
+T = TypeVar("T")
+
+
+class NotOnScreen(AssertionError):
+    """A tap aimed at a widget the citizen cannot see."""
+
+
+class KioskDriver:
+    """One kiosk shown in this process's (single) Kivy window."""
+
+    def __init__(self, kiosk: Kiosk):
+        EventLoop.ensure_window()
+        self.kiosk = kiosk
+        self.window = Window
+        Window.add_widget(kiosk.root)
+        kiosk.start()
+        self.pump(3)
+
+    def pump(self, frames: int = 1) -> None:
+        for _ in range(frames):
+            EventLoop.idle()
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, what: str = "") -> T:
+        """Pump frames until predicate() is truthy; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.pump()
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or predicate}")
+            time.sleep(0.005)
+
+    def wait_screen(self, name: str, timeout: float = 10.0) -> None:
+        self.wait_for(lambda: self.kiosk.current == name, timeout, f"screen {name!r}")
+
+    def tap(self, widget: Widget) -> None:
+        """Press and release a finger on the widget's centre, in window coordinates."""
+        self.pump()
+        if widget.get_root_window() is None:
+            raise NotOnScreen(f"{widget!r} ({getattr(widget, 'text', '')!r}) is not shown")
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        self.pump()
+
+    def type(self, keypad, text: str) -> None:
+        """Tap each key of our keypad."""
+        for ch in text:
+            self.tap(keypad.keys[ch])
+
+    def screenshot(self, path: Path) -> Path:
+        self.pump(2)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.kiosk.root.export_to_png(str(path))
+        return path
+
+    def close(self) -> None:
+        self.kiosk.stop()
+        self.pump()
+        Window.remove_widget(self.kiosk.root)
+        self.pump()

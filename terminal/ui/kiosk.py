@@ -1,0 +1,316 @@
+"""The kiosk controller: screens, the citizen's session, language, look, idle wipe, offline.
+
+`Kiosk` needs no running App: tests, `allhours screenshots` and the benchmark build one,
+put `kiosk.root` into the window and drive Kivy's event loop themselves; `KioskApp` runs it
+fullscreen for real.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.widget import Widget
+
+from terminal.flows.pickup import PickupFlow
+from terminal.flows.staff import StaffServiceFlow
+from terminal.flows.submission import SubmissionFlow
+from terminal.node import TerminalNode
+from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator
+from terminal.ui.idle import IdleWatch
+from terminal.ui.speech import Speaker
+from terminal.ui.theme import DEFAULT_DPI, LARGE, NORMAL, Theme
+from terminal.ui.widgets import Banner, KButton, KLabel, Panel, paint
+from terminal.ui.worker import Worker
+
+log = logging.getLogger(__name__)
+
+StaffCheck = Callable[[str], bool]
+
+
+def walk(widget: Widget):
+    """The widget and all its descendants."""
+    yield widget
+    for child in widget.children:
+        yield from walk(child)
+
+
+class KioskRoot(FloatLayout):
+    """Top bar, banner and screens; a touch anywhere counts as the citizen being there."""
+
+    def __init__(self, kiosk: Kiosk, **kw):
+        super().__init__(**kw)
+        self.kiosk = kiosk
+
+    def on_touch_down(self, touch):
+        self.kiosk.idle.touch()
+        return super().on_touch_down(touch)
+
+
+class IdleDialog(Panel):
+    """ "Are you still there?" with the seconds left and a button to go on."""
+
+    def __init__(self, kiosk: Kiosk):
+        super().__init__(size_hint=(0.7, 0.5), pos_hint={"center_x": 0.5, "center_y": 0.5})
+        self.kiosk = kiosk
+        self.question = KLabel("title", halign="center")
+        self.countdown = KLabel("body", halign="center")
+        self.more = KButton("primary", on_press=kiosk.still_here)
+        for w in (self.question, self.countdown, self.more):
+            self.add_widget(w)
+
+    def update(self, seconds: int) -> None:
+        t = self.kiosk.t
+        self.question.text = t("idle.question")
+        self.countdown.text = t("idle.countdown", seconds=seconds)
+        self.more.text = t("idle.more_time")
+
+
+class Kiosk:
+    """One kiosk screen set bound to one terminal node."""
+
+    def __init__(
+        self,
+        node: TerminalNode,
+        *,
+        lang: str = DEFAULT_LANGUAGE,
+        strict_i18n: bool = False,
+        dpi: float = DEFAULT_DPI,
+        idle: IdleWatch | None = None,
+        speaker: Speaker | None = None,
+        printer: Any = None,
+        staff_check: StaffCheck | None = None,
+        large: bool = False,
+        card_poll_s: float = 0.3,
+        preview_fps: float = 15.0,
+    ):
+        self.node = node
+        self.t = Translator(lang, strict=strict_i18n)
+        self.dpi = dpi
+        self.idle = idle or IdleWatch()
+        self.speaker = speaker or Speaker(enabled=False)
+        self.printer = printer
+        self.staff_check = staff_check or (lambda _pin: False)
+        self.theme: Theme = LARGE if large else NORMAL
+        self.card_poll_s = card_poll_s
+        self.preview_fps = preview_fps
+        self.worker = Worker()
+        self.submission: SubmissionFlow | None = None
+        self.pickup: PickupFlow | None = None
+        self.staff: StaffServiceFlow | None = None
+        self.online = False
+        self.mrz_key: object | None = None  # a passport's MRZ, typed by the citizen
+        self.ratings: dict[int, int] = {}
+        self._events: list[Any] = []
+        self._build()
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        from terminal.ui.screens.registry import SCREENS
+
+        self.root = KioskRoot(self)
+        self._bg = paint(self.root, self.theme.background)
+        column = BoxLayout(orientation="vertical")
+        bar = BoxLayout(size_hint_y=None, height=96, spacing=12, padding=(16, 8))
+        self._bar_fill = paint(bar, self.theme.surface)
+        self.bar_title = KLabel("button", fixed_height=True)
+        self.lang_button = KButton("secondary", on_press=self.toggle_language, size_hint_x=0.22)
+        self.large_button = KButton("secondary", on_press=self.toggle_large, size_hint_x=0.22)
+        for w in (self.bar_title, self.lang_button, self.large_button):
+            bar.add_widget(w)
+        self.banner = Banner()
+        self.sm = ScreenManager(transition=NoTransition())
+        self.screens = {}
+        for name, cls in SCREENS.items():
+            screen = cls(self, name=name)
+            self.screens[name] = screen
+            self.sm.add_widget(screen)
+        for w in (bar, self.banner, self.sm):
+            column.add_widget(w)
+        self.root.add_widget(column)
+        self.idle_dialog = IdleDialog(self)
+        self.dialog_layer = FloatLayout()
+        self.root.add_widget(self.dialog_layer)
+        self._retranslate_bar()
+        self.apply_theme()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Kiosk:
+        self._events = [Clock.schedule_interval(self._tick, 0.25)]
+        self.go("home")
+        self._tick(0)
+        return self
+
+    def stop(self) -> None:
+        for ev in self._events:
+            ev.cancel()
+        self._events = []
+        self.end_session("stop", go_home=False)
+        self.worker.stop()
+        self.speaker.stop()
+
+    def _tick(self, _dt: float) -> None:
+        online = bool(self.node.parts.online())
+        if online != self.online or _dt == 0:
+            self.online = online
+            if online:
+                self.banner.hide()
+            else:
+                self.banner.show(self.t("banner.offline"))
+        state = self.idle.state()
+        if state == "expired":
+            self.end_session("idle")
+        elif state == "warn":
+            if self.idle_dialog.parent is None:
+                self.dialog_layer.add_widget(self.idle_dialog)
+                self.speak(self.t("idle.question"))
+            self.idle_dialog.update(int(self.idle.remaining_s() + 0.99))
+        elif self.idle_dialog.parent is not None:
+            self.dialog_layer.remove_widget(self.idle_dialog)
+
+    def still_here(self) -> None:
+        self.idle.touch()
+        self._tick(0.25)
+
+    # ------------------------------------------------------------------ navigation
+
+    @property
+    def current(self) -> str:
+        return self.sm.current
+
+    def go(self, name: str, **kw: object) -> None:
+        old = self.screens.get(self.sm.current)
+        if old is not None and old.name != name:
+            old.leave()
+        screen = self.screens[name]
+        self.sm.current = name
+        screen.enter(**kw)
+        self.idle.touch()
+        prompt = screen.prompt_key or screen.title_key
+        if prompt:
+            self.speak(self.t(prompt))
+
+    def speak(self, text: str) -> None:
+        self.speaker.say(text, self.t.lang)
+
+    def run(self, name: str, job, on_done=None, on_error=None) -> None:
+        """A blocking call in a worker; a failure nobody handles is fatal to the session."""
+        self.worker.run(name, job, on_done, on_error or self.fatal)
+
+    # ------------------------------------------------------------------ sessions
+
+    def begin_submission(self) -> None:
+        self.end_session("new", go_home=False)
+        self.submission = self.node.submission()
+        self.idle.start()
+        self.go("card")
+
+    def begin_pickup(self) -> None:
+        self.end_session("new", go_home=False)
+        self.pickup = self.node.pickup()
+        self.idle.start()
+        self.go("pickup_code")
+
+    def begin_query(self) -> None:
+        self.end_session("new", go_home=False)
+        self.idle.start()
+        self.go("query")
+
+    def begin_guide(self) -> None:
+        self.end_session("new", go_home=False)
+        self.idle.start()
+        self.go("catalog")
+
+    def begin_staff(self) -> None:
+        self.end_session("new", go_home=False)
+        self.idle.start()
+        self.go("staff_login")
+
+    def end_session(self, reason: str, *, go_home: bool = True) -> None:
+        """Forget the citizen: flows cancelled, every screen wiped, late results dropped."""
+        self.worker.forget()
+        flow, self.submission = self.submission, None
+        pickup, self.pickup = self.pickup, None
+        self.staff = None
+        self.mrz_key = None
+        problem = None
+        if flow is not None:
+            try:
+                flow.cancel()
+            except Exception as exc:  # the flow's words are for the citizen
+                problem = exc
+            flow.forget()
+        abandon = getattr(pickup, "abandon", None)
+        if abandon is not None:
+            try:
+                abandon()  # a door question left unanswered: the locker alerts staff
+            except Exception:
+                log.exception("pickup could not be abandoned cleanly")
+        for screen in self.screens.values():
+            screen.leave()
+            screen.wipe()
+            screen.prune_texts()
+        if self.idle_dialog.parent is not None:
+            self.dialog_layer.remove_widget(self.idle_dialog)
+        self.dialog_layer.clear_widgets()
+        self.idle.stop()
+        self.speaker.stop()
+        if reason != "new":
+            log.info("session ended (%s)", reason)
+        if go_home:
+            if problem is not None:
+                self.go("error", key="error.papers_stuck")
+            else:
+                self.go("home")
+
+    def fatal(self, exc: BaseException) -> None:
+        """Something nobody expected: say sorry, forget the citizen, start over."""
+        log.error("kiosk session aborted: %s", type(exc).__name__, exc_info=exc)
+        self.end_session("fatal", go_home=False)
+        self.go("error", key="error.fatal")
+
+    # ------------------------------------------------------------------ language and look
+
+    def toggle_language(self) -> None:
+        self.set_language("en" if self.t.lang == "zh" else "zh")
+
+    def set_language(self, lang: str) -> None:
+        self.t.set_language(lang)
+        self._retranslate_bar()
+        for screen in self.screens.values():
+            screen.retranslate()
+        if not self.online:
+            self.banner.show(self.t("banner.offline"))
+
+    def _retranslate_bar(self) -> None:
+        self.bar_title.text = self.t("app.title")
+        self.lang_button.text = self.t("app.other_language")
+        self.large_button.text = self.t(
+            "app.normal_text" if self.theme is LARGE else "app.large_text"
+        )
+
+    def toggle_large(self) -> None:
+        self.theme = NORMAL if self.theme is LARGE else LARGE
+        self._retranslate_bar()
+        self.apply_theme()
+
+    def apply_theme(self) -> None:
+        self._bg.rgba = self.theme.background
+        self._bar_fill.rgba = self.theme.surface
+        for tree in (self.root, self.idle_dialog, *self.screens.values()):
+            self.style(tree)
+
+    def style(self, tree: Widget) -> Widget:
+        """Give a (new) subtree the current look."""
+        for widget in walk(tree):
+            apply = getattr(widget, "apply_theme", None)
+            if apply is not None:
+                apply(self.theme, self.dpi)
+        return tree

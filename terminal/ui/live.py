@@ -1,0 +1,66 @@
+"""A live camera feed on screen: a worker captures, the UI thread blits only the newest frame."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from kivy.clock import Clock
+
+from devices.camera.port import CameraError, FrameSource
+from terminal.ui.widgets import Preview
+
+if TYPE_CHECKING:
+    from terminal.ui.kiosk import Kiosk
+
+
+class LiveFeed:
+    """Frames from `source` into `preview` at up to `fps`; `camera_lock` pauses it for a capture."""
+
+    def __init__(self, kiosk: Kiosk, preview: Preview, name: str):
+        self.kiosk, self.preview, self.name = kiosk, preview, name
+        self.camera_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._latest = None
+        self._event = None
+        self.failed = False
+
+    def start(self, source: FrameSource) -> None:
+        self.stop()
+        self._stop = stop = threading.Event()
+        self.failed = False
+        period = 1.0 / self.kiosk.preview_fps
+
+        def capture_loop():
+            while not stop.is_set():
+                with self.camera_lock:
+                    if stop.is_set():
+                        break
+                    try:
+                        frame = source.capture()
+                    except CameraError:
+                        self.failed = True
+                        frame = None
+                if frame is not None:
+                    self._latest = frame
+                stop.wait(period)
+
+        self.kiosk.worker.run(f"{self.name}-preview", capture_loop)
+        self._event = Clock.schedule_interval(self._show, period)
+
+    def _show(self, _dt: float) -> None:
+        frame, self._latest = self._latest, None
+        if frame is not None:
+            self.preview.show_frame(frame)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._event is not None:
+            self._event.cancel()
+            self._event = None
+        self._latest = None
+
+    def forget(self) -> None:
+        """Stop and drop the picture (a face or a page) from memory and the screen."""
+        self.stop()
+        self.preview.clear()

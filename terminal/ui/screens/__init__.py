@@ -1,0 +1,1 @@
+"""One module per group of screens; each screen renders one step of a flow."""

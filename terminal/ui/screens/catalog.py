@@ -1,0 +1,188 @@
+"""The service catalog: categories, items, search by pinyin initials, and each item's guide."""
+
+from __future__ import annotations
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.scrollview import ScrollView
+
+from terminal.catalog import ServiceItem
+from terminal.flows.session import FlowError
+from terminal.flows.submission import Step
+from terminal.ui.screens.base import KioskScreen
+from terminal.ui.search import category, search
+from terminal.ui.widgets import KButton, Keypad
+
+
+class CatalogScreen(KioskScreen):
+    """Categories on the left, matching items on the right, a letter keypad to search."""
+
+    title_key = "catalog.title"
+
+    def build(self) -> None:
+        self.body.add_widget(self.label("catalog.hint", "hint", tone="muted"))
+        row = BoxLayout(spacing=16)
+        self.categories = BoxLayout(orientation="vertical", spacing=12, size_hint_x=0.25)
+        row.add_widget(self.categories)
+        self.items = GridLayout(cols=1, spacing=12, size_hint_y=None)
+        self.items.bind(minimum_height=self.items.setter("height"))
+        scroll = ScrollView(do_scroll_x=False)
+        scroll.add_widget(self.items)
+        row.add_widget(scroll)
+        self.keypad = Keypad(max_len=8, letters=True, labels=self.t, size_hint_x=0.45)
+        self.keypad.bind(value=lambda *_: self.refresh())
+        self.body.add_widget(row)
+        self.search_row = row
+        self.search_open = False
+        self.category: str | None = None
+        self.item_buttons: dict[str, KButton] = {}
+        self.nav_buttons(
+            self.button("nav.back", self.back, "secondary"),
+            self.button("catalog.search", self.toggle_search, "secondary"),
+        )
+        self.refresh()
+
+    @property
+    def applying(self) -> bool:
+        flow = self.k.submission
+        return flow is not None and flow.step == Step.ITEM
+
+    def enter(self, **kw: object) -> None:
+        self.refresh()
+
+    def back(self) -> None:
+        self.k.end_session("cancel")
+
+    def toggle_search(self) -> None:
+        self.search_open = not self.search_open
+        if self.search_open:
+            self.search_row.add_widget(self.keypad)
+            self.k.style(self.keypad)
+        else:
+            self.search_row.remove_widget(self.keypad)
+            self.keypad.clear()
+
+    def choose_category(self, cat: str | None) -> None:
+        self.category = cat
+        self.refresh()
+
+    def refresh(self) -> None:
+        catalog = self.k.node.parts.catalog
+        self.categories.clear_widgets()
+        cats = [None, *dict.fromkeys(category(i) for i in catalog)]
+        for cat in cats:
+            key = "catalog.all" if cat is None else f"catalog.category.{cat}"
+            b = self.button(key, lambda c=cat: self.choose_category(c), "secondary")
+            if cat == self.category:
+                b.role = "primary"
+            self.categories.add_widget(b)
+        self.items.clear_widgets()
+        self.item_buttons = {}
+        found = search(catalog, self.keypad.value, self.category)
+        for item in found:
+            b = self.button(
+                lambda i=item: self.k.t.pick(i.name_zh, i.name_en),
+                lambda i=item: self.k.go("item", code=i.code),
+                "key",
+                size_hint_y=None,
+                height=max(110, self.k.theme.touch_px(self.k.dpi)),
+            )
+            self.item_buttons[item.code] = b
+            self.items.add_widget(b)
+        if not found:
+            self.items.add_widget(self.label("catalog.none_found", tone="muted"))
+        self.k.style(self.categories)
+        self.k.style(self.items)
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.keypad.retranslate()
+        self.refresh()
+
+    def wipe(self) -> None:
+        self.keypad.clear()
+        self.category = None
+        if self.search_open:
+            self.toggle_search()
+        self.refresh()
+
+
+class ItemScreen(KioskScreen):
+    """One item's guide: materials, promised working days, fees, pickup rules."""
+
+    title_key = ""
+
+    def build(self) -> None:
+        self.name_label = self.label("", "title")
+        self.body.add_widget(self.name_label)
+        self.details = BoxLayout(orientation="vertical", spacing=8)
+        self.body.add_widget(self.details)
+        self.error = self.label("", tone="danger")
+        self.body.add_widget(self.error)
+        self.item: ServiceItem | None = None
+        self.apply_button = self.button("item.apply", self.apply)
+
+    def enter(self, code: str = "", **kw: object) -> None:
+        catalog = self.k.node.parts.catalog
+        self.item = next(i for i in catalog if i.code == code)
+        self.unsay(self.error)
+        self.render()
+
+    def render(self) -> None:
+        item = self.item
+        if item is None:
+            return
+        t = self.k.t
+        self.say(self.name_label, lambda: t.pick(item.name_zh, item.name_en))
+        self.details.clear_widgets()
+        lines = [
+            self.label(lambda: f"{t('item.code')}: {item.code}", "hint", tone="muted"),
+            self.label(lambda: t("item.promised_days", days=item.promised_days)),
+            self.label("item.materials"),
+        ]
+        for spec in item.materials:
+            need = "item.required" if spec.required else "item.optional"
+            lines.append(
+                self.label(
+                    lambda s=spec, n=need: (
+                        "• "
+                        + t("item.material_line", name=t.pick(s.name_zh, s.name_en), pages=s.pages)
+                        + f" ({t(n)})"
+                    ),
+                    "hint",
+                )
+            )
+        fee = getattr(item, "fee", None)
+        if fee is not None:
+            lines.append(self.label(lambda: t("item.fee", fee=fee)))
+        if item.originals_size:
+            lines.append(self.label("item.originals"))
+        if item.pickup_needs_identity:
+            lines.append(self.label("item.pickup_identity"))
+        for w in lines:
+            self.details.add_widget(w)
+        applying = self.k.submission is not None and self.k.submission.step == Step.ITEM
+        back = self.button("nav.back", lambda: self.k.go("catalog"), "secondary")
+        self.nav_buttons(back, self.apply_button) if applying else self.nav_buttons(back)
+        self.k.style(self.page)
+
+    def apply(self) -> None:
+        flow = self.k.submission
+        if flow is None or self.item is None:
+            return
+        try:
+            flow.choose_item(self.item.code)
+        except FlowError:
+            self.say(self.error, "item.unavailable")
+            return
+        self.k.go("phone")
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.render()
+
+    def wipe(self) -> None:
+        self.item = None
+        self.unsay(self.name_label)
+        self.details.clear_widgets()
+        self.unsay(self.error)

@@ -1,0 +1,263 @@
+"""Identity: place the card (with animation), the MRZ of a passport, the live face check."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from datetime import date
+
+from kivy.animation import Animation
+from kivy.graphics import Color, Rectangle, RoundedRectangle
+from kivy.properties import NumericProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
+
+from devices.identity.port import NoDocument
+from terminal.flows.session import FlowError
+from terminal.flows.submission import Step
+from terminal.ui.live import LiveFeed
+from terminal.ui.screens.base import KioskScreen
+from terminal.ui.widgets import KButton, Keypad, Preview
+
+
+class CardAnimation(Widget):
+    """A card gliding down onto the reader, again and again."""
+
+    drop = NumericProperty(1.0)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        with self.canvas:
+            Color(0.3, 0.3, 0.35, 1)
+            self.reader = Rectangle()
+            Color(0.2, 0.55, 0.9, 1)
+            self.card = RoundedRectangle(radius=[12])
+        self.bind(pos=self._draw, size=self._draw, drop=self._draw)
+        self._anim: Animation | None = None
+
+    def _draw(self, *_):
+        w, h = min(self.width * 0.5, 360), min(self.height * 0.25, 60)
+        x = self.center_x - w / 2
+        self.reader.pos, self.reader.size = (x - 20, self.y + 10), (w + 40, h)
+        cw, ch = w * 0.8, w * 0.5
+        self.card.size = (cw, ch)
+        self.card.pos = (self.center_x - cw / 2, self.y + h + 10 + self.drop * (self.height * 0.4))
+
+    def start(self) -> None:
+        self.stop()
+        self.drop = 1.0
+        anim = Animation(drop=0.0, duration=1.2, t="out_quad") + Animation(drop=1.0, duration=0.3)
+        anim.repeat = True
+        self._anim = anim
+        anim.start(self)
+
+    def stop(self) -> None:
+        if self._anim is not None:
+            self._anim.cancel(self)
+            self._anim = None
+
+
+class CardScreen(KioskScreen):
+    """Waits for a document on the reader; polls in a worker until one is read."""
+
+    title_key = "card.title"
+
+    def build(self) -> None:
+        self.hint = self.label("card.hint")
+        self.body.add_widget(self.hint)
+        self.animation = CardAnimation()
+        self.body.add_widget(self.animation)
+        self.status = self.label("", tone="danger")
+        self.body.add_widget(self.status)
+        self.nav_buttons(
+            self.cancel_button(),
+            self.button("card.passport", lambda: self.k.go("mrz"), "secondary"),
+        )
+        self._stop = threading.Event()
+
+    def enter(self, **kw: object) -> None:
+        self.unsay(self.status)
+        self.animation.start()
+        self._poll()
+
+    def _poll(self) -> None:
+        flow = self.k.submission
+        if flow is None or flow.step != Step.IDENTITY:
+            return
+        self._stop = stop = threading.Event()
+        kwargs = {}
+        if (
+            self.k.mrz_key is not None
+            and "mrz_key" in inspect.signature(flow.read_identity).parameters
+        ):
+            kwargs["mrz_key"] = self.k.mrz_key
+
+        def wait_for_card():
+            while not stop.is_set():
+                try:
+                    return flow.read_identity(timeout_s=self.k.card_poll_s, **kwargs)
+                except FlowError as exc:
+                    if not isinstance(exc.__cause__, NoDocument):
+                        return exc
+                    stop.wait(self.k.card_poll_s)
+            return None
+
+        self.k.run("card", wait_for_card, self._read)
+
+    def _read(self, result) -> None:
+        if result is None or self.k.current != self.name:
+            return
+        if isinstance(result, FlowError):
+            name = type(result.__cause__).__name__ if result.__cause__ else ""
+            key = f"card.error.{name}"
+            self.say(self.status, key if self.k.t.has(key) else "card.error.unreadable")
+            self._poll()
+            return
+        self.k.go("face")
+
+    def leave(self) -> None:
+        self._stop.set()
+        self.animation.stop()
+
+    def wipe(self) -> None:
+        self.unsay(self.status)
+
+
+class MrzScreen(KioskScreen):
+    """A passport's chip opens only with the MRZ: document number, birth and expiry dates."""
+
+    title_key = "mrz.title"
+    FIELDS = ("mrz.number", "mrz.birth", "mrz.expiry")
+
+    def build(self) -> None:
+        self.body.add_widget(self.label("mrz.hint", "hint", tone="muted"))
+        row = BoxLayout(size_hint_y=None, height=110, spacing=12)
+        self.field_buttons: dict[str, KButton] = {}
+        for key in self.FIELDS:
+            b = KButton("secondary", on_press=lambda k=key: self.select(k))
+            self.field_buttons[key] = b
+            row.add_widget(b)
+        self.body.add_widget(row)
+        self.error = self.label("", tone="danger")
+        self.body.add_widget(self.error)
+        self.keypad = Keypad(max_len=9, letters=True, labels=self.t)
+        self.keypad.bind(value=lambda *_: self._typed())
+        self.body.add_widget(self.keypad)
+        self.nav_buttons(
+            self.button("nav.back", lambda: self.k.go("card"), "secondary"),
+            self.button("nav.next", self.confirm),
+        )
+        self.values = dict.fromkeys(self.FIELDS, "")
+        self.selected = self.FIELDS[0]
+        self._render()
+
+    def select(self, key: str) -> None:
+        self.selected = key
+        self.keypad.max_len = 9 if key == "mrz.number" else 6
+        self.keypad.value = self.values[key]
+        self._render()
+
+    def _typed(self) -> None:
+        self.values[self.selected] = self.keypad.value
+        self._render()
+
+    def _render(self) -> None:
+        for key, b in self.field_buttons.items():
+            mark = "▶ " if key == self.selected else ""
+            self.say(b, lambda k=key, m=mark: f"{m}{self.t(k)}: {self.values[k]}")
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.keypad.retranslate()
+
+    def confirm(self) -> None:
+        number, birth, expiry = (self.values[k] for k in self.FIELDS)
+        if not (1 <= len(number) <= 9 and number.isalnum()):
+            self.say(self.error, "mrz.error.number")
+            return
+        if not (_yymmdd(birth) and _yymmdd(expiry)):
+            self.say(self.error, "mrz.error.date")
+            return
+        self.unsay(self.error)
+        try:
+            from devices.identity.emrtd.mrz import MrzKey
+        except ImportError:
+            self.k.mrz_key = (number, birth, expiry)
+        else:
+            self.k.mrz_key = MrzKey(number, birth, expiry)
+        self.k.go("card")
+
+    def wipe(self) -> None:
+        self.values = dict.fromkeys(self.FIELDS, "")
+        self.keypad.clear()
+        self.unsay(self.error)
+        self.select(self.FIELDS[0])
+
+
+def _yymmdd(text: str) -> bool:
+    if len(text) != 6 or not text.isdigit():
+        return False
+    try:
+        date(2000 + int(text[:2]), int(text[2:4]), int(text[4:]))
+    except ValueError:
+        return False
+    return True
+
+
+class FaceScreen(KioskScreen):
+    """Live preview with guidance, then the match against the document photo."""
+
+    title_key = "face.title"
+
+    def build(self) -> None:
+        self.guidance = self.label("face.guide.look", "title", halign="center")
+        self.body.add_widget(self.guidance)
+        self.preview = Preview()
+        self.body.add_widget(self.preview)
+        self.retry = self.button("face.retry", self._verify)
+        self.nav_buttons(self.cancel_button())
+        self.feed = LiveFeed(self.k, self.preview, "face")
+
+    def enter(self, **kw: object) -> None:
+        self.say(self.guidance, "face.guide.look")
+        self.nav_buttons(self.cancel_button())
+        self.feed.start(self.k.node.parts.face_camera)
+        self._verify()
+
+    def _verify(self) -> None:
+        flow = self.k.submission
+        if flow is None or flow.step != Step.FACE:
+            return
+        self.say(self.guidance, "face.guide.checking")
+
+        def check():
+            with self.feed.camera_lock:
+                try:
+                    return flow.verify_face()
+                except FlowError as exc:
+                    return exc
+
+        self.k.run("face-check", check, self._checked)
+
+    def _checked(self, result) -> None:
+        flow = self.k.submission
+        if flow is None:
+            return
+        if not isinstance(result, FlowError):
+            self.say(self.guidance, "face.guide.verified")
+            self.k.go("catalog")
+            return
+        if flow.step == Step.STAFF_ASSIST:
+            self.say(self.guidance, "face.guide.attempts_exhausted")
+            self.nav_buttons(self.button("nav.finish", lambda: self.k.end_session("finish")))
+        else:
+            self.say(self.guidance, "face.guide.not_matched")
+            self.nav_buttons(self.cancel_button(), self.retry)
+        self.k.speak(self.guidance.text)
+
+    def leave(self) -> None:
+        self.feed.stop()
+
+    def wipe(self) -> None:
+        self.feed.forget()
+        self.say(self.guidance, "face.guide.look")

@@ -1,0 +1,39 @@
+"""Every screen of the kiosk by name, in the order a reviewer walks through them."""
+
+from __future__ import annotations
+
+from terminal.ui.screens.catalog import CatalogScreen, ItemScreen
+from terminal.ui.screens.home import ErrorScreen, HomeScreen
+from terminal.ui.screens.identity import CardScreen, FaceScreen, MrzScreen
+from terminal.ui.screens.pickup import PickupCodeScreen, PickupOpenScreen, QueryScreen
+from terminal.ui.screens.receipt import RatingScreen, ReceiptScreen
+from terminal.ui.screens.staff import StaffLoginScreen, StaffScreen
+from terminal.ui.screens.submission import (
+    DepositScreen,
+    MaterialsScreen,
+    PhoneScreen,
+    ReviewScreen,
+    ScanScreen,
+)
+
+SCREENS = {
+    "home": HomeScreen,
+    "card": CardScreen,
+    "mrz": MrzScreen,
+    "face": FaceScreen,
+    "catalog": CatalogScreen,
+    "item": ItemScreen,
+    "phone": PhoneScreen,
+    "materials": MaterialsScreen,
+    "scan": ScanScreen,
+    "deposit": DepositScreen,
+    "review": ReviewScreen,
+    "receipt": ReceiptScreen,
+    "rating": RatingScreen,
+    "pickup_code": PickupCodeScreen,
+    "pickup_open": PickupOpenScreen,
+    "query": QueryScreen,
+    "staff_login": StaffLoginScreen,
+    "staff": StaffScreen,
+    "error": ErrorScreen,
+}

@@ -1,0 +1,38 @@
+"""Finding a service item by typing: pinyin initials (HJZM for 户籍证明), code or English words."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+
+from terminal.catalog import ServiceItem
+
+
+@lru_cache(maxsize=512)
+def initials(text: str) -> str:
+    """Upper-case pinyin initials of the Chinese characters in `text` (others dropped)."""
+    letters = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")
+    return "".join(s[:1] for s in letters if s).upper()
+
+
+def matches(item: ServiceItem, query: str) -> bool:
+    q = query.strip().upper()
+    if not q:
+        return True
+    words = "".join(w[:1] for w in item.name_en.split()).upper()
+    return (
+        q in initials(item.name_zh)
+        or q in item.code.upper().replace("-", "")
+        or q in item.name_en.upper().replace(" ", "")
+        or words.startswith(q)
+    )
+
+
+def category(item: ServiceItem) -> str:
+    """The item's category: the letters before the dash of its code (HJ: household, ...)."""
+    return item.code.split("-", 1)[0]
+
+
+def search(items: tuple[ServiceItem, ...], query: str, cat: str | None = None) -> list[ServiceItem]:
+    return [i for i in items if matches(i, query) and (cat is None or category(i) == cat)]
