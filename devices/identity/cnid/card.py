@@ -68,9 +68,14 @@ class UnsupportedCardType(CardDataError):
     """A card of the same family that is not a resident ID card (foreigner card, permit)."""
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() also accepts '²' and other Unicode digits, which int() then refuses.
+    return text.isascii() and text.isdigit()
+
+
 def check_digit(first17: str) -> str:
     """The check character for 17 digits: '0'-'9' or 'X' (the value 10)."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not _ascii_digits(first17):
         raise ValueError("the check digit is computed over exactly 17 digits")
     total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
@@ -78,7 +83,7 @@ def check_digit(first17: str) -> str:
 
 def validate_id_number(number: str) -> None:
     """CardDataError unless `number` is 17 digits, a right check character, a real birth date."""
-    if len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
+    if len(number) != 18 or not _ascii_digits(number[:17]) or number[17] not in "0123456789X":
         raise CardDataError("ID number is not 17 digits and a check character")
     if check_digit(number[:17]) != number[17]:
         raise CardDataError("ID number check digit is wrong (GB 11643-1999 MOD 11-2)")
@@ -90,7 +95,7 @@ def validate_id_number(number: str) -> None:
 
 def parse_date(text: str) -> date:
     """YYYYMMDD to a date; CardDataError otherwise."""
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not _ascii_digits(text):
         raise CardDataError("date field is not YYYYMMDD")
     try:
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))

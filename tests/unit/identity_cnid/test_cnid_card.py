@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 
 import pytest
@@ -167,3 +168,29 @@ def test_text_of_the_wrong_size_or_encoding_is_refused() -> None:
     broken[0:2] = b"\x00\xd8"  # a lone UTF-16 surrogate
     with pytest.raises(CardDataError, match="UCS-2"):
         decode_text(bytes(broken))
+
+
+def test_random_text_files_only_raise_card_data_errors() -> None:
+    import random
+
+    from devices.identity.cnid.errors import ReaderFrameError
+    from devices.identity.cnid.reader import split_base_info
+
+    rng = random.Random(490)
+    good = handmade_text()
+    for _ in range(3000):
+        text = bytearray(good)
+        for _ in range(rng.randrange(1, 8)):
+            text[rng.randrange(256)] = rng.randrange(256)
+        with contextlib.suppress(CardDataError):
+            decode_text(bytes(text))
+        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 12)))
+        with contextlib.suppress(ReaderFrameError):
+            split_base_info(blob + bytes(rng.randrange(0, 1400)))
+
+
+def test_unicode_digits_are_not_id_digits() -> None:
+    with pytest.raises(CardDataError):
+        validate_id_number("1101051949123100²X")
+    with pytest.raises(CardDataError):
+        decode_text(handmade_text(birth="1949123¹"))
