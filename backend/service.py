@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from cloud_bridge.contract import topics
 from .blobs import BlobStore
 from .db import Database
 from .ingest import Ingest
+from .models import utcnow
 from .mqtt import BackendMqtt, MqttSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import OutboxSms, SmsSender
@@ -42,6 +44,7 @@ class BackendService:
         shared_group: str | None = topics.SHARED_GROUP,
         applicant_key: bytes | None = None,
         calendar: WorkingDayCalendar = CN_OFFICIAL,
+        clock: Callable[[], datetime] = utcnow,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -54,7 +57,7 @@ class BackendService:
         # The fleet's applicant key (ADR 0003): given, or made once and kept in the database.
         self.applicant_key = applicant_key or load_or_create_applicant_key(self.db)
         self.calendar = calendar
-        self.reuse = MaterialsOnFile(ReuseSettings(self.applicant_key, calendar))
+        self.reuse = MaterialsOnFile(ReuseSettings(self.applicant_key, calendar), clock)
         self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings, reuse=self.reuse)
         self.desk = StaffDesk(self.db, self, self.sms, self.settings)
         self.mqtt: BackendMqtt | None = None
