@@ -1,0 +1,177 @@
+"""A whole submission and a whole pickup by touch on the real widgets, over the real broker.
+
+A private Mosquitto, the real backend and an emulated terminal (LocalSite); the citizen and the
+clerk only tap the kiosk's buttons and keys. The backend must end up with the application, and
+the pickup must really pulse the compartment's lock.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from allhours.site import LocalSite
+from cloud_bridge.link import wait_until
+from devices.identity.port import IdentityDocument
+from terminal.ui.driver import KioskDriver
+from terminal.ui.kiosk import Kiosk, walk
+
+pytestmark = pytest.mark.broker
+
+CITIZEN = IdentityDocument(
+    document_type="cn_resident_id",
+    name="李四",
+    number="11010519800101123X",
+    birth_date=date(1980, 1, 1),
+)
+PHONE = "13912345678"
+PIN = "5317"
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+def shown(widget) -> bool:
+    return widget.get_root_window() is not None
+
+
+def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartment(
+    tmp_path: Path,
+):
+    with LocalSite(tmp_path) as site, httpx.Client(base_url=site.backend.base_url) as api:
+        node, devices = site.node, site.devices
+        kiosk = Kiosk(
+            node, lang="en", strict_i18n=True, card_poll_s=0.02, staff_check=lambda pin: pin == PIN
+        )
+        drv = KioskDriver(kiosk)
+        s = kiosk.screens
+        try:
+            drv.wait_for(lambda: kiosk.online and not kiosk.banner.text, what="online, no banner")
+            # ---- the citizen submits
+            drv.tap(s["home"].choices["submit"])
+            drv.wait_screen("card")
+            devices.reader.place(CITIZEN)
+            drv.wait_screen("catalog")  # card read, face matched
+            drv.tap(s["catalog"].item_buttons["HJ-0101"])
+            drv.wait_screen("item")
+            drv.tap(s["item"].apply_button)
+            drv.wait_screen("phone")
+            drv.type(s["phone"].keypad, PHONE)
+            drv.tap(s["phone"].nav.children[0])
+            drv.wait_screen("materials")
+            for code in ("id-card-copy", "household-register"):
+                drv.tap(s["materials"].row_buttons[code])
+                drv.wait_screen("scan")
+                drv.tap(s["scan"].scan_button)
+                drv.wait_screen("materials")
+            drv.tap(s["materials"].nav.children[0])
+            drv.wait_screen("deposit")
+            dep = s["deposit"]
+            drv.tap(dep.open_button)
+            drv.wait_for(lambda: shown(dep.closed_button) or shown(dep.yes_button), what="open")
+            if shown(dep.yes_button):
+                drv.tap(dep.yes_button)
+                drv.wait_for(lambda: shown(dep.closed_button), what="door confirmed")
+            drv.tap(dep.closed_button)
+            drv.wait_screen("review")
+            review_text = " ".join(w.text for w in walk(s["review"]) if hasattr(w, "text"))
+            assert "李*" in review_text and "1101**********123X" in review_text
+            assert CITIZEN.number not in review_text and PHONE not in review_text
+            drv.tap(s["review"].submit_button)
+            drv.wait_screen("receipt")
+            receipt = s["receipt"].receipt
+            assert receipt is not None and receipt.sent_now
+            app_no = receipt.application_no
+            drv.tap(s["receipt"].nav.children[0])
+            drv.wait_screen("rating")
+            drv.tap(s["rating"].choices[0])
+            drv.tap(s["rating"].nav.children[0])
+            drv.wait_screen("home")
+
+            def detail():
+                r = api.get(f"/api/applications/{app_no}")
+                return r.json() if r.status_code == 200 else None
+
+            ingested = wait_until(
+                lambda: (
+                    (d := detail())
+                    and len(d["materials"]) == 2
+                    and all(m["verified"] for m in d["materials"])
+                    and d
+                ),
+                30,
+                0.1,
+            )
+            assert ingested, "the backend never got the application with both verified scans"
+            assert ingested["item_code"] == "HJ-0101"
+
+            # ---- staff approve; a clerk loads the result by touch in service mode
+            for step in ("accept", "review", "approve"):
+                r = api.post(f"/api/applications/{app_no}/{step}", json={"actor": "clerk"})
+                assert r.status_code == 200, r.text
+            r = api.post(
+                f"/api/applications/{app_no}/load-result",
+                json={"terminal_id": site.terminal_id, "size": "S", "actor": "clerk"},
+            )
+            assert r.status_code == 200, r.text
+            assert wait_until(lambda: node.staff().pending_loads(), 20), "no load command"
+            drv.tap(s["home"].staff_button)
+            drv.wait_screen("staff_login")
+            drv.type(s["staff_login"].keypad, PIN)
+            drv.tap(s["staff_login"].nav.children[0])
+            drv.wait_screen("staff")
+            staff = s["staff"]
+
+            def load_button(prefix: str):
+                return next(
+                    (b for b in walk(staff.loads) if getattr(b, "text", "").startswith(prefix)),
+                    None,
+                )
+
+            drv.tap(drv.wait_for(lambda: load_button("Open "), what="an open-for-load button"))
+            drv.tap(drv.wait_for(lambda: load_button("Result in "), what="a loaded button"))
+            drv.wait_for(lambda: not node.staff().pending_loads(), what="the load confirmed")
+            drv.tap(staff.nav.children[0])  # leave service mode
+            drv.wait_screen("home")
+
+            sms = wait_until(
+                lambda: next(
+                    (
+                        x
+                        for x in api.get("/api/sms", params={"phone": PHONE}).json()
+                        if x["kind"] == "pickup_code"
+                    ),
+                    None,
+                ),
+                30,
+                0.1,
+            )
+            assert sms, "no pickup-code SMS"
+            code = CODE.search(sms["text"]).group(1)
+            assert wait_until(lambda: any(c.code_digest for c in node.locker.compartments()), 20), (
+                "the code never reached the terminal"
+            )
+
+            # ---- the applicant picks up by touch
+            pulses_before = len(devices.board.pulses)
+            drv.tap(s["home"].choices["pickup"])
+            drv.wait_screen("pickup_code")
+            drv.type(s["pickup_code"].keypad, code)
+            drv.tap(s["pickup_code"].open_button)
+            drv.wait_screen("pickup_open")
+            opened = s["pickup_open"]
+            if shown(opened.yes_button):
+                drv.tap(opened.yes_button)
+            drv.wait_for(lambda: shown(opened.done_button), what="the door open")
+            assert len(devices.board.pulses) > pulses_before, "no compartment lock was pulsed"
+            drv.tap(opened.done_button)
+            drv.wait_screen("home")
+            picked = wait_until(
+                lambda: (d := detail()) and d["status"] == "picked_up" and d, 30, 0.1
+            )
+            assert picked, "the backend never heard of the pickup"
+            assert kiosk.t.misses == set()
+        finally:
+            drv.close()
