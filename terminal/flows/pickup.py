@@ -143,6 +143,7 @@ class PickupFlow:
                     picked_up_at=now,
                 )
             )
+        return True
 
     def door_closed(self) -> None:
         """The citizen took the documents and closed the door."""
