@@ -72,7 +72,11 @@ class PrintedPage:
 
 
 class EscposPrinterEmulator:
-    """start(), print to ("127.0.0.1", emulator.port), read `pages`, stop()."""
+    """start(), print to ("127.0.0.1", emulator.port), read `pages`, stop().
+
+    Like a printer's raw port it serves one connection at a time; parsing state (style,
+    Chinese mode, the current page) lives in the printer, not in the connection.
+    """
 
     def __init__(self, *, paper: str = "ok", cover_open: bool = False) -> None:
         self.paper = paper  # "ok" | "low" | "out"
@@ -142,7 +146,10 @@ class EscposPrinterEmulator:
         clients: dict[socket.socket, bytearray] = {}
         try:
             while True:
-                ready, _, _ = select.select([self._listener, self._wake_r, *clients], [], [])
+                # One job at a time, as a printer's raw port serves: the next connection
+                # waits in the backlog until the current one closes.
+                listening = [] if clients else [self._listener]
+                ready, _, _ = select.select([*listening, self._wake_r, *clients], [], [])
                 if self._wake_r in ready:
                     return
                 for s in ready:
@@ -278,6 +285,7 @@ class EscposPrinterEmulator:
 
     def _esc(self, cmd: int, params: bytes) -> None:
         if cmd == ord("@"):
+            self._line.clear()  # initialising clears the print buffer
             self._style = PrintedLine("")
             self._chinese = False
         elif cmd == ord("!"):

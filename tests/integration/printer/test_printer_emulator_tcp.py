@@ -175,3 +175,25 @@ def test_the_emulator_reassembles_commands_split_across_packets(
         (page,) = emulator.wait_for_pages(1)
     assert page.text[-1] == "凭短信取件码取件。𠮷"
     assert page.qr_codes[0].payload == APPLICATION_NO.encode()
+
+
+def test_random_bytes_never_kill_the_emulator(emulator: EscposPrinterEmulator) -> None:
+    import random
+
+    rng = random.Random(9100)
+    alphabet = [0x0A, 0x10, 0x1B, 0x1C, 0x1D, 0x04, 0x28, 0x6B, 0x31, 0x50, 0x56, 0xB0, 0xA1]
+    with socket.create_connection(("127.0.0.1", emulator.port)) as conn:
+        for _ in range(200):
+            chunk = bytes(
+                rng.choice(alphabet) if rng.random() < 0.5 else rng.randrange(256)
+                for _ in range(rng.randrange(1, 64))
+            )
+            conn.sendall(chunk)
+    # Whatever it made of that, it still serves the next receipt.
+    with EscposReceiptPrinter.network("127.0.0.1", emulator.port, timeout_s=2.0) as printer:
+        before = len(emulator.pages)
+        printer.print_receipt(citizen_receipt())
+        page = emulator.wait_for_pages(before + 1)[-1]
+    # Lines the noise printed stay on the paper above; the receipt follows them intact.
+    assert page.text[-8:][0] == "受理回执 Receipt" and page.text[-1] == "凭短信取件码取件。𠮷"
+    assert page.qr_codes[-1].payload == APPLICATION_NO.encode()
