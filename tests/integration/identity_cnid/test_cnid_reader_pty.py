@@ -305,3 +305,13 @@ def test_the_emulator_answers_bad_commands_as_a_sam_does(emulator: CnIdReaderEmu
         port.write(encode_frame(bytes((0x77, 0x01))))
         assert decode_response_body(port.read(11)[5:]).sw3 == 0x21
     assert emulator.received[-2:] == ["bad checksum", (0x77, 0x01)]
+
+
+def test_emulator_and_driver_leave_no_descriptor_open() -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        emu = CnIdReaderEmulator(citizen_card()).start()
+        with CnIdReader(emu.device, timeout_s=0.3) as reader:
+            reader.read(1.0)
+        emu.stop()
+    assert set(os.listdir("/proc/self/fd")) == before
