@@ -13,6 +13,7 @@ from PIL import Image
 
 from devices.identity.emrtd.lds import JP2_MAGIC
 from devices.identity.emrtd.mrz import MrzKey
+from devices.identity.emrtd.pcscd import PcscdHost, PcscdUnavailable
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
 from devices.identity.port import NoDocument
@@ -110,3 +111,12 @@ def test_a_photo_past_32_kib_crosses_pcscd_with_odd_ins_reads(insert_card):
 
     assert document.photo == photo
     assert (0xB1, 0x9000) in card.transcript
+
+
+def test_a_second_pcscd_user_waits_for_the_machine_wide_lock(pcsc_host):
+    second = PcscdHost(lock_timeout_s=0.3)
+
+    with pytest.raises(PcscdUnavailable, match=r"allhours-pcsc\.lock stayed locked"):
+        second.start()
+
+    assert second.process is None
