@@ -53,6 +53,8 @@ class OnFileLookup:
         self._waiting: dict[str, _Waiter] = {}
         self._lock = threading.Lock()
         self.late = 0  # responses that came after their asker stopped waiting
+        self.answered = 0
+        self.unanswered = 0  # link down, no responses topic, or no answer in time
 
     @property
     def enabled(self) -> bool:
@@ -82,14 +84,17 @@ class OnFileLookup:
         try:
             if not self.sender.request(query, self.timeout_s):
                 log.info("materials on file not asked for %s: link down", operation_id)
+                self.unanswered += 1
                 return None
             if not waiter.done.wait(self.timeout_s):
                 log.info("no materials-on-file answer for %s in time", operation_id)
+                self.unanswered += 1
                 return None
         finally:
             with self._lock:
                 self._waiting.pop(operation_id, None)
         assert waiter.response is not None
+        self.answered += 1
         return [
             OnFile(
                 material_code=x.material_code,
