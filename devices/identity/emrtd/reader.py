@@ -120,7 +120,9 @@ class _Session:
         self.report["apdus"] += 1
         return bytes(data), (sw1 << 8) | sw2
 
-    def secure(self, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None):
+    def secure(
+        self, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+    ) -> tuple[bytes, int]:
         if self.channel is None:
             raise SecureMessagingError("no secure-messaging session")
         apdu = self.channel.protect(0x00, ins, p1, p2, data, le)
@@ -219,16 +221,16 @@ class EmrtdReader:
             EXTENDED_CHUNK if extended_length_supported(atr) else SHORT_CHUNK
         )
         report["chunk"] = chunk
-        with _step(report, "select"):
+        with _timed(report, "select"):
             _, sw = session.transmit(bytes.fromhex("00A4040C07") + AID)
             if sw != SW_OK:
                 raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
-        with _step(report, "bac"):
+        with _timed(report, "bac"):
             session.channel = mutual_authenticate(session.transmit, key)
         log.info("BAC established with document %s", mask(key.document_number))
         files: dict[str, bytes] = {}
         for item in (lds.EF_COM, lds.DG1, lds.DG2, lds.EF_SOD):
-            with _step(report, item.name):
+            with _timed(report, item.name):
                 content = self._read_file(session, item, chunk)
             if content is not None:
                 files[item.name] = content
@@ -236,14 +238,14 @@ class EmrtdReader:
         for required in ("EF.COM", "DG1", "DG2"):
             if required not in files:
                 raise CorruptData(f"{required} is missing on the chip")
-        with _step(report, "parse"):
+        with _timed(report, "parse"):
             com = lds.parse_ef_com(files["EF.COM"])
             report["lds_version"] = com.lds_version
             mrz = lds.parse_dg1(files["DG1"])
             face = lds.parse_dg2(files["DG2"])
             report["photo_format"] = face.format
         authenticity = "chip_read"
-        with _step(report, "sod"):
+        with _timed(report, "sod"):
             if "EF.SOD" in files:
                 security = sod.parse_sod(files["EF.SOD"])
                 checked = sod.verify_hashes(security, {1: files["DG1"], 2: files["DG2"]})
@@ -309,23 +311,22 @@ class EmrtdReader:
 
     # -- PC/SC --------------------------------------------------------------------------
 
-    def _reader_names(self) -> list[str]:
+    @staticmethod
+    def _readers() -> list[Any]:
         from smartcard.Exceptions import SmartcardException
+        from smartcard.pcsc.PCSCExceptions import BaseSCardException
         from smartcard.System import readers
 
         try:
-            return [str(r) for r in readers()]
-        except SmartcardException as exc:
+            return list(readers())
+        except (SmartcardException, BaseSCardException) as exc:
             raise ReaderFault(f"PC/SC service (pcscd) not reachable: {exc}") from exc
+
+    def _reader_names(self) -> list[str]:
+        return [str(r) for r in self._readers()]
 
     def _candidates(self) -> list[Any]:
-        from smartcard.Exceptions import SmartcardException
-        from smartcard.System import readers
-
-        try:
-            found = readers()
-        except SmartcardException as exc:
-            raise ReaderFault(f"PC/SC service (pcscd) not reachable: {exc}") from exc
+        found = self._readers()
         if self.reader_name:
             wanted = self.reader_name.lower()
             found = [r for r in found if str(r).lower().startswith(wanted)]
@@ -369,7 +370,7 @@ class EmrtdReader:
             connection.release()
 
 
-class _step:
+class _timed:
     """Times one step of a read into the report."""
 
     def __init__(self, report: dict[str, Any], name: str):

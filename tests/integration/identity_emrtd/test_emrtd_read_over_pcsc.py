@@ -11,6 +11,7 @@ import pytest
 from emrtd_support import MRZ, passport_photo
 from PIL import Image
 
+from devices.identity.emrtd.errors import ReaderFault
 from devices.identity.emrtd.lds import JP2_MAGIC
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.pcscd import PcscdHost, PcscdUnavailable
@@ -120,3 +121,10 @@ def test_a_second_pcscd_user_waits_for_the_machine_wide_lock(pcsc_host):
         second.start()
 
     assert second.process is None
+
+
+def test_a_reader_name_that_matches_nothing_is_a_reader_fault(pcsc_host):
+    reader = EmrtdReader("No Such Reader", mrz_key=KEY)
+
+    with pytest.raises(ReaderFault, match="no PC/SC reader matches No Such Reader"):
+        reader.read(timeout_s=0.2)
