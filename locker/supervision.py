@@ -127,6 +127,11 @@ class DoorSupervisor:
                 return DoorState.CLOSED
             self._sleep(min(self.settings.poll_interval_s, left))
 
+    def faults(self) -> dict[str, str]:
+        """Sensing boards that did not answer at the last poll, with the error."""
+        with self._lock:
+            return dict(self._faulty)
+
     # ---- polling -------------------------------------------------------------------
 
     def poll(self) -> dict[str, DoorState]:
