@@ -22,7 +22,7 @@ def emulator() -> Iterator[CnIdReaderEmulator]:
 
 @pytest.fixture
 def reader(emulator: CnIdReaderEmulator) -> Iterator[CnIdReader]:
-    r = CnIdReader(emulator.device, timeout_s=0.3)
+    r = CnIdReader(emulator.device, timeout_s=2.0)  # generous: CI machines are loaded
     try:
         yield r
     finally:

@@ -57,7 +57,7 @@ def test_with_a_decoder_plugin_the_photo_is_the_decoded_image(
 ) -> None:
     monkeypatch.syspath_prepend(os.path.join(os.path.dirname(__file__), "../../unit/identity_cnid"))
     decoder = load_wlt_decoder("cnid_wlt_plugin:GreyPngDecoder")
-    with CnIdReader(emulator.device, timeout_s=0.3, photo_decoder=decoder) as reader:
+    with CnIdReader(emulator.device, timeout_s=2.0, photo_decoder=decoder) as reader:
         doc = reader.read(2.0)
     assert doc.photo is not None and image_format(doc.photo) == "png"
     assert doc.photo == decoder.decode(citizen_card().wlt)
@@ -68,7 +68,7 @@ def test_a_failing_decoder_leaves_the_photo_empty_but_the_read_succeeds(
 ) -> None:
     monkeypatch.syspath_prepend(os.path.join(os.path.dirname(__file__), "../../unit/identity_cnid"))
     decoder = load_wlt_decoder("cnid_wlt_plugin:BrokenDecoder")
-    with CnIdReader(emulator.device, timeout_s=0.3, photo_decoder=decoder) as reader:
+    with CnIdReader(emulator.device, timeout_s=2.0, photo_decoder=decoder) as reader:
         doc = reader.read(2.0)
         assert doc.photo is None and doc.number == CITIZEN_NUMBER
         assert "vendor library returned -4" in str(reader.diagnostics()["last_photo_error"])
@@ -133,8 +133,10 @@ def test_each_fault_gives_its_error_and_the_next_citizen_is_served(
     error: type[CnIdReadError],
     status: str | None,
 ) -> None:
+    reader.timeout_s = 0.3  # how long a silent SAM is waited for
     emulator.set_fault(fault, on=on)
     exc = _read_in_thread(reader, 1.0)
+    reader.timeout_s = 2.0
     assert isinstance(exc, error), exc
     assert exc.status == status
     assert exc.citizen_message and CITIZEN_NUMBER not in str(exc)
@@ -146,6 +148,7 @@ def test_each_fault_gives_its_error_and_the_next_citizen_is_served(
 def test_reader_faults_tell_the_citizen_to_get_help(
     emulator: CnIdReaderEmulator, reader: CnIdReader
 ) -> None:
+    reader.timeout_s = 0.3
     emulator.set_fault("no_answer")
     with pytest.raises(ReaderFault) as info:
         reader.read(1.0)
@@ -261,6 +264,7 @@ def test_random_garbage_and_truncated_frames_only_raise_read_errors(
                 outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
         emulator.set_raw_answer(None)
         emulator.place_card(citizen_card())
+        reader.timeout_s = 2.0
         assert reader.read(1.0).number == CITIZEN_NUMBER  # and it recovers afterwards
     assert sum(outcomes.values()) == 60
     assert {"ReaderTimeout", "ReaderFrameError"} <= outcomes.keys(), outcomes
@@ -311,7 +315,7 @@ def test_emulator_and_driver_leave_no_descriptor_open() -> None:
     before = set(os.listdir("/proc/self/fd"))
     for _ in range(3):
         emu = CnIdReaderEmulator(citizen_card()).start()
-        with CnIdReader(emu.device, timeout_s=0.3) as reader:
+        with CnIdReader(emu.device, timeout_s=2.0) as reader:
             reader.read(1.0)
         emu.stop()
     assert set(os.listdir("/proc/self/fd")) == before

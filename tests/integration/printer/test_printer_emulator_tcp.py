@@ -144,8 +144,9 @@ def test_a_printer_that_does_not_answer_status_is_offline(emulator: EscposPrinte
             printer.status()
         facts = printer.diagnostics()
         assert "PrinterOffline" in str(facts["status_error"])
-        emulator.mute = False
-        assert printer.status().paper == "ok"  # it reconnects once the printer answers
+    emulator.mute = False
+    with EscposReceiptPrinter.network("127.0.0.1", emulator.port, timeout_s=2.0) as printer:
+        assert printer.status().paper == "ok"  # answering again, it is online again
 
 
 def test_no_printer_listening_is_offline() -> None:
