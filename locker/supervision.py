@@ -112,14 +112,20 @@ class DoorSupervisor:
             ids = [*self._doors, *sorted(self._unsensed)]
             return {cid: self._state_of(cid) for cid in ids}
 
-    def wait_open(self, compartment_id: str, timeout_s: float | None = None) -> DoorState:
-        """Poll until the door is open: OPEN, CLOSED when the limit passed, UNKNOWN if unread."""
+    def wait_open(
+        self, compartment_id: str, timeout_s: float | None = None, *, quiet: bool = False
+    ) -> DoorState:
+        """Poll until the door is open: OPEN, CLOSED when the limit passed, UNKNOWN if unread.
+
+        ``quiet``: a board that does not answer raises no device_fault from this wait (the
+        caller has just raised its own alarm for it); the worker's next poll still will.
+        """
         if compartment_id not in self._doors:
             return DoorState.UNSENSED
         limit = self.settings.open_confirm_s if timeout_s is None else timeout_s
         deadline = self._monotonic() + limit
         while True:
-            state = self.poll()[compartment_id]
+            state = self.poll(quiet=quiet)[compartment_id]
             if state in (DoorState.OPEN, DoorState.UNKNOWN):
                 return state
             left = deadline - self._monotonic()
@@ -134,11 +140,11 @@ class DoorSupervisor:
 
     # ---- polling -------------------------------------------------------------------
 
-    def poll(self) -> dict[str, DoorState]:
+    def poll(self, *, quiet: bool = False) -> dict[str, DoorState]:
         """Read every sensing board once, raise the alarms that follow, return all states."""
         alarms: list[tuple[str, str | None, str]] = []
         with self._lock:
-            readings = {bid: self._read(bid, alarms) for bid in self._sensor_boards}
+            readings = {bid: self._read(bid, alarms, quiet) for bid in self._sensor_boards}
             now = self._monotonic()
             for cid, door in self._doors.items():
                 assert door.spec.door is not None
@@ -155,11 +161,13 @@ class DoorSupervisor:
         return states
 
     def _read(
-        self, board_id: str, alarms: list[tuple[str, str | None, str]]
+        self, board_id: str, alarms: list[tuple[str, str | None, str]], quiet: bool
     ) -> dict[int, bool] | None:
         try:
             reading = self._boards.read_doors(board_id)
         except LockFault as exc:
+            if quiet:
+                return None
             if board_id not in self._faulty:
                 alarms.append(
                     (DEVICE_FAULT, None, f"door sensors of board {board_id} do not answer: {exc}")

@@ -175,6 +175,7 @@ def test_an_unplugged_board_changes_nothing_and_the_supervisor_reports_it_once(r
     rig.board.unplug()
     with pytest.raises(LockerFault):
         rig.bank.pickup(CODE)
+    assert [a.kind for a in rig.alarms] == ["lock_fault"]
     rig.bank.doors.poll()
     rig.bank.doors.poll()
     assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT

@@ -168,9 +168,7 @@ def test_an_unplugged_board_raises_an_alarm_and_keeps_the_result(rig):
     with pytest.raises(LockerFault, match="A01 could not be opened") as caught:
         rig.bank.pickup("11112222")
     assert "unplugged" in caught.value.detail
-    # The lock did not answer, and neither did the door sensors of the same board.
-    assert [(a.kind, a.compartment_id) for a in rig.alarms] == [
-        ("lock_fault", "A01"), ("device_fault", None)]
+    assert [(a.kind, a.compartment_id) for a in rig.alarms] == [("lock_fault", "A01")]
     slot = rig.bank.compartments()[0]
     assert slot.state == State.HOLDING_RESULT and slot.load_id == "L-1"
     rig.board.plug()
@@ -183,7 +181,7 @@ def test_a_staff_open_on_an_unplugged_board_changes_nothing_but_raises_an_alarm(
     rig.board.unplug()
     with pytest.raises(LockerFault):
         rig.bank.open(slot.id)
-    assert [a.kind for a in rig.alarms] == ["lock_fault", "device_fault"]
+    assert [a.kind for a in rig.alarms] == ["lock_fault"]
     assert state_of(rig.bank, slot.id) == State.RESERVED
 
 
