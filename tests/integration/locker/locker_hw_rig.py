@@ -17,6 +17,7 @@ from cloud_bridge.contract import pickup_code
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityDocument
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import LockerConfig, parse_locker_config
@@ -25,6 +26,9 @@ from terminal.node import TerminalDevices, TerminalNode
 TERMINAL = "T0001"
 KEY = b"pickup-code-key-of-T0001"
 REPO = Path(__file__).resolve().parents[3]
+CITIZEN = IdentityDocument(
+    document_type="cn_resident_id", name="张三", number="11010519491231002X", photo=b"\xff\xd8"
+)
 MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
 
 # Short limits: a jam is a door that never opens, so the wait is the whole limit.
@@ -112,7 +116,7 @@ class HardwareTerminal:
         self.board_sets.append(boards)
         devices = TerminalDevices(
             lock=boards,
-            identity_reader=ScriptedIdentityReader([]),
+            identity_reader=ScriptedIdentityReader([CITIZEN] * 3),
             face_verifier=FixedFaceVerifier(MATCH),
             face_camera=GeneratedPageSource("face"),
             document_camera=GeneratedPageSource,
