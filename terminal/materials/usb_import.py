@@ -407,7 +407,7 @@ def _clean_page(image, kind: FileKind, limits: ImportLimits) -> ImportedPage:
     long_side = max(image.size)
     dpi = limits.render_dpi if kind == FileKind.PDF else max(long_side / 11.69, 1.0)
     buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=limits.jpeg_quality, dpi=(dpi, dpi), optimize=True)
+    image.save(buf, "JPEG", quality=limits.jpeg_quality, dpi=(dpi, dpi))
     thumb = image.copy()
     thumb.thumbnail((limits.thumbnail_px, limits.thumbnail_px))
     tbuf = io.BytesIO()
@@ -595,7 +595,8 @@ def _image_pages(data: bytes, limits: ImportLimits):
         img = img.convert("RGB")
         if img.width * img.height > limits.max_page_pixels:
             f = (limits.max_page_pixels / (img.width * img.height)) ** 0.5 * 0.999
-            img = img.resize((max(1, int(img.width * f)), max(1, int(img.height * f))))
+            size = (max(1, int(img.width * f)), max(1, int(img.height * f)))
+            img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
         return img
 
     return [render], [], None
