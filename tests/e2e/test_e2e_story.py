@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import TERMINAL, Spine
+from e2e_spine import TERMINAL, Spine
 
 from allhours.story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
 from cloud_bridge.contract import topics
