@@ -21,7 +21,7 @@ class NoDocument(IdentityReadError):
 
 @dataclass(frozen=True)
 class IdentityDocument:
-    """What a document chip yields; personal data, so repr shows no number, address or photo.
+    """What a document chip yields; personal data, so repr shows no name, number, birth date, address or photo.
 
     `photo` is the chip's face image as stored (JPEG or JPEG 2000 for eMRTD DG2; for a
     second-generation ID card a decoded image, or None when no WLT decoder is installed).
@@ -31,9 +31,9 @@ class IdentityDocument:
     """
 
     document_type: str  # "cn_resident_id" | "passport" | "other", as in the wire contract
-    name: str
+    name: str = field(repr=False)
     number: str = field(repr=False)
-    birth_date: date | None = None
+    birth_date: date | None = field(default=None, repr=False)
     expiry_date: date | None = None
     photo: bytes | None = field(default=None, repr=False)
     sex: str | None = None  # "M" | "F" | None
