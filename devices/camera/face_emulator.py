@@ -159,6 +159,26 @@ class _Head:
         return cv2.remap(frame, map_x, self.ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
+_NOISE: dict[tuple[tuple[int, int], float], list[np.ndarray]] = {}
+
+
+def _noise_bank(size: tuple[int, int], sigma: float) -> list[np.ndarray]:
+    """Eight sensor-noise fields, made once per process: drawing fresh noise per frame costs
+    more than the rest of the emulation."""
+    key = (size, sigma)
+    if key not in _NOISE:
+        gen = np.random.default_rng(9303)
+        shape = (size[1], size[0], 3)
+        _NOISE[key] = [
+            np.round(gen.normal(0.0, sigma, shape)).astype(np.int16) for _ in range(8)
+        ]
+    return _NOISE[key]
+
+
+def _add_noise(frame: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
 class _Camera:
     """Hand-held jitter of the subject and sensor noise, per frame."""
 
@@ -168,7 +188,8 @@ class _Camera:
         self.noise_sigma = noise_sigma
         self.sway = sway
         self.state = [0.0, 0.0, 0.0, 0.0]  # dx, dy, rotation (deg), log-scale
-        self.noise = np.random.default_rng(rng.getrandbits(64))
+        self.bank = _noise_bank(size, noise_sigma) if noise_sigma > 0 else []
+        self.last_noise = -1
 
     def shoot(self, scene: np.ndarray) -> np.ndarray:
         limits = (4.0 * self.sway, 3.0 * self.sway, 1.5 * self.sway, 0.015 * self.sway)
@@ -182,10 +203,37 @@ class _Camera:
         out = cv2.warpAffine(
             scene, m, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
-        if self.noise_sigma > 0:
-            noise = self.noise.normal(0.0, self.noise_sigma, out.shape).astype(np.float32)
-            out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if self.bank:
+            # Never the same noise twice in a row: a sensor's noise is fresh every frame.
+            pick = self.rng.randrange(len(self.bank) - 1)
+            self.last_noise = pick if pick < self.last_noise else pick + 1
+            out = _add_noise(out, self.bank[self.last_noise])
         return out
+
+
+class Portrait:
+    """A real photo prepared as the camera's scene: framed face, shut eyes and the turn warp.
+
+    Preparing takes about half a second (a face search on the full photo); build it once and
+    give it to as many emulated sources as needed.
+    """
+
+    def __init__(
+        self,
+        photo: bytes | str | Path | np.ndarray,
+        *,
+        size: tuple[int, int] = FRAME_SIZE,
+        face_share: float = 0.36,
+    ):
+        self.size = size
+        self.scene, points = _portrait(load_rgb(photo), size, face_share)
+        self.head = _Head(points, size)
+        shut = _closed_eyes(self.scene, points)
+        half = ((self.scene.astype(np.uint16) + shut) // 2).astype(np.uint8)
+        self.eyes = {0.5: half, 1.0: shut}
+
+    def __repr__(self) -> str:
+        return f"Portrait(size={self.size})"
 
 
 class LivePersonSource:
@@ -193,11 +241,9 @@ class LivePersonSource:
 
     def __init__(
         self,
-        photo: bytes | str | Path | np.ndarray,
+        photo: Portrait | bytes | str | Path | np.ndarray,
         *,
         rng: random.Random | None = None,
-        size: tuple[int, int] = FRAME_SIZE,
-        face_share: float = 0.36,
         turn_degrees: float = 28.0,
         noise_sigma: float = 2.0,
         sway: float = 1.0,
@@ -205,15 +251,10 @@ class LivePersonSource:
     ):
         """spontaneous_blink_every: mean frames between unprompted blinks (None: never)."""
         self.rng = rng or random.Random()
-        self.size = size
+        self.portrait = photo if isinstance(photo, Portrait) else Portrait(photo)
         self.turn_degrees = turn_degrees
         self.spontaneous_blink_every = spontaneous_blink_every
-        self.scene, points = _portrait(load_rgb(photo), size, face_share)
-        self.head = _Head(points, size)
-        shut = _closed_eyes(self.scene, points)
-        half = ((self.scene.astype(np.uint16) + shut) // 2).astype(np.uint8)
-        self._eyes = {0.5: half, 1.0: shut}
-        self.camera = _Camera(self.rng, size, noise_sigma, sway)
+        self.camera = _Camera(self.rng, self.portrait.size, noise_sigma, sway)
         self.prompt: str | None = None
         self.plan: list[tuple[float, float]] = []  # per coming frame: (eye closure, yaw)
         self.captured = 0
@@ -252,8 +293,9 @@ class LivePersonSource:
         closure, yaw = self.plan.pop(0) if self.plan else (0.0, 0.0)
         if self.plan == [] and (closure or yaw):
             self._idle_frames = 0
-        scene = self._eyes.get(closure, self.scene) if closure else self.scene
-        return self.camera.shoot(self.head.turn(scene, yaw))
+        portrait = self.portrait
+        scene = portrait.eyes.get(closure, portrait.scene) if closure else portrait.scene
+        return self.camera.shoot(portrait.head.turn(scene, yaw))
 
     def diagnostics(self) -> dict[str, object]:
         return {"driver": "emulated-live-person", "captured": self.captured}
@@ -286,21 +328,19 @@ class PrintedPhotoSource:
 
     def __init__(
         self,
-        photo: bytes | str | Path | np.ndarray,
+        photo: Portrait | bytes | str | Path | np.ndarray,
         *,
         rng: random.Random | None = None,
-        size: tuple[int, int] = FRAME_SIZE,
-        face_share: float = 0.36,
         tilt_degrees: float = 50.0,
         noise_sigma: float = 2.0,
         react: bool = True,
     ):
         self.rng = rng or random.Random()
-        self.size = size
+        prepared = photo if isinstance(photo, Portrait) else Portrait(photo)
+        portrait, self.size = prepared.scene, prepared.size
         self.tilt_degrees = tilt_degrees
         self.react = react
-        portrait, _ = _portrait(load_rgb(photo), size, face_share * 1.25)
-        w, h = size
+        w, h = self.size
         # The print (with a white border) is smaller than the frame, in front of a room wall.
         pw, ph = round(w * 0.8), round(h * 0.8)
         self.print_ = cv2.copyMakeBorder(
@@ -313,8 +353,7 @@ class PrintedPhotoSource:
             value=(245, 245, 240),
         )
         self.wall = np.full((h, w, 3), (150, 140, 125), np.uint8)
-        self.noise = np.random.default_rng(self.rng.getrandbits(64))
-        self.noise_sigma = noise_sigma
+        self.bank = _noise_bank(self.size, noise_sigma) if noise_sigma > 0 else []
         self.pose = [0.0, 0.0, 0.0]  # hand tremor: dx, dy, roll (deg)
         self.plan: list[tuple[float, float]] = []  # per coming frame: (yaw tilt, pitch)
         self.prompt: str | None = None
@@ -371,9 +410,8 @@ class PrintedPhotoSource:
         out = cv2.warpPerspective(
             self.print_, hmat, self.size, dst=self.wall.copy(), borderMode=cv2.BORDER_TRANSPARENT
         )
-        if self.noise_sigma > 0:
-            noise = self.noise.normal(0.0, self.noise_sigma, out.shape).astype(np.float32)
-            out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if self.bank:
+            out = _add_noise(out, self.bank[self.captured % len(self.bank)])
         return out
 
     def diagnostics(self) -> dict[str, object]:
