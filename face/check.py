@@ -21,6 +21,7 @@ from face.landmarks import FoundFace, find_faces
 from face.liveness import (
     PASSED,
     PROMPTS,
+    TURN_MIN,
     Baseline,
     ChallengeStep,
     FrozenPicture,
@@ -182,15 +183,26 @@ class FaceCheck:
         self._phase = "hold"
         self._hold_until = now + self._rng.uniform(*HOLD_S)
         self._neutral = self._neutral[-NEUTRAL_FRAMES:]
+        self._calm_seen = False
 
     def _hold(self, frame: np.ndarray, face: FoundFace, obs: Observation, now: float) -> Guidance:
         quality = assess(frame, face)
+        if self._calm_seen and abs(self._reference.turn(obs)) >= TURN_MIN:
+            # Asked to hold still, the face turned away: a recording playing its own script.
+            return self._fail("unprompted_turn")
         if quality.problem or not self._reference.is_neutral(obs):
             # Not neutral yet (still turned, eyes shut, or a poor frame): wait for a calm face.
             self._hold_until = max(self._hold_until, now + HOLD_S[0])
             return self._say(quality.problem or "face_the_camera", face, self._progress())
+        if not self._calm_seen and self._steps_done:
+            # The first calm frame after an answer: its face must be the one that is matched.
+            self._answers.append((frame.copy(), face))
+        self._calm_seen = True
         self._neutral = [*self._neutral, obs][-NEUTRAL_FRAMES:]
         self._keep_candidate(frame, face, quality.score)
+        if self._steps_done >= len(self._challenge):
+            self._phase = "checking"
+            return self._say("checking", face, 0.9)
         if now < self._hold_until or len(self._neutral) < NEUTRAL_FRAMES:
             return self._say("hold_still", face, self._progress())
         prompt = self._challenge[self._steps_done]
@@ -208,13 +220,8 @@ class FaceCheck:
             return self._say(step.prompt, face, self._progress())
         if verdict != PASSED:
             return self._fail(verdict)
-        # The frame that completed the answer: its face must be the one that is matched.
-        self._answers.append((frame.copy(), face))
         self._steps_done += 1
         self._step = None
-        if self._steps_done >= len(self._challenge):
-            self._phase = "checking"
-            return self._say("checking", face, 0.9)
         self._neutral = []
         self._begin_hold(obs.t)
         return self._say("hold_still", face, self._progress())

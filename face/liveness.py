@@ -187,4 +187,3 @@ class FrozenPicture:
         self._previous = None
         self._box = None
         self.run = 0
-
