@@ -1,0 +1,193 @@
+"""Is this page good enough for a clerk? Checks, and the reasons a citizen is told.
+
+Geometry checks look at the found corners: a page running out of the picture (`cut_off`), too
+few pixels for its paper size (`too_small`: under 150 dpi at capture resolution, or under
+15 % of the frame when the size is unknown), or a strong perspective (`skewed`: opposite
+sides differing by more than 20 %, or a corner off square by more than 18 degrees).
+
+Image checks look at the straightened page at the resolution a clerk will get (at most
+150 dpi): `blurred` is judged on text only. Text strokes are found with a black-hat filter,
+their edges with Canny, and the spread of each edge is estimated from its steepest gradient
+against its local contrast; for a Gaussian-blurred step, spread = contrast / (√(2π) · slope).
+Edges are grouped by orientation (hand motion smears one direction only) and the worst
+group's median decides: above `MAX_SPREAD_PX` (measured after a 0.8 px denoising blur, about
+0.3 mm at 150 dpi) the page is blurred, which is where 10-point print stops being legible.
+A global Laplacian would instead score the desk, the page border and the noise.
+
+`glare` is a burnt-out white patch: channels all saturated and clearly brighter than the
+paper around it, covering more than `GLARE_AREA` of the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from terminal.materials.formats import PageFormat
+from terminal.materials.quad import PageQuad
+
+MIN_DPI = 150.0
+MIN_AREA_UNKNOWN = 0.15
+MAX_SIDE_RATIO = 0.8  # shorter/longer opposite side below this is "skewed"
+MAX_CORNER_DEGREES = 18.0
+MAX_SPREAD_PX = 2.1
+DENOISE_SIGMA = 0.8
+GLARE_AREA = 0.001
+MIN_TEXT_SHARE = 0.002  # of the page; less than this and blur cannot be judged
+
+
+@dataclass(frozen=True)
+class Reason:
+    """What is wrong, as a stable code and in the citizen's words."""
+
+    code: str
+    zh: str
+    en: str
+
+
+# The one table of what citizens are told; the kiosk shows zh or en by the session's language.
+REASONS: dict[str, Reason] = {
+    r.code: r
+    for r in (
+        Reason(
+            "no_page",
+            "未检测到材料，请将材料平放在拍摄区内。",
+            "No document found: lay it flat in the scanning area.",
+        ),
+        Reason(
+            "cut_off",
+            "材料有部分超出拍摄范围，请把整页移入框内。",
+            "Part of the page is outside the picture: move the whole page inside the frame.",
+        ),
+        Reason(
+            "too_small",
+            "材料在画面中太小，请放在拍摄区中央。",
+            "The page is too small in the picture: place it in the middle of the area.",
+        ),
+        Reason(
+            "skewed",
+            "材料倾斜或未放平，请平放摆正。",
+            "The page is tilted or not flat: lay it flat and straight.",
+        ),
+        Reason(
+            "blurred",
+            "文字模糊，请保持材料和双手不动。",
+            "The text is blurred: keep the page and your hands still.",
+        ),
+        Reason(
+            "glare",
+            "材料上有反光，请稍微移动材料或遮挡灯光。",
+            "There is glare on the page: move it slightly or shade it from the light.",
+        ),
+        Reason(
+            "replace_page",
+            "本页已拍好，请翻页或放入下一页。",
+            "This page is done: turn it over or place the next one.",
+        ),
+    )
+}
+
+
+def effective_dpi(quad: PageQuad, fmt: PageFormat, capture_scale: float = 1.0) -> float | None:
+    """Dots per inch the page gets at capture resolution, at its worst-resolved side."""
+    if not fmt.known:
+        return None
+    c = quad.corners
+    sides = [float(np.linalg.norm(c[(i + 1) % 4] - c[i])) for i in range(4)]
+    a, b = min(sides[0], sides[2]), min(sides[1], sides[3])
+    long_px, short_px = (a, b) if sides[0] + sides[2] >= sides[1] + sides[3] else (b, a)
+    dpi = min(long_px / (fmt.long_mm / 25.4), short_px / (fmt.short_mm / 25.4))
+    return dpi * capture_scale
+
+
+def geometry_reasons(quad: PageQuad, fmt: PageFormat, capture_scale: float = 1.0) -> list[str]:
+    """cut_off, too_small and skewed, from the corners alone."""
+    reasons = []
+    if quad.touches_border:
+        reasons.append("cut_off")
+    dpi = effective_dpi(quad, fmt, capture_scale)
+    if (dpi is not None and dpi < MIN_DPI) or (
+        dpi is None and quad.area_fraction < MIN_AREA_UNKNOWN
+    ):
+        reasons.append("too_small")
+    if not quad.touches_border and skew(quad.corners) > 0:
+        reasons.append("skewed")
+    return reasons
+
+
+def skew(corners: np.ndarray) -> float:
+    """How far past the skew limits the outline is (0 if within them)."""
+    c = np.asarray(corners, np.float64)
+    sides = [float(np.linalg.norm(c[(i + 1) % 4] - c[i])) for i in range(4)]
+    ratio = min(
+        min(sides[0], sides[2]) / max(sides[0], sides[2], 1e-9),
+        min(sides[1], sides[3]) / max(sides[1], sides[3], 1e-9),
+    )
+    worst = 0.0
+    for i in range(4):
+        u, v = c[i - 1] - c[i], c[(i + 1) % 4] - c[i]
+        cos = float(np.dot(u, v) / max(1e-9, np.linalg.norm(u) * np.linalg.norm(v)))
+        worst = max(worst, abs(90.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    return max(0.0, MAX_SIDE_RATIO - ratio) + max(0.0, worst - MAX_CORNER_DEGREES) / 90.0
+
+
+def text_mask(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """Pixels of dark print (strokes thinner than ~2.5 mm) on lighter paper."""
+    k = int(np.clip(round(2.5 / 25.4 * dpi), 5, 31)) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    hat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    otsu, _ = cv2.threshold(hat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return (hat > max(20.0, otsu)).astype(np.uint8)
+
+
+def text_edge_spread(page: np.ndarray, dpi: float) -> float | None:
+    """Median edge spread (pixels, Gaussian sigma) of text strokes; None if there is no text."""
+    gray = cv2.cvtColor(page, cv2.COLOR_RGB2GRAY) if page.ndim == 3 else page
+    mask = text_mask(gray, dpi)
+    if mask.mean() < MIN_TEXT_SHARE:
+        return None
+    region = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), DENOISE_SIGMA)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    slope = cv2.magnitude(gx, gy)
+    win = np.ones((13, 13), np.uint8)
+    contrast = cv2.dilate(g, win) - cv2.erode(g, win)
+    edges = cv2.Canny(gray, 20, 50, L2gradient=True) > 0
+    pick = edges & (region > 0) & (contrast > 40.0)
+    if pick.sum() < 50:
+        return None
+    ratio = slope[pick] / contrast[pick]
+    # Hand motion smears one direction only: judge each edge orientation, keep the worst.
+    octant = (np.floor(np.arctan2(gy[pick], gx[pick]) % np.pi / (np.pi / 4)).astype(int)) % 4
+    spreads = [
+        1.0 / (np.sqrt(2 * np.pi) * max(1e-6, float(np.median(ratio[octant == k]))))
+        for k in range(4)
+        if (octant == k).sum() >= 30
+    ]
+    return max(spreads) if spreads else None
+
+
+def glare_share(page: np.ndarray) -> float:
+    """Share of the page burnt out by a highlight brighter than its paper."""
+    low = page.min(axis=2) if page.ndim == 3 else page
+    paper = float(np.percentile(low, 60))
+    burnt = ((low >= 250) & (low >= paper + 12)).astype(np.uint8)
+    burnt = cv2.morphologyEx(burnt, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(burnt, connectivity=8)
+    if n <= 1:
+        return 0.0
+    return float(stats[1:, cv2.CC_STAT_AREA].max()) / float(low.size)
+
+
+def image_reasons(page: np.ndarray, dpi: float) -> list[str]:
+    """blurred and glare, on the straightened page at `dpi` (its analysis resolution)."""
+    reasons = []
+    spread = text_edge_spread(page, dpi)
+    if spread is not None and spread > MAX_SPREAD_PX:
+        reasons.append("blurred")
+    if glare_share(page) > GLARE_AREA:
+        reasons.append("glare")
+    return reasons
