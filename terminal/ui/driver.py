@@ -56,21 +56,25 @@ class KioskDriver:
     def wait_screen(self, name: str, timeout: float = 10.0) -> None:
         self.wait_for(lambda: self.kiosk.current == name, timeout, f"screen {name!r}")
 
-    def tap(self, widget: Widget) -> None:
-        """Press and release a finger on the widget's centre, in window coordinates."""
-        self.pump()
+    def tap(self, widget: Widget, *, settle: bool = True) -> None:
+        """Press and release a finger on the widget's centre, in window coordinates.
+
+        Dispatch is synchronous; one frame first lets layouts settle so positions are real.
+        """
+        if settle:
+            self.pump()
         if widget.get_root_window() is None:
             raise NotOnScreen(f"{widget!r} ({getattr(widget, 'text', '')!r}) is not shown")
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.pump()
 
     def type(self, keypad, text: str) -> None:
-        """Tap each key of our keypad."""
+        """Tap each key of our keypad (the keys do not move while typing)."""
+        self.pump()
         for ch in text:
-            self.tap(keypad.keys[ch])
+            self.tap(keypad.keys[ch], settle=False)
 
     def screenshot(self, path: Path) -> Path:
         self.pump(2)

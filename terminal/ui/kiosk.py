@@ -49,7 +49,9 @@ class KioskRoot(FloatLayout):
 
     def on_touch_down(self, touch):
         self.kiosk.idle.touch()
-        return super().on_touch_down(touch)
+        handled = super().on_touch_down(touch)
+        self.kiosk.hide_idle_dialog()
+        return handled
 
 
 class IdleDialog(Panel):
@@ -177,7 +179,11 @@ class Kiosk:
 
     def still_here(self) -> None:
         self.idle.touch()
-        self._tick(0.25)
+        self.hide_idle_dialog()
+
+    def hide_idle_dialog(self) -> None:
+        if self.idle_dialog.parent is not None and self.idle.state() == "ok":
+            self.dialog_layer.remove_widget(self.idle_dialog)
 
     # ------------------------------------------------------------------ navigation
 

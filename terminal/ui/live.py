@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from terminal.ui.kiosk import Kiosk
 
 
+PREVIEW_MAX_SIDE = 720  # pixels; a 4K document camera frame is shrunk before it is blitted
+
+
+def shrink(frame, max_side: int = PREVIEW_MAX_SIDE):
+    """Every n-th pixel so the longer side fits `max_side` (cheap: no filtering)."""
+    step = -(-max(frame.shape[0], frame.shape[1]) // max_side)
+    return frame[::step, ::step] if step > 1 else frame
+
+
 class LiveFeed:
     """Frames from `source` into `preview` at up to `fps`; `camera_lock` pauses it for a capture."""
 
@@ -42,7 +51,7 @@ class LiveFeed:
                         self.failed = True
                         frame = None
                 if frame is not None:
-                    self._latest = frame
+                    self._latest = shrink(frame)
                 stop.wait(period)
 
         self.kiosk.worker.run(f"{self.name}-preview", capture_loop)

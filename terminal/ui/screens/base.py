@@ -73,8 +73,12 @@ class KioskScreen(Screen):
         widget.text = ""
 
     def prune_texts(self) -> None:
-        """Drop bindings of widgets no longer on the screen (their texts may name a citizen)."""
-        for widget in [w for w in self._texts if w.parent is None and w is not self]:
+        """Drop bindings of widgets no longer on the screen (their texts may name a citizen).
+
+        Widgets the screen keeps as attributes (buttons shown only at some steps) stay bound.
+        """
+        kept = {id(v) for v in vars(self).values() if isinstance(v, Widget)}
+        for widget in [w for w in self._texts if w.parent is None and id(w) not in kept]:
             del self._texts[widget]
 
     def retranslate(self) -> None:

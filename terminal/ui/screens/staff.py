@@ -101,13 +101,18 @@ class StaffScreen(KioskScreen):
         node = self.k.node
         lock = node.devices.lock.diagnostics()
         summary = node.locker.summary()
+        backlog = node.outbox.backlog()
+        t = self.k.t
         self.say(
             self.diagnostics,
-            "staff.diagnostics",
-            online=self.k.t("staff.online" if self.k.online else "staff.offline"),
-            backlog=node.outbox.backlog(),
-            lock="ok" if lock.get("connected", True) else "FAULT",
-            free=summary.get("free", 0),
+            lambda: t(
+                "staff.diagnostics",
+                online=t("staff.online" if self.k.online else "staff.offline"),
+                backlog=backlog,
+                lock=t("staff.ok" if lock.get("connected", True) else "staff.fault"),
+                free=summary.get("empty", 0),
+                out_of_service=summary.get("out_of_service", 0),
+            ),
         )
         self.k.style(self.page)
 
