@@ -333,3 +333,55 @@ def _rot_y(a: float) -> np.ndarray:
 def _rot_z(a: float) -> np.ndarray:
     c, s = math.cos(a), math.sin(a)
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+class DeskScene:
+    """One page on one desk, renderable at any resolution and any point of its movement."""
+
+    def __init__(self, paper: str = "A4", *, seed: int = 0, background_kind: str = "desk"):
+        self.paper = paper
+        self.seed = seed
+        self.background_kind = background_kind
+        rng = np.random.default_rng([seed, 99])
+        self.variant = int(rng.integers(4))
+        ref = (1000, 750)
+        w_mm, h_mm = PAPER_MM[paper]
+        mm = (h_mm, w_mm) if paper == "ID-1" else (w_mm, h_mm)
+        fill = (0.3, 0.4) if paper == "ID-1" else (0.82, 0.9)
+        corners = project_page(mm, ref, rng, fill=fill, tilt_deg=4.0)
+        self.unit_corners = (corners + 0.5) / np.array(ref)  # as fractions of the frame
+        self._backgrounds: dict[tuple[int, int], np.ndarray] = {}
+
+    def _background(self, size: tuple[int, int]) -> np.ndarray:
+        if size not in self._backgrounds:
+            rng = np.random.default_rng([self.seed, *size])
+            self._backgrounds[size] = background(self.background_kind, size, rng)
+        return self._backgrounds[size]
+
+    def corners(self, size: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)):
+        """True page corners (TL, TR, BR, BL of the page) in pixels of a `size` frame."""
+        return (self.unit_corners + np.array(offset)) * np.array(size) - 0.5
+
+    def render(
+        self,
+        size: tuple[int, int],
+        offset: tuple[float, float] | None = (0.0, 0.0),
+        *,
+        blur: float = 0.6,
+        frame_no: int = 0,
+    ) -> np.ndarray:
+        """The desk at `size`, with the page shifted by `offset` (fractions), None = no page."""
+        w, h = size
+        bg = self._background(size)
+        light = np.full((h, w), 0.88, np.float32)
+        if offset is None:
+            img = cv2.multiply(bg, cv2.merge([light, light, light]))
+        else:
+            dpi = 150 if min(w, h) <= 1600 else 300
+            page = page_template(self.paper, dpi, self.variant)
+            img = composite(np.asarray(page), self.corners(size, offset), bg, light)
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+        noise = np.empty_like(img)
+        cv2.setRNGSeed(self.seed * 100003 + frame_no)
+        cv2.randn(noise, 0.5, 2.0)
+        return _to_uint8(cv2.add(img, noise))

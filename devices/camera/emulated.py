@@ -1,9 +1,16 @@
-"""A document camera that films generated paper pages: text lines and a red seal on white."""
+"""Emulated cameras: generated pages, replayed image files, and a scripted document camera."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from devices.camera.document_scene import DeskScene
+from devices.camera.port import CameraError
 
 
 def render_page(
@@ -42,3 +49,138 @@ class GeneratedPageSource:
 
     def diagnostics(self) -> dict[str, object]:
         return {"driver": "generated", "captured": self.captured}
+
+
+class ImageFileSource:
+    """Replays image files (decoded by OpenCV, as a camera's frames would be) in a loop."""
+
+    def __init__(
+        self, paths: list[str | Path], *, size: tuple[int, int] | None = None, loop: bool = True
+    ):
+        """`size` (width, height) rescales every frame to a camera's resolution."""
+        if not paths:
+            raise CameraError("no image files to replay")
+        self.paths = [Path(p) for p in paths]
+        self.size = size
+        self.loop = loop
+        self.captured = 0
+
+    def capture(self) -> np.ndarray:
+        if not self.loop and self.captured >= len(self.paths):
+            raise CameraError("the replayed image files are exhausted")
+        path = self.paths[self.captured % len(self.paths)]
+        self.captured += 1
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise CameraError(f"replayed frame {path.name} could not be decoded")
+        if self.size is not None and (bgr.shape[1], bgr.shape[0]) != self.size:
+            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "image-files", "files": len(self.paths), "captured": self.captured}
+
+
+# A citizen's usual gestures, as (action, frames): the kiosk's auto-capture is tested on these.
+PLACE_HOLD_REMOVE: tuple[tuple[str, int], ...] = (
+    ("empty", 3),
+    ("place", 6),
+    ("hold", 14),
+    ("move", 4),
+    ("hold", 14),
+    ("remove", 4),
+    ("empty", 3),
+)
+
+
+class ScriptedDocumentCamera:
+    """A document camera filming a scripted scene: a page placed, moved, held still, removed.
+
+    `capture()` gives the next preview frame at `size`; `still()` gives the current scene at
+    `still_size`, as the camera's full-resolution capture would. Actions: empty (no page),
+    place (slides in from the right), hold, move (slides a little), remove (slides out).
+    """
+
+    def __init__(
+        self,
+        script: Sequence[tuple[str, int]] = PLACE_HOLD_REMOVE,
+        *,
+        size: tuple[int, int] = (1280, 720),
+        still_size: tuple[int, int] = (3264, 2448),
+        paper: str = "A4",
+        seed: int = 0,
+        pages: int = 1,
+    ):
+        self.size = size
+        self.still_size = still_size
+        self.scenes = [DeskScene(paper, seed=seed + k) for k in range(pages)]
+        self._timeline = list(_timeline(script))
+        self.captured = 0
+        self.stills = 0
+
+    @property
+    def state(self) -> tuple[int, tuple[float, float] | None, float]:
+        """(page index, offset or None, motion blur) at the current frame."""
+        i = min(max(0, self.captured - 1), len(self._timeline) - 1)
+        return self._timeline[i]
+
+    def capture(self) -> np.ndarray:
+        self.captured += 1
+        page, offset, blur = self.state
+        scene = self.scenes[page % len(self.scenes)]
+        return scene.render(self.size, offset, blur=blur, frame_no=self.captured)
+
+    def still(self) -> np.ndarray:
+        """The scene as it is now, at full resolution."""
+        self.stills += 1
+        page, offset, blur = self.state
+        scene = self.scenes[page % len(self.scenes)]
+        factor = self.still_size[0] / self.size[0]
+        return scene.render(self.still_size, offset, blur=blur * factor, frame_no=-self.stills)
+
+    def truth(self) -> np.ndarray | None:
+        """The page's true corners in the current preview frame (None when no page)."""
+        page, offset, _ = self.state
+        if offset is None:
+            return None
+        return self.scenes[page % len(self.scenes)].corners(self.size, offset)
+
+    def diagnostics(self) -> dict[str, object]:
+        return {
+            "driver": "scripted-document-camera",
+            "resolution": list(self.size),
+            "still_resolution": list(self.still_size),
+            "captured": self.captured,
+        }
+
+
+def _timeline(script: Sequence[tuple[str, int]]):
+    """Per frame: (page index, offset or None, blur). A new page comes after each removal."""
+    page = 0
+    offset: tuple[float, float] | None = None
+    for action, frames in script:
+        if action not in ("empty", "place", "hold", "move", "remove"):
+            raise ValueError(f"unknown scene action {action!r}")
+        start = offset if offset is not None else (1.0, 0.0)
+        for k in range(1, frames + 1):
+            t = k / frames
+            if action == "empty":
+                offset = None
+                yield page, None, 0.6
+                continue
+            if action == "hold":
+                yield page, offset or (0.0, 0.0), 0.6
+                continue
+            if action == "place":
+                target = (0.0, 0.0)
+            elif action == "move":
+                target = (0.04, 0.03)
+            else:
+                target = (1.0, 0.0)
+            cur = (start[0] + (target[0] - start[0]) * t, start[1] + (target[1] - start[1]) * t)
+            step = abs(target[0] - start[0]) + abs(target[1] - start[1])
+            yield page, cur, 0.6 + 40.0 * step / frames  # moving paper smears
+            offset = cur
+        if action == "remove":
+            offset = None
+            page += 1

@@ -13,7 +13,8 @@ from terminal.materials.quality import effective_dpi, geometry_reasons, image_re
 from terminal.materials.rectify import enhance, page_size, rectify
 
 ANALYSIS_DPI = 150.0  # blur and glare are judged at what the clerk must be able to read
-OUTPUT_DPI = 200.0  # pages are kept at this, or at what the camera gives if less
+OUTPUT_DPI = 150.0  # pages are kept at this, or at what the camera gives if less
+EDGE_TRIM = 0.004  # of the page, trimmed all round so no sliver of desk shows at the edges
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class PageResult:
     def __repr__(self) -> str:  # never dump pixels (scans are personal data)
         fmt = self.format.name if self.format else None
         return f"PageResult(reasons={self.reasons}, format={fmt}, dpi={self.dpi})"
+
+
+def inset(corners: np.ndarray, fraction: float) -> np.ndarray:
+    """The corners pulled towards the page centre by `fraction` of their distance."""
+    c = np.asarray(corners, np.float64)
+    centre = c.mean(axis=0)
+    return centre + (c - centre) * (1.0 - 2.0 * fraction)
 
 
 def page_format(
@@ -83,7 +91,7 @@ def inspect(
     if output_dpi is not None and "cut_off" not in reasons:
         page_dpi = min(output_dpi, dpi) if dpi else None
         size = page_size(quad.corners, quad.frame_size, fmt, page_dpi)
-        page = enhance(rectify(rgb, quad.corners, size), fmt)
+        page = enhance(rectify(rgb, inset(quad.corners, EDGE_TRIM), size), fmt)
     return PageResult(tuple(reasons), quad, fmt, dpi, page, page_dpi)
 
 

@@ -87,7 +87,7 @@ def find_page(frame: object) -> PageQuad | None:
                 continue
             touches = _touches_border(contour, gray_small.shape)
             support = _edge_support(quad, gx, gy, gray_small.shape)
-            if support < MIN_SUPPORT and not touches:
+            if support < MIN_SUPPORT:
                 continue
             # A complete page beats one running off the frame (often the desk's texture).
             score = support * np.sqrt(area) * (0.5 if touches else 1.0)
@@ -191,6 +191,11 @@ def _edge_support(quad: np.ndarray, gx: np.ndarray, gy: np.ndarray, shape) -> fl
         n = np.array([-t[1], t[0]])
         s = np.linspace(0.05, 0.95, 32)[:, None]
         pts = p0 + s * (p1 - p0)
+        # Where the outline runs along the frame's edge there is nothing to see: skip it.
+        inner = (pts[:, 0] > 3) & (pts[:, 0] < w - 4) & (pts[:, 1] > 3) & (pts[:, 1] < h - 4)
+        pts = pts[inner]
+        if len(pts) == 0:
+            continue
         best = np.zeros(len(pts))
         for off in (-1.5, 0.0, 1.5):
             q = np.rint(pts + off * n).astype(int)
@@ -203,7 +208,7 @@ def _edge_support(quad: np.ndarray, gx: np.ndarray, gy: np.ndarray, shape) -> fl
         sign = 1.0 if (best > 0).sum() >= (best < 0).sum() else -1.0
         hits += int((best * sign > 6.0).sum())
         total += len(pts)
-    return hits / total
+    return hits / total if total >= 16 else 0.0
 
 
 # ------------------------------------------------------------------ refinement

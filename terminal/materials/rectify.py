@@ -13,7 +13,8 @@ import numpy as np
 
 from terminal.materials.formats import PageFormat, true_aspect
 
-PAPER_WHITE = 246.0  # where bare paper lands after flattening
+PAPER_KNEE = 0.9  # at or above this share of the local paper level is white paper
+INK_GAMMA = 1.3
 MAX_LONG_SIDE = 4000  # pixels; a guard for unknown formats from huge frames
 
 
@@ -71,10 +72,11 @@ def flatten_light(page: np.ndarray) -> np.ndarray:
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper = cv2.GaussianBlur(paper, (0, 0), k / 2)
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    flat = page.astype(np.float32) * (PAPER_WHITE / np.maximum(paper, 16.0))
-    # A gentle curve deepens ink without moving paper white or clipping colours.
-    norm = np.clip(flat / PAPER_WHITE, 0.0, 1.0)
-    return np.clip(PAPER_WHITE * norm**1.25 + 0.5, 0, 255).astype(np.uint8)
+    norm = page.astype(np.float32) / np.maximum(paper, 16.0)  # bare paper is 1.0
+    # Paper within a few percent of its own level is paper: make it white, which also drops
+    # the sensor noise JPEG would otherwise spend bytes on. A gentle curve deepens the ink.
+    norm = np.clip(norm / PAPER_KNEE, 0.0, 1.0)
+    return (255.0 * norm**INK_GAMMA + 0.5).astype(np.uint8)
 
 
 def enhance(page: np.ndarray, fmt: PageFormat) -> np.ndarray:
