@@ -61,6 +61,7 @@ class LocalSite:
                 pickup_code_key=self.key,
                 clock=self.clock,
                 telemetry_interval_s=self.telemetry_interval_s,
+                applicant_key=self.backend.service.applicant_key,
             )
             self.node.start()
             if not self.node.link.wait_connected(10):

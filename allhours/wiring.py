@@ -102,6 +102,7 @@ def emulated_terminal(
     devices: EmulatedDevices | None = None,
     telemetry_interval_s: float = 30.0,
     clock: Callable[[], datetime] = utcnow,
+    applicant_key: bytes | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()
@@ -115,6 +116,7 @@ def emulated_terminal(
             host=broker_host, port=broker_port, telemetry_interval_s=telemetry_interval_s
         ),
         clock=clock,
+        applicant_key=applicant_key,  # the fleet's key for materials on file (ADR 0003)
     )
     return node, devices
 
