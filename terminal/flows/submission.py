@@ -210,7 +210,8 @@ class SubmissionFlow:
             self.document.number,
             codes,
         )
-        return self.checklist.take_offers(held or [], self.parts.clock().date())
+        # The kiosk's own (local) calendar day: validity is counted in days where it stands.
+        return self.checklist.take_offers(held or [], self.parts.clock().astimezone().date())
 
     def reuse_material(self, code: str) -> OnFile:
         """The citizen takes the file the backend holds instead of scanning it again."""
@@ -434,7 +435,8 @@ class SubmissionFlow:
 
     def _valid_until(self, code: str, now: datetime, expiry: date | None) -> date | None:
         spec = self._spec(code)
-        return spec.reuse.valid_until(now.date(), expiry) if spec.reuse else None
+        given_on = now.astimezone().date()  # the kiosk's local day
+        return spec.reuse.valid_until(given_on, expiry) if spec.reuse else None
 
     # ---------------------------------------------------------------- leaving
 
