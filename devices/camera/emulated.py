@@ -105,7 +105,7 @@ class ScriptedDocumentCamera:
         self,
         script: Sequence[tuple[str, int]] = PLACE_HOLD_REMOVE,
         *,
-        size: tuple[int, int] = (1280, 720),
+        size: tuple[int, int] = (1280, 960),
         still_size: tuple[int, int] = (3264, 2448),
         paper: str = "A4",
         seed: int = 0,

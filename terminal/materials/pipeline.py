@@ -14,6 +14,7 @@ from terminal.materials.rectify import enhance, page_size, rectify
 
 ANALYSIS_DPI = 150.0  # blur and glare are judged at what the clerk must be able to read
 OUTPUT_DPI = 150.0  # pages are kept at this, or at what the camera gives if less
+CARD_DPI = 300.0  # cards are small and finely printed: keep them sharper
 EDGE_TRIM = 0.004  # of the page, trimmed all round so no sliver of desk shows at the edges
 
 
@@ -89,7 +90,8 @@ def inspect(
         reasons += image_reasons(analysis, analysis_dpi)
     page = page_dpi = None
     if output_dpi is not None and "cut_off" not in reasons:
-        page_dpi = min(output_dpi, dpi) if dpi else None
+        target = max(output_dpi, CARD_DPI) if fmt.name == "ID-1" else output_dpi
+        page_dpi = min(target, dpi) if dpi else None
         size = page_size(quad.corners, quad.frame_size, fmt, page_dpi)
         page = enhance(rectify(rgb, inset(quad.corners, EDGE_TRIM), size), fmt)
     return PageResult(tuple(reasons), quad, fmt, dpi, page, page_dpi)
