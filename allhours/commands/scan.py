@@ -1,0 +1,147 @@
+"""`allhours scan`: run the page pipeline on image files and write the accepted pages as a PDF."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from terminal.materials.pdf import material_content
+from terminal.materials.pipeline import OUTPUT_DPI, PageResult, process_frame
+from terminal.materials.quality import REASONS
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `allhours scan`."""
+    p = sub.add_parser(
+        "scan",
+        help="find, judge and straighten the page in each image; write the good ones as one PDF",
+        description="Prints a verdict per image (ok, or the reasons a citizen would be told), "
+        "the paper format and the page's dpi. Accepted pages are written to OUT.pdf even "
+        "when others are refused, so nothing good is lost; the exit status is 0 only if "
+        "every image was accepted, 1 if any was refused or unreadable (no PDF at all when "
+        "none was accepted), 2 on bad arguments.",
+    )
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.pdf")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument(
+        "--capture-scale",
+        type=float,
+        default=1.0,
+        help="how much larger the camera's full capture is than these images (default 1)",
+    )
+    p.add_argument(
+        "--px-per-mm",
+        type=float,
+        default=None,
+        help="the camera's scale at the platen, to tell A4 from A5 (optional)",
+    )
+    p.add_argument("--dpi", type=float, default=OUTPUT_DPI, help="output resolution ceiling")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="wording of the reasons")
+    p.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Judge every image, write the PDF of the accepted ones, say what happened."""
+    if (
+        args.capture_scale <= 0
+        or args.dpi <= 0
+        or (args.px_per_mm is not None and args.px_per_mm <= 0)
+    ):
+        print(
+            "allhours scan: --capture-scale, --px-per-mm and --dpi must be positive",
+            file=sys.stderr,
+        )
+        return 2
+    rows: list[dict[str, Any]] = []
+    accepted: list[PageResult] = []
+    for index, path in enumerate(args.images, 1):
+        frame, problem = _load(path)
+        if frame is None:
+            rows.append(
+                {
+                    "index": index,
+                    "file": str(path),
+                    "ok": False,
+                    "reasons": ["unreadable"],
+                    "detail": problem,
+                }
+            )
+            continue
+        result = process_frame(
+            frame, capture_scale=args.capture_scale, px_per_mm=args.px_per_mm, output_dpi=args.dpi
+        )
+        rows.append(_row(index, path, result))
+        if result.ok and result.page is not None:
+            accepted.append(result)
+    summary: dict[str, Any] = {"output": None, "pages": 0, "bytes": 0}
+    if accepted:
+        content = material_content(accepted)
+        args.output.write_bytes(content.data)
+        summary = {"output": str(args.output), "pages": content.pages, "bytes": len(content.data)}
+    if args.json:
+        print(json.dumps({"pages": rows, "pdf": summary}, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            print(_line(row, args.lang))
+        if accepted:
+            print(
+                f"wrote {summary['output']}: {summary['pages']} page(s), {summary['bytes']} bytes"
+            )
+        else:
+            print("no page was accepted; no PDF written")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _load(path: Path) -> tuple[np.ndarray | None, str]:
+    """The image as RGB, or None and a technician's explanation."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit"
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        return None, "not an image OpenCV can decode (JPEG, PNG, TIFF, BMP, WebP ...)"
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
+
+
+def _row(index: int, path: Path, result: PageResult) -> dict[str, Any]:
+    return {
+        "index": index,
+        "file": str(path),
+        "ok": result.ok,
+        "reasons": list(result.reasons),
+        "format": result.format.name if result.format else None,
+        "dpi": round(result.dpi, 1) if result.dpi else None,
+        "page_dpi": round(result.page_dpi, 1) if result.page_dpi else None,
+        "page_size": list(result.page.shape[1::-1]) if result.page is not None else None,
+        "corners": result.quad.corners.round(2).tolist() if result.quad else None,
+    }
+
+
+def _line(row: dict[str, Any], lang: str) -> str:
+    head = f"page {row['index']} {row['file']}:"
+    if row["reasons"] == ["unreadable"]:
+        return f"{head} UNREADABLE ({row['detail']})"
+    facts = f"format {row.get('format') or '-'}, " + (
+        f"{row['dpi']:.0f} dpi" if row.get("dpi") else "dpi unknown"
+    )
+    if row["ok"]:
+        return f"{head} ok ({facts})"
+    words = "; ".join(getattr(REASONS[c], lang) for c in row["reasons"] if c in REASONS)
+    return f"{head} REFUSED {','.join(row['reasons'])} ({facts}) - {words}"
