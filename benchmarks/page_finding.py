@@ -1,0 +1,120 @@
+"""Page finding and page production on one core, bytes per A4 page, corner accuracy.
+
+Usage: python benchmarks/page_finding.py [SAMPLES]
+
+OpenCV runs single-threaded here (cv2.setNumThreads(1)): the figures are per core. The
+baseline in the same run is cv2.Canny + cv2.findContours alone on the same preview frames,
+the least any contour-based page finder must do.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2
+import numpy as np
+
+from devices.camera.document_scene import DEFECTS, generated_sample
+from terminal.materials.pdf import encode_page, material_content
+from terminal.materials.pipeline import process_frame
+from terminal.materials.quad import find_page, order_corners
+
+PREVIEW = (1280, 720)
+FULL = (3264, 2448)
+
+
+def corner_error(found: np.ndarray, truth: np.ndarray) -> float:
+    t = order_corners(truth)
+    diag = max(np.linalg.norm(t[2] - t[0]), np.linalg.norm(t[3] - t[1]))
+    worst = min(
+        float(np.max(np.linalg.norm(np.roll(found, k, axis=0) - t, axis=1))) for k in range(4)
+    )
+    return worst / float(diag)
+
+
+def rate(fn, frames: list[np.ndarray], rounds: int = 3) -> float:
+    """Frames per second, best of `rounds` passes."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for f in frames:
+            fn(f)
+        best = min(best, time.perf_counter() - start)
+    return len(frames) / best
+
+
+def baseline(frame: np.ndarray) -> None:
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(gray, 30, 90)
+    cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    cv2.setNumThreads(1)
+    print(f"OpenCV {cv2.__version__}, cv2.setNumThreads(1): one core")
+
+    frames = [generated_sample(i, "clean", size=PREVIEW).frame for i in range(30)]
+    ours = rate(find_page, frames)
+    base = rate(baseline, frames)
+    print(
+        f"page finding, {PREVIEW[0]}x{PREVIEW[1]} preview: {ours:.1f} fps "
+        f"(Canny+findContours baseline {base:.1f} fps; ratio {ours / base:.2f})"
+    )
+
+    per_class = max(1, n // len(DEFECTS))
+    errors: dict[str, list[float]] = {d: [] for d in DEFECTS}
+    cut_flagged = 0
+    for defect in DEFECTS:
+        for seed in range(10_000, 10_000 + per_class):
+            sample = generated_sample(seed, defect, size=PREVIEW)
+            quad = find_page(sample.frame)
+            if defect == "cut_off":
+                cut_flagged += bool(quad is not None and quad.touches_border)
+                continue
+            errors[defect].append(
+                1.0 if quad is None else corner_error(quad.corners, sample.corners)
+            )
+    usable = [e for d in DEFECTS if d != "cut_off" for e in errors[d]]
+    within = sum(e <= 0.01 for e in usable)
+    print(
+        f"corner accuracy, {len(usable)} usable generated pages: "
+        f"{within / len(usable):.1%} within 1% of the page diagonal; "
+        f"median {np.median(usable):.5f}, 95th percentile {np.percentile(usable, 95):.5f}"
+    )
+    for d in DEFECTS:
+        if errors[d]:
+            ok = sum(e <= 0.01 for e in errors[d])
+            print(f"  {d:8s} {ok}/{len(errors[d])} within 1%")
+    print(f"  cut_off  {cut_flagged}/{per_class} seen running off the frame")
+
+    times, sizes = [], []
+    results = []
+    for seed in range(3):
+        frame = generated_sample(seed, "clean", size=FULL, paper="A4").frame
+        start = time.perf_counter()
+        result = process_frame(frame)
+        times.append(time.perf_counter() - start)
+        results.append(result)
+        if result.page is not None:
+            sizes.append(len(encode_page(result.page, result.page_dpi)))
+    print(
+        f"one page from a full {FULL[0]}x{FULL[1]} capture: "
+        f"{np.median(times) * 1000:.0f} ms (median of {len(times)})"
+    )
+    if sizes:
+        pdf = material_content([r for r in results if r.ok])
+        print(
+            f"bytes per A4 page as uploaded: {np.mean(sizes) / 1024:.0f} KiB JPEG "
+            f"({results[0].page.shape[1]}x{results[0].page.shape[0]} px at "
+            f"{results[0].page_dpi:.0f} dpi); {pdf.pages}-page PDF "
+            f"{len(pdf.data) / 1024:.0f} KiB ({len(pdf.data) / pdf.pages / 1024:.0f} KiB/page)"
+        )
+
+
+if __name__ == "__main__":
+    main()
