@@ -32,7 +32,7 @@ from face.quality import assess
 
 ACQUIRE_FRAMES = 3  # usable frames in a row before the challenge starts
 NEUTRAL_FRAMES = 3  # neutral frames the baseline before a prompt is taken from
-HOLD_S = (0.4, 1.4)  # random wait before each prompt, so its moment cannot be predicted
+HOLD_S = (0.5, 1.8)  # random wait before each prompt, so its moment cannot be predicted
 FACE_LOST_S = 1.0  # a face missing longer than this during the challenge fails the attempt
 # Encodings of one person's frames across a challenge (frontal, eyes shut, turned) stay well
 # under face_recognition's 0.6 tolerance; a swapped-in face does not.
@@ -182,10 +182,14 @@ class FaceCheck:
     def _begin_hold(self, now: float) -> None:
         self._phase = "hold"
         self._hold_until = now + self._rng.uniform(*HOLD_S)
+        self._hold_deadline = now + HOLD_S[1] + self.step_timeout_s
         self._neutral = self._neutral[-NEUTRAL_FRAMES:]
         self._calm_seen = False
 
     def _hold(self, frame: np.ndarray, face: FoundFace, obs: Observation, now: float) -> Guidance:
+        if now > self._hold_deadline:
+            # Never calm and frontal again: a different face, or a picture stuck at an angle.
+            return self._fail("no_steady_face")
         quality = assess(frame, face)
         if self._calm_seen and abs(self._reference.turn(obs)) >= TURN_MIN:
             # Asked to hold still, the face turned away: a recording playing its own script.

@@ -10,8 +10,10 @@ from PIL import Image, UnidentifiedImageError
 
 from face.landmarks import FoundFace, find_faces
 
-# Document photos (eMRTD DG2, ID-card prints) are small: detect on them at a larger width and
-# with one upsampling, so a 240 px portrait still yields its face.
+# Document photos (eMRTD DG2, ID-card prints) are small: under this width they are upsampled
+# once for detection, so a 240 px portrait still yields its face; larger ones are detected at
+# DOCUMENT_DETECT_WIDTH.
+SMALL_DOCUMENT = 640
 DOCUMENT_DETECT_WIDTH = 1024
 
 
@@ -47,7 +49,8 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 def document_encoding(photo: bytes | np.ndarray) -> np.ndarray:
     """The encoding of the largest face in a document photo; NoFaceFound if there is none."""
     pixels = decode_image(photo) if isinstance(photo, bytes) else photo
-    faces = find_faces(pixels, detect_width=DOCUMENT_DETECT_WIDTH, upsample=1)
+    upsample = 1 if pixels.shape[1] < SMALL_DOCUMENT else 0
+    faces = find_faces(pixels, detect_width=DOCUMENT_DETECT_WIDTH, upsample=upsample)
     if not faces:
         raise NoFaceFound("no face found in the document photo")
     return encode(pixels, faces[0])

@@ -99,13 +99,12 @@ def _closed_eyes(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
         lids.append((a, b, width, eye))
     out = cv2.inpaint(frame, mask, 5, cv2.INPAINT_TELEA)
     for a, b, width, eye in lids:
-        # The upper lid comes down to near where the lower lid was.
-        upper, lower = eye[[1, 2]].mean(axis=0)[1], eye[[4, 5]].mean(axis=0)[1]
-        meet = upper + 0.8 * (lower - upper)
+        # The upper lid comes down to where the lower lid was.
+        meet = eye[[4, 5]].mean(axis=0)[1]
         xs = np.linspace(a[0], b[0], 16)
         ys = np.linspace(a[1], b[1], 16) * 0.5 + meet * 0.5
         pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
-        cv2.polylines(out, [pts], False, (30, 20, 18), max(1, round(width * 0.2)), cv2.LINE_AA)
+        cv2.polylines(out, [pts], False, (30, 20, 18), max(1, round(width * 0.15)), cv2.LINE_AA)
     return out
 
 
@@ -169,9 +168,7 @@ def _noise_bank(size: tuple[int, int], sigma: float) -> list[np.ndarray]:
     if key not in _NOISE:
         gen = np.random.default_rng(9303)
         shape = (size[1], size[0], 3)
-        _NOISE[key] = [
-            np.round(gen.normal(0.0, sigma, shape)).astype(np.int16) for _ in range(8)
-        ]
+        _NOISE[key] = [np.round(gen.normal(0.0, sigma, shape)).astype(np.int16) for _ in range(8)]
     return _NOISE[key]
 
 
