@@ -85,6 +85,8 @@ class FaceCheck:
         self.attempts_used = 0
         self._final: Guidance | None = None
         self._document: np.ndarray | None = None
+        self._phase = "acquire"
+        self._best_quality: float | None = None
         try:
             self._document = document_encoding(document_photo)
         except (UnreadableImage, NoFaceFound):
@@ -160,6 +162,7 @@ class FaceCheck:
         self._answers: list[tuple[np.ndarray, FoundFace]] = []
         self._frozen = FrozenPicture()
         self._step: ChallengeStep | None = None
+        self._reference: Baseline | None = None
         self._hold_until = 0.0
         self._last_face: FoundFace | None = None
         self._last_seen = self._clock()
@@ -191,6 +194,7 @@ class FaceCheck:
             # Never calm and frontal again: a different face, or a picture stuck at an angle.
             return self._fail("no_steady_face")
         quality = assess(frame, face)
+        assert self._reference is not None  # set when acquisition ended
         if self._calm_seen and abs(self._reference.turn(obs)) >= TURN_MIN:
             # Asked to hold still, the face turned away: a recording playing its own script.
             return self._fail("unprompted_turn")
@@ -325,6 +329,7 @@ class FaceCheck:
         self._answers = []
         self._neutral = []
         self._step = None
+        self._reference = None
         self._last_face = None
         frozen = getattr(self, "_frozen", None)
         if frozen is not None:
