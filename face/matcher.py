@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import face_recognition
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from face.landmarks import FoundFace, find_faces
 
@@ -25,14 +26,25 @@ class NoFaceFound(ValueError):
     """The image decodes but no face was found in it."""
 
 
+# face_recognition switches on Pillow's process-wide LOAD_TRUNCATED_IMAGES when imported, which
+# turns a cut-off photo into one padded with grey. A photo cut off in transfer must be refused.
+_STRICT_DECODE = threading.Lock()
+
+
 def decode_image(data: bytes) -> np.ndarray:
-    """RGB uint8 pixels of a JPEG, PNG or JPEG 2000 image."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnreadableImage(f"not a decodable image ({type(exc).__name__})") from None
+    """RGB uint8 pixels of a JPEG, PNG or JPEG 2000 image; UnreadableImage if cut off or not one."""
+    with _STRICT_DECODE:
+        tolerant = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                return np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            detail = "cut off" if "truncated" in str(exc) else "not a decodable image"
+            raise UnreadableImage(f"{detail} ({type(exc).__name__})") from None
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
 def encode(frame: np.ndarray, face: FoundFace) -> np.ndarray:

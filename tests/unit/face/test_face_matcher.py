@@ -64,3 +64,9 @@ def test_a_photo_without_a_face_is_refused_as_such():
 def test_bytes_that_are_not_an_image_are_refused_clearly(data):
     with pytest.raises(UnreadableImage, match="not a decodable image"):
         decode_image(data)
+
+
+def test_a_photo_cut_off_in_transfer_is_refused_not_padded():
+    data = sample_bytes("obama")
+    with pytest.raises(UnreadableImage, match="cut off"):
+        decode_image(data[: len(data) // 2])
