@@ -351,11 +351,18 @@ class DeskScene:
         corners = project_page(mm, ref, rng, fill=fill, tilt_deg=4.0)
         self.unit_corners = (corners + 0.5) / np.array(ref)  # as fractions of the frame
         self._backgrounds: dict[tuple[int, int], np.ndarray] = {}
+        self._cache: dict[tuple, np.ndarray] = {}
 
     def _background(self, size: tuple[int, int]) -> np.ndarray:
+        """The lit desk as uint8; textures for large frames are made small and scaled up."""
         if size not in self._backgrounds:
-            rng = np.random.default_rng([self.seed, *size])
-            self._backgrounds[size] = background(self.background_kind, size, rng)
+            w, h = size
+            shrink = max(1.0, max(w, h) / 1280)
+            small = (round(w / shrink), round(h / shrink))
+            rng = np.random.default_rng([self.seed, *small])
+            desk = background(self.background_kind, small, rng) * 0.88
+            desk = cv2.resize(desk, size, interpolation=cv2.INTER_LINEAR)
+            self._backgrounds[size] = _to_uint8(desk)
         return self._backgrounds[size]
 
     def corners(self, size: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)):
@@ -372,16 +379,53 @@ class DeskScene:
     ) -> np.ndarray:
         """The desk at `size`, with the page shifted by `offset` (fractions), None = no page."""
         w, h = size
-        bg = self._background(size)
-        light = np.full((h, w), 0.88, np.float32)
-        if offset is None:
-            img = cv2.multiply(bg, cv2.merge([light, light, light]))
-        else:
-            dpi = 150 if min(w, h) <= 1600 else 300
-            page = page_template(self.paper, dpi, self.variant)
-            img = composite(np.asarray(page), self.corners(size, offset), bg, light)
+        img = self._background(size)
+        if offset is not None:
+            # Print finer than the camera resolves, up to 8 MP (a page spans < 2339 px there).
+            dpi = 150 if min(w, h) <= 1600 else 200
+            img = _paste(self._page(size, dpi), self.corners(size, offset), img)
         img = cv2.GaussianBlur(img, (0, 0), blur)
-        noise = np.empty_like(img)
-        cv2.setRNGSeed(self.seed * 100003 + frame_no)
-        cv2.randn(noise, 0.5, 2.0)
-        return _to_uint8(cv2.add(img, noise))
+        return cv2.add(img, self._noise(size, frame_no), dtype=cv2.CV_8U)
+
+    def _page(self, size: tuple[int, int], dpi: int) -> np.ndarray:
+        """The lit page, pre-shrunk to about 1.5x its size in a `size` frame."""
+        key = ("page", *size)
+        if key not in self._cache:
+            page = cv2.convertScaleAbs(
+                np.asarray(page_template(self.paper, dpi, self.variant)), alpha=0.88
+            )
+            c = self.corners(size)
+            span = max(np.linalg.norm(c[1] - c[0]), np.linalg.norm(c[3] - c[0]))
+            shrink = min(1.0, 1.5 * span / max(page.shape[:2]))
+            if shrink < 1.0:
+                page = cv2.resize(page, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            self._cache[key] = page
+        return self._cache[key]
+
+    def _noise(self, size: tuple[int, int], frame_no: int) -> np.ndarray:
+        """Sensor noise: one of four fixed fields, so consecutive frames differ."""
+        key = ("noise", *size, frame_no % 4)
+        if key not in self._cache:
+            noise = np.empty((size[1], size[0], 3), np.int16)
+            cv2.setRNGSeed(self.seed * 100003 + frame_no % 4)
+            cv2.randn(noise, 0, 2.0)
+            self._cache[key] = noise
+        return self._cache[key]
+
+
+def _paste(page: np.ndarray, corners: np.ndarray, desk: np.ndarray) -> np.ndarray:
+    """`composite` in uint8, for the emulated camera's many frames."""
+    h, w = desk.shape[:2]
+    ph, pw = page.shape[:2]
+    span = max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0]))
+    shrink = min(1.0, 1.5 * span / max(pw, ph))
+    if shrink < 1.0:
+        page = cv2.resize(page, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        ph, pw = page.shape[:2]
+    src = np.array([[-0.5, -0.5], [pw - 0.5, -0.5], [pw - 0.5, ph - 0.5], [-0.5, ph - 0.5]])
+    hom = cv2.getPerspectiveTransform(src.astype(np.float32), corners.astype(np.float32))
+    warped = cv2.warpPerspective(
+        page, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    cover = cv2.warpPerspective(np.ones((ph, pw), np.float32), hom, (w, h))
+    return cv2.blendLinear(warped, desk, cover, 1.0 - cover)

@@ -72,7 +72,8 @@ def find_page(frame: object) -> PageQuad | None:
         return None  # a flat frame: lens cap, empty white tray, black screen
     gx = cv2.Sobel(gray_small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray_small, cv2.CV_32F, 0, 1, ksize=3)
-    best: tuple[float, np.ndarray, bool, str, float] | None = None
+    whole: list[tuple[float, np.ndarray, str, float, float]] = []  # complete outlines
+    cut: list[tuple[float, np.ndarray, str, float, float]] = []  # outlines running off
     for method, contours in (
         ("edges", _edge_contours(gray_small)),
         ("paper", _paper_contours(small)),
@@ -85,17 +86,32 @@ def find_page(frame: object) -> PageQuad | None:
             area = cv2.contourArea(quad.astype(np.float32)) / gray_small.size
             if area < MIN_AREA:
                 continue
-            touches = _touches_border(contour, gray_small.shape)
+            sides = _border_sides(contour, gray_small.shape)
+            if sides == 4:
+                continue  # touching all four edges: the desk's texture, or nothing to frame
             support = _edge_support(quad, gx, gy, gray_small.shape)
             if support < MIN_SUPPORT:
                 continue
-            # A complete page beats one running off the frame (often the desk's texture).
-            score = support * np.sqrt(area) * (0.5 if touches else 1.0)
-            if best is None or score > best[0] + 1e-9:
-                best = (score, quad, touches, method, support)
+            entry = (support * np.sqrt(area), quad, method, support, area)
+            (cut if sides else whole).append(entry)
+    best_whole = max(whole, key=lambda e: e[0], default=None)
+    best_cut = max(cut, key=lambda e: e[0], default=None)
+    # A complete outline wins, unless it is only a block of print inside a page that runs
+    # off the frame.
+    touches = best_whole is None or (
+        best_cut is not None
+        and best_cut[4] > 1.5 * best_whole[4]
+        and cv2.pointPolygonTest(
+            best_cut[1].astype(np.float32).reshape(-1, 1, 2),
+            tuple(float(v) for v in best_whole[1].mean(axis=0)),
+            False,
+        )
+        >= 0
+    )
+    best = best_cut if touches else best_whole
     if best is None:
         return None
-    _, quad, touches, method, support = best
+    _, quad, method, support, _ = best
     corners = (order_corners(quad) + 0.5) / scale - 0.5
     if not touches:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -167,14 +183,15 @@ def _quad_from_contour(contour: np.ndarray) -> np.ndarray | None:
     return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
 
 
-def _touches_border(contour: np.ndarray, shape: tuple[int, ...]) -> bool:
+def _border_sides(contour: np.ndarray, shape: tuple[int, ...]) -> int:
+    """How many of the frame's four edges the outline runs into."""
     h, w = shape[:2]
     pts = contour.reshape(-1, 2)
-    return bool(
-        (pts[:, 0] <= 1).any()
-        or (pts[:, 1] <= 1).any()
-        or (pts[:, 0] >= w - 2).any()
-        or (pts[:, 1] >= h - 2).any()
+    return (
+        int((pts[:, 0] <= 1).any())
+        + int((pts[:, 1] <= 1).any())
+        + int((pts[:, 0] >= w - 2).any())
+        + int((pts[:, 1] >= h - 2).any())
     )
 
 

@@ -12,7 +12,7 @@ from terminal.materials.quality import REASONS
 
 CAPTURE = (2048, 1536)  # a 3 MP capture; the scale says what an 8 MP one would give
 SCALE = 3264 / CAPTURE[0]
-PLAN = {"clean": 12, "blurred": 10, "glare": 10, "cut_off": 8}
+PLAN = {"clean": 10, "blurred": 8, "glare": 8, "cut_off": 6}
 
 
 @pytest.fixture(scope="module")
