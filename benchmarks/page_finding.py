@@ -20,7 +20,7 @@ import numpy as np
 
 from devices.camera.document_scene import DEFECTS, generated_sample
 from terminal.materials.pdf import encode_page, material_content
-from terminal.materials.pipeline import process_frame
+from terminal.materials.pipeline import inspect, process_frame
 from terminal.materials.quad import find_page, order_corners
 
 PREVIEW = (1280, 720)
@@ -91,6 +91,21 @@ def main() -> None:
             ok = sum(e <= 0.01 for e in errors[d])
             print(f"  {d:8s} {ok}/{len(errors[d])} within 1%")
     print(f"  cut_off  {cut_flagged}/{per_class} seen running off the frame")
+
+    verdict_size = (2048, 1536)
+    per_defect = max(4, n // 10)
+    print(
+        f"verdicts on {per_defect} generated {verdict_size[0]}x{verdict_size[1]} captures "
+        f"per kind (judged as from an 8 MP camera): kind -> reasons given"
+    )
+    for defect in DEFECTS:
+        seen: dict[str, int] = {}
+        for seed in range(20_000, 20_000 + per_defect):
+            sample = generated_sample(seed, defect, size=verdict_size)
+            reasons = inspect(sample.frame, capture_scale=FULL[0] / verdict_size[0]).reasons
+            key = "+".join(reasons) or "accepted"
+            seen[key] = seen.get(key, 0) + 1
+        print(f"  {defect:8s} " + ", ".join(f"{k} {v}" for k, v in sorted(seen.items())))
 
     times, sizes = [], []
     results = []
