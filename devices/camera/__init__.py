@@ -1,1 +1,1 @@
-"""Cameras and document cameras: the port, drivers and emulators."""
+"""Cameras and document cameras: the port, the OpenCV driver, emulators and generated scenes."""

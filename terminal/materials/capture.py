@@ -57,7 +57,11 @@ class PageCapture:
         px_per_mm: float | None = None,
         output_dpi: float = OUTPUT_DPI,
     ):
-        """`grab` returns a full-resolution frame; `capture_size` is its (width, height)."""
+        """`grab` returns a full-resolution frame; `capture_size` is its (width, height).
+
+        Without `capture_size` the preview cannot say whether the page will reach 150 dpi;
+        that is then judged on the grabbed frame only.
+        """
         self.grab = grab
         self.steady_frames = steady_frames
         self.motion_tolerance = motion_tolerance  # of the preview diagonal, per frame
@@ -87,6 +91,8 @@ class PageCapture:
             self._done_print = None
         scale = self.capture_size[0] / quad.frame_size[0] if self.capture_size else 1.0
         reasons = geometry_reasons(quad, page_format(quad, scale, self.px_per_mm), scale)
+        if self.capture_size is None and "too_small" in reasons:
+            reasons.remove("too_small")  # resolution unknown here: the grab will tell
         if reasons:
             self._steady = 0
             return CaptureState("adjust", corners, tuple(reasons))

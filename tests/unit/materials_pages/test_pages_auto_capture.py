@@ -95,3 +95,17 @@ def test_the_state_repr_carries_no_pixels():
     camera = ScriptedDocumentCamera([("hold", 3)], seed=2)
     state = PageCapture(camera.still, steady_frames=9).feed(camera.capture())
     assert "array" not in repr(state) and len(repr(state)) < 120
+
+
+def test_without_the_capture_size_the_grab_decides_whether_the_page_is_large_enough():
+    camera = ScriptedDocumentCamera([("hold", 6)], seed=4)
+    grabs = []
+
+    def preview_sized_grab() -> np.ndarray:
+        grabs.append(1)
+        return camera.capture()  # a camera whose "full" resolution is only 1280x960
+
+    capture = PageCapture(preview_sized_grab, steady_frames=3)
+    states = [capture.feed(camera.capture()) for _ in range(3)]
+    assert [s.status for s in states] == ["hold_steady", "hold_steady", "adjust"]
+    assert states[-1].reasons == ("too_small",) and grabs == [1]
