@@ -21,7 +21,7 @@ PROMPTS = ("blink_now", "turn_left", "turn_right")
 
 BLINK_CLOSED = 0.72  # eye opening (pitch-corrected, over neutral) under which eyes are shut
 BLINK_OPEN = 0.86  # and over which they are open again
-STEADY_HEIGHT = 0.07  # a shut-eye frame counts only if the face's proportions moved less than this
+STEADY_HEIGHT = 0.1  # shut-eye frames count only if the face proportions moved less
 TURN_MIN = 0.15  # yaw_index change from neutral that counts as a turn
 NEUTRAL_YAW = 0.08  # yaw_index change still counted as facing the camera
 TURN_FRAMES = 2  # turned frames needed before the turn is judged
@@ -60,6 +60,9 @@ class Baseline:
     yaw: float
     eye: float
     height: float
+
+    def __repr__(self) -> str:
+        return f"Baseline(yaw={self.yaw:.3f}, eye={self.eye:.3f})"
 
     @classmethod
     def of(cls, neutral: Sequence[Observation]) -> Baseline:
