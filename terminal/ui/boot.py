@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 FONT_NAME = "Kiosk"
+KIOSK_SIZE = (1920, 1080)  # the common 21.5" kiosk panel, landscape
 # Debian's fonts-wqy-microhei; fonts-noto-cjk works as well. Kivy's own Roboto has no Chinese.
 CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -23,7 +24,7 @@ class FontMissing(RuntimeError):
     """No installed font can draw Chinese text."""
 
 
-def prepare(*, headless: bool = False, kivy_home: Path | None = None, size=(1280, 800)) -> None:
+def prepare(*, headless: bool = False, kivy_home: Path | None = None, size=KIOSK_SIZE) -> None:
     """Set Kivy's environment: no argv parsing, a private home, offscreen when headless."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     # Kivy's own log mode swaps sys.stderr for its logger; PYTHON mode leaves logging to us.
@@ -42,6 +43,7 @@ def prepare(*, headless: bool = False, kivy_home: Path | None = None, size=(1280
 
     Config.set("graphics", "width", str(size[0]))
     Config.set("graphics", "height", str(size[1]))
+    Config.set("kivy", "log_level", "warning")
     Config.set("kivy", "exit_on_escape", "0")  # no keyboard escape from the kiosk
     Config.set("input", "mouse", "mouse,disable_multitouch")  # a right click leaves no dot
     Config.set("kivy", "keyboard_mode", "system")  # never the on-screen OS keyboard

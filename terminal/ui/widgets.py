@@ -159,6 +159,7 @@ class Keypad(BoxLayout):
         *,
         max_len: int,
         letters: bool = False,
+        digits: bool = True,
         masked: bool = False,
         labels: Callable[[str], str] = lambda key: key,
         **kw,
@@ -171,12 +172,16 @@ class Keypad(BoxLayout):
         self.display.height = 84
         self._display_fill = paint(self.display, NORMAL.surface, border=NORMAL.muted)
         self.add_widget(self.display)
-        cols = 10 if letters else 3
+        if letters:
+            keys = (tuple("1234567890") if digits else ()) + LETTERS + ("clear", "back")
+            cols = 10 if digits else 7
+        else:
+            keys, cols = DIGITS, 3
         self.grid = GridLayout(cols=cols, spacing=8)
-        keys = tuple("1234567890") + LETTERS + ("clear", "back") if letters else DIGITS
         self.keys: dict[str, KButton] = {}
         for key in keys:
-            button = KButton("secondary" if key in ("clear", "back") else "key")
+            special = key in ("clear", "back")
+            button = KButton("secondary" if special else "key", text="" if special else key)
             button.key = key
             button.bind(on_release=lambda b: self.press(b.key))
             self.keys[key] = button

@@ -38,7 +38,7 @@ class KioskScreen(Screen):
             self.page.add_widget(self.title)
         self.body = BoxLayout(orientation="vertical", spacing=16)
         self.page.add_widget(self.body)
-        self.nav = BoxLayout(size_hint_y=None, height=100, spacing=16)
+        self.nav = BoxLayout(size_hint_y=None, height=110, spacing=16)
         self.page.add_widget(self.nav)
         self.add_widget(self.page)
         self.build()
@@ -98,6 +98,18 @@ class KioskScreen(Screen):
         if key:
             self.say(lab, key)
         return lab
+
+    def keypad_page(self, keypad, *left: Widget) -> BoxLayout:
+        """Words on the left, our keypad on the right with the full height of the page."""
+        row = BoxLayout(spacing=32)
+        column = BoxLayout(orientation="vertical", spacing=16, size_hint_x=0.45)
+        for w in left:
+            column.add_widget(w)
+        column.add_widget(Widget())
+        row.add_widget(column)
+        row.add_widget(keypad)
+        self.body.add_widget(row)
+        return column
 
     def nav_buttons(self, *buttons: KButton) -> None:
         self.nav.clear_widgets()

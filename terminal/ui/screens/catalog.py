@@ -5,6 +5,7 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
 
 from terminal.catalog import ServiceItem
 from terminal.flows.session import FlowError
@@ -29,7 +30,7 @@ class CatalogScreen(KioskScreen):
         scroll = ScrollView(do_scroll_x=False)
         scroll.add_widget(self.items)
         row.add_widget(scroll)
-        self.keypad = Keypad(max_len=8, letters=True, labels=self.t, size_hint_x=0.45)
+        self.keypad = Keypad(max_len=8, letters=True, digits=False, labels=self.t, size_hint_x=0.6)
         self.keypad.bind(value=lambda *_: self.refresh())
         self.body.add_widget(row)
         self.search_row = row
@@ -54,12 +55,15 @@ class CatalogScreen(KioskScreen):
         self.k.end_session("cancel")
 
     def toggle_search(self) -> None:
+        """The letter keypad takes the categories' place while searching."""
         self.search_open = not self.search_open
         if self.search_open:
+            self.search_row.remove_widget(self.categories)
             self.search_row.add_widget(self.keypad)
             self.k.style(self.keypad)
         else:
             self.search_row.remove_widget(self.keypad)
+            self.search_row.add_widget(self.categories, index=len(self.search_row.children))
             self.keypad.clear()
 
     def choose_category(self, cat: str | None) -> None:
@@ -161,6 +165,7 @@ class ItemScreen(KioskScreen):
             lines.append(self.label("item.pickup_identity"))
         for w in lines:
             self.details.add_widget(w)
+        self.details.add_widget(Widget())
         applying = self.k.submission is not None and self.k.submission.step == Step.ITEM
         back = self.button("nav.back", lambda: self.k.go("catalog"), "secondary")
         self.nav_buttons(back, self.apply_button) if applying else self.nav_buttons(back)

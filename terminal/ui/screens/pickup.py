@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from kivy.uix.boxlayout import BoxLayout
-
 from terminal.flows.pickup import PickupRefused, PickupStep
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import Keypad
@@ -15,17 +13,9 @@ class PickupCodeScreen(KioskScreen):
     title_key = "pickup.title"
 
     def build(self) -> None:
-        self.body.add_widget(self.label("pickup.hint", "hint", tone="muted"))
         self.error = self.label("", tone="danger")
-        self.body.add_widget(self.error)
-        self.keypad = Keypad(
-            max_len=CODE_LENGTH,
-            masked=True,
-            labels=self.t,
-            size_hint_x=0.6,
-            pos_hint={"center_x": 0.5},
-        )
-        self.body.add_widget(self.keypad)
+        self.keypad = Keypad(max_len=CODE_LENGTH, masked=True, labels=self.t)
+        self.keypad_page(self.keypad, self.label("pickup.hint"), self.error)
         self.open_button = self.button("pickup.open", self.confirm)
         self.nav_buttons(self.cancel_button(), self.open_button)
 
@@ -135,12 +125,10 @@ class QueryScreen(KioskScreen):
 
     def build(self) -> None:
         self.body.add_widget(self.label("query.hint", "hint", tone="muted"))
-        row = BoxLayout(spacing=16)
         self.result = self.label("")
-        row.add_widget(self.result)
-        self.keypad = Keypad(max_len=24, letters=True, labels=self.t, size_hint_x=0.65)
-        row.add_widget(self.keypad)
-        self.body.add_widget(row)
+        self.body.add_widget(self.result)
+        self.keypad = Keypad(max_len=24, letters=True, labels=self.t)
+        self.body.add_widget(self.keypad)
         self.nav_buttons(self.cancel_button(), self.button("query.search", self.lookup))
 
     def lookup(self) -> None:

@@ -73,7 +73,8 @@ class ReceiptScreen(KioskScreen):
 
         def failed(exc: BaseException) -> None:
             log.warning("receipt printer failed: %s", type(exc).__name__)
-            self.say(self.printing, "receipt.print_failed")
+            key = f"receipt.print_failed.{type(exc).__name__}"
+            self.say(self.printing, key if self.k.t.has(key) else "receipt.print_failed")
 
         self.k.run(
             "print",
@@ -104,7 +105,7 @@ def printed_receipt(receipt: Receipt, t):
     lines.append(t("receipt.sent_now" if receipt.sent_now else "receipt.sent_later"))
     return Ticket(
         title=t("receipt.title"),
-        lines=lines,
+        lines=tuple(lines),
         application_no=receipt.application_no,
         qr_payload=receipt.application_no,
         footer=t("receipt.sms"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from terminal.flows.session import FlowError
 from terminal.ui.screens.base import KioskScreen
@@ -16,11 +17,8 @@ class StaffLoginScreen(KioskScreen):
 
     def build(self) -> None:
         self.error = self.label("", tone="danger")
-        self.body.add_widget(self.error)
-        self.keypad = Keypad(
-            max_len=12, masked=True, labels=self.t, size_hint_x=0.6, pos_hint={"center_x": 0.5}
-        )
-        self.body.add_widget(self.keypad)
+        self.keypad = Keypad(max_len=12, masked=True, labels=self.t)
+        self.keypad_page(self.keypad, self.label("staff.login_hint"), self.error)
         self.nav_buttons(self.cancel_button(), self.button("staff.enter", self.confirm))
         self.tries = 0
 
@@ -114,6 +112,8 @@ class StaffScreen(KioskScreen):
                 out_of_service=summary.get("out_of_service", 0),
             ),
         )
+        self.loads.add_widget(Widget())
+        self.deposits.add_widget(Widget())
         self.k.style(self.page)
 
     def _run(self, name: str, job) -> None:

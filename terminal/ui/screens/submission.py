@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from cloud_bridge.contract.messages import mask_id_number, mask_phone
 from terminal.catalog import MaterialSpec
@@ -22,11 +23,9 @@ class PhoneScreen(KioskScreen):
     title_key = "phone.title"
 
     def build(self) -> None:
-        self.body.add_widget(self.label("phone.hint", "hint", tone="muted"))
         self.error = self.label("", tone="danger")
-        self.body.add_widget(self.error)
-        self.keypad = Keypad(max_len=11, labels=self.t, size_hint_x=0.6, pos_hint={"center_x": 0.5})
-        self.body.add_widget(self.keypad)
+        self.keypad = Keypad(max_len=11, labels=self.t)
+        self.keypad_page(self.keypad, self.label("phone.hint"), self.error)
         self.nav_buttons(self.cancel_button(), self.button("nav.next", self.confirm))
 
     def confirm(self) -> None:
@@ -289,6 +288,7 @@ class ReviewScreen(KioskScreen):
         ]
         for row in rows:
             self.lines.add_widget(self.label(row))
+        self.lines.add_widget(Widget())  # lines start at the top
         self.k.style(self.lines)
 
     def submit(self) -> None:

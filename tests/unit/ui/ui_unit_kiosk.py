@@ -7,10 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kivy.core.window import Window
+
 from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from cloud_bridge.contract.messages import mask_id_number, mask_phone
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
-from terminal.ui.kiosk import Kiosk
+from terminal.ui.kiosk import Kiosk, walk
+from terminal.ui.screens.submission import mask_name
+from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
+from terminal.ui.widgets import Keypad, Preview
 
 STAFF_PIN = "8642"
 
@@ -47,3 +53,72 @@ def offline_kiosk(
     finally:
         drv.close()
         node.stop()
+
+
+PASSPORT_NO = "E12345678"
+
+
+def secrets(*extra: str) -> set[str]:
+    doc = SAMPLE_CITIZEN
+    return {
+        doc.name,
+        mask_name(doc.name),
+        doc.number,
+        mask_id_number(doc.number),
+        doc.number[-4:],
+        SAMPLE_PHONE,
+        mask_phone(SAMPLE_PHONE),
+        SAMPLE_PHONE[-4:],
+        PASSPORT_NO,
+        *extra,
+    }
+
+
+def leftovers(kiosk, needles: set[str]) -> list[str]:
+    """Every trace of the citizen in any widget of any screen, shown or not, or in the window."""
+    trees = [kiosk.root, kiosk.idle_dialog, *kiosk.screens.values(), *Window.children]
+    found = []
+    for tree in trees:
+        for w in walk(tree):
+            strings = [getattr(w, "text", None), getattr(w, "source", None)]
+            core = getattr(w, "_label", None)
+            strings.append(getattr(core, "text", None))
+            if isinstance(w, Keypad):
+                strings.append(w.value)
+            for s in strings:
+                if isinstance(s, str) and any(n in s for n in needles):
+                    found.append(f"{type(w).__name__}: {s!r}")
+            if isinstance(w, Preview) and w.texture is not None:
+                found.append(f"{type(w).__name__} still holds a picture")
+    return found
+
+
+def walk_to_review(drv, devices) -> None:
+    """Card, face, item, phone, both scans, deposit: everything a citizen shows the kiosk."""
+    k, s = drv.kiosk, drv.kiosk.screens
+    drv.tap(s["home"].choices["submit"])
+    drv.wait_screen("card")
+    drv.tap(s["card"].nav.children[0])
+    drv.wait_screen("mrz")
+    drv.type(s["mrz"].keypad, PASSPORT_NO)  # typed, then the citizen used the ID card after all
+    drv.tap(s["mrz"].nav.children[1])
+    devices.reader.place(SAMPLE_CITIZEN)
+    drv.wait_screen("catalog")
+    drv.tap(s["catalog"].item_buttons["HJ-0101"])
+    drv.tap(s["item"].apply_button)
+    drv.type(s["phone"].keypad, SAMPLE_PHONE)
+    drv.tap(s["phone"].nav.children[0])
+    drv.wait_screen("materials")
+    for code in ("id-card-copy", "household-register"):
+        drv.tap(s["materials"].row_buttons[code])
+        drv.wait_for(lambda: s["scan"].preview.frames > 0, what="a page on screen")
+        drv.tap(s["scan"].scan_button)
+        drv.wait_screen("materials")
+    drv.tap(s["materials"].nav.children[0])
+    drv.wait_screen("deposit")
+    dep = s["deposit"]
+    drv.tap(dep.skip_button)
+    drv.wait_screen("review")
+    assert k.submission is not None
+    assert leftovers(k, secrets()), "the review shows the citizen (else this test proves nothing)"
+    assert s["face"].preview.texture is not None or s["face"].preview.frames == 0

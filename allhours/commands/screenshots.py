@@ -1,0 +1,129 @@
+"""`allhours screenshots OUTDIR`: every kiosk screen, in Chinese and English, normal and large.
+
+A touch-driven walk on emulated devices (offscreen, no display needed) stops at each screen
+and photographs it in every look; `index.html` and `index.json` list the pictures. This is how
+the UI is reviewed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+VARIANTS = ("zh", "en", "zh-large", "en-large")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("screenshots", help="render every kiosk screen to PNG files")
+    p.add_argument("outdir", type=Path)
+    p.add_argument("--only", default="", help="comma-separated stops (default: all)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    p.add_argument("--size", default="1920x1080", help="window size WxH in pixels")
+    p.add_argument("--offline", action="store_true", help="no broker: show the offline banner")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        print(
+            f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        width, height = (int(x) for x in args.size.lower().split("x"))
+    except ValueError:
+        print(f"--size must look like 1920x1080, not {args.size!r}", file=sys.stderr)
+        return 2
+    from terminal.ui import boot
+
+    boot.prepare(headless=True, size=(width, height))
+    try:
+        boot.register_fonts()
+    except boot.FontMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    only = {s for s in args.only.split(",") if s} or None
+    shots = render(args.outdir, variants, only=only, offline=args.offline)
+    print(f"{len(shots)} screenshots in {args.outdir} (index.html)")
+    return 0
+
+
+def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> list[dict]:
+    """Walk the kiosk once; at each stop photograph it in every variant. Returns the index."""
+    from allhours.broker import PrivateMosquitto
+    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from terminal.ui.driver import KioskDriver
+    from terminal.ui.kiosk import Kiosk
+    from terminal.ui.theme import LARGE
+    from terminal.ui.tour import tour
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    shots: list[dict] = []
+    pin = "0000"
+    with tempfile.TemporaryDirectory(prefix="allhours-shots-") as tmp:
+        broker = None if offline else PrivateMosquitto(Path(tmp) / "broker").start()
+        key = new_pickup_code_key()
+        node, devices = emulated_terminal(
+            "T0001",
+            Path(tmp) / "T0001",
+            broker_host="127.0.0.1",
+            broker_port=broker.port if broker else 9,
+            pickup_code_key=key,
+        )
+        node.start() if broker else None
+        if broker is not None:
+            node.link.wait_connected(10)
+        kiosk = Kiosk(node, strict_i18n=True, staff_check=lambda p: p == pin, card_poll_s=0.05)
+        drv = KioskDriver(kiosk)
+
+        def stop(name: str) -> None:
+            lang, large = kiosk.t.lang, kiosk.theme is LARGE
+            for variant in variants:
+                want_lang, _, look = variant.partition("-")
+                kiosk.set_language(want_lang)
+                if (look == "large") != (kiosk.theme is LARGE):
+                    kiosk.toggle_large()
+                path = outdir / f"{name}.{variant}.png"
+                drv.screenshot(path)
+                shots.append(
+                    {"stop": name, "screen": kiosk.current, "variant": variant, "file": path.name}
+                )
+            kiosk.set_language(lang)
+            if large != (kiosk.theme is LARGE):
+                kiosk.toggle_large()
+
+        try:
+            tour(drv, devices, key, stop, staff_pin=pin, only=only)
+        finally:
+            drv.close()
+            node.stop()
+            if broker is not None:
+                broker.stop()
+                broker.remove_data()
+    (outdir / "index.json").write_text(json.dumps(shots, indent=2), encoding="utf-8")
+    (outdir / "index.html").write_text(_html(shots, variants), encoding="utf-8")
+    return shots
+
+
+def _html(shots: list[dict], variants: list[str]) -> str:
+    stops = list(dict.fromkeys(s["stop"] for s in shots))
+    rows = []
+    for stop in stops:
+        cells = "".join(
+            f'<td><a href="{html.escape(f)}"><img src="{html.escape(f)}" width="320"></a></td>'
+            for v in variants
+            for f in [f"{stop}.{v}.png"]
+        )
+        rows.append(f"<tr><th>{html.escape(stop)}</th>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
+    return (
+        "<!doctype html><meta charset=utf-8><title>allhours kiosk screens</title>"
+        f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>\n"
+    )
