@@ -239,7 +239,11 @@ def generated_sample(
         corners = corners.copy()
         corners[:, axis] += shift
     kind = str(rng.choice(BACKGROUNDS))
-    bg = background(kind, size, rng)
+    shrink = max(1.0, max(w, h) / 1280)  # textures are made small and scaled up: cheaper
+    small = (round(w / shrink), round(h / shrink))
+    bg = background(kind, small, rng)
+    if small != size:
+        bg = cv2.resize(bg, size, interpolation=cv2.INTER_LINEAR)
     yy = np.arange(h, dtype=np.float32)[:, None]
     xx = np.arange(w, dtype=np.float32)[None, :]
     gx, gy = rng.uniform(-0.18, 0.18, size=2)
