@@ -26,7 +26,7 @@ class PageResult:
     quad: PageQuad | None = None
     format: PageFormat | None = None
     dpi: float | None = None  # the page's resolution at capture size
-    page: np.ndarray | None = None  # straightened, enhanced RGB page (when asked for)
+    page: np.ndarray | None = None  # straightened, enhanced RGB (asked for, and accepted)
     page_dpi: float | None = None
 
     @property
@@ -89,7 +89,7 @@ def inspect(
         analysis = rectify(rgb, quad.corners, size)
         reasons += image_reasons(analysis, analysis_dpi)
     page = page_dpi = None
-    if output_dpi is not None and "cut_off" not in reasons:
+    if output_dpi is not None and not reasons:  # a refused page is not worth straightening
         target = max(output_dpi, CARD_DPI) if fmt.name == "ID-1" else output_dpi
         page_dpi = min(target, dpi) if dpi else None
         size = page_size(quad.corners, quad.frame_size, fmt, page_dpi)
