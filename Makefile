@@ -66,9 +66,11 @@ lint: venv
 contract: venv
 	$(VENV)/bin/allhours contract export docs/contract
 
+BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_cnid_read face_pipeline \
+              locker_open page_finding usb_import kiosk_ui
+
 bench: install
-	$(PY) benchmarks/ingest_throughput.py
-	$(PY) benchmarks/outbox_drain.py
+	@set -e; for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
