@@ -14,8 +14,10 @@ group's median decides: above `MAX_SPREAD_PX` (measured after a 0.8 px denoising
 0.3 mm at 150 dpi) the page is blurred, which is where 10-point print stops being legible.
 A global Laplacian would instead score the desk, the page border and the noise.
 
-`glare` is a burnt-out white patch: channels all saturated and clearly brighter than the
-paper around it, covering more than `GLARE_AREA` of the page.
+`glare` is a burnt-out white patch: channels all saturated, clearly brighter than the page's
+paper and standing out from a ring of paper around it (median at most 240: a strongly lit
+page edge brightens its surroundings too, a reflection does not), covering more than
+`GLARE_AREA` of the page.
 """
 
 from __future__ import annotations
@@ -171,15 +173,30 @@ def text_edge_spread(page: np.ndarray, dpi: float) -> float | None:
 
 
 def glare_share(page: np.ndarray) -> float:
-    """Share of the page burnt out by a highlight brighter than its paper."""
+    """Share of the page burnt out by a highlight that stands out from the paper around it."""
     low = page.min(axis=2) if page.ndim == 3 else page
     paper = float(np.percentile(low, 60))
     burnt = ((low >= 250) & (low >= paper + 12)).astype(np.uint8)
     burnt = cv2.morphologyEx(burnt, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(burnt, connectivity=8)
-    if n <= 1:
-        return 0.0
-    return float(stats[1:, cv2.CC_STAT_AREA].max()) / float(low.size)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(burnt, connectivity=8)
+    k = max(5, round(0.03 * min(low.shape[:2]))) | 1
+    near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k // 3 | 1, k // 3 | 1))
+    far = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    worst = 0
+    for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:5] + 1:
+        area = int(stats[i, cv2.CC_STAT_AREA])
+        if area <= worst:
+            break
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        pad = k + 2
+        y0, x0 = max(0, y - pad), max(0, x - pad)
+        blob = (labels[y0 : y + h + pad, x0 : x + w + pad] == i).astype(np.uint8)
+        ring = cv2.dilate(blob, far) & ~cv2.dilate(blob, near) & 1
+        around = low[y0 : y + h + pad, x0 : x + w + pad][ring > 0]
+        # Light that is merely strong brightens the paper around too; a reflection does not.
+        if around.size and float(np.median(around)) <= 240:
+            worst = area
+    return worst / float(low.size)
 
 
 def image_reasons(page: np.ndarray, dpi: float) -> list[str]:

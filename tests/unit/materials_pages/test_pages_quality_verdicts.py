@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import cv2
+import numpy as np
 import pytest
 
-from devices.camera.document_scene import generated_sample
+from devices.camera.document_scene import generated_sample, page_template
 from terminal.materials.pipeline import inspect
-from terminal.materials.quality import REASONS
+from terminal.materials.quality import GLARE_AREA, REASONS, glare_share
 
 CAPTURE = (2048, 1536)  # a 3 MP capture; the scale says what an 8 MP one would give
 SCALE = 3264 / CAPTURE[0]
@@ -51,3 +53,15 @@ def test_every_reason_has_words_in_both_languages():
     for code, reason in REASONS.items():
         assert reason.code == code and reason.zh.strip() and reason.en.strip()
         assert any("\u4e00" <= ch <= "\u9fff" for ch in reason.zh)
+
+
+def test_a_strongly_lit_page_edge_is_not_glare_but_a_reflection_is():
+    page = np.asarray(page_template("A4", 100, 1)).astype(np.float32)
+    h, w = page.shape[:2]
+    ramp = np.linspace(0.85, 1.03, w, dtype=np.float32)[None, :, None]  # a lamp on one side
+    lit = np.clip(page * ramp, 0, 255).astype(np.uint8)
+    assert (lit.min(axis=2) >= 250).mean() > 0.01  # the bright side really is burnt
+    assert glare_share(lit) == 0.0
+    spot = lit.copy()
+    cv2.circle(spot, (w // 3, h // 2), 40, (255, 255, 255), -1)
+    assert glare_share(spot) > GLARE_AREA
