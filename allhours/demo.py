@@ -66,7 +66,7 @@ def run_demo(
     workdir = Path(workdir or Path("var") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     n = Narrator(out)
-    site = LocalSite(workdir, TERMINAL_ID, telemetry_interval_s=5)
+    site = LocalSite(workdir, TERMINAL_ID, telemetry_interval_s=5, live_face=True)
     try:
         n.section("Starting the parts")
         site.start()

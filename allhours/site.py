@@ -31,12 +31,15 @@ class LocalSite:
         *,
         clock: Callable[[], datetime] = utcnow,
         telemetry_interval_s: float = 30.0,
+        live_face: bool = False,
     ):
+        """live_face: the terminal runs the real face check on an emulated live person."""
         self.workdir = Path(workdir)
         self.terminal_id = terminal_id
         self.key = new_pickup_code_key()
         self.clock = clock
         self.telemetry_interval_s = telemetry_interval_s
+        self.live_face = live_face
         self.broker = PrivateMosquitto(self.workdir / "broker")
         self.backend: BackendHost | None = None
         self.node: TerminalNode | None = None
@@ -62,6 +65,7 @@ class LocalSite:
                 clock=self.clock,
                 telemetry_interval_s=self.telemetry_interval_s,
                 applicant_key=self.backend.service.applicant_key,
+                devices=EmulatedDevices.with_live_face() if self.live_face else None,
             )
             self.node.start()
             if not self.node.link.wait_connected(10):

@@ -9,6 +9,7 @@ from datetime import date
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
+from face.check import Guidance
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.bank import Opened
 from locker.compartment import Compartment
@@ -19,6 +20,7 @@ from terminal.node import TerminalNode
 from .wiring import EmulatedDevices
 
 Say = Callable[[str], None]
+CHALLENGE_PROMPTS = ("blink_now", "turn_left", "turn_right")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def citizen_submits(
             name=citizen.name,
             number=citizen.id_number,
             birth_date=date(1990, 1, 1),
+            photo=devices.card_photo,
         )
     )
     devices.face.decision = FaceDecision(
@@ -72,8 +75,24 @@ def citizen_submits(
     flow = node.submission()
     doc = flow.read_identity()
     say(f"ID card read: {doc.name[0]}** ({m.mask_id_number(doc.number)})")
-    decision = flow.verify_face()
-    say(f"face matched (distance {decision.distance:.2f} ≤ {decision.threshold}), liveness ok")
+    person = devices.live_person
+    if person is None:
+        decision = flow.verify_face()
+        say(f"face matched (distance {decision.distance:.2f} ≤ {decision.threshold}), liveness ok")
+    else:
+        prompts: list[str] = []
+
+        def screen(guidance: Guidance) -> None:
+            # The person reads the screen; the story notes each challenge prompt once.
+            person.show_prompt(guidance.code)
+            if guidance.code in CHALLENGE_PROMPTS and (not prompts or prompts[-1] != guidance.code):
+                prompts.append(guidance.code)
+
+        decision = flow.verify_face(on_guidance=screen)
+        say(
+            f"live face check: challenge {' + '.join(prompts)} answered; matched the card photo "
+            f"(distance {decision.distance:.2f} ≤ {decision.threshold})"
+        )
     item = flow.choose_item(item_code)
     say(f"service item {item.code}: {item.name_zh} / {item.name_en}")
     flow.enter_phone(citizen.phone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 import time
 from collections.abc import Callable
@@ -9,9 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from PIL import Image
+
 from cloud_bridge.contract.messages import utcnow
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
+from devices.camera.face_emulator import LivePersonSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.lock.door import PhysicalDoor
 from devices.lock.emulated import EmulatedLockBoard
@@ -34,9 +38,15 @@ class EmulatedDoorBoard(EmulatedLockBoard):
     wire-level emulators (USB relay, RS-485) live in `devices.lock`.
     """
 
-    def __init__(self, channels: int = 16, *, name: str = "emulated-door-board",
-                 doors: list[PhysicalDoor] | None = None,
-                 clock: Callable[[], float] | None = None, close_after_s: float | None = 2.0):
+    def __init__(
+        self,
+        channels: int = 16,
+        *,
+        name: str = "emulated-door-board",
+        doors: list[PhysicalDoor] | None = None,
+        clock: Callable[[], float] | None = None,
+        close_after_s: float | None = 2.0,
+    ):
         super().__init__(channels, name=name)
         if doors is None:
             extra = {"clock": clock} if clock is not None else {}
@@ -76,13 +86,32 @@ class EmulatedDevices:
         )
     )
 
+    # A live person in front of the face camera (the real face check runs on its frames),
+    # and the photo the card chip carries; None: the fixed decision above, no camera work.
+    live_person: LivePersonSource | None = None
+    card_photo: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
+        """Devices whose face camera films a live person built from the sample photo `holder`,
+        and whose cards carry the sample photo `card` (the same person in another photo)."""
+        from face.samples import sample_bytes
+
+        with Image.open(io.BytesIO(sample_bytes(card))) as img:
+            img = img.convert("RGB")
+            img.thumbnail((320, 640))  # about what a chip or card holds
+            out = io.BytesIO()
+            img.save(out, "JPEG", quality=90)
+        return cls(live_person=LivePersonSource(sample_bytes(holder)), card_photo=out.getvalue())
+
     def terminal_devices(self) -> TerminalDevices:
         return TerminalDevices(
             lock=self.board,
             identity_reader=self.reader,
             face_verifier=self.face,
-            face_camera=GeneratedPageSource("live face", 1),
+            face_camera=self.live_person or GeneratedPageSource("live face", 1),
             document_camera=lambda title, pages: GeneratedPageSource(title, pages),
+            live_face_check=self.live_person is not None,
         )
 
 
@@ -172,8 +201,10 @@ def emulate_locker(
     for n, board in enumerate(b for b in config.boards if b.kind == USBRELAY):
         relay_doors = []
         for channel in range(1, board.channels + 1):
-            spec = next((s for s in config.compartments
-                         if (s.board, s.channel) == (board.id, channel)), None)
+            spec = next(
+                (s for s in config.compartments if (s.board, s.channel) == (board.id, channel)),
+                None,
+            )
             relay_doors.append(doors[spec.id] if spec else PhysicalDoor(clock=clock))
         emulation.relay_boards[board.id] = EmulatedRelayBoard(
             board.serial or f"EMU{n:02d}", relay_doors, bus=1, address=2 + n, clock=clock
@@ -189,18 +220,20 @@ def emulate_locker(
     try:
         for port, boards in by_port.items():
             baudrate = next(b.baudrate for b in config.boards if b.port == port)
-            emulation.buses[port] = Rs485BoardEmulator(
-                boards, baudrate=baudrate, pace=pace
-            ).start()
+            emulation.buses[port] = Rs485BoardEmulator(boards, baudrate=baudrate, pace=pace).start()
     except BaseException:
         emulation.stop()
         raise
     emulation.emulated_boards = {
         b.id: EmulatedDoorBoard(
-            b.channels, name=f"emulated {b.id}", clock=clock, close_after_s=close_after_s,
+            b.channels,
+            name=f"emulated {b.id}",
+            clock=clock,
+            close_after_s=close_after_s,
             doors=[door_at(b.id, n) for n in range(1, b.channels + 1)],
         )
-        for b in config.boards if b.kind == EMULATED
+        for b in config.boards
+        if b.kind == EMULATED
     }
     return emulation
 

@@ -31,7 +31,12 @@ class FaceDecision:
 
     @property
     def verified(self) -> bool:
-        return self.matched and self.liveness_passed is not False
+        """Matched AND shown to be a live person: a match without liveness proves nothing.
+
+        A single still frame (liveness not judged, None) is never enough, since a printed
+        photo of the card holder matches as well as the holder does.
+        """
+        return self.matched and self.liveness_passed is True
 
 
 class FaceVerifier(Protocol):

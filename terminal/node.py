@@ -6,6 +6,7 @@ It is given its devices; `allhours.wiring` decides whether they are real or emul
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class TerminalDevices:
     face_verifier: FaceVerifier
     face_camera: FrameSource
     document_camera: Callable[[str, int], FrameSource]
+    # True: the face step runs the live check (face.check.FaceCheck) on face_camera frames;
+    # False: one frame through face_verifier (flow tests, scripted demos).
+    live_face_check: bool = False
+    face_rng: random.Random | None = None
 
 
 class TerminalNode:
@@ -128,6 +133,8 @@ class TerminalNode:
             clock=clock,
             online=self.link.connected.is_set,
             on_file=self.on_file,
+            live_face_check=devices.live_face_check,
+            face_rng=devices.face_rng,
         )
 
     # ---------------------------------------------------------------- lifecycle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,4 +44,8 @@ class TerminalParts:
     catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG
     clock: Callable[[], datetime] = m.utcnow
     online: Callable[[], bool] = field(default=lambda: False)
+    # The kiosk's face step: a live check (random blink/turn challenge, then the match) when
+    # True; False keeps the single-frame FaceVerifier port, for flow tests and scripted demos.
+    live_face_check: bool = False
+    face_rng: random.Random | None = None  # None: the system's randomness
     on_file: OnFileLookup | None = None  # materials the backend holds; None: no reuse

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -21,6 +22,7 @@ from PIL import Image
 from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import BlobRef
 from devices.identity.port import IdentityDocument, IdentityReadError
+from face.check import FaceCheck, Guidance
 from face.decision import FaceDecision
 from locker.bank import DoorCheck
 from locker.errors import DoorJammed, LockerError
@@ -102,6 +104,7 @@ class SubmissionFlow:
     # How the deposit door's opening was confirmed; UNSENSED/SENSOR_FAILED: ask the citizen.
     deposit_door: DoorCheck | None = None
     receipt: Receipt | None = None
+    _face_check: FaceCheck | None = field(default=None, init=False, repr=False)
 
     def _expect(self, *steps: Step) -> None:
         if self.step not in steps:
@@ -119,9 +122,91 @@ class SubmissionFlow:
         self.step = Step.FACE
         return self.document
 
-    def verify_face(self) -> FaceDecision:
-        """Match the live face to the document photo; after 3 failures offer staff help."""
+    def verify_face(
+        self,
+        on_guidance: Callable[[Guidance], None] | None = None,
+        *,
+        fps: float = 10.0,
+        frame_limit: int = 600,
+    ) -> FaceDecision:
+        """Match the live face to the document photo; after 3 failures offer staff help.
+
+        With a live face check configured (production), this plays the kiosk's part without a
+        screen: frames from the face camera, timed by the frame rate, each guidance handed to
+        `on_guidance` (the screen, or an emulated person reading it). A screen drives the same
+        check itself, frame by frame, through `begin_face_check` and `finish_face_check`.
+        """
         self._expect(Step.FACE)
+        if not self.parts.live_face_check:
+            return self._verify_face_once()
+        frames = 0
+
+        def frame_clock() -> float:
+            return frames / fps
+
+        check = self._face_check
+        if check is not None and check.finished:
+            check.retry()
+        elif check is None:
+            check = self.begin_face_check(clock=frame_clock)
+        while not check.finished and frames < frame_limit:
+            guidance = check.feed(self.parts.face_camera.capture())
+            frames += 1
+            if on_guidance is not None:
+                on_guidance(guidance)
+        if not check.finished:
+            check.wipe()
+            self._face_check = None
+            raise FlowError("The camera could not see your face. Please try again.")
+        return self.finish_face_check(check)
+
+    def begin_face_check(self, clock: Callable[[], float] = time.monotonic) -> FaceCheck:
+        """Start the live face check (a random blink/turn challenge, then the 1:1 match)."""
+        self._expect(Step.FACE)
+        assert self.document is not None
+        if not self.document.photo:
+            # A resident ID card read without the vendor's photo decoder has no photo to match.
+            self.step = Step.STAFF_ASSIST
+            raise FlowError(
+                "Your card's photo cannot be checked here. A staff-assisted check is available "
+                "during office hours."
+            )
+        if self._face_check is not None:
+            self._face_check.wipe()
+        self._face_check = FaceCheck(
+            self.document.photo,
+            rng=self.parts.face_rng,
+            max_attempts=MAX_FACE_ATTEMPTS,
+            clock=clock,
+        )
+        return self._face_check
+
+    def finish_face_check(self, check: FaceCheck) -> FaceDecision:
+        """Take the finished check's decision: on to the item, another try, or staff help."""
+        self._expect(Step.FACE)
+        if check is not self._face_check or not check.finished or check.decision is None:
+            raise WrongStep("the face check has not finished")
+        decision = check.decision
+        self.face = decision
+        self.face_attempts = decision.attempts
+        if decision.verified:
+            check.wipe()
+            self._face_check = None
+            self.step = Step.ITEM
+            return decision
+        if check.staff_alternative_required:
+            check.wipe()
+            self._face_check = None
+            self.step = Step.STAFF_ASSIST
+            raise FlowError(
+                "Your face could not be matched to your card. A staff-assisted check is "
+                "available during office hours."
+            )
+        raise FlowError(
+            "Your face was not confirmed yet. Please look at the camera and follow the prompts."
+        )
+
+    def _verify_face_once(self) -> FaceDecision:
         assert self.document is not None
         frames = [self.parts.face_camera.capture()]
         decision = self.parts.face_verifier.verify(self.document.photo, frames)
@@ -476,3 +561,6 @@ class SubmissionFlow:
         self.document = None
         self.phone = None
         self.face = None
+        if self._face_check is not None:
+            self._face_check.wipe()
+            self._face_check = None

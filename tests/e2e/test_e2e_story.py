@@ -105,7 +105,13 @@ def test_with_the_broker_down_the_citizen_gets_a_receipt_and_nothing_is_lost(spi
     spine.broker.start()  # same port, same persistence file
     # Mosquitto 2.0 forgets shared subscriptions over a restart, so anything published before
     # the backend re-subscribes is dropped by the broker; the outbox re-sends it (10 s).
-    detail = spine.wait_ingested(receipt.application_no, receipt.materials, timeout=45)
+    spine.wait_ingested(receipt.application_no, receipt.materials, timeout=45)
+    # The deposit is its own event; after a restart it may land a moment after the files.
+    detail = spine.wait(
+        "the deposit at the backend",
+        lambda: (d := spine.detail(receipt.application_no)) and d["deposit_compartment_id"] and d,
+        timeout=30,
+    )
 
     apps = spine.api.get("/api/applications").json()
     assert [a["application_no"] for a in apps] == [receipt.application_no]

@@ -1,0 +1,128 @@
+"""The submission flow's face step runs the live check on camera frames, as the kiosk does.
+
+Real photos (face.samples), the real face pipeline and the emulated cameras: the holder who
+follows the prompts gets through; a still frame is refused three times and the citizen is
+sent to the staff-assisted check; a card read without a photo goes there at once.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from allhours.wiring import EmulatedDoorBoard
+from cloud_bridge.link import LinkSettings
+from devices.camera.emulated import GeneratedPageSource
+from devices.camera.face_emulator import LivePersonSource, StillFrameSource
+from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityDocument
+from face.decision import FaceDecision, FixedFaceVerifier
+from face.samples import sample_bytes
+from locker.layout import default_layout
+from terminal.flows.session import FlowError
+from terminal.flows.submission import Step
+from terminal.node import TerminalDevices, TerminalNode
+
+NOT_USED = FixedFaceVerifier(FaceDecision(True, 0.1, 0.5, True))  # must never be asked
+
+
+def card_photo(name: str) -> bytes:
+    with Image.open(io.BytesIO(sample_bytes(name))) as img:
+        img = img.convert("RGB")
+        img.thumbnail((320, 640))
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=90)
+        return out.getvalue()
+
+
+def node_with(tmp_path: Path, camera, photo: bytes | None, seed: int) -> TerminalNode:
+    doc = IdentityDocument("cn_resident_id", "张三", "11010519491231002X", photo=photo)
+    devices = TerminalDevices(
+        lock=EmulatedDoorBoard(),
+        identity_reader=ScriptedIdentityReader([doc]),
+        face_verifier=NOT_USED,
+        face_camera=camera,
+        document_camera=lambda title, pages: GeneratedPageSource(title, pages),
+        live_face_check=True,
+        face_rng=random.Random(seed),
+    )
+    return TerminalNode(
+        "T0001",
+        tmp_path / "terminal",
+        devices,
+        default_layout(sensed=True),
+        pickup_code_key=b"k" * 32,
+        link=LinkSettings(port=9),  # never started: no network here
+    )
+
+
+@pytest.fixture(scope="module")
+def holder() -> bytes:
+    return sample_bytes("obama")
+
+
+def test_the_holder_following_the_prompts_is_verified_with_liveness(tmp_path, holder):
+    person = LivePersonSource(holder, rng=random.Random(7))
+    node = node_with(tmp_path, person, card_photo("obama2"), seed=7)
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        shown: list[str] = []
+
+        def screen(guidance):
+            person.show_prompt(guidance.code)
+            shown.append(guidance.code)
+
+        decision = flow.verify_face(on_guidance=screen)
+        assert decision.verified and decision.liveness_passed is True
+        assert decision.distance is not None and decision.distance < decision.threshold
+        assert {"blink_now", "turn_left", "turn_right"} & set(shown)
+        assert flow.step == Step.ITEM
+        assert NOT_USED.calls == 0
+        assert flow._face_check is None  # the check and its frames are gone
+    finally:
+        node.stop()
+
+
+def test_a_still_frame_is_refused_until_the_staff_check_takes_over(tmp_path, holder):
+    person = LivePersonSource(holder, rng=random.Random(3))
+    still = StillFrameSource(person.capture())
+    node = node_with(tmp_path, still, card_photo("obama2"), seed=3)
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        messages = []
+        for _ in range(3):
+            with pytest.raises(FlowError) as err:
+                flow.verify_face(on_guidance=lambda g: still.show_prompt(g.code))
+            messages.append(str(err.value))
+            if flow.step == Step.STAFF_ASSIST:
+                break
+        assert flow.step == Step.STAFF_ASSIST
+        assert "staff-assisted" in messages[-1]
+        assert flow.face is not None and not flow.face.verified
+        assert flow.face.liveness_passed is False
+    finally:
+        node.stop()
+
+
+def test_a_card_without_a_photo_goes_to_the_staff_check(tmp_path, holder):
+    node = node_with(tmp_path, LivePersonSource(holder), None, seed=1)
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        with pytest.raises(FlowError, match="staff-assisted"):
+            flow.verify_face()
+        assert flow.step == Step.STAFF_ASSIST
+    finally:
+        node.stop()
+
+
+def test_a_match_without_liveness_is_not_verified():
+    assert not FaceDecision(True, 0.3, 0.5, None).verified
+    assert not FaceDecision(True, 0.3, 0.5, False).verified
+    assert FaceDecision(True, 0.3, 0.5, True).verified
