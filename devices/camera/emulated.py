@@ -32,11 +32,21 @@ def render_page(
 
 
 class GeneratedPageSource:
-    """Each capture returns the next generated page of the material being scanned."""
+    """A document camera looking down at generated pages, one per capture, lying on a desk.
 
-    def __init__(self, title: str = "Material", pages: int = 1):
+    Each frame shows the next page of the material (text and a red seal) at about 170 dpi,
+    squarely under the camera on a plain dark desk, as a well-placed sheet on a real
+    document camera's full-resolution capture: the page pipeline finds, judges and
+    straightens it like any other frame. `on_desk=False` gives the bare page instead.
+    """
+
+    DESK_RGB = (92, 70, 52)
+    SCALE = 1.13  # camera pixels per page pixel: 150 dpi pages seen at ~170 dpi
+
+    def __init__(self, title: str = "Material", pages: int = 1, *, on_desk: bool = True):
         self.title = title
         self.pages = pages
+        self.on_desk = on_desk
         self.captured = 0
 
     def capture(self) -> np.ndarray:
@@ -45,7 +55,17 @@ class GeneratedPageSource:
         lines = [f"{self.title} - page {index + 1} of {self.pages}"] + [
             f"Line {n}: the quick brown fox jumps over the lazy dog." for n in range(1, 25)
         ]
-        return render_page(self.title, lines)
+        page = render_page(self.title, lines)
+        if not self.on_desk:
+            return page
+        h, w = page.shape[:2]
+        seen = cv2.resize(page, (round(w * self.SCALE), round(h * self.SCALE)), cv2.INTER_CUBIC)
+        sh, sw = seen.shape[:2]
+        frame = np.empty((round(sh * 1.12), round(sw * 1.2), 3), np.uint8)
+        frame[:] = self.DESK_RGB
+        y0, x0 = (frame.shape[0] - sh) // 2, (frame.shape[1] - sw) // 2
+        frame[y0 : y0 + sh, x0 : x0 + sw] = seen
+        return frame
 
     def diagnostics(self) -> dict[str, object]:
         return {"driver": "generated", "captured": self.captured}

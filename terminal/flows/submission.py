@@ -8,7 +8,6 @@ nothing: the outbox sends it all when the link is back.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import time
@@ -16,8 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-
-from PIL import Image
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import BlobRef
@@ -30,6 +27,9 @@ from locker.layout import Size
 from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
+from terminal.materials.pdf import material_content
+from terminal.materials.pipeline import process_frame
+from terminal.materials.quality import REASONS
 from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 
 log = logging.getLogger(__name__)
@@ -321,14 +321,26 @@ class SubmissionFlow:
         return days
 
     def scan_material(self, code: str) -> ScannedMaterial:
-        """Capture each page of one material from the document camera into one PDF."""
+        """Capture each page of one material from the document camera into one PDF.
+
+        Each page is one full-resolution frame (the citizen pressed "capture", or the screen's
+        auto-capture took it) through the page pipeline: found, judged, straightened and
+        enhanced. A page that fails a check is refused with the reason in the citizen's words,
+        and nothing of the material is kept, so they can place it again.
+        """
         self._expect(Step.MATERIALS)
         spec = self._spec(code)
         camera = self.parts.document_camera(spec.name_en, spec.pages)
-        pages = [Image.fromarray(camera.capture()) for _ in range(spec.pages)]
-        buf = io.BytesIO()
-        pages[0].save(buf, "PDF", resolution=150.0, save_all=True, append_images=pages[1:])
-        return self._keep_file(code, buf.getvalue(), spec.pages, MaterialStatus.SCANNED)
+        pages = []
+        for number in range(1, spec.pages + 1):
+            page = process_frame(camera.capture())
+            if page.reasons:
+                reason = REASONS.get(page.reasons[0])
+                why = reason.en if reason else "The page could not be read."
+                raise FlowError(f"Page {number} of {spec.name_en}: {why}")
+            pages.append(page)
+        content = material_content(pages)
+        return self._keep_file(code, content.data, content.pages, MaterialStatus.SCANNED)
 
     def import_material(self, code: str, files: Sequence[ImportedFile]) -> ScannedMaterial:
         """One material from files the citizen picked on a USB stick (after the preview)."""

@@ -1,0 +1,84 @@
+"""The submission flow scans through the page pipeline: found, judged, straightened, one PDF."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+
+from allhours.wiring import EmulatedDoorBoard
+from cloud_bridge.link import LinkSettings
+from devices.camera.emulated import GeneratedPageSource
+from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityDocument
+from face.decision import FaceDecision, FixedFaceVerifier
+from locker.layout import default_layout
+from terminal.flows.session import FlowError
+from terminal.node import TerminalDevices, TerminalNode
+
+
+class EmptyDesk:
+    """A document camera with nothing placed under it."""
+
+    def capture(self) -> np.ndarray:
+        frame = np.empty((1600, 1200, 3), np.uint8)
+        frame[:] = GeneratedPageSource.DESK_RGB
+        return frame
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "empty-desk"}
+
+
+def flow_at_materials(tmp_path: Path, camera_factory):
+    doc = IdentityDocument("cn_resident_id", "张三", "11010519491231002X", photo=b"x")
+    devices = TerminalDevices(
+        lock=EmulatedDoorBoard(),
+        identity_reader=ScriptedIdentityReader([doc]),
+        face_verifier=FixedFaceVerifier(FaceDecision(True, 0.3, 0.5, True)),
+        face_camera=GeneratedPageSource("face"),
+        document_camera=camera_factory,
+    )
+    node = TerminalNode(
+        "T0001",
+        tmp_path / "t",
+        devices,
+        default_layout(sensed=True),
+        pickup_code_key=b"k" * 32,
+        link=LinkSettings(port=9),
+    )
+    flow = node.submission()
+    flow.read_identity()
+    flow.verify_face()
+    flow.choose_item("HJ-0101")
+    flow.enter_phone("13800138000")
+    return node, flow
+
+
+def test_pages_on_the_desk_become_one_straightened_pdf_at_150_dpi(tmp_path):
+    node, flow = flow_at_materials(tmp_path, GeneratedPageSource)
+    try:
+        spec = next(s for s in flow.item.materials if s.pages == 2)
+        scanned = flow.scan_material(spec.code)
+        assert scanned.pages == 2
+        data = node.outbox.blob_path(scanned.blob.sha256).read_bytes()
+        assert scanned.blob.content_type == "application/pdf"
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert len(pdf.pages) == 2
+            width_pt = float(pdf.pages[0].mediabox[2])
+            assert abs(width_pt / 72 * 25.4 - 210) < 3  # an A4 page, not the desk
+    finally:
+        node.stop()
+
+
+def test_an_empty_desk_is_refused_in_the_citizens_words_and_nothing_is_kept(tmp_path):
+    node, flow = flow_at_materials(tmp_path, lambda title, pages: EmptyDesk())
+    try:
+        spec = flow.item.materials[0]
+        with pytest.raises(FlowError, match="No document found"):
+            flow.scan_material(spec.code)
+        assert spec.code not in flow.scanned
+    finally:
+        node.stop()
