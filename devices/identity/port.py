@@ -21,7 +21,8 @@ class NoDocument(IdentityReadError):
 
 @dataclass(frozen=True)
 class IdentityDocument:
-    """What a document chip yields; personal data, so repr shows no name, number, birth date, address or photo.
+    """What a document chip yields. Personal data: repr shows no name, number, birth date,
+    address or photo.
 
     `photo` is the chip's face image as stored (JPEG or JPEG 2000 for eMRTD DG2; for a
     second-generation ID card a decoded image, or None when no WLT decoder is installed).
