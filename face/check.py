@@ -9,6 +9,7 @@ best candidates and one frame per answered prompt) and are dropped when it ends 
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from face.liveness import (
 )
 from face.matcher import NoFaceFound, UnreadableImage, distance, document_encoding, encode
 from face.quality import assess
+
+log = logging.getLogger(__name__)
 
 ACQUIRE_FRAMES = 3  # usable frames in a row before the challenge starts
 NEUTRAL_FRAMES = 3  # neutral frames the baseline before a prompt is taken from
@@ -64,8 +67,9 @@ class FaceCheck:
 
     def __init__(
         self,
-        document_photo: bytes,
+        document_photo: bytes | None,
         *,
+        remote_match: Callable[[np.ndarray], tuple[bool, float]] | None = None,
         rng: random.Random | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         max_attempts: int = 3,
@@ -87,8 +91,13 @@ class FaceCheck:
         self._document: np.ndarray | None = None
         self._phase = "acquire"
         self._best_quality: float | None = None
+        # With no document photo (an ID card read without the vendor's photo decoder), the
+        # match is made by `remote_match(best_frame) -> (matched, similarity)`: a remote
+        # identity-verification service comparing the live face with the registered portrait.
+        self._remote_match = remote_match if document_photo is None else None
         try:
-            self._document = document_encoding(document_photo)
+            if self._remote_match is None:
+                self._document = document_encoding(document_photo or b"")
         except (UnreadableImage, NoFaceFound):
             # Retrying cannot help when the card's photo has no usable face.
             self.attempts_used = max_attempts
@@ -125,6 +134,7 @@ class FaceCheck:
         """Drop every frame, encoding and landmark kept, now."""
         self._drop_frames()
         self._document = None
+        self._remote_match = None  # its closure knows the applicant's name and number
 
     def feed(self, frame: np.ndarray) -> Guidance:
         """Judge one camera frame (RGB uint8) and say what the screen should show."""
@@ -248,16 +258,34 @@ class FaceCheck:
 
     def _match(self) -> Guidance:
         """Encode the best frontal frame, check every answer came from that face, then match."""
-        if self._document is None or not self._candidates:
+        if (self._document is None and self._remote_match is None) or not self._candidates:
             return self._fail("no_usable_frame")
         score, frame, face = self._candidates[0]
         live = encode(frame, face)
         for answer_frame, answer_face in self._answers:
             if distance(encode(answer_frame, answer_face), live) > SAME_PERSON:
                 return self._fail("face_changed")
+        if self._remote_match is not None:
+            return self._match_remotely(frame, score)
         measured = distance(live, self._document)
         self._best_quality = score
         if measured <= self.threshold:
+            return self._finish("verified", True, measured, None, 1.0)
+        code = "not_matched" if self.attempts_left > 0 else "attempts_exhausted"
+        return self._finish(code, False, measured, "no_match", 1.0)
+
+    def _match_remotely(self, frame: np.ndarray, score: float) -> Guidance:
+        self._best_quality = score
+        try:
+            matched, similarity = self._remote_match(frame)
+        except Exception:
+            # No verdict (service down, refused): retrying here cannot help; staff can.
+            log.warning("remote identity verification gave no verdict", exc_info=True)
+            self.attempts_used = self.max_attempts
+            return self._finish("attempts_exhausted", False, None, "remote_unavailable", 1.0)
+        # Reported as a distance-like figure so one threshold reads both ways: 1 - similarity.
+        measured = 1.0 - float(similarity)
+        if matched:
             return self._finish("verified", True, measured, None, 1.0)
         code = "not_matched" if self.attempts_left > 0 else "attempts_exhausted"
         return self._finish(code, False, measured, "no_match", 1.0)
@@ -322,6 +350,7 @@ class FaceCheck:
         self._drop_frames()
         if code in ("verified", "attempts_exhausted"):
             self._document = None
+            self._remote_match = None
         return self._final
 
     def _drop_frames(self) -> None:

@@ -20,6 +20,7 @@ from cloud_bridge.link import LinkSettings, TerminalLink
 from cloud_bridge.outbox import Outbox
 from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
+from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.port import LockPort
 from face.decision import FaceVerifier
 from locker.bank import LockerAlarm, LockerBank, Opened
@@ -62,6 +63,8 @@ class TerminalDevices:
     # False: one frame through face_verifier (flow tests, scripted demos).
     live_face_check: bool = False
     face_rng: random.Random | None = None
+    # For cards read without a photo: the live face is matched by a remote service.
+    remote_verifier: RemoteIdentityVerifier | None = None
 
 
 class TerminalNode:
@@ -135,6 +138,7 @@ class TerminalNode:
             on_file=self.on_file,
             live_face_check=devices.live_face_check,
             face_rng=devices.face_rng,
+            remote_verifier=devices.remote_verifier,
         )
 
     # ---------------------------------------------------------------- lifecycle

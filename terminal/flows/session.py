@@ -12,6 +12,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import Outbox
 from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
+from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from face.decision import FaceVerifier
 from locker.bank import LockerBank
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
@@ -48,4 +49,6 @@ class TerminalParts:
     # True; False keeps the single-frame FaceVerifier port, for flow tests and scripted demos.
     live_face_check: bool = False
     face_rng: random.Random | None = None  # None: the system's randomness
+    # Matches the live face for cards read without a photo (no WLT decoder installed).
+    remote_verifier: RemoteIdentityVerifier | None = None
     on_file: OnFileLookup | None = None  # materials the backend holds; None: no reuse

@@ -8,6 +8,7 @@ nothing: the outbox sends it all when the link is back.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -16,9 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+import numpy as np
+from PIL import Image
+
 from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import BlobRef
 from devices.identity.port import IdentityDocument, IdentityReadError
+from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from face.check import FaceCheck, Guidance
 from face.decision import FaceDecision
 from locker.bank import DoorCheck
@@ -164,17 +169,22 @@ class SubmissionFlow:
         """Start the live face check (a random blink/turn challenge, then the 1:1 match)."""
         self._expect(Step.FACE)
         assert self.document is not None
+        remote = None
         if not self.document.photo:
-            # A resident ID card read without the vendor's photo decoder has no photo to match.
-            self.step = Step.STAFF_ASSIST
-            raise FlowError(
-                "Your card's photo cannot be checked here. A staff-assisted check is available "
-                "during office hours."
-            )
+            # A resident ID card read without the vendor's photo decoder has no photo to match:
+            # the live face goes to the remote identity-verification service, if there is one.
+            if self.parts.remote_verifier is None:
+                self.step = Step.STAFF_ASSIST
+                raise FlowError(
+                    "Your card's photo cannot be checked here. A staff-assisted check is "
+                    "available during office hours."
+                )
+            remote = _remote_match(self.parts.remote_verifier, self.document)
         if self._face_check is not None:
             self._face_check.wipe()
         self._face_check = FaceCheck(
-            self.document.photo,
+            self.document.photo or None,
+            remote_match=remote,
             rng=self.parts.face_rng,
             max_attempts=MAX_FACE_ATTEMPTS,
             clock=clock,
@@ -576,3 +586,24 @@ class SubmissionFlow:
         if self._face_check is not None:
             self._face_check.wipe()
             self._face_check = None
+
+
+def _remote_match(
+    verifier: RemoteIdentityVerifier, document: IdentityDocument
+) -> Callable[[np.ndarray], tuple[bool, float]]:
+    """Ask the remote service whether this live frame is the registered holder of the card."""
+    name, number = document.name, document.number
+
+    def match(frame: np.ndarray) -> tuple[bool, float]:
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, "JPEG", quality=90)
+        verdict = verifier.verify(name, number, buf.getvalue())
+        log.info(
+            "remote identity verification %s: %s (score %.2f)",
+            verdict.transaction_id,
+            verdict.result,
+            verdict.score,
+        )
+        return verdict.matched, verdict.score
+
+    return match

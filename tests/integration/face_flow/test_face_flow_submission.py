@@ -11,6 +11,7 @@ import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -126,3 +127,118 @@ def test_a_match_without_liveness_is_not_verified():
     assert not FaceDecision(True, 0.3, 0.5, None).verified
     assert not FaceDecision(True, 0.3, 0.5, False).verified
     assert FaceDecision(True, 0.3, 0.5, True).verified
+
+
+# ---------------------------------------------------------------- cards without a photo
+
+
+def _similarity(registered: bytes, live: bytes) -> float:
+    """What a portrait-comparison service computes: 1 - face distance."""
+    import face_recognition
+
+    def enc(jpeg: bytes):
+        img = Image.open(io.BytesIO(jpeg)).convert("RGB")
+        img.thumbnail((480, 480))
+        found = face_recognition.face_encodings(np.asarray(img))
+        if not found:
+            return None
+        return found[0]
+
+    a, b = enc(registered), enc(live)
+    if a is None or b is None:
+        return 0.0
+    return 1.0 - float(face_recognition.face_distance([a], b)[0])
+
+
+@pytest.fixture
+def identity_service():
+    from devices.identity.remote_verify.emulator import RegisteredPerson, RemoteVerifyEmulator
+    from devices.identity.remote_verify.http_adapter import HttpRemoteVerifier
+
+    registry = {
+        "11010519491231002X": RegisteredPerson("张三", card_photo("obama2")),
+        "110101198001010019": RegisteredPerson("李四", card_photo("biden")),
+    }
+    emu = RemoteVerifyEmulator(
+        _similarity, registry=registry, threshold=0.5, api_key="kiosk-key"
+    ).start()
+    client = HttpRemoteVerifier(emu.base_url, api_key="kiosk-key", timeout_s=30, retries=0)
+    try:
+        yield emu, client
+    finally:
+        client.close()
+        emu.stop()
+
+
+def node_for_remote(tmp_path, camera, verifier, number: str, name: str) -> TerminalNode:
+    doc = IdentityDocument("cn_resident_id", name, number, photo=None)
+    devices = TerminalDevices(
+        lock=EmulatedDoorBoard(),
+        identity_reader=ScriptedIdentityReader([doc]),
+        face_verifier=NOT_USED,
+        face_camera=camera,
+        document_camera=lambda title, pages: GeneratedPageSource(title, pages),
+        live_face_check=True,
+        face_rng=random.Random(5),
+        remote_verifier=verifier,
+    )
+    return TerminalNode(
+        "T0001",
+        tmp_path / "terminal",
+        devices,
+        default_layout(sensed=True),
+        pickup_code_key=b"k" * 32,
+        link=LinkSettings(port=9),
+    )
+
+
+def _run(flow, person):
+    return flow.verify_face(on_guidance=lambda g: person.show_prompt(g.code))
+
+
+def test_a_card_without_photo_is_matched_by_the_remote_service(tmp_path, holder, identity_service):
+    _emu, client = identity_service
+    person = LivePersonSource(holder, rng=random.Random(5))
+    node = node_for_remote(tmp_path, person, client, "11010519491231002X", "张三")
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        decision = _run(flow, person)
+        assert decision.verified and decision.liveness_passed is True
+        assert flow.step == Step.ITEM
+    finally:
+        node.stop()
+
+
+def test_the_remote_service_refuses_someone_elses_card(tmp_path, holder, identity_service):
+    _emu, client = identity_service
+    person = LivePersonSource(holder, rng=random.Random(5))
+    node = node_for_remote(tmp_path, person, client, "110101198001010019", "李四")
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        with pytest.raises(FlowError):
+            _run(flow, person)
+        assert flow.face is not None and not flow.face.matched
+        assert flow.face.reason == "no_match"  # a verdict came back: live, but not the holder
+        assert flow.face.liveness_passed is True
+    finally:
+        node.stop()
+
+
+def test_with_the_remote_service_down_the_staff_check_takes_over(
+    tmp_path, holder, identity_service
+):
+    emu, client = identity_service
+    emu.stop()
+    person = LivePersonSource(holder, rng=random.Random(5))
+    node = node_for_remote(tmp_path, person, client, "11010519491231002X", "张三")
+    try:
+        flow = node.submission()
+        flow.read_identity()
+        with pytest.raises(FlowError, match="staff-assisted"):
+            _run(flow, person)
+        assert flow.step == Step.STAFF_ASSIST
+        assert flow.face is not None and flow.face.reason == "remote_unavailable"
+    finally:
+        node.stop()
