@@ -67,6 +67,7 @@ contract: venv
 	$(VENV)/bin/allhours contract export docs/contract
 
 BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_cnid_read face_pipeline \
+              identity_verified \
               locker_open page_finding usb_import kiosk_ui
 
 bench: install
