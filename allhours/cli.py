@@ -43,10 +43,11 @@ def cmd_terminal(args: argparse.Namespace) -> int:
     from .headless import ScriptError, load_or_create_key, run_script
 
     if not args.headless:
-        print(
-            "the Kivy kiosk UI is not part of this release; use --headless --script FILE",
-            file=sys.stderr,
-        )
+        from .commands.kiosk import run as run_kiosk
+
+        return run_kiosk(args)
+    if args.script is None:
+        print("--headless needs --script FILE", file=sys.stderr)
         return 2
     data_dir = args.data_dir or Path("var") / args.id
     key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("terminal", help="run a terminal")
     p.add_argument("--headless", action="store_true", help="no UI: drive the flows by script")
-    p.add_argument("--script", type=Path, required=True, help="TOML script of steps")
+    p.add_argument("--script", type=Path, default=None, help="TOML script (with --headless)")
     p.add_argument("--id", default="T0001", help="terminal id (= MQTT client id)")
     p.add_argument("--data-dir", type=Path, default=None, help="default: var/<id>")
     p.add_argument("--broker-host", default="127.0.0.1")

@@ -66,7 +66,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
 
     outdir.mkdir(parents=True, exist_ok=True)
     shots: list[dict] = []
-    pin = "0000"
+    pin = "2468"  # the tour first types a wrong PIN (0000) to show the refusal
     with tempfile.TemporaryDirectory(prefix="allhours-shots-") as tmp:
         broker = None if offline else PrivateMosquitto(Path(tmp) / "broker").start()
         key = new_pickup_code_key()

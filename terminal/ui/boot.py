@@ -6,6 +6,7 @@ not to), so `prepare()` must run before any `import kivy`.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -24,8 +25,17 @@ class FontMissing(RuntimeError):
     """No installed font can draw Chinese text."""
 
 
-def prepare(*, headless: bool = False, kivy_home: Path | None = None, size=KIOSK_SIZE) -> None:
-    """Set Kivy's environment: no argv parsing, a private home, offscreen when headless."""
+def prepare(
+    *,
+    headless: bool = False,
+    kivy_home: Path | None = None,
+    size=KIOSK_SIZE,
+    fullscreen: bool = False,
+) -> None:
+    """Set Kivy's environment: no argv parsing, a private home, offscreen when headless.
+
+    `fullscreen` is the kiosk: no window decorations, no mouse pointer, the whole screen.
+    """
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     # Kivy's own log mode swaps sys.stderr for its logger; PYTHON mode leaves logging to us.
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
@@ -44,9 +54,14 @@ def prepare(*, headless: bool = False, kivy_home: Path | None = None, size=KIOSK
     Config.set("graphics", "width", str(size[0]))
     Config.set("graphics", "height", str(size[1]))
     Config.set("kivy", "log_level", "warning")
+    logging.getLogger("kivy").setLevel(logging.WARNING)  # Kivy set INFO on import
     Config.set("kivy", "exit_on_escape", "0")  # no keyboard escape from the kiosk
     Config.set("input", "mouse", "mouse,disable_multitouch")  # a right click leaves no dot
     Config.set("kivy", "keyboard_mode", "system")  # never the on-screen OS keyboard
+    if fullscreen:
+        Config.set("graphics", "fullscreen", "auto")
+        Config.set("graphics", "borderless", "1")
+        Config.set("graphics", "show_cursor", "0")
 
 
 def cjk_font() -> Path:

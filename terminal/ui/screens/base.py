@@ -42,6 +42,8 @@ class KioskScreen(Screen):
         self.page.add_widget(self.nav)
         self.add_widget(self.page)
         self.build()
+        if all(c.size_hint_y is None for c in self.body.children):
+            self.body.add_widget(Widget())  # texts start at the top, not the bottom
 
     # ------------------------------------------------------------------ subclass hooks
 

@@ -30,7 +30,7 @@ class CatalogScreen(KioskScreen):
         scroll = ScrollView(do_scroll_x=False)
         scroll.add_widget(self.items)
         row.add_widget(scroll)
-        self.keypad = Keypad(max_len=8, letters=True, digits=False, labels=self.t, size_hint_x=0.6)
+        self.keypad = Keypad(max_len=8, letters=True, digits=False, labels=self.t, size_hint_x=0.7)
         self.keypad.bind(value=lambda *_: self.refresh())
         self.body.add_widget(row)
         self.search_row = row

@@ -1,0 +1,133 @@
+"""`allhours kiosk`: the touch screen of a terminal, fullscreen, on emulated devices for now.
+
+The terminal node links to the broker like `allhours terminal --headless`; the screens drive
+its flows. `allhours terminal` without --headless starts the same kiosk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+PIN_ENV = "ALLHOURS_STAFF_PIN_SHA256"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kiosk", help="run the kiosk touch screen (Kivy) for a terminal")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", default="T0001", help="terminal id (= MQTT client id)")
+    p.add_argument("--data-dir", type=Path, default=None, help="default: var/<id>")
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--code-key-hex", default=None, help="pickup-code key (default: from data dir)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language after each wipe")
+    p.add_argument("--large", action="store_true", help="start in large-text mode")
+    p.add_argument("--windowed", action="store_true", help="a window (development), not fullscreen")
+    p.add_argument("--headless", action="store_true", help="offscreen SDL driver (no display)")
+    p.add_argument("--idle-timeout", type=float, default=90.0, help="seconds before the warning")
+    p.add_argument("--idle-warning", type=float, default=20.0, help="seconds of countdown")
+    p.add_argument("--dpi", type=float, default=None, help="screen dots per inch (touch sizes)")
+    p.add_argument("--printer", default=None, help="receipt printer, e.g. tcp://10.0.0.9:9100")
+    p.add_argument("--speech", action="store_true", help="speak prompts with espeak-ng")
+    p.add_argument(
+        "--staff-pin-sha256-file",
+        type=Path,
+        default=None,
+        help=f"file with the SHA-256 (hex) of the staff PIN; or set {PIN_ENV}",
+    )
+
+
+def staff_check_from(digest_hex: str | None):
+    """A PIN check against a stored SHA-256; without one, service mode stays closed."""
+    if not digest_hex:
+        return lambda _pin: False
+    want = bytes.fromhex(digest_hex.strip())
+
+    def check(pin: str) -> bool:
+        return hmac.compare_digest(hashlib.sha256(pin.encode()).digest(), want)
+
+    return check
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the kiosk until SIGTERM/SIGINT; `allhours terminal` passes its own (fewer) options."""
+    from allhours.headless import load_or_create_key
+    from terminal.ui import boot
+
+    defaults = argparse.ArgumentParser()
+    add_arguments(defaults)
+    args = argparse.Namespace(**{**vars(defaults.parse_args([])), **vars(args)})
+
+    digest = os.environ.get(PIN_ENV)
+    if args.staff_pin_sha256_file is not None:
+        try:
+            digest = args.staff_pin_sha256_file.read_text().strip()
+            bytes.fromhex(digest)
+        except (OSError, ValueError) as exc:
+            print(f"error: --staff-pin-sha256-file: {exc}", file=sys.stderr)
+            return 2
+    printer = None
+    if args.printer:
+        if not args.printer.startswith("tcp://"):
+            print("error: --printer takes tcp://HOST:PORT", file=sys.stderr)
+            return 2
+        host, _, port = args.printer[6:].rpartition(":")
+        from devices.printer.escpos_printer import EscposReceiptPrinter
+
+        printer = EscposReceiptPrinter.network(host, int(port or 9100))
+
+    boot.prepare(headless=args.headless, fullscreen=not (args.windowed or args.headless))
+    try:
+        boot.register_fonts()
+    except boot.FontMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    from allhours.wiring import emulated_terminal
+    from terminal.ui.app import KioskApp
+    from terminal.ui.idle import IdleWatch
+    from terminal.ui.kiosk import Kiosk
+    from terminal.ui.speech import Speaker
+    from terminal.ui.theme import DEFAULT_DPI
+
+    data_dir = args.data_dir or Path("var") / args.id
+    key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
+    node, _devices = emulated_terminal(
+        args.id,
+        data_dir,
+        broker_host=args.broker_host,
+        broker_port=args.broker_port,
+        pickup_code_key=key,
+    )
+    node.start()
+    app = KioskApp(
+        lambda: Kiosk(
+            node,
+            lang=args.lang,
+            large=args.large,
+            dpi=args.dpi or DEFAULT_DPI,
+            idle=IdleWatch(timeout_s=args.idle_timeout, warn_s=args.idle_warning),
+            speaker=Speaker(enabled=args.speech),
+            printer=printer,
+            staff_check=staff_check_from(digest),
+        )
+    )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.shutdown())
+    try:
+        app.run()
+    finally:
+        node.stop()
+        if printer is not None:
+            printer.close()
+    return 0

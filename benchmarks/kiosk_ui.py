@@ -1,0 +1,190 @@
+"""Kiosk UI figures on the offscreen SDL driver (Mesa llvmpipe: the CPU draws every pixel).
+
+1. Cold start to the home screen's first frame, in a fresh process (median of RUNS), against a
+   bare Kivy window with one label in a fresh process.
+2. Touch-to-next-screen: a touch on "Pick up a result" until the pickup screen's first frame
+   has been drawn (median of 30).
+3. Live preview: frames per second blitted into the face screen's preview from the emulated
+   live person (640x480), against the frame rate of redrawing an empty screen.
+
+Usage: .venv/bin/python benchmarks/kiosk_ui.py [RUNS]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COLD_KIOSK = """
+import time, tempfile, sys
+from pathlib import Path
+t0 = float(sys.argv[1])
+from terminal.ui import boot
+boot.prepare(headless=True)
+boot.register_fonts()
+from allhours.wiring import emulated_terminal, new_pickup_code_key
+from terminal.ui.kiosk import Kiosk
+from terminal.ui.driver import KioskDriver
+node, _ = emulated_terminal("T0001", Path(tempfile.mkdtemp()), broker_host="127.0.0.1",
+                            broker_port=9, pickup_code_key=new_pickup_code_key())
+drv = KioskDriver(Kiosk(node))
+assert drv.kiosk.current == "home"
+print(time.time() - t0)
+drv.close(); node.stop()
+"""
+
+COLD_BARE = """
+import time, sys
+t0 = float(sys.argv[1])
+from terminal.ui import boot
+boot.prepare(headless=True)
+from kivy.base import EventLoop
+from kivy.core.window import Window
+from kivy.uix.label import Label
+EventLoop.ensure_window()
+Window.add_widget(Label(text="hello"))
+EventLoop.idle(); EventLoop.idle()
+print(time.time() - t0)
+"""
+
+
+def cold(script: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", script, repr(time.time())],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def in_process() -> None:
+    from terminal.ui import boot
+
+    boot.prepare(headless=True)
+    boot.register_fonts()
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+    from kivy.tests.common import UnitTestTouch
+
+    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from terminal.ui.driver import KioskDriver
+    from terminal.ui.kiosk import Kiosk
+
+    flips = [0]
+    Window.bind(on_flip=lambda *_: flips.__setitem__(0, flips[0] + 1))
+    node, _devices = emulated_terminal(
+        "T0001",
+        Path(tempfile.mkdtemp()),
+        broker_host="127.0.0.1",
+        broker_port=9,
+        pickup_code_key=new_pickup_code_key(),
+    )
+    kiosk = Kiosk(node, preview_fps=60.0)
+    drv = KioskDriver(kiosk)
+    # -- touch to next screen
+    latencies = []
+    button = kiosk.screens["home"].choices["pickup"]
+    for _ in range(30):
+        drv.pump(2)
+        x, y = button.to_window(*button.center)
+        seen = flips[0]
+        start = time.perf_counter()
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        while not (kiosk.current == "pickup_code" and flips[0] > seen):
+            EventLoop.idle()
+        latencies.append(time.perf_counter() - start)
+        kiosk.end_session("bench")
+    print(
+        f"touch to next screen drawn: median {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p90 {sorted(latencies)[int(len(latencies) * 0.9)] * 1000:.1f} ms (30 taps)"
+    )
+    print(f"window {Window.size[0]}x{Window.size[1]}")
+    drv.close()
+    node.stop()
+
+
+PREVIEW = """
+import time, tempfile, sys
+from pathlib import Path
+from terminal.ui import boot
+boot.prepare(headless=True)
+boot.register_fonts()
+from kivy.core.window import Window
+from allhours.wiring import emulated_terminal, new_pickup_code_key
+from terminal.ui.kiosk import Kiosk
+from terminal.ui.driver import KioskDriver
+flips = [0]
+Window.bind(on_flip=lambda *_: flips.__setitem__(0, flips[0] + 1))
+node, _ = emulated_terminal("T0001", Path(tempfile.mkdtemp()), broker_host="127.0.0.1",
+                            broker_port=9, pickup_code_key=new_pickup_code_key())
+kiosk = Kiosk(node, preview_fps=60.0)
+drv = KioskDriver(kiosk)
+def rate(step, seconds=3.0):
+    seen, start = flips[0], time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        drv.pump(1)
+        time.sleep(0)
+    return (flips[0] - seen) / (time.perf_counter() - start)
+
+try:
+    from devices.camera.face_emulator import LivePersonSource
+    from face.samples import sample
+    camera, label = LivePersonSource(sample("obama")), "emulated live person 640x480"
+except Exception as exc:
+    from devices.camera.emulated import GeneratedPageSource
+    camera, label = GeneratedPageSource("live face", 1), "generated page"
+face = kiosk.screens["face"]
+kiosk.sm.current = "face"
+face.feed.start(camera)
+drv.pump(3)
+frames, start = face.preview.frames, time.perf_counter()
+draw = rate(lambda: None)
+blits = (face.preview.frames - frames) / (time.perf_counter() - start)
+face.feed.forget()
+kiosk.go("error")
+drv.pump(3)
+empty = rate(Window.canvas.ask_update)
+t0 = time.perf_counter()
+for _ in range(20):
+    camera.capture()
+capture_ms = (time.perf_counter() - t0) / 20 * 1000
+print(f"live preview ({label}, capped at 60/s): {blits:.1f} frames/s blitted, "
+      f"{draw:.1f} screen frames/s; camera capture alone {capture_ms:.1f} ms/frame")
+print(f"empty-screen redraw baseline: {empty:.1f} frames/s; preview/baseline {blits / empty:.2f}")
+drv.close()
+node.stop()
+"""
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    kiosk = cold(COLD_KIOSK, runs)
+    bare = cold(COLD_BARE, runs)
+    print(
+        f"cold start to home screen: median {kiosk:.2f} s over {runs} runs; "
+        f"bare Kivy window {bare:.2f} s; ratio {kiosk / bare:.2f}"
+    )
+    in_process()
+    out = subprocess.run(
+        [sys.executable, "-c", PREVIEW], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    print("\n".join(line for line in out.stdout.splitlines() if line.strip()) or out.stderr)
+
+
+if __name__ == "__main__":
+    main()

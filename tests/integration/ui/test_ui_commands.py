@@ -1,0 +1,95 @@
+"""`allhours screenshots` and `allhours kiosk` as a technician runs them, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from allhours.broker import free_port
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_ARGS": "1"}
+
+
+def test_screenshots_writes_an_index_and_distinct_non_blank_pictures_per_language(tmp_path):
+    out = tmp_path / "shots"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allhours.cli",
+            "screenshots",
+            str(out),
+            "--offline",
+            "--only",
+            "home,phone,pickup_code",
+            "--variants",
+            "zh,en,en-large",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = json.loads((out / "index.json").read_text())
+    assert {(s["stop"], s["variant"]) for s in index} == {
+        (stop, v) for stop in ("home", "phone", "pickup_code") for v in ("zh", "en", "en-large")
+    }
+    assert "home.zh.png" in (out / "index.html").read_text()
+    for stop in ("home", "phone", "pickup_code"):
+        zh, en, large = (
+            np.asarray(Image.open(out / f"{stop}.{v}.png").convert("RGB")).astype(int)
+            for v in ("zh", "en", "en-large")
+        )
+        assert zh.shape == (1080, 1920, 3)
+        for picture in (zh, en, large):
+            assert picture.std() > 10, f"{stop}: a blank picture"
+        assert np.abs(zh - en).mean() > 0.5, f"{stop}: Chinese and English look the same"
+        assert np.abs(en - large).mean() > 5, f"{stop}: large text looks like normal text"
+
+
+def test_kiosk_starts_headless_and_stops_cleanly_on_sigterm(tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "allhours.cli",
+            "kiosk",
+            "--headless",
+            "--broker-port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "T0001"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        seen = ""
+        while "kiosk running" not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert "kiosk running" in seen, seen[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
