@@ -219,16 +219,23 @@ class FaceScreen(KioskScreen):
         self.feed = LiveFeed(self.k, self.preview, "face")
 
     def enter(self, **kw: object) -> None:
-        self.say(self.guidance, "face.guide.look")
+        self.guide("look")
         self.nav_buttons(self.cancel_button())
         self.feed.start(self.k.node.parts.face_camera)
         self._verify()
+
+    def guide(self, code: str) -> None:
+        """Show a guidance text; a camera that films a person (or its emulator) sees it too."""
+        self.say(self.guidance, f"face.guide.{code}")
+        show_prompt = getattr(self.k.node.parts.face_camera, "show_prompt", None)
+        if show_prompt is not None:
+            show_prompt(code)
 
     def _verify(self) -> None:
         flow = self.k.submission
         if flow is None or flow.step != Step.FACE:
             return
-        self.say(self.guidance, "face.guide.checking")
+        self.guide("checking")
 
         def check():
             with self.feed.camera_lock:
@@ -244,14 +251,14 @@ class FaceScreen(KioskScreen):
         if flow is None:
             return
         if not isinstance(result, FlowError):
-            self.say(self.guidance, "face.guide.verified")
+            self.guide("verified")
             self.k.go("catalog")
             return
         if flow.step == Step.STAFF_ASSIST:
-            self.say(self.guidance, "face.guide.attempts_exhausted")
+            self.guide("attempts_exhausted")
             self.nav_buttons(self.button("nav.finish", lambda: self.k.end_session("finish")))
         else:
-            self.say(self.guidance, "face.guide.not_matched")
+            self.guide("not_matched")
             self.nav_buttons(self.cancel_button(), self.retry)
         self.k.speak(self.guidance.text)
 
@@ -260,4 +267,4 @@ class FaceScreen(KioskScreen):
 
     def wipe(self) -> None:
         self.feed.forget()
-        self.say(self.guidance, "face.guide.look")
+        self.guide("look")
