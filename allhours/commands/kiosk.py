@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     except boot.FontMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from allhours.wiring import emulated_terminal
+    from allhours.wiring import EmulatedDevices, emulated_terminal
     from terminal.ui.app import KioskApp
     from terminal.ui.idle import IdleWatch
     from terminal.ui.kiosk import Kiosk
@@ -102,12 +102,15 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir = args.data_dir or Path("var") / args.id
     key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
+    # The emulated face camera films a live person who follows the screen's prompts, so the
+    # real face check (challenge, then match against the card photo) runs at this kiosk too.
     node, _devices = emulated_terminal(
         args.id,
         data_dir,
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         pickup_code_key=key,
+        devices=EmulatedDevices.with_live_face(),
     )
     node.start()
     app = KioskApp(

@@ -131,6 +131,7 @@ class SubmissionFlow:
         self,
         on_guidance: Callable[[Guidance], None] | None = None,
         *,
+        on_frame: Callable[[np.ndarray], None] | None = None,
         fps: float = 10.0,
         frame_limit: int = 600,
     ) -> FaceDecision:
@@ -138,8 +139,9 @@ class SubmissionFlow:
 
         With a live face check configured (production), this plays the kiosk's part without a
         screen: frames from the face camera, timed by the frame rate, each guidance handed to
-        `on_guidance` (the screen, or an emulated person reading it). A screen drives the same
-        check itself, frame by frame, through `begin_face_check` and `finish_face_check`.
+        `on_guidance` (the screen, or an emulated person reading it) and each frame to
+        `on_frame` (the screen's live preview). A screen may instead drive the check frame by
+        frame through `begin_face_check` and `finish_face_check`.
         """
         self._expect(Step.FACE)
         if not self.parts.live_face_check:
@@ -155,7 +157,10 @@ class SubmissionFlow:
         elif check is None:
             check = self.begin_face_check(clock=frame_clock)
         while not check.finished and frames < frame_limit:
-            guidance = check.feed(self.parts.face_camera.capture())
+            frame = self.parts.face_camera.capture()
+            if on_frame is not None:
+                on_frame(frame)
+            guidance = check.feed(frame)
             frames += 1
             if on_guidance is not None:
                 on_guidance(guidance)

@@ -57,6 +57,11 @@ class LiveFeed:
         self.kiosk.worker.run(f"{self.name}-preview", capture_loop)
         self._event = Clock.schedule_interval(self._show, period)
 
+    def offer(self, frame) -> None:
+        """A frame captured by someone else (the face check holding the camera): show it."""
+        if not self._stop.is_set():
+            self._latest = shrink(frame)
+
     def _show(self, _dt: float) -> None:
         frame, self._latest = self._latest, None
         if frame is not None:

@@ -7,6 +7,7 @@ import threading
 from datetime import date
 
 from kivy.animation import Animation
+from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle, RoundedRectangle
 from kivy.properties import NumericProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -235,16 +236,28 @@ class FaceScreen(KioskScreen):
         flow = self.k.submission
         if flow is None or flow.step != Step.FACE:
             return
+        self._last_code = "checking"
         self.guide("checking")
 
+        def show(guidance) -> None:
+            # From the worker: the screen (and whoever stands in front of it) sees each prompt.
+            Clock.schedule_once(lambda _dt: self._show_guidance(flow, guidance.code))
+
         def check():
-            with self.feed.camera_lock:
+            with self.feed.camera_lock:  # the check takes the frames; the preview shows them
                 try:
-                    return flow.verify_face()
+                    return flow.verify_face(on_guidance=show, on_frame=self.feed.offer)
                 except FlowError as exc:
                     return exc
 
         self.k.run("face-check", check, self._checked)
+
+    def _show_guidance(self, flow, code: str) -> None:
+        if self.k.submission is flow and flow.step == Step.FACE and code != self._last_code:
+            self._last_code = code
+            self.guide(code)
+            if code in ("blink_now", "turn_left", "turn_right"):
+                self.k.speak(self.guidance.text)
 
     def _checked(self, result) -> None:
         flow = self.k.submission

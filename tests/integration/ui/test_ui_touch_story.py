@@ -8,6 +8,7 @@ the pickup must really pulse the compartment's lock.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -40,20 +41,41 @@ def shown(widget) -> bool:
 def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartment(
     tmp_path: Path,
 ):
-    with LocalSite(tmp_path) as site, httpx.Client(base_url=site.backend.base_url) as api:
+    # The face step runs the real live check: the emulated person in front of the camera reads
+    # the prompts the face screen shows, and the card carries another photo of them.
+    with (
+        LocalSite(tmp_path, live_face=True) as site,
+        httpx.Client(base_url=site.backend.base_url) as api,
+    ):
         node, devices = site.node, site.devices
         kiosk = Kiosk(
             node, lang="en", strict_i18n=True, card_poll_s=0.02, staff_check=lambda pin: pin == PIN
         )
         drv = KioskDriver(kiosk)
         s = kiosk.screens
+        prompts = ("blink_now", "turn_left", "turn_right")
+        prompt_texts = {kiosk.t(f"face.guide.{c}") for c in prompts}
         try:
             drv.wait_for(lambda: kiosk.online and not kiosk.banner.text, what="online, no banner")
             # ---- the citizen submits
             drv.tap(s["home"].choices["submit"])
             drv.wait_screen("card")
-            devices.reader.place(CITIZEN)
-            drv.wait_screen("catalog")  # card read, face matched
+            devices.reader.place(replace(CITIZEN, photo=devices.card_photo))
+            shown_prompts: list[str] = []
+            face = s["face"]
+            drv.wait_for(
+                lambda: (
+                    kiosk.current == "catalog"
+                    or (
+                        face.guidance.text in prompt_texts
+                        and shown_prompts.append(face.guidance.text)
+                    )
+                ),
+                what="card read, live face checked",
+                timeout=120,
+            )
+            assert shown_prompts, "the face screen never showed a blink/turn prompt"
+            assert devices.live_person.captured > 10  # the check really looked at the camera
             drv.tap(s["catalog"].item_buttons["HJ-0101"])
             drv.wait_screen("item")
             drv.tap(s["item"].apply_button)
