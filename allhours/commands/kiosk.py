@@ -1,4 +1,4 @@
-"""`allhours kiosk`: the touch screen of a terminal, fullscreen, on emulated devices for now.
+"""`allhours kiosk`: the touch screen of a terminal, fullscreen, on real or emulated devices.
 
 The terminal node links to the broker like `allhours terminal --headless`; the screens drive
 its flows. `allhours terminal` without --headless starts the same kiosk.
@@ -39,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-warning", type=float, default=20.0, help="seconds of countdown")
     p.add_argument("--dpi", type=float, default=None, help="screen dots per inch (touch sizes)")
     p.add_argument("--printer", default=None, help="receipt printer, e.g. tcp://10.0.0.9:9100")
+    p.add_argument(
+        "--devices",
+        type=Path,
+        default=None,
+        help="TOML naming the real reader, cameras and locker (default: emulated devices)",
+    )
     p.add_argument("--speech", action="store_true", help="speak prompts with espeak-ng")
     p.add_argument(
         "--staff-pin-sha256-file",
@@ -104,14 +110,34 @@ def run(args: argparse.Namespace) -> int:
     key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
     # The emulated face camera films a live person who follows the screen's prompts, so the
     # real face check (challenge, then match against the card photo) runs at this kiosk too.
-    node, _devices = emulated_terminal(
-        args.id,
-        data_dir,
-        broker_host=args.broker_host,
-        broker_port=args.broker_port,
-        pickup_code_key=key,
-        devices=EmulatedDevices.with_live_face(),
-    )
+    if args.devices is not None:
+        from allhours.devices_config import DevicesConfigError, load_devices
+        from cloud_bridge.link import LinkSettings
+        from terminal.node import TerminalNode
+
+        try:
+            configured = load_devices(args.devices)
+        except DevicesConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        node = TerminalNode(
+            args.id,
+            data_dir,
+            configured.devices,
+            configured.layout,
+            pickup_code_key=key,
+            link=LinkSettings(host=args.broker_host, port=args.broker_port),
+            supervision=configured.supervision,
+        )
+    else:
+        node, _devices = emulated_terminal(
+            args.id,
+            data_dir,
+            broker_host=args.broker_host,
+            broker_port=args.broker_port,
+            pickup_code_key=key,
+            devices=EmulatedDevices.with_live_face(),
+        )
     node.start()
     app = KioskApp(
         lambda: Kiosk(

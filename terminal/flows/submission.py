@@ -8,6 +8,7 @@ nothing: the outbox sends it all when the link is back.
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import re
@@ -117,11 +118,23 @@ class SubmissionFlow:
 
     # ---------------------------------------------------------------- identity
 
-    def read_identity(self, timeout_s: float = 30.0) -> IdentityDocument:
-        """Read the citizen's document from the reader."""
+    def read_identity(self, timeout_s: float = 30.0, mrz_key: object = None) -> IdentityDocument:
+        """Read the citizen's document from the reader.
+
+        A passport chip (eMRTD) opens only with the key from its machine-readable zone, which
+        the citizen types on the kiosk's keypad: `mrz_key` goes to readers that take one.
+        """
         self._expect(Step.IDENTITY)
+        reader = self.parts.identity_reader
         try:
-            self.document = self.parts.identity_reader.read(timeout_s)
+            if mrz_key is None:
+                self.document = reader.read(timeout_s)
+            elif "mrz_key" in inspect.signature(reader.read).parameters:
+                self.document = reader.read(timeout_s, mrz_key=mrz_key)
+            else:
+                raise FlowError(
+                    "This terminal reads ID cards only. Please place your ID card on the reader."
+                )
         except IdentityReadError as exc:
             raise FlowError(exc.citizen_message) from exc
         self.step = Step.FACE

@@ -1,0 +1,164 @@
+"""A terminal's real devices from one TOML file: identity reader, cameras, locker boards.
+
+    [identity]
+    kind = "cnid"                 # resident ID card reader (GA/T 467 over serial) | "emrtd"
+    port = "/dev/ttyUSB0"         # cnid: the reader's serial port
+    baudrate = 115200             # cnid, optional
+    wlt_decoder = "entry-point:vendor"   # cnid, optional: the vendor's WLT photo decoder
+    reader = "ACS ACR1252 ..."    # emrtd, optional: PC/SC reader name (default: first with a card)
+
+    [identity.remote_verify]      # optional: matches faces for cards read without a photo
+    url = "https://verify.example.gov.cn"
+    api_key_file = "/etc/allhours/verify.key"
+    ca_file = "/etc/allhours/verify-ca.pem"   # optional, else the system's trust store
+
+    [face_camera]                 # the camera above the screen
+    device = 0                    # V4L2 index or a device path
+    width = 1280
+    height = 720
+    fps = 15
+
+    [document_camera]             # the document camera (高拍仪)
+    device = 1
+    width = 3264
+    height = 2448
+
+    locker = "/etc/allhours/locker.toml"   # boards and compartments (docs/locker.md)
+
+Every problem is reported at start-up with the file and key, before a citizen is served.
+Devices are opened here, so a missing camera stops the kiosk with a clear message instead of
+failing in front of a citizen.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devices.camera.port import CameraError
+from face.sequence import ImageFaceVerifier
+from locker.config import LockerConfigError, SupervisionSettings, load_locker_config
+from locker.layout import CompartmentSpec
+from terminal.node import TerminalDevices
+
+from .wiring import build_boards
+
+
+class DevicesConfigError(ValueError):
+    """The devices file is invalid or names a device that cannot be used."""
+
+
+@dataclass
+class ConfiguredDevices:
+    devices: TerminalDevices
+    layout: list[CompartmentSpec]
+    supervision: SupervisionSettings
+
+
+def load_devices(path: str | Path) -> ConfiguredDevices:
+    """Read the file and build every device it names; DevicesConfigError says what is wrong."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise DevicesConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DevicesConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _build(data, path.parent)
+    except DevicesConfigError as exc:
+        raise DevicesConfigError(f"{path}: {exc}") from None
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise DevicesConfigError(f"[{key}] is missing")
+    return value
+
+
+def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
+    unknown = set(data) - {"identity", "face_camera", "document_camera", "locker"}
+    if unknown:
+        raise DevicesConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
+    reader, remote = _identity(_table(data, "identity"), base)
+    locker_path = data.get("locker")
+    if not isinstance(locker_path, str):
+        raise DevicesConfigError("locker: the path of the locker configuration is missing")
+    try:
+        locker = load_locker_config(base / locker_path)
+    except LockerConfigError as exc:
+        raise DevicesConfigError(f"locker: {exc}") from None
+    face_camera = _camera(_table(data, "face_camera"), "face_camera", (1280, 720))
+    document_camera = _camera(_table(data, "document_camera"), "document_camera", (3264, 2448))
+    devices = TerminalDevices(
+        lock=build_boards(locker),
+        identity_reader=reader,
+        face_verifier=ImageFaceVerifier(),
+        face_camera=face_camera,
+        document_camera=lambda _title, _pages: document_camera,
+        live_face_check=True,
+        remote_verifier=remote,
+    )
+    return ConfiguredDevices(devices, list(locker.compartments), locker.supervision)
+
+
+def _identity(table: dict[str, Any], base: Path):
+    kind = table.get("kind")
+    if kind == "cnid":
+        from devices.identity.cnid.reader import CnIdReader
+        from devices.identity.cnid.wlt import load_wlt_decoder
+
+        port = table.get("port")
+        if not isinstance(port, str):
+            raise DevicesConfigError("identity.port: the reader's serial port is missing")
+        try:
+            decoder = load_wlt_decoder(table.get("wlt_decoder"))
+        except Exception as exc:
+            raise DevicesConfigError(f"identity.wlt_decoder: {exc}") from None
+        reader = CnIdReader(
+            port, baudrate=int(table.get("baudrate", 115200)), photo_decoder=decoder
+        )
+    elif kind == "emrtd":
+        from devices.identity.emrtd.reader import EmrtdReader
+
+        reader = EmrtdReader(table.get("reader"))
+    else:
+        raise DevicesConfigError(f'identity.kind: "cnid" or "emrtd", not {kind!r}')
+    remote = None
+    if isinstance(table.get("remote_verify"), dict):
+        remote = _remote(table["remote_verify"], base)
+    return reader, remote
+
+
+def _remote(table: dict[str, Any], base: Path):
+    from devices.identity.remote_verify.http_adapter import HttpRemoteVerifier
+
+    url, key_file = table.get("url"), table.get("api_key_file")
+    if not isinstance(url, str) or not isinstance(key_file, str):
+        raise DevicesConfigError("identity.remote_verify: url and api_key_file are required")
+    try:
+        api_key = (base / key_file).read_text().strip()
+    except OSError as exc:
+        raise DevicesConfigError(f"identity.remote_verify.api_key_file: {exc}") from None
+    ca = table.get("ca_file")
+    return HttpRemoteVerifier(url, api_key=api_key, verify=str(base / ca) if ca else True)
+
+
+def _camera(table: dict[str, Any], name: str, size: tuple[int, int]):
+    from devices.camera.opencv import OpenCvCamera
+
+    device = table.get("device")
+    if not isinstance(device, int | str):
+        raise DevicesConfigError(f"{name}.device: a V4L2 index or a device path is required")
+    try:
+        return OpenCvCamera(
+            device,
+            width=int(table.get("width", size[0])),
+            height=int(table.get("height", size[1])),
+            fps=float(table.get("fps", 15)),
+        )
+    except CameraError as exc:
+        raise DevicesConfigError(f"{name}: {exc}") from None

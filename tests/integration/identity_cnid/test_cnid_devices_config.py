@@ -1,0 +1,113 @@
+"""A terminal's devices from its TOML file: the ID card reader on its serial port (here the pty
+emulator), OpenCV cameras (here image sequences read by OpenCV), and the locker's boards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cnid_support import CITIZEN_NUMBER
+
+from allhours.devices_config import DevicesConfigError, load_devices
+from cloud_bridge.link import LinkSettings
+from devices.camera.opencv import OpenCvCamera
+from devices.identity.cnid import CnIdReader
+from terminal.flows.session import FlowError
+from terminal.flows.submission import Step
+from terminal.node import TerminalNode
+
+LOCKER = """
+[locker]
+[[locker.board]]
+id = "main"
+kind = "emulated"
+channels = 4
+doors = true
+[[locker.compartment]]
+id = "A01"
+size = "S"
+board = "main"
+channel = 1
+door = "same"
+"""
+
+
+def frames(folder: Path, n: int = 12) -> str:
+    folder.mkdir()
+    for i in range(n):
+        rgb = np.full((480, 640, 3), 90 + i, np.uint8)
+        cv2.imwrite(str(folder / f"frame_{i:03d}.png"), rgb)
+    return str(folder / "frame_%03d.png")
+
+
+def write_config(tmp_path: Path, identity: str) -> Path:
+    (tmp_path / "locker.toml").write_text(LOCKER)
+    face, docs = frames(tmp_path / "face"), frames(tmp_path / "docs")
+    path = tmp_path / "devices.toml"
+    path.write_text(
+        f'locker = "locker.toml"\n'
+        f"{identity}\n"
+        f'[face_camera]\ndevice = "{face}"\nwidth = 640\nheight = 480\n'
+        f'[document_camera]\ndevice = "{docs}"\nwidth = 640\nheight = 480\n'
+    )
+    return path
+
+
+def test_the_configured_reader_cameras_and_locker_serve_a_citizen(tmp_path, emulator):
+    path = write_config(tmp_path, f'[identity]\nkind = "cnid"\nport = "{emulator.device}"')
+    configured = load_devices(path)
+    devices = configured.devices
+    assert isinstance(devices.identity_reader, CnIdReader)
+    assert isinstance(devices.face_camera, OpenCvCamera)
+    assert devices.live_face_check is True
+    assert [c.id for c in configured.layout] == ["A01"]
+    node = TerminalNode(
+        "T0001",
+        tmp_path / "terminal",
+        devices,
+        configured.layout,
+        pickup_code_key=b"k" * 32,
+        link=LinkSettings(port=9),
+        supervision=configured.supervision,
+    )
+    try:
+        flow = node.submission()
+        document = flow.read_identity(timeout_s=5)
+        assert document.number == CITIZEN_NUMBER and document.photo is None
+        # No WLT decoder and no remote verification configured: the staff check, said plainly.
+        with pytest.raises(FlowError, match="staff-assisted"):
+            flow.verify_face()
+        assert flow.step == Step.STAFF_ASSIST
+    finally:
+        node.stop()
+        devices.identity_reader.close()
+        devices.face_camera.close()
+
+
+@pytest.mark.parametrize(
+    ("identity", "complaint"),
+    [
+        ('[identity]\nkind = "magstripe"', "identity.kind"),
+        ('[identity]\nkind = "cnid"', "identity.port"),
+        (
+            '[identity]\nkind = "emrtd"\n[identity.remote_verify]\nurl = "https://x"',
+            "api_key_file",
+        ),
+    ],
+)
+def test_a_bad_devices_file_names_the_key_before_any_citizen_is_served(
+    tmp_path, identity, complaint
+):
+    with pytest.raises(DevicesConfigError, match=complaint) as err:
+        load_devices(write_config(tmp_path, identity))
+    assert str(tmp_path / "devices.toml") in str(err.value)
+
+
+def test_a_missing_camera_stops_start_up_with_its_name(tmp_path):
+    path = write_config(tmp_path, '[identity]\nkind = "emrtd"')
+    text = path.read_text().replace(str(tmp_path / "face"), str(tmp_path / "nowhere"))
+    path.write_text(text)
+    with pytest.raises(DevicesConfigError, match="face_camera"):
+        load_devices(path)
