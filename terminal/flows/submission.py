@@ -57,6 +57,18 @@ class Step(StrEnum):
     STAFF_ASSIST = "staff_assist"
 
 
+class PageRefused(FlowError):
+    """A scanned page failed a quality check; `reason` is a code of the pipeline's REASONS table
+    (no_page, cut_off, too_small, skewed, blurred, glare), worded there in zh and en."""
+
+    def __init__(self, page: int, reason: str, material: str):
+        self.page = page
+        self.reason = reason
+        wording = REASONS.get(reason)
+        why = wording.en if wording else "The page could not be read."
+        super().__init__(f"Page {page} of {material}: {why}")
+
+
 @dataclass(frozen=True)
 class ScannedMaterial:
     code: str
@@ -363,9 +375,7 @@ class SubmissionFlow:
         for number in range(1, spec.pages + 1):
             page = process_frame(camera.capture())
             if page.reasons:
-                reason = REASONS.get(page.reasons[0])
-                why = reason.en if reason else "The page could not be read."
-                raise FlowError(f"Page {number} of {spec.name_en}: {why}")
+                raise PageRefused(number, page.reasons[0], spec.name_en)
             pages.append(page)
         content = material_content(pages)
         return self._keep_file(code, content.data, content.pages, MaterialStatus.SCANNED)

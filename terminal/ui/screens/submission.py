@@ -8,7 +8,8 @@ from kivy.uix.widget import Widget
 from cloud_bridge.contract.messages import mask_id_number, mask_phone
 from terminal.catalog import MaterialSpec
 from terminal.flows.session import FlowError
-from terminal.flows.submission import Step
+from terminal.flows.submission import PageRefused, Step
+from terminal.materials.quality import REASONS
 from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import Keypad, Preview
@@ -164,7 +165,17 @@ class ScanScreen(KioskScreen):
 
         def failed(exc: BaseException) -> None:
             self.scan_button.disabled = False
-            self.say(self.status, "scan.failed")
+            wording = REASONS.get(exc.reason) if isinstance(exc, PageRefused) else None
+            if wording is None:
+                self.say(self.status, "scan.failed")
+                return
+            t = self.k.t
+            page = exc.page
+            self.say(
+                self.status,
+                lambda: t("scan.refused", page=page, why=t.pick(wording.zh, wording.en)),
+            )
+            self.k.speak(self.status.text)
 
         self.k.run("scan", scan, lambda _r: self.k.go("materials"), failed)
 

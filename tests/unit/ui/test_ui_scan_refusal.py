@@ -1,0 +1,51 @@
+"""A page the pipeline refuses is explained on the scan screen in the citizen's language."""
+
+from __future__ import annotations
+
+import numpy as np
+from ui_unit_kiosk import SAMPLE_CITIZEN, SAMPLE_PHONE, offline_kiosk
+
+from devices.camera.emulated import GeneratedPageSource
+from terminal.materials.quality import REASONS
+
+
+class EmptyDesk:
+    """The document camera sees the desk and nothing on it."""
+
+    def capture(self) -> np.ndarray:
+        frame = np.empty((1200, 900, 3), np.uint8)
+        frame[:] = GeneratedPageSource.DESK_RGB
+        return frame
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "empty-desk"}
+
+
+def test_an_empty_tray_is_explained_with_the_pipelines_reason_in_both_languages(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        k.node.parts.document_camera = lambda title, pages: EmptyDesk()
+        drv.tap(s["home"].choices["submit"])
+        drv.wait_screen("card")
+        devices.reader.place(SAMPLE_CITIZEN)
+        drv.wait_screen("catalog")
+        drv.tap(s["catalog"].item_buttons["HJ-0101"])
+        drv.tap(s["item"].apply_button)
+        drv.type(s["phone"].keypad, SAMPLE_PHONE)
+        drv.tap(s["phone"].nav.children[0])
+        drv.wait_screen("materials")
+        drv.tap(s["materials"].row_buttons["id-card-copy"])
+        drv.wait_screen("scan")
+        drv.tap(s["scan"].scan_button)
+        no_page = REASONS["no_page"]
+        drv.wait_for(
+            lambda: s["scan"].status.text == f"Page 1: {no_page.en}",
+            what="the reason on screen",
+            timeout=30,
+        )
+        assert not s["scan"].scan_button.disabled  # the citizen can place the page and retry
+        assert k.current == "scan" and "id-card-copy" not in k.submission.scanned
+        drv.tap(k.lang_button)
+        drv.wait_for(
+            lambda: s["scan"].status.text == f"第 1 页：{no_page.zh}", what="the reason in Chinese"
+        )
