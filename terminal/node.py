@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,10 +230,15 @@ class TerminalNode:
         with self._alarm_lock:
             self._alarm_seq += 1
             seq = self._alarm_seq
+        # The id is fixed when the alarm is queued and kept by every re-send. The random part
+        # keeps alarms raised in the same second by a restarted process (whose counter starts
+        # again at 1) from being taken for duplicates of earlier ones at the backend.
         self.outbox.put(
             m.Alarm(
                 terminal_id=self.terminal_id,
-                operation_id=f"ALM-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{seq}",
+                operation_id=(
+                    f"ALM-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{seq}-{secrets.token_hex(4)}"
+                ),
                 kind=kind,
                 severity=severity,
                 compartment_id=alarm.compartment_id,
