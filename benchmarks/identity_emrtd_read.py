@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from devices.identity.emrtd.mrz import MrzKey, compose_td3
+from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.pcscd import PcscdHost
 from devices.identity.emrtd.reader import EXTENDED_CHUNK, SHORT_CHUNK, EmrtdReader
 from devices.identity.emrtd.virtual_card import DirectConnection, VirtualEmrtd
@@ -31,8 +31,9 @@ from face.samples import sample_bytes
 STEPS = ("select", "bac", "EF.COM", "DG1", "DG2", "EF.SOD", "sod", "total")
 
 
-def photo() -> bytes:
-    with Image.open(io.BytesIO(sample_bytes("obama"))) as source:
+def photo(person: str = "obama") -> bytes:
+    """A passport-sized portrait (JPEG, about 29 KB) as chips carry them."""
+    with Image.open(io.BytesIO(sample_bytes(person))) as source:
         image = source.convert("RGB")
     image.thumbnail((360, 450))
     out = io.BytesIO()
@@ -53,16 +54,7 @@ def run(n: int, reader: EmrtdReader, read) -> tuple[dict[str, float], int]:
 
 
 def main(n: int) -> None:
-    mrz = compose_td3(
-        issuing_state="UTO",
-        surname="ERIKSSON",
-        given_names="ANNA MARIA",
-        document_number="L898902C",
-        nationality="UTO",
-        birth_date="740812",
-        sex="F",
-        expiry_date="320415",
-    )
+    mrz = SPECIMEN_MRZ
     key = MrzKey.from_mrz(mrz)
     card = VirtualEmrtd(mrz, photo())
     dg2 = len(card.files[0x0102])

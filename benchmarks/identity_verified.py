@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import face_recognition
 import numpy as np
+from identity_emrtd_read import photo as chip_portrait  # the read benchmark's portrait
 from PIL import Image
 
 from devices.camera.face_emulator import LivePersonSource, Portrait
-from devices.identity.emrtd.mrz import MrzKey, compose_td3
+from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.pcscd import PcscdHost
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
@@ -39,15 +40,6 @@ from face.check import FaceCheck
 from face.samples import sample_bytes
 
 FPS = 10.0
-
-
-def chip_photo() -> bytes:
-    with Image.open(io.BytesIO(sample_bytes("obama2"))) as source:
-        image = source.convert("RGB")
-    image.thumbnail((360, 450))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=80)
-    return out.getvalue()
 
 
 def face_session(photo: bytes, portrait: Portrait, seed: int) -> dict[str, float]:
@@ -87,17 +79,8 @@ def face_session(photo: bytes, portrait: Portrait, seed: int) -> dict[str, float
 
 
 def main(sessions: int) -> None:
-    mrz = compose_td3(
-        issuing_state="UTO",
-        surname="ERIKSSON",
-        given_names="ANNA MARIA",
-        document_number="L898902C",
-        nationality="UTO",
-        birth_date="740812",
-        sex="F",
-        expiry_date="320415",
-    )
-    card = VirtualEmrtd(mrz, chip_photo())
+    mrz = SPECIMEN_MRZ
+    card = VirtualEmrtd(mrz, chip_portrait("obama2"))
     key = MrzKey.from_mrz(mrz)
     portrait = Portrait(sample_bytes("obama"))
     reads: list[float] = []

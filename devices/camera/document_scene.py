@@ -178,7 +178,16 @@ def composite(
     page: np.ndarray, corners: np.ndarray, bg: np.ndarray, light: np.ndarray
 ) -> np.ndarray:
     """Warp `page` onto `bg` at `corners` (edges of the page, not pixel centres), under `light`."""
-    h, w = bg.shape[:2]
+    warped, cover = _warp(page, corners, bg.shape[:2])
+    out = cv2.blendLinear(warped.astype(np.float32), bg, cover, 1.0 - cover)
+    return cv2.multiply(out, cv2.merge([light, light, light]))
+
+
+def _warp(
+    page: np.ndarray, corners: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The page warped to `corners` in a frame of `shape`, and its coverage (0..1) per pixel."""
+    h, w = shape
     ph, pw = page.shape[:2]
     # Downscale first so the warp does not alias the print.
     span = max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0]))
@@ -190,12 +199,10 @@ def composite(
     hom = cv2.getPerspectiveTransform(src.astype(np.float32), corners.astype(np.float32))
     warped = cv2.warpPerspective(
         page, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    ).astype(np.float32)
+    )
     # Bilinear coverage of a ones-image is 0.5 exactly on the page edge: an anti-aliased border.
-    ones = np.ones((ph, pw), np.float32)
-    cover = cv2.warpPerspective(ones, hom, (w, h), flags=cv2.INTER_LINEAR)
-    out = cv2.blendLinear(warped, bg, cover, 1.0 - cover)
-    return cv2.multiply(out, cv2.merge([light, light, light]))
+    cover = cv2.warpPerspective(np.ones((ph, pw), np.float32), hom, (w, h), flags=cv2.INTER_LINEAR)
+    return warped, cover
 
 
 def generated_sample(
@@ -418,18 +425,6 @@ class DeskScene:
 
 
 def _paste(page: np.ndarray, corners: np.ndarray, desk: np.ndarray) -> np.ndarray:
-    """`composite` in uint8, for the emulated camera's many frames."""
-    h, w = desk.shape[:2]
-    ph, pw = page.shape[:2]
-    span = max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0]))
-    shrink = min(1.0, 1.5 * span / max(pw, ph))
-    if shrink < 1.0:
-        page = cv2.resize(page, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
-        ph, pw = page.shape[:2]
-    src = np.array([[-0.5, -0.5], [pw - 0.5, -0.5], [pw - 0.5, ph - 0.5], [-0.5, ph - 0.5]])
-    hom = cv2.getPerspectiveTransform(src.astype(np.float32), corners.astype(np.float32))
-    warped = cv2.warpPerspective(
-        page, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    cover = cv2.warpPerspective(np.ones((ph, pw), np.float32), hom, (w, h))
+    """`composite` in uint8 with no lighting, for the emulated camera's many frames."""
+    warped, cover = _warp(page, corners, desk.shape[:2])
     return cv2.blendLinear(warped, desk, cover, 1.0 - cover)

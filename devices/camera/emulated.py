@@ -48,10 +48,16 @@ class GeneratedPageSource:
         self.pages = pages
         self.on_desk = on_desk
         self.captured = 0
+        self._frames: dict[int, np.ndarray] = {}  # a live preview asks for the same page often
 
     def capture(self) -> np.ndarray:
         index = self.captured % self.pages
         self.captured += 1
+        if index not in self._frames:
+            self._frames[index] = self._frame(index)
+        return self._frames[index].copy()
+
+    def _frame(self, index: int) -> np.ndarray:
         lines = [f"{self.title} - page {index + 1} of {self.pages}"] + [
             f"Line {n}: the quick brown fox jumps over the lazy dog." for n in range(1, 25)
         ]
@@ -69,6 +75,24 @@ class GeneratedPageSource:
 
     def diagnostics(self) -> dict[str, object]:
         return {"driver": "generated", "captured": self.captured}
+
+
+class EmptyDeskSource:
+    """A document camera with nothing placed under it: the desk `GeneratedPageSource` uses."""
+
+    def __init__(self, size: tuple[int, int] = (900, 1200)):
+        self.size = size
+        self.captured = 0
+
+    def capture(self) -> np.ndarray:
+        self.captured += 1
+        w, h = self.size
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[:] = GeneratedPageSource.DESK_RGB
+        return frame
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "empty-desk", "captured": self.captured}
 
 
 class ImageFileSource:

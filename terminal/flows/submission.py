@@ -41,6 +41,10 @@ from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 log = logging.getLogger(__name__)
 
 MAX_FACE_ATTEMPTS = 3
+FACE_NOT_MATCHED = (
+    "Your face could not be matched to your card. A staff-assisted check is available during "
+    "office hours."
+)
 PHONE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
@@ -238,10 +242,7 @@ class SubmissionFlow:
             check.wipe()
             self._face_check = None
             self.step = Step.STAFF_ASSIST
-            raise FlowError(
-                "Your face could not be matched to your card. A staff-assisted check is "
-                "available during office hours."
-            )
+            raise FlowError(FACE_NOT_MATCHED)
         raise FlowError(
             "Your face was not confirmed yet. Please look at the camera and follow the prompts."
         )
@@ -256,10 +257,7 @@ class SubmissionFlow:
             self.step = Step.ITEM
         elif self.face_attempts >= MAX_FACE_ATTEMPTS:
             self.step = Step.STAFF_ASSIST
-            raise FlowError(
-                "Your face could not be matched to your card. A staff-assisted check is "
-                "available during office hours."
-            )
+            raise FlowError(FACE_NOT_MATCHED)
         else:
             raise FlowError("Your face did not match yet. Please look at the camera and try again.")
         return decision

@@ -224,3 +224,17 @@ def compose_td3(
     )  # fmt: skip
     composite = body[0:10] + body[13:20] + body[21:43]
     return l1 + "\n" + body + check_digit(composite)
+
+
+# ICAO Doc 9303's specimen holder (Utopia, ERIKSSON ANNA MARIA, document L898902C) with a
+# validity that has not run out: what the virtual card, tests and benchmarks carry.
+SPECIMEN_MRZ = compose_td3(
+    issuing_state="UTO",
+    surname="ERIKSSON",
+    given_names="ANNA MARIA",
+    document_number="L898902C",
+    nationality="UTO",
+    birth_date="740812",
+    sex="F",
+    expiry_date="320415",
+)

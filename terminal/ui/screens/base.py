@@ -120,3 +120,16 @@ class KioskScreen(Screen):
 
     def cancel_button(self) -> KButton:
         return self.button("nav.cancel", lambda: self.k.end_session("cancel"), "secondary")
+
+
+class KeypadScreen(KioskScreen):
+    """A screen around one of our keypads (`self.keypad`) with an error line (`self.error`):
+    the keypad follows the language, and both are cleared by the wipe."""
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.keypad.retranslate()
+
+    def wipe(self) -> None:
+        self.keypad.clear()
+        self.unsay(self.error)

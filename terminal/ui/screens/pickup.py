@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from terminal.flows.pickup import PickupRefused, PickupStep
-from terminal.ui.screens.base import KioskScreen
+from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
 
 CODE_LENGTH = 6
 
 
-class PickupCodeScreen(KioskScreen):
+class PickupCodeScreen(KeypadScreen):
     title_key = "pickup.title"
 
     def build(self) -> None:
@@ -48,14 +48,6 @@ class PickupCodeScreen(KioskScreen):
             lambda opened: self.k.go("pickup_open", compartment=opened.compartment_id),
             refused,
         )
-
-    def retranslate(self) -> None:
-        super().retranslate()
-        self.keypad.retranslate()
-
-    def wipe(self) -> None:
-        self.keypad.clear()
-        self.unsay(self.error)
 
 
 class PickupOpenScreen(KioskScreen):

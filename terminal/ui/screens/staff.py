@@ -6,13 +6,13 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from terminal.flows.session import FlowError
-from terminal.ui.screens.base import KioskScreen
+from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
 
 MAX_PIN_TRIES = 3
 
 
-class StaffLoginScreen(KioskScreen):
+class StaffLoginScreen(KeypadScreen):
     title_key = "staff.login_title"
 
     def build(self) -> None:
@@ -32,14 +32,6 @@ class StaffLoginScreen(KioskScreen):
         self.tries += 1
         key = "staff.locked" if self.tries >= MAX_PIN_TRIES else "staff.wrong_pin"
         self.say(self.error, key)
-
-    def retranslate(self) -> None:
-        super().retranslate()
-        self.keypad.retranslate()
-
-    def wipe(self) -> None:
-        self.keypad.clear()
-        self.unsay(self.error)
 
 
 class StaffScreen(KioskScreen):

@@ -11,7 +11,7 @@ from terminal.flows.session import FlowError
 from terminal.flows.submission import PageRefused, Step
 from terminal.materials.quality import REASONS
 from terminal.ui.live import LiveFeed
-from terminal.ui.screens.base import KioskScreen
+from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad, Preview
 
 
@@ -20,7 +20,7 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
-class PhoneScreen(KioskScreen):
+class PhoneScreen(KeypadScreen):
     title_key = "phone.title"
 
     def build(self) -> None:
@@ -41,14 +41,6 @@ class PhoneScreen(KioskScreen):
         self.keypad.clear()
         self.unsay(self.error)
         self.k.go("materials")
-
-    def retranslate(self) -> None:
-        super().retranslate()
-        self.keypad.retranslate()
-
-    def wipe(self) -> None:
-        self.keypad.clear()
-        self.unsay(self.error)
 
 
 class MaterialsScreen(KioskScreen):

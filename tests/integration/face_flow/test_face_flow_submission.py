@@ -40,8 +40,17 @@ def card_photo(name: str) -> bytes:
         return out.getvalue()
 
 
-def node_with(tmp_path: Path, camera, photo: bytes | None, seed: int) -> TerminalNode:
-    doc = IdentityDocument("cn_resident_id", "张三", "11010519491231002X", photo=photo)
+def node_with(
+    tmp_path: Path,
+    camera,
+    photo: bytes | None,
+    seed: int,
+    *,
+    remote=None,
+    number: str = "11010519491231002X",
+    name: str = "张三",
+) -> TerminalNode:
+    doc = IdentityDocument("cn_resident_id", name, number, photo=photo)
     devices = TerminalDevices(
         lock=EmulatedDoorBoard(),
         identity_reader=ScriptedIdentityReader([doc]),
@@ -50,6 +59,7 @@ def node_with(tmp_path: Path, camera, photo: bytes | None, seed: int) -> Termina
         document_camera=lambda title, pages: GeneratedPageSource(title, pages),
         live_face_check=True,
         face_rng=random.Random(seed),
+        remote_verifier=remote,
     )
     return TerminalNode(
         "T0001",
@@ -170,28 +180,6 @@ def identity_service():
         emu.stop()
 
 
-def node_for_remote(tmp_path, camera, verifier, number: str, name: str) -> TerminalNode:
-    doc = IdentityDocument("cn_resident_id", name, number, photo=None)
-    devices = TerminalDevices(
-        lock=EmulatedDoorBoard(),
-        identity_reader=ScriptedIdentityReader([doc]),
-        face_verifier=NOT_USED,
-        face_camera=camera,
-        document_camera=lambda title, pages: GeneratedPageSource(title, pages),
-        live_face_check=True,
-        face_rng=random.Random(5),
-        remote_verifier=verifier,
-    )
-    return TerminalNode(
-        "T0001",
-        tmp_path / "terminal",
-        devices,
-        default_layout(sensed=True),
-        pickup_code_key=b"k" * 32,
-        link=LinkSettings(port=9),
-    )
-
-
 def _run(flow, person):
     return flow.verify_face(on_guidance=lambda g: person.show_prompt(g.code))
 
@@ -199,7 +187,7 @@ def _run(flow, person):
 def test_a_card_without_photo_is_matched_by_the_remote_service(tmp_path, holder, identity_service):
     _emu, client = identity_service
     person = LivePersonSource(holder, rng=random.Random(5))
-    node = node_for_remote(tmp_path, person, client, "11010519491231002X", "张三")
+    node = node_with(tmp_path, person, None, 5, remote=client)
     try:
         flow = node.submission()
         flow.read_identity()
@@ -213,7 +201,9 @@ def test_a_card_without_photo_is_matched_by_the_remote_service(tmp_path, holder,
 def test_the_remote_service_refuses_someone_elses_card(tmp_path, holder, identity_service):
     _emu, client = identity_service
     person = LivePersonSource(holder, rng=random.Random(5))
-    node = node_for_remote(tmp_path, person, client, "110101198001010019", "李四")
+    node = node_with(
+        tmp_path, person, None, 5, remote=client, number="110101198001010019", name="李四"
+    )
     try:
         flow = node.submission()
         flow.read_identity()
@@ -232,7 +222,7 @@ def test_with_the_remote_service_down_the_staff_check_takes_over(
     emu, client = identity_service
     emu.stop()
     person = LivePersonSource(holder, rng=random.Random(5))
-    node = node_for_remote(tmp_path, person, client, "11010519491231002X", "张三")
+    node = node_with(tmp_path, person, None, 5, remote=client)
     try:
         flow = node.submission()
         flow.read_identity()

@@ -7,19 +7,10 @@ import io
 
 from PIL import Image
 
-from devices.identity.emrtd.mrz import compose_td3
+from devices.identity.emrtd.mrz import SPECIMEN_MRZ, compose_td3
 from face.samples import sample_bytes
 
-MRZ = compose_td3(
-    issuing_state="UTO",
-    surname="ERIKSSON",
-    given_names="ANNA MARIA",
-    document_number="L898902C",
-    nationality="UTO",
-    birth_date="740812",
-    sex="F",
-    expiry_date="320415",
-)
+MRZ = SPECIMEN_MRZ
 OTHER_MRZ = compose_td3(
     issuing_state="UTO",
     surname="MUSTERMANN",

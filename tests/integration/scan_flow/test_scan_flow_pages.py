@@ -5,31 +5,18 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 import pikepdf
 import pytest
 
 from allhours.wiring import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
-from devices.camera.emulated import GeneratedPageSource
+from devices.camera.emulated import EmptyDeskSource, GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.node import TerminalDevices, TerminalNode
-
-
-class EmptyDesk:
-    """A document camera with nothing placed under it."""
-
-    def capture(self) -> np.ndarray:
-        frame = np.empty((1600, 1200, 3), np.uint8)
-        frame[:] = GeneratedPageSource.DESK_RGB
-        return frame
-
-    def diagnostics(self) -> dict[str, object]:
-        return {"driver": "empty-desk"}
 
 
 def flow_at_materials(tmp_path: Path, camera_factory):
@@ -74,7 +61,7 @@ def test_pages_on_the_desk_become_one_straightened_pdf_at_150_dpi(tmp_path):
 
 
 def test_an_empty_desk_is_refused_in_the_citizens_words_and_nothing_is_kept(tmp_path):
-    node, flow = flow_at_materials(tmp_path, lambda title, pages: EmptyDesk())
+    node, flow = flow_at_materials(tmp_path, lambda title, pages: EmptyDeskSource((1200, 1600)))
     try:
         spec = flow.item.materials[0]
         with pytest.raises(FlowError, match="No document found"):

@@ -9,22 +9,13 @@ from PIL import Image
 
 from devices.identity.emrtd import bac, lds
 from devices.identity.emrtd.errors import AccessDenied, SecureMessagingError
-from devices.identity.emrtd.mrz import MrzKey, compose_td3
+from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.reader import EmrtdReader, extended_length_supported
 from devices.identity.emrtd.sm import ReaderChannel
 from devices.identity.emrtd.virtual_card import ATR, DirectConnection, VirtualEmrtd
 from face.samples import sample_bytes
 
-MRZ = compose_td3(
-    issuing_state="UTO",
-    surname="ERIKSSON",
-    given_names="ANNA MARIA",
-    document_number="L898902C",
-    nationality="UTO",
-    birth_date="740812",
-    sex="F",
-    expiry_date="320415",
-)
+MRZ = SPECIMEN_MRZ
 KEY = MrzKey.from_mrz(MRZ)
 
 

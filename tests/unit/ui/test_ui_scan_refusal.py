@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-from ui_unit_kiosk import SAMPLE_CITIZEN, SAMPLE_PHONE, offline_kiosk
+from ui_unit_kiosk import offline_kiosk, walk_to_materials
 
-from devices.camera.emulated import GeneratedPageSource
+from devices.camera.emulated import EmptyDeskSource
 from terminal.materials.quality import REASONS
-
-
-class EmptyDesk:
-    """The document camera sees the desk and nothing on it."""
-
-    def capture(self) -> np.ndarray:
-        frame = np.empty((1200, 900, 3), np.uint8)
-        frame[:] = GeneratedPageSource.DESK_RGB
-        return frame
-
-    def diagnostics(self) -> dict[str, object]:
-        return {"driver": "empty-desk"}
 
 
 def test_an_empty_tray_is_explained_with_the_pipelines_reason_in_both_languages(tmp_path):
     with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
         k, s = drv.kiosk, drv.kiosk.screens
-        k.node.parts.document_camera = lambda title, pages: EmptyDesk()
-        drv.tap(s["home"].choices["submit"])
-        drv.wait_screen("card")
-        devices.reader.place(SAMPLE_CITIZEN)
-        drv.wait_screen("catalog")
-        drv.tap(s["catalog"].item_buttons["HJ-0101"])
-        drv.tap(s["item"].apply_button)
-        drv.type(s["phone"].keypad, SAMPLE_PHONE)
-        drv.tap(s["phone"].nav.children[0])
-        drv.wait_screen("materials")
+        k.node.parts.document_camera = lambda title, pages: EmptyDeskSource()
+        walk_to_materials(drv, devices)
         drv.tap(s["materials"].row_buttons["id-card-copy"])
         drv.wait_screen("scan")
         drv.tap(s["scan"].scan_button)

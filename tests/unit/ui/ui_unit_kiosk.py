@@ -93,9 +93,9 @@ def leftovers(kiosk, needles: set[str]) -> list[str]:
     return found
 
 
-def walk_to_review(drv, devices) -> None:
-    """Card, face, item, phone, both scans, deposit: everything a citizen shows the kiosk."""
-    k, s = drv.kiosk, drv.kiosk.screens
+def walk_to_materials(drv, devices) -> None:
+    """Card, face, item, phone: up to the materials checklist of HJ-0101."""
+    s = drv.kiosk.screens
     drv.tap(s["home"].choices["submit"])
     drv.wait_screen("card")
     drv.tap(s["card"].nav.children[0])
@@ -109,6 +109,12 @@ def walk_to_review(drv, devices) -> None:
     drv.type(s["phone"].keypad, SAMPLE_PHONE)
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
+
+
+def walk_to_review(drv, devices) -> None:
+    """Card, face, item, phone, both scans, deposit: everything a citizen shows the kiosk."""
+    k, s = drv.kiosk, drv.kiosk.screens
+    walk_to_materials(drv, devices)
     for code in ("id-card-copy", "household-register"):
         drv.tap(s["materials"].row_buttons[code])
         drv.wait_for(lambda: s["scan"].preview.frames > 0, what="a page on screen")
