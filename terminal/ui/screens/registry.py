@@ -5,16 +5,13 @@ from __future__ import annotations
 from terminal.ui.screens.catalog import CatalogScreen, ItemScreen
 from terminal.ui.screens.home import ErrorScreen, HomeScreen
 from terminal.ui.screens.identity import CardScreen, FaceScreen, MrzScreen
-from terminal.ui.screens.pickup import PickupCodeScreen, PickupOpenScreen, QueryScreen
+from terminal.ui.screens.materials import MaterialsScreen
+from terminal.ui.screens.pickup import PickupCodeScreen, PickupOpenScreen
+from terminal.ui.screens.query import QueryScreen
 from terminal.ui.screens.receipt import RatingScreen, ReceiptScreen
+from terminal.ui.screens.scan import ScanScreen
 from terminal.ui.screens.staff import StaffLoginScreen, StaffScreen
-from terminal.ui.screens.submission import (
-    DepositScreen,
-    MaterialsScreen,
-    PhoneScreen,
-    ReviewScreen,
-    ScanScreen,
-)
+from terminal.ui.screens.submission import DepositScreen, PhoneScreen, ReviewScreen
 
 SCREENS = {
     "home": HomeScreen,

@@ -1,4 +1,4 @@
-"""Submission after identity: phone, materials and scanning, deposit of originals, review."""
+"""Submission after identity: phone, deposit of originals, review (materials: own modules)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from cloud_bridge.contract.messages import mask_id_number, mask_phone
-from terminal.catalog import MaterialSpec
 from terminal.flows.session import FlowError
-from terminal.flows.submission import PageRefused, Step
-from terminal.materials.quality import REASONS
-from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
-from terminal.ui.widgets import Keypad, Preview
+from terminal.ui.widgets import Keypad
 
 
 def mask_name(name: str) -> str:
@@ -41,144 +37,6 @@ class PhoneScreen(KeypadScreen):
         self.keypad.clear()
         self.unsay(self.error)
         self.k.go("materials")
-
-
-class MaterialsScreen(KioskScreen):
-    """The checklist: what is needed, what is scanned; tap a line to scan it."""
-
-    title_key = "materials.title"
-
-    def build(self) -> None:
-        self.body.add_widget(self.label("materials.hint", "hint", tone="muted"))
-        self.rows = BoxLayout(orientation="vertical", spacing=12)
-        self.body.add_widget(self.rows)
-        self.error = self.label("", tone="danger")
-        self.body.add_widget(self.error)
-        self.nav_buttons(self.cancel_button(), self.button("nav.next", self.confirm))
-        self.row_buttons = {}
-
-    def enter(self, **kw: object) -> None:
-        self.unsay(self.error)
-        self.render()
-
-    def render(self) -> None:
-        flow = self.k.submission
-        self.rows.clear_widgets()
-        self.row_buttons = {}
-        if flow is None or flow.item is None:
-            return
-        t = self.k.t
-        for spec in flow.item.materials:
-            scanned = flow.scanned.get(spec.code)
-
-            def text(s: MaterialSpec = spec, done=scanned) -> str:
-                name = t.pick(s.name_zh, s.name_en)
-                if done:
-                    return f"✓ {name}: {t('materials.scanned', pages=done.pages)}"
-                state = "materials.needed" if s.required else "materials.optional"
-                return f"{name}: {t(state)}"
-
-            b = self.button(
-                text,
-                lambda c=spec.code: self.k.go("scan", code=c),
-                "secondary" if scanned else "key",
-            )
-            self.row_buttons[spec.code] = b
-            self.rows.add_widget(b)
-        self.k.style(self.rows)
-
-    def confirm(self) -> None:
-        flow = self.k.submission
-        if flow is None:
-            return
-        try:
-            flow.finish_materials()
-        except FlowError:
-            self.say(self.error, "materials.missing")
-            return
-        self.k.go("deposit" if flow.step == Step.DEPOSIT else "review")
-
-    def retranslate(self) -> None:
-        super().retranslate()
-        self.render()
-
-    def wipe(self) -> None:
-        self.rows.clear_widgets()
-        self.row_buttons = {}
-        self.unsay(self.error)
-
-
-class ScanScreen(KioskScreen):
-    """Live picture of the document camera; one press captures every page of the material."""
-
-    title_key = "scan.title"
-
-    def build(self) -> None:
-        self.hint = self.label("", "body")
-        self.body.add_widget(self.hint)
-        self.preview = Preview()
-        self.body.add_widget(self.preview)
-        self.status = self.label("", tone="danger")
-        self.body.add_widget(self.status)
-        self.feed = LiveFeed(self.k, self.preview, "scan")
-        self.scan_button = self.button("scan.capture", self.capture)
-        self.nav_buttons(
-            self.button("nav.back", lambda: self.k.go("materials"), "secondary"),
-            self.scan_button,
-        )
-        self.code = ""
-
-    def enter(self, code: str = "", **kw: object) -> None:
-        flow = self.k.submission
-        if flow is None or flow.item is None:
-            return
-        spec = next(s for s in flow.item.materials if s.code == code)
-        self.code = code
-        t = self.k.t
-        self.say(
-            self.hint,
-            lambda: t("scan.hint", name=t.pick(spec.name_zh, spec.name_en), pages=spec.pages),
-        )
-        self.unsay(self.status)
-        self.scan_button.disabled = False
-        self.feed.start(self.k.node.parts.document_camera(spec.name_en, spec.pages))
-
-    def capture(self) -> None:
-        flow = self.k.submission
-        if flow is None or self.scan_button.disabled:
-            return
-        self.scan_button.disabled = True
-        self.say(self.status, "scan.working")
-        code = self.code
-
-        def scan():
-            with self.feed.camera_lock:
-                return flow.scan_material(code)
-
-        def failed(exc: BaseException) -> None:
-            self.scan_button.disabled = False
-            wording = REASONS.get(exc.reason) if isinstance(exc, PageRefused) else None
-            if wording is None:
-                self.say(self.status, "scan.failed")
-                return
-            t = self.k.t
-            page = exc.page
-            self.say(
-                self.status,
-                lambda: t("scan.refused", page=page, why=t.pick(wording.zh, wording.en)),
-            )
-            self.k.speak(self.status.text)
-
-        self.k.run("scan", scan, lambda _r: self.k.go("materials"), failed)
-
-    def leave(self) -> None:
-        self.feed.forget()
-
-    def wipe(self) -> None:
-        self.feed.forget()
-        self.unsay(self.hint)
-        self.unsay(self.status)
-        self.code = ""
 
 
 class DepositScreen(KioskScreen):
