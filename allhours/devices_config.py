@@ -23,6 +23,10 @@
     width = 3264
     height = 2448
 
+    [removable_media]             # optional: USB sticks citizens import files from
+    roots = ["/media", "/run/media"]     # where the system mounts them (read-only, noexec)
+    mounts_file = "/proc/self/mounts"    # optional
+
     locker = "/etc/allhours/locker.toml"   # boards and compartments (docs/locker.md)
 
 Every problem is reported at start-up with the file and key, before a citizen is served.
@@ -80,7 +84,8 @@ def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
-    unknown = set(data) - {"identity", "face_camera", "document_camera", "locker"}
+    known = {"identity", "face_camera", "document_camera", "locker", "removable_media"}
+    unknown = set(data) - known
     if unknown:
         raise DevicesConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
     reader, remote = _identity(_table(data, "identity"), base)
@@ -101,6 +106,7 @@ def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
         document_camera=lambda _title, _pages: document_camera,
         live_face_check=True,
         remote_verifier=remote,
+        removable_media=_removable_media(data.get("removable_media", {})),
     )
     return ConfiguredDevices(devices, list(locker.compartments), locker.supervision)
 
@@ -145,6 +151,23 @@ def _remote(table: dict[str, Any], base: Path):
         raise DevicesConfigError(f"identity.remote_verify.api_key_file: {exc}") from None
     ca = table.get("ca_file")
     return HttpRemoteVerifier(url, api_key=api_key, verify=str(base / ca) if ca else True)
+
+
+def _removable_media(table: object):
+    from devices.storage.mount_table import DEFAULT_ROOTS, MountTableMedia
+
+    if not isinstance(table, dict) or set(table) - {"roots", "mounts_file"}:
+        raise DevicesConfigError("[removable_media]: only roots and mounts_file may be set")
+    roots = table.get("roots", list(DEFAULT_ROOTS))
+    mounts_file = table.get("mounts_file", "/proc/self/mounts")
+    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
+        raise DevicesConfigError("removable_media.roots: a list of absolute paths is required")
+    if not isinstance(mounts_file, str):
+        raise DevicesConfigError("removable_media.mounts_file: a path is required")
+    try:
+        return MountTableMedia(mounts_file, roots)
+    except ValueError as exc:
+        raise DevicesConfigError(f"removable_media.roots: {exc}") from None
 
 
 def _camera(table: dict[str, Any], name: str, size: tuple[int, int]):

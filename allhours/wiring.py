@@ -24,6 +24,7 @@ from devices.lock.rs485_board import Rs485LockBoard
 from devices.lock.rs485_emulator import Rs485BoardEmulator
 from devices.lock.usb_relay import UsbRelayBoard
 from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
+from devices.storage.emulated import EmulatedMedia
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
@@ -90,6 +91,8 @@ class EmulatedDevices:
     # and the photo the card chip carries; None: the fixed decision above, no camera work.
     live_person: LivePersonSource | None = None
     card_photo: bytes | None = field(default=None, repr=False)
+    # The USB port: insert(sample_documents()) plugs in a stick with generated documents.
+    stick: EmulatedMedia = field(default_factory=EmulatedMedia)
 
     @classmethod
     def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
@@ -112,6 +115,7 @@ class EmulatedDevices:
             face_camera=self.live_person or GeneratedPageSource("live face", 1),
             document_camera=lambda title, pages: GeneratedPageSource(title, pages),
             live_face_check=self.live_person is not None,
+            removable_media=self.stick,
         )
 
 

@@ -23,6 +23,7 @@ from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.port import LockPort
+from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import LockerAlarm, LockerBank, Opened
 from locker.boards import BoardSet
@@ -66,6 +67,7 @@ class TerminalDevices:
     face_rng: random.Random | None = None
     # For cards read without a photo: the live face is matched by a remote service.
     remote_verifier: RemoteIdentityVerifier | None = None
+    removable_media: RemovableMedia | None = None  # the USB port for citizens' sticks
 
 
 class TerminalNode:
@@ -140,6 +142,7 @@ class TerminalNode:
             live_face_check=devices.live_face_check,
             face_rng=devices.face_rng,
             remote_verifier=devices.remote_verifier,
+            removable_media=devices.removable_media,
         )
 
     # ---------------------------------------------------------------- lifecycle

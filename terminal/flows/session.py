@@ -13,6 +13,7 @@ from cloud_bridge.outbox import Outbox
 from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
+from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import LockerBank
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
@@ -52,3 +53,4 @@ class TerminalParts:
     # Matches the live face for cards read without a photo (no WLT decoder installed).
     remote_verifier: RemoteIdentityVerifier | None = None
     on_file: OnFileLookup | None = None  # materials the backend holds; None: no reuse
+    removable_media: RemovableMedia | None = None  # USB sticks; None: no USB import

@@ -111,3 +111,23 @@ def test_an_emulated_stick_in_a_temporary_directory_leaves_nothing_behind():
     assert (mount / "a.pdf").read_bytes() == b"%PDF-1.4\n"
     stick.remove()
     assert not mount.parent.exists()
+
+
+def test_the_devices_file_configures_the_media_roots(tmp_path):
+    from allhours.devices_config import DevicesConfigError, _removable_media
+
+    (tmp_path / "mounts").write_text(MOUNTS)
+    media = _removable_media({"roots": ["/mnt"], "mounts_file": str(tmp_path / "mounts")})
+    assert media.mounts() == [Path("/mnt/stick")]
+    assert _removable_media({}).roots == (Path("/media"), Path("/run/media"))
+    with pytest.raises(DevicesConfigError, match=r"removable_media\.roots"):
+        _removable_media({"roots": ["media"]})
+    with pytest.raises(DevicesConfigError, match="only roots and mounts_file"):
+        _removable_media({"root": "/media"})
+
+
+def test_the_emulated_terminal_has_a_usb_port():
+    from allhours.wiring import EmulatedDevices
+
+    devices = EmulatedDevices()
+    assert devices.terminal_devices().removable_media is devices.stick
