@@ -207,6 +207,9 @@ class ApplicationSubmitted(_Event):
     tolerated_missing: list[ToleratedMaterial] = Field(default_factory=list, max_length=50)
     deposit_expected: bool = False
     submitted_at: UtcTime
+    promised_days: int | None = Field(
+        default=None, ge=1, le=365, description="working days promised to the citizen"
+    )
 
 
 class MaterialsDeposited(_Event):
@@ -263,6 +266,26 @@ class Alarm(_Event):
     compartment_id: CompartmentId | None = None
     detail: str = Field(max_length=500)
     raised_at: UtcTime
+
+
+class RatingReason(StrEnum):
+    """What a citizen may tap to say why a score is low: a fixed list, never free text."""
+
+    WAITING = "waiting"
+    UNCLEAR_GUIDANCE = "unclear_guidance"
+    DEVICE_PROBLEM = "device_problem"
+    TOO_MANY_STEPS = "too_many_steps"
+    OTHER = "other"
+
+
+class ServiceRated(_Event):
+    """The citizen rated the service (好差评); operation_id is `{application_no}#rating`."""
+
+    type: Literal["event.service_rated"] = "event.service_rated"
+    application_no: ApplicationNo
+    score: int = Field(ge=1, le=5, description="5 very satisfied … 1 very dissatisfied")
+    reasons: list[RatingReason] = Field(default_factory=list, max_length=5)
+    rated_at: UtcTime
 
 
 # ---------------------------------------------------------------- blobs
@@ -407,12 +430,71 @@ class MaterialsOnFile(Message):
     expires_at: UtcTime
 
 
+class ApplicationStatusQuery(Message):
+    """What became of an application? Asked by its number and the phone number's last 4 digits."""
+
+    channel: ClassVar[str] = topics.REQUESTS
+    type: Literal["request.application_status"] = "request.application_status"
+    operation_id: OperationId
+    application_no: ApplicationNo
+    phone_tail: str = Field(pattern=r"^[0-9]{4}$", repr=False)
+    expires_at: UtcTime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+class CitizenState(StrEnum):
+    """An application's state in the words a citizen is told, not the office's workflow."""
+
+    RECEIVED = "received"
+    UNDER_REVIEW = "under_review"
+    SUPPLEMENT_NEEDED = "supplement_needed"
+    APPROVED = "approved"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    PICKED_UP = "picked_up"
+    REFUSED = "refused"
+    AT_THE_OFFICE = "at_the_office"
+
+
+class SupplementDue(_Model):
+    """A material the applicant still owes, and the last day to supply it."""
+
+    material_code: MaterialCode
+    due_on: date
+
+
+class ApplicationStatus(Message):
+    """The answer to one `request.application_status`; `found` false says nothing more."""
+
+    channel: ClassVar[str] = topics.RESPONSES
+    type: Literal["response.application_status"] = "response.application_status"
+    operation_id: OperationId
+    request_id: MessageId
+    found: bool
+    state: CitizenState | None = None
+    since: UtcTime | None = Field(default=None, description="when it entered `state`")
+    item_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    submitted_on: date | None = None
+    promised_by: date | None = None
+    supplements: list[SupplementDue] = Field(default_factory=list, max_length=50)
+    pickup_terminal_id: TerminalId | None = None
+    expires_at: UtcTime
+
+
 # ---------------------------------------------------------------- parsing
 
-EVENT_TYPES = (ApplicationSubmitted, MaterialsDeposited, ResultLoaded, ResultPickedUp, Alarm)
+EVENT_TYPES = (
+    ApplicationSubmitted,
+    MaterialsDeposited,
+    ResultLoaded,
+    ResultPickedUp,
+    Alarm,
+    ServiceRated,
+)
 COMMAND_TYPES = (LoadResult, SetPickupCode, WithdrawResult)
-REQUEST_TYPES = (MaterialsOnFileQuery,)
-RESPONSE_TYPES = (MaterialsOnFile,)
+REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery)
+RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus)
 ALL_TYPES: tuple[type[Message], ...] = (
     Status,
     Telemetry,
@@ -441,7 +523,10 @@ AnyMessage = Annotated[
     | CommandAck
     | Receipt
     | MaterialsOnFileQuery
-    | MaterialsOnFile,
+    | MaterialsOnFile
+    | ServiceRated
+    | ApplicationStatusQuery
+    | ApplicationStatus,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)

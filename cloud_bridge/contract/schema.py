@@ -65,6 +65,7 @@ def examples() -> dict[str, m.Message]:
             ],
             deposit_expected=True,
             submitted_at=_AT,
+            promised_days=3,
             **common,
         ),
         m.MaterialsDeposited(
@@ -177,6 +178,40 @@ def examples() -> dict[str, m.Message]:
                     captured_on=date(2026, 9, 14),
                 )
             ],
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.ServiceRated(
+            message_id=_ids(16),
+            operation_id="AH-T0001-20261120-0001#rating",
+            application_no="AH-T0001-20261120-0001",
+            score=2,
+            reasons=["waiting", "unclear_guidance"],
+            rated_at=_AT,
+            **common,
+        ),
+        m.ApplicationStatusQuery(
+            message_id=_ids(17),
+            operation_id="STATUS-5e0c9a1f7b3d",
+            application_no="AH-T0001-20261120-0001",
+            phone_tail="8000",
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.ApplicationStatus(
+            message_id=_ids(18),
+            operation_id="STATUS-5e0c9a1f7b3d",
+            request_id=_ids(17),
+            found=True,
+            state="ready_for_pickup",
+            since=datetime(2026, 11, 24, 3, 12, tzinfo=UTC),
+            item_code="HJ-0101",
+            submitted_on=date(2026, 11, 21),
+            promised_by=date(2026, 11, 26),
+            supplements=[
+                m.SupplementDue(material_code="household-register", due_on=date(2026, 11, 30))
+            ],
+            pickup_terminal_id="T0001",
             expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
             **common,
         ),
