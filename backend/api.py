@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from cloud_bridge.contract.messages import TerminalId
 
@@ -117,6 +117,14 @@ def create_app(service: BackendService) -> FastAPI:
         """The dev SMS outbox, newest first: the demo's stand-in for the applicant's phone."""
         with db.transaction() as session:
             return queries.list_sms(session, phone)
+
+    @app.get("/api/ratings/summary")
+    def ratings_summary(
+        since: AwareDatetime | None = None, until: AwareDatetime | None = None
+    ) -> dict[str, Any]:
+        """Satisfaction per item and per terminal, and the low scores to follow up."""
+        with db.transaction() as session:
+            return service.ingest.ratings.summary(session, since, until)
 
     @app.get("/api/ingest/stats")
     def ingest_stats() -> dict[str, Any]:

@@ -27,7 +27,9 @@ from .models import (
     Terminal,
     utcnow,
 )
-from .outcomes import DUPLICATE, REJECTED, Refused
+from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Refused
+from .progress import ApplicationProgress, ProgressSettings
+from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import SmsSender
 from .workflow import WorkflowError, WorkflowSettings
@@ -101,6 +103,7 @@ class Ingest:
         settings: WorkflowSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
         reuse: MaterialsOnFile | None = None,
+        progress: ApplicationProgress | None = None,
     ):
         self.db, self.blobs, self.sms, self.publisher = db, blobs, sms, publisher
         self.settings = settings or WorkflowSettings()
@@ -108,7 +111,22 @@ class Ingest:
         self.reuse = reuse or MaterialsOnFile(
             ReuseSettings(load_or_create_applicant_key(db)), clock
         )
+        self.progress = progress or ApplicationProgress(
+            ProgressSettings(calendar=self.reuse.settings.calendar), clock
+        )
+        self.ratings = ServiceRatings(clock)
         self._handlers = UpstreamHandlers(blobs, self.settings, self.reuse, clock).by_type()
+        self._handlers[m.ServiceRated] = self.ratings.record
+        submitted = self._handlers[m.ApplicationSubmitted]
+
+        def application_submitted(session, msg, terminal, after) -> Applied:
+            # The promised-by day is kept beside the application, for progress queries.
+            applied = submitted(session, msg, terminal, after)
+            if applied.outcome == STORED:
+                self.progress.record_promise(session, msg.application_no, msg)
+            return applied
+
+        self._handlers[m.ApplicationSubmitted] = application_submitted
 
     def register_terminal(self, terminal_id: str, pickup_code_key: bytes) -> None:
         """Let `terminal_id` be heard; messages from unregistered terminals are refused."""
@@ -187,13 +205,17 @@ class Ingest:
 
     def _request(self, session: Session, message: m.Message, after: AfterCommit) -> None:
         """Answer a request: no receipt, no dedupe row; it changes nothing but the audit log."""
-        assert isinstance(message, m.MaterialsOnFileQuery)
+        response: m.Message | None
         try:
             with session.begin_nested():
                 if session.get(Terminal, message.terminal_id) is None:
                     log.warning("request from unknown terminal %s ignored", message.terminal_id)
                     return
-                response = self.reuse.answer(session, message)
+                if isinstance(message, m.ApplicationStatusQuery):
+                    response = self.progress.answer(session, message)
+                else:
+                    assert isinstance(message, m.MaterialsOnFileQuery)
+                    response = self.reuse.answer(session, message)
                 session.flush()
         except DBAPIError:
             raise

@@ -277,3 +277,46 @@ class IngestCounter(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ApplicationPromise(Base):
+    """The day the receipt promised, counted in working days from the submission (承诺时限)."""
+
+    __tablename__ = "application_promises"
+
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), primary_key=True
+    )
+    promised_days: Mapped[int]
+    promised_by: Mapped[date]
+    calendar_covered: Mapped[bool] = mapped_column(default=True)
+
+
+class StatusQueryLog(Base):
+    """Every progress query (audit), and the count of wrong phone tails that limits guessing.
+
+    The typed tail itself is never kept; the application number may be one nobody holds.
+    """
+
+    __tablename__ = "status_queries"
+    __table_args__ = (Index("ix_status_queries_no_at", "application_no", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), index=True)
+    operation_id: Mapped[str] = mapped_column(String(128))
+    application_no: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # answered | unknown | wrong_tail | locked
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceRating(Base):
+    """A citizen's satisfaction rating (好差评): one per application."""
+
+    __tablename__ = "service_ratings"
+
+    application_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), index=True)
+    score: Mapped[int]
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rated_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
