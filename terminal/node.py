@@ -19,6 +19,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 from cloud_bridge.link import LinkSettings, TerminalLink
 from cloud_bridge.outbox import Outbox
+from cloud_bridge.request_reply import RequestReply
 from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
@@ -37,6 +38,8 @@ from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffServiceFlow
 from terminal.flows.submission import SubmissionFlow
 from terminal.materials.on_file import OnFileLookup
+from terminal.progress import ProgressLookup
+from terminal.rating import Ratings
 from terminal.store import TerminalStore
 
 log = logging.getLogger(__name__)
@@ -119,13 +122,24 @@ class TerminalNode:
             link,
             software_version=SOFTWARE_VERSION,
             telemetry=self.telemetry,
-            on_response=lambda message: self.on_file.deliver(message),
+            on_response=lambda message: self.replies.deliver(message),
         )
+        # One correlation for every kind of request: the link hands it each response.
+        self.replies = RequestReply(self.link)
         # Reuse of materials on file needs the fleet's applicant key (ADR 0003); without it
         # the terminal asks nothing and citizens scan everything.
         self.on_file = OnFileLookup(
-            terminal_id, self.link, applicant_key, clock=clock, timeout_s=on_file_timeout_s
+            terminal_id,
+            self.link,
+            applicant_key,
+            clock=clock,
+            timeout_s=on_file_timeout_s,
+            replies=self.replies,
         )
+        self.progress = ProgressLookup(
+            terminal_id, self.replies, self.store.local_application, clock=clock
+        )
+        self.ratings = Ratings(self.outbox, terminal_id, clock)
         self.parts = TerminalParts(
             terminal_id=terminal_id,
             outbox=self.outbox,

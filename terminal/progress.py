@@ -1,0 +1,120 @@
+"""The progress query (查询办理进度): ask the backend, and fall back on what this terminal knows.
+
+The citizen gives the application number and the last 4 digits of the phone number given at
+submission. One `request.application_status` goes out; the answer, or its absence, becomes a
+`Progress` the screen shows: the backend's state when it answered, otherwise this terminal's
+own record of the number (if it has one) and an honest "the centre cannot be reached".
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.request_reply import RequestReply
+
+_TAIL = re.compile(r"^[0-9]{4}$")
+_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{5,63}$")
+
+
+class BadQuery(ValueError):
+    """The citizen typed something that cannot be an application number or a phone tail."""
+
+    def __init__(self, field_name: str):
+        super().__init__(f"invalid {field_name}")
+        self.field = field_name  # "number" or "tail": which entry to ask again
+
+
+def normalise_number(typed: str) -> str:
+    """AHT0001202611210001 -> AH-T0001-20261121-0001, as application numbers are printed."""
+    typed = typed.strip().upper()
+    if typed.startswith("AH") and "-" not in typed and len(typed) > 14:
+        body = typed[2:]
+        return f"AH-{body[:-12]}-{body[-12:-4]}-{body[-4:]}"
+    return typed
+
+
+@dataclass(frozen=True)
+class Supplement:
+    material_code: str
+    due_on: date
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the citizen is shown; `reached` False means the backend did not answer."""
+
+    application_no: str
+    reached: bool
+    found: bool
+    state: str | None = None  # a `CitizenState` value
+    since: datetime | None = None
+    item_code: str | None = None
+    submitted_on: date | None = None
+    promised_by: date | None = None
+    supplements: tuple[Supplement, ...] = ()
+    pickup_terminal_id: str | None = None
+    # This terminal's own record of the number, shown when the backend cannot be reached.
+    local: dict[str, Any] | None = field(default=None, repr=False)
+
+
+class ProgressLookup:
+    """Asks `request.application_status` over the terminal's shared `RequestReply`."""
+
+    def __init__(
+        self,
+        terminal_id: str,
+        replies: RequestReply,
+        local_record: Callable[[str], dict[str, Any] | None],
+        *,
+        clock: Callable[[], datetime] = m.utcnow,
+        timeout_s: float = 5.0,
+    ):
+        self.terminal_id, self.replies = terminal_id, replies
+        self.local_record, self.clock, self.timeout_s = local_record, clock, timeout_s
+        self.answered = 0
+        self.unanswered = 0
+
+    def ask(self, typed_number: str, phone_tail: str) -> Progress:
+        """The progress of an application; BadQuery for a number or tail that cannot be one."""
+        number = normalise_number(typed_number)
+        if not _NUMBER.fullmatch(number):
+            raise BadQuery("number")
+        if not _TAIL.fullmatch(phone_tail):
+            raise BadQuery("tail")
+        query = m.ApplicationStatusQuery(
+            terminal_id=self.terminal_id,
+            operation_id="STATUS-" + secrets.token_hex(6),
+            application_no=number,
+            phone_tail=phone_tail,
+            expires_at=self.clock() + timedelta(seconds=self.timeout_s),
+        )
+        answer = self.replies.ask(query, m.ApplicationStatus, self.timeout_s)
+        if answer is None:
+            self.unanswered += 1
+            record = self.local_record(number)
+            # Only what the screen shows: the item and when; never the masked applicant.
+            local = (
+                {"item_code": record["item_code"], "submitted_at": record["submitted_at"]}
+                if record
+                else None
+            )
+            return Progress(number, reached=False, found=local is not None, local=local)
+        self.answered += 1
+        return Progress(
+            application_no=number,
+            reached=True,
+            found=answer.found,
+            state=answer.state.value if answer.state else None,
+            since=answer.since,
+            item_code=answer.item_code,
+            submitted_on=answer.submitted_on,
+            promised_by=answer.promised_by,
+            supplements=tuple(Supplement(x.material_code, x.due_on) for x in answer.supplements),
+            pickup_terminal_id=answer.pickup_terminal_id,
+        )
