@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import time
@@ -12,21 +11,19 @@ from dataclasses import replace
 from devices.lock.port import LockFault, LockPort
 from locker.attempts import AttemptPolicy, AttemptStreak
 from locker.boards import BoardSet
+from locker.claims import WRONG_CODE_LIMIT, CodeClaims, PickupClaim
+from locker.claims import same_digest as _same
 from locker.compartment import DEPOSIT, RESULT, Compartment, State
 from locker.config import SupervisionSettings
 from locker.errors import (
     CodeCollision,
-    CodeExpired,
-    CompartmentOutOfService,
     DoorJammed,
     InvalidTransition,
     LayoutError,
     LockerFault,
     NoCompartmentFree,
-    TooManyAttempts,
     UnknownCompartment,
     UnknownLoad,
-    WrongCode,
 )
 from locker.journal import DOOR_OPENING, OPENING, LockerJournal
 from locker.layout import CompartmentSpec, Size
@@ -41,14 +38,20 @@ from locker.opening import (
 )
 from locker.supervision import DoorSupervisor
 
-__all__ = ["AttemptPolicy", "DoorCheck", "LockerAlarm", "LockerBank", "Opened"]
+__all__ = [
+    "WRONG_CODE_LIMIT",
+    "AttemptPolicy",
+    "DoorCheck",
+    "LockerAlarm",
+    "LockerBank",
+    "Opened",
+    "PickupClaim",
+]
 
 log = logging.getLogger(__name__)
 
-WRONG_CODE_LIMIT = "wrong_code_limit"
 
-
-class LockerBank(DoorOpenings):
+class LockerBank(CodeClaims, DoorOpenings):
     """All compartments of one terminal, journalled, driving its lock boards.
 
     Every change is written to the journal before memory changes, so a failed write
@@ -85,6 +88,8 @@ class LockerBank(DoorOpenings):
         if len(self._slots) != len(layout):
             raise LayoutError("compartment ids in the layout are not unique")
         self._streak = AttemptStreak()
+        self._claim: PickupClaim | None = None  # a checked code awaiting its holder's identity
+        self._claim_digest: str | None = None
         self._unconfirmed: set[str] = set()
         self._openings: dict[str, Opening] = {}
         self._finished_loads: set[str] = set()
@@ -164,8 +169,13 @@ class LockerBank(DoorOpenings):
 
     # ---- results -------------------------------------------------------------------
 
-    def reserve_for_result(self, load_id: str, application_no: str, size: Size) -> Compartment:
-        """Reserve a compartment for a result; the same load_id always gets the same one."""
+    def reserve_for_result(self, load_id: str, application_no: str, size: Size,
+                           holder_ref: str | None = None) -> Compartment:
+        """Reserve a compartment for a result; the same load_id always gets the same one.
+
+        With ``holder_ref`` (the applicant digest) the result opens only for that holder's
+        verified card (`open_claimed`); without it the code alone opens it.
+        """
         with self._mutex:
             existing = self._by_load(load_id)
             if existing is not None:
@@ -173,13 +183,18 @@ class LockerBank(DoorOpenings):
                     raise InvalidTransition(
                         f"Load {load_id!r} is already reserved for another application."
                     )
+                if existing.holder_ref != holder_ref:
+                    raise InvalidTransition(
+                        f"Load {load_id!r} is already reserved with another pickup policy."
+                    )
                 return replace(existing)
             if load_id in self._finished_loads:
                 # A late duplicate of a finished load must not reserve a second compartment.
                 raise InvalidTransition(f"Load {load_id!r} was already completed here.")
             slot = self._allocate(size)
             new = replace(slot.cleared(self._clock()), state=State.RESERVED,
-                          application_no=application_no, load_id=load_id, purpose=RESULT)
+                          application_no=application_no, load_id=load_id, purpose=RESULT,
+                          holder_ref=holder_ref)
             return self._commit("reserved_for_result", new)
 
     def confirm_result_loaded(self, load_id: str) -> Compartment:
@@ -221,42 +236,6 @@ class LockerBank(DoorOpenings):
             new = replace(slot, withdrawn=True, code_digest=None, code_expires_at=None)
             return self._commit("result_withdrawn", new)
 
-    def pickup(self, code: str) -> Opened:
-        """Open the compartment whose result matches ``code``; see docs/locker.md."""
-        with self._mutex:
-            now = self._clock()
-            if self._streak.expire_if_idle(self._policy, now):
-                self._journal.append_attempts(self._streak.to_record(), now)
-            wait = self._streak.remaining(self._policy, now)
-            if wait > 0:
-                # Refuse before hashing: during a lockout no code is checked at all.
-                raise TooManyAttempts(wait)
-            digest = self._code_digest(code)
-            match: Compartment | None = None
-            # Compare against every candidate, without stopping early, so timing does
-            # not reveal how many results are waiting or where a code matched.
-            for slot in self._slots.values():
-                waiting = (slot.state in (State.HOLDING_RESULT, State.OUT_OF_SERVICE)
-                           and slot.code_digest is not None)
-                if waiting and _same(slot.code_digest or "", digest) and match is None:
-                    match = slot
-            if match is None:
-                raise self._wrong_code(now)
-            if match.state == State.OUT_OF_SERVICE:
-                # The right code, but the door is jammed: not a wrong attempt, and no pulse.
-                raise CompartmentOutOfService(match.id)
-            pending = self._openings.get(match.id)
-            if pending is not None and pending.purpose == PICKUP:
-                raise InvalidTransition(
-                    f"Compartment {match.id} was just opened; say whether its door opened."
-                )
-            if match.code_expires_at is not None and now >= match.code_expires_at:
-                raise CodeExpired()
-            if self._streak.count:
-                self._streak.reset()
-                self._journal.append_attempts(self._streak.to_record(), now)
-            return self._open_for_pickup(match, now)
-
     def _open_for_pickup(self, slot: Compartment, now: float) -> Opened:
         # Intent first: if we crash after the pulse, the restart knows a pickup was under
         # way and compares with the door instead of guessing.
@@ -281,14 +260,6 @@ class LockerBank(DoorOpenings):
             self._finished_loads.add(slot.load_id)
         self._commit("picked_up", slot.cleared(self._clock()))
         return opened
-
-    def _wrong_code(self, now: float) -> WrongCode:
-        delay, alarm = self._streak.register_wrong(self._policy, now)
-        self._journal.append_attempts(self._streak.to_record(), now)
-        if alarm:
-            self._alarm(WRONG_CODE_LIMIT, None,
-                        f"{self._streak.count} wrong pickup codes in a row at this keypad")
-        return WrongCode(self._streak.attempts_left(self._policy), delay)
 
     # ---- operations ----------------------------------------------------------------
 
@@ -392,7 +363,3 @@ class LockerBank(DoorOpenings):
             # A broken alarm sink must not turn a refused code into an opened door or vice versa.
             log.exception("alarm handler failed for %s on %s", kind, compartment_id)
 
-
-def _same(a: str, b: str) -> bool:
-    # compare_digest on bytes: it refuses non-ASCII str, and digests may be any text.
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -38,6 +38,9 @@ class Compartment:
     withdrawn: bool = False  # staff took the result back; no code may open it again
     out_of_service_reason: str | None = None
     updated_at: float | None = None
+    # Who may collect a result whose item asks for an identity check at pickup: the applicant
+    # digest (ADR 0003). None: the code alone opens it. A pseudonym, so kept out of reprs.
+    holder_ref: str | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -60,6 +63,7 @@ class Compartment:
             "withdrawn": self.withdrawn,
             "out_of_service_reason": self.out_of_service_reason,
             "updated_at": self.updated_at,
+            "holder_ref": self.holder_ref,
         }
 
     @classmethod
@@ -76,4 +80,5 @@ class Compartment:
             withdrawn=bool(record.get("withdrawn", False)),
             out_of_service_reason=record.get("out_of_service_reason"),
             updated_at=record.get("updated_at"),
+            holder_ref=record.get("holder_ref"),
         )

@@ -136,3 +136,35 @@ class CompartmentOutOfService(LockerError):
             "Your documents are in a compartment that cannot be opened right now. Staff have "
             f"been alerted and will contact you to hand them over. {HOTLINE}"
         )
+
+
+class IdentityRequired(LockerError):
+    """The code is right, but this result is handed over only after the holder's identity check."""
+
+    def __init__(self, compartment_id: str) -> None:
+        self.compartment_id = compartment_id
+        super().__init__(
+            "This result is handed over only to the applicant. Please place the applicant's ID "
+            "card on the reader to continue."
+        )
+
+
+class WrongHolder(LockerError):
+    """The identity check passed, but for someone other than the applicant; nothing opened.
+
+    Counted like a wrong code: ``attempts_left`` and ``retry_after`` follow the keypad's streak.
+    """
+
+    def __init__(self, attempts_left: int, retry_after: float) -> None:
+        self.attempts_left = attempts_left
+        self.retry_after = retry_after
+        super().__init__(
+            "This result is for the applicant; please bring their ID card. Nothing was opened."
+        )
+
+
+class ClaimLapsed(LockerError):
+    """A checked code can no longer open: too much time passed, or staff changed the result."""
+
+    def __init__(self) -> None:
+        super().__init__("Please type your pickup code again.")
