@@ -168,6 +168,11 @@ class Workflow:
                 application_no=application_no,
                 size=size,
                 expires_at=self.clock() + self.settings.command_ttl,
+                # Who may collect it (ADR 0004): the terminal's catalog holds the item's pickup
+                # policy; the holder is the applicant digest ingest stored from the document
+                # type and number. A row without one makes the terminal refuse an identity item.
+                item_code=app.item_code,
+                holder_ref=app.applicant_ref,
             )
         )
         self._history(app, app.status, app.status, actor, f"load {load.load_id} on {terminal_id}")

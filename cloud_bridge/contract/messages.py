@@ -329,6 +329,13 @@ class LoadResult(_Command):
     load_id: OperationId
     application_no: ApplicationNo
     size: Literal["S", "M", "L"] = "S"
+    # Who may collect it (ADR 0004): the terminal's catalog says whether the item's pickup
+    # asks for an identity check; if so, only the card whose applicant digest is holder_ref
+    # opens it. A load without either, for an item the terminal does not know, is refused.
+    item_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    holder_ref: Sha256 | None = Field(
+        default=None, repr=False, description="applicant_ref.digest(...) of the applicant"
+    )
 
 
 class SetPickupCode(_Command):

@@ -119,6 +119,8 @@ def examples() -> dict[str, m.Message]:
             application_no="AH-T0001-20261120-0001",
             size="M",
             expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            item_code="GS-0307",
+            holder_ref="5d1b3c0e9a7f24681357acef02468ace13579bdf02468ace13579bdf0246a8c1",
             **common,
         ),
         m.SetPickupCode(
