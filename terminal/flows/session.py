@@ -54,3 +54,6 @@ class TerminalParts:
     remote_verifier: RemoteIdentityVerifier | None = None
     on_file: OnFileLookup | None = None  # materials the backend holds; None: no reuse
     removable_media: RemovableMedia | None = None  # USB sticks; None: no USB import
+    # The fleet's applicant key (ADR 0003): a pickup that asks for the holder's identity
+    # compares the card's applicant digest with the load's holder. None: no such pickups here.
+    applicant_key: bytes | None = field(default=None, repr=False)
