@@ -36,6 +36,9 @@ STOPS = (
     "phone",
     "scan",
     "materials",
+    "usb_insert",
+    "usb_files",
+    "usb_preview",
     "deposit",
     "deposit_door",
     "deposit_open",
@@ -145,6 +148,7 @@ def tour(
         if first:
             at("materials")
             first = False
+    _usb_import(drv, devices, at, "household-register", "household-register.pdf")
     drv.tap(materials.nav.children[0])
     drv.wait_screen("deposit")
     at("deposit")
@@ -234,6 +238,27 @@ def tour(
     at("error")
     k.go("home")
     return seen
+
+
+def _usb_import(drv: KioskDriver, devices, at: Stop, code: str, path: str) -> None:
+    """The material `code` again, from the emulated USB stick's file `path` (it replaces the
+    scan): the stick is plugged in once the screen asks for it, and pulled out at the end."""
+    from devices.storage.emulated import sample_documents
+
+    screens = drv.kiosk.screens
+    drv.tap(screens["materials"].actions[code]["usb"])
+    drv.wait_screen("usb_import")
+    usb = screens["usb_import"]
+    at("usb_insert")
+    devices.stick.insert(sample_documents())
+    drv.wait_for(lambda: path in usb.file_buttons, what="the stick's files")
+    at("usb_files")
+    drv.tap(usb.file_buttons[path])
+    drv.wait_for(lambda: usb.state == "preview", what="the pages of the file")
+    at("usb_preview")
+    drv.tap(usb.use_button)
+    drv.wait_screen("materials")
+    devices.stick.remove()
 
 
 def _arm_pickup(node, code_key: bytes) -> None:

@@ -54,6 +54,7 @@ class ReceiptScreen(KioskScreen):
                 (
                     t.pick(receipt.item_name_zh, receipt.item_name_en),
                     t("receipt.promised", days=receipt.promised_days),
+                    *material_notes(receipt, t),
                     t(sent),
                     t("receipt.sms"),
                 )
@@ -91,6 +92,15 @@ class ReceiptScreen(KioskScreen):
         self.qr.clear()
 
 
+def material_notes(receipt: Receipt, t) -> list[str]:
+    """Materials reused from what the backend holds, and each one owed (容缺) with its days."""
+    notes = [t("receipt.reused", count=receipt.reused)] if receipt.reused else []
+    for owed in receipt.owed:
+        name = t.pick(owed.name_zh, owed.name_en)
+        notes.append(t("receipt.owed", days=owed.working_days, name=name))
+    return notes
+
+
 def printed_receipt(receipt: Receipt, t):
     """The printer port's receipt for this application, in the citizen's language."""
     from devices.printer.port import Receipt as Ticket
@@ -100,6 +110,7 @@ def printed_receipt(receipt: Receipt, t):
         t("receipt.submitted_at", at=receipt.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M")),
         t("receipt.promised", days=receipt.promised_days),
     ]
+    lines.extend(material_notes(receipt, t))
     if receipt.deposit_compartment:
         lines.append(t("receipt.deposit", compartment=receipt.deposit_compartment))
     lines.append(t("receipt.sent_now" if receipt.sent_now else "receipt.sent_later"))

@@ -12,6 +12,7 @@ from terminal.ui.screens.receipt import RatingScreen, ReceiptScreen
 from terminal.ui.screens.scan import ScanScreen
 from terminal.ui.screens.staff import StaffLoginScreen, StaffScreen
 from terminal.ui.screens.submission import DepositScreen, PhoneScreen, ReviewScreen
+from terminal.ui.screens.usb_import import UsbImportScreen
 
 SCREENS = {
     "home": HomeScreen,
@@ -23,6 +24,7 @@ SCREENS = {
     "phone": PhoneScreen,
     "materials": MaterialsScreen,
     "scan": ScanScreen,
+    "usb_import": UsbImportScreen,
     "deposit": DepositScreen,
     "review": ReviewScreen,
     "receipt": ReceiptScreen,
