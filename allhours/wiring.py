@@ -24,7 +24,7 @@ from devices.lock.rs485_board import Rs485LockBoard
 from devices.lock.rs485_emulator import Rs485BoardEmulator
 from devices.lock.usb_relay import UsbRelayBoard
 from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
-from devices.storage.emulated import EmulatedMedia
+from devices.storage.emulated import EmulatedMedia, sample_documents
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
@@ -97,7 +97,8 @@ class EmulatedDevices:
     @classmethod
     def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
         """Devices whose face camera films a live person built from the sample photo `holder`,
-        and whose cards carry the sample photo `card` (the same person in another photo)."""
+        and whose cards carry the sample photo `card` (the same person in another photo).
+        For the demo, a USB stick with generated documents is already in the port."""
         from face.samples import sample_bytes
 
         with Image.open(io.BytesIO(sample_bytes(card))) as img:
@@ -105,7 +106,11 @@ class EmulatedDevices:
             img.thumbnail((320, 640))  # about what a chip or card holds
             out = io.BytesIO()
             img.save(out, "JPEG", quality=90)
-        return cls(live_person=LivePersonSource(sample_bytes(holder)), card_photo=out.getvalue())
+        return cls(
+            live_person=LivePersonSource(sample_bytes(holder)),
+            card_photo=out.getvalue(),
+            stick=EmulatedMedia(preload=sample_documents),
+        )
 
     def terminal_devices(self) -> TerminalDevices:
         return TerminalDevices(

@@ -11,7 +11,7 @@ import io
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -21,8 +21,16 @@ from devices.storage.port import MediaError
 class EmulatedMedia:
     """One USB port: at most one stick at a time, mounted under `root` (a temp dir by default)."""
 
-    def __init__(self, root: Path | None = None, label: str = "USB-STICK"):
+    def __init__(
+        self,
+        root: Path | None = None,
+        label: str = "USB-STICK",
+        *,
+        preload: Callable[[], Mapping[str, bytes]] | None = None,
+    ):
+        """preload: a stick already in the port, its files made when the port is first asked."""
         self._root = Path(root) if root is not None else None
+        self._preload = preload
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.label = label
         self._mount: Path | None = None
@@ -69,6 +77,9 @@ class EmulatedMedia:
     def mounts(self) -> list[Path]:
         if self.broken:
             raise MediaError("emulated mount table unreadable")
+        preload, self._preload = self._preload, None
+        if preload is not None:
+            self.insert(preload())
         with self._lock:
             return [self._mount] if self._mount is not None else []
 

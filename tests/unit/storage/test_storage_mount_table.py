@@ -131,3 +131,18 @@ def test_the_emulated_terminal_has_a_usb_port():
 
     devices = EmulatedDevices()
     assert devices.terminal_devices().removable_media is devices.stick
+
+
+def test_a_preloaded_stick_is_in_the_port_when_first_asked(tmp_path):
+    made = []
+
+    def files():
+        made.append(1)
+        return {"a.pdf": b"%PDF-1.4\n"}
+
+    stick = EmulatedMedia(tmp_path, preload=files)
+    assert made == [] and not stick.inserted  # nothing is generated before it is needed
+    [mount] = stick.mounts()
+    assert (mount / "a.pdf").exists() and stick.mounts() == [mount] and made == [1]
+    stick.remove()
+    assert stick.mounts() == []  # pulled out stays out
