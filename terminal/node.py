@@ -33,7 +33,7 @@ from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
-from terminal.flows.pickup import PickupFlow
+from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffServiceFlow
 from terminal.flows.submission import SubmissionFlow
@@ -157,6 +157,7 @@ class TerminalNode:
             face_rng=devices.face_rng,
             remote_verifier=devices.remote_verifier,
             removable_media=devices.removable_media,
+            applicant_key=applicant_key,
         )
 
     # ---------------------------------------------------------------- lifecycle
@@ -212,7 +213,18 @@ class TerminalNode:
     def _on_load_result(self, cmd: m.Message) -> CommandResult:
         assert isinstance(cmd, m.LoadResult)
         try:
-            slot = self.locker.reserve_for_result(cmd.load_id, cmd.application_no, Size(cmd.size))
+            holder = holder_for_load(
+                self.parts.catalog,
+                cmd.item_code,
+                cmd.holder_ref,
+                can_check_identity=self.parts.applicant_key is not None,
+            )
+        except HolderUnknown as exc:  # fail safe (ADR 0004): staff hand it over at the office
+            raise CommandRejected("holder_unknown: " + str(exc)) from exc
+        try:
+            slot = self.locker.reserve_for_result(
+                cmd.load_id, cmd.application_no, Size(cmd.size), holder_ref=holder
+            )
         except LockerError as exc:  # no compartment free, load already done, ...
             raise CommandRejected(str(exc)) from exc
         return CommandResult(result={"compartment_id": slot.id})

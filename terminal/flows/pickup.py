@@ -1,7 +1,16 @@
-"""Result pickup: the citizen types the SMS code, the right compartment opens, the backend hears.
+"""Result pickup: the citizen types the SMS code, proves who they are if the item asks, the
+right compartment opens, the backend hears.
 
 Wrong codes are the locker's business (attempt limits, growing delay, alarm); this flow turns
 each refusal into words for the citizen and reports a confirmed opening through the outbox.
+
+An item whose pickup asks for an identity check (`ServiceItem.pickup_needs_identity`) has its
+holder recorded with the load (`holder_for_load`, ADR 0004). Its code only claims the
+compartment (step IDENTITY); the card is read and the live face checked exactly as for a
+submission (steps IDENTITY, FACE); then the card's applicant digest must equal the holder's
+before anything opens (`open_for_holder`). Another person's card opens nothing and counts like
+a wrong code; an unreadable card or a face that does not match may be tried again within the
+face check's limits, then the citizen is told to come in office hours, and the code stays valid.
 
 A result counts as picked up only once its door was seen open: by the door sensor, or, for a
 compartment without one, by the citizen answering "Did the door open?" (step CONFIRM_DOOR:
@@ -12,26 +21,45 @@ alerted to hand the documents over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
+from cloud_bridge.contract import applicant_ref
 from cloud_bridge.contract import messages as m
-from locker.bank import Opened
+from devices.identity.port import IdentityDocument
+from face.check import FaceCheck
+from face.decision import FaceDecision
+from locker.bank import Opened, PickupClaim
 from locker.errors import (
+    ClaimLapsed,
     CodeExpired,
     CompartmentOutOfService,
     DoorJammed,
+    IdentityRequired,
     LockerError,
     LockerFault,
     TooManyAttempts,
     WrongCode,
+    WrongHolder,
 )
+from terminal.catalog import ServiceItem
+from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class PickupStep(StrEnum):
     ENTER_CODE = "enter_code"
+    IDENTITY = "identity"  # the code is right; the item asks for the holder's card
+    FACE = "face"  # the card is read; the live face check
+    VERIFIED = "verified"  # the face matched the card; open_for_holder compares the holder
+    STAFF_ASSIST = "staff_assist"  # no more identity tries here: office hours, code still valid
     CONFIRM_DOOR = "confirm_door"  # the UI asks "Did the door open? Yes / No"
     OPEN = "open"
     DONE = "done"
@@ -43,8 +71,14 @@ FAULT_TEXT = (
 )
 
 
+WRONG_HOLDER_TEXT = (
+    "This result is for the applicant; please bring their ID card. Nothing was opened."
+)
+
+
 class PickupRefused(FlowError):
-    """A code was refused; `reason` is wrong, locked_out, expired, fault, jammed, out_of_service."""
+    """A code (or a holder) was refused; `reason` is wrong, locked_out, expired, fault, jammed,
+    out_of_service, wrong_holder or lapsed."""
 
     def __init__(self, reason: str, text: str, retry_after_s: float = 0.0):
         super().__init__(text)
@@ -52,27 +86,124 @@ class PickupRefused(FlowError):
         self.retry_after_s = retry_after_s
 
 
+class HolderUnknown(Exception):
+    """A load whose pickup needs the holder's identity came without one this terminal can check."""
+
+
+def holder_for_load(
+    catalog: tuple[ServiceItem, ...],
+    item_code: str | None,
+    holder_ref: str | None,
+    *,
+    can_check_identity: bool,
+) -> str | None:
+    """Who may collect a load's result: None for the code alone, else the holder's digest.
+
+    Fail safe (ADR 0004): an item this terminal does not know, or no item at all, is treated
+    as one that asks for an identity check. Raises HolderUnknown when the check is needed but
+    there is no holder to compare with, or the terminal has no applicant key to compute one.
+    """
+    item = next((i for i in catalog if i.code == item_code), None) if item_code else None
+    if item is not None and not item.pickup_needs_identity:
+        return None  # the code alone opens it; the holder's digest is not kept
+    what = f"item {item_code}" if item is not None else f"unknown item {item_code or '(none)'}"
+    if holder_ref is None:
+        raise HolderUnknown(f"{what} is collected with the applicant's ID card; no holder given")
+    if not can_check_identity:
+        raise HolderUnknown(
+            f"{what} needs an identity check and this terminal has no applicant key"
+        )
+    return holder_ref
+
+
 @dataclass
-class PickupFlow:
-    """One pickup at the keypad."""
+class PickupFlow(IdentitySteps):
+    """One pickup at the keypad, with the holder's identity check when the item asks for it."""
+
+    IDENTITY_STEP = PickupStep.IDENTITY
+    FACE_STEP = PickupStep.FACE
+    VERIFIED_STEP = PickupStep.VERIFIED
+    STAFF_STEP = PickupStep.STAFF_ASSIST
 
     parts: TerminalParts
     step: PickupStep = PickupStep.ENTER_CODE
     opened: Opened | None = None
+    claim: PickupClaim | None = None
+    document: IdentityDocument | None = field(default=None, repr=False)
+    face: FaceDecision | None = None
+    face_attempts: int = 0
+    _face_check: FaceCheck | None = field(default=None, init=False, repr=False)
 
-    def enter_code(self, code: str) -> Opened:
-        """Check the code; on success the compartment is open and the backend is told."""
+    @property
+    def needs_identity(self) -> bool:
+        """Whether the typed code's result waits for the holder's card and face."""
+        return self.claim is not None and self.claim.needs_identity
+
+    def enter_code(self, code: str) -> Opened | None:
+        """Check the code; on success the compartment is open and the backend is told.
+
+        For a result that needs its holder's identity nothing opens yet: None, and the flow
+        is at IDENTITY (read_identity, the face check, then open_for_holder).
+        """
         if self.step != PickupStep.ENTER_CODE:
             raise WrongStep(f"cannot enter a code at step {self.step}")
         code = code.strip()
         if not code.isdigit():
             raise PickupRefused("wrong", "Please type the digits of the code from your SMS.")
+        locker = self.parts.locker
+        claim = self._locker_call(lambda: locker.check_code(code))
+        if claim.needs_identity:
+            self.claim = claim
+            self.face_attempts = 0
+            self.step = PickupStep.IDENTITY
+            return None
+        return self._opened(self._locker_call(lambda: locker.open_claimed(claim)))
+
+    def open_for_holder(self) -> Opened:
+        """After a verified face: open if the card is the holder's, else refuse and forget."""
+        self._expect_step(PickupStep.VERIFIED)
+        assert self.claim is not None and self.document is not None
+        key = self.parts.applicant_key
+        if key is None:  # holder_for_load refuses such loads; a changed configuration lands here
+            raise self._identity_failed("fault", "This result cannot be handed over here.")
+        holder = applicant_ref.digest(key, self.document.document_type, self.document.number)
+        claim = self.claim
+        self.forget_identity()  # the comparison needs nothing more of the card or the face
         try:
-            opened = self.parts.locker.pickup(code)
+            opened = self._locker_call(lambda: self.parts.locker.open_claimed(claim, holder))
+        except PickupRefused as exc:
+            if exc.reason in ("wrong_holder", "lapsed", "expired"):
+                self.claim = None  # the claim is spent: the code must be typed again
+                self.step = PickupStep.ENTER_CODE
+            raise
+        self.claim = None
+        return self._opened(opened)
+
+    def _identity_failed(self, reason: str, text: str) -> PickupRefused:
+        self._give_up_identity()
+        return PickupRefused(reason, text)
+
+    def _give_up_identity(self) -> None:
+        """No more identity tries here: nothing opened, the code stays valid for later."""
+        if self.claim is not None:
+            self.parts.locker.release_claim(self.claim)
+            self.claim = None
+        self.forget_identity()
+        self.step = PickupStep.STAFF_ASSIST
+
+    def _locker_call(self, call: Callable[[], T]) -> T:
+        """Run a locker step; turn each refusal into words for the citizen."""
+        try:
+            return call()
         except TooManyAttempts as exc:
             raise PickupRefused("locked_out", str(exc), exc.retry_after_s) from exc
         except WrongCode as exc:
             raise PickupRefused("wrong", str(exc), exc.retry_after) from exc
+        except WrongHolder as exc:
+            log.warning("pickup refused: the verified card is not the result's holder")
+            raise PickupRefused("wrong_holder", WRONG_HOLDER_TEXT, exc.retry_after) from exc
+        except ClaimLapsed as exc:
+            raise PickupRefused("lapsed", str(exc)) from exc
         except CodeExpired as exc:
             raise PickupRefused("expired", str(exc)) from exc
         except DoorJammed as exc:
@@ -82,8 +213,12 @@ class PickupFlow:
             raise PickupRefused("out_of_service", str(exc)) from exc
         except LockerFault as exc:
             raise PickupRefused("fault", FAULT_TEXT) from exc
+        except IdentityRequired as exc:  # a holder's result reached without a card: a bug
+            raise WrongStep(str(exc)) from exc
         except LockerError as exc:
             raise PickupRefused("fault", str(exc)) from exc
+
+    def _opened(self, opened: Opened) -> Opened:
         self.opened = opened
         if not opened.confirmed:
             self.step = PickupStep.CONFIRM_DOOR
@@ -120,9 +255,16 @@ class PickupFlow:
         return self.opened
 
     def abandon(self) -> None:
-        """The citizen left without answering: the result stays on record, staff are alerted."""
+        """The citizen left: nothing claimed stays claimed, nothing of them stays in memory.
+
+        A door question left unanswered keeps the result on record and alerts staff.
+        """
         if self.step == PickupStep.CONFIRM_DOOR and self.opened is not None:
             self.parts.locker.abandon_opening(self.opened.compartment_id)
+        if self.claim is not None:
+            self.parts.locker.release_claim(self.claim)
+            self.claim = None
+        self.forget_identity()
         self.step = PickupStep.DONE
 
     def report(self, opened: Opened, at: datetime | None = None) -> bool:

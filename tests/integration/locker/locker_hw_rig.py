@@ -153,6 +153,7 @@ class HardwareTerminal:
                 load_id=load_id,
                 application_no=f"APP-{load_id}",
                 expires_at=now + timedelta(hours=1),
+                item_code="SB-0203",  # collected with the code alone
             )
         )
         assert done.outcome == m.AckOutcome.DONE, done.detail

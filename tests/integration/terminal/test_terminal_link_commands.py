@@ -22,6 +22,7 @@ def _load(load_id: str = "L-7f3a9c") -> m.LoadResult:
         application_no="AH-T0001-20261120-0001",
         size="M",
         expires_at=m.utcnow() + timedelta(minutes=5),
+        item_code="SB-0203",  # collected with the code alone
     )
 
 

@@ -27,6 +27,7 @@ def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
             load_id=load_id,
             application_no=APPLICATION,
             expires_at=now + timedelta(hours=1),
+            item_code="SB-0203",  # collected with the code alone
         )
     )
     assert loaded.outcome == m.AckOutcome.DONE, loaded.detail
@@ -212,6 +213,7 @@ def test_duplicate_load_command_reserves_one_compartment(kiosk: Kiosk):
         load_id="L-dup",
         application_no=APPLICATION,
         expires_at=kiosk.clock() + timedelta(hours=1),
+        item_code="SB-0203",
     )
 
     first = kiosk.node.dispatcher.dispatch(command)
