@@ -1,0 +1,122 @@
+"""Round trip of a progress query: the terminal asks, the backend answers, over a real broker.
+
+Timed from `ProgressLookup.ask` until it returns the backend's answer (publish, ingest batch,
+guess count, audit row, commit, response, correlation). Baseline in the same run: the same
+request payload published by a plain paho client to a topic it subscribes itself, over the
+same broker: what the broker and the network hops alone cost.
+
+    .venv/bin/python benchmarks/progress_query.py [N]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import paho.mqtt.client as mqtt
+from _common import TERMINAL, application, wait
+
+from allhours.broker import PrivateMosquitto
+from allhours.wiring import emulated_terminal
+from backend.service import BackendService
+from cloud_bridge.contract import messages as m
+
+
+def _echo_round_trips(broker: PrivateMosquitto, n: int) -> list[float]:
+    """Publish a request-sized payload and wait for it to come back, n times."""
+    got = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda *_a: got.set()
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    topic = "allhours-bench/echo"  # outside the contract: the backend does not hear it
+    client.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    payload = m.ApplicationStatusQuery(
+        terminal_id="ECHO",
+        operation_id="STATUS-000000000000",
+        application_no="AH-T0001-20261120-00000",
+        phone_tail="8000",
+        expires_at=m.utcnow() + timedelta(seconds=5),
+    ).encode()
+    out = []
+    try:
+        for _ in range(n):
+            got.clear()
+            start = time.perf_counter()
+            client.publish(topic, payload, qos=1)
+            if not got.wait(5):
+                raise TimeoutError("echo lost")
+            out.append(time.perf_counter() - start)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return out
+
+
+def main(n: int) -> None:
+    key = b"k" * 32
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        broker = PrivateMosquitto(tmpdir / "broker").start()
+        service = BackendService(
+            f"sqlite:///{tmpdir / 'b.sqlite'}",
+            tmpdir / "blobs",
+            broker.host,
+            broker.port,
+            shared_group=None,
+        )
+        service.register_terminal(TERMINAL, key)
+        event = application(0)
+        service.ingest.handle_batch([(event.topic(), event.encode())])
+        node, _ = emulated_terminal(
+            TERMINAL,
+            tmpdir / "t",
+            broker_host=broker.host,
+            broker_port=broker.port,
+            pickup_code_key=key,
+        )
+        try:
+            service.start()
+            assert service.mqtt and service.mqtt.wait_ready(10)
+            node.start()
+            wait(lambda: node.link.responses_granted.is_set(), 10)
+            number, tail = event.application_no, event.applicant.phone[-4:]
+            node.progress.ask(number, tail)  # warm up
+            found, missed = [], []
+            for i in range(n):
+                start = time.perf_counter()
+                # Every 5th query uses a wrong tail, on a number of its own (no lock reached).
+                wrong = i % 5 == 4
+                answer = node.progress.ask(
+                    f"AH-T0001-20261120-9{i:04d}" if wrong else number, "0000" if wrong else tail
+                )
+                (missed if wrong else found).append(time.perf_counter() - start)
+                assert answer.reached and answer.found is not wrong
+            echo = _echo_round_trips(broker, n)
+        finally:
+            node.stop()
+            service.stop()
+            broker.stop()
+    med = statistics.median
+    p90 = lambda xs: sorted(xs)[int(0.9 * (len(xs) - 1))]  # noqa: E731
+    print(
+        f"progress query round trip, {len(found)} found: median {med(found) * 1e3:.1f} ms, "
+        f"p90 {p90(found) * 1e3:.1f} ms"
+    )
+    print(f"not found (wrong tail), {len(missed)}: median {med(missed) * 1e3:.1f} ms")
+    print(
+        f"broker echo of the same request: median {med(echo) * 1e3:.2f} ms; "
+        f"ratio query/echo {med(found) / med(echo):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100)
