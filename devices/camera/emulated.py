@@ -32,30 +32,65 @@ def render_page(
 
 
 class GeneratedPageSource:
-    """A document camera looking down at generated pages, one per capture, lying on a desk.
+    """A document camera looking down at generated pages lying on a desk, one sheet at a time.
 
-    Each frame shows the next page of the material (text and a red seal) at about 170 dpi,
-    squarely under the camera on a plain dark desk, as a well-placed sheet on a real
+    Each frame shows the sheet the emulated citizen has placed (text and a red seal) at about
+    170 dpi, squarely under the camera on a plain dark desk, as a well-placed sheet on a real
     document camera's full-resolution capture: the page pipeline finds, judges and
     straightens it like any other frame. `on_desk=False` gives the bare page instead.
+
+    The citizen swaps sheets after each full-resolution grab (`still()`): while the live
+    preview runs (`capture()`), the next `swap_frames` frames show the empty desk, then the
+    next sheet (after the last one, the first again). A grab that comes during the swap
+    waits for the sheet being placed. The sheet stays still otherwise, so a kiosk's
+    auto-capture sees a page held steady, takes it, sees it go and the next one come.
     """
 
     DESK_RGB = (92, 70, 52)
     SCALE = 1.13  # camera pixels per page pixel: 150 dpi pages seen at ~170 dpi
 
-    def __init__(self, title: str = "Material", pages: int = 1, *, on_desk: bool = True):
+    def __init__(
+        self,
+        title: str = "Material",
+        pages: int = 1,
+        *,
+        on_desk: bool = True,
+        swap_frames: int = 4,
+    ):
         self.title = title
         self.pages = pages
         self.on_desk = on_desk
-        self.captured = 0
+        self.swap_frames = swap_frames
+        self.captured = 0  # frames given, preview and grabs
+        self.sheet = 0  # index of the sheet lying under the camera
+        self._swapping = 0  # preview frames left showing the empty desk
         self._frames: dict[int, np.ndarray] = {}  # a live preview asks for the same page often
 
     def capture(self) -> np.ndarray:
-        index = self.captured % self.pages
+        """The next preview frame: the sheet lying there, or the desk while sheets are swapped."""
         self.captured += 1
+        page = self._page_frame(self.sheet)
+        if self._swapping > 0:
+            self._swapping -= 1
+            desk = np.empty_like(page)
+            desk[:] = self.DESK_RGB
+            return desk
+        return page.copy()
+
+    def still(self) -> np.ndarray:
+        """A full-resolution grab of the sheet; the citizen then takes it and places the next."""
+        self.captured += 1
+        self._swapping = 0
+        frame = self._page_frame(self.sheet).copy()
+        if self.pages > 1:
+            self.sheet = (self.sheet + 1) % self.pages
+            self._swapping = self.swap_frames
+        return frame
+
+    def _page_frame(self, index: int) -> np.ndarray:
         if index not in self._frames:
             self._frames[index] = self._frame(index)
-        return self._frames[index].copy()
+        return self._frames[index]
 
     def _frame(self, index: int) -> np.ndarray:
         lines = [f"{self.title} - page {index + 1} of {self.pages}"] + [

@@ -32,9 +32,10 @@ from locker.errors import DoorJammed, LockerError
 from locker.layout import Size
 from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
+from terminal.materials.capture import full_resolution_grab
 from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
 from terminal.materials.pdf import material_content
-from terminal.materials.pipeline import process_frame
+from terminal.materials.pipeline import PageResult, process_frame
 from terminal.materials.quality import REASONS
 from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 
@@ -361,20 +362,36 @@ class SubmissionFlow:
     def scan_material(self, code: str) -> ScannedMaterial:
         """Capture each page of one material from the document camera into one PDF.
 
-        Each page is one full-resolution frame (the citizen pressed "capture", or the screen's
-        auto-capture took it) through the page pipeline: found, judged, straightened and
-        enhanced. A page that fails a check is refused with the reason in the citizen's words,
-        and nothing of the material is kept, so they can place it again.
+        Each page is one full-resolution grab (the citizen pressed "capture") through the page
+        pipeline: found, judged, straightened, turned upright and enhanced. A page that fails a
+        check is refused with the reason in the citizen's words, and nothing of the material is
+        kept, so they can place it again.
         """
         self._expect(Step.MATERIALS)
         spec = self._spec(code)
-        camera = self.parts.document_camera(spec.name_en, spec.pages)
+        grab = full_resolution_grab(self.parts.document_camera(spec.name_en, spec.pages))
         pages = []
         for number in range(1, spec.pages + 1):
-            page = process_frame(camera.capture())
+            page = process_frame(grab())
             if page.reasons:
                 raise PageRefused(number, page.reasons[0], spec.name_en)
             pages.append(page)
+        content = material_content(pages)
+        return self._keep_file(code, content.data, content.pages, MaterialStatus.SCANNED)
+
+    def add_scanned_pages(self, code: str, pages: Sequence[PageResult]) -> ScannedMaterial:
+        """One material from pages the kiosk's auto-capture already took and judged.
+
+        Every page must have passed the pipeline (a refused or unfinished one raises
+        PageRefused), and there must be as many as the material has.
+        """
+        self._expect(Step.MATERIALS)
+        spec = self._spec(code)
+        if len(pages) != spec.pages:
+            raise FlowError(f"{spec.name_en} has {spec.pages} page(s), {len(pages)} were taken.")
+        for number, page in enumerate(pages, 1):
+            if page.reasons or page.page is None:
+                raise PageRefused(number, (page.reasons or ("no_page",))[0], spec.name_en)
         content = material_content(pages)
         return self._keep_file(code, content.data, content.pages, MaterialStatus.SCANNED)
 

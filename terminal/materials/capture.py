@@ -30,6 +30,13 @@ from terminal.materials.rectify import rectify
 STATUSES = ("no_page", "adjust", "hold_steady", "captured")
 
 
+def full_resolution_grab(camera: object) -> Callable[[], np.ndarray]:
+    """How to take the picture that is kept: `still()` where the camera has a separate
+    full-resolution grab (a document camera streaming a smaller preview), else `capture()`."""
+    still = getattr(camera, "still", None)
+    return still if callable(still) else camera.capture  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class CaptureState:
     """What the kiosk shows: the status, the outline to draw, why not yet, and the page."""
@@ -93,15 +100,15 @@ class PageCapture:
         reasons = geometry_reasons(quad, page_format(quad, scale, self.px_per_mm), scale)
         if self.capture_size is None and "too_small" in reasons:
             reasons.remove("too_small")  # resolution unknown here: the grab will tell
+        if not reasons and self._glare(rgb, quad):
+            # Judged on every frame, so "hold still" and "glare" do not take turns on screen.
+            reasons = ["glare"]
         if reasons:
             self._steady = 0
             return CaptureState("adjust", corners, tuple(reasons))
         self._steady = 1 if moved else self._steady + 1
         if self._steady < self.steady_frames:
             return CaptureState("hold_steady", corners, progress=self._progress())
-        if self._glare(rgb, quad):
-            self._steady = 0
-            return CaptureState("adjust", corners, ("glare",))
         result = self._take(quad)
         if not result.ok:
             self._steady = 0

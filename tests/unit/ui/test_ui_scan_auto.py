@@ -1,0 +1,151 @@
+"""Auto-capture on the scan screen: pages are taken without a tap, guidance follows the page."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from ui_unit_kiosk import offline_kiosk, walk_to_materials
+
+from devices.camera.emulated import ScriptedDocumentCamera
+from terminal.materials.quality import REASONS
+
+
+def _watch(drv, screen, until, *, timeout: float = 40.0) -> list[str]:
+    """Pump until `until()`, collecting every instruction the screen showed on the way."""
+    seen: list[str] = []
+
+    def step():
+        text = screen.guide.text
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        return until()
+
+    drv.wait_for(step, timeout=timeout, what="the scan screen to get there")
+    return seen
+
+
+def test_nobody_taps_and_both_pages_are_taken_with_guidance_in_between(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        walk_to_materials(drv, devices)
+        spoken: list[str] = []
+        speak = k.speak
+        k.speak = lambda text: (spoken.append(text), speak(text))
+        drv.tap(s["materials"].row_buttons["household-register"])
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        assert scan.restart_button.get_root_window() is not None  # two pages: "start again"
+        outlines = []
+        seen = _watch(
+            drv,
+            scan,
+            lambda: outlines.append(scan.outline.shown) or k.current == "materials",
+        )
+        flow = k.submission
+        assert flow is not None and flow.scanned["household-register"].pages == 2
+        assert any(outlines), "the page outline was drawn over the live picture"
+        assert "Hold still… the picture is being taken." in seen
+        assert "Page 1 taken. Take it away and place page 2 of 2." in seen
+        assert seen.index("Page 1 taken. Take it away and place page 2 of 2.") > seen.index(
+            "Hold still… the picture is being taken."
+        )
+        # Each instruction was spoken once when it appeared, not once per frame.
+        assert len(spoken) <= len(seen) + 3
+        assert spoken.count("Page 1 taken. Take it away and place page 2 of 2.") == 1
+        # the preview's own camera was grabbed twice; the manual path never ran
+        assert flow.scanned["household-register"].blob.size > 0
+
+
+class LampReflection:
+    """A document camera whose lamp burns a white spot into the middle of the page."""
+
+    def __init__(self) -> None:
+        self.camera = ScriptedDocumentCamera([("place", 2), ("hold", 4)], seed=6)
+        self.still_size = self.camera.still_size
+
+    def capture(self) -> np.ndarray:
+        frame = self.camera.capture()
+        cv2.circle(frame, (640, 480), 45, (255, 255, 255), -1)
+        return frame
+
+    def still(self) -> np.ndarray:
+        return self.camera.still()
+
+    def diagnostics(self) -> dict[str, object]:
+        return self.camera.diagnostics()
+
+
+def test_glare_is_explained_and_nothing_is_taken(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        cameras: list[LampReflection] = []
+        k.node.parts.document_camera = lambda t, p: cameras.append(LampReflection()) or cameras[-1]
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["id-card-copy"])
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        drv.wait_for(lambda: scan.guide.text == REASONS["glare"].en, timeout=30, what="glare")
+        frames = cameras[0].camera.captured
+        drv.wait_for(lambda: cameras[0].camera.captured > frames + 12, what="more frames")
+        assert scan.guide.text == REASONS["glare"].en
+        assert scan.outline.shown and tuple(scan.outline.color.rgba)[:2] == (0.85, 0.15)
+        assert cameras[0].camera.stills == 0 and k.current == "scan"
+        assert "id-card-copy" not in k.submission.scanned
+
+
+class ShakyHands(ScriptedDocumentCamera):
+    """The page lies still in the preview, but every full-resolution grab is smeared."""
+
+    def still(self) -> np.ndarray:
+        return cv2.GaussianBlur(super().still(), (0, 0), 7.0)
+
+
+def test_a_blurred_grab_is_refused_with_its_reason_and_the_material_stays_missing(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        camera = ShakyHands([("place", 2), ("hold", 4)], seed=5)
+        k.node.parts.document_camera = lambda t, p: camera
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["id-card-copy"])
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        blurred = REASONS["blurred"].en
+        drv.wait_for(lambda: scan.guide.text == blurred, timeout=40, what="blur explained")
+        assert camera.stills >= 1 and k.current == "scan"
+        assert "id-card-copy" not in k.submission.scanned
+        assert scan.run is not None and scan.run.taken == 0
+
+
+def test_walking_away_mid_material_leaves_no_page_outline_or_instruction(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["household-register"])
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        drv.wait_for(lambda: scan.run is not None and scan.run.taken == 1, timeout=40, what="p1")
+        drv.wait_for(lambda: scan.outline.shown, timeout=20, what="page 2's outline")
+        k.idle.clock.now += k.idle.timeout_s + k.idle.warn_s + 2
+        drv.wait_screen("home")
+        drv.pump(3)
+        assert scan.run is None and not scan.outline.shown
+        assert scan.guide.text == "" and scan.hint.text == "" and scan.progress.value == 0
+        assert scan.preview.texture is None
+        assert k.node.outbox.backlog() == 0
+
+
+def test_start_again_drops_the_pages_taken_so_far(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["household-register"])
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        drv.wait_for(lambda: scan.run is not None and scan.run.taken == 1, timeout=40, what="p1")
+        first_run = scan.run
+        drv.tap(scan.restart_button)
+        assert scan.run is not first_run and scan.run.taken == 0
+        assert first_run.capture.pages  # the old run is no longer the screen's
+        # The emulated citizen goes on with their sheets; two more are taken and saved.
+        drv.wait_screen("materials", timeout=60)
+        assert k.submission.scanned["household-register"].pages == 2
