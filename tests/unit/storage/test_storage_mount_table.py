@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,18 @@ def test_a_preloaded_stick_is_in_the_port_when_first_asked(tmp_path):
     assert (mount / "a.pdf").exists() and stick.mounts() == [mount] and made == [1]
     stick.remove()
     assert stick.mounts() == []  # pulled out stays out
+
+
+def test_the_technician_command_names_sticks_mounted_unsafely(tmp_path, capsys):
+    from allhours.commands.usb_sticks import run
+
+    f = tmp_path / "mounts"
+    f.write_text(MOUNTS)
+    args = argparse.Namespace(mounts_file=str(f), root=["/media"])
+    assert run(args) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "/media/usb-sdc1\texfat\t/dev/sdc1\tsafe" in out
+    assert "/media/backup\text4\t/dev/sdd1\tUNSAFE, missing ro,noexec,nosuid,nodev" in out
+    f.write_text(MOUNTS.replace("/dev/sdd1 /media/backup ext4 rw,relatime 0 0\n", ""))
+    assert run(args) == 0
+    assert run(argparse.Namespace(mounts_file=str(tmp_path / "none"), root=None)) == 2
