@@ -143,3 +143,14 @@ def test_after_the_idle_timeout_no_file_name_or_page_remains(tmp_path):
         assert leftovers(k, NAMES) == []
         assert usb.chosen == [] and usb.thumbs == [] and usb.candidates == []
         assert usb._poll_event is None
+
+
+def test_a_usb_port_that_cannot_be_read_sends_the_citizen_to_the_scanner(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k = drv.kiosk
+        devices.stick.broken = True  # the mount table cannot be read
+        usb = open_usb_screen(drv, devices)
+        assert usb.status.text == k.t("usb.port_trouble")
+        drv.tap(usb.back_button)
+        drv.wait_screen("materials")
+        assert usb._poll_event is None  # nothing polls the port once the screen is left
