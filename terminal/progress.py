@@ -39,6 +39,14 @@ def normalise_number(typed: str) -> str:
     return typed
 
 
+def check_number(typed: str) -> str:
+    """The application number as printed, or BadQuery("number") if it cannot be one."""
+    number = normalise_number(typed)
+    if not _NUMBER.fullmatch(number):
+        raise BadQuery("number")
+    return number
+
+
 @dataclass(frozen=True)
 class Supplement:
     material_code: str
@@ -82,9 +90,7 @@ class ProgressLookup:
 
     def ask(self, typed_number: str, phone_tail: str) -> Progress:
         """The progress of an application; BadQuery for a number or tail that cannot be one."""
-        number = normalise_number(typed_number)
-        if not _NUMBER.fullmatch(number):
-            raise BadQuery("number")
+        number = check_number(typed_number)
         if not _TAIL.fullmatch(phone_tail):
             raise BadQuery("tail")
         query = m.ApplicationStatusQuery(

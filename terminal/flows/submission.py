@@ -538,6 +538,7 @@ class SubmissionFlow:
             ],
             deposit_expected=self.deposit_confirmed,
             submitted_at=now,
+            promised_days=self.item.promised_days,
         )
         with p.outbox.transaction() as tx:
             p.store.record_submission(

@@ -107,7 +107,6 @@ class Kiosk:
         self.staff: StaffServiceFlow | None = None
         self.online = False
         self.mrz_key: object | None = None  # a passport's MRZ, typed by the citizen
-        self.ratings: dict[int, int] = {}
         self._events: list[Any] = []
         self._build()
 

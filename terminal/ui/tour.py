@@ -172,9 +172,10 @@ def tour(
     at("receipt")
     drv.tap(screens["receipt"].nav.children[0])
     drv.wait_screen("rating")
-    drv.tap(screens["rating"].choices[0])
+    drv.tap(screens["rating"].choices[-1])  # a low score: the reasons to tap show
+    drv.tap(screens["rating"].reason_buttons["waiting"])
     at("rating")
-    drv.tap(screens["rating"].nav.children[0])
+    drv.tap(screens["rating"].finish_button)
     drv.wait_screen("home")
     # The idle warning, on a pickup screen.
     _arm_pickup(k.node, code_key)
@@ -213,8 +214,10 @@ def tour(
     drv.wait_screen("query")
     query = screens["query"]
     drv.type(query.keypad, application_no.replace("-", ""))
-    drv.tap(query.nav.children[0])
-    drv.wait_for(lambda: query.result.text, what="a query result")
+    drv.tap(query.next_button)
+    drv.type(query.tail_keypad, SAMPLE_PHONE[-4:])
+    drv.tap(query.search_button)
+    drv.wait_for(lambda: query.state_line.text, what="a query result")
     at("query")
     k.end_session("tour")
     # Staff mode.

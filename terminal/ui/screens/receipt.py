@@ -6,10 +6,12 @@ import logging
 
 import numpy as np
 from kivy.clock import Clock
+from kivy.uix.gridlayout import GridLayout
 
 from terminal.flows.submission import Receipt
+from terminal.rating import ASK_REASONS_AT, REASONS, SCORES
 from terminal.ui.screens.base import KioskScreen
-from terminal.ui.widgets import Preview
+from terminal.ui.widgets import KButton, Preview
 
 log = logging.getLogger(__name__)
 
@@ -124,37 +126,113 @@ def printed_receipt(receipt: Receipt, t):
 
 
 class RatingScreen(KioskScreen):
-    """How satisfied was the citizen? One tap, then everything is forgotten."""
+    """How satisfied was the citizen (好差评)? One tap; a low score may say why from a list.
+
+    The rating is an `event.service_rated` in the outbox (`terminal.rating`), tied to the
+    application just receipted, so it reaches the backend even after a restart.
+    """
 
     title_key = "rating.title"
     finish_after_s = 4.0
 
     def build(self) -> None:
         self.thanks = self.label("")
+        self.why = self.label("", "hint", tone="muted")
         self.choices = []
-        for score in (5, 4, 3, 2, 1):
+        for score in SCORES:
             b = self.button(f"rating.{score}", lambda s=score: self.rate(s), "key")
             self.choices.append(b)
             self.body.add_widget(b)
+        self.body.add_widget(self.why)
+        self.reason_row = GridLayout(cols=3, spacing=12, size_hint_y=None, height=0)
+        self.reason_buttons: dict[str, KButton] = {}
+        for reason in REASONS:
+            b = self.button(
+                f"rating.reason.{reason.value}",
+                lambda r=reason.value: self.toggle_reason(r),
+                "secondary",
+            )
+            self.reason_buttons[reason.value] = b
+        self.body.add_widget(self.reason_row)
         self.body.add_widget(self.thanks)
-        self.nav_buttons(self.button("nav.finish", lambda: self.k.end_session("finish")))
+        self.send_button = self.button("rating.send", self.send)
+        self.finish_button = self.button("nav.finish", self.finish)
+        self.nav_buttons(self.finish_button)
+        self.application_no: str | None = None
+        self.score: int | None = None
+        self.reasons: set[str] = set()
+        self.sent = False
         self._event = None
 
-    def enter(self, **kw: object) -> None:
+    def enter(self, application_no: str | None = None, **kw: object) -> None:
+        receipt = self.k.screens["receipt"].receipt if "receipt" in self.k.screens else None
+        self.application_no = application_no or (receipt.application_no if receipt else None)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.score, self.reasons, self.sent = None, set(), False
         self.unsay(self.thanks)
+        self.unsay(self.why)
+        self._show_reasons(False)
         for b in self.choices:
             b.disabled = False
+        self.nav_buttons(self.finish_button)
 
     def rate(self, score: int) -> None:
-        # Counted only: a rating is not tied to the application or the person.
-        self.k.ratings[score] = self.k.ratings.get(score, 0) + 1
+        self.score = score
+        for b, s in zip(self.choices, SCORES, strict=True):
+            b.disabled = s != score
+        if score <= ASK_REASONS_AT:
+            self.say(self.why, "rating.why")
+            self._show_reasons(True)
+            self.nav_buttons(self.finish_button, self.send_button)
+        else:
+            self.send()
+
+    def toggle_reason(self, reason: str) -> None:
+        self.reasons ^= {reason}
+        button = self.reason_buttons[reason]
+        button.role = "primary" if reason in self.reasons else "secondary"
+        button.apply_theme(self.k.theme, self.k.dpi)
+
+    def send(self) -> None:
+        if self.score is None or self.sent:
+            return
+        self.sent = True
+        number, score, reasons = self.application_no, self.score, sorted(self.reasons)
+        ratings = self.k.node.ratings
+        if number is not None:
+            # Off the UI thread; the job finishes even if the citizen walks away meanwhile.
+            self.k.run(
+                "rating",
+                lambda: ratings.rate(number, score, reasons),
+                on_error=lambda exc: log.error("rating not kept: %s", type(exc).__name__),
+            )
         for b in self.choices:
             b.disabled = True
+        self._show_reasons(False)
+        self.unsay(self.why)
         self.say(self.thanks, "rating.thanks")
+        self.nav_buttons(self.finish_button)
         self._event = Clock.schedule_once(
             lambda _dt: self.k.end_session("finish") if self.k.current == self.name else None,
             self.finish_after_s,
         )
+
+    def finish(self) -> None:
+        # A score tapped but not sent still counts; the reasons chosen so far go with it.
+        self.send()
+        self.k.end_session("finish")
+
+    def _show_reasons(self, shown: bool) -> None:
+        self.reason_row.clear_widgets()
+        if shown:
+            for reason, b in self.reason_buttons.items():
+                b.role = "primary" if reason in self.reasons else "secondary"
+                self.say(b, f"rating.reason.{reason}")  # bound again: a wipe prunes hidden ones
+                self.reason_row.add_widget(b)
+            self.k.style(self.reason_row)
+        self.reason_row.height = 200 if shown else 0
 
     def leave(self) -> None:
         if self._event is not None:
@@ -162,4 +240,5 @@ class RatingScreen(KioskScreen):
             self._event = None
 
     def wipe(self) -> None:
-        self.unsay(self.thanks)
+        self.application_no = None
+        self._reset()
