@@ -8,6 +8,7 @@ import numpy as np
 
 from terminal.materials.formats import PageFormat, classify, true_aspect
 from terminal.materials.frames import as_rgb8
+from terminal.materials.orientation import upright
 from terminal.materials.quad import PageQuad, find_page
 from terminal.materials.quality import effective_dpi, geometry_reasons, image_reasons
 from terminal.materials.rectify import enhance, page_size, rectify
@@ -28,6 +29,7 @@ class PageResult:
     dpi: float | None = None  # the page's resolution at capture size
     page: np.ndarray | None = None  # straightened, enhanced RGB (asked for, and accepted)
     page_dpi: float | None = None
+    turn: int = 0  # degrees clockwise the page lay turned; the kept page is upright
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,7 @@ class PageResult:
 
     def __repr__(self) -> str:  # never dump pixels (scans are personal data)
         fmt = self.format.name if self.format else None
-        return f"PageResult(reasons={self.reasons}, format={fmt}, dpi={self.dpi})"
+        return f"PageResult(reasons={self.reasons}, format={fmt}, dpi={self.dpi}, turn={self.turn})"
 
 
 def inset(corners: np.ndarray, fraction: float) -> np.ndarray:
@@ -66,8 +68,9 @@ def inspect(
     quad: PageQuad | None = None,
     judge_image: bool = True,
     output_dpi: float | None = None,
+    turn_upright: bool = True,
 ) -> PageResult:
-    """Find and judge the page; with `output_dpi`, also produce the finished page."""
+    """Find and judge the page; with `output_dpi`, also produce the finished page, upright."""
     rgb = as_rgb8(frame)
     if rgb is None:
         return PageResult(("no_page",))
@@ -89,12 +92,16 @@ def inspect(
         analysis = rectify(rgb, quad.corners, size)
         reasons += image_reasons(analysis, analysis_dpi)
     page = page_dpi = None
+    turn = 0
     if output_dpi is not None and not reasons:  # a refused page is not worth straightening
         target = max(output_dpi, CARD_DPI) if fmt.name == "ID-1" else output_dpi
         page_dpi = min(target, dpi) if dpi else None
         size = page_size(quad.corners, quad.frame_size, fmt, page_dpi)
         page = enhance(rectify(rgb, inset(quad.corners, EDGE_TRIM), size), fmt)
-    return PageResult(tuple(reasons), quad, fmt, dpi, page, page_dpi)
+        if turn_upright:
+            page, found = upright(page)
+            turn = found.turn if found.sure else 0
+    return PageResult(tuple(reasons), quad, fmt, dpi, page, page_dpi, turn)
 
 
 def process_frame(
@@ -104,5 +111,6 @@ def process_frame(
     px_per_mm: float | None = None,
     output_dpi: float = OUTPUT_DPI,
 ) -> PageResult:
-    """The full pipeline on one full-resolution frame: find, judge, straighten, enhance."""
+    """The full pipeline on one full-resolution frame: find, judge, straighten, enhance, turn
+    upright."""
     return inspect(frame, capture_scale=capture_scale, px_per_mm=px_per_mm, output_dpi=output_dpi)
