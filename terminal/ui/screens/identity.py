@@ -1,4 +1,8 @@
-"""Identity: place the card (with animation), the MRZ of a passport, the live face check."""
+"""Identity: place the card (with animation), the MRZ of a passport, the live face check.
+
+The same screens serve a submission (then the catalog) and a pickup whose item asks for the
+holder's identity (then the compartment opens, if the card is the applicant's).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,24 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from devices.identity.port import NoDocument
+from terminal.flows.pickup import PickupFlow
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
 from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
+from terminal.ui.screens.pickup import open_for_holder
 from terminal.ui.widgets import KButton, Keypad, Preview
+
+
+def identity_flow(kiosk):
+    """The flow whose identity step is under way: the submission, or else the pickup."""
+    return kiosk.submission or kiosk.pickup
+
+
+def at_step(flow, which: str) -> bool:
+    """Whether `flow` is at its identity ("IDENTITY_STEP") or face ("FACE_STEP") step."""
+    default = {"IDENTITY_STEP": Step.IDENTITY, "FACE_STEP": Step.FACE}[which]
+    return flow is not None and flow.step == getattr(flow, which, default)
 
 
 class CardAnimation(Widget):
@@ -78,12 +95,15 @@ class CardScreen(KioskScreen):
 
     def enter(self, **kw: object) -> None:
         self.unsay(self.status)
+        # A pickup comes here only for a result handed over to the applicant in person.
+        pickup = isinstance(identity_flow(self.k), PickupFlow)
+        self.say(self.hint, "pickup.identity_hint" if pickup else "card.hint")
         self.animation.start()
         self._poll()
 
     def _poll(self) -> None:
-        flow = self.k.submission
-        if flow is None or flow.step != Step.IDENTITY:
+        flow = identity_flow(self.k)
+        if not at_step(flow, "IDENTITY_STEP"):
             return
         self._stop = stop = threading.Event()
         kwargs = {}
@@ -233,8 +253,8 @@ class FaceScreen(KioskScreen):
             show_prompt(code)
 
     def _verify(self) -> None:
-        flow = self.k.submission
-        if flow is None or flow.step != Step.FACE:
+        flow = identity_flow(self.k)
+        if not at_step(flow, "FACE_STEP"):
             return
         self._last_code = "checking"
         self.guide("checking")
@@ -253,22 +273,29 @@ class FaceScreen(KioskScreen):
         self.k.run("face-check", check, self._checked)
 
     def _show_guidance(self, flow, code: str) -> None:
-        if self.k.submission is flow and flow.step == Step.FACE and code != self._last_code:
+        if identity_flow(self.k) is flow and at_step(flow, "FACE_STEP") and code != self._last_code:
             self._last_code = code
             self.guide(code)
             if code in ("blink_now", "turn_left", "turn_right"):
                 self.k.speak(self.guidance.text)
 
     def _checked(self, result) -> None:
-        flow = self.k.submission
+        flow = identity_flow(self.k)
         if flow is None:
             return
+        pickup = isinstance(flow, PickupFlow)
         if not isinstance(result, FlowError):
             self.guide("verified")
-            self.k.go("catalog")
+            if pickup:
+                open_for_holder(self.k, flow)
+            else:
+                self.k.go("catalog")
             return
-        if flow.step == Step.STAFF_ASSIST:
-            self.guide("attempts_exhausted")
+        if flow.step == getattr(flow, "STAFF_STEP", Step.STAFF_ASSIST):
+            if pickup:  # nothing opened; the code stays valid for a visit in office hours
+                self.say(self.guidance, "pickup.identity_failed")
+            else:
+                self.guide("attempts_exhausted")
             self.nav_buttons(self.button("nav.finish", lambda: self.k.end_session("finish")))
         else:
             self.guide("not_matched")

@@ -1,12 +1,38 @@
-"""Pickup at the keypad and the open compartment."""
+"""Pickup at the keypad and the open compartment.
+
+A result handed over to the applicant in person goes code -> card -> face -> open: the code
+screen sends the citizen to the identity screens, and the face screen calls `open_for_holder`.
+"""
 
 from __future__ import annotations
 
-from terminal.flows.pickup import PickupRefused, PickupStep
+from typing import TYPE_CHECKING
+
+from terminal.flows.pickup import PickupFlow, PickupRefused, PickupStep
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
 
+if TYPE_CHECKING:
+    from terminal.ui.kiosk import Kiosk
+
 CODE_LENGTH = 6
+
+
+def open_for_holder(kiosk: Kiosk, flow: PickupFlow) -> None:
+    """After the holder's face check: open, or back to the keypad with the reason."""
+
+    def refused(exc: BaseException) -> None:
+        if not isinstance(exc, PickupRefused):
+            kiosk.fatal(exc)
+        elif kiosk.pickup is flow:
+            kiosk.go("pickup_code", refusal=exc)
+
+    kiosk.run(
+        "pickup-holder",
+        flow.open_for_holder,
+        lambda opened: kiosk.go("pickup_open", compartment=opened.compartment_id),
+        refused,
+    )
 
 
 class PickupCodeScreen(KeypadScreen):
@@ -19,8 +45,16 @@ class PickupCodeScreen(KeypadScreen):
         self.open_button = self.button("pickup.open", self.confirm)
         self.nav_buttons(self.cancel_button(), self.open_button)
 
-    def enter(self, **kw: object) -> None:
+    def enter(self, refusal: PickupRefused | None = None, **kw: object) -> None:
         self.open_button.disabled = False
+        if refusal is not None:
+            self.refuse(refusal)
+
+    def refuse(self, exc: PickupRefused) -> None:
+        """Say why nothing opened, in the citizen's language."""
+        wait = int(exc.retry_after_s + 0.99)
+        self.say(self.error, f"pickup.refused.{exc.reason}", seconds=wait)
+        self.k.speak(self.error.text)
 
     def confirm(self) -> None:
         flow = self.k.pickup
@@ -38,16 +72,16 @@ class PickupCodeScreen(KeypadScreen):
                 self.k.fatal(exc)
                 return
             self.open_button.disabled = False
-            wait = int(exc.retry_after_s + 0.99)
-            self.say(self.error, f"pickup.refused.{exc.reason}", seconds=wait)
-            self.k.speak(self.error.text)
+            self.refuse(exc)
 
-        self.k.run(
-            "pickup",
-            lambda: flow.enter_code(code),
-            lambda opened: self.k.go("pickup_open", compartment=opened.compartment_id),
-            refused,
-        )
+        def checked(opened) -> None:
+            if opened is None:  # the result is for the applicant in person: card, then face
+                self.unsay(self.error)
+                self.k.go("card")
+            else:
+                self.k.go("pickup_open", compartment=opened.compartment_id)
+
+        self.k.run("pickup", lambda: flow.enter_code(code), checked, refused)
 
 
 class PickupOpenScreen(KioskScreen):
