@@ -45,16 +45,19 @@ CITIZEN_STATE: dict[str, m.CitizenState] = {
     State.RETURNED: m.CitizenState.AT_THE_OFFICE,
 }
 
-ANSWERED, UNKNOWN, WRONG_TAIL, LOCKED, EXPIRED = (
+ANSWERED, UNKNOWN, WRONG_TAIL, LOCKED, THROTTLED, EXPIRED = (
     "answered",
     "unknown",
     "wrong_tail",
     "locked",
+    "throttled",
     "expired",
 )
 # Outcomes that count as guesses against a number: a locked query is one more guess too, so a
 # guesser who keeps trying keeps the number locked.
 _GUESSES = (WRONG_TAIL, LOCKED)
+# What a terminal's misses are: someone walking the number space misses on unknown numbers.
+_MISSES = (UNKNOWN, WRONG_TAIL, LOCKED, THROTTLED)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class ProgressSettings:
 
     max_wrong_tails: int = 5
     window: timedelta = timedelta(hours=24)
+    # Misses (unknown number, wrong tail, locked) from one terminal before it is not answered
+    # either: a person trying number after number at one kiosk, not citizens with typos.
+    max_misses_per_terminal: int = 30
+    terminal_window: timedelta = timedelta(hours=1)
     calendar: WorkingDayCalendar = CN_OFFICIAL
 
 
@@ -104,8 +111,11 @@ class ApplicationProgress:
             log.info("status request %s expired before it was read", query.message_id)
             return None
         guesses = self._guesses(session, query.application_no, now)
+        misses = self._misses(session, query.terminal_id, now)
         app = session.get(Application, query.application_no)
-        if guesses >= self.settings.max_wrong_tails:
+        if misses >= self.settings.max_misses_per_terminal:
+            outcome = THROTTLED
+        elif guesses >= self.settings.max_wrong_tails:
             outcome = LOCKED
         elif app is None:
             outcome = UNKNOWN
@@ -126,6 +136,14 @@ class ApplicationProgress:
             log.warning(
                 "progress query for locked %s from %s", query.application_no, query.terminal_id
             )
+        elif outcome == THROTTLED and misses == self.settings.max_misses_per_terminal:
+            log.warning(
+                "terminal %s: %d progress queries missed within %s; it is not answered until"
+                " the misses age out (someone may be trying numbers)",
+                query.terminal_id,
+                misses,
+                self.settings.terminal_window,
+            )
         if outcome != ANSWERED:
             return self._response(query, found=False)
         assert app is not None
@@ -140,6 +158,20 @@ class ApplicationProgress:
                     StatusQueryLog.application_no == application_no,
                     StatusQueryLog.outcome.in_(_GUESSES),
                     StatusQueryLog.at > now - self.settings.window,
+                )
+            )
+            or 0
+        )
+
+    def _misses(self, session: Session, terminal_id: str, now: datetime) -> int:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(StatusQueryLog)
+                .where(
+                    StatusQueryLog.terminal_id == terminal_id,
+                    StatusQueryLog.outcome.in_(_MISSES),
+                    StatusQueryLog.at > now - self.settings.terminal_window,
                 )
             )
             or 0

@@ -248,3 +248,18 @@ def test_the_phone_tail_is_kept_out_of_reprs():
         expires_at=datetime(2026, 11, 23, tzinfo=UTC),
     )
     assert "8000" not in repr(query)
+
+
+def test_a_terminal_trying_number_after_number_is_not_answered_for_an_hour(site, caplog):
+    site.feed(submission(NO))
+    caplog.set_level(logging.WARNING, logger="backend.progress")
+    for n in range(30):
+        assert not site.ask(no=f"AH-T0001-20261120-{n + 100:04d}").found
+    assert "terminal T0002: 30 progress queries missed" not in caplog.text
+    throttled = site.ask()  # the right number and tail, from the same terminal
+    assert _answer_only(throttled) == _answer_only(site.ask(no="AH-T0001-20261120-9999"))
+    assert "terminal T0002: 30 progress queries missed" in caplog.text
+    assert site.outcomes()[-2:] == ["throttled", "throttled"]
+    assert site.ask(terminal=TERMINAL).found  # other terminals are answered
+    site.clock.now += timedelta(hours=1, seconds=1)
+    assert site.ask().found
