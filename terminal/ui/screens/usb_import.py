@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,8 @@ def thumbnail_frames(imported: ImportedFile) -> list[np.ndarray]:
 class Chosen:
     """A file read from the stick and its pages' thumbnails, waiting for the citizen's yes."""
 
-    imported: ImportedFile
-    frames: list[np.ndarray]
+    imported: ImportedFile = field(repr=False)  # its name may name the citizen
+    frames: list[np.ndarray] = field(repr=False)
 
 
 class UsbImportScreen(KioskScreen):
@@ -252,7 +252,8 @@ class UsbImportScreen(KioskScreen):
             if token != self.token:
                 return
             if not isinstance(exc, ImportRefused):
-                log.error("USB import failed unexpectedly: %s", type(exc).__name__, exc_info=exc)
+                # Only the type: a message or traceback may carry the file's name.
+                log.error("USB import failed unexpectedly: %s", type(exc).__name__)
                 exc = ImportRefused("broken")
             refusal = exc
             self.say(self.status, lambda: refusal.message(self.k.t.lang))
