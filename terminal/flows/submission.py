@@ -8,29 +8,23 @@ nothing: the outbox sends it all when the link is back.
 
 from __future__ import annotations
 
-import inspect
-import io
 import logging
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-import numpy as np
-from PIL import Image
-
 from cloud_bridge.contract import messages as m
 from cloud_bridge.outbox import BlobRef
-from devices.identity.port import IdentityDocument, IdentityReadError
-from devices.identity.remote_verify.port import RemoteIdentityVerifier
-from face.check import FaceCheck, Guidance
+from devices.identity.port import IdentityDocument
+from face.check import FaceCheck
 from face.decision import FaceDecision
 from locker.bank import DoorCheck
 from locker.errors import DoorJammed, LockerError
 from locker.layout import Size
 from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
+from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 from terminal.materials.capture import full_resolution_grab
 from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
@@ -41,11 +35,6 @@ from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 
 log = logging.getLogger(__name__)
 
-MAX_FACE_ATTEMPTS = 3
-FACE_NOT_MATCHED = (
-    "Your face could not be matched to your card. A staff-assisted check is available during "
-    "office hours."
-)
 PHONE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
@@ -109,8 +98,13 @@ class Receipt:
 
 
 @dataclass
-class SubmissionFlow:
+class SubmissionFlow(IdentitySteps):
     """One citizen's submission, from card to receipt."""
+
+    IDENTITY_STEP = Step.IDENTITY
+    FACE_STEP = Step.FACE
+    VERIFIED_STEP = Step.ITEM
+    STAFF_STEP = Step.STAFF_ASSIST
 
     parts: TerminalParts
     step: Step = Step.IDENTITY
@@ -132,136 +126,6 @@ class SubmissionFlow:
     def _expect(self, *steps: Step) -> None:
         if self.step not in steps:
             raise WrongStep(f"cannot do that at step {self.step}")
-
-    # ---------------------------------------------------------------- identity
-
-    def read_identity(self, timeout_s: float = 30.0, mrz_key: object = None) -> IdentityDocument:
-        """Read the citizen's document from the reader.
-
-        A passport chip (eMRTD) opens only with the key from its machine-readable zone, which
-        the citizen types on the kiosk's keypad: `mrz_key` goes to readers that take one.
-        """
-        self._expect(Step.IDENTITY)
-        reader = self.parts.identity_reader
-        try:
-            if mrz_key is None:
-                self.document = reader.read(timeout_s)
-            elif "mrz_key" in inspect.signature(reader.read).parameters:
-                self.document = reader.read(timeout_s, mrz_key=mrz_key)
-            else:
-                raise FlowError(
-                    "This terminal reads ID cards only. Please place your ID card on the reader."
-                )
-        except IdentityReadError as exc:
-            raise FlowError(exc.citizen_message) from exc
-        self.step = Step.FACE
-        return self.document
-
-    def verify_face(
-        self,
-        on_guidance: Callable[[Guidance], None] | None = None,
-        *,
-        on_frame: Callable[[np.ndarray], None] | None = None,
-        fps: float = 10.0,
-        frame_limit: int = 600,
-    ) -> FaceDecision:
-        """Match the live face to the document photo; after 3 failures offer staff help.
-
-        With a live face check configured (production), this plays the kiosk's part without a
-        screen: frames from the face camera, timed by the frame rate, each guidance handed to
-        `on_guidance` (the screen, or an emulated person reading it) and each frame to
-        `on_frame` (the screen's live preview). A screen may instead drive the check frame by
-        frame through `begin_face_check` and `finish_face_check`.
-        """
-        self._expect(Step.FACE)
-        if not self.parts.live_face_check:
-            return self._verify_face_once()
-        frames = 0
-
-        def frame_clock() -> float:
-            return frames / fps
-
-        check = self._face_check
-        if check is not None and check.finished:
-            check.retry()
-        elif check is None:
-            check = self.begin_face_check(clock=frame_clock)
-        while not check.finished and frames < frame_limit:
-            frame = self.parts.face_camera.capture()
-            if on_frame is not None:
-                on_frame(frame)
-            guidance = check.feed(frame)
-            frames += 1
-            if on_guidance is not None:
-                on_guidance(guidance)
-        if not check.finished:
-            check.wipe()
-            self._face_check = None
-            raise FlowError("The camera could not see your face. Please try again.")
-        return self.finish_face_check(check)
-
-    def begin_face_check(self, clock: Callable[[], float] = time.monotonic) -> FaceCheck:
-        """Start the live face check (a random blink/turn challenge, then the 1:1 match)."""
-        self._expect(Step.FACE)
-        assert self.document is not None
-        remote = None
-        if not self.document.photo:
-            # A resident ID card read without the vendor's photo decoder has no photo to match:
-            # the live face goes to the remote identity-verification service, if there is one.
-            if self.parts.remote_verifier is None:
-                self.step = Step.STAFF_ASSIST
-                raise FlowError(
-                    "Your card's photo cannot be checked here. A staff-assisted check is "
-                    "available during office hours."
-                )
-            remote = _remote_match(self.parts.remote_verifier, self.document)
-        if self._face_check is not None:
-            self._face_check.wipe()
-        self._face_check = FaceCheck(
-            self.document.photo or None,
-            remote_match=remote,
-            rng=self.parts.face_rng,
-            max_attempts=MAX_FACE_ATTEMPTS,
-            clock=clock,
-        )
-        return self._face_check
-
-    def finish_face_check(self, check: FaceCheck) -> FaceDecision:
-        """Take the finished check's decision: on to the item, another try, or staff help."""
-        self._expect(Step.FACE)
-        if check is not self._face_check or not check.finished or check.decision is None:
-            raise WrongStep("the face check has not finished")
-        decision = check.decision
-        self.face = decision
-        self.face_attempts = decision.attempts
-        if decision.verified:
-            check.wipe()
-            self._face_check = None
-            self.step = Step.ITEM
-            return decision
-        if check.staff_alternative_required:
-            check.wipe()
-            self._face_check = None
-            self.step = Step.STAFF_ASSIST
-            raise FlowError(FACE_NOT_MATCHED)
-        raise FlowError(
-            "Your face was not confirmed yet. Please look at the camera and follow the prompts."
-        )
-
-    def _verify_face_once(self) -> FaceDecision:
-        assert self.document is not None
-        frames = [self.parts.face_camera.capture()]
-        decision = self.parts.face_verifier.verify(self.document.photo, frames)
-        self.face_attempts += 1
-        self.face = decision
-        if decision.verified:
-            self.step = Step.ITEM
-        elif self.face_attempts >= MAX_FACE_ATTEMPTS:
-            self.step = Step.STAFF_ASSIST
-            raise FlowError(FACE_NOT_MATCHED)
-        else:
-            raise FlowError("Your face did not match yet. Please look at the camera and try again.")
-        return decision
 
     # ---------------------------------------------------------------- item and phone
 
@@ -624,30 +488,6 @@ class SubmissionFlow:
 
     def forget(self) -> None:
         """Drop every trace of the citizen from memory (the receipt keeps no personal data)."""
-        self.document = None
         self.phone = None
-        self.face = None
-        if self._face_check is not None:
-            self._face_check.wipe()
-            self._face_check = None
+        self.forget_identity()
 
-
-def _remote_match(
-    verifier: RemoteIdentityVerifier, document: IdentityDocument
-) -> Callable[[np.ndarray], tuple[bool, float]]:
-    """Ask the remote service whether this live frame is the registered holder of the card."""
-    name, number = document.name, document.number
-
-    def match(frame: np.ndarray) -> tuple[bool, float]:
-        buf = io.BytesIO()
-        Image.fromarray(frame).save(buf, "JPEG", quality=90)
-        verdict = verifier.verify(name, number, buf.getvalue())
-        log.info(
-            "remote identity verification %s: %s (score %.2f)",
-            verdict.transaction_id,
-            verdict.result,
-            verdict.score,
-        )
-        return verdict.matched, verdict.score
-
-    return match
