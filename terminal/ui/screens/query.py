@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from kivy.uix.widget import Widget
+
 from terminal.progress import BadQuery, Progress, check_number
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import Keypad
@@ -29,6 +31,7 @@ class QueryScreen(KioskScreen):
         self.tail_keypad = Keypad(max_len=4, labels=self.t, size_hint_x=0.6)
         self.state_line = self.label("", "title")
         self.details = self.label("")
+        self.filler = Widget()  # keeps the texts at the top of the page
         self.back_button = self.button("nav.back", self.to_number, "secondary")
         self.next_button = self.button("nav.next", self.to_tail)
         self.search_button = self.button("query.search", self.lookup)
@@ -95,10 +98,11 @@ class QueryScreen(KioskScreen):
             self.nav_buttons(self.back_button, self.search_button)
         elif step == ASKING:
             self.say(self.hint, "query.asking")
-            self.body.add_widget(self.hint)
+            for w in (self.hint, self.filler):
+                self.body.add_widget(w)
             self.nav_buttons(self.cancel_button())
         else:
-            for w in (self.state_line, self.details):
+            for w in (self.state_line, self.details, self.filler):
                 self.body.add_widget(w)
             self.nav_buttons(self.again_button, self.finish_button)
         self.k.style(self.body)

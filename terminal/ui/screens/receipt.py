@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 from kivy.clock import Clock
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from terminal.flows.submission import Receipt
@@ -139,10 +140,13 @@ class RatingScreen(KioskScreen):
         self.thanks = self.label("")
         self.why = self.label("", "hint", tone="muted")
         self.choices = []
+        # One row of five answers, so the reasons fit below them even in large text.
+        row = BoxLayout(spacing=12)
         for score in SCORES:
             b = self.button(f"rating.{score}", lambda s=score: self.rate(s), "key")
             self.choices.append(b)
-            self.body.add_widget(b)
+            row.add_widget(b)
+        self.body.add_widget(row)
         self.body.add_widget(self.why)
         self.reason_row = GridLayout(cols=3, spacing=12, size_hint_y=None, height=0)
         self.reason_buttons: dict[str, KButton] = {}
