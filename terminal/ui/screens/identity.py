@@ -20,7 +20,6 @@ from kivy.uix.widget import Widget
 from devices.identity.port import NoDocument
 from terminal.flows.pickup import PickupFlow
 from terminal.flows.session import FlowError
-from terminal.flows.submission import Step
 from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.screens.pickup import open_for_holder
@@ -34,8 +33,7 @@ def identity_flow(kiosk):
 
 def at_step(flow, which: str) -> bool:
     """Whether `flow` is at its identity ("IDENTITY_STEP") or face ("FACE_STEP") step."""
-    default = {"IDENTITY_STEP": Step.IDENTITY, "FACE_STEP": Step.FACE}[which]
-    return flow is not None and flow.step == getattr(flow, which, default)
+    return flow is not None and flow.step == getattr(flow, which)
 
 
 class CardAnimation(Widget):
@@ -291,7 +289,7 @@ class FaceScreen(KioskScreen):
             else:
                 self.k.go("catalog")
             return
-        if flow.step == getattr(flow, "STAFF_STEP", Step.STAFF_ASSIST):
+        if flow.step == flow.STAFF_STEP:
             if pickup:  # nothing opened; the code stays valid for a visit in office hours
                 self.say(self.guidance, "pickup.identity_failed")
             else:
