@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from kivy.animation import Animation
 from kivy.clock import Clock
+from kivy.graphics import Color, Rectangle, RoundedRectangle
+from kivy.properties import NumericProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
 
 from devices.storage.port import MediaError
 from terminal.catalog import MaterialSpec
@@ -55,6 +59,47 @@ def thumbnail_frames(imported: ImportedFile) -> list[np.ndarray]:
     return frames
 
 
+class StickAnimation(Widget):
+    """A USB stick sliding down into a port, again and again: where the stick goes."""
+
+    drop = NumericProperty(1.0)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        with self.canvas:  # the port drawn last: the plug disappears into it
+            Color(0.2, 0.55, 0.9, 1)
+            self.stick = RoundedRectangle(radius=[14])
+            Color(0.75, 0.77, 0.8, 1)
+            self.plug = Rectangle()
+            Color(0.3, 0.3, 0.35, 1)
+            self.port = Rectangle()
+        self.bind(pos=self._draw, size=self._draw, drop=self._draw)
+        self._anim: Animation | None = None
+
+    def _draw(self, *_) -> None:
+        pw, ph = min(self.width * 0.3, 220), min(self.height * 0.12, 40)
+        self.port.pos, self.port.size = (self.center_x - pw / 2, self.y + 10), (pw, ph)
+        plug_w, plug_h = pw * 0.45, min(self.height * 0.12, 70)
+        body_w, body_h = pw * 0.6, min(self.height * 0.45, 240)
+        bottom = self.y + 10 + self.drop * self.height * 0.25
+        self.plug.pos, self.plug.size = (self.center_x - plug_w / 2, bottom), (plug_w, plug_h)
+        self.stick.pos = (self.center_x - body_w / 2, bottom + plug_h)
+        self.stick.size = (body_w, body_h)
+
+    def start(self) -> None:
+        self.stop()
+        self.drop = 1.0
+        anim = Animation(drop=0.0, duration=1.2, t="out_quad") + Animation(drop=1.0, duration=0.3)
+        anim.repeat = True
+        self._anim = anim
+        anim.start(self)
+
+    def stop(self) -> None:
+        if self._anim is not None:
+            self._anim.cancel(self)
+            self._anim = None
+
+
 @dataclass
 class Chosen:
     """A file read from the stick and its pages' thumbnails, waiting for the citizen's yes."""
@@ -86,6 +131,7 @@ class UsbImportScreen(KioskScreen):
         self.strip.bind(minimum_width=self.strip.setter("width"))
         self.pages_view = ScrollView(do_scroll_y=False)
         self.pages_view.add_widget(self.strip)
+        self.animation = StickAnimation()
         self.back_button = self.button("usb.back", self.back, "secondary")
         self.other_button = self.button("usb.start_again", self.choose_other, "secondary")
         self.add_button = self.button("usb.add_file", self.add_file, "secondary")
@@ -109,6 +155,7 @@ class UsbImportScreen(KioskScreen):
         self.chosen: list[Chosen] = []
         self.clear_files()
         self.clear_pages()
+        self.animation.stop()
         self.content.clear_widgets()
         self.nav_buttons(self.back_button)
 
@@ -142,6 +189,9 @@ class UsbImportScreen(KioskScreen):
 
     def show_waiting(self) -> None:
         self.say(self.hint, lambda: self.t("usb.insert_hint", name=self.material_name()))
+        self.content.clear_widgets()
+        self.content.add_widget(self.animation)
+        self.animation.start()
 
     # ------------------------------------------------------------------ the stick
 
@@ -187,6 +237,7 @@ class UsbImportScreen(KioskScreen):
         self.state = "files"
         self.candidates = candidates
         self.clear_files()
+        self.animation.stop()
         self.content.clear_widgets()
         self.content.add_widget(self.files_view)
         height = max(110, self.k.theme.touch_px(self.k.dpi))
