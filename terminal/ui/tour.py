@@ -7,9 +7,10 @@ prove every screen renders in every language without a missing text.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
-from cloud_bridge.contract import pickup_code
+from cloud_bridge.contract import applicant_ref, pickup_code
 from devices.identity.port import IdentityDocument
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.layout import Size
@@ -25,6 +26,9 @@ SAMPLE_CITIZEN = IdentityDocument(
 )
 SAMPLE_PHONE = "13800138000"
 SAMPLE_CODE = "246810"
+SAMPLE_IDENTITY_CODE = "975310"  # a result the applicant collects in person
+OTHER_PERSON_NUMBER = "110105198001010016"
+TOUR_APPLICANT_KEY = b"tour-applicant-key-0123456789abc"
 STOPS = (
     "home",
     "catalog",
@@ -50,6 +54,8 @@ STOPS = (
     "pickup_refused",
     "pickup_door",
     "pickup_open",
+    "pickup_card",
+    "pickup_wrong_holder",
     "query",
     "staff_login",
     "staff",
@@ -209,6 +215,19 @@ def tour(
     at("pickup_open")
     drv.tap(opened.done_button)
     drv.wait_screen("home")
+    # A result handed over in person: the code leads to the card; another person's card is told.
+    _arm_identity_pickup(k.node, code_key)
+    drv.tap(screens["home"].choices["pickup"])
+    drv.wait_screen("pickup_code")
+    drv.type(pickup.keypad, SAMPLE_IDENTITY_CODE)
+    drv.tap(pickup.open_button)
+    drv.wait_screen("card")
+    at("pickup_card")
+    devices.reader.place(replace(SAMPLE_CITIZEN, number=OTHER_PERSON_NUMBER))
+    drv.wait_screen("pickup_code")
+    drv.wait_for(lambda: pickup.error.text, what="the wrong holder told")
+    at("pickup_wrong_holder")
+    k.end_session("tour")
     # Progress query of the application just made.
     drv.tap(screens["home"].choices["query"])
     drv.wait_screen("query")
@@ -262,6 +281,20 @@ def _usb_import(drv: KioskDriver, devices, at: Stop, code: str, path: str) -> No
     drv.tap(usb.use_button)
     drv.wait_screen("materials")
     devices.stick.remove()
+
+
+def _arm_identity_pickup(node, code_key: bytes) -> None:
+    """A result of an item collected in person (GS-0307), held for SAMPLE_CITIZEN."""
+    if node.parts.applicant_key is None:
+        node.parts.applicant_key = TOUR_APPLICANT_KEY  # emulated terminals only
+    holder = applicant_ref.digest(
+        node.parts.applicant_key, SAMPLE_CITIZEN.document_type, SAMPLE_CITIZEN.number
+    )
+    load_id = f"LOAD-TOUR-ID-{len(node.locker.compartments())}-{node.clock().timestamp():.0f}"
+    node.locker.reserve_for_result(load_id, "AH-TOUR-0002", Size("M"), holder_ref=holder)
+    node.locker.confirm_result_loaded(load_id)
+    digest = pickup_code.digest(code_key, node.terminal_id, SAMPLE_IDENTITY_CODE)
+    node.locker.set_pickup_code(load_id, digest, node.clock().timestamp() + 3600)
 
 
 def _arm_pickup(node, code_key: bytes) -> None:
