@@ -163,25 +163,24 @@ class PickupFlow(IdentitySteps):
         """After a verified face: open if the card is the holder's, else refuse and forget."""
         self._expect_step(PickupStep.VERIFIED)
         assert self.claim is not None and self.document is not None
-        key = self.parts.applicant_key
-        if key is None:  # holder_for_load refuses such loads; a changed configuration lands here
-            raise self._identity_failed("fault", "This result cannot be handed over here.")
-        holder = applicant_ref.digest(key, self.document.document_type, self.document.number)
-        claim = self.claim
+        key, claim = self.parts.applicant_key, self.claim
+        holder = (
+            applicant_ref.digest(key, self.document.document_type, self.document.number)
+            if key is not None
+            else None
+        )
         self.forget_identity()  # the comparison needs nothing more of the card or the face
+        self.claim = None  # spent either way: after a refusal the code is typed again
         try:
+            if holder is None:  # holder_for_load refuses such loads; a changed set-up lands here
+                self.parts.locker.release_claim(claim)
+                raise PickupRefused("fault", "This result cannot be handed over here.")
             opened = self._locker_call(lambda: self.parts.locker.open_claimed(claim, holder))
-        except PickupRefused as exc:
-            if exc.reason in ("wrong_holder", "lapsed", "expired"):
-                self.claim = None  # the claim is spent: the code must be typed again
+        except PickupRefused:
+            if self.step != PickupStep.OUT_OF_SERVICE:
                 self.step = PickupStep.ENTER_CODE
             raise
-        self.claim = None
         return self._opened(opened)
-
-    def _identity_failed(self, reason: str, text: str) -> PickupRefused:
-        self._give_up_identity()
-        return PickupRefused(reason, text)
 
     def _give_up_identity(self) -> None:
         """No more identity tries here: nothing opened, the code stays valid for later."""

@@ -24,7 +24,11 @@ def open_for_holder(kiosk: Kiosk, flow: PickupFlow) -> None:
     def refused(exc: BaseException) -> None:
         if not isinstance(exc, PickupRefused):
             kiosk.fatal(exc)
-        elif kiosk.pickup is flow:
+        elif kiosk.pickup is not flow:
+            return  # the session ended meanwhile
+        elif flow.step == PickupStep.OUT_OF_SERVICE:
+            kiosk.go("pickup_open")  # the door stayed shut: staff will hand the result over
+        else:
             kiosk.go("pickup_code", refusal=exc)
 
     kiosk.run(

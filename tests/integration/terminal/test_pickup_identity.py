@@ -255,3 +255,30 @@ def test_a_terminal_without_the_applicant_key_refuses_identity_loads(tmp_path):
         assert "applicant key" in ack.detail
     finally:
         node.stop()
+
+
+def test_a_board_unplugged_before_the_opening_keeps_the_result_and_the_code(tmp_path):
+    node, devices = build(tmp_path)
+    try:
+        compartment = load(node, IDENTITY_ITEM, holder_ref()).result["compartment_id"]
+        flow = node.pickup()
+        flow.enter_code(CODE)
+        devices.reader.place(card(devices))
+        flow.read_identity(timeout_s=1)
+        flow.verify_face()
+        devices.board.unplug()
+
+        with pytest.raises(PickupRefused) as refused:
+            flow.open_for_holder()
+
+        assert refused.value.reason == "fault"
+        assert flow.step == PickupStep.ENTER_CODE and flow.claim is None
+        assert slot(node, compartment).state == State.HOLDING_RESULT
+        devices.board.plug()
+        assert flow.enter_code(CODE) is None  # the citizen types the code again
+        devices.reader.place(card(devices))
+        flow.read_identity(timeout_s=1)
+        flow.verify_face()
+        assert flow.open_for_holder().compartment_id == compartment
+    finally:
+        node.stop()
