@@ -3,7 +3,7 @@
 The citizen gives the application number and the last 4 digits of the phone number given at
 submission. The answer says the state in citizen terms, the item, the dates and what is still
 owed, never who the applicant is or what a clerk wrote. An unknown number, a wrong tail and a
-number locked after too many wrong tails get the same `found: false` (ADR 0004).
+number locked after too many wrong tails get the same `found: false` (ADR 0005).
 """
 
 from __future__ import annotations
