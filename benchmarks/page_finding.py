@@ -18,7 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2
 import numpy as np
 
-from devices.camera.document_scene import DEFECTS, generated_sample
+from devices.camera.document_scene import (
+    DEFECTS,
+    chinese_page,
+    cjk_font,
+    generated_sample,
+    page_template,
+)
+from devices.camera.emulated import render_page
+from terminal.materials.capture import PageCapture
+from terminal.materials.orientation import detect
 from terminal.materials.pdf import encode_page, material_content
 from terminal.materials.pipeline import inspect, process_frame
 from terminal.materials.quad import find_page, order_corners
@@ -129,6 +138,77 @@ def main() -> None:
             f"{results[0].page_dpi:.0f} dpi); {pdf.pages}-page PDF "
             f"{len(pdf.data) / 1024:.0f} KiB ({len(pdf.data) / pdf.pages / 1024:.0f} KiB/page)"
         )
+
+    auto_capture(frames)
+    orientation(max(8, n // 25))
+
+
+def auto_capture(frames: list[np.ndarray]) -> None:
+    """What the scan screen's worker does per preview frame while a page is held."""
+    capture = PageCapture(lambda: frames[0], steady_frames=10**9, capture_size=FULL)
+    ours = rate(capture.feed, frames)
+    alone = rate(find_page, frames)
+    print(
+        f"auto-capture analysis per {PREVIEW[0]}x{PREVIEW[1]} preview frame (find, geometry, "
+        f"glare, stillness): {ours:.1f} fps; page finding alone {alone:.1f} fps; "
+        f"ratio {ours / alone:.2f}"
+    )
+
+
+def _turned(page: np.ndarray, turn: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(page, -(turn // 90)))
+
+
+def orientation(per_set: int) -> None:
+    """Orientation on generated pages turned each way: upright, left as it lay, or wrong."""
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "clerk", "form"]
+    rng = np.random.default_rng(0)
+
+    def letter(seed: int) -> np.ndarray:
+        lines = [" ".join(rng.choice(words, int(rng.integers(4, 10)))) for _ in range(20)]
+        return render_page(f"Certificate {seed}", lines)
+
+    sets = {
+        "Latin form": [np.asarray(page_template("A4", 150, v)) for v in range(per_set)],
+        "Latin letter": [letter(v) for v in range(per_set)],
+    }
+    if cjk_font(20) is not None:
+        sets["Chinese, ragged"] = [chinese_page(v) for v in range(per_set)]
+        sets["Chinese, justified"] = [chinese_page(v, justified=True) for v in range(per_set)]
+    print(f"orientation, {per_set} generated A4 pages per set and turn: upright / left / wrong")
+    costs = []
+    for name, pages in sets.items():
+        row = []
+        for turn in (0, 90, 180, 270):
+            right = left = wrong = 0
+            for page in pages:
+                start = time.perf_counter()
+                found = detect(_turned(page, turn))
+                costs.append(time.perf_counter() - start)
+                if not found.sure:
+                    left += 1
+                elif found.turn == turn:
+                    right += 1
+                else:
+                    wrong += 1
+            row.append(f"{turn:3d}: {right}/{left}/{wrong}")
+        print(f"  {name:18s} " + ", ".join(row))
+    print(f"  cost per page (1240x1754): median {np.median(costs) * 1000:.0f} ms")
+    tally: dict[str, int] = {}
+    for seed in range(30_000, 30_000 + per_set * 2):
+        sample = generated_sample(seed, "clean", size=(2048, 1536))
+        result = inspect(sample.frame, capture_scale=FULL[0] / 2048, output_dpi=150)
+        if not result.ok:
+            continue
+        k = int(np.argmin(np.linalg.norm(result.quad.corners - sample.corners[0], axis=1)))
+        truth = 90 * k  # where the page's own top-left corner came out
+        verdict = "upright" if result.turn == truth else "left" if result.turn == 0 else "WRONG"
+        key = f"{sample.paper} lying {truth}: {verdict}"
+        tally[key] = tally.get(key, 0) + 1
+    print(
+        "  generated desk captures through the pipeline: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
+    )
 
 
 if __name__ == "__main__":
