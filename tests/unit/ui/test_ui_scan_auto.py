@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from ui_unit_kiosk import offline_kiosk, walk_to_materials
 
 from devices.camera.emulated import ScriptedDocumentCamera
+from terminal.flows.session import FlowError
+from terminal.flows.submission import PageRefused
+from terminal.materials.capture import PageCapture
+from terminal.materials.pipeline import PageResult
 from terminal.materials.quality import REASONS
 
 
@@ -149,3 +154,24 @@ def test_start_again_drops_the_pages_taken_so_far(tmp_path):
         # The emulated citizen goes on with their sheets; two more are taken and saved.
         drv.wait_screen("materials", timeout=60)
         assert k.submission.scanned["household-register"].pages == 2
+
+
+def test_the_flow_keeps_only_a_full_set_of_pages_that_all_passed(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k = drv.kiosk
+        walk_to_materials(drv, devices)
+        flow = k.submission
+        camera = ScriptedDocumentCamera([("place", 2), ("hold", 4)], seed=3)
+        capture = PageCapture(camera.still, steady_frames=3, capture_size=camera.still_size)
+        for _ in range(8):
+            capture.feed(camera.capture())
+        (good,) = capture.pages
+        refused = PageResult(("glare",))
+        with pytest.raises(PageRefused) as why:
+            flow.add_scanned_pages("household-register", [good, refused])
+        assert (why.value.page, why.value.reason) == (2, "glare")
+        with pytest.raises(FlowError, match="2 page"):
+            flow.add_scanned_pages("household-register", [good])
+        assert "household-register" not in flow.scanned and k.node.outbox.backlog() == 0
+        kept = flow.add_scanned_pages("household-register", [good, good])
+        assert kept.pages == 2 and flow.scanned["household-register"] is kept
