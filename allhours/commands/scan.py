@@ -131,6 +131,7 @@ def _row(index: int, path: Path, result: PageResult) -> dict[str, Any]:
         "page_dpi": round(result.page_dpi, 1) if result.page_dpi else None,
         "page_size": list(result.page.shape[1::-1]) if result.page is not None else None,
         "corners": result.quad.corners.round(2).tolist() if result.quad else None,
+        "turn": result.turn,  # degrees clockwise the page lay turned; the PDF page is upright
     }
 
 
@@ -141,6 +142,8 @@ def _line(row: dict[str, Any], lang: str) -> str:
     facts = f"format {row.get('format') or '-'}, " + (
         f"{row['dpi']:.0f} dpi" if row.get("dpi") else "dpi unknown"
     )
+    if row.get("turn"):
+        facts += f", lay turned {row['turn']} degrees, kept upright"
     if row["ok"]:
         return f"{head} ok ({facts})"
     words = "; ".join(getattr(REASONS[c], lang) for c in row["reasons"] if c in REASONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pikepdf
 import pytest
 from orientation_pages import chinese_page, cjk_font, latin_form, latin_letter, turned
 
@@ -89,3 +90,18 @@ def test_a_sheet_placed_sideways_on_the_desk_is_kept_upright_by_the_pipeline():
     upside_down = process_frame(turned(source.still(), 180))
     assert upside_down.turn == 180
     assert "turn=180" in repr(upside_down) and "array" not in repr(upside_down)
+
+
+def test_allhours_scan_reports_a_sideways_sheet_and_writes_it_upright(tmp_path, capsys):
+    from allhours.cli import main
+
+    source = GeneratedPageSource("Lease", 1)
+    image = tmp_path / "sideways.png"
+    cv2.imwrite(str(image), cv2.cvtColor(turned(source.still(), 270), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out.pdf"
+    assert main(["scan", str(image), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "lay turned 270 degrees, kept upright" in said
+    with pikepdf.open(out) as pdf:
+        box = pdf.pages[0].mediabox
+        assert float(box[3]) > float(box[2])  # portrait, as the sheet is
