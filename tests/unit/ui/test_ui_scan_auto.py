@@ -175,3 +175,34 @@ def test_the_flow_keeps_only_a_full_set_of_pages_that_all_passed(tmp_path):
         assert "household-register" not in flow.scanned and k.node.outbox.backlog() == 0
         kept = flow.add_scanned_pages("household-register", [good, good])
         assert kept.pages == 2 and flow.scanned["household-register"] is kept
+
+
+class RecordingCamera(ScriptedDocumentCamera):
+    """Notes at which preview frame each full-resolution grab was taken."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.grabbed_at: list[int] = []
+
+    def still(self) -> np.ndarray:
+        self.grabbed_at.append(self.captured)
+        return super().still()
+
+
+def test_a_page_sliding_in_and_moving_is_not_taken_until_it_lies_still(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        # Still for 6 frames (2 short of the 8 needed), then nudged for 4: the count restarts.
+        script = [("place", 6), ("hold", 6), ("move", 4), ("hold", 60)]
+        camera = RecordingCamera(script, seed=4)
+        k.node.parts.document_camera = lambda t, p: camera
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["id-card-copy"])
+        drv.wait_screen("scan")
+        seen = _watch(drv, s["scan"], lambda: k.current == "materials")
+        assert k.submission.scanned["id-card-copy"].pages == 1
+        steady = 8  # PageCapture's default: frames lying still before the grab
+        assert len(camera.grabbed_at) == 1
+        assert camera.grabbed_at[0] >= 6 + 6 + 4 + steady - 1  # not before it lay still again
+        assert REASONS["cut_off"].en in seen  # while it slid in, half outside the picture
+        assert "Hold still… the picture is being taken." in seen
