@@ -136,7 +136,7 @@ class ImportRefused(Exception):
         self.name = name
         zh, en = REASONS[code]
         self.zh, self.en = zh.format(**fmt), en.format(**fmt)
-        super().__init__(f"{code}: {name}")
+        super().__init__(code)  # not the file name: it may name the citizen
 
     def message(self, lang: str = "zh") -> str:
         """The citizen's message in `lang` ("zh" or "en")."""
@@ -161,7 +161,7 @@ class ImportedPage:
 class ImportedFile:
     """A file taken from the stick, as clean pages; `removed` names active content left out."""
 
-    name: str
+    name: str = field(repr=False)  # a file name may name the citizen ("张三身份证.pdf")
     kind: FileKind
     size: int
     pages: tuple[ImportedPage, ...]
@@ -176,7 +176,7 @@ class ImportedFile:
 class Candidate:
     """An entry on the stick the citizen may pick, or see why it cannot be used."""
 
-    path: str  # relative to the mount, '/'-separated
+    path: str = field(repr=False)  # relative to the mount, '/'-separated; may name the citizen
     size: int
     kind: FileKind | None
     refusal: ImportRefused | None = None
