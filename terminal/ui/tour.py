@@ -147,10 +147,11 @@ def tour(
         drv.wait_screen("scan")
         scan = screens["scan"]
         if first:
-            drv.wait_for(lambda s=scan: s.preview.frames > 0, what="a page frame")
+            drv.wait_for(lambda s=scan: s.outline.shown, what="a page outlined on the desk")
             at("scan")
-        drv.tap(scan.scan_button)
-        drv.wait_screen("materials")
+        if k.current == "scan" and not scan.busy:  # else auto-capture already took the pages
+            drv.tap(scan.scan_button)  # disabled (ignored) if auto-capture starts saving now
+        drv.wait_screen("materials", timeout=60)
         if first:
             at("materials")
             first = False
