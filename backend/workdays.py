@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from cloud_bridge.contract.messages import SERVICE_TZ
+
 # Government offices keep Beijing time; China has no daylight saving time.
-BEIJING = timezone(timedelta(hours=8), "CST")
+BEIJING = SERVICE_TZ
 
 
 def _span(first: date, last: date) -> set[date]:

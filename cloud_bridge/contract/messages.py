@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -45,6 +45,12 @@ def new_message_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# China Standard Time, no daylight saving: the service's calendar. Days counted on both sides
+# (working-day deadlines, reuse validity, "submitted on") and times shown to citizens use it,
+# whatever time zone a terminal's or the backend's operating system is set to.
+SERVICE_TZ = timezone(timedelta(hours=8), "CST")
 
 
 class MalformedMessage(ValueError):

@@ -198,8 +198,9 @@ class SubmissionFlow(IdentitySteps):
             self.document.number,
             codes,
         )
-        # The kiosk's own (local) calendar day: validity is counted in days where it stands.
-        return self.checklist.take_offers(held or [], self.parts.clock().astimezone().date())
+        # Validity is counted in the service's calendar days, as the backend counts them.
+        today = self.parts.clock().astimezone(m.SERVICE_TZ).date()
+        return self.checklist.take_offers(held or [], today)
 
     def reuse_material(self, code: str) -> OnFile:
         """The citizen takes the file the backend holds instead of scanning it again."""
@@ -450,7 +451,7 @@ class SubmissionFlow(IdentitySteps):
 
     def _valid_until(self, code: str, now: datetime, expiry: date | None) -> date | None:
         spec = self._spec(code)
-        given_on = now.astimezone().date()  # the kiosk's local day
+        given_on = now.astimezone(m.SERVICE_TZ).date()  # the service's calendar day
         return spec.reuse.valid_until(given_on, expiry) if spec.reuse else None
 
     # ---------------------------------------------------------------- leaving
@@ -490,4 +491,3 @@ class SubmissionFlow(IdentitySteps):
         """Drop every trace of the citizen from memory (the receipt keeps no personal data)."""
         self.phone = None
         self.forget_identity()
-

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from kivy.uix.widget import Widget
 
+from cloud_bridge.contract.messages import SERVICE_TZ
 from terminal.progress import BadQuery, Progress, check_number
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import Keypad
@@ -196,4 +197,4 @@ def _day(value: date) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M") if value else ""

@@ -9,6 +9,7 @@ from kivy.clock import Clock
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
+from cloud_bridge.contract.messages import SERVICE_TZ
 from terminal.flows.submission import Receipt
 from terminal.rating import ASK_REASONS_AT, REASONS, SCORES
 from terminal.ui.screens.base import KioskScreen
@@ -108,9 +109,10 @@ def printed_receipt(receipt: Receipt, t):
     """The printer port's receipt for this application, in the citizen's language."""
     from devices.printer.port import Receipt as Ticket
 
+    submitted = receipt.submitted_at.astimezone(SERVICE_TZ)
     lines = [
         t.pick(receipt.item_name_zh, receipt.item_name_en),
-        t("receipt.submitted_at", at=receipt.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M")),
+        t("receipt.submitted_at", at=f"{submitted:%Y-%m-%d %H:%M}"),
         t("receipt.promised", days=receipt.promised_days),
     ]
     lines.extend(material_notes(receipt, t))
