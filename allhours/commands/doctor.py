@@ -15,6 +15,7 @@ from typing import Any
 from allhours.commands.locker import Hardware, UsageError, add_hardware_arguments, hardware
 from devices.lock.port import LockFault
 from devices.lock.usb_relay import UsbRelayBoard
+from devices.storage.mount_table import MountTableMedia
 from locker.config import EMULATED, RS485, USBRELAY
 from locker.errors import LayoutError
 
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `allhours doctor`."""
     p = sub.add_parser(
         "doctor",
-        help="list USB relay boards, serial ports, pcscd, cameras and the locker boards' health",
+        help="list USB relay boards, serial ports, pcscd, cameras, USB sticks and the locker "
+        "boards' health",
         description="Exit 0 when every configured lock board was found and answers, 1 when one "
         "is missing or silent, 2 on a bad configuration.",
     )
@@ -39,6 +41,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "serial_ports": _serial_ports(),
         "pcscd_socket": _pcscd(),
         "cameras": sorted(glob.glob("/dev/video*")),
+        "usb_sticks": MountTableMedia().diagnostics(),
     }
     if args.config is None and not Path("/etc/allhours/locker.toml").exists():
         if args.emulate:
@@ -153,6 +156,7 @@ def _print(args: argparse.Namespace, report: dict[str, Any]) -> None:
     pcscd = report["pcscd_socket"]
     print(f"pcscd socket: {pcscd['path']}: {pcscd['note']}")
     print("cameras:", ", ".join(report["cameras"]) or "none")
+    _print_sticks(report["usb_sticks"])
     locker = report["locker"]
     if locker is None:
         print("locker: no configuration (pass --config FILE)")
@@ -167,3 +171,17 @@ def _print(args: argparse.Namespace, report: dict[str, Any]) -> None:
         }[b["kind"]]
         state = "ok" if b["ok"] else f"MISSING: {b['problem']}"
         print(f"  {b['id']} ({b['kind']}, {where}): {state}")
+
+
+def _print_sticks(media: dict[str, Any]) -> None:
+    """The USB sticks the kiosk would offer, and whether each is mounted safely."""
+    if "error" in media:
+        print(f"USB sticks: {media['error']}")
+        return
+    sticks = media.get("sticks") or []
+    roots = ", ".join(media.get("roots", []))
+    print(f"USB sticks (under {roots}):" if sticks else f"USB sticks (under {roots}): none")
+    for stick in sticks:
+        missing = stick["missing_options"]
+        safe = "mounted safely" if not missing else "UNSAFE, missing " + ",".join(missing)
+        print(f"  {stick['path']} ({stick['fstype']}): {safe}")

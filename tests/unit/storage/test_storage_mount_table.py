@@ -162,3 +162,15 @@ def test_the_technician_command_names_sticks_mounted_unsafely(tmp_path, capsys):
     f.write_text(MOUNTS.replace("/dev/sdd1 /media/backup ext4 rw,relatime 0 0\n", ""))
     assert run(args) == 0
     assert run(argparse.Namespace(mounts_file=str(tmp_path / "none"), root=None)) == 2
+
+
+def test_doctor_reports_the_usb_port_beside_the_other_devices(capsys):
+    import json
+
+    from allhours.cli import main
+
+    assert main(["doctor", "--json"]) == 0
+    sticks = json.loads(capsys.readouterr().out)["usb_sticks"]
+    assert sticks["driver"] == "mount-table"
+    assert sticks["roots"] == ["/media", "/run/media"]
+    assert isinstance(sticks["sticks"], list)
