@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from kivy.clock import Clock
@@ -42,6 +43,7 @@ class LiveFeed:
 
         def capture_loop():
             while not stop.is_set():
+                began = time.monotonic()
                 with self.camera_lock:
                     if stop.is_set():
                         break
@@ -52,7 +54,9 @@ class LiveFeed:
                         frame = None
                 if frame is not None:
                     self._latest = shrink(frame)
-                stop.wait(period)
+                # The period counts from the capture's start: time spent capturing (and
+                # judging) the frame is not added on top of it.
+                stop.wait(max(0.0, period - (time.monotonic() - began)))
 
         self.kiosk.worker.run(f"{self.name}-preview", capture_loop)
         self._event = Clock.schedule_interval(self._show, period)

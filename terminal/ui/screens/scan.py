@@ -11,6 +11,7 @@ them to the flow (`add_scanned_pages`). The "Scan" button stays as the citizen's
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ class GuidedFeed(LiveFeed):
 
         def capture_loop():
             while not stop.is_set():
+                began = time.monotonic()
                 with self.camera_lock:
                     if stop.is_set():
                         break
@@ -81,7 +83,9 @@ class GuidedFeed(LiveFeed):
                     self._latest = small
                     if analyse is not None and not stop.is_set():
                         analyse(frame, small)
-                stop.wait(period)
+                # The period counts from the capture's start: time spent capturing (and
+                # judging) the frame is not added on top of it.
+                stop.wait(max(0.0, period - (time.monotonic() - began)))
 
         def tick(dt: float) -> None:
             self._show(dt)
