@@ -94,7 +94,11 @@ class LockerBank(CodeClaims, DoorOpenings):
         self._openings: dict[str, Opening] = {}
         self._finished_loads: set[str] = set()
         self.doors = DoorSupervisor(
-            layout, self.boards, settings=supervision, monotonic=monotonic, sleep=sleep,
+            layout,
+            self.boards,
+            settings=supervision,
+            monotonic=monotonic,
+            sleep=sleep,
             on_alarm=self._alarm,
         )
         self._restore()
@@ -117,8 +121,11 @@ class LockerBank(CodeClaims, DoorOpenings):
             self._streak = AttemptStreak.from_record(state.attempts)
         active = {c.load_id for c in self._slots.values() if c.load_id}
         self._finished_loads = state.seen_load_ids - active
-        pickups = sorted(cid for cid, event in state.last_event.items()
-                         if event == OPENING and cid in self._slots)
+        pickups = sorted(
+            cid
+            for cid, event in state.last_event.items()
+            if event == OPENING and cid in self._slots
+        )
         opens = sorted(cid for cid in state.pending_door_openings if cid in self._slots)
         self._reconcile(pickups, opens)
 
@@ -128,8 +135,12 @@ class LockerBank(CodeClaims, DoorOpenings):
         """Reserve the smallest free compartment that fits, for a citizen's paper originals."""
         with self._mutex:
             slot = self._allocate(size)
-            new = replace(slot.cleared(self._clock()), state=State.RESERVED,
-                          application_no=application_no, purpose=DEPOSIT)
+            new = replace(
+                slot.cleared(self._clock()),
+                state=State.RESERVED,
+                application_no=application_no,
+                purpose=DEPOSIT,
+            )
             return self._commit("reserved_for_deposit", new)
 
     def open(self, compartment_id: str, *, reason: str = "service") -> DoorCheck:
@@ -145,9 +156,17 @@ class LockerBank(CodeClaims, DoorOpenings):
             # Intent first: a restart that finds no outcome compares with the door.
             self._journal.append(DOOR_OPENING, slot.id, {"reason": reason}, self._clock())
             check = self._open_door(slot, reason)
-            self._journal.append("door_pulsed", slot.id,
-                                 {"board": slot.spec.board, "channel": slot.spec.channel,
-                                  "reason": reason, "door": check.value}, self._clock())
+            self._journal.append(
+                "door_pulsed",
+                slot.id,
+                {
+                    "board": slot.spec.board,
+                    "channel": slot.spec.channel,
+                    "reason": reason,
+                    "door": check.value,
+                },
+                self._clock(),
+            )
             return check
 
     def confirm_deposit(self, compartment_id: str) -> Compartment:
@@ -169,8 +188,9 @@ class LockerBank(CodeClaims, DoorOpenings):
 
     # ---- results -------------------------------------------------------------------
 
-    def reserve_for_result(self, load_id: str, application_no: str, size: Size,
-                           holder_ref: str | None = None) -> Compartment:
+    def reserve_for_result(
+        self, load_id: str, application_no: str, size: Size, holder_ref: str | None = None
+    ) -> Compartment:
         """Reserve a compartment for a result; the same load_id always gets the same one.
 
         With ``holder_ref`` (the applicant digest) the result opens only for that holder's
@@ -192,9 +212,14 @@ class LockerBank(CodeClaims, DoorOpenings):
                 # A late duplicate of a finished load must not reserve a second compartment.
                 raise InvalidTransition(f"Load {load_id!r} was already completed here.")
             slot = self._allocate(size)
-            new = replace(slot.cleared(self._clock()), state=State.RESERVED,
-                          application_no=application_no, load_id=load_id, purpose=RESULT,
-                          holder_ref=holder_ref)
+            new = replace(
+                slot.cleared(self._clock()),
+                state=State.RESERVED,
+                application_no=application_no,
+                load_id=load_id,
+                purpose=RESULT,
+                holder_ref=holder_ref,
+            )
             return self._commit("reserved_for_result", new)
 
     def confirm_result_loaded(self, load_id: str) -> Compartment:
@@ -219,8 +244,11 @@ class LockerBank(CodeClaims, DoorOpenings):
             if not digest:
                 raise ValueError("a pickup code digest must not be empty")
             for other in self._slots.values():
-                if (other.id != slot.id and other.code_digest is not None
-                        and _same(other.code_digest, digest)):
+                if (
+                    other.id != slot.id
+                    and other.code_digest is not None
+                    and _same(other.code_digest, digest)
+                ):
                     raise CodeCollision(load_id)
             if slot.code_digest == digest and slot.code_expires_at == expires_at:
                 return replace(slot)
@@ -246,8 +274,9 @@ class LockerBank(CodeClaims, DoorOpenings):
         except DoorJammed:
             raise  # already out of service, with its contents on record
         except LockerFault:
-            self._journal.append_compartment("opening_failed", slot.id, slot.to_record(),
-                                             self._clock())
+            self._journal.append_compartment(
+                "opening_failed", slot.id, slot.to_record(), self._clock()
+            )
             self._unconfirmed.discard(slot.id)
             raise
         opened = Opened(slot.id, slot.application_no or "", slot.load_id, check)
@@ -283,8 +312,10 @@ class LockerBank(CodeClaims, DoorOpenings):
             for slot in self._slots.values():
                 counts[slot.state.value] += 1
             counts["expired_codes"] = sum(
-                1 for s in self._slots.values()
-                if s.state == State.HOLDING_RESULT and s.code_expires_at is not None
+                1
+                for s in self._slots.values()
+                if s.state == State.HOLDING_RESULT
+                and s.code_expires_at is not None
                 and now >= s.code_expires_at
             )
             counts["unconfirmed_openings"] = len(self._unconfirmed - set(self._openings))
@@ -355,11 +386,11 @@ class LockerBank(CodeClaims, DoorOpenings):
 
     def _alarm(self, kind: str, compartment_id: str | None, detail: str) -> None:
         alarm = LockerAlarm(kind, compartment_id, detail)
-        self._journal.append("alarm", compartment_id, {"kind": kind, "detail": detail},
-                             self._clock())
+        self._journal.append(
+            "alarm", compartment_id, {"kind": kind, "detail": detail}, self._clock()
+        )
         try:
             self._on_alarm(alarm)
         except Exception:
             # A broken alarm sink must not turn a refused code into an opened door or vice versa.
             log.exception("alarm handler failed for %s on %s", kind, compartment_id)
-

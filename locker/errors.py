@@ -120,8 +120,11 @@ class DoorJammed(LockerFault):
             self,
             f"Compartment {compartment_id} did not open. It has been taken out of service and "
             "staff have been alerted."
-            + (" Your documents stay safe inside; staff will contact you to hand them over."
-               if holds_contents else ""),
+            + (
+                " Your documents stay safe inside; staff will contact you to hand them over."
+                if holds_contents
+                else ""
+            ),
         )
         self.compartment_id = compartment_id
         self.detail = "door did not open after two unlock pulses"

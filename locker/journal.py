@@ -83,8 +83,9 @@ class LockerJournal:
                 (at, event, compartment_id, text),
             )
 
-    def append_compartment(self, event: str, compartment_id: str, record: dict[str, Any],
-                           at: float) -> None:
+    def append_compartment(
+        self, event: str, compartment_id: str, record: dict[str, Any], at: float
+    ) -> None:
         """Record a compartment's full state after ``event``."""
         self.append(event, compartment_id, record, at)
 
@@ -116,8 +117,10 @@ class LockerJournal:
             rows = self._db.execute(
                 "SELECT seq, at, event, compartment_id, body FROM locker_records ORDER BY seq"
             ).fetchall()
-        return [JournalRecord(seq, at, event, cid, json.loads(body))
-                for seq, at, event, cid, body in rows]
+        return [
+            JournalRecord(seq, at, event, cid, json.loads(body))
+            for seq, at, event, cid, body in rows
+        ]
 
     def close(self) -> None:
         """Close the database; the journal cannot be used afterwards."""

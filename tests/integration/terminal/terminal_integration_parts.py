@@ -70,8 +70,14 @@ class FakeBackend:
     expiry), so the broker queues what arrives while it is away, as production's does.
     """
 
-    def __init__(self, port: int, *, client_id: str = "fake-backend", persistent: bool = False,
-                 filters: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        port: int,
+        *,
+        client_id: str = "fake-backend",
+        persistent: bool = False,
+        filters: tuple[str, ...] | None = None,
+    ):
         self.port = port
         self.persistent = persistent
         self.filters = filters or tuple(
@@ -130,7 +136,8 @@ class FakeBackend:
     def messages(self, cls: type[m.Message] | None = None, since: float = 0.0) -> list[Received]:
         with self._lock:
             return [
-                r for r in self.received
+                r
+                for r in self.received
                 if r.at >= since and (cls is None or isinstance(r.message, cls))
             ]
 
@@ -144,8 +151,12 @@ class FakeBackend:
         info.wait_for_publish(timeout=5)
         assert info.is_published(), "the broker did not take the fake backend's message"
 
-    def receipt(self, terminal_id: str, message_ids: list[str],
-                outcome: m.ReceiptOutcome = m.ReceiptOutcome.STORED) -> m.Receipt:
+    def receipt(
+        self,
+        terminal_id: str,
+        message_ids: list[str],
+        outcome: m.ReceiptOutcome = m.ReceiptOutcome.STORED,
+    ) -> m.Receipt:
         """Acknowledge stored messages at application level, as the ingest does after commit."""
         ids = list(dict.fromkeys(message_ids))
         receipt = m.Receipt(

@@ -96,8 +96,9 @@ def test_a_crash_between_pulse_and_record_keeps_the_result_and_raises_an_alarm(r
     rig.journals[-1].close()
     journal = LockerJournal(rig.path)
     rig.journals.append(journal)
-    crashing = LockerBank(default_layout(), journal, BoardThatLosesPower(),
-                          code_digest=rig.digest, clock=rig.clock)
+    crashing = LockerBank(
+        default_layout(), journal, BoardThatLosesPower(), code_digest=rig.digest, clock=rig.clock
+    )
     with pytest.raises(PowerCut):
         crashing.pickup(CODE)
     bank = rig.restart()
