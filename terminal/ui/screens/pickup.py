@@ -75,6 +75,9 @@ class PickupCodeScreen(KeypadScreen):
             if not isinstance(exc, PickupRefused):
                 self.k.fatal(exc)
                 return
+            if flow.step == PickupStep.OUT_OF_SERVICE:
+                self.k.go("pickup_open")  # the door stayed shut: staff will hand it over
+                return
             self.open_button.disabled = False
             self.refuse(exc)
 
