@@ -25,7 +25,7 @@ TEMPLATES: dict[str, str] = {
     "pickup_code": "【自助服务】申请{application_no}的结果已放入{terminal_id}号自助柜，"
     "取件码{code}，{expires}前有效。请勿告诉他人。"
     " / Your result for {application_no} is in locker terminal {terminal_id}. "
-    "Pickup code {code}, valid until {expires}. Do not share it.",
+    "Pickup code {code}, valid until {expires} Beijing time. Do not share it.",
     "picked_up": "【自助服务】申请{application_no}的结果已取走。如非本人操作请致电服务窗口。"
     " / The result for {application_no} was picked up. If this was not you, call the office.",
     "returned": "【自助服务】申请{application_no}的结果已撤回窗口，请到窗口领取。"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -249,7 +249,9 @@ class Workflow:
         commands.supersede(
             self.session, m.type_name(m.SetPickupCode), load.load_id, keep=command.message_id
         )
-        expires = load.code_expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        at = load.code_expires_at
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        expires = f"{at.astimezone(m.SERVICE_TZ):%Y-%m-%d %H:%M}"  # the citizen's clock
         self._notify(app, "pickup_code", code=code, terminal_id=terminal.id, expires=expires)
 
     def _command(self, command: m.Message) -> None:

@@ -94,6 +94,10 @@ def test_result_loaded_issues_exactly_one_code_whose_digest_matches_the_sms(appr
     code = _code_in(code_sms[0].text)
     assert set_codes[0].code_digest == pickup_code.digest(KEY, TERMINAL, code)
     assert set_codes[0].operation_id == f"{load.load_id}#1"
+    # The citizen reads the expiry on Beijing's clock, not the server's UTC.
+    expires = set_codes[0].code_expires_at.astimezone(m.SERVICE_TZ)
+    assert f"{expires:%Y-%m-%d %H:%M}前有效" in code_sms[0].text
+    assert f"valid until {expires:%Y-%m-%d %H:%M} Beijing time" in code_sms[0].text
     assert approved.application(NO).status == State.RESULT_LOADED
     assert (_load(approved).status, _load(approved).compartment_id) == ("loaded", "A05")
 
