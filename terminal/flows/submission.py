@@ -123,14 +123,10 @@ class SubmissionFlow(IdentitySteps):
     receipt: Receipt | None = None
     _face_check: FaceCheck | None = field(default=None, init=False, repr=False)
 
-    def _expect(self, *steps: Step) -> None:
-        if self.step not in steps:
-            raise WrongStep(f"cannot do that at step {self.step}")
-
     # ---------------------------------------------------------------- item and phone
 
     def choose_item(self, code: str) -> ServiceItem:
-        self._expect(Step.ITEM)
+        self._expect_step(Step.ITEM)
         try:
             self.item = find_item(code, self.parts.catalog)
         except UnknownItem as exc:
@@ -141,7 +137,7 @@ class SubmissionFlow(IdentitySteps):
         return self.item
 
     def enter_phone(self, phone: str) -> None:
-        self._expect(Step.PHONE)
+        self._expect_step(Step.PHONE)
         phone = phone.strip().replace(" ", "")
         if not PHONE.match(phone):
             raise FlowError("Please enter an 11-digit mobile number starting with 1.")
@@ -186,7 +182,7 @@ class SubmissionFlow(IdentitySteps):
         Blocks up to the lookup's timeout (run it off the UI thread). Offline or unanswered:
         nothing is offered and every material is scanned as usual.
         """
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         assert self.checklist and self.document and self.application_no
         lookup = self.parts.on_file
         codes = self.checklist.reusable_codes()
@@ -204,7 +200,7 @@ class SubmissionFlow(IdentitySteps):
 
     def reuse_material(self, code: str) -> OnFile:
         """The citizen takes the file the backend holds instead of scanning it again."""
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         assert self.checklist is not None
         try:
             offer = self.checklist.reuse(code)
@@ -215,7 +211,7 @@ class SubmissionFlow(IdentitySteps):
 
     def tolerate_material(self, code: str) -> int:
         """The citizen will supply `code` later (容缺); returns the working days allowed."""
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         assert self.checklist is not None
         try:
             days = self.checklist.tolerate(code)
@@ -232,7 +228,7 @@ class SubmissionFlow(IdentitySteps):
         check is refused with the reason in the citizen's words, and nothing of the material is
         kept, so they can place it again.
         """
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         spec = self._spec(code)
         grab = full_resolution_grab(self.parts.document_camera(spec.name_en, spec.pages))
         pages = []
@@ -250,7 +246,7 @@ class SubmissionFlow(IdentitySteps):
         Every page must have passed the pipeline (a refused or unfinished one raises
         PageRefused), and there must be as many as the material has.
         """
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         spec = self._spec(code)
         if len(pages) != spec.pages:
             raise FlowError(f"{spec.name_en} has {spec.pages} page(s), {len(pages)} were taken.")
@@ -262,7 +258,7 @@ class SubmissionFlow(IdentitySteps):
 
     def import_material(self, code: str, files: Sequence[ImportedFile]) -> ScannedMaterial:
         """One material from files the citizen picked on a USB stick (after the preview)."""
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         self._spec(code)
         pages = [page for f in files for page in f.pages]
         if not pages:
@@ -270,7 +266,7 @@ class SubmissionFlow(IdentitySteps):
         return self._keep_file(code, pages_to_pdf(pages), len(pages), MaterialStatus.IMPORTED)
 
     def finish_materials(self) -> None:
-        self._expect(Step.MATERIALS)
+        self._expect_step(Step.MATERIALS)
         assert self.item is not None and self.checklist is not None
         needed = self.checklist.still_needed()
         if needed:
@@ -286,7 +282,7 @@ class SubmissionFlow(IdentitySteps):
         If `deposit_door_unconfirmed` afterwards, the compartment has no door sensor (or it
         did not answer): the screen asks "Did the door open?" and calls `deposit_door_opened`.
         """
-        self._expect(Step.DEPOSIT)
+        self._expect_step(Step.DEPOSIT)
         assert self.item and self.item.originals_size and self.application_no
         try:
             if self.deposit_compartment is None:
@@ -308,7 +304,7 @@ class SubmissionFlow(IdentitySteps):
 
     def deposit_door_opened(self, yes: bool) -> None:
         """The citizen's answer for a door without a sensor: No pulses once more, then gives up."""
-        self._expect(Step.DEPOSIT)
+        self._expect_step(Step.DEPOSIT)
         if not self.deposit_door_unconfirmed or self.deposit_compartment is None:
             raise WrongStep("no door question is pending")
         try:
@@ -337,14 +333,14 @@ class SubmissionFlow(IdentitySteps):
 
         The backend sees `deposit_expected = false` and can ask for a supplement.
         """
-        self._expect(Step.DEPOSIT)
+        self._expect_step(Step.DEPOSIT)
         if self.deposit_compartment is not None:
             raise WrongStep("a compartment is already open for the originals; close it first")
         self.step = Step.REVIEW
 
     def close_deposit(self) -> None:
         """The citizen closed the door on their originals."""
-        self._expect(Step.DEPOSIT)
+        self._expect_step(Step.DEPOSIT)
         if self.deposit_compartment is None:
             raise WrongStep("no compartment was opened")
         if self.deposit_door_unconfirmed:
@@ -358,7 +354,7 @@ class SubmissionFlow(IdentitySteps):
 
     def submit(self) -> Receipt:
         """Write everything durably, then hand out the receipt."""
-        self._expect(Step.REVIEW)
+        self._expect_step(Step.REVIEW)
         assert self.document and self.face and self.item and self.phone and self.application_no
         assert self.checklist is not None
         p = self.parts

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 from kivy.clock import Clock
 
 from devices.camera.port import CameraError, FrameSource
@@ -25,7 +27,12 @@ def shrink(frame, max_side: int = PREVIEW_MAX_SIDE):
 
 
 class LiveFeed:
-    """Frames from `source` into `preview` at up to `fps`; `camera_lock` pauses it for a capture."""
+    """Frames from `source` into `preview` at up to `fps`; `camera_lock` pauses it for a capture.
+
+    `analyse(frame, small)`, if given, judges each frame in the worker (never on the UI thread)
+    with the full frame and its shrunk preview; `render()` runs on the UI thread after each blit
+    to draw what the analysis found.
+    """
 
     def __init__(self, kiosk: Kiosk, preview: Preview, name: str):
         self.kiosk, self.preview, self.name = kiosk, preview, name
@@ -35,7 +42,12 @@ class LiveFeed:
         self._event = None
         self.failed = False
 
-    def start(self, source: FrameSource) -> None:
+    def start(
+        self,
+        source: FrameSource,
+        analyse: Callable[[np.ndarray, np.ndarray], None] | None = None,
+        render: Callable[[], None] | None = None,
+    ) -> None:
         self.stop()
         self._stop = stop = threading.Event()
         self.failed = False
@@ -53,13 +65,21 @@ class LiveFeed:
                         self.failed = True
                         frame = None
                 if frame is not None:
-                    self._latest = shrink(frame)
+                    small = shrink(frame)
+                    self._latest = small
+                    if analyse is not None and not stop.is_set():
+                        analyse(frame, small)
                 # The period counts from the capture's start: time spent capturing (and
                 # judging) the frame is not added on top of it.
                 stop.wait(max(0.0, period - (time.monotonic() - began)))
 
+        def tick(dt: float) -> None:
+            self._show(dt)
+            if render is not None:
+                render()
+
         self.kiosk.worker.run(f"{self.name}-preview", capture_loop)
-        self._event = Clock.schedule_interval(self._show, period)
+        self._event = Clock.schedule_interval(tick, period)
 
     def offer(self, frame) -> None:
         """A frame captured by someone else (the face check holding the camera): show it."""

@@ -10,14 +10,11 @@ them to the flow (`add_scanned_pages`). The "Scan" button stays as the citizen's
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from kivy.clock import Clock
 from kivy.graphics import Color, Line
 from kivy.uix.progressbar import ProgressBar
 
@@ -25,7 +22,7 @@ from devices.camera.port import CameraError, FrameSource
 from terminal.flows.submission import PageRefused
 from terminal.materials.capture import CaptureState, PageCapture
 from terminal.materials.quality import REASONS
-from terminal.ui.live import LiveFeed, shrink
+from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import Preview
 
@@ -51,49 +48,6 @@ class CaptureRun:
 
     def __repr__(self) -> str:  # the pages are scans of a citizen's papers
         return f"CaptureRun(taken={self.taken}, failed={self.failed})"
-
-
-class GuidedFeed(LiveFeed):
-    """A live feed whose worker also hands each frame to `analyse` (full frame, preview)."""
-
-    def start(  # type: ignore[override]
-        self,
-        source: FrameSource,
-        analyse: Callable[[np.ndarray, np.ndarray], None] | None = None,
-        render: Callable[[], None] | None = None,
-    ) -> None:
-        self.stop()
-        self._stop = stop = threading.Event()
-        self.failed = False
-        period = 1.0 / self.kiosk.preview_fps
-
-        def capture_loop():
-            while not stop.is_set():
-                began = time.monotonic()
-                with self.camera_lock:
-                    if stop.is_set():
-                        break
-                    try:
-                        frame = source.capture()
-                    except CameraError:
-                        self.failed = True
-                        frame = None
-                if frame is not None:
-                    small = shrink(frame)
-                    self._latest = small
-                    if analyse is not None and not stop.is_set():
-                        analyse(frame, small)
-                # The period counts from the capture's start: time spent capturing (and
-                # judging) the frame is not added on top of it.
-                stop.wait(max(0.0, period - (time.monotonic() - began)))
-
-        def tick(dt: float) -> None:
-            self._show(dt)
-            if render is not None:
-                render()
-
-        self.kiosk.worker.run(f"{self.name}-preview", capture_loop)
-        self._event = Clock.schedule_interval(tick, period)
 
 
 class PageOutline:
@@ -155,7 +109,7 @@ class ScanScreen(KioskScreen):
         self.body.add_widget(self.progress)
         self.status = self.label("", tone="danger")
         self.body.add_widget(self.status)
-        self.feed = GuidedFeed(self.k, self.preview, "scan")
+        self.feed = LiveFeed(self.k, self.preview, "scan")
         self.scan_button = self.button("scan.capture", self.capture)
         self.restart_button = self.button("scan.restart", self.restart, "secondary")
         self.back_button = self.button("nav.back", lambda: self.k.go("materials"), "secondary")
