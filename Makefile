@@ -10,7 +10,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian/Ubuntu packages the suite and the demo run for real.
 APT_PACKAGES := mosquitto mosquitto-clients pcscd vsmartcard-vpcd libpcsclite-dev python3-venv python3-dev \
-                build-essential pkg-config fonts-wqy-microhei tesseract-ocr fonts-ocr-b libegl1 libgl1-mesa-dri libgles2 libmtdev1
+                build-essential pkg-config fonts-wqy-microhei tesseract-ocr fonts-ocr-b libegl1 libgl1-mesa-dri libgles2 libmtdev1 \
+                chromium
 # face_recognition needs dlib; dlib-bin is its prebuilt wheel (a source build takes ~6 min),
 # so face-recognition itself goes in without its `dlib` requirement.
 FACE_PINS := dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
