@@ -27,11 +27,11 @@ class CardRemoved(IdentityReadError):
 
 
 class AccessDenied(IdentityReadError):
-    """The chip refused Basic Access Control: the MRZ key does not match this document."""
+    """The chip refused the access key (BAC or PACE): the MRZ key does not match this document."""
 
     citizen_message = (
-        "The passport did not accept the details entered. Please check the passport number, "
-        "date of birth and date of expiry, then try again."
+        "The passport did not accept the details entered. Please check the document number, "
+        "birth date and expiry date, then try again."
     )
 
 

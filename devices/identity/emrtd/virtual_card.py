@@ -60,6 +60,7 @@ class CardFaults:
     corrupt_tlv: str | None = None  # "EF.COM" | "DG1" | "DG2" | "EF.SOD": a lying inner length
     tamper_data_group: int | None = None  # DG1 or DG2 altered after EF.SOD was signed
     sod_hash_algorithm: str = "sha256"  # "sm3": hashes labelled with an unsupported algorithm
+    wrong_key_sw: int = SW_AUTH_FAILED  # how the chip refuses a wrong MRZ key (6300, 6988, ...)
 
 
 def _image_size(photo: bytes) -> tuple[int, int]:
@@ -199,11 +200,11 @@ class VirtualEmrtd:
             return _status(SW_WRONG_LENGTH)
         e_ifd, m_ifd = data[:32], data[32:]
         if not hmac.compare_digest(retail_mac(self._keys.k_mac, e_ifd), m_ifd):
-            return _status(SW_AUTH_FAILED)
+            return _status(self.faults.wrong_key_sw)
         plain = tdes_decrypt(self._keys.k_enc, e_ifd)
         rnd_ifd, echoed, k_ifd = plain[:8], plain[8:16], plain[16:32]
         if echoed != rnd_ic:
-            return _status(SW_AUTH_FAILED)
+            return _status(self.faults.wrong_key_sw)
         k_ic = os.urandom(16)
         e_ic = tdes_encrypt(self._keys.k_enc, rnd_ic + rnd_ifd + k_ic)
         ks_enc, ks_mac, ssc = session_keys(k_ifd, k_ic, rnd_ic, rnd_ifd)

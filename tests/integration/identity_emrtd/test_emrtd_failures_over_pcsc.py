@@ -24,16 +24,17 @@ def _card(**faults) -> VirtualEmrtd:
     return VirtualEmrtd(MRZ, passport_photo("jpeg"), faults=CardFaults(**faults))
 
 
-def test_wrong_mrz_is_access_denied_and_the_right_one_then_reads(insert_card):
-    card = _card()
+@pytest.mark.parametrize("refusal", [0x6300, 0x6988])
+def test_wrong_mrz_is_access_denied_and_the_right_one_then_reads(insert_card, refusal):
+    card = _card(wrong_key_sw=refusal)
     insert_card(card)
     reader = EmrtdReader()
 
     with pytest.raises(AccessDenied) as caught:
         reader.read(timeout_s=10, mrz_key=MrzKey.from_mrz(OTHER_MRZ))
 
-    assert "6300" in str(caught.value)
-    assert "date of birth" in caught.value.citizen_message
+    assert f"{refusal:04X}" in str(caught.value)
+    assert "check the document number, birth date and expiry" in caught.value.citizen_message
     assert reader.last_read_report["result"] == "AccessDenied"
     assert not card.authenticated
     assert reader.read(timeout_s=10, mrz_key=KEY).number == "L898902C"

@@ -113,10 +113,11 @@ def test_a_response_with_a_flipped_mac_bit_is_refused_and_the_keys_are_dropped()
     assert not channel.open
 
 
-def test_chip_refusing_external_authenticate_is_access_denied():
+@pytest.mark.parametrize("sw", [0x6300, 0x6982, 0x6985, 0x6A80, 0x6988, 0x6987, 0x6F00])
+def test_chip_refusing_external_authenticate_is_access_denied_whatever_its_status(sw):
     chip = WorkedExampleChip({bac.GET_CHALLENGE: (RND_IC, 0x9000)})
-    refusing = lambda apdu: chip.answers.get(apdu, (b"", 0x6300))  # noqa: E731
+    refusing = lambda apdu: chip.answers.get(apdu, (b"", sw))  # noqa: E731
     with pytest.raises(AccessDenied) as caught:
         bac.mutual_authenticate(refusing, SPECIMEN)
-    assert "6300" in str(caught.value)
-    assert "passport number" in caught.value.citizen_message
+    assert f"{sw:04X}" in str(caught.value)
+    assert "document number, birth date and expiry" in caught.value.citizen_message
