@@ -253,9 +253,11 @@ class EmrtdReader:
                 report["sod"] = {
                     "hash_algorithm": security.hash_algorithm,
                     "verified_data_groups": checked,
-                    "signature": signature,
+                    "signature": signature.summary,
+                    "signature_algorithm": signature.algorithm,
                 }
-                authenticity = "chip_verified"
+                # Hashes that match an unsigned (or unverifiable) SOD prove nothing.
+                authenticity = "chip_verified" if signature.valid else "chip_read"
             else:
                 report["sod"] = {"present": False}
         return to_identity_document(mrz, face.data, authenticity)

@@ -3,9 +3,8 @@
 Parsed with the same strict TLV walker as the rest of the LDS (DER is a subset of BER):
 ContentInfo(signedData) -> SignedData -> encapContentInfo(ldsSecurityObject) ->
 LDSSecurityObject {version, hashAlgorithm, dataGroupHashValues}. The signer's signature over
-the signed attributes is checked with the document signer certificate carried in the SOD;
-that certificate is NOT chained to a country signing CA here (no CSCA master list on the
-terminal), so a valid signature proves integrity, not issuance.
+the signed attributes is checked with the document signer certificate carried in the SOD
+(`verify_signature`); whether that signer was issued by a trusted CSCA is `trust.py`'s job.
 """
 
 from __future__ import annotations
@@ -15,85 +14,32 @@ import hmac
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from . import tlv
+from . import cms, signatures, tlv
+from .cms import OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_SIGNED_DATA, decode_oid, encode_oid
 from .errors import CorruptData, UnsupportedDocument
 from .lds import EF_SOD
 
-OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+__all__ = [
+    "HASH_ALGORITHMS",
+    "HASH_OIDS",
+    "OID_CONTENT_TYPE",
+    "OID_LDS_SECURITY_OBJECT",
+    "OID_MESSAGE_DIGEST",
+    "OID_SIGNED_DATA",
+    "SecurityObject",
+    "SignatureCheck",
+    "decode_oid",
+    "encode_oid",
+    "parse_sod",
+    "verify_hashes",
+    "verify_signature",
+]
+
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
-OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
-OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-
-HASH_ALGORITHMS = {
-    "1.3.14.3.2.26": "sha1",
-    "2.16.840.1.101.3.4.2.4": "sha224",
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-}
-HASH_OIDS = {name: oid for oid, name in HASH_ALGORITHMS.items()}
-# Signature algorithm OID -> (key kind, hash name or None for "use the signer's digest").
-SIGNATURE_ALGORITHMS = {
-    "1.2.840.10045.4.1": ("ec", "sha1"),
-    "1.2.840.10045.4.3.1": ("ec", "sha224"),
-    "1.2.840.10045.4.3.2": ("ec", "sha256"),
-    "1.2.840.10045.4.3.3": ("ec", "sha384"),
-    "1.2.840.10045.4.3.4": ("ec", "sha512"),
-    "1.2.840.113549.1.1.1": ("rsa", None),
-    "1.2.840.113549.1.1.5": ("rsa", "sha1"),
-    "1.2.840.113549.1.1.11": ("rsa", "sha256"),
-    "1.2.840.113549.1.1.12": ("rsa", "sha384"),
-    "1.2.840.113549.1.1.13": ("rsa", "sha512"),
-}
-_CRYPTO_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
-                  "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # fmt: skip
-
-
-def decode_oid(raw: bytes) -> str:
-    if not raw or raw[-1] & 0x80:
-        raise CorruptData("object identifier is empty or truncated")
-    arcs, value = [], 0
-    for byte in raw:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
-
-
-def encode_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return tlv.encode(0x06, bytes(out))
-
-
-def _expect(item: tlv.Tlv, tag: int, what: str) -> tlv.Tlv:
-    if item.tag != tag:
-        raise CorruptData(f"EF.SOD: {what} should have tag {tag:X}, found {item.tag:X}")
-    return item
-
-
-def _oid(item: tlv.Tlv, what: str) -> str:
-    return decode_oid(_expect(item, 0x06, what).value)
-
-
-def _algorithm(item: tlv.Tlv, what: str) -> str:
-    parts = _expect(item, 0x30, what).children()
-    if not parts:
-        raise CorruptData(f"EF.SOD: {what} is empty")
-    return _oid(parts[0], what)
+HASH_ALGORITHMS = signatures.HASH_NAMES
+HASH_OIDS = signatures.HASH_OIDS
 
 
 @dataclass(frozen=True)
@@ -102,73 +48,65 @@ class SecurityObject:
 
     hash_algorithm: str  # hashlib name
     hashes: dict[int, bytes] = field(repr=False)
-    econtent: bytes = field(repr=False)
-    signer_digest: str | None = None
-    signature_algorithm: str | None = None  # OID
-    signed_attributes: bytes | None = field(default=None, repr=False)  # DER, tagged SET
-    signature: bytes = field(default=b"", repr=False)
-    certificate: bytes | None = field(default=None, repr=False)
+    signed: cms.SignedData = field(repr=False)
+
+    @property
+    def econtent(self) -> bytes:
+        return self.signed.econtent
+
+    @property
+    def signature(self) -> bytes:
+        return self.signed.signer.signature if self.signed.signer else b""
+
+    def signer_certificate(self) -> x509.Certificate | None:
+        """The certificate in the SOD that names the signer, or None."""
+        signer = self.signed.signer
+        if signer is None:
+            return None
+        for der in self.signed.certificates:
+            try:
+                certificate = x509.load_der_x509_certificate(der)
+            except ValueError:
+                continue
+            if signer.serial_number is not None:
+                if certificate.serial_number == signer.serial_number:
+                    return certificate
+            elif _key_identifier(certificate) == signer.key_identifier:
+                return certificate
+        return None
+
+
+def _key_identifier(certificate: x509.Certificate) -> bytes | None:
+    try:
+        ext = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return None
+    return ext.value.digest
 
 
 def parse_sod(data: bytes) -> SecurityObject:
     """Parse EF.SOD down to the LDS security object; UnsupportedDocument for unknown hashes."""
-    try:
-        return _parse_sod(data)
-    except (IndexError, ValueError) as exc:  # a field missing where DER requires it
-        raise CorruptData(f"EF.SOD structure is malformed ({type(exc).__name__})") from exc
-
-
-def _parse_sod(data: bytes) -> SecurityObject:
-    content_info = tlv.parse_single(data, EF_SOD.tag).child(0x30)
-    parts = content_info.children()
-    if len(parts) < 2 or _oid(parts[0], "contentType") != OID_SIGNED_DATA:
-        raise CorruptData("EF.SOD does not hold CMS SignedData")
-    signed = _expect(parts[1], 0xA0, "content").child(0x30).children()
-    if len(signed) < 4:
-        raise CorruptData("EF.SOD SignedData has too few fields")
-    encap = _expect(signed[2], 0x30, "encapContentInfo").children()
-    if len(encap) != 2 or _oid(encap[0], "eContentType") != OID_LDS_SECURITY_OBJECT:
+    signed = cms.parse_signed_data(data, EF_SOD.tag, "EF.SOD")
+    if signed.content_type != OID_LDS_SECURITY_OBJECT:
         raise CorruptData("EF.SOD does not encapsulate an LDS security object")
-    econtent = _expect(encap[1], 0xA0, "eContent").child(0x04).value
-    lso = tlv.parse_single(econtent, 0x30).children()
-    if len(lso) < 3:
-        raise CorruptData("LDS security object has too few fields")
-    hash_oid = _algorithm(lso[1], "hashAlgorithm")
-    hash_name = HASH_ALGORITHMS.get(hash_oid)
-    if hash_name is None:
-        raise UnsupportedDocument(
-            f"EF.SOD uses hash algorithm {hash_oid}, not one of SHA-1/224/256/384/512"
-        )
-    values: dict[int, bytes] = {}
-    for entry in _expect(lso[2], 0x30, "dataGroupHashValues").children():
-        number, digest = _expect(entry, 0x30, "DataGroupHash").children()
-        values[int.from_bytes(_expect(number, 0x02, "dataGroupNumber").value, "big")] = _expect(
-            digest, 0x04, "dataGroupHashValue"
-        ).value
-    certificate = None
-    signer_items = signed[-1]
-    for item in signed[3:-1]:
-        if item.tag == 0xA0 and item.children():
-            certificate = item.children()[0].encode()
-    signer_infos = _expect(signer_items, 0x31, "signerInfos").children()
-    if not signer_infos:
-        return SecurityObject(hash_name, values, econtent, certificate=certificate)
-    fields = _expect(signer_infos[0], 0x30, "SignerInfo").children()
-    signer_digest = HASH_ALGORITHMS.get(_algorithm(fields[2], "digestAlgorithm"))
-    attrs = fields[3] if len(fields) > 3 and fields[3].tag == 0xA0 else None
-    rest = fields[4:] if attrs is not None else fields[3:]
-    if len(rest) < 2:
-        raise CorruptData("EF.SOD SignerInfo lacks its signature")
-    return SecurityObject(
-        hash_algorithm=hash_name,
-        hashes=values,
-        econtent=econtent,
-        signer_digest=signer_digest,
-        signature_algorithm=_algorithm(rest[0], "signatureAlgorithm"),
-        signed_attributes=tlv.encode(0x31, attrs.value) if attrs is not None else None,
-        signature=_expect(rest[1], 0x04, "signature").value,
-        certificate=certificate,
-    )
+    try:
+        lso = tlv.parse_single(signed.econtent, 0x30).children()
+        if len(lso) < 3:
+            raise CorruptData("LDS security object has too few fields")
+        hash_oid = cms.algorithm(lso[1], "hashAlgorithm").oid
+        hash_name = HASH_ALGORITHMS.get(hash_oid)
+        if hash_name is None:
+            raise UnsupportedDocument(
+                f"EF.SOD uses hash algorithm {hash_oid}, not one of SHA-1/224/256/384/512"
+            )
+        values: dict[int, bytes] = {}
+        for entry in cms.expect(lso[2], 0x30, "dataGroupHashValues").children():
+            number, digest = cms.expect(entry, 0x30, "DataGroupHash").children()
+            group = int.from_bytes(cms.expect(number, 0x02, "dataGroupNumber").value, "big")
+            values[group] = cms.expect(digest, 0x04, "dataGroupHashValue").value
+    except (IndexError, ValueError) as exc:
+        raise CorruptData(f"LDS security object is malformed ({type(exc).__name__})") from exc
+    return SecurityObject(hash_name, values, signed)
 
 
 def verify_hashes(sod: SecurityObject, files: dict[int, bytes]) -> list[int]:
@@ -185,41 +123,57 @@ def verify_hashes(sod: SecurityObject, files: dict[int, bytes]) -> list[int]:
     return checked
 
 
-def verify_signature(sod: SecurityObject) -> str:
-    """'valid' when the signer's signature holds; CorruptData when it is wrong.
+@dataclass(frozen=True)
+class SignatureCheck:
+    """The outcome of checking the document signer's signature over EF.SOD."""
 
-    Returns 'unchecked: <reason>' when the SOD carries no certificate or uses an algorithm
-    this reader does not verify (the data-group hashes are still checked).
+    valid: bool
+    algorithm: str | None = None  # e.g. "RSASSA-PSS (sha256, MGF1-sha256, salt 32)"
+    reason: str | None = None  # why it could not be checked
+
+    @property
+    def summary(self) -> str:
+        return "valid" if self.valid else f"unchecked: {self.reason}"
+
+
+def verify_signature(sod: SecurityObject) -> SignatureCheck:
+    """Check the signer's signature; CorruptData when it is wrong, unchecked when impossible.
+
+    An unchecked signature (no signer certificate, an algorithm this reader does not know)
+    means the data groups must not be called verified.
     """
-    if sod.certificate is None or sod.signed_attributes is None or not sod.signature:
-        return "unchecked: no signer certificate or signed attributes"
-    kind_hash = SIGNATURE_ALGORITHMS.get(sod.signature_algorithm or "")
-    if kind_hash is None or sod.signer_digest is None:
-        return f"unchecked: signature algorithm {sod.signature_algorithm}"
-    kind, hash_name = kind_hash
-    hash_name = hash_name or sod.signer_digest
-    digest = _message_digest(sod.signed_attributes)
-    if digest != hashlib.new(sod.signer_digest, sod.econtent).digest():
+    signer = sod.signed.signer
+    if signer is None or signer.signed_attributes is None:
+        return SignatureCheck(False, reason="no signer or no signed attributes")
+    certificate = sod.signer_certificate()
+    if certificate is None:
+        return SignatureCheck(False, reason="the SOD carries no certificate for its signer")
+    digest_name = HASH_ALGORITHMS.get(signer.digest_algorithm)
+    if digest_name is None:
+        return SignatureCheck(False, reason=f"digest algorithm {signer.digest_algorithm}")
+    attrs = signer.signed_attributes
+    content_type = cms.signed_attribute(attrs, OID_CONTENT_TYPE, "EF.SOD")
+    if cms.oid_of(content_type, "contentType") != OID_LDS_SECURITY_OBJECT:
+        raise CorruptData("EF.SOD signed contentType is not the LDS security object")
+    digest = cms.expect(cms.signed_attribute(attrs, OID_MESSAGE_DIGEST, "EF.SOD"), 0x04, "md")
+    if not hmac.compare_digest(digest.value, hashlib.new(digest_name, sod.econtent).digest()):
         raise CorruptData("EF.SOD messageDigest does not match the LDS security object")
     try:
-        key = x509.load_der_x509_certificate(sod.certificate).public_key()
-        algorithm = _CRYPTO_HASHES[hash_name]()
-        if kind == "ec" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(sod.signature, sod.signed_attributes, ec.ECDSA(algorithm))
-        elif kind == "rsa" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sod.signature, sod.signed_attributes, padding.PKCS1v15(), algorithm)
-        else:
-            return "unchecked: certificate key does not fit the signature algorithm"
-    except InvalidSignature as exc:
-        raise CorruptData("EF.SOD signature does not verify with its signer certificate") from exc
+        public_key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
-        return f"unchecked: signer certificate unusable ({type(exc).__name__})"
-    return "valid"
-
-
-def _message_digest(signed_attributes: bytes) -> bytes:
-    for attribute in tlv.parse_single(signed_attributes, 0x31).children():
-        parts = _expect(attribute, 0x30, "Attribute").children()
-        if len(parts) == 2 and _oid(parts[0], "attrType") == OID_MESSAGE_DIGEST:
-            return _expect(parts[1], 0x31, "attrValues").child(0x04).value
-    raise CorruptData("EF.SOD signed attributes lack messageDigest")
+        return SignatureCheck(False, reason=f"signer key unusable ({type(exc).__name__})")
+    try:
+        name = signatures.verify(
+            public_key,
+            signer.signature_algorithm,
+            signer.signature,
+            attrs,
+            signer.digest_algorithm,
+        )
+    except signatures.InvalidSignature as exc:
+        raise CorruptData("EF.SOD signature does not verify with its signer certificate") from exc
+    except signatures.UnsupportedSignature as exc:
+        return SignatureCheck(False, reason=str(exc))
+    except (ValueError, TypeError) as exc:  # a key cryptography cannot use (odd curve, size)
+        return SignatureCheck(False, reason=f"signer key unusable ({type(exc).__name__})")
+    return SignatureCheck(True, algorithm=name)

@@ -88,7 +88,7 @@ def test_valid_files_parse():
     files = _valid_files()
     for name, parse in PARSERS.items():
         parse(files[name])
-    assert sod.verify_signature(sod.parse_sod(files["EF.SOD"])) == "valid"
+    assert sod.verify_signature(sod.parse_sod(files["EF.SOD"])).summary == "valid"
 
 
 def test_truncated_mutated_and_random_input_raises_only_identity_read_errors():
