@@ -1,4 +1,10 @@
-"""The locker bank: allocation, deposits, result loads, pickup by code, doors, and alarms."""
+"""The locker bank: allocation, deposits, result loads, pickup by code, doors, and alarms.
+
+The bank composes its parts, each built here with its dependencies named: the compartments
+as journalled (`CompartmentRecords`), the keypad that judges codes and holders (`Keypad`),
+and the door opener that pulses and watches (`DoorOpener`). The keypad and the opener return
+decisions; only the bank changes a compartment.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +14,32 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from devices.lock.port import LockFault, LockPort
-from locker.attempts import AttemptPolicy, AttemptStreak
+from devices.lock.port import LockPort
+from locker.attempts import AttemptPolicy
 from locker.boards import BoardSet
-from locker.claims import WRONG_CODE_LIMIT, CodeClaims, PickupClaim
-from locker.claims import same_digest as _same
-from locker.compartment import DEPOSIT, RESULT, Compartment, State
+from locker.compartment import Compartment, State
 from locker.config import SupervisionSettings
 from locker.errors import (
-    CodeCollision,
     DoorJammed,
-    InvalidTransition,
-    LayoutError,
+    IdentityRequired,
     LockerFault,
-    NoCompartmentFree,
-    UnknownCompartment,
-    UnknownLoad,
 )
 from locker.journal import DOOR_OPENING, OPENING, LockerJournal
+from locker.keypad import WRONG_CODE_LIMIT, Keypad, PickupClaim
 from locker.layout import CompartmentSpec, Size
 from locker.opening import (
+    JAMMED,
     LOCK_FAULT,
+    OPENING_UNCONFIRMED,
     PICKUP,
     DoorCheck,
-    DoorOpenings,
+    DoorOpener,
+    DoorStayedShut,
     LockerAlarm,
     Opened,
-    Opening,
 )
-from locker.supervision import DoorSupervisor
+from locker.records import CompartmentRecords
+from locker.supervision import DoorState, DoorSupervisor
 
 __all__ = [
     "WRONG_CODE_LIMIT",
@@ -51,7 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class LockerBank(CodeClaims, DoorOpenings):
+class LockerBank:
     """All compartments of one terminal, journalled, driving its lock boards.
 
     Every change is written to the journal before memory changes, so a failed write
@@ -78,21 +81,11 @@ class LockerBank(CodeClaims, DoorOpenings):
         self._journal = journal
         self.boards = lock if isinstance(lock, BoardSet) else BoardSet.single(lock)
         self.boards.check(layout)
-        self._code_digest = code_digest
         self._clock = clock
         self._on_alarm = on_alarm
-        self._policy = policy
-        self._pulse_ms = supervision.pulse_ms if pulse_ms is None else pulse_ms
         self._mutex = threading.RLock()
-        self._slots = {spec.id: Compartment(spec=spec) for spec in layout}
-        if len(self._slots) != len(layout):
-            raise LayoutError("compartment ids in the layout are not unique")
-        self._streak = AttemptStreak()
-        self._claim: PickupClaim | None = None  # a checked code awaiting its holder's identity
-        self._claim_digest: str | None = None
-        self._unconfirmed: set[str] = set()
-        self._openings: dict[str, Opening] = {}
-        self._finished_loads: set[str] = set()
+        self._records = CompartmentRecords(layout, journal, clock)
+        self._slots = self._records.slots
         self.doors = DoorSupervisor(
             layout,
             self.boards,
@@ -101,26 +94,23 @@ class LockerBank(CodeClaims, DoorOpenings):
             sleep=sleep,
             on_alarm=self._alarm,
         )
+        self.keypad = Keypad(journal, code_digest=code_digest, policy=policy, alarm=self._alarm)
+        self.opener = DoorOpener(
+            self.boards,
+            self.doors,
+            journal,
+            clock=clock,
+            alarm=self._alarm,
+            pulse_ms=supervision.pulse_ms if pulse_ms is None else pulse_ms,
+        )
         self._restore()
 
     # ---- restart -------------------------------------------------------------------
 
     def _restore(self) -> None:
         state = self._journal.replay()
-        for cid, record in state.compartments.items():
-            if cid not in self._slots:
-                if record["state"] != State.EMPTY:
-                    # Dropping it would forget a citizen's papers or result inside.
-                    raise LayoutError(
-                        f"compartment {cid} is {record['state']} in the journal but missing "
-                        "from the layout; restore it to the layout or release it first"
-                    )
-                continue
-            self._slots[cid] = Compartment.from_record(self._slots[cid].spec, record)
-        if state.attempts is not None:
-            self._streak = AttemptStreak.from_record(state.attempts)
-        active = {c.load_id for c in self._slots.values() if c.load_id}
-        self._finished_loads = state.seen_load_ids - active
+        self._records.restore(state)
+        self.keypad.restore(state.attempts)
         pickups = sorted(
             cid
             for cid, event in state.last_event.items()
@@ -129,19 +119,33 @@ class LockerBank(CodeClaims, DoorOpenings):
         opens = sorted(cid for cid in state.pending_door_openings if cid in self._slots)
         self._reconcile(pickups, opens)
 
+    def _reconcile(self, pickups: list[str], opens: list[str]) -> None:
+        """Settle pickups a crash interrupted, by their doors as they stand now."""
+        doors = self.opener.doors_after_restart(pickups, opens)
+        for cid in pickups:
+            if doors[cid] == DoorState.OPEN:
+                # The door stands open after the pulse: the pickup happened.
+                self._journal.append(
+                    "door_confirmed", cid, {"by": "sensor", "at_restart": True}, self._clock()
+                )
+                self._records.picked_up(self._slots[cid])
+                continue
+            # Shut, unsensed or unread: the door may have opened and been closed again, or
+            # never opened. Keeping the result (and its code) loses nothing; staff look.
+            self._records.unconfirmed.add(cid)
+            self._alarm(
+                OPENING_UNCONFIRMED,
+                cid,
+                f"a pickup was interrupted (door {doors[cid].value} at restart); "
+                "check whether the compartment was emptied",
+            )
+
     # ---- deposits --------------------------------------------------------------------
 
     def reserve_for_deposit(self, application_no: str, size: Size) -> Compartment:
         """Reserve the smallest free compartment that fits, for a citizen's paper originals."""
         with self._mutex:
-            slot = self._allocate(size)
-            new = replace(
-                slot.cleared(self._clock()),
-                state=State.RESERVED,
-                application_no=application_no,
-                purpose=DEPOSIT,
-            )
-            return self._commit("reserved_for_deposit", new)
+            return self._records.reserve_for_deposit(application_no, size)
 
     def open(self, compartment_id: str, *, reason: str = "service") -> DoorCheck:
         """Open a compartment's door (deposit, staff service, technician); state does not change.
@@ -151,8 +155,8 @@ class LockerBank(CodeClaims, DoorOpenings):
         that stays shut after two pulses puts the compartment out of service: DoorJammed.
         """
         with self._mutex:
-            slot = self._get(compartment_id)
-            self._openings.pop(slot.id, None)
+            slot = self._records.get(compartment_id)
+            self.opener.forget(slot.id)
             # Intent first: a restart that finds no outcome compares with the door.
             self._journal.append(DOOR_OPENING, slot.id, {"reason": reason}, self._clock())
             check = self._open_door(slot, reason)
@@ -172,19 +176,12 @@ class LockerBank(CodeClaims, DoorOpenings):
     def confirm_deposit(self, compartment_id: str) -> Compartment:
         """The citizen closed the door on their originals: RESERVED(deposit) -> HOLDING_DEPOSIT."""
         with self._mutex:
-            slot = self._get(compartment_id)
-            if slot.state == State.HOLDING_DEPOSIT:
-                return replace(slot)
-            self._require(slot, State.RESERVED, DEPOSIT, "confirm a deposit")
-            return self._commit("deposit_confirmed", replace(slot, state=State.HOLDING_DEPOSIT))
+            return self._records.confirm_deposit(compartment_id)
 
     def release(self, compartment_id: str) -> Compartment:
         """Staff emptied the compartment or a reservation was cancelled: back to EMPTY."""
         with self._mutex:
-            slot = self._get(compartment_id)
-            if slot.state == State.EMPTY:
-                return replace(slot)
-            return self._commit("released", slot.cleared(self._clock()))
+            return self._records.release(compartment_id)
 
     # ---- results -------------------------------------------------------------------
 
@@ -197,107 +194,120 @@ class LockerBank(CodeClaims, DoorOpenings):
         verified card (`open_claimed`); without it the code alone opens it.
         """
         with self._mutex:
-            existing = self._by_load(load_id)
-            if existing is not None:
-                if existing.application_no != application_no:
-                    raise InvalidTransition(
-                        f"Load {load_id!r} is already reserved for another application."
-                    )
-                if existing.holder_ref != holder_ref:
-                    raise InvalidTransition(
-                        f"Load {load_id!r} is already reserved with another pickup policy."
-                    )
-                return replace(existing)
-            if load_id in self._finished_loads:
-                # A late duplicate of a finished load must not reserve a second compartment.
-                raise InvalidTransition(f"Load {load_id!r} was already completed here.")
-            slot = self._allocate(size)
-            new = replace(
-                slot.cleared(self._clock()),
-                state=State.RESERVED,
-                application_no=application_no,
-                load_id=load_id,
-                purpose=RESULT,
-                holder_ref=holder_ref,
-            )
-            return self._commit("reserved_for_result", new)
+            return self._records.reserve_for_result(load_id, application_no, size, holder_ref)
 
     def confirm_result_loaded(self, load_id: str) -> Compartment:
         """Staff closed the door on the result: RESERVED(result) -> HOLDING_RESULT."""
         with self._mutex:
-            slot = self._require_load(load_id)
-            if slot.state == State.HOLDING_RESULT:
-                return replace(slot)
-            self._require(slot, State.RESERVED, RESULT, "confirm a loaded result")
-            return self._commit("result_loaded", replace(slot, state=State.HOLDING_RESULT))
+            return self._records.confirm_result_loaded(load_id)
 
     def set_pickup_code(self, load_id: str, digest: str, expires_at: float) -> Compartment:
         """Set or rotate the pickup code's digest; an earlier digest stops working."""
         with self._mutex:
-            slot = self._require_load(load_id)
-            if slot.state not in (State.RESERVED, State.HOLDING_RESULT) or slot.withdrawn:
-                # After a withdrawal a late duplicate must not bring the code back to life.
-                raise InvalidTransition(
-                    f"Cannot set a pickup code for load {load_id!r}: compartment {slot.id} is "
-                    f"{slot.state}{' (withdrawn)' if slot.withdrawn else ''}."
-                )
-            if not digest:
-                raise ValueError("a pickup code digest must not be empty")
-            for other in self._slots.values():
-                if (
-                    other.id != slot.id
-                    and other.code_digest is not None
-                    and _same(other.code_digest, digest)
-                ):
-                    raise CodeCollision(load_id)
-            if slot.code_digest == digest and slot.code_expires_at == expires_at:
-                return replace(slot)
-            new = replace(slot, code_digest=digest, code_expires_at=float(expires_at))
-            return self._commit("pickup_code_set", new)
+            return self._records.set_pickup_code(load_id, digest, expires_at)
 
     def withdraw_result(self, load_id: str) -> Compartment:
         """Staff take the result back: its code stops working; it stays until released."""
         with self._mutex:
-            slot = self._require_load(load_id)
-            if slot.withdrawn:
-                return replace(slot)
-            new = replace(slot, withdrawn=True, code_digest=None, code_expires_at=None)
-            return self._commit("result_withdrawn", new)
+            return self._records.withdraw_result(load_id)
+
+    # ---- pickup --------------------------------------------------------------------
+
+    def pickup(self, code: str) -> Opened:
+        """Open the compartment whose result matches ``code``; see docs/locker.md.
+
+        A result with a holder is not opened by its code alone: IdentityRequired, and the
+        caller goes through `check_code` and `open_claimed` with the holder's digest.
+        """
+        with self._mutex:
+            claim = self.check_code(code)
+            if claim.needs_identity:
+                self.release_claim(claim)
+                raise IdentityRequired(claim.compartment_id)
+            return self.open_claimed(claim)
+
+    def check_code(self, code: str) -> PickupClaim:
+        """Judge a typed code and claim its compartment without opening it (`Keypad.check`)."""
+        with self._mutex:
+            return self.keypad.check(
+                code,
+                list(self._slots.values()),
+                self._clock(),
+                awaiting_answer=self.opener.awaiting_pickups(),
+            )
+
+    def open_claimed(self, claim: PickupClaim, holder_ref: str | None = None) -> Opened:
+        """Open the claimed compartment once the keypad admits it (`Keypad.admit`)."""
+        with self._mutex:
+            now = self._clock()
+            slot = self.keypad.admit(claim, self._slots, holder_ref, now)
+            return self._open_for_pickup(slot, now)
+
+    def release_claim(self, claim: PickupClaim) -> None:
+        """The citizen gave up before anything opened: the result and its code stay as they are."""
+        with self._mutex:
+            self.keypad.release(claim, self._clock())
 
     def _open_for_pickup(self, slot: Compartment, now: float) -> Opened:
         # Intent first: if we crash after the pulse, the restart knows a pickup was under
         # way and compares with the door instead of guessing.
         self._journal.append_compartment(OPENING, slot.id, slot.to_record(), now)
-        self._unconfirmed.add(slot.id)
+        self._records.unconfirmed.add(slot.id)
         try:
             check = self._open_door(slot, PICKUP)
         except DoorJammed:
             raise  # already out of service, with its contents on record
         except LockerFault:
-            self._journal.append_compartment(
-                "opening_failed", slot.id, slot.to_record(), self._clock()
-            )
-            self._unconfirmed.discard(slot.id)
+            self._opening_failed(slot)
             raise
         opened = Opened(slot.id, slot.application_no or "", slot.load_id, check)
         if check.awaiting:
             return opened  # HOLDING_RESULT until the citizen says whether the door opened
-        return self._picked_up(slot, opened)
-
-    def _picked_up(self, slot: Compartment, opened: Opened) -> Opened:
-        if slot.load_id:
-            self._finished_loads.add(slot.load_id)
-        self._commit("picked_up", slot.cleared(self._clock()))
+        self._records.picked_up(slot)
         return opened
+
+    # ---- doors ---------------------------------------------------------------------
+
+    def confirm_opening(self, compartment_id: str) -> Opened | None:
+        """The person at an unsensed door says it opened; a pickup becomes picked up."""
+        with self._mutex:
+            slot = self._records.get(compartment_id)
+            if self.opener.confirmed(slot.id) != PICKUP:
+                return None
+            opened = Opened(slot.id, slot.application_no or "", slot.load_id, DoorCheck.CITIZEN)
+            self._records.picked_up(slot)
+            return opened
+
+    def report_not_opened(self, compartment_id: str) -> DoorCheck:
+        """The person says the door did not open: pulse once more, then out of service."""
+        with self._mutex:
+            slot = self._records.get(compartment_id)
+            purpose = self.opener.purpose_awaiting(slot.id)
+            try:
+                return self.opener.not_opened(slot)
+            except DoorStayedShut:
+                raise self._jammed(slot) from None
+            except LockerFault:
+                if purpose == PICKUP:
+                    self._opening_failed(slot)
+                raise
+
+    def abandon_opening(self, compartment_id: str) -> None:
+        """Nobody answered whether the door opened: keep the contents, alarm if a pickup."""
+        with self._mutex:
+            self.opener.abandon(compartment_id)
+
+    def awaiting_answer(self) -> list[str]:
+        """Compartments pulsed without a sensor whose opening nobody has confirmed yet."""
+        with self._mutex:
+            return self.opener.awaiting_answer()
 
     # ---- operations ----------------------------------------------------------------
 
     def mark_out_of_service(self, compartment_id: str, reason: str) -> Compartment:
         """Take a compartment out of allocation and pickup; its contents stay recorded."""
         with self._mutex:
-            slot = self._get(compartment_id)
-            new = replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=reason)
-            return self._commit("out_of_service", new)
+            return self._records.mark_out_of_service(compartment_id, reason)
 
     def compartments(self) -> list[Compartment]:
         """Copies of every compartment, in layout order."""
@@ -318,71 +328,45 @@ class LockerBank(CodeClaims, DoorOpenings):
                 and s.code_expires_at is not None
                 and now >= s.code_expires_at
             )
-            counts["unconfirmed_openings"] = len(self._unconfirmed - set(self._openings))
+            awaiting = set(self.opener.awaiting_answer())
+            counts["unconfirmed_openings"] = len(self._records.unconfirmed - awaiting)
             return counts
 
     def lockout_remaining(self) -> float:
         """Seconds until the keypad accepts codes again (0 if not locked out)."""
         with self._mutex:
-            return self._streak.remaining(self._policy, self._clock())
+            return self.keypad.lockout_remaining(self._clock())
 
     def wrong_code_streak(self) -> int:
         """Consecutive wrong codes entered at this keypad."""
         with self._mutex:
-            return self._streak.count
+            return self.keypad.streak.count
 
     def unconfirmed_openings(self) -> list[str]:
         """Compartments whose pickup was interrupted by a crash; staff must check them."""
         with self._mutex:
-            return sorted(self._unconfirmed)
+            return sorted(self._records.unconfirmed)
 
     # ---- internals -----------------------------------------------------------------
 
-    def _allocate(self, size: Size) -> Compartment:
-        size = Size(size)
-        free = [s for s in self._slots.values() if s.state == State.EMPTY and s.spec.size >= size]
-        if not free:
-            raise NoCompartmentFree(size.value)
-        # Smallest that fits keeps large compartments for large items; layout order breaks ties.
-        return min(free, key=lambda s: s.spec.size.rank)
-
-    def _get(self, compartment_id: str) -> Compartment:
+    def _open_door(self, slot: Compartment, purpose: str) -> DoorCheck:
         try:
-            return self._slots[compartment_id]
-        except KeyError:
-            raise UnknownCompartment(compartment_id) from None
+            return self.opener.open(slot, purpose)
+        except DoorStayedShut:
+            raise self._jammed(slot) from None
 
-    def _by_load(self, load_id: str) -> Compartment | None:
-        return next((s for s in self._slots.values() if s.load_id == load_id), None)
+    def _opening_failed(self, slot: Compartment) -> None:
+        self._journal.append_compartment("opening_failed", slot.id, slot.to_record(), self._clock())
+        self._records.unconfirmed.discard(slot.id)
 
-    def _require_load(self, load_id: str) -> Compartment:
-        slot = self._by_load(load_id)
-        if slot is None:
-            raise UnknownLoad(load_id)
-        return slot
-
-    @staticmethod
-    def _require(slot: Compartment, state: State, purpose: str, action: str) -> None:
-        if slot.state != state or slot.purpose != purpose:
-            raise InvalidTransition(
-                f"Cannot {action}: compartment {slot.id} is {slot.state}"
-                f"{f' for a {slot.purpose}' if slot.purpose else ''}."
-            )
-
-    def _commit(self, event: str, new: Compartment) -> Compartment:
-        new.updated_at = self._clock()
-        self._journal.append_compartment(event, new.id, new.to_record(), new.updated_at)
-        self._slots[new.id] = new
-        self._unconfirmed.discard(new.id)
-        return replace(new)
-
-    def _pulse(self, slot: Compartment) -> None:
-        try:
-            self.boards.unlock(slot.spec, slot.spec.pulse_ms or self._pulse_ms)
-        except LockFault as exc:
-            self._journal.append("lock_fault", slot.id, {"detail": str(exc)}, self._clock())
-            self._alarm(LOCK_FAULT, slot.id, str(exc))
-            raise LockerFault(slot.id, str(exc)) from exc
+    def _jammed(self, slot: Compartment) -> DoorJammed:
+        holds = slot.state in (State.HOLDING_RESULT, State.HOLDING_DEPOSIT)
+        self._records.commit(
+            "out_of_service",
+            replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=JAMMED),
+        )
+        self._alarm(LOCK_FAULT, slot.id, f"{JAMMED}; compartment taken out of service")
+        return DoorJammed(slot.id, holds)
 
     def _alarm(self, kind: str, compartment_id: str | None, detail: str) -> None:
         alarm = LockerAlarm(kind, compartment_id, detail)

@@ -42,7 +42,6 @@ class Size(StrEnum):
         return self.rank >= other.rank
 
 
-
 _RANK = {"S": 0, "M": 1, "L": 2}
 
 

@@ -1,18 +1,20 @@
-"""Openings and their confirmation: door checks, retries, jams, and the restart reconciliation.
+"""The door opener: pulse a lock, watch the door, pulse once more, and the answers awaited.
 
-`LockerBank` inherits these methods; they run under the bank's lock and write to its
-journal in the same order as every other change (journal first, then memory).
+`DoorOpener` drives the boards and the door supervisor and journals what the doors did; it
+changes no compartment. It tells the `LockerBank` what happened (a DoorCheck, DoorStayedShut,
+or LockerFault) and the bank decides what that means for the compartment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from locker.compartment import Compartment, State
-from locker.errors import DoorJammed, InvalidTransition, LockerFault
+from devices.lock.port import LockFault
+from locker.boards import BoardSet
+from locker.compartment import Compartment
+from locker.errors import InvalidTransition, LockerFault
 from locker.journal import LockerJournal
 from locker.supervision import DoorState, DoorSupervisor
 
@@ -73,139 +75,81 @@ class Opened:
         return not self.door.awaiting
 
 
-class DoorOpenings:
-    """The bank's door half: pulse, watch, retry once, give up; and settle a restart."""
+class DoorStayedShut(Exception):
+    """Two pulses and the door stayed shut; the bank takes the compartment out of service."""
 
-    # Provided by LockerBank, with _get, _pulse, _commit, _alarm and _picked_up.
-    doors: DoorSupervisor
-    _journal: LockerJournal
-    _clock: Callable[[], float]
-    _slots: dict[str, Compartment]
-    _openings: dict[str, Opening]
-    _unconfirmed: set[str]
-    _finished_loads: set[str]
-    _mutex: Any  # the bank's re-entrant lock
 
-    def _reconcile(self, pickups: list[str], opens: list[str]) -> None:
-        """Compare interrupted openings with the doors as they stand now; see docs/locker.md."""
+class DoorOpener:
+    """Pulse, watch the door, retry once, give up; and the openings awaiting a person's answer."""
+
+    def __init__(
+        self,
+        boards: BoardSet,
+        doors: DoorSupervisor,
+        journal: LockerJournal,
+        *,
+        clock: Callable[[], float],
+        alarm: Callable[[str, str | None, str], None],
+        pulse_ms: int,
+    ) -> None:
+        self._boards = boards
+        self._doors = doors
+        self._journal = journal
+        self._clock = clock
+        self._alarm = alarm
+        self._pulse_ms = pulse_ms
+        self._openings: dict[str, Opening] = {}
+
+    def awaiting_answer(self) -> list[str]:
+        """Compartments pulsed without a sensor whose opening nobody has confirmed yet."""
+        return sorted(self._openings)
+
+    def awaiting_pickups(self) -> set[str]:
+        """Compartments whose pickup was pulsed and awaits the citizen's answer."""
+        return {cid for cid, o in self._openings.items() if o.purpose == PICKUP}
+
+    def purpose_awaiting(self, compartment_id: str) -> str:
+        """Why the awaited opening was made; InvalidTransition if none awaits an answer."""
+        opening = self._openings.get(compartment_id)
+        if opening is None:
+            raise InvalidTransition(f"No opening of compartment {compartment_id} awaits an answer.")
+        return opening.purpose
+
+    def forget(self, compartment_id: str) -> None:
+        """Drop an awaited answer: a new opening of the same door supersedes it."""
+        self._openings.pop(compartment_id, None)
+
+    def doors_after_restart(self, pickups: list[str], opens: list[str]) -> dict[str, DoorState]:
+        """Read the doors once at start; journal interrupted openings; see docs/locker.md."""
         for cid in [*pickups, *opens]:
-            self.doors.expect(cid)  # an interrupted command's door is not a forced door
+            self._doors.expect(cid)  # an interrupted command's door is not a forced door
         # The first read: any other open door was opened by nobody's command.
-        doors = self.doors.poll()
+        doors = self._doors.poll()
         for cid in opens:
             self._journal.append(
                 "door_outcome", cid, {"door": doors[cid].value, "at_restart": True}, self._clock()
             )
-            self.doors.settle(cid)
+            self._doors.settle(cid)
         for cid in pickups:
-            self.doors.settle(cid)
-            slot = self._slots[cid]
-            if doors[cid] == DoorState.OPEN:
-                # The door stands open after the pulse: the pickup happened.
-                self._journal.append(
-                    "door_confirmed", cid, {"by": "sensor", "at_restart": True}, self._clock()
-                )
-                if slot.load_id:
-                    self._finished_loads.add(slot.load_id)
-                self._commit("picked_up", slot.cleared(self._clock()))
-                continue
-            # Shut, unsensed or unread: the door may have opened and been closed again, or
-            # never opened. Keeping the result (and its code) loses nothing; staff look.
-            self._unconfirmed.add(cid)
-            self._alarm(
-                OPENING_UNCONFIRMED,
-                cid,
-                f"a pickup was interrupted (door {doors[cid].value} at restart); "
-                "check whether the compartment was emptied",
-            )
+            self._doors.settle(cid)
+        return doors
 
-    # ---- doors ---------------------------------------------------------------------
+    def open(self, slot: Compartment, purpose: str) -> DoorCheck:
+        """Pulse, watch the door, pulse once more if it stays shut, then give up.
 
-    def confirm_opening(self, compartment_id: str) -> Opened | None:
-        """The person at an unsensed door says it opened; a pickup becomes picked up."""
-        with self._mutex:
-            slot = self._get(compartment_id)
-            opening = self._openings.pop(slot.id, None)
-            if opening is None:
-                raise InvalidTransition(f"No opening of compartment {slot.id} awaits an answer.")
-            self.doors.settle(slot.id)
-            self._journal.append(
-                "door_confirmed",
-                slot.id,
-                {"by": "citizen", "purpose": opening.purpose},
-                self._clock(),
-            )
-            if opening.purpose != PICKUP:
-                return None
-            opened = Opened(slot.id, slot.application_no or "", slot.load_id, DoorCheck.CITIZEN)
-            return self._picked_up(slot, opened)
-
-    def report_not_opened(self, compartment_id: str) -> DoorCheck:
-        """The person says the door did not open: pulse once more, then out of service."""
-        with self._mutex:
-            slot = self._get(compartment_id)
-            opening = self._openings.get(slot.id)
-            if opening is None:
-                raise InvalidTransition(f"No opening of compartment {slot.id} awaits an answer.")
-            self._journal.append(
-                "door_not_opened",
-                slot.id,
-                {"by": "citizen", "pulses": opening.pulses},
-                self._clock(),
-            )
-            if opening.pulses >= 2:
-                del self._openings[slot.id]
-                self.doors.settle(slot.id)
-                raise self._jammed(slot)
-            opening.pulses += 1
-            try:
-                self._pulse(slot)
-            except LockerFault:
-                del self._openings[slot.id]
-                self.doors.settle(slot.id)
-                if opening.purpose == PICKUP:
-                    self._journal.append_compartment(
-                        "opening_failed", slot.id, slot.to_record(), self._clock()
-                    )
-                    self._unconfirmed.discard(slot.id)
-                raise
-            return DoorCheck.UNSENSED
-
-    def abandon_opening(self, compartment_id: str) -> None:
-        """Nobody answered whether the door opened: keep the contents, alarm if a pickup."""
-        with self._mutex:
-            opening = self._openings.pop(compartment_id, None)
-            if opening is None:
-                return
-            self.doors.settle(compartment_id)
-            self._journal.append(
-                "door_unanswered", compartment_id, {"purpose": opening.purpose}, self._clock()
-            )
-            if opening.purpose == PICKUP:
-                self._alarm(
-                    OPENING_UNCONFIRMED,
-                    compartment_id,
-                    "nobody said whether the door opened for a pickup; check whether "
-                    "the compartment was emptied",
-                )
-
-    def awaiting_answer(self) -> list[str]:
-        """Compartments pulsed without a sensor whose opening nobody has confirmed yet."""
-        with self._mutex:
-            return sorted(self._openings)
-
-    def _open_door(self, slot: Compartment, purpose: str) -> DoorCheck:
-        """Pulse, watch the door, pulse once more if it stays shut, then give up."""
-        self.doors.expect(slot.id)
+        Raises DoorStayedShut after two pulses with the door seen shut, LockerFault when the
+        board refuses and no sensor saw the door open.
+        """
+        self._doors.expect(slot.id)
         settle = True
         try:
             for attempt in (1, 2):
                 try:
-                    self._pulse(slot)
+                    self.pulse(slot)
                 except LockerFault:
                     # The board may have pulsed before it failed (a cable pulled mid-answer):
                     # a sensor that still answers settles it.
-                    if self.doors.wait_open(slot.id, 0, quiet=True) != DoorState.OPEN:
+                    if self._doors.wait_open(slot.id, 0, quiet=True) != DoorState.OPEN:
                         raise
                     self._journal.append(
                         "door_confirmed",
@@ -214,7 +158,7 @@ class DoorOpenings:
                         self._clock(),
                     )
                     return DoorCheck.CONFIRMED
-                door = self.doors.wait_open(slot.id)
+                door = self._doors.wait_open(slot.id)
                 if door == DoorState.OPEN:
                     return DoorCheck.CONFIRMED
                 if door in (DoorState.UNSENSED, DoorState.UNKNOWN):
@@ -228,16 +172,74 @@ class DoorOpenings:
                 self._journal.append(
                     "door_not_opened", slot.id, {"by": "sensor", "pulses": attempt}, self._clock()
                 )
-            raise self._jammed(slot)
+            raise DoorStayedShut(slot.id)
         finally:
             if settle:
-                self.doors.settle(slot.id)
+                self._doors.settle(slot.id)
 
-    def _jammed(self, slot: Compartment) -> DoorJammed:
-        holds = slot.state in (State.HOLDING_RESULT, State.HOLDING_DEPOSIT)
-        self._commit(
-            "out_of_service",
-            replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=JAMMED),
+    def confirmed(self, compartment_id: str) -> str:
+        """The person at an unsensed door says it opened; return the opening's purpose."""
+        opening = self._openings.pop(compartment_id, None)
+        if opening is None:
+            raise InvalidTransition(f"No opening of compartment {compartment_id} awaits an answer.")
+        self._doors.settle(compartment_id)
+        self._journal.append(
+            "door_confirmed",
+            compartment_id,
+            {"by": "citizen", "purpose": opening.purpose},
+            self._clock(),
         )
-        self._alarm(LOCK_FAULT, slot.id, f"{JAMMED}; compartment taken out of service")
-        return DoorJammed(slot.id, holds)
+        return opening.purpose
+
+    def not_opened(self, slot: Compartment) -> DoorCheck:
+        """The person says the door did not open: pulse once more; DoorStayedShut the second time.
+
+        LockerFault from the board ends the awaited opening; the caller settles the contents.
+        """
+        opening = self._openings.get(slot.id)
+        if opening is None:
+            raise InvalidTransition(f"No opening of compartment {slot.id} awaits an answer.")
+        self._journal.append(
+            "door_not_opened",
+            slot.id,
+            {"by": "citizen", "pulses": opening.pulses},
+            self._clock(),
+        )
+        if opening.pulses >= 2:
+            del self._openings[slot.id]
+            self._doors.settle(slot.id)
+            raise DoorStayedShut(slot.id)
+        opening.pulses += 1
+        try:
+            self.pulse(slot)
+        except LockerFault:
+            del self._openings[slot.id]
+            self._doors.settle(slot.id)
+            raise
+        return DoorCheck.UNSENSED
+
+    def abandon(self, compartment_id: str) -> None:
+        """Nobody answered whether the door opened: journal it, alarm if it was a pickup."""
+        opening = self._openings.pop(compartment_id, None)
+        if opening is None:
+            return
+        self._doors.settle(compartment_id)
+        self._journal.append(
+            "door_unanswered", compartment_id, {"purpose": opening.purpose}, self._clock()
+        )
+        if opening.purpose == PICKUP:
+            self._alarm(
+                OPENING_UNCONFIRMED,
+                compartment_id,
+                "nobody said whether the door opened for a pickup; check whether "
+                "the compartment was emptied",
+            )
+
+    def pulse(self, slot: Compartment) -> None:
+        """One unlock pulse; a refusing board is journalled, alarmed and raised as LockerFault."""
+        try:
+            self._boards.unlock(slot.spec, slot.spec.pulse_ms or self._pulse_ms)
+        except LockFault as exc:
+            self._journal.append("lock_fault", slot.id, {"detail": str(exc)}, self._clock())
+            self._alarm(LOCK_FAULT, slot.id, str(exc))
+            raise LockerFault(slot.id, str(exc)) from exc

@@ -2,7 +2,7 @@
 
 import pytest
 
-from locker.claims import CLAIM_TTL_S
+from locker.keypad import CLAIM_TTL_S
 from locker.compartment import State
 from locker.errors import (
     ClaimLapsed,

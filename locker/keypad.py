@@ -1,0 +1,225 @@
+"""The terminal's keypad: typed codes, the wrong-attempt streak, and claims awaiting a holder.
+
+Pickup runs in two phases. `Keypad.check` judges a typed code (lockout, attempt streak,
+expiry, out of service) and returns a `PickupClaim` without opening anything. `Keypad.admit`
+decides whether a claim may open its compartment: for a result with a holder (an item whose
+pickup asks for an identity check) only when the verified card's applicant digest equals the
+holder's. The keypad opens no door and changes no compartment; it returns its decision and
+the `LockerBank` acts on it. A claim lives in memory only; the journal records that a code
+was checked, never a state change, so a power cut between the phases loses nothing.
+
+The keypad is not thread-safe on its own: the bank calls it under its lock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+from locker.attempts import AttemptPolicy, AttemptStreak
+from locker.compartment import Compartment, State
+from locker.errors import (
+    ClaimLapsed,
+    CodeExpired,
+    CompartmentOutOfService,
+    IdentityRequired,
+    InvalidTransition,
+    TooManyAttempts,
+    WrongCode,
+    WrongHolder,
+)
+from locker.journal import LockerJournal
+
+WRONG_CODE_LIMIT = "wrong_code_limit"
+# Long enough for a card read and a live face check with its retries; short enough that a
+# claim left behind by someone who walked away is not picked up by the next person.
+CLAIM_TTL_S = 600.0
+
+AlarmSink = Callable[[str, str | None, str], None]  # kind, compartment id, detail
+
+
+@dataclass(frozen=True)
+class PickupClaim:
+    """A code that was checked and may open its compartment once the keypad admits it."""
+
+    compartment_id: str
+    application_no: str
+    load_id: str | None
+    needs_identity: bool  # the result has a holder: only their verified card opens it
+    claimed_at: float
+    token: str = field(default_factory=lambda: secrets.token_hex(8), repr=False)
+
+
+def same_digest(a: str, b: str) -> bool:
+    """Constant-time equality of two digests."""
+    # compare_digest on bytes: it refuses non-ASCII str, and digests may be any text.
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+class Keypad:
+    """Judges codes and holders against the compartments it is shown; opens nothing itself."""
+
+    def __init__(
+        self,
+        journal: LockerJournal,
+        *,
+        code_digest: Callable[[str], str],
+        policy: AttemptPolicy,
+        alarm: AlarmSink,
+    ) -> None:
+        self._journal = journal
+        self._code_digest = code_digest
+        self._policy = policy
+        self._alarm = alarm
+        self.streak = AttemptStreak()
+        self._claim: PickupClaim | None = None
+        self._claim_digest: str | None = None
+
+    def restore(self, record: dict | None) -> None:
+        """Take up the streak the journal last recorded, so a restart does not reset it."""
+        if record is not None:
+            self.streak = AttemptStreak.from_record(record)
+
+    def lockout_remaining(self, now: float) -> float:
+        """Seconds until the keypad accepts codes again (0 if not locked out)."""
+        return self.streak.remaining(self._policy, now)
+
+    def check(
+        self,
+        code: str,
+        slots: Collection[Compartment],
+        now: float,
+        *,
+        awaiting_answer: Collection[str] = (),
+    ) -> PickupClaim:
+        """Judge a typed code and claim its compartment; raise the refusal otherwise.
+
+        Raises TooManyAttempts, WrongCode, CodeExpired, CompartmentOutOfService or
+        InvalidTransition (its pickup was just pulsed and awaits an answer in
+        ``awaiting_answer``). A new claim replaces any earlier one: the terminal has one keypad.
+        """
+        if self.streak.expire_if_idle(self._policy, now):
+            self._journal.append_attempts(self.streak.to_record(), now)
+        wait = self.streak.remaining(self._policy, now)
+        if wait > 0:
+            # Refuse before hashing: during a lockout no code is checked at all.
+            raise TooManyAttempts(wait)
+        digest = self._code_digest(code)
+        match: Compartment | None = None
+        # Compare against every candidate, without stopping early, so timing does
+        # not reveal how many results are waiting or where a code matched.
+        for slot in slots:
+            waiting = (
+                slot.state in (State.HOLDING_RESULT, State.OUT_OF_SERVICE)
+                and slot.code_digest is not None
+            )
+            if waiting and same_digest(slot.code_digest or "", digest) and match is None:
+                match = slot
+        if match is None:
+            raise self._wrong_code(now)
+        if match.state == State.OUT_OF_SERVICE:
+            # The right code, but the door is jammed: not a wrong attempt, and no pulse.
+            raise CompartmentOutOfService(match.id)
+        if match.id in awaiting_answer:
+            raise InvalidTransition(
+                f"Compartment {match.id} was just opened; say whether its door opened."
+            )
+        if match.code_expires_at is not None and now >= match.code_expires_at:
+            raise CodeExpired()
+        claim = PickupClaim(
+            match.id,
+            match.application_no or "",
+            match.load_id,
+            needs_identity=match.holder_ref is not None,
+            claimed_at=now,
+        )
+        # Audit only (no "state"): a replay after a power cut finds no claim to resume.
+        self._journal.append(
+            "code_checked",
+            match.id,
+            {"load_id": match.load_id, "needs_identity": claim.needs_identity},
+            now,
+        )
+        self._claim, self._claim_digest = claim, match.code_digest
+        return claim
+
+    def admit(
+        self,
+        claim: PickupClaim,
+        slots: Mapping[str, Compartment],
+        holder_ref: str | None,
+        now: float,
+    ) -> Compartment:
+        """Decide that a claim opens its compartment, and return that compartment.
+
+        ``holder_ref`` is the applicant digest of the card whose live face check passed. A
+        different one raises WrongHolder, counts as a wrong attempt and ends the claim; a
+        missing one raises IdentityRequired and keeps it. ClaimLapsed: type the code again.
+        """
+        slot = self._claimed_slot(claim, slots, now)
+        if slot.holder_ref is not None:
+            if holder_ref is None:
+                raise IdentityRequired(slot.id)
+            if not same_digest(slot.holder_ref, holder_ref):
+                self._end_claim("wrong_holder", now)
+                attempts_left, delay = self._count_wrong(now)
+                raise WrongHolder(attempts_left, delay)
+        self._claim = self._claim_digest = None
+        # The streak ends only when something opens: a stolen code tried with one card
+        # after another keeps counting.
+        if self.streak.count:
+            self.streak.reset()
+            self._journal.append_attempts(self.streak.to_record(), now)
+        return slot
+
+    def release(self, claim: PickupClaim, now: float) -> None:
+        """The citizen gave up before anything opened: the result and its code stay as they are."""
+        if self._claim is not None and self._claim.token == claim.token:
+            self._end_claim("claim_released", now)
+
+    def _claimed_slot(
+        self, claim: PickupClaim, slots: Mapping[str, Compartment], now: float
+    ) -> Compartment:
+        current = self._claim
+        if current is None or not same_digest(current.token, claim.token):
+            raise ClaimLapsed()
+        if now - current.claimed_at > CLAIM_TTL_S or now < current.claimed_at:
+            self._end_claim("claim_lapsed", now)
+            raise ClaimLapsed()
+        slot = slots[current.compartment_id]
+        if slot.state == State.OUT_OF_SERVICE:
+            self._end_claim("claim_lapsed", now)
+            raise CompartmentOutOfService(slot.id)
+        unchanged = (
+            slot.state == State.HOLDING_RESULT
+            and slot.load_id == current.load_id
+            and slot.code_digest is not None
+            and same_digest(slot.code_digest, self._claim_digest or "")
+        )
+        if not unchanged:
+            # Staff withdrew the result or rotated its code while the citizen was at the reader.
+            self._end_claim("claim_lapsed", now)
+            raise ClaimLapsed()
+        return slot
+
+    def _end_claim(self, event: str, now: float) -> None:
+        claim, self._claim, self._claim_digest = self._claim, None, None
+        if claim is not None:
+            self._journal.append(event, claim.compartment_id, {"load_id": claim.load_id}, now)
+
+    def _wrong_code(self, now: float) -> WrongCode:
+        attempts_left, delay = self._count_wrong(now)
+        return WrongCode(attempts_left, delay)
+
+    def _count_wrong(self, now: float) -> tuple[int, float]:
+        delay, alarm = self.streak.register_wrong(self._policy, now)
+        self._journal.append_attempts(self.streak.to_record(), now)
+        if alarm:
+            self._alarm(
+                WRONG_CODE_LIMIT,
+                None,
+                f"{self.streak.count} wrong pickup codes or holders in a row at this keypad",
+            )
+        return self.streak.attempts_left(self._policy), delay
