@@ -32,8 +32,10 @@ from .errors import (
 )
 from .lds import AID
 from .mrz import MrzData, MrzKey, mask
+from .passive import passive_authentication
 from .sm import ReaderChannel
 from .tlv import total_length
+from .trust import TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +147,10 @@ class EmrtdReader:
         mrz_key: MrzKey | None = None,
         chunk_size: int | None = None,
         poll_interval_s: float = 0.05,
+        trust: TrustStore | None = None,
     ):
         self.reader_name = reader_name
+        self.trust = trust  # CSCAs from master lists; None: never issuer_verified
         self.mrz_key = mrz_key
         self.chunk_size = chunk_size  # None: extended if the ATR allows it, else short
         self.poll_interval_s = poll_interval_s
@@ -248,16 +252,8 @@ class EmrtdReader:
         with _timed(report, "sod"):
             if "EF.SOD" in files:
                 security = sod.parse_sod(files["EF.SOD"])
-                checked = sod.verify_hashes(security, {1: files["DG1"], 2: files["DG2"]})
-                signature = sod.verify_signature(security)
-                report["sod"] = {
-                    "hash_algorithm": security.hash_algorithm,
-                    "verified_data_groups": checked,
-                    "signature": signature.summary,
-                    "signature_algorithm": signature.algorithm,
-                }
-                # Hashes that match an unsigned (or unverifiable) SOD prove nothing.
-                authenticity = "chip_verified" if signature.valid else "chip_read"
+                groups = {1: files["DG1"], 2: files["DG2"]}
+                authenticity, report["sod"] = passive_authentication(security, groups, self.trust)
             else:
                 report["sod"] = {"present": False}
         return to_identity_document(mrz, face.data, authenticity)

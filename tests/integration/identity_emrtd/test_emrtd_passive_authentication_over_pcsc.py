@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import pytest
@@ -9,8 +10,10 @@ from emrtd_support import MRZ, passport_photo
 
 from devices.identity.emrtd import card_files
 from devices.identity.emrtd.errors import CorruptData
+from devices.identity.emrtd.issuing_state import CountrySigningCa, master_list
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.reader import EmrtdReader
+from devices.identity.emrtd.trust import TrustStore, load_master_list
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
 
 KEY = MrzKey.from_mrz(MRZ)
@@ -50,3 +53,52 @@ def test_a_pss_signature_over_other_data_is_refused(insert_card):
 
     with pytest.raises(CorruptData, match="signature does not verify"):
         reader.read(timeout_s=10)
+
+
+def _trust(*cscas: CountrySigningCa) -> TrustStore:
+    return TrustStore(load_master_list(master_list(list(cscas))))
+
+
+def test_a_signer_under_a_listed_csca_is_issuer_verified(insert_card):
+    ds = signer("rsa-pss")
+    insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), signer=ds))
+    reader = EmrtdReader(mrz_key=KEY, trust=_trust(ds.issuer))
+
+    document = reader.read(timeout_s=10)
+
+    assert document.authenticity == "issuer_verified"
+    chain = reader.last_read_report["sod"]["chain"]
+    assert chain == {
+        "issuer_verified": True,
+        "signer": "CN=allhours test document signer,C=UT",
+        "csca": "CN=allhours test CSCA UT,C=UT",
+        "reason": None,
+    }
+
+
+def test_an_untrusted_signer_is_only_chip_verified(insert_card):
+    insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), signer=signer("ecdsa")))
+    other_state = CountrySigningCa.generate("UT")  # same name, not the card's CSCA
+    reader = EmrtdReader(mrz_key=KEY, trust=_trust(other_state))
+
+    document = reader.read(timeout_s=10)
+
+    assert document.authenticity == "chip_verified"
+    assert reader.last_read_report["sod"]["chain"]["issuer_verified"] is False
+
+
+def test_an_expired_signer_is_only_chip_verified(insert_card):
+    now = dt.datetime.now(dt.UTC)
+    csca = CountrySigningCa.generate("UT")
+    expired = csca.issue(
+        valid_from=now - dt.timedelta(days=3000), valid_until=now - dt.timedelta(1)
+    )
+    insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), signer=expired))
+    reader = EmrtdReader(mrz_key=KEY, trust=_trust(csca))
+
+    document = reader.read(timeout_s=10)
+
+    assert document.authenticity == "chip_verified"
+    assert reader.last_read_report["sod"]["chain"]["reason"] == (
+        "the document signer is not valid now"
+    )
