@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
+from . import dead_letters
 from .blobs import BlobStore
 from .commands import CommandPublisher
 from .db import Database
@@ -78,10 +79,22 @@ def _peek_message_id(payload: bytes) -> str | None:
         return None
     try:
         value = json.loads(payload).get("message_id")
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    except (ValueError, AttributeError, RecursionError):
+        # RecursionError: a deeply nested array (`[[[...]]]`) exhausts json's C scanner; it
+        # once escaped here and stopped all ingest.
         return None
     ok = isinstance(value, str) and len(value) == _MESSAGE_ID_LEN
     return value if ok and all(c in "0123456789abcdef" for c in value) else None
+
+
+class DeadLetterReplayFailed(Exception):
+    """A replayed dead letter failed again; it stays a dead letter, its attempt counted."""
+
+
+def failure_kind(exc: BaseException) -> str:
+    """An exception named by its types only: database errors echo their parameters."""
+    cause = getattr(exc, "orig", None)
+    return type(exc).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
 
 
 def _topic_terminal(topic: str) -> str | None:
@@ -143,6 +156,50 @@ class Ingest:
             self._count(session, result)
         after.deliver(self.publisher, self.sms)
         return result
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str, attempts: int) -> IngestResult:
+        """Give up on one message: keep it for replay and answer its terminal `rejected`."""
+        result = IngestResult()
+        terminal_id, message_id = _topic_terminal(topic), _peek_message_id(payload)
+        log.error(
+            "dead-lettered a %d-byte message on %s after %d attempts: %s",
+            len(payload),
+            topic[:200],
+            attempts,
+            reason,
+        )
+        with self.db.transaction() as session:
+            dead_letters.record(
+                session, topic, payload, reason, attempts, terminal_id, message_id, self.clock()
+            )
+            # The terminal keeps a rejected entry aside instead of sending it again and again.
+            result.add(terminal_id, message_id, REJECTED, f"held for replay: {reason}")
+            self._count(session, result, extra={"dead_lettered": 1})
+        return result
+
+    def replay(self, dead_letter_id: int, actor: str) -> str:
+        """Ingest a dead letter again for `actor`; its outcome, or DeadLetterReplayFailed."""
+        with self.db.transaction() as session:
+            topic, payload = dead_letters.take_for_replay(session, dead_letter_id)
+        try:
+            result = self.handle_batch([(topic, payload)])
+        except Exception as exc:
+            reason = f"replay by {actor[:64]} failed: {failure_kind(exc)}"
+            with self.db.transaction() as session:
+                dead_letters.note_failed_replay(session, dead_letter_id, reason)
+            raise DeadLetterReplayFailed(reason) from None
+        outcome = next(
+            (name for name in ("stored", "duplicate", "rejected") if getattr(result, name)),
+            "stored",
+        )
+        reasons = [i.reason for items in result.receipts.values() for i in items if i.reason]
+        if reasons:
+            outcome = f"{outcome}: {reasons[0]}"
+        with self.db.transaction() as session:
+            dead_letters.mark_replayed(session, dead_letter_id, actor, outcome, self.clock())
+        for receipt in result.receipt_messages():
+            self.publisher.publish(receipt)
+        return outcome
 
     # ------------------------------------------------------------ per message
 
@@ -252,9 +309,11 @@ class Ingest:
         )
         result.add(terminal_id, message_id, REJECTED, reason)
 
-    def _count(self, session: Session, result: IngestResult) -> None:
-        for name in ("stored", "duplicate", "rejected"):
-            n = getattr(result, name)
+    def _count(
+        self, session: Session, result: IngestResult, extra: dict[str, int] | None = None
+    ) -> None:
+        counts = {name: getattr(result, name) for name in ("stored", "duplicate", "rejected")}
+        for name, n in {**counts, **(extra or {})}.items():
             if not n:
                 continue
             counter = session.get(IngestCounter, name)

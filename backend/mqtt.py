@@ -18,7 +18,8 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
 from .commands import resend_pending
-from .ingest import Ingest
+from .ingest import Ingest, IngestResult, failure_kind
+from .ingest_lag import IngestLag
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ class MqttSettings:
     resend_every_s: float = 60.0
     reconnect_min_s: int = 1
     reconnect_max_s: int = 10
+    # A message whose ingest raises is tried this often (pausing longer each time), then kept
+    # as a dead letter so the stream moves on.
+    max_attempts: int = 3
+    retry_pause_s: float = 0.2
 
 
 def subscription_filters(shared_group: str | None) -> list[str]:
@@ -54,6 +59,7 @@ class _Received:
     mid: int
     qos: int
     generation: int
+    received_at: float
 
 
 class BackendMqtt:
@@ -63,6 +69,7 @@ class BackendMqtt:
         self.ingest = ingest
         self.settings = s = settings or MqttSettings()
         self._queue: queue.Queue[_Received] = queue.Queue()
+        self.lag = IngestLag(self._oldest_queued)
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._resend_now = threading.Event()
@@ -123,6 +130,15 @@ class BackendMqtt:
     def ready(self) -> bool:
         return self._subscribed.is_set()
 
+    def ingest_health(self) -> dict[str, object]:
+        """Lag, queue depth and stall state of the ingest worker, for /healthz."""
+        alive = self._worker is not None and self._worker.is_alive()
+        return self.lag.report(self._queue.qsize(), worker_alive=alive or not self._started)
+
+    def _oldest_queued(self) -> float | None:
+        with self._queue.mutex:
+            return self._queue.queue[0].received_at if self._queue.queue else None
+
     # ------------------------------------------------------------ publishing
 
     def publish(self, message: m.Message) -> None:
@@ -163,7 +179,9 @@ class BackendMqtt:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         # Only enqueue: the network thread must never wait on the database.
-        self._queue.put(_Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self._queue.put(
+            _Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation, time.monotonic())
+        )
 
     # ------------------------------------------------------------ ingest worker
 
@@ -197,17 +215,52 @@ class BackendMqtt:
                     log.exception("republishing pending commands failed")
             batch = self._take()
             if batch:
+                self.lag.taking(batch[0].received_at)
                 self._ingest(batch)
+                self.lag.done()
 
     def _ingest(self, batch: list[_Received]) -> None:
+        try:
+            result = self.ingest.handle_batch([(r.topic, r.payload) for r in batch])
+        except Exception as exc:
+            # One message must not hold back the others: apply them one by one.
+            log.warning(
+                "ingest of a %d-message batch failed (%s); applying its messages singly",
+                len(batch),
+                failure_kind(exc),
+            )
+            for r in batch:
+                if not self._ingest_alone(r):
+                    return  # stopping: the rest stays unacked and the broker delivers it again
+            return
+        self._settle(batch, result)
+
+    def _ingest_alone(self, r: _Received) -> bool:
+        """Apply one message, retried a bounded number of times, then dead-lettered."""
+        attempts = 0
         while True:
+            attempts += 1
             try:
-                result = self.ingest.handle_batch([(r.topic, r.payload) for r in batch])
+                result = self.ingest.handle_batch([(r.topic, r.payload)])
                 break
-            except Exception:
-                log.exception("ingest of a %d-message batch failed; retrying", len(batch))
-                if self._stop.wait(1.0):
-                    return  # not acked: the broker delivers the batch again
+            except Exception as exc:
+                reason = failure_kind(exc)
+            log.warning("message on %s failed (attempt %d): %s", r.topic[:200], attempts, reason)
+            if attempts >= self.settings.max_attempts:
+                try:
+                    result = self.ingest.dead_letter(r.topic, r.payload, reason, attempts)
+                    break
+                except Exception as exc:
+                    # The database itself fails, not this message: keep trying it, ack nothing.
+                    log.error("cannot keep a dead letter (%s); ingest waits", failure_kind(exc))
+            self.lag.retrying(True)
+            if self._stop.wait(min(self.settings.retry_pause_s * attempts, 5.0)):
+                return False
+        self.lag.retrying(False)
+        self._settle([r], result)
+        return True
+
+    def _settle(self, batch: list[_Received], result: IngestResult) -> None:
         for receipt in result.receipt_messages():
             self.publish(receipt)
         for r in batch:

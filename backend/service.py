@@ -13,6 +13,7 @@ from sqlalchemy import text
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
+from . import dead_letters
 from .blobs import BlobStore
 from .db import Database
 from .ingest import Ingest
@@ -95,14 +96,18 @@ class BackendService:
         self.ingest.register_terminal(terminal_id, pickup_code_key)
 
     def health(self) -> dict[str, Any]:
-        """Liveness for /healthz: the database answers, and the MQTT link state."""
+        """Liveness for /healthz: the database answers, the MQTT link state, ingest lag."""
         with self.db.transaction() as session:
             session.execute(text("SELECT 1"))
+            waiting = dead_letters.pending_count(session)
         if self.mqtt is None:
-            mqtt_state = "disabled"
+            mqtt_state, ingest = "disabled", {}
         else:
             mqtt_state = "connected" if self.mqtt.ready else "disconnected"
-        return {"status": "ok", "database": "ok", "mqtt": mqtt_state}
+            ingest = self.mqtt.ingest_health()
+        status = "stalled" if ingest.get("stalled") else "ok"
+        ingest["dead_letters_waiting"] = waiting
+        return {"status": status, "database": "ok", "mqtt": mqtt_state, "ingest": ingest}
 
     def run(self, host: str = "127.0.0.1", port: int = 8080) -> None:
         """Start, serve the REST API with uvicorn until a signal, then stop."""

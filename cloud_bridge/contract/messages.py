@@ -63,7 +63,11 @@ class MalformedMessage(ValueError):
 
 class _Model(BaseModel):
     # hide_input_in_errors: a validation error must never print an ID number or a phone.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    # allow_inf_nan off: `1e999` parses as infinity, which no score or duration can be, and
+    # which strict JSON (PostgreSQL, the REST answers) cannot even carry.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False
+    )
 
 
 ENVELOPE_FIELDS = ("schema_version", "type", "message_id", "terminal_id", "sent_at")

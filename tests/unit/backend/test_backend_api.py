@@ -46,7 +46,12 @@ def _walk_to_approved(client) -> None:
 
 
 def test_healthz_reports_database_and_a_disabled_broker(client):
-    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "mqtt": "disabled"}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "database": "ok",
+        "mqtt": "disabled",
+        "ingest": {"dead_letters_waiting": 0},
+    }
 
 
 def test_list_masks_the_id_number_and_detail_shows_materials_and_history(submitted):
