@@ -2,18 +2,93 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
-from .models import Application, LoadOperation, utcnow
+from .models import Application, LoadOperation, StaffAction, WorkflowHistory, utcnow
 from .sms import SmsSender
-from .workflow import Workflow, WorkflowSettings
+from .workflow import NotFound, Workflow, WorkflowError, WorkflowSettings
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    zh: str
+    en: str
+
+
+# Staff free text never reaches an SMS: only these fixed wordings do.
+REASONS: dict[str, tuple[Reason, ...]] = {
+    "reject": (
+        Reason("not_eligible", "不符合办理条件", "not eligible for this service"),
+        Reason("identity_mismatch", "身份信息与材料不一致", "identity and materials differ"),
+        Reason("verify_at_desk", "材料需到窗口核验", "materials must be checked at the desk"),
+        Reason("duplicate", "重复申请", "duplicate application"),
+    ),
+    "request_supplement": (
+        Reason("missing_material", "缺少必要材料", "a required material is missing"),
+        Reason("unclear_scan", "扫描件不清晰", "a scan is not legible"),
+        Reason("expired_document", "证件已过期", "a document has expired"),
+        Reason("incomplete_form", "申请表填写不完整", "the form is incomplete"),
+    ),
+}
+
+
+class ReasonRequired(WorkflowError):
+    """The step needs a reason from its fixed list, or takes none (HTTP 422)."""
+
+
+class VersionConflict(WorkflowError):
+    """Someone changed the application since the version the action was made against."""
+
+    def __init__(self, application_no: str, seen: int, current: int, last: str):
+        super().__init__(
+            f"application {application_no} changed since you opened it "
+            f"(version {seen}, now {current}): {last}"
+        )
+        self.application_no, self.seen, self.current, self.last = (
+            application_no,
+            seen,
+            current,
+            last,
+        )
+
+
+class KeyReused(WorkflowError):
+    """An idempotency key already used for another person, application or action."""
+
+
+def reason_for(step: str, code: str | None) -> Reason | None:
+    """The step's reason by code; steps with a list need one, the others take none."""
+    allowed = REASONS.get(step)
+    if allowed is None:
+        if code:
+            raise ReasonRequired(f"{step} takes no reason")
+        return None
+    for reason in allowed:
+        if reason.code == code:
+            return reason
+    raise ReasonRequired(f"{step} needs a reason from: {', '.join(r.code for r in allowed)}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in person an action is recorded for."""
+
+    staff_id: int
+    username: str
 
 
 class StaffDesk:
@@ -55,3 +130,110 @@ class StaffDesk:
     def withdraw(self, application_no: str, actor: str, note: str = "") -> Application:
         """Take the result back to the office (WithdrawResult)."""
         return self._run(lambda w: w.withdraw(application_no, actor, note))
+
+    def act(
+        self,
+        who: Actor,
+        application_no: str,
+        action: str,
+        *,
+        reason: str | None = None,
+        note: str = "",
+        version: int | None = None,
+        key: str | None = None,
+        terminal_id: str | None = None,
+        size: str = "S",
+    ) -> dict[str, Any]:
+        """One audited staff action, made against `version`, applied once per idempotency `key`.
+
+        Returns {"status", "version", ...}; a repeated key returns the first outcome unchanged.
+        """
+        fixed = reason_for(action, reason) if action in STEP_ACTIONS else None
+        key = key or secrets.token_hex(16)
+        after = AfterCommit()
+        try:
+            with self.db.transaction() as session:
+                done = session.get(StaffAction, key)
+                if done is not None:
+                    if (done.staff_id, done.application_no, done.action) != (
+                        who.staff_id,
+                        application_no,
+                        action,
+                    ):
+                        raise KeyReused("this idempotency key was used for another action")
+                    return dict(done.outcome, replayed=True)
+                app = session.get(Application, application_no)
+                if app is None:
+                    raise NotFound(f"no application {application_no}")
+                if version is not None and app.version != version:
+                    raise VersionConflict(application_no, version, app.version, _last(session, app))
+                w = Workflow(session, after, self.settings, self.clock)
+                outcome = self._apply(w, who, app, action, fixed, terminal_id, size)
+                session.flush()
+                outcome |= {"status": app.status, "version": app.version}
+                session.add(
+                    StaffAction(
+                        idempotency_key=key,
+                        staff_id=who.staff_id,
+                        application_no=application_no,
+                        action=action,
+                        reason=fixed.code if fixed else None,
+                        note=note[:500],
+                        version_seen=version,
+                        outcome=outcome,
+                        at=self.clock(),
+                    )
+                )
+        except StaleDataError:
+            # Another worker committed the same application between our read and our write.
+            with self.db.transaction() as session:
+                app = session.get(Application, application_no)
+                current = app.version if app else 0
+                last = _last(session, app) if app else ""
+            raise VersionConflict(application_no, version or 0, current, last) from None
+        after.deliver(self.publisher, self.sms)
+        return outcome
+
+    def _apply(
+        self,
+        w: Workflow,
+        who: Actor,
+        app: Application,
+        action: str,
+        fixed: Reason | None,
+        terminal_id: str | None,
+        size: str,
+    ) -> dict[str, Any]:
+        no = app.application_no
+        if action in STEP_ACTIONS:
+            wording = fixed.zh if fixed else None  # the SMS carries only this fixed wording
+            w.staff_step(no, action, who.username, wording or "", wording)
+            return {}
+        if action == "load_result":
+            if not terminal_id:
+                raise ReasonRequired("load_result needs a terminal")
+            return {"load_id": w.request_load(no, terminal_id, size, who.username).load_id}
+        if action == "resend_code":
+            load = w.resend_code(no, who.username)
+            return {"load_id": load.load_id, "code_rotation": load.code_rotation}
+        if action == "return":
+            w.withdraw(no, who.username)
+            return {}
+        raise ReasonRequired(f"unknown action {action}")
+
+
+STEP_ACTIONS = ("accept", "review", "approve", "reject", "request_supplement", "resume")
+ACTIONS = (*STEP_ACTIONS, "load_result", "resend_code", "return")
+
+
+def _last(session: Session, app: Application) -> str:
+    """Who last changed the application, in words for the person whose action lost."""
+    h = session.scalars(
+        select(WorkflowHistory)
+        .where(WorkflowHistory.application_no == app.application_no)
+        .order_by(WorkflowHistory.id.desc())
+        .limit(1)
+    ).first()
+    if h is None:
+        return f"it is now {app.status}"
+    return f"{h.actor} moved it to {h.to_state} at {h.at:%Y-%m-%d %H:%M:%S} UTC"

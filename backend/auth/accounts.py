@@ -1,0 +1,182 @@
+"""Staff accounts: create, sign in (throttled), change or reset a password, disable."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..db import Database
+from ..models import StaffAccount, StaffApiToken, StaffSession, utcnow
+from . import throttle
+from .passwords import check_new_password, hash_password, needs_rehash, verify_password
+from .roles import parse_roles
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+class AccountError(ValueError):
+    """An account operation that cannot be done; the message is for the person asking."""
+
+
+class LoginRefused(Exception):
+    """A sign-in that did not succeed; `reason` is bad_credentials or locked."""
+
+    def __init__(self, reason: str, retry_after_s: float = 0.0):
+        super().__init__(reason)
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in person as routes see them (no hash, no ORM state)."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    must_change_password: bool
+
+    @classmethod
+    def of(cls, row: StaffAccount) -> Staff:
+        return cls(
+            row.id,
+            row.username,
+            row.display_name,
+            tuple(row.roles),
+            row.must_change_password,
+        )
+
+
+def initial_password() -> str:
+    """A random first password, to be changed at the first sign-in."""
+    return secrets.token_urlsafe(12)
+
+
+class Accounts:
+    """Account operations over the database, one transaction each."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime] = utcnow,
+        settings: throttle.ThrottleSettings | None = None,
+    ):
+        self.db, self.clock = db, clock
+        self.settings = settings or throttle.ThrottleSettings()
+
+    def add(
+        self,
+        username: str,
+        roles: list[str],
+        *,
+        password: str | None = None,
+        display_name: str = "",
+        must_change_password: bool = True,
+    ) -> tuple[Staff, str]:
+        """Create an account; returns it and its initial password (generated unless given)."""
+        if not USERNAME.match(username):
+            raise AccountError("username: 2-64 of a-z 0-9 . _ - starting with a letter or digit")
+        checked = [r.value for r in parse_roles(roles)]
+        password = password or initial_password()
+        check_new_password(password, username)
+        with self.db.transaction() as session:
+            if session.scalar(select(StaffAccount).where(StaffAccount.username == username)):
+                raise AccountError(f"account {username} exists")
+            row = StaffAccount(
+                username=username,
+                display_name=display_name[:64],
+                roles=checked,
+                password_hash=hash_password(password),
+                must_change_password=must_change_password,
+                created_at=self.clock(),
+            )
+            session.add(row)
+            session.flush()
+            return Staff.of(row), password
+
+    def authenticate(self, username: str, password: str, client_address: str) -> Staff:
+        """The account for these credentials, or LoginRefused (failures are counted first)."""
+        now = self.clock()
+        scopes = [throttle.account_scope(username), throttle.address_scope(client_address)]
+        with self.db.transaction() as session:
+            wait = throttle.retry_after(session, scopes, now)
+            if wait > 0:
+                raise LoginRefused("locked", wait)
+            row = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+            ok = verify_password(row.password_hash if row else None, password)
+            if ok and row is not None and row.disabled_at is None:
+                throttle.clear(session, scopes[0])
+                if needs_rehash(row.password_hash):
+                    row.password_hash = hash_password(password)
+                return Staff.of(row)
+        # A failure commits its count in its own transaction, then refuses.
+        with self.db.transaction() as session:
+            for scope in scopes:
+                throttle.record_failure(session, scope, now, self.settings)
+        raise LoginRefused("bad_credentials")
+
+    def change_own_password(self, staff_id: int, old: str, new: str) -> None:
+        """The person changes their own password, which needs the current one."""
+        with self.db.transaction() as session:
+            row = session.get(StaffAccount, staff_id)
+            if row is None or row.disabled_at is not None:
+                raise AccountError("no such account")
+            if not verify_password(row.password_hash, old):
+                raise AccountError("the current password is wrong")
+            if old == new:
+                raise AccountError("the new password must differ from the current one")
+            check_new_password(new, row.username)
+            row.password_hash = hash_password(new)
+            row.must_change_password = False
+            row.password_changed_at = self.clock()
+
+    def reset_password(self, username: str, password: str | None = None) -> str:
+        """An administrator sets a new initial password; the person must change it again."""
+        password = password or initial_password()
+        with self.db.transaction() as session:
+            row = self._row(session, username)
+            check_new_password(password, username)
+            row.password_hash = hash_password(password)
+            row.must_change_password = True
+            row.password_changed_at = self.clock()
+            self._end_everything(session, row.id)
+        return password
+
+    def disable(self, username: str) -> None:
+        """Refuse every future sign-in, and end the account's sessions and tokens now."""
+        with self.db.transaction() as session:
+            row = self._row(session, username)
+            row.disabled_at = row.disabled_at or self.clock()
+            self._end_everything(session, row.id)
+
+    def list(self) -> list[tuple[Staff, bool]]:
+        """Every account and whether it is disabled."""
+        with self.db.transaction() as session:
+            rows = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
+            return [(Staff.of(r), r.disabled_at is not None) for r in rows]
+
+    def _row(self, session, username: str) -> StaffAccount:
+        row = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if row is None:
+            raise AccountError(f"no account {username}")
+        return row
+
+    def _end_everything(self, session, staff_id: int) -> None:
+        now = self.clock()
+        for s in session.scalars(
+            select(StaffSession).where(
+                StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None)
+            )
+        ):
+            s.ended_at = now
+        for t in session.scalars(
+            select(StaffApiToken).where(
+                StaffApiToken.staff_id == staff_id, StaffApiToken.revoked_at.is_(None)
+            )
+        ):
+            t.revoked_at = now

@@ -1,0 +1,73 @@
+"""Roles and the permissions each grants: every route names the permission it needs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CLERK = "clerk"  # 受理/审核: works the review queue
+    SUPERVISOR = "supervisor"  # a clerk's work plus oversight (ratings, escalations)
+    OPERATOR = "operator"  # the fleet: terminals, commands, ingest
+    ADMIN = "admin"  # accounts and the dev SMS outbox
+
+
+class Permission(StrEnum):
+    READ_APPLICATIONS = "applications.read"
+    ACT_ON_APPLICATIONS = "applications.act"
+    LOAD_RESULTS = "results.load"
+    READ_FLEET = "fleet.read"
+    READ_INGEST = "ingest.read"
+    READ_RATINGS = "ratings.read"
+    READ_SMS_OUTBOX = "sms.read"
+    MANAGE_STAFF = "staff.manage"
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset(
+        {Permission.READ_APPLICATIONS, Permission.ACT_ON_APPLICATIONS, Permission.LOAD_RESULTS}
+    ),
+    Role.SUPERVISOR: frozenset(
+        {
+            Permission.READ_APPLICATIONS,
+            Permission.ACT_ON_APPLICATIONS,
+            Permission.LOAD_RESULTS,
+            Permission.READ_RATINGS,
+            Permission.READ_FLEET,
+        }
+    ),
+    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.READ_INGEST}),
+    Role.ADMIN: frozenset(
+        {
+            Permission.READ_FLEET,
+            Permission.READ_INGEST,
+            Permission.READ_RATINGS,
+            Permission.READ_SMS_OUTBOX,
+            Permission.MANAGE_STAFF,
+        }
+    ),
+}
+
+
+def parse_roles(values: list[str] | tuple[str, ...]) -> list[Role]:
+    """Roles from their names; an unknown name is a ValueError that lists the known ones."""
+    known = {r.value: r for r in Role}
+    out: list[Role] = []
+    for value in values:
+        role = known.get(value.strip())
+        if role is None:
+            raise ValueError(f"unknown role {value!r}; roles are {', '.join(known)}")
+        if role not in out:
+            out.append(role)
+    if not out:
+        raise ValueError("an account needs at least one role")
+    return out
+
+
+def permissions_of(roles: list[str]) -> frozenset[Permission]:
+    """Every permission the given role names grant (unknown names grant nothing)."""
+    granted: set[Permission] = set()
+    for name in roles:
+        if name in Role.__members__.values():
+            granted |= GRANTS[Role(name)]
+    return frozenset(granted)
