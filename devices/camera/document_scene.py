@@ -5,6 +5,9 @@ placed on a desk plane, projected through a pinhole camera (small tilts, any rot
 composited over a generated background (wood, desk, cloth, mat, stone) under uneven light.
 Defects are added on purpose (blur, glare, a page pushed out of the picture, strong tilt) so
 the page pipeline can be measured against the true corners, which every sample carries.
+Highlights come in kinds (`HIGHLIGHTS`): a sharp burnt-out spot, a desk lamp's broad soft
+reflection, a tube light's soft streak (both wash the text out under them), and a faint sheen
+that brightens the paper short of burning it out and leaves every letter legible.
 Everything is deterministic for a seed.
 """
 
@@ -26,7 +29,9 @@ PAPER_MM: dict[str, tuple[float, float]] = {
     "letter": (215.9, 279.4),
     "ID-1": (53.98, 85.60),
 }
-DEFECTS = ("clean", "blurred", "glare", "cut_off", "skewed")
+DEFECTS = ("clean", "blurred", "glare", "cut_off", "skewed", "soft_glare")
+# Highlight kind -> the defect a frame with it has ("clean": the text stays legible).
+HIGHLIGHTS = {"spot": "glare", "lamp": "soft_glare", "streak": "soft_glare", "sheen": "clean"}
 BACKGROUNDS = ("wood", "desk", "cloth", "mat", "stone")
 
 _TEXT = (
@@ -276,11 +281,16 @@ def generated_sample(
     *,
     size: tuple[int, int] = (1280, 960),
     paper: str | None = None,
+    highlight: str | None = None,
 ) -> SceneSample:
-    """One deterministic frame of a page with the given defect."""
+    """One deterministic frame of a page with the given defect (and kind of highlight)."""
     if defect not in DEFECTS:
         raise ValueError(f"unknown defect {defect!r}; one of {DEFECTS}")
+    if highlight is not None and HIGHLIGHTS.get(highlight) != defect:
+        raise ValueError(f"a {highlight!r} highlight does not make a {defect!r} frame")
     rng = np.random.default_rng([seed, DEFECTS.index(defect)])
+    if highlight is None and defect == "soft_glare":
+        highlight = ("lamp", "streak")[seed % 2]
     w, h = size
     if paper is None:  # a card held at a slant is only foreshortened: skew is for paper
         papers = ["A4", "A4", "A4", "A5", "letter"] + ([] if defect == "skewed" else ["ID-1"])
@@ -322,8 +332,10 @@ def generated_sample(
     level = rng.uniform(0.78, 0.93)
     light = level * (1.0 + gx * (xx / w - 0.5) + gy * (yy / h - 0.5))
     img = composite(np.asarray(page), corners, bg, light.astype(np.float32))
-    if defect == "glare":
+    if defect == "glare" or highlight == "spot":
         img = _add_glare(img, corners, rng)
+    elif highlight is not None:
+        img = _add_reflection(img, corners, rng, highlight)
     img = _blur(img, rng, strong=defect == "blurred")
     noise = np.empty_like(img)
     cv2.setRNGSeed(int(rng.integers(2**31)))
@@ -371,6 +383,44 @@ def _add_glare(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -
     d2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / radius**2
     spot = np.exp(-(d2**2))  # flat-topped: a burnt-out patch with a soft rim
     img[y0:y1, x0:x1] += 260.0 * spot[..., None]
+    return img
+
+
+def _add_reflection(
+    img: np.ndarray, corners: np.ndarray, rng: np.random.Generator, kind: str
+) -> np.ndarray:
+    """A broad soft reflection on glossy paper: brightest in its middle, fading out gradually.
+
+    `lamp`: a round one spanning about a third of the page; `streak`: a long band across the
+    page (a tube light); both wash out the print under their middle. `sheen`: a broad, faint
+    one that brightens the paper short of burning it out and leaves the print legible.
+    """
+    h, w = img.shape[:2]
+    a, b = rng.uniform(0.3, 0.7, size=2)
+    top = corners[0] + a * (corners[1] - corners[0])
+    bottom = corners[3] + a * (corners[2] - corners[3])
+    centre = top + b * (bottom - top)
+    diag = float(np.linalg.norm(corners[2] - corners[0]))
+    yy = np.arange(h, dtype=np.float32)[:, None] - np.float32(centre[1])
+    xx = np.arange(w, dtype=np.float32)[None, :] - np.float32(centre[0])
+    if kind == "streak":
+        angle = rng.uniform(0, np.pi)
+        across = xx * np.float32(np.sin(angle)) - yy * np.float32(np.cos(angle))
+        d2 = (across / np.float32(rng.uniform(0.06, 0.09) * diag)) ** 2
+        peak = rng.uniform(300, 380)
+    else:
+        radius = (
+            rng.uniform(0.16, 0.22) * diag if kind == "lamp" else rng.uniform(0.25, 0.35) * diag
+        )
+        d2 = (xx**2 + yy**2) / np.float32(radius**2)
+        peak = rng.uniform(300, 380) if kind == "lamp" else rng.uniform(18, 28)
+    # Glossy paper mirrors the light; the matte desk around it does not.
+    paper = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(paper, np.round(corners * 16).astype(np.int32), 255, cv2.LINE_AA, 4)
+    if kind == "sheen":  # short of burning out: a burnt-out patch is the `spot` kind
+        peak = min(peak, max(0.0, 246.0 - float(img[paper > 0].max())))
+    shine = np.float32(peak / 255.0) * np.exp(-d2) * paper.astype(np.float32)
+    img += shine[..., None]  # Gaussian: no flat top, no sharp rim
     return img
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from terminal.materials.frames import as_rgb8
 from terminal.materials.pipeline import OUTPUT_DPI, PageResult, inspect, page_format
 from terminal.materials.quad import PageQuad, find_page
-from terminal.materials.quality import GLARE_AREA, geometry_reasons, glare_share
+from terminal.materials.quality import geometry_reasons, has_glare
 from terminal.materials.rectify import rectify
 
 STATUSES = ("no_page", "adjust", "hold_steady", "captured")
@@ -148,7 +148,9 @@ class PageCapture:
     def _glare(rgb: np.ndarray, quad: PageQuad) -> bool:
         w = max(8, round(np.linalg.norm(quad.corners[1] - quad.corners[0])))
         h = max(8, round(np.linalg.norm(quad.corners[3] - quad.corners[0])))
-        return glare_share(rectify(rgb, quad.corners, (w, h))) > GLARE_AREA
+        # The page's long side taken as A4's: the cell size only needs to be about right.
+        dpi = max(w, h) / (297.0 / 25.4)
+        return has_glare(rectify(rgb, quad.corners, (w, h)), dpi)
 
     @staticmethod
     def _thumbnail(rgb: np.ndarray, quad: PageQuad) -> np.ndarray:

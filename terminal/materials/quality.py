@@ -14,10 +14,18 @@ group's median decides: above `MAX_SPREAD_PX` (measured after a 0.8 px denoising
 0.3 mm at 150 dpi) the page is blurred, which is where 10-point print stops being legible.
 A global Laplacian would instead score the desk, the page border and the noise.
 
-`glare` is a burnt-out white patch: channels all saturated, clearly brighter than the page's
-paper and standing out from a ring of paper around it (median at most 240: a strongly lit
-page edge brightens its surroundings too, a reflection does not), covering more than
-`GLARE_AREA` of the page.
+`glare` is judged by what a clerk loses under a highlight, whatever its shape. Either a
+burnt-out white patch: channels all saturated, clearly brighter than the page's paper and
+standing out from a ring of paper around it (median at most 240: a strongly lit page edge
+brightens its surroundings too, a reflection does not), covering more than `GLARE_AREA` of
+the page. Or a washed-out area: the page is cut into 8 mm cells, each measured for its paper
+(90th percentile) and its print contrast (paper minus the 2nd percentile); a cell is washed
+out when it is brighter than the page's paper and keeps under 35 % of the page's usual print
+contrast. A washed-out area is lost text, not bare paper, when the print around it fades into
+it (a quarter or more of the print cells bordering it keep only 35-75 % of their contrast):
+a soft reflection lifts the ink gradually towards its middle, while a lamp that merely lights
+one side strongly leaves every letter there black. Such areas covering more than
+`WASHED_AREA` of the page are glare.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ MAX_CORNER_DEGREES = 18.0
 MAX_SPREAD_PX = 2.1
 DENOISE_SIGMA = 0.8
 GLARE_AREA = 0.001
+WASHED_AREA = 0.02  # of the page; soft reflections over print measure 0.13 and more
+CELL_MM = 8.0  # the washed-out check's cell: a word or two of body text
+MIN_WASHED_CELLS = 4  # a smaller washed area is a gap between words, not a reflection
 MIN_TEXT_SHARE = 0.002  # of the page; less than this and blur cannot be judged
 
 
@@ -199,12 +210,60 @@ def glare_share(page: np.ndarray) -> float:
     return worst / float(low.size)
 
 
+def print_cells(gray: np.ndarray, dpi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of `CELL_MM`: the paper level (90th percentile) and the darkest print (2nd)."""
+    t = max(6, round(CELL_MM / 25.4 * dpi))
+    rows, cols = gray.shape[0] // t, gray.shape[1] // t
+    if rows == 0 or cols == 0:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    cells = gray[: rows * t, : cols * t].reshape(rows, t, cols, t).swapaxes(1, 2)
+    cells = cells.reshape(rows, cols, -1)
+    n = cells.shape[2]
+    lo, hi = int(0.02 * n), int(0.9 * n)
+    part = np.partition(cells, (lo, hi), axis=2)
+    return part[..., hi].astype(np.float32), part[..., lo].astype(np.float32)
+
+
+def washed_share(page: np.ndarray, dpi: float) -> float:
+    """Share of the page washed out by a highlight that the print around it fades into."""
+    gray = cv2.cvtColor(page, cv2.COLOR_RGB2GRAY) if page.ndim == 3 else page
+    paper, ink = print_cells(gray, dpi)
+    if paper.size == 0:
+        return 0.0
+    contrast = paper - ink
+    usual = float(np.percentile(contrast, 85))  # print covers most cells of a page
+    if usual < 40.0:  # no print to lose
+        return 0.0
+    level = float(np.median(paper))
+    bright = paper >= level + 0.35 * (255.0 - level)
+    printed = contrast >= 0.35 * usual
+    washed = bright & ~printed
+    faded = bright & printed & (contrast < 0.75 * usual)
+    count, labels = cv2.connectedComponents(washed.astype(np.uint8), connectivity=8)
+    lost = 0
+    for i in range(1, count):
+        area = labels == i
+        if area.sum() < MIN_WASHED_CELLS:
+            continue
+        ring = (cv2.dilate(area.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~area
+        around = ring & printed
+        # Print fading into the area is what a reflection does; bare paper beside it is not.
+        if around.sum() >= 3 and faded[around].mean() >= 0.25:
+            lost += int(area.sum())
+    return lost / float(washed.size)
+
+
+def has_glare(page: np.ndarray, dpi: float) -> bool:
+    """A burnt-out patch, or print washed out under a soft highlight."""
+    return glare_share(page) > GLARE_AREA or washed_share(page, dpi) > WASHED_AREA
+
+
 def image_reasons(page: np.ndarray, dpi: float) -> list[str]:
     """blurred and glare, on the straightened page at `dpi` (its analysis resolution)."""
     reasons = []
     spread = text_edge_spread(page, dpi)
     if spread is not None and spread > MAX_SPREAD_PX:
         reasons.append("blurred")
-    if glare_share(page) > GLARE_AREA:
+    if has_glare(page, dpi):
         reasons.append("glare")
     return reasons
