@@ -46,6 +46,8 @@ class LinkSettings:
     resend_after_s: float = 10.0
     window: int = 200
     telemetry_interval_s: float = 60.0
+    # A command whose recording fails (disk full, database locked) is tried this often.
+    command_attempts: int = 3
     username: str | None = None
     password: str | None = None
 
@@ -78,6 +80,7 @@ class TerminalLink:
         self.connected = threading.Event()
         self.connections = 0
         self.malformed = 0
+        self.failed = 0  # inbound messages whose handling raised, and commands given up on
         self._stop = threading.Event()
         self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -205,28 +208,39 @@ class TerminalLink:
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         try:
+            queued = self._take_message(msg)
+        except Exception as exc:
+            # Nothing may escape into paho's network thread: it would end the link. A receipt
+            # lost here is harmless, the outbox sends its entries again and gets a new one.
+            self.failed += 1
+            log.error("message on %s could not be handled: %s", msg.topic, type(exc).__name__)
+            queued = False
+        if not queued:
+            client.ack(msg.mid, msg.qos)
+
+    def _take_message(self, msg: mqtt.MQTTMessage) -> bool:
+        """Handle one inbound message; True if a command was queued (acked once on disk)."""
+        try:
             message = m.decode_from(msg.topic, msg.payload)
         except m.MalformedMessage as exc:
             self.malformed += 1
             log.error("dropping malformed message on %s: %s", msg.topic, exc.reason)
-            client.ack(msg.mid, msg.qos)
-            return
+            return False
         if isinstance(message, m.Receipt):
             self.outbox.settle(message.items)
-            client.ack(msg.mid, msg.qos)
         elif isinstance(message, m.RESPONSE_TYPES):
             if self.on_response is not None:
                 try:
                     self.on_response(message)
                 except Exception:
                     log.exception("response handler failed for %s", message.message_id)
-            client.ack(msg.mid, msg.qos)
         elif isinstance(message, m.COMMAND_TYPES):
             # Handled off the network thread; the broker ack waits until the ack is on disk.
             self._commands.put((message, msg.mid, msg.qos))
+            return True
         else:
             log.error("unexpected %s on %s", m.type_name(type(message)), msg.topic)
-            client.ack(msg.mid, msg.qos)
+        return False
 
     # ------------------------------------------------------------------ worker threads
 
@@ -236,12 +250,30 @@ class TerminalLink:
             if item is None:
                 return
             command, mid, qos = item
+            if self._dispatch(command) or not self._stop.is_set():
+                # After the last attempt too: the backend sends a pending command again until
+                # it has our ack, so giving it back to the broker loses nothing, and holding
+                # it would keep its slot in the session forever.
+                self._client.ack(mid, qos)
+
+    def _dispatch(self, command: m.Message) -> bool:
+        """Dispatch one command, a bounded number of attempts; True once it is recorded."""
+        for attempt in range(1, self.settings.command_attempts + 1):
             try:
                 self.dispatcher.dispatch(command)
-            except Exception:
-                log.exception("command %s could not be recorded; the broker will re-deliver", mid)
-                continue
-            self._client.ack(mid, qos)
+                return True
+            except Exception as exc:
+                log.error(
+                    "command %s could not be recorded (attempt %d): %s",
+                    command.message_id,
+                    attempt,
+                    type(exc).__name__,
+                )
+            if self._stop.wait(0.2 * attempt):
+                return False
+        self.failed += 1
+        log.error("command %s given up; the backend will send it again", command.message_id)
+        return False
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():
