@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from cloud_bridge.contract.messages import TerminalId
 
 from . import queries
+from .notifications.routes import notification_routes
 from .service import BackendService
 from .workflow import InvalidTransition, NotFound, State, WorkflowError
 
@@ -112,11 +113,8 @@ def create_app(service: BackendService) -> FastAPI:
         with db.transaction() as session:
             return queries.list_commands(session, terminal_id)
 
-    @app.get("/api/sms")
-    def sms(phone: str | None = None) -> list[dict[str, Any]]:
-        """The dev SMS outbox, newest first: the demo's stand-in for the applicant's phone."""
-        with db.transaction() as session:
-            return queries.list_sms(session, phone)
+    # SMS to applicants, masked (codes never in clear).
+    app.include_router(notification_routes(db))
 
     @app.get("/api/ratings/summary")
     def ratings_summary(

@@ -1,11 +1,11 @@
-"""What a committed transaction still has to do outside the database: publish, send SMS."""
+"""What a committed transaction still has to do outside the database: publish, wake the SMS."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from cloud_bridge.contract.messages import Message, mask_phone
+from cloud_bridge.contract.messages import Message
 
 from .commands import CommandPublisher
 from .sms import SmsSender
@@ -13,28 +13,21 @@ from .sms import SmsSender
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Sms:
-    phone: str
-    text: str
-    kind: str
-
-
 @dataclass
 class AfterCommit:
-    """Commands and SMS gathered inside a transaction, delivered only once it has committed."""
+    """Commands gathered inside a transaction, published only once it has committed."""
 
     commands: list[Message] = field(default_factory=list)
-    sms: list[Sms] = field(default_factory=list)
+    notified: int = 0  # messages the transaction put in the notification outbox
     responses: list[Message] = field(default_factory=list)  # answers to requests, not stored
 
     def extend(self, other: AfterCommit) -> None:
         self.commands.extend(other.commands)
-        self.sms.extend(other.sms)
+        self.notified += other.notified
         self.responses.extend(other.responses)
 
     def deliver(self, publisher: CommandPublisher, sender: SmsSender) -> None:
-        """Publish responses and commands, then send the SMS; a failure is logged, the rest goes."""
+        """Publish responses and commands, then wake the SMS sender; a failure is logged."""
         for response in self.responses:  # a citizen is waiting at the terminal for these
             try:
                 publisher.publish(response)
@@ -46,8 +39,6 @@ class AfterCommit:
             except Exception:
                 # The row stays pending; resend_pending() publishes it again later.
                 log.exception("publishing command %s failed", command.message_id)
-        for sms in self.sms:
-            try:
-                sender.send(sms.phone, sms.text, sms.kind)
-            except Exception:
-                log.exception("sms %s to %s failed", sms.kind, mask_phone(sms.phone))
+        if self.notified:
+            # The messages are already durable in the outbox; this only saves the poll delay.
+            sender.wake()

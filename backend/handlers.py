@@ -87,7 +87,7 @@ class UpstreamHandlers:
         return Applied(STORED)
 
     def _application_submitted(
-        self, session: Session, msg: m.ApplicationSubmitted, terminal: Terminal, _a: AfterCommit
+        self, session: Session, msg: m.ApplicationSubmitted, terminal: Terminal, after: AfterCommit
     ) -> Applied:
         existing = session.get(Application, msg.application_no)
         if existing is not None:
@@ -120,6 +120,7 @@ class UpstreamHandlers:
         }
         session.flush()  # the application row exists before its materials point at it
         self.reuse.record_submission(session, app, msg, verified)
+        self._workflow(session, after).submitted(app)
         session.add(
             WorkflowHistory(
                 application_no=msg.application_no,

@@ -18,7 +18,6 @@ from .models import (
     Material,
     MaterialSupplement,
     RejectedMessage,
-    SmsOutboxRow,
     Terminal,
     WorkflowHistory,
 )
@@ -153,16 +152,6 @@ def list_commands(session: Session, terminal_id: str | None = None) -> list[dict
             "expires_at": c.expires_at,
         }
         for c in session.scalars(query)
-    ]
-
-
-def list_sms(session: Session, phone: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    query = select(SmsOutboxRow).order_by(desc(SmsOutboxRow.id)).limit(limit)
-    if phone:
-        query = query.where(SmsOutboxRow.phone == phone)
-    return [
-        {"id": x.id, "phone": x.phone, "kind": x.kind, "text": x.text, "created_at": x.created_at}
-        for x in session.scalars(query)
     ]
 
 

@@ -1,8 +1,9 @@
-"""Composition of the backend: database, blob store, SMS, ingest, MQTT link and staff desk."""
+"""Composition of the backend: database, blobs, ingest, MQTT link, staff desk, notifications."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,13 @@ from .db import Database
 from .ingest import Ingest
 from .models import utcnow
 from .mqtt import BackendMqtt, MqttSettings
+from .notifications.config import provider_from_env
+from .notifications.dispatcher import Dispatcher, DispatchSettings
+from .notifications.reminders import Reminders
+from .notifications.sealing import load_or_create_key
+from .notifications.service import NotificationWorker, WorkerSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
-from .sms import OutboxSms, SmsSender
+from .sms import SmsProvider
 from .staff import StaffDesk
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
 from .workflow import WorkflowSettings
@@ -41,7 +47,10 @@ class BackendService:
         code_ttl: timedelta = timedelta(days=7),
         command_ttl: timedelta = timedelta(hours=1),
         session_expiry: timedelta = timedelta(days=7),
-        sms: SmsSender | None = None,
+        sms_provider: SmsProvider | None = None,
+        notification_key: bytes | None = None,
+        dispatch: DispatchSettings | None = None,
+        worker: WorkerSettings | None = None,
         shared_group: str | None = topics.SHARED_GROUP,
         applicant_key: bytes | None = None,
         calendar: WorkingDayCalendar = CN_OFFICIAL,
@@ -53,14 +62,34 @@ class BackendService:
         # No Alembic yet: create_all brings an empty database up to the current models.
         self.db.create_all()
         self.blobs = BlobStore(Path(blob_dir))
-        self.sms: SmsSender = sms or OutboxSms(self.db)
-        self.settings = WorkflowSettings(code_ttl=code_ttl, command_ttl=command_ttl)
+        # Pickup codes waiting in the outbox are sealed with this key; kept outside the
+        # database in production (ALLHOURS_NOTIFICATION_KEY_FILE) so a dump alone opens none.
+        key_file = os.environ.get("ALLHOURS_NOTIFICATION_KEY_FILE")
+        if notification_key is None and key_file:
+            notification_key = load_or_create_key(Path(key_file))
+        self.sms_provider = sms_provider if sms_provider is not None else provider_from_env()
+        dispatcher = None
+        if self.sms_provider is not None:
+            dispatcher = Dispatcher(self.db, self.sms_provider, notification_key, dispatch)
+        self.notifications = NotificationWorker(
+            self.db, dispatcher, None, clock, worker, worker_id=client_id
+        )
+        self.sms = self.notifications
+        self.settings = WorkflowSettings(
+            code_ttl=code_ttl, command_ttl=command_ttl, notification_key=notification_key
+        )
         # The fleet's applicant key (ADR 0003): given, or made once and kept in the database.
         self.applicant_key = applicant_key or load_or_create_applicant_key(self.db)
         self.calendar = calendar
         self.reuse = MaterialsOnFile(ReuseSettings(self.applicant_key, calendar), clock)
         self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings, reuse=self.reuse)
         self.desk = StaffDesk(self.db, self, self.sms, self.settings)
+        self.notifications.reminders = Reminders(
+            self.db,
+            calendar,
+            lambda no, note: self.desk.withdraw(no, "scheduler", note),
+            notification_key,
+        )
         self.mqtt: BackendMqtt | None = None
         if broker_port is not None:
             self.mqtt = BackendMqtt(
@@ -75,15 +104,20 @@ class BackendService:
             )
 
     def start(self) -> BackendService:
-        """Connect to the broker and start ingesting (returns at once)."""
+        """Connect to the broker, start ingesting and notifying (returns at once)."""
         if self.mqtt:
             self.mqtt.start()
+        self.notifications.start()
         return self
 
     def stop(self) -> None:
-        """Stop ingest and the MQTT link, then close database connections."""
+        """Stop ingest, the MQTT link and notifications, then close database connections."""
         if self.mqtt:
             self.mqtt.stop()
+        self.notifications.stop()
+        close = getattr(self.sms_provider, "close", None)
+        if close:
+            close()
         self.db.dispose()
 
     def publish(self, message: m.Message) -> None:

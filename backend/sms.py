@@ -1,57 +1,86 @@
-"""The SMS port, its message templates, and the dev adapter that writes to the sms_outbox table."""
+"""The SMS ports: a provider that takes template messages, and the sender woken after commit."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Protocol
 
-from cloud_bridge.contract.messages import mask_phone
-
-from .db import Database
-from .models import SmsOutboxRow
-
-log = logging.getLogger(__name__)
-
-# One template per kind, Chinese then English; fields are filled with str.format.
-TEMPLATES: dict[str, str] = {
-    "accepted": "【自助服务】您的申请{application_no}已受理。"
-    " / Your application {application_no} has been accepted.",
-    "approved": "【自助服务】您的申请{application_no}已办结，结果将放入自助柜，取件码另行通知。"
-    " / Application {application_no} is approved; a pickup code will follow.",
-    "rejected": "【自助服务】您的申请{application_no}未通过：{note}"
-    " / Application {application_no} was not approved: {note}",
-    "supplement_requested": "【自助服务】您的申请{application_no}需补正材料：{note}"
-    " / Application {application_no} needs more materials: {note}",
-    "pickup_code": "【自助服务】申请{application_no}的结果已放入{terminal_id}号自助柜，"
-    "取件码{code}，{expires}前有效。请勿告诉他人。"
-    " / Your result for {application_no} is in locker terminal {terminal_id}. "
-    "Pickup code {code}, valid until {expires} Beijing time. Do not share it.",
-    "picked_up": "【自助服务】申请{application_no}的结果已取走。如非本人操作请致电服务窗口。"
-    " / The result for {application_no} was picked up. If this was not you, call the office.",
-    "returned": "【自助服务】申请{application_no}的结果已撤回窗口，请到窗口领取。"
-    " / The result for {application_no} was taken back to the office; collect it there.",
-}
+from .notifications.templates import TemplateTable
 
 
 class SmsSender(Protocol):
-    """Sends one text message to an applicant's phone."""
+    """Drains the notification outbox; `wake()` after a commit that queued messages."""
 
-    def send(self, phone: str, text: str, kind: str) -> None: ...
-
-
-def render(kind: str, **fields: str) -> str:
-    """The text of an SMS of `kind`; KeyError for an unknown kind."""
-    return TEMPLATES[kind].format(**fields)
+    def wake(self) -> None: ...
 
 
-class OutboxSms:
-    """Dev adapter: 'sends' by writing the sms_outbox table, the demo's stand-in for a handset."""
+class HeldSms:
+    """No sender in this process: queued messages wait in the outbox for one that has it."""
 
-    def __init__(self, db: Database):
-        self.db = db
+    def wake(self) -> None:
+        """Nothing to wake; the rows stay queued."""
 
-    def send(self, phone: str, text: str, kind: str) -> None:
-        """Store the message and log the send with the phone masked and no text (codes!)."""
-        with self.db.transaction() as session:
-            session.add(SmsOutboxRow(phone=phone, text=text, kind=kind))
-        log.info("sms %s sent to %s", kind, mask_phone(phone))
+
+class Action(StrEnum):
+    """What a refusal means for the message."""
+
+    RETRY = "retry"  # transient: try again after a backoff
+    GIVE_UP = "give_up"  # this message can never go (e.g. not a mobile number)
+    ALARM = "alarm"  # our configuration or account is wrong: hold, retry slowly, tell operators
+
+
+@dataclass(frozen=True)
+class SmsRequest:
+    """One template message: the number, the registered template and its variables."""
+
+    phone: str
+    template_code: str
+    params: dict[str, str] = field(repr=False)  # may hold a pickup code
+    out_id: str = ""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message."""
+
+    biz_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The handset delivery outcome the provider reports for one accepted message."""
+
+    status: str  # delivered | undelivered | pending
+    err_code: str
+    received_at: datetime | None
+
+
+class ProviderRefused(Exception):
+    """The provider answered with an error code; `action` says what to do about it."""
+
+    def __init__(self, code: str, message: str, action: Action):
+        super().__init__(f"{code}: {message}"[:200])
+        self.code, self.action = code, action
+
+
+class ProviderUnreachable(Exception):
+    """No answer (down, timeout, 5xx). `maybe_sent`: it may have taken the message anyway."""
+
+    def __init__(self, detail: str, maybe_sent: bool):
+        super().__init__(detail[:200])
+        self.maybe_sent = maybe_sent
+
+
+class SmsProvider(Protocol):
+    """A provider's API, e.g. Alibaba Cloud SMS (SendSms, QuerySendDetails)."""
+
+    name: str
+    table: TemplateTable
+
+    def send(self, request: SmsRequest) -> Accepted: ...
+
+    def lookup(self, phone: str, out_id: str, sent_on: date) -> DeliveryReport | None:
+        """What the provider knows of the message `out_id`; None if it never took it."""
+        ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -15,9 +15,10 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 
 from . import commands
-from .effects import AfterCommit, Sms
+from .effects import AfterCommit
 from .models import Application, LoadOperation, Terminal, WorkflowHistory, utcnow
-from .sms import render
+from .notifications import outbox
+from .notifications.templates import DEFAULT_REASON, Kind, TemplateError, check_params
 
 
 class State(StrEnum):
@@ -52,6 +53,10 @@ class NotFound(WorkflowError):
     """No such application, terminal or load operation."""
 
 
+class UnknownReason(WorkflowError):
+    """A reject or supplement reason wording that an SMS template variable cannot carry."""
+
+
 class InvalidTransition(WorkflowError):
     """The step is not allowed from the application's current state (HTTP 409)."""
 
@@ -64,18 +69,18 @@ class InvalidTransition(WorkflowError):
 class Step:
     sources: frozenset[State]
     target: State
-    sms_kind: str | None
+    sms_kind: Kind | None
 
 
 STAFF_STEPS: dict[str, Step] = {
-    "accept": Step(frozenset({State.SUBMITTED}), State.ACCEPTED, "accepted"),
+    "accept": Step(frozenset({State.SUBMITTED}), State.ACCEPTED, Kind.ACCEPTED),
     "review": Step(frozenset({State.ACCEPTED}), State.UNDER_REVIEW, None),
-    "approve": Step(frozenset({State.UNDER_REVIEW}), State.APPROVED, "approved"),
-    "reject": Step(frozenset({State.ACCEPTED, State.UNDER_REVIEW}), State.REJECTED, "rejected"),
+    "approve": Step(frozenset({State.UNDER_REVIEW}), State.APPROVED, Kind.APPROVED),
+    "reject": Step(frozenset({State.ACCEPTED, State.UNDER_REVIEW}), State.REJECTED, Kind.REJECTED),
     "request_supplement": Step(
         frozenset({State.ACCEPTED, State.UNDER_REVIEW}),
         State.SUPPLEMENT_REQUESTED,
-        "supplement_requested",
+        Kind.SUPPLEMENT_REQUESTED,
     ),
     "resume": Step(frozenset({State.SUPPLEMENT_REQUESTED}), State.UNDER_REVIEW, None),
 }
@@ -85,6 +90,8 @@ STAFF_STEPS: dict[str, Step] = {
 class WorkflowSettings:
     code_ttl: timedelta = timedelta(days=7)
     command_ttl: timedelta = timedelta(hours=1)
+    # Seals pickup codes held in the notification outbox; None: the key kept in the database.
+    notification_key: bytes | None = field(default=None, repr=False)
 
 
 def new_load_id() -> str:
@@ -131,16 +138,38 @@ class Workflow:
 
     # ------------------------------------------------------------ staff steps
 
-    def staff_step(self, application_no: str, step: str, actor: str, note: str = "") -> Application:
-        """Apply one review step (accept, review, approve, reject, request_supplement, resume)."""
+    def staff_step(
+        self,
+        application_no: str,
+        step: str,
+        actor: str,
+        note: str = "",
+        reason: str | None = None,
+    ) -> Application:
+        """Apply one review step (accept, review, approve, reject, request_supplement, resume).
+
+        `note` stays in the history for staff. A reject or supplement SMS carries `reason`, which
+        the caller takes from its fixed list of wordings, never staff free text.
+        """
         rule = STAFF_STEPS[step]
         app = self.application(application_no)
         if app.status not in rule.sources:
             raise InvalidTransition(application_no, app.status, step)
+        values: dict[str, str] = {}
+        if rule.sms_kind in (Kind.REJECTED, Kind.SUPPLEMENT_REQUESTED):
+            values["reason"] = reason or DEFAULT_REASON
+            try:
+                check_params(rule.sms_kind, {"no": application_no, **values})
+            except TemplateError as exc:
+                raise UnknownReason(str(exc)) from None
         self._move(app, rule.target, actor, note)
         if rule.sms_kind:
-            self._notify(app, rule.sms_kind, note=note or "-")
+            self._notify(app, rule.sms_kind, **values)
         return app
+
+    def submitted(self, app: Application) -> None:
+        """A new application from a terminal: the applicant is told its number."""
+        self._notify(app, Kind.SUBMITTED)
 
     def request_load(
         self, application_no: str, terminal_id: str, size: str, actor: str
@@ -205,7 +234,7 @@ class Workflow:
         )
         load.status = LoadStatus.WITHDRAWN
         self._move(app, State.RETURNED, actor, note)
-        self._notify(app, "returned")
+        self._notify(app, Kind.RETURNED)
         return app
 
     # ------------------------------------------------------------ terminal facts
@@ -226,7 +255,7 @@ class Workflow:
             raise InvalidTransition(app.application_no, app.status, "pick up")
         load.status = LoadStatus.PICKED_UP
         self._move(app, State.PICKED_UP, actor, f"compartment {load.compartment_id}")
-        self._notify(app, "picked_up")
+        self._notify(app, Kind.PICKED_UP)
 
     # ------------------------------------------------------------ internals
 
@@ -234,7 +263,7 @@ class Workflow:
         terminal = self.terminal(load.terminal_id)
         load.code_rotation += 1
         load.code_expires_at = self.clock() + self.settings.code_ttl
-        # The clear code lives only in this frame and in the SMS text.
+        # The clear code lives only in this frame and, sealed, in the outbox until sent.
         code = pickup_code.new_code()
         command = m.SetPickupCode(
             terminal_id=terminal.id,
@@ -252,7 +281,7 @@ class Workflow:
         at = load.code_expires_at
         at = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
         expires = f"{at.astimezone(m.SERVICE_TZ):%Y-%m-%d %H:%M}"  # the citizen's clock
-        self._notify(app, "pickup_code", code=code, terminal_id=terminal.id, expires=expires)
+        self._notify(app, Kind.PICKUP_CODE, code=code, terminal=terminal.id, expires=expires)
 
     def _command(self, command: m.Message) -> None:
         commands.record(self.session, command)
@@ -276,6 +305,14 @@ class Workflow:
             )
         )
 
-    def _notify(self, app: Application, kind: str, **fields: str) -> None:
-        text = render(kind, application_no=app.application_no, **fields)
-        self.after.sms.append(Sms(app.phone, text, kind))
+    def _notify(self, app: Application, kind: Kind, **values: str) -> None:
+        outbox.enqueue(
+            self.session,
+            kind,
+            app.phone,
+            {"no": app.application_no, **values},
+            now=self.clock(),
+            application_no=app.application_no,
+            key=self.settings.notification_key,
+        )
+        self.after.notified += 1

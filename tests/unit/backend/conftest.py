@@ -13,11 +13,24 @@ from sqlalchemy import func, select
 from backend.blobs import BlobStore
 from backend.db import Database
 from backend.ingest import Ingest, IngestResult
-from backend.models import Application, CommandRow, SmsOutboxRow
-from backend.sms import OutboxSms
+from backend.models import Application, CommandRow
+from backend.notifications.models import NotificationRow
+from backend.notifications.outbox import stored_key
+from backend.notifications.sealing import Sealer
+from backend.notifications.templates import DEFAULT_TABLE, Kind, render
+from backend.sms import HeldSms
 from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
+
+
+@dataclass(frozen=True)
+class QueuedSms:
+    """A message waiting in the outbox, as the default templates would word it."""
+
+    phone: str
+    kind: str
+    text: str
 
 
 @dataclass
@@ -53,9 +66,19 @@ class Backend:
             assert app is not None
             return app
 
-    def sms(self) -> list[SmsOutboxRow]:
+    def sms(self, kind: str | None = None) -> list[QueuedSms]:
+        """The outbox in order (no sender runs here), sealed codes opened with the stored key."""
+        out = []
         with self.db.transaction() as s:
-            return list(s.scalars(select(SmsOutboxRow).order_by(SmsOutboxRow.id)))
+            sealer = Sealer(stored_key(s))
+            for row in s.scalars(select(NotificationRow).order_by(NotificationRow.id)):
+                values = dict(row.params)
+                if row.sealed is not None:
+                    values.update(sealer.open(row.out_id, row.sealed))
+                template = DEFAULT_TABLE.templates[Kind(row.kind)]
+                text = render(template, DEFAULT_TABLE.sign_name, values)
+                out.append(QueuedSms(row.phone, row.kind, text))
+        return [x for x in out if kind is None or x.kind == kind]
 
     def commands(self, type_name: str | None = None) -> list[CommandRow]:
         with self.db.transaction() as s:
@@ -70,10 +93,10 @@ def backend(tmp_path: Path) -> Iterator[Backend]:
     db = Database(f"sqlite:///{tmp_path / 'backend.db'}")
     db.create_all()
     publisher = RecordingPublisher()
-    ingest = Ingest(db, BlobStore(tmp_path / "blobs"), OutboxSms(db), publisher)
+    ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher)
     ingest.register_terminal(TERMINAL, KEY)
     yield Backend(
-        db, ingest, publisher, tmp_path / "blobs", StaffDesk(db, publisher, OutboxSms(db))
+        db, ingest, publisher, tmp_path / "blobs", StaffDesk(db, publisher, HeldSms())
     )
     db.dispose()
 

@@ -16,7 +16,7 @@ from backend.blobs import BlobStore
 from backend.db import Database
 from backend.ingest import Ingest
 from backend.models import StatusQueryLog
-from backend.sms import OutboxSms
+from backend.sms import HeldSms
 from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 
@@ -43,7 +43,7 @@ class Site:
         self.db = Database(f"sqlite:///{tmp_path / 'progress.db'}")
         self.db.create_all()
         self.publisher = RecordingPublisher()
-        sms = OutboxSms(self.db)
+        sms = HeldSms()
         self.ingest = Ingest(
             self.db, BlobStore(tmp_path / "blobs"), sms, self.publisher, clock=self.clock
         )

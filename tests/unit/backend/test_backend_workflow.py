@@ -34,7 +34,7 @@ def test_staff_walk_an_application_to_approved_with_history_and_sms(submitted):
         ("under_review", "approved", "staff-1"),
     ]
     sms = submitted.sms()
-    assert [x.kind for x in sms] == ["accepted", "approved"]
+    assert [x.kind for x in sms] == ["submitted", "accepted", "approved"]
     assert {x.phone for x in sms} == {"13800138000"}
     assert all(NO in x.text for x in sms)
 
@@ -45,20 +45,22 @@ def test_approving_a_submitted_application_is_an_invalid_transition(submitted):
 
     assert info.value.state == "submitted"
     assert submitted.application(NO).status == State.SUBMITTED
-    assert submitted.sms() == []
+    assert [x.kind for x in submitted.sms()] == ["submitted"]
 
 
-def test_supplement_request_sends_the_note_and_resume_returns_to_review(submitted):
+def test_supplement_request_sends_only_the_fixed_wording_and_resume_returns_to_review(submitted):
     submitted.desk.step(NO, "accept", "staff-1")
     submitted.desk.step(NO, "request_supplement", "staff-1", "请补充户口本首页")
 
     assert submitted.application(NO).status == State.SUPPLEMENT_REQUESTED
-    assert "请补充户口本首页" in submitted.sms()[-1].text
+    # The clerk's note stays in the history; the SMS carries no free text.
+    assert "请补充户口本首页" not in submitted.sms()[-1].text
+    assert "详情请致电窗口" in submitted.sms()[-1].text
 
     submitted.desk.step(NO, "resume", "staff-2")
 
     assert submitted.application(NO).status == State.UNDER_REVIEW
-    assert [x.kind for x in submitted.sms()] == ["accepted", "supplement_requested"]
+    assert [x.kind for x in submitted.sms()] == ["submitted", "accepted", "supplement_requested"]
 
 
 def test_a_rejected_application_cannot_be_approved_or_resumed(submitted):

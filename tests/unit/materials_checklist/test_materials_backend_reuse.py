@@ -17,7 +17,7 @@ from backend.ingest import Ingest
 from backend.models import Material, ProcessedMessage, ReuseQueryLog
 from backend.queries import application_detail
 from backend.reuse import MaterialsOnFile, ReuseSettings
-from backend.sms import OutboxSms
+from backend.sms import HeldSms
 from backend.staff import StaffDesk
 from cloud_bridge.contract import applicant_ref
 from cloud_bridge.contract import messages as m
@@ -45,10 +45,10 @@ class Site:
         self.publisher = Publisher()
         reuse = MaterialsOnFile(ReuseSettings(APPLICANT_KEY), lambda: self.now)
         self.ingest = Ingest(
-            self.db, BlobStore(tmp / "blobs"), OutboxSms(self.db), self.publisher, reuse=reuse
+            self.db, BlobStore(tmp / "blobs"), HeldSms(), self.publisher, reuse=reuse
         )
         self.ingest.register_terminal(T, bytes(32))
-        self.desk = StaffDesk(self.db, self.publisher, OutboxSms(self.db))
+        self.desk = StaffDesk(self.db, self.publisher, HeldSms())
         self.seq = 0
 
     def feed(self, *messages: m.Message):

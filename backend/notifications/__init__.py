@@ -1,0 +1,1 @@
+"""Notifications to applicants: the SMS outbox, templates, providers and reminders."""

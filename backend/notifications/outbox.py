@@ -1,0 +1,117 @@
+"""The durable notification outbox: queue in the caller's transaction, list masked for staff."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import desc, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract.messages import mask_phone
+
+from ..models import BackendKey
+from .models import NotificationRow, NotificationState
+from .sealing import Sealer, mask_secret
+from .templates import SECRET_VARIABLES, Kind, check_params
+
+NOTIFICATION_KEY = "notification"
+
+
+def stored_key(session: Session) -> bytes:
+    """The key kept in the database, made once: for a site that configured no key file."""
+    row = session.get(BackendKey, NOTIFICATION_KEY)
+    if row is None:
+        row = BackendKey(name=NOTIFICATION_KEY, value=secrets.token_bytes(32))
+        session.add(row)
+        session.flush()
+    return bytes(row.value)
+
+
+def enqueue(
+    session: Session,
+    kind: Kind,
+    phone: str,
+    values: dict[str, str],
+    *,
+    now: datetime,
+    application_no: str | None = None,
+    key: bytes | None = None,
+    dedupe_key: str | None = None,
+) -> NotificationRow | None:
+    """Queue one message in `session`'s transaction; None if `dedupe_key` was queued before."""
+    params = check_params(kind, values)
+    if dedupe_key is not None:
+        seen = session.scalar(
+            select(NotificationRow.id).where(NotificationRow.dedupe_key == dedupe_key)
+        )
+        if seen is not None:
+            return None
+    out_id = secrets.token_hex(16)
+    secret = {k: v for k, v in params.items() if k in SECRET_VARIABLES}
+    sealed = Sealer(key or stored_key(session)).seal(out_id, secret) if secret else None
+    row = NotificationRow(
+        out_id=out_id,
+        dedupe_key=dedupe_key,
+        application_no=application_no,
+        kind=kind.value,
+        phone=phone,
+        params={k: v for k, v in params.items() if k not in secret},
+        sealed=sealed,
+        secret_names=",".join(sorted(secret)),
+        state=NotificationState.QUEUED,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    if dedupe_key is None:
+        session.add(row)
+        return row
+    try:
+        with session.begin_nested():  # two workers racing on one reminder: one row wins
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def masked(row: NotificationRow) -> dict[str, Any]:
+    """A row as staff see it: phone masked, secret variables starred, never the clear code."""
+    params = dict(row.params)
+    for name in filter(None, row.secret_names.split(",")):
+        params[name] = mask_secret("000000")
+    return {
+        "id": row.id,
+        "application_no": row.application_no,
+        "kind": row.kind,
+        "phone": mask_phone(row.phone),
+        "template_code": row.template_code,
+        "params": params,
+        "state": row.state,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat()
+        if row.state in NotificationState.WAITING
+        else None,
+        "last_error": row.last_error,
+        "provider": row.provider,
+        "created_at": row.created_at.isoformat(),
+        "accepted_at": row.accepted_at.isoformat() if row.accepted_at else None,
+        "reported_at": row.reported_at.isoformat() if row.reported_at else None,
+    }
+
+
+def listing(
+    session: Session,
+    *,
+    application_no: str | None = None,
+    states: tuple[str, ...] | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Notifications newest first, masked; filtered by application or states."""
+    query = select(NotificationRow).order_by(desc(NotificationRow.id)).limit(limit)
+    if application_no:
+        query = query.where(NotificationRow.application_no == application_no)
+    if states:
+        query = query.where(NotificationRow.state.in_(states))
+    return [masked(r) for r in session.scalars(query)]
