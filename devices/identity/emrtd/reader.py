@@ -18,63 +18,31 @@ from typing import Any
 
 from devices.identity.port import IdentityDocument
 
-from . import lds, sod, tlv
+from . import lds, sod
 from .bac import mutual_authenticate
+from .card_session import (
+    EXTENDED_CHUNK,
+    SHORT_CHUNK,
+    SW_OK,
+    CardSession,
+    extended_length_supported,
+)
 from .errors import (
     AccessDenied,
-    CardRemoved,
     CorruptData,
     IdentityReadError,
     NoDocument,
     ReaderFault,
-    SecureMessagingError,
     UnsupportedDocument,
 )
 from .lds import AID
 from .mrz import MrzData, MrzKey, mask
 from .passive import passive_authentication
-from .sm import ReaderChannel
-from .tlv import total_length
 from .trust import TrustStore
 
 log = logging.getLogger(__name__)
 
-SHORT_CHUNK = 0xDF  # 223: the protected response still fits a short APDU (256 bytes)
-EXTENDED_CHUNK = 0x1000  # per READ BINARY when the card announces extended lengths
-MAX_SHORT_OFFSET = 0x7FFF  # READ BINARY B0 addresses 15 bits
-SW_OK = 0x9000
-SW_END_OF_FILE = 0x6282
-SW_NOT_FOUND = 0x6A82
 VPCD_READER_PREFIX = "Virtual PCD"
-
-
-def _historical_bytes(atr: bytes) -> bytes:
-    count = atr[1] & 0x0F
-    pos, indicator = 2, atr[1] >> 4
-    while True:
-        pos += bin(indicator & 0x7).count("1")  # TAi, TBi, TCi present
-        if not indicator & 0x8:  # no TDi: interface bytes end here
-            return atr[pos : pos + count]
-        indicator = atr[pos] >> 4
-        pos += 1
-
-
-def extended_length_supported(atr: bytes) -> bool:
-    """Whether the ATR's historical bytes announce extended Lc/Le (card capabilities 7x)."""
-    try:
-        historical = _historical_bytes(atr)
-    except IndexError:
-        return False
-    if not historical or historical[0] != 0x80:
-        return False
-    i = 1
-    while i < len(historical):
-        tag, size = historical[i] >> 4, historical[i] & 0x0F
-        value = historical[i + 1 : i + 1 + size]
-        if tag == 0x7 and len(value) >= 3:
-            return bool(value[2] & 0x40)
-        i += 1 + size
-    return False
 
 
 def _yymmdd(text: str, *, future: bool) -> date | None:
@@ -102,39 +70,6 @@ def to_identity_document(mrz: MrzData, photo: bytes | None, authenticity: str) -
         issuer=mrz.issuing_state or None,
         authenticity=authenticity,
     )
-
-
-class _Session:
-    """One connected card: plain and protected transmits with error mapping and a report."""
-
-    def __init__(self, connection: Any, report: dict[str, Any]):
-        self.connection = connection
-        self.report = report
-        self.channel: ReaderChannel | None = None
-
-    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        from smartcard.Exceptions import CardConnectionException
-
-        try:
-            data, sw1, sw2 = self.connection.transmit(list(apdu))
-        except CardConnectionException as exc:
-            raise CardRemoved(f"card left the reader during a command: {exc}") from exc
-        self.report["apdus"] += 1
-        return bytes(data), (sw1 << 8) | sw2
-
-    def secure(
-        self, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
-    ) -> tuple[bytes, int]:
-        if self.channel is None:
-            raise SecureMessagingError("no secure-messaging session")
-        apdu = self.channel.protect(0x00, ins, p1, p2, data, le)
-        response, sw = self.transmit(apdu)
-        if sw not in (SW_OK, SW_END_OF_FILE) and not response:
-            self.channel.close()
-            if sw in (0x6987, 0x6988):
-                raise SecureMessagingError(f"the chip rejected a protected command ({sw:04X})")
-            return b"", sw
-        return self.channel.unprotect(response, sw)
 
 
 class EmrtdReader:
@@ -182,7 +117,7 @@ class EmrtdReader:
             connection, name = connect()
             report["reader"] = name
             report["steps"]["wait_card"] = time.perf_counter() - started
-            session = _Session(connection, report)
+            session = CardSession(connection, report)
             document = self._read_card(session, key)
             report["result"] = "ok"
             return document
@@ -217,7 +152,7 @@ class EmrtdReader:
 
     # -- steps --------------------------------------------------------------------------
 
-    def _read_card(self, session: _Session, key: MrzKey) -> IdentityDocument:
+    def _read_card(self, session: CardSession, key: MrzKey) -> IdentityDocument:
         report = session.report
         atr = bytes(session.connection.getATR())
         report["atr"] = atr.hex().upper()
@@ -235,7 +170,7 @@ class EmrtdReader:
         files: dict[str, bytes] = {}
         for item in (lds.EF_COM, lds.DG1, lds.DG2, lds.EF_SOD):
             with _timed(report, item.name):
-                content = self._read_file(session, item, chunk)
+                content = session.read_file(item, chunk)
             if content is not None:
                 files[item.name] = content
                 report["sizes"][item.name] = len(content)
@@ -257,55 +192,6 @@ class EmrtdReader:
             else:
                 report["sod"] = {"present": False}
         return to_identity_document(mrz, face.data, authenticity)
-
-    def _read_file(self, session: _Session, item: lds.LdsFile, chunk: int) -> bytes | None:
-        _, sw = session.secure(0xA4, 0x02, 0x0C, item.fid.to_bytes(2, "big"))
-        if sw == SW_NOT_FOUND:
-            return None
-        if sw != SW_OK:
-            raise CorruptData(f"SELECT {item.name} answered {sw:04X}")
-        data, sw = session.secure(0xB0, 0x00, 0x00, le=4)
-        if sw not in (SW_OK, SW_END_OF_FILE) or not data:
-            raise CorruptData(f"READ BINARY of {item.name} answered {sw:04X}")
-        size = total_length(data)
-        while size is None and len(data) < 8:
-            more, sw = session.secure(0xB0, 0x00, len(data), le=4)
-            if not more:
-                raise CorruptData(f"{item.name} ends inside its own header")
-            data += more
-            size = total_length(data)
-        if size is None:
-            raise CorruptData(f"{item.name} does not start with a readable TLV header")
-        if data[0] != item.tag:
-            raise CorruptData(f"{item.name} starts with tag {data[0]:02X}, not {item.tag:02X}")
-        while len(data) < size:
-            offset = len(data)
-            want = min(chunk, size - offset)
-            if offset <= MAX_SHORT_OFFSET:
-                more, sw = session.secure(0xB0, offset >> 8, offset & 0xFF, le=want)
-            else:
-                more, sw = self._read_binary_odd(session, item, offset, want)
-            if sw not in (SW_OK, SW_END_OF_FILE) or not more:
-                raise CorruptData(
-                    f"READ BINARY of {item.name} at offset {offset} answered {sw:04X} "
-                    f"with {len(more)} bytes; the file should be {size} bytes"
-                )
-            data += more
-        return data[:size]
-
-    @staticmethod
-    def _read_binary_odd(
-        session: _Session, item: lds.LdsFile, offset: int, want: int
-    ) -> tuple[bytes, int]:
-        """READ BINARY with odd INS: offset in DO'54', data back in DO'53' (past 32 KiB)."""
-        offset_do = tlv.encode(0x54, offset.to_bytes(3, "big"))
-        answer, sw = session.secure(0xB1, 0x00, 0x00, offset_do, le=want + 4)
-        if not answer:
-            return b"", sw
-        wrapped = tlv.parse_single(answer, 0x53)
-        if len(wrapped.value) > want:
-            raise CorruptData(f"READ BINARY of {item.name} returned more than asked")
-        return wrapped.value, sw
 
     # -- PC/SC --------------------------------------------------------------------------
 
@@ -381,4 +267,11 @@ class _timed:
         self.report["steps"][self.name] = time.perf_counter() - self.start
 
 
-__all__ = ["AccessDenied", "EmrtdReader", "extended_length_supported", "to_identity_document"]
+__all__ = [
+    "EXTENDED_CHUNK",
+    "SHORT_CHUNK",
+    "AccessDenied",
+    "EmrtdReader",
+    "extended_length_supported",
+    "to_identity_document",
+]

@@ -57,6 +57,12 @@ def test_passport_is_read_verified_and_its_photo_matches_the_holder(insert_card,
         "verified_data_groups": [1, 2],
         "signature": "valid",
         "signature_algorithm": "ECDSA with sha256",
+        "chain": {
+            "issuer_verified": False,
+            "signer": "CN=allhours test document signer,C=UT",
+            "csca": None,
+            "reason": "no CSCA master list is configured",
+        },
     }
     assert report["sizes"]["EF.COM"] == 22 and report["sizes"]["DG2"] > 20_000
     assert {"select", "bac", "EF.COM", "DG1", "DG2", "EF.SOD"} <= set(report["steps"])
