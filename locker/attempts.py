@@ -1,8 +1,9 @@
-"""Wrong-code limits per terminal keypad: free attempts, doubling delay, one alarm per streak."""
+"""Wrong-attempt limits: the keypad's streak (free tries, doubling delay, an alarm per streak)
+and the budgets no opening resets (per terminal, per compartment; ADR 0011)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -16,6 +17,13 @@ class AttemptPolicy:
     ``alarm_after``-th consecutive wrong code raises one alarm. A streak with no wrong code
     for ``idle_reset_s`` starts over, so one citizen's typo is not charged to the next
     person a week later; None keeps streaks until a correct code.
+
+    The budgets bound what a patient attacker gets however he paces himself (ADR 0011):
+    ``terminal_budget`` wrong attempts in any ``terminal_window_s`` lock the keypad until the
+    oldest leaves the window; ``compartment_budget`` wrong attempts addressed to one
+    compartment (its phone tail typed, or its code with a wrong tail or holder) in any
+    ``compartment_window_s`` lock its code until a new one is set. Neither a correct code, an
+    opening nor a quiet spell gives any of them back.
     """
 
     free_attempts: int = 3
@@ -23,6 +31,10 @@ class AttemptPolicy:
     max_delay_s: float = 900.0
     alarm_after: int = 5
     idle_reset_s: float | None = 3600.0
+    terminal_budget: int = 20
+    terminal_window_s: float = 86_400.0
+    compartment_budget: int = 5
+    compartment_window_s: float = 30 * 86_400.0
 
     def __post_init__(self) -> None:
         if self.free_attempts < 0:
@@ -34,6 +46,11 @@ class AttemptPolicy:
         # A reset shorter than a lockout would let a brute-forcer skip the delays.
         if self.idle_reset_s is not None and self.idle_reset_s <= self.max_delay_s:
             raise ValueError("idle_reset_s must be longer than max_delay_s")
+        # A citizen who mistypes twice must still get in with the third try.
+        if self.terminal_budget < 3 or self.compartment_budget < 3:
+            raise ValueError("terminal_budget and compartment_budget must be >= 3")
+        if self.terminal_window_s <= 0 or self.compartment_window_s <= 0:
+            raise ValueError("the budget windows must be > 0")
 
     def delay_after(self, streak: int) -> float:
         """The lockout imposed after the ``streak``-th consecutive wrong code."""
@@ -105,3 +122,63 @@ class AttemptStreak:
             lockout_until=float(record["lockout_until"]),
             last_wrong_at=record.get("last_wrong_at"),
         )
+
+
+@dataclass
+class AttemptBudgets:
+    """Wrong attempts in the rolling windows, per terminal and per compartment; journalled."""
+
+    terminal: list[float] = field(default_factory=list)
+    compartments: dict[str, list[float]] = field(default_factory=dict)
+
+    def prune(self, policy: AttemptPolicy, now: float) -> None:
+        """Forget attempts that left their window."""
+        self.terminal = _within(self.terminal, now, policy.terminal_window_s)
+        kept = {
+            cid: _within(times, now, policy.compartment_window_s)
+            for cid, times in self.compartments.items()
+        }
+        self.compartments = {cid: times for cid, times in kept.items() if times}
+
+    def terminal_wait(self, policy: AttemptPolicy, now: float) -> float:
+        """Seconds until the terminal's budget allows another attempt (0 if it does now)."""
+        self.prune(policy, now)
+        if len(self.terminal) < policy.terminal_budget:
+            return 0.0
+        oldest = sorted(self.terminal)[len(self.terminal) - policy.terminal_budget]
+        return max(1.0, oldest + policy.terminal_window_s - now)
+
+    def charge(self, policy: AttemptPolicy, now: float, compartment_ids: list[str]) -> None:
+        """Count one wrong attempt on the terminal and on every compartment it addressed."""
+        self.prune(policy, now)
+        self.terminal.append(now)
+        for cid in compartment_ids:
+            self.compartments.setdefault(cid, []).append(now)
+
+    def terminal_exhausted(self, policy: AttemptPolicy) -> bool:
+        """Whether the last charge used up the terminal's budget."""
+        return len(self.terminal) >= policy.terminal_budget
+
+    def compartment_exhausted(self, policy: AttemptPolicy, compartment_id: str) -> bool:
+        """Whether this compartment has no wrong attempt left in its window."""
+        return len(self.compartments.get(compartment_id, ())) >= policy.compartment_budget
+
+    def to_record(self) -> dict[str, Any]:
+        """The journal form (joined with the streak's in one attempts record)."""
+        return {"terminal": list(self.terminal), "compartments": dict(self.compartments)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AttemptBudgets:
+        """Rebuild from the latest attempts record; one from an older release has none."""
+        return cls(
+            terminal=[float(t) for t in record.get("terminal", ())],
+            compartments={
+                str(cid): [float(t) for t in times]
+                for cid, times in record.get("compartments", {}).items()
+            },
+        )
+
+
+def _within(times: list[float], now: float, window: float) -> list[float]:
+    # A clock stepped back keeps what lies ahead of it: forgetting would refill the budget.
+    return [t for t in times if t > now - window]

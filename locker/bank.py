@@ -25,7 +25,7 @@ from locker.errors import (
     LockerFault,
 )
 from locker.journal import DOOR_OPENING, OPENING, LockerJournal
-from locker.keypad import WRONG_CODE_LIMIT, Keypad, PickupClaim
+from locker.keypad import WRONG_CODE_LIMIT, Keypad, PickupClaim, TailDigest
 from locker.layout import CompartmentSpec, Size
 from locker.opening import (
     JAMMED,
@@ -70,6 +70,7 @@ class LockerBank:
         lock: LockPort | BoardSet,
         *,
         code_digest: Callable[[str], str],
+        tail_digest: TailDigest | None = None,
         clock: Callable[[], float] = time.time,
         on_alarm: Callable[[LockerAlarm], None] = lambda a: None,
         policy: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen, so sharing is safe
@@ -94,7 +95,14 @@ class LockerBank:
             sleep=sleep,
             on_alarm=self._alarm,
         )
-        self.keypad = Keypad(journal, code_digest=code_digest, policy=policy, alarm=self._alarm)
+        self.keypad = Keypad(
+            journal,
+            code_digest=code_digest,
+            tail_digest=tail_digest,
+            policy=policy,
+            alarm=self._alarm,
+            lock_code=self._records.lock_code,
+        )
         self.opener = DoorOpener(
             self.boards,
             self.doors,
@@ -201,10 +209,18 @@ class LockerBank:
         with self._mutex:
             return self._records.confirm_result_loaded(load_id)
 
-    def set_pickup_code(self, load_id: str, digest: str, expires_at: float) -> Compartment:
-        """Set or rotate the pickup code's digest; an earlier digest stops working."""
+    def set_pickup_code(
+        self, load_id: str, digest: str, expires_at: float, tail_digest: str | None = None
+    ) -> Compartment:
+        """Set or rotate the pickup code's digest; an earlier digest stops working.
+
+        With ``tail_digest`` (the keyed digest of the applicant's phone tail, ADR 0011) the
+        code opens only together with that tail. Only a new code unlocks a locked one.
+        """
         with self._mutex:
-            return self._records.set_pickup_code(load_id, digest, expires_at)
+            if tail_digest is not None and not self.keypad.checks_tails:
+                raise ValueError("this keypad has no phone-tail digest to check a tail with")
+            return self._records.set_pickup_code(load_id, digest, expires_at, tail_digest)
 
     def withdraw_result(self, load_id: str) -> Compartment:
         """Staff take the result back: its code stops working; it stays until released."""
@@ -213,26 +229,27 @@ class LockerBank:
 
     # ---- pickup --------------------------------------------------------------------
 
-    def pickup(self, code: str) -> Opened:
+    def pickup(self, code: str, phone_tail: str | None = None) -> Opened:
         """Open the compartment whose result matches ``code``; see docs/locker.md.
 
         A result with a holder is not opened by its code alone: IdentityRequired, and the
         caller goes through `check_code` and `open_claimed` with the holder's digest.
         """
         with self._mutex:
-            claim = self.check_code(code)
+            claim = self.check_code(code, phone_tail)
             if claim.needs_identity:
                 self.release_claim(claim)
                 raise IdentityRequired(claim.compartment_id)
             return self.open_claimed(claim)
 
-    def check_code(self, code: str) -> PickupClaim:
+    def check_code(self, code: str, phone_tail: str | None = None) -> PickupClaim:
         """Judge a typed code and claim its compartment without opening it (`Keypad.check`)."""
         with self._mutex:
             return self.keypad.check(
                 code,
                 list(self._slots.values()),
                 self._clock(),
+                phone_tail=phone_tail,
                 awaiting_answer=self.opener.awaiting_pickups(),
             )
 

@@ -41,6 +41,10 @@ class Compartment:
     # Who may collect a result whose item asks for an identity check at pickup: the applicant
     # digest (ADR 0003). None: the code alone opens it. A pseudonym, so kept out of reprs.
     holder_ref: str | None = field(default=None, repr=False)
+    # The second factor (ADR 0011): a keyed digest of the applicant's phone tail, never the
+    # digits. None: the code alone opens it.
+    tail_digest: str | None = field(default=None, repr=False)
+    code_locked: bool = False  # too many wrong attempts addressed it: only a new code opens it
 
     @property
     def id(self) -> str:
@@ -64,6 +68,8 @@ class Compartment:
             "out_of_service_reason": self.out_of_service_reason,
             "updated_at": self.updated_at,
             "holder_ref": self.holder_ref,
+            "tail_digest": self.tail_digest,
+            "code_locked": self.code_locked,
         }
 
     @classmethod
@@ -81,4 +87,6 @@ class Compartment:
             out_of_service_reason=record.get("out_of_service_reason"),
             updated_at=record.get("updated_at"),
             holder_ref=record.get("holder_ref"),
+            tail_digest=record.get("tail_digest"),
+            code_locked=bool(record.get("code_locked", False)),
         )

@@ -8,10 +8,11 @@ the entry and the key, instead of opening the wrong door in front of a citizen.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from locker.attempts import AttemptPolicy
 from locker.errors import LayoutError
 from locker.layout import CompartmentSpec, DoorInput, Size
 
@@ -37,6 +38,7 @@ _LOCKER_KEYS = {
     "door_left_open_s",
     "poll_interval_s",
     "journal",
+    "keypad",
 }
 
 
@@ -81,6 +83,7 @@ class LockerConfig:
     compartments: tuple[CompartmentSpec, ...]
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     journal: Path | None = None
+    keypad: AttemptPolicy = field(default_factory=AttemptPolicy)  # ADR 0011
 
     def board(self, board_id: str) -> BoardConfig:
         """The board with this id."""
@@ -109,9 +112,7 @@ def load_locker_config(path: str | Path) -> LockerConfig:
     except LockerConfigError as exc:
         raise LockerConfigError(f"{path}: {exc}") from None
     if config.journal is not None and not config.journal.is_absolute():
-        config = LockerConfig(
-            config.boards, config.compartments, config.supervision, path.parent / config.journal
-        )
+        config = replace(config, journal=path.parent / config.journal)
     return config
 
 
@@ -129,7 +130,11 @@ def parse_locker_config(data: dict[str, Any]) -> LockerConfig:
     if journal is not None and (not isinstance(journal, str) or not journal.strip()):
         raise LockerConfigError("[locker] journal: must be a file path")
     return LockerConfig(
-        tuple(boards), tuple(compartments), supervision, Path(journal) if journal else None
+        tuple(boards),
+        tuple(compartments),
+        supervision,
+        Path(journal) if journal else None,
+        _parse_keypad(table.get("keypad", {})),
     )
 
 
@@ -331,6 +336,32 @@ def _parse_supervision(table: dict[str, Any]) -> SupervisionSettings:
     if values["poll_interval_s"] >= values["open_confirm_s"]:
         raise LockerConfigError("[locker] poll_interval_s: must be shorter than open_confirm_s")
     return SupervisionSettings(pulse_ms=pulse_ms, **values)
+
+
+# ---------------------------------------------------------------- keypad
+
+
+def _parse_keypad(table: Any) -> AttemptPolicy:
+    """The `[locker.keypad]` table: the wrong-attempt policy of ADR 0011; absent keys default."""
+    if not isinstance(table, dict):
+        raise LockerConfigError("[locker.keypad]: expected a table")
+    kinds = {f.name: f.type for f in fields(AttemptPolicy)}
+    _no_unknown(table, set(kinds), "[locker.keypad]")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"[locker.keypad] {key}"
+        if key == "idle_reset_s" and value is False:
+            values[key] = None  # streaks end only with an opening
+        elif kinds[key] == "int":
+            values[key] = _int(table, key, "[locker.keypad]", low=0)
+        elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise LockerConfigError(f"{where}: must be a number > 0, got {value!r}")
+        else:
+            values[key] = float(value)
+    try:
+        return AttemptPolicy(**values)
+    except ValueError as exc:
+        raise LockerConfigError(f"[locker.keypad]: {exc}") from None
 
 
 # ---------------------------------------------------------------- small checks

@@ -171,3 +171,17 @@ class ClaimLapsed(LockerError):
 
     def __init__(self) -> None:
         super().__init__("Please type your pickup code again.")
+
+
+class CodeLocked(LockerError):
+    """Too many wrong attempts were addressed to this result; its code opens nothing any more.
+
+    Staff have the alarm and send a new code by SMS; until then the result stays inside.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "For your safety this pickup code has been locked after too many wrong attempts. "
+            "Your documents stay safe inside; staff have been alerted and will send you a new "
+            f"code by SMS. {HOTLINE}"
+        )

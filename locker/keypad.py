@@ -1,12 +1,13 @@
-"""The terminal's keypad: typed codes, the wrong-attempt streak, and claims awaiting a holder.
+"""The terminal's keypad: typed codes, wrong-attempt limits, and claims awaiting a holder.
 
-Pickup runs in two phases. `Keypad.check` judges a typed code (lockout, attempt streak,
-expiry, out of service) and returns a `PickupClaim` without opening anything. `Keypad.admit`
-decides whether a claim may open its compartment: for a result with a holder (an item whose
-pickup asks for an identity check) only when the verified card's applicant digest equals the
-holder's. The keypad opens no door and changes no compartment; it returns its decision and
-the `LockerBank` acts on it. A claim lives in memory only; the journal records that a code
-was checked, never a state change, so a power cut between the phases loses nothing.
+Pickup runs in two phases. `Keypad.check` judges a typed code (lockout, budgets, expiry, out
+of service, a locked code) and returns a `PickupClaim` without opening anything; with the
+second factor a code opens only together with the applicant's phone tail (ADR 0011).
+`Keypad.admit` decides whether a claim may open its compartment: for a result with a holder
+(an item whose pickup asks for an identity check) only when the verified card's applicant
+digest equals the holder's. The keypad opens no door; it returns its decision and the
+`LockerBank` acts on it. A claim lives in memory only; the journal records that a code was
+checked, never a state change, so a power cut between the phases loses nothing.
 
 The keypad is not thread-safe on its own: the bank calls it under its lock.
 """
@@ -18,11 +19,12 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from locker.attempts import AttemptPolicy, AttemptStreak
+from locker.attempts import AttemptBudgets, AttemptPolicy, AttemptStreak
 from locker.compartment import Compartment, State
 from locker.errors import (
     ClaimLapsed,
     CodeExpired,
+    CodeLocked,
     CompartmentOutOfService,
     IdentityRequired,
     InvalidTransition,
@@ -38,6 +40,7 @@ WRONG_CODE_LIMIT = "wrong_code_limit"
 CLAIM_TTL_S = 600.0
 
 AlarmSink = Callable[[str, str | None, str], None]  # kind, compartment id, detail
+TailDigest = Callable[[str, str], str]  # (load id, the phone's last four digits) -> digest
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,11 @@ def same_digest(a: str, b: str) -> bool:
 
 
 class Keypad:
-    """Judges codes and holders against the compartments it is shown; opens nothing itself."""
+    """Judges codes and holders against the compartments it is shown; opens nothing itself.
+
+    Its decisions that change a compartment go through ``lock_code`` (the bank journals the
+    lock); everything else it returns or raises.
+    """
 
     def __init__(
         self,
@@ -68,23 +75,36 @@ class Keypad:
         code_digest: Callable[[str], str],
         policy: AttemptPolicy,
         alarm: AlarmSink,
+        lock_code: Callable[[str], None],
+        tail_digest: TailDigest | None = None,
     ) -> None:
         self._journal = journal
         self._code_digest = code_digest
+        self._tail_digest = tail_digest
         self._policy = policy
         self._alarm = alarm
+        self._lock_code = lock_code
         self.streak = AttemptStreak()
+        self.budgets = AttemptBudgets()
         self._claim: PickupClaim | None = None
         self._claim_digest: str | None = None
 
+    @property
+    def checks_tails(self) -> bool:
+        """Whether this keypad can check a phone tail (the wiring gave it the digest)."""
+        return self._tail_digest is not None
+
     def restore(self, record: dict | None) -> None:
-        """Take up the streak the journal last recorded, so a restart does not reset it."""
+        """Take up the streak and budgets the journal last recorded; a restart resets neither."""
         if record is not None:
             self.streak = AttemptStreak.from_record(record)
+            self.budgets = AttemptBudgets.from_record(record)
 
     def lockout_remaining(self, now: float) -> float:
         """Seconds until the keypad accepts codes again (0 if not locked out)."""
-        return self.streak.remaining(self._policy, now)
+        return max(
+            self.streak.remaining(self._policy, now), self.budgets.terminal_wait(self._policy, now)
+        )
 
     def check(
         self,
@@ -92,22 +112,24 @@ class Keypad:
         slots: Collection[Compartment],
         now: float,
         *,
+        phone_tail: str | None = None,
         awaiting_answer: Collection[str] = (),
     ) -> PickupClaim:
-        """Judge a typed code and claim its compartment; raise the refusal otherwise.
+        """Judge a typed code (and phone tail) and claim its compartment; raise the refusal.
 
-        Raises TooManyAttempts, WrongCode, CodeExpired, CompartmentOutOfService or
+        Raises TooManyAttempts, WrongCode, CodeLocked, CodeExpired, CompartmentOutOfService or
         InvalidTransition (its pickup was just pulsed and awaits an answer in
         ``awaiting_answer``). A new claim replaces any earlier one: the terminal has one keypad.
         """
         if self.streak.expire_if_idle(self._policy, now):
-            self._journal.append_attempts(self.streak.to_record(), now)
-        wait = self.streak.remaining(self._policy, now)
+            self._journal_attempts(now)
+        wait = self.lockout_remaining(now)
         if wait > 0:
             # Refuse before hashing: during a lockout no code is checked at all.
             raise TooManyAttempts(wait)
         digest = self._code_digest(code)
         match: Compartment | None = None
+        addressed: list[Compartment] = []
         # Compare against every candidate, without stopping early, so timing does
         # not reveal how many results are waiting or where a code matched.
         for slot in slots:
@@ -115,10 +137,20 @@ class Keypad:
                 slot.state in (State.HOLDING_RESULT, State.OUT_OF_SERVICE)
                 and slot.code_digest is not None
             )
-            if waiting and same_digest(slot.code_digest or "", digest) and match is None:
+            if not waiting:
+                continue
+            code_ok = same_digest(slot.code_digest or "", digest)
+            tail_ok = self._tail_matches(slot, phone_tail)
+            if code_ok and tail_ok and match is None:
                 match = slot
+            elif code_ok or (tail_ok and slot.tail_digest is not None):
+                addressed.append(slot)  # this entry was aimed at it: its budget pays
         if match is None:
-            raise self._wrong_code(now)
+            if any(slot.code_locked for slot in addressed):
+                raise CodeLocked()  # nothing to win there, so nothing is counted
+            raise self._wrong_code(now, addressed)
+        if match.code_locked:
+            raise CodeLocked()
         if match.state == State.OUT_OF_SERVICE:
             # The right code, but the door is jammed: not a wrong attempt, and no pulse.
             raise CompartmentOutOfService(match.id)
@@ -145,6 +177,14 @@ class Keypad:
         self._claim, self._claim_digest = claim, match.code_digest
         return claim
 
+    def _tail_matches(self, slot: Compartment, phone_tail: str | None) -> bool:
+        if slot.tail_digest is None:
+            return True  # the code alone opens it
+        if phone_tail is None or self._tail_digest is None:
+            return False
+        typed = self._tail_digest(slot.load_id or "", phone_tail)
+        return same_digest(slot.tail_digest, typed)
+
     def admit(
         self,
         claim: PickupClaim,
@@ -164,14 +204,15 @@ class Keypad:
                 raise IdentityRequired(slot.id)
             if not same_digest(slot.holder_ref, holder_ref):
                 self._end_claim("wrong_holder", now)
-                attempts_left, delay = self._count_wrong(now)
+                attempts_left, delay = self._count_wrong(now, [slot])
                 raise WrongHolder(attempts_left, delay)
         self._claim = self._claim_digest = None
         # The streak ends only when something opens: a stolen code tried with one card
         # after another keeps counting.
+        # The budgets stay: an opening gives an attacker no fresh tries (ADR 0011).
         if self.streak.count:
             self.streak.reset()
-            self._journal.append_attempts(self.streak.to_record(), now)
+            self._journal_attempts(now)
         return slot
 
     def release(self, claim: PickupClaim, now: float) -> None:
@@ -209,17 +250,43 @@ class Keypad:
         if claim is not None:
             self._journal.append(event, claim.compartment_id, {"load_id": claim.load_id}, now)
 
-    def _wrong_code(self, now: float) -> WrongCode:
-        attempts_left, delay = self._count_wrong(now)
+    def _wrong_code(self, now: float, addressed: list[Compartment]) -> WrongCode:
+        attempts_left, delay = self._count_wrong(now, addressed)
         return WrongCode(attempts_left, delay)
 
-    def _count_wrong(self, now: float) -> tuple[int, float]:
-        delay, alarm = self.streak.register_wrong(self._policy, now)
-        self._journal.append_attempts(self.streak.to_record(), now)
-        if alarm:
+    def _count_wrong(self, now: float, addressed: list[Compartment]) -> tuple[int, float]:
+        delay, streak_alarm = self.streak.register_wrong(self._policy, now)
+        self.budgets.charge(self._policy, now, [slot.id for slot in addressed])
+        self._journal_attempts(now)
+        if streak_alarm:
             self._alarm(
                 WRONG_CODE_LIMIT,
                 None,
                 f"{self.streak.count} wrong pickup codes or holders in a row at this keypad",
             )
+        if len(self.budgets.terminal) == self._policy.terminal_budget:
+            self._alarm(
+                WRONG_CODE_LIMIT,
+                None,
+                f"{self._policy.terminal_budget} wrong pickup attempts within "
+                f"{_hours(self._policy.terminal_window_s)}: the keypad takes no code until "
+                "the oldest leaves that window",
+            )
+        for slot in addressed:
+            if self.budgets.compartment_exhausted(self._policy, slot.id) and not slot.code_locked:
+                self._lock_code(slot.id)
+                self._alarm(
+                    WRONG_CODE_LIMIT,
+                    slot.id,
+                    f"{len(self.budgets.compartments[slot.id])} wrong attempts at this result "
+                    f"within {_hours(self._policy.compartment_window_s)}: its code is locked; "
+                    "re-send the pickup code so the applicant gets a new one",
+                )
         return self.streak.attempts_left(self._policy), delay
+
+    def _journal_attempts(self, now: float) -> None:
+        self._journal.append_attempts({**self.streak.to_record(), **self.budgets.to_record()}, now)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h"

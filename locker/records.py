@@ -118,8 +118,10 @@ class CompartmentRecords:
         self.require(slot, State.RESERVED, RESULT, "confirm a loaded result")
         return self.commit("result_loaded", replace(slot, state=State.HOLDING_RESULT))
 
-    def set_pickup_code(self, load_id: str, digest: str, expires_at: float) -> Compartment:
-        """Set or rotate the pickup code's digest; an earlier digest stops working."""
+    def set_pickup_code(
+        self, load_id: str, digest: str, expires_at: float, tail_digest: str | None = None
+    ) -> Compartment:
+        """Set or rotate the pickup code's digest (and its phone-tail digest); see the bank."""
         slot = self.require_load(load_id)
         if slot.state not in (State.RESERVED, State.HOLDING_RESULT) or slot.withdrawn:
             # After a withdrawal a late duplicate must not bring the code back to life.
@@ -129,6 +131,8 @@ class CompartmentRecords:
             )
         if not digest:
             raise ValueError("a pickup code digest must not be empty")
+        if tail_digest is not None and not tail_digest:
+            raise ValueError("a phone-tail digest must not be empty")
         for other in self.slots.values():
             if (
                 other.id != slot.id
@@ -136,9 +140,17 @@ class CompartmentRecords:
                 and same_digest(other.code_digest, digest)
             ):
                 raise CodeCollision(load_id)
-        if slot.code_digest == digest and slot.code_expires_at == expires_at:
+        same_code = slot.code_digest == digest
+        if same_code and (slot.code_expires_at, slot.tail_digest) == (expires_at, tail_digest):
             return replace(slot)
-        new = replace(slot, code_digest=digest, code_expires_at=float(expires_at))
+        new = replace(
+            slot,
+            code_digest=digest,
+            code_expires_at=float(expires_at),
+            tail_digest=tail_digest,
+            # Only a new code unlocks: the same code sent again stays as locked as it was.
+            code_locked=slot.code_locked and same_code,
+        )
         return self.commit("pickup_code_set", new)
 
     def withdraw_result(self, load_id: str) -> Compartment:
@@ -146,7 +158,9 @@ class CompartmentRecords:
         slot = self.require_load(load_id)
         if slot.withdrawn:
             return replace(slot)
-        new = replace(slot, withdrawn=True, code_digest=None, code_expires_at=None)
+        new = replace(
+            slot, withdrawn=True, code_digest=None, code_expires_at=None, tail_digest=None
+        )
         return self.commit("result_withdrawn", new)
 
     def mark_out_of_service(self, compartment_id: str, reason: str) -> Compartment:
@@ -154,6 +168,13 @@ class CompartmentRecords:
         slot = self.get(compartment_id)
         new = replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=reason)
         return self.commit("out_of_service", new)
+
+    def lock_code(self, compartment_id: str) -> Compartment:
+        """Too many wrong attempts addressed this compartment: its code opens nothing more."""
+        slot = self.get(compartment_id)
+        if slot.code_locked or slot.code_digest is None:
+            return replace(slot)
+        return self.commit("pickup_code_locked", replace(slot, code_locked=True))
 
     # ---- lookups -----------------------------------------------------------------
 

@@ -24,6 +24,11 @@ def code_digest(code: str) -> str:
     return hmac.new(b"k", code.encode(), "sha256").hexdigest()
 
 
+def tail_digest(load_id: str, tail: str) -> str:
+    """The keyed digest of a phone tail, bound to its load, as the terminal's wiring provides."""
+    return hmac.new(b"k", f"tail|{load_id}|{tail}".encode(), "sha256").hexdigest()
+
+
 class FakeClock:
     """A clock that moves only when told to."""
 
@@ -61,6 +66,7 @@ class Rig:
         self.journals.append(journal)
         kwargs: dict[str, object] = {
             "code_digest": code_digest,
+            "tail_digest": tail_digest,
             "clock": self.clock,
             "on_alarm": self.alarms.append,
             "policy": AttemptPolicy(),
@@ -81,13 +87,22 @@ class Rig:
         self.bank = self.start(**overrides)
         return self.bank
 
-    def load_result(self, load_id: str, code: str, *, size: Size = Size.S,
-                    application_no: str | None = None, ttl: float = 3 * DAY) -> Compartment:
-        """Reserve, load and set a pickup code, as staff and the backend do."""
+    def load_result(
+        self,
+        load_id: str,
+        code: str,
+        *,
+        size: Size = Size.S,
+        application_no: str | None = None,
+        ttl: float = 3 * DAY,
+        tail: str | None = None,
+    ) -> Compartment:
+        """Reserve, load and set a pickup code (with the phone tail's digest), as staff do."""
         app = application_no or f"APP-{load_id}"
         self.bank.reserve_for_result(load_id, app, size)
         self.bank.confirm_result_loaded(load_id)
-        return self.bank.set_pickup_code(load_id, code_digest(code), self.clock() + ttl)
+        tail_ref = tail_digest(load_id, tail) if tail is not None else None
+        return self.bank.set_pickup_code(load_id, code_digest(code), self.clock() + ttl, tail_ref)
 
 
 @pytest.fixture

@@ -2,16 +2,17 @@
 
 import pytest
 
-from locker.keypad import CLAIM_TTL_S
 from locker.compartment import State
 from locker.errors import (
     ClaimLapsed,
+    CodeLocked,
     IdentityRequired,
     InvalidTransition,
     TooManyAttempts,
     WrongCode,
     WrongHolder,
 )
+from locker.keypad import CLAIM_TTL_S
 from locker.layout import Size
 
 DAY = 86_400.0
@@ -77,16 +78,23 @@ def test_another_persons_card_opens_nothing_and_counts_as_a_wrong_attempt(rig):
     assert rig.bank.wrong_code_streak() == 0
 
 
-def test_a_stolen_code_tried_with_one_card_after_another_locks_the_keypad_and_alarms(rig):
-    load_for_holder(rig)
+def test_a_stolen_code_tried_with_one_card_after_another_locks_the_keypad_and_the_code(rig):
+    target = load_for_holder(rig)
     for n in range(5):
         rig.clock.advance(rig.bank.lockout_remaining())
         claim = rig.bank.check_code(CODE)  # the right code never resets the streak
         with pytest.raises(WrongHolder):
             rig.bank.open_claimed(claim, f"{n:064x}")
     assert rig.bank.wrong_code_streak() == 5
-    assert [a.kind for a in rig.alarms] == ["wrong_code_limit"]
+    # The streak's alarm, and the result's own budget spent: its code locks, with an alarm.
+    assert [(a.kind, a.compartment_id) for a in rig.alarms] == [
+        ("wrong_code_limit", None),
+        ("wrong_code_limit", target.id),
+    ]
     with pytest.raises(TooManyAttempts):
+        rig.bank.check_code(CODE)
+    rig.clock.advance(rig.bank.lockout_remaining())
+    with pytest.raises(CodeLocked):
         rig.bank.check_code(CODE)
     assert rig.board.pulses == []
 
