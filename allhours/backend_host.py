@@ -9,31 +9,45 @@ from pathlib import Path
 import uvicorn
 
 from backend.api import create_app
+from backend.enrollment import enrollment_server, worker_identity
 from backend.service import BackendService
+from provisioning.authority import SiteAuthority
 
 from .broker import port_open
 
 
 class BackendHost:
-    """A BackendService plus a uvicorn server on a thread, stopped cleanly by `stop()`."""
+    """A BackendService, its enrollment endpoint and a uvicorn server, stopped by `stop()`."""
 
     def __init__(
         self,
         *,
+        authority: SiteAuthority,
         database_url: str,
         blob_dir: Path,
         broker_host: str,
         broker_port: int,
         http_port: int,
+        enroll_port: int = 0,
         http_host: str = "127.0.0.1",
-        client_id: str = "allhours-backend-1",
+        client_id: str = "backend.1",
     ):
+        self.authority = authority
         self.service = BackendService(
             database_url=database_url,
             blob_dir=blob_dir,
             broker_host=broker_host,
             broker_port=broker_port,
             client_id=client_id,
+            broker_tls=worker_identity(authority, client_id),
+        )
+        self.enrollment = enrollment_server(
+            self.service,
+            authority,
+            broker_host=broker_host,
+            broker_port=broker_port,
+            host=http_host,
+            port=enroll_port,
         )
         self.http_host, self.http_port = http_host, http_port
         config = uvicorn.Config(
@@ -50,8 +64,9 @@ class BackendHost:
     def base_url(self) -> str:
         return f"http://{self.http_host}:{self.http_port}"
 
-    def register_terminal(self, terminal_id: str, key: bytes) -> None:
-        self.service.register_terminal(terminal_id, key)
+    @property
+    def enroll_url(self) -> str:
+        return self.enrollment.url
 
     def start(self, timeout: float = 15.0) -> BackendHost:
         """Start ingest, then the HTTP server; returns once both are ready."""
@@ -59,6 +74,7 @@ class BackendHost:
         if self.service.mqtt and not self.service.mqtt.wait_ready(timeout):
             self.service.stop()
             raise RuntimeError("the backend could not subscribe at the broker")
+        self.enrollment.start()
         self._thread = threading.Thread(target=self._server.run, name="backend-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -74,4 +90,5 @@ class BackendHost:
         if self._thread:
             self._thread.join(timeout=10)
             self._thread = None
+        self.enrollment.stop()
         self.service.stop()

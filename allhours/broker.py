@@ -1,4 +1,4 @@
-"""A private Mosquitto on loopback, with a configuration generated for one run.
+"""A private Mosquitto with mutual TLS, with a configuration generated for one run.
 
 Tests and `allhours demo` start their own broker so that nothing depends on a system service.
 The same directory can be started again (same port, same persistence file), which is how the
@@ -18,6 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from cloud_bridge.contract.messages import MAX_MESSAGE_BYTES
+from provisioning.authority import TERMINAL, SiteAuthority
+from provisioning.tls import ClientTls
+
+DYNSEC_GLOB = "/usr/lib/*/mosquitto_dynamic_security.so"
+MAX_PACKET_BYTES = 2 * MAX_MESSAGE_BYTES + 4096
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -35,6 +41,16 @@ def find_mosquitto() -> str:
             "mosquitto is not installed: run `make install` (apt-get install mosquitto)"
         )
     return found
+
+
+def find_dynsec_plugin() -> str:
+    """Path of Mosquitto's dynamic-security plugin, or BrokerError naming the install step."""
+    import glob
+
+    found = sorted(glob.glob(DYNSEC_GLOB))
+    if not found:
+        raise BrokerError("mosquitto_dynamic_security.so not found: run `make install`")
+    return found[0]
 
 
 def free_port() -> int:
@@ -70,37 +86,80 @@ def _reachable_by(user: str, path: Path) -> bool:
 
 
 class PrivateMosquitto:
-    """One Mosquitto process bound to 127.0.0.1, owned by its caller."""
+    """One Mosquitto process with one mutual-TLS listener, owned by its caller.
+
+    It admits only certificates of the site CA (`authority`), takes the certificate's CN as the
+    username and the client id, and applies the ACL and CRL the authority writes. There is no
+    plain listener at all.
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, max_queued: int = 1_000_000):
+    def __init__(
+        self,
+        workdir: Path,
+        authority: SiteAuthority,
+        port: int | None = None,
+        *,
+        bind: str = "127.0.0.1",
+        server_names: tuple[str, ...] = (),
+        max_queued: int = 1_000_000,
+        name: str = "site",
+    ):
         self.workdir = Path(workdir)
+        self.authority = authority
         self.port = port or free_port()
+        self.bind = bind
+        self.server_names = ("127.0.0.1", "localhost", *server_names)
         self.max_queued = max_queued
+        self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
+        self.pid_file = self.workdir / "mosquitto.pid"
 
     def _data_dir(self) -> Path:
-        """Where Mosquitto keeps its persistence file.
+        """Where Mosquitto keeps its persistence file, TLS material, ACL and CRL.
 
         Run as root, Mosquitto drops to user `mosquitto`, which cannot enter a 0700 directory
-        such as pytest's tmp_path. Its data then lives in a directory of its own under the
-        system temp dir, named after the workdir so that a restart finds the same file.
+        such as pytest's tmp_path, and which re-reads certificates, ACL and CRL on SIGHUP. They
+        then live in a directory of its own under the system temp dir, named after the workdir so
+        that a restart finds the same files.
         """
         if os.geteuid() != 0 or _reachable_by("mosquitto", self.workdir):
             return self.workdir
         tag = hashlib.sha256(str(self.workdir.resolve()).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"allhours-mosquitto-{tag}"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self._data_dir() / "tls"
+
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         data = self._data_dir()
         data.mkdir(mode=0o700, exist_ok=True)
+        server = ClientTls.in_dir(self.tls_dir)
+        if not server.cert_file.exists():
+            self.authority.issue_server("broker", self.tls_dir, self.server_names)
+        self.authority.write_broker_files(data, access=True)
         lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"plugin {find_dynsec_plugin()}",
+            f"plugin_opt_config_file {data / 'dynsec.json'}",
+            # Big enough for the largest contract message (a blob chunk) with its topic.
+            f"max_packet_size {MAX_PACKET_BYTES}",
+            f"listener {self.port} {self.bind}",
+            f"cafile {server.ca_file}",
+            f"certfile {server.cert_file}",
+            f"keyfile {server.key_file}",
+            f"crlfile {data / 'crl.pem'}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            # A certificate can only ever connect as itself: no client can take another's id.
+            "use_username_as_clientid true",
+            "tls_version tlsv1.2",
             "persistence true",
             f"persistence_location {data}/",
             "autosave_interval 1",
@@ -112,15 +171,25 @@ class PrivateMosquitto:
             "log_type error",
             "log_type warning",
             "log_type notice",
+            "log_type information",
             "connection_messages true",
         ]
         if os.geteuid() == 0:
             lines.append("user mosquitto")
             with contextlib.suppress(KeyError, PermissionError, LookupError):
-                shutil.chown(data, user="mosquitto")
-                for child in data.iterdir():
-                    shutil.chown(child, user="mosquitto")
+                for path in [data, *data.rglob("*")]:
+                    shutil.chown(path, user="mosquitto")
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def client_tls(self, cn: str, role: str = TERMINAL) -> ClientTls:
+        """Certificate files for a client `cn` of this site, issued now and admitted at once.
+
+        The backend's workers get theirs this way; terminals enroll with a token instead
+        (`allhours enroll`), which tests of enrollment do.
+        """
+        files = self.authority.issue_identity(cn, role, self.workdir / "identities" / cn)
+        self.authority.publish()
+        return files
 
     def remove_data(self) -> None:
         """Delete the persistence directory if it lives outside the workdir (stopped broker)."""
@@ -130,7 +199,7 @@ class PrivateMosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"mqtts://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> PrivateMosquitto:
         """Start the broker and wait until it accepts connections."""
@@ -146,6 +215,10 @@ class PrivateMosquitto:
             start_new_session=True,
         )
         log.close()
+        self.pid_file.write_text(f"{self.proc.pid}\n")
+        self.authority.register_broker(
+            self.name, self._data_dir(), self.pid_file, self.host, self.port
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -161,6 +234,8 @@ class PrivateMosquitto:
     def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
         """Stop the broker: SIGTERM saves its persistence file; kill=True is a crash."""
         proc, self.proc = self.proc, None
+        self.authority.unregister_broker(self.name)
+        self.pid_file.unlink(missing_ok=True)
         if not proc or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)

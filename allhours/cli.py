@@ -18,14 +18,6 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _parse_terminal(value: str) -> tuple[str, bytes]:
-    try:
-        terminal_id, key_hex = value.split(":", 1)
-        return terminal_id, bytes.fromhex(key_hex)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected TERMINAL_ID:KEY_HEX") from None
-
-
 def _wait_for_signal() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,7 +32,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_terminal(args: argparse.Namespace) -> int:
-    from .headless import ScriptError, load_or_create_key, run_script
+    from cloud_bridge.contract.messages import utcnow
+    from provisioning.bundle import IdentityError, TerminalIdentity
+
+    from .headless import ScriptError, run_script
 
     if not args.headless:
         from .commands.kiosk import run as run_kiosk
@@ -49,17 +44,12 @@ def cmd_terminal(args: argparse.Namespace) -> int:
     if args.script is None:
         print("--headless needs --script FILE", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or Path("var") / args.id
-    key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
     try:
-        return run_script(
-            args.script,
-            terminal_id=args.id,
-            data_dir=data_dir,
-            broker_host=args.broker_host,
-            broker_port=args.broker_port,
-            pickup_code_key=key,
-        )
+        identity = TerminalIdentity.load(args.data_dir, utcnow())
+        return run_script(args.script, identity=identity, data_dir=args.data_dir)
+    except IdentityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ScriptError as exc:
         print(f"script error: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +59,10 @@ def cmd_backend(args: argparse.Namespace) -> int:
     from backend.__main__ import main as backend_main
 
     argv = [
+        "--ca-dir",
+        str(args.ca_dir),
+        "--enroll-port",
+        str(args.enroll_port),
         "--database-url",
         args.database_url,
         "--blob-dir",
@@ -82,15 +76,22 @@ def cmd_backend(args: argparse.Namespace) -> int:
         "--http-port",
         str(args.http_port),
     ]
-    for terminal_id, key in args.terminal:
-        argv += ["--register-terminal", f"{terminal_id}:{key.hex()}"]
     return backend_main(argv)
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    from provisioning.authority import EnrollmentRefused, SiteAuthority
+
     from .broker import PrivateMosquitto
 
-    broker = PrivateMosquitto(args.dir, args.port).start()
+    try:
+        authority = SiteAuthority(args.ca_dir)
+    except EnrollmentRefused as exc:
+        print(f"error: {exc.message} (allhours provision init)", file=sys.stderr)
+        return 2
+    broker = PrivateMosquitto(
+        args.dir, authority, args.port, bind=args.bind, server_names=tuple(args.public_name)
+    ).start()
     print(f"mosquitto listening on {broker.url} (dir {args.dir}); Ctrl-C stops it")
     try:
         _wait_for_signal()
@@ -124,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("terminal", help="run a terminal")
     p.add_argument("--headless", action="store_true", help="no UI: drive the flows by script")
     p.add_argument("--script", type=Path, default=None, help="TOML script (with --headless)")
-    p.add_argument("--id", default="T0001", help="terminal id (= MQTT client id)")
-    p.add_argument("--data-dir", type=Path, default=None, help="default: var/<id>")
-    p.add_argument("--broker-host", default="127.0.0.1")
-    p.add_argument("--broker-port", type=int, default=1883)
-    p.add_argument("--code-key-hex", default=None, help="pickup-code key (default: from data dir)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/terminal"),
+        help="the terminal's data, with the identity `allhours enroll` put there",
+    )
     p.set_defaults(func=cmd_terminal)
 
     p = sub.add_parser("backend", help="run the central backend (ingest + REST API)")
@@ -138,19 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-port", type=int, default=1883)
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument("--http-port", type=int, default=8080)
-    p.add_argument(
-        "--terminal",
-        type=_parse_terminal,
-        action="append",
-        default=[],
-        metavar="ID:KEYHEX",
-        help="register a terminal and its pickup-code key",
-    )
+    p.add_argument("--ca-dir", type=Path, default=Path("var/site-ca"), help="the site CA")
+    p.add_argument("--enroll-port", type=int, default=8443, help="HTTPS enrollment endpoint")
     p.set_defaults(func=cmd_backend)
 
     p = sub.add_parser("broker", help="run a private Mosquitto in the foreground")
-    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--port", type=int, default=8883)
     p.add_argument("--dir", type=Path, default=Path("var/broker"))
+    p.add_argument("--ca-dir", type=Path, default=Path("var/site-ca"), help="the site CA")
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    p.add_argument(
+        "--public-name",
+        action="append",
+        default=[],
+        help="a host name or address terminals reach the broker by (repeatable)",
+    )
     p.set_defaults(func=cmd_broker)
 
     p = sub.add_parser("contract", help="wire contract tools")

@@ -7,7 +7,6 @@ A script is TOML: an optional `[terminal]` table and a list of `[[step]]` tables
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -15,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from cloud_bridge.link import wait_until
+from provisioning.bundle import TerminalIdentity
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.session import FlowError
 
 from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
-from .wiring import emulated_terminal, new_pickup_code_key
+from .wiring import enrolled_terminal
 
 log = logging.getLogger(__name__)
 STEPS = ("submit", "staff_load", "pickup", "wait_sent", "sleep")
@@ -57,22 +57,15 @@ def load_script(path: Path) -> dict[str, Any]:
 def run_script(
     path: Path,
     *,
-    terminal_id: str,
+    identity: TerminalIdentity,
     data_dir: Path,
-    broker_host: str,
-    broker_port: int,
-    pickup_code_key: bytes,
     say: Callable[[str], None] = print,
 ) -> int:
     """Run every step; exit status 0 when all of them succeeded."""
     script = load_script(path)
-    node, devices = emulated_terminal(
-        terminal_id,
-        data_dir,
-        broker_host=broker_host,
-        broker_port=broker_port,
-        pickup_code_key=pickup_code_key,
-    )
+    node, devices = enrolled_terminal(identity, data_dir)
+    terminal_id = identity.terminal_id
+    broker_host, broker_port = identity.bundle.broker_host, identity.bundle.broker_port
     node.start()
     failures = 0
     try:
@@ -113,20 +106,3 @@ def run_script(
         node.stop()
     say(f"[{terminal_id}] {len(script['step']) - failures} of {len(script['step'])} steps ok")
     return 0 if failures == 0 else 1
-
-
-def load_or_create_key(data_dir: Path) -> bytes:
-    """The terminal's pickup-code key, created on first start with owner-only permissions."""
-    path = data_dir / "pickup_code.key"
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = new_pickup_code_key()
-    path.touch(mode=0o600)
-    path.write_text(key.hex() + "\n")
-    print(
-        f"created {path}; register it with the backend "
-        f"(allhours backend --terminal ID:{key.hex()[:8]}…)",
-        file=sys.stderr,
-    )
-    return key

@@ -1,5 +1,7 @@
 """One site on one machine: a private Mosquitto, the backend with its API, an emulated terminal.
 
+Everything speaks mutual TLS under the site's own CA, and the terminal enrolls the way a real
+one does: an operator's one-time token, a key made on the terminal, a certificate over HTTPS.
 `allhours demo` and the end-to-end tests both stand on it.
 """
 
@@ -10,11 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 from cloud_bridge.contract.messages import utcnow
+from provisioning.authority import SiteAuthority
+from provisioning.enroll_client import enroll
 from terminal.node import TerminalNode
 
 from .backend_host import BackendHost
 from .broker import PrivateMosquitto, free_port
-from .wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from .wiring import EmulatedDevices, enrolled_terminal
 
 
 class SiteError(RuntimeError):
@@ -36,11 +40,11 @@ class LocalSite:
         """live_face: the terminal runs the real face check on an emulated live person."""
         self.workdir = Path(workdir)
         self.terminal_id = terminal_id
-        self.key = new_pickup_code_key()
         self.clock = clock
         self.telemetry_interval_s = telemetry_interval_s
         self.live_face = live_face
-        self.broker = PrivateMosquitto(self.workdir / "broker")
+        self.authority = SiteAuthority.open_or_create(self.workdir / "site-ca")
+        self.broker = PrivateMosquitto(self.workdir / "broker", self.authority)
         self.backend: BackendHost | None = None
         self.node: TerminalNode | None = None
         self.devices: EmulatedDevices | None = None
@@ -49,22 +53,22 @@ class LocalSite:
         try:
             self.broker.start()
             self.backend = BackendHost(
+                authority=self.authority,
                 database_url=f"sqlite:///{self.workdir / 'backend.sqlite'}",
                 blob_dir=self.workdir / "backend-blobs",
                 broker_host=self.broker.host,
                 broker_port=self.broker.port,
                 http_port=free_port(),
             ).start()
-            self.backend.register_terminal(self.terminal_id, self.key)
-            self.node, self.devices = emulated_terminal(
-                self.terminal_id,
-                self.workdir / self.terminal_id,
-                broker_host=self.broker.host,
-                broker_port=self.broker.port,
-                pickup_code_key=self.key,
+            # The operator issues a token; the technician enrolls the terminal with it.
+            token = self.authority.issue_token(self.terminal_id, created_by="site set-up")
+            data_dir = self.workdir / self.terminal_id
+            identity = enroll(self.backend.enroll_url, str(token), data_dir)
+            self.node, self.devices = enrolled_terminal(
+                identity,
+                data_dir,
                 clock=self.clock,
                 telemetry_interval_s=self.telemetry_interval_s,
-                applicant_key=self.backend.service.applicant_key,
                 devices=EmulatedDevices.with_live_face() if self.live_face else None,
             )
             self.node.start()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -29,6 +30,8 @@ from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
 from locker.layout import CompartmentSpec, default_layout
+from provisioning.bundle import TerminalIdentity
+from provisioning.tls import ClientTls
 from terminal.node import TerminalDevices, TerminalNode
 
 
@@ -129,6 +132,25 @@ def new_pickup_code_key() -> bytes:
     return secrets.token_bytes(32)
 
 
+def enrolled_terminal(
+    identity: TerminalIdentity,
+    data_dir: Path,
+    **kwargs: Any,
+) -> tuple[TerminalNode, EmulatedDevices]:
+    """An emulated terminal that connects with its enrollment: certificate, broker, keys."""
+    b = identity.bundle
+    return emulated_terminal(
+        b.terminal_id,
+        data_dir,
+        broker_host=b.broker_host,
+        broker_port=b.broker_port,
+        pickup_code_key=b.pickup_code_key,
+        applicant_key=b.applicant_key,
+        tls=identity.tls,
+        **kwargs,
+    )
+
+
 def emulated_terminal(
     terminal_id: str,
     data_dir: Path,
@@ -141,6 +163,7 @@ def emulated_terminal(
     telemetry_interval_s: float = 30.0,
     clock: Callable[[], datetime] = utcnow,
     applicant_key: bytes | None = None,
+    tls: ClientTls | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()
@@ -151,7 +174,10 @@ def emulated_terminal(
         layout or default_layout(sensed=True),
         pickup_code_key=pickup_code_key,
         link=LinkSettings(
-            host=broker_host, port=broker_port, telemetry_interval_s=telemetry_interval_s
+            host=broker_host,
+            port=broker_port,
+            telemetry_interval_s=telemetry_interval_s,
+            tls=tls,
         ),
         clock=clock,
         applicant_key=applicant_key,  # the fleet's key for materials on file (ADR 0003)

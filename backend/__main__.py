@@ -9,20 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from cloud_bridge.contract import topics
+from provisioning.authority import SiteAuthority
 
+from .enrollment import enrollment_server, worker_identity
 from .service import BackendService
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
-
-
-def _terminal(value: str) -> tuple[str, bytes]:
-    terminal_id, sep, key_hex = value.partition(":")
-    try:
-        key = bytes.fromhex(key_hex)
-    except ValueError:
-        key = b""
-    if not sep or not terminal_id or len(key) < 16:
-        raise argparse.ArgumentTypeError("expected TERMINAL_ID:HEXKEY with a key of >= 16 bytes")
-    return terminal_id, key
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +22,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blob-dir", default="var/backend/blobs")
     p.add_argument("--broker-host", default="127.0.0.1")
     p.add_argument("--broker-port", type=int, default=1883)
-    p.add_argument("--client-id", default="allhours-backend-1")
+    p.add_argument(
+        "--ca-dir",
+        type=Path,
+        required=True,
+        help="the site CA and registry (allhours provision init); the worker's broker "
+        "certificate is issued from it on first start",
+    )
+    p.add_argument(
+        "--client-id",
+        default="backend.1",
+        help="this worker's MQTT client id and certificate CN: backend.<name>",
+    )
+    p.add_argument("--enroll-host", default="127.0.0.1", help="HTTPS enrollment endpoint")
+    p.add_argument("--enroll-port", type=int, default=8443)
+    p.add_argument(
+        "--public-name",
+        action="append",
+        default=[],
+        help="a host name or address terminals use for broker and enrollment (repeatable)",
+    )
     p.add_argument(
         "--shared-group",
         default=topics.SHARED_GROUP,
@@ -46,14 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--code-ttl-days", type=float, default=7.0)
     p.add_argument("--command-ttl-minutes", type=float, default=60.0)
-    p.add_argument(
-        "--register-terminal",
-        type=_terminal,
-        action="append",
-        default=[],
-        metavar="ID:HEXKEY",
-        help="register a terminal and its pickup-code key (repeatable)",
-    )
     p.add_argument(
         "--holidays",
         type=Path,
@@ -76,20 +78,32 @@ def main(argv: list[str] | None = None) -> int:
     calendar = CN_OFFICIAL
     for path in args.holidays:
         calendar = calendar.merged(WorkingDayCalendar.from_file(path))
+    authority = SiteAuthority(args.ca_dir)
     service = BackendService(
         database_url=args.database_url,
         blob_dir=args.blob_dir,
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         client_id=args.client_id,
+        broker_tls=worker_identity(authority, args.client_id),
         shared_group=None if args.plain_subscriptions else args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),
         calendar=calendar,
     )
-    for terminal_id, key in args.register_terminal:
-        service.register_terminal(terminal_id, key)
-    service.run(args.http_host, args.http_port)
+    enrollment = enrollment_server(
+        service,
+        authority,
+        broker_host=(args.public_name or [args.broker_host])[0],
+        broker_port=args.broker_port,
+        host=args.enroll_host,
+        port=args.enroll_port,
+        server_names=tuple(args.public_name),
+    ).start()
+    try:
+        service.run(args.http_host, args.http_port)
+    finally:
+        enrollment.stop()
     return 0
 
 

@@ -16,6 +16,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
+from provisioning.tls import ClientTls
 
 from .commands import resend_pending
 from .ingest import Ingest, IngestResult, failure_kind
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
-    client_id: str = "allhours-backend-1"
+    # The broker takes the client id from the certificate's CN (backend.<worker>).
+    client_id: str = "backend.1"
     # A group name: MQTT 5 shared subscriptions, so more workers can join without any change.
     # None: plain subscriptions. Mosquitto 2.0 does not restore shared subscriptions from
     # persistence, so after a broker restart it drops what arrives before the backend
@@ -41,6 +43,8 @@ class MqttSettings:
     resend_every_s: float = 60.0
     reconnect_min_s: int = 1
     reconnect_max_s: int = 10
+    # The worker's certificate, key and the site CA; there is no plain connection.
+    tls: ClientTls | None = None
     # A message whose ingest raises is tried this often (pausing longer each time), then kept
     # as a dead letter so the stream moves on.
     max_attempts: int = 3
@@ -94,6 +98,9 @@ class BackendMqtt:
         """Connect (persistent session) and start the ingest worker; returns at once."""
         if self._started:
             return
+        if self.settings.tls is None:
+            raise RuntimeError("the backend has no broker certificate: give it --ca-dir")
+        self.client.tls_set_context(self.settings.tls.context())
         self._started = True
         self._stop.clear()
         props = Properties(PacketTypes.CONNECT)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
+from provisioning.tls import ClientTls
 
 from . import dead_letters
 from .blobs import BlobStore
@@ -43,7 +44,8 @@ class BackendService:
         blob_dir: str | Path,
         broker_host: str = "127.0.0.1",
         broker_port: int | None = 1883,
-        client_id: str = "allhours-backend-1",
+        client_id: str = "backend.1",
+        broker_tls: ClientTls | None = None,
         code_ttl: timedelta = timedelta(days=7),
         command_ttl: timedelta = timedelta(hours=1),
         session_expiry: timedelta = timedelta(days=7),
@@ -98,6 +100,7 @@ class BackendService:
                     host=broker_host,
                     port=broker_port,
                     client_id=client_id,
+                    tls=broker_tls,
                     shared_group=shared_group,
                     session_expiry_s=int(session_expiry.total_seconds()),
                 ),

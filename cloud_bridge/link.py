@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from typing import TypeVar
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from provisioning.tls import ClientTls
 
 from .commands import CommandDispatcher
 from .contract import messages as m
@@ -48,8 +51,13 @@ class LinkSettings:
     telemetry_interval_s: float = 60.0
     # A command whose recording fails (disk full, database locked) is tried this often.
     command_attempts: int = 3
-    username: str | None = None
-    password: str | None = None
+    # The terminal's certificate, key and the site CA (from its enrollment). There is no plain
+    # connection: a link without them refuses to start.
+    tls: ClientTls | None = None
+
+
+class LinkConfigError(RuntimeError):
+    """The link cannot start as configured; the message says what is missing."""
 
 
 class TerminalLink:
@@ -84,6 +92,7 @@ class TerminalLink:
         self._stop = threading.Event()
         self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
+        self._tls_context: ssl.SSLContext | None = None
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ set-up
@@ -103,8 +112,6 @@ class TerminalLink:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.settings.username:
-            client.username_pw_set(self.settings.username, self.settings.password)
         will = self._status(m.TerminalState.OFFLINE)
         client.will_set(will.topic(), will.encode(), qos=1, retain=True)
         client.reconnect_delay_set(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
@@ -118,6 +125,12 @@ class TerminalLink:
 
     def start(self) -> None:
         """Connect in the background; keeps retrying with backoff until stop()."""
+        if self.settings.tls is None:
+            raise LinkConfigError(
+                f"{self.terminal_id} has no certificate: enroll it first (allhours enroll)"
+            )
+        self._tls_context = self.settings.tls.context()
+        self._client.tls_set_context(self._tls_context)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.session_expiry_s
         # After a restart every unsettled entry is due at once; the backend drops duplicates.
@@ -156,6 +169,16 @@ class TerminalLink:
                 info.wait_for_publish(timeout=2)
             self._client.disconnect()
         self._client.loop_stop()
+
+    def use_renewed_identity(self) -> None:
+        """Present the renewed certificate from now on: load it, then reconnect with it.
+
+        The outbox is untouched, so whatever was waiting is sent over the new connection.
+        """
+        assert self.settings.tls is not None and self._tls_context is not None
+        self.settings.tls.load_into(self._tls_context)
+        with contextlib.suppress(OSError, ValueError):
+            self._client.reconnect()
 
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)

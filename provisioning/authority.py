@@ -20,8 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from cloud_bridge.contract.topics import TopicError, check_terminal_id
 
@@ -226,8 +229,17 @@ class SiteAuthority:
 
     # ------------------------------------------------------------------ certificates
 
-    def enroll(self, token_text: str, csr_pem: bytes) -> x509.Certificate:
-        """Spend the token and certify the CSR's key, in one transaction or not at all."""
+    def enroll(
+        self,
+        token_text: str,
+        csr_pem: bytes,
+        prepare: Callable[[str], dict[str, Any]] = lambda _tid: {},
+    ) -> tuple[x509.Certificate, dict[str, Any]]:
+        """Spend the token and certify the CSR's key, in one transaction or not at all.
+
+        `prepare(terminal_id)` runs once the token has been checked and before anything is
+        committed; it makes what the bundle carries, and if it raises, nothing is spent.
+        """
         token = EnrollmentToken.parse(token_text)
         csr = self._checked_csr(csr_pem, token.terminal_id)
         now = self.clock()
@@ -258,8 +270,9 @@ class SiteAuthority:
             if not ident:
                 db.execute("INSERT INTO identities VALUES (?,?,?,NULL)", (tid, TERMINAL, _iso(now)))
             cert = self._issue(db, csr.public_key(), tid, now)
+            prepared = prepare(tid)
         log.info("terminal %s enrolled (certificate %x)", tid, cert.serial_number)
-        return cert
+        return cert, prepared
 
     def renew(self, peer: x509.Certificate, csr_pem: bytes) -> x509.Certificate:
         """A new certificate for the identity that `peer` (a verified client cert) proves."""
@@ -412,6 +425,23 @@ class SiteAuthority:
         if not files.cert_file.exists():
             self.issue_identity(CONTROL_IDENTITY, BACKEND, files.cert_file.parent)
         return files
+
+    def backend_signing_keys(self) -> tuple[str, ...]:
+        """The backend's Ed25519 public keys (hex) that terminals trust; made on first use."""
+        path = self.dir / "signing.key"
+        if not path.exists():
+            key = ed25519.Ed25519PrivateKey.generate()
+            raw = key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            write_private(path, raw)
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(path.read_bytes())
+        public = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return (public.hex(),)
 
     # ------------------------------------------------------------------ brokers
 

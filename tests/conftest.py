@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from allhours.broker import PrivateMosquitto
+from provisioning.authority import SiteAuthority
 
 
 def _children() -> set[int]:
@@ -87,9 +88,15 @@ def verify_cleanup(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def broker(tmp_path: Path):
-    """A private Mosquitto on loopback for one test; stopped (and checked stopped) after it."""
-    b = PrivateMosquitto(tmp_path / "broker")
+def site_ca(tmp_path: Path) -> SiteAuthority:
+    """A fresh site CA and registry for one test."""
+    return SiteAuthority.create(tmp_path / "site-ca")
+
+
+@pytest.fixture
+def broker(tmp_path: Path, site_ca: SiteAuthority):
+    """A private mutual-TLS Mosquitto on loopback for one test; stopped (and checked) after it."""
+    b = PrivateMosquitto(tmp_path / "broker", site_ca)
     b.start()
     try:
         yield b

@@ -26,11 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--id", default="T0001", help="terminal id (= MQTT client id)")
-    p.add_argument("--data-dir", type=Path, default=None, help="default: var/<id>")
-    p.add_argument("--broker-host", default="127.0.0.1")
-    p.add_argument("--broker-port", type=int, default=1883)
-    p.add_argument("--code-key-hex", default=None, help="pickup-code key (default: from data dir)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/terminal"),
+        help="the terminal's data, with the identity `allhours enroll` put there",
+    )
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language after each wipe")
     p.add_argument("--large", action="store_true", help="start in large-text mode")
     p.add_argument("--windowed", action="store_true", help="a window (development), not fullscreen")
@@ -68,7 +69,8 @@ def staff_check_from(digest_hex: str | None):
 
 def run(args: argparse.Namespace) -> int:
     """Run the kiosk until SIGTERM/SIGINT; `allhours terminal` passes its own (fewer) options."""
-    from allhours.headless import load_or_create_key
+    from cloud_bridge.contract.messages import utcnow
+    from provisioning.bundle import IdentityError, TerminalIdentity
     from terminal.ui import boot
 
     defaults = argparse.ArgumentParser()
@@ -99,15 +101,20 @@ def run(args: argparse.Namespace) -> int:
     except boot.FontMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from allhours.wiring import EmulatedDevices, emulated_terminal
+    from allhours.wiring import EmulatedDevices, enrolled_terminal
     from terminal.ui.app import KioskApp
     from terminal.ui.idle import IdleWatch
     from terminal.ui.kiosk import Kiosk
     from terminal.ui.speech import Speaker
     from terminal.ui.theme import DEFAULT_DPI
 
-    data_dir = args.data_dir or Path("var") / args.id
-    key = bytes.fromhex(args.code_key_hex) if args.code_key_hex else load_or_create_key(data_dir)
+    data_dir = args.data_dir
+    try:
+        identity = TerminalIdentity.load(data_dir, utcnow())
+    except IdentityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bundle = identity.bundle
     # The emulated face camera films a live person who follows the screen's prompts, so the
     # real face check (challenge, then match against the card photo) runs at this kiosk too.
     if args.devices is not None:
@@ -121,22 +128,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         node = TerminalNode(
-            args.id,
+            bundle.terminal_id,
             data_dir,
             configured.devices,
             configured.layout,
-            pickup_code_key=key,
-            link=LinkSettings(host=args.broker_host, port=args.broker_port),
+            pickup_code_key=bundle.pickup_code_key,
+            link=LinkSettings(host=bundle.broker_host, port=bundle.broker_port, tls=identity.tls),
             supervision=configured.supervision,
+            applicant_key=bundle.applicant_key,
         )
     else:
-        node, _devices = emulated_terminal(
-            args.id,
-            data_dir,
-            broker_host=args.broker_host,
-            broker_port=args.broker_port,
-            pickup_code_key=key,
-            devices=EmulatedDevices.with_live_face(),
+        node, _devices = enrolled_terminal(
+            identity, data_dir, devices=EmulatedDevices.with_live_face()
         )
     node.start()
     app = KioskApp(

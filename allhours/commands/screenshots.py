@@ -59,6 +59,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
     """Walk the kiosk once; at each stop photograph it in every variant. Returns the index."""
     from allhours.broker import PrivateMosquitto
     from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from provisioning.authority import SiteAuthority
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
     from terminal.ui.theme import LARGE
@@ -68,7 +69,8 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
     shots: list[dict] = []
     pin = "2468"  # the tour first types a wrong PIN (0000) to show the refusal
     with tempfile.TemporaryDirectory(prefix="allhours-shots-") as tmp:
-        broker = None if offline else PrivateMosquitto(Path(tmp) / "broker").start()
+        authority = SiteAuthority.create(Path(tmp) / "site-ca")
+        broker = None if offline else PrivateMosquitto(Path(tmp) / "broker", authority).start()
         key = new_pickup_code_key()
         node, devices = emulated_terminal(
             "T0001",
@@ -76,6 +78,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
             broker_host="127.0.0.1",
             broker_port=broker.port if broker else 9,
             pickup_code_key=key,
+            tls=broker.client_tls("T0001") if broker else None,
         )
         node.start() if broker else None
         if broker is not None:

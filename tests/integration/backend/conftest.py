@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import queue
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from backend_integration_factories import KEY, TERMINAL, wait_for
-from paho.mqtt.enums import CallbackAPIVersion
+from mqtt_clients import tls_client
 
 from allhours.broker import PrivateMosquitto
+from backend.enrollment import worker_identity
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
@@ -27,11 +27,7 @@ class PlainTerminal:
         self.receipts: queue.Queue[m.Receipt] = queue.Queue()
         self.commands: queue.Queue[tuple[m.Message, mqtt.MQTTMessage]] = queue.Queue()
         self.subscriptions = 0
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"test-{terminal_id}-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
+        self.client = tls_client(broker, terminal_id)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -82,12 +78,8 @@ class PlainTerminal:
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
-    broker = PrivateMosquitto(tmp_path / "broker").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+def mosquitto(broker: PrivateMosquitto) -> PrivateMosquitto:
+    return broker
 
 
 @pytest.fixture
@@ -101,7 +93,8 @@ def make_service(tmp_path: Path, mosquitto: PrivateMosquitto):
             tmp_path / "blobs",
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
-            client_id="backend-under-test",
+            client_id="backend.under-test",
+            broker_tls=worker_identity(mosquitto.authority, "backend.under-test"),
             shared_group=shared_group,
         )
         started.append(service)

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from backend_integration_factories import KEY, TERMINAL, submission, wait_for
 
-from allhours.broker import free_port
+from allhours.broker import PrivateMosquitto, free_port
+from backend.service import BackendService
 
 pytestmark = pytest.mark.broker
 
@@ -25,7 +26,7 @@ STREAM = 300
 class BackendProcess:
     """`python -m backend` as a child process, with its own log file."""
 
-    def __init__(self, tmp_path: Path, broker_port: int):
+    def __init__(self, tmp_path: Path, broker: PrivateMosquitto):
         self.db_path = tmp_path / "backend.db"
         self.http_port = free_port()
         self.log_path = tmp_path / "backend.log"
@@ -38,14 +39,22 @@ class BackendProcess:
             "--blob-dir",
             str(tmp_path / "blobs"),
             "--broker-port",
-            str(broker_port),
+            str(broker.port),
             "--http-port",
             str(self.http_port),
+            "--enroll-port",
+            str(free_port()),
+            "--ca-dir",
+            str(broker.authority.dir),
             "--client-id",
-            "backend-crash-test",
-            "--register-terminal",
-            f"{TERMINAL}:{KEY.hex()}",
+            "backend.crash-test",
         ]
+        # The terminal was enrolled earlier: the backend's database knows its key.
+        registrar = BackendService(
+            f"sqlite:///{self.db_path}", tmp_path / "blobs", broker_port=None
+        )
+        registrar.register_terminal(TERMINAL, KEY)
+        registrar.stop()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -84,7 +93,7 @@ class BackendProcess:
 
 @pytest.fixture
 def backend_process(tmp_path, mosquitto):
-    process = BackendProcess(tmp_path, mosquitto.port)
+    process = BackendProcess(tmp_path, mosquitto)
     try:
         yield process
     finally:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from allhours.broker import PrivateMosquitto
 from allhours.wiring import EmulatedDevices, new_pickup_code_key
+from backend.enrollment import worker_identity
 from backend.models import Application, Blob, ProcessedMessage, ReuseQueryLog
 from backend.queries import application_detail
 from backend.service import BackendService
@@ -117,7 +118,8 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
         tmp_path / "backend-blobs",
         broker_host=broker.host,
         broker_port=broker.port,
-        client_id="backend-reuse",
+        client_id="backend.reuse",
+        broker_tls=worker_identity(broker.authority, "backend.reuse"),
         shared_group=None,
         clock=clock,
     )
@@ -130,7 +132,12 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
         devices.terminal_devices(),
         default_layout(sensed=True),
         pickup_code_key=key,
-        link=LinkSettings(host=broker.host, port=broker.port, telemetry_interval_s=600),
+        link=LinkSettings(
+            host=broker.host,
+            port=broker.port,
+            telemetry_interval_s=600,
+            tls=broker.client_tls(T),
+        ),
         clock=clock,
         applicant_key=backend.applicant_key,
         on_file_timeout_s=2.0,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from allhours.broker import PrivateMosquitto
 from allhours.wiring import EmulatedDevices, new_pickup_code_key
+from backend.enrollment import worker_identity
 from backend.models import Application, ProcessedMessage, ServiceRating, StatusQueryLog
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
@@ -74,7 +75,12 @@ def _node(tid: str, data: Path, devices: EmulatedDevices, broker, key, backend) 
         devices.terminal_devices(),
         default_layout(sensed=True),
         pickup_code_key=key,
-        link=LinkSettings(host=broker.host, port=broker.port, telemetry_interval_s=600),
+        link=LinkSettings(
+            host=broker.host,
+            port=broker.port,
+            telemetry_interval_s=600,
+            tls=broker.client_tls(tid),
+        ),
         applicant_key=backend.applicant_key,
     )
 
@@ -86,7 +92,8 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[Site]:
         tmp_path / "backend-blobs",
         broker_host=broker.host,
         broker_port=broker.port,
-        client_id="backend-progress",
+        client_id="backend.progress",
+        broker_tls=worker_identity(broker.authority, "backend.progress"),
         shared_group=None,
     )
     devices = EmulatedDevices()

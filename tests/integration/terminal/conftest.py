@@ -18,7 +18,7 @@ def start_backend(broker: PrivateMosquitto) -> Iterator[Callable[..., FakeBacken
     started: list[FakeBackend] = []
 
     def start(**kwargs) -> FakeBackend:
-        backend = FakeBackend(broker.port, **kwargs)
+        backend = FakeBackend(broker, **kwargs)
         started.append(backend)
         return backend.start()
 
@@ -33,7 +33,7 @@ def start_node(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[Callable[..
     started: list[TerminalNode] = []
 
     def start(**settings: float) -> TerminalNode:
-        node, _board = build_node(tmp_path / "terminal", link_settings(broker.port, **settings))
+        node, _board = build_node(tmp_path / "terminal", link_settings(broker, **settings))
         started.append(node)
         node.start()
         assert node.link.wait_connected(5), "terminal did not connect to the broker"

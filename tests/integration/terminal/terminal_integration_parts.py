@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from mqtt_clients import tls_client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from allhours.broker import PrivateMosquitto
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 from cloud_bridge.link import LinkSettings, wait_until
@@ -21,6 +23,7 @@ from devices.identity.port import IdentityDocument
 from devices.lock.emulated import EmulatedLockBoard
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.layout import default_layout
+from provisioning.authority import BACKEND
 from terminal.node import TerminalDevices, TerminalNode
 
 TERMINAL = "T0001"
@@ -31,11 +34,12 @@ ZHANG_SAN = IdentityDocument(
 MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
 
 
-def link_settings(port: int, **overrides: float) -> LinkSettings:
-    """Settings for a test terminal: quick reconnects so a restarted broker is found fast."""
+def link_settings(broker: PrivateMosquitto, **overrides: float) -> LinkSettings:
+    """Settings for a test terminal: its certificate, and quick reconnects after a restart."""
     values = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive": 5}
     values.update(overrides)
-    return LinkSettings(host="127.0.0.1", port=port, **values)  # type: ignore[arg-type]
+    tls = broker.client_tls(TERMINAL)
+    return LinkSettings(host="127.0.0.1", port=broker.port, tls=tls, **values)  # type: ignore[arg-type]
 
 
 def build_node(data_dir: Path, settings: LinkSettings) -> tuple[TerminalNode, EmulatedLockBoard]:
@@ -72,13 +76,13 @@ class FakeBackend:
 
     def __init__(
         self,
-        port: int,
+        broker: PrivateMosquitto,
         *,
-        client_id: str = "fake-backend",
+        client_id: str = "backend.fake",
         persistent: bool = False,
         filters: tuple[str, ...] | None = None,
     ):
-        self.port = port
+        self.port = broker.port
         self.persistent = persistent
         self.filters = filters or tuple(
             f"{topics.ROOT}/terminals/+/{channel}{'/#' if channel == topics.EVENTS else ''}"
@@ -88,9 +92,7 @@ class FakeBackend:
         self.undecodable: list[tuple[str, bytes]] = []
         self.subscribed = threading.Event()
         self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
+        self.client = tls_client(broker, client_id, BACKEND)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

@@ -28,7 +28,8 @@ def _load(load_id: str = "L-7f3a9c") -> m.LoadResult:
 
 def _acks_for(backend, command: m.Message) -> list[m.CommandAck]:
     return [
-        r.message for r in backend.messages(m.CommandAck)
+        r.message
+        for r in backend.messages(m.CommandAck)
         if r.message.command_id == command.message_id  # type: ignore[attr-defined]
     ]
 

@@ -22,7 +22,7 @@ def _chunks(backend, since: float = 0.0) -> list[m.BlobChunk]:
 def test_submission_during_a_broker_outage_reaches_the_backend_after_restart(
     broker, start_node, start_backend
 ):
-    backend = start_backend(client_id="backend-ingest", persistent=True)
+    backend = start_backend(client_id="backend.backend-ingest", persistent=True)
     node = start_node()
     assert backend.wait_for(lambda: backend.messages(m.Status))
 
@@ -53,7 +53,8 @@ def test_submission_during_a_broker_outage_reaches_the_backend_after_restart(
 
     def submitted() -> list[m.ApplicationSubmitted]:
         return [
-            r.message for r in backend.messages(m.ApplicationSubmitted)
+            r.message
+            for r in backend.messages(m.ApplicationSubmitted)
             if r.message.application_no == receipt.application_no  # type: ignore[attr-defined]
         ]
 
@@ -77,8 +78,11 @@ def test_submission_during_a_broker_outage_reaches_the_backend_after_restart(
         assert len(data) == ref.size
         assert hashlib.sha256(data).hexdigest() == ref.sha256
 
-    upstream = [r.message.message_id for r in backend.messages()
-                if not isinstance(r.message, m.Status | m.Telemetry)]
+    upstream = [
+        r.message.message_id
+        for r in backend.messages()
+        if not isinstance(r.message, m.Status | m.Telemetry)
+    ]
     assert len(set(upstream)) == backlog
     backend.receipt(TERMINAL, upstream)
 

@@ -25,12 +25,14 @@ TINY_TERMINAL = textwrap.dedent(
     from cloud_bridge.commands import CommandDispatcher
     from cloud_bridge.link import LinkSettings, TerminalLink
     from cloud_bridge.outbox import Outbox
+    from provisioning.tls import ClientTls
 
-    terminal_id, port, data = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    terminal_id, port, data, identity = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     outbox = Outbox(data + "/outbox.sqlite", data + "/blobs", terminal_id)
+    settings = LinkSettings(port=port, keepalive=60, tls=ClientTls.in_dir(identity))
     link = TerminalLink(
-        terminal_id, outbox, CommandDispatcher(outbox, terminal_id),
-        LinkSettings(port=port, keepalive=60), software_version="0.1.0",
+        terminal_id, outbox, CommandDispatcher(outbox, terminal_id), settings,
+        software_version="0.1.0",
     )
     link.start()
     if not link.wait_connected(10):
@@ -42,19 +44,16 @@ TINY_TERMINAL = textwrap.dedent(
 
 
 def _status(backend, terminal_id: str, since: float = 0.0) -> list:
-    return [
-        r for r in backend.messages(m.Status, since)
-        if r.message.terminal_id == terminal_id
-    ]
+    return [r for r in backend.messages(m.Status, since) if r.message.terminal_id == terminal_id]
 
 
 def test_link_publishes_a_retained_online_status_on_connect(start_node, start_backend):
-    first = start_backend(client_id="first", filters=(topics.status(TERMINAL),))
+    first = start_backend(client_id="backend.first", filters=(topics.status(TERMINAL),))
     node = start_node()
     assert first.wait_for(lambda: _status(first, TERMINAL))  # the broker has it now
 
     # A backend that connects only now still learns the terminal is online.
-    backend = start_backend(client_id="late", filters=(topics.status(TERMINAL),))
+    backend = start_backend(client_id="backend.late", filters=(topics.status(TERMINAL),))
 
     assert backend.wait_for(lambda: _status(backend, TERMINAL))
     [retained] = _status(backend, TERMINAL)
@@ -81,9 +80,18 @@ def test_broker_publishes_the_retained_offline_will_when_a_terminal_dies(
     start_backend, broker, tmp_path: Path
 ):
     terminal_id = "T0042"
-    watcher = start_backend(client_id="watcher", filters=(topics.status(terminal_id),))
+    watcher = start_backend(client_id="backend.watcher", filters=(topics.status(terminal_id),))
+    identity = broker.client_tls(terminal_id).cert_file.parent
     proc = subprocess.Popen(
-        [sys.executable, "-c", TINY_TERMINAL, terminal_id, str(broker.port), str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            TINY_TERMINAL,
+            terminal_id,
+            str(broker.port),
+            str(tmp_path),
+            str(identity),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -111,7 +119,7 @@ def test_broker_publishes_the_retained_offline_will_when_a_terminal_dies(
                 stream.close()
     assert proc.returncode == -signal.SIGKILL
 
-    newcomer = start_backend(client_id="newcomer", filters=(topics.status(terminal_id),))
+    newcomer = start_backend(client_id="backend.newcomer", filters=(topics.status(terminal_id),))
     assert newcomer.wait_for(lambda: _status(newcomer, terminal_id))
     [retained] = _status(newcomer, terminal_id)
     assert retained.retain is True

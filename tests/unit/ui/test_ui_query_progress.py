@@ -9,6 +9,7 @@ import pytest
 from ui_unit_kiosk import FakeClock, leftovers, offline_kiosk, pin_check, walk_to_review
 
 from allhours.wiring import emulated_terminal, new_pickup_code_key
+from backend.enrollment import worker_identity
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
@@ -42,7 +43,8 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         tmp_path / "blobs",
         broker_host=broker.host,
         broker_port=broker.port,
-        client_id="backend-query-ui",
+        client_id="backend.query-ui",
+        broker_tls=worker_identity(broker.authority, "backend.query-ui"),
         shared_group=None,
     )
     key = new_pickup_code_key()
@@ -64,6 +66,7 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         broker_port=broker.port,
         pickup_code_key=key,
         applicant_key=backend.applicant_key,
+        tls=broker.client_tls("T0001"),
     )
     kiosk = Kiosk(
         node,

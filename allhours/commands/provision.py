@@ -1,0 +1,119 @@
+"""`allhours provision …` for operators on the backend host, `allhours enroll` on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+DEFAULT_CA_DIR = Path("var/site-ca")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("provision", help="the site CA: enrollment tokens, terminals, revocation")
+    p.add_argument("--ca-dir", type=Path, default=DEFAULT_CA_DIR, help="the site CA and registry")
+    psub = p.add_subparsers(dest="provision_command", required=True)
+    psub.add_parser("init", help="create the site CA (once per site)").set_defaults(func=_init)
+    t = psub.add_parser("token", help="a one-time enrollment token for a terminal id")
+    t.add_argument("terminal_id")
+    t.add_argument("--hours", type=float, default=24.0, help="how long it stays valid")
+    t.add_argument("--by", default="operator", help="who issues it (kept in the registry)")
+    t.set_defaults(func=_token)
+    psub.add_parser("list", help="identities and tokens").set_defaults(func=_list)
+    r = psub.add_parser("revoke", help="revoke a terminal: CRL, broker access, tokens")
+    r.add_argument("terminal_id")
+    r.set_defaults(func=_revoke)
+
+    e = sub.add_parser("enroll", help="enroll this terminal with a one-time token, or renew")
+    e.add_argument("--data-dir", type=Path, default=Path("var/terminal"))
+    e.add_argument("--url", help="the backend's enrollment endpoint, https://HOST:8443")
+    e.add_argument("--token", help="the token from `allhours provision token` (ah1.…)")
+    e.add_argument("--renew", action="store_true", help="renew the certificate over mTLS")
+    e.set_defaults(func=_enroll)
+
+
+def _authority(args: argparse.Namespace):
+    from provisioning.authority import SiteAuthority
+
+    return SiteAuthority(args.ca_dir)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from provisioning.authority import EnrollmentRefused, SiteAuthority
+
+    try:
+        authority = SiteAuthority.create(args.ca_dir)
+    except EnrollmentRefused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"site CA created in {args.ca_dir}; fingerprint {authority.fingerprint}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from provisioning.authority import EnrollmentRefused
+
+    try:
+        token = _authority(args).issue_token(
+            args.terminal_id, ttl=timedelta(hours=args.hours), created_by=args.by
+        )
+    except EnrollmentRefused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(token)
+    print(
+        f"one use, valid {args.hours:g} h; on the terminal: allhours enroll --url "
+        "https://<backend>:8443 --token <the line above>",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    authority = _authority(args)
+    print(f"{'identity':<24} {'role':<9} {'state':<20} certificate until")
+    for i in authority.identities():
+        until = f"{i.cert_expires:%Y-%m-%d}" if i.cert_expires else "-"
+        print(f"{i.cn:<24} {i.role:<9} {i.state:<20} {until}")
+    print(f"\n{'token for':<24} {'state':<9} {'issued by':<20} expires (UTC)")
+    for t in authority.tokens():
+        print(f"{t.terminal_id:<24} {t.state:<9} {t.created_by:<20} {t.expires_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from provisioning.authority import EnrollmentRefused
+
+    try:
+        certs = _authority(args).revoke(args.terminal_id)
+    except EnrollmentRefused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{args.terminal_id} revoked: {certs} certificate(s) on the CRL, broker access removed")
+    return 0
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from provisioning.bundle import IdentityError
+    from provisioning.enroll_client import EnrollmentFailed, enroll, renew
+    from provisioning.tokens import TokenFormatError
+
+    try:
+        if args.renew:
+            identity = renew(args.data_dir)
+        elif args.url and args.token:
+            identity = enroll(args.url, args.token, args.data_dir)
+        else:
+            print("error: give --url and --token, or --renew", file=sys.stderr)
+            return 2
+    except (EnrollmentFailed, IdentityError, TokenFormatError) as exc:
+        code = getattr(exc, "code", "error")
+        print(f"enrollment failed ({code}): {exc}", file=sys.stderr)
+        return 1
+    b = identity.bundle
+    print(
+        f"{b.terminal_id} enrolled: certificate until {identity.not_after:%Y-%m-%d}, "
+        f"broker {b.broker_host}:{b.broker_port}"
+    )
+    return 0

@@ -1,0 +1,80 @@
+"""The backend's part in enrollment: its own broker identity, and each terminal's bundle."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from provisioning.authority import BACKEND, SiteAuthority
+from provisioning.bundle import EnrollmentBundle
+from provisioning.enrollment_server import EnrollmentServer
+from provisioning.tls import ClientTls
+
+from .service import BackendService
+
+log = logging.getLogger(__name__)
+
+
+def worker_identity(authority: SiteAuthority, client_id: str) -> ClientTls:
+    """This worker's broker certificate (CN = client id), issued on first start."""
+    files = ClientTls.in_dir(authority.dir / "workers" / client_id)
+    if not files.cert_file.exists():
+        authority.issue_identity(client_id, BACKEND, files.cert_file.parent)
+        authority.publish()
+    return files
+
+
+class TerminalBundles:
+    """Makes a terminal's bundle: a fresh pickup-code key registered here, and what it trusts."""
+
+    def __init__(
+        self,
+        service: BackendService,
+        authority: SiteAuthority,
+        broker_host: str,
+        broker_port: int,
+        enroll_url: str,
+    ):
+        self.service, self.authority = service, authority
+        self.broker_host, self.broker_port, self.enroll_url = broker_host, broker_port, enroll_url
+
+    def __call__(self, terminal_id: str) -> dict[str, Any]:
+        # A re-enrolled terminal gets a new key: codes made with the old one stop opening.
+        key = secrets.token_bytes(32)
+        self.service.register_terminal(terminal_id, key)
+        return EnrollmentBundle(
+            terminal_id=terminal_id,
+            broker_host=self.broker_host,
+            broker_port=self.broker_port,
+            enroll_url=self.enroll_url,
+            pickup_code_key=key,
+            applicant_key=self.service.applicant_key,
+            backend_signing_keys=self.authority.backend_signing_keys(),
+        ).to_json()
+
+
+def enrollment_server(
+    service: BackendService,
+    authority: SiteAuthority,
+    *,
+    broker_host: str,
+    broker_port: int,
+    host: str,
+    port: int,
+    public_url: str | None = None,
+    server_names: tuple[str, ...] = (),
+) -> EnrollmentServer:
+    """The HTTPS enrollment endpoint wired to this backend (not started)."""
+    server = EnrollmentServer(
+        authority,
+        lambda tid: {},
+        host=host,
+        port=port,
+        server_names=server_names,
+        tls_dir=Path(authority.dir) / "enrollment",
+    )
+    url = public_url or server.url
+    server.bundle_source = TerminalBundles(service, authority, broker_host, broker_port, url)
+    return server
