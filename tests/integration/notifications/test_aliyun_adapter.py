@@ -1,0 +1,196 @@
+"""The Alibaba Cloud SMS adapter against the loopback emulator: accepts, refusals, outages."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from backend.notifications.aliyun import AliyunSettings, AliyunSms, sign
+from backend.notifications.aliyun_emulator import AliyunSmsEmulator
+from backend.notifications.templates import DEFAULT_TABLE, Kind
+from backend.sms import Action, ProviderRefused, ProviderUnreachable, SmsRequest
+from cloud_bridge.contract.messages import SERVICE_TZ
+
+PHONE = "13800138000"
+ACCEPTED = DEFAULT_TABLE.templates[Kind.ACCEPTED].template_code
+
+
+@pytest.fixture
+def emulator():
+    with AliyunSmsEmulator() as emu:
+        yield emu
+
+
+def _provider(emulator: AliyunSmsEmulator, **changes: object) -> AliyunSms:
+    settings = AliyunSettings(
+        access_key_id="LTAI-allhours-test",
+        access_key_secret="allhours-test-secret",
+        table=DEFAULT_TABLE,
+        endpoint=emulator.endpoint,
+        read_timeout_s=2.0,
+    )
+    return AliyunSms(replace(settings, **changes))
+
+
+@pytest.fixture
+def provider(emulator):
+    p = _provider(emulator)
+    yield p
+    p.close()
+
+
+def _request(phone: str = PHONE, code: str = ACCEPTED, **params: str) -> SmsRequest:
+    return SmsRequest(phone, code, params or {"no": "AH-T0001-20261120-0001"}, out_id="o1")
+
+
+def test_an_accepted_message_reaches_the_handset_with_signature_and_wording(emulator, provider):
+    accepted = provider.send(_request())
+
+    assert accepted.biz_id.endswith("^0")
+    (sms,) = emulator.inbox(PHONE)
+    assert sms.text == "【自助服务】您的申请AH-T0001-20261120-0001已受理，正在审核。"
+    assert (sms.out_id, sms.biz_id) == ("o1", accepted.biz_id)
+
+
+def test_a_wrong_secret_is_refused_as_a_signature_mismatch_and_raises_an_alarm(emulator):
+    wrong = _provider(emulator, access_key_secret="not-the-secret")
+    try:
+        with pytest.raises(ProviderRefused) as info:
+            wrong.send(_request())
+    finally:
+        wrong.close()
+
+    assert (info.value.code, info.value.action) == ("SignatureDoesNotMatch", Action.ALARM)
+    assert emulator.inbox(PHONE) == []
+
+
+def test_an_unknown_access_key_is_refused(emulator):
+    stranger = _provider(emulator, access_key_id="LTAI-nobody")
+    try:
+        with pytest.raises(ProviderRefused) as info:
+            stranger.send(_request())
+    finally:
+        stranger.close()
+    assert info.value.code == "InvalidAccessKeyId.NotFound"
+
+
+def test_a_number_that_is_not_a_mobile_is_given_up(emulator, provider):
+    with pytest.raises(ProviderRefused) as info:
+        provider.send(_request(phone="02088886666"))
+
+    assert (info.value.code, info.value.action) == ("isv.MOBILE_NUMBER_ILLEGAL", Action.GIVE_UP)
+
+
+def test_an_unregistered_template_or_signature_raises_an_alarm(emulator, provider):
+    with pytest.raises(ProviderRefused) as template:
+        provider.send(_request(code="SMS_00000000"))
+    other_table = replace(DEFAULT_TABLE, sign_name="别的签名")
+    unsigned = _provider(emulator, table=other_table)
+    try:
+        with pytest.raises(ProviderRefused) as signature:
+            unsigned.send(_request())
+    finally:
+        unsigned.close()
+
+    assert (template.value.code, template.value.action) == (
+        "isv.SMS_TEMPLATE_ILLEGAL",
+        Action.ALARM,
+    )
+    assert signature.value.code == "isv.SMS_SIGNATURE_ILLEGAL"
+    assert signature.value.action == Action.ALARM
+
+
+def test_missing_template_variables_are_refused(emulator, provider):
+    with pytest.raises(ProviderRefused) as info:
+        provider.send(_request(other="x"))
+
+    assert info.value.code == "isv.TEMPLATE_MISSING_PARAMETERS"
+
+
+def test_flow_control_per_number_is_a_retry(emulator, provider):
+    provider.send(_request())
+    with pytest.raises(ProviderRefused) as info:
+        provider.send(_request())
+
+    assert (info.value.code, info.value.action) == ("isv.BUSINESS_LIMIT_CONTROL", Action.RETRY)
+    assert len(emulator.inbox(PHONE)) == 1
+
+
+def test_a_captured_request_sent_again_is_refused(emulator):
+    params = {
+        "AccessKeyId": "LTAI-allhours-test",
+        "Action": "SendSms",
+        "Format": "JSON",
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureNonce": "5f0c6a0e2b3d4c1f9a8b7c6d5e4f3a2b",
+        "SignatureVersion": "1.0",
+        "Timestamp": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "Version": "2017-05-25",
+        "PhoneNumbers": PHONE,
+        "SignName": DEFAULT_TABLE.sign_name,
+        "TemplateCode": ACCEPTED,
+        "TemplateParam": '{"no": "AH-T0001-20261120-0001"}',
+    }
+    params["Signature"] = sign("allhours-test-secret", "POST", params)
+
+    first = httpx.post(emulator.endpoint, data=params).json()
+    replayed = httpx.post(emulator.endpoint, data=params).json()
+
+    assert first["Code"] == "OK"
+    assert replayed["Code"] == "SignatureNonceUsed"
+    assert len(emulator.inbox(PHONE)) == 1
+
+
+def test_a_stale_timestamp_is_refused(emulator):
+    late = AliyunSms(
+        AliyunSettings(
+            "LTAI-allhours-test", "allhours-test-secret", DEFAULT_TABLE, endpoint=emulator.endpoint
+        ),
+        clock=lambda: datetime.now(UTC) - timedelta(hours=1),
+    )
+    try:
+        with pytest.raises(ProviderRefused) as info:
+            late.send(_request())
+    finally:
+        late.close()
+    assert info.value.code == "InvalidTimeStamp.Expired"
+
+
+def test_a_provider_that_is_down_is_unreachable_and_nothing_was_sent(emulator, provider):
+    emulator.down = True
+
+    with pytest.raises(ProviderUnreachable) as info:
+        provider.send(_request())
+
+    assert info.value.maybe_sent is False
+    assert emulator.inbox(PHONE) == []
+
+
+def test_a_slow_answer_may_have_sent_and_the_lookup_finds_it(emulator):
+    impatient = _provider(emulator, read_timeout_s=0.2)
+    emulator.delay_s = 0.6
+    try:
+        with pytest.raises(ProviderUnreachable) as info:
+            impatient.send(_request())
+        emulator.delay_s = 0
+        found = impatient.lookup(PHONE, "o1", datetime.now(SERVICE_TZ).date())
+    finally:
+        impatient.close()
+
+    assert info.value.maybe_sent is True
+    assert found is not None and found.status == "delivered"
+    assert len(emulator.inbox(PHONE)) == 1
+
+
+def test_lookup_reports_an_undeliverable_handset(emulator, provider):
+    emulator.unreachable.add(PHONE)
+    provider.send(_request())
+
+    report = provider.lookup(PHONE, "o1", datetime.now(SERVICE_TZ).date())
+
+    assert report is not None
+    assert (report.status, report.err_code) == ("undelivered", "MOBILE_NOT_ON_SERVICE")
+    assert provider.lookup(PHONE, "not-sent", datetime.now(SERVICE_TZ).date()) is None
