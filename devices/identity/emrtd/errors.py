@@ -7,6 +7,7 @@ from devices.identity.port import IdentityReadError, NoDocument
 __all__ = [
     "AccessDenied",
     "CardRemoved",
+    "ChipAuthenticationFailed",
     "CorruptData",
     "IdentityReadError",
     "NoDocument",
@@ -54,6 +55,15 @@ class SecureMessagingError(CorruptData):
     citizen_message = (
         "The connection to the passport chip was disturbed. Please place the passport on "
         "the reader again."
+    )
+
+
+class ChipAuthenticationFailed(CorruptData):
+    """The chip could not prove it holds the key of its DG14 (or DG15): it may be a copy."""
+
+    citizen_message = (
+        "This passport's chip could not be confirmed as genuine. "
+        "Please use the staff-assisted identity check."
     )
 
 

@@ -31,6 +31,7 @@ EF_COM = LdsFile("EF.COM", 0x011E, 0x60)
 DG1 = LdsFile("DG1", 0x0101, 0x61)
 DG2 = LdsFile("DG2", 0x0102, 0x75)
 EF_SOD = LdsFile("EF.SOD", 0x011D, 0x77)
+DG14 = LdsFile("DG14", 0x010E, 0x6E)  # SecurityInfos for Chip Authentication
 
 # LDS tag of each data group (Doc 9303 Part 10 table 34), and back.
 DG_TAGS = {1: 0x61, 2: 0x75, 3: 0x63, 4: 0x76, 5: 0x65, 6: 0x66, 7: 0x67, 8: 0x68, 9: 0x69,

@@ -27,17 +27,21 @@ from .card_session import (
     CardSession,
     extended_length_supported,
 )
+from .chip_auth import chip_authenticate, choose_offer
 from .errors import (
     AccessDenied,
+    ChipAuthenticationFailed,
     CorruptData,
     IdentityReadError,
     NoDocument,
     ReaderFault,
+    SecureMessagingError,
     UnsupportedDocument,
 )
 from .lds import AID
 from .mrz import MrzData, MrzKey, mask
 from .passive import passive_authentication
+from .security_infos import parse_security_infos
 from .trust import TrustStore
 
 log = logging.getLogger(__name__)
@@ -168,12 +172,32 @@ class EmrtdReader:
             session.channel = mutual_authenticate(session.transmit, key)
         log.info("BAC established with document %s", mask(key.document_number))
         files: dict[str, bytes] = {}
-        for item in (lds.EF_COM, lds.DG1, lds.DG2, lds.EF_SOD):
+
+        def read(item: lds.LdsFile) -> None:
             with _timed(report, item.name):
                 content = session.read_file(item, chunk)
             if content is not None:
                 files[item.name] = content
                 report["sizes"][item.name] = len(content)
+
+        read(lds.EF_COM)
+        listed = lds.parse_ef_com(files["EF.COM"]).data_groups if "EF.COM" in files else ()
+        if 14 in listed:
+            read(lds.DG14)
+            with _timed(report, "chip_authentication"):
+                self._chip_authentication(session, files.get("DG14"), report)
+            try:
+                read(lds.DG1)  # the first answer under the new keys tells a clone apart
+            except SecureMessagingError as exc:
+                raise ChipAuthenticationFailed(
+                    f"the chip failed Chip Authentication (no valid answer under the new keys: "
+                    f"{exc}); its DG14 key is not its own"
+                ) from exc
+        else:
+            report["chip_authentication"] = "not offered"
+            read(lds.DG1)
+        read(lds.DG2)
+        read(lds.EF_SOD)
         for required in ("EF.COM", "DG1", "DG2"):
             if required not in files:
                 raise CorruptData(f"{required} is missing on the chip")
@@ -188,10 +212,31 @@ class EmrtdReader:
             if "EF.SOD" in files:
                 security = sod.parse_sod(files["EF.SOD"])
                 groups = {1: files["DG1"], 2: files["DG2"]}
+                if "DG14" in files:
+                    groups[14] = files["DG14"]  # the CA key must be the one the state signed
+                elif 14 in security.hashes:
+                    raise ChipAuthenticationFailed(
+                        "EF.SOD covers a DG14 the chip did not offer: Chip Authentication "
+                        "was skipped, as a copied chip would want"
+                    )
                 authenticity, report["sod"] = passive_authentication(security, groups, self.trust)
             else:
                 report["sod"] = {"present": False}
         return to_identity_document(mrz, face.data, authenticity)
+
+    @staticmethod
+    def _chip_authentication(
+        session: CardSession, dg14: bytes | None, report: dict[str, Any]
+    ) -> None:
+        """Run Chip Authentication with the DG14 key; the session moves to the new keys."""
+        if dg14 is None:
+            raise CorruptData("EF.COM lists DG14 but the chip has none")
+        offer = choose_offer(parse_security_infos(dg14, lds.DG14.tag))
+        if isinstance(offer, str):
+            report["chip_authentication"] = f"not run: {offer}"
+            return
+        session.channel = chip_authenticate(session, offer)
+        report["chip_authentication"] = f"passed ({offer.name})"
 
     # -- PC/SC --------------------------------------------------------------------------
 

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 
 from . import card_files, tlv
 from .bac import BacKeys, session_keys
-from .lds import AID, DG1, DG2, EF_COM, EF_SOD
+from .lds import AID, DG1, DG2, DG14, EF_COM, EF_SOD
 from .mrz import parse_mrz
 from .sm import CardChannel, CardSmError, retail_mac, split_apdu, tdes_decrypt, tdes_encrypt
+from .virtual_chip_auth import VirtualChipAuthentication
+
+LDS_FILES = {1: DG1, 2: DG2, 14: DG14}
 
 # T=1 card whose historical bytes announce extended Lc/Le (card capabilities 73 00 00 40).
 _ATR_BODY = bytes.fromhex("3B8580018073000040")
@@ -61,6 +64,8 @@ class CardFaults:
     tamper_data_group: int | None = None  # DG1 or DG2 altered after EF.SOD was signed
     sod_hash_algorithm: str = "sha256"  # "sm3": hashes labelled with an unsupported algorithm
     wrong_key_sw: int = SW_AUTH_FAILED  # how the chip refuses a wrong MRZ key (6300, 6988, ...)
+    cloned_chip: bool = False  # same files, another Chip Authentication private key
+    hide_dg14: bool = False  # a clone's downgrade: DG14 left out of EF.COM and the chip
 
 
 def _image_size(photo: bytes) -> tuple[int, int]:
@@ -81,6 +86,7 @@ class VirtualEmrtd:
         photo_format: str = "jpeg",
         faults: CardFaults | None = None,
         signer: card_files.DocumentSigner | None = None,
+        chip_authentication: str | None = None,
     ):
         if photo_format not in card_files.IMAGE_DATA_TYPES:
             raise ValueError(f"photo_format must be 'jpeg' or 'jp2', not {photo_format!r}")
@@ -91,12 +97,22 @@ class VirtualEmrtd:
         width, height = _image_size(photo)
         dg1 = card_files.dg1(lines)
         dg2 = card_files.dg2(photo, photo_format, width, height)
+        groups = {1: dg1, 2: dg2}
+        self._chip_auth: VirtualChipAuthentication | None = None
+        if chip_authentication is not None:
+            self._chip_auth = VirtualChipAuthentication(
+                chip_authentication, cloned=self.faults.cloned_chip
+            )
+            groups[14] = self._chip_auth.dg14()
         sod = card_files.sod(
-            {1: dg1, 2: dg2},
+            groups,
             signer or card_files.DocumentSigner.generate(parsed.issuing_state[:2] or "UT"),
             self.faults.sod_hash_algorithm,
         )
-        files = {EF_COM.fid: card_files.ef_com(), DG1.fid: dg1, DG2.fid: dg2, EF_SOD.fid: sod}
+        if self.faults.hide_dg14:
+            groups.pop(14, None)
+        files = {EF_COM.fid: card_files.ef_com(tuple(groups)), EF_SOD.fid: sod}
+        files.update({LDS_FILES[n].fid: content for n, content in groups.items()})
         tampered = self.faults.tamper_data_group
         if tampered == 1:
             files[DG1.fid] = _tamper_name(dg1)
@@ -108,7 +124,8 @@ class VirtualEmrtd:
             fid = by_name[self.faults.corrupt_tlv]
             files[fid] = card_files.corrupt_first_inner_length(files[fid])
         self._files = files
-        self._short_ids = {0x1E: EF_COM.fid, 0x01: DG1.fid, 0x02: DG2.fid, 0x1D: EF_SOD.fid}
+        self._short_ids = {0x1E: EF_COM.fid, 0x1D: EF_SOD.fid, 0x01: DG1.fid, 0x02: DG2.fid}
+        self._short_ids[0x0E] = DG14.fid
         self._lock = threading.Lock()
         self.apdu_count = 0
         self.transcript: list[tuple[int, int]] = []  # (INS, SW) of each command; no data
@@ -137,6 +154,8 @@ class VirtualEmrtd:
         self._rnd_ic: bytes | None = None
         self._channel: CardChannel | None = None
         self._current: int | None = None
+        if getattr(self, "_chip_auth", None) is not None:
+            self._chip_auth.reset()
 
     @property
     def authenticated(self) -> bool:
@@ -166,10 +185,19 @@ class VirtualEmrtd:
             except CardSmError as exc:
                 self._channel = None  # ICAO: an SM error ends the session
                 return _status(exc.sw)
-            data, sw = self._execute(inner.ins, inner.p1, inner.p2, inner.data, inner.le)
-            return self._channel.wrap(
+            next_channel = None
+            if inner.ins in (0x22, 0x86) and self._chip_auth is not None:
+                data, sw, next_channel = self._chip_auth.execute(
+                    inner.ins, inner.p1, inner.p2, inner.data
+                )
+            else:
+                data, sw = self._execute(inner.ins, inner.p1, inner.p2, inner.data, inner.le)
+            response = self._channel.wrap(
                 data, sw, odd=bool(inner.ins & 1), corrupt_mac=self.faults.wrong_response_mac
             )
+            if next_channel is not None:  # Chip Authentication: the reply went under old keys
+                self._channel = next_channel
+            return response
         if command.cla != 0x00:
             return _status(SW_CLA)
         if self._channel is not None:
