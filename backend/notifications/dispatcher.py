@@ -35,6 +35,7 @@ class DispatchSettings:
     report_after: timedelta = timedelta(seconds=60)
     report_for: timedelta = timedelta(days=2)
     batch: int = 500
+    rounds: int = 20  # per drain: how far one number's queue may advance
     limits: RateLimits = field(default_factory=RateLimits)
 
 
@@ -58,8 +59,12 @@ class Dispatcher:
     def drain(self, now: datetime) -> int:
         """Send every message whose turn has come; the number the provider accepted."""
         accepted = 0
-        for row_id in self._due(now):
-            accepted += self._send_one(row_id, now)
+        for _ in range(self.settings.rounds):
+            # A round sends each number's head; an accepted head lets the next one go.
+            sent = sum(self._send_one(row_id, now) for row_id in self._due(now))
+            accepted += sent
+            if not sent:
+                break
         return accepted
 
     def _due(self, now: datetime) -> list[int]:
@@ -133,7 +138,7 @@ class Dispatcher:
         log.error("sms %s to %s given up: %s", row.kind, mask_phone(row.phone), why)
 
     def _backoff(self, attempts: int, floor: timedelta = timedelta(0)) -> timedelta:
-        step = self.settings.retry_base * (2 ** max(0, attempts - 1))
+        step = self.settings.retry_base * (2 ** min(20, max(0, attempts - 1)))
         return max(floor, min(self.settings.retry_cap, step))
 
     def _refused(self, row_id: int, exc: ProviderRefused, now: datetime) -> None:

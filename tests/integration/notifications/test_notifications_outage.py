@@ -1,0 +1,106 @@
+"""Provider outages, refusals and rate limits: messages wait, then go in order, none twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import PHONE
+
+from backend.notifications.models import NotificationState
+
+OTHER = "13900139000"
+
+
+def _drain_for(notified, minutes: int) -> None:
+    for _ in range(minutes * 4):
+        notified.drain()
+        notified.clock.advance(timedelta(seconds=15))
+
+
+def test_a_provider_down_for_an_hour_loses_nothing_and_sends_in_order_once(notified):
+    notified.emulator.down = True
+    notified.submit("AH-T0001-20261203-0001")
+    notified.submit("AH-T0001-20261203-0002", phone=OTHER)
+    notified.desk.step("AH-T0001-20261203-0001", "accept", "clerk.li")
+    notified.desk.step("AH-T0001-20261203-0001", "review", "clerk.li")
+    notified.desk.step("AH-T0001-20261203-0001", "approve", "clerk.li")
+
+    _drain_for(notified, minutes=60)
+
+    assert notified.emulator.received == []
+    rows = notified.rows()
+    assert {r.state for r in rows} == {NotificationState.QUEUED}
+    # Only the head of each number's queue is tried; the rest wait behind it, untried.
+    tried = [(r.phone, r.kind) for r in rows if r.attempts]
+    assert tried == [(PHONE, "submitted"), (OTHER, "submitted")]
+    assert all(r.last_error.startswith("unreachable") for r in rows if r.attempts)
+
+    notified.emulator.down = False
+    _drain_for(notified, minutes=2)
+
+    assert notified.kinds_received() == ["submitted", "accepted", "approved"]
+    assert notified.kinds_received(OTHER) == ["submitted"]
+    assert {r.state for r in notified.rows()} == {NotificationState.ACCEPTED}
+
+
+def test_a_retryable_refusal_holds_later_messages_to_the_same_number_only(notified):
+    notified.submit("AH-T0001-20261203-0001")
+    notified.desk.step("AH-T0001-20261203-0001", "accept", "clerk.li")
+    notified.submit("AH-T0001-20261203-0002", phone=OTHER)
+    notified.emulator.fail_next = ["isp.SYSTEM_ERROR"]
+
+    notified.drain()
+
+    assert notified.kinds_received() == []
+    assert notified.kinds_received(OTHER) == ["submitted"]  # not held up by another number
+    notified.clock.advance(timedelta(seconds=2))
+    notified.drain()
+    assert notified.kinds_received() == ["submitted", "accepted"]
+
+
+def test_an_illegal_number_is_given_up_and_listed_for_staff_to_call(notified):
+    notified.submit("AH-T0001-20261203-0001", phone="13800000000")
+    notified.emulator.fail_next = ["isv.MOBILE_NUMBER_ILLEGAL"]
+
+    notified.drain()
+
+    (row,) = notified.rows()
+    assert row.state == NotificationState.DEAD
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in row.last_error
+
+
+def test_a_bad_template_or_signature_raises_an_alarm_and_keeps_the_message(notified, caplog):
+    notified.submit("AH-T0001-20261203-0001")
+    notified.emulator.fail_next = ["isv.SMS_TEMPLATE_ILLEGAL"]
+
+    notified.drain()
+
+    (row,) = notified.rows()
+    assert row.state == NotificationState.QUEUED
+    assert row.last_error.startswith("alarm: isv.SMS_TEMPLATE_ILLEGAL")
+    assert any(r.levelname == "ERROR" and "refused" in r.getMessage() for r in caplog.records)
+    notified.clock.advance(timedelta(seconds=1))
+    notified.drain()
+    assert notified.kinds_received() == []  # an alarm waits longer than a plain retry
+    notified.clock.advance(timedelta(seconds=5))
+    notified.drain()
+    assert notified.kinds_received() == ["submitted"]
+
+
+def test_a_burst_to_one_number_is_queued_by_the_rate_limits_not_refused(notified):
+    # Three applications by one person: three "submitted" messages of the same template.
+    for n in (1, 2, 3):
+        notified.submit(f"AH-T0001-20261203-000{n}")
+
+    notified.drain()
+    assert len(notified.emulator.inbox(PHONE)) == 1
+    row = notified.rows()[1]
+    assert row.state == NotificationState.QUEUED and row.last_error == "rate limit: queued"
+
+    _drain_for(notified, minutes=3)
+
+    received = notified.emulator.inbox(PHONE)
+    order = [n for r in received for n in (1, 2, 3) if f"AH-T0001-20261203-000{n}" in r.text]
+    assert order == [1, 2, 3]
+    gaps = [b.at - a.at for a, b in zip(received, received[1:], strict=False)]
+    assert all(gap >= timedelta(minutes=1) for gap in gaps)
