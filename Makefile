@@ -69,7 +69,8 @@ contract: venv
 
 BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_cnid_read face_pipeline \
               identity_verified \
-              locker_open page_finding glare_verdicts usb_import usb_preview kiosk_ui pickup_identity progress_query
+              locker_open page_finding glare_verdicts usb_import usb_preview kiosk_ui pickup_identity progress_query \
+              pickup_bruteforce
 
 bench: install
 	@set -e; for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py; done

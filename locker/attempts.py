@@ -22,8 +22,10 @@ class AttemptPolicy:
     ``terminal_budget`` wrong attempts in any ``terminal_window_s`` lock the keypad until the
     oldest leaves the window; ``compartment_budget`` wrong attempts addressed to one
     compartment (its phone tail typed, or its code with a wrong tail or holder) in any
-    ``compartment_window_s`` lock its code until a new one is set. Neither a correct code, an
-    opening nor a quiet spell gives any of them back.
+    ``compartment_window_s`` lock its code until a new one is set, and from
+    ``compartment_hard_budget`` on not even a new code opens it until the window frees (staff
+    hand the result over). Neither a correct code, an opening nor a quiet spell gives any of
+    them back.
     """
 
     free_attempts: int = 3
@@ -34,6 +36,7 @@ class AttemptPolicy:
     terminal_budget: int = 20
     terminal_window_s: float = 86_400.0
     compartment_budget: int = 5
+    compartment_hard_budget: int = 8
     compartment_window_s: float = 30 * 86_400.0
 
     def __post_init__(self) -> None:
@@ -49,6 +52,8 @@ class AttemptPolicy:
         # A citizen who mistypes twice must still get in with the third try.
         if self.terminal_budget < 3 or self.compartment_budget < 3:
             raise ValueError("terminal_budget and compartment_budget must be >= 3")
+        if self.compartment_hard_budget < self.compartment_budget:
+            raise ValueError("compartment_hard_budget must be >= compartment_budget")
         if self.terminal_window_s <= 0 or self.compartment_window_s <= 0:
             raise ValueError("the budget windows must be > 0")
 
@@ -130,6 +135,7 @@ class AttemptBudgets:
 
     terminal: list[float] = field(default_factory=list)
     compartments: dict[str, list[float]] = field(default_factory=dict)
+    terminal_alarm_at: float | None = None
 
     def prune(self, policy: AttemptPolicy, now: float) -> None:
         """Forget attempts that left their window."""
@@ -155,17 +161,32 @@ class AttemptBudgets:
         for cid in compartment_ids:
             self.compartments.setdefault(cid, []).append(now)
 
-    def terminal_exhausted(self, policy: AttemptPolicy) -> bool:
-        """Whether the last charge used up the terminal's budget."""
-        return len(self.terminal) >= policy.terminal_budget
+    def terminal_alarm_due(self, policy: AttemptPolicy, now: float) -> bool:
+        """Whether the terminal's budget is spent and no alarm said so within the window."""
+        if len(self.terminal) < policy.terminal_budget:
+            return False
+        last = self.terminal_alarm_at
+        # One alarm per window: under a steady attack each freed slot would otherwise alarm.
+        if last is not None and last <= now < last + policy.terminal_window_s:
+            return False
+        self.terminal_alarm_at = now
+        return True
 
     def compartment_exhausted(self, policy: AttemptPolicy, compartment_id: str) -> bool:
-        """Whether this compartment has no wrong attempt left in its window."""
+        """Whether this compartment's code must lock: its budget in the window is spent."""
         return len(self.compartments.get(compartment_id, ())) >= policy.compartment_budget
+
+    def compartment_closed(self, policy: AttemptPolicy, compartment_id: str) -> bool:
+        """Whether no code, not even a new one, may open this compartment within the window."""
+        return len(self.compartments.get(compartment_id, ())) >= policy.compartment_hard_budget
 
     def to_record(self) -> dict[str, Any]:
         """The journal form (joined with the streak's in one attempts record)."""
-        return {"terminal": list(self.terminal), "compartments": dict(self.compartments)}
+        return {
+            "terminal": list(self.terminal),
+            "compartments": dict(self.compartments),
+            "terminal_alarm_at": self.terminal_alarm_at,
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AttemptBudgets:
@@ -176,6 +197,7 @@ class AttemptBudgets:
                 str(cid): [float(t) for t in times]
                 for cid, times in record.get("compartments", {}).items()
             },
+            terminal_alarm_at=record.get("terminal_alarm_at"),
         )
 
 

@@ -146,10 +146,10 @@ class Keypad:
             elif code_ok or (tail_ok and slot.tail_digest is not None):
                 addressed.append(slot)  # this entry was aimed at it: its budget pays
         if match is None:
-            if any(slot.code_locked for slot in addressed):
+            if any(self._locked(slot, now) for slot in addressed):
                 raise CodeLocked()  # nothing to win there, so nothing is counted
             raise self._wrong_code(now, addressed)
-        if match.code_locked:
+        if self._locked(match, now):
             raise CodeLocked()
         if match.state == State.OUT_OF_SERVICE:
             # The right code, but the door is jammed: not a wrong attempt, and no pulse.
@@ -176,6 +176,10 @@ class Keypad:
         )
         self._claim, self._claim_digest = claim, match.code_digest
         return claim
+
+    def _locked(self, slot: Compartment, now: float) -> bool:
+        self.budgets.prune(self._policy, now)
+        return slot.code_locked or self.budgets.compartment_closed(self._policy, slot.id)
 
     def _tail_matches(self, slot: Compartment, phone_tail: str | None) -> bool:
         if slot.tail_digest is None:
@@ -257,6 +261,7 @@ class Keypad:
     def _count_wrong(self, now: float, addressed: list[Compartment]) -> tuple[int, float]:
         delay, streak_alarm = self.streak.register_wrong(self._policy, now)
         self.budgets.charge(self._policy, now, [slot.id for slot in addressed])
+        terminal_alarm = self.budgets.terminal_alarm_due(self._policy, now)
         self._journal_attempts(now)
         if streak_alarm:
             self._alarm(
@@ -264,7 +269,7 @@ class Keypad:
                 None,
                 f"{self.streak.count} wrong pickup codes or holders in a row at this keypad",
             )
-        if len(self.budgets.terminal) == self._policy.terminal_budget:
+        if terminal_alarm:
             self._alarm(
                 WRONG_CODE_LIMIT,
                 None,
@@ -275,12 +280,17 @@ class Keypad:
         for slot in addressed:
             if self.budgets.compartment_exhausted(self._policy, slot.id) and not slot.code_locked:
                 self._lock_code(slot.id)
+                closed = self.budgets.compartment_closed(self._policy, slot.id)
                 self._alarm(
                     WRONG_CODE_LIMIT,
                     slot.id,
                     f"{len(self.budgets.compartments[slot.id])} wrong attempts at this result "
                     f"within {_hours(self._policy.compartment_window_s)}: its code is locked; "
-                    "re-send the pickup code so the applicant gets a new one",
+                    + (
+                        "no new code opens it within that window: hand the result over in person"
+                        if closed
+                        else "re-send the pickup code so the applicant gets a new one"
+                    ),
                 )
         return self.streak.attempts_left(self._policy), delay
 

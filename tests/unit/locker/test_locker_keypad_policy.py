@@ -189,3 +189,34 @@ def test_a_bad_keypad_policy_names_the_key(keypad, message):
     data["locker"]["keypad"] = keypad
     with pytest.raises(LockerConfigError, match=message):
         parse_locker_config(data)
+
+
+def test_a_steady_attack_raises_one_budget_alarm_per_window_not_one_per_attempt(rig):
+    start = rig.clock()
+    n = 0
+    while rig.clock() < start + 2 * DAY:
+        try:
+            wrong(rig, f"{n:06d}", "0000")
+            n += 1
+        except TooManyAttempts as exc:  # wrong() lets only WrongCode through
+            rig.clock.advance(exc.retry_after_s)
+    budget_alarms = [a for a in rig.alarms if "within 24 h" in a.detail]
+    assert n >= 40 and len(budget_alarms) == 2
+
+
+def test_past_the_hard_budget_not_even_a_new_code_opens_within_the_window(rig):
+    target = rig.load_result("L-1", CODE, tail=TAIL)
+    tail_ref = target.tail_digest
+    for n in range(8):
+        rig.clock.advance(rig.bank.lockout_remaining())
+        if slot(rig, target.id).code_locked:  # staff answer each lock with a new code
+            rig.bank.set_pickup_code("L-1", rig.digest(f"77{n:04d}"), rig.clock() + DAY, tail_ref)
+        wrong(rig, f"{n:06d}")
+    fresh = rig.bank.set_pickup_code("L-1", rig.digest("654321"), rig.clock() + 40 * DAY, tail_ref)
+    assert not fresh.code_locked
+    rig.clock.advance(rig.bank.lockout_remaining())
+    with pytest.raises(CodeLocked):
+        rig.bank.pickup("654321", TAIL)
+    assert "in person" in rig.alarms[-1].detail and rig.alarms[-1].compartment_id == target.id
+    rig.clock.advance(30 * DAY)  # the window frees: the new code opens
+    assert rig.bank.pickup("654321", TAIL).compartment_id == target.id
