@@ -1,0 +1,216 @@
+"""Enrollment over the real HTTPS endpoint, against a real mutual-TLS Mosquitto."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from allhours.broker import PrivateMosquitto, free_port
+from backend.enrollment import enrollment_server
+from backend.service import BackendService
+from cloud_bridge.contract import messages as m
+from cloud_bridge.link import wait_until
+from provisioning import pki
+from provisioning.authority import EnrollmentRefused
+from provisioning.bundle import IdentityError, TerminalIdentity
+from provisioning.enroll_client import EnrollmentFailed, enroll, renew
+from provisioning.tokens import EnrollmentToken
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def backend(broker: PrivateMosquitto, tmp_path: Path):
+    """A backend database and its enrollment endpoint (no ingest needed here)."""
+    service = BackendService(
+        f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "blobs", broker_port=None
+    )
+    server = enrollment_server(
+        service,
+        broker.authority,
+        broker_host=broker.host,
+        broker_port=broker.port,
+        host="127.0.0.1",
+        port=free_port(),
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        service.stop()
+
+
+def test_a_token_enrolls_its_terminal_once_and_the_key_never_leaves(broker, backend, tmp_path):
+    token = broker.authority.issue_token("T0002")
+    identity = enroll(backend.url, str(token), tmp_path / "T0002")
+
+    assert identity.terminal_id == "T0002"
+    cert = pki.load_cert(identity.tls.cert_file.read_bytes())
+    assert pki.common_name(cert.subject) == "T0002"
+    assert (identity.tls.key_file.stat().st_mode & 0o777) == 0o600
+    assert identity.bundle.broker_port == broker.port
+    assert len(identity.bundle.pickup_code_key) == 32
+    assert identity.bundle.backend_signing_keys
+    # The registry keeps only a digest of the token, never the secret.
+    raw = (broker.authority.dir / "registry.sqlite").read_bytes()
+    assert token.secret.encode() not in raw
+
+    with pytest.raises(EnrollmentFailed) as again:
+        enroll(backend.url, str(token), tmp_path / "elsewhere")
+    assert again.value.code == "token_used"
+    assert not (tmp_path / "elsewhere" / "identity").exists()
+
+
+def test_an_enrolled_terminal_reaches_the_broker_with_its_bundle(broker, backend, tmp_path):
+    from allhours.wiring import enrolled_terminal
+
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0003")), tmp_path / "T")
+    node, _ = enrolled_terminal(identity, tmp_path / "T")
+    node.start()
+    try:
+        assert node.link.wait_connected(10)
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "code"),
+    [
+        (lambda t: EnrollmentToken(t.terminal_id, "A" * 43, t.ca_fingerprint), "token_unknown"),
+        (lambda t: EnrollmentToken("T0009", t.secret, t.ca_fingerprint), "token_unknown"),
+        (lambda t: EnrollmentToken(t.terminal_id, t.secret, "0" * 64), "wrong_backend"),
+    ],
+    ids=["bad-secret", "other-terminal", "other-ca"],
+)
+def test_a_bad_token_is_refused_naming_the_cause(broker, backend, tmp_path, spoil, code):
+    token = broker.authority.issue_token("T0002")
+    with pytest.raises(EnrollmentFailed) as refused:
+        enroll(backend.url, str(spoil(token)), tmp_path / "T0002")
+    assert refused.value.code == code
+    assert not (tmp_path / "T0002" / "identity").exists()
+    # The real token still works afterwards: nothing was spent by the failures.
+    enroll(backend.url, str(token), tmp_path / "T0002")
+
+
+def test_an_expired_or_withdrawn_token_is_refused(broker, backend, tmp_path):
+    later = broker.authority.issue_token("T0004", ttl=timedelta(minutes=1))
+    authority_later = type(broker.authority)(
+        broker.authority.dir, clock=lambda: datetime.now(UTC) + timedelta(minutes=2)
+    )
+    with pytest.raises(EnrollmentRefused) as expired:
+        authority_later.enroll(str(later), pki.make_csr(pki.new_key(), "T0004"))
+    assert expired.value.code == "token_expired"
+
+    withdrawn = broker.authority.issue_token("T0005")
+    assert broker.authority.revoke_tokens("T0005") == 1
+    with pytest.raises(EnrollmentFailed) as refused:
+        enroll(backend.url, str(withdrawn), tmp_path / "T0005")
+    assert refused.value.code == "token_revoked"
+
+
+def test_a_request_for_another_terminal_id_is_refused(broker):
+    token = broker.authority.issue_token("T0002")
+    with pytest.raises(EnrollmentRefused) as refused:
+        broker.authority.enroll(str(token), pki.make_csr(pki.new_key(), "T0001"))
+    assert refused.value.code == "cn_mismatch"
+    assert [t.state for t in broker.authority.tokens()] == ["pending"]
+
+
+def test_a_terminal_clock_off_by_hours_is_told_before_the_token_is_spent(broker, backend, tmp_path):
+    token = broker.authority.issue_token("T0002")
+    with pytest.raises(EnrollmentFailed) as skew:
+        enroll(
+            backend.url,
+            str(token),
+            tmp_path / "T0002",
+            clock=lambda: datetime.now(UTC) - timedelta(hours=3),
+        )
+    assert skew.value.code == "clock_skew"
+    assert "3.0 h behind" in str(skew.value)
+    assert [t.state for t in broker.authority.tokens()] == ["pending"]
+
+
+def test_a_backend_name_cannot_be_enrolled_as_a_terminal(broker):
+    with pytest.raises(EnrollmentRefused) as refused:
+        broker.authority.issue_token("backend.1")
+    assert refused.value.code == "bad_terminal_id"
+
+
+def test_a_revoked_terminal_is_disconnected_at_once_and_refused_after(broker, backend, tmp_path):
+    from allhours.wiring import enrolled_terminal
+
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0006")), tmp_path / "T")
+    node, _ = enrolled_terminal(identity, tmp_path / "T")
+    node.start()
+    try:
+        assert node.link.wait_connected(10)
+        broker.authority.revoke("T0006")
+        # docs/provisioning.md promises: disconnected within 5 s of `allhours provision revoke`.
+        assert wait_until(lambda: not node.link.connected.is_set(), 5)
+        assert not node.link.wait_connected(3)  # its reconnects are refused (CRL)
+    finally:
+        node.stop()
+    assert "certificate verify failed" in broker.tail_log(60)
+    with pytest.raises(EnrollmentRefused):
+        broker.authority.issue_token("T0006")
+
+
+def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backend, tmp_path):
+    from allhours.wiring import enrolled_terminal
+    from backend.enrollment import worker_identity
+
+    data = tmp_path / "T"
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0007")), data)
+    old_serial = pki.load_cert(identity.tls.cert_file.read_bytes()).serial_number
+    node, _ = enrolled_terminal(identity, data)
+    ingest = BackendService(
+        f"sqlite:///{tmp_path / 'b.sqlite'}",  # the database enrollment registered T0007 in
+        tmp_path / "blobs",
+        broker_port=broker.port,
+        client_id="backend.renewal",
+        broker_tls=worker_identity(broker.authority, "backend.renewal"),
+        shared_group=None,
+    )
+    node.start()
+    try:
+        assert node.link.wait_connected(10)
+        # A backlog: no backend is listening yet, so nothing is receipted.
+        for n in range(5):
+            node.outbox.put(
+                m.Alarm(
+                    terminal_id="T0007",
+                    operation_id=f"alarm-renewal-{n}",
+                    kind=m.AlarmKind.LOW_PAPER,
+                    severity=m.Severity.WARNING,
+                    detail=f"paper low ({n})",
+                    raised_at=m.utcnow(),
+                )
+            )
+        assert node.outbox.backlog() == 5
+        renewed = renew(data)
+        node.link.use_renewed_identity()
+        assert wait_until(lambda: node.link.connected.is_set(), 10)
+        assert node.outbox.backlog() == 5  # nothing lost by the swap
+        ingest.start()
+        assert wait_until(lambda: node.outbox.backlog() == 0, 30), node.outbox.backlog()
+    finally:
+        node.stop()
+        ingest.stop()
+    new_cert = pki.load_cert(renewed.tls.cert_file.read_bytes())
+    assert new_cert.serial_number != old_serial
+    assert broker.authority.is_active_certificate(new_cert)
+    assert "as T0007 (" in broker.tail_log(80)
+
+
+def test_an_expired_certificate_is_refused_at_start_with_what_to_do(broker, backend, tmp_path):
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0008")), tmp_path / "T")
+    with pytest.raises(IdentityError) as expired:
+        TerminalIdentity.load(tmp_path / "T", identity.not_after + timedelta(seconds=1))
+    assert "expired" in str(expired.value) and "allhours enroll" in str(expired.value)
+    shutil.rmtree(tmp_path / "T" / "identity")
+    with pytest.raises(IdentityError) as missing:
+        TerminalIdentity.load(tmp_path / "T", datetime.now(UTC))
+    assert "allhours enroll" in str(missing.value)
