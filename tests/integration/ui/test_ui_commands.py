@@ -14,6 +14,10 @@ import numpy as np
 from PIL import Image
 
 from allhours.broker import free_port
+from backend.enrollment import enrollment_server
+from backend.service import BackendService
+from provisioning.authority import SiteAuthority
+from provisioning.enroll_client import enroll
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -58,7 +62,48 @@ def test_screenshots_writes_an_index_and_distinct_non_blank_pictures_per_languag
         assert np.abs(en - large).mean() > 5, f"{stop}: large text looks like normal text"
 
 
+def _enrolled(tmp_path: Path) -> Path:
+    """A terminal data dir enrolled through the real HTTPS endpoint; its broker is not running."""
+    authority = SiteAuthority.create(tmp_path / "site-ca")
+    service = BackendService(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "b", broker_port=None)
+    server = enrollment_server(
+        service,
+        authority,
+        broker_host="127.0.0.1",
+        broker_port=free_port(),
+        host="127.0.0.1",
+        port=free_port(),
+    ).start()
+    try:
+        enroll(server.url, str(authority.issue_token("T0001")), tmp_path / "T0001")
+    finally:
+        server.stop()
+        service.stop()
+    return tmp_path / "T0001"
+
+
+def test_kiosk_refuses_to_start_without_an_enrollment_and_says_how(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allhours.cli",
+            "kiosk",
+            "--headless",
+            "--data-dir",
+            str(tmp_path / "T0001"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(tmp_path),
+    )
+    assert proc.returncode == 2
+    assert "allhours enroll" in proc.stderr
+
+
 def test_kiosk_starts_headless_and_stops_cleanly_on_sigterm(tmp_path):
+    data_dir = _enrolled(tmp_path)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -66,10 +111,8 @@ def test_kiosk_starts_headless_and_stops_cleanly_on_sigterm(tmp_path):
             "allhours.cli",
             "kiosk",
             "--headless",
-            "--broker-port",
-            str(free_port()),
             "--data-dir",
-            str(tmp_path / "T0001"),
+            str(data_dir),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
