@@ -17,7 +17,7 @@ APT_PACKAGES := mosquitto mosquitto-clients pcscd vsmartcard-vpcd libpcsclite-de
 FACE_PINS := dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
 FACE_PKG  := face-recognition==1.3.0
 
-.PHONY: help install apt venv demo test lint contract clean bench
+.PHONY: help install apt venv demo test lint contract clean bench fuzz
 
 help:
 	@echo "make demo     install what is missing, then play the whole story end to end"
@@ -25,6 +25,7 @@ help:
 	@echo "make install  only install (apt packages + .venv with .venv/bin/allhours)"
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks in benchmarks/"
+	@echo "make fuzz     the property-based fuzz tests with many examples (FUZZ_EXAMPLES=5000)"
 
 install: apt venv
 
@@ -63,6 +64,11 @@ test: install
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The suite runs each fuzz property with a few examples; this runs them long, keeping what
+# Hypothesis finds in var/hypothesis so a failure found once is replayed first next time.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/unit/fuzz
 
 contract: venv
 	$(VENV)/bin/allhours contract export docs/contract

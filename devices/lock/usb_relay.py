@@ -81,10 +81,15 @@ def _read_strings(device: Any) -> tuple[str | None, str | None]:
     # USBError (permission denied, unplugged) and leaves only a vague ValueError.
     langids = usb.util.get_langids(device)
     langid = langids[0] if langids else 0x0409
-    return (
-        usb.util.get_string(device, device.iManufacturer, langid),
-        usb.util.get_string(device, device.iProduct, langid),
-    )
+    try:
+        return (
+            usb.util.get_string(device, device.iManufacturer, langid),
+            usb.util.get_string(device, device.iProduct, langid),
+        )
+    except UnicodeDecodeError:
+        # Not UTF-16 (a lone surrogate, a cut pair): not one of these boards, whose firmware
+        # sends plain ASCII; it raised out of discovery and ended `allhours doctor`.
+        return None, None
 
 
 def _read_report(device: Any) -> bytes:

@@ -49,7 +49,8 @@ def channels_from_product(product: str | None) -> int | None:
     if not product or not product.startswith(PRODUCT_PREFIX):
         return None
     tail = product[len(PRODUCT_PREFIX) :]
-    if not tail.isdigit():
+    # isascii too: "²".isdigit() is True, and int("²") raised out of discovery.
+    if not (tail.isascii() and tail.isdigit()):
         return None
     count = int(tail)
     return count if 1 <= count <= 8 else None
