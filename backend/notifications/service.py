@@ -55,6 +55,7 @@ class NotificationWorker:
         self._wake.set()
 
     def start(self) -> NotificationWorker:
+        """Run passes on a thread until stop()."""
         if self.dispatcher is None:
             log.warning("no SMS provider configured: notifications wait in the outbox")
         self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
@@ -62,12 +63,12 @@ class NotificationWorker:
         return self
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
-        self._thread = None
+        """End the thread and give the lease up, so another worker takes over at once."""
+        if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(timeout=30)
+            self._thread = None
         if self.holds_lease:
             with self.db.transaction() as session:
                 release_lease(session, LEASE, self.worker_id, self.clock())
