@@ -31,6 +31,7 @@ from locker.boards import BoardSet
 from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
 from locker.layout import CompartmentSpec, default_layout
 from provisioning.bundle import TerminalIdentity
+from provisioning.renewal import CertificateRenewal
 from provisioning.tls import ClientTls
 from terminal.node import TerminalDevices, TerminalNode
 
@@ -147,6 +148,7 @@ def enrolled_terminal(
         pickup_code_key=b.pickup_code_key,
         applicant_key=b.applicant_key,
         tls=identity.tls,
+        renewal=CertificateRenewal(data_dir, kwargs.get("clock", utcnow)),
         **kwargs,
     )
 
@@ -164,6 +166,7 @@ def emulated_terminal(
     clock: Callable[[], datetime] = utcnow,
     applicant_key: bytes | None = None,
     tls: ClientTls | None = None,
+    renewal: Callable[[], bool] | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()
@@ -178,6 +181,7 @@ def emulated_terminal(
             port=broker_port,
             telemetry_interval_s=telemetry_interval_s,
             tls=tls,
+            renewal=renewal,
         ),
         clock=clock,
         applicant_key=applicant_key,  # the fleet's key for materials on file (ADR 0003)

@@ -54,6 +54,10 @@ class LinkSettings:
     # The terminal's certificate, key and the site CA (from its enrollment). There is no plain
     # connection: a link without them refuses to start.
     tls: ClientTls | None = None
+    # Called every `renewal_check_s`: True when it has just renewed the certificate files,
+    # which the link then loads and reconnects with (provisioning.renewal).
+    renewal: Callable[[], bool] | None = None
+    renewal_check_s: float = 6 * 3600.0
 
 
 class LinkConfigError(RuntimeError):
@@ -87,6 +91,7 @@ class TerminalLink:
         self.started_at = m.utcnow()
         self.connected = threading.Event()
         self.connections = 0
+        self.connect_failures = 0
         self.malformed = 0
         self.failed = 0  # inbound messages whose handling raised, and commands given up on
         self._stop = threading.Event()
@@ -119,6 +124,7 @@ class TerminalLink:
         client.max_inflight_messages_set(self.settings.window)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
@@ -150,6 +156,12 @@ class TerminalLink:
         if self.telemetry_source:
             t = threading.Thread(
                 target=self._telemetry_loop, name=f"link-telemetry-{self.terminal_id}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        if self.settings.renewal:
+            t = threading.Thread(
+                target=self._renewal_loop, name=f"link-renewal-{self.terminal_id}", daemon=True
             )
             t.start()
             self._threads.append(t)
@@ -190,6 +202,7 @@ class TerminalLink:
             log.warning("broker refused connection: %s", reason_code)
             return
         self.connections += 1
+        self.connect_failures = 0
         client.subscribe(
             [
                 (topics.commands(self.terminal_id), 1),
@@ -223,6 +236,19 @@ class TerminalLink:
         # Up only once commands and receipts can reach us, so nothing sent to us is missed.
         self.connected.set()
         self.outbox.changed.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # The broker closes the TLS handshake on an expired, revoked or foreign certificate;
+        # paho only sees a failed connect, so the log names what a technician checks.
+        self.connect_failures += 1
+        if self.connect_failures in (1, 10) or self.connect_failures % 100 == 0:
+            log.error(
+                "cannot connect to %s:%s (%d tries): broker down, or this terminal's certificate "
+                "expired or revoked (see `allhours enroll --renew`, `allhours provision list`)",
+                self.settings.host,
+                self.settings.port,
+                self.connect_failures,
+            )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set() and not self._stop.is_set():
@@ -320,6 +346,17 @@ class TerminalLink:
                 self.outbox.mark_sent(sent)
                 if len(sent) < len(entries):
                     break
+
+    def _renewal_loop(self) -> None:
+        assert self.settings.renewal is not None
+        while True:
+            try:
+                if self.settings.renewal():
+                    self.use_renewed_identity()
+            except Exception:
+                log.exception("certificate renewal check failed")
+            if self._stop.wait(self.settings.renewal_check_s):
+                return
 
     def _telemetry_loop(self) -> None:
         assert self.telemetry_source is not None

@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             pickup_code_key=bundle.pickup_code_key,
             link=LinkSettings(host=bundle.broker_host, port=bundle.broker_port, tls=identity.tls),
             supervision=configured.supervision,
+            keypad=configured.keypad,
             applicant_key=bundle.applicant_key,
         )
     else:

@@ -205,6 +205,29 @@ def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backe
     assert "as T0007 (" in broker.tail_log(80)
 
 
+def test_a_terminal_renews_by_itself_when_its_certificate_nears_expiry(broker, backend, tmp_path):
+    from allhours.wiring import enrolled_terminal
+
+    data = tmp_path / "T"
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0010")), data)
+    old = pki.load_cert(identity.tls.cert_file.read_bytes()).serial_number
+    near_expiry = identity.not_after - timedelta(days=10)
+    started = datetime.now(UTC)
+    node, _ = enrolled_terminal(
+        identity, data, clock=lambda: near_expiry + (datetime.now(UTC) - started)
+    )
+    node.start()
+    try:
+        assert wait_until(
+            lambda: pki.load_cert(identity.tls.cert_file.read_bytes()).serial_number != old, 15
+        )
+        assert wait_until(lambda: node.link.connected.is_set(), 10)
+    finally:
+        node.stop()
+    renewed = pki.load_cert(identity.tls.cert_file.read_bytes())
+    assert broker.authority.is_active_certificate(renewed)
+
+
 def test_an_expired_certificate_is_refused_at_start_with_what_to_do(broker, backend, tmp_path):
     identity = enroll(backend.url, str(broker.authority.issue_token("T0008")), tmp_path / "T")
     with pytest.raises(IdentityError) as expired:
