@@ -95,7 +95,7 @@ def mutual_authenticate(
     if sw != 0x9000 or len(rnd_ic) != 8:
         raise UnsupportedDocument(
             f"GET CHALLENGE answered {sw:04X} with {len(rnd_ic)} bytes: the chip does not "
-            "offer Basic Access Control (PACE-only documents are not supported)"
+            "offer Basic Access Control, and its EF.CardAccess offers no PACE this reader runs"
         )
     command = bytes.fromhex("0082000028") + terminal_cryptogram(keys, rnd_ifd, rnd_ic, k_ifd)
     answer, sw = transmit(command + b"\x28")

@@ -131,3 +131,21 @@ class CardSession:
         if len(wrapped.value) > want:
             raise CorruptData(f"READ BINARY of {item.name} returned more than asked")
         return wrapped.value, sw
+
+    def read_public_file(self, fid: int) -> bytes | None:
+        """A file readable without access control (EF.CardAccess), in plain; None if absent."""
+        _, sw = self.transmit(bytes.fromhex("00A4020C02") + fid.to_bytes(2, "big"))
+        if sw != SW_OK:
+            return None  # BAC-only chips have no EF.CardAccess (6A82) or refuse the SELECT
+        data, sw = self.transmit(bytes.fromhex("00B0000004"))
+        size = total_length(data) if sw in (SW_OK, SW_END_OF_FILE) else None
+        if size is None:
+            raise CorruptData(f"public file {fid:04X} does not start with a TLV header")
+        while len(data) < size:
+            want = min(SHORT_CHUNK, size - len(data))
+            offset = len(data).to_bytes(2, "big")
+            more, sw = self.transmit(b"\x00\xb0" + offset + bytes([want]))
+            if sw not in (SW_OK, SW_END_OF_FILE) or not more:
+                raise CorruptData(f"READ BINARY of public file {fid:04X} answered {sw:04X}")
+            data += more
+        return data[:size]

@@ -1,8 +1,9 @@
-"""The eMRTD reader over PC/SC (pyscard): select, BAC, secure reads, EF.SOD check.
+"""The eMRTD reader over PC/SC (pyscard): access control, secure reads, authenticity checks.
 
-One `read()` is one citizen: wait for a document, SELECT the LDS applet, run BAC with the
-MRZ key, read EF.COM, DG1, DG2 and EF.SOD under secure messaging, verify the data-group
-hashes (and the SOD signature with the certificate it carries), and return an
+One `read()` is one citizen: wait for a document, open access with PACE when EF.CardAccess
+offers it (else SELECT the LDS applet and run BAC) with the MRZ key, read EF.COM, run Chip
+Authentication with DG14 when the chip offers it, read DG1, DG2 and EF.SOD under secure
+messaging, run passive authentication (hashes, signature, signer chain), and return an
 IdentityDocument. Whatever happens, the card is powered down, the connection released and
 the session keys dropped before `read()` returns, so the terminal is ready for the next
 citizen.
@@ -18,7 +19,7 @@ from typing import Any
 
 from devices.identity.port import IdentityDocument
 
-from . import lds, sod
+from . import lds, pace, sod
 from .bac import mutual_authenticate
 from .card_session import (
     EXTENDED_CHUNK,
@@ -41,12 +42,13 @@ from .errors import (
 from .lds import AID
 from .mrz import MrzData, MrzKey, mask
 from .passive import passive_authentication
-from .security_infos import parse_security_infos
+from .security_infos import parse_security_infos, protocol_name
 from .trust import TrustStore
 
 log = logging.getLogger(__name__)
 
 VPCD_READER_PREFIX = "Virtual PCD"
+CARD_ACCESS_FID = 0x011C  # EF.CardAccess, in the master file
 
 
 def _yymmdd(text: str, *, future: bool) -> date | None:
@@ -164,13 +166,7 @@ class EmrtdReader:
             EXTENDED_CHUNK if extended_length_supported(atr) else SHORT_CHUNK
         )
         report["chunk"] = chunk
-        with _timed(report, "select"):
-            _, sw = session.transmit(bytes.fromhex("00A4040C07") + AID)
-            if sw != SW_OK:
-                raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
-        with _timed(report, "bac"):
-            session.channel = mutual_authenticate(session.transmit, key)
-        log.info("BAC established with document %s", mask(key.document_number))
+        self._open_access(session, key)
         files: dict[str, bytes] = {}
 
         def read(item: lds.LdsFile) -> None:
@@ -223,6 +219,32 @@ class EmrtdReader:
             else:
                 report["sod"] = {"present": False}
         return to_identity_document(mrz, face.data, authenticity)
+
+    @staticmethod
+    def _open_access(session: CardSession, key: MrzKey) -> None:
+        """PACE when EF.CardAccess offers it, else BAC; then the LDS applet is selected."""
+        report = session.report
+        with _timed(report, "card_access"):
+            card_access = session.read_public_file(CARD_ACCESS_FID)
+            offer = pace.choose(parse_security_infos(card_access)) if card_access else None
+        if offer is not None:
+            with _timed(report, "pace"):
+                session.channel = pace.establish(session.transmit, key, offer)
+            report["access"] = (
+                f"PACE ({protocol_name(offer.protocol)}, domain parameters {offer.parameter_id})"
+            )
+            with _timed(report, "select"):
+                _, sw = session.secure(0xA4, 0x04, 0x0C, AID)
+        else:
+            with _timed(report, "select"):
+                _, sw = session.transmit(bytes.fromhex("00A4040C07") + AID)
+            if sw == SW_OK:
+                with _timed(report, "bac"):
+                    session.channel = mutual_authenticate(session.transmit, key)
+                report["access"] = "BAC"
+        if sw != SW_OK:
+            raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
+        log.info("%s established with document %s", report["access"], mask(key.document_number))
 
     @staticmethod
     def _chip_authentication(

@@ -21,8 +21,10 @@ from .lds import AID, DG1, DG2, DG14, EF_COM, EF_SOD
 from .mrz import parse_mrz
 from .sm import CardChannel, CardSmError, retail_mac, split_apdu, tdes_decrypt, tdes_encrypt
 from .virtual_chip_auth import VirtualChipAuthentication
+from .virtual_pace import VirtualPace, card_access
 
 LDS_FILES = {1: DG1, 2: DG2, 14: DG14}
+CARD_ACCESS_FID = 0x011C  # EF.CardAccess in the master file
 
 # T=1 card whose historical bytes announce extended Lc/Le (card capabilities 73 00 00 40).
 _ATR_BODY = bytes.fromhex("3B8580018073000040")
@@ -87,6 +89,8 @@ class VirtualEmrtd:
         faults: CardFaults | None = None,
         signer: card_files.DocumentSigner | None = None,
         chip_authentication: str | None = None,
+        pace: str | None = None,
+        pace_parameters: int = 13,
     ):
         if photo_format not in card_files.IMAGE_DATA_TYPES:
             raise ValueError(f"photo_format must be 'jpeg' or 'jp2', not {photo_format!r}")
@@ -123,6 +127,13 @@ class VirtualEmrtd:
         if self.faults.corrupt_tlv:
             fid = by_name[self.faults.corrupt_tlv]
             files[fid] = card_files.corrupt_first_inner_length(files[fid])
+        self._pace: VirtualPace | None = None
+        if pace is not None:
+            if pace not in ("also", "only"):
+                raise ValueError("pace must be None, 'also' (with BAC) or 'only' (no BAC)")
+            self._pace = VirtualPace(parsed.key, pace_parameters)
+            files[CARD_ACCESS_FID] = card_access(pace_parameters)
+        self.bac = pace != "only"
         self._files = files
         self._short_ids = {0x1E: EF_COM.fid, 0x1D: EF_SOD.fid, 0x01: DG1.fid, 0x02: DG2.fid}
         self._short_ids[0x0E] = DG14.fid
@@ -154,8 +165,9 @@ class VirtualEmrtd:
         self._rnd_ic: bytes | None = None
         self._channel: CardChannel | None = None
         self._current: int | None = None
-        if getattr(self, "_chip_auth", None) is not None:
-            self._chip_auth.reset()
+        for protocol in (getattr(self, "_chip_auth", None), getattr(self, "_pace", None)):
+            if protocol is not None:
+                protocol.reset()
 
     @property
     def authenticated(self) -> bool:
@@ -198,19 +210,38 @@ class VirtualEmrtd:
             if next_channel is not None:  # Chip Authentication: the reply went under old keys
                 self._channel = next_channel
             return response
-        if command.cla != 0x00:
+        chained_ga = command.cla == 0x10 and command.ins == 0x86  # PACE chains its steps
+        if command.cla != 0x00 and not chained_ga:
             return _status(SW_CLA)
         if self._channel is not None:
             self._channel = None  # a plain command aborts secure messaging
         if command.ins == 0xA4 and command.p1 == 0x04:
             return _status(*self._execute(0xA4, 4, command.p2, command.data, command.le)[1:])
+        if command.ins in (0x22, 0x86) and self._pace is not None:
+            data, sw, channel = self._pace.execute(
+                command.ins, command.p1, command.p2, command.data
+            )
+            self._channel = channel
+            return data + sw.to_bytes(2, "big")
+        if command.ins in (0x84, 0x82) and not self.bac:
+            return _status(SW_SECURITY)  # a PACE-only chip refuses Basic Access Control
         if command.ins == 0x84:
             return self._get_challenge(command.le)
         if command.ins == 0x82:
             return self._external_authenticate(command.data)
+        if self._public_file(command):  # EF.CardAccess, readable before any access control
+            data, sw = self._execute(command.ins, command.p1, command.p2, command.data, command.le)
+            return data + sw.to_bytes(2, "big")
         if command.ins in (0xA4, 0xB0):
             return _status(SW_SECURITY)
         return _status(SW_INS)
+
+    def _public_file(self, command) -> bool:
+        if CARD_ACCESS_FID not in self._files:
+            return False
+        if command.ins == 0xA4 and command.p1 == 0x02:
+            return command.data == CARD_ACCESS_FID.to_bytes(2, "big")
+        return command.ins == 0xB0 and self._current == CARD_ACCESS_FID and not command.p1 & 0x80
 
     def _get_challenge(self, le: int | None) -> bytes:
         if not self._applet:
