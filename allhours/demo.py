@@ -9,6 +9,7 @@ recorded the pickup.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from backend.auth.accounts import Accounts
+from backend.auth.bootstrap import account_with_token, bearer
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from terminal.flows.pickup import PickupRefused
@@ -29,6 +32,7 @@ TERMINAL_ID = "T0001"
 CITIZEN = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
 ITEM = "HJ-0101"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+DEMO_CLERK = "clerk.li"
 
 
 class DemoFailed(RuntimeError):
@@ -75,7 +79,15 @@ def run_demo(
         n.say("broker", f"private Mosquitto on {broker.url}")
         n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
         n.say("terminal", f"{TERMINAL_ID} online, {len(node.locker.compartments())} compartments")
-        api = httpx.Client(base_url=backend.base_url, timeout=10)
+        # The clerk signs in as staff do; the phone stand-in reads the dev SMS outbox by token.
+        clerk_password = secrets.token_urlsafe(9)
+        Accounts(backend.service.db).add(
+            DEMO_CLERK, ["clerk"], password=clerk_password, must_change_password=False
+        )
+        api = _signed_in(backend.base_url, DEMO_CLERK, clerk_password)
+        _, phone_token = account_with_token(backend.service.db, "demo.phone", ["admin"])
+        phone = httpx.Client(base_url=backend.base_url, timeout=10, headers=bearer(phone_token))
+        n.say("staff", f"{DEMO_CLERK} signed in")
 
         n.section("21:40 — a citizen submits after hours")
         receipt = citizen_submits(node, devices, CITIZEN, ITEM, lambda s: n.say("citizen", s))
@@ -97,13 +109,13 @@ def run_demo(
         for step in ("accept", "review", "approve"):
             r = api.post(
                 f"/api/applications/{app_no}/{step}",
-                json={"actor": "clerk.li", "note": f"demo {step}"},
+                json={"note": f"demo {step}"},
             )
             _ok(r, step)
             n.say("staff", f"{step} → {r.json()['status']}")
         r = api.post(
             f"/api/applications/{app_no}/load-result",
-            json={"terminal_id": TERMINAL_ID, "size": "S", "actor": "clerk.li"},
+            json={"terminal_id": TERMINAL_ID, "size": "S"},
         )
         _ok(r, "load-result")
         n.say("staff", f"load result into {TERMINAL_ID}: command sent")
@@ -112,7 +124,7 @@ def run_demo(
         loaded = staff_loads_results(node, lambda s: n.say("clerk", s), wait_s=30)
         compartment = loaded[0].id
         channel = loaded[0].spec.channel
-        sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(api, CITIZEN.phone))
+        sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(phone, CITIZEN.phone))
         code = CODE.search(sms["text"]).group(1)  # type: ignore[union-attr]
         n.say("phone", f"SMS to {m.mask_phone(CITIZEN.phone)}: {CODE.sub('••••••', sms['text'])}")
         _wait_for("the code to be armed at the terminal", lambda: _armed(node, compartment))
@@ -135,7 +147,7 @@ def run_demo(
         n.say("backend", f"{app_no}: status {final['status']}")
 
         n.section("Summary")
-        sms_count = len(api.get("/api/sms", params={"phone": CITIZEN.phone}).json())
+        sms_count = len(phone.get("/api/sms", params={"phone": CITIZEN.phone}).json())
         states: list[str] = []
         for h in final.get("history", []):
             if not states or states[-1] != h["to"]:
@@ -173,6 +185,15 @@ def run_demo(
 def _ok(response: httpx.Response, what: str) -> None:
     if response.status_code >= 400:
         raise DemoFailed(f"{what} refused by the backend: {response.status_code} {response.text}")
+
+
+def _signed_in(base_url: str, username: str, password: str) -> httpx.Client:
+    """An HTTP client with a staff session: the cookie, and the CSRF token on every request."""
+    api = httpx.Client(base_url=base_url, timeout=10)
+    r = api.post("/api/session", json={"username": username, "password": password})
+    _ok(r, "sign-in")
+    api.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return api
 
 
 def _detail(api: httpx.Client, app_no: str) -> dict[str, Any] | None:

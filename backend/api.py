@@ -1,30 +1,46 @@
-"""REST API for staff and operators (no staff login yet: bind it to a trusted network)."""
+"""REST API for staff and operators: every route needs a signed-in person with the right role."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud_bridge.contract.messages import TerminalId
 
 from . import queries
+from .auth import routes as auth_routes
+from .auth.accounts import Accounts
+from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
+from .auth.roles import Permission
+from .auth.sessions import Sessions, SignedIn
+from .models import Application
 from .notifications.routes import notification_routes
 from .service import BackendService
+from .staff import Actor, KeyReused, ReasonRequired, VersionConflict
 from .workflow import InvalidTransition, NotFound, State, WorkflowError
 
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9_-]{8,64}$"
 
-class StepBody(BaseModel):
-    actor: str = Field(min_length=1, max_length=64, pattern=r"^\S")
+
+class ActionBody(BaseModel):
+    """A review step: a reason from the fixed list where the step has one, and a private note."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=32, pattern=r"^[a-z_]+$")
     note: str = Field(default="", max_length=500)
+    version: int | None = Field(default=None, ge=1, description="the version the action saw")
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY)
 
 
 class LoadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     terminal_id: TerminalId
     size: Literal["S", "M", "L"] = "S"
-    actor: str = Field(default="staff", min_length=1, max_length=64)
+    version: int | None = Field(default=None, ge=1)
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY)
 
 
 STEP_ROUTES = {
@@ -36,11 +52,34 @@ STEP_ROUTES = {
     "resume": "resume",
 }
 
+Reader = allowed(Permission.READ_APPLICATIONS)
+Clerk = allowed(Permission.ACT_ON_APPLICATIONS)
+Loader = allowed(Permission.LOAD_RESULTS)
+FleetReader = allowed(Permission.READ_FLEET)
+RatingsReader = allowed(Permission.READ_RATINGS)
+IngestReader = allowed(Permission.READ_INGEST)
+KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY)]
 
-def create_app(service: BackendService) -> FastAPI:
-    """The FastAPI application over one BackendService."""
-    app = FastAPI(title="allhours backend", version="0.1.0")
-    desk, db = service.desk, service.db
+
+def _actor(who: SignedIn) -> Actor:
+    return Actor(who.staff.id, who.staff.username)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
+        if request.url.path.startswith("/console") and request.method == "GET":
+            return RedirectResponse("/console/login", status_code=303)
+        return JSONResponse(
+            {"detail": "sign in first"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        page = getattr(request.app.state, "console_forbidden", None)
+        if page is not None and request.url.path.startswith("/console"):
+            return page(request, exc)
+        return JSONResponse({"detail": "not allowed", "reason": exc.reason}, status_code=403)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -52,33 +91,75 @@ def create_app(service: BackendService) -> FastAPI:
             {"detail": str(exc), "state": exc.state, "step": exc.step}, status_code=409
         )
 
+    @app.exception_handler(VersionConflict)
+    async def _stale(_request: Request, exc: VersionConflict) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "version": exc.current, "last_change": exc.last},
+            status_code=409,
+        )
+
+    @app.exception_handler(KeyReused)
+    async def _key(_request: Request, exc: KeyReused) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ReasonRequired)
+    async def _reason(_request: Request, exc: ReasonRequired) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.exception_handler(WorkflowError)
     async def _workflow(_request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+
+def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
+    """The FastAPI application over one BackendService."""
+    app = FastAPI(title="allhours backend", version="0.1.0")
+    app.state.auth = auth or Auth(Accounts(service.db), Sessions(service.db))
+    desk, db = service.desk, service.db
+    _install_errors(app)
+    app.include_router(auth_routes.router)
+
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
+        """Liveness for a load balancer: names no person and no case, so it needs no sign-in."""
         return service.health()
 
     @app.get("/api/applications")
-    def applications(status: State | None = None) -> list[dict[str, Any]]:
+    def applications(_who: Reader, status: State | None = None) -> list[dict[str, Any]]:
         with db.transaction() as session:
             return queries.list_applications(session, status.value if status else None)
 
-    @app.get("/api/applications/{application_no}")
-    def application(application_no: str) -> dict[str, Any]:
-        with db.transaction() as session:
-            return queries.application_detail(session, application_no)
-
     def _detail(application_no: str) -> dict[str, Any]:
         with db.transaction() as session:
-            return queries.application_detail(session, application_no)
+            out = queries.application_detail(session, application_no)
+            app_row = session.get(Application, application_no)
+            out["version"] = app_row.version if app_row else None
+            return out
+
+    @app.get("/api/applications/{application_no}")
+    def application(application_no: str, _who: Reader) -> dict[str, Any]:
+        return _detail(application_no)
 
     for path, step in STEP_ROUTES.items():
 
-        def act(application_no: str, body: StepBody, _step: str = step) -> dict[str, Any]:
-            desk.step(application_no, _step, body.actor, body.note)
-            return _detail(application_no)
+        def act(
+            application_no: str,
+            who: Clerk,
+            body: ActionBody | None = None,
+            key: KeyHeader = None,
+            _step: str = step,
+        ) -> dict[str, Any]:
+            body = body or ActionBody()
+            outcome = desk.act(
+                _actor(who),
+                application_no,
+                _step,
+                reason=body.reason,
+                note=body.note,
+                version=body.version,
+                key=body.idempotency_key or key,
+            )
+            return _detail(application_no) | {"outcome": outcome}
 
         app.add_api_route(
             f"/api/applications/{{application_no}}/{path}",
@@ -89,43 +170,75 @@ def create_app(service: BackendService) -> FastAPI:
         )
 
     @app.post("/api/applications/{application_no}/load-result")
-    def load_result(application_no: str, body: LoadBody) -> dict[str, Any]:
-        load = desk.load_result(application_no, body.terminal_id, body.size, body.actor)
-        return {"load_id": load.load_id, "application": _detail(application_no)}
+    def load_result(
+        application_no: str, body: LoadBody, who: Loader, key: KeyHeader = None
+    ) -> dict[str, Any]:
+        outcome = desk.act(
+            _actor(who),
+            application_no,
+            "load_result",
+            terminal_id=body.terminal_id,
+            size=body.size,
+            version=body.version,
+            key=body.idempotency_key or key,
+        )
+        return {"load_id": outcome["load_id"], "application": _detail(application_no)}
 
     @app.post("/api/applications/{application_no}/resend-code")
-    def resend_code(application_no: str, body: StepBody | None = None) -> dict[str, Any]:
-        load = desk.resend_code(application_no, body.actor if body else "staff")
-        return {"load_id": load.load_id, "code_rotation": load.code_rotation}
+    def resend_code(
+        application_no: str, who: Loader, body: ActionBody | None = None, key: KeyHeader = None
+    ) -> dict[str, Any]:
+        body = body or ActionBody()
+        outcome = desk.act(
+            _actor(who),
+            application_no,
+            "resend_code",
+            note=body.note,
+            version=body.version,
+            key=body.idempotency_key or key,
+        )
+        return {"load_id": outcome["load_id"], "code_rotation": outcome["code_rotation"]}
 
     @app.post("/api/applications/{application_no}/return")
-    def return_result(application_no: str, body: StepBody | None = None) -> dict[str, Any]:
-        desk.withdraw(application_no, body.actor if body else "staff", body.note if body else "")
+    def return_result(
+        application_no: str, who: Loader, body: ActionBody | None = None, key: KeyHeader = None
+    ) -> dict[str, Any]:
+        body = body or ActionBody()
+        desk.act(
+            _actor(who),
+            application_no,
+            "return",
+            note=body.note,
+            version=body.version,
+            key=body.idempotency_key or key,
+        )
         return _detail(application_no)
 
     @app.get("/api/terminals")
-    def terminals() -> list[dict[str, Any]]:
+    def terminals(_who: FleetReader) -> list[dict[str, Any]]:
         with db.transaction() as session:
             return queries.list_terminals(session)
 
     @app.get("/api/commands")
-    def commands(terminal_id: str | None = None) -> list[dict[str, Any]]:
+    def commands(_who: FleetReader, terminal_id: str | None = None) -> list[dict[str, Any]]:
         with db.transaction() as session:
             return queries.list_commands(session, terminal_id)
 
-    # SMS to applicants, masked (codes never in clear).
-    app.include_router(notification_routes(db))
+    # SMS to applicants, masked (codes never in clear): signed-in staff with the outbox right.
+    app.include_router(notification_routes(db, [Depends(require(Permission.READ_SMS_OUTBOX))]))
 
     @app.get("/api/ratings/summary")
     def ratings_summary(
-        since: AwareDatetime | None = None, until: AwareDatetime | None = None
+        _who: RatingsReader,
+        since: AwareDatetime | None = None,
+        until: AwareDatetime | None = None,
     ) -> dict[str, Any]:
         """Satisfaction per item and per terminal, and the low scores to follow up."""
         with db.transaction() as session:
             return service.ingest.ratings.summary(session, since, until)
 
     @app.get("/api/ingest/stats")
-    def ingest_stats() -> dict[str, Any]:
+    def ingest_stats(_who: IngestReader) -> dict[str, Any]:
         with db.transaction() as session:
             return queries.ingest_stats(session)
 

@@ -235,18 +235,6 @@ class CommandRow(Base):
     acked_at: Mapped[datetime | None]
 
 
-class SmsOutboxRow(Base):
-    """The dev SMS adapter's sent messages: the demo's stand-in for the applicant's handset."""
-
-    __tablename__ = "sms_outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    phone: Mapped[str] = mapped_column(String(16), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class RejectedMessage(Base):
     """An upstream message that was refused; its content is not kept (it may be personal)."""
 

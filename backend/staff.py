@@ -206,8 +206,8 @@ class StaffDesk:
     ) -> dict[str, Any]:
         no = app.application_no
         if action in STEP_ACTIONS:
-            # The history and the SMS carry only the fixed wording; the free note stays here.
-            w.staff_step(no, action, who.username, fixed.zh if fixed else "")
+            wording = fixed.zh if fixed else None  # the SMS carries only this fixed wording
+            w.staff_step(no, action, who.username, wording or "", wording)
             return {}
         if action == "load_result":
             if not terminal_id:

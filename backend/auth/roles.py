@@ -18,6 +18,7 @@ class Permission(StrEnum):
     LOAD_RESULTS = "results.load"
     READ_FLEET = "fleet.read"
     READ_INGEST = "ingest.read"
+    REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
     READ_RATINGS = "ratings.read"
     READ_SMS_OUTBOX = "sms.read"
     MANAGE_STAFF = "staff.manage"
@@ -36,7 +37,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_FLEET,
         }
     ),
-    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.READ_INGEST}),
+    Role.OPERATOR: frozenset(
+        {Permission.READ_FLEET, Permission.READ_INGEST, Permission.REPLAY_INGEST}
+    ),
     Role.ADMIN: frozenset(
         {
             Permission.READ_FLEET,

@@ -34,15 +34,10 @@ def _submit_and_ingest(spine: Spine) -> str:
 def _approve_and_load(spine: Spine, app_no: str) -> tuple[str, str]:
     """Staff approve and load; returns (compartment id, the code from the SMS)."""
     for step in ("accept", "review", "approve"):
-        assert (
-            spine.api.post(
-                f"/api/applications/{app_no}/{step}", json={"actor": "clerk"}
-            ).status_code
-            == 200
-        )
+        assert spine.api.post(f"/api/applications/{app_no}/{step}", json={}).status_code == 200
     r = spine.api.post(
         f"/api/applications/{app_no}/load-result",
-        json={"terminal_id": TERMINAL, "size": "S", "actor": "clerk"},
+        json={"terminal_id": TERMINAL, "size": "S"},
     )
     assert r.status_code == 200, r.text
     [slot] = staff_loads_results(spine.node, SAY, wait_s=20)
@@ -242,7 +237,7 @@ def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
     app_no = _submit_and_ingest(spine)
     compartment, old = _approve_and_load(spine, app_no)
 
-    r = spine.api.post(f"/api/applications/{app_no}/resend-code", json={"actor": "clerk"})
+    r = spine.api.post(f"/api/applications/{app_no}/resend-code", json={})
     assert r.status_code == 200, r.text
     codes = spine.wait(
         "the second code SMS", lambda: (c := _pickup_codes(spine)) and len(c) >= 2 and c

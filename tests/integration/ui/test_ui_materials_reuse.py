@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from allhours.site import LocalSite
+from backend.auth.bootstrap import account_with_token, bearer
 from cloud_bridge.contract.messages import SERVICE_TZ
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
@@ -31,6 +32,11 @@ CITIZEN = IdentityDocument(
     expiry_date=date(2035, 7, 7),
 )
 PHONE = "13700137000"
+
+
+def _clerk(site: LocalSite) -> dict[str, str]:
+    _, token = account_with_token(site.backend.service.db, "clerk.li", ["clerk"])
+    return bearer(token)
 
 
 def first_application(site: LocalSite, api: httpx.Client) -> str:
@@ -53,7 +59,7 @@ def first_application(site: LocalSite, api: httpx.Client) -> str:
         return d and len(d["materials"]) == 2 and all(m["verified"] for m in d["materials"])
 
     assert wait_until(ingested, 30, 0.1), "the first application never reached the backend"
-    r = api.post(f"/api/applications/{no}/accept", json={"actor": "clerk"})
+    r = api.post(f"/api/applications/{no}/accept", json={})
     assert r.status_code == 200, r.text
     return no
 
@@ -61,7 +67,7 @@ def first_application(site: LocalSite, api: httpx.Client) -> str:
 def test_the_checklist_offers_what_the_backend_holds_and_the_receipt_counts_it(tmp_path: Path):
     with (
         LocalSite(tmp_path) as site,
-        httpx.Client(base_url=site.backend.base_url) as api,
+        httpx.Client(base_url=site.backend.base_url, headers=_clerk(site)) as api,
     ):
         first = first_application(site, api)
         kiosk = Kiosk(site.node, lang="en", strict_i18n=True, card_poll_s=0.02)

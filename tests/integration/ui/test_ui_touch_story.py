@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from allhours.site import LocalSite
+from backend.auth.bootstrap import account_with_token, bearer
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
 from terminal.ui.driver import KioskDriver
@@ -34,6 +35,13 @@ PIN = "5317"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 
+def _staff(site: LocalSite) -> dict[str, str]:
+    """A clerk who may also read the dev SMS outbox (the applicant's phone)."""
+    db = site.backend.service.db
+    _, token = account_with_token(db, "clerk.li", ["clerk", "admin"])
+    return bearer(token)
+
+
 def shown(widget) -> bool:
     return widget.get_root_window() is not None
 
@@ -45,7 +53,7 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
     # the prompts the face screen shows, and the card carries another photo of them.
     with (
         LocalSite(tmp_path, live_face=True) as site,
-        httpx.Client(base_url=site.backend.base_url) as api,
+        httpx.Client(base_url=site.backend.base_url, headers=_staff(site)) as api,
     ):
         node, devices = site.node, site.devices
         kiosk = Kiosk(
@@ -135,11 +143,11 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
 
             # ---- staff approve; a clerk loads the result by touch in service mode
             for step in ("accept", "review", "approve"):
-                r = api.post(f"/api/applications/{app_no}/{step}", json={"actor": "clerk"})
+                r = api.post(f"/api/applications/{app_no}/{step}", json={})
                 assert r.status_code == 200, r.text
             r = api.post(
                 f"/api/applications/{app_no}/load-result",
-                json={"terminal_id": site.terminal_id, "size": "S", "actor": "clerk"},
+                json={"terminal_id": site.terminal_id, "size": "S"},
             )
             assert r.status_code == 200, r.text
             assert wait_until(lambda: node.staff().pending_loads(), 20), "no load command"

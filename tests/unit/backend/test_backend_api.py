@@ -1,4 +1,4 @@
-"""The REST API over a BackendService without a broker (commands stay pending)."""
+"""The REST API over a BackendService without a broker (commands stay pending), signed in."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.api import create_app
+from backend.auth.bootstrap import account_with_token, bearer
 from backend.models import CommandRow
+from backend.notifications.models import NotificationRow
+from backend.notifications.outbox import stored_key
+from backend.notifications.sealing import Sealer
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 
 NO = "AH-T0001-20261120-0001"
-STAFF = {"actor": "staff-1", "note": ""}
+STAFF = {"note": ""}
 
 
 @pytest.fixture
@@ -29,7 +33,13 @@ def service(tmp_path):
 
 @pytest.fixture
 def client(service):
-    with TestClient(create_app(service)) as c:
+    """A clerk's client; `client.as_role(...)` gives the headers of another role's token."""
+    tokens = {
+        role: account_with_token(service.db, f"{role}.one", [role])[1]
+        for role in ("clerk", "operator", "admin")
+    }
+    with TestClient(create_app(service), headers=bearer(tokens["clerk"])) as c:
+        c.as_role = lambda role: bearer(tokens[role])
         yield c
 
 
@@ -74,16 +84,23 @@ def test_steps_move_the_application_and_a_wrong_step_is_409(submitted):
 
     detail = submitted.get(f"/api/applications/{NO}").json()
     assert detail["status"] == "approved"
-    kinds = [x["kind"] for x in submitted.get("/api/sms", params={"phone": "13800138000"}).json()]
-    assert kinds == ["approved", "accepted"]
+    sms = submitted.get(
+        "/api/notifications", params={"application_no": NO}, headers=submitted.as_role("admin")
+    )
+    assert [x["kind"] for x in sms.json()] == ["approved", "accepted", "submitted"]
+    assert {h["actor"] for h in detail["history"][1:]} == {"clerk.one"}
 
 
 def test_supplement_and_resume_routes(submitted):
     submitted.post(f"/api/applications/{NO}/accept", json=STAFF)
     r = submitted.post(
-        f"/api/applications/{NO}/request-supplement", json={"actor": "s", "note": "补充"}
+        f"/api/applications/{NO}/request-supplement",
+        json={"reason": "unclear_scan", "note": "第二页模糊，电话 139-0000-1111"},
     )
     assert r.json()["status"] == "supplement_requested"
+    sms = submitted.get("/api/notifications", headers=submitted.as_role("admin")).json()[0]
+    # The SMS carries the fixed wording of the reason, never the clerk's private note.
+    assert sms["params"]["reason"] == "扫描件不清晰" and "139" not in str(sms)
     assert submitted.post(f"/api/applications/{NO}/resume", json=STAFF).json()["status"] == (
         "under_review"
     )
@@ -93,7 +110,8 @@ def test_unknown_application_is_404_and_bad_body_is_422(client):
     r = client.get("/api/applications/AH-NOPE-0001")
     assert r.status_code == 404 and "AH-NOPE-0001" in r.json()["detail"]
     assert client.post("/api/applications/AH-NOPE-0001/accept", json=STAFF).status_code == 404
-    assert client.post(f"/api/applications/{NO}/accept", json={"note": "x"}).status_code == 422
+    # The audit names the signed-in person: a body that names an actor is refused.
+    assert client.post(f"/api/applications/{NO}/accept", json={"actor": "x"}).status_code == 422
 
 
 def test_load_result_issues_a_command_and_is_409_unless_approved(submitted):
@@ -108,7 +126,9 @@ def test_load_result_issues_a_command_and_is_409_unless_approved(submitted):
 
     assert r.status_code == 200
     assert re.fullmatch(r"L-[0-9a-f]{12}", r.json()["load_id"])
-    commands = submitted.get("/api/commands", params={"terminal_id": TERMINAL}).json()
+    commands = submitted.get(
+        "/api/commands", params={"terminal_id": TERMINAL}, headers=submitted.as_role("operator")
+    ).json()
     assert [(c["type"], c["status"]) for c in commands] == [("command.load_result", "pending")]
     assert submitted.post(f"/api/applications/{NO}/load-result", json=body).status_code == 409
 
@@ -131,12 +151,16 @@ def test_resend_code_and_return_after_the_terminal_loaded_the_result(service, su
     r = submitted.post(f"/api/applications/{NO}/resend-code")
 
     assert r.json() == {"load_id": load_id, "code_rotation": 2}
-    codes = [x for x in submitted.get("/api/sms").json() if x["kind"] == "pickup_code"]
-    assert len(codes) == 2
-    newest = re.search(r"取件码(\d{6})", codes[0]["text"]).group(1)
+    admin, operator = submitted.as_role("admin"), submitted.as_role("operator")
+    sms = submitted.get("/api/notifications", headers=admin).json()
+    codes = [x for x in sms if x["kind"] == "pickup_code"]
+    assert len(codes) == 2 and {x["params"]["code"] for x in codes} == {"******"}
+    with service.db.transaction() as session:  # the sealed code, as the sender opens it
+        row = session.scalars(select(NotificationRow).order_by(NotificationRow.id.desc())).first()
+        newest = Sealer(stored_key(session)).open(row.out_id, row.sealed)["code"]
     digests = {
         c["operation_id"]: c["status"]
-        for c in submitted.get("/api/commands").json()
+        for c in submitted.get("/api/commands", headers=operator).json()
         if c["type"] == "command.set_pickup_code"
     }
     assert digests == {f"{load_id}#1": "expired", f"{load_id}#2": "pending"}
@@ -146,7 +170,7 @@ def test_resend_code_and_return_after_the_terminal_loaded_the_result(service, su
         ).one()
         assert row.payload["code_digest"] == pickup_code.digest(KEY, TERMINAL, newest)
 
-    r = submitted.post(f"/api/applications/{NO}/return", json={"actor": "s", "note": "逾期"})
+    r = submitted.post(f"/api/applications/{NO}/return", json={"note": "逾期"})
 
     assert r.json()["status"] == "returned"
     assert submitted.post(f"/api/applications/{NO}/resend-code").status_code == 409
@@ -155,9 +179,10 @@ def test_resend_code_and_return_after_the_terminal_loaded_the_result(service, su
 def test_terminals_and_ingest_stats(service, client):
     service.ingest.handle_batch([("allhours/v1/terminals/T0001/status", b"{nope")])
 
-    terminals = client.get("/api/terminals").json()
+    operator = client.as_role("operator")
+    terminals = client.get("/api/terminals", headers=operator).json()
     assert [t["terminal_id"] for t in terminals] == [TERMINAL]
     assert "pickup_code_key" not in terminals[0]
-    stats = client.get("/api/ingest/stats").json()
+    stats = client.get("/api/ingest/stats", headers=operator).json()
     assert (stats["stored"], stats["rejected"]) == (0, 1)
     assert stats["rejected_messages"][0]["topic"] == "allhours/v1/terminals/T0001/status"

@@ -9,6 +9,7 @@ from backend_unit_factories import KEY, TERMINAL, submission
 from fastapi.testclient import TestClient
 
 from backend.api import create_app
+from backend.auth.bootstrap import account_with_token, bearer
 from backend.models import ServiceRating
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
@@ -68,7 +69,8 @@ def api(tmp_path):
     svc = BackendService(f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "blobs", broker_port=None)
     svc.register_terminal(TERMINAL, KEY)
     svc.register_terminal("T0002", KEY)
-    with TestClient(create_app(svc)) as client:
+    _, token = account_with_token(svc.db, "supervisor.li", ["supervisor"])
+    with TestClient(create_app(svc), headers=bearer(token)) as client:
         yield svc, client
     svc.stop()
 
