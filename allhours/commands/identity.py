@@ -22,18 +22,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read one ID card or eMRTD and print the result (ID number masked)",
         description=(
             "Read one document: a resident ID card through a GA/T 467 serial reader (--serial),"
-            " or an eMRTD over PC/SC (--emrtd with the MRZ key, or --mrz). Exit 0 on a read,"
+            " or an eMRTD over PC/SC (--emrtd, keyed by --mrz or by --mrz-doc/--mrz-birth/"
+            "--mrz-expiry; --mrz alone implies --emrtd). With --json an eMRTD read also prints"
+            " the access protocol, Chip Authentication and the EF.SOD report. Exit 0 on a read,"
             " 1 when the read failed, 2 on bad usage."
         ),
     )
-    src = r.add_mutually_exclusive_group(required=True)
+    src = r.add_mutually_exclusive_group()
     src.add_argument("--serial", metavar="PORT", help="serial port of an ID card reader")
-    src.add_argument("--emrtd", action="store_true", help="read an eMRTD (BAC key from --mrz-*)")
-    src.add_argument("--mrz", metavar="LINES", help="read an eMRTD, BAC key from the MRZ text")
+    src.add_argument("--emrtd", action="store_true", help="read an eMRTD (passport chip)")
+    r.add_argument(
+        "--mrz", metavar="LINES", help="the eMRTD's MRZ (lines split by newline or space)"
+    )
     r.add_argument("--reader", metavar="NAME", help="PC/SC reader name (eMRTD; default: first)")
     r.add_argument("--mrz-doc", metavar="NUM", help="document number (eMRTD)")
     r.add_argument("--mrz-birth", metavar="YYMMDD", help="date of birth (eMRTD)")
     r.add_argument("--mrz-expiry", metavar="YYMMDD", help="date of expiry (eMRTD)")
+    r.add_argument(
+        "--master-list",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="ICAO CSCA master list (CMS) to check the document signer against (eMRTD)",
+    )
+    r.add_argument(
+        "--crl", metavar="FILE", action="append", default=[], help="CSCA CRL, DER or PEM (eMRTD)"
+    )
     r.add_argument("--baudrate", type=int, default=115200, help="serial speed (default 115200)")
     r.add_argument(
         "--wlt-decoder",
@@ -44,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a document")
     r.add_argument("--json", action="store_true", help="print JSON")
     r.add_argument("--show-number", action="store_true", help="print the number and address")
-    r.set_defaults(func=cmd_identity_read)
+    r.set_defaults(func=cmd_identity_read, identity_read_parser=r)
 
 
 def cmd_identity_read(args: argparse.Namespace) -> int:
@@ -71,6 +85,9 @@ def cmd_identity_read(args: argparse.Namespace) -> int:
         if close is not None:
             close()
     report = document_report(document, show_number=args.show_number)
+    chip = getattr(reader, "last_read_report", None)
+    if chip:
+        report["emrtd"] = chip_report(chip)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -85,9 +102,15 @@ class _UsageError(Exception):
 
 def _reader_for(args: argparse.Namespace) -> tuple[Any, Any]:
     emrtd_opts = (args.mrz_doc, args.mrz_birth, args.mrz_expiry)
+    if not (args.serial or args.emrtd or args.mrz):
+        # As argparse does for a missing required option: usage on stderr, exit 2.
+        args.identity_read_parser.error("one of --serial, --emrtd or --mrz is required")
     if args.serial:
-        if any(emrtd_opts) or args.reader:
-            raise _UsageError("--reader and --mrz-* apply to eMRTD reads, not --serial")
+        if any(emrtd_opts) or args.reader or args.mrz or args.master_list or args.crl:
+            raise _UsageError(
+                "--reader, --mrz, --mrz-*, --master-list and --crl apply to eMRTD reads, "
+                "not --serial"
+            )
         from devices.identity.cnid import CnIdReader, WltDecoderError, load_wlt_decoder
 
         try:
@@ -99,12 +122,13 @@ def _reader_for(args: argparse.Namespace) -> tuple[Any, Any]:
     # eMRTD: the package is imported only here, so serial reads never need pyscard.
     from devices.identity.emrtd.mrz import MrzKey
     from devices.identity.emrtd.reader import EmrtdReader
+    from devices.identity.emrtd.trust import TrustConfigError, TrustStore
 
     if args.mrz:
         if any(emrtd_opts):
             raise _UsageError("give either --mrz or --mrz-doc/--mrz-birth/--mrz-expiry")
         try:
-            key = MrzKey.from_mrz(args.mrz)
+            key = MrzKey.from_mrz("\n".join(args.mrz.split()))  # a shell often gives one line
         except ValueError as exc:
             raise _UsageError(f"--mrz: {exc}") from None
     else:
@@ -116,7 +140,26 @@ def _reader_for(args: argparse.Namespace) -> tuple[Any, Any]:
             )
         except ValueError as exc:
             raise _UsageError(f"MRZ key: {exc}") from None
-    return EmrtdReader(args.reader), key
+    trust = None
+    if args.master_list or args.crl:
+        if not args.master_list:
+            raise _UsageError("--crl needs the --master-list whose CSCA signed it")
+        try:
+            trust = TrustStore.from_files(args.master_list, args.crl)
+        except TrustConfigError as exc:
+            raise _UsageError(str(exc)) from None
+    return EmrtdReader(args.reader, trust=trust), key
+
+
+def chip_report(report: dict[str, Any]) -> dict[str, Any]:
+    """What the eMRTD read proved: access protocol, Chip Authentication, the EF.SOD report."""
+    return {
+        "access": report.get("access"),
+        "chip_authentication": report.get("chip_authentication"),
+        "sod": report.get("sod"),
+        "apdus": report.get("apdus"),
+        "read_ms": round(report.get("steps", {}).get("total", 0.0) * 1000, 1),
+    }
 
 
 def document_report(document: IdentityDocument, *, show_number: bool) -> dict[str, Any]:
@@ -161,8 +204,20 @@ def _iso(value: Any) -> str | None:
 def _plain(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "format" in value:
         return f"{value['format']}, {value['bytes']} bytes"
+    if isinstance(value, dict):
+        sod = value.get("sod") or {}
+        chain = sod.get("chain") or {}
+        lines = [
+            f"access {value.get('access')}; chip authentication {value.get('chip_authentication')}",
+            f"{'':15} EF.SOD {sod.get('hash_algorithm')} over DG{sod.get('verified_data_groups')}"
+            f"; signature {sod.get('signature')} ({sod.get('signature_algorithm')})",
+            f"{'':15} signer chain: "
+            + ("trusted, CSCA " + str(chain.get("csca")) if chain.get("issuer_verified")
+               else f"not trusted ({chain.get('reason')})"),
+        ]  # fmt: skip
+        return "\n".join(lines)
     return str(value)
 
 
