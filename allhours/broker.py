@@ -106,7 +106,7 @@ class PrivateMosquitto:
         max_queued: int = 1_000_000,
         name: str = "site",
     ):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()
         self.authority = authority
         self.port = port or free_port()
         self.bind = bind
