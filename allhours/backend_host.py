@@ -10,6 +10,7 @@ import uvicorn
 
 from backend.api import create_app
 from backend.enrollment import enrollment_server, worker_identity
+from backend.notifications.aliyun_emulator import AliyunSmsEmulator, emulated_aliyun
 from backend.service import BackendService
 from provisioning.authority import SiteAuthority
 
@@ -33,14 +34,21 @@ class BackendHost:
         client_id: str = "backend.1",
     ):
         self.authority = authority
-        self.service = BackendService(
-            database_url=database_url,
-            blob_dir=blob_dir,
-            broker_host=broker_host,
-            broker_port=broker_port,
-            client_id=client_id,
-            broker_tls=worker_identity(authority, client_id),
-        )
+        # SMS go to Alibaba Cloud's API emulated on loopback; its inbox is the applicant's phone.
+        self.sms_emulator = AliyunSmsEmulator().start()
+        try:
+            self.service = BackendService(
+                database_url=database_url,
+                blob_dir=blob_dir,
+                broker_host=broker_host,
+                broker_port=broker_port,
+                client_id=client_id,
+                broker_tls=worker_identity(authority, client_id),
+                sms_provider=emulated_aliyun(self.sms_emulator),
+            )
+        except BaseException:
+            self.sms_emulator.stop()
+            raise
         self.enrollment = enrollment_server(
             self.service,
             authority,
@@ -92,3 +100,4 @@ class BackendHost:
             self._thread = None
         self.enrollment.stop()
         self.service.stop()
+        self.sms_emulator.stop()

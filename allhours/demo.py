@@ -21,6 +21,7 @@ import httpx
 
 from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
+from backend.notifications.aliyun_emulator import AliyunSmsEmulator
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from terminal.flows.pickup import PickupRefused
@@ -79,7 +80,7 @@ def run_demo(
         n.say("broker", f"private Mosquitto on {broker.url}")
         n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
         n.say("terminal", f"{TERMINAL_ID} online, {len(node.locker.compartments())} compartments")
-        # The clerk signs in as staff do; the phone stand-in reads the dev SMS outbox by token.
+        # The clerk signs in as staff do; an admin token reads the SMS outbox (masked).
         clerk_password = secrets.token_urlsafe(9)
         Accounts(backend.service.db).add(
             DEMO_CLERK, ["clerk"], password=clerk_password, must_change_password=False
@@ -124,7 +125,8 @@ def run_demo(
         loaded = staff_loads_results(node, lambda s: n.say("clerk", s), wait_s=30)
         compartment = loaded[0].id
         channel = loaded[0].spec.channel
-        sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(phone, CITIZEN.phone))
+        handset = backend.sms_emulator  # the provider's emulator delivers to the citizen's phone
+        sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(handset, CITIZEN.phone))
         code = CODE.search(sms["text"]).group(1)  # type: ignore[union-attr]
         n.say("phone", f"SMS to {m.mask_phone(CITIZEN.phone)}: {CODE.sub('••••••', sms['text'])}")
         _wait_for("the code to be armed at the terminal", lambda: _armed(node, compartment))
@@ -147,7 +149,8 @@ def run_demo(
         n.say("backend", f"{app_no}: status {final['status']}")
 
         n.section("Summary")
-        sms_count = len(phone.get("/api/sms", params={"phone": CITIZEN.phone}).json())
+        outbox = phone.get("/api/notifications", params={"application_no": app_no}).json()
+        sms_count = sum(x["state"] in ("accepted", "delivered") for x in outbox)
         states: list[str] = []
         for h in final.get("history", []):
             if not states or states[-1] != h["to"]:
@@ -213,10 +216,11 @@ def _status(api: httpx.Client, app_no: str, status: str) -> dict[str, Any] | Non
     return d if d and d["status"] == status else None
 
 
-def _pickup_sms(api: httpx.Client, phone: str) -> dict[str, Any] | None:
-    for sms in api.get("/api/sms", params={"phone": phone}).json():
-        if sms["kind"] == "pickup_code":
-            return sms
+def _pickup_sms(handset: AliyunSmsEmulator, phone: str) -> dict[str, Any] | None:
+    """The newest text with a pickup code that the provider delivered to `phone`."""
+    for sms in reversed(handset.inbox(phone)):
+        if "取件码" in sms.text and CODE.search(sms.text):
+            return {"text": sms.text}
     return None
 
 

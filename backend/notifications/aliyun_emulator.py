@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cloud_bridge.contract.messages import SERVICE_TZ, mask_phone
 
-from .aliyun import API_VERSION, sign
+from .aliyun import API_VERSION, AliyunSettings, AliyunSms, sign
 from .templates import DEFAULT_TABLE, TemplateTable, render
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -253,3 +253,9 @@ def _handler_for(emulator: AliyunSmsEmulator) -> type[BaseHTTPRequestHandler]:
             pass  # request lines carry phone numbers
 
     return Handler
+
+
+def emulated_aliyun(emulator: AliyunSmsEmulator) -> AliyunSms:
+    """The real adapter, pointed at a started emulator with its account and templates."""
+    ((key_id, secret),) = emulator.access_keys.items()
+    return AliyunSms(AliyunSettings(key_id, secret, emulator.table, endpoint=emulator.endpoint))

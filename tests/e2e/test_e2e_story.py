@@ -41,22 +41,12 @@ def _approve_and_load(spine: Spine, app_no: str) -> tuple[str, str]:
     )
     assert r.status_code == 200, r.text
     [slot] = staff_loads_results(spine.node, SAY, wait_s=20)
-    sms = spine.wait(
-        "the pickup-code SMS",
-        lambda: next(
-            (
-                s
-                for s in spine.api.get("/api/sms", params={"phone": ZHANG.phone}).json()
-                if s["kind"] == "pickup_code"
-            ),
-            None,
-        ),
-    )
+    codes = spine.wait("the pickup-code SMS", lambda: _pickup_codes(spine))
     spine.wait(
         "the code armed at the terminal",
         lambda: any(c.id == slot.id and c.code_digest for c in spine.node.locker.compartments()),
     )
-    return slot.id, CODE.search(sms["text"]).group(1)
+    return slot.id, codes[0]
 
 
 def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: Path):
@@ -149,7 +139,7 @@ def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
         spine.wait("the outbox to drain", lambda: spine.node.outbox.backlog() == 0)
         before = {
             "apps": spine.api.get("/api/applications").json(),
-            "sms": spine.api.get("/api/sms").json(),
+            "sms": len(spine.backend.sms_emulator.received),
             "commands": spine.api.get("/api/commands").json(),
             "detail": spine.detail(app_no),
         }
@@ -171,7 +161,7 @@ def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
         spy.disconnect()
     after = {
         "apps": spine.api.get("/api/applications").json(),
-        "sms": spine.api.get("/api/sms").json(),
+        "sms": len(spine.backend.sms_emulator.received),
         "commands": spine.api.get("/api/commands").json(),
         "detail": spine.detail(app_no),
     }
@@ -228,9 +218,9 @@ def test_an_expired_code_is_refused_with_a_clear_message(spine: Spine):
 
 
 def _pickup_codes(spine: Spine) -> list[str]:
-    """Codes in the pickup SMSes to the applicant, newest first."""
-    texts = spine.api.get("/api/sms", params={"phone": ZHANG.phone}).json()
-    return [CODE.search(s["text"]).group(1) for s in texts if s["kind"] == "pickup_code"]
+    """Codes in the pickup SMSes the applicant's phone received, newest first."""
+    texts = [s.text for s in spine.backend.sms_emulator.inbox(ZHANG.phone) if "取件码" in s.text]
+    return [m.group(1) for m in map(CODE.search, reversed(texts)) if m]
 
 
 def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
@@ -239,8 +229,12 @@ def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
 
     r = spine.api.post(f"/api/applications/{app_no}/resend-code", json={})
     assert r.status_code == 200, r.text
+    # The provider lets one message of a template reach a number per minute: the new code
+    # waits in the outbox for that minute rather than being refused.
     codes = spine.wait(
-        "the second code SMS", lambda: (c := _pickup_codes(spine)) and len(c) >= 2 and c
+        "the second code SMS",
+        lambda: (c := _pickup_codes(spine)) and len(c) >= 2 and c,
+        timeout=90,
     )
     new = codes[0]
     if new == old:
