@@ -73,7 +73,7 @@ fuzz: install
 contract: venv
 	$(VENV)/bin/allhours contract export docs/contract
 
-BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_cnid_read face_pipeline \
+BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_emrtd_protocols identity_cnid_read face_pipeline \
               identity_verified \
               locker_open page_finding glare_verdicts usb_import usb_preview kiosk_ui pickup_identity progress_query \
               pickup_bruteforce
