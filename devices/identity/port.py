@@ -26,7 +26,8 @@ class IdentityDocument:
 
     `photo` is the chip's face image as stored (JPEG or JPEG 2000 for eMRTD DG2; for a
     second-generation ID card a decoded image, or None when no WLT decoder is installed).
-    `authenticity` says how far the data was checked: "chip_verified" (data-group hashes
+    `authenticity` says how far the data was checked: "issuer_verified" (as chip_verified,
+    and the signer chains to a trusted issuing state), "chip_verified" (data-group hashes
     matched the document security object), "chip_read" (read from the chip, not verified),
     or "unverified".
     """
