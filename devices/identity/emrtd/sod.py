@@ -66,7 +66,7 @@ class SecurityObject:
         for der in self.signed.certificates:
             try:
                 certificate = x509.load_der_x509_certificate(der)
-            except ValueError:
+            except (ValueError, x509.InvalidVersion):
                 continue
             if signer.serial_number is not None:
                 if certificate.serial_number == signer.serial_number:

@@ -35,7 +35,7 @@ class TrustConfigError(ValueError):
 def _certificate(der: bytes, what: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise TrustConfigError(f"{what}: a certificate does not parse ({exc})") from exc
 
 
@@ -117,7 +117,12 @@ class TrustStore:
 
     def check_signer(self, signer: x509.Certificate, at: dt.datetime | None = None) -> ChainCheck:
         """Check the document signer against the trusted CSCAs at time `at` (now)."""
-        at = at or dt.datetime.now(dt.UTC)
+        try:
+            return self._check_signer(signer, at or dt.datetime.now(dt.UTC))
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            return ChainCheck(False, "?", reason=f"certificate unusable ({type(exc).__name__})")
+
+    def _check_signer(self, signer: x509.Certificate, at: dt.datetime) -> ChainCheck:
         name = signer.subject.rfc4514_string()
         if not self.cscas:
             return ChainCheck(False, name, reason="no CSCA master list is configured")
@@ -162,6 +167,13 @@ def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
 
 def load_master_list(data: bytes, what: str = "master list") -> list[x509.Certificate]:
     """The CSCA certificates of a master list whose signature and signer check out."""
+    try:
+        return _load_master_list(data, what)
+    except (CorruptData, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise TrustConfigError(f"{what}: {exc}") from exc
+
+
+def _load_master_list(data: bytes, what: str) -> list[x509.Certificate]:
     try:
         signed = cms.parse_signed_data(data, None, what)
         if signed.content_type != OID_CSCA_MASTER_LIST:

@@ -7,8 +7,14 @@ import random
 
 import pytest
 
-from devices.identity.emrtd import card_files, lds, sod, tlv
+from devices.identity.emrtd import card_files, lds, pace, sod, tlv
+from devices.identity.emrtd.chip_auth import choose_offer
 from devices.identity.emrtd.errors import IdentityReadError, TlvError
+from devices.identity.emrtd.issuing_state import master_list
+from devices.identity.emrtd.security_infos import parse_security_infos
+from devices.identity.emrtd.trust import TrustConfigError, load_master_list
+from devices.identity.emrtd.virtual_chip_auth import VirtualChipAuthentication
+from devices.identity.emrtd.virtual_pace import card_access
 
 H = bytes.fromhex
 
@@ -73,7 +79,20 @@ def _valid_files() -> dict[str, bytes]:
         "DG1": dg1,
         "DG2": dg2,
         "EF.SOD": card_files.sod({1: dg1, 2: dg2}, signer),
+        "DG14": VirtualChipAuthentication("aes").dg14(),
+        "EF.CardAccess": card_access(13),
+        "master list": master_list([signer.issuer]),
     }
+
+
+def _dg14(data: bytes) -> None:
+    choose_offer(parse_security_infos(data, 0x6E))
+
+
+def _master_list(data: bytes) -> None:
+    # A bad master list is a configuration error, reported to the operator with its name.
+    with contextlib.suppress(TrustConfigError):
+        load_master_list(data)
 
 
 PARSERS = {
@@ -81,6 +100,9 @@ PARSERS = {
     "DG1": lds.parse_dg1,
     "DG2": lds.parse_dg2,
     "EF.SOD": lambda data: sod.verify_signature(sod.parse_sod(data)),
+    "DG14": _dg14,
+    "EF.CardAccess": lambda data: pace.choose(parse_security_infos(data)),
+    "master list": _master_list,
 }
 
 
