@@ -146,6 +146,9 @@ class PrivateMosquitto:
         lines = [
             "per_listener_settings false",
             "allow_anonymous false",
+            # Without it, delayed ACKs hold TLS handshakes and small QoS 1 flows by ~40 ms
+            # (benchmarks/tls_cost.py: a TLS connect took 55 ms, 10 ms with it).
+            "set_tcp_nodelay true",
             f"plugin {find_dynsec_plugin()}",
             f"plugin_opt_config_file {data / 'dynsec.json'}",
             # Big enough for the largest contract message (a blob chunk) with its topic.
