@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from allhours.broker import PrivateMosquitto
 from backend.db import Database
+from backend.enrollment import worker_identity
 from backend.queries import ingest_stats
+from backend.service import BackendService
 from cloud_bridge.contract import messages as m
+from provisioning.authority import SiteAuthority
 
 TERMINAL = "T0001"
 
@@ -48,3 +54,23 @@ def wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.005)
             raise TimeoutError("benchmark condition not reached")
         time.sleep(interval)
     return time.perf_counter() - start
+
+
+def site_broker(tmpdir: Path) -> PrivateMosquitto:
+    """A started private mutual-TLS Mosquitto under a fresh site CA in `tmpdir`."""
+    authority = SiteAuthority.create(tmpdir / "site-ca")
+    return PrivateMosquitto(tmpdir / "broker", authority).start()
+
+
+def site_backend(broker: PrivateMosquitto, tmpdir: Path, **kwargs: Any) -> BackendService:
+    """A backend worker (not started) on SQLite in `tmpdir`, with its certificate of the site."""
+    client_id = kwargs.pop("client_id", "backend.bench")
+    return BackendService(
+        f"sqlite:///{tmpdir / 'b.sqlite'}",
+        tmpdir / "blobs",
+        broker.host,
+        broker.port,
+        client_id=client_id,
+        broker_tls=worker_identity(broker.authority, client_id),
+        **kwargs,
+    )

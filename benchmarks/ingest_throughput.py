@@ -21,19 +21,18 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import TERMINAL, application, stored, wait
+from _common import TERMINAL, application, site_backend, site_broker, stored, wait
 
-from allhours.broker import PrivateMosquitto
-from backend.service import BackendService
+from provisioning.authority import BACKEND
 
 
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        broker = PrivateMosquitto(tmpdir / "broker").start()
-        service = BackendService(
-            f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs", broker.host, broker.port
-        )
+        broker = site_broker(tmpdir)
+        service = site_backend(broker, tmpdir)
+        # mosquitto_sub reads as a backend worker would: its own certificate, a plain filter.
+        sub_tls = broker.client_tls("backend.bench-sub", BACKEND)
         service.register_terminal(TERMINAL, b"k" * 32)
         service.start()
         assert service.mqtt and service.mqtt.wait_ready(10)
@@ -48,8 +47,16 @@ def main(n: int) -> None:
                 "mqttv5",
                 "-q",
                 "1",
+                "--cafile",
+                str(sub_tls.ca_file),
+                "--cert",
+                str(sub_tls.cert_file),
+                "--key",
+                str(sub_tls.key_file),
+                "-i",
+                "backend.bench-sub",
                 "-t",
-                f"allhours/v1/terminals/{TERMINAL}/events/#",
+                "allhours/v1/terminals/+/events/#",
                 "-C",
                 str(n),
             ],
@@ -73,8 +80,9 @@ def main(n: int) -> None:
         time.sleep(0.5)  # let mosquitto_sub subscribe
         payloads = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
         pub = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="bench-publisher"
+            mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=TERMINAL
         )
+        pub.tls_set_context(broker.client_tls(TERMINAL).context())
         pub.max_inflight_messages_set(1000)
         pub.connect(broker.host, broker.port)
         pub.loop_start()

@@ -16,21 +16,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import TERMINAL, application, stored, wait
+from _common import TERMINAL, application, site_backend, site_broker, stored, wait
 
-from allhours.broker import PrivateMosquitto
 from allhours.wiring import emulated_terminal
-from backend.service import BackendService
 
 
 def main(n: int) -> None:
     key = b"k" * 32
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        broker = PrivateMosquitto(tmpdir / "broker").start()
-        service = BackendService(
-            f"sqlite:///{tmpdir / 'b.sqlite'}", tmpdir / "blobs", broker.host, broker.port
-        )
+        broker = site_broker(tmpdir)
+        service = site_backend(broker, tmpdir)
         service.register_terminal(TERMINAL, key)
         service.start()
         assert service.mqtt and service.mqtt.wait_ready(10)
@@ -41,6 +37,7 @@ def main(n: int) -> None:
             broker_host=broker.host,
             broker_port=broker.port,
             pickup_code_key=key,
+            tls=broker.client_tls(TERMINAL),
         )
         queued_start = time.perf_counter()
         for i in range(n):

@@ -21,26 +21,41 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import paho.mqtt.client as mqtt
-from _common import TERMINAL, application, wait
+from _common import TERMINAL, application, site_backend, site_broker, wait
 
 from allhours.broker import PrivateMosquitto
 from allhours.wiring import emulated_terminal
-from backend.service import BackendService
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import topics
+from provisioning.authority import BACKEND
+from provisioning.authority import TERMINAL as TERMINAL_ROLE
+
+
+def _client(broker: PrivateMosquitto, cn: str, role: str) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=cn)
+    client.tls_set_context(broker.client_tls(cn, role).context())
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client
 
 
 def _echo_round_trips(broker: PrivateMosquitto, n: int) -> list[float]:
-    """Publish a request-sized payload and wait for it to come back, n times."""
+    """A request-sized payload through the broker to a waiting client, n times.
+
+    The broker's ACL lets no client hear itself outside the contract, so a backend-role client
+    publishes on a terminal's responses topic and that terminal's client receives it: the same
+    one publish and one delivery as a client echoing to itself.
+    """
     got = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = lambda *_a: got.set()
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    topic = "allhours-bench/echo"  # outside the contract: the backend does not hear it
-    client.subscribe(topic, qos=1)
+    echo_terminal = "T0999"
+    sender = _client(broker, "backend.bench-echo", BACKEND)
+    receiver = _client(broker, echo_terminal, TERMINAL_ROLE)
+    receiver.on_message = lambda *_a: got.set()
+    topic = topics.responses(echo_terminal)
+    receiver.subscribe(topic, qos=1)
     time.sleep(0.3)
     payload = m.ApplicationStatusQuery(
-        terminal_id="ECHO",
+        terminal_id=echo_terminal,
         operation_id="STATUS-000000000000",
         application_no="AH-T0001-20261120-00000",
         phone_tail="8000",
@@ -51,13 +66,14 @@ def _echo_round_trips(broker: PrivateMosquitto, n: int) -> list[float]:
         for _ in range(n):
             got.clear()
             start = time.perf_counter()
-            client.publish(topic, payload, qos=1)
+            sender.publish(topic, payload, qos=1)
             if not got.wait(5):
                 raise TimeoutError("echo lost")
             out.append(time.perf_counter() - start)
     finally:
-        client.loop_stop()
-        client.disconnect()
+        for client in (sender, receiver):
+            client.loop_stop()
+            client.disconnect()
     return out
 
 
@@ -65,14 +81,8 @@ def main(n: int) -> None:
     key = b"k" * 32
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        broker = PrivateMosquitto(tmpdir / "broker").start()
-        service = BackendService(
-            f"sqlite:///{tmpdir / 'b.sqlite'}",
-            tmpdir / "blobs",
-            broker.host,
-            broker.port,
-            shared_group=None,
-        )
+        broker = site_broker(tmpdir)
+        service = site_backend(broker, tmpdir, shared_group=None)
         service.register_terminal(TERMINAL, key)
         event = application(0)
         service.ingest.handle_batch([(event.topic(), event.encode())])
@@ -82,6 +92,7 @@ def main(n: int) -> None:
             broker_host=broker.host,
             broker_port=broker.port,
             pickup_code_key=key,
+            tls=broker.client_tls(TERMINAL),
         )
         try:
             service.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -203,6 +204,10 @@ class TerminalLink:
             return
         self.connections += 1
         self.connect_failures = 0
+        # Nagle's algorithm would hold a message written just after an ack until the broker's
+        # delayed ACK (40 ms on Linux): every request/response round trip paid it.
+        with contextlib.suppress(OSError, AttributeError):
+            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.subscribe(
             [
                 (topics.commands(self.terminal_id), 1),
