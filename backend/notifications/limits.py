@@ -24,23 +24,27 @@ class RateLimits:
 
     def next_allowed(self, session: Session, phone: str, kind: str, now: datetime) -> datetime:
         """The earliest time another `kind` message may go to `phone` (now, if it may)."""
+        longest = max(window for window, _ in self.windows)
+        most = max(limit for _, limit in self.windows)
+        # One query for every window: the latest sends within the longest window, newest first.
+        sent = list(
+            session.scalars(
+                select(NotificationRow.accepted_at)
+                .where(
+                    NotificationRow.phone == phone,
+                    NotificationRow.kind == kind,
+                    NotificationRow.accepted_at > now - longest,
+                )
+                .order_by(NotificationRow.accepted_at.desc())
+                .limit(most)
+            )
+        )
         allowed = now
         for window, limit in self.windows:
-            sent = list(
-                session.scalars(
-                    select(NotificationRow.accepted_at)
-                    .where(
-                        NotificationRow.phone == phone,
-                        NotificationRow.kind == kind,
-                        NotificationRow.accepted_at > now - window,
-                    )
-                    .order_by(NotificationRow.accepted_at.desc())
-                    .limit(limit)
-                )
-            )
-            if len(sent) >= limit:
+            recent = [at for at in sent if at > now - window]
+            if len(recent) >= limit:
                 # The oldest of the last `limit` must leave the window first.
-                allowed = max(allowed, sent[-1] + window)
+                allowed = max(allowed, recent[limit - 1] + window)
         return allowed
 
 
