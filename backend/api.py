@@ -16,6 +16,7 @@ from .auth.accounts import Accounts
 from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
 from .auth.roles import Permission
 from .auth.sessions import Sessions, SignedIn
+from .console import install as install_console
 from .models import Application
 from .notifications.routes import notification_routes
 from .service import BackendService
@@ -94,7 +95,11 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(VersionConflict)
     async def _stale(_request: Request, exc: VersionConflict) -> JSONResponse:
         return JSONResponse(
-            {"detail": str(exc), "version": exc.current, "last_change": exc.last},
+            {
+                "detail": str(exc),
+                "version": exc.current,
+                "last_change": exc.last.text if exc.last else None,
+            },
             status_code=409,
         )
 
@@ -242,4 +247,5 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         with db.transaction() as session:
             return queries.ingest_stats(session)
 
+    install_console(app, service)
     return app

@@ -53,10 +53,11 @@ class ReasonRequired(WorkflowError):
 class VersionConflict(WorkflowError):
     """Someone changed the application since the version the action was made against."""
 
-    def __init__(self, application_no: str, seen: int, current: int, last: str):
+    def __init__(self, application_no: str, seen: int, current: int, last: LastChange | None):
+        said = last.text if last else "it changed"
         super().__init__(
             f"application {application_no} changed since you opened it "
-            f"(version {seen}, now {current}): {last}"
+            f"(version {seen}, now {current}): {said}"
         )
         self.application_no, self.seen, self.current, self.last = (
             application_no,
@@ -64,6 +65,19 @@ class VersionConflict(WorkflowError):
             current,
             last,
         )
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """Who last moved the application, to tell the person whose action lost."""
+
+    by: str
+    to_state: str
+    at: datetime
+
+    @property
+    def text(self) -> str:
+        return f"{self.by} moved it to {self.to_state} at {self.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class KeyReused(WorkflowError):
@@ -189,7 +203,7 @@ class StaffDesk:
             with self.db.transaction() as session:
                 app = session.get(Application, application_no)
                 current = app.version if app else 0
-                last = _last(session, app) if app else ""
+                last = _last(session, app) if app else None
             raise VersionConflict(application_no, version or 0, current, last) from None
         after.deliver(self.publisher, self.sms)
         return outcome
@@ -226,14 +240,12 @@ STEP_ACTIONS = ("accept", "review", "approve", "reject", "request_supplement", "
 ACTIONS = (*STEP_ACTIONS, "load_result", "resend_code", "return")
 
 
-def _last(session: Session, app: Application) -> str:
-    """Who last changed the application, in words for the person whose action lost."""
+def _last(session: Session, app: Application) -> LastChange | None:
+    """Who last changed the application, for the person whose action lost."""
     h = session.scalars(
         select(WorkflowHistory)
         .where(WorkflowHistory.application_no == app.application_no)
         .order_by(WorkflowHistory.id.desc())
         .limit(1)
     ).first()
-    if h is None:
-        return f"it is now {app.status}"
-    return f"{h.actor} moved it to {h.to_state} at {h.at:%Y-%m-%d %H:%M:%S} UTC"
+    return LastChange(h.actor, h.to_state, h.at) if h else None

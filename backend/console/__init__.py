@@ -1,0 +1,21 @@
+"""The staff console: server-rendered pages (Jinja2, htmx), every asset served by the backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ..service import BackendService
+from .pages import forbidden_page, router
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI, service: BackendService) -> None:
+    """Serve the console under /console on `app`, over the same service and sign-in."""
+    app.state.console_service = service
+    app.state.console_forbidden = forbidden_page
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    app.include_router(router)

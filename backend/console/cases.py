@@ -1,0 +1,143 @@
+"""What the console shows of applications: the filtered queue and one case, applicant masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract.messages import mask_id_number, mask_phone
+
+from ..models import (
+    Application,
+    Material,
+    MaterialSupplement,
+    StaffAccount,
+    StaffAction,
+    WorkflowHistory,
+)
+from ..workflow import NotFound, State
+
+QUEUE_LIMIT = 200
+
+
+def mask_name(name: str) -> str:
+    """Keep the family name only (张**), as the kiosk prints it."""
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    state: str | None = None
+    item_code: str | None = None
+    terminal_id: str | None = None
+
+
+def queue(session: Session, f: QueueFilter) -> list[dict[str, Any]]:
+    """Applications matching the filter, oldest first (the one waiting longest on top)."""
+    query = select(Application).order_by(Application.submitted_at).limit(QUEUE_LIMIT)
+    if f.state:
+        query = query.where(Application.status == f.state)
+    if f.item_code:
+        query = query.where(Application.item_code == f.item_code)
+    if f.terminal_id:
+        query = query.where(Application.terminal_id == f.terminal_id)
+    return [
+        {
+            "application_no": a.application_no,
+            "item_code": a.item_code,
+            "terminal_id": a.terminal_id,
+            "status": a.status,
+            "applicant": mask_name(a.applicant_name),
+            "submitted_at": a.submitted_at,
+        }
+        for a in session.scalars(query)
+    ]
+
+
+def choices(session: Session) -> dict[str, list[str]]:
+    """The values the queue's filters offer."""
+    items = session.scalars(
+        select(Application.item_code).distinct().order_by(Application.item_code)
+    )
+    terminals = session.scalars(
+        select(Application.terminal_id).distinct().order_by(Application.terminal_id)
+    )
+    return {"states": [s.value for s in State], "items": list(items), "terminals": list(terminals)}
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    note: str
+
+
+def case(session: Session, application_no: str) -> dict[str, Any]:
+    """One application as a clerk sees it: applicant masked, materials, owed items, history."""
+    app = session.get(Application, application_no)
+    if app is None:
+        raise NotFound(f"no application {application_no}")
+    materials = session.scalars(
+        select(Material).where(Material.application_no == application_no).order_by(Material.id)
+    ).all()
+    owed = session.scalars(
+        select(MaterialSupplement)
+        .where(MaterialSupplement.application_no == application_no)
+        .order_by(MaterialSupplement.id)
+    ).all()
+    history = [
+        HistoryLine(h.at, h.actor, h.from_state, h.to_state, h.note)
+        for h in session.scalars(
+            select(WorkflowHistory)
+            .where(WorkflowHistory.application_no == application_no)
+            .order_by(WorkflowHistory.id)
+        )
+    ]
+    notes = [
+        {"at": a.at, "who": username, "action": a.action, "note": a.note}
+        for a, username in session.execute(
+            select(StaffAction, StaffAccount.username)
+            .join(StaffAccount, StaffAccount.id == StaffAction.staff_id)
+            .where(StaffAction.application_no == application_no, StaffAction.note != "")
+            .order_by(StaffAction.at)
+        )
+    ]
+    return {
+        "application_no": app.application_no,
+        "item_code": app.item_code,
+        "terminal_id": app.terminal_id,
+        "status": app.status,
+        "version": app.version,
+        "submitted_at": app.submitted_at,
+        "applicant": {
+            "name": mask_name(app.applicant_name),
+            "id_document_type": app.id_document_type,
+            "id_number": mask_id_number(app.id_number),
+            "phone": mask_phone(app.phone),
+        },
+        "deposit_compartment_id": app.deposit_compartment_id,
+        "materials": [
+            {
+                "id": m.id,
+                "material_code": m.material_code,
+                "pages": m.pages,
+                "size": m.size,
+                "content_type": m.content_type,
+                "verified": m.verified,
+                "reused": m.reused_from is not None,
+            }
+            for m in materials
+        ],
+        "owed": [
+            {"material_code": s.material_code, "due_on": s.due_on, "supplied": bool(s.supplied_at)}
+            for s in owed
+        ],
+        "history": history,
+        "notes": notes,
+    }

@@ -1,0 +1,291 @@
+"""Console routes: sign-in and password change, the review queue, a case, its scans, actions."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from ..auth.accounts import AccountError
+from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
+from ..auth.passwords import MAX_LENGTH, WeakPassword
+from ..auth.roles import Permission, permissions_of
+from ..auth.routes import set_session_cookie, sign_in
+from ..models import Terminal
+from ..service import BackendService
+from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
+from ..workflow import STAFF_STEPS, InvalidTransition, NotFound, WorkflowError
+from . import cases, viewer
+from .i18n import LANG_COOKIE, Wording, language
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+LOGIN_CSRF_COOKIE = "allhours_login_csrf"
+# Everything comes from the backend itself: no script, style, font or frame from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+Reader = allowed(Permission.READ_APPLICATIONS)
+Clerk = allowed(Permission.ACT_ON_APPLICATIONS)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def _service(request: Request) -> BackendService:
+    return request.app.state.console_service
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the request's language, with the console's security headers."""
+    lang = language(request)
+    who = getattr(request.state, "signed_in", None)
+    context |= {
+        "t": Wording(lang),
+        "lang": lang,
+        "who": who,
+        "can": permissions_of(list(who.staff.roles)) if who else frozenset(),
+        "csrf": who.csrf_token if who else None,
+        "path": request.url.path,
+    }
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(LANG_COOKIE, lang, samesite="strict", max_age=365 * 86400)
+    return response
+
+
+def forbidden_page(request: Request, exc: Forbidden) -> Response:
+    """403 for the console: a page that says why, or the password page when that is why."""
+    if exc.reason == "password_change_required":
+        return RedirectResponse("/console/password", status_code=303)
+    return render(request, "forbidden.html", 403, reason=exc.reason)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/console/queue", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", login_csrf=token, error=None)
+    # Double-submit cookie: a page on another site cannot read it to post our form.
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=MAX_LENGTH)],
+    csrf_token: Annotated[str, Form(max_length=64)],
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        return _login_again(request, "login.expired", 403)
+    result = sign_in(request, username, password)
+    if isinstance(result, Response):
+        key = "login.locked" if result.status_code == 429 else "login.wrong"
+        return _login_again(request, key, result.status_code)
+    who, secret = result
+    target = "/console/password" if who.staff.must_change_password else "/console/queue"
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, request, secret)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+def _login_again(request: Request, error: str, status_code: int) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status_code, login_csrf=token, error=error)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: Caller) -> Response:
+    auth: Auth = request.app.state.auth
+    if who.session_id_hash:
+        auth.sessions.end(who.session_id_hash)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/password")
+def password_form(request: Request, who: Caller) -> Response:
+    return render(request, "password.html", error=None, forced=who.staff.must_change_password)
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    who: Caller,
+    current_password: Annotated[str, Form(max_length=MAX_LENGTH)],
+    new_password: Annotated[str, Form(max_length=MAX_LENGTH)],
+    repeat_password: Annotated[str, Form(max_length=MAX_LENGTH)],
+) -> Response:
+    auth: Auth = request.app.state.auth
+    error: str | None = None
+    if new_password != repeat_password:
+        error = Wording(language(request))("password.mismatch")
+    else:
+        try:
+            auth.accounts.change_own_password(who.staff.id, current_password, new_password)
+        except (WeakPassword, AccountError) as exc:
+            error = str(exc)
+    if error:
+        forced = who.staff.must_change_password
+        return render(request, "password.html", 422, error=error, forced=forced)
+    return RedirectResponse("/console/queue?changed=1", status_code=303)
+
+
+@router.get("/queue")
+def queue(
+    request: Request,
+    _who: Reader,
+    state: str | None = None,
+    item: str | None = None,
+    terminal: str | None = None,
+) -> Response:
+    f = cases.QueueFilter(state or None, (item or "")[:32] or None, (terminal or "")[:64] or None)
+    with _service(request).db.transaction() as session:
+        rows = cases.queue(session, f)
+        options = cases.choices(session)
+    template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
+    return render(request, template, rows=rows, options=options, f=f)
+
+
+@router.get("/applications/{application_no}")
+def application(request: Request, application_no: str, _who: Reader) -> Response:
+    return _case_page(request, application_no)
+
+
+def _case_page(request: Request, application_no: str, status_code: int = 200, **extra) -> Response:
+    with _service(request).db.transaction() as session:
+        try:
+            c = cases.case(session, application_no[:64])
+        except NotFound:
+            return render(request, "forbidden.html", 404, reason="not_found")
+        terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
+    steps = [s for s, rule in STAFF_STEPS.items() if c["status"] in rule.sources]
+    return render(
+        request,
+        "application.html",
+        status_code,
+        c=c,
+        steps=steps,
+        reasons=REASONS,
+        terminals=terminals,
+        key=secrets.token_hex(12),
+        done=request.query_params.get("done"),
+        **extra,
+    )
+
+
+@router.post("/applications/{application_no}/act")
+def act(
+    request: Request,
+    application_no: str,
+    who: Clerk,
+    action: Annotated[str, Form(max_length=32)],
+    version: Annotated[int, Form(ge=1)],
+    idempotency_key: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{8,64}$")],
+    reason: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+    terminal_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    if action not in ACTIONS or action in ("resend_code", "return"):
+        return _case_page(request, application_no, 422, error=("act.unknown", {}))
+    if action == "load_result" and Permission.LOAD_RESULTS not in permissions_of(
+        list(who.staff.roles)
+    ):
+        raise Forbidden(Permission.LOAD_RESULTS.value)
+    try:
+        _service(request).desk.act(
+            Actor(who.staff.id, who.staff.username),
+            application_no,
+            action,
+            reason=reason or None,
+            note=note,
+            version=version,
+            key=idempotency_key,
+            terminal_id=terminal_id or None,
+        )
+    except VersionConflict as exc:
+        t = Wording(language(request))
+        last = exc.last
+        by = (
+            t("act.last", by=last.by, state=t(f"state.{last.to_state}"), at=f"{last.at:%H:%M:%S}")
+            if last
+            else ""
+        )
+        fields = {"seen": exc.seen, "current": exc.current, "last": by}
+        return _case_page(request, application_no, 409, error=("act.conflict", fields))
+    except InvalidTransition as exc:
+        fields = {"state": exc.state}
+        return _case_page(request, application_no, 409, error=("act.invalid", fields))
+    except (ReasonRequired, KeyReused) as exc:
+        return _case_page(request, application_no, 422, error=("act.refused", {"why": str(exc)}))
+    except NotFound:
+        return render(request, "forbidden.html", 404, reason="not_found")
+    except WorkflowError as exc:
+        return _case_page(request, application_no, 409, error=("act.refused", {"why": str(exc)}))
+    target = f"/console/applications/{quote(application_no)}?done={action}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/applications/{application_no}/materials/{material_id}")
+def material_viewer(
+    request: Request, application_no: str, material_id: int, _who: Reader, page: int = 1
+) -> Response:
+    service = _service(request)
+    with service.db.transaction() as session:
+        try:
+            row = viewer.material(session, application_no, material_id)
+        except NotFound:
+            return render(request, "forbidden.html", 404, reason="not_found")
+        code = row.material_code
+        try:
+            pages = viewer.page_count(service.blobs, row)
+        except viewer.PageUnavailable:
+            pages = 0
+    page = min(max(page, 1), max(pages, 1))
+    template = "viewer_page.html" if request.headers.get("HX-Request") else "viewer.html"
+    return render(
+        request,
+        template,
+        application_no=application_no,
+        material_id=material_id,
+        material_code=code,
+        pages=pages,
+        page=page,
+    )
+
+
+@router.get("/applications/{application_no}/materials/{material_id}/pages/{index}.png")
+def material_page(
+    request: Request, application_no: str, material_id: int, index: int, _who: Reader
+) -> Response:
+    service = _service(request)
+    with service.db.transaction() as session:
+        try:
+            row = viewer.material(session, application_no, material_id)
+            data = viewer.page_png(service.blobs, row, index - 1)
+        except (NotFound, viewer.PageUnavailable):
+            return Response(status_code=404, headers=SECURITY_HEADERS)
+    return Response(data, media_type="image/png", headers=SECURITY_HEADERS)

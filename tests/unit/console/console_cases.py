@@ -1,0 +1,79 @@
+"""A backend with real submissions and a scanned two-page PDF, for the console's tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+
+import img2pdf
+from PIL import Image, ImageDraw
+
+from backend.service import BackendService
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.schema import examples
+
+KEY = bytes(range(32))
+PASSWORD = "Correct-Horse-42"
+CHUNK = 32 * 1024
+
+
+def scanned_pdf(pages: int = 2) -> bytes:
+    """A PDF of A4 pages at 150 dpi, each with its number in a black box."""
+    images = []
+    for n in range(pages):
+        page = Image.new("RGB", (1240, 1754), "white")
+        ImageDraw.Draw(page).rectangle((100, 100, 400 + 100 * n, 300), fill="black")
+        out = io.BytesIO()
+        page.save(out, "JPEG", quality=80)
+        images.append(out.getvalue())
+    return img2pdf.convert(images, layout_fun=img2pdf.get_fixed_dpi_layout_fun((150, 150)))
+
+
+def submit(
+    service: BackendService,
+    no: str,
+    *,
+    terminal: str = "T0001",
+    item: str = "HJ-0101",
+    pdf: bytes | None = None,
+) -> None:
+    """Ingest a submission (and its PDF's chunks) as the terminal would send them."""
+    base = examples()["event.application_submitted"]
+    materials = []
+    batch: list[m.Message] = []
+    if pdf is not None:
+        sha = hashlib.sha256(pdf).hexdigest()
+        materials.append(
+            m.MaterialRef(
+                material_code="household-register",
+                sha256=sha,
+                size=len(pdf),
+                content_type="application/pdf",
+                pages=2,
+            )
+        )
+        parts = [pdf[i : i + CHUNK] for i in range(0, len(pdf), CHUNK)]
+        batch += [
+            m.BlobChunk(
+                terminal_id=terminal,
+                sha256=sha,
+                index=i,
+                count=len(parts),
+                total_size=len(pdf),
+                data=base64.b64encode(part).decode(),
+            )
+            for i, part in enumerate(parts)
+        ]
+    event = base.model_copy(
+        update={
+            "message_id": m.new_message_id(),
+            "application_no": no,
+            "operation_id": no,
+            "terminal_id": terminal,
+            "item_code": item,
+            "materials": materials,
+            "reused_materials": [],
+        }
+    )
+    service.ingest.handle_batch([(x.topic(), x.encode()) for x in [*batch, event]])

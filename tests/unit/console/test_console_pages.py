@@ -1,0 +1,234 @@
+"""The console over the real app (TestClient, SQLite): sign-in, queue, case, scans, actions."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from console_cases import KEY, PASSWORD, scanned_pdf, submit
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from backend.api import create_app
+from backend.auth.accounts import Accounts
+from backend.console.pages import router as console_router
+from backend.service import BackendService
+from backend.staff import ACTIONS, STEP_ACTIONS
+from backend.workflow import State
+
+NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
+CONSOLE = Path(__file__).parents[3] / "backend" / "console"
+
+
+@pytest.fixture
+def service(tmp_path):
+    svc = BackendService(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "blobs", broker_port=None)
+    for terminal in ("T0001", "T0002"):
+        svc.register_terminal(terminal, KEY)
+    submit(svc, NO, pdf=scanned_pdf())
+    submit(svc, OTHER, terminal="T0002", item="SB-0201")
+    accounts = Accounts(svc.db)
+    for name, roles in (
+        ("clerk.li", ["clerk"]),
+        ("clerk.wang", ["clerk"]),
+        ("op.zhao", ["operator"]),
+    ):
+        accounts.add(name, roles, password=PASSWORD, must_change_password=False)
+    accounts.add("clerk.new", ["clerk"], password=PASSWORD)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def app(service):
+    return create_app(service)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD):
+    form = client.get("/console/login").text
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": _csrf(form)},
+        follow_redirects=False,
+    )
+
+
+def _form(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the action's form on a case page."""
+    block = re.search(
+        rf'<form[^>]*/act"[^>]*>(?:(?!</form>).)*value="{action}"(?:(?!</form>).)*</form>',
+        html,
+        re.S,
+    ).group(0)
+    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', block))
+
+
+def test_every_console_page_sends_a_stranger_to_sign_in(app):
+    # Console routes stay out of the OpenAPI document, so they are walked from their router.
+    with TestClient(app) as client:
+        paths = [
+            (r.path, m)
+            for r in console_router.routes
+            if not r.path.startswith("/console/login")
+            for m in r.methods
+        ]
+        assert len(paths) >= 8
+        for path, method in paths:
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            r = client.request(method, url, follow_redirects=False)
+            if method == "GET" and path != "/console/":
+                assert (r.status_code, r.headers["location"]) == (303, "/console/login"), path
+            elif method == "POST":
+                assert r.status_code == 401, path
+
+
+def test_sign_in_refuses_a_wrong_password_and_a_form_without_its_token(app):
+    with TestClient(app) as client:
+        wrong = sign_in(client, "clerk.li", "not-the-password")
+        assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+        forged = client.post(
+            "/console/login",
+            data={"username": "clerk.li", "password": PASSWORD, "csrf_token": "made-up"},
+        )
+        assert forged.status_code == 403
+        ok = sign_in(client, "clerk.li")
+        assert (ok.status_code, ok.headers["location"]) == (303, "/console/queue")
+        assert "HttpOnly" in ok.headers["set-cookie"]
+
+
+def test_the_initial_password_is_changed_before_the_queue_opens(app):
+    with TestClient(app) as client:
+        first = sign_in(client, "clerk.new")
+        assert first.headers["location"] == "/console/password"
+        queue = client.get("/console/queue", follow_redirects=False)
+        assert queue.headers["location"] == "/console/password"
+        page = client.get("/console/password").text
+        fields = {"current_password": PASSWORD, "csrf_token": _csrf(page)}
+        bad = client.post(
+            "/console/password",
+            data=fields | {"new_password": "short1", "repeat_password": "short1"},
+        )
+        assert bad.status_code == 422 and "at least 10" in bad.text
+        new = "Blue-Lantern-77"
+        good = client.post(
+            "/console/password", data=fields | {"new_password": new, "repeat_password": new}
+        )
+        assert good.status_code == 200 and NO in good.text
+
+
+def test_the_queue_filters_by_state_item_and_terminal(app):
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        everything = client.get("/console/queue").text
+        assert NO in everything and OTHER in everything
+        by_terminal = client.get("/console/queue", params={"terminal": "T0002"}).text
+        assert OTHER in by_terminal and NO not in by_terminal
+        by_item = client.get("/console/queue", params={"item": "HJ-0101"}).text
+        assert NO in by_item and OTHER not in by_item
+        assert NO not in client.get("/console/queue", params={"state": "approved"}).text
+        rows = client.get(
+            "/console/queue", params={"state": "submitted"}, headers={"HX-Request": "true"}
+        )
+        assert rows.text.lstrip().startswith("<table") and NO in rows.text
+
+
+def test_the_case_page_masks_the_applicant_and_lists_the_scans(app):
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        page = client.get(f"/console/applications/{NO}")
+        assert page.status_code == 200
+        assert "1101**********002X" in page.text and "138****8000" in page.text
+        for clear in ("11010519491231002X", "13800138000", "张三"):
+            assert clear not in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert 'data-testid="open-household-register"' in page.text
+
+
+def test_the_viewer_pages_through_the_pdf_at_a_readable_size(app, service):
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        link = re.search(
+            r'href="(/console/applications/[^"]+/materials/\d+)"',
+            client.get(f"/console/applications/{NO}").text,
+        ).group(1)
+        viewer = client.get(link, params={"page": 2}).text
+        assert "第 2 页，共 2 页" in viewer
+        png = client.get(f"{link}/pages/2.png")
+        assert (
+            png.headers["content-type"] == "image/png"
+            and png.headers["cache-control"] == "no-store"
+        )
+        image = Image.open(io.BytesIO(png.content))
+        assert image.width == 1100 and 1500 < image.height < 1600
+        # The box drawn on page 2 is wider than page 1's: the right page was rendered.
+        assert image.getpixel((int(1100 * 450 / 1240), 200))[0] < 60
+        assert client.get(f"{link}/pages/3.png").status_code == 404
+        material_id = link.rsplit("/", 1)[1]
+        elsewhere = f"/console/applications/{OTHER}/materials/{material_id}/pages/1.png"
+        assert client.get(elsewhere).status_code == 404
+
+
+def test_two_clerks_on_one_case_one_wins_and_the_other_is_told_who(app):
+    with TestClient(app) as li, TestClient(app) as wang:
+        sign_in(li, "clerk.li")
+        sign_in(wang, "clerk.wang")
+        li_form = _form(li.get(f"/console/applications/{NO}").text, "accept")
+        wang_form = _form(wang.get(f"/console/applications/{NO}").text, "accept")
+
+        won = li.post(f"/console/applications/{NO}/act", data=li_form, follow_redirects=False)
+        lost = wang.post(f"/console/applications/{NO}/act", data=wang_form)
+
+        assert won.status_code == 303 and won.headers["location"].endswith("done=accept")
+        assert lost.status_code == 409
+        assert "clerk.li 已于" in lost.text and "已受理" in lost.text
+        again = li.post(f"/console/applications/{NO}/act", data=li_form, follow_redirects=False)
+        assert again.status_code == 303  # the same key again: applied once, answered again
+
+
+def test_an_action_without_the_role_or_the_csrf_token_is_refused(app):
+    with TestClient(app) as clerk, TestClient(app) as operator:
+        sign_in(clerk, "clerk.li")
+        form = _form(clerk.get(f"/console/applications/{NO}").text, "accept")
+        sign_in(operator, "op.zhao")
+        refused = operator.post(
+            f"/console/applications/{NO}/act",
+            data=form | {"csrf_token": _csrf(operator.get("/console/password").text)},
+        )
+        assert refused.status_code == 403 and "您的角色不能进行此操作" in refused.text
+        no_token = clerk.post(
+            f"/console/applications/{NO}/act",
+            data={k: v for k, v in form.items() if k != "csrf_token"},
+        )
+        assert no_token.status_code == 403
+        assert "已提交" in clerk.get(f"/console/applications/{NO}").text
+
+
+def test_both_catalogs_cover_every_key_the_pages_use():
+    zh = json.loads((CONSOLE / "catalogs" / "zh.json").read_text(encoding="utf-8"))
+    en = json.loads((CONSOLE / "catalogs" / "en.json").read_text(encoding="utf-8"))
+    assert set(zh) == set(en)
+    key = r"[a-z_]+(?:\.[a-z_]+)+"
+    used = set()
+    for template in (CONSOLE / "templates").glob("*.html"):
+        used |= set(re.findall(rf't\("({key})"', template.read_text(encoding="utf-8")))
+    code = (CONSOLE / "pages.py").read_text(encoding="utf-8")
+    used |= set(re.findall(r'"((?:login|act|password)\.[a-z_]+(?:\.[a-z_]+)*)"', code))
+    used -= {"login.html", "password.html"}
+    # Keys the pages build from a state or an action name.
+    used |= {f"state.{s}" for s in State} | {f"act.{a}" for a in ACTIONS}
+    used |= {f"act.done.{a}" for a in (*STEP_ACTIONS, "load_result")}
+    assert used and used <= set(zh)
+
+
+def test_the_page_switches_to_english_and_remembers_it(app):
+    with TestClient(app) as client:
+        assert "Staff sign-in" in client.get("/console/login", params={"lang": "en"}).text
+        assert "Staff sign-in" in client.get("/console/login").text
+        assert "工作人员登录" in client.get("/console/login", params={"lang": "zh"}).text
