@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,10 @@ from cloud_bridge.contract.messages import mask_phone
 from ..models import BackendKey
 from .models import NotificationRow, NotificationState
 from .sealing import Sealer, mask_secret
-from .templates import SECRET_VARIABLES, Kind, check_params
+from .templates import SECRET_VARIABLES, Kind, TemplateError, check_params
 
 NOTIFICATION_KEY = "notification"
+log = logging.getLogger(__name__)
 
 
 def stored_key(session: Session) -> bytes:
@@ -41,8 +43,17 @@ def enqueue(
     key: bytes | None = None,
     dedupe_key: str | None = None,
 ) -> NotificationRow | None:
-    """Queue one message in `session`'s transaction; None if `dedupe_key` was queued before."""
-    params = check_params(kind, values)
+    """Queue one message in `session`'s transaction; None if `dedupe_key` was queued before.
+
+    Values that do not fit the template (e.g. an application number longer than a variable may
+    be) never block the business change: the row is written `dead`, for staff to follow up.
+    """
+    unfit = ""
+    try:
+        params = check_params(kind, values)
+    except TemplateError as exc:
+        unfit, params = f"not sendable: {exc}"[:200], {}
+        log.error("sms %s to %s cannot be sent: %s", kind, mask_phone(phone), exc)
     if dedupe_key is not None:
         seen = session.scalar(
             select(NotificationRow.id).where(NotificationRow.dedupe_key == dedupe_key)
@@ -61,7 +72,8 @@ def enqueue(
         params={k: v for k, v in params.items() if k not in secret},
         sealed=sealed,
         secret_names=",".join(sorted(secret)),
-        state=NotificationState.QUEUED,
+        state=NotificationState.DEAD if unfit else NotificationState.QUEUED,
+        last_error=unfit,
         next_attempt_at=now,
         created_at=now,
     )

@@ -25,7 +25,7 @@ SECRET_VARIABLES = frozenset({"code"})
 
 # Alibaba Cloud caps a notification template variable at 35 characters; we stay well inside.
 MAX_VARIABLE_CHARS = 35
-_VARIABLE_VALUE = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff:\- ]{1,35}$")
+_VARIABLE_VALUE = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff:_\- ]{1,35}$")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from itertools import pairwise
 
 from conftest import PHONE
 
+from backend.models import Application
 from backend.notifications.models import NotificationState
 
 OTHER = "13900139000"
@@ -105,3 +106,15 @@ def test_a_burst_to_one_number_is_queued_by_the_rate_limits_not_refused(notified
     assert order == [1, 2, 3]
     gaps = [b.at - a.at for a, b in pairwise(received)]
     assert all(gap >= timedelta(minutes=1) for gap in gaps)
+
+
+def test_a_number_too_long_for_the_template_still_files_the_application(notified):
+    long_no = "AH-T0001-20261203-" + "9" * 30  # valid on the wire, 48 characters
+
+    notified.submit(long_no)
+
+    with notified.db.transaction() as s:
+        assert s.get(Application, long_no) is not None  # the application is not lost
+    (row,) = notified.rows()
+    assert row.state == NotificationState.DEAD and row.last_error.startswith("not sendable")
+    assert notified.drain() == 0 and notified.emulator.received == []
