@@ -156,6 +156,7 @@ def chip_report(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "access": report.get("access"),
         "chip_authentication": report.get("chip_authentication"),
+        "active_authentication": report.get("active_authentication"),
         "sod": report.get("sod"),
         "apdus": report.get("apdus"),
         "read_ms": round(report.get("steps", {}).get("total", 0.0) * 1000, 1),
@@ -210,7 +211,9 @@ def _plain(value: Any) -> str:
         sod = value.get("sod") or {}
         chain = sod.get("chain") or {}
         lines = [
-            f"access {value.get('access')}; chip authentication {value.get('chip_authentication')}",
+            f"access {value.get('access')}; chip authentication "
+            f"{value.get('chip_authentication')}; active authentication "
+            f"{value.get('active_authentication')}",
             f"{'':15} EF.SOD {sod.get('hash_algorithm')} over DG{sod.get('verified_data_groups')}"
             f"; signature {sod.get('signature')} ({sod.get('signature_algorithm')})",
             f"{'':15} signer chain: "

@@ -7,6 +7,7 @@ response fits a short APDU. Offsets past 32767 use odd-INS READ BINARY (DO'54'/D
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import lds, tlv
@@ -149,3 +150,16 @@ class CardSession:
                 raise CorruptData(f"READ BINARY of public file {fid:04X} answered {sw:04X}")
             data += more
         return data[:size]
+
+
+class timed:
+    """Times one step of a read into the report."""
+
+    def __init__(self, report: dict[str, Any], name: str):
+        self.report, self.name = report, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.report["steps"][self.name] = time.perf_counter() - self.start

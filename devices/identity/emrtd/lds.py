@@ -32,6 +32,7 @@ DG1 = LdsFile("DG1", 0x0101, 0x61)
 DG2 = LdsFile("DG2", 0x0102, 0x75)
 EF_SOD = LdsFile("EF.SOD", 0x011D, 0x77)
 DG14 = LdsFile("DG14", 0x010E, 0x6E)  # SecurityInfos for Chip Authentication
+DG15 = LdsFile("DG15", 0x010F, 0x6F)  # the Active Authentication public key
 
 # LDS tag of each data group (Doc 9303 Part 10 table 34), and back.
 DG_TAGS = {1: 0x61, 2: 0x75, 3: 0x63, 4: 0x76, 5: 0x65, 6: 0x66, 7: 0x67, 8: 0x68, 9: 0x69,

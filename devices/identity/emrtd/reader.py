@@ -27,16 +27,15 @@ from .card_session import (
     SW_OK,
     CardSession,
     extended_length_supported,
+    timed,
 )
-from .chip_auth import chip_authenticate, choose_offer
+from .chip_proof import proof_groups, prove_genuine
 from .errors import (
     AccessDenied,
-    ChipAuthenticationFailed,
     CorruptData,
     IdentityReadError,
     NoDocument,
     ReaderFault,
-    SecureMessagingError,
     UnsupportedDocument,
 )
 from .lds import AID
@@ -170,7 +169,7 @@ class EmrtdReader:
         files: dict[str, bytes] = {}
 
         def read(item: lds.LdsFile) -> None:
-            with _timed(report, item.name):
+            with timed(report, item.name):
                 content = session.read_file(item, chunk)
             if content is not None:
                 files[item.name] = content
@@ -178,43 +177,24 @@ class EmrtdReader:
 
         read(lds.EF_COM)
         listed = lds.parse_ef_com(files["EF.COM"]).data_groups if "EF.COM" in files else ()
-        if 14 in listed:
-            read(lds.DG14)
-            with _timed(report, "chip_authentication"):
-                self._chip_authentication(session, files.get("DG14"), report)
-            try:
-                read(lds.DG1)  # the first answer under the new keys tells a clone apart
-            except SecureMessagingError as exc:
-                raise ChipAuthenticationFailed(
-                    f"the chip failed Chip Authentication (no valid answer under the new keys: "
-                    f"{exc}); its DG14 key is not its own"
-                ) from exc
-        else:
-            report["chip_authentication"] = "not offered"
-            read(lds.DG1)
+        prove_genuine(session, listed, read, files)  # ends by reading DG1
         read(lds.DG2)
         read(lds.EF_SOD)
         for required in ("EF.COM", "DG1", "DG2"):
             if required not in files:
                 raise CorruptData(f"{required} is missing on the chip")
-        with _timed(report, "parse"):
+        with timed(report, "parse"):
             com = lds.parse_ef_com(files["EF.COM"])
             report["lds_version"] = com.lds_version
             mrz = lds.parse_dg1(files["DG1"])
             face = lds.parse_dg2(files["DG2"])
             report["photo_format"] = face.format
         authenticity = "chip_read"
-        with _timed(report, "sod"):
+        with timed(report, "sod"):
             if "EF.SOD" in files:
                 security = sod.parse_sod(files["EF.SOD"])
                 groups = {1: files["DG1"], 2: files["DG2"]}
-                if "DG14" in files:
-                    groups[14] = files["DG14"]  # the CA key must be the one the state signed
-                elif 14 in security.hashes:
-                    raise ChipAuthenticationFailed(
-                        "EF.SOD covers a DG14 the chip did not offer: Chip Authentication "
-                        "was skipped, as a copied chip would want"
-                    )
+                groups.update(proof_groups(security, files, report))
                 authenticity, report["sod"] = passive_authentication(security, groups, self.trust)
             else:
                 report["sod"] = {"present": False}
@@ -224,41 +204,27 @@ class EmrtdReader:
     def _open_access(session: CardSession, key: MrzKey) -> None:
         """PACE when EF.CardAccess offers it, else BAC; then the LDS applet is selected."""
         report = session.report
-        with _timed(report, "card_access"):
+        with timed(report, "card_access"):
             card_access = session.read_public_file(CARD_ACCESS_FID)
             offer = pace.choose(parse_security_infos(card_access)) if card_access else None
         if offer is not None:
-            with _timed(report, "pace"):
+            with timed(report, "pace"):
                 session.channel = pace.establish(session.transmit, key, offer)
             report["access"] = (
                 f"PACE ({protocol_name(offer.protocol)}, domain parameters {offer.parameter_id})"
             )
-            with _timed(report, "select"):
+            with timed(report, "select"):
                 _, sw = session.secure(0xA4, 0x04, 0x0C, AID)
         else:
-            with _timed(report, "select"):
+            with timed(report, "select"):
                 _, sw = session.transmit(bytes.fromhex("00A4040C07") + AID)
             if sw == SW_OK:
-                with _timed(report, "bac"):
+                with timed(report, "bac"):
                     session.channel = mutual_authenticate(session.transmit, key)
                 report["access"] = "BAC"
         if sw != SW_OK:
             raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
         log.info("%s established with document %s", report["access"], mask(key.document_number))
-
-    @staticmethod
-    def _chip_authentication(
-        session: CardSession, dg14: bytes | None, report: dict[str, Any]
-    ) -> None:
-        """Run Chip Authentication with the DG14 key; the session moves to the new keys."""
-        if dg14 is None:
-            raise CorruptData("EF.COM lists DG14 but the chip has none")
-        offer = choose_offer(parse_security_infos(dg14, lds.DG14.tag))
-        if isinstance(offer, str):
-            report["chip_authentication"] = f"not run: {offer}"
-            return
-        session.channel = chip_authenticate(session, offer)
-        report["chip_authentication"] = f"passed ({offer.name})"
 
     # -- PC/SC --------------------------------------------------------------------------
 
@@ -319,19 +285,6 @@ class EmrtdReader:
             connection.disconnect()
         with contextlib.suppress(SmartcardException, AttributeError):
             connection.release()
-
-
-class _timed:
-    """Times one step of a read into the report."""
-
-    def __init__(self, report: dict[str, Any], name: str):
-        self.report, self.name = report, name
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.report["steps"][self.name] = time.perf_counter() - self.start
 
 
 __all__ = [

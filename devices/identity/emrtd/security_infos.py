@@ -2,9 +2,10 @@
 
 EF.CardAccess is a DER SET OF SecurityInfo; DG14 wraps the same SET in tag 6E. Each
 SecurityInfo is SEQUENCE { protocol OID, requiredData, optionalData }. Kept here: PACEInfo
-(version, parameterId), ChipAuthenticationInfo (version, keyId) and
+(version, parameterId), ChipAuthenticationInfo (version, keyId),
 ChipAuthenticationPublicKeyInfo (SubjectPublicKeyInfo, keyId), for the ECDH variants with
-3DES or AES that this reader speaks. Other entries are skipped, as the standard asks.
+3DES or AES that this reader speaks, and ActiveAuthenticationInfo (version, signature OID).
+Other entries are skipped, as the standard asks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .cms import expect, oid_of
 from .errors import CorruptData
 
 OID_PK_ECDH = "0.4.0.127.0.7.2.2.1.2"
+OID_ACTIVE_AUTHENTICATION = "2.23.136.1.1.5"
 _CA_ECDH = "0.4.0.127.0.7.2.2.3.2"
 _PACE_ECDH_GM = "0.4.0.127.0.7.2.2.4.2"
 # protocol OID -> (name, secure-messaging cipher, key bits)
@@ -45,13 +47,21 @@ class ChipAuthenticationPublicKey:
 
 
 @dataclass(frozen=True)
+class ActiveAuthenticationInfo:
+    version: int
+    signature_algorithm: str  # OID of the ECDSA scheme the chip signs with
+
+
+@dataclass(frozen=True)
 class PaceInfo:
     protocol: str
     version: int
     parameter_id: int | None = None  # standardized domain parameters (12 P-256, 13 bp256r1)
 
 
-SecurityInfo = ChipAuthenticationInfo | ChipAuthenticationPublicKey | PaceInfo
+SecurityInfo = (
+    ChipAuthenticationInfo | ChipAuthenticationPublicKey | PaceInfo | ActiveAuthenticationInfo
+)
 
 
 def protocol_name(oid: str) -> str:
@@ -81,6 +91,9 @@ def parse_security_infos(data: bytes, outer_tag: int | None = None) -> list[Secu
             elif protocol.startswith(_CA_ECDH + ".") and protocol in PROTOCOLS:
                 key_id = _int(optional, "keyId") if optional is not None else None
                 found.append(ChipAuthenticationInfo(protocol, _int(parts[1], "version"), key_id))
+            elif protocol == OID_ACTIVE_AUTHENTICATION and optional is not None:
+                algorithm = oid_of(optional, "signatureAlgorithm")
+                found.append(ActiveAuthenticationInfo(_int(parts[1], "version"), algorithm))
             elif protocol.startswith(_PACE_ECDH_GM + ".") and protocol in PROTOCOLS:
                 param = _int(optional, "parameterId") if optional is not None else None
                 found.append(PaceInfo(protocol, _int(parts[1], "version"), param))

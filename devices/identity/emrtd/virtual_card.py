@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 from . import card_files, tlv
 from .bac import BacKeys, session_keys
-from .lds import AID, DG1, DG2, DG14, EF_COM, EF_SOD
+from .lds import AID, DG1, DG2, DG14, DG15, EF_COM, EF_SOD
 from .mrz import parse_mrz
 from .sm import CardChannel, CardSmError, retail_mac, split_apdu, tdes_decrypt, tdes_encrypt
+from .virtual_active_auth import VirtualActiveAuthentication
 from .virtual_chip_auth import VirtualChipAuthentication
+from .virtual_chip_auth import dg14 as virtual_dg14
 from .virtual_pace import VirtualPace, card_access
 
-LDS_FILES = {1: DG1, 2: DG2, 14: DG14}
+LDS_FILES = {1: DG1, 2: DG2, 14: DG14, 15: DG15}
 CARD_ACCESS_FID = 0x011C  # EF.CardAccess in the master file
 
 # T=1 card whose historical bytes announce extended Lc/Le (card capabilities 73 00 00 40).
@@ -68,6 +70,7 @@ class CardFaults:
     wrong_key_sw: int = SW_AUTH_FAILED  # how the chip refuses a wrong MRZ key (6300, 6988, ...)
     cloned_chip: bool = False  # same files, another Chip Authentication private key
     hide_dg14: bool = False  # a clone's downgrade: DG14 left out of EF.COM and the chip
+    hide_dg15: bool = False  # the same for Active Authentication's DG15
 
 
 def _image_size(photo: bytes) -> tuple[int, int]:
@@ -89,6 +92,7 @@ class VirtualEmrtd:
         faults: CardFaults | None = None,
         signer: card_files.DocumentSigner | None = None,
         chip_authentication: str | None = None,
+        active_authentication: str | None = None,
         pace: str | None = None,
         pace_parameters: int = 13,
     ):
@@ -103,11 +107,21 @@ class VirtualEmrtd:
         dg2 = card_files.dg2(photo, photo_format, width, height)
         groups = {1: dg1, 2: dg2}
         self._chip_auth: VirtualChipAuthentication | None = None
+        self._active_auth: VirtualActiveAuthentication | None = None
+        security_infos: list[bytes] = []
         if chip_authentication is not None:
             self._chip_auth = VirtualChipAuthentication(
                 chip_authentication, cloned=self.faults.cloned_chip
             )
-            groups[14] = self._chip_auth.dg14()
+            security_infos += self._chip_auth.security_infos()
+        if active_authentication is not None:
+            self._active_auth = VirtualActiveAuthentication(
+                active_authentication, cloned=self.faults.cloned_chip
+            )
+            groups[15] = self._active_auth.dg15()
+            security_infos += filter(None, [self._active_auth.security_info()])
+        if security_infos:
+            groups[14] = virtual_dg14(security_infos)
         sod = card_files.sod(
             groups,
             signer or card_files.DocumentSigner.generate(parsed.issuing_state[:2] or "UT"),
@@ -115,6 +129,8 @@ class VirtualEmrtd:
         )
         if self.faults.hide_dg14:
             groups.pop(14, None)
+        if self.faults.hide_dg15:
+            groups.pop(15, None)
         files = {EF_COM.fid: card_files.ef_com(tuple(groups)), EF_SOD.fid: sod}
         files.update({LDS_FILES[n].fid: content for n, content in groups.items()})
         tampered = self.faults.tamper_data_group
@@ -136,7 +152,7 @@ class VirtualEmrtd:
         self.bac = pace != "only"
         self._files = files
         self._short_ids = {0x1E: EF_COM.fid, 0x1D: EF_SOD.fid, 0x01: DG1.fid, 0x02: DG2.fid}
-        self._short_ids[0x0E] = DG14.fid
+        self._short_ids.update({0x0E: DG14.fid, 0x0F: DG15.fid})
         self._lock = threading.Lock()
         self.apdu_count = 0
         self.transcript: list[tuple[int, int]] = []  # (INS, SW) of each command; no data
@@ -198,7 +214,9 @@ class VirtualEmrtd:
                 self._channel = None  # ICAO: an SM error ends the session
                 return _status(exc.sw)
             next_channel = None
-            if inner.ins in (0x22, 0x86) and self._chip_auth is not None:
+            if inner.ins == 0x88 and self._active_auth is not None:
+                data, sw = self._active_auth.internal_authenticate(inner.data)
+            elif inner.ins in (0x22, 0x86) and self._chip_auth is not None:
                 data, sw, next_channel = self._chip_auth.execute(
                     inner.ins, inner.p1, inner.p2, inner.data
                 )

@@ -35,12 +35,15 @@ class VirtualChipAuthentication:
             self._key = ec.generate_private_key(ec.SECP256R1())  # DG14 still names the original
         self._chosen: str | None = None
 
-    def dg14(self) -> bytes:
-        """DG14: ChipAuthenticationInfo and ChipAuthenticationPublicKeyInfo."""
+    def security_infos(self) -> list[bytes]:
+        """ChipAuthenticationInfo and ChipAuthenticationPublicKeyInfo, for DG14."""
         spki = self._public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         info = tlv.encode(0x30, encode_oid(self.protocol) + tlv.encode(0x02, b"\x01"))
-        key = tlv.encode(0x30, encode_oid(OID_PK_ECDH) + spki)
-        return tlv.encode(0x6E, tlv.encode(0x31, b"".join(sorted([info, key]))))
+        return [info, tlv.encode(0x30, encode_oid(OID_PK_ECDH) + spki)]
+
+    def dg14(self) -> bytes:
+        """DG14 holding only this protocol's SecurityInfos."""
+        return dg14(self.security_infos())
 
     def reset(self) -> None:
         self._chosen = None
@@ -74,3 +77,8 @@ class VirtualChipAuthentication:
         secret = self._key.exchange(ec.ECDH(), terminal)
         _, cipher, bits = PROTOCOLS[self.protocol]
         return CardChannel(kdf(secret, 1, cipher, bits), kdf(secret, 2, cipher, bits), 0, cipher)
+
+
+def dg14(security_infos: list[bytes]) -> bytes:
+    """DG14: a DER SET OF SecurityInfo in tag 6E."""
+    return tlv.encode(0x6E, tlv.encode(0x31, b"".join(sorted(security_infos))))

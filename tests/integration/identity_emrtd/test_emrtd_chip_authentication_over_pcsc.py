@@ -39,3 +39,18 @@ def test_a_cloned_chip_is_refused_and_the_genuine_one_then_reads(insert_card):
     assert reader.last_read_report["result"] == "ChipAuthenticationFailed"
     link.insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), chip_authentication="aes"))
     assert reader.read(timeout_s=10).authenticity == "chip_verified"
+
+
+@pytest.mark.parametrize("scheme", ["ecdsa", "rsa"])
+def test_active_authentication_passes_the_genuine_chip_and_refuses_its_clone(insert_card, scheme):
+    link = insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), active_authentication=scheme))
+    reader = EmrtdReader(mrz_key=KEY)
+
+    assert reader.read(timeout_s=10).authenticity == "chip_verified"
+    assert reader.last_read_report["active_authentication"].startswith("passed")
+
+    link.remove_card()
+    link.insert_card(VirtualEmrtd(MRZ, passport_photo("jpeg"), active_authentication=scheme,
+                                  faults=CardFaults(cloned_chip=True)))  # fmt: skip
+    with pytest.raises(ChipAuthenticationFailed):
+        reader.read(timeout_s=10)
