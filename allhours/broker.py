@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from cloud_bridge.contract.messages import MAX_MESSAGE_BYTES
+from provisioning import pki
 from provisioning.authority import TERMINAL, SiteAuthority
-from provisioning.tls import ClientTls
+from provisioning.tls import ClientTls, write_private
 
 DYNSEC_GLOB = "/usr/lib/*/mosquitto_dynamic_security.so"
 MAX_PACKET_BYTES = 2 * MAX_MESSAGE_BYTES + 4096
@@ -185,12 +186,23 @@ class PrivateMosquitto:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def client_tls(self, cn: str, role: str = TERMINAL) -> ClientTls:
-        """Certificate files for a client `cn` of this site, issued now and admitted at once.
+        """Certificate files for a client `cn` of this site, admitted at the broker at once.
 
-        The backend's workers get theirs this way; terminals enroll with a token instead
-        (`allhours enroll`), which tests of enrollment do.
+        A terminal goes through the token flow: a one-time token, a key made on its side, a CSR
+        spent against the token (what the HTTPS endpoint does, without the transport). A
+        backend worker's certificate is issued directly, as the backend host does for itself.
         """
-        files = self.authority.issue_identity(cn, role, self.workdir / "identities" / cn)
+        directory = self.workdir / "identities" / cn
+        if role == TERMINAL:
+            key = pki.new_key()
+            token = self.authority.issue_token(cn, created_by="test set-up")
+            cert, _ = self.authority.enroll(str(token), pki.make_csr(key, cn))
+            files = ClientTls.in_dir(directory)
+            write_private(files.key_file, pki.key_pem(key))
+            write_private(files.cert_file, pki.cert_pem(cert), mode=0o644)
+            write_private(files.ca_file, self.authority.ca_pem, mode=0o644)
+        else:
+            files = self.authority.issue_identity(cn, role, directory)
         self.authority.publish()
         return files
 
