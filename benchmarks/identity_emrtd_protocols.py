@@ -1,7 +1,8 @@
 """Full passport-chip read time with PACE and Chip Authentication, against BAC alone.
 
-Each configuration of the virtual eMRTD (BAC; BAC + Chip Authentication; PACE on
-brainpoolP256r1 and on P-256, each with and without Chip Authentication) sits in the vpcd
+Each configuration of the virtual eMRTD (BAC; BAC + Chip Authentication; BAC + Active
+Authentication with RSA and ECDSA; PACE on brainpoolP256r1 and on P-256, with and without
+Chip Authentication) sits in the vpcd
 reader of a real pcscd, and `EmrtdReader.read()` runs N times through pyscard. The baseline,
 measured in the same run, is the BAC read of the same document. The virtual chip computes
 its side of PACE and Chip Authentication in this process, so the figures include the chip's
@@ -28,11 +29,21 @@ from devices.identity.emrtd.vpcd import VpcdCardLink
 CONFIGURATIONS = {
     "BAC": {},
     "BAC + CA": {"chip_authentication": "aes"},
+    "BAC + AA (RSA)": {"active_authentication": "rsa"},
+    "BAC + AA (ECDSA)": {"active_authentication": "ecdsa"},
     "PACE bp256": {"pace": "only"},
     "PACE bp256 + CA": {"pace": "only", "chip_authentication": "aes"},
     "PACE P-256 + CA": {"pace": "only", "pace_parameters": 12, "chip_authentication": "aes"},
 }
-STEPS = ("card_access", "pace", "bac", "chip_authentication", "DG2", "total")
+STEPS = (
+    "card_access",
+    "pace",
+    "bac",
+    "chip_authentication",
+    "active_authentication",
+    "DG2",
+    "total",
+)
 
 
 def measure(n: int, host: PcscdHost, card: VirtualEmrtd, key: MrzKey) -> tuple[dict, int]:

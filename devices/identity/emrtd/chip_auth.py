@@ -85,7 +85,8 @@ def chip_authenticate(session: CardSession, offer: ChipAuthenticationOffer) -> R
         mechanism = tlv.encode(0x80, encode_oid(offer.info.protocol)[2:])
         _, sw = session.secure(0x22, 0x41, 0xA4, mechanism + key_ref)
         _refused(sw, "MSE:Set AT")
-        _, sw = session.secure(0x86, 0x00, 0x00, tlv.encode(0x7C, tlv.encode(0x80, point)))
+        template = tlv.encode(0x7C, tlv.encode(0x80, point))
+        _, sw = session.secure(0x86, 0x00, 0x00, template, le=256)  # the chip answers 7C 00
         _refused(sw, "GENERAL AUTHENTICATE")
     secret = ephemeral.exchange(ec.ECDH(), offer.public_key)
     ks_enc, ks_mac = kdf(secret, 1, cipher, key_bits), kdf(secret, 2, cipher, key_bits)
