@@ -166,12 +166,15 @@ def run_demo(
             ("wrong code", "refused, nothing opened"),
             ("pickup", "compartment opened" if really_opened else "NOT OPENED"),
             ("elapsed", f"{time.monotonic() - n.started:.1f}s"),
+            ("console", f"{backend.base_url}/console/"),
+            ("sign in", f"{DEMO_CLERK} / {clerk_password}"),
         ]
         for k, v in rows:
             out(f"  {k:<12} {v}")
         if keep_running:
             out(
-                f"\nStill running: broker {broker.url}, API {backend.base_url}/docs, "
+                f"\nStill running: broker {broker.url}, console {backend.base_url}/console/, "
+                f"API {backend.base_url}/docs, "
                 f"terminal {TERMINAL_ID}. Ctrl-C to stop."
             )
             from .cli import _wait_for_signal
