@@ -110,14 +110,9 @@ class UpstreamHandlers:
             received_at=self.clock(),
         )
         session.add(app)
-        verified = {
-            b.sha256
-            for b in session.scalars(
-                select(Blob).where(
-                    Blob.sha256.in_([x.sha256 for x in msg.materials]), Blob.verified.is_(True)
-                )
-            )
-        }
+        hashes = [x.sha256 for x in msg.materials]
+        query = select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified.is_(True))
+        verified = set(session.scalars(query)) if hashes else set()
         session.flush()  # the application row exists before its materials point at it
         self.reuse.record_submission(session, app, msg, verified)
         self._workflow(session, after).submitted(app)

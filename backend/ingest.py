@@ -7,7 +7,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -97,6 +99,29 @@ def failure_kind(exc: BaseException) -> str:
     return type(exc).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
 
 
+def _decode(topic: str, payload: bytes) -> m.Message | m.MalformedMessage:
+    try:
+        return m.decode_from(topic, payload)
+    except m.MalformedMessage as exc:
+        return exc
+
+
+class _Batch:
+    """What one batch looks up once instead of per message: seen message ids, terminals."""
+
+    def __init__(self, session: Session, decoded: list[tuple[str, bytes, Any]]):
+        self._session = session
+        ids = [x.message_id for _t, _p, x in decoded if isinstance(x, m.Message)]
+        query = select(ProcessedMessage.message_id).where(ProcessedMessage.message_id.in_(ids))
+        self.processed: set[str] = set(session.scalars(query)) if ids else set()
+        self._terminals: dict[str, Terminal | None] = {}
+
+    def terminal(self, terminal_id: str) -> Terminal | None:
+        if terminal_id not in self._terminals:
+            self._terminals[terminal_id] = self._session.get(Terminal, terminal_id)
+        return self._terminals[terminal_id]
+
+
 def _topic_terminal(topic: str) -> str | None:
     try:
         return topics.parse(topic).terminal_id
@@ -150,9 +175,12 @@ class Ingest:
         """Apply a batch in one transaction; commands and SMS go out only after it commits."""
         result = IngestResult()
         after = AfterCommit()
+        # Decoded before the transaction, so the write lock is held only for database work.
+        decoded = [(topic, payload, _decode(topic, payload)) for topic, payload in items]
         with self.db.transaction() as session:
-            for topic, payload in items:
-                self._one(session, topic, payload, result, after)
+            batch = _Batch(session, decoded)
+            for topic, payload, message in decoded:
+                self._one(session, topic, payload, message, result, after, batch)
             self._count(session, result)
         after.deliver(self.publisher, self.sms)
         return result
@@ -208,25 +236,25 @@ class Ingest:
         session: Session,
         topic: str,
         payload: bytes,
+        message: m.Message | m.MalformedMessage,
         result: IngestResult,
         after: AfterCommit,
+        batch: _Batch,
     ) -> None:
-        try:
-            message = m.decode_from(topic, payload)
-        except m.MalformedMessage as exc:
-            self._reject(session, result, topic, len(payload), exc.reason, None, payload)
+        if isinstance(message, m.MalformedMessage):
+            self._reject(session, result, topic, len(payload), message.reason, None, payload)
             return
         terminal_id, message_id = message.terminal_id, message.message_id
         if isinstance(message, m.REQUEST_TYPES):
             self._request(session, message, after)
             return
-        if session.get(ProcessedMessage, message_id) is not None:
+        if message_id in batch.processed:
             result.add(terminal_id, message_id, DUPLICATE)
             return
         mine = AfterCommit()
         try:
             with session.begin_nested():
-                terminal = session.get(Terminal, terminal_id)
+                terminal = batch.terminal(terminal_id)
                 if terminal is None:
                     raise Refused(f"terminal {terminal_id} is not registered")
                 handler = self._handlers.get(type(message))
@@ -257,6 +285,7 @@ class Ingest:
         if applied.outcome == REJECTED:
             self._reject(session, result, topic, len(payload), applied.reason, message_id)
             return
+        batch.processed.add(message_id)
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
 
