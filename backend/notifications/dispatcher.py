@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -56,12 +57,19 @@ class Dispatcher:
     def _sealer(self, session: Session) -> Sealer:
         return Sealer(self._key or stored_key(session))
 
-    def drain(self, now: datetime) -> int:
-        """Send every message whose turn has come; the number the provider accepted."""
+    def drain(self, now: datetime, holding: Callable[[], bool] = lambda: True) -> int:
+        """Send every message whose turn has come; the number the provider accepted.
+
+        `holding()` is asked before each send: a worker whose lease has lapsed stops at once.
+        """
         accepted = 0
         for _ in range(self.settings.rounds):
             # A round sends each number's head; an accepted head lets the next one go.
-            sent = sum(self._send_one(row_id, now) for row_id in self._due(now))
+            sent = 0
+            for row_id in self._due(now):
+                if not holding():
+                    return accepted + sent
+                sent += self._send_one(row_id, now)
             accepted += sent
             if not sent:
                 break
@@ -89,7 +97,8 @@ class Dispatcher:
     def _send_one(self, row_id: int, now: datetime) -> int:
         with self.db.transaction() as session:
             row = session.get(NotificationRow, row_id)
-            if row is None or row.state not in S.WAITING:
+            # Re-checked under the write lock: another worker may have taken it meanwhile.
+            if row is None or row.state not in S.WAITING or row.next_attempt_at > now:
                 return 0
             if row.state == S.SENDING:
                 return self._reconcile(session, row, now)

@@ -49,6 +49,7 @@ class NotificationWorker:
         self._last_reminders: datetime | None = None
         self._last_reports: datetime | None = None
         self.holds_lease = False
+        self._renewed_at: datetime | None = None
 
     def wake(self) -> None:
         """SmsSender: new messages are in the outbox."""
@@ -73,6 +74,7 @@ class NotificationWorker:
             with self.db.transaction() as session:
                 release_lease(session, LEASE, self.worker_id, self.clock())
             self.holds_lease = False
+        self._renewed_at: datetime | None = None
 
     def run_once(self) -> None:
         """One pass: renew the lease, and if ours, send, collect reports, run reminders."""
@@ -81,16 +83,28 @@ class NotificationWorker:
             self.holds_lease = hold_lease(
                 session, LEASE, self.worker_id, self.settings.lease_ttl, now
             )
+        self._renewed_at = now
         if not self.holds_lease:
             return
         if self.reminders and _due(self._last_reminders, self.settings.reminders_every, now):
             self._last_reminders = now
             self.reminders.run(now)
         if self.dispatcher:
-            self.dispatcher.drain(now)
+            self.dispatcher.drain(now, self._renew)
             if _due(self._last_reports, self.settings.reports_every, now):
                 self._last_reports = now
                 self.dispatcher.collect_reports(now)
+
+    def _renew(self) -> bool:
+        """Before a send: renew the lease once a third of it has passed (a drain can be long)."""
+        now = self.clock()
+        if self._renewed_at is not None and now - self._renewed_at < self.settings.lease_ttl / 3:
+            return self.holds_lease
+        with self.db.transaction() as session:
+            ttl = self.settings.lease_ttl
+            self.holds_lease = hold_lease(session, LEASE, self.worker_id, ttl, now)
+        self._renewed_at = now
+        return self.holds_lease
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from conftest import TERMINAL
@@ -135,3 +136,31 @@ def test_a_supplement_due_later_is_not_reminded_yet(notified):
         )
 
     assert _reminders(notified).supplements_due(notified.clock()) == 0
+
+
+def test_a_worker_that_lost_the_lease_stops_sending_mid_drain(notified):
+    notified.submit(NO)
+    notified.submit("AH-T0001-20261203-0002", phone="13900139000")
+    answers = iter([True, False])
+
+    sent = notified.dispatcher().drain(notified.clock(), lambda: next(answers))
+
+    assert sent == 1 and len(notified.emulator.received) == 1
+
+
+def test_a_message_another_worker_is_sending_is_left_alone(notified):
+    notified.submit(NO)
+    slow = replace(notified.settings, reconcile_after=timedelta(seconds=30))
+    notified.settings = slow
+    notified.emulator.delay_s = 2.5  # the first worker's call is still in flight
+    notified.drain()  # times out: the row stays "sending" for 30 s
+    notified.emulator.delay_s = 0
+
+    notified.dispatcher(fresh_process=True).drain(notified.clock())  # the second worker
+
+    assert [r.state for r in notified.rows()] == ["sending"]
+    assert len(notified.emulator.received) == 1
+    notified.clock.advance(timedelta(seconds=31))
+    notified.drain()
+    assert [r.state for r in notified.rows()] == ["accepted"]
+    assert len(notified.emulator.received) == 1
