@@ -1,0 +1,112 @@
+"""Console page times on SQLite with many applications, as ratios to /healthz in the same run.
+
+Served in-process by the real app (TestClient: no network hop), signed in as a clerk. Measures
+the queue (all, and one filter), a case page, a scanned page rendered to PNG, a JSON detail by
+API token, and one sign-in (argon2id verification). Baseline: /healthz, which does one
+`SELECT 1`, so each ratio is what the page costs beyond a round trip through the app.
+
+    .venv/bin/python benchmarks/console_pages.py [APPLICATIONS]
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit" / "console"))
+
+from console_cases import KEY, PASSWORD, scanned_pdf, submit
+from fastapi.testclient import TestClient
+
+from backend.api import create_app
+from backend.auth.accounts import Accounts
+from backend.auth.bootstrap import account_with_token, bearer
+from backend.models import Application
+from backend.service import BackendService
+
+NO = "AH-T0001-20261203-0001"
+
+
+def _fill(service: BackendService, count: int) -> None:
+    """`count` more applications written straight to the table (ingest is benchmarked apart)."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    with service.db.transaction() as session:
+        for i in range(count):
+            session.add(
+                Application(
+                    application_no=f"AH-T000{1 + i % 3}-2026110{i % 9}-{i:05d}",
+                    terminal_id="T0001",
+                    item_code=("HJ-0101", "SB-0201", "JZ-0301")[i % 3],
+                    applicant_name="王五",
+                    id_document_type="cn_resident_id",
+                    id_number="110105194912310021",
+                    phone="13900139000",
+                    identity={},
+                    status=("submitted", "accepted", "under_review", "approved")[i % 4],
+                    submitted_at=start + timedelta(minutes=i),
+                )
+            )
+
+
+def _time(client: TestClient, url: str, runs: int, **kw) -> float:
+    """Median milliseconds of `runs` GETs."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = client.get(url, **kw)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (url, r.status_code)
+    return statistics.median(times)
+
+
+def main(count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        service = BackendService(f"sqlite:///{tmp}/b.db", Path(tmp) / "blobs", broker_port=None)
+        try:
+            service.register_terminal("T0001", KEY)
+            submit(service, NO, pdf=scanned_pdf())
+            _fill(service, count)
+            Accounts(service.db).add(
+                "clerk.li", ["clerk"], password=PASSWORD, must_change_password=False
+            )
+            _, token = account_with_token(service.db, "clerk.api", ["clerk"])
+            with TestClient(create_app(service)) as client:
+                form = client.get("/console/login").text
+                csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+                t0 = time.perf_counter()
+                client.post(
+                    "/console/login",
+                    data={"username": "clerk.li", "password": PASSWORD, "csrf_token": csrf},
+                )
+                sign_in_ms = (time.perf_counter() - t0) * 1000
+                base = _time(client, "/healthz", 50)
+                rows = [
+                    ("queue, all (200 shown)", _time(client, "/console/queue", 20)),
+                    ("queue, state filter", _time(client, "/console/queue?state=approved", 20)),
+                    ("case page", _time(client, f"/console/applications/{NO}", 20)),
+                    (
+                        "scan page 1 to PNG",
+                        _time(client, f"/console/applications/{NO}/materials/1/pages/1.png", 10),
+                    ),
+                    (
+                        "API detail by token",
+                        _time(client, f"/api/applications/{NO}", 20, headers=bearer(token)),
+                    ),
+                    ("sign-in (argon2id)", sign_in_ms),
+                ]
+        finally:
+            service.stop()
+    print(f"console pages with {count + 1} applications on SQLite (median ms; x = / healthz)")
+    print(f"  {'healthz (baseline)':<26} {base:8.2f} ms")
+    for name, ms in rows:
+        print(f"  {name:<26} {ms:8.2f} ms  {ms / base:7.1f}x")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
