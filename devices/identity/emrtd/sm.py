@@ -209,12 +209,17 @@ class ReaderChannel:
             # A chip may answer an error without SM objects; the session is then over.
             self.close()
             raise SecureMessagingError(f"chip answered {sw:04X} without secure messaging")
-        objects = {item.tag: item for item in tlv.parse_all(response)}
+        items = tlv.parse_all(response)
+        objects = {item.tag: item for item in items}
         do8e = objects.get(0x8E)
         do99 = objects.get(0x99)
         if do8e is None or do99 is None:
             self.close()
             raise SecureMessagingError("protected response lacks its MAC (8E) or status (99)")
+        if items[-1].tag != 0x8E or len(objects) != len(items):
+            # Anything after the MAC, or a repeated object, would be data the MAC does not cover.
+            self.close()
+            raise SecureMessagingError("protected response has objects after its MAC or twice")
         covered = response[: do8e.offset]
         expected = suite.mac(self.ks_mac, self.ssc, covered)
         if not hmac.compare_digest(expected, do8e.value):
@@ -309,6 +314,8 @@ class CardChannel:
         do8e = by_tag.get(0x8E)
         if do8e is None:
             raise CardSmError(SW_SM_MISSING, "protected command lacks its MAC")
+        if objects[-1].tag != 0x8E or len(by_tag) != len(objects):
+            raise CardSmError(SW_SM_INCORRECT, "protected command has objects after its MAC")
         header = bytes([command.cla, command.ins, command.p1, command.p2])
         covered = command.data[: do8e.offset]
         mac = suite.mac(self.ks_mac, self.ssc, pad(header, suite.block) + covered)

@@ -121,3 +121,13 @@ def test_chip_refusing_external_authenticate_is_access_denied_whatever_its_statu
         bac.mutual_authenticate(refusing, SPECIMEN)
     assert f"{sw:04X}" in str(caught.value)
     assert "document number, birth date and expiry" in caught.value.citizen_message
+
+
+def test_a_response_with_an_object_after_its_mac_is_refused():
+    # Data after DO'8E' is not covered by the MAC: a chip (or an eavesdropper on the field)
+    # could append a DO'87' that would otherwise replace the authenticated one.
+    channel = sm.ReaderChannel(KS_ENC, KS_MAC, SSC)
+    channel.protect(0x00, 0xA4, 0x02, 0x0C, H("011E"))
+    with pytest.raises(SecureMessagingError, match="after its MAC"):
+        channel.unprotect(SELECT_ANSWER + H("8709011122334455667788"), 0x9000)
+    assert not channel.open
