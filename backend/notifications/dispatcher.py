@@ -155,12 +155,12 @@ class Dispatcher:
             row = session.get(NotificationRow, row_id)
             assert row is not None
             if exc.action == Action.GIVE_UP:
-                self._dead(row, f"refused: {exc}")
+                self._dead(row, f"refused: {exc.code}")  # the code only: messages may echo input
                 return
             alarm = exc.action == Action.ALARM
             floor = self.settings.alarm_floor if alarm else timedelta(0)
             row.state, row.next_attempt_at = S.QUEUED, now + self._backoff(row.attempts, floor)
-            row.last_error = (("alarm: " if alarm else "retry: ") + str(exc))[:200]
+            row.last_error = (("alarm: " if alarm else "retry: ") + exc.code)[:200]
             level = logging.ERROR if alarm else logging.WARNING
             log.log(level, "sms %s to %s refused (%s)", row.kind, mask_phone(row.phone), exc.code)
 
