@@ -16,13 +16,12 @@ import hashlib
 import hmac
 import os
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from . import signatures, tlv
 from .card_session import SW_OK, CardSession
 from .cms import AlgorithmId
+from .ec_keys import UnusableKey, load_public_key
 from .errors import ChipAuthenticationFailed
 from .security_infos import ActiveAuthenticationInfo, SecurityInfo
 
@@ -34,9 +33,9 @@ def dg15_public_key(dg15: bytes) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey
     """The key in DG15, or the reason it cannot be used."""
     spki = tlv.parse_single(dg15, 0x6F).value
     try:
-        key = load_der_public_key(spki)
-    except (ValueError, UnsupportedAlgorithm):
-        return "the DG15 key uses explicit curve parameters or an unknown algorithm"
+        key = load_public_key(spki)
+    except UnusableKey as exc:
+        return f"DG15 key: {exc}"
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         return f"DG15 holds a {type(key).__name__}, not an RSA or EC key"
     return key

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_der_public_key,
-)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from . import tlv
 from .card_session import SW_OK, CardSession
 from .cms import encode_oid
+from .ec_keys import UnusableKey, load_public_key
 from .errors import ChipAuthenticationFailed
 from .security_infos import (
     PROTOCOLS,
@@ -57,9 +53,9 @@ def choose_offer(infos: list[SecurityInfo]) -> ChipAuthenticationOffer | str:
             if info.key_id is not None and key.key_id is not None and info.key_id != key.key_id:
                 continue
             try:
-                public_key = load_der_public_key(key.public_key)
-            except (ValueError, UnsupportedAlgorithm):
-                return "the DG14 key uses explicit curve parameters or an unknown curve"
+                public_key = load_public_key(key.public_key)
+            except UnusableKey as exc:
+                return f"DG14 key: {exc}"
             if isinstance(public_key, ec.EllipticCurvePublicKey):
                 return ChipAuthenticationOffer(info, public_key)
     return "no DG14 key fits its Chip Authentication protocol"

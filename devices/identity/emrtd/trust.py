@@ -110,7 +110,11 @@ class TrustStore:
     def add_crl(self, crl: x509.CertificateRevocationList, what: str = "CRL") -> None:
         """Accept a CRL only if a trusted CSCA signed it."""
         for csca in self.cscas:
-            if crl.issuer == csca.subject and crl.is_signature_valid(csca.public_key()):
+            try:
+                signed = crl.issuer == csca.subject and crl.is_signature_valid(csca.public_key())
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                signed = False  # a key or algorithm cryptography cannot check: not trusted
+            if signed:
                 self.crls += (crl,)
                 return
         raise TrustConfigError(f"{what}: no CSCA of the master lists signed it")

@@ -96,3 +96,33 @@ def test_a_chip_without_chip_authentication_is_read_and_says_so():
     document = reader.read_connection(DirectConnection(_card(None)))
     assert document.authenticity == "chip_verified"
     assert reader.last_read_report["chip_authentication"] == "not offered"
+
+
+def test_a_dg14_key_with_explicit_brainpool_parameters_is_used():
+    # German passports spell the curve out; the cryptography package alone refuses such keys.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    infos = parse_security_infos(VirtualChipAuthentication("aes-explicit").dg14(), 0x6E)
+    (key,) = [i for i in infos if isinstance(i, ChipAuthenticationPublicKey)]
+    with pytest.raises(UnsupportedAlgorithm):
+        load_der_public_key(key.public_key)
+
+    reader = EmrtdReader(mrz_key=KEY)
+    reader.read_connection(DirectConnection(_card("aes-explicit")))
+    assert reader.last_read_report["chip_authentication"] == (
+        "passed (id-CA-ECDH-AES-CBC-CMAC-128)"
+    )
+    with pytest.raises(ChipAuthenticationFailed):
+        reader.read_connection(DirectConnection(_card("aes-explicit", cloned_chip=True)))
+
+
+def test_explicit_parameters_of_an_unknown_curve_are_not_used():
+    from devices.identity.emrtd.ec_keys import explicit_spki
+    from devices.identity.emrtd.ec_points import P256, Curve
+
+    odd = Curve("odd", P256.p, P256.a, (P256.b + 1) % P256.p, P256.gx, P256.gy, P256.n)
+    spki = explicit_spki(odd, P256.encode(P256.generator))
+    info = ChipAuthenticationInfo("0.4.0.127.0.7.2.2.3.2.2", 1)
+    offer = choose_offer([info, ChipAuthenticationPublicKey(spki)])
+    assert offer == "DG14 key: EC key on explicit parameters of a curve this reader does not know"
