@@ -10,13 +10,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud_bridge.contract.messages import TerminalId
 
-from . import queries
+from . import limits, queries
 from .auth import routes as auth_routes
 from .auth.accounts import Accounts
 from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
 from .auth.roles import Permission
 from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
+from .dead_letter_routes import dead_letter_router
 from .models import Application
 from .notifications.routes import notification_routes
 from .service import BackendService
@@ -122,6 +123,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     app.state.auth = auth or Auth(Accounts(service.db), Sessions(service.db))
     desk, db = service.desk, service.db
     _install_errors(app)
+    limits.install(app)
     app.include_router(auth_routes.router)
 
     @app.get("/healthz")
@@ -247,5 +249,6 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         with db.transaction() as session:
             return queries.ingest_stats(session)
 
+    app.include_router(dead_letter_router(db, service.ingest))
     install_console(app, service)
     return app

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from backend_unit_factories import TERMINAL, submission
-from fastapi import FastAPI, Header, HTTPException
+from backend_unit_factories import KEY, TERMINAL, submission
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from backend import dead_letters
-from backend.dead_letter_routes import dead_letter_router
+from backend.api import create_app
+from backend.auth.bootstrap import account_with_token, bearer
 from backend.ingest import DeadLetterReplayFailed
 from backend.ingest_lag import IngestLag
 from backend.models import Application, IngestCounter
+from backend.service import BackendService
 
 
 def _refuse(backend, application_no: str) -> None:
@@ -119,48 +120,90 @@ def test_an_oversized_payload_is_kept_without_payload_and_cannot_be_replayed(bac
 # ------------------------------------------------------------ routes
 
 
-def _operator(x_operator: str = Header(default="")) -> str:
-    """Stands in for the console's sign-in: a name, or 401."""
-    if not x_operator:
-        raise HTTPException(401, "sign in first")
-    return x_operator
+@pytest.fixture
+def service(tmp_path):
+    svc = BackendService(f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "blobs", broker_port=None)
+    svc.register_terminal(TERMINAL, KEY)
+    yield svc
+    svc.stop()
 
 
 @pytest.fixture
-def api(backend):
-    app = FastAPI()
-    app.include_router(
-        dead_letter_router(backend.db, backend.ingest, reader=_operator, replayer=_operator)
-    )
-    with TestClient(app) as client:
+def api(service):
+    """An operator's client; `api.token(role)` gives the headers of another role's token."""
+    tokens = {
+        role: account_with_token(service.db, f"{role}.one", [role])[1]
+        for role in ("operator", "clerk", "admin")
+    }
+    with TestClient(create_app(service), headers=bearer(tokens["operator"])) as client:
+        client.token = lambda role: bearer(tokens[role])
         yield client
 
 
-def test_routes_list_and_replay_with_the_caller_as_actor(api, backend):
-    letter_id = _dead_letter(backend, submission("AH-T0001-20261203-0006"))
-    me = {"X-Operator": "ops.zhao"}
+def _service_letter(service, no: str) -> int:
+    event = submission(no)
+    service.ingest.dead_letter(event.topic(), event.encode(), "IntegrityError", 3)
+    with service.db.transaction() as s:
+        return dead_letters.list_dead_letters(s)[0]["id"]
 
-    assert [x["id"] for x in api.get("/api/ingest/dead-letters", headers=me).json()] == [letter_id]
-    r = api.post(f"/api/ingest/dead-letters/{letter_id}/replay", headers=me)
 
+def test_an_operator_lists_and_replays_and_is_named_as_the_replayer(api, service):
+    letter_id = _service_letter(service, "AH-T0001-20261203-0006")
+
+    listed = api.get("/api/ingest/dead-letters").json()
+    r = api.post(f"/api/ingest/dead-letters/{letter_id}/replay")
+
+    assert [x["id"] for x in listed] == [letter_id] and listed[0]["replayable"]
     assert r.status_code == 200, r.text
-    assert r.json() == {"id": letter_id, "outcome": "stored", "replayed_by": "ops.zhao"}
-    assert api.get("/api/ingest/dead-letters?pending=true", headers=me).json() == []
+    assert r.json() == {"id": letter_id, "outcome": "stored", "replayed_by": "operator.one"}
+    assert api.get("/api/ingest/dead-letters", params={"pending": "true"}).json() == []
 
 
-def test_routes_refuse_unknown_replayed_malformed_and_anonymous_requests(api, backend):
-    letter_id = _dead_letter(backend, submission("AH-T0001-20261203-0007"))
-    me = {"X-Operator": "ops.zhao"}
-    api.post(f"/api/ingest/dead-letters/{letter_id}/replay", headers=me)
+def test_replay_refuses_unknown_replayed_and_malformed_ids(api, service):
+    letter_id = _service_letter(service, "AH-T0001-20261203-0007")
+    api.post(f"/api/ingest/dead-letters/{letter_id}/replay")
 
-    assert api.post("/api/ingest/dead-letters/999/replay", headers=me).status_code == 404
-    again = api.post(f"/api/ingest/dead-letters/{letter_id}/replay", headers=me)
+    assert api.post("/api/ingest/dead-letters/999/replay").status_code == 404
+    again = api.post(f"/api/ingest/dead-letters/{letter_id}/replay")
     assert again.status_code == 409 and "replayed already" in again.json()["detail"]
-    assert api.post("/api/ingest/dead-letters/0/replay", headers=me).status_code == 422
-    assert api.post("/api/ingest/dead-letters/1e999/replay", headers=me).status_code == 422
-    assert api.get("/api/ingest/dead-letters?limit=100000", headers=me).status_code == 422
-    assert api.get("/api/ingest/dead-letters").status_code == 401
-    assert api.post(f"/api/ingest/dead-letters/{letter_id}/replay").status_code == 401
+    assert api.post("/api/ingest/dead-letters/0/replay").status_code == 422
+    assert api.post("/api/ingest/dead-letters/1e999/replay").status_code == 422
+    assert api.get("/api/ingest/dead-letters", params={"limit": 100000}).status_code == 422
+
+
+def test_dead_letters_need_a_signed_in_person_with_the_ingest_rights(api, service):
+    letter_id = _service_letter(service, "AH-T0001-20261203-0008")
+    replay = f"/api/ingest/dead-letters/{letter_id}/replay"
+    nobody = {"Authorization": ""}
+
+    assert api.get("/api/ingest/dead-letters", headers=nobody).status_code == 401
+    assert api.post(replay, headers=nobody).status_code == 401
+    clerk = api.token("clerk")
+    assert api.get("/api/ingest/dead-letters", headers=clerk).status_code == 403
+    assert api.post(replay, headers=clerk).status_code == 403
+    # An admin may read ingest, but replaying changes cases: operators only.
+    assert api.get("/api/ingest/dead-letters", headers=api.token("admin")).status_code == 200
+    assert api.post(replay, headers=api.token("admin")).status_code == 403
+    with service.db.transaction() as s:
+        assert dead_letters.list_dead_letters(s, pending_only=True)[0]["id"] == letter_id
+
+
+def test_the_api_refuses_a_20_mib_body_with_413_before_anything_else(api):
+    r = api.post(
+        "/api/applications/AH-T0001-20261203-0009/accept",
+        content=b"{" + b" " * (20 * 1024 * 1024) + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413
+
+
+def test_the_api_answers_1e999_with_a_clean_422(api):
+    r = api.post(
+        "/api/applications/AH-T0001-20261203-0009/accept",
+        content=b'{"version": 1e999}',
+        headers={"content-type": "application/json", **api.token("clerk")},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "version"]
 
 
 # ------------------------------------------------------------ lag
