@@ -26,7 +26,7 @@ from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.port import LockPort
 from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
-from locker.bank import LockerAlarm, LockerBank, Opened
+from locker.bank import AttemptPolicy, LockerAlarm, LockerBank, Opened
 from locker.boards import BoardSet
 from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LockerError
@@ -90,6 +90,7 @@ class TerminalNode:
         applicant_key: bytes | None = None,
         on_file_timeout_s: float = 5.0,
         supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
+        keypad: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen; ADR 0011's limits
     ):
         self.terminal_id = terminal_id
         self.data_dir = Path(data_dir)
@@ -107,6 +108,10 @@ class TerminalNode:
             self.journal,
             devices.lock,
             code_digest=lambda code: pickup_code.digest(pickup_code_key, terminal_id, code),
+            tail_digest=lambda load_id, tail: pickup_code.tail_digest(
+                pickup_code_key, terminal_id, load_id, tail
+            ),
+            policy=keypad,
             clock=lambda: self.clock().timestamp(),
             on_alarm=self._raise_alarm,
             supervision=supervision,
@@ -233,7 +238,10 @@ class TerminalNode:
         assert isinstance(cmd, m.SetPickupCode)
         try:
             slot = self.locker.set_pickup_code(
-                cmd.load_id, cmd.code_digest, cmd.code_expires_at.timestamp()
+                cmd.load_id,
+                cmd.code_digest,
+                cmd.code_expires_at.timestamp(),
+                cmd.phone_tail_digest,
             )
         except CodeCollision as exc:
             raise CommandRejected("code_collision: " + str(exc)) from exc

@@ -356,6 +356,11 @@ class SetPickupCode(_Command):
     application_no: ApplicationNo
     code_digest: Sha256
     code_expires_at: UtcTime
+    # The second factor (ADR 0011): the code opens only with the applicant's phone tail. None
+    # from an older backend: the code alone opens it.
+    phone_tail_digest: Sha256 | None = Field(
+        default=None, repr=False, description="pickup_code.tail_digest(...) of the phone's tail"
+    )
 
 
 class WithdrawResult(_Command):
