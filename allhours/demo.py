@@ -31,6 +31,7 @@ from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_resul
 
 TERMINAL_ID = "T0001"
 CITIZEN = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
+TAIL = CITIZEN.phone[-4:]  # the second factor the applicant types with the code (ADR 0011)
 ITEM = "HJ-0101"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 DEMO_CLERK = "clerk.li"
@@ -135,13 +136,13 @@ def run_demo(
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         pulses_before = len(devices.board.pulses)
         try:
-            citizen_picks_up(node, wrong, lambda s: n.say("applicant", s))
+            citizen_picks_up(node, wrong, lambda s: n.say("applicant", s), TAIL)
             raise DemoFailed("a wrong code was accepted")
         except PickupRefused:
             pass
         if len(devices.board.pulses) != pulses_before:
             raise DemoFailed("a wrong code drove a lock channel")
-        opened = citizen_picks_up(node, code, lambda s: n.say("applicant", s))
+        opened = citizen_picks_up(node, code, lambda s: n.say("applicant", s), TAIL)
         really_opened = (
             opened.compartment_id == compartment and devices.board.pulses[-1][0] == channel
         )

@@ -37,12 +37,13 @@ failing in front of a citizen.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devices.camera.port import CameraError
 from face.sequence import ImageFaceVerifier
+from locker.attempts import AttemptPolicy
 from locker.config import LockerConfigError, SupervisionSettings, load_locker_config
 from locker.layout import CompartmentSpec
 from terminal.node import TerminalDevices
@@ -59,6 +60,7 @@ class ConfiguredDevices:
     devices: TerminalDevices
     layout: list[CompartmentSpec]
     supervision: SupervisionSettings
+    keypad: AttemptPolicy = field(default_factory=AttemptPolicy)
 
 
 def load_devices(path: str | Path) -> ConfiguredDevices:
@@ -108,7 +110,7 @@ def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
         remote_verifier=remote,
         removable_media=_removable_media(data.get("removable_media", {})),
     )
-    return ConfiguredDevices(devices, list(locker.compartments), locker.supervision)
+    return ConfiguredDevices(devices, list(locker.compartments), locker.supervision, locker.keypad)
 
 
 def _identity(table: dict[str, Any], base: Path):

@@ -91,7 +91,10 @@ def run_script(
                     )
                 elif kind == "pickup":
                     code = step.get("code") or input("pickup code: ")
-                    citizen_picks_up(node, str(code), lambda s, tag=tag: say(f"{tag} {s}"))
+                    tail = step.get("phone_tail") or input("last four digits of the phone: ")
+                    citizen_picks_up(
+                        node, str(code), lambda s, tag=tag: say(f"{tag} {s}"), str(tail)
+                    )
                 elif kind == "wait_sent":
                     timeout = float(step.get("wait_s", 60))
                     ok = wait_until(lambda: node.outbox.backlog() == 0, timeout)

@@ -132,11 +132,13 @@ def staff_loads_results(node: TerminalNode, say: Say, wait_s: float = 30.0) -> l
     return loaded
 
 
-def citizen_picks_up(node: TerminalNode, code: str, say: Say) -> Opened:
-    """The applicant types a code at the keypad."""
+def citizen_picks_up(
+    node: TerminalNode, code: str, say: Say, phone_tail: str | None = None
+) -> Opened:
+    """The applicant types a code and the phone's last four digits at the keypad."""
     flow = node.pickup()
     try:
-        opened = flow.enter_code(code)
+        opened = flow.enter_code(code, phone_tail)
     except PickupRefused as exc:
         say(f"code refused ({exc.reason}): {exc}")
         raise

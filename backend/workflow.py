@@ -272,6 +272,9 @@ class Workflow:
             application_no=app.application_no,
             code_digest=pickup_code.digest(terminal.pickup_code_key, terminal.id, code),
             code_expires_at=load.code_expires_at,
+            phone_tail_digest=pickup_code.tail_digest(
+                terminal.pickup_code_key, terminal.id, load.load_id, app.phone[-4:]
+            ),
             expires_at=self.clock() + self.settings.command_ttl,
         )
         self._command(command)

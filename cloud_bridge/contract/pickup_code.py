@@ -13,6 +13,7 @@ import secrets
 
 CODE_DIGITS = 6
 _DOMAIN = b"allhours/v1/pickup-code"
+_TAIL_DOMAIN = b"allhours/v1/pickup-phone-tail"
 
 
 def new_code() -> str:
@@ -23,4 +24,10 @@ def new_code() -> str:
 def digest(key: bytes, terminal_id: str, code: str) -> str:
     """HMAC-SHA256 over the domain, the terminal id and the code, as 64 hex digits."""
     msg = b"|".join((_DOMAIN, terminal_id.encode(), code.strip().encode()))
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def tail_digest(key: bytes, terminal_id: str, load_id: str, tail: str) -> str:
+    """HMAC-SHA256 of a phone's last four digits, bound to one load (ADR 0011), as 64 hex."""
+    msg = b"|".join((_TAIL_DOMAIN, terminal_id.encode(), load_id.encode(), tail.strip().encode()))
     return hmac.new(key, msg, hashlib.sha256).hexdigest()

@@ -1,8 +1,10 @@
-"""Result pickup: the citizen types the SMS code, proves who they are if the item asks, the
-right compartment opens, the backend hears.
+"""Result pickup: the citizen types the SMS code and the phone's last four digits, proves who
+they are if the item asks, the right compartment opens, the backend hears.
 
-Wrong codes are the locker's business (attempt limits, growing delay, alarm); this flow turns
-each refusal into words for the citizen and reports a confirmed opening through the outbox.
+Wrong codes are the locker's business (attempt limits, budgets, a locked code, alarms: ADR
+0011); this flow turns each refusal into words for the citizen and reports a confirmed opening
+through the outbox. The phone tail is the second factor of a result whose load carries its
+digest; the kiosk asks every citizen for it, so the question says nothing about the result.
 
 An item whose pickup asks for an identity check (`ServiceItem.pickup_needs_identity`) has its
 holder recorded with the load (`holder_for_load`, ADR 0004). Its code only claims the
@@ -37,6 +39,7 @@ from locker.bank import Opened, PickupClaim
 from locker.errors import (
     ClaimLapsed,
     CodeExpired,
+    CodeLocked,
     CompartmentOutOfService,
     DoorJammed,
     IdentityRequired,
@@ -77,8 +80,8 @@ WRONG_HOLDER_TEXT = (
 
 
 class PickupRefused(FlowError):
-    """A code (or a holder) was refused; `reason` is wrong, locked_out, expired, fault, jammed,
-    out_of_service, wrong_holder or lapsed."""
+    """A code (or a holder) was refused; `reason` is wrong, tail, locked_out, code_locked,
+    expired, fault, jammed, out_of_service, wrong_holder or lapsed."""
 
     def __init__(self, reason: str, text: str, retry_after_s: float = 0.0):
         super().__init__(text)
@@ -139,8 +142,9 @@ class PickupFlow(IdentitySteps):
         """Whether the typed code's result waits for the holder's card and face."""
         return self.claim is not None and self.claim.needs_identity
 
-    def enter_code(self, code: str) -> Opened | None:
-        """Check the code; on success the compartment is open and the backend is told.
+    def enter_code(self, code: str, phone_tail: str | None = None) -> Opened | None:
+        """Check the code (with the phone's last four digits); on success the compartment is
+        open and the backend is told.
 
         For a result that needs its holder's identity nothing opens yet: None, and the flow
         is at IDENTITY (read_identity, the face check, then open_for_holder).
@@ -150,8 +154,12 @@ class PickupFlow(IdentitySteps):
         code = code.strip()
         if not code.isdigit():
             raise PickupRefused("wrong", "Please type the digits of the code from your SMS.")
+        if phone_tail is not None:
+            phone_tail = phone_tail.strip()
+            if len(phone_tail) != 4 or not (phone_tail.isascii() and phone_tail.isdigit()):
+                raise PickupRefused("tail", "Please type the last four digits of your phone.")
         locker = self.parts.locker
-        claim = self._locker_call(lambda: locker.check_code(code))
+        claim = self._locker_call(lambda: locker.check_code(code, phone_tail))
         if claim.needs_identity:
             self.claim = claim
             self.face_attempts = 0
@@ -203,6 +211,9 @@ class PickupFlow(IdentitySteps):
             raise PickupRefused("wrong_holder", WRONG_HOLDER_TEXT, exc.retry_after) from exc
         except ClaimLapsed as exc:
             raise PickupRefused("lapsed", str(exc)) from exc
+        except CodeLocked as exc:
+            log.warning("pickup refused: the code is locked after too many wrong attempts")
+            raise PickupRefused("code_locked", str(exc)) from exc
         except CodeExpired as exc:
             raise PickupRefused("expired", str(exc)) from exc
         except DoorJammed as exc:

@@ -201,12 +201,10 @@ def tour(
     k.hide_idle_dialog()  # (a touch during the stop counted as the citizen being there)
     drv.wait_for(lambda: k.idle_dialog.parent is None, what="the dialog gone")
     pickup = screens["pickup_code"]
-    drv.type(pickup.keypad, "111111")
-    drv.tap(pickup.open_button)
+    type_pickup(drv, pickup, "111111")
     drv.wait_for(lambda: pickup.error.text, what="a refusal")
     at("pickup_refused")
-    drv.type(pickup.keypad, SAMPLE_CODE)
-    drv.tap(pickup.open_button)
+    type_pickup(drv, pickup, SAMPLE_CODE)
     drv.wait_screen("pickup_open")
     opened = screens["pickup_open"]
     if shown(opened.yes_button):
@@ -220,8 +218,7 @@ def tour(
     _arm_identity_pickup(k.node, code_key)
     drv.tap(screens["home"].choices["pickup"])
     drv.wait_screen("pickup_code")
-    drv.type(pickup.keypad, SAMPLE_IDENTITY_CODE)
-    drv.tap(pickup.open_button)
+    type_pickup(drv, pickup, SAMPLE_IDENTITY_CODE)
     drv.wait_screen("card")
     at("pickup_card")
     devices.reader.place(replace(SAMPLE_CITIZEN, number=OTHER_PERSON_NUMBER))
@@ -284,6 +281,18 @@ def _usb_import(drv: KioskDriver, devices, at: Stop, code: str, path: str) -> No
     devices.stick.remove()
 
 
+def type_pickup(drv: KioskDriver, screen, code: str, tail: str = SAMPLE_PHONE[-4:]) -> None:
+    """The code, Next, the phone's last four digits, Open: a pickup typed as a citizen does."""
+    drv.type(screen.keypad, code)
+    drv.tap(screen.next_button)
+    drv.type(screen.tail_keypad, tail)
+    drv.tap(screen.open_button)
+
+
+def _tail_digest(node, code_key: bytes, load_id: str) -> str:
+    return pickup_code.tail_digest(code_key, node.terminal_id, load_id, SAMPLE_PHONE[-4:])
+
+
 def _arm_identity_pickup(node, code_key: bytes) -> None:
     """A result of an item collected in person (GS-0307), held for SAMPLE_CITIZEN."""
     if node.parts.applicant_key is None:
@@ -295,7 +304,8 @@ def _arm_identity_pickup(node, code_key: bytes) -> None:
     node.locker.reserve_for_result(load_id, "AH-TOUR-0002", Size("M"), holder_ref=holder)
     node.locker.confirm_result_loaded(load_id)
     digest = pickup_code.digest(code_key, node.terminal_id, SAMPLE_IDENTITY_CODE)
-    node.locker.set_pickup_code(load_id, digest, node.clock().timestamp() + 3600)
+    tail = _tail_digest(node, code_key, load_id)
+    node.locker.set_pickup_code(load_id, digest, node.clock().timestamp() + 3600, tail)
 
 
 def _arm_pickup(node, code_key: bytes) -> None:
@@ -304,4 +314,5 @@ def _arm_pickup(node, code_key: bytes) -> None:
     node.locker.reserve_for_result(load_id, "AH-TOUR-0001", Size("S"))
     node.locker.confirm_result_loaded(load_id)
     digest = pickup_code.digest(code_key, node.terminal_id, SAMPLE_CODE)
-    node.locker.set_pickup_code(load_id, digest, node.clock().timestamp() + 3600)
+    tail = _tail_digest(node, code_key, load_id)
+    node.locker.set_pickup_code(load_id, digest, node.clock().timestamp() + 3600, tail)

@@ -21,6 +21,7 @@ from terminal.flows.pickup import PickupRefused
 pytestmark = pytest.mark.broker
 
 ZHANG = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
+TAIL = ZHANG.phone[-4:]  # the second factor at the keypad (ADR 0011)
 SAY = lambda s: None  # noqa: E731 - the story's narration is not under test here
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
@@ -68,7 +69,7 @@ def test_the_whole_story_ends_with_the_right_compartment_open_and_the_backend_to
     compartment, code = _approve_and_load(spine, app_no)
     channel = next(c.spec.channel for c in spine.node.locker.compartments() if c.id == compartment)
 
-    opened = citizen_picks_up(spine.node, code, SAY)
+    opened = citizen_picks_up(spine.node, code, SAY, TAIL)
 
     assert opened.compartment_id == compartment
     assert spine.devices.board.pulses[-1][0] == channel
@@ -134,7 +135,7 @@ def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
     try:
         app_no = _submit_and_ingest(spine)
         _, code = _approve_and_load(spine, app_no)
-        citizen_picks_up(spine.node, code, SAY)
+        citizen_picks_up(spine.node, code, SAY, TAIL)
         spine.wait("picked_up", lambda: spine.detail(app_no)["status"] == "picked_up")
         spine.wait("the outbox to drain", lambda: spine.node.outbox.backlog() == 0)
         before = {
@@ -176,13 +177,13 @@ def test_wrong_codes_never_open_anything_and_raise_an_alarm_at_the_backend(spine
     reasons = []
     for attempt in range(5):
         with pytest.raises(PickupRefused) as refused:
-            citizen_picks_up(spine.node, wrong, SAY)
+            citizen_picks_up(spine.node, wrong, SAY, TAIL)
         reasons.append((refused.value.reason, refused.value.retry_after_s))
         if attempt < 4:
             spine.clock.advance(refused.value.retry_after_s + 1)
     # During the lockout even the right code is refused, without being checked.
     with pytest.raises(PickupRefused) as refused:
-        citizen_picks_up(spine.node, code, SAY)
+        citizen_picks_up(spine.node, code, SAY, TAIL)
     assert refused.value.reason == "locked_out"
     assert [r for r, _ in reasons] == ["wrong"] * 5
     delays = [d for _, d in reasons]
@@ -211,7 +212,7 @@ def test_an_expired_code_is_refused_with_a_clear_message(spine: Spine):
     _, code = _approve_and_load(spine, app_no)
     spine.clock.advance(8 * 24 * 3600)  # codes live 7 days
     with pytest.raises(PickupRefused) as refused:
-        citizen_picks_up(spine.node, code, SAY)
+        citizen_picks_up(spine.node, code, SAY, TAIL)
     assert refused.value.reason == "expired"
     assert "expired" in str(refused.value) and "hotline" in str(refused.value)
     assert spine.detail(app_no)["status"] == "result_loaded"
@@ -242,9 +243,9 @@ def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
     spine.wait("the rotation acknowledged by the terminal", lambda: _rotation_done(spine))
 
     with pytest.raises(PickupRefused) as refused:
-        citizen_picks_up(spine.node, old, SAY)
+        citizen_picks_up(spine.node, old, SAY, TAIL)
     assert refused.value.reason == "wrong"
-    opened = citizen_picks_up(spine.node, new, SAY)
+    opened = citizen_picks_up(spine.node, new, SAY, TAIL)
     assert opened.compartment_id == compartment
 
 

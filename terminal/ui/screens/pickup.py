@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cloud_bridge.contract import pickup_code
 from terminal.flows.pickup import PickupFlow, PickupRefused, PickupStep
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
@@ -15,7 +16,8 @@ from terminal.ui.widgets import Keypad
 if TYPE_CHECKING:
     from terminal.ui.kiosk import Kiosk
 
-CODE_LENGTH = 6
+CODE_LENGTH = pickup_code.CODE_DIGITS
+TAIL_LENGTH = 4
 
 
 def open_for_holder(kiosk: Kiosk, flow: PickupFlow) -> None:
@@ -40,19 +42,50 @@ def open_for_holder(kiosk: Kiosk, flow: PickupFlow) -> None:
 
 
 class PickupCodeScreen(KeypadScreen):
+    """The code from the SMS, then the last four digits of the applicant's phone (ADR 0011).
+
+    Every citizen is asked for both: asking only for some results would say which ones.
+    """
+
     title_key = "pickup.title"
 
     def build(self) -> None:
+        self.hint = self.label("pickup.hint")
         self.error = self.label("", tone="danger")
         self.keypad = Keypad(max_len=CODE_LENGTH, masked=True, labels=self.t)
-        self.keypad_page(self.keypad, self.label("pickup.hint"), self.error)
+        self.tail_keypad = Keypad(max_len=TAIL_LENGTH, labels=self.t, size_hint_x=0.6)
+        self.next_button = self.button("nav.next", self.to_tail)
+        self.back_button = self.button("nav.back", self.to_code, "secondary")
         self.open_button = self.button("pickup.open", self.confirm)
-        self.nav_buttons(self.cancel_button(), self.open_button)
+        self._show_code()
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.tail_keypad.retranslate()
 
     def enter(self, refusal: PickupRefused | None = None, **kw: object) -> None:
         self.open_button.disabled = False
+        self._show_code()
         if refusal is not None:
             self.refuse(refusal)
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.tail_keypad.clear()
+        self._show_code()
+
+    def to_code(self) -> None:
+        """Back to the code, keeping what was typed there."""
+        self.tail_keypad.clear()
+        self._show_code()
+
+    def to_tail(self) -> None:
+        """The code has its length: ask for the phone's last four digits."""
+        if len(self.keypad.value) != CODE_LENGTH:
+            self.say(self.error, "pickup.short", digits=CODE_LENGTH)
+            return
+        self.unsay(self.error)
+        self._show_step(self.tail_keypad, "pickup.tail_hint", self.back_button, self.open_button)
 
     def refuse(self, exc: PickupRefused) -> None:
         """Say why nothing opened, in the citizen's language."""
@@ -64,12 +97,14 @@ class PickupCodeScreen(KeypadScreen):
         flow = self.k.pickup
         if flow is None or self.open_button.disabled:
             return
-        code = self.keypad.value
-        if len(code) != CODE_LENGTH:
-            self.say(self.error, "pickup.short", digits=CODE_LENGTH)
+        code, tail = self.keypad.value, self.tail_keypad.value
+        if len(tail) != TAIL_LENGTH:
+            self.say(self.error, "pickup.tail_short", digits=TAIL_LENGTH)
             return
         self.open_button.disabled = True
         self.keypad.clear()
+        self.tail_keypad.clear()
+        self._show_code()
 
         def refused(exc: BaseException) -> None:
             if not isinstance(exc, PickupRefused):
@@ -88,7 +123,20 @@ class PickupCodeScreen(KeypadScreen):
             else:
                 self.k.go("pickup_open", compartment=opened.compartment_id)
 
-        self.k.run("pickup", lambda: flow.enter_code(code), checked, refused)
+        self.k.run("pickup", lambda: flow.enter_code(code, tail), checked, refused)
+
+    def _show_code(self) -> None:
+        self._show_step(self.keypad, "pickup.hint", self.cancel_button(), self.next_button)
+
+    def _show_step(self, keypad: Keypad, hint: str, *buttons) -> None:
+        self.body.clear_widgets()
+        for w in (self.hint, self.error, self.keypad, self.tail_keypad):
+            if w.parent is not None:  # still in the last step's column
+                w.parent.remove_widget(w)
+        self.say(self.hint, hint)
+        self.keypad_page(keypad, self.hint, self.error)
+        self.nav_buttons(*buttons)
+        self.k.style(self.body)
 
 
 class PickupOpenScreen(KioskScreen):

@@ -143,8 +143,11 @@ class HardwareTerminal:
             boards.close()
         self.emulation.stop()
 
-    def load_result(self, load_id: str, code: str) -> str:
-        """What the backend and a clerk do: LoadResult, staff load (door shut after), code."""
+    def load_result(self, load_id: str, code: str, phone: str | None = None) -> str:
+        """What the backend and a clerk do: LoadResult, staff load (door shut after), code.
+
+        With ``phone`` the code goes out with its tail's digest, as the backend sends it.
+        """
         node, now = self.node, self.clock()
         done = node.dispatcher.dispatch(
             m.LoadResult(
@@ -171,6 +174,9 @@ class HardwareTerminal:
                 code_digest=pickup_code.digest(KEY, TERMINAL, code),
                 code_expires_at=now + timedelta(days=3),
                 expires_at=now + timedelta(hours=1),
+                phone_tail_digest=(
+                    pickup_code.tail_digest(KEY, TERMINAL, load_id, phone[-4:]) if phone else None
+                ),
             )
         )
         assert armed.outcome == m.AckOutcome.DONE, armed.detail

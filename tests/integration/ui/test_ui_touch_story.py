@@ -191,6 +191,8 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
             drv.tap(s["home"].choices["pickup"])
             drv.wait_screen("pickup_code")
             drv.type(s["pickup_code"].keypad, code)
+            drv.tap(s["pickup_code"].next_button)
+            drv.type(s["pickup_code"].tail_keypad, PHONE[-4:])  # the second factor
             drv.tap(s["pickup_code"].open_button)
             drv.wait_screen("pickup_open")
             opened = s["pickup_open"]

@@ -15,7 +15,7 @@ from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.compartment import State
-from terminal.ui.tour import SAMPLE_CITIZEN
+from terminal.ui.tour import SAMPLE_CITIZEN, type_pickup
 
 APPLICANT_KEY = b"a" * 32
 CODE = "135792"
@@ -59,8 +59,7 @@ def type_code(drv) -> None:
     s = drv.kiosk.screens
     drv.tap(s["home"].choices["pickup"])
     drv.wait_screen("pickup_code")
-    drv.type(s["pickup_code"].keypad, CODE)
-    drv.tap(s["pickup_code"].open_button)
+    type_pickup(drv, s["pickup_code"], CODE)  # a result set without a tail: any tail will do
 
 
 def state_of(kiosk, compartment: str) -> State:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ui_unit_kiosk import offline_kiosk
 
 from locker.compartment import State
-from terminal.ui.tour import SAMPLE_CODE, _arm_pickup
+from terminal.ui.tour import SAMPLE_CODE, _arm_pickup, type_pickup
 
 
 def test_a_jammed_door_at_pickup_leads_to_the_out_of_service_page_and_home(tmp_path):
@@ -20,8 +20,7 @@ def test_a_jammed_door_at_pickup_leads_to_the_out_of_service_page_and_home(tmp_p
             door.jam()
         drv.tap(s["home"].choices["pickup"])
         drv.wait_screen("pickup_code")
-        drv.type(s["pickup_code"].keypad, SAMPLE_CODE)
-        drv.tap(s["pickup_code"].open_button)
+        type_pickup(drv, s["pickup_code"], SAMPLE_CODE)
 
         drv.wait_screen("pickup_open", timeout=30)  # the open is tried twice, 3 s each
         page = s["pickup_open"]
