@@ -3,6 +3,7 @@
 from .errors import (
     AccessDenied,
     CardRemoved,
+    ChipAuthenticationFailed,
     CorruptData,
     ReaderFault,
     SecureMessagingError,
@@ -11,10 +12,12 @@ from .errors import (
 )
 from .mrz import MrzError, MrzKey
 from .reader import EmrtdReader
+from .trust import TrustConfigError, TrustStore
 
 __all__ = [
     "AccessDenied",
     "CardRemoved",
+    "ChipAuthenticationFailed",
     "CorruptData",
     "EmrtdReader",
     "MrzError",
@@ -22,5 +25,7 @@ __all__ = [
     "ReaderFault",
     "SecureMessagingError",
     "TlvError",
+    "TrustConfigError",
+    "TrustStore",
     "UnsupportedDocument",
 ]
