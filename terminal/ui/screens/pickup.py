@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 CODE_LENGTH = pickup_code.CODE_DIGITS
 TAIL_LENGTH = 4
+LONG_WAIT_S = 900  # the streak's longest delay; beyond it the wait is not worth counting down
 
 
 def open_for_holder(kiosk: Kiosk, flow: PickupFlow) -> None:
@@ -90,7 +91,10 @@ class PickupCodeScreen(KeypadScreen):
     def refuse(self, exc: PickupRefused) -> None:
         """Say why nothing opened, in the citizen's language."""
         wait = int(exc.retry_after_s + 0.99)
-        self.say(self.error, f"pickup.refused.{exc.reason}", seconds=wait)
+        reason = exc.reason
+        if reason == "locked_out" and wait > LONG_WAIT_S:
+            reason = "keypad_closed"  # the day's budget is spent: hours, not seconds (ADR 0011)
+        self.say(self.error, f"pickup.refused.{reason}", seconds=wait)
         self.k.speak(self.error.text)
 
     def confirm(self) -> None:
