@@ -8,15 +8,16 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from cloud_bridge.contract.messages import TerminalId
+from cloud_bridge.contract.messages import TerminalId, mask_id_number, mask_phone
 
 from . import limits, queries
 from .auth import routes as auth_routes
 from .auth.accounts import Accounts
 from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
-from .auth.roles import Permission
+from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
+from .console.cases import mask_name
 from .dead_letter_routes import dead_letter_router
 from .models import Application
 from .notifications.routes import notification_routes
@@ -136,16 +137,26 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         with db.transaction() as session:
             return queries.list_applications(session, status.value if status else None)
 
-    def _detail(application_no: str) -> dict[str, Any]:
+    def _detail(application_no: str, unmasked: bool = False) -> dict[str, Any]:
         with db.transaction() as session:
             out = queries.application_detail(session, application_no)
             app_row = session.get(Application, application_no)
             out["version"] = app_row.version if app_row else None
-            return out
+        if not unmasked:
+            applicant = out["applicant"]
+            applicant["name"] = mask_name(applicant["name"])
+            applicant["id_number"] = mask_id_number(applicant["id_number"])
+            applicant["phone"] = mask_phone(applicant["phone"])
+        return out
 
     @app.get("/api/applications/{application_no}")
-    def application(application_no: str, _who: Reader) -> dict[str, Any]:
-        return _detail(application_no)
+    def application(application_no: str, who: Reader, unmasked: bool = False) -> dict[str, Any]:
+        """One case, the applicant masked; `unmasked=true` shows them in full and is audited."""
+        if unmasked:
+            if Permission.VIEW_UNMASKED not in permissions_of(list(who.staff.roles)):
+                raise Forbidden(Permission.VIEW_UNMASKED.value)
+            desk.record_unmasked_view(_actor(who), application_no)
+        return _detail(application_no, unmasked)
 
     for path, step in STEP_ROUTES.items():
 

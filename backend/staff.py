@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from .sms import SmsSender
 from .workflow import NotFound, Workflow, WorkflowError, WorkflowSettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,23 @@ class StaffDesk:
         after.deliver(self.publisher, self.sms)
         return outcome
 
+    def record_unmasked_view(self, who: Actor, application_no: str) -> None:
+        """Audit one view of an applicant's full ID number and phone (PIPL)."""
+        with self.db.transaction() as session:
+            if session.get(Application, application_no) is None:
+                raise NotFound(f"no application {application_no}")
+            session.add(
+                StaffAction(
+                    idempotency_key=secrets.token_hex(16),
+                    staff_id=who.staff_id,
+                    application_no=application_no,
+                    action=VIEW_UNMASKED,
+                    outcome={},
+                    at=self.clock(),
+                )
+            )
+        log.info("%s viewed the unmasked applicant of %s", who.username, application_no)
+
     def _apply(
         self,
         w: Workflow,
@@ -236,6 +255,7 @@ class StaffDesk:
         raise ReasonRequired(f"unknown action {action}")
 
 
+VIEW_UNMASKED = "view_unmasked"
 STEP_ACTIONS = ("accept", "review", "approve", "reject", "request_supplement", "resume")
 ACTIONS = (*STEP_ACTIONS, "load_result", "resend_code", "return")
 

@@ -14,6 +14,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     READ_APPLICATIONS = "applications.read"
+    VIEW_UNMASKED = "applicants.unmasked"  # the full ID number and phone, each view audited
     ACT_ON_APPLICATIONS = "applications.act"
     LOAD_RESULTS = "results.load"
     READ_FLEET = "fleet.read"
@@ -31,6 +32,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: frozenset(
         {
             Permission.READ_APPLICATIONS,
+            Permission.VIEW_UNMASKED,
             Permission.ACT_ON_APPLICATIONS,
             Permission.LOAD_RESULTS,
             Permission.READ_RATINGS,

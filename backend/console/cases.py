@@ -78,8 +78,8 @@ class HistoryLine:
     note: str
 
 
-def case(session: Session, application_no: str) -> dict[str, Any]:
-    """One application as a clerk sees it: applicant masked, materials, owed items, history."""
+def case(session: Session, application_no: str, unmasked: bool = False) -> dict[str, Any]:
+    """One application as a clerk sees it: applicant masked unless asked (and audited)."""
     app = session.get(Application, application_no)
     if app is None:
         raise NotFound(f"no application {application_no}")
@@ -116,10 +116,11 @@ def case(session: Session, application_no: str) -> dict[str, Any]:
         "version": app.version,
         "submitted_at": app.submitted_at,
         "applicant": {
-            "name": mask_name(app.applicant_name),
+            "name": app.applicant_name if unmasked else mask_name(app.applicant_name),
             "id_document_type": app.id_document_type,
-            "id_number": mask_id_number(app.id_number),
-            "phone": mask_phone(app.phone),
+            "id_number": app.id_number if unmasked else mask_id_number(app.id_number),
+            "phone": app.phone if unmasked else mask_phone(app.phone),
+            "unmasked": unmasked,
         },
         "deposit_compartment_id": app.deposit_compartment_id,
         "materials": [

@@ -171,14 +171,31 @@ def queue(
 
 
 @router.get("/applications/{application_no}")
-def application(request: Request, application_no: str, _who: Reader) -> Response:
-    return _case_page(request, application_no)
+def application(
+    request: Request, application_no: str, who: Reader, unmasked: bool = False
+) -> Response:
+    if unmasked:
+        if Permission.VIEW_UNMASKED not in permissions_of(list(who.staff.roles)):
+            raise Forbidden(Permission.VIEW_UNMASKED.value)
+        try:
+            _service(request).desk.record_unmasked_view(
+                Actor(who.staff.id, who.staff.username), application_no
+            )
+        except NotFound:
+            return render(request, "forbidden.html", 404, reason="not_found")
+    return _case_page(request, application_no, unmasked=unmasked)
 
 
-def _case_page(request: Request, application_no: str, status_code: int = 200, **extra) -> Response:
+def _case_page(
+    request: Request,
+    application_no: str,
+    status_code: int = 200,
+    unmasked: bool = False,
+    **extra: Any,
+) -> Response:
     with _service(request).db.transaction() as session:
         try:
-            c = cases.case(session, application_no[:64])
+            c = cases.case(session, application_no[:64], unmasked)
         except NotFound:
             return render(request, "forbidden.html", 404, reason="not_found")
         terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))

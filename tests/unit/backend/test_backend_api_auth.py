@@ -14,7 +14,7 @@ from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.auth.guard import CSRF_HEADER, SESSION_COOKIE, Auth
 from backend.auth.sessions import Sessions
-from backend.models import StaffAccount, StaffApiToken, StaffSession
+from backend.models import StaffAccount, StaffAction, StaffApiToken, StaffSession
 from backend.service import BackendService
 
 NO = "AH-T0001-20261120-0001"
@@ -231,3 +231,23 @@ def test_login_bodies_are_bounded(client):
     assert r.status_code == 422
     r = client.post("/api/session", json={"username": "a", "password": "x" * 129})
     assert r.status_code == 422
+
+
+def test_the_applicant_is_masked_and_a_full_view_is_a_supervisors_audited_act(service, client):
+    _, clerk = account_with_token(service.db, "clerk.qian", ["clerk"])
+    _, supervisor = account_with_token(service.db, "sup.ma", ["supervisor"])
+    masked = client.get(f"/api/applications/{NO}", headers=bearer(clerk)).json()["applicant"]
+    assert masked == {
+        "name": "张*",
+        "id_document_type": "cn_resident_id",
+        "id_number": "1101**********002X",
+        "phone": "138****8000",
+    }
+    url = f"/api/applications/{NO}?unmasked=true"
+    refused = client.get(url, headers=bearer(clerk))
+    assert refused.status_code == 403 and refused.json()["reason"] == "applicants.unmasked"
+    full = client.get(url, headers=bearer(supervisor)).json()["applicant"]
+    assert (full["id_number"], full["phone"]) == ("11010519491231002X", "13800138000")
+    with service.db.transaction() as s:
+        views = s.scalars(select(StaffAction).where(StaffAction.action == "view_unmasked")).all()
+        assert [(v.application_no, v.staff_id) for v in views] == [(NO, 2)]

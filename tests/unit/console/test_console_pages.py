@@ -11,10 +11,12 @@ import pytest
 from console_cases import KEY, PASSWORD, scanned_pdf, submit
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 
 from backend.api import create_app
 from backend.auth.accounts import Accounts
 from backend.console.pages import router as console_router
+from backend.models import StaffAction
 from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
 from backend.workflow import State
@@ -35,6 +37,7 @@ def service(tmp_path):
         ("clerk.li", ["clerk"]),
         ("clerk.wang", ["clerk"]),
         ("op.zhao", ["operator"]),
+        ("sup.ma", ["supervisor"]),
     ):
         accounts.add(name, roles, password=PASSWORD, must_change_password=False)
     accounts.add("clerk.new", ["clerk"], password=PASSWORD)
@@ -232,3 +235,19 @@ def test_the_page_switches_to_english_and_remembers_it(app):
         assert "Staff sign-in" in client.get("/console/login", params={"lang": "en"}).text
         assert "Staff sign-in" in client.get("/console/login").text
         assert "工作人员登录" in client.get("/console/login", params={"lang": "zh"}).text
+
+
+def test_a_supervisor_may_show_the_applicant_in_full_and_the_view_is_recorded(app, service):
+    with TestClient(app) as clerk, TestClient(app) as supervisor:
+        sign_in(clerk, "clerk.li")
+        assert 'data-testid="unmask"' not in clerk.get(f"/console/applications/{NO}").text
+        refused = clerk.get(f"/console/applications/{NO}", params={"unmasked": 1})
+        assert refused.status_code == 403 and "11010519491231002X" not in refused.text
+        sign_in(supervisor, "sup.ma")
+        page = supervisor.get(f"/console/applications/{NO}").text
+        assert 'data-testid="unmask"' in page and "11010519491231002X" not in page
+        full = supervisor.get(f"/console/applications/{NO}", params={"unmasked": 1}).text
+        assert "11010519491231002X" in full and "13800138000" in full
+    with service.db.transaction() as s:
+        actions = s.scalars(select(StaffAction.action)).all()
+        assert actions == ["view_unmasked"]
