@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,13 +13,16 @@ from cloud_bridge.contract.messages import mask_id_number, mask_phone
 
 from ..models import (
     Application,
+    ApplicationPromise,
     Material,
     MaterialSupplement,
     StaffAccount,
     StaffAction,
     WorkflowHistory,
 )
+from ..workdays import WorkingDayCalendar
 from ..workflow import NotFound, State
+from .deadlines import Colour, colour_of, where_colour
 
 QUEUE_LIMIT = 200
 
@@ -34,11 +37,24 @@ class QueueFilter:
     state: str | None = None
     item_code: str | None = None
     terminal_id: str | None = None
+    colour: Colour | None = None
 
 
-def queue(session: Session, f: QueueFilter) -> list[dict[str, Any]]:
-    """Applications matching the filter, oldest first (the one waiting longest on top)."""
-    query = select(Application).order_by(Application.submitted_at).limit(QUEUE_LIMIT)
+def queue(
+    session: Session, f: QueueFilter, calendar: WorkingDayCalendar, today: date
+) -> list[dict[str, Any]]:
+    """Applications matching the filter, oldest first, each with its deadline colour today."""
+    query = (
+        select(Application, ApplicationPromise.promised_by)
+        .outerjoin(
+            ApplicationPromise,
+            ApplicationPromise.application_no == Application.application_no,
+        )
+        .order_by(Application.submitted_at)
+        .limit(QUEUE_LIMIT)
+    )
+    if f.colour:
+        query = where_colour(query, calendar, f.colour, today)
     if f.state:
         query = query.where(Application.status == f.state)
     if f.item_code:
@@ -53,8 +69,10 @@ def queue(session: Session, f: QueueFilter) -> list[dict[str, Any]]:
             "status": a.status,
             "applicant": mask_name(a.applicant_name),
             "submitted_at": a.submitted_at,
+            "promised_by": promised_by,
+            "colour": colour_of(calendar, promised_by, a.status, today),
         }
-        for a in session.scalars(query)
+        for a, promised_by in session.execute(query)
     ]
 
 
@@ -66,7 +84,12 @@ def choices(session: Session) -> dict[str, list[str]]:
     terminals = session.scalars(
         select(Application.terminal_id).distinct().order_by(Application.terminal_id)
     )
-    return {"states": [s.value for s in State], "items": list(items), "terminals": list(terminals)}
+    return {
+        "states": [s.value for s in State],
+        "items": list(items),
+        "terminals": list(terminals),
+        "colours": [c.value for c in Colour],
+    }
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,6 +12,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+
+from cloud_bridge.contract.messages import SERVICE_TZ
 
 from ..auth.accounts import AccountError
 from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
@@ -22,6 +25,7 @@ from ..service import BackendService
 from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
 from ..workflow import STAFF_STEPS, InvalidTransition, NotFound, WorkflowError
 from . import cases, viewer
+from .deadlines import Colour
 from .i18n import LANG_COOKIE, Wording, language
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -161,10 +165,18 @@ def queue(
     state: str | None = None,
     item: str | None = None,
     terminal: str | None = None,
+    colour: str | None = None,
 ) -> Response:
-    f = cases.QueueFilter(state or None, (item or "")[:32] or None, (terminal or "")[:64] or None)
-    with _service(request).db.transaction() as session:
-        rows = cases.queue(session, f)
+    f = cases.QueueFilter(
+        state or None,
+        (item or "")[:32] or None,
+        (terminal or "")[:64] or None,
+        Colour(colour) if colour in Colour.__members__.values() else None,
+    )
+    service = _service(request)
+    today = datetime.now(SERVICE_TZ).date()  # deadlines are Beijing working days
+    with service.db.transaction() as session:
+        rows = cases.queue(session, f, service.calendar, today)
         options = cases.choices(session)
     template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
     return render(request, template, rows=rows, options=options, f=f)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,13 @@ from sqlalchemy import select
 
 from backend.api import create_app
 from backend.auth.accounts import Accounts
+from backend.console.deadlines import Colour
 from backend.console.pages import router as console_router
-from backend.models import StaffAction
+from backend.models import ApplicationPromise, StaffAction
 from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
 from backend.workflow import State
+from cloud_bridge.contract.messages import SERVICE_TZ
 
 NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
 CONSOLE = Path(__file__).parents[3] / "backend" / "console"
@@ -227,6 +230,7 @@ def test_both_catalogs_cover_every_key_the_pages_use():
     # Keys the pages build from a state or an action name.
     used |= {f"state.{s}" for s in State} | {f"act.{a}" for a in ACTIONS}
     used |= {f"act.done.{a}" for a in (*STEP_ACTIONS, "load_result")}
+    used |= {f"colour.{c}" for c in Colour}
     assert used and used <= set(zh)
 
 
@@ -251,3 +255,17 @@ def test_a_supervisor_may_show_the_applicant_in_full_and_the_view_is_recorded(ap
     with service.db.transaction() as s:
         actions = s.scalars(select(StaffAction.action)).all()
         assert actions == ["view_unmasked"]
+
+
+def test_the_queue_shows_deadline_colours_and_filters_by_them(app, service):
+    today = datetime.now(SERVICE_TZ).date()
+    with service.db.transaction() as s:
+        # NO keeps the promise its submission made (days ago, so red); OTHER is due today.
+        s.get(ApplicationPromise, OTHER).promised_by = today
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        red = client.get("/console/queue", params={"colour": "red"}).text
+        assert NO in red and OTHER not in red and "红色预警" in red
+        blue = client.get("/console/queue", params={"colour": "blue"}).text
+        assert OTHER in blue and NO not in blue and "蓝色预警" in blue
+        assert client.get("/console/queue", params={"colour": "purple"}).status_code == 200
