@@ -335,7 +335,7 @@ def generated_sample(
     if defect == "glare" or highlight == "spot":
         img = _add_glare(img, corners, rng)
     elif highlight is not None:
-        img = _add_reflection(img, corners, rng, highlight)
+        img = add_reflection(img, corners, rng, highlight)
     img = _blur(img, rng, strong=defect == "blurred")
     noise = np.empty_like(img)
     cv2.setRNGSeed(int(rng.integers(2**31)))
@@ -386,14 +386,20 @@ def _add_glare(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -
     return img
 
 
-def _add_reflection(
-    img: np.ndarray, corners: np.ndarray, rng: np.random.Generator, kind: str
+def add_reflection(
+    img: np.ndarray,
+    corners: np.ndarray,
+    rng: np.random.Generator,
+    kind: str,
+    *,
+    peak: float | None = None,
 ) -> np.ndarray:
     """A broad soft reflection on glossy paper: brightest in its middle, fading out gradually.
 
     `lamp`: a round one spanning about a third of the page; `streak`: a long band across the
     page (a tube light); both wash out the print under their middle. `sheen`: a broad, faint
     one that brightens the paper short of burning it out and leaves the print legible.
+    `peak` (added grey levels at the middle) overrides the kind's usual strength.
     """
     h, w = img.shape[:2]
     a, b = rng.uniform(0.3, 0.7, size=2)
@@ -407,19 +413,21 @@ def _add_reflection(
         angle = rng.uniform(0, np.pi)
         across = xx * np.float32(np.sin(angle)) - yy * np.float32(np.cos(angle))
         d2 = (across / np.float32(rng.uniform(0.06, 0.09) * diag)) ** 2
-        peak = rng.uniform(300, 380)
+        strength = rng.uniform(300, 380)
     else:
         radius = (
             rng.uniform(0.16, 0.22) * diag if kind == "lamp" else rng.uniform(0.25, 0.35) * diag
         )
         d2 = (xx**2 + yy**2) / np.float32(radius**2)
-        peak = rng.uniform(300, 380) if kind == "lamp" else rng.uniform(18, 28)
+        strength = rng.uniform(300, 380) if kind == "lamp" else rng.uniform(18, 28)
+    if peak is not None:
+        strength = peak
     # Glossy paper mirrors the light; the matte desk around it does not.
     paper = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(paper, np.round(corners * 16).astype(np.int32), 255, cv2.LINE_AA, 4)
     if kind == "sheen":  # short of burning out: a burnt-out patch is the `spot` kind
-        peak = min(peak, max(0.0, 246.0 - float(img[paper > 0].max())))
-    shine = np.float32(peak / 255.0) * np.exp(-d2) * paper.astype(np.float32)
+        strength = min(strength, max(0.0, 246.0 - float(img[paper > 0].max())))
+    shine = np.float32(strength / 255.0) * np.exp(-d2) * paper.astype(np.float32)
     img += shine[..., None]  # Gaussian: no flat top, no sharp rim
     return img
 
