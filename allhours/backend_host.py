@@ -43,7 +43,7 @@ class BackendHost:
                 broker_host=broker_host,
                 broker_port=broker_port,
                 client_id=client_id,
-                broker_tls=worker_identity(authority, client_id),
+                credentials=worker_identity(authority, client_id),
                 sms_provider=emulated_aliyun(self.sms_emulator),
             )
         except BaseException:

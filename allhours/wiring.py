@@ -148,6 +148,7 @@ def enrolled_terminal(
         pickup_code_key=b.pickup_code_key,
         applicant_key=b.applicant_key,
         tls=identity.tls,
+        backend_keys=b.backend_signing_keys,
         renewal=CertificateRenewal(data_dir, kwargs.get("clock", utcnow)),
         **kwargs,
     )
@@ -166,6 +167,7 @@ def emulated_terminal(
     clock: Callable[[], datetime] = utcnow,
     applicant_key: bytes | None = None,
     tls: ClientTls | None = None,
+    backend_keys: tuple[str, ...] = (),
     renewal: Callable[[], bool] | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
@@ -181,6 +183,7 @@ def emulated_terminal(
             port=broker_port,
             telemetry_interval_s=telemetry_interval_s,
             tls=tls,
+            backend_keys=backend_keys,
             renewal=renewal,
         ),
         clock=clock,

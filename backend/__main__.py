@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         client_id=args.client_id,
-        broker_tls=worker_identity(authority, args.client_id),
+        credentials=worker_identity(authority, args.client_id),
         shared_group=None if args.plain_subscriptions else args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),

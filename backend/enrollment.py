@@ -7,23 +7,30 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from cloud_bridge.contract.signing import BackendSigner
 from provisioning.authority import BACKEND, SiteAuthority
 from provisioning.bundle import EnrollmentBundle
 from provisioning.enrollment_server import EnrollmentServer
 from provisioning.tls import ClientTls
 
 from .service import BackendService
+from .wire_signing import WorkerCredentials
 
 log = logging.getLogger(__name__)
 
 
-def worker_identity(authority: SiteAuthority, client_id: str) -> ClientTls:
-    """This worker's broker certificate (CN = client id), issued on first start."""
+def worker_identity(authority: SiteAuthority, client_id: str) -> WorkerCredentials:
+    """This worker's broker certificate (CN = client id, issued on first start), the backend's
+    signing key, and the terminals' certificate keys to check their signatures against."""
     files = ClientTls.in_dir(authority.dir / "workers" / client_id)
     if not files.cert_file.exists():
         authority.issue_identity(client_id, BACKEND, files.cert_file.parent)
         authority.publish()
-    return files
+    return WorkerCredentials(
+        tls=files,
+        signer=BackendSigner.from_raw(authority.backend_signing_key()),
+        terminal_keys=authority.terminal_public_keys,
+    )
 
 
 class TerminalBundles:

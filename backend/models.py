@@ -384,3 +384,12 @@ class StaffAction(Base):
     version_seen: Mapped[int | None]
     outcome: Mapped[dict[str, Any]]
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DownstreamSequence(Base):
+    """The last sequence number signed into a command for each terminal (strictly increasing)."""
+
+    __tablename__ = "downstream_sequences"
+
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -23,6 +23,7 @@ from provisioning.tls import ClientTls
 from .commands import resend_pending
 from .ingest import Ingest, IngestResult, failure_kind
 from .ingest_lag import IngestLag
+from .wire_signing import WireSigning
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,14 @@ class _Received:
 class BackendMqtt:
     """Receives upstream messages into one ingest worker; implements CommandPublisher."""
 
-    def __init__(self, ingest: Ingest, settings: MqttSettings | None = None):
+    def __init__(
+        self,
+        ingest: Ingest,
+        settings: MqttSettings | None = None,
+        signing: WireSigning | None = None,
+    ):
         self.ingest = ingest
+        self.signing = signing
         self.settings = s = settings or MqttSettings()
         self._queue: queue.Queue[_Received] = queue.Queue()
         self.lag = IngestLag(self._oldest_queued)
@@ -99,8 +106,8 @@ class BackendMqtt:
         """Connect (persistent session) and start the ingest worker; returns at once."""
         if self._started:
             return
-        if self.settings.tls is None:
-            raise RuntimeError("the backend has no broker certificate: give it --ca-dir")
+        if self.settings.tls is None or self.signing is None:
+            raise RuntimeError("the backend has no broker certificate or signing key: --ca-dir")
         self.client.tls_set_context(self.settings.tls.context())
         self._started = True
         self._stop.clear()
@@ -156,8 +163,11 @@ class BackendMqtt:
         if expires_at is not None:
             props = Properties(PacketTypes.PUBLISH)
             props.MessageExpiryInterval = max(1, int((expires_at - m.utcnow()).total_seconds()))
+        assert self.signing is not None
+        body = message.encode()
+        props = self.signing.properties(message, body, props)
         # While disconnected paho keeps QoS 1 messages and sends them on reconnect.
-        self.client.publish(message.topic(), message.encode(), qos=1, properties=props)
+        self.client.publish(message.topic(), body, qos=1, properties=props)
 
     # ------------------------------------------------------------ paho callbacks
 
@@ -189,8 +199,13 @@ class BackendMqtt:
         if not self._stop.is_set():
             log.warning("disconnected from broker (%s); reconnecting", reason_code)
 
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        # Only enqueue: the network thread must never wait on the database.
+    def _on_message(self, client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        # Only enqueue: the network thread must never wait on the database. A message its
+        # terminal did not sign never reaches ingest; the worker records it as a forgery.
+        assert self.signing is not None
+        if not self.signing.check(msg.topic, msg.payload, msg.properties):
+            client.ack(msg.mid, msg.qos)
+            return
         self._queue.put(
             _Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation, time.monotonic())
         )
@@ -215,6 +230,11 @@ class BackendMqtt:
     def _work(self) -> None:
         last_resend = time.monotonic()
         while not self._stop.is_set():
+            if self.signing is not None and not self.signing.forgeries.empty():
+                try:
+                    self.signing.record_forgeries()
+                except Exception:
+                    log.exception("recording refused messages failed")
             if self._resend_now.is_set() or (
                 time.monotonic() - last_resend > self.settings.resend_every_s
             ):

@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
-from provisioning.tls import ClientTls
 
 from . import dead_letters
 from .blobs import BlobStore
@@ -29,6 +28,7 @@ from .notifications.service import NotificationWorker, WorkerSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import SmsProvider
 from .staff import StaffDesk
+from .wire_signing import WireSigning, WorkerCredentials
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
 from .workflow import WorkflowSettings
 
@@ -45,7 +45,7 @@ class BackendService:
         broker_host: str = "127.0.0.1",
         broker_port: int | None = 1883,
         client_id: str = "backend.1",
-        broker_tls: ClientTls | None = None,
+        credentials: WorkerCredentials | None = None,
         code_ttl: timedelta = timedelta(days=7),
         command_ttl: timedelta = timedelta(hours=1),
         session_expiry: timedelta = timedelta(days=7),
@@ -100,10 +100,13 @@ class BackendService:
                     host=broker_host,
                     port=broker_port,
                     client_id=client_id,
-                    tls=broker_tls,
+                    tls=credentials.tls if credentials else None,
                     shared_group=shared_group,
                     session_expiry_s=int(session_expiry.total_seconds()),
                 ),
+                WireSigning(self.db, credentials.signer, credentials.terminal_keys)
+                if credentials
+                else None,
             )
 
     def start(self) -> BackendService:

@@ -71,6 +71,6 @@ def site_backend(broker: PrivateMosquitto, tmpdir: Path, **kwargs: Any) -> Backe
         broker.host,
         broker.port,
         client_id=client_id,
-        broker_tls=worker_identity(broker.authority, client_id),
+        credentials=worker_identity(broker.authority, client_id),
         **kwargs,
     )

@@ -38,6 +38,7 @@ def main(n: int) -> None:
             broker_port=broker.port,
             pickup_code_key=key,
             tls=broker.client_tls(TERMINAL),
+            backend_keys=broker.authority.backend_signing_keys(),
         )
         queued_start = time.perf_counter()
         for i in range(n):

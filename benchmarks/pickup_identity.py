@@ -55,9 +55,10 @@ def arm(node, n: int, item: str, code: str) -> None:
             expires_at=now + timedelta(hours=1),
             item_code=item,
             holder_ref=holder,
-        )
+        ),
+        node.dispatcher.last_seq() + 1,
     )
-    assert ack.outcome == m.AckOutcome.DONE, ack.detail
+    assert ack is not None and ack.outcome == m.AckOutcome.DONE, ack.detail
     node.staff().open_for_load(load_id)
     node.staff().confirm_loaded(load_id)
     node.locker.set_pickup_code(

@@ -93,6 +93,7 @@ def main(n: int) -> None:
             broker_port=broker.port,
             pickup_code_key=key,
             tls=broker.client_tls(TERMINAL),
+            backend_keys=broker.authority.backend_signing_keys(),
         )
         try:
             service.start()

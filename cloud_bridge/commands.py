@@ -1,8 +1,11 @@
-"""Inbound command dispatch on the terminal: verified, expiry-checked, executed once.
+"""Inbound command dispatch on the terminal: verified, expiry-checked, executed once, in order.
 
 QoS 1 delivers a command at least once, and the backend re-sends pending commands after a
 restart, so a command id seen before is answered with the acknowledgement recorded the first
-time, and its handler does not run again.
+time, and its handler does not run again. A new command must carry a sequence number above the
+last one applied (kept on disk): an older signed command, held back and released later by a
+compromised broker, is refused unanswered. The backend sends a command it still wants again,
+with a new sequence number.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ CREATE TABLE IF NOT EXISTS handled_commands (
     detail TEXT NOT NULL,
     result TEXT NOT NULL,
     at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS command_sequence (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    last_seq INTEGER NOT NULL
 );
 """
 
@@ -58,19 +65,26 @@ class CommandDispatcher:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         with outbox.transaction() as tx:
-            tx.execute(_SCHEMA.strip())
+            for statement in _SCHEMA.strip().split(";"):
+                if statement.strip():
+                    tx.execute(statement)
         self.duplicates = 0
+        self.stale = 0
 
     def register(self, command_type: type[m.Message], handler: Handler) -> None:
         """Route one command type to its handler."""
         self._handlers[m.type_name(command_type)] = handler
 
-    def dispatch(self, command: m.Message) -> m.CommandAck:
-        """Verify, execute once and acknowledge one command; returns the queued ack."""
+    def dispatch(self, command: m.Message, seq: int) -> m.CommandAck | None:
+        """Execute once and acknowledge one signed command; None when its `seq` is stale."""
         with self._lock:
-            return self._dispatch(command)
+            return self._dispatch(command, seq)
 
-    def _dispatch(self, command: m.Message) -> m.CommandAck:
+    def last_seq(self) -> int:
+        rows = self.outbox.query("SELECT last_seq FROM command_sequence")
+        return int(rows[0][0]) if rows else 0
+
+    def _dispatch(self, command: m.Message, seq: int) -> m.CommandAck | None:
         ctype = m.type_name(type(command))
         operation_id = getattr(command, "operation_id", "-")
         seen = self.outbox.query(
@@ -87,6 +101,16 @@ class CommandDispatcher:
             )
             self.outbox.put(ack)
             return ack
+        if seq <= self.last_seq():
+            self.stale += 1
+            log.warning(
+                "command %s (%s) refused: sequence %d, last applied %d",
+                command.message_id,
+                ctype,
+                seq,
+                self.last_seq(),
+            )
+            return None
 
         if command.terminal_id != self.terminal_id:
             res = CommandResult(m.AckOutcome.REJECTED, "command addressed to another terminal")
@@ -115,6 +139,11 @@ class CommandDispatcher:
                     json.dumps(res.result),
                     self.clock().isoformat(),
                 ),
+            )
+            tx.execute(
+                "INSERT INTO command_sequence VALUES (1, ?)"
+                " ON CONFLICT(only_row) DO UPDATE SET last_seq = excluded.last_seq",
+                (seq,),
             )
             tx.add(ack)
         log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)

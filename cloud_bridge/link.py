@@ -28,7 +28,7 @@ from provisioning.tls import ClientTls
 
 from .commands import CommandDispatcher
 from .contract import messages as m
-from .contract import topics
+from .contract import signing, topics
 from .outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class LinkSettings:
     # The terminal's certificate, key and the site CA (from its enrollment). There is no plain
     # connection: a link without them refuses to start.
     tls: ClientTls | None = None
+    # The backend's Ed25519 public keys (hex) from the enrollment bundle: every downstream
+    # message must be signed by one of them (ADR 0007).
+    backend_keys: tuple[str, ...] = ()
     # Called every `renewal_check_s`: True when it has just renewed the certificate files,
     # which the link then loads and reconnects with (provisioning.renewal).
     renewal: Callable[[], bool] | None = None
@@ -78,6 +81,7 @@ class TerminalLink:
         software_version: str,
         telemetry: Callable[[], m.Telemetry] | None = None,
         on_response: Callable[[m.Message], None] | None = None,
+        on_security: Callable[[str], None] | None = None,
     ):
         self.terminal_id = topics.check_terminal_id(terminal_id)
         self.outbox = outbox
@@ -86,6 +90,7 @@ class TerminalLink:
         self.software_version = software_version
         self.telemetry_source = telemetry
         self.on_response = on_response
+        self.on_security = on_security
         # Requests and their responses are optional: a broker ACL without them leaves the
         # terminal up, with requests answered by nobody (the caller's timeout decides).
         self.responses_granted = threading.Event()
@@ -93,6 +98,7 @@ class TerminalLink:
         self.connected = threading.Event()
         self.connections = 0
         self.connect_failures = 0
+        self.forged = 0
         self.malformed = 0
         self.failed = 0  # inbound messages whose handling raised, and commands given up on
         self._stop = threading.Event()
@@ -118,8 +124,6 @@ class TerminalLink:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        will = self._status(m.TerminalState.OFFLINE)
-        client.will_set(will.topic(), will.encode(), qos=1, retain=True)
         client.reconnect_delay_set(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(self.settings.window)
@@ -136,6 +140,15 @@ class TerminalLink:
             raise LinkConfigError(
                 f"{self.terminal_id} has no certificate: enroll it first (allhours enroll)"
             )
+        if not self.settings.backend_keys:
+            raise LinkConfigError(f"{self.terminal_id} knows no backend key: enroll it again")
+        self._backend_keys = signing.BackendKeys(self.settings.backend_keys)
+        self._load_signer()
+        will = self._status(m.TerminalState.OFFLINE)
+        body = will.encode()
+        self._client.will_set(
+            will.topic(), body, qos=1, retain=True, properties=self._signed(will.topic(), body)
+        )
         self._tls_context = self.settings.tls.context()
         self._client.tls_set_context(self._tls_context)
         props = Properties(PacketTypes.CONNECT)
@@ -177,7 +190,10 @@ class TerminalLink:
         self._threads.clear()
         if self.connected.is_set():
             off = self._status(m.TerminalState.OFFLINE)
-            info = self._client.publish(off.topic(), off.encode(), qos=1, retain=True)
+            body = off.encode()
+            info = self._client.publish(
+                off.topic(), body, qos=1, retain=True, properties=self._signed(off.topic(), body)
+            )
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
             self._client.disconnect()
@@ -190,6 +206,7 @@ class TerminalLink:
         """
         assert self.settings.tls is not None and self._tls_context is not None
         self.settings.tls.load_into(self._tls_context)
+        self._load_signer()
         with contextlib.suppress(OSError, ValueError):
             self._client.reconnect()
 
@@ -216,7 +233,10 @@ class TerminalLink:
             ]
         )
         online = self._status(m.TerminalState.ONLINE)
-        client.publish(online.topic(), online.encode(), qos=1, retain=True)
+        body = online.encode()
+        client.publish(
+            online.topic(), body, qos=1, retain=True, properties=self._signed(online.topic(), body)
+        )
         log.info(
             "link up to %s:%s (session present: %s)",
             self.settings.host,
@@ -241,6 +261,23 @@ class TerminalLink:
         # Up only once commands and receipts can reach us, so nothing sent to us is missed.
         self.connected.set()
         self.outbox.changed.set()
+
+    def _load_signer(self) -> None:
+        assert self.settings.tls is not None
+        self._signer = signing.TerminalSigner.from_pem(self.settings.tls.key_file.read_bytes())
+
+    def _signed(self, topic: str, payload: bytes, props: Properties | None = None) -> Properties:
+        """PUBLISH properties carrying this terminal's signature over topic and payload."""
+        props = props or Properties(PacketTypes.PUBLISH)
+        props.UserProperty = (signing.SIG, self._signer.sign(topic, payload))
+        return props
+
+    def _security(self, detail: str) -> None:
+        if self.on_security is not None:
+            try:
+                self.on_security(detail)
+            except Exception:
+                log.exception("security alarm could not be raised")
 
     def _on_connect_fail(self, client, userdata) -> None:
         # The broker closes the TLS handshake on an expired, revoked or foreign certificate;
@@ -274,11 +311,24 @@ class TerminalLink:
 
     def _take_message(self, msg: mqtt.MQTTMessage) -> bool:
         """Handle one inbound message; True if a command was queued (acked once on disk)."""
+        props = signing.user_properties(msg.properties)
+        try:
+            seq = int(props.get(signing.SEQ, "0"))
+            self._backend_keys.verify(msg.topic, seq, msg.payload, props.get(signing.SIG))
+        except (signing.SignatureError, ValueError) as exc:
+            self.forged += 1
+            log.error("refused a message on %s: %s", msg.topic, exc)
+            self._security(f"refused a downstream message that the backend did not sign: {exc}")
+            return False
         try:
             message = m.decode_from(msg.topic, msg.payload)
         except m.MalformedMessage as exc:
             self.malformed += 1
             log.error("dropping malformed message on %s: %s", msg.topic, exc.reason)
+            return False
+        if message.terminal_id != self.terminal_id:
+            self.forged += 1
+            self._security(f"refused a signed {message.type} for terminal {message.terminal_id}")
             return False
         if isinstance(message, m.Receipt):
             self.outbox.settle(message.items)
@@ -290,7 +340,7 @@ class TerminalLink:
                     log.exception("response handler failed for %s", message.message_id)
         elif isinstance(message, m.COMMAND_TYPES):
             # Handled off the network thread; the broker ack waits until the ack is on disk.
-            self._commands.put((message, msg.mid, msg.qos))
+            self._commands.put((message, seq, msg.mid, msg.qos))
             return True
         else:
             log.error("unexpected %s on %s", m.type_name(type(message)), msg.topic)
@@ -303,18 +353,22 @@ class TerminalLink:
             item = self._commands.get()
             if item is None:
                 return
-            command, mid, qos = item
-            if self._dispatch(command) or not self._stop.is_set():
+            command, seq, mid, qos = item
+            if self._dispatch(command, seq) or not self._stop.is_set():
                 # After the last attempt too: the backend sends a pending command again until
                 # it has our ack, so giving it back to the broker loses nothing, and holding
                 # it would keep its slot in the session forever.
                 self._client.ack(mid, qos)
 
-    def _dispatch(self, command: m.Message) -> bool:
+    def _dispatch(self, command: m.Message, seq: int) -> bool:
         """Dispatch one command, a bounded number of attempts; True once it is recorded."""
         for attempt in range(1, self.settings.command_attempts + 1):
             try:
-                self.dispatcher.dispatch(command)
+                if self.dispatcher.dispatch(command, seq) is None:
+                    self._security(
+                        f"refused {m.type_name(type(command))} {command.message_id}: sequence "
+                        f"{seq} is not newer than the last command applied (replayed or reordered)"
+                    )
                 return True
             except Exception as exc:
                 log.error(
@@ -344,7 +398,9 @@ class TerminalLink:
                     except (OutboxError, OSError) as exc:
                         log.error("outbox entry %s unreadable: %s", entry.message_id, exc)
                         continue
-                    info = self._client.publish(entry.topic, payload, qos=1)
+                    info = self._client.publish(
+                        entry.topic, payload, qos=1, properties=self._signed(entry.topic, payload)
+                    )
                     if info.rc != mqtt.MQTT_ERR_SUCCESS:
                         break
                     sent.append(entry.seq)
@@ -377,7 +433,10 @@ class TerminalLink:
         except Exception:
             log.exception("telemetry source failed")
             return
-        self._client.publish(report.topic(), report.encode(), qos=0)
+        body = report.encode()
+        self._client.publish(
+            report.topic(), body, qos=0, properties=self._signed(report.topic(), body)
+        )
 
     def request(self, message: m.Message, expiry_s: float) -> bool:
         """Publish a request now, outside the outbox; False when it cannot go out now.
@@ -390,7 +449,9 @@ class TerminalLink:
             return False
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(expiry_s))
-        info = self._client.publish(message.topic(), message.encode(), qos=1, properties=props)
+        body = message.encode()
+        props = self._signed(message.topic(), body, props)
+        info = self._client.publish(message.topic(), body, qos=1, properties=props)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def uptime_s(self) -> float:

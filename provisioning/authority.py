@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY, cn TEXT NOT NULL, not_after TEXT NOT NULL, issued_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT, pem TEXT
 );
 """
 
@@ -101,6 +101,17 @@ def _dt(text: str | None) -> datetime | None:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _new_ed25519() -> bytes:
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def _ed25519_public_hex(raw: bytes) -> str:
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw).public_key()
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
 class SiteAuthority:
@@ -347,8 +358,14 @@ class SiteAuthority:
     def _issue(self, db: sqlite3.Connection, public_key, cn: str, now: datetime):
         cert = pki.issue(self._ca_key, self.ca_cert, public_key, cn, now=now, days=CERT_DAYS)
         db.execute(
-            "INSERT INTO certificates VALUES (?,?,?,?,NULL)",
-            (f"{cert.serial_number:x}", cn, _iso(cert.not_valid_after_utc), _iso(now)),
+            "INSERT INTO certificates VALUES (?,?,?,?,NULL,?)",
+            (
+                f"{cert.serial_number:x}",
+                cn,
+                _iso(cert.not_valid_after_utc),
+                _iso(now),
+                pki.cert_pem(cert).decode(),
+            ),
         )
         return cert
 
@@ -426,22 +443,63 @@ class SiteAuthority:
             self.issue_identity(CONTROL_IDENTITY, BACKEND, files.cert_file.parent)
         return files
 
-    def backend_signing_keys(self) -> tuple[str, ...]:
-        """The backend's Ed25519 public keys (hex) that terminals trust; made on first use."""
-        path = self.dir / "signing.key"
+    # ------------------------------------------------------------------ the backend's signing key
+    # signing/current.key signs; signing/next.key is announced before it signs (terminals learn
+    # it at enrollment and renewal); signing/previous.key stays trusted for an overlap.
+
+    def _signing_path(self, name: str) -> Path:
+        return self.dir / "signing" / f"{name}.key"
+
+    def backend_signing_key(self) -> bytes:
+        """The raw Ed25519 private key the backend signs with now; made on first use."""
+        path = self._signing_path("current")
         if not path.exists():
-            key = ed25519.Ed25519PrivateKey.generate()
-            raw = key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-            write_private(path, raw)
-        key = ed25519.Ed25519PrivateKey.from_private_bytes(path.read_bytes())
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return (public.hex(),)
+            write_private(path, _new_ed25519())
+        return path.read_bytes()
+
+    def backend_signing_keys(self) -> tuple[str, ...]:
+        """Public keys (hex) terminals must trust: current, then next and previous if any."""
+        self.backend_signing_key()
+        out = []
+        for name in ("current", "next", "previous"):
+            path = self._signing_path(name)
+            if path.exists():
+                out.append(_ed25519_public_hex(path.read_bytes()))
+        return tuple(out)
+
+    def rotate_signing_key(self, step: str) -> tuple[str, ...]:
+        """`announce` a next key, `promote` it to current (the old one stays as previous), or
+        `retire` the previous one. Returns the keys terminals must now trust."""
+        current, nxt, previous = (self._signing_path(n) for n in ("current", "next", "previous"))
+        self.backend_signing_key()
+        if step == "announce":
+            if nxt.exists():
+                raise EnrollmentRefused("rotation", "a next key is already announced")
+            write_private(nxt, _new_ed25519())
+        elif step == "promote":
+            if not nxt.exists():
+                raise EnrollmentRefused("rotation", "announce a next key first")
+            current.replace(previous)
+            nxt.replace(current)
+        elif step == "retire":
+            previous.unlink(missing_ok=True)
+        else:
+            raise EnrollmentRefused("rotation", "steps are announce, promote and retire")
+        log.warning("backend signing key rotation: %s", step)
+        return self.backend_signing_keys()
+
+    def terminal_public_keys(self, cn: str) -> list:
+        """Public keys of `cn`'s certificates that are not revoked (old and new over a renewal)."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT c.pem FROM certificates c JOIN identities i ON i.cn = c.cn"
+                " WHERE c.cn=? AND c.revoked_at IS NULL AND i.revoked_at IS NULL"
+                " AND c.pem IS NOT NULL",
+                (cn,),
+            ).fetchall()
+        now = self.clock()
+        certs = [pki.load_cert(pem.encode()) for (pem,) in rows]
+        return [c.public_key() for c in certs if c.not_valid_after_utc > now]
 
     # ------------------------------------------------------------------ brokers
 

@@ -13,6 +13,7 @@ import shutil
 import ssl
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -143,10 +144,15 @@ def renew(data_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> Termina
         raise EnrollmentFailed("bad_answer", f"the backend's answer is incomplete: {exc}") from None
     if cert.public_key() != key.public_key():
         raise EnrollmentFailed("bad_answer", "the certificate is not for the new key")
+    keys = answer.get("backend_signing_keys")
+    bundle = current.bundle
+    if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+        bundle = replace(bundle, backend_signing_keys=tuple(keys))
     # Key first, then certificate: a crash in between leaves a pair that a retry repairs, since
     # the old certificate stays valid until it expires.
     write_private(files.key_file.with_suffix(".new"), pki.key_pem(key))
     write_private(files.cert_file.with_suffix(".new"), pki.cert_pem(cert), mode=0o644)
     files.key_file.with_suffix(".new").replace(files.key_file)
     files.cert_file.with_suffix(".new").replace(files.cert_file)
+    write_private(current.directory / "bundle.json", json.dumps(bundle.to_json()).encode())
     return TerminalIdentity.load(data_dir, clock())

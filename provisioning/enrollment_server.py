@@ -121,7 +121,11 @@ class EnrollmentServer:
         if not isinstance(csr, str):
             raise EnrollmentRefused("bad_request", "send {csr} as a string")
         cert = self.authority.renew(peer, csr.encode())
-        return {"certificate": pki.cert_pem(cert).decode()}
+        # Renewal also hands out the backend keys to trust, so a key rotation reaches the fleet.
+        return {
+            "certificate": pki.cert_pem(cert).decode(),
+            "backend_signing_keys": list(self.authority.backend_signing_keys()),
+        }
 
 
 def _handler_for(server: EnrollmentServer) -> type[BaseHTTPRequestHandler]:

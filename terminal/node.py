@@ -97,6 +97,7 @@ class TerminalNode:
         self.devices = devices
         self.clock = clock
         self._alarm_seq = 0
+        self._last_security_alarm: datetime | None = None
         self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
         self.outbox = Outbox(
             self.data_dir / "terminal.sqlite", self.data_dir / "blobs", terminal_id
@@ -128,6 +129,7 @@ class TerminalNode:
             software_version=SOFTWARE_VERSION,
             telemetry=self.telemetry,
             on_response=lambda message: self.replies.deliver(message),
+            on_security=self._security_alarm,
         )
         # One correlation for every kind of request: the link hands it each response.
         self.replies = RequestReply(self.link)
@@ -284,6 +286,24 @@ class TerminalNode:
             )
         )
         log.warning("alarm %s on %s: %s", kind, alarm.compartment_id or "-", alarm.detail)
+
+    def _security_alarm(self, detail: str) -> None:
+        """A refused downstream message: one alarm a minute at most, however many arrive."""
+        now = self.clock()
+        if self._last_security_alarm and (now - self._last_security_alarm).total_seconds() < 60:
+            return
+        self._last_security_alarm = now
+        self.outbox.put(
+            m.Alarm(
+                terminal_id=self.terminal_id,
+                operation_id=f"SEC-{self.terminal_id}-{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}",
+                kind=m.AlarmKind.SECURITY,
+                severity=m.Severity.CRITICAL,
+                detail=detail[:500],
+                raised_at=now,
+            )
+        )
+        log.error("security alarm: %s", detail)
 
     def telemetry(self) -> m.Telemetry:
         summary = self.locker.summary()

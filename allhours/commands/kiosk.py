@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.devices is not None:
         from allhours.devices_config import DevicesConfigError, load_devices
         from cloud_bridge.link import LinkSettings
+        from provisioning.renewal import CertificateRenewal
         from terminal.node import TerminalNode
 
         try:
@@ -133,7 +134,13 @@ def run(args: argparse.Namespace) -> int:
             configured.devices,
             configured.layout,
             pickup_code_key=bundle.pickup_code_key,
-            link=LinkSettings(host=bundle.broker_host, port=bundle.broker_port, tls=identity.tls),
+            link=LinkSettings(
+                host=bundle.broker_host,
+                port=bundle.broker_port,
+                tls=identity.tls,
+                backend_keys=bundle.backend_signing_keys,
+                renewal=CertificateRenewal(data_dir),
+            ),
             supervision=configured.supervision,
             keypad=configured.keypad,
             applicant_key=bundle.applicant_key,

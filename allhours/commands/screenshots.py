@@ -79,6 +79,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
             broker_port=broker.port if broker else 9,
             pickup_code_key=key,
             tls=broker.client_tls("T0001") if broker else None,
+            backend_keys=authority.backend_signing_keys(),
         )
         node.start() if broker else None
         if broker is not None:

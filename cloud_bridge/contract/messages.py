@@ -259,6 +259,9 @@ class AlarmKind(StrEnum):
     DEVICE_FAULT = "device_fault"
     LOW_PAPER = "low_paper"
     OPENING_UNCONFIRMED = "opening_unconfirmed"
+    # A message refused as forged, replayed or out of order: someone on the wire, or a broker,
+    # is not what it should be.
+    SECURITY = "security"
 
 
 class Severity(StrEnum):

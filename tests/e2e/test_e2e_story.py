@@ -9,13 +9,16 @@ import sys
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from e2e_spine import TERMINAL, Spine
+from mqtt_clients import tls_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from allhours.story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
-from cloud_bridge.contract import topics
+from cloud_bridge.contract import signing, topics
 from locker.compartment import State
+from provisioning.authority import BACKEND
 from terminal.flows.pickup import PickupRefused
 
 pytestmark = pytest.mark.broker
@@ -112,15 +115,17 @@ def test_with_the_broker_down_the_citizen_gets_a_receipt_and_nothing_is_lost(spi
 
 
 def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
-    captured: list[tuple[str, bytes]] = []
+    """A broker (or anyone holding the terminal's key) replays every message, signatures and all."""
+    captured: list[tuple[str, bytes, Properties]] = []
     lock = threading.Lock()
-    spy = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="replay-spy"
-    )
+    # The spy holds a backend worker's certificate: a terminal's could not read these topics.
+    spy = tls_client(spine.broker, "backend.replay-spy", BACKEND)
 
     def on_message(client, userdata, msg):
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = list(signing.user_properties(msg.properties).items())
         with lock:
-            captured.append((msg.topic, msg.payload))
+            captured.append((msg.topic, msg.payload, props))
 
     spy.on_message = on_message
     spy.connect(spine.broker.host, spine.broker.port)
@@ -148,8 +153,18 @@ def test_replaying_everything_the_terminal_sent_changes_nothing(spine: Spine):
         with lock:
             replay = list(captured)
         assert len(replay) > 10
-        for topic, payload in replay:
-            spy.publish(topic, payload, qos=1).wait_for_publish(10)
+        # Only the terminal's own certificate may publish under its topics: the replay uses it,
+        # once the terminal itself has gone quiet.
+        spine.node.link.stop()
+        replayer = tls_client(spine.broker, TERMINAL, files=spine.node.link.settings.tls)
+        replayer.connect(spine.broker.host, spine.broker.port)
+        replayer.loop_start()
+        try:
+            for topic, payload, props in replay:
+                replayer.publish(topic, payload, qos=1, properties=props).wait_for_publish(10)
+        finally:
+            replayer.disconnect()
+            replayer.loop_stop()
         spine.wait(
             "every replayed message counted as a duplicate",
             lambda: (

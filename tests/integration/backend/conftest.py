@@ -11,12 +11,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from backend_integration_factories import KEY, TERMINAL, wait_for
 from mqtt_clients import tls_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from allhours.broker import PrivateMosquitto
 from backend.enrollment import worker_identity
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
-from cloud_bridge.contract import topics
+from cloud_bridge.contract import signing, topics
+from cloud_bridge.contract.signing import TerminalSigner
 
 
 class PlainTerminal:
@@ -27,7 +30,9 @@ class PlainTerminal:
         self.receipts: queue.Queue[m.Receipt] = queue.Queue()
         self.commands: queue.Queue[tuple[m.Message, mqtt.MQTTMessage]] = queue.Queue()
         self.subscriptions = 0
-        self.client = tls_client(broker, terminal_id)
+        files = broker.client_tls(terminal_id)
+        self.signer = TerminalSigner.from_pem(files.key_file.read_bytes())
+        self.client = tls_client(broker, terminal_id, files=files)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -55,8 +60,17 @@ class PlainTerminal:
     def send(self, message: m.Message) -> None:
         self.publish_raw(message.topic(), message.encode())
 
-    def publish_raw(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+    def publish_raw(self, topic: str, payload: bytes, *, signed: bool = True) -> None:
+        """Publish as the terminal does: signed with its certificate key (unless told not to)."""
+        self.publish_async(topic, payload, signed=signed).wait_for_publish(10)
+
+    def publish_async(
+        self, topic: str, payload: bytes, *, signed: bool = True
+    ) -> mqtt.MQTTMessageInfo:
+        props = Properties(PacketTypes.PUBLISH)
+        if signed:
+            props.UserProperty = (signing.SIG, self.signer.sign(topic, payload))
+        return self.client.publish(topic, payload, qos=1, properties=props)
 
     def receipt_items(self, n: int, timeout: float = 15.0) -> list[m.ReceiptItem]:
         """At least `n` receipt items (from however many Receipt messages it takes)."""
@@ -94,7 +108,7 @@ def make_service(tmp_path: Path, mosquitto: PrivateMosquitto):
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             client_id="backend.under-test",
-            broker_tls=worker_identity(mosquitto.authority, "backend.under-test"),
+            credentials=worker_identity(mosquitto.authority, "backend.under-test"),
             shared_group=shared_group,
         )
         started.append(service)

@@ -28,7 +28,7 @@ def workers(tmp_path: Path, mosquitto):
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             client_id=client_id,
-            broker_tls=worker_identity(mosquitto.authority, client_id),
+            credentials=worker_identity(mosquitto.authority, client_id),
             shared_group=topics.SHARED_GROUP,
         )
         started.append(service)

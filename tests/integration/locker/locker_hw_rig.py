@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from command_delivery import deliver
 from jsonschema import Draft202012Validator
 
 from allhours.wiring import LockerEmulation, build_boards, emulate_locker
@@ -149,7 +150,7 @@ class HardwareTerminal:
         With ``phone`` the code goes out with its tail's digest, as the backend sends it.
         """
         node, now = self.node, self.clock()
-        done = node.dispatcher.dispatch(
+        done = deliver(node,
             m.LoadResult(
                 terminal_id=TERMINAL,
                 operation_id=load_id,
@@ -165,7 +166,7 @@ class HardwareTerminal:
         staff.open_for_load(load_id)
         staff.confirm_loaded(load_id)
         self.emulation.doors[compartment].close()  # the clerk shuts the door
-        armed = node.dispatcher.dispatch(
+        armed = deliver(node,
             m.SetPickupCode(
                 terminal_id=TERMINAL,
                 operation_id=f"{load_id}#1",

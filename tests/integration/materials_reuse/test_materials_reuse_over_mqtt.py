@@ -119,7 +119,7 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
         broker_host=broker.host,
         broker_port=broker.port,
         client_id="backend.reuse",
-        broker_tls=worker_identity(broker.authority, "backend.reuse"),
+        credentials=worker_identity(broker.authority, "backend.reuse"),
         shared_group=None,
         clock=clock,
     )
@@ -137,6 +137,7 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
             port=broker.port,
             telemetry_interval_s=600,
             tls=broker.client_tls(T),
+            backend_keys=broker.authority.backend_signing_keys(),
         ),
         clock=clock,
         applicant_key=backend.applicant_key,

@@ -80,6 +80,7 @@ def _node(tid: str, data: Path, devices: EmulatedDevices, broker, key, backend) 
             port=broker.port,
             telemetry_interval_s=600,
             tls=broker.client_tls(tid),
+            backend_keys=broker.authority.backend_signing_keys(),
         ),
         applicant_key=backend.applicant_key,
     )
@@ -93,7 +94,7 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[Site]:
         broker_host=broker.host,
         broker_port=broker.port,
         client_id="backend.progress",
-        broker_tls=worker_identity(broker.authority, "backend.progress"),
+        credentials=worker_identity(broker.authority, "backend.progress"),
         shared_group=None,
     )
     devices = EmulatedDevices()

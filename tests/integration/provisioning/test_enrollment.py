@@ -171,7 +171,7 @@ def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backe
         tmp_path / "blobs",
         broker_port=broker.port,
         client_id="backend.renewal",
-        broker_tls=worker_identity(broker.authority, "backend.renewal"),
+        credentials=worker_identity(broker.authority, "backend.renewal"),
         shared_group=None,
     )
     node.start()

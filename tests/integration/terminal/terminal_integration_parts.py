@@ -15,7 +15,8 @@ from paho.mqtt.properties import Properties
 
 from allhours.broker import PrivateMosquitto
 from cloud_bridge.contract import messages as m
-from cloud_bridge.contract import topics
+from cloud_bridge.contract import signing, topics
+from cloud_bridge.contract.signing import BackendSigner
 from cloud_bridge.link import LinkSettings, wait_until
 from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
@@ -35,11 +36,28 @@ MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed
 
 
 def link_settings(broker: PrivateMosquitto, **overrides: float) -> LinkSettings:
-    """Settings for a test terminal: its certificate, and quick reconnects after a restart."""
+    """Settings for a test terminal: its certificate, the backend's keys, quick reconnects."""
     values = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive": 5}
     values.update(overrides)
-    tls = broker.client_tls(TERMINAL)
-    return LinkSettings(host="127.0.0.1", port=broker.port, tls=tls, **values)  # type: ignore[arg-type]
+    return LinkSettings(
+        host="127.0.0.1",
+        port=broker.port,
+        tls=broker.client_tls(TERMINAL),
+        backend_keys=broker.authority.backend_signing_keys(),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+_last_seq = 0
+_seq_lock = threading.Lock()
+
+
+def _next_seq() -> int:
+    """Strictly increasing across every fake backend of the test run, as the database makes it."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(_last_seq + 1, time.time_ns() // 1000)
+        return _last_seq
 
 
 def build_node(data_dir: Path, settings: LinkSettings) -> tuple[TerminalNode, EmulatedLockBoard]:
@@ -83,6 +101,7 @@ class FakeBackend:
         filters: tuple[str, ...] | None = None,
     ):
         self.port = broker.port
+        self.signer = BackendSigner.from_raw(broker.authority.backend_signing_key())
         self.persistent = persistent
         self.filters = filters or tuple(
             f"{topics.ROOT}/terminals/+/{channel}{'/#' if channel == topics.EVENTS else ''}"
@@ -148,8 +167,17 @@ class FakeBackend:
 
     # ---------------------------------------------------------------- talking back
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        info = self.client.publish(topic, payload, qos=1, retain=False)
+    def publish(
+        self, topic: str, payload: bytes, *, signer: BackendSigner | None = None, seq: int = 0
+    ) -> None:
+        """Publish signed with the site's backend key (or `signer`); seq defaults to the next."""
+        seq = seq or _next_seq()
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [
+            (signing.SEQ, str(seq)),
+            (signing.SIG, (signer or self.signer).sign(topic, seq, payload)),
+        ]
+        info = self.client.publish(topic, payload, qos=1, retain=False, properties=props)
         info.wait_for_publish(timeout=5)
         assert info.is_published(), "the broker did not take the fake backend's message"
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from command_delivery import deliver
 
 from allhours.wiring import EmulatedDevices, emulated_terminal
 from cloud_bridge.contract import applicant_ref, pickup_code
@@ -59,7 +60,8 @@ def build(tmp_path: Path, devices: EmulatedDevices | None = None):
 def load(node: TerminalNode, item_code: str | None, holder: str | None, load_id: str = "L-1"):
     """What the backend and a clerk do: LoadResult, staff load, SetPickupCode."""
     now = node.clock()
-    ack = node.dispatcher.dispatch(
+    ack = deliver(
+        node,
         m.LoadResult(
             terminal_id=TERMINAL,
             operation_id=load_id,
@@ -68,14 +70,15 @@ def load(node: TerminalNode, item_code: str | None, holder: str | None, load_id:
             expires_at=now + timedelta(hours=1),
             item_code=item_code,
             holder_ref=holder,
-        )
+        ),
     )
     if ack.outcome != m.AckOutcome.DONE:
         return ack
     staff = node.staff()
     staff.open_for_load(load_id)
     staff.confirm_loaded(load_id)
-    armed = node.dispatcher.dispatch(
+    armed = deliver(
+        node,
         m.SetPickupCode(
             terminal_id=TERMINAL,
             operation_id=f"{load_id}#1",
@@ -84,7 +87,7 @@ def load(node: TerminalNode, item_code: str | None, holder: str | None, load_id:
             code_digest=pickup_code.digest(CODE_KEY, TERMINAL, CODE),
             code_expires_at=now + timedelta(days=3),
             expires_at=now + timedelta(hours=1),
-        )
+        ),
     )
     assert armed.outcome == m.AckOutcome.DONE, armed.detail
     node.devices.lock.pulses.clear()

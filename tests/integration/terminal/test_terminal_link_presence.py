@@ -29,7 +29,9 @@ TINY_TERMINAL = textwrap.dedent(
 
     terminal_id, port, data, identity = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     outbox = Outbox(data + "/outbox.sqlite", data + "/blobs", terminal_id)
-    settings = LinkSettings(port=port, keepalive=60, tls=ClientTls.in_dir(identity))
+    settings = LinkSettings(
+        port=port, keepalive=60, tls=ClientTls.in_dir(identity), backend_keys=(sys.argv[5],)
+    )
     link = TerminalLink(
         terminal_id, outbox, CommandDispatcher(outbox, terminal_id), settings,
         software_version="0.1.0",
@@ -91,6 +93,7 @@ def test_broker_publishes_the_retained_offline_will_when_a_terminal_dies(
             str(broker.port),
             str(tmp_path),
             str(identity),
+            broker.authority.backend_signing_keys()[0],
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -56,7 +56,7 @@ def test_command_runs_its_handler_once_and_queues_a_done_ack(outbox: Outbox):
     handler = LoadHandler()
     command = _load()
 
-    ack = _dispatcher(outbox, handler).dispatch(command)
+    ack = _dispatcher(outbox, handler).dispatch(command, 1)
 
     assert handler.runs == ["L-7f3a9c"]
     assert ack.outcome == m.AckOutcome.DONE
@@ -75,8 +75,8 @@ def test_duplicate_command_does_not_rerun_but_queues_another_ack_with_the_same_a
     dispatcher = _dispatcher(outbox, handler)
     command = _load()
 
-    first = dispatcher.dispatch(command)
-    again = dispatcher.dispatch(command.model_copy())
+    first = dispatcher.dispatch(command, 1)
+    again = dispatcher.dispatch(command.model_copy(), 2)
 
     assert handler.runs == ["L-7f3a9c"]
     assert dispatcher.duplicates == 1
@@ -92,7 +92,7 @@ def test_duplicate_command_does_not_rerun_but_queues_another_ack_with_the_same_a
 def test_expired_command_is_acked_expired_without_running(outbox: Outbox):
     handler = LoadHandler()
 
-    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(seconds=-1)))
+    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(seconds=-1)), 1)
 
     assert handler.runs == []
     assert ack.outcome == m.AckOutcome.EXPIRED
@@ -102,7 +102,7 @@ def test_expired_command_is_acked_expired_without_running(outbox: Outbox):
 def test_command_expiring_exactly_now_counts_as_expired(outbox: Outbox):
     handler = LoadHandler()
 
-    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(0)))
+    ack = _dispatcher(outbox, handler).dispatch(_load(expires_in=timedelta(0)), 1)
 
     assert (handler.runs, ack.outcome) == ([], m.AckOutcome.EXPIRED)
 
@@ -110,7 +110,7 @@ def test_command_expiring_exactly_now_counts_as_expired(outbox: Outbox):
 def test_command_for_another_terminal_is_rejected_without_running(outbox: Outbox):
     handler = LoadHandler()
 
-    ack = _dispatcher(outbox, handler).dispatch(_load("T0002"))
+    ack = _dispatcher(outbox, handler).dispatch(_load("T0002"), 1)
 
     assert handler.runs == []
     assert ack.outcome == m.AckOutcome.REJECTED
@@ -124,19 +124,19 @@ def test_handler_refusal_becomes_a_rejected_ack_with_its_text(outbox: Outbox):
 
     dispatcher = _dispatcher(outbox, full)
     command = _load()
-    ack = dispatcher.dispatch(command)
+    ack = dispatcher.dispatch(command, 1)
 
     assert ack.outcome == m.AckOutcome.REJECTED
     assert ack.detail == "No compartment of size M or larger is free"
     # The refusal is the recorded answer: a duplicate gets it again.
-    assert dispatcher.dispatch(command).detail == ack.detail
+    assert dispatcher.dispatch(command, 2).detail == ack.detail
 
 
 def test_handler_crash_is_rejected_without_leaking_its_message(outbox: Outbox):
     def broken(command: m.Message) -> CommandResult:
         raise KeyError("11010519491231002X")
 
-    ack = _dispatcher(outbox, broken).dispatch(_load())
+    ack = _dispatcher(outbox, broken).dispatch(_load(), 1)
 
     assert ack.outcome == m.AckOutcome.REJECTED
     assert ack.detail == "terminal error: KeyError"
@@ -152,7 +152,7 @@ def test_unknown_command_type_is_rejected(outbox: Outbox):
         expires_at=NOW + timedelta(hours=1),
     )
 
-    ack = dispatcher.dispatch(command)
+    ack = dispatcher.dispatch(command, 1)
 
     assert ack.outcome == m.AckOutcome.REJECTED
     assert "command.withdraw_result" in ack.detail
@@ -162,12 +162,12 @@ def test_handled_state_survives_a_new_dispatcher_on_the_same_outbox_file(outbox_
     first_box = outbox_files.open()
     first_handler = LoadHandler()
     command = _load()
-    original = _dispatcher(first_box, first_handler).dispatch(command)
+    original = _dispatcher(first_box, first_handler).dispatch(command, 1)
     first_box.close()
 
     reopened = outbox_files.open()
     second_handler = LoadHandler()
-    again = _dispatcher(reopened, second_handler).dispatch(command)
+    again = _dispatcher(reopened, second_handler).dispatch(command, 2)
 
     assert second_handler.runs == []
     assert (again.outcome, again.result, again.command_id) == (
@@ -183,7 +183,36 @@ def test_different_commands_for_the_same_operation_each_run(outbox: Outbox):
     handler = LoadHandler()
     dispatcher = _dispatcher(outbox, handler)
 
-    dispatcher.dispatch(_load())
-    dispatcher.dispatch(_load())
+    dispatcher.dispatch(_load(), 1)
+    dispatcher.dispatch(_load(), 2)
 
     assert handler.runs == ["L-7f3a9c", "L-7f3a9c"]
+
+
+def test_a_command_not_newer_than_the_last_applied_is_refused_unanswered(outbox):
+    calls: list[m.Message] = []
+
+    def handler(command):
+        calls.append(command)
+        return CommandResult()
+
+    dispatcher = _dispatcher(outbox, handler)
+    newer, older = _load(), _load()
+    assert dispatcher.dispatch(newer, 7) is not None
+    assert dispatcher.dispatch(older, 6) is None  # held back by a broker, released later
+    assert dispatcher.dispatch(_load(), 7) is None
+    assert calls == [newer]
+    assert dispatcher.last_seq() == 7 and dispatcher.stale == 2
+
+
+def test_the_last_applied_sequence_survives_a_restart(tmp_path):
+    first = Outbox(tmp_path / "o.sqlite", tmp_path / "blobs", TERMINAL)
+    _dispatcher(first, lambda c: CommandResult()).dispatch(_load(), 41)
+    first.close()
+    reopened = Outbox(tmp_path / "o.sqlite", tmp_path / "blobs", TERMINAL)
+    try:
+        dispatcher = _dispatcher(reopened, lambda c: CommandResult())
+        assert dispatcher.last_seq() == 41
+        assert dispatcher.dispatch(_load(), 40) is None
+    finally:
+        reopened.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from command_delivery import deliver
 from terminal_unit_kiosk import KEY, TERMINAL, Kiosk
 
 from cloud_bridge.contract import messages as m
@@ -20,7 +21,7 @@ def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
                  valid_for: timedelta = timedelta(days=3)) -> str:
     """What the backend and a clerk do: LoadResult, staff load, SetPickupCode."""
     node, now = kiosk.node, kiosk.clock()
-    loaded = node.dispatcher.dispatch(
+    loaded = deliver(node,
         m.LoadResult(
             terminal_id=TERMINAL,
             operation_id=load_id,
@@ -35,7 +36,7 @@ def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
     staff = node.staff()
     assert staff.open_for_load(load_id) == compartment
     assert staff.confirm_loaded(load_id).id == compartment
-    armed = node.dispatcher.dispatch(
+    armed = deliver(node,
         m.SetPickupCode(
             terminal_id=TERMINAL,
             operation_id=f"{load_id}#1",
@@ -135,7 +136,7 @@ def test_expired_code_is_refused_as_expired_and_opens_nothing(kiosk: Kiosk):
 def test_rotated_code_replaces_the_old_one(kiosk: Kiosk):
     compartment = _load_result(kiosk)
     now = kiosk.clock()
-    kiosk.node.dispatcher.dispatch(
+    deliver(kiosk.node,
         m.SetPickupCode(
             terminal_id=TERMINAL,
             operation_id="L-7f3a9c#2",
@@ -187,7 +188,7 @@ def test_repeated_wrong_codes_lock_the_keypad_and_queue_an_alarm(kiosk: Kiosk):
 def test_withdrawn_result_cannot_be_picked_up(kiosk: Kiosk):
     compartment = _load_result(kiosk)
     now = kiosk.clock()
-    ack = kiosk.node.dispatcher.dispatch(
+    ack = deliver(kiosk.node,
         m.WithdrawResult(
             terminal_id=TERMINAL,
             operation_id="L-7f3a9c#withdraw",
@@ -216,8 +217,8 @@ def test_duplicate_load_command_reserves_one_compartment(kiosk: Kiosk):
         item_code="SB-0203",
     )
 
-    first = kiosk.node.dispatcher.dispatch(command)
-    again = kiosk.node.dispatcher.dispatch(command)
+    first = deliver(kiosk.node, command)
+    again = deliver(kiosk.node, command)
 
     assert first.result == again.result
     reserved = [c for c in kiosk.node.locker.compartments() if c.state == State.RESERVED]

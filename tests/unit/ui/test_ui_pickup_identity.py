@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from command_delivery import deliver
 from ui_unit_kiosk import leftovers, offline_kiosk, secrets
 
 from cloud_bridge.contract import applicant_ref, pickup_code
@@ -30,7 +31,7 @@ def arm_identity_result(kiosk, code_key: bytes) -> str:
     holder = applicant_ref.digest(
         APPLICANT_KEY, SAMPLE_CITIZEN.document_type, SAMPLE_CITIZEN.number
     )
-    ack = node.dispatcher.dispatch(
+    ack = deliver(node,
         m.LoadResult(
             terminal_id="T0001",
             operation_id="L-ui1",

@@ -44,7 +44,7 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         broker_host=broker.host,
         broker_port=broker.port,
         client_id="backend.query-ui",
-        broker_tls=worker_identity(broker.authority, "backend.query-ui"),
+        credentials=worker_identity(broker.authority, "backend.query-ui"),
         shared_group=None,
     )
     key = new_pickup_code_key()
@@ -67,6 +67,7 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         pickup_code_key=key,
         applicant_key=backend.applicant_key,
         tls=broker.client_tls("T0001"),
+        backend_keys=broker.authority.backend_signing_keys(),
     )
     kiosk = Kiosk(
         node,

@@ -1,0 +1,180 @@
+"""The backend's end-to-end signatures: downstream signed, upstream verified (ADR 0007).
+
+Commands carry a per-terminal sequence number from the database, so it increases strictly
+across restarts and across workers; receipts and responses carry 0 (a terminal settles or
+correlates them by id, and their order does not matter). An upstream message whose signature
+does not hold for any current certificate of its terminal is refused before ingest, and
+becomes a security alarm.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import signing, topics
+from provisioning.tls import ClientTls
+
+from .db import Database
+from .models import AlarmRow, DownstreamSequence, RejectedMessage, Terminal, utcnow
+
+log = logging.getLogger(__name__)
+
+PublicKeys = Callable[[str], list]
+# A terminal's keys are looked up again at most this often when a signature fails (renewal).
+REFRESH_S = 5.0
+
+
+@dataclass(frozen=True)
+class WorkerCredentials:
+    """What a backend worker proves itself with on the wire, and checks terminals against."""
+
+    tls: ClientTls
+    signer: signing.BackendSigner
+    terminal_keys: PublicKeys
+
+
+@dataclass(frozen=True)
+class Forgery:
+    topic: str
+    terminal_id: str | None
+    reason: str
+    size: int
+
+
+class WireSigning:
+    """Signs what the backend publishes and checks what terminals publish."""
+
+    def __init__(self, db: Database, signer: signing.BackendSigner, public_keys: PublicKeys):
+        self.db = db
+        self.signer = signer
+        self.public_keys = public_keys
+        self._keys: dict[str, tuple[float, list]] = {}
+        self._lock = threading.Lock()
+        self.forgeries: queue.Queue[Forgery] = queue.Queue()
+        self.refused = 0
+
+    # ------------------------------------------------------------ downstream
+
+    def properties(
+        self, message: m.Message, payload: bytes, props: Properties | None
+    ) -> Properties:
+        """PUBLISH properties with `seq` and `sig` for this message on its topic."""
+        seq = self._next_seq(message.terminal_id) if isinstance(message, m.COMMAND_TYPES) else 0
+        props = props or Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [
+            (signing.SEQ, str(seq)),
+            (signing.SIG, self.signer.sign(message.topic(), seq, payload)),
+        ]
+        return props
+
+    def _next_seq(self, terminal_id: str) -> int:
+        with self.db.transaction() as session:
+            if self.db.engine.dialect.name == "sqlite":
+                stmt = sqlite_insert(DownstreamSequence).values(terminal_id=terminal_id, last_seq=0)
+                session.execute(stmt.on_conflict_do_nothing())
+            elif session.get(DownstreamSequence, terminal_id) is None:
+                session.add(DownstreamSequence(terminal_id=terminal_id, last_seq=0))
+                session.flush()
+            return int(
+                session.execute(
+                    update(DownstreamSequence)
+                    .where(DownstreamSequence.terminal_id == terminal_id)
+                    .values(last_seq=DownstreamSequence.last_seq + 1)
+                    .returning(DownstreamSequence.last_seq)
+                ).scalar_one()
+            )
+
+    # ------------------------------------------------------------ upstream
+
+    def check(self, topic: str, payload: bytes, props: object) -> bool:
+        """True if the message is signed by its terminal; else queued as a forgery."""
+        try:
+            terminal_id: str | None = topics.parse(topic).terminal_id
+        except topics.TopicError:
+            terminal_id = None
+        sig = signing.user_properties(props).get(signing.SIG)
+        try:
+            if terminal_id is None:
+                raise signing.SignatureError("not a terminal topic")
+            self._verify(terminal_id, topic, payload, sig)
+            return True
+        except signing.SignatureError as exc:
+            self.refused += 1
+            self.forgeries.put(Forgery(topic, terminal_id, str(exc), len(payload)))
+            return False
+
+    def _verify(self, terminal_id: str, topic: str, payload: bytes, sig: str | None) -> None:
+        fetched, keys = self._cached(terminal_id)
+        try:
+            signing.verify_upstream(keys, topic, payload, sig)
+        except signing.SignatureError:
+            if time.monotonic() - fetched < REFRESH_S:
+                raise
+            _, keys = self._cached(terminal_id, refresh=True)
+            signing.verify_upstream(keys, topic, payload, sig)
+
+    def _cached(self, terminal_id: str, refresh: bool = False) -> tuple[float, list]:
+        with self._lock:
+            entry = self._keys.get(terminal_id)
+        if entry is None or refresh:
+            entry = (time.monotonic(), self.public_keys(terminal_id))
+            with self._lock:
+                self._keys[terminal_id] = entry
+        return entry
+
+    def record_forgeries(self) -> int:
+        """Write queued forgeries as rejected messages and security alarms; returns how many."""
+        batch: list[Forgery] = []
+        while True:
+            try:
+                batch.append(self.forgeries.get_nowait())
+            except queue.Empty:
+                break
+        if not batch:
+            return 0
+        now = utcnow()
+        by_terminal: dict[str, list[Forgery]] = {}
+        with self.db.transaction() as session:
+            for f in batch:
+                session.add(
+                    RejectedMessage(
+                        topic=f.topic[:255],
+                        terminal_id=f.terminal_id,
+                        message_id=None,
+                        reason=f"signature: {f.reason}"[:300],
+                        size=f.size,
+                        received_at=now,
+                    )
+                )
+                log.error("security: refused %s: %s", f.topic, f.reason)
+                if f.terminal_id and session.get(Terminal, f.terminal_id) is not None:
+                    by_terminal.setdefault(f.terminal_id, []).append(f)
+            # One alarm per terminal per drain, however many forgeries arrived together.
+            for terminal_id, found in by_terminal.items():
+                session.add(
+                    AlarmRow(
+                        terminal_id=terminal_id,
+                        operation_id=f"SEC-{now:%Y%m%d%H%M%S%f}",
+                        kind=m.AlarmKind.SECURITY.value,
+                        severity=m.Severity.CRITICAL.value,
+                        compartment_id=None,
+                        detail=(
+                            f"refused {len(found)} message(s) not signed by the terminal, "
+                            f"first on {found[0].topic}: {found[0].reason}"
+                        )[:2000],
+                        raised_at=now,
+                        received_at=now,
+                    )
+                )
+        return len(batch)
