@@ -238,8 +238,13 @@ def act(
     note: Annotated[str, Form(max_length=500)] = "",
     terminal_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
+    def again(status_code: int, key: str, **fields: object) -> Response:
+        # The case page again with the reason why, keeping the note the clerk typed.
+        kept = {"action": action, "note": note}
+        return _case_page(request, application_no, status_code, error=(key, fields), kept=kept)
+
     if action not in ACTIONS or action in ("resend_code", "return"):
-        return _case_page(request, application_no, 422, error=("act.unknown", {}))
+        return again(422, "act.unknown")
     if action == "load_result" and Permission.LOAD_RESULTS not in permissions_of(
         list(who.staff.roles)
     ):
@@ -263,17 +268,18 @@ def act(
             if last
             else ""
         )
-        fields = {"seen": exc.seen, "current": exc.current, "last": by}
-        return _case_page(request, application_no, 409, error=("act.conflict", fields))
+        return again(409, "act.conflict", seen=exc.seen, current=exc.current, last=by)
     except InvalidTransition as exc:
-        fields = {"state": exc.state}
-        return _case_page(request, application_no, 409, error=("act.invalid", fields))
-    except (ReasonRequired, KeyReused) as exc:
-        return _case_page(request, application_no, 422, error=("act.refused", {"why": str(exc)}))
+        t = Wording(language(request))
+        return again(409, "act.invalid", state=t(f"state.{exc.state}"))
+    except ReasonRequired:
+        return again(422, "act.reason_required")
+    except KeyReused:
+        return again(422, "act.key_reused")
     except NotFound:
         return render(request, "forbidden.html", 404, reason="not_found")
     except WorkflowError as exc:
-        return _case_page(request, application_no, 409, error=("act.refused", {"why": str(exc)}))
+        return again(409, "act.refused", why=str(exc))
     target = f"/console/applications/{quote(application_no)}?done={action}"
     return RedirectResponse(target, status_code=303)
 

@@ -269,3 +269,17 @@ def test_the_queue_shows_deadline_colours_and_filters_by_them(app, service):
         blue = client.get("/console/queue", params={"colour": "blue"}).text
         assert OTHER in blue and NO not in blue and "蓝色预警" in blue
         assert client.get("/console/queue", params={"colour": "purple"}).status_code == 200
+
+
+def test_a_refused_action_says_why_and_keeps_the_note_typed(app):
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        accept = _form(client.get(f"/console/applications/{NO}").text, "accept")
+        client.post(f"/console/applications/{NO}/act", data=accept)
+        reject = _form(client.get(f"/console/applications/{NO}").text, "reject")
+        r = client.post(
+            f"/console/applications/{NO}/act", data=reject | {"note": "第二页缺章", "reason": ""}
+        )
+        assert r.status_code == 422 and "请从列表中选择原因" in r.text
+        assert 'value="第二页缺章"' in r.text
+        assert "已受理" in r.text  # nothing changed
