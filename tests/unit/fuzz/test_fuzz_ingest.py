@@ -67,10 +67,17 @@ def test_any_batch_commits_and_counts_every_message_once(ingest, items):
         assert m.decode(receipt.encode()) == receipt
 
 
+def _outcomes(result) -> dict[str, str]:
+    return {i.message_id: i.outcome for items in result.receipts.values() for i in items}
+
+
 @given(st.lists(mutated(UPSTREAM), min_size=1, max_size=4))
-def test_the_same_batch_twice_stores_nothing_new(ingest, items):
-    ingest.handle_batch(items)
+def test_a_message_applied_once_is_a_duplicate_ever_after(ingest, items):
+    first = _outcomes(ingest.handle_batch(items))
 
-    again = ingest.handle_batch(items)
+    again = _outcomes(ingest.handle_batch(items))
 
-    assert again.stored == 0
+    # A refused message is not recorded, so it may go through later (its cause fixed, or a
+    # blob whose chunks were dropped after a failed check being sent again).
+    applied = [i for i, outcome in first.items() if outcome in ("stored", "duplicate")]
+    assert all(again[i] == "duplicate" for i in applied)
