@@ -172,7 +172,8 @@ def mrz_block(gray: np.ndarray) -> np.ndarray | None:
     direction = np.array([np.cos(np.radians(first[3])), np.sin(np.radians(first[3]))])
     for other in lines[1:]:
         # The MRZ's other line: as long, parallel, within a few character heights.
-        apart = abs(float(np.cross(direction, other[1] - first[1])))
+        gap = other[1] - first[1]
+        apart = abs(float(direction[0] * gap[1] - direction[1] * gap[0]))
         turn = abs((other[3] - first[3] + 90.0) % 180.0 - 90.0)
         if other[2] >= 0.8 * first[2] and turn <= 4.0 and apart <= 6.0 * ch:
             points.append(other[0])
