@@ -31,8 +31,9 @@ from .models import AlarmRow, DownstreamSequence, RejectedMessage, Terminal, utc
 log = logging.getLogger(__name__)
 
 PublicKeys = Callable[[str], list]
-# A terminal's keys are looked up again at most this often when a signature fails (renewal).
-REFRESH_S = 5.0
+# When a signature fails, the terminal's keys are looked up again (it may have just renewed its
+# certificate), at most this many times a minute, so a flood of forgeries costs few lookups.
+REFRESHES_PER_MINUTE = 10
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class WireSigning:
         self.db = db
         self.signer = signer
         self.public_keys = public_keys
-        self._keys: dict[str, tuple[float, list]] = {}
+        self._keys: dict[str, list] = {}
+        self._refreshes: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self.forgeries: queue.Queue[Forgery] = queue.Queue()
         self.refused = 0
@@ -115,23 +117,30 @@ class WireSigning:
             return False
 
     def _verify(self, terminal_id: str, topic: str, payload: bytes, sig: str | None) -> None:
-        fetched, keys = self._cached(terminal_id)
+        keys = self._cached(terminal_id)
         try:
             signing.verify_upstream(keys, topic, payload, sig)
         except signing.SignatureError:
-            if time.monotonic() - fetched < REFRESH_S:
+            if not self._may_refresh(terminal_id):
                 raise
-            _, keys = self._cached(terminal_id, refresh=True)
-            signing.verify_upstream(keys, topic, payload, sig)
+            signing.verify_upstream(self._cached(terminal_id, refresh=True), topic, payload, sig)
 
-    def _cached(self, terminal_id: str, refresh: bool = False) -> tuple[float, list]:
+    def _may_refresh(self, terminal_id: str) -> bool:
+        now = time.monotonic()
         with self._lock:
-            entry = self._keys.get(terminal_id)
-        if entry is None or refresh:
-            entry = (time.monotonic(), self.public_keys(terminal_id))
+            recent = [t for t in self._refreshes.get(terminal_id, []) if now - t < 60]
+            allowed = len(recent) < REFRESHES_PER_MINUTE
+            self._refreshes[terminal_id] = [*recent, now] if allowed else recent
+        return allowed
+
+    def _cached(self, terminal_id: str, refresh: bool = False) -> list:
+        with self._lock:
+            keys = self._keys.get(terminal_id)
+        if keys is None or refresh:
+            keys = self.public_keys(terminal_id)
             with self._lock:
-                self._keys[terminal_id] = entry
-        return entry
+                self._keys[terminal_id] = keys
+        return keys
 
     def record_forgeries(self) -> int:
         """Write queued forgeries as rejected messages and security alarms; returns how many."""

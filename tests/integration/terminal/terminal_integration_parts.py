@@ -168,15 +168,22 @@ class FakeBackend:
     # ---------------------------------------------------------------- talking back
 
     def publish(
-        self, topic: str, payload: bytes, *, signer: BackendSigner | None = None, seq: int = 0
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        signer: BackendSigner | None = None,
+        seq: int = 0,
+        sig: str | None = None,
+        unsigned: bool = False,
     ) -> None:
-        """Publish signed with the site's backend key (or `signer`); seq defaults to the next."""
+        """Publish signed with the site's backend key (or `signer`, or exactly `sig`);
+        `seq` defaults to the next one."""
         seq = seq or _next_seq()
         props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [
-            (signing.SEQ, str(seq)),
-            (signing.SIG, (signer or self.signer).sign(topic, seq, payload)),
-        ]
+        if not unsigned:
+            sig = sig or (signer or self.signer).sign(topic, seq, payload)
+            props.UserProperty = [(signing.SEQ, str(seq)), (signing.SIG, sig)]
         info = self.client.publish(topic, payload, qos=1, retain=False, properties=props)
         info.wait_for_publish(timeout=5)
         assert info.is_published(), "the broker did not take the fake backend's message"
