@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import NO, PASSWORD
+from console_server import NO, PASSWORD
 from playwright.sync_api import expect
 
 from cloud_bridge.link import wait_until
