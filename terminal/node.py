@@ -33,6 +33,7 @@ from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal.catalog import DEFAULT_CATALOG, ServiceItem
+from terminal.command_limits import ArmingBudget, CommandLimits
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffServiceFlow
@@ -91,12 +92,14 @@ class TerminalNode:
         on_file_timeout_s: float = 5.0,
         supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
         keypad: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen; ADR 0011's limits
+        command_limits: CommandLimits = CommandLimits(),  # noqa: B008 - frozen; ADR 0007
     ):
         self.terminal_id = terminal_id
         self.data_dir = Path(data_dir)
         self.devices = devices
         self.clock = clock
         self._alarm_seq = 0
+        self.arming = ArmingBudget(command_limits)
         self._last_security_alarm: datetime | None = None
         self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
         self.outbox = Outbox(
@@ -217,8 +220,17 @@ class TerminalNode:
 
     # ---------------------------------------------------------------- commands
 
+    def _arming_allowed(self, cmd: m.Message) -> None:
+        if not self.arming.take(self.clock()):
+            self._security_alarm(
+                f"more than {self.arming.limits.arming_per_hour} arming commands in an hour:"
+                f" {m.type_name(type(cmd))} {cmd.message_id} refused"
+            )
+            raise CommandRejected("rate_limited: too many arming commands this hour")
+
     def _on_load_result(self, cmd: m.Message) -> CommandResult:
         assert isinstance(cmd, m.LoadResult)
+        self._arming_allowed(cmd)
         try:
             holder = holder_for_load(
                 self.parts.catalog,
@@ -238,11 +250,13 @@ class TerminalNode:
 
     def _on_set_pickup_code(self, cmd: m.Message) -> CommandResult:
         assert isinstance(cmd, m.SetPickupCode)
+        self._arming_allowed(cmd)
+        expires = self.arming.code_expiry(cmd.code_expires_at, self.clock())
         try:
             slot = self.locker.set_pickup_code(
                 cmd.load_id,
                 cmd.code_digest,
-                cmd.code_expires_at.timestamp(),
+                expires.timestamp(),
                 cmd.phone_tail_digest,
             )
         except CodeCollision as exc:

@@ -1,0 +1,48 @@
+"""What a terminal accepts from the backend even when every signature holds (ADR 0007).
+
+A stolen backend key, or a backend gone wrong, must still not be able to arm the whole bank in
+a minute or hand out a code that lives for months: commands that arm a compartment are capped
+per hour, and a code's lifetime is capped by the terminal's own setting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class CommandLimits:
+    """The terminal's own bounds on signed commands."""
+
+    # LoadResult and SetPickupCode together; a busy site loads a few dozen results a day.
+    arming_per_hour: int = 60
+    max_code_lifetime: timedelta = timedelta(days=8)
+
+    def __post_init__(self) -> None:
+        if self.arming_per_hour < 1 or self.max_code_lifetime <= timedelta(0):
+            raise ValueError("arming_per_hour and max_code_lifetime must be positive")
+
+
+class ArmingBudget:
+    """A sliding hour of arming commands; `take` is False once the hour's budget is spent."""
+
+    def __init__(self, limits: CommandLimits):
+        self.limits = limits
+        self._taken: deque[datetime] = deque()
+        self._lock = threading.Lock()
+
+    def take(self, now: datetime) -> bool:
+        with self._lock:
+            while self._taken and now - self._taken[0] >= timedelta(hours=1):
+                self._taken.popleft()
+            if len(self._taken) >= self.limits.arming_per_hour:
+                return False
+            self._taken.append(now)
+            return True
+
+    def code_expiry(self, asked: datetime, now: datetime) -> datetime:
+        """The expiry a code gets here: what the backend asked, or the terminal's cap if sooner."""
+        return min(asked, now + self.limits.max_code_lifetime)
