@@ -29,6 +29,7 @@ SAMPLE_CODE = "246810"
 SAMPLE_IDENTITY_CODE = "975310"  # a result the applicant collects in person
 OTHER_PERSON_NUMBER = "110105198001010016"
 TOUR_APPLICANT_KEY = b"tour-applicant-key-0123456789abc"
+TOUR_FACE_SAMPLE = "obama"  # face/samples.py: who stands at the face camera in the tour
 STOPS = (
     "home",
     "catalog",
@@ -72,6 +73,21 @@ def _decision(matched: bool) -> FaceDecision:
     )
 
 
+def _person_at_face_camera(node) -> None:
+    """Emulated terminals film a generated page with the face camera: put a person there.
+
+    The person is built from a public sample photo (fetched from PyPI, never shipped), so the
+    face screen's preview shows a face where a citizen would stand.
+    """
+    from devices.camera.emulated import GeneratedPageSource
+
+    if isinstance(node.parts.face_camera, GeneratedPageSource):
+        from devices.camera.face_emulator import LivePersonSource
+        from face.samples import sample_bytes
+
+        node.parts.face_camera = LivePersonSource(sample_bytes(TOUR_FACE_SAMPLE))
+
+
 def tour(
     drv: KioskDriver,
     devices,
@@ -108,6 +124,7 @@ def tour(
     k.end_session("tour")
     # Submission: card, passport MRZ, face (one miss shown), item, phone, materials, scan.
     devices.face.decision = _decision(False)
+    _person_at_face_camera(k.node)
     drv.tap(screens["home"].choices["submit"])
     drv.wait_screen("card")
     at("card")
