@@ -78,8 +78,15 @@ def run_demo(
         site.start()
         assert site.backend and site.node and site.devices
         backend, node, devices, broker = site.backend, site.node, site.devices, site.broker
-        n.say("broker", f"private Mosquitto on {broker.url}")
+        assert site.identity is not None
+        n.say("broker", f"private Mosquitto on {broker.url}: mutual TLS only, site CA")
         n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
+        n.say("operator", f"one-time enrollment token issued for {TERMINAL_ID}")
+        n.say(
+            "technician",
+            f"{TERMINAL_ID} enrolled at {backend.enroll_url}: key made on the terminal, "
+            f"certificate until {site.identity.not_after:%Y-%m-%d}, backend key pinned",
+        )
         n.say("terminal", f"{TERMINAL_ID} online, {len(node.locker.compartments())} compartments")
         # The clerk signs in as staff do; an admin token reads the SMS outbox (masked).
         clerk_password = secrets.token_urlsafe(9)

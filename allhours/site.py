@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cloud_bridge.contract.messages import utcnow
 from provisioning.authority import SiteAuthority
+from provisioning.bundle import TerminalIdentity
 from provisioning.enroll_client import enroll
 from terminal.node import TerminalNode
 
@@ -48,6 +49,7 @@ class LocalSite:
         self.backend: BackendHost | None = None
         self.node: TerminalNode | None = None
         self.devices: EmulatedDevices | None = None
+        self.identity: TerminalIdentity | None = None
 
     def start(self) -> LocalSite:
         try:
@@ -64,6 +66,7 @@ class LocalSite:
             token = self.authority.issue_token(self.terminal_id, created_by="site set-up")
             data_dir = self.workdir / self.terminal_id
             identity = enroll(self.backend.enroll_url, str(token), data_dir)
+            self.identity = identity
             self.node, self.devices = enrolled_terminal(
                 identity,
                 data_dir,
