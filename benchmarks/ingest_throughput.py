@@ -18,18 +18,30 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import TERMINAL, application, site_backend, site_broker, stored, wait
 
+from cloud_bridge.contract import signing
+from cloud_bridge.contract.signing import TerminalSigner
 from provisioning.authority import BACKEND
+
+
+def _signature(signer: TerminalSigner, topic: str, payload: bytes) -> Properties:
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = (signing.SIG, signer.sign(topic, payload))
+    return props
 
 
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = site_broker(tmpdir)
+        # The terminal's certificate first: the backend checks each event's signature with it.
+        files = broker.client_tls(TERMINAL)
         service = site_backend(broker, tmpdir)
         # mosquitto_sub reads as a backend worker would: its own certificate, a plain filter.
         sub_tls = broker.client_tls("backend.bench-sub", BACKEND)
@@ -82,12 +94,15 @@ def main(n: int) -> None:
         pub = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=TERMINAL
         )
-        pub.tls_set_context(broker.client_tls(TERMINAL).context())
+        pub.tls_set_context(files.context())
+        # Signed as the terminal signs each event when it queues it, before the clock starts.
+        signer = TerminalSigner.from_pem(files.key_file.read_bytes())
+        signed = [(t, p, _signature(signer, t, p)) for t, p in payloads]
         pub.max_inflight_messages_set(1000)
         pub.connect(broker.host, broker.port)
         pub.loop_start()
         start = time.perf_counter()
-        infos = [pub.publish(t, p, qos=1) for t, p in payloads]
+        infos = [pub.publish(t, p, qos=1, properties=props) for t, p, props in signed]
         for info in infos:
             info.wait_for_publish(60)
         published = time.perf_counter() - start
