@@ -76,7 +76,7 @@ def read_mrz(frame: object) -> MrzReading:
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     tries = 0
     seen = False
-    for view in _views(rgb, gray):
+    for view in page_views(rgb, gray):
         block = mrz_block(view)
         if block is None:
             continue
@@ -117,7 +117,7 @@ def _orientations(block: np.ndarray) -> list[bool]:
     return [True, False] if flipped > upright else [False, True]
 
 
-def _views(rgb: np.ndarray, gray: np.ndarray):
+def page_views(rgb: np.ndarray, gray: np.ndarray):
     """The straightened photo page (if its outline is found), then the whole frame."""
     quad = find_page(rgb)
     if quad is not None:
