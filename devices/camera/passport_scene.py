@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from devices.camera.document_scene import add_reflection, background, composite, project_page
+from devices.camera.document_scene import background, composite, project_page
+from devices.camera.highlights import add_reflection
 
 OCR_B = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
 PAGE_MM = (125.0, 88.0)  # TD3 data page, landscape
