@@ -91,6 +91,8 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
             drv.type(s["phone"].keypad, PHONE)
             drv.tap(s["phone"].nav.children[0])
             drv.wait_screen("materials")
+            # The checklist asks the backend what it holds, then draws its rows again.
+            drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
             drv.tap(s["materials"].row_buttons["id-card-copy"])
             drv.wait_screen("scan")
             drv.tap(s["scan"].scan_button)  # the citizen presses "Scan" at once
@@ -207,5 +209,7 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
             )
             assert picked, "the backend never heard of the pickup"
             assert kiosk.t.misses == set()
+            # Every message of the story was signed and taken, in both directions.
+            assert node.link.forged == 0 and site.backend.service.mqtt.signing.refused == 0
         finally:
             drv.close()
