@@ -19,11 +19,12 @@ from .models import (
     Blob,
     CommandRow,
     LoadOperation,
+    Material,
     Terminal,
     WorkflowHistory,
     utcnow,
 )
-from .outcomes import DUPLICATE, STORED, Applied, Refused
+from .outcomes import DUPLICATE, STORED, Applied, Conflict, Refused
 from .reuse import MaterialsOnFile
 from .workflow import LoadStatus, State, Workflow, WorkflowSettings
 
@@ -92,7 +93,9 @@ class UpstreamHandlers:
         existing = session.get(Application, msg.application_no)
         if existing is not None:
             if existing.terminal_id != terminal.id:
-                raise Refused(f"application {msg.application_no} belongs to another terminal")
+                raise Conflict(f"application {msg.application_no} belongs to another terminal")
+            if not _same_submission(session, existing, msg):
+                raise Conflict(f"application number {msg.application_no} reused with other content")
             return Applied(DUPLICATE)
         a = msg.applicant
         app = Application(
@@ -231,7 +234,7 @@ class UpstreamHandlers:
     ) -> Applied:
         row = session.get(CommandRow, msg.command_id)
         if row is None or row.terminal_id != terminal.id:
-            raise Refused(f"no command {msg.command_id} for terminal {terminal.id}")
+            raise Conflict(f"ack for command {msg.command_id}, never sent to {terminal.id}")
         if row.acked_at is not None:
             return Applied(DUPLICATE)
         row.status, row.detail, row.acked_at = msg.outcome.value, msg.detail, self.clock()
@@ -244,3 +247,20 @@ class UpstreamHandlers:
                 else:
                     load.status = LoadStatus.FAILED
         return Applied(STORED)
+
+
+def _same_submission(session: Session, app: Application, msg: m.ApplicationSubmitted) -> bool:
+    """Whether a submission under a known number says what the stored one says (a resend)."""
+    stored = set(
+        session.scalars(
+            select(Material.sha256).where(Material.application_no == app.application_no)
+        )
+    )
+    return (
+        app.item_code == msg.item_code
+        and app.id_number == msg.applicant.id_number
+        and app.id_document_type == msg.applicant.id_document_type.value
+        and app.phone == msg.applicant.phone
+        and app.submitted_at == msg.submitted_at
+        and {x.sha256 for x in msg.materials} <= stored
+    )

@@ -24,13 +24,14 @@ from .effects import AfterCommit
 from .fleet import register_terminal
 from .handlers import UpstreamHandlers
 from .models import (
+    AlarmRow,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
     Terminal,
     utcnow,
 )
-from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Refused
+from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, Refused
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
@@ -275,6 +276,8 @@ class Ingest:
         except (Refused, WorkflowError, m.MalformedMessage) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             self._reject(session, result, topic, len(payload), reason, message_id)
+            if isinstance(exc, Conflict):
+                self._conflict_alarm(session, terminal_id, message_id, reason)
             return
         except DBAPIError:
             raise  # the database itself failed: the whole batch is retried, nothing acked
@@ -288,6 +291,26 @@ class Ingest:
         batch.processed.add(message_id)
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
+
+    def _conflict_alarm(
+        self, session: Session, terminal_id: str, message_id: str, reason: str
+    ) -> None:
+        """A security alarm an operator sees; keyed by the message, so a resend adds none."""
+        if session.get(Terminal, terminal_id) is None:
+            return
+        log.error("security: conflicting message %s from %s: %s", message_id, terminal_id, reason)
+        session.merge(
+            AlarmRow(
+                terminal_id=terminal_id,
+                operation_id=f"CONFLICT-{message_id}",
+                kind=m.AlarmKind.SECURITY.value,
+                severity=m.Severity.CRITICAL.value,
+                compartment_id=None,
+                detail=f"conflicting message refused: {reason}"[:2000],
+                raised_at=self.clock(),
+                received_at=self.clock(),
+            )
+        )
 
     def _request(self, session: Session, message: m.Message, after: AfterCommit) -> None:
         """Answer a request: no receipt, no dedupe row; it changes nothing but the audit log."""

@@ -21,6 +21,11 @@ class Refused(Exception):
         self.reason = reason
 
 
+class Conflict(Refused):
+    """A signed message that contradicts what the backend holds: refused, never a duplicate, and
+    a security alarm, since a genuine terminal does not send one (a reset counter, a clone)."""
+
+
 @dataclass(frozen=True)
 class Applied:
     """A handler's verdict; REJECTED here keeps the handler's changes (e.g. dropped chunks)."""
