@@ -111,8 +111,7 @@ def test_sigkill_during_a_stream_of_submissions_loses_none_and_duplicates_none(
         # Bursts make multi-message batches, so the kill can land between commit and ack.
         for start in range(0, STREAM, 25):
             infos = [
-                terminal.publish_async(e.topic(), e.encode())
-                for e in events[start : start + 25]
+                terminal.publish_async(e.topic(), e.encode()) for e in events[start : start + 25]
             ]
             infos[-1].wait_for_publish(10)
             if stop.wait(0.03):
