@@ -11,18 +11,25 @@ class ScriptedIdentityReader:
     """Returns queued documents one by one; NoDocument when the queue is empty."""
 
     def __init__(self, documents: list[IdentityDocument] | None = None):
-        self._queue: deque[IdentityDocument] = deque(documents or [])
+        self._queue: deque[IdentityDocument | Exception] = deque(documents or [])
         self.reads = 0
 
     def place(self, document: IdentityDocument) -> None:
         """Put a document on the reader for the next read."""
         self._queue.append(document)
 
+    def place_unreadable(self, error: Exception) -> None:
+        """The next read fails as a real reader's would (wrong MRZ, a cloned chip, ...)."""
+        self._queue.append(error)
+
     def read(self, timeout_s: float) -> IdentityDocument:
         self.reads += 1
         if not self._queue:
             raise NoDocument("no document on the scripted reader")
-        return self._queue.popleft()
+        item = self._queue.popleft()
+        if isinstance(item, Exception):
+            raise item
+        return item
 
     def diagnostics(self) -> dict[str, object]:
         return {"driver": "scripted", "queued": len(self._queue), "reads": self.reads}
