@@ -120,7 +120,9 @@ def test_a_forged_code_for_anothers_result_opens_nothing(start_node, start_backe
     assert _state(node) == before
     with pytest.raises(LockerError):
         node.locker.pickup("123456")
-    assert [c.state for c in node.locker.compartments() if c.id == compartment] == [State.HOLDING_RESULT]
+    assert [c.state for c in node.locker.compartments() if c.id == compartment] == [
+        State.HOLDING_RESULT
+    ]
     assert _security_alarms(node)
 
 
