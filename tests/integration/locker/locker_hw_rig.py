@@ -150,7 +150,8 @@ class HardwareTerminal:
         With ``phone`` the code goes out with its tail's digest, as the backend sends it.
         """
         node, now = self.node, self.clock()
-        done = deliver(node,
+        done = deliver(
+            node,
             m.LoadResult(
                 terminal_id=TERMINAL,
                 operation_id=load_id,
@@ -158,7 +159,7 @@ class HardwareTerminal:
                 application_no=f"APP-{load_id}",
                 expires_at=now + timedelta(hours=1),
                 item_code="SB-0203",  # collected with the code alone
-            )
+            ),
         )
         assert done.outcome == m.AckOutcome.DONE, done.detail
         compartment = done.result["compartment_id"]
@@ -166,7 +167,8 @@ class HardwareTerminal:
         staff.open_for_load(load_id)
         staff.confirm_loaded(load_id)
         self.emulation.doors[compartment].close()  # the clerk shuts the door
-        armed = deliver(node,
+        armed = deliver(
+            node,
             m.SetPickupCode(
                 terminal_id=TERMINAL,
                 operation_id=f"{load_id}#1",
@@ -178,7 +180,7 @@ class HardwareTerminal:
                 phone_tail_digest=(
                     pickup_code.tail_digest(KEY, TERMINAL, load_id, phone[-4:]) if phone else None
                 ),
-            )
+            ),
         )
         assert armed.outcome == m.AckOutcome.DONE, armed.detail
         return compartment

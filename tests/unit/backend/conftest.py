@@ -95,9 +95,7 @@ def backend(tmp_path: Path) -> Iterator[Backend]:
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher)
     ingest.register_terminal(TERMINAL, KEY)
-    yield Backend(
-        db, ingest, publisher, tmp_path / "blobs", StaffDesk(db, publisher, HeldSms())
-    )
+    yield Backend(db, ingest, publisher, tmp_path / "blobs", StaffDesk(db, publisher, HeldSms()))
     db.dispose()
 
 

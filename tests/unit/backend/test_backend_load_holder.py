@@ -24,4 +24,3 @@ def test_load_result_carries_the_item_and_the_digest_of_the_applicants_document(
     assert command.item_code == "GS-0307"
     assert command.holder_ref == expected
     assert expected not in repr(command)  # a pseudonym, kept out of log lines
-

@@ -16,8 +16,12 @@ def _clock() -> datetime:
     return NOW
 
 
-def _load(terminal_id: str = TERMINAL, *, expires_in: timedelta = timedelta(hours=1),
-          load_id: str = "L-7f3a9c") -> m.LoadResult:
+def _load(
+    terminal_id: str = TERMINAL,
+    *,
+    expires_in: timedelta = timedelta(hours=1),
+    load_id: str = "L-7f3a9c",
+) -> m.LoadResult:
     return m.LoadResult(
         terminal_id=terminal_id,
         operation_id=load_id,

@@ -21,18 +21,23 @@ def test_default_layout_has_four_small_three_medium_two_large_on_channels_1_to_9
 
 
 def test_parse_layout_builds_specs_from_configuration():
-    specs = parse_layout([{"id": "B01", "size": "L", "channel": 4},
-                          {"id": "B02", "size": "S", "channel": 2}])
+    specs = parse_layout(
+        [{"id": "B01", "size": "L", "channel": 4}, {"id": "B02", "size": "S", "channel": 2}]
+    )
     assert specs == [CompartmentSpec("B01", Size.L, 4), CompartmentSpec("B02", Size.S, 2)]
 
 
 @pytest.mark.parametrize(
     ("items", "expected"),
     [
-        ([{"id": "A01", "size": "S", "channel": 1}, {"id": "A01", "size": "M", "channel": 2}],
-         r"entry 1 \(A01\): id A01 is already used by entry 0"),
-        ([{"id": "A01", "size": "S", "channel": 1}, {"id": "A02", "size": "M", "channel": 1}],
-         r"entry 1 \(A02\): channel 1 is already used by A01"),
+        (
+            [{"id": "A01", "size": "S", "channel": 1}, {"id": "A01", "size": "M", "channel": 2}],
+            r"entry 1 \(A01\): id A01 is already used by entry 0",
+        ),
+        (
+            [{"id": "A01", "size": "S", "channel": 1}, {"id": "A02", "size": "M", "channel": 1}],
+            r"entry 1 \(A02\): channel 1 is already used by A01",
+        ),
         ([{"id": "A01", "size": "XL", "channel": 1}], r"entry 0 \(A01\): unknown size 'XL'"),
         ([{"id": "A01", "size": "S", "chanel": 1}], r"entry 0 \(A01\): unknown key 'chanel'"),
         ([{"id": "A01", "size": "S"}], r"entry 0 \(A01\): missing key 'channel'"),

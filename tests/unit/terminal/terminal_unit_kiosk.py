@@ -53,8 +53,9 @@ class Kiosk:
     cameras: list[GeneratedPageSource] = field(default_factory=list)
 
     def channel_of(self, compartment_id: str) -> int:
-        return next(c.spec.channel for c in self.node.locker.compartments()
-                    if c.id == compartment_id)
+        return next(
+            c.spec.channel for c in self.node.locker.compartments() if c.id == compartment_id
+        )
 
     def messages(self, cls: type[m.Message] | None = None) -> list[m.Message]:
         """Decoded messages waiting in the outbox (not chunks), oldest first."""

@@ -17,11 +17,16 @@ CODE = "482913"
 APPLICATION = "AH-T0001-20261118-0007"
 
 
-def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
-                 valid_for: timedelta = timedelta(days=3)) -> str:
+def _load_result(
+    kiosk: Kiosk,
+    load_id: str = "L-7f3a9c",
+    code: str = CODE,
+    valid_for: timedelta = timedelta(days=3),
+) -> str:
     """What the backend and a clerk do: LoadResult, staff load, SetPickupCode."""
     node, now = kiosk.node, kiosk.clock()
-    loaded = deliver(node,
+    loaded = deliver(
+        node,
         m.LoadResult(
             terminal_id=TERMINAL,
             operation_id=load_id,
@@ -29,14 +34,15 @@ def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
             application_no=APPLICATION,
             expires_at=now + timedelta(hours=1),
             item_code="SB-0203",  # collected with the code alone
-        )
+        ),
     )
     assert loaded.outcome == m.AckOutcome.DONE, loaded.detail
     compartment = loaded.result["compartment_id"]
     staff = node.staff()
     assert staff.open_for_load(load_id) == compartment
     assert staff.confirm_loaded(load_id).id == compartment
-    armed = deliver(node,
+    armed = deliver(
+        node,
         m.SetPickupCode(
             terminal_id=TERMINAL,
             operation_id=f"{load_id}#1",
@@ -45,7 +51,7 @@ def _load_result(kiosk: Kiosk, load_id: str = "L-7f3a9c", code: str = CODE,
             code_digest=pickup_code.digest(KEY, TERMINAL, code),
             code_expires_at=now + valid_for,
             expires_at=now + timedelta(hours=1),
-        )
+        ),
     )
     assert armed.outcome == m.AckOutcome.DONE, armed.detail
     assert armed.result == {"compartment_id": compartment}
@@ -136,7 +142,8 @@ def test_expired_code_is_refused_as_expired_and_opens_nothing(kiosk: Kiosk):
 def test_rotated_code_replaces_the_old_one(kiosk: Kiosk):
     compartment = _load_result(kiosk)
     now = kiosk.clock()
-    deliver(kiosk.node,
+    deliver(
+        kiosk.node,
         m.SetPickupCode(
             terminal_id=TERMINAL,
             operation_id="L-7f3a9c#2",
@@ -145,7 +152,7 @@ def test_rotated_code_replaces_the_old_one(kiosk: Kiosk):
             code_digest=pickup_code.digest(KEY, TERMINAL, "550055"),
             code_expires_at=now + timedelta(days=3),
             expires_at=now + timedelta(hours=1),
-        )
+        ),
     )
     kiosk.board.pulses.clear()
 
@@ -188,14 +195,15 @@ def test_repeated_wrong_codes_lock_the_keypad_and_queue_an_alarm(kiosk: Kiosk):
 def test_withdrawn_result_cannot_be_picked_up(kiosk: Kiosk):
     compartment = _load_result(kiosk)
     now = kiosk.clock()
-    ack = deliver(kiosk.node,
+    ack = deliver(
+        kiosk.node,
         m.WithdrawResult(
             terminal_id=TERMINAL,
             operation_id="L-7f3a9c#withdraw",
             load_id="L-7f3a9c",
             application_no=APPLICATION,
             expires_at=now + timedelta(hours=1),
-        )
+        ),
     )
     assert ack.outcome == m.AckOutcome.DONE
     kiosk.board.pulses.clear()

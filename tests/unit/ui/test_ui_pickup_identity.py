@@ -31,7 +31,8 @@ def arm_identity_result(kiosk, code_key: bytes) -> str:
     holder = applicant_ref.digest(
         APPLICANT_KEY, SAMPLE_CITIZEN.document_type, SAMPLE_CITIZEN.number
     )
-    ack = deliver(node,
+    ack = deliver(
+        node,
         m.LoadResult(
             terminal_id="T0001",
             operation_id="L-ui1",
@@ -41,7 +42,7 @@ def arm_identity_result(kiosk, code_key: bytes) -> str:
             expires_at=now + timedelta(hours=1),
             item_code="GS-0307",
             holder_ref=holder,
-        )
+        ),
     )
     assert ack.outcome == m.AckOutcome.DONE, ack.detail
     staff = node.staff()
