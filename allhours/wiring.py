@@ -168,7 +168,7 @@ def emulated_terminal(
     applicant_key: bytes | None = None,
     tls: ClientTls | None = None,
     backend_keys: tuple[str, ...] = (),
-    renewal: Callable[[], bool] | None = None,
+    renewal: Callable[[], tuple[str, ...] | None] | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()

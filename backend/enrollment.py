@@ -27,10 +27,24 @@ def worker_identity(authority: SiteAuthority, client_id: str) -> WorkerCredentia
         authority.issue_identity(client_id, BACKEND, files.cert_file.parent)
         authority.publish()
     return WorkerCredentials(
-        tls=files,
-        signer=BackendSigner.from_raw(authority.backend_signing_key()),
-        terminal_keys=authority.terminal_public_keys,
+        tls=files, signer=CurrentSigner(authority), terminal_keys=authority.terminal_public_keys
     )
+
+
+class CurrentSigner:
+    """The backend's signer for the key that is current now, read again when the file changes."""
+
+    def __init__(self, authority: SiteAuthority):
+        self.authority = authority
+        self._stamp: tuple[int, int] | None = None
+        self._signer: BackendSigner | None = None
+
+    def __call__(self) -> BackendSigner:
+        raw = self.authority.backend_signing_key()  # small file, made on first use
+        stamp = self.authority.signing_key_stamp()
+        if self._signer is None or stamp != self._stamp:
+            self._signer, self._stamp = BackendSigner.from_raw(raw), stamp
+        return self._signer
 
 
 class TerminalBundles:

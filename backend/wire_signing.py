@@ -41,7 +41,9 @@ class WorkerCredentials:
     """What a backend worker proves itself with on the wire, and checks terminals against."""
 
     tls: ClientTls
-    signer: signing.BackendSigner
+    # The signer to use now: after a key rotation is promoted, the next call returns the new
+    # key's, with no restart (provisioning.authority.SiteAuthority.rotate_signing_key).
+    signer: Callable[[], signing.BackendSigner]
     terminal_keys: PublicKeys
 
 
@@ -56,7 +58,12 @@ class Forgery:
 class WireSigning:
     """Signs what the backend publishes and checks what terminals publish."""
 
-    def __init__(self, db: Database, signer: signing.BackendSigner, public_keys: PublicKeys):
+    def __init__(
+        self,
+        db: Database,
+        signer: Callable[[], signing.BackendSigner],
+        public_keys: PublicKeys,
+    ):
         self.db = db
         self.signer = signer
         self.public_keys = public_keys
@@ -76,7 +83,7 @@ class WireSigning:
         props = props or Properties(PacketTypes.PUBLISH)
         props.UserProperty = [
             (signing.SEQ, str(seq)),
-            (signing.SIG, self.signer.sign(message.topic(), seq, payload)),
+            (signing.SIG, self.signer().sign(message.topic(), seq, payload)),
         ]
         return props
 

@@ -58,9 +58,10 @@ class LinkSettings:
     # The backend's Ed25519 public keys (hex) from the enrollment bundle: every downstream
     # message must be signed by one of them (ADR 0007).
     backend_keys: tuple[str, ...] = ()
-    # Called every `renewal_check_s`: True when it has just renewed the certificate files,
-    # which the link then loads and reconnects with (provisioning.renewal).
-    renewal: Callable[[], bool] | None = None
+    # Called every `renewal_check_s`: the backend keys to trust when the certificate files or
+    # those keys changed (the link then loads them and reconnects), else None
+    # (provisioning.renewal).
+    renewal: Callable[[], tuple[str, ...] | None] | None = None
     renewal_check_s: float = 6 * 3600.0
 
 
@@ -142,7 +143,7 @@ class TerminalLink:
             )
         if not self.settings.backend_keys:
             raise LinkConfigError(f"{self.terminal_id} knows no backend key: enroll it again")
-        self._backend_keys = signing.BackendKeys(self.settings.backend_keys)
+        self._set_backend_keys(self.settings.backend_keys)
         self._load_signer()
         will = self._status(m.TerminalState.OFFLINE)
         body = will.encode()
@@ -261,6 +262,10 @@ class TerminalLink:
         # Up only once commands and receipts can reach us, so nothing sent to us is missed.
         self.connected.set()
         self.outbox.changed.set()
+
+    def _set_backend_keys(self, keys: tuple[str, ...]) -> None:
+        self._backend_keys = signing.BackendKeys(keys)
+        self._backend_keys_hex = tuple(keys)
 
     def _load_signer(self) -> None:
         assert self.settings.tls is not None
@@ -409,15 +414,24 @@ class TerminalLink:
                     break
 
     def _renewal_loop(self) -> None:
-        assert self.settings.renewal is not None
         while True:
-            try:
-                if self.settings.renewal():
-                    self.use_renewed_identity()
-            except Exception:
-                log.exception("certificate renewal check failed")
+            self.check_identity()
             if self._stop.wait(self.settings.renewal_check_s):
                 return
+
+    def check_identity(self) -> bool:
+        """Run the renewal check now; True when certificate or trusted keys changed."""
+        assert self.settings.renewal is not None
+        try:
+            keys = self.settings.renewal()
+            if keys is None:
+                return False
+            self._set_backend_keys(keys)
+            self.use_renewed_identity()
+            return True
+        except Exception:
+            log.exception("identity check failed")
+            return False
 
     def _telemetry_loop(self) -> None:
         assert self.telemetry_source is not None

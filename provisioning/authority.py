@@ -457,6 +457,11 @@ class SiteAuthority:
             write_private(path, _new_ed25519())
         return path.read_bytes()
 
+    def signing_key_stamp(self) -> tuple[int, int]:
+        """Changes whenever the current signing key is replaced (inode, modification time)."""
+        st = self._signing_path("current").stat()
+        return st.st_ino, st.st_mtime_ns
+
     def backend_signing_keys(self) -> tuple[str, ...]:
         """Public keys (hex) terminals must trust: current, then next and previous if any."""
         self.backend_signing_key()
@@ -479,7 +484,8 @@ class SiteAuthority:
         elif step == "promote":
             if not nxt.exists():
                 raise EnrollmentRefused("rotation", "announce a next key first")
-            current.replace(previous)
+            # Copy, then swap in the next key atomically: there is always a current key.
+            write_private(previous, current.read_bytes())
             nxt.replace(current)
         elif step == "retire":
             previous.unlink(missing_ok=True)

@@ -156,3 +156,17 @@ def renew(data_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> Termina
     files.cert_file.with_suffix(".new").replace(files.cert_file)
     write_private(current.directory / "bundle.json", json.dumps(bundle.to_json()).encode())
     return TerminalIdentity.load(data_dir, clock())
+
+
+def refresh_trusted_keys(data_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> bool:
+    """Ask which backend keys to trust now; rewrite the bundle and return True if they changed."""
+    current = TerminalIdentity.load(data_dir, clock())
+    answer = _post(f"{current.bundle.enroll_url.rstrip('/')}/v1/keys", {}, current.tls.context())
+    keys = answer.get("backend_signing_keys")
+    if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
+        raise EnrollmentFailed("bad_answer", "the backend's key list is missing or malformed")
+    if tuple(keys) == current.bundle.backend_signing_keys:
+        return False
+    bundle = replace(current.bundle, backend_signing_keys=tuple(keys))
+    write_private(current.directory / "bundle.json", json.dumps(bundle.to_json()).encode())
+    return True

@@ -3,6 +3,7 @@
     GET  /v1/ca      the site CA certificate (the client checks it against its token)
     POST /v1/enroll  {"token", "csr"} -> certificate, CA and bundle; the token is spent
     POST /v1/renew   {"csr"}, over mutual TLS with the current certificate -> new certificate
+    POST /v1/keys    {}, over mutual TLS -> the backend signing keys to trust now (rotation)
 
 Bodies are JSON of at most 16 KiB; a refusal is a 4xx with {"error": code, "message": text},
 and each one is logged for the operator with the terminal id and the cause.
@@ -112,6 +113,14 @@ class EnrollmentServer:
             "bundle": bundle,
         }
 
+    def trusted_keys(self, peer: x509.Certificate | None) -> dict[str, Any]:
+        """The backend keys an enrolled terminal must trust now (announced, current, previous)."""
+        if peer is None or not self.authority.is_active_certificate(peer):
+            raise EnrollmentRefused(
+                "no_client_certificate", "only an enrolled terminal may ask for the keys"
+            )
+        return {"backend_signing_keys": list(self.authority.backend_signing_keys())}
+
     def renew(self, peer: x509.Certificate | None, body: dict[str, Any]) -> dict[str, Any]:
         if peer is None:
             raise EnrollmentRefused(
@@ -149,6 +158,8 @@ def _handler_for(server: EnrollmentServer) -> type[BaseHTTPRequestHandler]:
                     answer = server.enroll(body)
                 elif self.path == "/v1/renew":
                     answer = server.renew(self._peer(), body)
+                elif self.path == "/v1/keys":
+                    answer = server.trusted_keys(self._peer())
                 else:
                     self._send(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": self.path})
                     return

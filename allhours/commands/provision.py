@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = psub.add_parser("revoke", parents=[ca], help="revoke a terminal: CRL, access, tokens")
     r.add_argument("terminal_id")
     r.set_defaults(func=_revoke)
+    k = psub.add_parser(
+        "signing-key",
+        parents=[ca],
+        help="rotate the backend's signing key: announce, then promote, then retire",
+    )
+    k.add_argument("step", choices=("show", "announce", "promote", "retire"))
+    k.set_defaults(func=_signing_key)
 
     e = sub.add_parser("enroll", help="enroll this terminal with a one-time token, or renew")
     e.add_argument("--data-dir", type=Path, default=Path("var/terminal"))
@@ -93,6 +100,29 @@ def _revoke(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     print(f"{args.terminal_id} revoked: {certs} certificate(s) on the CRL, broker access removed")
+    return 0
+
+
+def _signing_key(args: argparse.Namespace) -> int:
+    from provisioning.authority import EnrollmentRefused
+
+    authority = _authority(args)
+    try:
+        keys = (
+            authority.backend_signing_keys()
+            if args.step == "show"
+            else authority.rotate_signing_key(args.step)
+        )
+    except EnrollmentRefused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print("terminals trust (current first):")
+    for key in keys:
+        print(f"  {key}")
+    if args.step == "announce":
+        print(
+            "promote once every terminal has renewed or re-enrolled with this list", file=sys.stderr
+        )
     return 0
 
 

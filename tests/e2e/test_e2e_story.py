@@ -278,3 +278,22 @@ def _rotation_done(spine: Spine) -> bool:
     cmds = spine.api.get("/api/commands", params={"terminal_id": TERMINAL}).json()
     codes = [c for c in cmds if c["type"] == "command.set_pickup_code"]
     return len(codes) >= 2 and all(c["status"] != "pending" for c in codes)
+
+
+def test_the_backend_key_rotates_with_no_downtime(spine: Spine):
+    """Announce a next key, let the terminal learn it, promote it: commands keep arriving."""
+    authority = spine.backend.authority
+    old = authority.backend_signing_keys()
+    new_list = authority.rotate_signing_key("announce")
+    assert spine.node.link.check_identity()  # the terminal's periodic check, run now
+    assert set(new_list) <= set(spine.node.link._backend_keys_hex)
+
+    authority.rotate_signing_key("promote")  # the running backend signs with it from now on
+    app_no = _submit_and_ingest(spine)
+    compartment, code = _approve_and_load(spine, app_no)  # commands signed with the new key
+
+    opened = citizen_picks_up(spine.node, code, SAY, TAIL)
+    assert opened.compartment_id == compartment
+    authority.rotate_signing_key("retire")
+    assert old[0] not in authority.backend_signing_keys()
+    assert spine.node.link.forged == 0

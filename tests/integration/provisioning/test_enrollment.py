@@ -237,3 +237,22 @@ def test_an_expired_certificate_is_refused_at_start_with_what_to_do(broker, back
     with pytest.raises(IdentityError) as missing:
         TerminalIdentity.load(tmp_path / "T", datetime.now(UTC))
     assert "allhours enroll" in str(missing.value)
+
+
+def test_only_an_enrolled_terminal_may_ask_for_the_keys_to_trust(broker, backend, tmp_path):
+    import ssl
+
+    import httpx
+
+    anonymous = ssl.create_default_context(cadata=broker.authority.ca_pem.decode())
+    r = httpx.post(f"{backend.url}/v1/keys", json={}, verify=anonymous, timeout=10)
+    assert r.status_code == 401 and r.json()["error"] == "no_client_certificate"
+
+    identity = enroll(backend.url, str(broker.authority.issue_token("T0011")), tmp_path / "T")
+    broker.authority.rotate_signing_key("announce")
+    from provisioning.enroll_client import refresh_trusted_keys
+
+    assert refresh_trusted_keys(tmp_path / "T")
+    keys = TerminalIdentity.load(tmp_path / "T", datetime.now(UTC)).bundle.backend_signing_keys
+    assert len(keys) == 2 and keys[0] == identity.bundle.backend_signing_keys[0]
+    assert not refresh_trusted_keys(tmp_path / "T")  # nothing new the second time
