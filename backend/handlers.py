@@ -21,6 +21,7 @@ from .models import (
     LoadOperation,
     Material,
     Terminal,
+    TerminalConnection,
     WorkflowHistory,
     utcnow,
 )
@@ -69,6 +70,18 @@ class UpstreamHandlers:
         self, session: Session, msg: m.Status, terminal: Terminal, _a: AfterCommit
     ) -> Applied:
         # Arrival order, not sent_at: a last will carries the time of the connect that set it.
+        # But never a status of an earlier connection than one already seen: a will published
+        # late for a connection that is gone, or an old status replayed (protocol.md, status).
+        if msg.connection is not None:
+            seen = session.get(TerminalConnection, terminal.id)
+            if seen is not None and msg.connection < seen.connection:
+                raise Refused(
+                    f"status of connection {msg.connection} after connection {seen.connection}"
+                )
+            if seen is None:
+                session.add(TerminalConnection(terminal_id=terminal.id, connection=msg.connection))
+            else:
+                seen.connection = msg.connection
         terminal.last_status = msg.state.value
         terminal.software_version = msg.software_version
         terminal.status_sent_at = msg.sent_at

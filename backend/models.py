@@ -393,3 +393,12 @@ class DownstreamSequence(Base):
 
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TerminalConnection(Base):
+    """The highest MQTT connection number seen in a terminal's status (presence order)."""
+
+    __tablename__ = "terminal_connections"
+
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    connection: Mapped[int] = mapped_column(Integer)

@@ -106,6 +106,8 @@ class TerminalLink:
         self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._tls_context: ssl.SSLContext | None = None
+        self._connection: int | None = None
+        self._connection_used = False  # this number's online status went out
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ set-up
@@ -116,6 +118,29 @@ class TerminalLink:
             state=state,
             software_version=self.software_version,
             since=self.started_at,
+            connection=self._connection,
+        )
+
+    def _next_connection(self) -> int:
+        """Count one more connection, on disk: numbers keep increasing across restarts."""
+        with self.outbox.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS link_connections ("
+                " only_row INTEGER PRIMARY KEY CHECK (only_row = 1), last INTEGER NOT NULL)"
+            )
+            tx.execute(
+                "INSERT INTO link_connections VALUES (1, 1)"
+                " ON CONFLICT(only_row) DO UPDATE SET last = last + 1"
+            )
+        return int(self.outbox.query("SELECT last FROM link_connections")[0][0])
+
+    def _set_will(self) -> None:
+        """The retained offline status the broker publishes if this connection dies."""
+        self._connection = self._next_connection()
+        will = self._status(m.TerminalState.OFFLINE)
+        body = will.encode()
+        self._client.will_set(
+            will.topic(), body, qos=1, retain=True, properties=self._signed(will.topic(), body)
         )
 
     def _make_client(self) -> mqtt.Client:
@@ -145,11 +170,7 @@ class TerminalLink:
             raise LinkConfigError(f"{self.terminal_id} knows no backend key: enroll it again")
         self._set_backend_keys(self.settings.backend_keys)
         self._load_signer()
-        will = self._status(m.TerminalState.OFFLINE)
-        body = will.encode()
-        self._client.will_set(
-            will.topic(), body, qos=1, retain=True, properties=self._signed(will.topic(), body)
-        )
+        self._set_will()
         self._tls_context = self.settings.tls.context()
         self._client.tls_set_context(self._tls_context)
         props = Properties(PacketTypes.CONNECT)
@@ -234,6 +255,7 @@ class TerminalLink:
             ]
         )
         online = self._status(m.TerminalState.ONLINE)
+        self._connection_used = True
         body = online.encode()
         client.publish(
             online.topic(), body, qos=1, retain=True, properties=self._signed(online.topic(), body)
@@ -301,6 +323,13 @@ class TerminalLink:
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("link down: %s; retrying with backoff", reason_code)
         self.connected.clear()
+        if self._connection_used and not self._stop.is_set():
+            self._connection_used = False
+            # The next connection gets the next number, in its will and its online status.
+            try:
+                self._set_will()
+            except Exception:
+                log.exception("could not prepare the next connection's will")
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -120,6 +120,10 @@ class Status(Message):
     state: TerminalState
     software_version: str = Field(max_length=32)
     since: UtcTime
+    # Which MQTT connection of the terminal this status belongs to, counted up on the terminal
+    # and kept across restarts: the will and the online status of one connection share it, so a
+    # status of an earlier connection (a late will, or a replay) can be told from a newer one.
+    connection: int | None = Field(default=None, ge=1, le=2**53)
 
 
 class DeviceHealth(_Model):

@@ -23,7 +23,14 @@ def examples() -> dict[str, m.Message]:
     """One canonical example per message type, keyed by type name."""
     common = {"terminal_id": _T, "sent_at": _AT}
     items: list[m.Message] = [
-        m.Status(message_id=_ids(1), state="online", software_version="0.1.0", since=_AT, **common),
+        m.Status(
+            message_id=_ids(1),
+            state="online",
+            software_version="0.1.0",
+            since=_AT,
+            connection=1,
+            **common,
+        ),
         m.Telemetry(
             message_id=_ids(2),
             uptime_s=3600,

@@ -128,3 +128,22 @@ def test_broker_publishes_the_retained_offline_will_when_a_terminal_dies(
     assert retained.retain is True
     assert retained.message.state == m.TerminalState.OFFLINE
     assert retained.message.terminal_id == terminal_id
+
+
+def test_each_connection_gets_a_higher_number_in_its_will_and_status_across_restarts(
+    start_node, start_backend
+):
+    backend = start_backend(filters=(topics.status(TERMINAL),))
+    first = start_node()
+    assert backend.wait_for(lambda: _status(backend, TERMINAL))
+    n1 = _status(backend, TERMINAL)[-1].message.connection
+    first.stop()  # its clean offline status carries the same number
+    assert backend.wait_for(lambda: _status(backend, TERMINAL)[-1].message.state == "offline")
+    assert _status(backend, TERMINAL)[-1].message.connection == n1
+
+    start_node()  # the same data directory: the count goes on
+    assert backend.wait_for(
+        lambda: _status(backend, TERMINAL)[-1].message.state == m.TerminalState.ONLINE
+    )
+    n2 = _status(backend, TERMINAL)[-1].message.connection
+    assert n1 is not None and n2 is not None and n2 > n1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from backend_unit_factories import TERMINAL, submission
 from sqlalchemy import select
 
-from backend.models import AlarmRow, Application, RejectedMessage
+from backend.models import AlarmRow, Application, RejectedMessage, Terminal
 from cloud_bridge.contract import messages as m
 
 NO = "AH-T0001-20261120-0001"
@@ -59,3 +59,29 @@ def test_an_ack_for_a_command_never_sent_is_refused_with_an_alarm(backend):
     assert result.receipts[TERMINAL][0].outcome == m.ReceiptOutcome.REJECTED
     [alarm] = _security_alarms(backend)
     assert "never sent" in alarm.detail
+
+
+def _status(state: str, connection: int, n: int) -> m.Status:
+    return m.Status(
+        terminal_id=TERMINAL,
+        message_id=f"{n:032x}",
+        state=state,
+        software_version="0.1.0",
+        since="2026-12-03T20:00:00Z",
+        connection=connection,
+    )
+
+
+def test_a_status_of_an_earlier_connection_never_overrides_a_newer_one(backend):
+    backend.feed(_status("online", 4, 1))
+    backend.feed(_status("offline", 3, 2))  # the broker's late will for connection 3
+    with backend.db.transaction() as s:
+        assert s.get(Terminal, TERMINAL).last_status == "online"
+
+    backend.feed(_status("offline", 4, 3))  # connection 4's own will: applied
+    backend.feed(_status("online", 4, 4))  # the same online replayed: arrival order
+    backend.feed(_status("online", 2, 5))  # a status of connection 2, replayed: refused
+    with backend.db.transaction() as s:
+        assert s.get(Terminal, TERMINAL).last_status == "online"
+        reasons = list(s.scalars(select(RejectedMessage.reason)))
+    assert len([r for r in reasons if "status of connection" in r]) == 2
