@@ -243,7 +243,13 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
             return queries.list_commands(session, terminal_id)
 
     # SMS to applicants, masked (codes never in clear): signed-in staff with the outbox right.
-    app.include_router(notification_routes(db, [Depends(require(Permission.READ_SMS_OUTBOX))]))
+    app.include_router(
+        notification_routes(
+            db,
+            [Depends(require(Permission.READ_SMS_OUTBOX))],
+            [Depends(require(Permission.FOLLOW_UP_SMS))],
+        )
+    )
 
     @app.get("/api/ratings/summary")
     def ratings_summary(

@@ -22,12 +22,18 @@ class Permission(StrEnum):
     REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
     READ_RATINGS = "ratings.read"
     READ_SMS_OUTBOX = "sms.read"
+    FOLLOW_UP_SMS = "sms.follow_up"  # see whom an SMS did not reach, to call them
     MANAGE_STAFF = "staff.manage"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.CLERK: frozenset(
-        {Permission.READ_APPLICATIONS, Permission.ACT_ON_APPLICATIONS, Permission.LOAD_RESULTS}
+        {
+            Permission.READ_APPLICATIONS,
+            Permission.ACT_ON_APPLICATIONS,
+            Permission.LOAD_RESULTS,
+            Permission.FOLLOW_UP_SMS,
+        }
     ),
     Role.SUPERVISOR: frozenset(
         {
@@ -37,6 +43,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.LOAD_RESULTS,
             Permission.READ_RATINGS,
             Permission.READ_FLEET,
+            Permission.FOLLOW_UP_SMS,
         }
     ),
     Role.OPERATOR: frozenset(
@@ -48,6 +55,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_INGEST,
             Permission.READ_RATINGS,
             Permission.READ_SMS_OUTBOX,
+            Permission.FOLLOW_UP_SMS,
             Permission.MANAGE_STAFF,
         }
     ),

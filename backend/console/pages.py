@@ -21,6 +21,7 @@ from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
 from ..auth.routes import set_session_cookie, sign_in
 from ..models import Terminal
+from ..notifications.routes import needs_attention
 from ..service import BackendService
 from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
 from ..workflow import STAFF_STEPS, InvalidTransition, NotFound, WorkflowError
@@ -42,6 +43,7 @@ SECURITY_HEADERS = {
 }
 
 Reader = allowed(Permission.READ_APPLICATIONS)
+FollowUp = allowed(Permission.FOLLOW_UP_SMS)
 Clerk = allowed(Permission.ACT_ON_APPLICATIONS)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -180,6 +182,14 @@ def queue(
         options = cases.choices(session)
     template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
     return render(request, template, rows=rows, options=options, f=f)
+
+
+@router.get("/to-call")
+def to_call(request: Request, _who: FollowUp) -> Response:
+    """The citizens an SMS did not reach, for staff to phone (numbers masked here)."""
+    with _service(request).db.transaction() as session:
+        rows = needs_attention(session)
+    return render(request, "to_call.html", rows=rows)
 
 
 @router.get("/applications/{application_no}")

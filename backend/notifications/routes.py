@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.params import Depends
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import utcnow
@@ -20,11 +21,14 @@ StateName = Literal["queued", "sending", "accepted", "delivered", "undelivered",
 OVERDUE_AFTER = timedelta(minutes=15)
 
 
-def notification_routes(db: Database, guard: Sequence[Depends] = ()) -> APIRouter:
-    """GET /api/notifications and /api/notifications/attention, each behind `guard`."""
-    router = APIRouter(dependencies=list(guard))
+def notification_routes(
+    db: Database, guard: Sequence[Depends] = (), follow_up_guard: Sequence[Depends] = ()
+) -> APIRouter:
+    """GET /api/notifications behind `guard`; /api/notifications/attention, the list of
+    citizens to call, behind `follow_up_guard` (clerks and supervisors follow it up)."""
+    router = APIRouter()
 
-    @router.get("/api/notifications")
+    @router.get("/api/notifications", dependencies=list(guard))
     def notifications(
         application_no: str | None = Query(default=None, max_length=64),
         state: StateName | None = None,
@@ -39,25 +43,28 @@ def notification_routes(db: Database, guard: Sequence[Depends] = ()) -> APIRoute
                 limit=limit,
             )
 
-    @router.get("/api/notifications/attention")
+    @router.get("/api/notifications/attention", dependencies=list(follow_up_guard))
     def attention() -> list[dict[str, Any]]:
         """Messages a person must follow up: given up, undelivered, or waiting too long."""
-        overdue = utcnow() - OVERDUE_AFTER
         with db.transaction() as session:
-            rows = session.scalars(
-                select(NotificationRow)
-                .where(
-                    or_(
-                        NotificationRow.state.in_((S.DEAD, S.UNDELIVERED)),
-                        NotificationRow.state.in_(S.WAITING)
-                        & (NotificationRow.created_at < overdue),
-                        NotificationRow.state.in_(S.WAITING)
-                        & NotificationRow.last_error.like("alarm:%"),
-                    )
-                )
-                .order_by(NotificationRow.id)
-                .limit(500)
-            )
-            return [masked(r) for r in rows]
+            return needs_attention(session)
 
     return router
+
+
+def needs_attention(session: Session) -> list[dict[str, Any]]:
+    """SMS that did not reach the citizen, or not in time: staff call them instead (masked)."""
+    overdue = utcnow() - OVERDUE_AFTER
+    rows = session.scalars(
+        select(NotificationRow)
+        .where(
+            or_(
+                NotificationRow.state.in_((S.DEAD, S.UNDELIVERED)),
+                NotificationRow.state.in_(S.WAITING) & (NotificationRow.created_at < overdue),
+                NotificationRow.state.in_(S.WAITING) & NotificationRow.last_error.like("alarm:%"),
+            )
+        )
+        .order_by(NotificationRow.id)
+        .limit(500)
+    )
+    return [masked(r) for r in rows]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from notification_parts import PHONE, TERMINAL, TERMINAL_KEY
 from sqlalchemy import select
 
 from backend.blobs import BlobStore
@@ -23,11 +23,6 @@ from backend.sms import HeldSms
 from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
-
-TERMINAL = "T0001"
-TERMINAL_KEY = bytes(range(32))
-PHONE = "13800138000"
-CODE = re.compile(r"取件码(\d{6})")
 
 
 class Clock:

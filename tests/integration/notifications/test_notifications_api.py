@@ -29,7 +29,8 @@ def _app(notified) -> FastAPI:
         return JSONResponse({"detail": "not allowed", "reason": str(e)}, status_code=403)
 
     guard = [Depends(require(Permission.READ_SMS_OUTBOX))]
-    app.include_router(notification_routes(notified.db, guard))
+    follow_up = [Depends(require(Permission.FOLLOW_UP_SMS))]
+    app.include_router(notification_routes(notified.db, guard, follow_up))
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from conftest import TERMINAL
+from notification_parts import TERMINAL
 from sqlalchemy import select
 
 from backend.db import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
-from conftest import PHONE
+from notification_parts import PHONE
 
 from backend.models import Application
 from backend.notifications.models import NotificationState

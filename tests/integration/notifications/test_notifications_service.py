@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PHONE, TERMINAL, TERMINAL_KEY
+from notification_parts import PHONE, TERMINAL, TERMINAL_KEY
 
 from backend.notifications.aliyun_emulator import AliyunSmsEmulator, emulated_aliyun
 from backend.notifications.models import NotificationRow

@@ -6,9 +6,9 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import CODE, PHONE, TERMINAL, TERMINAL_KEY
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from notification_parts import CODE, PHONE, TERMINAL, TERMINAL_KEY
 from sqlalchemy import select, text
 
 from backend.models import Base
