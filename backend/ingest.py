@@ -24,7 +24,6 @@ from .effects import AfterCommit
 from .fleet import register_terminal
 from .handlers import UpstreamHandlers
 from .models import (
-    AlarmRow,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
@@ -35,6 +34,7 @@ from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, Refused
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
+from .security_alarms import raise_security_alarm
 from .sms import SmsSender
 from .workflow import WorkflowError, WorkflowSettings
 
@@ -299,17 +299,12 @@ class Ingest:
         if session.get(Terminal, terminal_id) is None:
             return
         log.error("security: conflicting message %s from %s: %s", message_id, terminal_id, reason)
-        session.merge(
-            AlarmRow(
-                terminal_id=terminal_id,
-                operation_id=f"CONFLICT-{message_id}",
-                kind=m.AlarmKind.SECURITY.value,
-                severity=m.Severity.CRITICAL.value,
-                compartment_id=None,
-                detail=f"conflicting message refused: {reason}"[:2000],
-                raised_at=self.clock(),
-                received_at=self.clock(),
-            )
+        raise_security_alarm(
+            session,
+            terminal_id,
+            f"CONFLICT-{message_id}",
+            f"conflicting message refused: {reason}",
+            self.clock(),
         )
 
     def _request(self, session: Session, message: m.Message, after: AfterCommit) -> None:

@@ -26,7 +26,8 @@ from cloud_bridge.contract import signing, topics
 from provisioning.tls import ClientTls
 
 from .db import Database
-from .models import AlarmRow, DownstreamSequence, RejectedMessage, Terminal, utcnow
+from .models import DownstreamSequence, RejectedMessage, Terminal, utcnow
+from .security_alarms import raise_security_alarm
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +179,12 @@ class WireSigning:
                     by_terminal.setdefault(f.terminal_id, []).append(f)
             # One alarm per terminal per drain, however many forgeries arrived together.
             for terminal_id, found in by_terminal.items():
-                session.add(
-                    AlarmRow(
-                        terminal_id=terminal_id,
-                        operation_id=f"SEC-{now:%Y%m%d%H%M%S%f}",
-                        kind=m.AlarmKind.SECURITY.value,
-                        severity=m.Severity.CRITICAL.value,
-                        compartment_id=None,
-                        detail=(
-                            f"refused {len(found)} message(s) not signed by the terminal, "
-                            f"first on {found[0].topic}: {found[0].reason}"
-                        )[:2000],
-                        raised_at=now,
-                        received_at=now,
-                    )
+                raise_security_alarm(
+                    session,
+                    terminal_id,
+                    f"SEC-{now:%Y%m%d%H%M%S%f}",
+                    f"refused {len(found)} message(s) not signed by the terminal, "
+                    f"first on {found[0].topic}: {found[0].reason}",
+                    now,
                 )
         return len(batch)

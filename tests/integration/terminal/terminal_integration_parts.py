@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -205,3 +206,36 @@ class FakeBackend:
 
     def command(self, command: m.Message) -> None:
         self.publish(topics.commands(command.terminal_id), command.encode())
+
+
+def load_command(load_id: str = "L-7f3a9c") -> m.LoadResult:
+    """A LoadResult for TERMINAL, collected with the code alone, valid for five minutes."""
+    return m.LoadResult(
+        terminal_id=TERMINAL,
+        operation_id=load_id,
+        load_id=load_id,
+        application_no="AH-T0001-20261120-0001",
+        size="M",
+        expires_at=m.utcnow() + timedelta(minutes=5),
+        item_code="SB-0203",
+    )
+
+
+def acks_for(backend: FakeBackend, command: m.Message) -> list[m.CommandAck]:
+    """The acks the fake backend received for `command`."""
+    return [
+        r.message  # type: ignore[misc]
+        for r in backend.messages(m.CommandAck)
+        if r.message.command_id == command.message_id  # type: ignore[attr-defined]
+    ]
+
+
+def wait_online(backend: FakeBackend) -> None:
+    """Wait for the terminal's online status: it goes out after its SUBSCRIBE on the same
+    connection, so once it is here the broker routes commands to the terminal."""
+    assert backend.wait_for(
+        lambda: any(
+            r.message.state == m.TerminalState.ONLINE  # type: ignore[attr-defined]
+            for r in backend.messages(m.Status)
+        )
+    )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from terminal_integration_parts import TERMINAL
+from terminal_integration_parts import TERMINAL, acks_for, load_command, wait_online
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
@@ -25,50 +23,21 @@ TOPICS = {
 }
 
 
-def _load(load_id: str) -> m.LoadResult:
-    return m.LoadResult(
-        terminal_id=TERMINAL,
-        operation_id=load_id,
-        load_id=load_id,
-        application_no="AH-T0001-20261120-0001",
-        size="M",
-        expires_at=m.utcnow() + timedelta(minutes=5),
-        item_code="SB-0203",
-    )
-
-
-def _acks(backend, command: m.Message) -> list[m.CommandAck]:
-    return [
-        r.message
-        for r in backend.messages(m.CommandAck)
-        if r.message.command_id == command.message_id  # type: ignore[attr-defined]
-    ]
-
-
-def _online(backend) -> None:
-    assert backend.wait_for(
-        lambda: any(
-            r.message.state == m.TerminalState.ONLINE  # type: ignore[attr-defined]
-            for r in backend.messages(m.Status)
-        )
-    )
-
-
 @pytest.mark.parametrize("where", list(TOPICS))
 def test_hostile_payloads_are_dropped_and_the_next_command_is_handled(
     start_node, start_backend, where
 ):
     backend = start_backend()
     node = start_node()
-    _online(backend)
+    wait_online(backend)
 
     for payload in POISON.values():
         backend.publish(TOPICS[where], payload)
-    command = _load("L-after-poison")
+    command = load_command("L-after-poison")
     backend.command(command)
 
-    assert backend.wait_for(lambda: _acks(backend, command))
-    assert _acks(backend, command)[0].outcome == m.AckOutcome.DONE
+    assert backend.wait_for(lambda: acks_for(backend, command))
+    assert acks_for(backend, command)[0].outcome == m.AckOutcome.DONE
     assert node.link.malformed == len(POISON)
     assert node.link.failed == 0 and node.link.connections == 1
 
@@ -78,8 +47,8 @@ def test_a_command_that_cannot_be_recorded_is_given_up_and_the_next_one_is_handl
 ):
     backend = start_backend()
     node = start_node()
-    _online(backend)
-    stuck, after = _load("L-stuck"), _load("L-next")
+    wait_online(backend)
+    stuck, after = load_command("L-stuck"), load_command("L-next")
     with node.outbox.transaction() as tx:
         # The local database refuses to record this one command, as a full disk would.
         tx.execute(
@@ -91,32 +60,32 @@ def test_a_command_that_cannot_be_recorded_is_given_up_and_the_next_one_is_handl
     backend.command(stuck)
     backend.command(after)
 
-    assert backend.wait_for(lambda: _acks(backend, after))
-    assert node.link.failed == 1 and _acks(backend, stuck) == []
+    assert backend.wait_for(lambda: acks_for(backend, after))
+    assert node.link.failed == 1 and acks_for(backend, stuck) == []
     with node.outbox.transaction() as tx:
         tx.execute("DROP TRIGGER refuse_one")
     backend.command(stuck)  # the backend sends a command again until it is acknowledged
-    assert backend.wait_for(lambda: _acks(backend, stuck))
+    assert backend.wait_for(lambda: acks_for(backend, stuck))
     assert node.link.connections == 1
 
 
 def test_a_receipt_that_cannot_be_settled_leaves_the_link_running(start_node, start_backend):
     backend = start_backend()
     node = start_node()
-    _online(backend)
+    wait_online(backend)
     with node.outbox.transaction() as tx:
         # The terminal's own dead-letter table refuses the write, as a full disk would.
         tx.execute(
             "CREATE TRIGGER refuse_all BEFORE INSERT ON dead_letters "
             "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
         )
-    first = _load("L-first")
+    first = load_command("L-first")
     backend.command(first)
-    assert backend.wait_for(lambda: _acks(backend, first))
+    assert backend.wait_for(lambda: acks_for(backend, first))
 
-    backend.receipt(TERMINAL, [_acks(backend, first)[0].message_id], m.ReceiptOutcome.REJECTED)
-    command = _load("L-after-receipt")
+    backend.receipt(TERMINAL, [acks_for(backend, first)[0].message_id], m.ReceiptOutcome.REJECTED)
+    command = load_command("L-after-receipt")
     backend.command(command)
 
-    assert backend.wait_for(lambda: _acks(backend, command))
+    assert backend.wait_for(lambda: acks_for(backend, command))
     assert node.link.failed == 1 and node.link.connections == 1

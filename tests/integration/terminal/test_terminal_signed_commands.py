@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from terminal_integration_parts import KEY, TERMINAL, _next_seq
+from terminal_integration_parts import KEY, TERMINAL, _next_seq, acks_for, load_command, wait_online
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code, topics
@@ -22,27 +22,6 @@ from locker.errors import LockerError
 pytestmark = pytest.mark.broker
 
 ATTACKER = BackendSigner(ed25519.Ed25519PrivateKey.generate())
-
-
-def _online(backend) -> None:
-    assert backend.wait_for(
-        lambda: any(
-            r.message.state == m.TerminalState.ONLINE  # type: ignore[attr-defined]
-            for r in backend.messages(m.Status)
-        )
-    )
-
-
-def _load(load_id: str = "L-victim") -> m.LoadResult:
-    return m.LoadResult(
-        terminal_id=TERMINAL,
-        operation_id=load_id,
-        load_id=load_id,
-        application_no="AH-T0001-20261120-0001",
-        size="M",
-        expires_at=m.utcnow() + timedelta(minutes=5),
-        item_code="SB-0203",  # collected with the code alone
-    )
 
 
 def _set_code(code: str, load_id: str = "L-victim") -> m.SetPickupCode:
@@ -57,14 +36,6 @@ def _set_code(code: str, load_id: str = "L-victim") -> m.SetPickupCode:
     )
 
 
-def _acks(backend, command: m.Message) -> list[m.CommandAck]:
-    return [
-        r.message
-        for r in backend.messages(m.CommandAck)
-        if r.message.command_id == command.message_id  # type: ignore[attr-defined]
-    ]
-
-
 def _security_alarms(node) -> list[m.Alarm]:
     rows = node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
     found = [m.decode(p) for (p,) in rows]
@@ -73,14 +44,14 @@ def _security_alarms(node) -> list[m.Alarm]:
 
 def _armed_and_loaded(node, backend, code: str) -> str:
     """A genuine, signed load and code: returns the compartment holding the result."""
-    load = _load()
+    load = load_command("L-victim")
     backend.command(load)
-    assert backend.wait_for(lambda: _acks(backend, load))
-    compartment = _acks(backend, load)[0].result["compartment_id"]
+    assert backend.wait_for(lambda: acks_for(backend, load))
+    compartment = acks_for(backend, load)[0].result["compartment_id"]
     node.staff().load_all_pending()
     arm = _set_code(code)
     backend.command(arm)
-    assert backend.wait_for(lambda: _acks(backend, arm))
+    assert backend.wait_for(lambda: acks_for(backend, arm))
     return compartment
 
 
@@ -91,17 +62,17 @@ def _state(node) -> list[tuple[str, str, str | None]]:
 def test_a_command_signed_by_anyone_but_the_backend_is_refused(start_node, start_backend):
     backend = start_backend()
     node = start_node()
-    _online(backend)
+    wait_online(backend)
     before = _state(node)
 
-    forged = _load("L-forged")
+    forged = load_command("L-forged")
     backend.publish(topics.commands(TERMINAL), forged.encode(), signer=ATTACKER)
-    unsigned = _load("L-unsigned")
+    unsigned = load_command("L-unsigned")
     backend.publish(topics.commands(TERMINAL), unsigned.encode(), unsigned=True)
 
     assert backend.wait_for(lambda: node.link.forged == 2)
     assert _state(node) == before
-    assert _acks(backend, forged) == [] and _acks(backend, unsigned) == []
+    assert acks_for(backend, forged) == [] and acks_for(backend, unsigned) == []
     assert backend.wait_for(lambda: _security_alarms(node))
 
 
@@ -109,7 +80,7 @@ def test_a_forged_code_for_anothers_result_opens_nothing(start_node, start_backe
     """The attacker knows a code C of their own and arms it on the victim's result."""
     backend = start_backend()
     node = start_node()
-    _online(backend)
+    wait_online(backend)
     compartment = _armed_and_loaded(node, backend, "481516")
     before = _state(node)
 
@@ -129,12 +100,12 @@ def test_a_forged_code_for_anothers_result_opens_nothing(start_node, start_backe
 def test_a_signed_command_replayed_under_a_new_message_id_is_refused(start_node, start_backend):
     backend = start_backend()
     node = start_node()
-    _online(backend)
-    genuine = _load("L-once")
+    wait_online(backend)
+    genuine = load_command("L-once")
     seq = _next_seq()
     sig = backend.signer.sign(topics.commands(TERMINAL), seq, genuine.encode())
     backend.publish(topics.commands(TERMINAL), genuine.encode(), seq=seq, sig=sig)
-    assert backend.wait_for(lambda: _acks(backend, genuine))
+    assert backend.wait_for(lambda: acks_for(backend, genuine))
     reserved = _state(node)
 
     body = json.loads(genuine.encode())
@@ -149,17 +120,17 @@ def test_a_rotation_released_out_of_order_does_not_revive_the_old_code(start_nod
     """A broker holds back the first rotation and releases it after the second."""
     backend = start_backend()
     node = start_node()
-    _online(backend)
+    wait_online(backend)
     _armed_and_loaded(node, backend, "100001")
     first, second = _set_code("200002"), _set_code("300003")
     seq_first, seq_second = _next_seq(), _next_seq()
 
     backend.publish(topics.commands(TERMINAL), second.encode(), seq=seq_second)
-    assert backend.wait_for(lambda: _acks(backend, second))
+    assert backend.wait_for(lambda: acks_for(backend, second))
     backend.publish(topics.commands(TERMINAL), first.encode(), seq=seq_first)
 
     assert backend.wait_for(lambda: node.dispatcher.stale == 1)
-    assert _acks(backend, first) == []
+    assert acks_for(backend, first) == []
     for stale_code in ("100001", "200002"):
         with pytest.raises(LockerError):
             node.locker.check_code(stale_code)
@@ -170,8 +141,8 @@ def test_a_rotation_released_out_of_order_does_not_revive_the_old_code(start_nod
 def test_a_command_signed_for_another_terminal_is_refused(start_node, start_backend):
     backend = start_backend()
     node = start_node()
-    _online(backend)
-    for_t2 = _load("L-for-T0002").model_copy(update={"terminal_id": "T0002"})
+    wait_online(backend)
+    for_t2 = load_command("L-for-T0002").model_copy(update={"terminal_id": "T0002"})
     seq = _next_seq()
     sig = backend.signer.sign(topics.commands("T0002"), seq, for_t2.encode())
 
@@ -187,11 +158,11 @@ def test_a_command_signed_for_another_terminal_is_refused(start_node, start_back
 def test_unsigned_or_forged_receipts_never_delete_an_outbox_entry(start_node, start_backend):
     backend = start_backend()
     node = start_node()
-    _online(backend)
-    load = _load("L-receipted")
+    wait_online(backend)
+    load = load_command("L-receipted")
     backend.command(load)
-    assert backend.wait_for(lambda: _acks(backend, load))
-    ids = [a.message_id for a in _acks(backend, load)]
+    assert backend.wait_for(lambda: acks_for(backend, load))
+    ids = [a.message_id for a in acks_for(backend, load)]
 
     def waiting() -> set[str]:
         rows = node.outbox.query("SELECT message_id FROM outbox")
