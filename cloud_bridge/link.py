@@ -13,7 +13,6 @@ import contextlib
 import logging
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from provisioning.tls import ClientTls
 from .commands import CommandDispatcher
 from .contract import messages as m
 from .contract import signing, topics
+from .link_identity import LinkIdentity
 from .outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class TerminalLink:
         self._stop = threading.Event()
         self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self._tls_context: ssl.SSLContext | None = None
+        self.identity: LinkIdentity | None = None
         self._connection: int | None = None
         self._connection_used = False  # this number's online status went out
         self._client = self._make_client()
@@ -168,11 +168,9 @@ class TerminalLink:
             )
         if not self.settings.backend_keys:
             raise LinkConfigError(f"{self.terminal_id} knows no backend key: enroll it again")
-        self._set_backend_keys(self.settings.backend_keys)
-        self._load_signer()
+        self.identity = LinkIdentity(self.settings.tls, self.settings.backend_keys)
         self._set_will()
-        self._tls_context = self.settings.tls.context()
-        self._client.tls_set_context(self._tls_context)
+        self._client.tls_set_context(self.identity.context)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.session_expiry_s
         # After a restart every unsettled entry is due at once; the backend drops duplicates.
@@ -226,9 +224,8 @@ class TerminalLink:
 
         The outbox is untouched, so whatever was waiting is sent over the new connection.
         """
-        assert self.settings.tls is not None and self._tls_context is not None
-        self.settings.tls.load_into(self._tls_context)
-        self._load_signer()
+        assert self.identity is not None
+        self.identity.reload()
         with contextlib.suppress(OSError, ValueError):
             self._client.reconnect()
 
@@ -285,19 +282,9 @@ class TerminalLink:
         self.connected.set()
         self.outbox.changed.set()
 
-    def _set_backend_keys(self, keys: tuple[str, ...]) -> None:
-        self._backend_keys = signing.BackendKeys(keys)
-        self._backend_keys_hex = tuple(keys)
-
-    def _load_signer(self) -> None:
-        assert self.settings.tls is not None
-        self._signer = signing.TerminalSigner.from_pem(self.settings.tls.key_file.read_bytes())
-
     def _signed(self, topic: str, payload: bytes, props: Properties | None = None) -> Properties:
-        """PUBLISH properties carrying this terminal's signature over topic and payload."""
-        props = props or Properties(PacketTypes.PUBLISH)
-        props.UserProperty = (signing.SIG, self._signer.sign(topic, payload))
-        return props
+        assert self.identity is not None
+        return self.identity.signed(topic, payload, props)
 
     def _security(self, detail: str) -> None:
         if self.on_security is not None:
@@ -345,11 +332,10 @@ class TerminalLink:
 
     def _take_message(self, msg: mqtt.MQTTMessage) -> bool:
         """Handle one inbound message; True if a command was queued (acked once on disk)."""
-        props = signing.user_properties(msg.properties)
+        assert self.identity is not None
         try:
-            seq = int(props.get(signing.SEQ, "0"))
-            self._backend_keys.verify(msg.topic, seq, msg.payload, props.get(signing.SIG))
-        except (signing.SignatureError, ValueError) as exc:
+            seq = self.identity.verify(msg.topic, msg.payload, msg.properties)
+        except signing.SignatureError as exc:
             self.forged += 1
             log.error("refused a message on %s: %s", msg.topic, exc)
             self._security(f"refused a downstream message that the backend did not sign: {exc}")
@@ -455,7 +441,8 @@ class TerminalLink:
             keys = self.settings.renewal()
             if keys is None:
                 return False
-            self._set_backend_keys(keys)
+            assert self.identity is not None
+            self.identity.trust(keys)
             self.use_renewed_identity()
             return True
         except Exception:

@@ -286,7 +286,7 @@ def test_the_backend_key_rotates_with_no_downtime(spine: Spine):
     old = authority.backend_signing_keys()
     new_list = authority.rotate_signing_key("announce")
     assert spine.node.link.check_identity()  # the terminal's periodic check, run now
-    assert set(new_list) <= set(spine.node.link._backend_keys_hex)
+    assert set(new_list) <= set(spine.node.link.identity.backend_keys)
 
     authority.rotate_signing_key("promote")  # the running backend signs with it from now on
     app_no = _submit_and_ingest(spine)
