@@ -256,3 +256,24 @@ def test_only_an_enrolled_terminal_may_ask_for_the_keys_to_trust(broker, backend
     keys = TerminalIdentity.load(tmp_path / "T", datetime.now(UTC)).bundle.backend_signing_keys
     assert len(keys) == 2 and keys[0] == identity.bundle.backend_signing_keys[0]
     assert not refresh_trusted_keys(tmp_path / "T")  # nothing new the second time
+
+
+def test_the_endpoint_refuses_anonymous_renewal_oversized_and_malformed_bodies(broker, backend):
+    import ssl
+
+    import httpx
+
+    anonymous = ssl.create_default_context(cadata=broker.authority.ca_pem.decode())
+    post = lambda path, **kw: httpx.post(  # noqa: E731
+        f"{backend.url}{path}", verify=anonymous, timeout=10, **kw
+    )
+    csr = pki.make_csr(pki.new_key(), "T0001").decode()
+
+    renewal = post("/v1/renew", json={"csr": csr})
+    assert (renewal.status_code, renewal.json()["error"]) == (401, "no_client_certificate")
+    huge = post("/v1/enroll", content=b"{" + b" " * 20_000 + b"}")
+    assert (huge.status_code, huge.json()["error"]) == (413, "too_large")
+    for body in (b"[[[[]]]]", b"not json", b'{"token": 1, "csr": 2}'):
+        r = post("/v1/enroll", content=body)
+        assert (r.status_code, r.json()["error"]) == (400, "bad_request"), body
+    assert httpx.get(f"{backend.url}/v1/nothing", verify=anonymous, timeout=10).status_code == 404
