@@ -11,6 +11,7 @@ key and CSR made, HTTPS enrollment, broker admission, first message seen by a ba
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -124,40 +125,40 @@ def message_rate(port: int, tls: ClientTls | None, n: int) -> float:
 
 def enrollment_seconds(tmp: Path) -> tuple[float, float]:
     """(token to certificate on disk, token to first message at the backend), seconds."""
-    broker = site_broker(tmp)
-    service = BackendService(f"sqlite:///{tmp / 'b.sqlite'}", tmp / "blobs", broker_port=None)
-    server = enrollment_server(
-        service,
-        broker.authority,
-        broker_host=broker.host,
-        broker_port=broker.port,
-        host="127.0.0.1",
-        port=free_port(),
-    ).start()
-    seen = threading.Event()
-    watcher = _client(broker.port, broker.client_tls("backend.watch", BACKEND), "backend.watch")
-    watcher.on_message = lambda *_a: seen.set()
-    watcher.connect(broker.host, broker.port)
-    watcher.subscribe(topics.status("T0002"), qos=1)
-    watcher.loop_start()
-    try:
+    with contextlib.ExitStack() as stack:
+        broker = site_broker(tmp)
+        stack.callback(broker.remove_data)
+        stack.callback(broker.stop)
+        db = f"sqlite:///{tmp / 'b.sqlite'}"
+        service = BackendService(db, tmp / "blobs", broker_port=None)
+        stack.callback(service.stop)
+        server = enrollment_server(
+            service,
+            broker.authority,
+            broker_host=broker.host,
+            broker_port=broker.port,
+            host="127.0.0.1",
+            port=free_port(),
+        ).start()
+        stack.callback(server.stop)
+        seen = threading.Event()
+        files = broker.client_tls("backend.watch", BACKEND)
+        watcher = _client(broker.port, files, "backend.watch")
+        watcher.on_message = lambda *_a: seen.set()
+        watcher.connect(broker.host, broker.port)
+        watcher.subscribe(topics.status("T0002"), qos=1)
+        watcher.loop_start()
+        stack.callback(watcher.loop_stop)
+        stack.callback(watcher.disconnect)
         start = time.perf_counter()
         token = broker.authority.issue_token("T0002")
         identity = enroll(server.url, str(token), tmp / "T0002")
         enrolled = time.perf_counter() - start
         node, _ = enrolled_terminal(identity, tmp / "T0002")
         node.start()
+        stack.callback(node.stop)
         seen.wait(30)
-        first = time.perf_counter() - start
-        node.stop()
-        return enrolled, first
-    finally:
-        watcher.disconnect()
-        watcher.loop_stop()
-        server.stop()
-        service.stop()
-        broker.stop()
-        broker.remove_data()
+        return enrolled, time.perf_counter() - start
 
 
 def main() -> None:
