@@ -17,6 +17,8 @@ from cloud_bridge.contract.messages import utcnow
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource
+from devices.camera.passport_scene import PassportPageSource
+from devices.camera.port import FrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.lock.door import PhysicalDoor
 from devices.lock.emulated import EmulatedLockBoard
@@ -33,6 +35,7 @@ from locker.layout import CompartmentSpec, default_layout
 from provisioning.bundle import TerminalIdentity
 from provisioning.renewal import CertificateRenewal
 from provisioning.tls import ClientTls
+from terminal.flows.identity import PASSPORT_PAGE
 from terminal.node import TerminalDevices, TerminalNode
 
 
@@ -116,13 +119,22 @@ class EmulatedDevices:
             stick=EmulatedMedia(preload=sample_documents),
         )
 
+    # The passport the emulated citizen holds under the document camera (a generated photo page
+    # whose MRZ reads); other titles are the generated pages of the materials.
+    passport_seed: int = 3
+
+    def document_camera(self, title: str, pages: int) -> FrameSource:
+        if title == PASSPORT_PAGE:
+            return PassportPageSource(self.passport_seed)
+        return GeneratedPageSource(title, pages)
+
     def terminal_devices(self) -> TerminalDevices:
         return TerminalDevices(
             lock=self.board,
             identity_reader=self.reader,
             face_verifier=self.face,
             face_camera=self.live_person or GeneratedPageSource("live face", 1),
-            document_camera=lambda title, pages: GeneratedPageSource(title, pages),
+            document_camera=self.document_camera,
             live_face_check=self.live_person is not None,
             removable_media=self.stick,
         )

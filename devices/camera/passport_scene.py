@@ -163,3 +163,19 @@ def passport_sample(
     # The page's own corners, whatever way it lies.
     page_corners = np.roll(corners, turn, axis=0) if turn else corners
     return PassportSample(frame, mrz, page_corners, condition, seed)
+
+
+class PassportPageSource:
+    """An emulated document camera with a passport lying open at its photo page: the citizen
+    who chose "read it with the camera". Every frame shows the same passport, as it lies still."""
+
+    def __init__(self, seed: int = 0, condition: str = "flat"):
+        self.sample = passport_sample(seed, condition)
+        self.captured = 0
+
+    def capture(self) -> np.ndarray:
+        self.captured += 1
+        return self.sample.frame
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"driver": "emulated passport page", "captured": self.captured}

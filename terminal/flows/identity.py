@@ -24,6 +24,9 @@ from face.check import FaceCheck, Guidance
 from face.decision import FaceDecision
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 
+# What a screen asks the document camera for when it reads a passport's MRZ.
+PASSPORT_PAGE = "passport photo page"
+
 log = logging.getLogger(__name__)
 
 MAX_FACE_ATTEMPTS = 3

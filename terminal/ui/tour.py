@@ -135,7 +135,7 @@ def tour(
     drv.tap(mrz.field_buttons["mrz.birth"])
     drv.type(mrz.keypad, "491231")
     at("mrz")
-    drv.tap(mrz.nav.children[1])  # back to the card
+    drv.tap(mrz.back_button)  # back to the card
     drv.wait_screen("card")
     devices.reader.place(SAMPLE_CITIZEN)
     drv.wait_screen("face")

@@ -7,6 +7,7 @@ holder's identity (then the compartment opens, if the card is the applicant's).
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from datetime import date
 
@@ -24,6 +25,8 @@ from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.screens.pickup import open_for_holder
 from terminal.ui.widgets import KButton, Keypad, Preview
+
+log = logging.getLogger(__name__)
 
 
 def identity_flow(kiosk):
@@ -148,7 +151,11 @@ class MrzScreen(KioskScreen):
     title_key = "mrz.title"
     FIELDS = ("mrz.number", "mrz.birth", "mrz.expiry")
 
+    # Frames the camera path looks at before it gives up and leaves the keypad to the citizen.
+    CAMERA_TRIES = 3
+
     def build(self) -> None:
+        self.camera_button = self.button("mrz.camera", self.read_with_camera, "secondary")
         self.body.add_widget(self.label("mrz.hint", "hint", tone="muted"))
         row = BoxLayout(size_hint_y=None, height=110, spacing=12)
         self.field_buttons: dict[str, KButton] = {}
@@ -162,9 +169,9 @@ class MrzScreen(KioskScreen):
         self.keypad = Keypad(max_len=9, letters=True, labels=self.t)
         self.keypad.bind(value=lambda *_: self._typed())
         self.body.add_widget(self.keypad)
+        self.back_button = self.button("nav.back", lambda: self.k.go("card"), "secondary")
         self.nav_buttons(
-            self.button("nav.back", lambda: self.k.go("card"), "secondary"),
-            self.button("nav.next", self.confirm),
+            self.back_button, self.camera_button, self.button("nav.next", self.confirm)
         )
         self.values = dict.fromkeys(self.FIELDS, "")
         self.selected = self.FIELDS[0]
@@ -206,10 +213,52 @@ class MrzScreen(KioskScreen):
             self.k.mrz_key = MrzKey(number, birth, expiry)
         self.k.go("card")
 
+    def read_with_camera(self) -> None:
+        """Read the MRZ from the photo page under the document camera; the keypad stays."""
+        from terminal.flows.identity import PASSPORT_PAGE
+
+        self.camera_button.disabled = True
+        self.say(self.error, "mrz.camera.reading")
+        source = self.k.node.parts.document_camera(PASSPORT_PAGE, 1)
+
+        def read():
+            from terminal.materials.mrz_ocr import MrzUnreadable, read_mrz
+
+            for _ in range(self.CAMERA_TRIES):
+                try:
+                    return read_mrz(source.capture())
+                except MrzUnreadable:
+                    continue
+            return None
+
+        self.k.run("mrz-camera", read, self._camera_read, self._camera_failed)
+
+    def _camera_read(self, reading) -> None:
+        self.camera_button.disabled = False
+        if reading is None:
+            self.say(self.error, "mrz.camera.failed")
+            return
+        key = reading.key
+        for field_key, value in zip(
+            self.FIELDS, (key.document_number, key.birth_date, key.expiry_date), strict=True
+        ):
+            self.values[field_key] = value
+        self._render()
+        self.unsay(self.error)
+        self.k.mrz_key = key
+        self.k.go("card")
+
+    def _camera_failed(self, exc: BaseException) -> None:
+        # No camera, no Tesseract: the citizen types, as before.
+        log.warning("MRZ camera reading unavailable: %s", type(exc).__name__)
+        self.camera_button.disabled = False
+        self.say(self.error, "mrz.camera.failed")
+
     def wipe(self) -> None:
         self.values = dict.fromkeys(self.FIELDS, "")
         self.keypad.clear()
         self.unsay(self.error)
+        self.camera_button.disabled = False
         self.select(self.FIELDS[0])
 
 

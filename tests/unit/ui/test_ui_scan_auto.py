@@ -192,8 +192,10 @@ class RecordingCamera(ScriptedDocumentCamera):
 def test_a_page_sliding_in_and_moving_is_not_taken_until_it_lies_still(tmp_path):
     with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
         k, s = drv.kiosk, drv.kiosk.screens
-        # Still for 6 frames (2 short of the 8 needed), then nudged for 4: the count restarts.
-        script = [("place", 6), ("hold", 6), ("move", 4), ("hold", 60)]
+        # It slides in for 20 frames (long enough for the screen to show it is cut off, however
+        # the preview and the screen's frames fall), lies still for 6 (2 short of the 8
+        # needed), then is nudged for 4: the count restarts.
+        script = [("place", 20), ("hold", 6), ("move", 4), ("hold", 60)]
         camera = RecordingCamera(script, seed=4)
         k.node.parts.document_camera = lambda t, p: camera
         walk_to_materials(drv, devices)
@@ -203,6 +205,6 @@ def test_a_page_sliding_in_and_moving_is_not_taken_until_it_lies_still(tmp_path)
         assert k.submission.scanned["id-card-copy"].pages == 1
         steady = 8  # PageCapture's default: frames lying still before the grab
         assert len(camera.grabbed_at) == 1
-        assert camera.grabbed_at[0] >= 6 + 6 + 4 + steady - 1  # not before it lay still again
+        assert camera.grabbed_at[0] >= 20 + 6 + 4 + steady - 1  # not before it lay still again
         assert REASONS["cut_off"].en in seen  # while it slid in, half outside the picture
         assert "Hold still… the picture is being taken." in seen

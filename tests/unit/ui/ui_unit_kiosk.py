@@ -101,7 +101,7 @@ def walk_to_materials(drv, devices) -> None:
     drv.tap(s["card"].nav.children[0])
     drv.wait_screen("mrz")
     drv.type(s["mrz"].keypad, PASSPORT_NO)  # typed, then the citizen used the ID card after all
-    drv.tap(s["mrz"].nav.children[1])
+    drv.tap(s["mrz"].back_button)
     devices.reader.place(SAMPLE_CITIZEN)
     drv.wait_screen("catalog")
     drv.tap(s["catalog"].item_buttons["HJ-0101"])
