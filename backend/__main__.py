@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         command_ttl=timedelta(minutes=args.command_ttl_minutes),
         calendar=calendar,
     )
+    # Terminals renew at the name they reach us by, never at a wildcard bind address.
+    public_url = f"https://{args.public_name[0]}:{args.enroll_port}" if args.public_name else None
     enrollment = enrollment_server(
         service,
         authority,
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.enroll_host,
         port=args.enroll_port,
         server_names=tuple(args.public_name),
+        public_url=public_url,
     ).start()
     try:
         service.run(args.http_host, args.http_port)

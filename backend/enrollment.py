@@ -40,9 +40,12 @@ class CurrentSigner:
         self._signer: BackendSigner | None = None
 
     def __call__(self) -> BackendSigner:
-        raw = self.authority.backend_signing_key()  # small file, made on first use
+        # Called for every downstream message: a stat each time, the key read only on a change.
+        if self._signer is None:
+            self.authority.backend_signing_key()  # made on first use
         stamp = self.authority.signing_key_stamp()
         if self._signer is None or stamp != self._stamp:
+            raw = self.authority.backend_signing_key()
             self._signer, self._stamp = BackendSigner.from_raw(raw), stamp
         return self._signer
 
@@ -56,12 +59,12 @@ class TerminalBundles:
         authority: SiteAuthority,
         broker_host: str,
         broker_port: int,
-        enroll_url: str,
+        public_url: str | None = None,
     ):
         self.service, self.authority = service, authority
-        self.broker_host, self.broker_port, self.enroll_url = broker_host, broker_port, enroll_url
+        self.broker_host, self.broker_port, self.public_url = broker_host, broker_port, public_url
 
-    def __call__(self, terminal_id: str) -> dict[str, Any]:
+    def __call__(self, terminal_id: str, endpoint_url: str) -> dict[str, Any]:
         # A re-enrolled terminal gets a new key: codes made with the old one stop opening.
         key = secrets.token_bytes(32)
         self.service.register_terminal(terminal_id, key)
@@ -69,7 +72,8 @@ class TerminalBundles:
             terminal_id=terminal_id,
             broker_host=self.broker_host,
             broker_port=self.broker_port,
-            enroll_url=self.enroll_url,
+            # Where the terminal renews: the name it reaches us by, not a wildcard bind address.
+            enroll_url=self.public_url or endpoint_url,
             pickup_code_key=key,
             applicant_key=self.service.applicant_key,
             backend_signing_keys=self.authority.backend_signing_keys(),
@@ -88,14 +92,11 @@ def enrollment_server(
     server_names: tuple[str, ...] = (),
 ) -> EnrollmentServer:
     """The HTTPS enrollment endpoint wired to this backend (not started)."""
-    server = EnrollmentServer(
+    return EnrollmentServer(
         authority,
-        lambda tid: {},
+        TerminalBundles(service, authority, broker_host, broker_port, public_url),
         host=host,
         port=port,
         server_names=server_names,
         tls_dir=Path(authority.dir) / "enrollment",
     )
-    url = public_url or server.url
-    server.bundle_source = TerminalBundles(service, authority, broker_host, broker_port, url)
-    return server

@@ -31,8 +31,9 @@ from .tokens import EnrollmentToken, TokenFormatError
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
-# What the backend adds to a terminal's bundle: broker address and the keys it shares.
-BundleSource = Callable[[str], dict[str, Any]]
+# What the backend adds to a terminal's bundle (broker address, the keys it shares), given the
+# terminal id and this endpoint's URL.
+BundleSource = Callable[[str, str], dict[str, Any]]
 
 _REFUSAL_STATUS = {
     "bad_request": HTTPStatus.BAD_REQUEST,
@@ -104,7 +105,9 @@ class EnrollmentServer:
             terminal_id = EnrollmentToken.parse(token_text).terminal_id
         except TokenFormatError as exc:
             raise EnrollmentRefused("bad_request", str(exc)) from None
-        cert, bundle = self.authority.enroll(token_text, csr.encode(), self.bundle_source)
+        cert, bundle = self.authority.enroll(
+            token_text, csr.encode(), lambda tid: self.bundle_source(tid, self.url)
+        )
         self.authority.publish()
         log.info("%s enrolled from the lobby", terminal_id)
         return {
