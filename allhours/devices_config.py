@@ -6,6 +6,8 @@
     baudrate = 115200             # cnid, optional
     wlt_decoder = "entry-point:vendor"   # cnid, optional: the vendor's WLT photo decoder
     reader = "ACS ACR1252 ..."    # emrtd, optional: PC/SC reader name (default: first with a card)
+    master_lists = ["/etc/allhours/csca/ICAO_ml.ml"]   # emrtd, optional: CSCA master lists (CMS)
+    crls = ["/etc/allhours/csca/CHN.crl"]              # emrtd, optional: CSCA CRLs (DER or PEM)
 
     [identity.remote_verify]      # optional: matches faces for cards read without a photo
     url = "https://verify.example.gov.cn"
@@ -36,6 +38,7 @@ failing in front of a citizen.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +52,8 @@ from locker.layout import CompartmentSpec
 from terminal.node import TerminalDevices
 
 from .wiring import build_boards
+
+log = logging.getLogger(__name__)
 
 
 class DevicesConfigError(ValueError):
@@ -132,13 +137,46 @@ def _identity(table: dict[str, Any], base: Path):
     elif kind == "emrtd":
         from devices.identity.emrtd.reader import EmrtdReader
 
-        reader = EmrtdReader(table.get("reader"))
+        reader = EmrtdReader(table.get("reader"), trust=_trust(table, base))
     else:
         raise DevicesConfigError(f'identity.kind: "cnid" or "emrtd", not {kind!r}')
     remote = None
     if isinstance(table.get("remote_verify"), dict):
         remote = _remote(table["remote_verify"], base)
     return reader, remote
+
+
+def _trust(table: dict[str, Any], base: Path):
+    """The CSCAs a passport's document signer must chain to for `issuer_verified`.
+
+    Without master lists a read stops at `chip_verified` (integrity, not issuance): the kiosk
+    still works, and the start-up log says so once, so an operator is not surprised.
+    """
+    from devices.identity.emrtd.trust import TrustConfigError, TrustStore, load_crl
+
+    paths = {}
+    for key in ("master_lists", "crls"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DevicesConfigError(f"identity.{key}: a list of file paths is required")
+        paths[key] = [base / v for v in value]
+    if not paths["master_lists"]:
+        if paths["crls"]:
+            raise DevicesConfigError(
+                "identity.crls: CRLs need the master_lists whose CSCA signed them"
+            )
+        log.warning("identity: no CSCA master list; passports read as chip_verified at best")
+        return None
+    try:
+        store = TrustStore.from_files(paths["master_lists"])
+    except TrustConfigError as exc:
+        raise DevicesConfigError(f"identity.master_lists: {exc}") from None
+    for crl in paths["crls"]:
+        try:
+            store.add_crl(load_crl(crl.read_bytes(), str(crl)), str(crl))
+        except (OSError, TrustConfigError) as exc:
+            raise DevicesConfigError(f"identity.crls: {exc}") from None
+    return store
 
 
 def _remote(table: dict[str, Any], base: Path):
