@@ -21,7 +21,7 @@ from devices.camera.passport_scene import PassportPageSource
 from devices.camera.port import FrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.lock.door import PhysicalDoor
-from devices.lock.emulated import EmulatedLockBoard
+from devices.lock.emulated import EmulatedDoorBoard, EmulatedLockBoard
 from devices.lock.port import LockPort
 from devices.lock.rs485_board import Rs485LockBoard
 from devices.lock.rs485_emulator import Rs485BoardEmulator
@@ -37,47 +37,6 @@ from provisioning.renewal import CertificateRenewal
 from provisioning.tls import ClientTls
 from terminal.flows.identity import PASSPORT_PAGE
 from terminal.node import TerminalDevices, TerminalNode
-
-
-class EmulatedDoorBoard(EmulatedLockBoard):
-    """An in-process lock board with door feedback: each channel drives one PhysicalDoor.
-
-    The `emulated` board kind of the locker configuration, and the demo's board. The
-    wire-level emulators (USB relay, RS-485) live in `devices.lock`.
-    """
-
-    def __init__(
-        self,
-        channels: int = 16,
-        *,
-        name: str = "emulated-door-board",
-        doors: list[PhysicalDoor] | None = None,
-        clock: Callable[[], float] | None = None,
-        close_after_s: float | None = 2.0,
-    ):
-        super().__init__(channels, name=name)
-        if doors is None:
-            extra = {"clock": clock} if clock is not None else {}
-            doors = [PhysicalDoor(close_after_s=close_after_s, **extra) for _ in range(channels)]
-        if len(doors) != channels:
-            raise ValueError(f"need one door per channel ({channels}), got {len(doors)}")
-        self.doors = doors
-
-    def door(self, channel: int) -> PhysicalDoor:
-        """The door behind ``channel`` (1-based)."""
-        return self.doors[channel - 1]
-
-    def unlock(self, channel: int, pulse_ms: int) -> None:
-        """Record the pulse, then release that door's latch."""
-        super().unlock(channel, pulse_ms)
-        self.door(channel).pulse()
-
-    def read_doors(self) -> dict[int, bool]:
-        """Input n -> whether door n stands open; LockFault when unplugged."""
-        with self._lock:
-            if not self._connected:
-                self._fail(f"{self.name} is unplugged")
-        return {n: door.is_open for n, door in enumerate(self.doors, start=1)}
 
 
 @dataclass

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
+from devices.lock.door import PhysicalDoor
 from devices.lock.port import LockFault
 
 
@@ -61,3 +63,44 @@ class EmulatedLockBoard:
         self._faults += 1
         self._last_error = message
         raise LockFault(message)
+
+
+class EmulatedDoorBoard(EmulatedLockBoard):
+    """An in-process lock board with door feedback: each channel drives one PhysicalDoor.
+
+    The `emulated` board kind of the locker configuration, and the demo's board. The
+    wire-level emulators (USB relay, RS-485) sit beside it in `devices.lock`.
+    """
+
+    def __init__(
+        self,
+        channels: int = 16,
+        *,
+        name: str = "emulated-door-board",
+        doors: list[PhysicalDoor] | None = None,
+        clock: Callable[[], float] | None = None,
+        close_after_s: float | None = 2.0,
+    ):
+        super().__init__(channels, name=name)
+        if doors is None:
+            extra = {"clock": clock} if clock is not None else {}
+            doors = [PhysicalDoor(close_after_s=close_after_s, **extra) for _ in range(channels)]
+        if len(doors) != channels:
+            raise ValueError(f"need one door per channel ({channels}), got {len(doors)}")
+        self.doors = doors
+
+    def door(self, channel: int) -> PhysicalDoor:
+        """The door behind ``channel`` (1-based)."""
+        return self.doors[channel - 1]
+
+    def unlock(self, channel: int, pulse_ms: int) -> None:
+        """Record the pulse, then release that door's latch."""
+        super().unlock(channel, pulse_ms)
+        self.door(channel).pulse()
+
+    def read_doors(self) -> dict[int, bool]:
+        """Input n -> whether door n stands open; LockFault when unplugged."""
+        with self._lock:
+            if not self._connected:
+                self._fail(f"{self.name} is unplugged")
+        return {n: door.is_open for n, door in enumerate(self.doors, start=1)}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource, StillFrameSource

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from emrtd_support import MRZ, passport_photo
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource

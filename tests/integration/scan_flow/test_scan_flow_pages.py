@@ -8,7 +8,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import EmptyDeskSource, GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from locker.bank import AttemptPolicy, LockerAlarm, LockerBank
 from locker.compartment import Compartment
 from locker.journal import LockerJournal

@@ -2,7 +2,7 @@
 
 import threading
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import wait_until
 from locker.boards import BoardSet
 from locker.config import SupervisionSettings

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from allhours.wiring import EmulatedDoorBoard
+from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
