@@ -11,7 +11,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian/Ubuntu packages the suite and the demo run for real.
 APT_PACKAGES := mosquitto mosquitto-clients pcscd vsmartcard-vpcd libpcsclite-dev python3-venv python3-dev \
                 build-essential pkg-config fonts-wqy-microhei tesseract-ocr fonts-ocr-b libegl1 libgl1-mesa-dri libgles2 libmtdev1 \
-                chromium
+                chromium postgresql-15
 # face_recognition needs dlib; dlib-bin is its prebuilt wheel (a source build takes ~6 min),
 # so face-recognition itself goes in without its `dlib` requirement.
 FACE_PINS := dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
@@ -40,6 +40,9 @@ apt:
 	@# The packaged broker must not hold port 1883 on a dev box; we run private ones.
 	@if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then \
 	  $(SUDO) systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+	@# Likewise the packaged PostgreSQL: tests and benchmarks start private clusters.
+	@if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet postgresql 2>/dev/null; then \
+	  $(SUDO) systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
 
 venv: $(VENV)/.installed
 

@@ -24,6 +24,7 @@ from backend.auth.bootstrap import account_with_token, bearer
 from backend.notifications.aliyun_emulator import AliyunSmsEmulator
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
+from privacy import mask_phone
 from terminal.flows.pickup import PickupRefused
 
 from .site import LocalSite, SiteError
@@ -136,7 +137,7 @@ def run_demo(
         handset = backend.sms_emulator  # the provider's emulator delivers to the citizen's phone
         sms = _wait_for("the pickup-code SMS", lambda: _pickup_sms(handset, CITIZEN.phone))
         code = CODE.search(sms["text"]).group(1)  # type: ignore[union-attr]
-        n.say("phone", f"SMS to {m.mask_phone(CITIZEN.phone)}: {CODE.sub('••••••', sms['text'])}")
+        n.say("phone", f"SMS to {mask_phone(CITIZEN.phone)}: {CODE.sub('••••••', sms['text'])}")
         _wait_for("the code to be armed at the terminal", lambda: _armed(node, compartment))
 
         n.section("23:05 — the applicant picks up")

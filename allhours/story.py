@@ -13,6 +13,7 @@ from face.check import Guidance
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.bank import Opened
 from locker.compartment import Compartment
+from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.submission import Receipt
 from terminal.node import TerminalNode
@@ -74,7 +75,7 @@ def citizen_submits(
     )
     flow = node.submission()
     doc = flow.read_identity()
-    say(f"ID card read: {doc.name[0]}** ({m.mask_id_number(doc.number)})")
+    say(f"ID card read: {mask_name(doc.name)} ({mask_id_number(doc.number)})")
     person = devices.live_person
     if person is None:
         decision = flow.verify_face()
@@ -96,7 +97,7 @@ def citizen_submits(
     item = flow.choose_item(item_code)
     say(f"service item {item.code}: {item.name_zh} / {item.name_en}")
     flow.enter_phone(citizen.phone)
-    say(f"phone number {m.mask_phone(citizen.phone)}")
+    say(f"phone number {mask_phone(citizen.phone)}")
     for spec in item.materials:
         if spec.required:
             scanned = flow.scan_material(spec.code)

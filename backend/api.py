@@ -8,7 +8,8 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from cloud_bridge.contract.messages import TerminalId, mask_id_number, mask_phone
+from cloud_bridge.contract.messages import TerminalId
+from privacy import mask_id_number, mask_name, mask_phone
 
 from . import limits, queries
 from .auth import routes as auth_routes
@@ -17,7 +18,6 @@ from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
 from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
-from .console.cases import mask_name
 from .dead_letter_routes import dead_letter_router
 from .models import Application
 from .notifications.routes import notification_routes

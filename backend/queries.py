@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
-from cloud_bridge.contract.messages import mask_id_number
+from privacy import mask_id_number
 
 from .models import (
     AlarmRow,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from allhours.broker import PrivateMosquitto
+from allhours.postgres import PrivatePostgres
 from provisioning.authority import SiteAuthority
 
 
@@ -103,3 +104,28 @@ def broker(tmp_path: Path, site_ca: SiteAuthority):
     finally:
         b.stop()
         b.remove_data()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory):
+    """One throwaway PostgreSQL 15 cluster for the whole run, started on first use."""
+    pg = PrivatePostgres(tmp_path_factory.mktemp("postgres"))
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.cleanup()
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres: PrivatePostgres) -> str:
+    """A fresh, empty database on the session's cluster for one test; dropped after it."""
+    name = f"t{os.getpid()}_{next(_pg_databases)}"
+    url = postgres.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(name)

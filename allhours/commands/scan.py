@@ -115,7 +115,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_scan_mrz(args: argparse.Namespace) -> int:
     """Read the MRZ in every image; 0 only if each gave a key whose check digits hold."""
-    from devices.identity.emrtd.mrz import mask
     from terminal.materials.mrz_ocr import MrzUnreadable, OcrUnavailable, read_mrz
 
     rows: list[dict[str, Any]] = []
@@ -137,7 +136,7 @@ def cmd_scan_mrz(args: argparse.Namespace) -> int:
             {
                 **row,
                 "ok": True,
-                "document_number": mask(reading.key.document_number),
+                "document_number": mask_document_number(reading.key.document_number),
                 "issuing_state": reading.data.issuing_state if reading.data else None,
                 "all_check_digits": reading.complete,
                 "upside_down": reading.upside_down,

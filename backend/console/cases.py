@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_bridge.contract.messages import mask_id_number, mask_phone
+from privacy import mask_id_number, mask_name, mask_phone
 
 from ..models import (
     Application,
@@ -25,11 +25,6 @@ from ..workflow import NotFound, State
 from .deadlines import Colour, colour_of, where_colour
 
 QUEUE_LIMIT = 200
-
-
-def mask_name(name: str) -> str:
-    """Keep the family name only (张**), as the kiosk prints it."""
-    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cloud_bridge.contract.messages import SERVICE_TZ, mask_phone
+from cloud_bridge.contract.messages import SERVICE_TZ
+from privacy import mask_phone
 
 from .aliyun import API_VERSION, AliyunSettings, AliyunSms, sign
 from .templates import DEFAULT_TABLE, TemplateTable, render

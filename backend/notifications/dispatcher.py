@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_bridge.contract.messages import SERVICE_TZ, mask_phone
+from cloud_bridge.contract.messages import SERVICE_TZ
+from privacy import mask_phone
 
 from ..db import Database
 from ..sms import Action, ProviderRefused, ProviderUnreachable, SmsProvider, SmsRequest

@@ -11,7 +11,7 @@ from sqlalchemy import desc, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud_bridge.contract.messages import mask_phone
+from privacy import mask_phone
 
 from ..models import BackendKey
 from .models import NotificationRow, NotificationState

@@ -603,17 +603,3 @@ def decode_from(topic: str, payload: bytes) -> Message:
     if message.topic() != topic:
         raise MalformedMessage(f"{type_name(type(message))} does not belong on {topic}")
     return message
-
-
-def mask_id_number(value: str) -> str:
-    """Mask an ID number for logs, keeping the first 4 and last 4 characters."""
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
-def mask_phone(value: str) -> str:
-    """Mask a phone number for logs, keeping the first 3 and last 4 digits."""
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]

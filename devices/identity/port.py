@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from privacy import mask_document_number, mask_id_number
+
 
 class IdentityReadError(Exception):
     """The document could not be read; `citizen_message` says what to do next."""
@@ -47,11 +49,10 @@ class IdentityDocument:
 
     @property
     def masked_number(self) -> str:
-        """The number as it may appear in logs: first 4 and last 4 kept, e.g. 1101**********1234."""
-        n = self.number
-        if len(n) <= 8:
-            return "*" * len(n)
-        return n[:4] + "*" * (len(n) - 8) + n[-4:]
+        """The number as it may appear in logs, masked by the rule for its kind of document."""
+        if self.document_type == "cn_resident_id":
+            return mask_id_number(self.number)
+        return mask_document_number(self.number)
 
 
 class IdentityReader(Protocol):

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from privacy import mask_text
+
 Paper = Literal["ok", "low", "out"]
-
-# A mainland mobile number, or an 18-character citizen ID number, standing alone in the text.
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_ID_NUMBER = re.compile(r"(?<![\dA-Za-z])(\d{4})(\d{13})([\dXx])(?![\dA-Za-z])")
-
-
-def mask_personal(text: str) -> str:
-    """Mask phone numbers (138****8000) and ID numbers (1101**********1234) in printed text."""
-    text = _ID_NUMBER.sub(lambda m: m[1] + "*" * 10 + m[2][-3:] + m[3], text)
-    return _PHONE.sub(lambda m: m[1] + "****" + m[3], text)
-
 
 @dataclass(frozen=True)
 class Receipt:
@@ -34,9 +24,9 @@ class Receipt:
             raise ValueError("a receipt needs its application number")
         if not self.qr_payload:
             raise ValueError("a receipt needs a QR payload")
-        object.__setattr__(self, "lines", tuple(mask_personal(line) for line in self.lines))
-        object.__setattr__(self, "footer", mask_personal(self.footer))
-        object.__setattr__(self, "title", mask_personal(self.title))
+        object.__setattr__(self, "lines", tuple(mask_text(line) for line in self.lines))
+        object.__setattr__(self, "footer", mask_text(self.footer))
+        object.__setattr__(self, "title", mask_text(self.title))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from face.decision import FaceDecision
 from locker.bank import DoorCheck
 from locker.errors import DoorJammed, LockerError
 from locker.layout import Size
+from privacy import mask_id_number
 from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
@@ -406,7 +407,7 @@ class SubmissionFlow(IdentitySteps):
                 tx,
                 self.application_no,
                 self.item.code,
-                m.mask_id_number(self.document.number),
+                mask_id_number(self.document.number),
                 now,
                 self.deposit_compartment,
                 len(self.scanned),

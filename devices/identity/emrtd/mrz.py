@@ -41,13 +41,6 @@ def _verify(label: str, text: str, digit: str) -> None:
         raise MrzError(f"check digit of the {label} is wrong")
 
 
-def mask(text: str) -> str:
-    """An identifier as it may appear in logs: first 2 and last 2 kept."""
-    if len(text) <= 4:
-        return "*" * len(text)
-    return text[:2] + "*" * (len(text) - 4) + text[-2:]
-
-
 @dataclass(frozen=True)
 class MrzKey:
     """The three MRZ fields that key Basic Access Control; repr masks them."""
@@ -66,7 +59,7 @@ class MrzKey:
                 raise MrzError(f"{label} must be six digits YYMMDD")
 
     def __repr__(self) -> str:
-        return f"MrzKey(document_number={mask(self.document_number)!r}, dates=******)"
+        return f"MrzKey(document_number={mask_document_number(self.document_number)!r}, dates=******)"
 
     def key_seed_info(self) -> str:
         """MRZ_information of Doc 9303 Part 11 §9.7.2: number, dates, each with check digit."""

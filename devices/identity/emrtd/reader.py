@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from devices.identity.port import IdentityDocument
+from privacy import mask_document_number
 
 from . import lds, pace, sod
 from .bac import mutual_authenticate
@@ -39,7 +40,7 @@ from .errors import (
     UnsupportedDocument,
 )
 from .lds import AID
-from .mrz import MrzData, MrzKey, mask
+from .mrz import MrzData, MrzKey
 from .passive import passive_authentication
 from .security_infos import parse_security_infos, protocol_name
 from .trust import TrustStore
@@ -224,7 +225,7 @@ class EmrtdReader:
                 report["access"] = "BAC"
         if sw != SW_OK:
             raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
-        log.info("%s established with document %s", report["access"], mask(key.document_number))
+        log.info("%s established with document %s", report["access"], mask_document_number(key.document_number))
 
     # -- PC/SC --------------------------------------------------------------------------
 

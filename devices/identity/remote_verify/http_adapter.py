@@ -15,6 +15,8 @@ import uuid
 
 import httpx
 
+from privacy import mask_id_number
+
 from .port import (
     RemoteVerdict,
     RemoteVerifyProtocolError,
@@ -27,10 +29,6 @@ log = logging.getLogger(__name__)
 
 PATH = "/v1/verifications"
 RESULTS = ("match", "no_match", "not_found", "name_mismatch")
-
-
-def _mask(number: str) -> str:
-    return number[:4] + "*" * (len(number) - 8) + number[-4:] if len(number) > 8 else "****"
 
 
 class HttpRemoteVerifier:
@@ -94,7 +92,7 @@ class HttpRemoteVerifier:
                 break
             log.warning(
                 "identity verification for %s: HTTP %d (attempt %d of %d)",
-                _mask(id_number),
+                mask_id_number(id_number),
                 response.status_code,
                 attempt + 1,
                 self.retries + 1,
@@ -118,7 +116,7 @@ class HttpRemoteVerifier:
         verdict = _parse_verdict(response)
         log.info(
             "identity verification for %s: %s (score %.3f, transaction %s)",
-            _mask(id_number),
+            mask_id_number(id_number),
             verdict.result,
             verdict.score,
             verdict.transaction_id,

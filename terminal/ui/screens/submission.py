@@ -5,15 +5,10 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
-from cloud_bridge.contract.messages import mask_id_number, mask_phone
+from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.session import FlowError
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
-
-
-def mask_name(name: str) -> str:
-    """张三 -> 张*; what the screen shows of a name, enough to recognise one's own."""
-    return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
 class PhoneScreen(KeypadScreen):

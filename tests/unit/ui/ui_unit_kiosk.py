@@ -10,11 +10,10 @@ from pathlib import Path
 from kivy.core.window import Window
 
 from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
-from cloud_bridge.contract.messages import mask_id_number, mask_phone
+from privacy import mask_id_number, mask_name, mask_phone
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
 from terminal.ui.kiosk import Kiosk, walk
-from terminal.ui.screens.submission import mask_name
 from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.ui.widgets import Keypad, Preview
 
