@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from privacy import mask_document_number
 from terminal.materials.pdf import material_content
 from terminal.materials.pipeline import OUTPUT_DPI, PageResult, process_frame
 from terminal.materials.quality import REASONS

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from privacy import mask_document_number
+
 _WEIGHTS = (7, 3, 1)
 _ALLOWED = re.compile(r"^[0-9A-Z<]*$")
 _DATE = re.compile(r"^[0-9]{6}$")
@@ -59,7 +61,8 @@ class MrzKey:
                 raise MrzError(f"{label} must be six digits YYMMDD")
 
     def __repr__(self) -> str:
-        return f"MrzKey(document_number={mask_document_number(self.document_number)!r}, dates=******)"
+        number = mask_document_number(self.document_number)
+        return f"MrzKey(document_number={number!r}, dates=******)"
 
     def key_seed_info(self) -> str:
         """MRZ_information of Doc 9303 Part 11 §9.7.2: number, dates, each with check digit."""

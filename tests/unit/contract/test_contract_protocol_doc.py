@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import schema, topics
+from privacy import mask_id_number, mask_phone
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 JSON_BLOCK = re.compile(r"^```json\n(.*?)^```$", re.DOTALL | re.MULTILINE)
