@@ -1,15 +1,29 @@
-"""The service catalog a terminal offers: items, their materials and their pickup policy.
+"""The service catalog a terminal offers: classes, items, their materials, fees and pickup policy.
 
-A later issue brings the catalog with the terminal's configuration bundle; this built-in one
-is what a fresh terminal and the demo offer.
+The catalog is data, not code: a TOML or JSON document of the shape `CatalogDocument` checks
+(`terminal/catalog_data/catalog.toml` is the starting one a fresh terminal runs). A configuration
+bundle from the backend carries the same document; `parse_catalog` refuses a document with an
+unknown field, a dangling material, an item outside its class or a promise beyond the legal limit,
+naming the place, so a bad catalog never reaches the kiosk.
 """
 
 from __future__ import annotations
 
 import calendar
+import json
+import re
+import sys
+import tomllib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+BUILTIN_PATH = Path(__file__).parent / "catalog_data" / "catalog.toml"
 
 
 class Form(StrEnum):
@@ -63,13 +77,13 @@ class MaterialSpec:
         return self.required and bool(self.tolerated_days)
 
 
-ID_CARD_COPY = MaterialSpec(
-    "id-card-copy",
-    "身份证复印件",
-    "Copy of ID card",
-    # Valid while the card is; a long-term card (长期) has no expiry, so ten years at most.
-    reuse=ReusePolicy(valid_months=120, until_document_expiry=True),
-)
+@dataclass(frozen=True)
+class ServiceClass:
+    """One of the catalog's classes (户籍, 社会保险...); an item's code starts with its code."""
+
+    code: str
+    name_zh: str
+    name_en: str
 
 
 @dataclass(frozen=True)
@@ -80,82 +94,243 @@ class ServiceItem:
     name_zh: str
     name_en: str
     materials: tuple[MaterialSpec, ...]
-    promised_days: int
+    promised_days: int  # 承诺办结时限, working days
+    service_class: ServiceClass
+    legal_days: int  # 法定办结时限, working days
+    fee_fen: int = 0  # 0: free
     originals_size: str | None = None  # compartment size for paper originals, None: none asked
     result_size: str = "S"
     pickup_needs_identity: bool = False
 
+    @property
+    def free(self) -> bool:
+        return self.fee_fen == 0
 
-DEFAULT_CATALOG: tuple[ServiceItem, ...] = (
-    ServiceItem(
-        code="HJ-0101",
-        name_zh="户籍证明开具",
-        name_en="Household registration certificate",
-        materials=(
-            ID_CARD_COPY,
-            MaterialSpec(
-                "household-register",
-                "户口簿",
-                "Household register",
-                pages=2,
-                forms=frozenset({Form.SCAN, Form.USB, Form.ORIGINAL}),
-                reuse=ReusePolicy(valid_months=6),
-            ),
-        ),
-        promised_days=3,
-        originals_size="S",
-        result_size="S",
-    ),
-    ServiceItem(
-        code="SB-0203",
-        name_zh="社保参保证明",
-        name_en="Social insurance enrolment certificate",
-        materials=(ID_CARD_COPY,),
-        promised_days=1,
-    ),
-    ServiceItem(
-        code="GS-0307",
-        name_zh="个体工商户营业执照变更",
-        name_en="Sole-proprietor business licence change",
-        materials=(
-            ID_CARD_COPY,
-            MaterialSpec("application-form", "变更登记申请书", "Change application form", pages=2),
-            MaterialSpec(
-                "licence-original",
-                "营业执照正副本",
-                "Business licence, both copies",
-                forms=frozenset({Form.SCAN, Form.ORIGINAL}),
-            ),
-            MaterialSpec(
-                "lease",
-                "经营场所证明",
-                "Proof of premises",
-                forms=frozenset({Form.SCAN, Form.USB, Form.ORIGINAL}),
-                tolerated_days=5,
-                reuse=ReusePolicy(valid_months=12),
-            ),
-            MaterialSpec(
-                "authorization",
-                "委托书",
-                "Letter of authorization",
-                required=False,
-                forms=frozenset({Form.SCAN, Form.USB}),
-            ),
-        ),
-        promised_days=5,
-        originals_size="M",
-        result_size="M",
-        pickup_needs_identity=True,
-    ),
-)
+    @property
+    def fee_yuan(self) -> str:
+        """The fee in yuan with its fen: 20.00."""
+        return f"{self.fee_fen // 100}.{self.fee_fen % 100:02d}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A whole catalog: its version, its classes and its items in the order the kiosk lists them."""
+
+    version: str
+    classes: tuple[ServiceClass, ...]
+    items: tuple[ServiceItem, ...]
+
+
+class CatalogError(ValueError):
+    """The catalog document is malformed; the message names the place."""
+
+
+# --- The document's schema --------------------------------------------------------------------
+
+_CODE = r"^[A-Z]{2}-[0-9]{4}$"
+_SLUG = r"^[a-z0-9][a-z0-9-]{0,47}$"
+_NAME = {"min_length": 1, "max_length": 80}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassDoc(_Strict):
+    code: str = Field(pattern=r"^[A-Z]{2}$")
+    name_zh: str = Field(**_NAME)
+    name_en: str = Field(**_NAME)
+
+
+class ReuseDoc(_Strict):
+    valid_months: int | None = Field(default=None, ge=1, le=240)
+    until_document_expiry: bool = False
+
+
+class MaterialDoc(_Strict):
+    name_zh: str = Field(**_NAME)
+    name_en: str = Field(**_NAME)
+    pages: int = Field(default=1, ge=1, le=50)
+    forms: list[Form] = Field(default_factory=lambda: [Form.SCAN, Form.USB], min_length=1)
+    reuse: ReuseDoc | None = None
+
+
+class MaterialUse(_Strict):
+    ref: str = Field(pattern=_SLUG)
+    required: bool = True
+    pages: int | None = Field(default=None, ge=1, le=50)
+    tolerated_days: int | None = Field(default=None, ge=1, le=60)
+
+
+class PickupDoc(_Strict):
+    needs_identity: bool = False
+    result_size: str = Field(default="S", pattern=r"^[SML]$")
+
+
+class ItemDoc(_Strict):
+    code: str = Field(pattern=_CODE)
+    name_zh: str = Field(**_NAME)
+    name_en: str = Field(**_NAME)
+    fee_fen: int = Field(ge=0, le=10_000_000)
+    legal_days: int = Field(ge=1, le=365)
+    promised_days: int = Field(ge=1, le=365)
+    originals_size: str | None = Field(default=None, pattern=r"^[SML]$")
+    materials: list[MaterialUse] = Field(min_length=1, max_length=30)
+    pickup: PickupDoc = PickupDoc()
+
+
+class CatalogDocument(_Strict):
+    """The catalog as a file or a bundle carries it."""
+
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+    class_: list[ClassDoc] = Field(alias="class", min_length=1, max_length=50)
+    material: dict[str, MaterialDoc] = Field(max_length=500)
+    item: list[ItemDoc] = Field(min_length=1, max_length=1000)
+
+
+def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    """A pydantic location as a reader finds it: item HJ-0101 materials[1].ref."""
+    parts = [str(p) for p in loc]
+    if len(loc) >= 2 and loc[0] in ("item", "class") and isinstance(loc[1], int):
+        try:
+            parts[:2] = [f"{loc[0]} {raw[loc[0]][loc[1]]['code']}"]
+        except (KeyError, IndexError, TypeError):
+            parts[:2] = [f"{loc[0]} #{loc[1] + 1}"]
+    return ".".join(parts)
+
+
+def parse_catalog(raw: dict[str, Any]) -> Catalog:
+    """Check a catalog document and build the catalog; CatalogError names what is wrong."""
+    try:
+        doc = CatalogDocument.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise CatalogError(f"{_where(first['loc'], raw)}: {first['msg']}{more}") from None
+    classes: dict[str, ServiceClass] = {}
+    for c in doc.class_:
+        if c.code in classes:
+            raise CatalogError(f"class {c.code}: listed twice")
+        classes[c.code] = ServiceClass(c.code, c.name_zh, c.name_en)
+    for code in doc.material:
+        if not _slug_ok(code):
+            raise CatalogError(f"material {code!r}: codes are lower-case letters, digits and -")
+    items: list[ServiceItem] = []
+    seen: set[str] = set()
+    for it in doc.item:
+        where = f"item {it.code}"
+        if it.code in seen:
+            raise CatalogError(f"{where}: listed twice")
+        seen.add(it.code)
+        cls = classes.get(it.code[:2])
+        if cls is None:
+            raise CatalogError(f"{where}: no class {it.code[:2]} in this catalog")
+        if it.promised_days > it.legal_days:
+            raise CatalogError(
+                f"{where}: promised {it.promised_days} days, beyond the legal {it.legal_days}"
+            )
+        specs = []
+        for use in it.materials:
+            mat = doc.material.get(use.ref)
+            if mat is None:
+                raise CatalogError(f"{where}: material {use.ref!r} is not defined")
+            if use.tolerated_days and not use.required:
+                raise CatalogError(f"{where}: {use.ref} is optional, so it cannot be tolerated")
+            specs.append(
+                MaterialSpec(
+                    use.ref,
+                    mat.name_zh,
+                    mat.name_en,
+                    required=use.required,
+                    pages=use.pages or mat.pages,
+                    forms=frozenset(mat.forms),
+                    tolerated_days=use.tolerated_days,
+                    reuse=ReusePolicy(mat.reuse.valid_months, mat.reuse.until_document_expiry)
+                    if mat.reuse
+                    else None,
+                )
+            )
+        if len({s.code for s in specs}) != len(specs):
+            raise CatalogError(f"{where}: a material is listed twice")
+        takes_paper = any(Form.ORIGINAL in s.forms for s in specs)
+        if takes_paper and not it.originals_size:
+            raise CatalogError(f"{where}: takes paper originals but has no originals_size")
+        if it.originals_size and not takes_paper:
+            raise CatalogError(f"{where}: has an originals_size but no material taken as paper")
+        items.append(
+            ServiceItem(
+                code=it.code,
+                name_zh=it.name_zh,
+                name_en=it.name_en,
+                materials=tuple(specs),
+                promised_days=it.promised_days,
+                service_class=cls,
+                legal_days=it.legal_days,
+                fee_fen=it.fee_fen,
+                originals_size=it.originals_size,
+                result_size=it.pickup.result_size,
+                pickup_needs_identity=it.pickup.needs_identity,
+            )
+        )
+    used = {it.code[:2] for it in items}
+    return Catalog(doc.version, tuple(c for c in classes.values() if c.code in used), tuple(items))
+
+
+def _slug_ok(code: str) -> bool:
+    return re.fullmatch(_SLUG, code) is not None
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A catalog file's document: TOML by its suffix, else JSON."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = path.suffix.lstrip(".") or "JSON"
+        raise CatalogError(f"{path.name}: not valid {kind}: {exc}") from None
+
+
+def load_catalog(path: Path) -> Catalog:
+    return parse_catalog(read_document(path))
+
+
+@cache
+def builtin_catalog() -> Catalog:
+    """The starting catalog shipped with the terminal."""
+    return load_catalog(BUILTIN_PATH)
 
 
 class UnknownItem(LookupError):
     """The item code is not in this terminal's catalog."""
 
 
-def find_item(code: str, catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG) -> ServiceItem:
-    for item in catalog:
+def find_item(code: str, catalog: tuple[ServiceItem, ...] | None = None) -> ServiceItem:
+    for item in builtin_catalog().items if catalog is None else catalog:
         if item.code == code:
             return item
     raise UnknownItem(f"service item {code!r} is not offered at this terminal")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m terminal.catalog check FILE...`: validate catalog files, one line each."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "check":
+        print("usage: python -m terminal.catalog check FILE...", file=sys.stderr)
+        return 2
+    bad = 0
+    for name in args[1:]:
+        try:
+            cat = load_catalog(Path(name))
+        except (CatalogError, OSError) as exc:
+            bad += 1
+            print(f"{name}: {exc}")
+        else:
+            print(
+                f"{name}: ok, version {cat.version}, {len(cat.items)} items in "
+                f"{len(cat.classes)} classes"
+            )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

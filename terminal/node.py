@@ -32,7 +32,7 @@ from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
-from terminal.catalog import DEFAULT_CATALOG, ServiceItem
+from terminal.catalog import ServiceItem, builtin_catalog
 from terminal.command_limits import ArmingBudget, CommandLimits
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
@@ -86,7 +86,7 @@ class TerminalNode:
         *,
         pickup_code_key: bytes,
         link: LinkSettings,
-        catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG,
+        catalog: tuple[ServiceItem, ...] | None = None,
         clock: Callable[[], datetime] = m.utcnow,
         applicant_key: bytes | None = None,
         on_file_timeout_s: float = 5.0,
@@ -159,7 +159,7 @@ class TerminalNode:
             face_verifier=devices.face_verifier,
             face_camera=devices.face_camera,
             document_camera=devices.document_camera,
-            catalog=catalog,
+            catalog=builtin_catalog().items if catalog is None else catalog,
             clock=clock,
             online=self.link.connected.is_set,
             on_file=self.on_file,

@@ -16,7 +16,7 @@ from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import LockerBank
-from terminal.catalog import DEFAULT_CATALOG, ServiceItem
+from terminal.catalog import ServiceItem, builtin_catalog
 from terminal.store import TerminalStore
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class TerminalParts:
     face_verifier: FaceVerifier
     face_camera: FrameSource
     document_camera: Callable[[str, int], FrameSource]
-    catalog: tuple[ServiceItem, ...] = DEFAULT_CATALOG
+    catalog: tuple[ServiceItem, ...] = field(default_factory=lambda: builtin_catalog().items)
     clock: Callable[[], datetime] = m.utcnow
     online: Callable[[], bool] = field(default=lambda: False)
     # The kiosk's face step: a live check (random blink/turn challenge, then the match) when

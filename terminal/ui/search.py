@@ -30,8 +30,8 @@ def matches(item: ServiceItem, query: str) -> bool:
 
 
 def category(item: ServiceItem) -> str:
-    """The item's category: the letters before the dash of its code (HJ: household, ...)."""
-    return item.code.split("-", 1)[0]
+    """The item's class code (HJ: household registration, ...), as the catalog gives it."""
+    return item.service_class.code
 
 
 def search(items: tuple[ServiceItem, ...], query: str, cat: str | None = None) -> list[ServiceItem]:

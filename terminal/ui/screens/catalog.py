@@ -11,7 +11,7 @@ from terminal.catalog import ServiceItem
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
 from terminal.ui.screens.base import KioskScreen
-from terminal.ui.search import category, search
+from terminal.ui.search import search
 from terminal.ui.widgets import KButton, Keypad
 
 
@@ -23,8 +23,12 @@ class CatalogScreen(KioskScreen):
     def build(self) -> None:
         self.body.add_widget(self.label("catalog.hint", "hint", tone="muted"))
         row = BoxLayout(spacing=16)
-        self.categories = BoxLayout(orientation="vertical", spacing=12, size_hint_x=0.25)
-        row.add_widget(self.categories)
+        # Fifteen classes and more: a scrolling column of full-size buttons.
+        self.categories = GridLayout(cols=1, spacing=12, size_hint_y=None)
+        self.categories.bind(minimum_height=self.categories.setter("height"))
+        self.class_scroll = ScrollView(do_scroll_x=False, size_hint_x=0.3)
+        self.class_scroll.add_widget(self.categories)
+        row.add_widget(self.class_scroll)
         self.items = GridLayout(cols=1, spacing=12, size_hint_y=None)
         self.items.bind(minimum_height=self.items.setter("height"))
         scroll = ScrollView(do_scroll_x=False)
@@ -58,12 +62,12 @@ class CatalogScreen(KioskScreen):
         """The letter keypad takes the categories' place while searching."""
         self.search_open = not self.search_open
         if self.search_open:
-            self.search_row.remove_widget(self.categories)
+            self.search_row.remove_widget(self.class_scroll)
             self.search_row.add_widget(self.keypad)
             self.k.style(self.keypad)
         else:
             self.search_row.remove_widget(self.keypad)
-            self.search_row.add_widget(self.categories, index=len(self.search_row.children))
+            self.search_row.add_widget(self.class_scroll, index=len(self.search_row.children))
             self.keypad.clear()
 
     def choose_category(self, cat: str | None) -> None:
@@ -73,10 +77,21 @@ class CatalogScreen(KioskScreen):
     def refresh(self) -> None:
         catalog = self.k.node.parts.catalog
         self.categories.clear_widgets()
-        cats = [None, *dict.fromkeys(category(i) for i in catalog)]
-        for cat in cats:
-            key = "catalog.all" if cat is None else f"catalog.category.{cat}"
-            b = self.button(key, lambda c=cat: self.choose_category(c), "secondary")
+        classes = {i.service_class.code: i.service_class for i in catalog}
+        height = max(96, self.k.theme.touch_px(self.k.dpi))
+        for cat in [None, *classes]:
+            if cat is None:
+                text: object = "catalog.all"
+            else:
+                cls = classes[cat]
+                text = lambda c=cls: self.k.t.pick(c.name_zh, c.name_en)  # noqa: E731
+            b = self.button(
+                text,
+                lambda c=cat: self.choose_category(c),
+                "secondary",
+                size_hint_y=None,
+                height=height,
+            )
             if cat == self.category:
                 b.role = "primary"
             self.categories.add_widget(b)
@@ -156,9 +171,12 @@ class ItemScreen(KioskScreen):
                     "hint",
                 )
             )
-        fee = getattr(item, "fee", None)
-        if fee is not None:
-            lines.append(self.label(lambda: t("item.fee", fee=fee)))
+        lines.append(self.label(lambda: t("item.legal_days", days=item.legal_days), "hint"))
+        lines.append(
+            self.label(
+                lambda: t("item.fee_free") if item.free else t("item.fee", fee=item.fee_yuan)
+            )
+        )
         if item.originals_size:
             lines.append(self.label("item.originals"))
         if item.pickup_needs_identity:

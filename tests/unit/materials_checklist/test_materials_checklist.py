@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from terminal.catalog import DEFAULT_CATALOG, Form, ReusePolicy, add_months, find_item
+from terminal.catalog import Form, ReusePolicy, add_months, builtin_catalog, find_item
 from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
 
 HJ = find_item("HJ-0101")
@@ -19,7 +19,7 @@ def _offer(code: str, valid_until: date, ref: str = "MAT-0000000000000001") -> O
 
 
 def test_every_catalog_material_is_described_completely():
-    for item in DEFAULT_CATALOG:
+    for item in builtin_catalog().items:
         codes = [s.code for s in item.materials]
         assert len(codes) == len(set(codes)), item.code
         for spec in item.materials:
