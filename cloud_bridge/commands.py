@@ -18,25 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .contract import messages as m
+from .local_db import LocalDatabase, UnitOfWork
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS handled_commands (
-    command_id TEXT PRIMARY KEY,
-    command_type TEXT NOT NULL,
-    operation_id TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    result TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS command_sequence (
-    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
-    last_seq INTEGER NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -55,19 +40,74 @@ class CommandRejected(Exception):
 Handler = Callable[[m.Message], CommandResult]
 
 
+class HandledCommands:
+    """The record of commands already applied, and the last sequence number applied.
+
+    A repository on the terminal database; the dispatcher writes it in the unit of work that
+    queues the acknowledgement, so a command is either applied, recorded and answered, or none.
+    """
+
+    def __init__(self, db: LocalDatabase):
+        self.db = db
+
+    def answer(self, command_id: str) -> CommandResult | None:
+        """What this command was answered the first time; None if it was never handled."""
+        rows = self.db.read(
+            "SELECT outcome, detail, result FROM handled_commands WHERE command_id = ?",
+            (command_id,),
+        )
+        if not rows:
+            return None
+        outcome, detail, result = rows[0]
+        return CommandResult(m.AckOutcome(outcome), detail, json.loads(result))
+
+    def last_seq(self) -> int:
+        rows = self.db.read("SELECT last_seq FROM command_sequence")
+        return int(rows[0][0]) if rows else 0
+
+    def record(
+        self,
+        uow: UnitOfWork,
+        command: m.Message,
+        seq: int,
+        res: CommandResult,
+        at: datetime,
+    ) -> None:
+        uow.execute(
+            "INSERT INTO handled_commands VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                command.message_id,
+                m.type_name(type(command)),
+                getattr(command, "operation_id", "-"),
+                res.outcome.value,
+                res.detail,
+                json.dumps(res.result),
+                at.isoformat(),
+            ),
+        )
+        uow.execute(
+            "INSERT INTO command_sequence VALUES (1, ?)"
+            " ON CONFLICT(only_row) DO UPDATE SET last_seq = excluded.last_seq",
+            (seq,),
+        )
+
+
 class CommandDispatcher:
     """Runs each command's handler at most once and queues its acknowledgement durably."""
 
-    def __init__(self, outbox: Outbox, terminal_id: str, clock: Callable[[], datetime] = m.utcnow):
+    def __init__(
+        self,
+        outbox: Outbox,
+        handled: HandledCommands,
+        terminal_id: str,
+        clock: Callable[[], datetime] = m.utcnow,
+    ):
         self.outbox = outbox
+        self.handled = handled
         self.terminal_id = terminal_id
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
-        with outbox.transaction() as tx:
-            for statement in _SCHEMA.strip().split(";"):
-                if statement.strip():
-                    tx.execute(statement)
         self.duplicates = 0
         self.stale = 0
 
@@ -81,24 +121,17 @@ class CommandDispatcher:
             return self._dispatch(command, seq)
 
     def last_seq(self) -> int:
-        rows = self.outbox.query("SELECT last_seq FROM command_sequence")
-        return int(rows[0][0]) if rows else 0
+        return self.handled.last_seq()
 
     def _dispatch(self, command: m.Message, seq: int) -> m.CommandAck | None:
         ctype = m.type_name(type(command))
         operation_id = getattr(command, "operation_id", "-")
-        seen = self.outbox.query(
-            "SELECT outcome, detail, result FROM handled_commands WHERE command_id = ?",
-            (command.message_id,),
-        )
-        if seen:
+        seen = self.handled.answer(command.message_id)
+        if seen is not None:
             self.duplicates += 1
-            outcome, detail, result = seen[0]
             log.info("duplicate command %s (%s) answered again", command.message_id, ctype)
             # A fresh ack message with the recorded answer: the first one may have been lost.
-            ack = self._ack(
-                command, CommandResult(m.AckOutcome(outcome), detail, json.loads(result))
-            )
+            ack = self._ack(command, seen)
             self.outbox.put(ack)
             return ack
         if seq <= self.last_seq():
@@ -127,25 +160,9 @@ class CommandDispatcher:
                 log.exception("command %s (%s) failed", command.message_id, ctype)
                 res = CommandResult(m.AckOutcome.REJECTED, f"terminal error: {type(exc).__name__}")
         ack = self._ack(command, res)
-        with self.outbox.transaction() as tx:
-            tx.execute(
-                "INSERT INTO handled_commands VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    command.message_id,
-                    ctype,
-                    operation_id,
-                    res.outcome.value,
-                    res.detail,
-                    json.dumps(res.result),
-                    self.clock().isoformat(),
-                ),
-            )
-            tx.execute(
-                "INSERT INTO command_sequence VALUES (1, ?)"
-                " ON CONFLICT(only_row) DO UPDATE SET last_seq = excluded.last_seq",
-                (seq,),
-            )
-            tx.add(ack)
+        with self.outbox.db.unit_of_work() as uow:
+            self.handled.record(uow, command, seq, res, self.clock())
+            self.outbox.add(uow, ack)
         log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)
         return ack
 

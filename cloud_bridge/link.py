@@ -123,16 +123,13 @@ class TerminalLink:
 
     def _next_connection(self) -> int:
         """Count one more connection, on disk: numbers keep increasing across restarts."""
-        with self.outbox.transaction() as tx:
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS link_connections ("
-                " only_row INTEGER PRIMARY KEY CHECK (only_row = 1), last INTEGER NOT NULL)"
-            )
-            tx.execute(
+        with self.outbox.db.unit_of_work() as uow:  # the table: cloud_bridge.local_db
+            uow.execute(
                 "INSERT INTO link_connections VALUES (1, 1)"
                 " ON CONFLICT(only_row) DO UPDATE SET last = last + 1"
             )
-        return int(self.outbox.query("SELECT last FROM link_connections")[0][0])
+            (last,) = uow.execute("SELECT last FROM link_connections").fetchone()
+        return int(last)
 
     def _set_will(self) -> None:
         """The retained offline status the broker publishes if this connection dies."""

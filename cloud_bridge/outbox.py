@@ -1,9 +1,9 @@
 """The terminal's durable outbox: nothing leaves the terminal's memory before it is on disk.
 
-A flow writes its business record and the messages that report it in one SQLite transaction
-(`with outbox.transaction() as tx`), and only then tells the citizen "done". An entry leaves
-the outbox only when the backend's Receipt names its message id: a broker PUBACK proves only
-that the broker has it, not that the backend stored it.
+A flow writes its business record and the messages that report it in one unit of work of the
+terminal database (`with db.unit_of_work() as uow: ...; outbox.add(uow, event)`), and only then
+tells the citizen "done". An entry leaves the outbox only when the backend's Receipt names its
+message id: a broker PUBACK proves only that the broker has it, not that the backend stored it.
 
 Material files are staged once, content-addressed, in the blob directory; each of their chunks
 is its own outbox entry whose payload is cut from the file at send time, so an upload cut off
@@ -17,50 +17,17 @@ import base64
 import hashlib
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .contract import messages as m
 from .contract import topics
+from .local_db import LocalDatabase, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    topic TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('message', 'chunk')),
-    payload BLOB,
-    blob_sha TEXT,
-    chunk_index INTEGER,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_sent_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_blob ON outbox (blob_sha);
-CREATE TABLE IF NOT EXISTS outbox_blobs (
-    sha256 TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    content_type TEXT NOT NULL,
-    chunk_count INTEGER NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    message_id TEXT PRIMARY KEY,
-    topic TEXT NOT NULL,
-    payload BLOB,
-    reason TEXT NOT NULL,
-    at REAL NOT NULL
-);
-"""
 
 
 class OutboxError(RuntimeError):
@@ -88,61 +55,19 @@ class Entry:
     attempts: int
 
 
-class OutboxTransaction:
-    """Adds messages, blob chunks and the caller's own rows in one SQLite transaction."""
-
-    def __init__(self, outbox: Outbox, conn: sqlite3.Connection):
-        self._outbox = outbox
-        self.conn = conn
-        self.queued_blobs: list[str] = []
-
-    def add(self, message: m.Message) -> None:
-        """Queue one contract message for sending."""
-        self.conn.execute(
-            "INSERT INTO outbox (message_id, topic, kind, payload, created_at)"
-            " VALUES (?, ?, 'message', ?, ?)",
-            (message.message_id, message.topic(), message.encode(), time.time()),
-        )
-
-    def add_blob(self, blob: BlobRef, terminal_id: str) -> None:
-        """Queue every chunk of a staged blob; the session's hold passes to the entries."""
-        if not self._outbox.blob_path(blob.sha256).exists():
-            raise OutboxError(f"blob {blob.sha256[:12]} was not staged")
-        self.queued_blobs.append(blob.sha256)
-        self.conn.execute(
-            "INSERT OR IGNORE INTO outbox_blobs VALUES (?, ?, ?, ?, ?)",
-            (blob.sha256, blob.size, blob.content_type, blob.chunk_count, time.time()),
-        )
-        topic = topics.blobs(terminal_id)
-        now = time.time()
-        self.conn.executemany(
-            "INSERT INTO outbox (message_id, topic, kind, blob_sha, chunk_index, created_at)"
-            " VALUES (?, ?, 'chunk', ?, ?, ?)",
-            [(m.new_message_id(), topic, blob.sha256, i, now) for i in range(blob.chunk_count)],
-        )
-
-    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        """Run the caller's own SQL inside the same transaction."""
-        return self.conn.execute(sql, params)
-
-
 class Outbox:
-    """A durable, ordered queue of upstream messages, settled by the backend's receipts."""
+    """A durable, ordered queue of upstream messages, settled by the backend's receipts.
 
-    def __init__(self, path: str | Path, blob_dir: str | Path, terminal_id: str):
-        self.path = Path(path)
+    A repository on the terminal database: its rows are written in the caller's unit of work
+    (`add`, `add_blob`) or in one of its own (`put`, `settle`).
+    """
+
+    def __init__(self, db: LocalDatabase, blob_dir: str | Path, terminal_id: str):
+        self.db = db
         self.blob_dir = Path(blob_dir)
         self.terminal_id = topics.check_terminal_id(terminal_id)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a receipt printed to the citizen must survive a power cut a moment later.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        self._lock = threading.RLock()  # guards _staged and the check-then-unlink of files
         self.changed = threading.Event()
         # Open sessions' scans not yet queued, by SHA-256: identical bytes share one file, so
         # a file goes only when no session holds it and no outbox entry refers to it.
@@ -151,38 +76,49 @@ class Outbox:
 
     def _sweep_orphans(self) -> None:
         """Delete files left by sessions a restart cut off: nothing will ever send them."""
-        with self._lock:
-            queued = {row[0] for row in self._conn.execute("SELECT sha256 FROM outbox_blobs")}
+        queued = {row[0] for row in self.db.read("SELECT sha256 FROM outbox_blobs")}
         for path in self.blob_dir.glob("*/*"):
             if path.is_file() and path.name.split(".")[0] not in queued:
                 path.unlink(missing_ok=True)
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
     # ------------------------------------------------------------------ writing
 
-    @contextmanager
-    def transaction(self) -> Iterator[OutboxTransaction]:
-        """One atomic write: all of it is on disk when the block exits, or none of it."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            tx = OutboxTransaction(self, self._conn)
-            try:
-                yield tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            for sha in tx.queued_blobs:
-                self._release(sha)
-        self.changed.set()
+    def add(self, uow: UnitOfWork, message: m.Message) -> None:
+        """Queue one contract message in the caller's unit of work."""
+        uow.execute(
+            "INSERT INTO outbox (message_id, topic, kind, payload, created_at)"
+            " VALUES (?, ?, 'message', ?, ?)",
+            (message.message_id, message.topic(), message.encode(), time.time()),
+        )
+        uow.after_commit(self.changed.set)
+
+    def add_blob(self, uow: UnitOfWork, blob: BlobRef) -> None:
+        """Queue every chunk of a staged blob; the session's hold passes to the entries."""
+        if not self.blob_path(blob.sha256).exists():
+            raise OutboxError(f"blob {blob.sha256[:12]} was not staged")
+        uow.execute(
+            "INSERT OR IGNORE INTO outbox_blobs VALUES (?, ?, ?, ?, ?)",
+            (blob.sha256, blob.size, blob.content_type, blob.chunk_count, time.time()),
+        )
+        topic = topics.blobs(self.terminal_id)
+        now = time.time()
+        uow.executemany(
+            "INSERT INTO outbox (message_id, topic, kind, blob_sha, chunk_index, created_at)"
+            " VALUES (?, ?, 'chunk', ?, ?, ?)",
+            [(m.new_message_id(), topic, blob.sha256, i, now) for i in range(blob.chunk_count)],
+        )
+
+        def handed_over() -> None:
+            with self._lock:
+                self._release(blob.sha256)
+            self.changed.set()
+
+        uow.after_commit(handed_over)
 
     def put(self, message: m.Message) -> None:
-        """Queue one message in its own transaction."""
-        with self.transaction() as tx:
-            tx.add(message)
+        """Queue one message in its own unit of work."""
+        with self.db.unit_of_work() as uow:
+            self.add(uow, message)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blob_dir / sha256[:2] / sha256
@@ -225,11 +161,8 @@ class Outbox:
 
     def _delete_if_unused(self, sha256: str) -> bool:
         """Unlink a file nobody holds or queues; call with the lock held."""
-        if (
-            self._staged.get(sha256)
-            or self._conn.execute(
-                "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha256,)
-            ).fetchone()
+        if self._staged.get(sha256) or self.db.read(
+            "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha256,)
         ):
             return False
         self.blob_path(sha256).unlink(missing_ok=True)
@@ -239,33 +172,31 @@ class Outbox:
 
     def reset_sent(self) -> None:
         """Make every entry due at once, as after a restart: duplicates are dropped upstream."""
-        with self._lock:
-            self._conn.execute("UPDATE outbox SET last_sent_at = NULL")
+        with self.db.unit_of_work() as uow:
+            uow.execute("UPDATE outbox SET last_sent_at = NULL")
         self.changed.set()
 
     def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Entry]:
         """Entries never sent, or sent more than `resend_after` seconds ago, oldest first."""
         cutoff = (now if now is not None else time.time()) - resend_after
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, message_id, topic, kind, attempts FROM outbox"
-                " WHERE last_sent_at IS NULL OR last_sent_at < ? ORDER BY seq LIMIT ?",
-                (cutoff, limit),
-            ).fetchall()
+        rows = self.db.read(
+            "SELECT seq, message_id, topic, kind, attempts FROM outbox"
+            " WHERE last_sent_at IS NULL OR last_sent_at < ? ORDER BY seq LIMIT ?",
+            (cutoff, limit),
+        )
         return [Entry(*row) for row in rows]
 
     def payload(self, entry: Entry) -> bytes:
         """The bytes to publish for an entry; chunks are cut from the staged file now."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT o.payload, o.blob_sha, o.chunk_index, b.size, b.chunk_count"
-                " FROM outbox o LEFT JOIN outbox_blobs b ON b.sha256 = o.blob_sha"
-                " WHERE o.seq = ?",
-                (entry.seq,),
-            ).fetchone()
-        if row is None:
+        rows = self.db.read(
+            "SELECT o.payload, o.blob_sha, o.chunk_index, b.size, b.chunk_count"
+            " FROM outbox o LEFT JOIN outbox_blobs b ON b.sha256 = o.blob_sha"
+            " WHERE o.seq = ?",
+            (entry.seq,),
+        )
+        if not rows:
             raise OutboxError(f"entry {entry.message_id} is gone")
-        payload, sha, index, size, count = row
+        payload, sha, index, size, count = rows[0]
         if entry.kind == "message":
             return payload
         with open(self.blob_path(sha), "rb") as fh:
@@ -286,8 +217,8 @@ class Outbox:
         if not seqs:
             return
         at = now if now is not None else time.time()
-        with self._lock:
-            self._conn.executemany(
+        with self.db.unit_of_work() as uow:
+            uow.executemany(
                 "UPDATE outbox SET last_sent_at = ?, attempts = attempts + 1 WHERE seq = ?",
                 [(at, s) for s in seqs],
             )
@@ -298,47 +229,40 @@ class Outbox:
         """Apply a receipt: stored and duplicate entries go, rejected ones go to dead letters."""
         removed = 0
         touched_blobs: set[str] = set()
+        finished: list[str] = []
+        with self.db.unit_of_work() as uow:
+            for item in items:
+                row = uow.execute(
+                    "SELECT seq, topic, payload, blob_sha FROM outbox WHERE message_id = ?",
+                    (item.message_id,),
+                ).fetchone()
+                if row is None:
+                    continue  # already settled by an earlier copy of this receipt
+                seq, topic, payload, sha = row
+                if item.outcome == m.ReceiptOutcome.REJECTED:
+                    log.error(
+                        "backend rejected outbox entry %s on %s: %s",
+                        item.message_id,
+                        topic,
+                        item.reason,
+                    )
+                    uow.execute(
+                        "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
+                        (item.message_id, topic, payload, item.reason, time.time()),
+                    )
+                uow.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                removed += 1
+                if sha:
+                    touched_blobs.add(sha)
+            for sha in touched_blobs:
+                if not uow.execute(
+                    "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha,)
+                ).fetchone():
+                    uow.execute("DELETE FROM outbox_blobs WHERE sha256 = ?", (sha,))
+                    finished.append(sha)
+        # Scans leave the terminal once the backend has every chunk (personal-data rule),
+        # unless an open session has staged the same bytes again.
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for item in items:
-                    row = self._conn.execute(
-                        "SELECT seq, topic, payload, blob_sha FROM outbox WHERE message_id = ?",
-                        (item.message_id,),
-                    ).fetchone()
-                    if row is None:
-                        continue  # already settled by an earlier copy of this receipt
-                    seq, topic, payload, sha = row
-                    if item.outcome == m.ReceiptOutcome.REJECTED:
-                        log.error(
-                            "backend rejected outbox entry %s on %s: %s",
-                            item.message_id,
-                            topic,
-                            item.reason,
-                        )
-                        self._conn.execute(
-                            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
-                            (item.message_id, topic, payload, item.reason, time.time()),
-                        )
-                    self._conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-                    removed += 1
-                    if sha:
-                        touched_blobs.add(sha)
-                finished = [
-                    sha
-                    for sha in touched_blobs
-                    if not self._conn.execute(
-                        "SELECT 1 FROM outbox WHERE blob_sha = ? LIMIT 1", (sha,)
-                    ).fetchone()
-                ]
-                for sha in finished:
-                    self._conn.execute("DELETE FROM outbox_blobs WHERE sha256 = ?", (sha,))
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            # Scans leave the terminal once the backend has every chunk (personal-data rule),
-            # unless an open session has staged the same bytes again.
             for sha in finished:
                 self._delete_if_unused(sha)
         if removed:
@@ -349,17 +273,13 @@ class Outbox:
 
     def backlog(self) -> int:
         """Entries still waiting for a receipt."""
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return self.db.read("SELECT COUNT(*) FROM outbox")[0][0]
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
         """(message_id, topic, reason) of entries the backend refused."""
-        with self._lock:
-            return self._conn.execute(
+        return [
+            (mid, topic, reason)
+            for mid, topic, reason in self.db.read(
                 "SELECT message_id, topic, reason FROM dead_letters ORDER BY at"
-            ).fetchall()
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Read the caller's own tables with the outbox's connection."""
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            )
+        ]

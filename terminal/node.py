@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cloud_bridge.commands import CommandDispatcher, CommandRejected, CommandResult
+from cloud_bridge.commands import (
+    CommandDispatcher,
+    CommandRejected,
+    CommandResult,
+    HandledCommands,
+)
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 from cloud_bridge.link import LinkSettings, TerminalLink
+from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 from cloud_bridge.request_reply import RequestReply
 from devices.camera.port import FrameSource
@@ -102,10 +108,10 @@ class TerminalNode:
         self.arming = ArmingBudget(command_limits)
         self._last_security_alarm: datetime | None = None
         self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
-        self.outbox = Outbox(
-            self.data_dir / "terminal.sqlite", self.data_dir / "blobs", terminal_id
-        )
-        self.store = TerminalStore(self.outbox)
+        # One database for everything the terminal keeps; the repositories below share it.
+        self.db = LocalDatabase(self.data_dir / "terminal.sqlite")
+        self.outbox = Outbox(self.db, self.data_dir / "blobs", terminal_id)
+        self.store = TerminalStore(self.db, terminal_id)
         self.journal = LockerJournal(self.data_dir / "locker.sqlite")
         self.locker = LockerBank(
             layout,
@@ -120,7 +126,9 @@ class TerminalNode:
             on_alarm=self._raise_alarm,
             supervision=supervision,
         )
-        self.dispatcher = CommandDispatcher(self.outbox, terminal_id, clock)
+        self.dispatcher = CommandDispatcher(
+            self.outbox, HandledCommands(self.db), terminal_id, clock
+        )
         self.dispatcher.register(m.LoadResult, self._on_load_result)
         self.dispatcher.register(m.SetPickupCode, self._on_set_pickup_code)
         self.dispatcher.register(m.WithdrawResult, self._on_withdraw_result)
@@ -149,9 +157,10 @@ class TerminalNode:
         self.progress = ProgressLookup(
             terminal_id, self.replies, self.store.local_application, clock=clock
         )
-        self.ratings = Ratings(self.outbox, terminal_id, clock)
+        self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
         self.parts = TerminalParts(
             terminal_id=terminal_id,
+            db=self.db,
             outbox=self.outbox,
             store=self.store,
             locker=self.locker,
@@ -205,7 +214,7 @@ class TerminalNode:
         self.locker.doors.stop()
         self.link.stop()
         self.journal.close()
-        self.outbox.close()
+        self.db.close()
 
     # ---------------------------------------------------------------- flows
 

@@ -12,17 +12,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 
 SCORES = (5, 4, 3, 2, 1)
 # At or below this score the citizen is offered the reasons to tap.
 ASK_REASONS_AT = 2
 REASONS = tuple(m.RatingReason)
-
-_SCHEMA = """CREATE TABLE IF NOT EXISTS local_ratings (
-    application_no TEXT PRIMARY KEY,
-    rated_at TEXT NOT NULL
-)"""
 
 
 class RatingRefused(ValueError):
@@ -32,10 +28,14 @@ class RatingRefused(ValueError):
 class Ratings:
     """Queues ratings in the terminal's outbox, once per application."""
 
-    def __init__(self, outbox: Outbox, terminal_id: str, clock: Callable[[], datetime] = m.utcnow):
-        self.outbox, self.terminal_id, self.clock = outbox, terminal_id, clock
-        with outbox.transaction() as tx:
-            tx.execute(_SCHEMA)
+    def __init__(
+        self,
+        db: LocalDatabase,
+        outbox: Outbox,
+        terminal_id: str,
+        clock: Callable[[], datetime] = m.utcnow,
+    ):
+        self.db, self.outbox, self.terminal_id, self.clock = db, outbox, terminal_id, clock
 
     def rate(
         self, application_no: str, score: int, reasons: Iterable[str | m.RatingReason] = ()
@@ -56,19 +56,17 @@ class Ratings:
             reasons=chosen,
             rated_at=now,
         )
-        with self.outbox.transaction() as tx:
-            inserted = tx.execute(
+        with self.db.unit_of_work() as uow:
+            inserted = uow.execute(
                 "INSERT OR IGNORE INTO local_ratings VALUES (?, ?)",
                 (application_no, now.isoformat()),
             ).rowcount
             if inserted:
-                tx.add(event)
+                self.outbox.add(uow, event)
         return bool(inserted)
 
     def rated(self, application_no: str) -> bool:
         """True if this application was rated on this terminal."""
         return bool(
-            self.outbox.query(
-                "SELECT 1 FROM local_ratings WHERE application_no = ?", (application_no,)
-            )
+            self.db.read("SELECT 1 FROM local_ratings WHERE application_no = ?", (application_no,))
         )

@@ -1,57 +1,52 @@
-"""The terminal's local record of what citizens did here, in the outbox's own SQLite file.
+"""The terminal's local record of what citizens did here: a repository on the terminal database.
 
-Sharing the file lets one transaction hold both the local record and the messages that report
-it: either the citizen's submission and its outbound event are both on disk, or neither is.
-Only masked personal data is kept here; the full record travels in the outbox and is gone
-once the backend has it.
+Its rows share the database with the outbox, so one unit of work holds both the local record and
+the messages that report it: either the citizen's submission and its outbound event are both on
+disk, or neither is. Only masked personal data is kept here; the full record travels in the
+outbox and is gone once the backend has it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from cloud_bridge.outbox import Outbox, OutboxTransaction
+from cloud_bridge.contract import topics
+from cloud_bridge.local_db import LocalDatabase, UnitOfWork
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS local_applications (
-        application_no TEXT PRIMARY KEY,
-        item_code TEXT NOT NULL,
-        applicant_masked TEXT NOT NULL,
-        submitted_at TEXT NOT NULL,
-        deposit_compartment TEXT,
-        materials INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS reported_pickups (load_id TEXT PRIMARY KEY, at TEXT NOT NULL)""",
+_APPLICATION_KEYS = (
+    "application_no",
+    "item_code",
+    "applicant_masked",
+    "submitted_at",
+    "deposit_compartment",
+    "materials",
 )
 
 
 class TerminalStore:
     """Application numbers, local submission records and pickup reports."""
 
-    def __init__(self, outbox: Outbox):
-        self.outbox = outbox
-        with outbox.transaction() as tx:
-            for stmt in _SCHEMA:
-                tx.execute(stmt)
+    def __init__(self, db: LocalDatabase, terminal_id: str):
+        self.db = db
+        self.terminal_id = topics.check_terminal_id(terminal_id)
 
     def next_application_no(self, now: datetime) -> str:
         """`AH-{terminal}-{yyyymmdd}-{nnnn}`, unique per terminal, never reused."""
         day = now.strftime("%Y%m%d")
         key = f"application:{day}"
-        with self.outbox.transaction() as tx:
-            tx.execute(
+        with self.db.unit_of_work() as uow:
+            uow.execute(
                 "INSERT INTO counters VALUES (?, 1)"
                 " ON CONFLICT(name) DO UPDATE SET value = value + 1",
                 (key,),
             )
-            (value,) = tx.execute("SELECT value FROM counters WHERE name = ?", (key,)).fetchone()
-        terminal = self.outbox.terminal_id.upper().replace("_", "-")
+            (value,) = uow.execute("SELECT value FROM counters WHERE name = ?", (key,)).fetchone()
+        terminal = self.terminal_id.upper().replace("_", "-")
         return f"AH-{terminal}-{day}-{value:04d}"
 
-    @staticmethod
     def record_submission(
-        tx: OutboxTransaction,
+        self,
+        uow: UnitOfWork,
         application_no: str,
         item_code: str,
         applicant_masked: str,
@@ -59,7 +54,7 @@ class TerminalStore:
         deposit_compartment: str | None,
         materials: int,
     ) -> None:
-        tx.execute(
+        uow.execute(
             "INSERT INTO local_applications VALUES (?, ?, ?, ?, ?, ?)",
             (
                 application_no,
@@ -71,31 +66,20 @@ class TerminalStore:
             ),
         )
 
-    @staticmethod
-    def record_pickup_reported(tx: OutboxTransaction, load_id: str, at: datetime) -> None:
-        tx.execute(
+    def record_pickup_reported(self, uow: UnitOfWork, load_id: str, at: datetime) -> None:
+        uow.execute(
             "INSERT OR IGNORE INTO reported_pickups VALUES (?, ?)", (load_id, at.isoformat())
         )
 
     def pickup_reported(self, load_id: str) -> bool:
-        return bool(
-            self.outbox.query("SELECT 1 FROM reported_pickups WHERE load_id = ?", (load_id,))
-        )
+        return bool(self.db.read("SELECT 1 FROM reported_pickups WHERE load_id = ?", (load_id,)))
 
     def local_application(self, application_no: str) -> dict[str, object] | None:
-        rows = self.outbox.query(
-            "SELECT application_no, item_code, applicant_masked, submitted_at,"
-            " deposit_compartment, materials FROM local_applications WHERE application_no = ?",
+        rows = self.db.read(
+            f"SELECT {', '.join(_APPLICATION_KEYS)} FROM local_applications"
+            " WHERE application_no = ?",
             (application_no,),
         )
         if not rows:
             return None
-        keys = (
-            "application_no",
-            "item_code",
-            "applicant_masked",
-            "submitted_at",
-            "deposit_compartment",
-            "materials",
-        )
-        return dict(zip(keys, rows[0], strict=True))
+        return dict(zip(_APPLICATION_KEYS, rows[0], strict=True))

@@ -283,9 +283,10 @@ class PickupFlow(IdentitySteps):
         if not opened.load_id or p.store.pickup_reported(opened.load_id):
             return False
         now = at or p.clock()
-        with p.outbox.transaction() as tx:
-            p.store.record_pickup_reported(tx, opened.load_id, now)
-            tx.add(
+        with p.db.unit_of_work() as uow:
+            p.store.record_pickup_reported(uow, opened.load_id, now)
+            p.outbox.add(
+                uow,
                 m.ResultPickedUp(
                     terminal_id=p.terminal_id,
                     operation_id=opened.load_id,

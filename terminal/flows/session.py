@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
@@ -36,6 +37,7 @@ class TerminalParts:
     """The devices and services a flow may use; the composition root builds one."""
 
     terminal_id: str
+    db: LocalDatabase  # the terminal's database: flows open their units of work on it
     outbox: Outbox
     store: TerminalStore
     locker: LockerBank

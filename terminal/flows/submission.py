@@ -402,9 +402,9 @@ class SubmissionFlow(IdentitySteps):
             submitted_at=now,
             promised_days=self.item.promised_days,
         )
-        with p.outbox.transaction() as tx:
+        with p.db.unit_of_work() as uow:
             p.store.record_submission(
-                tx,
+                uow,
                 self.application_no,
                 self.item.code,
                 mask_id_number(self.document.number),
@@ -412,11 +412,12 @@ class SubmissionFlow(IdentitySteps):
                 self.deposit_compartment,
                 len(self.scanned),
             )
-            tx.add(event)
+            p.outbox.add(uow, event)
             for s in self.scanned.values():
-                tx.add_blob(s.blob, p.terminal_id)
+                p.outbox.add_blob(uow, s.blob)
             if self.deposit_confirmed and self.deposit_compartment:
-                tx.add(
+                p.outbox.add(
+                    uow,
                     m.MaterialsDeposited(
                         terminal_id=p.terminal_id,
                         operation_id=self.application_no,

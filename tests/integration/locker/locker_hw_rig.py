@@ -187,7 +187,7 @@ class HardwareTerminal:
 
     def messages(self, cls: type[m.Message]) -> list[Any]:
         """Decoded messages of one type waiting in the outbox, oldest first."""
-        rows = self.node.outbox.query(
+        rows = self.node.db.read(
             "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
         )
         return [x for x in (m.decode(p) for (p,) in rows) if isinstance(x, cls)]
@@ -196,7 +196,7 @@ class HardwareTerminal:
         """Alarm events in the outbox, each checked against the contract's JSON Schema."""
         name = m.type_name(m.Alarm)
         schema = json.loads((REPO / "docs/contract/schemas" / f"{name}.json").read_text())
-        rows = self.node.outbox.query(
+        rows = self.node.db.read(
             "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
         )
         found = []

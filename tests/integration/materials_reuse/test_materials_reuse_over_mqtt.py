@@ -102,7 +102,7 @@ class ReuseSite:
             return s.scalar(query) or 0
 
     def outbox_event(self, no: str) -> m.ApplicationSubmitted:
-        rows = self.node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+        rows = self.node.db.read("SELECT payload FROM outbox WHERE kind = 'message'")
         events = [m.decode(p) for (p,) in rows]
         [event] = [
             e for e in events if isinstance(e, m.ApplicationSubmitted) and e.application_no == no

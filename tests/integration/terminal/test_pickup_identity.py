@@ -99,7 +99,7 @@ def slot(node: TerminalNode, compartment_id: str):
 
 
 def picked_up_events(node: TerminalNode) -> list[m.Message]:
-    rows = node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
+    rows = node.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
     return [x for x in (m.decode(p) for (p,) in rows) if isinstance(x, m.ResultPickedUp)]
 
 

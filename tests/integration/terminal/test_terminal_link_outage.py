@@ -98,8 +98,8 @@ def test_blob_upload_resumes_with_only_the_unreceipted_chunks(broker, start_node
     data = os.urandom(500_000)
     blob = node.outbox.stage_blob(data, "application/pdf")
     assert blob.chunk_count == 11
-    with node.outbox.transaction() as tx:
-        tx.add_blob(blob, TERMINAL)
+    with node.db.unit_of_work() as uow:
+        node.outbox.add_blob(uow, blob)
 
     assert backend.wait_for(lambda: len({c.index for c in _chunks(backend)}) == 11)
     first_round = {c.index: c for c in _chunks(backend)}

@@ -49,9 +49,9 @@ def test_a_command_that_cannot_be_recorded_is_given_up_and_the_next_one_is_handl
     node = start_node()
     wait_online(backend)
     stuck, after = load_command("L-stuck"), load_command("L-next")
-    with node.outbox.transaction() as tx:
+    with node.db.unit_of_work() as uow:
         # The local database refuses to record this one command, as a full disk would.
-        tx.execute(
+        uow.execute(
             "CREATE TRIGGER refuse_one BEFORE INSERT ON handled_commands "
             f"WHEN NEW.command_id = '{stuck.message_id}' "
             "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
@@ -62,8 +62,8 @@ def test_a_command_that_cannot_be_recorded_is_given_up_and_the_next_one_is_handl
 
     assert backend.wait_for(lambda: acks_for(backend, after))
     assert node.link.failed == 1 and acks_for(backend, stuck) == []
-    with node.outbox.transaction() as tx:
-        tx.execute("DROP TRIGGER refuse_one")
+    with node.db.unit_of_work() as uow:
+        uow.execute("DROP TRIGGER refuse_one")
     backend.command(stuck)  # the backend sends a command again until it is acknowledged
     assert backend.wait_for(lambda: acks_for(backend, stuck))
     assert node.link.connections == 1
@@ -73,9 +73,9 @@ def test_a_receipt_that_cannot_be_settled_leaves_the_link_running(start_node, st
     backend = start_backend()
     node = start_node()
     wait_online(backend)
-    with node.outbox.transaction() as tx:
+    with node.db.unit_of_work() as uow:
         # The terminal's own dead-letter table refuses the write, as a full disk would.
-        tx.execute(
+        uow.execute(
             "CREATE TRIGGER refuse_all BEFORE INSERT ON dead_letters "
             "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
         )

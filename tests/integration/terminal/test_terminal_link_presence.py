@@ -22,18 +22,20 @@ REPO = Path(__file__).resolve().parents[3]
 TINY_TERMINAL = textwrap.dedent(
     """
     import sys, time
-    from cloud_bridge.commands import CommandDispatcher
+    from cloud_bridge.commands import CommandDispatcher, HandledCommands
     from cloud_bridge.link import LinkSettings, TerminalLink
+    from cloud_bridge.local_db import LocalDatabase
     from cloud_bridge.outbox import Outbox
     from provisioning.tls import ClientTls
 
     terminal_id, port, data, identity = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    outbox = Outbox(data + "/outbox.sqlite", data + "/blobs", terminal_id)
+    db = LocalDatabase(data + "/terminal.sqlite")
+    outbox = Outbox(db, data + "/blobs", terminal_id)
     settings = LinkSettings(
         port=port, keepalive=60, tls=ClientTls.in_dir(identity), backend_keys=(sys.argv[5],)
     )
     link = TerminalLink(
-        terminal_id, outbox, CommandDispatcher(outbox, terminal_id), settings,
+        terminal_id, outbox, CommandDispatcher(outbox, HandledCommands(db), terminal_id), settings,
         software_version="0.1.0",
     )
     link.start()

@@ -37,7 +37,7 @@ def _set_code(code: str, load_id: str = "L-victim") -> m.SetPickupCode:
 
 
 def _security_alarms(node) -> list[m.Alarm]:
-    rows = node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+    rows = node.db.read("SELECT payload FROM outbox WHERE kind = 'message'")
     found = [m.decode(p) for (p,) in rows]
     return [a for a in found if isinstance(a, m.Alarm) and a.kind == m.AlarmKind.SECURITY]
 
@@ -165,7 +165,7 @@ def test_unsigned_or_forged_receipts_never_delete_an_outbox_entry(start_node, st
     ids = [a.message_id for a in acks_for(backend, load)]
 
     def waiting() -> set[str]:
-        rows = node.outbox.query("SELECT message_id FROM outbox")
+        rows = node.db.read("SELECT message_id FROM outbox")
         return {r[0] for r in rows} & set(ids)
 
     assert waiting() == set(ids)

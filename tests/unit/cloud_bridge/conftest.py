@@ -1,4 +1,4 @@
-"""Fixtures for the cloud_bridge unit tests: a real outbox file in tmp_path, no broker."""
+"""Fixtures for the cloud_bridge unit tests: a real terminal database in tmp_path, no broker."""
 
 from __future__ import annotations
 
@@ -7,27 +7,28 @@ from pathlib import Path
 
 import pytest
 
+from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 
 TERMINAL = "T0001"  # test modules repeat it: conftest is not for importing
 
 
 class OutboxFiles:
-    """Opens outboxes on one SQLite file and blob directory, and closes them all afterwards."""
+    """Opens outboxes on one database file and blob directory, and closes them all afterwards."""
 
     def __init__(self, root: Path):
-        self.path = root / "outbox.sqlite"
+        self.path = root / "terminal.sqlite"
         self.blob_dir = root / "blobs"
         self.opened: list[Outbox] = []
 
     def open(self) -> Outbox:
-        box = Outbox(self.path, self.blob_dir, TERMINAL)
+        box = Outbox(LocalDatabase(self.path), self.blob_dir, TERMINAL)
         self.opened.append(box)
         return box
 
     def close_all(self) -> None:
         for box in self.opened:
-            box.close()  # closing twice is harmless for sqlite3
+            box.db.close()  # closing twice is harmless for sqlite3
 
 
 @pytest.fixture

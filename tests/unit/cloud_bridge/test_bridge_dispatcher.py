@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cloud_bridge.commands import CommandDispatcher, CommandRejected, CommandResult
+from cloud_bridge.commands import (
+    CommandDispatcher,
+    CommandRejected,
+    CommandResult,
+    HandledCommands,
+)
 from cloud_bridge.contract import messages as m
+from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 
 TERMINAL = "T0001"
@@ -45,12 +51,12 @@ class LoadHandler:
 
 
 def _acks(outbox: Outbox) -> list[m.CommandAck]:
-    rows = outbox.query("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
+    rows = outbox.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
     return [ack for (p,) in rows if isinstance(ack := m.decode(p), m.CommandAck)]
 
 
 def _dispatcher(outbox: Outbox, handler=None) -> CommandDispatcher:
-    d = CommandDispatcher(outbox, TERMINAL, clock=_clock)
+    d = CommandDispatcher(outbox, HandledCommands(outbox.db), TERMINAL, clock=_clock)
     if handler is not None:
         d.register(m.LoadResult, handler)
     return d
@@ -167,7 +173,7 @@ def test_handled_state_survives_a_new_dispatcher_on_the_same_outbox_file(outbox_
     first_handler = LoadHandler()
     command = _load()
     original = _dispatcher(first_box, first_handler).dispatch(command, 1)
-    first_box.close()
+    first_box.db.close()
 
     reopened = outbox_files.open()
     second_handler = LoadHandler()
@@ -210,13 +216,13 @@ def test_a_command_not_newer_than_the_last_applied_is_refused_unanswered(outbox)
 
 
 def test_the_last_applied_sequence_survives_a_restart(tmp_path):
-    first = Outbox(tmp_path / "o.sqlite", tmp_path / "blobs", TERMINAL)
+    first = Outbox(LocalDatabase(tmp_path / "t.sqlite"), tmp_path / "blobs", TERMINAL)
     _dispatcher(first, lambda c: CommandResult()).dispatch(_load(), 41)
-    first.close()
-    reopened = Outbox(tmp_path / "o.sqlite", tmp_path / "blobs", TERMINAL)
+    first.db.close()
+    reopened = Outbox(LocalDatabase(tmp_path / "t.sqlite"), tmp_path / "blobs", TERMINAL)
     try:
         dispatcher = _dispatcher(reopened, lambda c: CommandResult())
         assert dispatcher.last_seq() == 41
         assert dispatcher.dispatch(_load(), 40) is None
     finally:
-        reopened.close()
+        reopened.db.close()

@@ -31,7 +31,7 @@ def _stored(*message_ids: str) -> list[m.ReceiptItem]:
 
 
 def _chunk_entries(outbox: Outbox, sha: str) -> list[tuple[str, int]]:
-    return outbox.query(
+    return outbox.db.read(
         "SELECT message_id, chunk_index FROM outbox WHERE blob_sha = ? ORDER BY chunk_index",
         (sha,),
     )
@@ -39,8 +39,8 @@ def _chunk_entries(outbox: Outbox, sha: str) -> list[tuple[str, int]]:
 
 def _stage_and_queue(outbox: Outbox, data: bytes):
     blob = outbox.stage_blob(data, "application/pdf")
-    with outbox.transaction() as tx:
-        tx.add_blob(blob, TERMINAL)
+    with outbox.db.unit_of_work() as uow:
+        outbox.add_blob(uow, blob)
     return blob
 
 
@@ -48,27 +48,27 @@ def _stage_and_queue(outbox: Outbox, data: bytes):
 
 
 def test_transaction_that_raises_leaves_neither_caller_rows_nor_messages(outbox: Outbox):
-    with outbox.transaction() as tx:
-        tx.execute("CREATE TABLE local_things (name TEXT)")
+    with outbox.db.unit_of_work() as uow:
+        uow.execute("CREATE TABLE local_things (name TEXT)")
 
-    with pytest.raises(RuntimeError, match="citizen walked away"), outbox.transaction() as tx:
-        tx.execute("INSERT INTO local_things VALUES ('half-done')")
-        tx.add(_alarm())
+    with pytest.raises(RuntimeError, match="citizen walked away"), outbox.db.unit_of_work() as uow:
+        uow.execute("INSERT INTO local_things VALUES ('half-done')")
+        outbox.add(uow, _alarm())
         raise RuntimeError("citizen walked away")
 
-    assert outbox.query("SELECT * FROM local_things") == []
+    assert outbox.db.read("SELECT * FROM local_things") == []
     assert outbox.backlog() == 0
     assert outbox.due(limit=10, resend_after=0) == []
 
 
 def test_committed_transaction_keeps_caller_rows_and_messages_together(outbox: Outbox):
     alarm = _alarm()
-    with outbox.transaction() as tx:
-        tx.execute("CREATE TABLE local_things (name TEXT)")
-        tx.execute("INSERT INTO local_things VALUES ('done')")
-        tx.add(alarm)
+    with outbox.db.unit_of_work() as uow:
+        uow.execute("CREATE TABLE local_things (name TEXT)")
+        uow.execute("INSERT INTO local_things VALUES ('done')")
+        outbox.add(uow, alarm)
 
-    assert outbox.query("SELECT name FROM local_things") == [("done",)]
+    assert outbox.db.read("SELECT name FROM local_things") == [("done",)]
     [entry] = outbox.due(limit=10, resend_after=0)
     assert entry.message_id == alarm.message_id
     assert entry.topic == alarm.topic()
@@ -80,7 +80,7 @@ def test_entries_persist_across_close_and_reopen(outbox_files):
     alarms = [_alarm(f"alarm {i}") for i in range(3)]
     for alarm in alarms:
         first.put(alarm)
-    first.close()
+    first.db.close()
 
     again = outbox_files.open()
     assert again.backlog() == 3
@@ -200,8 +200,8 @@ def test_adding_a_blob_that_was_never_staged_is_refused(outbox: Outbox):
     blob = outbox.stage_blob(b"scan", "image/jpeg")
     outbox.blob_path(blob.sha256).unlink()
 
-    with pytest.raises(OutboxError, match="not staged"), outbox.transaction() as tx:
-        tx.add_blob(blob, TERMINAL)
+    with pytest.raises(OutboxError, match="not staged"), outbox.db.unit_of_work() as uow:
+        outbox.add_blob(uow, blob)
     assert outbox.backlog() == 0
 
 
@@ -221,8 +221,8 @@ def test_blob_of_exactly_the_maximum_size_is_accepted(outbox: Outbox):
     blob = outbox.stage_blob(bytes(m.MAX_BLOB_BYTES), "application/pdf")
     assert blob.size == m.MAX_BLOB_BYTES
     assert blob.chunk_count == -(-m.MAX_BLOB_BYTES // m.BLOB_CHUNK_BYTES)
-    with outbox.transaction() as tx:
-        tx.add_blob(blob, TERMINAL)
+    with outbox.db.unit_of_work() as uow:
+        outbox.add_blob(uow, blob)
     last = outbox.due(limit=blob.chunk_count, resend_after=0)[-1]
     chunk = m.decode(outbox.payload(last))  # the last chunk still fits the contract's limits
     assert isinstance(chunk, m.BlobChunk)
@@ -277,6 +277,6 @@ def test_blob_staged_again_before_the_first_upload_settles_stays_staged(outbox: 
     outbox.settle(_stored(*(mid for mid, _ in _chunk_entries(outbox, first.sha256))))
 
     assert outbox.blob_path(again.sha256).exists()
-    with outbox.transaction() as tx:
-        tx.add_blob(again, TERMINAL)
+    with outbox.db.unit_of_work() as uow:
+        outbox.add_blob(uow, again)
     assert outbox.backlog() == 1

@@ -81,7 +81,7 @@ def test_an_imported_material_is_submitted_as_one_clean_pdf_with_its_validity(no
     data = node.outbox.blob_path(imported.blob.sha256).read_bytes()
     assert len(pdfium.PdfDocument(data)) == imported.pages == 2
     assert len(pdfium.PdfDocument(node.outbox.blob_path(id_copy.blob.sha256).read_bytes())) == 1
-    rows = node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+    rows = node.db.read("SELECT payload FROM outbox WHERE kind = 'message'")
     [event] = [e for e in (m.decode(p) for (p,) in rows) if isinstance(e, m.ApplicationSubmitted)]
     validity = {x.material_code: x.valid_until for x in event.materials}
     # The register for 6 months; the ID copy while the card is valid.

@@ -28,7 +28,7 @@ def _to_review(kiosk: Kiosk, *, deposit: bool = True) -> SubmissionFlow:
 
 def _chunks(kiosk: Kiosk) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
-    for sha, index in kiosk.node.outbox.query(
+    for sha, index in kiosk.node.db.read(
         "SELECT blob_sha, chunk_index FROM outbox WHERE kind = 'chunk'"
     ):
         out.setdefault(sha, set()).add(index)
@@ -245,7 +245,7 @@ def test_receipt_of_an_earlier_upload_does_not_break_a_later_identical_scan(kios
     kiosk.reader.place(ZHANG_SAN)
     second = _to_review(kiosk)  # the emulated camera films the same pages: same bytes
     outbox = kiosk.node.outbox
-    everything = [mid for (mid,) in outbox.query("SELECT message_id FROM outbox")]
+    everything = [mid for (mid,) in kiosk.node.db.read("SELECT message_id FROM outbox")]
     outbox.settle(
         [m.ReceiptItem(message_id=mid, outcome=m.ReceiptOutcome.STORED) for mid in everything]
     )
@@ -281,7 +281,7 @@ def test_a_citizen_without_originals_can_skip_the_deposit_and_still_submit(kiosk
     assert kiosk.board.pulses == []
     [event] = [
         m.decode(p)
-        for (p,) in kiosk.node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+        for (p,) in kiosk.node.db.read("SELECT payload FROM outbox WHERE kind = 'message'")
         if m.decode(p).type == "event.application_submitted"
     ]
     assert event.deposit_expected is False

@@ -8,7 +8,7 @@ from cloud_bridge.contract import messages as m
 
 
 def ratings_queued(node) -> list[m.ServiceRated]:
-    rows = node.outbox.query("SELECT payload FROM outbox WHERE kind = 'message'")
+    rows = node.db.read("SELECT payload FROM outbox WHERE kind = 'message'")
     return [e for e in (m.decode(p) for (p,) in rows) if isinstance(e, m.ServiceRated)]
 
 
