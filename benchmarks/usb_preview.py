@@ -74,7 +74,10 @@ def main(runs: int) -> None:
             drv.wait_screen("card")
             devices.reader.place(SAMPLE_CITIZEN)
             drv.wait_screen("catalog")
-            drv.tap(s["catalog"].item_buttons["GS-0307"])
+            gs = s["catalog"].item_buttons["GS-0307"]
+            s["catalog"].item_scroll.scroll_to(gs, animate=False)
+            drv.pump(2)
+            drv.tap(gs)
             drv.tap(s["item"].apply_button)
             drv.type(s["phone"].keypad, SAMPLE_PHONE)
             drv.tap(s["phone"].nav.children[0])

@@ -17,6 +17,9 @@ def walk_to_checklist(drv, devices, item: str = ITEM) -> None:
     drv.wait_screen("card")
     devices.reader.place(SAMPLE_CITIZEN)
     drv.wait_screen("catalog")
+    # The citizen scrolls the list to the item (it is further down than a screen shows).
+    s["catalog"].item_scroll.scroll_to(s["catalog"].item_buttons[item], animate=False)
+    drv.pump(2)
     drv.tap(s["catalog"].item_buttons[item])
     drv.tap(s["item"].apply_button)
     drv.type(s["phone"].keypad, SAMPLE_PHONE)
