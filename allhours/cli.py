@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 
@@ -16,13 +14,6 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -83,6 +74,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     from provisioning.authority import EnrollmentRefused, SiteAuthority
 
     from .broker import PrivateMosquitto
+    from .signals import wait_for_signal
 
     try:
         authority = SiteAuthority(args.ca_dir)
@@ -94,7 +86,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     ).start()
     print(f"mosquitto listening on {broker.url} (dir {args.dir}); Ctrl-C stops it")
     try:
-        _wait_for_signal()
+        wait_for_signal()
     finally:
         broker.stop()
     return 0

@@ -22,11 +22,11 @@ import httpx
 from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.notifications.aliyun_emulator import AliyunSmsEmulator
-from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from privacy import mask_phone
 from terminal.flows.pickup import PickupRefused
 
+from .signals import wait_for_signal
 from .site import LocalSite, SiteError
 from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
 
@@ -186,9 +186,7 @@ def run_demo(
                 f"API {backend.base_url}/docs, "
                 f"terminal {TERMINAL_ID}. Ctrl-C to stop."
             )
-            from .cli import _wait_for_signal
-
-            _wait_for_signal()
+            wait_for_signal()
         return 0 if really_opened else 1
     except (DemoFailed, SiteError) as exc:
         out(f"\nDEMO FAILED: {exc}")

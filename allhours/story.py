@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
 from face.check import Guidance

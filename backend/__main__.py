@@ -11,6 +11,7 @@ from pathlib import Path
 from cloud_bridge.contract import topics
 from provisioning.authority import SiteAuthority
 
+from .api import serve
 from .enrollment import enrollment_server, worker_identity
 from .service import BackendService
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         public_url=public_url,
     ).start()
     try:
-        service.run(args.http_host, args.http_port)
+        serve(service, args.http_host, args.http_port)
     finally:
         enrollment.stop()
     return 0

@@ -118,6 +118,17 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
+def serve(service: BackendService, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Start the service, serve its REST API with uvicorn until a signal, then stop it."""
+    import uvicorn
+
+    service.start()
+    try:
+        uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+    finally:
+        service.stop()
+
+
 def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     """The FastAPI application over one BackendService."""
     app = FastAPI(title="allhours backend", version="0.1.0")

@@ -148,15 +148,3 @@ class BackendService:
         status = "stalled" if ingest.get("stalled") else "ok"
         ingest["dead_letters_waiting"] = waiting
         return {"status": status, "database": "ok", "mqtt": mqtt_state, "ingest": ingest}
-
-    def run(self, host: str = "127.0.0.1", port: int = 8080) -> None:
-        """Start, serve the REST API with uvicorn until a signal, then stop."""
-        import uvicorn
-
-        from .api import create_app
-
-        self.start()
-        try:
-            uvicorn.run(create_app(self), host=host, port=port, log_level="info")
-        finally:
-            self.stop()

@@ -9,6 +9,7 @@ from privacy import mask_text
 
 Paper = Literal["ok", "low", "out"]
 
+
 @dataclass(frozen=True)
 class Receipt:
     """What the citizen takes home; lines are masked on construction, so none holds a phone."""

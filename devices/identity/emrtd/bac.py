@@ -17,22 +17,13 @@ from dataclasses import dataclass
 
 from .errors import AccessDenied, SecureMessagingError, UnsupportedDocument
 from .mrz import MrzKey
-from .sm import ReaderChannel, retail_mac, tdes_decrypt, tdes_encrypt
+from .sm import ReaderChannel, adjust_parity, retail_mac, tdes_decrypt, tdes_encrypt
 
 COUNTER_ENC = 1
 COUNTER_MAC = 2
 
 Transmit = Callable[[bytes], tuple[bytes, int]]
 """Send one APDU, return (response data, status word)."""
-
-
-def adjust_parity(key: bytes) -> bytes:
-    """Set each byte's low bit so the byte has odd parity (DES key convention)."""
-    out = bytearray()
-    for byte in key:
-        high = byte & 0xFE
-        out.append(high | (bin(high).count("1") % 2 == 0))
-    return bytes(out)
 
 
 def derive_key(seed: bytes, counter: int) -> bytes:

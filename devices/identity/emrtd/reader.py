@@ -225,7 +225,11 @@ class EmrtdReader:
                 report["access"] = "BAC"
         if sw != SW_OK:
             raise UnsupportedDocument(f"SELECT of the eMRTD applet answered {sw:04X}")
-        log.info("%s established with document %s", report["access"], mask_document_number(key.document_number))
+        log.info(
+            "%s established with document %s",
+            report["access"],
+            mask_document_number(key.document_number),
+        )
 
     # -- PC/SC --------------------------------------------------------------------------
 

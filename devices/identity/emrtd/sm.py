@@ -55,6 +55,15 @@ def _des3(key: bytes) -> TripleDES:
     return TripleDES(key)
 
 
+def adjust_parity(key: bytes) -> bytes:
+    """Set each byte's low bit so the byte has odd parity (DES key convention)."""
+    out = bytearray()
+    for byte in key:
+        high = byte & 0xFE
+        out.append(high | (bin(high).count("1") % 2 == 0))
+    return bytes(out)
+
+
 def tdes_encrypt(key: bytes, data: bytes, iv: bytes = ZERO_IV) -> bytes:
     """3DES-CBC encrypt whole blocks (no padding added)."""
     enc = Cipher(_des3(key), modes.CBC(iv)).encryptor()
@@ -84,8 +93,6 @@ def kdf(secret: bytes, counter: int, cipher: str = TDES, key_bits: int = 128) ->
     """Session or password key from a shared secret (Doc 9303-11 §9.7.1)."""
     suffix = counter.to_bytes(4, "big")
     if cipher == TDES:
-        from .bac import adjust_parity  # the DES parity convention lives with BAC
-
         return adjust_parity(hashlib.sha1(secret + suffix).digest()[:16])
     if key_bits == 128:
         return hashlib.sha1(secret + suffix).digest()[:16]
