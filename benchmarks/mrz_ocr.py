@@ -5,9 +5,10 @@ Usage: python benchmarks/mrz_ocr.py [PER_CONDITION]
 Each condition (flat, rotated, skewed, glare; see devices/camera/passport_scene.py) gets
 PER_CONDITION generated 2048x1536 frames of a passport photo page with an invented holder's
 MRZ in OCR-B. Per condition: the key (document number, birth and expiry dates) read right,
-read wrong (a misreading whose check digit agrees by chance), or refused (keypad); the whole
-MRZ read right; and the time per page. The baseline in the same run is one bare Tesseract
-call on the same MRZ block (what any reader must spend at least once).
+read wrong (a misreading whose check digit agrees by chance), or refused (keypad); how many
+needed Tesseract after the OCR-B glyphs; the whole MRZ read right; and the time per page.
+Baselines in the same run: one bare Tesseract call on the same MRZ block, and the key as
+Tesseract alone reads it (the reader before the glyphs), right and wrong.
 """
 
 from __future__ import annotations
@@ -23,15 +24,36 @@ import numpy as np
 import pytesseract
 
 from devices.camera.passport_scene import CONDITIONS, passport_sample
-from devices.identity.emrtd.mrz import parse_mrz
+from devices.identity.emrtd.mrz import MrzError, MrzKey, parse_mrz
+from terminal.materials.mrz_fields import key_fields, settle_td3
 from terminal.materials.mrz_ocr import (
     ALPHABET,
     MrzUnreadable,
     binarise,
+    digit_reading,
     mrz_block,
+    ocr_lines,
     page_views,
     read_mrz,
 )
+
+
+def tesseract_alone(frame: np.ndarray) -> MrzKey | None:
+    """The key as Tesseract alone reads the block, both ways up; None if it does not hold."""
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    for view in page_views(frame, gray):
+        block = mrz_block(view)
+        if block is None:
+            continue
+        for level in (block, cv2.rotate(block, cv2.ROTATE_180)):
+            text = settle_td3(ocr_lines(level), digit_reading(level))
+            fields = key_fields(text) if text else None
+            if fields is not None:
+                try:
+                    return MrzKey(*fields)
+                except MrzError:
+                    continue
+    return None
 
 
 def bare_tesseract_ms(frame: np.ndarray) -> float | None:
@@ -55,11 +77,14 @@ def main() -> None:
         f"MRZ OCR on {per} generated 2048x1536 passport frames per condition "
         f"(Tesseract {pytesseract.get_tesseract_version()})"
     )
-    print("  condition  key right / wrong / refused   whole MRZ right   ms per page (median, p90)")
+    print(
+        "  condition  key right / wrong / refused  by Tesseract  whole MRZ right"
+        "  ms per page (median, p90)  Tesseract alone: right / wrong"
+    )
     all_ms, bare = [], []
-    totals = [0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0, 0, 0]
     for condition in CONDITIONS:
-        right = wrong = refused = whole = 0
+        right = wrong = refused = whole = fallback = alone_right = alone_wrong = 0
         times = []
         for seed in range(1000, 1000 + per):
             sample = passport_sample(seed, condition)
@@ -73,23 +98,35 @@ def main() -> None:
                 right += reading.key == truth
                 wrong += reading.key != truth
                 whole += reading.text == sample.mrz and reading.complete
+                fallback += reading.tries > 0
             times.append((time.perf_counter() - start) * 1000)
+            alone = tesseract_alone(sample.frame)
+            alone_right += alone == truth
+            alone_wrong += alone is not None and alone != truth
             if seed < 1000 + 5:
                 ms = bare_tesseract_ms(sample.frame)
                 if ms is not None:
                     bare.append(ms)
         all_ms += times
-        for i, v in enumerate((right, wrong, refused, whole)):
+        counts = (right, wrong, refused, whole, fallback, alone_right, alone_wrong)
+        for i, v in enumerate(counts):
             totals[i] += v
         print(
-            f"  {condition:9s}  {right:3d} / {wrong:3d} / {refused:3d}"
-            f"{'':15s}{whole:3d}/{per}{'':13s}"
-            f"{np.median(times):.0f}, {np.percentile(times, 90):.0f}"
+            f"  {condition:9s}  {right:3d} / {wrong:3d} / {refused:3d}{'':13s}{fallback:3d}"
+            f"{'':10s}{whole:3d}/{per}{'':8s}"
+            f"{np.median(times):6.0f}, {np.percentile(times, 90):6.0f}{'':20s}"
+            f"{alone_right:3d} / {alone_wrong:3d}"
         )
     n = per * len(CONDITIONS)
     print(
         f"  all        key right {totals[0] / n:.0%}, wrong {totals[1] / n:.0%}, refused "
-        f"{totals[2] / n:.0%}; whole MRZ {totals[3] / n:.0%}"
+        f"{totals[2] / n:.0%}; whole MRZ {totals[3] / n:.0%}; Tesseract needed "
+        f"{totals[4] / n:.0%}"
+    )
+    print(
+        f"  Tesseract alone: key right {totals[5] / n:.0%}, wrong {totals[6] / n:.0%}; "
+        f"ratio of keys read, glyphs first / Tesseract alone: "
+        f"{totals[0] / max(1, totals[5]):.2f}"
     )
     median, base = float(np.median(all_ms)), float(np.median(bare))
     print(

@@ -11,9 +11,7 @@ carries the MRZ printed on it. Everything is deterministic for a seed.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from devices.camera.document_scene import background, composite, project_page
 from devices.camera.highlights import add_reflection
+from devices.identity.emrtd.ocr_b import ocr_b, size_for_pitch
 
-OCR_B = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
 PAGE_MM = (125.0, 88.0)  # TD3 data page, landscape
 DPI = 300
 PITCH_MM = 2.54  # MRZ character pitch
@@ -31,10 +29,6 @@ CONDITIONS = ("flat", "rotated", "skewed", "glare")
 _SURNAMES = ("ERIKSSON", "MUSTERMANN", "ZHANG", "OKONKWO", "GARCIA LOPEZ", "NGUYEN", "SMITH")
 _GIVEN = ("ANNA MARIA", "WEI", "CHIDI", "ERIKA", "JOSE LUIS", "THI HUONG", "JOHN PAUL")
 _STATES = ("UTO", "D", "CHN", "NGA", "ESP", "VNM", "GBR")
-
-
-class FontMissing(RuntimeError):
-    """The OCR-B font is not installed (Debian package fonts-ocr-b)."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +40,6 @@ class PassportSample:
     corners: np.ndarray = field(repr=False)  # page corners in the frame (page's TL, TR, BR, BL)
     condition: str
     seed: int
-
-
-@functools.lru_cache(maxsize=4)
-def ocr_b(size_px: int) -> ImageFont.FreeTypeFont:
-    """OCR-B at `size_px`; FontMissing names the package to install."""
-    if not OCR_B.exists():
-        raise FontMissing(f"{OCR_B} not found: install the Debian package fonts-ocr-b")
-    return ImageFont.truetype(str(OCR_B), size_px)
 
 
 def specimen_mrz(rng: np.random.Generator) -> str:
@@ -118,18 +104,12 @@ def passport_page(mrz: str, seed: int = 0) -> np.ndarray:
         draw.text((44 * px, y), name, fill=(70, 70, 110), font=label)
         draw.text((44 * px, y + 2.2 * px), text, fill=(20, 20, 30), font=value)
         y += 7.3 * px
-    mono = ocr_b(_font_px(px))
+    mono = ocr_b(size_for_pitch(PITCH_MM * px))
     for row, line in enumerate(lines):
         top = h - (17.5 - 7.0 * row) * px
         for i, ch in enumerate(line):
             draw.text((6 * px + i * PITCH_MM * px, top), ch, fill=(15, 15, 20), font=mono)
     return np.asarray(page)
-
-
-def _font_px(px_per_mm: float) -> int:
-    """The OCR-B size whose advance is the MRZ's 2.54 mm pitch."""
-    probe = ocr_b(100).getlength("A") / 100.0
-    return max(8, round(PITCH_MM * px_per_mm / probe))
 
 
 def passport_sample(

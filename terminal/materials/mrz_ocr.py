@@ -1,16 +1,18 @@
-"""The passport's machine-readable zone read from a document-camera frame with Tesseract.
+"""The passport's machine-readable zone read from a document-camera frame.
 
 The photo page is found as a page outline and straightened (perspective and tilt removed);
 the MRZ is the longest block of print on it: two lines of 44 OCR-B characters at a fixed
 pitch, found by joining print into blocks at the size of its characters, in any direction.
-The block is turned level, scaled to about 40 px per character, binarised against its local
-background (a reflection lifts the paper unevenly) and read by Tesseract (Debian's
-tesseract-ocr, through pytesseract) restricted to the MRZ alphabet. Tesseract's usual slips
-are undone by position, since ICAO 9303 fixes what each position may hold: digits in dates
-and check digits, letters in names and state codes, and a document number chosen among its
-look-alike readings by its check digit. The result counts only when every check digit holds;
-otherwise the kiosk's keypad is the way in. The straightened page is read the other way up
-too, so a passport may lie at any angle.
+The block is turned level, scaled to about 40 px per character and binarised against its
+local background (a reflection lifts the paper unevenly). It is read twice if need be:
+first mark by mark against OCR-B's glyphs (`mrz_glyphs`: the MRZ has one typeface, so its
+shapes are known), then, when its marks cannot be told apart as 2 x 44 or the first reading
+does not check out, by Tesseract (Debian's tesseract-ocr, through pytesseract) restricted to
+the MRZ alphabet. Either reading's slips are undone by position, since ICAO 9303 fixes what
+each position may hold: digits in dates and check digits, letters in names and state codes,
+and a document number chosen among its look-alike readings by its check digit. The result
+counts only when every check digit of the key holds; otherwise the kiosk's keypad is the way
+in. The straightened page is read the other way up too, so a passport may lie at any angle.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from devices.identity.emrtd.mrz import MrzData, MrzError, MrzKey, parse_mrz
 from terminal.materials.frames import as_rgb8
 from terminal.materials.mrz_fields import key_fields, settle_td3
 from terminal.materials.mrz_fillers import is_filler, line_marks, settle_lines
+from terminal.materials.mrz_glyphs import glyph_lines
 from terminal.materials.quad import find_page
 from terminal.materials.rectify import rectify
 
@@ -56,7 +59,7 @@ class MrzReading:
     text: str = field(repr=False)
     upside_down: bool = False
     seconds: float = 0.0
-    tries: int = 2  # Tesseract runs it took
+    tries: int = 0  # Tesseract runs it took (0: the glyphs were enough)
 
     @property
     def complete(self) -> bool:
@@ -81,31 +84,41 @@ def read_mrz(frame: object) -> MrzReading:
         if block is None:
             continue
         seen = True
-        for upside_down in _orientations(block):
-            level = cv2.rotate(block, cv2.ROTATE_180) if upside_down else block
-            tries += 2
-            lines = ocr_lines(level)
-            if len(lines) < 2:
-                continue
-            text = settle_td3(lines, digit_reading(level))
-            if text is None:
-                continue
-            try:
-                data = parse_mrz(text)
-            except MrzError:
-                data = None
-            fields = key_fields(text)
-            if fields is None:
-                continue
-            try:
-                key = MrzKey(*fields)
-            except MrzError:
-                continue
-            seconds = time.perf_counter() - start
-            return MrzReading(key, data, text, upside_down, seconds, tries)
+        levels = [
+            (cv2.rotate(block, cv2.ROTATE_180) if upside_down else block, upside_down)
+            for upside_down in _orientations(block)
+        ]
+        # The glyphs first, both ways up (milliseconds), then Tesseract (about a second).
+        for use_tesseract in (False, True):
+            for level, upside_down in levels:
+                if use_tesseract:
+                    tries += 2
+                    text = settle_td3(ocr_lines(level), digit_reading(level))
+                else:
+                    text = settle_td3(glyph_lines(255 - binarise(level), CHAR_PX) or [])
+                reading = _checked(text)
+                if reading is not None:
+                    key, data = reading
+                    seconds = time.perf_counter() - start
+                    return MrzReading(key, data, text or "", upside_down, seconds, tries)
     raise MrzUnreadable(
         "an MRZ was found but its check digits do not hold" if seen else "no MRZ found"
     )
+
+
+def _checked(text: str | None) -> tuple[MrzKey, MrzData | None] | None:
+    """The key of a TD3 text whose key check digits hold, and its data if every one does."""
+    fields = key_fields(text) if text else None
+    if fields is None:
+        return None
+    try:
+        key = MrzKey(*fields)
+    except MrzError:
+        return None
+    try:
+        return key, parse_mrz(text or "")
+    except MrzError:
+        return key, None
 
 
 def _orientations(block: np.ndarray) -> list[bool]:

@@ -1,4 +1,5 @@
-"""The MRZ read from generated passport photo pages under the document camera (Tesseract)."""
+"""The MRZ read from generated passport photo pages under the document camera: OCR-B glyphs
+first, Tesseract when they do not settle it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,20 @@ import pytest
 from PIL import Image, ImageDraw
 
 from devices.camera.document_scene import generated_sample
-from devices.camera.passport_scene import CONDITIONS, ocr_b, passport_page, passport_sample
+from devices.camera.passport_scene import CONDITIONS, passport_page, passport_sample
 from devices.identity.emrtd.mrz import SPECIMEN_MRZ, parse_mrz
+from devices.identity.emrtd.ocr_b import ocr_b
 from terminal.materials.mrz_fillers import is_filler, line_marks, settle
-from terminal.materials.mrz_ocr import MAX_PIXELS, MrzUnreadable, read_mrz
+from terminal.materials.mrz_glyphs import glyph_lines
+from terminal.materials.mrz_ocr import (
+    CHAR_PX,
+    MAX_PIXELS,
+    MrzUnreadable,
+    binarise,
+    mrz_block,
+    ocr_lines,
+    read_mrz,
+)
 
 SEEDS = range(100, 104)
 
@@ -52,17 +63,40 @@ def desk_readings():
     return out
 
 
-def test_passports_on_the_desk_mostly_give_their_key_and_rarely_a_wrong_one(desk_readings):
+def test_passports_on_the_desk_give_their_key_and_never_a_wrong_one(desk_readings):
     right = sum(got == truth for got, truth in desk_readings.values())
     wrong = sum(got is not None and got != truth for got, truth in desk_readings.values())
-    assert right >= len(desk_readings) // 2, desk_readings.keys()
-    assert wrong <= len(desk_readings) // 10  # a check digit lets 1 misreading in 10 through
+    # Tesseract alone read about half of these; the glyphs read nearly all (benchmarks/mrz_ocr).
+    assert right >= len(desk_readings) - 2, desk_readings
+    assert wrong == 0
 
 
 def test_every_condition_yields_some_reading(desk_readings):
     for condition in CONDITIONS:
         got = [g == t for (c, _), (g, t) in desk_readings.items() if c == condition]
         assert any(got), condition
+
+
+def _specimen_block() -> np.ndarray:
+    page = _half(passport_page(SPECIMEN_MRZ))
+    block = mrz_block(np.asarray(Image.fromarray(page).convert("L")))
+    assert block is not None
+    return block
+
+
+def test_the_glyphs_read_every_character_of_the_specimen_without_tesseract():
+    lines = glyph_lines(255 - binarise(_specimen_block()), CHAR_PX)
+    assert lines == SPECIMEN_MRZ.split("\n")
+    assert read_mrz(_half(passport_page(SPECIMEN_MRZ))).tries == 0
+
+
+def test_tesseract_still_reads_the_block_when_the_glyphs_cannot():
+    lines = ocr_lines(_specimen_block())
+    assert len(lines) == 2 and lines[0].startswith("P<UTOERIKSSON")
+
+
+def test_marks_that_are_not_two_lines_of_44_give_no_glyph_reading():
+    assert glyph_lines(_glyphs("P<UTO<<<"), CHAR_PX) is None
 
 
 def test_a_page_without_an_mrz_gives_no_key():
