@@ -9,10 +9,9 @@ first mark by mark against OCR-B's glyphs (`mrz_glyphs`: the MRZ has one typefac
 shapes are known), then, when its marks cannot be told apart as 2 x 44 or the first reading
 does not check out, by Tesseract (Debian's tesseract-ocr, through pytesseract) restricted to
 the MRZ alphabet. Either reading's slips are undone by position, since ICAO 9303 fixes what
-each position may hold: digits in dates and check digits, letters in names and state codes,
-and a document number chosen among its look-alike readings by its check digit. The result
-counts only when every check digit of the key holds; otherwise the kiosk's keypad is the way
-in. The straightened page is read the other way up too, so a passport may lie at any angle.
+each position may hold: digits in dates and check digits, letters in names and state codes;
+the document number stays as read, never bent towards its check digit. The result counts
+only when every check digit of the key holds; otherwise the kiosk's keypad is the way in. The straightened page is read the other way up too, so a passport may lie at any angle.
 """
 
 from __future__ import annotations
