@@ -18,7 +18,13 @@ from provisioning.bundle import TerminalIdentity
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.session import FlowError
 
-from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from .story import (
+    Citizen,
+    citizen_picks_up,
+    citizen_submits,
+    staff_loads_results,
+    staff_signs_in,
+)
 from .wiring import enrolled_terminal
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,11 @@ def load_script(path: Path) -> dict[str, Any]:
                 raise ScriptError(f"{path}: step {n}: {exc}") from None
             if "item" not in step:
                 raise ScriptError(f"{path}: step {n}: submit needs `item`")
+        if kind == "staff_load" and not ("code" in step or step.get("code_from") == "stdin"):
+            raise ScriptError(
+                f'{path}: step {n}: staff_load needs the console\'s sign-in `code`'
+                ' or code_from = "stdin"'
+            )
         if kind == "pickup" and not ("code" in step or step.get("code_from") == "stdin"):
             raise ScriptError(f'{path}: step {n}: pickup needs `code` or code_from = "stdin"')
     return data
@@ -86,8 +97,15 @@ def run_script(
                         lambda s, tag=tag: say(f"{tag} {s}"),
                     )
                 elif kind == "staff_load":
+                    staff_code = step.get("code") or input("staff sign-in code: ")
+                    member = staff_signs_in(
+                        node, str(staff_code), lambda s, tag=tag: say(f"{tag} {s}")
+                    )
                     staff_loads_results(
-                        node, lambda s, tag=tag: say(f"{tag} {s}"), float(step.get("wait_s", 60))
+                        node,
+                        member,
+                        lambda s, tag=tag: say(f"{tag} {s}"),
+                        float(step.get("wait_s", 60)),
                     )
                 elif kind == "pickup":
                     code = step.get("code") or input("pickup code: ")

@@ -19,6 +19,7 @@ from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
 from .dead_letter_routes import dead_letter_router
+from .fleet_routes import fleet_router
 from .models import Application
 from .notifications.routes import notification_routes
 from .service import BackendService
@@ -243,10 +244,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         )
         return _detail(application_no)
 
-    @app.get("/api/terminals")
-    def terminals(_who: FleetReader) -> list[dict[str, Any]]:
-        with db.transaction() as session:
-            return queries.list_terminals(session)
+    app.include_router(fleet_router(db, service.alarms, service.presence.settings))
 
     @app.get("/api/commands")
     def commands(_who: FleetReader, terminal_id: str | None = None) -> list[dict[str, Any]]:

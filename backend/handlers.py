@@ -11,22 +11,23 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
+from .alarms import Alarms
 from .blobs import BlobIntake, BlobStore
 from .effects import AfterCommit
 from .models import (
-    AlarmRow,
     Application,
     Blob,
     CommandRow,
     LoadOperation,
     Material,
     Terminal,
-    TerminalConnection,
     WorkflowHistory,
     utcnow,
 )
 from .outcomes import DUPLICATE, STORED, Applied, Conflict, Refused
+from .presence import Presence
 from .reuse import MaterialsOnFile
+from .terminal_sign_in import staff_actor
 from .workflow import LoadStatus, State, Workflow, WorkflowSettings
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,18 @@ class UpstreamHandlers:
         settings: WorkflowSettings,
         reuse: MaterialsOnFile,
         clock: Callable[[], datetime] = utcnow,
+        alarms: Alarms | None = None,
+        presence: Presence | None = None,
     ):
         self.settings, self.clock, self.reuse = settings, clock, reuse
+        self.alarms = alarms or Alarms()
+        self.presence = presence or Presence(self.alarms, clock=clock)
         self._blob_intake = BlobIntake(blobs, clock)
 
     def by_type(self) -> dict[type[m.Message], Handler]:
         """The handler of each upstream message type."""
         return {
-            m.Status: self._status,
+            m.Status: self.presence.on_status,
             m.Telemetry: self._telemetry,
             m.ApplicationSubmitted: self._application_submitted,
             m.MaterialsDeposited: self._materials_deposited,
@@ -66,29 +71,6 @@ class UpstreamHandlers:
 
     # ------------------------------------------------------------ handlers
 
-    def _status(
-        self, session: Session, msg: m.Status, terminal: Terminal, _a: AfterCommit
-    ) -> Applied:
-        # Arrival order, not sent_at: a last will carries the time of the connect that set it.
-        # But never a status of an earlier connection than one already seen: a will published
-        # late for a connection that is gone, or an old status replayed (protocol.md, status).
-        if msg.connection is not None:
-            seen = session.get(TerminalConnection, terminal.id)
-            if seen is not None and msg.connection < seen.connection:
-                raise Refused(
-                    f"status of connection {msg.connection} after connection {seen.connection}"
-                )
-            if seen is None:
-                session.add(TerminalConnection(terminal_id=terminal.id, connection=msg.connection))
-            else:
-                seen.connection = msg.connection
-        terminal.last_status = msg.state.value
-        terminal.software_version = msg.software_version
-        terminal.status_sent_at = msg.sent_at
-        if msg.state == m.TerminalState.ONLINE:
-            terminal.last_seen_at = max(filter(None, (terminal.last_seen_at, msg.sent_at)))
-        return Applied(STORED)
-
     def _telemetry(
         self, session: Session, msg: m.Telemetry, terminal: Terminal, _a: AfterCommit
     ) -> Applied:
@@ -98,6 +80,7 @@ class UpstreamHandlers:
             )
             terminal.telemetry_sent_at = msg.sent_at
         terminal.last_seen_at = max(filter(None, (terminal.last_seen_at, msg.sent_at)))
+        self.presence.on_heard(terminal)
         return Applied(STORED)
 
     def _application_submitted(
@@ -195,9 +178,8 @@ class UpstreamHandlers:
             session.add(load)
         elif load.status in (LoadStatus.LOADED, LoadStatus.PICKED_UP, LoadStatus.WITHDRAWN):
             return Applied(DUPLICATE)
-        self._workflow(session, after).result_loaded(
-            load, msg.compartment_id, f"terminal:{terminal.id}"
-        )
+        actor = staff_actor(session, terminal.id, msg.staff_sign_in, self.clock())
+        self._workflow(session, after).result_loaded(load, msg.compartment_id, actor)
         return Applied(STORED)
 
     def _result_picked_up(
@@ -214,28 +196,20 @@ class UpstreamHandlers:
     def _alarm(
         self, session: Session, msg: m.Alarm, terminal: Terminal, _a: AfterCommit
     ) -> Applied:
-        if session.get(AlarmRow, (terminal.id, msg.operation_id)) is not None:
-            return Applied(DUPLICATE)
-        session.add(
-            AlarmRow(
-                terminal_id=terminal.id,
-                operation_id=msg.operation_id,
-                kind=msg.kind.value,
-                severity=msg.severity.value,
-                compartment_id=msg.compartment_id,
-                detail=msg.detail,
-                raised_at=msg.raised_at,
-                received_at=self.clock(),
-            )
-        )
-        log.warning(
-            "alarm %s (%s) on terminal %s, compartment %s",
-            msg.kind.value,
-            msg.severity.value,
+        # A repeat of a live alarm (same kind and compartment) is folded into it.
+        _row, action = self.alarms.raise_alarm(
+            session,
             terminal.id,
-            msg.compartment_id or "-",
+            msg.kind,
+            msg.severity,
+            msg.detail,
+            self.clock(),
+            actor=f"terminal:{terminal.id}",
+            compartment_id=msg.compartment_id,
+            operation_id=msg.operation_id,
+            raised_at=msg.raised_at,
         )
-        return Applied(STORED)
+        return Applied(DUPLICATE if action == "duplicate" else STORED)
 
     def _blob_chunk(
         self, session: Session, msg: m.BlobChunk, terminal: Terminal, _a: AfterCommit

@@ -17,6 +17,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
 from . import dead_letters
+from .alarms import Alarms
 from .blobs import BlobStore
 from .commands import CommandPublisher
 from .db import Database
@@ -31,9 +32,12 @@ from .models import (
     utcnow,
 )
 from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, Refused
+from .presence import Presence
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
+from .terminal_service import DepositCollections
+from .terminal_sign_in import TerminalSignIns, load_or_create_code_key
 from .security_alarms import raise_security_alarm
 from .sms import SmsSender
 from .workflow import WorkflowError, WorkflowSettings
@@ -143,6 +147,8 @@ class Ingest:
         clock: Callable[[], datetime] = utcnow,
         reuse: MaterialsOnFile | None = None,
         progress: ApplicationProgress | None = None,
+        alarms: Alarms | None = None,
+        presence: Presence | None = None,
     ):
         self.db, self.blobs, self.sms, self.publisher = db, blobs, sms, publisher
         self.settings = settings or WorkflowSettings()
@@ -154,8 +160,15 @@ class Ingest:
             ProgressSettings(calendar=self.reuse.settings.calendar), clock
         )
         self.ratings = ServiceRatings(clock)
-        self._handlers = UpstreamHandlers(blobs, self.settings, self.reuse, clock).by_type()
+        self.alarms = alarms or Alarms()
+        self.presence = presence or Presence(self.alarms, clock=clock)
+        self._handlers = UpstreamHandlers(
+            blobs, self.settings, self.reuse, clock, self.alarms, self.presence
+        ).by_type()
         self._handlers[m.ServiceRated] = self.ratings.record
+        # Staff at the terminal: sign-in codes answered here, collections recorded with the name.
+        self.sign_ins = TerminalSignIns(load_or_create_code_key(db), clock=clock)
+        self._handlers[m.DepositCollected] = DepositCollections(clock).record
         submitted = self._handlers[m.ApplicationSubmitted]
 
         def application_submitted(session, msg, terminal, after) -> Applied:
@@ -305,6 +318,7 @@ class Ingest:
             f"CONFLICT-{message_id}",
             f"conflicting message refused: {reason}",
             self.clock(),
+            self.alarms,
         )
 
     def _request(self, session: Session, message: m.Message, after: AfterCommit) -> None:
@@ -317,6 +331,8 @@ class Ingest:
                     return
                 if isinstance(message, m.ApplicationStatusQuery):
                     response = self.progress.answer(session, message)
+                elif isinstance(message, m.StaffSignInQuery):
+                    response = self.sign_ins.answer(session, message)
                 else:
                     assert isinstance(message, m.MaterialsOnFileQuery)
                     response = self.reuse.answer(session, message)

@@ -59,6 +59,13 @@ class Terminal(Base):
     telemetry: Mapped[dict[str, Any] | None]
     telemetry_sent_at: Mapped[datetime | None]
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Presence (backend/presence.py): when a status or heartbeat last arrived, by the
+    # backend's clock; the keep-alive the terminal announced; why and since when it is offline.
+    last_heard_at: Mapped[datetime | None]
+    keepalive_s: Mapped[int | None]
+    silent_after: Mapped[datetime | None] = mapped_column(index=True)  # heard + 1.5 keep-alive
+    presence_reason: Mapped[str | None] = mapped_column(String(32))
+    offline_since: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Application(Base):
@@ -250,7 +257,10 @@ class RejectedMessage(Base):
 
 
 class AlarmRow(Base):
+    """An alarm and its life (backend/alarms.py): open, acknowledged, cleared; repeats folded."""
+
     __tablename__ = "alarms"
+    __table_args__ = (Index("ix_alarms_state", "state"),)
 
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
     operation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -260,6 +270,28 @@ class AlarmRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     raised_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    occurrences: Mapped[int] = mapped_column(default=1)
+    last_raised_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(64))
+    cleared_at: Mapped[datetime | None]
+
+
+class AlarmEvent(Base):
+    """The audit trail of an alarm: raised, repeated, reopened, notified, acknowledged, cleared."""
+
+    __tablename__ = "alarm_events"
+    __table_args__ = (Index("ix_alarm_events_alarm", "terminal_id", "operation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    operation_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IngestCounter(Base):
@@ -402,3 +434,56 @@ class TerminalConnection(Base):
 
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     connection: Mapped[int] = mapped_column(Integer)
+    # That connection's offline status arrived: no later status of it can bring it back.
+    ended: Mapped[bool] = mapped_column(default=False)
+
+
+class TerminalSignInCode(Base):
+    """A one-time code the console showed a staff member, to sign in at a terminal.
+
+    Only a keyed digest of the code is kept. Single use: `used_at` is set by the sign-in.
+    """
+
+    __tablename__ = "terminal_sign_in_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    terminal_id: Mapped[str | None] = mapped_column(String(64))  # None: any terminal
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_terminal: Mapped[str | None] = mapped_column(String(64))
+
+
+class TerminalSignIn(Base):
+    """Every staff sign-in tried at a terminal (audit), and the misses that limit guessing.
+
+    The typed code itself is never kept. `operation_id` is the request's: the terminal names
+    the sign-in by it when it reports what that person did.
+    """
+
+    __tablename__ = "terminal_sign_ins"
+    __table_args__ = (Index("ix_terminal_sign_ins_terminal_at", "terminal_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    operation_id: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted | wrong | throttled | ...
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DepositCollection(Base):
+    """Paper originals taken out of their compartment at a terminal, and by whom."""
+
+    __tablename__ = "deposit_collections"
+
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), primary_key=True
+    )
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    compartment_id: Mapped[str] = mapped_column(String(16))
+    collected_at: Mapped[datetime]
+    collected_by: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from privacy import mask_id_number
 
 from .models import (
-    AlarmRow,
     Application,
     CommandRow,
     IngestCounter,
@@ -18,7 +17,6 @@ from .models import (
     Material,
     MaterialSupplement,
     RejectedMessage,
-    Terminal,
     WorkflowHistory,
 )
 from .workflow import NotFound
@@ -113,28 +111,6 @@ def application_detail(session: Session, application_no: str) -> dict[str, Any]:
         )
     ]
     return out
-
-
-def list_terminals(session: Session) -> list[dict[str, Any]]:
-    return [
-        {
-            "terminal_id": t.id,
-            "status": t.last_status,
-            "software_version": t.software_version,
-            "last_seen_at": t.last_seen_at,
-            "telemetry": t.telemetry,
-            "open_alarms": [
-                {"operation_id": a.operation_id, "kind": a.kind, "severity": a.severity}
-                for a in session.scalars(
-                    select(AlarmRow)
-                    .where(AlarmRow.terminal_id == t.id)
-                    .order_by(desc(AlarmRow.raised_at))
-                    .limit(20)
-                )
-            ],
-        }
-        for t in session.scalars(select(Terminal).order_by(Terminal.id))
-    ]
 
 
 def list_commands(session: Session, terminal_id: str | None = None) -> list[dict[str, Any]]:

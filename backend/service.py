@@ -15,6 +15,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
 from . import dead_letters
+from .alarms import Alarms, AlarmSettings
 from .blobs import BlobStore
 from .db import Database
 from .ingest import Ingest
@@ -25,6 +26,7 @@ from .notifications.dispatcher import Dispatcher, DispatchSettings
 from .notifications.reminders import Reminders
 from .notifications.sealing import load_or_create_key
 from .notifications.service import NotificationWorker, WorkerSettings
+from .presence import Presence, PresenceMonitor, PresenceSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import SmsProvider
 from .staff import StaffDesk
@@ -57,6 +59,8 @@ class BackendService:
         applicant_key: bytes | None = None,
         calendar: WorkingDayCalendar = CN_OFFICIAL,
         clock: Callable[[], datetime] = utcnow,
+        presence: PresenceSettings | None = None,
+        alarms: AlarmSettings | None = None,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -84,7 +88,22 @@ class BackendService:
         self.applicant_key = applicant_key or load_or_create_applicant_key(self.db)
         self.calendar = calendar
         self.reuse = MaterialsOnFile(ReuseSettings(self.applicant_key, calendar), clock)
-        self.ingest = Ingest(self.db, self.blobs, self.sms, self, self.settings, reuse=self.reuse)
+        # The on-duty operator's phone for new alarms (docs/fleet.md).
+        self.alarms = Alarms(
+            alarms or AlarmSettings(on_duty_phone=os.environ.get("ALLHOURS_ON_DUTY_PHONE"))
+        )
+        self.presence = Presence(self.alarms, presence, clock)
+        self.presence_monitor = PresenceMonitor(self.db, self.presence)
+        self.ingest = Ingest(
+            self.db,
+            self.blobs,
+            self.sms,
+            self,
+            self.settings,
+            reuse=self.reuse,
+            alarms=self.alarms,
+            presence=self.presence,
+        )
         self.desk = StaffDesk(self.db, self, self.sms, self.settings)
         self.notifications.reminders = Reminders(
             self.db,
@@ -114,10 +133,12 @@ class BackendService:
         if self.mqtt:
             self.mqtt.start()
         self.notifications.start()
+        self.presence_monitor.start()
         return self
 
     def stop(self) -> None:
         """Stop ingest, the MQTT link and notifications, then close database connections."""
+        self.presence_monitor.stop()
         if self.mqtt:
             self.mqtt.stop()
         self.notifications.stop()

@@ -33,6 +33,10 @@ from cloud_bridge.contract import messages as m
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.port import IdentityDocument
 from face.samples import sample_bytes
+from terminal.flows.staff import StaffMember
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 TERMINAL = "T0001"
 CODE_KEY = b"c" * 32
@@ -59,8 +63,8 @@ def arm(node, n: int, item: str, code: str) -> None:
         node.dispatcher.last_seq() + 1,
     )
     assert ack is not None and ack.outcome == m.AckOutcome.DONE, ack.detail
-    node.staff().open_for_load(load_id)
-    node.staff().confirm_loaded(load_id)
+    node.staff(CLERK).open_for_load(load_id)
+    node.staff(CLERK).confirm_loaded(load_id)
     node.locker.set_pickup_code(
         load_id,
         pickup_code.digest(CODE_KEY, TERMINAL, code),

@@ -42,7 +42,7 @@ from terminal.catalog import ServiceItem, builtin_catalog
 from terminal.command_limits import ArmingBudget, CommandLimits
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
-from terminal.flows.staff import StaffServiceFlow
+from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
 from terminal.flows.submission import SubmissionFlow
 from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
@@ -158,6 +158,8 @@ class TerminalNode:
             terminal_id, self.replies, self.store.local_application, clock=clock
         )
         self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
+        # Staff sign in with a one-time code from the console; the backend says who they are.
+        self.staff_sign_in = StaffSignInLookup(terminal_id, self.replies, clock=clock)
         self.parts = TerminalParts(
             terminal_id=terminal_id,
             db=self.db,
@@ -224,8 +226,9 @@ class TerminalNode:
     def pickup(self) -> PickupFlow:
         return PickupFlow(self.parts)
 
-    def staff(self) -> StaffServiceFlow:
-        return StaffServiceFlow(self.parts)
+    def staff(self, member: StaffMember) -> StaffServiceFlow:
+        """Service mode for a staff member the backend signed in (`staff_sign_in`)."""
+        return StaffServiceFlow(self.parts, member)
 
     # ---------------------------------------------------------------- commands
 

@@ -7,16 +7,12 @@ its flows. `allhours terminal` without --headless starts the same kiosk.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-PIN_ENV = "ALLHOURS_STAFF_PIN_SHA256"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,24 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="TOML naming the real reader, cameras and locker (default: emulated devices)",
     )
     p.add_argument("--speech", action="store_true", help="speak prompts with espeak-ng")
-    p.add_argument(
-        "--staff-pin-sha256-file",
-        type=Path,
-        default=None,
-        help=f"file with the SHA-256 (hex) of the staff PIN; or set {PIN_ENV}",
-    )
-
-
-def staff_check_from(digest_hex: str | None):
-    """A PIN check against a stored SHA-256; without one, service mode stays closed."""
-    if not digest_hex:
-        return lambda _pin: False
-    want = bytes.fromhex(digest_hex.strip())
-
-    def check(pin: str) -> bool:
-        return hmac.compare_digest(hashlib.sha256(pin.encode()).digest(), want)
-
-    return check
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,14 +55,6 @@ def run(args: argparse.Namespace) -> int:
     add_arguments(defaults)
     args = argparse.Namespace(**{**vars(defaults.parse_args([])), **vars(args)})
 
-    digest = os.environ.get(PIN_ENV)
-    if args.staff_pin_sha256_file is not None:
-        try:
-            digest = args.staff_pin_sha256_file.read_text().strip()
-            bytes.fromhex(digest)
-        except (OSError, ValueError) as exc:
-            print(f"error: --staff-pin-sha256-file: {exc}", file=sys.stderr)
-            return 2
     printer = None
     if args.printer:
         if not args.printer.startswith("tcp://"):
@@ -159,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
             idle=IdleWatch(timeout_s=args.idle_timeout, warn_s=args.idle_warning),
             speaker=Speaker(enabled=args.speech),
             printer=printer,
-            staff_check=staff_check_from(digest),
         )
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -60,6 +60,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
     from allhours.broker import PrivateMosquitto
     from allhours.wiring import emulated_terminal, new_pickup_code_key
     from provisioning.authority import SiteAuthority
+    from terminal.flows.staff import SignInRefused, StaffMember
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
     from terminal.ui.theme import LARGE
@@ -67,7 +68,15 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
 
     outdir.mkdir(parents=True, exist_ok=True)
     shots: list[dict] = []
-    pin = "2468"  # the tour first types a wrong PIN (0000) to show the refusal
+    # The tour first types a malformed code (0000) to show the refusal, then this one; with no
+    # backend here, the screenshots' sign-in takes this code for a sample clerk.
+    staff_code = "24681357"
+
+    def sign_in(code: str) -> StaffMember:
+        if code != staff_code:
+            raise SignInRefused("refused")
+        return StaffMember("clerk.sample", "示例工作人员", "STAFF-screenshots")
+
     with tempfile.TemporaryDirectory(prefix="allhours-shots-") as tmp:
         authority = SiteAuthority.create(Path(tmp) / "site-ca")
         broker = None if offline else PrivateMosquitto(Path(tmp) / "broker", authority).start()
@@ -84,7 +93,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
         node.start() if broker else None
         if broker is not None:
             node.link.wait_connected(10)
-        kiosk = Kiosk(node, strict_i18n=True, staff_check=lambda p: p == pin, card_poll_s=0.05)
+        kiosk = Kiosk(node, strict_i18n=True, staff_sign_in=sign_in, card_poll_s=0.05)
         drv = KioskDriver(kiosk)
 
         def stop(name: str) -> None:
@@ -104,7 +113,7 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
                 kiosk.toggle_large()
 
         try:
-            tour(drv, devices, key, stop, staff_pin=pin, only=only)
+            tour(drv, devices, key, stop, staff_code=staff_code, only=only)
         finally:
             drv.close()
             node.stop()

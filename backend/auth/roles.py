@@ -17,7 +17,10 @@ class Permission(StrEnum):
     VIEW_UNMASKED = "applicants.unmasked"  # the full ID number and phone, each view audited
     ACT_ON_APPLICATIONS = "applications.act"
     LOAD_RESULTS = "results.load"
+    # Sign in at a terminal (one-time code): load results, collect deposited originals.
+    TERMINAL_SERVICE = "terminal.service"
     READ_FLEET = "fleet.read"
+    ACT_ON_ALARMS = "alarms.act"  # acknowledge and clear fleet alarms
     READ_INGEST = "ingest.read"
     REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
     READ_RATINGS = "ratings.read"
@@ -32,6 +35,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_APPLICATIONS,
             Permission.ACT_ON_APPLICATIONS,
             Permission.LOAD_RESULTS,
+            Permission.TERMINAL_SERVICE,
             Permission.FOLLOW_UP_SMS,
         }
     ),
@@ -41,13 +45,19 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_UNMASKED,
             Permission.ACT_ON_APPLICATIONS,
             Permission.LOAD_RESULTS,
+            Permission.TERMINAL_SERVICE,
             Permission.READ_RATINGS,
             Permission.READ_FLEET,
             Permission.FOLLOW_UP_SMS,
         }
     ),
     Role.OPERATOR: frozenset(
-        {Permission.READ_FLEET, Permission.READ_INGEST, Permission.REPLAY_INGEST}
+        {
+            Permission.READ_FLEET,
+            Permission.ACT_ON_ALARMS,
+            Permission.READ_INGEST,
+            Permission.REPLAY_INGEST,
+        }
     ),
     Role.ADMIN: frozenset(
         {

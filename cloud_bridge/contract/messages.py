@@ -112,6 +112,12 @@ class TerminalState(StrEnum):
     OFFLINE = "offline"
 
 
+class PresenceReason(StrEnum):
+    STOPPED = "stopped"
+    CONNECTION_LOST = "connection_lost"
+    SESSION_TAKEN_OVER = "session_taken_over"
+
+
 class Status(Message):
     """Retained presence of a terminal; the broker publishes the `offline` one as last will."""
 
@@ -124,6 +130,13 @@ class Status(Message):
     # and kept across restarts: the will and the online status of one connection share it, so a
     # status of an earlier connection (a late will, or a replay) can be told from a newer one.
     connection: int | None = Field(default=None, ge=1, le=2**53)
+    # The connection's MQTT keep-alive: the backend takes a terminal whose heartbeats (this
+    # status again, not retained, every third of it) stop for 1.5 x this long as offline.
+    keepalive_s: int | None = Field(default=None, ge=1, le=3600)
+    # Why an offline status was sent: `stopped` (a clean stop) or `connection_lost` (the will).
+    # On an online status, `session_taken_over` says the previous connection was pushed off by
+    # another client using this terminal's identity.
+    reason: PresenceReason | None = None
 
 
 class DeviceHealth(_Model):
@@ -243,6 +256,22 @@ class ResultLoaded(_Event):
     application_no: ApplicationNo
     compartment_id: CompartmentId
     loaded_at: UtcTime
+    # The staff sign-in at this terminal (the operation id of its `request.staff_sign_in`)
+    # under which the result went in; the backend names the person from its own record.
+    staff_sign_in: OperationId | None = None
+
+
+class DepositCollected(_Event):
+    """Staff took an application's paper originals out of their compartment.
+
+    operation_id is `{application_no}#collected`; staff_sign_in as in `event.result_loaded`.
+    """
+
+    type: Literal["event.deposit_collected"] = "event.deposit_collected"
+    application_no: ApplicationNo
+    compartment_id: CompartmentId
+    collected_at: UtcTime
+    staff_sign_in: OperationId
 
 
 class ResultPickedUp(_Event):
@@ -266,6 +295,8 @@ class AlarmKind(StrEnum):
     # A message refused as forged, replayed or out of order: someone on the wire, or a broker,
     # is not what it should be.
     SECURITY = "security"
+    # Raised by the backend itself: a terminal offline beyond the grace period.
+    OFFLINE = "offline"
 
 
 class Severity(StrEnum):
@@ -511,6 +542,32 @@ class ApplicationStatus(Message):
     expires_at: UtcTime
 
 
+class StaffSignInQuery(Message):
+    """A staff member at the terminal types the one-time code the console showed them."""
+
+    channel: ClassVar[str] = topics.REQUESTS
+    type: Literal["request.staff_sign_in"] = "request.staff_sign_in"
+    operation_id: OperationId
+    code: str = Field(pattern=r"^[0-9]{8}$", repr=False)
+    expires_at: UtcTime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+class StaffSignIn(Message):
+    """The answer to one `request.staff_sign_in`; `accepted` false says nothing more."""
+
+    channel: ClassVar[str] = topics.RESPONSES
+    type: Literal["response.staff_sign_in"] = "response.staff_sign_in"
+    operation_id: OperationId
+    request_id: MessageId
+    accepted: bool
+    username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    display_name: str | None = Field(default=None, max_length=64)
+    expires_at: UtcTime
+
+
 # ---------------------------------------------------------------- parsing
 
 EVENT_TYPES = (
@@ -520,10 +577,11 @@ EVENT_TYPES = (
     ResultPickedUp,
     Alarm,
     ServiceRated,
+    DepositCollected,
 )
 COMMAND_TYPES = (LoadResult, SetPickupCode, WithdrawResult)
-REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery)
-RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus)
+REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery, StaffSignInQuery)
+RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn)
 ALL_TYPES: tuple[type[Message], ...] = (
     Status,
     Telemetry,
@@ -555,7 +613,10 @@ AnyMessage = Annotated[
     | MaterialsOnFile
     | ServiceRated
     | ApplicationStatusQuery
-    | ApplicationStatus,
+    | ApplicationStatus
+    | DepositCollected
+    | StaffSignInQuery
+    | StaffSignIn,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)

@@ -1,18 +1,84 @@
-"""Staff service mode: put results into reserved compartments, collect deposited originals."""
+"""Staff service mode: sign in with a one-time code, load results, collect deposited originals.
+
+There is no shared PIN. A staff member asks the console for a one-time code, types it here,
+and the backend answers who they are (`request.staff_sign_in`). What they then do at the
+terminal is reported under that sign-in, so the backend records the person, not the kiosk.
+Offline, nobody signs in: the backend alone can say who a code belongs to.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from cloud_bridge.contract import messages as m
+from cloud_bridge.request_reply import RequestReply
 from locker.compartment import Compartment, State
 from locker.errors import LockerError
 from terminal.flows.session import FlowError, TerminalParts
+
+CODE = re.compile(r"^[0-9]{8}$")
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """Who signed in, as the backend said; `sign_in` names that sign-in in later reports."""
+
+    username: str
+    display_name: str
+    sign_in: str
+
+
+class SignInRefused(Exception):
+    """Not signed in; `reason` is bad_code (malformed), refused (the backend said no), offline."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StaffSignInLookup:
+    """Asks `request.staff_sign_in` over the terminal's shared `RequestReply`."""
+
+    def __init__(
+        self,
+        terminal_id: str,
+        replies: RequestReply,
+        *,
+        clock: Callable[[], datetime] = m.utcnow,
+        timeout_s: float = 5.0,
+    ):
+        self.terminal_id, self.replies = terminal_id, replies
+        self.clock, self.timeout_s = clock, timeout_s
+
+    def sign_in(self, typed: str) -> StaffMember:
+        """The staff member whose code this is, or SignInRefused."""
+        code = typed.strip()
+        if not CODE.fullmatch(code):
+            raise SignInRefused("bad_code")  # never sent: it cannot be a code
+        query = m.StaffSignInQuery(
+            terminal_id=self.terminal_id,
+            operation_id="STAFF-" + secrets.token_hex(8),
+            code=code,
+            expires_at=self.clock() + timedelta(seconds=self.timeout_s),
+        )
+        answer = self.replies.ask(query, m.StaffSignIn, self.timeout_s)
+        if answer is None:
+            raise SignInRefused("offline")
+        if not answer.accepted or not answer.username:
+            raise SignInRefused("refused")
+        return StaffMember(answer.username, answer.display_name or "", query.operation_id)
 
 
 class StaffServiceFlow:
     """What a clerk or courier does at the terminal with a staff credential."""
 
-    def __init__(self, parts: TerminalParts):
+    def __init__(self, parts: TerminalParts, member: StaffMember):
         self.parts = parts
+        self.member = member
 
     def pending_loads(self) -> list[Compartment]:
         """Compartments reserved for results the backend asked to load."""
@@ -45,6 +111,7 @@ class StaffServiceFlow:
                 application_no=slot.application_no,
                 compartment_id=slot.id,
                 loaded_at=p.clock(),
+                staff_sign_in=self.member.sign_in,
             )
         )
         return slot
@@ -62,13 +129,28 @@ class StaffServiceFlow:
         return [c for c in self.parts.locker.compartments() if c.state == State.HOLDING_DEPOSIT]
 
     def collect_deposit(self, compartment_id: str) -> None:
-        """Open a compartment holding originals and mark it empty once collected."""
+        """Open a compartment holding originals, mark it empty and report who collected them."""
+        p = self.parts
+        slot = next((c for c in self.deposits() if c.id == compartment_id), None)
+        if slot is None:
+            raise FlowError(f"Compartment {compartment_id} holds no originals.")
         try:
-            self.parts.locker.open(compartment_id, reason="staff collect")
+            p.locker.open(compartment_id, reason="staff collect")
         except LockerError as exc:
             raise FlowError(str(exc)) from exc
         self._door_seen_open(compartment_id)
-        self.parts.locker.release(compartment_id)
+        if slot.application_no:  # reported before the slot is freed: a crash repeats, never loses
+            p.outbox.put(
+                m.DepositCollected(
+                    terminal_id=p.terminal_id,
+                    operation_id=f"{slot.application_no}#collected",
+                    application_no=slot.application_no,
+                    compartment_id=compartment_id,
+                    collected_at=p.clock(),
+                    staff_sign_in=self.member.sign_in,
+                )
+            )
+        p.locker.release(compartment_id)
 
     def _door_seen_open(self, key: str) -> None:
         """Staff confirming the work is done also confirms an unsensed door opened."""

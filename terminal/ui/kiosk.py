@@ -18,7 +18,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from kivy.uix.widget import Widget
 
 from terminal.flows.pickup import PickupFlow
-from terminal.flows.staff import StaffServiceFlow
+from terminal.flows.staff import StaffMember, StaffServiceFlow
 from terminal.flows.submission import SubmissionFlow
 from terminal.node import TerminalNode
 from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator
@@ -30,7 +30,8 @@ from terminal.ui.worker import Worker
 
 log = logging.getLogger(__name__)
 
-StaffCheck = Callable[[str], bool]
+# A typed one-time code -> the staff member it signs in, or SignInRefused.
+StaffSignIn = Callable[[str], StaffMember]
 
 
 def walk(widget: Widget):
@@ -86,7 +87,7 @@ class Kiosk:
         idle: IdleWatch | None = None,
         speaker: Speaker | None = None,
         printer: Any = None,
-        staff_check: StaffCheck | None = None,
+        staff_sign_in: StaffSignIn | None = None,
         large: bool = False,
         card_poll_s: float = 0.3,
         preview_fps: float = 15.0,
@@ -97,7 +98,8 @@ class Kiosk:
         self.idle = idle or IdleWatch()
         self.speaker = speaker or Speaker(enabled=False)
         self.printer = printer
-        self.staff_check = staff_check or (lambda _pin: False)
+        # The backend answers by default; screenshots and offline UI tests pass their own.
+        self.staff_sign_in: StaffSignIn = staff_sign_in or node.staff_sign_in.sign_in
         self.theme: Theme = LARGE if large else NORMAL
         self.card_poll_s = card_poll_s
         self.preview_fps = preview_fps

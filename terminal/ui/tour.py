@@ -94,7 +94,7 @@ def tour(
     code_key: bytes,
     stop: Stop,
     *,
-    staff_pin: str | None = None,
+    staff_code: str | None = None,
     only: set[str] | None = None,
 ) -> list[str]:
     """Visit every screen; `stop(name)` is called when it shows. Returns the stops made."""
@@ -258,11 +258,11 @@ def tour(
     drv.tap(screens["home"].staff_button)
     drv.wait_screen("staff_login")
     login = screens["staff_login"]
-    drv.type(login.keypad, "0000")
+    drv.type(login.keypad, "0000")  # too short to be a code: refused without asking
     drv.tap(login.nav.children[0])
     at("staff_login")
-    if k.current == "staff_login" and staff_pin is not None:
-        drv.type(login.keypad, staff_pin)
+    if k.current == "staff_login" and staff_code is not None:
+        drv.type(login.keypad, staff_code)
         drv.tap(login.nav.children[0])
         drv.wait_screen("staff")
         at("staff")

@@ -16,7 +16,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from allhours.story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from allhours.story import (
+    Citizen,
+    citizen_picks_up,
+    citizen_submits,
+    staff_loads_results,
+    staff_signs_in,
+)
 from backend.notifications.models import NotificationRow, NotificationState
 from cloud_bridge.contract import signing, topics
 from locker.compartment import State
@@ -46,7 +52,18 @@ def _approve_and_load(spine: Spine, app_no: str) -> tuple[str, str]:
         json={"terminal_id": TERMINAL, "size": "S"},
     )
     assert r.status_code == 200, r.text
-    [slot] = staff_loads_results(spine.node, SAY, wait_s=20)
+    r = spine.api.post("/api/staff/terminal-code", json={"terminal_id": TERMINAL})
+    assert r.status_code == 201, r.text
+    member = staff_signs_in(spine.node, r.json()["code"], SAY)
+    [slot] = staff_loads_results(spine.node, member, SAY, wait_s=20)
+    history = spine.wait(
+        "the load recorded with the clerk's name",
+        lambda: [
+            h for h in (spine.detail(app_no) or {}).get("history", []) if h["to"] == "result_loaded"
+        ],
+    )
+    assert member.username == "e2e.staff"  # the clerk the API session belongs to
+    assert history[-1]["actor"] == f"{member.username}@terminal:{TERMINAL}"
     codes = spine.wait("the pickup-code SMS", lambda: _pickup_codes(spine))
     spine.wait(
         "the code armed at the terminal",

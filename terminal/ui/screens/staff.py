@@ -1,4 +1,8 @@
-"""Staff service mode behind a credential: load results, collect deposits, device diagnostics."""
+"""Staff service mode behind a one-time code: load results, collect deposits, diagnostics.
+
+The code comes from the console, signed in as that staff member; the backend says whose it
+is. A wrong code only says so: nothing locks, so nobody at the kiosk can lock staff out.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,15 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from terminal.flows.session import FlowError
+from terminal.flows.staff import SignInRefused, StaffMember
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
 
-MAX_PIN_TRIES = 3
+_REFUSALS = {
+    "bad_code": "staff.bad_code",
+    "refused": "staff.wrong_code",
+    "offline": "staff.needs_link",
+}
 
 
 class StaffLoginScreen(KeypadScreen):
@@ -17,27 +26,45 @@ class StaffLoginScreen(KeypadScreen):
 
     def build(self) -> None:
         self.error = self.label("", tone="danger")
-        self.keypad = Keypad(max_len=12, masked=True, labels=self.t)
+        self.keypad = Keypad(max_len=8, masked=True, labels=self.t)
         self.keypad_page(self.keypad, self.label("staff.login_hint"), self.error)
-        self.nav_buttons(self.cancel_button(), self.button("staff.enter", self.confirm))
-        self.tries = 0
+        self.enter_button = self.button("staff.enter", self.confirm)
+        self.nav_buttons(self.cancel_button(), self.enter_button)
+        self.asking = False
 
     def confirm(self) -> None:
-        pin, self.keypad.value = self.keypad.value, ""
-        if self.tries < MAX_PIN_TRIES and self.k.staff_check(pin):
-            self.tries = 0
-            self.k.staff = self.k.node.staff()
-            self.k.go("staff")
+        if self.asking:
             return
-        self.tries += 1
-        key = "staff.locked" if self.tries >= MAX_PIN_TRIES else "staff.wrong_pin"
-        self.say(self.error, key)
+        code, self.keypad.value = self.keypad.value, ""
+        self.asking = True
+        self.say(self.error, "staff.checking")
+
+        def signed_in(member: StaffMember) -> None:
+            self.asking = False
+            self.unsay(self.error)
+            self.k.staff = self.k.node.staff(member)
+            self.k.go("staff")
+
+        def refused(exc: BaseException) -> None:
+            self.asking = False
+            if isinstance(exc, SignInRefused):
+                self.say(self.error, _REFUSALS.get(exc.reason, "staff.wrong_code"))
+            else:
+                self.k.fatal(exc)
+
+        self.k.run("staff-sign-in", lambda: self.k.staff_sign_in(code), signed_in, refused)
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.asking = False
 
 
 class StaffScreen(KioskScreen):
     title_key = "staff.title"
 
     def build(self) -> None:
+        self.who = self.label("", "hint")
+        self.body.add_widget(self.who)
         row = BoxLayout(spacing=16)
         self.loads = BoxLayout(orientation="vertical", spacing=10)
         self.deposits = BoxLayout(orientation="vertical", spacing=10)
@@ -64,6 +91,8 @@ class StaffScreen(KioskScreen):
         self.deposits.clear_widgets()
         if staff is None:
             return
+        member = staff.member
+        self.say(self.who, "staff.signed_in_as", name=member.display_name or member.username)
         self.loads.add_widget(self.label("staff.loads"))
         for slot in staff.pending_loads():
             load = slot.load_id or ""
@@ -139,5 +168,6 @@ class StaffScreen(KioskScreen):
         self.loads.clear_widgets()
         self.deposits.clear_widgets()
         self.unsay(self.diagnostics)
+        self.unsay(self.who)
         self.unsay(self.message)
         self.open_loads = set()

@@ -22,7 +22,11 @@ from devices.identity.port import IdentityDocument
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import LockerConfig, parse_locker_config
+from terminal.flows.staff import StaffMember
 from terminal.node import TerminalDevices, TerminalNode
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 TERMINAL = "T0001"
 KEY = b"pickup-code-key-of-T0001"
@@ -163,7 +167,7 @@ class HardwareTerminal:
         )
         assert done.outcome == m.AckOutcome.DONE, done.detail
         compartment = done.result["compartment_id"]
-        staff = node.staff()
+        staff = node.staff(CLERK)
         staff.open_for_load(load_id)
         staff.confirm_loaded(load_id)
         self.emulation.doors[compartment].close()  # the clerk shuts the door
@@ -187,18 +191,14 @@ class HardwareTerminal:
 
     def messages(self, cls: type[m.Message]) -> list[Any]:
         """Decoded messages of one type waiting in the outbox, oldest first."""
-        rows = self.node.db.read(
-            "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
-        )
+        rows = self.node.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
         return [x for x in (m.decode(p) for (p,) in rows) if isinstance(x, cls)]
 
     def alarms(self) -> list[tuple[str, str | None]]:
         """Alarm events in the outbox, each checked against the contract's JSON Schema."""
         name = m.type_name(m.Alarm)
         schema = json.loads((REPO / "docs/contract/schemas" / f"{name}.json").read_text())
-        rows = self.node.db.read(
-            "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
-        )
+        rows = self.node.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
         found = []
         for (payload,) in rows:
             message = m.decode(payload)

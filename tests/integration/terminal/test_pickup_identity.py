@@ -24,7 +24,11 @@ from face.samples import sample_bytes
 from locker.compartment import State
 from terminal.flows.pickup import PickupRefused, PickupStep
 from terminal.flows.session import FlowError
+from terminal.flows.staff import StaffMember
 from terminal.node import TerminalNode
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 TERMINAL = "T0001"
 CODE_KEY = b"c" * 32
@@ -74,7 +78,7 @@ def load(node: TerminalNode, item_code: str | None, holder: str | None, load_id:
     )
     if ack.outcome != m.AckOutcome.DONE:
         return ack
-    staff = node.staff()
+    staff = node.staff(CLERK)
     staff.open_for_load(load_id)
     staff.confirm_loaded(load_id)
     armed = deliver(

@@ -18,6 +18,10 @@ from cloud_bridge.contract import pickup_code, topics
 from cloud_bridge.contract.signing import BackendSigner
 from locker.compartment import State
 from locker.errors import LockerError
+from terminal.flows.staff import StaffMember
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 pytestmark = pytest.mark.broker
 
@@ -48,7 +52,7 @@ def _armed_and_loaded(node, backend, code: str) -> str:
     backend.command(load)
     assert backend.wait_for(lambda: acks_for(backend, load))
     compartment = acks_for(backend, load)[0].result["compartment_id"]
-    node.staff().load_all_pending()
+    node.staff(CLERK).load_all_pending()
     arm = _set_code(code)
     backend.command(arm)
     assert backend.wait_for(lambda: acks_for(backend, arm))

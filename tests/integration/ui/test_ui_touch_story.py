@@ -19,6 +19,7 @@ from allhours.site import LocalSite
 from backend.auth.bootstrap import account_with_token, bearer
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
+from locker.compartment import State
 from terminal.ui.driver import KioskDriver
 from terminal.ui.kiosk import Kiosk, walk
 
@@ -31,7 +32,6 @@ CITIZEN = IdentityDocument(
     birth_date=date(1980, 1, 1),
 )
 PHONE = "13912345678"
-PIN = "5317"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 
@@ -40,6 +40,10 @@ def _staff(site: LocalSite) -> dict[str, str]:
     db = site.backend.service.db
     _, token = account_with_token(db, "clerk.li", ["clerk", "admin"])
     return bearer(token)
+
+
+def pending_loads(node) -> list:
+    return [c for c in node.locker.compartments() if c.state == State.RESERVED and c.load_id]
 
 
 def shown(widget) -> bool:
@@ -56,9 +60,7 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
         httpx.Client(base_url=site.backend.base_url, headers=_staff(site)) as api,
     ):
         node, devices = site.node, site.devices
-        kiosk = Kiosk(
-            node, lang="en", strict_i18n=True, card_poll_s=0.02, staff_check=lambda pin: pin == PIN
-        )
+        kiosk = Kiosk(node, lang="en", strict_i18n=True, card_poll_s=0.02)
         drv = KioskDriver(kiosk)
         s = kiosk.screens
         prompts = ("blink_now", "turn_left", "turn_right")
@@ -152,11 +154,21 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
                 json={"terminal_id": site.terminal_id, "size": "S"},
             )
             assert r.status_code == 200, r.text
-            assert wait_until(lambda: node.staff().pending_loads(), 20), "no load command"
+            assert wait_until(lambda: pending_loads(node), 20), "no load command"
+            # The clerk's one-time code from the console; a wrong one first only says so.
+            r = api.post("/api/staff/terminal-code", json={"terminal_id": site.terminal_id})
+            assert r.status_code == 201, r.text
+            code = r.json()["code"]
             drv.tap(s["home"].staff_button)
             drv.wait_screen("staff_login")
-            drv.type(s["staff_login"].keypad, PIN)
-            drv.tap(s["staff_login"].nav.children[0])
+            login = s["staff_login"]
+            drv.type(login.keypad, f"{(int(code) + 1) % 10**8:08d}")
+            drv.tap(login.nav.children[0])
+            drv.wait_for(
+                lambda: login.error.text == kiosk.t("staff.wrong_code"), what="the wrong code"
+            )
+            drv.type(login.keypad, code)
+            drv.tap(login.nav.children[0])
             drv.wait_screen("staff")
             staff = s["staff"]
 
@@ -168,7 +180,17 @@ def test_submission_and_pickup_by_touch_reach_the_backend_and_open_the_compartme
 
             drv.tap(drv.wait_for(lambda: load_button("Open "), what="an open-for-load button"))
             drv.tap(drv.wait_for(lambda: load_button("Result in "), what="a loaded button"))
-            drv.wait_for(lambda: not node.staff().pending_loads(), what="the load confirmed")
+            drv.wait_for(lambda: not pending_loads(node), what="the load confirmed")
+            loaded_by = wait_until(
+                lambda: [
+                    h["actor"]
+                    for h in api.get(f"/api/applications/{app_no}").json()["history"]
+                    if h["to"] == "result_loaded"
+                ],
+                20,
+                0.1,
+            )
+            assert loaded_by == [f"clerk.li@terminal:{site.terminal_id}"]
             drv.tap(staff.nav.children[0])  # leave service mode
             drv.wait_screen("home")
 

@@ -10,6 +10,10 @@ from terminal_unit_kiosk import KEY, TERMINAL, Kiosk
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 from terminal.command_limits import ArmingBudget, CommandLimits
+from terminal.flows.staff import StaffMember
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 APPLICATION = "AH-T0001-20261118-0007"
 
@@ -32,7 +36,7 @@ def _load(kiosk: Kiosk, load_id: str) -> m.CommandAck:
 
 def test_a_code_lives_no_longer_than_the_terminal_allows(kiosk: Kiosk):
     loaded = _load(kiosk, "L-long")
-    staff = kiosk.node.staff()
+    staff = kiosk.node.staff(CLERK)
     staff.open_for_load("L-long")
     staff.confirm_loaded("L-long")
     now = kiosk.clock()

@@ -12,6 +12,10 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 from locker.compartment import State
 from terminal.flows.pickup import PickupRefused, PickupStep
+from terminal.flows.staff import StaffMember
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 CODE = "482913"
 APPLICATION = "AH-T0001-20261118-0007"
@@ -38,7 +42,7 @@ def _load_result(
     )
     assert loaded.outcome == m.AckOutcome.DONE, loaded.detail
     compartment = loaded.result["compartment_id"]
-    staff = node.staff()
+    staff = node.staff(CLERK)
     assert staff.open_for_load(load_id) == compartment
     assert staff.confirm_loaded(load_id).id == compartment
     armed = deliver(

@@ -8,7 +8,6 @@ import time
 
 from kivy.config import Config
 
-from allhours.commands.kiosk import staff_check_from
 from terminal.ui.app import BLOCKED_KEYS, KioskApp
 from terminal.ui.speech import Speaker
 from terminal.ui.theme import LARGE, MIN_TOUCH_MM, NORMAL, contrast_ratio, mm_to_px
@@ -33,12 +32,6 @@ def test_large_text_is_bigger_and_meets_wcag_aaa_contrast():
         assert contrast_ratio(theme.primary_text, theme.primary) >= least, theme.name
         assert contrast_ratio(theme.banner_text, theme.banner) >= least, theme.name
     assert round(mm_to_px(15, 102)) == 60
-
-
-def test_staff_pin_is_checked_against_its_sha256_only():
-    check = staff_check_from("03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4")
-    assert check("1234") and not check("1235")
-    assert not staff_check_from(None)("1234")
 
 
 def test_prompts_are_spoken_through_espeak_ng_without_waiting(tmp_path, monkeypatch):

@@ -16,7 +16,11 @@ from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.compartment import State
+from terminal.flows.staff import StaffMember
 from terminal.ui.tour import SAMPLE_CITIZEN, type_pickup
+
+# Service mode as a clerk the backend signed in (these tests have no backend to ask).
+CLERK = StaffMember("clerk.test", "", "STAFF-test")
 
 APPLICANT_KEY = b"a" * 32
 CODE = "135792"
@@ -45,7 +49,7 @@ def arm_identity_result(kiosk, code_key: bytes) -> str:
         ),
     )
     assert ack.outcome == m.AckOutcome.DONE, ack.detail
-    staff = node.staff()
+    staff = node.staff(CLERK)
     staff.open_for_load("L-ui1")
     staff.confirm_loaded("L-ui1")
     node.locker.set_pickup_code(

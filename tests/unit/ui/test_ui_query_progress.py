@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ui_unit_kiosk import FakeClock, leftovers, offline_kiosk, pin_check, walk_to_review
+from ui_unit_kiosk import FakeClock, leftovers, offline_kiosk, walk_to_review
 
 from allhours.wiring import emulated_terminal, new_pickup_code_key
 from backend.enrollment import worker_identity
@@ -73,7 +73,6 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         node,
         lang="en",
         strict_i18n=True,
-        staff_check=pin_check,
         idle=IdleWatch(timeout_s=60, warn_s=10, clock=FakeClock()),
     )
     drv = None

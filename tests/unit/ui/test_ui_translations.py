@@ -7,7 +7,7 @@ import json
 import pytest
 from kivy.core.window import Window
 from kivy.uix.scrollview import ScrollView
-from ui_unit_kiosk import STAFF_PIN, offline_kiosk
+from ui_unit_kiosk import STAFF_CODE, offline_kiosk
 
 from terminal.ui.i18n import (
     LANGUAGES,
@@ -107,7 +107,7 @@ def test_every_screen_renders_in_both_languages_and_looks_with_no_missing_text(t
             kiosk.set_language("zh")  # back to the tour's look without another frame
             kiosk.toggle_large()
 
-        seen = tour(drv, devices, key, stop, staff_pin=STAFF_PIN)
+        seen = tour(drv, devices, key, stop, staff_code=STAFF_CODE)
         assert kiosk.t.misses == set()
     assert [s for s in STOPS if s in seen] == seen
     assert screens == set(SCREENS)

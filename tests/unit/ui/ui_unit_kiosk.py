@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,17 +10,21 @@ from kivy.core.window import Window
 
 from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
 from privacy import mask_id_number, mask_name, mask_phone
+from terminal.flows.staff import SignInRefused, StaffMember
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
 from terminal.ui.kiosk import Kiosk, walk
 from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.ui.widgets import Keypad, Preview
 
-STAFF_PIN = "8642"
+STAFF_CODE = "86420013"
 
 
-def pin_check(pin: str) -> bool:
-    return hashlib.sha256(pin.encode()).digest() == hashlib.sha256(STAFF_PIN.encode()).digest()
+def staff_sign_in(code: str) -> StaffMember:
+    """The backend's answer, for a kiosk with no link: STAFF_CODE signs in one clerk."""
+    if code != STAFF_CODE:
+        raise SignInRefused("refused")
+    return StaffMember("clerk.wang", "王工作人员", "STAFF-unit")
 
 
 class FakeClock:
@@ -43,9 +46,8 @@ def offline_kiosk(
         "T0001", data_dir, broker_host="127.0.0.1", broker_port=9, pickup_code_key=key
     )
     kw.setdefault("idle", IdleWatch(timeout_s=60, warn_s=10, clock=FakeClock()))
-    kiosk = Kiosk(
-        node, lang=lang, strict_i18n=strict, staff_check=pin_check, card_poll_s=0.02, **kw
-    )
+    kw.setdefault("staff_sign_in", staff_sign_in)
+    kiosk = Kiosk(node, lang=lang, strict_i18n=strict, card_poll_s=0.02, **kw)
     drv = KioskDriver(kiosk)
     try:
         yield drv, devices, key
