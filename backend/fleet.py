@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import topics
 
-from .models import Terminal
+from .alarms import LIVE
+from .models import AlarmRow, Terminal
+from .presence import PresenceSettings, presence_of
 
 
 def register_terminal(session: Session, terminal_id: str, pickup_code_key: bytes) -> Terminal:
@@ -21,3 +27,40 @@ def register_terminal(session: Session, terminal_id: str, pickup_code_key: bytes
     else:
         terminal.pickup_code_key = pickup_code_key
     return terminal
+
+
+def list_terminals(
+    session: Session, now: datetime, settings: PresenceSettings
+) -> list[dict[str, Any]]:
+    """Every terminal: presence (state and why), versions, last telemetry, live alarms."""
+    live: dict[str, list[dict[str, Any]]] = {}
+    for a in session.scalars(
+        select(AlarmRow).where(AlarmRow.state.in_(LIVE)).order_by(AlarmRow.raised_at.desc())
+    ):
+        live.setdefault(a.terminal_id, []).append(
+            {
+                "operation_id": a.operation_id,
+                "kind": a.kind,
+                "severity": a.severity,
+                "state": a.state,
+                "occurrences": a.occurrences,
+            }
+        )
+    out = []
+    for t in session.scalars(select(Terminal).order_by(Terminal.id)):
+        state, reason = presence_of(t, now, settings)
+        out.append(
+            {
+                "terminal_id": t.id,
+                "status": state,
+                "status_reason": reason,
+                "offline_since": t.offline_since,
+                "last_heard_at": t.last_heard_at,
+                "keepalive_s": t.keepalive_s,
+                "software_version": t.software_version,
+                "last_seen_at": t.last_seen_at,
+                "telemetry": t.telemetry,
+                "open_alarms": live.get(t.id, []),
+            }
+        )
+    return out

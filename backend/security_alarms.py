@@ -8,22 +8,29 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
-from .models import AlarmRow
+from .alarms import Alarms
 
 
 def raise_security_alarm(
-    session: Session, terminal_id: str, operation_id: str, detail: str, now: datetime
+    session: Session,
+    terminal_id: str,
+    operation_id: str,
+    detail: str,
+    now: datetime,
+    alarms: Alarms | None = None,
 ) -> None:
-    """A critical alarm on the terminal's record; the same operation id raises it only once."""
-    session.merge(
-        AlarmRow(
-            terminal_id=terminal_id,
-            operation_id=operation_id,
-            kind=m.AlarmKind.SECURITY.value,
-            severity=m.Severity.CRITICAL.value,
-            compartment_id=None,
-            detail=detail[:2000],
-            raised_at=now,
-            received_at=now,
-        )
+    """A critical alarm on the terminal's record; the same operation id raises it only once.
+
+    Not folded: each refused message is evidence of its own.
+    """
+    (alarms or Alarms()).raise_alarm(
+        session,
+        terminal_id,
+        m.AlarmKind.SECURITY,
+        m.Severity.CRITICAL,
+        detail,
+        now,
+        actor="backend",
+        operation_id=operation_id,
+        fold=False,
     )

@@ -29,6 +29,7 @@ from .commands import CommandDispatcher
 from .contract import messages as m
 from .contract import signing, topics
 from .link_identity import LinkIdentity
+from .link_presence import LinkPresence
 from .outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class LinkSettings:
     resend_after_s: float = 10.0
     window: int = 200
     telemetry_interval_s: float = 60.0
+    # How often the online status is sent again as a heartbeat; None: a third of the keep-alive.
+    heartbeat_s: float | None = None
     # A command whose recording fails (disk full, database locked) is tried this often.
     command_attempts: int = 3
     # The terminal's certificate, key and the site CA (from its enrollment). There is no plain
@@ -106,35 +109,17 @@ class TerminalLink:
         self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.identity: LinkIdentity | None = None
-        self._connection: int | None = None
+        self.presence = LinkPresence(
+            self.terminal_id, outbox, software_version, settings.keepalive, self.started_at
+        )
         self._connection_used = False  # this number's online status went out
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ set-up
 
-    def _status(self, state: m.TerminalState) -> m.Status:
-        return m.Status(
-            terminal_id=self.terminal_id,
-            state=state,
-            software_version=self.software_version,
-            since=self.started_at,
-            connection=self._connection,
-        )
-
-    def _next_connection(self) -> int:
-        """Count one more connection, on disk: numbers keep increasing across restarts."""
-        with self.outbox.db.unit_of_work() as uow:  # the table: cloud_bridge.local_db
-            uow.execute(
-                "INSERT INTO link_connections VALUES (1, 1)"
-                " ON CONFLICT(only_row) DO UPDATE SET last = last + 1"
-            )
-            (last,) = uow.execute("SELECT last FROM link_connections").fetchone()
-        return int(last)
-
     def _set_will(self) -> None:
         """The retained offline status the broker publishes if this connection dies."""
-        self._connection = self._next_connection()
-        will = self._status(m.TerminalState.OFFLINE)
+        will = self.presence.will()
         body = will.encode()
         self._client.will_set(
             will.topic(), body, qos=1, retain=True, properties=self._signed(will.topic(), body)
@@ -184,9 +169,15 @@ class TerminalLink:
             t = threading.Thread(target=target, name=f"link-{name}-{self.terminal_id}", daemon=True)
             t.start()
             self._threads.append(t)
+        loops = [("heartbeat", self.publish_heartbeat, self._heartbeat_s())]
         if self.telemetry_source:
+            loops.append(("telemetry", self.publish_telemetry, self.settings.telemetry_interval_s))
+        for name, publish, interval in loops:
             t = threading.Thread(
-                target=self._telemetry_loop, name=f"link-telemetry-{self.terminal_id}", daemon=True
+                target=self._every,
+                args=(interval, publish),
+                name=f"link-{name}-{self.terminal_id}",
+                daemon=True,
             )
             t.start()
             self._threads.append(t)
@@ -206,7 +197,7 @@ class TerminalLink:
             t.join(timeout=10)
         self._threads.clear()
         if self.connected.is_set():
-            off = self._status(m.TerminalState.OFFLINE)
+            off = self.presence.stopped()
             body = off.encode()
             info = self._client.publish(
                 off.topic(), body, qos=1, retain=True, properties=self._signed(off.topic(), body)
@@ -248,7 +239,7 @@ class TerminalLink:
                 (topics.responses(self.terminal_id), 1),
             ]
         )
-        online = self._status(m.TerminalState.ONLINE)
+        online = self.presence.online()
         self._connection_used = True
         body = online.encode()
         client.publish(
@@ -307,6 +298,7 @@ class TerminalLink:
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("link down: %s; retrying with backoff", reason_code)
         self.connected.clear()
+        self.presence.disconnected(reason_code)
         if self._connection_used and not self._stop.is_set():
             self._connection_used = False
             # The next connection gets the next number, in its will and its online status.
@@ -446,10 +438,20 @@ class TerminalLink:
             log.exception("identity check failed")
             return False
 
-    def _telemetry_loop(self) -> None:
-        assert self.telemetry_source is not None
-        while not self._stop.wait(self.settings.telemetry_interval_s):
-            self.publish_telemetry()
+    def _heartbeat_s(self) -> float:
+        return self.settings.heartbeat_s or max(0.5, self.settings.keepalive / 3)
+
+    def _every(self, interval: float, publish: Callable[[], None]) -> None:
+        while not self._stop.wait(interval):
+            publish()
+
+    def publish_heartbeat(self) -> None:
+        """The online status again, not retained and at QoS 0: only its arrival matters."""
+        if not self.connected.is_set():
+            return
+        beat = self.presence.heartbeat()
+        body = beat.encode()
+        self._client.publish(beat.topic(), body, qos=0, properties=self._signed(beat.topic(), body))
 
     def publish_telemetry(self) -> None:
         """Publish one telemetry report now (not through the outbox: it is only a snapshot)."""

@@ -18,6 +18,7 @@ class Kind(StrEnum):
     CODE_EXPIRING = "code_expiring"
     PICKED_UP = "picked_up"
     RETURNED = "returned"
+    FLEET_ALARM = "fleet_alarm"  # to the on-duty operator, not to a citizen
 
 
 # Variables whose values must never rest in clear: sealed while held, erased once accepted.
@@ -62,6 +63,10 @@ WORDING: dict[Kind, tuple[tuple[str, ...], str]] = {
     ),
     Kind.PICKED_UP: (("no",), "申请${no}的结果已取走。如非本人操作请致电服务窗口。"),
     Kind.RETURNED: (("no",), "申请${no}的结果已退回服务窗口，请到窗口领取。"),
+    Kind.FLEET_ALARM: (
+        ("terminal", "kind"),
+        "自助终端${terminal}告警：${kind}，请登录运维控制台确认处理。",
+    ),
 }
 
 

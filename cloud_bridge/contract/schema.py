@@ -29,6 +29,7 @@ def examples() -> dict[str, m.Message]:
             software_version="0.1.0",
             since=_AT,
             connection=1,
+            keepalive_s=30,
             **common,
         ),
         m.Telemetry(

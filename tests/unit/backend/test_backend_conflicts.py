@@ -78,10 +78,15 @@ def test_a_status_of_an_earlier_connection_never_overrides_a_newer_one(backend):
     with backend.db.transaction() as s:
         assert s.get(Terminal, TERMINAL).last_status == "online"
 
-    backend.feed(_status("offline", 4, 3))  # connection 4's own will: applied
-    backend.feed(_status("online", 4, 4))  # the same online replayed: arrival order
+    backend.feed(_status("offline", 4, 3))  # connection 4's own will: applied, it ended
+    backend.feed(_status("online", 4, 4))  # its online (a late heartbeat) replayed: refused
     backend.feed(_status("online", 2, 5))  # a status of connection 2, replayed: refused
     with backend.db.transaction() as s:
-        assert s.get(Terminal, TERMINAL).last_status == "online"
+        assert s.get(Terminal, TERMINAL).last_status == "offline"
         reasons = list(s.scalars(select(RejectedMessage.reason)))
     assert len([r for r in reasons if "status of connection" in r]) == 2
+    assert len([r for r in reasons if "connection 4 already ended" in r]) == 1
+
+    backend.feed(_status("online", 5, 6))  # the next connection brings it back
+    with backend.db.transaction() as s:
+        assert s.get(Terminal, TERMINAL).last_status == "online"

@@ -1,0 +1,276 @@
+"""Presence from statuses and heartbeats, offline alarms with a grace period, flapping folded,
+and the alarm life (raise, fold, acknowledge, clear, trail), on a real SQLite database with a
+clock the test moves (no waiting)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from backend_unit_factories import KEY, TERMINAL
+from sqlalchemy import select
+
+from backend.alarms import Alarms, AlarmSettings, alarm_trail, list_alarms
+from backend.blobs import BlobStore
+from backend.db import Database
+from backend.fleet import list_terminals
+from backend.ingest import Ingest
+from backend.models import AlarmRow, Terminal
+from backend.notifications.models import NotificationRow
+from backend.presence import Presence, PresenceSettings
+from backend.sms import HeldSms
+from cloud_bridge.contract import messages as m
+
+ON_DUTY = "13800000000"
+_ids = itertools.count(1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Fleet:
+    def __init__(self, tmp_path) -> None:
+        self.clock = Clock()
+        self.db = Database(f"sqlite:///{tmp_path / 'fleet.db'}")
+        self.db.create_all()
+        self.settings = PresenceSettings(offline_grace=timedelta(minutes=5))
+        self.alarms = Alarms(AlarmSettings(on_duty_phone=ON_DUTY))
+        self.presence = Presence(self.alarms, self.settings, self.clock)
+        self.ingest = Ingest(
+            self.db,
+            BlobStore(tmp_path / "blobs"),
+            HeldSms(),
+            _NoPublisher(),
+            clock=self.clock,
+            alarms=self.alarms,
+            presence=self.presence,
+        )
+        self.ingest.register_terminal(TERMINAL, KEY)
+        self.connection = 1
+
+    def status(self, state: str, reason: str | None = None, keepalive: int = 30) -> None:
+        msg = m.Status(
+            terminal_id=TERMINAL,
+            message_id=f"{next(_ids):032x}",
+            state=state,
+            software_version="0.2.0",
+            since="2026-12-04T01:00:00Z",
+            connection=self.connection,
+            keepalive_s=keepalive,
+            reason=reason,
+        )
+        result = self.ingest.handle_batch([(msg.topic(), msg.encode())])
+        assert not result.rejected, result.receipts
+
+    def sweep(self) -> dict[str, int]:
+        with self.db.transaction() as s:
+            return self.presence.sweep(s)
+
+    def view(self) -> dict:
+        with self.db.transaction() as s:
+            [t] = list_terminals(s, self.clock(), self.settings)
+            return t
+
+    def alarms_of(self, kind: str) -> list[AlarmRow]:
+        with self.db.transaction() as s:
+            return list(s.scalars(select(AlarmRow).where(AlarmRow.kind == kind)))
+
+    def texts(self) -> list[NotificationRow]:
+        with self.db.transaction() as s:
+            return list(s.scalars(select(NotificationRow)))
+
+    def trail(self, row: AlarmRow) -> list[tuple[str, str]]:
+        with self.db.transaction() as s:
+            return [(e["action"], e["actor"]) for e in alarm_trail(s, TERMINAL, row.operation_id)]
+
+
+class _NoPublisher:
+    def publish(self, message: m.Message) -> None:
+        pass
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    f = Fleet(tmp_path)
+    yield f
+    f.db.dispose()
+
+
+def test_heartbeats_keep_a_terminal_online_and_silence_takes_it_offline_at_1_5_keepalive(fleet):
+    fleet.status("online", keepalive=30)
+    for _ in range(10):  # a heartbeat every 10 s for 100 s
+        fleet.clock.advance(10)
+        fleet.status("online")
+        assert fleet.sweep()["went_silent"] == 0
+        assert fleet.view()["status"] == "online"
+
+    fleet.clock.advance(21)  # one heartbeat missed: late, not yet gone
+    assert fleet.sweep()["went_silent"] == 0
+    assert (fleet.view()["status"], fleet.view()["status_reason"]) == (
+        "degraded",
+        "heartbeats_late",
+    )
+    fleet.clock.advance(23)  # 44 s after the last heartbeat: still inside 1.5 x 30 s
+    assert fleet.sweep()["went_silent"] == 0
+    fleet.clock.advance(1.5)  # 45.5 s: past it
+    assert fleet.sweep()["went_silent"] == 1
+    view = fleet.view()
+    assert (view["status"], view["status_reason"]) == ("offline", "heartbeats_missing")
+    assert fleet.sweep()["went_silent"] == 0  # taken once
+
+
+def test_a_device_fault_in_telemetry_makes_an_online_terminal_degraded(fleet):
+    fleet.status("online")
+    report = m.Telemetry(
+        terminal_id=TERMINAL,
+        message_id=f"{next(_ids):032x}",
+        uptime_s=10,
+        outbox_backlog=0,
+        devices={"printer": m.DeviceHealth(ok=False, detail="cover open"), "lock": {"ok": True}},
+    )
+    fleet.ingest.handle_batch([(report.topic(), report.encode())])
+    view = fleet.view()
+    assert (view["status"], view["status_reason"]) == ("degraded", "devices: printer")
+
+
+def test_offline_beyond_the_grace_raises_one_alarm_texts_the_operator_and_return_clears_it(
+    fleet,
+):
+    fleet.status("online")
+    fleet.status("offline", reason="connection_lost")  # the will
+    assert fleet.view()["status_reason"] == "connection_lost"
+    fleet.clock.advance(299)
+    assert fleet.sweep()["offline_alarms"] == 0  # a reboot's worth of absence: no alarm
+    fleet.clock.advance(2)
+    assert fleet.sweep()["offline_alarms"] == 1
+    for _ in range(5):
+        fleet.clock.advance(1)
+        assert fleet.sweep()["offline_alarms"] == 0  # raised once
+    [alarm] = fleet.alarms_of("offline")
+    assert alarm.state == "open" and "connection_lost" in alarm.detail
+    [text] = fleet.texts()
+    assert (text.kind, text.phone, text.params["terminal"]) == ("fleet_alarm", ON_DUTY, TERMINAL)
+
+    fleet.connection += 1
+    fleet.status("online")
+    [alarm] = fleet.alarms_of("offline")
+    assert (alarm.state, alarm.cleared_by) == ("cleared", f"terminal:{TERMINAL}")
+    assert fleet.trail(alarm) == [
+        ("raised", "backend"),
+        ("notified", "backend"),
+        ("cleared", f"terminal:{TERMINAL}"),
+    ]
+
+
+def test_a_flapping_terminal_raises_one_alarm_not_fifty(fleet):
+    fleet.status("online")
+    for _ in range(50):
+        fleet.status("offline", reason="connection_lost")
+        fleet.clock.advance(400)  # gone longer than the grace each time
+        fleet.sweep()
+        fleet.connection += 1
+        fleet.status("online")
+        fleet.clock.advance(60)
+    [alarm] = fleet.alarms_of("offline")
+    assert alarm.occurrences == 50
+    assert alarm.state == "cleared"
+    assert len(fleet.texts()) == 1  # the operator is texted once
+    actions = [a for a, _ in fleet.trail(alarm)]
+    assert actions.count("raised") == 1 and actions.count("reopened") == 49
+
+
+def test_an_alarm_an_operator_cleared_is_not_raised_again_in_the_same_absence(fleet):
+    fleet.status("online")
+    fleet.status("offline", reason="stopped")
+    fleet.clock.advance(400)
+    fleet.sweep()
+    [alarm] = fleet.alarms_of("offline")
+    with fleet.db.transaction() as s:
+        fleet.alarms.clear(s, TERMINAL, alarm.operation_id, "op.zhao", "site closed", fleet.clock())
+    for _ in range(3):
+        fleet.clock.advance(60)
+        assert fleet.sweep()["offline_alarms"] == 0
+    [alarm] = fleet.alarms_of("offline")
+    assert (alarm.state, alarm.cleared_by) == ("cleared", "op.zhao")
+
+
+def test_a_late_heartbeat_of_an_ended_connection_does_not_bring_it_back(fleet):
+    fleet.status("online")
+    fleet.status("offline", reason="connection_lost")
+    msg = m.Status(
+        terminal_id=TERMINAL,
+        message_id=f"{next(_ids):032x}",
+        state="online",
+        software_version="0.2.0",
+        since="2026-12-04T01:00:00Z",
+        connection=fleet.connection,
+        keepalive_s=30,
+    )
+    result = fleet.ingest.handle_batch([(msg.topic(), msg.encode())])
+    assert result.rejected == 1
+    assert fleet.view()["status"] == "offline"
+
+
+def test_a_session_taken_over_raises_a_security_alarm(fleet):
+    fleet.status("online")
+    fleet.connection += 1
+    fleet.status("online", reason="session_taken_over")
+    [alarm] = fleet.alarms_of("security")
+    assert "session taken over" in alarm.detail
+    assert fleet.view()["status_reason"] == "session_taken_over"
+
+
+def _terminal_alarm(op: str, kind: str = "low_paper") -> m.Alarm:
+    return m.Alarm(
+        terminal_id=TERMINAL,
+        message_id=f"{next(_ids):032x}",
+        operation_id=op,
+        kind=kind,
+        severity="warning",
+        detail="paper below 10%",
+        raised_at="2026-12-04T02:00:00Z",
+    )
+
+
+def test_repeats_of_a_terminal_alarm_are_folded_and_acknowledge_then_clear_is_audited(fleet):
+    first = _terminal_alarm("ALM-1")
+    for msg in (first, _terminal_alarm("ALM-2"), _terminal_alarm("ALM-3")):
+        fleet.ingest.handle_batch([(msg.topic(), msg.encode())])
+    fleet.ingest.handle_batch([(first.topic(), first.encode())])  # a resend: duplicate
+    [alarm] = fleet.alarms_of("low_paper")
+    assert (alarm.operation_id, alarm.occurrences) == ("ALM-1", 3)
+
+    with fleet.db.transaction() as s:
+        fleet.alarms.acknowledge(s, TERMINAL, "ALM-1", "op.zhao", "paper on its way", fleet.clock())
+        fleet.alarms.acknowledge(s, TERMINAL, "ALM-1", "op.li", "", fleet.clock())  # no-op
+        with pytest.raises(ValueError, match="why"):
+            fleet.alarms.clear(s, TERMINAL, "ALM-1", "op.zhao", "  ", fleet.clock())
+        fleet.alarms.clear(s, TERMINAL, "ALM-1", "op.zhao", "paper refilled", fleet.clock())
+        assert list_alarms(s, "live") == []
+    [alarm] = fleet.alarms_of("low_paper")
+    assert (alarm.acknowledged_by, alarm.cleared_by) == ("op.zhao", "op.zhao")
+    assert fleet.trail(alarm) == [
+        ("raised", f"terminal:{TERMINAL}"),
+        ("notified", "backend"),
+        ("repeated", f"terminal:{TERMINAL}"),
+        ("repeated", f"terminal:{TERMINAL}"),
+        ("acknowledged", "op.zhao"),
+        ("cleared", "op.zhao"),
+    ]
+
+
+def test_terminal_rows_keep_the_presence_columns(fleet):
+    fleet.status("online", keepalive=12)
+    with fleet.db.transaction() as s:
+        t = s.get(Terminal, TERMINAL)
+        assert t.keepalive_s == 12
+        assert t.silent_after == fleet.clock() + timedelta(seconds=18)
