@@ -65,7 +65,7 @@ class EmulatedDevices:
         """Devices whose face camera films a live person built from the sample photo `holder`,
         and whose cards carry the sample photo `card` (the same person in another photo).
         For the demo, a USB stick with generated documents is already in the port."""
-        from face.samples import sample_bytes
+        from demo_support.samples import sample_bytes
 
         with Image.open(io.BytesIO(sample_bytes(card))) as img:
             img = img.convert("RGB")

@@ -32,9 +32,9 @@ import face_recognition
 import numpy as np
 from PIL import Image
 
+from demo_support.samples import sample, sample_bytes
 from devices.camera.face_emulator import LivePersonSource, Portrait
 from face.check import FaceCheck
-from face.samples import sample, sample_bytes
 
 FPS = 10.0
 

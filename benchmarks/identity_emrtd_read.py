@@ -21,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
+from demo_support.samples import sample_bytes
 from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.pcscd import PcscdHost
 from devices.identity.emrtd.reader import EXTENDED_CHUNK, SHORT_CHUNK, EmrtdReader
 from devices.identity.emrtd.virtual_card import DirectConnection, VirtualEmrtd
 from devices.identity.emrtd.vpcd import VpcdCardLink
-from face.samples import sample_bytes
 
 STEPS = ("select", "bac", "EF.COM", "DG1", "DG2", "EF.SOD", "sod", "total")
 

@@ -30,6 +30,7 @@ import numpy as np
 from identity_emrtd_read import photo as chip_portrait  # the read benchmark's portrait
 from PIL import Image
 
+from demo_support.samples import sample_bytes
 from devices.camera.face_emulator import LivePersonSource, Portrait
 from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.pcscd import PcscdHost
@@ -37,7 +38,6 @@ from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
 from devices.identity.emrtd.vpcd import VpcdCardLink
 from face.check import FaceCheck
-from face.samples import sample_bytes
 
 FPS = 10.0
 

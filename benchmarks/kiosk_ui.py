@@ -145,7 +145,7 @@ def rate(step, seconds=3.0):
 
 try:
     from devices.camera.face_emulator import LivePersonSource
-    from face.samples import sample
+    from demo_support.samples import sample
     camera, label = LivePersonSource(sample("obama")), "emulated live person 640x480"
 except Exception as exc:
     from devices.camera.emulated import GeneratedPageSource

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from allhours.wiring import EmulatedDevices, emulated_terminal
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
+from demo_support.samples import sample_bytes
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.port import IdentityDocument
-from face.samples import sample_bytes
 from terminal.flows.staff import StaffMember
 
 # Service mode as a clerk the backend signed in (these tests have no backend to ask).

@@ -46,10 +46,10 @@ def main(runs: int) -> None:
     boot.prepare(headless=True)
     boot.register_fonts()
     from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
     from terminal.materials.usb_import import import_file
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
-    from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 
     pdf = five_page_pdf()
     with tempfile.TemporaryDirectory() as tmp:

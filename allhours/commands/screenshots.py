@@ -59,12 +59,12 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
     """Walk the kiosk once; at each stop photograph it in every variant. Returns the index."""
     from allhours.broker import PrivateMosquitto
     from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from demo_support.tour import tour
     from provisioning.authority import SiteAuthority
     from terminal.flows.staff import SignInRefused, StaffMember
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
     from terminal.ui.theme import LARGE
-    from terminal.ui.tour import tour
 
     outdir.mkdir(parents=True, exist_ok=True)
     shots: list[dict] = []

@@ -7,6 +7,7 @@ import random
 import pytest
 from face_session_support import FakeClock, document_photo, play
 
+from demo_support.samples import sample, sample_bytes
 from devices.camera.face_emulator import (
     LivePersonSource,
     Portrait,
@@ -15,7 +16,6 @@ from devices.camera.face_emulator import (
     StillFrameSource,
 )
 from face.check import FaceCheck
-from face.samples import sample, sample_bytes
 
 ATTACK_SEEDS = range(20)
 GESTURES = ("blink_now", "turn_left", "turn_right")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from face_session_support import FakeClock, document_photo, play
 
+from demo_support.samples import sample, sample_bytes
 from devices.camera.face_emulator import LivePersonSource, Portrait
 from face.check import FaceCheck
-from face.samples import sample, sample_bytes
 
 SEEDS = range(8)
 

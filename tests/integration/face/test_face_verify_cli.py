@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from allhours.cli import main
+from demo_support.samples import sample
 from devices.camera.face_emulator import LivePersonSource, Portrait
-from face.samples import sample
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The submission flow's face step runs the live check on camera frames, as the kiosk does.
 
-Real photos (face.samples), the real face pipeline and the emulated cameras: the holder who
+Real photos (demo_support.samples), the real face pipeline and the emulated cameras: the holder who
 follows the prompts gets through; a still frame is refused three times and the citizen is
 sent to the staff-assisted check; a card read without a photo goes there at once.
 """
@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
+from demo_support.samples import sample_bytes
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource, StillFrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
+from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from face.samples import sample_bytes
 from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step

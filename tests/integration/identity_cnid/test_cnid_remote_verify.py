@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from demo_support.samples import sample_bytes
 from devices.identity.remote_verify import (
     RemoteVerifyProtocolError,
     RemoteVerifyRejected,
@@ -23,7 +24,6 @@ from devices.identity.remote_verify import (
 )
 from devices.identity.remote_verify.emulator import RegisteredPerson, RemoteVerifyEmulator
 from devices.identity.remote_verify.http_adapter import HttpRemoteVerifier
-from face.samples import sample_bytes
 
 NUMBER = "11010519491231002X"
 NAME = "张三"

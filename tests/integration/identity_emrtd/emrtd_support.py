@@ -7,8 +7,8 @@ import io
 
 from PIL import Image
 
+from demo_support.samples import sample_bytes
 from devices.identity.emrtd.mrz import SPECIMEN_MRZ, compose_td3
-from face.samples import sample_bytes
 
 MRZ = SPECIMEN_MRZ
 OTHER_MRZ = compose_td3(

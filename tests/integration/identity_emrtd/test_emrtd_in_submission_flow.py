@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from emrtd_support import MRZ, passport_photo
 
-from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
+from demo_support.samples import sample_bytes
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
+from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from face.samples import sample_bytes
 from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step

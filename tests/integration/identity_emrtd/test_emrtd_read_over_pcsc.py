@@ -11,6 +11,7 @@ import pytest
 from emrtd_support import MRZ, passport_photo
 from PIL import Image
 
+from demo_support.samples import sample_bytes
 from devices.identity.emrtd.errors import ReaderFault
 from devices.identity.emrtd.lds import JP2_MAGIC
 from devices.identity.emrtd.mrz import MrzKey
@@ -18,7 +19,6 @@ from devices.identity.emrtd.pcscd import PcscdHost, PcscdUnavailable
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
 from devices.identity.port import NoDocument
-from face.samples import sample_bytes
 
 KEY = MrzKey.from_mrz(MRZ)
 

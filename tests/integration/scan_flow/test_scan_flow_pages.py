@@ -8,11 +8,11 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import EmptyDeskSource, GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
+from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.layout import default_layout
 from terminal.flows.session import FlowError

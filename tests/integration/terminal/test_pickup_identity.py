@@ -17,10 +17,10 @@ from command_delivery import deliver
 from allhours.wiring import EmulatedDevices, emulated_terminal
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
+from demo_support.samples import sample_bytes
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.port import IdentityDocument
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
-from face.samples import sample_bytes
 from locker.compartment import State
 from terminal.flows.pickup import PickupRefused, PickupStep
 from terminal.flows.session import FlowError

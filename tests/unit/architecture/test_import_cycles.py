@@ -13,8 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = (
-    "allhours", "backend", "cloud_bridge", "devices", "face", "locker", "privacy",
-    "provisioning", "terminal",
+    "allhours", "backend", "cloud_bridge", "demo_support", "devices", "face", "locker",
+    "privacy", "provisioning", "terminal",
 )  # fmt: skip
 
 

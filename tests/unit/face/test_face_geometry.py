@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from demo_support.samples import sample
 from face.landmarks import FoundFace, find_faces
 from face.liveness import PASSED, Baseline, ChallengeStep, FrozenPicture, Observation
 from face.pose import eye_aspect, face_height_ratio, nose_parallax, yaw_index
-from face.samples import sample
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import itertools
 import pytest
 from PIL import Image
 
+from demo_support.samples import PERSON, sample_bytes
 from face.decision import DEFAULT_THRESHOLD
 from face.matcher import (
     NoFaceFound,
@@ -16,7 +17,6 @@ from face.matcher import (
     distance,
     document_encoding,
 )
-from face.samples import PERSON, sample_bytes
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from demo_support.samples import sample, sample_bytes
 from face.check import FaceCheck
 from face.landmarks import find_faces
 from face.quality import assess
-from face.samples import sample, sample_bytes
 
 
 @pytest.fixture(scope="module")

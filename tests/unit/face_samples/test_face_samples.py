@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from face import samples
+from demo_support import samples
 
 
 def test_every_sample_matches_its_pinned_digest():

@@ -7,13 +7,13 @@ import io
 import pytest
 from PIL import Image
 
+from demo_support.samples import sample_bytes
 from devices.identity.emrtd import bac, lds
 from devices.identity.emrtd.errors import AccessDenied, SecureMessagingError
 from devices.identity.emrtd.mrz import SPECIMEN_MRZ, MrzKey
 from devices.identity.emrtd.reader import EmrtdReader, extended_length_supported
 from devices.identity.emrtd.sm import ReaderChannel
 from devices.identity.emrtd.virtual_card import ATR, DirectConnection, VirtualEmrtd
-from face.samples import sample_bytes
 
 MRZ = SPECIMEN_MRZ
 KEY = MrzKey.from_mrz(MRZ)

@@ -2,8 +2,8 @@
 
 import threading
 
-from devices.lock.emulated import EmulatedDoorBoard
 from cloud_bridge.link import wait_until
+from devices.lock.emulated import EmulatedDoorBoard
 from locker.boards import BoardSet
 from locker.config import SupervisionSettings
 from locker.layout import default_layout

@@ -9,8 +9,8 @@ import pikepdf
 import pytest
 from orientation_pages import chinese_page, cjk_font, latin_form, latin_letter, turned
 
+from demo_support.samples import sample
 from devices.camera.emulated import GeneratedPageSource
-from face.samples import sample
 from terminal.materials.orientation import detect, upright
 from terminal.materials.pipeline import process_frame
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from demo_support.samples import SampleUnavailable, sample
 from devices.camera.document_scene import generated_sample, page_template
-from face.samples import SampleUnavailable, sample
 from terminal.materials.formats import classify
 from terminal.materials.pipeline import inspect
 from terminal.materials.rectify import enhance, flatten_light

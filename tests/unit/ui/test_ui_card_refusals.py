@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ui_unit_kiosk import offline_kiosk
 
+from demo_support.tour import SAMPLE_CITIZEN
 from devices.identity.emrtd.errors import AccessDenied, ChipAuthenticationFailed, CorruptData
-from terminal.ui.tour import SAMPLE_CITIZEN
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ui_unit_kiosk import leftovers, offline_kiosk, secrets, walk_to_review
 
-from terminal.ui.tour import SAMPLE_CITIZEN
+from demo_support.tour import SAMPLE_CITIZEN
 
 
 def test_after_the_idle_countdown_nothing_of_the_citizen_remains(tmp_path):

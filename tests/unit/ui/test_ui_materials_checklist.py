@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ui_unit_kiosk import offline_kiosk
 
+from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.materials.checklist import MaterialStatus
 from terminal.ui.screens.receipt import printed_receipt
-from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 
 ITEM = "GS-0307"  # five materials: one optional, one without USB, one that may come later
 

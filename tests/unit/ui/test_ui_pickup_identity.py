@@ -14,10 +14,10 @@ from ui_unit_kiosk import leftovers, offline_kiosk, secrets
 
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
+from demo_support.tour import SAMPLE_CITIZEN, type_pickup
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.compartment import State
 from terminal.flows.staff import StaffMember
-from terminal.ui.tour import SAMPLE_CITIZEN, type_pickup
 
 # Service mode as a clerk the backend signed in (these tests have no backend to ask).
 CLERK = StaffMember("clerk.test", "", "STAFF-test")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ui_unit_kiosk import offline_kiosk
 
+from demo_support.tour import SAMPLE_CODE, _arm_pickup, type_pickup
 from locker.compartment import State
-from terminal.ui.tour import SAMPLE_CODE, _arm_pickup, type_pickup
 
 
 def test_a_jammed_door_at_pickup_leads_to_the_out_of_service_page_and_home(tmp_path):

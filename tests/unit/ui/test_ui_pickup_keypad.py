@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ui_unit_kiosk import offline_kiosk
 
+from demo_support.tour import SAMPLE_CODE, _arm_pickup, type_pickup
 from locker.attempts import AttemptPolicy
-from terminal.ui.tour import SAMPLE_CODE, _arm_pickup, type_pickup
 
 
 def test_the_tail_is_asked_only_once_the_code_has_its_length(tmp_path):

@@ -9,6 +9,7 @@ from kivy.core.window import Window
 from kivy.uix.scrollview import ScrollView
 from ui_unit_kiosk import STAFF_CODE, offline_kiosk
 
+from demo_support.tour import SAMPLE_CITIZEN, STOPS, tour
 from terminal.ui.i18n import (
     LANGUAGES,
     LOCALE_DIR,
@@ -20,7 +21,6 @@ from terminal.ui.i18n import (
 from terminal.ui.kiosk import walk
 from terminal.ui.screens.registry import SCREENS
 from terminal.ui.theme import LARGE
-from terminal.ui.tour import SAMPLE_CITIZEN, STOPS, tour
 from terminal.ui.widgets import KButton
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from kivy.core.window import Window
 
 from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.staff import SignInRefused, StaffMember
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
 from terminal.ui.kiosk import Kiosk, walk
-from terminal.ui.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.ui.widgets import Keypad, Preview
 
 STAFF_CODE = "86420013"

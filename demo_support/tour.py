@@ -29,7 +29,7 @@ SAMPLE_CODE = "246810"
 SAMPLE_IDENTITY_CODE = "975310"  # a result the applicant collects in person
 OTHER_PERSON_NUMBER = "110105198001010016"
 TOUR_APPLICANT_KEY = b"tour-applicant-key-0123456789abc"
-TOUR_FACE_SAMPLE = "obama"  # face/samples.py: who stands at the face camera in the tour
+TOUR_FACE_SAMPLE = "obama"  # demo_support/samples.py: who stands at the face camera
 STOPS = (
     "home",
     "catalog",
@@ -82,8 +82,8 @@ def _person_at_face_camera(node) -> None:
     from devices.camera.emulated import GeneratedPageSource
 
     if isinstance(node.parts.face_camera, GeneratedPageSource):
+        from demo_support.samples import sample_bytes
         from devices.camera.face_emulator import LivePersonSource
-        from face.samples import sample_bytes
 
         node.parts.face_camera = LivePersonSource(sample_bytes(TOUR_FACE_SAMPLE))
 
