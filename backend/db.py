@@ -1,19 +1,36 @@
-"""Database engine and sessions: SQLite (WAL) by default, PostgreSQL by URL, same models."""
+"""Database engine, sessions and schema migrations: SQLite (WAL) or PostgreSQL 15, same models.
+
+The schema is Alembic's (backend/migrations, ADR 0014): `migrate()` brings any database, empty
+or made by an earlier release, to the newest revision; nothing calls create_all.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+BASELINE_REVISION = "0001_baseline"
+# Tables the first release made with create_all, before there was a migration history.
+_BASELINE_TABLES = frozenset({"terminals", "applications", "materials", "blobs", "commands"})
+
+
+# Alembic keeps the running migration in module globals: one migration per process at a time.
+# Across processes, PostgreSQL's advisory lock and SQLite's write lock serialise (env.py).
+_MIGRATING = threading.Lock()
+
+
+class MigrationError(RuntimeError):
+    """The database cannot be brought to the code's schema (say why and what to do)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -37,7 +54,8 @@ def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`; SQLite gets WAL, synchronous=NORMAL and a busy timeout."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # Timestamps are compared and grouped in UTC whatever the server's default zone is.
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -46,8 +64,77 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+def alembic_config(engine: Engine | None = None) -> Any:
+    """Alembic's configuration for the backend's revisions, bound to `engine` if given."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "backend:migrations")
+    # Revision files are named by their id (0002_slug.py), so they sort in order.
+    config.set_main_option("file_template", "%%(rev)s")
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision in backend/migrations (exactly one head is enforced by a test)."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise MigrationError(f"backend/migrations has {len(heads)} heads {heads}: merge them")
+    return heads[0]
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None (empty, or made before migrations existed)."""
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> str:
+    """Upgrade the database to `revision` (default: newest); returns the revision it is at.
+
+    A database of the first release (its tables, no alembic_version) is stamped with the
+    baseline first. A database newer than this code (an unknown revision) is refused.
+    """
+    with _MIGRATING:
+        return _migrate(engine, revision)
+
+
+def _migrate(engine: Engine, revision: str) -> str:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    config = alembic_config(engine)
+    script = ScriptDirectory.from_config(config)
+    current = current_revision(engine)
+    if current is None:
+        tables = set(inspect(engine).get_table_names())
+        if tables >= _BASELINE_TABLES:
+            command.stamp(config, BASELINE_REVISION)
+        elif tables & _BASELINE_TABLES:
+            raise MigrationError(
+                "the database holds some backend tables but not all and no alembic_version: "
+                f"found {sorted(tables & _BASELINE_TABLES)}; restore it from a backup"
+            )
+    elif current not in {r.revision for r in script.walk_revisions()}:
+        raise MigrationError(
+            f"the database is at revision {current}, which this release does not know: "
+            "it was migrated by a newer release; run that release (or restore a backup)"
+        )
+    try:
+        command.upgrade(config, revision)
+    except CommandError as exc:
+        raise MigrationError(f"migration to {revision} failed: {exc}") from exc
+    return current_revision(engine) or ""
+
+
 class Database:
-    """One engine and its session factory; `create_all` stands in for migrations for now."""
+    """One engine and its session factory."""
 
     def __init__(self, database_url: str):
         self.url = database_url
@@ -55,8 +142,16 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create missing tables (no Alembic yet: schema changes need a migration tool later)."""
+        """Create missing tables from the models, bypassing the migrations.
+
+        Transitional: the backend and the tests move to `migrate()` once every table in
+        backend/models.py has its revision.
+        """
         Base.metadata.create_all(self.engine)
+
+    def migrate(self, revision: str = "head") -> str:
+        """Bring the schema to `revision` (see `migrate`); returns the revision reached."""
+        return migrate(self.engine, revision)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -129,3 +129,11 @@ def postgres_url(postgres: PrivatePostgres) -> str:
         yield url
     finally:
         postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty backend database, once on SQLite and once on the suite's PostgreSQL 15."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'backend.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -1,0 +1,228 @@
+"""Alembic migrations: from empty, from the first release's data, one head, models == schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+
+import pytest
+import storage_release_models as release
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
+
+from backend import models
+from backend.db import (
+    BASELINE_REVISION,
+    Database,
+    MigrationError,
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+)
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def _schema_diff(engine) -> list:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, models.Base.metadata)
+
+
+def test_exactly_one_head():
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"merge the heads {heads} (docs/backend.md, Adding a migration)"
+    assert head_revision() == heads[0]
+
+
+def test_from_empty_the_schema_equals_the_models(database_url: str):
+    db = Database(database_url)
+    try:
+        assert current_revision(db.engine) is None
+        assert db.migrate() == head_revision()
+        diff = _schema_diff(db.engine)
+        assert diff == [], (
+            "backend/models.py differs from the migrated schema: add a revision "
+            f"(docs/backend.md, Adding a migration): {diff}"
+        )
+        # A second start changes nothing.
+        assert db.migrate() == head_revision()
+    finally:
+        db.dispose()
+
+
+def _fill_release_database(url: str) -> None:
+    """What a site running the first release holds: create_all's tables, with rows."""
+    engine = create_engine(url)
+    release.Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add(release.Terminal(id="t-yuexiu-01", pickup_code_key=b"k" * 32, registered_at=T0))
+        s.flush()
+        s.add(
+            release.Application(
+                application_no="GZ-2026-000001",
+                terminal_id="t-yuexiu-01",
+                item_code="hukou-move",
+                applicant_name="张三",
+                id_document_type="cn_id",
+                id_number="440104199001011234",
+                phone="13800138000",
+                applicant_ref="ref-1",
+                identity={"name": "张三", "verified": True},
+                status="submitted",
+                submitted_at=T0,
+                received_at=T0,
+                updated_at=T0,
+            )
+        )
+        s.flush()
+        s.add(
+            release.Material(
+                application_no="GZ-2026-000001",
+                material_code="hukou-book",
+                sha256="a" * 64,
+                size=12345,
+                content_type="application/pdf",
+                pages=2,
+                valid_until=date(2026, 9, 1),
+            )
+        )
+        s.add(
+            release.WorkflowHistory(
+                application_no="GZ-2026-000001", to_state="submitted", actor="terminal", at=T0
+            )
+        )
+        s.add(
+            release.ServiceRating(
+                application_no="GZ-2026-000001",
+                terminal_id="t-yuexiu-01",
+                score=5,
+                reasons=["快"],
+                rated_at=T0,
+            )
+        )
+        s.add(release.StaffAccount(username="clerk1", roles=["clerk"], password_hash="x"))
+        s.commit()
+    engine.dispose()
+
+
+def test_previous_release_database_upgrades_with_its_data(database_url: str):
+    _fill_release_database(database_url)
+    db = Database(database_url)
+    try:
+        assert current_revision(db.engine) is None
+        assert db.migrate() == head_revision()
+        assert _schema_diff(db.engine) == []
+        with db.transaction() as s:
+            app = s.get(models.Application, "GZ-2026-000001")
+            assert app is not None
+            assert (app.applicant_name, app.id_number, app.status) == (
+                "张三",
+                "440104199001011234",
+                "submitted",
+            )
+            assert app.submitted_at == T0 and app.identity == {"name": "张三", "verified": True}
+            material = s.scalars(select(models.Material)).one()
+            assert (material.sha256, material.pages, material.valid_until) == (
+                "a" * 64,
+                2,
+                date(2026, 9, 1),
+            )
+            assert s.get(models.ServiceRating, "GZ-2026-000001").score == 5
+            # Usable: the current code updates it (optimistic version bump) and adds rows.
+            app.status = "accepted"
+            s.add(
+                models.WorkflowHistory(
+                    application_no=app.application_no,
+                    from_state="submitted",
+                    to_state="accepted",
+                    actor="clerk1",
+                )
+            )
+        with db.transaction() as s:
+            app = s.get(models.Application, "GZ-2026-000001")
+            assert (app.status, app.version) == ("accepted", 2)
+            history = s.scalars(
+                select(models.WorkflowHistory.to_state).order_by(models.WorkflowHistory.id)
+            ).all()
+            assert history == ["submitted", "accepted"]
+    finally:
+        db.dispose()
+
+
+def test_baseline_then_head_keeps_rows(database_url: str):
+    """Revision by revision: rows written at the baseline survive every later revision."""
+    db = Database(database_url)
+    try:
+        assert db.migrate(BASELINE_REVISION) == BASELINE_REVISION
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO terminals (id, pickup_code_key, registered_at) "
+                    "VALUES ('t1', :k, :at)"
+                ),
+                {"k": b"k" * 32, "at": T0},
+            )
+        assert db.migrate() == head_revision()
+        with db.transaction() as s:
+            assert s.get(models.Terminal, "t1").registered_at == T0
+    finally:
+        db.dispose()
+
+
+def test_database_of_a_newer_release_is_refused(database_url: str):
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+        with pytest.raises(MigrationError, match=r"from_the_future.*newer release"):
+            db.migrate()
+    finally:
+        db.dispose()
+
+
+def test_half_made_database_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    engine = create_engine(url)
+    release.Terminal.__table__.create(engine)
+    engine.dispose()
+    db = Database(url)
+    try:
+        with pytest.raises(MigrationError, match="some backend tables but not all"):
+            db.migrate()
+        assert "alembic_version" not in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
+
+
+def test_workers_starting_together_migrate_once(postgres_url: str):
+    """Four worker processes upgrading one PostgreSQL database at once all end at the head."""
+    code = (
+        "import sys; from backend.db import make_engine, migrate; "
+        "print(migrate(make_engine(sys.argv[1])))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, postgres_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == [head_revision()] * 4
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+        assert _schema_diff(engine) == []
+    finally:
+        engine.dispose()
