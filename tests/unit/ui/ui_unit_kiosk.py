@@ -24,7 +24,7 @@ def staff_sign_in(code: str) -> StaffMember:
     """The backend's answer, for a kiosk with no link: STAFF_CODE signs in one clerk."""
     if code != STAFF_CODE:
         raise SignInRefused("refused")
-    return StaffMember("clerk.wang", "王工作人员", "STAFF-unit")
+    return StaffMember("clerk.wang", "Wang Fang", "STAFF-unit")
 
 
 class FakeClock:
