@@ -33,6 +33,9 @@ from .workflow import LoadStatus, State, Workflow, WorkflowSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, m.Message, Terminal, AfterCommit], Applied]
+# session.info key: application numbers the caller has just looked up and found absent in this
+# transaction (ingest does so for a whole batch in one query), so no handler asks again.
+NEW_APPLICATIONS = "new_applications"
 
 
 class UpstreamHandlers:
@@ -86,7 +89,12 @@ class UpstreamHandlers:
     def _application_submitted(
         self, session: Session, msg: m.ApplicationSubmitted, terminal: Terminal, after: AfterCommit
     ) -> Applied:
-        existing = session.get(Application, msg.application_no)
+        new = session.info.get(NEW_APPLICATIONS, set())
+        if msg.application_no in new:
+            new.discard(msg.application_no)  # a second submission in the batch looks it up
+            existing = None
+        else:
+            existing = session.get(Application, msg.application_no)
         if existing is not None:
             if existing.terminal_id != terminal.id:
                 raise Conflict(f"application {msg.application_no} belongs to another terminal")
@@ -112,7 +120,7 @@ class UpstreamHandlers:
         hashes = [x.sha256 for x in msg.materials]
         query = select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified.is_(True))
         verified = set(session.scalars(query)) if hashes else set()
-        session.flush()  # the application row exists before its materials point at it
+        # Not flushed here: ingest flushes the application before the rows pointing at it.
         self.reuse.record_submission(session, app, msg, verified)
         self._workflow(session, after).submitted(app)
         session.add(

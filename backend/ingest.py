@@ -23,8 +23,10 @@ from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
-from .handlers import UpstreamHandlers
+from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
+    Application,
+    Base,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
@@ -36,10 +38,10 @@ from .presence import Presence
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
-from .terminal_service import DepositCollections
-from .terminal_sign_in import TerminalSignIns, load_or_create_code_key
 from .security_alarms import raise_security_alarm
 from .sms import SmsSender
+from .terminal_service import DepositCollections
+from .terminal_sign_in import TerminalSignIns, load_or_create_code_key
 from .workflow import WorkflowError, WorkflowSettings
 
 log = logging.getLogger(__name__)
@@ -70,13 +72,13 @@ class IngestResult:
             item = m.ReceiptItem(message_id=message_id, outcome=outcome, reason=reason[:300])
             self.receipts.setdefault(terminal_id, []).append(item)
 
-    def receipt_messages(self, max_items: int = 500) -> list[m.Receipt]:
-        """The Receipt messages to publish, at most `max_items` items each."""
+    def receipt_messages(self, max_items: int = 500) -> list[m.Settlement]:
+        """The Settlement messages to publish, at most `max_items` items each."""
         out = []
         for terminal_id, items in self.receipts.items():
             for start in range(0, len(items), max_items):
                 out.append(
-                    m.Receipt(terminal_id=terminal_id, items=items[start : start + max_items])
+                    m.Settlement(terminal_id=terminal_id, items=items[start : start + max_items])
                 )
         return out
 
@@ -92,6 +94,45 @@ def _peek_message_id(payload: bytes) -> str | None:
         return None
     ok = isinstance(value, str) and len(value) == _MESSAGE_ID_LEN
     return value if ok and all(c in "0123456789abcdef" for c in value) else None
+
+
+# Types applied together (see `Ingest.handle_batch`): their handlers read only rows that
+# no other message of a batch writes, or rows by key, where a second insert of one key
+# within the batch fails the flush and the batch is applied apart. Everything else (blob
+# chunks, which assemble from earlier chunks; acks; locker events; requests) keeps a savepoint
+# of its own, and before it the batch so far is flushed, so it reads what came before it.
+_TOGETHER = (m.ApplicationSubmitted, m.ServiceRated)
+
+
+# Each table with the tables its foreign keys point at, parents before children.
+_PARENTS = {
+    t: {fk.column.table for fk in t.foreign_keys} - {t} for t in Base.metadata.sorted_tables
+}
+
+
+def flush_parents_first(session: Session) -> None:
+    """Flush, inserting rows of a table before the rows that point at them.
+
+    The models have no relationship(), so the unit of work does not order inserts by foreign
+    key: an application and the history row pointing at it may go in either order. Rows of a
+    table pointing at another table with rows pending wait out of the session for the next
+    round; an application with its history, materials and SMS takes two rounds.
+    """
+    pending = list(session.new)
+    tables = {type(o).__table__ for o in pending}
+    level: dict[Any, int] = {}
+    for table in _PARENTS:
+        if table in tables:
+            parents = _PARENTS[table] & tables
+            level[table] = 1 + max((level[t] for t in parents), default=-1)
+    for round_ in range(max(level.values(), default=0)):
+        held = [o for o in pending if level[type(o).__table__] > round_]
+        for obj in held:
+            session.expunge(obj)
+        session.flush()
+        session.add_all(held)
+        pending = held
+    session.flush()
 
 
 class DeadLetterReplayFailed(Exception):
@@ -120,6 +161,14 @@ class _Batch:
         query = select(ProcessedMessage.message_id).where(ProcessedMessage.message_id.in_(ids))
         self.processed: set[str] = set(session.scalars(query)) if ids else set()
         self._terminals: dict[str, Terminal | None] = {}
+        numbers = {
+            x.application_no for _t, _p, x in decoded if isinstance(x, m.ApplicationSubmitted)
+        }
+        if numbers:
+            query = select(Application.application_no).where(
+                Application.application_no.in_(numbers)
+            )
+            session.info[NEW_APPLICATIONS] = numbers - set(session.scalars(query))
 
     def terminal(self, terminal_id: str) -> Terminal | None:
         if terminal_id not in self._terminals:
@@ -186,18 +235,45 @@ class Ingest:
             register_terminal(session, terminal_id, pickup_code_key)
 
     def handle_batch(self, items: list[tuple[str, bytes]]) -> IngestResult:
-        """Apply a batch in one transaction; commands and SMS go out only after it commits."""
-        result = IngestResult()
-        after = AfterCommit()
+        """Apply a batch in one transaction; commands and SMS go out only after it commits.
+
+        A batch is first applied together: messages of the types in `_TOGETHER` without a
+        savepoint each and flushed once, which is most of ingest's speed. If any of them is
+        refused, fails, or the flush fails (a key written twice within the batch), the
+        transaction is rolled back and the batch applied apart, a savepoint per message, so
+        one message's fault stays its own.
+        """
         # Decoded before the transaction, so the write lock is held only for database work.
         decoded = [(topic, payload, _decode(topic, payload)) for topic, payload in items]
+        applied: tuple[IngestResult, AfterCommit] | None = None
+        if sum(isinstance(x, _TOGETHER) for _t, _p, x in decoded) > 1:
+            try:
+                applied = self._apply(decoded, together=True)
+            except Exception as exc:
+                log.info("batch of %d applied apart: %s", len(decoded), failure_kind(exc))
+        if applied is None:
+            applied = self._apply(decoded, together=False)
+        result, after = applied
+        after.deliver(self.publisher, self.sms)
+        return result
+
+    def _apply(
+        self, decoded: list[tuple[str, bytes, Any]], together: bool
+    ) -> tuple[IngestResult, AfterCommit]:
+        result, after = IngestResult(), AfterCommit()
         with self.db.transaction() as session:
             batch = _Batch(session, decoded)
             for topic, payload, message in decoded:
-                self._one(session, topic, payload, message, result, after, batch)
+                if together and isinstance(message, _TOGETHER):
+                    # No autoflush: a query flushing before each message would cost what
+                    # the savepoint saved. `_TOGETHER` says why its handlers need none.
+                    with session.no_autoflush:
+                        self._together(session, message, result, after, batch)
+                else:
+                    self._one(session, topic, payload, message, result, after, batch)
+            flush_parents_first(session)
             self._count(session, result)
-        after.deliver(self.publisher, self.sms)
-        return result
+        return result, after
 
     def dead_letter(self, topic: str, payload: bytes, reason: str, attempts: int) -> IngestResult:
         """Give up on one message: keep it for replay and answer its terminal `rejected`."""
@@ -255,6 +331,9 @@ class Ingest:
         after: AfterCommit,
         batch: _Batch,
     ) -> None:
+        """Apply one message in a savepoint of its own, after what came before is flushed."""
+        if session.new or session.dirty:
+            flush_parents_first(session)
         if isinstance(message, m.MalformedMessage):
             self._reject(session, result, topic, len(payload), message.reason, None, payload)
             return
@@ -268,24 +347,8 @@ class Ingest:
         mine = AfterCommit()
         try:
             with session.begin_nested():
-                terminal = batch.terminal(terminal_id)
-                if terminal is None:
-                    raise Refused(f"terminal {terminal_id} is not registered")
-                handler = self._handlers.get(type(message))
-                if handler is None:
-                    raise Refused(f"{m.type_name(type(message))} is not an upstream message")
-                applied = handler(session, message, terminal, mine)
-                if applied.outcome != REJECTED:
-                    session.add(
-                        ProcessedMessage(
-                            message_id=message_id,
-                            terminal_id=terminal_id,
-                            type=m.type_name(type(message)),
-                            outcome=applied.outcome.value,
-                            processed_at=self.clock(),
-                        )
-                    )
-                session.flush()
+                applied = self._handle(session, message, mine, batch)
+                flush_parents_first(session)
         except (Refused, WorkflowError, m.MalformedMessage) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             self._reject(session, result, topic, len(payload), reason, message_id)
@@ -304,6 +367,49 @@ class Ingest:
         batch.processed.add(message_id)
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
+
+    def _together(
+        self,
+        session: Session,
+        message: m.Message,
+        result: IngestResult,
+        after: AfterCommit,
+        batch: _Batch,
+    ) -> None:
+        """Apply one message with the batch, no savepoint: any fault applies the batch apart."""
+        if message.message_id in batch.processed:
+            result.add(message.terminal_id, message.message_id, DUPLICATE)
+            return
+        mine = AfterCommit()
+        applied = self._handle(session, message, mine, batch)
+        if applied.outcome == REJECTED:
+            raise Refused(applied.reason)
+        batch.processed.add(message.message_id)
+        after.extend(mine)
+        result.add(message.terminal_id, message.message_id, applied.outcome)
+
+    def _handle(
+        self, session: Session, message: m.Message, mine: AfterCommit, batch: _Batch
+    ) -> Applied:
+        """Run the message's handler and keep its id, unless the handler rejected it."""
+        terminal = batch.terminal(message.terminal_id)
+        if terminal is None:
+            raise Refused(f"terminal {message.terminal_id} is not registered")
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise Refused(f"{m.type_name(type(message))} is not an upstream message")
+        applied = handler(session, message, terminal, mine)
+        if applied.outcome != REJECTED:
+            session.add(
+                ProcessedMessage(
+                    message_id=message.message_id,
+                    terminal_id=message.terminal_id,
+                    type=m.type_name(type(message)),
+                    outcome=applied.outcome.value,
+                    processed_at=self.clock(),
+                )
+            )
+        return applied
 
     def _conflict_alarm(
         self, session: Session, terminal_id: str, message_id: str, reason: str

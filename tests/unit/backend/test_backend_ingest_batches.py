@@ -1,0 +1,123 @@
+"""Batches applied together (no savepoint per message, one flush) and apart when one fails."""
+
+from __future__ import annotations
+
+import logging
+
+from backend_unit_factories import TERMINAL, chunks, material_for, submission
+from sqlalchemy import event, select
+
+from backend.models import (
+    Application,
+    Material,
+    ProcessedMessage,
+    RejectedMessage,
+    WorkflowHistory,
+)
+from backend.notifications.models import NotificationRow
+from cloud_bridge.contract import messages as m
+
+
+def _no(i: int) -> str:
+    return f"AH-T0001-20261120-{i:04d}"
+
+
+class _Statements:
+    """The SQL statements a database runs, by their first words."""
+
+    def __init__(self, db):
+        self.sql: list[str] = []
+        event.listen(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn, _cursor, statement, _params, _context, _many) -> None:
+        self.sql.append(" ".join(statement.split()[:3]))
+
+    def count(self, start: str) -> int:
+        return sum(s.startswith(start) for s in self.sql)
+
+
+def test_clean_batch_is_applied_together_with_one_insert_per_table(backend):
+    batch = [submission(_no(i)) for i in range(50)]
+    statements = _Statements(backend.db)
+
+    result = backend.feed(*batch)
+
+    assert result.stored == 50
+    assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored"] * 50
+    # Together: no savepoint per message, and a table keyed by its own values takes its rows in
+    # one statement (rows with a generated id go one by one on SQLite: the ORM reads each id).
+    assert statements.count("SAVEPOINT") == 0
+    assert statements.count("INSERT INTO applications") == 1
+    assert statements.count("INSERT INTO processed_messages") == 1
+    assert statements.count("SELECT applications") == 1  # one look-up for the whole batch
+    assert backend.count(Application) == 50
+    assert backend.count(Material) == 50
+    assert backend.count(WorkflowHistory) == 50
+    assert backend.count(ProcessedMessage) == 50
+    assert len(backend.sms("submitted")) == 50
+
+
+def test_a_refused_message_sends_its_batch_apart_and_only_it_is_refused(backend, caplog):
+    good = [submission(_no(i)) for i in range(5)]
+    stranger = submission(_no(9), terminal_id="T9999")  # not registered
+    statements = _Statements(backend.db)
+
+    with caplog.at_level(logging.INFO, logger="backend.ingest"):
+        result = backend.feed(*good[:3], stranger, *good[3:])
+
+    assert "applied apart" in caplog.text
+    assert statements.count("SAVEPOINT") >= 5  # the second pass: a savepoint per message
+    assert (result.stored, result.rejected) == (5, 1)
+    assert backend.count(Application) == 5
+    assert backend.count(WorkflowHistory) == 5
+    assert len(backend.sms("submitted")) == 5  # the rolled-back first pass queued none
+    with backend.db.transaction() as s:
+        rejected = list(s.scalars(select(RejectedMessage)))
+    assert [r.message_id for r in rejected] == [stranger.message_id]
+
+
+def test_a_resend_within_a_batch_is_a_duplicate_after_the_batch_goes_apart(backend):
+    first = submission(_no(1))
+    resend = submission(_no(1))  # the same application under a new message id
+    others = [submission(_no(i)) for i in range(2, 6)]
+
+    result = backend.feed(first, *others, resend)
+
+    outcomes = {i.message_id: i.outcome for i in result.receipts[TERMINAL]}
+    assert outcomes[first.message_id] == m.ReceiptOutcome.STORED
+    assert outcomes[resend.message_id] == m.ReceiptOutcome.DUPLICATE
+    assert backend.count(Application) == 5
+    assert backend.count(Material) == 5
+
+
+def test_blob_chunks_before_submissions_in_one_batch_verify_their_materials(backend):
+    """Chunks keep a savepoint each; the submissions after them read the assembled blobs."""
+    files = [bytes([i]) * 3000 for i in range(3)]
+    parts = [c for data in files for c in chunks(data, 1024)]
+    subs = [submission(_no(i), materials=[material_for(data)]) for i, data in enumerate(files)]
+
+    result = backend.feed(*parts, *subs)
+
+    assert result.rejected == 0
+    assert result.stored == len(parts) + len(subs)
+    with backend.db.transaction() as s:
+        verified = [x.verified for x in s.scalars(select(Material).order_by(Material.id))]
+    assert verified == [True, True, True]
+
+
+def test_submissions_of_a_batch_keep_parents_before_children_under_foreign_keys(backend):
+    """No relationship() orders the inserts; ingest flushes applications first (SQLite FKs on)."""
+    with backend.db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    for start in range(0, 120, 40):  # several batches, so set order varies
+        backend.feed(*[submission(_no(i)) for i in range(start, start + 40)])
+
+    assert backend.count(Application) == 120
+    with backend.db.transaction() as s:
+        orphans = s.scalar(
+            select(NotificationRow.id).where(
+                NotificationRow.application_no.not_in(select(Application.application_no))
+            )
+        )
+    assert orphans is None
+    assert backend.count(WorkflowHistory) == 120
