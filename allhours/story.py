@@ -14,7 +14,7 @@ from locker.bank import Opened
 from locker.compartment import Compartment
 from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.pickup import PickupRefused
-from terminal.flows.submission import Receipt
+from terminal.flows.submission import SubmissionReceipt
 from terminal.node import TerminalNode
 
 from .wiring import EmulatedDevices
@@ -55,7 +55,7 @@ class Citizen:
 
 def citizen_submits(
     node: TerminalNode, devices: EmulatedDevices, citizen: Citizen, item_code: str, say: Say
-) -> Receipt:
+) -> SubmissionReceipt:
     """Walk one citizen through the whole submission flow and return the receipt."""
     devices.reader.place(
         IdentityDocument(

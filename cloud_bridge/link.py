@@ -339,7 +339,7 @@ class TerminalLink:
             self.forged += 1
             self._security(f"refused a signed {message.type} for terminal {message.terminal_id}")
             return False
-        if isinstance(message, m.Receipt):
+        if isinstance(message, m.Settlement):
             self.outbox.settle(message.items)
         elif isinstance(message, m.RESPONSE_TYPES):
             if self.on_response is not None:

@@ -2,7 +2,7 @@
 
 A flow writes its business record and the messages that report it in one unit of work of the
 terminal database (`with db.unit_of_work() as uow: ...; outbox.add(uow, event)`), and only then
-tells the citizen "done". An entry leaves the outbox only when the backend's Receipt names its
+tells the citizen "done". An entry leaves the outbox only when the backend's Settlement names its
 message id: a broker PUBACK proves only that the broker has it, not that the backend stored it.
 
 Material files are staged once, content-addressed, in the blob directory; each of their chunks

@@ -443,9 +443,13 @@ class ReceiptItem(_Model):
     reason: str = Field(default="", max_length=300)
 
 
-class Receipt(Message):
+class Settlement(Message):
     """The backend's application-level acknowledgement of upstream messages, after commit."""
 
+    # Each item settles one outbox entry: stored, duplicate or rejected. The wire keeps the
+    # message's first name (type "receipt" on the receipts topic, titled Receipt in the
+    # published schemas): deployed terminals decode it by that type, tools read the title.
+    model_config = ConfigDict(title="Receipt")
     channel: ClassVar[str] = topics.RECEIPTS
     type: Literal["receipt"] = "receipt"
     items: list[ReceiptItem] = Field(min_length=1, max_length=500)
@@ -589,7 +593,7 @@ ALL_TYPES: tuple[type[Message], ...] = (
     BlobChunk,
     *COMMAND_TYPES,
     CommandAck,
-    Receipt,
+    Settlement,
     *REQUEST_TYPES,
     *RESPONSE_TYPES,
 )
@@ -608,7 +612,7 @@ AnyMessage = Annotated[
     | SetPickupCode
     | WithdrawResult
     | CommandAck
-    | Receipt
+    | Settlement
     | MaterialsOnFileQuery
     | MaterialsOnFile
     | ServiceRated

@@ -158,7 +158,7 @@ def examples() -> dict[str, m.Message]:
             result={"compartment_id": "A05"},
             **common,
         ),
-        m.Receipt(
+        m.Settlement(
             message_id=_ids(13),
             items=[
                 m.ReceiptItem(message_id=_ids(3), outcome="stored"),
@@ -266,14 +266,15 @@ def asyncapi_document() -> dict[str, Any]:
         )
         for def_name, definition in schema.pop("$defs", {}).items():
             components["schemas"][def_name] = definition
-        components["schemas"][cls.__name__] = schema
+        title = schema["title"]  # the class name, or the wire name a renamed class keeps
+        components["schemas"][title] = schema
         retained = cls is m.Status
         components["messages"][key] = {
             "name": name,
-            "title": cls.__name__,
+            "title": title,
             "summary": (cls.__doc__ or "").strip().splitlines()[0],
             "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
+            "payload": {"$ref": f"#/components/schemas/{title}"},
             "examples": [{"payload": json.loads(ex[name].encode())}],
         }
         channels[key] = {

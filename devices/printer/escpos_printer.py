@@ -16,7 +16,7 @@ from escpos.constants import QR_ECLEVEL_M
 from escpos.escpos import Escpos
 from escpos.exceptions import Error as EscposError
 
-from .port import CoverOpen, PaperOut, PrinterError, PrinterOffline, PrinterStatus, Receipt
+from .port import CoverOpen, PaperOut, PrintedTicket, PrinterError, PrinterOffline, PrinterStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class EscposReceiptPrinter:
         with self._lock:
             return self._status()
 
-    def print_receipt(self, receipt: Receipt) -> None:
+    def print_receipt(self, receipt: PrintedTicket) -> None:
         """Check the printer can print, print, cut, then check the paper lasted."""
         with self._lock:
             try:
@@ -172,7 +172,7 @@ class EscposReceiptPrinter:
             raise PrinterOffline(f"{self.target}: empty answer to DLE EOT {n}")
         return answer[-1]  # the newest byte, should an automatic status have come before it
 
-    def _send(self, receipt: Receipt) -> None:
+    def _send(self, receipt: PrintedTicket) -> None:
         p = self._printer
         try:
             p.hw("INIT")

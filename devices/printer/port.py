@@ -11,7 +11,7 @@ Paper = Literal["ok", "low", "out"]
 
 
 @dataclass(frozen=True)
-class Receipt:
+class PrintedTicket:
     """What the citizen takes home; lines are masked on construction, so none holds a phone."""
 
     title: str
@@ -69,7 +69,7 @@ class CoverOpen(PrinterError):
 class ReceiptPrinter(Protocol):
     """A printer of citizen receipts."""
 
-    def print_receipt(self, receipt: Receipt) -> None:
+    def print_receipt(self, receipt: PrintedTicket) -> None:
         """Print and cut one receipt; PrinterError if it was not printed."""
         ...
 

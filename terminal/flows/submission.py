@@ -82,7 +82,7 @@ class OwedMaterial:
 
 
 @dataclass(frozen=True)
-class Receipt:
+class SubmissionReceipt:
     """What the citizen takes home; printed by the kiosk."""
 
     application_no: str
@@ -121,7 +121,7 @@ class SubmissionFlow(IdentitySteps):
     deposit_confirmed: bool = False
     # How the deposit door's opening was confirmed; UNSENSED/SENSOR_FAILED: ask the citizen.
     deposit_door: DoorCheck | None = None
-    receipt: Receipt | None = None
+    receipt: SubmissionReceipt | None = None
     _face_check: FaceCheck | None = field(default=None, init=False, repr=False)
 
     # ---------------------------------------------------------------- item and phone
@@ -353,7 +353,7 @@ class SubmissionFlow(IdentitySteps):
 
     # ---------------------------------------------------------------- submit
 
-    def submit(self) -> Receipt:
+    def submit(self) -> SubmissionReceipt:
         """Write everything durably, then hand out the receipt."""
         self._expect_step(Step.REVIEW)
         assert self.document and self.face and self.item and self.phone and self.application_no
@@ -427,7 +427,7 @@ class SubmissionFlow(IdentitySteps):
                     )
                 )
         log.info("application %s recorded (%d materials)", self.application_no, len(self.scanned))
-        self.receipt = Receipt(
+        self.receipt = SubmissionReceipt(
             application_no=self.application_no,
             item_code=self.item.code,
             item_name_zh=self.item.name_zh,

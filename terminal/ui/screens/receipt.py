@@ -10,7 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from cloud_bridge.contract.messages import SERVICE_TZ
-from terminal.flows.submission import Receipt
+from terminal.flows.submission import SubmissionReceipt
 from terminal.rating import ASK_REASONS_AT, REASONS, SCORES
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import KButton, Preview
@@ -43,9 +43,9 @@ class ReceiptScreen(KioskScreen):
         self.printing = self.label("", "hint", tone="muted")
         self.body.add_widget(self.printing)
         self.nav_buttons(self.button("nav.next", lambda: self.k.go("rating")))
-        self.receipt: Receipt | None = None
+        self.receipt: SubmissionReceipt | None = None
 
-    def enter(self, receipt: Receipt | None = None, **kw: object) -> None:
+    def enter(self, receipt: SubmissionReceipt | None = None, **kw: object) -> None:
         self.receipt = receipt
         if receipt is None:
             return
@@ -69,7 +69,7 @@ class ReceiptScreen(KioskScreen):
             self.qr.show_frame(frame)
         self.print(receipt)
 
-    def print(self, receipt: Receipt) -> None:
+    def print(self, receipt: SubmissionReceipt) -> None:
         printer = self.k.printer
         if printer is None:
             self.say(self.printing, "receipt.no_printer")
@@ -96,7 +96,7 @@ class ReceiptScreen(KioskScreen):
         self.qr.clear()
 
 
-def material_notes(receipt: Receipt, t) -> list[str]:
+def material_notes(receipt: SubmissionReceipt, t) -> list[str]:
     """Materials reused from what the backend holds, and each one owed (容缺) with its days."""
     notes = [t("receipt.reused", count=receipt.reused)] if receipt.reused else []
     for owed in receipt.owed:
@@ -105,9 +105,9 @@ def material_notes(receipt: Receipt, t) -> list[str]:
     return notes
 
 
-def printed_receipt(receipt: Receipt, t):
+def printed_receipt(receipt: SubmissionReceipt, t):
     """The printer port's receipt for this application, in the citizen's language."""
-    from devices.printer.port import Receipt as Ticket
+    from devices.printer.port import PrintedTicket
 
     submitted = receipt.submitted_at.astimezone(SERVICE_TZ)
     lines = [
@@ -119,7 +119,7 @@ def printed_receipt(receipt: Receipt, t):
     if receipt.deposit_compartment:
         lines.append(t("receipt.deposit", compartment=receipt.deposit_compartment))
     lines.append(t("receipt.sent_now" if receipt.sent_now else "receipt.sent_later"))
-    return Ticket(
+    return PrintedTicket(
         title=t("receipt.title"),
         lines=tuple(lines),
         application_no=receipt.application_no,

@@ -27,7 +27,7 @@ class PlainTerminal:
 
     def __init__(self, broker: PrivateMosquitto, terminal_id: str = TERMINAL):
         self.terminal_id = terminal_id
-        self.receipts: queue.Queue[m.Receipt] = queue.Queue()
+        self.receipts: queue.Queue[m.Settlement] = queue.Queue()
         self.commands: queue.Queue[tuple[m.Message, mqtt.MQTTMessage]] = queue.Queue()
         self.subscriptions = 0
         files = broker.client_tls(terminal_id)
@@ -52,7 +52,7 @@ class PlainTerminal:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         message = m.decode(msg.payload)
-        if isinstance(message, m.Receipt):
+        if isinstance(message, m.Settlement):
             self.receipts.put(message)
         else:
             self.commands.put((message, msg))
@@ -73,7 +73,7 @@ class PlainTerminal:
         return self.client.publish(topic, payload, qos=1, properties=props)
 
     def receipt_items(self, n: int, timeout: float = 15.0) -> list[m.ReceiptItem]:
-        """At least `n` receipt items (from however many Receipt messages it takes)."""
+        """At least `n` receipt items (from however many Settlement messages it takes)."""
         items: list[m.ReceiptItem] = []
         deadline = time.monotonic() + timeout
         while len(items) < n:

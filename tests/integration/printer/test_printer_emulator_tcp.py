@@ -12,9 +12,9 @@ from devices.printer.escpos_printer import EscposReceiptPrinter
 from devices.printer.port import (
     CoverOpen,
     PaperOut,
+    PrintedTicket,
     PrinterError,
     PrinterOffline,
-    Receipt,
     ReceiptPrinter,
 )
 
@@ -39,8 +39,8 @@ def printer(emulator: EscposPrinterEmulator) -> Iterator[EscposReceiptPrinter]:
         p.close()
 
 
-def citizen_receipt() -> Receipt:
-    return Receipt(
+def citizen_receipt() -> PrintedTicket:
+    return PrintedTicket(
         title="受理回执 Receipt",
         application_no=APPLICATION_NO,
         qr_payload=APPLICATION_NO,
@@ -85,7 +85,7 @@ def test_two_receipts_are_two_cut_pages(
 ) -> None:
     printer.print_receipt(citizen_receipt())
     printer.print_receipt(
-        Receipt(title="回执", application_no="AH-2", qr_payload="AH-2", lines=("第二位",))
+        PrintedTicket(title="回执", application_no="AH-2", qr_payload="AH-2", lines=("第二位",))
     )
     pages = emulator.wait_for_pages(2)
     assert [p.qr_codes[0].payload for p in pages] == [APPLICATION_NO.encode(), b"AH-2"]

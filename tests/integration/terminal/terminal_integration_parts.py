@@ -194,10 +194,10 @@ class FakeBackend:
         terminal_id: str,
         message_ids: list[str],
         outcome: m.ReceiptOutcome = m.ReceiptOutcome.STORED,
-    ) -> m.Receipt:
+    ) -> m.Settlement:
         """Acknowledge stored messages at application level, as the ingest does after commit."""
         ids = list(dict.fromkeys(message_ids))
-        receipt = m.Receipt(
+        receipt = m.Settlement(
             terminal_id=terminal_id,
             items=[m.ReceiptItem(message_id=i, outcome=outcome) for i in ids],
         )

@@ -174,7 +174,7 @@ def test_unsigned_or_forged_receipts_never_delete_an_outbox_entry(start_node, st
 
     assert waiting() == set(ids)
 
-    receipt = m.Receipt(
+    receipt = m.Settlement(
         terminal_id=TERMINAL,
         items=[m.ReceiptItem(message_id=i, outcome=m.ReceiptOutcome.STORED) for i in ids],
     )

@@ -6,7 +6,7 @@ import pytest
 from escpos.printer import Dummy
 
 from devices.printer.escpos_printer import EscposReceiptPrinter, decode_status
-from devices.printer.port import PaperOut, PrinterError, Receipt
+from devices.printer.port import PaperOut, PrintedTicket, PrinterError
 
 
 class AnsweringDummy(Dummy):
@@ -20,8 +20,8 @@ class AnsweringDummy(Dummy):
         return bytes((self.status_byte,))
 
 
-def receipt() -> Receipt:
-    return Receipt(
+def receipt() -> PrintedTicket:
+    return PrintedTicket(
         title="受理回执",
         application_no="AH-T0001-20261120-00001",
         qr_payload="https://gov.example/q?no=AH-T0001-20261120-00001",
@@ -51,7 +51,9 @@ def test_without_chinese_mode_text_goes_through_python_escpos_encoding() -> None
     dummy = AnsweringDummy()
     printer = EscposReceiptPrinter(dummy, target="dummy", chinese=False)
     printer.print_receipt(
-        Receipt(title="Receipt", application_no="AH-1", qr_payload="AH-1", lines=("Item: permit",))
+        PrintedTicket(
+            title="Receipt", application_no="AH-1", qr_payload="AH-1", lines=("Item: permit",)
+        )
     )
     assert b"\x1c&" not in dummy.output
     assert b"Item: permit" in dummy.output
@@ -85,7 +87,7 @@ def test_a_byte_that_is_not_status_is_refused() -> None:
 
 
 def test_receipts_never_hold_a_phone_or_id_number() -> None:
-    r = Receipt(
+    r = PrintedTicket(
         title="回执",
         application_no="AH-2",
         qr_payload="AH-2",
@@ -98,4 +100,4 @@ def test_receipts_never_hold_a_phone_or_id_number() -> None:
 
 def test_a_receipt_needs_its_application_number() -> None:
     with pytest.raises(ValueError, match="application number"):
-        Receipt(title="x", application_no="", qr_payload="x")
+        PrintedTicket(title="x", application_no="", qr_payload="x")

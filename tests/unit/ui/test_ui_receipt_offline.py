@@ -8,7 +8,7 @@ from ui_unit_kiosk import offline_kiosk, walk_to_review
 
 from devices.printer.emulator import EscposPrinterEmulator
 from devices.printer.escpos_printer import EscposReceiptPrinter
-from terminal.flows.submission import Receipt
+from terminal.flows.submission import SubmissionReceipt
 
 
 def test_offline_the_home_screen_says_so_and_a_submission_is_kept_for_later(tmp_path):
@@ -47,7 +47,7 @@ def test_a_printer_without_paper_tells_the_citizen_to_note_the_number(tmp_path):
         port = EscposReceiptPrinter.network("127.0.0.1", printer.port)
         with offline_kiosk(tmp_path, lang="en", printer=port) as (drv, _devices, _key):
             k, screen = drv.kiosk, drv.kiosk.screens["receipt"]
-            receipt = Receipt(
+            receipt = SubmissionReceipt(
                 application_no="AH-T0001-20261121-0042",
                 item_code="SB-0203",
                 item_name_zh="社保参保证明",
