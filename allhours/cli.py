@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no UI: drive the flows by script")
     p.add_argument("--script", type=Path, default=None, help="TOML script (with --headless)")
     p.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="the terminal's settings file, for the kiosk (default: $ALLHOURS_SETTINGS)",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
         default=Path("var/terminal"),

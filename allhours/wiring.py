@@ -6,7 +6,7 @@ import io
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from devices.lock.rs485_board import Rs485LockBoard
 from devices.lock.rs485_emulator import Rs485BoardEmulator
 from devices.lock.usb_relay import UsbRelayBoard
 from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
+from devices.printer.port import ReceiptPrinter
 from devices.storage.emulated import EmulatedMedia, sample_documents
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
@@ -140,13 +141,14 @@ def emulated_terminal(
     tls: ClientTls | None = None,
     backend_keys: tuple[str, ...] = (),
     renewal: Callable[[], tuple[str, ...] | None] | None = None,
+    printer: ReceiptPrinter | None = None,
 ) -> tuple[TerminalNode, EmulatedDevices]:
     """A terminal node on emulated devices, linked to the given broker (not yet started)."""
     devices = devices or EmulatedDevices()
     node = TerminalNode(
         terminal_id,
         data_dir,
-        devices.terminal_devices(),
+        replace(devices.terminal_devices(), printer=printer),
         layout or default_layout(sensed=True),
         pickup_code_key=pickup_code_key,
         link=LinkSettings(

@@ -30,6 +30,7 @@ from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.port import LockPort
+from devices.printer.port import PrinterError, ReceiptPrinter
 from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import AttemptPolicy, LockerAlarm, LockerBank, Opened
@@ -78,6 +79,7 @@ class TerminalDevices:
     # For cards read without a photo: the live face is matched by a remote service.
     remote_verifier: RemoteIdentityVerifier | None = None
     removable_media: RemovableMedia | None = None  # the USB port for citizens' sticks
+    printer: ReceiptPrinter | None = None  # the receipt printer (USB, serial or network)
 
 
 class TerminalNode:
@@ -331,6 +333,15 @@ class TerminalNode:
         )
         log.error("security alarm: %s", detail)
 
+    @staticmethod
+    def _printer_health(printer: ReceiptPrinter) -> m.DeviceHealth:
+        try:
+            status = printer.status()
+        except (PrinterError, OSError) as exc:
+            return m.DeviceHealth(ok=False, detail=f"unreachable: {exc}"[:200])
+        detail = f"online={status.online} paper={status.paper} cover_open={status.cover_open}"
+        return m.DeviceHealth(ok=status.can_print, detail=detail)
+
     def telemetry(self) -> m.Telemetry:
         summary = self.locker.summary()
         boards = self.locker.boards.diagnostics()
@@ -341,6 +352,8 @@ class TerminalNode:
             )
             for bid, diag in boards.items()
         }
+        if self.devices.printer is not None:
+            devices["printer"] = self._printer_health(self.devices.printer)
         return m.Telemetry(
             terminal_id=self.terminal_id,
             uptime_s=self.link.uptime_s(),

@@ -89,6 +89,7 @@ class Kiosk:
         printer: Any = None,
         staff_sign_in: StaffSignIn | None = None,
         large: bool = False,
+        training: bool = False,
         card_poll_s: float = 0.3,
         preview_fps: float = 15.0,
     ):
@@ -98,6 +99,8 @@ class Kiosk:
         self.idle = idle or IdleWatch()
         self.speaker = speaker or Speaker(enabled=False)
         self.printer = printer
+        # Emulated devices (settings: emulate = true): every screen says it is training.
+        self.training = training
         # The backend answers by default; screenshots and offline UI tests pass their own.
         self.staff_sign_in: StaffSignIn = staff_sign_in or node.staff_sign_in.sign_in
         self.theme: Theme = LARGE if large else NORMAL
@@ -297,7 +300,7 @@ class Kiosk:
             self.banner.show(self.t("banner.offline"))
 
     def _retranslate_bar(self) -> None:
-        self.bar_title.text = self.t("app.title")
+        self.bar_title.text = self.t("app.title_training" if self.training else "app.title")
         self.lang_button.text = self.t("app.other_language")
         self.large_button.text = self.t(
             "app.normal_text" if self.theme is LARGE else "app.large_text"

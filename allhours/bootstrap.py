@@ -1,0 +1,117 @@
+"""Builds a terminal from its settings: the one place `allhours kiosk` gets its parts from.
+
+    settings file + environment ──► TerminalSettings ─┐
+    data_dir/identity (enrollment) ─► TerminalIdentity ─┴► build_terminal ─► Terminal
+                                                             │
+                            emulate = false: devices file ───┤  load_devices (reader, cameras,
+                                                             │  locker boards, USB media)
+                            emulate = true: EmulatedDevices ─┤  (training mode, on screen)
+                            [printer] url ───────────────────┘  open_printer (USB/serial/TCP)
+
+Every key the enrollment bundle carries goes into the node on both paths: the pickup-code key,
+the applicant key (materials reuse, identity-checked pickups), the backend's signing keys, the
+certificate and its renewal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cloud_bridge.contract.messages import utcnow
+from cloud_bridge.link import LinkSettings
+from devices.printer.port import ReceiptPrinter
+from provisioning.renewal import CertificateRenewal
+from terminal.node import TerminalNode
+
+from .settings import PrinterTarget, SettingsError, TerminalConfig
+from .wiring import EmulatedDevices, enrolled_terminal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Terminal:
+    """A built terminal: its node (not yet started) and, in training, its emulated devices."""
+
+    config: TerminalConfig
+    node: TerminalNode
+    emulated: EmulatedDevices | None
+
+    @property
+    def training(self) -> bool:
+        return self.emulated is not None
+
+    @property
+    def printer(self) -> ReceiptPrinter | None:
+        return self.node.devices.printer
+
+    def close(self) -> None:
+        """Stop the node and release the printer."""
+        self.node.stop()
+        close = getattr(self.printer, "close", None)
+        if close is not None:
+            close()
+
+
+def open_printer(target: PrinterTarget) -> ReceiptPrinter:
+    """The ESC/POS driver for a printer URL; it connects on first use."""
+    from devices.printer.escpos_printer import EscposReceiptPrinter
+
+    if target.kind == "tcp":
+        return EscposReceiptPrinter.network(target.host, target.port)
+    if target.kind == "serial":
+        return EscposReceiptPrinter.serial(target.device, baudrate=target.baudrate)
+    return EscposReceiptPrinter.usb(target.vendor_id, target.product_id)
+
+
+def build_terminal(
+    config: TerminalConfig,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    emulated: EmulatedDevices | None = None,
+) -> Terminal:
+    """The terminal the settings describe; SettingsError (naming the key) if a part fails.
+
+    `emulated` picks the emulated device set in training mode (default: a live person in
+    front of the face camera and a USB stick in the port, as the demo shows).
+    """
+    s, identity = config.settings, config.identity
+    printer = open_printer(s.printer.target) if s.printer else None
+    if s.emulate:
+        log.warning("TRAINING MODE: emulated devices; nothing here serves a real citizen")
+        devices = emulated or EmulatedDevices.with_live_face()
+        node, _ = enrolled_terminal(
+            identity, s.data_dir, devices=devices, clock=clock, printer=printer
+        )
+        return Terminal(config, node, devices)
+
+    from .devices_config import DevicesConfigError, load_devices
+
+    assert s.devices is not None  # TerminalSettings requires it unless emulate
+    try:
+        configured = load_devices(s.devices)
+    except DevicesConfigError as exc:
+        raise SettingsError(f"{config.file}: devices: {exc}") from None
+    bundle = identity.bundle
+    node = TerminalNode(
+        bundle.terminal_id,
+        s.data_dir,
+        replace(configured.devices, printer=printer),
+        configured.layout,
+        pickup_code_key=bundle.pickup_code_key,
+        link=LinkSettings(
+            host=bundle.broker_host,
+            port=bundle.broker_port,
+            tls=identity.tls,
+            backend_keys=bundle.backend_signing_keys,
+            renewal=CertificateRenewal(s.data_dir, clock),
+        ),
+        clock=clock,
+        supervision=configured.supervision,
+        keypad=configured.keypad,
+        applicant_key=bundle.applicant_key,
+    )
+    return Terminal(config, node, None)

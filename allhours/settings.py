@@ -1,0 +1,239 @@
+"""A terminal's settings: one TOML file, the environment over it, and the enrollment bundle.
+
+    # /etc/allhours/terminal.toml (docs/examples/terminal.toml)
+    data_dir = "/var/lib/allhours"          # the enrollment (allhours enroll) and terminal.sqlite
+    emulate = false                         # true: training mode on emulated devices
+    devices = "/etc/allhours/devices.toml"  # reader, cameras, locker; required unless emulate
+
+    [kiosk]
+    lang = "zh"                # the language after each wipe: zh | en
+    large = false              # start in large-text mode
+    display = "fullscreen"     # fullscreen | windowed (development) | offscreen (no display)
+    idle_timeout_s = 90
+    idle_warning_s = 20
+    dpi = 160                  # optional: the screen's dots per inch (touch sizes)
+    speech = false             # speak prompts with espeak-ng
+
+    [printer]                  # optional: the receipt printer
+    url = "usb://0416:5011"    # usb://VID:PID | serial:///dev/ttyS1?baudrate=19200 | tcp://HOST:9100
+
+Every key may be set from the environment instead, `ALLHOURS_` then the key, with `__` between
+a table and its key (`ALLHOURS_KIOSK__LANG=en`, `ALLHOURS_EMULATE=true`); the environment wins
+over the file. Relative paths are taken from the file's folder. What the backend handed the
+terminal at enrollment (its id, broker, certificate, pickup-code key, applicant key and the
+backend's signing keys) is not a setting: it is read from `data_dir`, never from this file.
+
+A problem stops the terminal at start with the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from provisioning.bundle import IdentityError, TerminalIdentity
+
+ENV_PREFIX = "ALLHOURS_"
+ENV_SETTINGS_FILE = "ALLHOURS_SETTINGS"  # where `allhours kiosk` looks when not given --settings
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used; the message names the file, the key and the reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KioskSettings(_Section):
+    lang: Literal["zh", "en"] = "zh"
+    large: bool = False
+    display: Literal["fullscreen", "windowed", "offscreen"] = "fullscreen"
+    idle_timeout_s: float = Field(default=90.0, ge=15, le=600)
+    idle_warning_s: float = Field(default=20.0, ge=5, le=120)
+    dpi: float | None = Field(default=None, ge=60, le=600)
+    speech: bool = False
+
+
+@dataclass(frozen=True)
+class PrinterTarget:
+    """Where the receipt printer is, parsed from its URL."""
+
+    kind: Literal["usb", "serial", "tcp"]
+    host: str = ""
+    port: int = 9100
+    device: str = ""
+    baudrate: int = 9600
+    vendor_id: int = 0
+    product_id: int = 0
+
+
+class PrinterSettings(_Section):
+    url: str = Field(max_length=300)
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_printer_url(value)
+        return value
+
+    @property
+    def target(self) -> PrinterTarget:
+        return parse_printer_url(self.url)
+
+
+def parse_printer_url(url: str) -> PrinterTarget:
+    """usb://VID:PID (hex), serial:///dev/ttyS1?baudrate=19200 or tcp://HOST[:PORT]."""
+    parts = urlsplit(url)
+    if parts.scheme == "tcp":
+        if not parts.hostname:
+            raise ValueError("tcp://HOST[:PORT] needs a host")
+        return PrinterTarget("tcp", host=parts.hostname, port=parts.port or 9100)
+    if parts.scheme == "serial":
+        if not parts.path.startswith("/dev/"):
+            raise ValueError("serial:///dev/NAME[?baudrate=N] needs a device under /dev")
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"baudrate"}
+        if unknown:
+            raise ValueError(f"serial printer URL: unknown option {sorted(unknown)[0]}")
+        baud = int(query.get("baudrate", ["9600"])[0])
+        if baud not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+            raise ValueError(f"serial printer URL: {baud} is not a serial speed")
+        return PrinterTarget("serial", device=parts.path, baudrate=baud)
+    if parts.scheme == "usb":
+        vid, sep, pid = parts.netloc.partition(":")
+        try:
+            ids = int(vid, 16), int(pid, 16)
+        except ValueError:
+            ids = (-1, -1)
+        if not sep or not all(0 < i <= 0xFFFF for i in ids):
+            raise ValueError("usb://VID:PID needs the vendor and product ids in hex")
+        return PrinterTarget("usb", vendor_id=ids[0], product_id=ids[1])
+    raise ValueError(f"printer URL {url!r}: usb://, serial:// or tcp://")
+
+
+class TerminalSettings(BaseSettings):
+    """What one terminal runs with, besides what its enrollment carries."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path
+    emulate: bool = False
+    devices: Path | None = None
+    kiosk: KioskSettings = KioskSettings()
+    printer: PrinterSettings | None = None
+
+    @model_validator(mode="after")
+    def _real_devices_named(self) -> TerminalSettings:
+        if not self.emulate and self.devices is None:
+            raise ValueError(
+                "devices: the devices file (reader, cameras, locker) is required on a real"
+                " terminal; set emulate = true only for a training or demonstration kiosk"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment over the file (given as init values); no .env or secrets folder.
+        return env_settings, init_settings
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    """The settings, the file they came from and the enrollment they run with."""
+
+    file: Path
+    settings: TerminalSettings
+    identity: TerminalIdentity
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(file)"
+    env = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+    where = f" (or {env})" if error["loc"] and env in os.environ else ""
+    return f"{key}{where}: {error['msg']}"
+
+
+def _absolute(base: Path, data: dict[str, Any]) -> dict[str, Any]:
+    for key in ("data_dir", "devices"):
+        if isinstance(data.get(key), str):
+            data[key] = str((base / data[key]).resolve())
+    return data
+
+
+def load_settings(path: str | Path) -> TerminalSettings:
+    """Read and validate the file (with the environment over it); SettingsError if it fails."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return TerminalSettings(**_absolute(path.parent, data))
+    except ValidationError as exc:
+        reasons = "; ".join(_describe(e) for e in exc.errors(include_url=False))
+        raise SettingsError(f"{path}: {reasons}") from None
+
+
+def load_terminal_config(path: str | Path, now: datetime) -> TerminalConfig:
+    """The settings and the enrollment under their data_dir; SettingsError names what is wrong."""
+    settings = load_settings(path)
+    try:
+        identity = TerminalIdentity.load(settings.data_dir, now)
+    except IdentityError as exc:
+        raise SettingsError(f"{path}: data_dir: {exc}") from None
+    return TerminalConfig(Path(path), settings, identity)
+
+
+def describe(config: TerminalConfig) -> list[str]:
+    """What a terminal would run with, one line each, for `allhours config check`.
+
+    Keys are shown by their presence and a short fingerprint, never their value.
+    """
+    import hashlib
+
+    s, b = config.settings, config.identity.bundle
+
+    def fingerprint(key: bytes) -> str:
+        return "sha256:" + hashlib.sha256(key).hexdigest()[:12]
+
+    lines = [
+        f"settings file      {config.file}",
+        f"mode               {'TRAINING (emulated devices)' if s.emulate else 'real devices'}",
+        f"terminal id        {b.terminal_id}",
+        f"data dir           {s.data_dir}",
+        f"database           {s.data_dir / 'terminal.sqlite'}",
+        f"broker             mqtts://{b.broker_host}:{b.broker_port}",
+        f"certificate until  {config.identity.not_after.isoformat()}",
+        f"pickup-code key    {fingerprint(b.pickup_code_key)}",
+        f"applicant key      {fingerprint(b.applicant_key)} (materials reuse, holder checks)",
+        f"backend keys       {len(b.backend_signing_keys)} trusted",
+        f"devices file       {s.devices if s.devices else '(emulated)'}",
+        f"printer            {s.printer.url if s.printer else '(none)'}",
+        f"kiosk              lang={s.kiosk.lang} large={s.kiosk.large} display={s.kiosk.display}"
+        f" idle={s.kiosk.idle_timeout_s:g}+{s.kiosk.idle_warning_s:g}s"
+        f" dpi={s.kiosk.dpi if s.kiosk.dpi else 'default'} speech={s.kiosk.speech}",
+    ]
+    return lines
