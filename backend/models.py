@@ -312,8 +312,11 @@ class ApplicationPromise(Base):
         ForeignKey("applications.application_no"), primary_key=True
     )
     promised_days: Mapped[int]
-    promised_by: Mapped[date]
+    # Moved later by every clock stop: the working days a supplement request was pending.
+    promised_by: Mapped[date] = mapped_column(index=True)
     calendar_covered: Mapped[bool] = mapped_column(default=True)
+    paused_on: Mapped[date | None]  # the Beijing day a supplement request stopped the clock
+    paused_days: Mapped[int] = mapped_column(default=0)  # working days not counted so far
 
 
 class StatusQueryLog(Base):
@@ -344,6 +347,10 @@ class ServiceRating(Base):
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     rated_at: Mapped[datetime] = mapped_column(index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A low score is followed up (核实整改) until a supervisor closes it with what was done.
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closure_note: Mapped[str] = mapped_column(Text, default="")
 
 
 class StaffAccount(Base):
@@ -436,6 +443,49 @@ class TerminalConnection(Base):
     connection: Mapped[int] = mapped_column(Integer)
     # That connection's offline status arrived: no later status of it can bring it back.
     ended: Mapped[bool] = mapped_column(default=False)
+
+
+class CaseClaim(Base):
+    """Who works a case: claimed by a clerk, or assigned by a supervisor; one holder at a time."""
+
+    __tablename__ = "case_claims"
+
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Escalation(Base):
+    """A deadline warning raised on a case: to its clerk first, to supervisors if nothing moves."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_case", "application_no", "colour", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(ForeignKey("applications.application_no"))
+    colour: Mapped[str] = mapped_column(String(8))  # blue | yellow | red
+    level: Mapped[str] = mapped_column(String(16))  # clerk | supervisor
+    cause: Mapped[str] = mapped_column(String(16))  # deadline | owed (a 容缺 material)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None]
+
+
+class StaffNotice(Base):
+    """A notification to one staff member, shown in the console until read."""
+
+    __tablename__ = "staff_notices"
+    __table_args__ = (Index("ix_staff_notices_staff_read", "staff_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # escalation.clerk | escalation.supervisor
+    application_no: Mapped[str] = mapped_column(String(64))
+    colour: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
 
 
 class TerminalSignInCode(Base):

@@ -81,6 +81,9 @@ class ServiceRatings:
                         "score": rating.score,
                         "reasons": list(rating.reasons or []),
                         "rated_at": rating.rated_at,
+                        "closed_at": rating.closed_at,
+                        "closed_by": rating.closed_by,
+                        "closure_note": rating.closure_note,
                     }
                 )
         scores = [r.score for r, _ in rows]
@@ -98,3 +101,19 @@ def _figures(scores: list[int]) -> dict[str, Any]:
         "average": round(sum(scores) / len(scores), 2) if scores else None,
         "by_score": {str(s): scores.count(s) for s in range(5, 0, -1)},
     }
+
+
+class NotLowScore(ValueError):
+    """Only a low score is followed up and closed."""
+
+
+def close_follow_up(
+    session: Session, application_no: str, by: str, note: str, now: datetime
+) -> ServiceRating:
+    """Record how a low score was followed up (核实整改) and close it; once only."""
+    rating = session.get(ServiceRating, application_no)
+    if rating is None or rating.score > LOW_SCORE:
+        raise NotLowScore(f"no low rating for {application_no}")
+    if rating.closed_at is None:
+        rating.closed_at, rating.closed_by, rating.closure_note = now, by, note[:500]
+    return rating

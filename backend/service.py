@@ -18,6 +18,7 @@ from . import dead_letters
 from .alarms import Alarms, AlarmSettings
 from .blobs import BlobStore
 from .db import Database
+from .escalations import Escalations
 from .ingest import Ingest
 from .models import utcnow
 from .mqtt import BackendMqtt, MqttSettings
@@ -82,7 +83,10 @@ class BackendService:
         )
         self.sms = self.notifications
         self.settings = WorkflowSettings(
-            code_ttl=code_ttl, command_ttl=command_ttl, notification_key=notification_key
+            code_ttl=code_ttl,
+            command_ttl=command_ttl,
+            notification_key=notification_key,
+            calendar=calendar,
         )
         # The fleet's applicant key (ADR 0003): given, or made once and kept in the database.
         self.applicant_key = applicant_key or load_or_create_applicant_key(self.db)
@@ -111,6 +115,8 @@ class BackendService:
             lambda no, note: self.desk.withdraw(no, "scheduler", note),
             notification_key,
         )
+        self.escalations = Escalations(self.db, calendar)
+        self.notifications.escalations = self.escalations.run
         self.mqtt: BackendMqtt | None = None
         if broker_port is not None:
             self.mqtt = BackendMqtt(

@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from . import claims
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
@@ -183,6 +185,8 @@ class StaffDesk:
                     raise NotFound(f"no application {application_no}")
                 if version is not None and app.version != version:
                     raise VersionConflict(application_no, version, app.version, _last(session, app))
+                # Only the case's holder acts; an unclaimed case becomes the actor's.
+                claims.check_or_claim(session, application_no, who.staff_id, self.clock())
                 w = Workflow(session, after, self.settings, self.clock)
                 outcome = self._apply(w, who, app, action, fixed, terminal_id, size)
                 session.flush()
@@ -200,8 +204,9 @@ class StaffDesk:
                         at=self.clock(),
                     )
                 )
-        except StaleDataError:
-            # Another worker committed the same application between our read and our write.
+        except (StaleDataError, IntegrityError):
+            # Another worker committed the same application (or claimed it) between our read
+            # and our write.
             with self.db.transaction() as session:
                 app = session.get(Application, application_no)
                 current = app.version if app else 0

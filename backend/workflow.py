@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -16,9 +16,17 @@ from cloud_bridge.contract import pickup_code
 
 from . import commands
 from .effects import AfterCommit
-from .models import Application, LoadOperation, Terminal, WorkflowHistory, utcnow
+from .models import (
+    Application,
+    ApplicationPromise,
+    LoadOperation,
+    Terminal,
+    WorkflowHistory,
+    utcnow,
+)
 from .notifications import outbox
 from .notifications.templates import DEFAULT_REASON, Kind, TemplateError, check_params
+from .workdays import CN_OFFICIAL, WorkingDayCalendar
 
 
 class State(StrEnum):
@@ -92,6 +100,8 @@ class WorkflowSettings:
     command_ttl: timedelta = timedelta(hours=1)
     # Seals pickup codes held in the notification outbox; None: the key kept in the database.
     notification_key: bytes | None = field(default=None, repr=False)
+    # Counts the promised deadline on, and how long a supplement request stopped its clock.
+    calendar: WorkingDayCalendar = CN_OFFICIAL
 
 
 def new_load_id() -> str:
@@ -163,9 +173,40 @@ class Workflow:
             except TemplateError as exc:
                 raise UnknownReason(str(exc)) from None
         self._move(app, rule.target, actor, note)
+        if rule.target == State.SUPPLEMENT_REQUESTED:
+            self._stop_clock(app)
+        elif step == "resume":
+            self.restart_clock(app)
         if rule.sms_kind:
             self._notify(app, rule.sms_kind, **values)
         return app
+
+    # ------------------------------------------------------------ the deadline's clock
+
+    def _today(self) -> date:
+        return self.clock().astimezone(m.SERVICE_TZ).date()  # working days are Beijing days
+
+    def _stop_clock(self, app: Application) -> None:
+        """A supplement request: from today, working days do not count toward the promise."""
+        promise = self.session.get(ApplicationPromise, app.application_no)
+        if promise is not None and promise.paused_on is None:
+            promise.paused_on = self._today()
+
+    def restart_clock(self, app: Application) -> int:
+        """The requested material arrived (or staff resumed): the promise moves later by the
+        working days after the request up to and including today, as the time for a supplement
+        does not count (行政许可法 第三十二条). Returns those days; 0 if the clock was running.
+        """
+        promise = self.session.get(ApplicationPromise, app.application_no)
+        if promise is None or promise.paused_on is None:
+            return 0
+        calendar = self.settings.calendar
+        stopped = max(calendar.working_days_between(promise.paused_on, self._today()), 0)
+        promise.promised_by = calendar.add_working_days(promise.promised_by, stopped)
+        promise.calendar_covered = calendar.covers(promise.promised_by)
+        promise.paused_days += stopped
+        promise.paused_on = None
+        return stopped
 
     def submitted(self, app: Application) -> None:
         """A new application from a terminal: the applicant is told its number."""

@@ -16,6 +16,10 @@ class Permission(StrEnum):
     READ_APPLICATIONS = "applications.read"
     VIEW_UNMASKED = "applicants.unmasked"  # the full ID number and phone, each view audited
     ACT_ON_APPLICATIONS = "applications.act"
+    ASSIGN_CASES = "applications.assign"  # give a case to a clerk, take a claim back
+    READ_ESCALATIONS = "escalations.read"
+    READ_STATISTICS = "statistics.read"
+    CLOSE_LOW_RATINGS = "ratings.close"  # record the follow-up of a low 好差评 score
     LOAD_RESULTS = "results.load"
     # Sign in at a terminal (one-time code): load results, collect deposited originals.
     TERMINAL_SERVICE = "terminal.service"
@@ -44,6 +48,10 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_APPLICATIONS,
             Permission.VIEW_UNMASKED,
             Permission.ACT_ON_APPLICATIONS,
+            Permission.ASSIGN_CASES,
+            Permission.READ_ESCALATIONS,
+            Permission.READ_STATISTICS,
+            Permission.CLOSE_LOW_RATINGS,
             Permission.LOAD_RESULTS,
             Permission.TERMINAL_SERVICE,
             Permission.READ_RATINGS,
@@ -64,6 +72,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_FLEET,
             Permission.READ_INGEST,
             Permission.READ_RATINGS,
+            Permission.READ_STATISTICS,
             Permission.READ_SMS_OUTBOX,
             Permission.FOLLOW_UP_SMS,
             Permission.MANAGE_STAFF,

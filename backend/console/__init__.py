@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ..service import BackendService
-from .pages import forbidden_page, router
+if TYPE_CHECKING:
+    from ..service import BackendService
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI, service: BackendService) -> None:
     """Serve the console under /console on `app`, over the same service and sign-in."""
+    # Imported here: the service uses the console's deadline rules, and the pages the service.
+    from .pages import forbidden_page, router
+
     app.state.console_service = service
     app.state.console_forbidden = forbidden_page
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

@@ -7,13 +7,15 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from privacy import mask_id_number, mask_name, mask_phone
 
+from .. import claims
 from ..models import (
     Application,
     ApplicationPromise,
+    CaseClaim,
     Material,
     MaterialSupplement,
     StaffAccount,
@@ -22,7 +24,7 @@ from ..models import (
 )
 from ..workdays import WorkingDayCalendar
 from ..workflow import NotFound, State
-from .deadlines import Colour, colour_of, where_colour
+from .deadlines import Colour, colour_of, owed_due_column, where_colour
 
 QUEUE_LIMIT = 200
 
@@ -33,21 +35,42 @@ class QueueFilter:
     item_code: str | None = None
     terminal_id: str | None = None
     colour: Colour | None = None
+    # "mine": held by the person asking; "unclaimed": nobody holds it; None: everything.
+    holder: str | None = None
+
+
+HOLDER_FILTERS = ("mine", "unclaimed")
 
 
 def queue(
-    session: Session, f: QueueFilter, calendar: WorkingDayCalendar, today: date
+    session: Session,
+    f: QueueFilter,
+    calendar: WorkingDayCalendar,
+    today: date,
+    staff_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Applications matching the filter, oldest first, each with its deadline colour today."""
+    holder = aliased(StaffAccount)
     query = (
-        select(Application, ApplicationPromise.promised_by)
+        select(
+            Application,
+            ApplicationPromise.promised_by,
+            owed_due_column().label("owed_due"),
+            holder.username,
+        )
         .outerjoin(
             ApplicationPromise,
             ApplicationPromise.application_no == Application.application_no,
         )
+        .outerjoin(CaseClaim, CaseClaim.application_no == Application.application_no)
+        .outerjoin(holder, holder.id == CaseClaim.staff_id)
         .order_by(Application.submitted_at)
         .limit(QUEUE_LIMIT)
     )
+    if f.holder == "mine":
+        query = query.where(CaseClaim.staff_id == staff_id)
+    elif f.holder == "unclaimed":
+        query = query.where(CaseClaim.staff_id.is_(None))
     if f.colour:
         query = where_colour(query, calendar, f.colour, today)
     if f.state:
@@ -65,9 +88,12 @@ def queue(
             "applicant": mask_name(a.applicant_name),
             "submitted_at": a.submitted_at,
             "promised_by": promised_by,
-            "colour": colour_of(calendar, promised_by, a.status, today),
+            "beyond_calendar": promised_by is not None and not calendar.covers(promised_by),
+            "owed_due": owed_due,
+            "colour": colour_of(calendar, promised_by, a.status, today, owed_due),
+            "holder": holder_name,
         }
-        for a, promised_by in session.execute(query)
+        for a, promised_by, owed_due, holder_name in session.execute(query)
     ]
 
 
@@ -84,6 +110,7 @@ def choices(session: Session) -> dict[str, list[str]]:
         "items": list(items),
         "terminals": list(terminals),
         "colours": [c.value for c in Colour],
+        "holders": list(HOLDER_FILTERS),
     }
 
 
@@ -96,11 +123,18 @@ class HistoryLine:
     note: str
 
 
-def case(session: Session, application_no: str, unmasked: bool = False) -> dict[str, Any]:
+def case(
+    session: Session,
+    application_no: str,
+    unmasked: bool = False,
+    calendar: WorkingDayCalendar | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
     """One application as a clerk sees it: applicant masked unless asked (and audited)."""
     app = session.get(Application, application_no)
     if app is None:
         raise NotFound(f"no application {application_no}")
+    promise = session.get(ApplicationPromise, application_no)
     materials = session.scalars(
         select(Material).where(Material.application_no == application_no).order_by(Material.id)
     ).all()
@@ -154,9 +188,44 @@ def case(session: Session, application_no: str, unmasked: bool = False) -> dict[
             for m in materials
         ],
         "owed": [
-            {"material_code": s.material_code, "due_on": s.due_on, "supplied": bool(s.supplied_at)}
+            {
+                "material_code": s.material_code,
+                "due_on": s.due_on,
+                "supplied": bool(s.supplied_at),
+                "supplied_at": s.supplied_at,
+                "colour": None
+                if s.supplied_at or calendar is None or today is None
+                else colour_of(calendar, None, app.status, today, s.due_on),
+                "beyond_calendar": calendar is not None and not calendar.covers(s.due_on),
+            }
             for s in owed
         ],
+        "promise": _promise(promise, calendar),
+        "colour": None
+        if calendar is None or today is None
+        else colour_of(
+            calendar,
+            promise.promised_by if promise else None,
+            app.status,
+            today,
+            min((s.due_on for s in owed if not s.supplied_at), default=None),
+        ),
+        "holder": claims.holder(session, application_no),
         "history": history,
         "notes": notes,
+    }
+
+
+def _promise(
+    promise: ApplicationPromise | None, calendar: WorkingDayCalendar | None
+) -> dict[str, Any] | None:
+    if promise is None:
+        return None
+    return {
+        "days": promise.promised_days,
+        "by": promise.promised_by,
+        "paused_on": promise.paused_on,
+        "paused_days": promise.paused_days,
+        # The promised day falls in a year whose official table is not loaded.
+        "beyond_calendar": calendar is not None and not calendar.covers(promise.promised_by),
     }

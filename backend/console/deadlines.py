@@ -1,13 +1,18 @@
-"""Deadline colours (seeds): blue 2 working days before the promised day, yellow 1 over, red 2."""
+"""Deadline colours (seeds): blue 2 working days before the promised day, yellow 1 over, red 2.
+
+Two things earn a case a colour: its promised day (while it is open: submitted, accepted or
+under review; a supplement request stops that clock) and a material still owed under 容缺,
+by its due day (until the case is rejected or returned). The case shows the worse of the two.
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Select, and_
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 
-from ..models import Application, ApplicationPromise
+from ..models import Application, ApplicationPromise, MaterialSupplement
 from ..workdays import WorkingDayCalendar
 from ..workflow import State
 
@@ -20,6 +25,9 @@ class Colour(StrEnum):
 
 # A case is done once decided; a supplement request stops its clock (no colour meanwhile).
 OPEN_STATES = (State.SUBMITTED, State.ACCEPTED, State.UNDER_REVIEW)
+# An owed material stops mattering once the case is refused or its result went back.
+OWED_CLOSED_STATES = (State.REJECTED, State.RETURNED)
+_ORDER = {None: 0, Colour.BLUE: 1, Colour.YELLOW: 2, Colour.RED: 3}
 
 
 def _back(calendar: WorkingDayCalendar, today: date, n: int) -> date:
@@ -45,25 +53,76 @@ def bounds(calendar: WorkingDayCalendar, today: date) -> dict[Colour, tuple[date
     }
 
 
-def colour_of(
-    calendar: WorkingDayCalendar, promised_by: date | None, status: str, today: date
-) -> Colour | None:
-    """The case's colour today, or None (no promise, done, paused or not yet close)."""
-    if promised_by is None or status not in OPEN_STATES:
+def _of_day(calendar: WorkingDayCalendar, day: date | None, today: date) -> Colour | None:
+    if day is None:
         return None
     for colour, (first, end) in bounds(calendar, today).items():
-        if first <= promised_by < end:
+        if first <= day < end:
             return colour
     return None
 
 
-def where_colour(query: Select, calendar: WorkingDayCalendar, colour: Colour, today: date):
-    """`query` (over Application joined to ApplicationPromise) narrowed to one colour."""
-    first, end = bounds(calendar, today)[colour]
-    return query.where(
-        and_(
-            Application.status.in_([s.value for s in OPEN_STATES]),
-            ApplicationPromise.promised_by >= first,
-            ApplicationPromise.promised_by < end,
+def colour_of(
+    calendar: WorkingDayCalendar,
+    promised_by: date | None,
+    status: str,
+    today: date,
+    owed_due: date | None = None,
+) -> Colour | None:
+    """The case's colour today, or None (nothing due soon, done, or paused).
+
+    `owed_due` is the earliest due day of the materials still owed (容缺), if any.
+    """
+    by_promise = _of_day(calendar, promised_by, today) if status in OPEN_STATES else None
+    by_owed = _of_day(calendar, owed_due, today) if status not in OWED_CLOSED_STATES else None
+    return max(by_promise, by_owed, key=_ORDER.__getitem__)
+
+
+def worst(*colours: Colour | None) -> Colour | None:
+    return max(colours, key=_ORDER.__getitem__) if colours else None
+
+
+def owed_due_column() -> ColumnElement[date]:
+    """Correlated: the earliest due day of the case's materials still owed, or NULL."""
+    return (
+        select(func.min(MaterialSupplement.due_on))
+        .where(
+            MaterialSupplement.application_no == Application.application_no,
+            MaterialSupplement.supplied_at.is_(None),
         )
+        .correlate(Application)
+        .scalar_subquery()
+    )
+
+
+def effective_days() -> tuple[ColumnElement[date], ColumnElement[date]]:
+    """The promised day if it counts today, and the earliest owed due day if that counts."""
+    promise = case(
+        (Application.status.in_([s.value for s in OPEN_STATES]), ApplicationPromise.promised_by),
+        else_=None,
+    )
+    owed = case(
+        (Application.status.in_([s.value for s in OWED_CLOSED_STATES]), None),
+        else_=owed_due_column(),
+    )
+    return promise, owed
+
+
+def where_colour(query: Select, calendar: WorkingDayCalendar, colour: Colour, today: date):
+    """`query` (over Application joined to ApplicationPromise) narrowed to one colour.
+
+    The colour of the earlier of the two days that count: one of them falls in the colour's
+    range and neither falls before it (a worse colour).
+    """
+    first, end = bounds(calendar, today)[colour]
+    promise, owed = effective_days()
+
+    def within(day: ColumnElement[date]):
+        return and_(day >= first, day < end)
+
+    def not_worse(day: ColumnElement[date]):
+        return or_(day.is_(None), day >= first)
+
+    return query.where(
+        and_(or_(within(promise), within(owed)), not_worse(promise), not_worse(owed))
     )

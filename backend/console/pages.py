@@ -15,17 +15,19 @@ from sqlalchemy import select
 
 from cloud_bridge.contract.messages import SERVICE_TZ
 
+from .. import claims, escalations, ratings
 from ..auth.accounts import AccountError
 from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
 from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
 from ..auth.routes import set_session_cookie, sign_in
-from ..models import Terminal
+from ..models import Terminal, utcnow
+from ..notifications import staff as notices
 from ..notifications.routes import needs_attention
 from ..service import BackendService
 from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
 from ..workflow import STAFF_STEPS, InvalidTransition, NotFound, WorkflowError
-from . import cases, viewer
+from . import cases, statistics, viewer
 from .deadlines import Colour
 from .i18n import LANG_COOKIE, Wording, language
 
@@ -45,6 +47,10 @@ SECURITY_HEADERS = {
 Reader = allowed(Permission.READ_APPLICATIONS)
 FollowUp = allowed(Permission.FOLLOW_UP_SMS)
 Clerk = allowed(Permission.ACT_ON_APPLICATIONS)
+Assigner = allowed(Permission.ASSIGN_CASES)
+Supervision = allowed(Permission.READ_ESCALATIONS)
+Statistician = allowed(Permission.READ_STATISTICS)
+RatingCloser = allowed(Permission.CLOSE_LOW_RATINGS)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -57,7 +63,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A page in the request's language, with the console's security headers."""
     lang = language(request)
     who = getattr(request.state, "signed_in", None)
+    unread = 0
+    if who is not None and not who.staff.must_change_password:
+        with _service(request).db.transaction() as session:
+            unread = notices.unread(session, who.staff.id)
     context |= {
+        "unread": unread,
         "t": Wording(lang),
         "lang": lang,
         "who": who,
@@ -163,22 +174,24 @@ def change_password(
 @router.get("/queue")
 def queue(
     request: Request,
-    _who: Reader,
+    who: Reader,
     state: str | None = None,
     item: str | None = None,
     terminal: str | None = None,
     colour: str | None = None,
+    holder: str | None = None,
 ) -> Response:
     f = cases.QueueFilter(
         state or None,
         (item or "")[:32] or None,
         (terminal or "")[:64] or None,
         Colour(colour) if colour in Colour.__members__.values() else None,
+        holder if holder in cases.HOLDER_FILTERS else None,
     )
     service = _service(request)
     today = datetime.now(SERVICE_TZ).date()  # deadlines are Beijing working days
     with service.db.transaction() as session:
-        rows = cases.queue(session, f, service.calendar, today)
+        rows = cases.queue(session, f, service.calendar, today, who.staff.id)
         options = cases.choices(session)
     template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
     return render(request, template, rows=rows, options=options, f=f)
@@ -215,12 +228,15 @@ def _case_page(
     unmasked: bool = False,
     **extra: Any,
 ) -> Response:
-    with _service(request).db.transaction() as session:
+    service = _service(request)
+    today = datetime.now(SERVICE_TZ).date()
+    with service.db.transaction() as session:
         try:
-            c = cases.case(session, application_no[:64], unmasked)
+            c = cases.case(session, application_no[:64], unmasked, service.calendar, today)
         except NotFound:
             return render(request, "forbidden.html", 404, reason="not_found")
         terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
+        staff = claims.assignable(session)
     steps = [s for s, rule in STAFF_STEPS.items() if c["status"] in rule.sources]
     return render(
         request,
@@ -230,6 +246,7 @@ def _case_page(
         steps=steps,
         reasons=REASONS,
         terminals=terminals,
+        assignable=staff,
         key=secrets.token_hex(12),
         done=request.query_params.get("done"),
         **extra,
@@ -282,6 +299,8 @@ def act(
     except InvalidTransition as exc:
         t = Wording(language(request))
         return again(409, "act.invalid", state=t(f"state.{exc.state}"))
+    except claims.ClaimedByOther as exc:
+        return again(409, "act.claimed", by=exc.holder.username)
     except ReasonRequired:
         return again(422, "act.reason_required")
     except KeyReused:
@@ -292,6 +311,147 @@ def act(
         return again(409, "act.refused", why=str(exc))
     target = f"/console/applications/{quote(application_no)}?done={action}"
     return RedirectResponse(target, status_code=303)
+
+
+def _claim_change(request: Request, application_no: str, change) -> Response:
+    """Run one claim change in a transaction; the case page again, saying what happened."""
+    try:
+        with _service(request).db.transaction() as session:
+            change(session)
+    except NotFound:
+        return render(request, "forbidden.html", 404, reason="not_found")
+    except claims.ClaimedByOther as exc:
+        return _case_page(
+            request, application_no, 409, error=("claim.taken", {"by": exc.holder.username})
+        )
+    except claims.NotHolder:
+        return _case_page(request, application_no, 403, error=("claim.not_holder", {}))
+    except claims.CannotAssign:
+        return _case_page(request, application_no, 422, error=("claim.cannot_assign", {}))
+    return RedirectResponse(f"/console/applications/{quote(application_no)}", status_code=303)
+
+
+@router.post("/applications/{application_no}/claim")
+def claim(request: Request, application_no: str, who: Clerk) -> Response:
+    """Take an unclaimed case: nobody else acts on it until it is released or reassigned."""
+    no = application_no[:64]
+    return _claim_change(request, no, lambda s: claims.claim(s, no, who.staff.id, utcnow()))
+
+
+@router.post("/applications/{application_no}/release")
+def release(request: Request, application_no: str, who: Clerk) -> Response:
+    """Give a case back to the queue: its holder, or a supervisor for anyone's."""
+    no = application_no[:64]
+    supervisor = Permission.ASSIGN_CASES in permissions_of(list(who.staff.roles))
+    return _claim_change(request, no, lambda s: claims.release(s, no, who.staff.id, supervisor))
+
+
+@router.post("/applications/{application_no}/assign")
+def assign(
+    request: Request,
+    application_no: str,
+    who: Assigner,
+    username: Annotated[str, Form(min_length=2, max_length=64)],
+) -> Response:
+    """A supervisor gives the case to a clerk (or takes it from one)."""
+    no = application_no[:64]
+    return _claim_change(
+        request, no, lambda s: claims.assign(s, no, username, who.staff.id, utcnow())
+    )
+
+
+@router.get("/escalations")
+def escalation_board(request: Request, _who: Supervision) -> Response:
+    """Open escalations: those the supervisors were told of first, red before yellow."""
+    with _service(request).db.transaction() as session:
+        rows = escalations.board(session)
+    return render(request, "escalations.html", rows=rows)
+
+
+@router.get("/notices")
+def notice_list(request: Request, who: Reader) -> Response:
+    """The signed-in person's notifications (escalations of their cases), newest first."""
+    with _service(request).db.transaction() as session:
+        rows = notices.newest(session, who.staff.id)
+    return render(request, "notices.html", rows=rows)
+
+
+@router.post("/notices/read")
+def notices_read(request: Request, who: Reader) -> Response:
+    with _service(request).db.transaction() as session:
+        notices.mark_all_read(session, who.staff.id, utcnow())
+    return RedirectResponse("/console/notices", status_code=303)
+
+
+@router.get("/statistics")
+def statistics_page(request: Request, _who: Statistician, days: int = 30) -> Response:
+    """The dashboard: each chart drawn from the table printed under it."""
+    service = _service(request)
+    days = min(max(days, 1), statistics.MAX_DAYS)
+    today = datetime.now(SERVICE_TZ).date()
+    with service.db.transaction() as session:
+        figures = statistics.figures(session, service.calendar, today, days)
+    charts = _charts(figures, Wording(language(request)))
+    return render(request, "statistics.html", s=figures, days=days, charts=charts)
+
+
+def _charts(s: dict[str, Any], t: Wording) -> dict[str, Any]:
+    """What static/statistics.js draws: for each chart its axis and series, worded."""
+
+    def bars(pairs: list[tuple[Any, int]], kind: str = "bar") -> dict[str, Any]:
+        return {
+            "x": [str(k) for k, _ in pairs],
+            "series": [
+                {"name": t("stats.submissions"), "type": kind, "data": [n for _, n in pairs]}
+            ],
+        }
+
+    p, r = s["processing"], s["ratings"]
+    return {
+        "per_day": bars(s["per_day"], "line"),
+        "per_hour": bars([(f"{h:02d}", n) for h, n in s["per_hour"]]),
+        "per_terminal": bars(s["per_terminal"]),
+        "per_item": bars(s["per_item"]),
+        "processing": {
+            "x": [row[0] for row in p["by_item"]],
+            "series": [
+                {
+                    "name": t("stats.median_hours"),
+                    "type": "bar",
+                    "data": [x[2] for x in p["by_item"]],
+                },
+                {"name": t("stats.p90_hours"), "type": "bar", "data": [x[3] for x in p["by_item"]]},
+            ],
+        },
+        "ratings": {
+            "x": [t(f"rating.{level}") for level, _ in r["levels"]],
+            "series": [
+                {
+                    "name": t("stats.ratings_count"),
+                    "type": "bar",
+                    "data": [n for _, n in r["levels"]],
+                }
+            ],
+        },
+    }
+
+
+@router.post("/ratings/{application_no}/close")
+def close_rating(
+    request: Request,
+    application_no: str,
+    who: RatingCloser,
+    note: Annotated[str, Form(min_length=2, max_length=500)],
+) -> Response:
+    """Record how a low 好差评 score was followed up, and close it (once)."""
+    try:
+        with _service(request).db.transaction() as session:
+            ratings.close_follow_up(
+                session, application_no[:64], who.staff.username, note, utcnow()
+            )
+    except ratings.NotLowScore:
+        return render(request, "forbidden.html", 404, reason="not_found")
+    return RedirectResponse("/console/statistics#low-scores", status_code=303)
 
 
 @router.get("/applications/{application_no}/materials/{material_id}")

@@ -47,6 +47,9 @@ class NotificationWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_reminders: datetime | None = None
+        # The deadline escalation job (backend/escalations.py), on the reminders' cadence.
+        self.escalations: Callable[[datetime], object] | None = None
+        self._last_escalations: datetime | None = None
         self._last_reports: datetime | None = None
         self.holds_lease = False
         self._renewed_at: datetime | None = None
@@ -89,6 +92,9 @@ class NotificationWorker:
         if self.reminders and _due(self._last_reminders, self.settings.reminders_every, now):
             self._last_reminders = now
             self.reminders.run(now)
+        if self.escalations and _due(self._last_escalations, self.settings.reminders_every, now):
+            self._last_escalations = now
+            self.escalations(now)
         if self.dispatcher:
             self.dispatcher.drain(now, self._renew)
             if _due(self._last_reports, self.settings.reports_every, now):

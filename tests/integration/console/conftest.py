@@ -23,6 +23,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleServer]:
     accounts.add("clerk.wang", ["clerk"], password=PASSWORD, must_change_password=False)
     accounts.add("clerk.zhou", ["clerk"], password=PASSWORD, must_change_password=False)
     accounts.add("op.zhao", ["operator"], password=PASSWORD, must_change_password=False)
+    accounts.add("sup.ma", ["supervisor"], password=PASSWORD, must_change_password=False)
     server.start()
     try:
         yield server

@@ -16,9 +16,12 @@ from sqlalchemy import select
 
 from backend.api import create_app
 from backend.auth.accounts import Accounts
+from backend.console.cases import HOLDER_FILTERS
 from backend.console.deadlines import Colour
 from backend.console.pages import router as console_router
+from backend.console.statistics import LEVELS
 from backend.models import ApplicationPromise, StaffAction
+from backend.notifications.staff import KINDS as NOTICE_KINDS
 from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
 from backend.workflow import State
@@ -225,12 +228,15 @@ def test_both_catalogs_cover_every_key_the_pages_use():
     for template in (CONSOLE / "templates").glob("*.html"):
         used |= set(re.findall(rf't\("({key})"', template.read_text(encoding="utf-8")))
     code = (CONSOLE / "pages.py").read_text(encoding="utf-8")
-    used |= set(re.findall(r'"((?:login|act|password)\.[a-z_]+(?:\.[a-z_]+)*)"', code))
+    used |= set(re.findall(r'"((?:login|act|password|claim)\.[a-z_]+(?:\.[a-z_]+)*)"', code))
     used -= {"login.html", "password.html"}
     # Keys the pages build from a state or an action name.
     used |= {f"state.{s}" for s in State} | {f"act.{a}" for a in ACTIONS}
     used |= {f"act.done.{a}" for a in (*STEP_ACTIONS, "load_result")}
-    used |= {f"colour.{c}" for c in Colour}
+    used |= {f"colour.{c}" for c in Colour} | {f"owed.{c}" for c in Colour}
+    used |= {f"holder.{h}" for h in HOLDER_FILTERS} | {f"notices.{k}" for k in NOTICE_KINDS}
+    used |= {f"esc.level.{x}" for x in ("clerk", "supervisor")}
+    used |= {f"esc.cause.{x}" for x in ("deadline", "owed")} | {f"rating.{n}" for n in LEVELS}
     assert used and used <= set(zh)
 
 

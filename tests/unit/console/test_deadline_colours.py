@@ -45,3 +45,23 @@ def test_a_decided_or_paused_case_has_no_colour(status):
 
 def test_a_case_without_a_promised_day_has_no_colour():
     assert colour_of(CALENDAR, None, "submitted", date(2026, 10, 12)) is None
+
+
+# 容缺: a material owed by 30 September colours the case by that day, whatever its state,
+# until the case is rejected or returned.
+@pytest.mark.parametrize("today", sorted(EXPECTED))
+@pytest.mark.parametrize("status", ["accepted", "supplement_requested", "approved", "picked_up"])
+def test_an_owed_material_turns_the_case_yellow_then_red(today, status):
+    assert colour_of(CALENDAR, None, status, today, owed_due=PROMISED) == EXPECTED[today]
+
+
+@pytest.mark.parametrize("status", ["rejected", "returned"])
+def test_an_owed_material_of_a_closed_case_has_no_colour(status):
+    assert colour_of(CALENDAR, None, status, date(2026, 10, 12), owed_due=PROMISED) is None
+
+
+def test_the_case_shows_the_worse_of_its_promise_and_its_owed_material():
+    today = date(2026, 10, 8)  # promise 30 Sep is yellow today
+    assert colour_of(CALENDAR, PROMISED, "under_review", today, date(2026, 9, 29)) == Colour.RED
+    assert colour_of(CALENDAR, PROMISED, "under_review", today, date(2026, 10, 9)) == Colour.YELLOW
+    assert colour_of(CALENDAR, date(2026, 10, 9), "accepted", today, PROMISED) == Colour.YELLOW

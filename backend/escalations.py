@@ -1,0 +1,217 @@
+"""The escalation job: deadline colours raised on time, the clerk told, then the supervisor.
+
+Each pass (once per cluster, in the scheduled-jobs worker):
+
+1. Every case's colour today, by its promised day and by its owed (容缺) materials.
+2. An open escalation whose case no longer has its colour (done, paused, or a worse colour
+   now) is resolved.
+3. A case with a colour and no open escalation of it gets one at the clerk's level: its holder
+   is notified, or every active clerk while nobody holds it.
+4. A yellow or red escalation with nothing done on the case (no step, no action) for
+   `supervisor_after` goes to the supervisors: one more escalation, and each active
+   supervisor is notified.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.contract.messages import SERVICE_TZ
+
+from .auth.roles import Permission, Role, permissions_of
+from .console.deadlines import Colour, colour_of, where_colour
+from .db import Database
+from .models import (
+    Application,
+    ApplicationPromise,
+    CaseClaim,
+    Escalation,
+    StaffAccount,
+    StaffAction,
+    WorkflowHistory,
+)
+from .notifications import staff as notices
+from .workdays import WorkingDayCalendar
+
+log = logging.getLogger(__name__)
+
+CLERK, SUPERVISOR = "clerk", "supervisor"
+DEADLINE, OWED = "deadline", "owed"
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    supervisor_after: timedelta = timedelta(hours=4)  # with nothing done on the case
+    to_supervisor: tuple[Colour, ...] = (Colour.YELLOW, Colour.RED)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    raised: int = 0
+    to_supervisor: int = 0
+    resolved: int = 0
+    notified: int = 0
+
+
+class Escalations:
+    """run(now) does one pass; the worker that holds the cluster's job lease calls it."""
+
+    def __init__(
+        self,
+        db: Database,
+        calendar: WorkingDayCalendar,
+        settings: EscalationSettings | None = None,
+    ):
+        self.db, self.calendar = db, calendar
+        self.settings = settings or EscalationSettings()
+
+    def run(self, now: datetime) -> PassResult:
+        today = now.astimezone(SERVICE_TZ).date()
+        raised = to_supervisor = resolved = notified = 0
+        with self.db.transaction() as session:
+            colours = self._colours(session, today)
+            open_rows = list(
+                session.scalars(select(Escalation).where(Escalation.resolved_at.is_(None)))
+            )
+            for row in open_rows:
+                if colours.get(row.application_no, (None,))[0] != row.colour:
+                    row.resolved_at = now
+                    resolved += 1
+            held = {
+                (r.application_no, r.colour, r.level) for r in open_rows if r.resolved_at is None
+            }
+            people = _people(session)
+            for no, (colour, cause, holder_id) in sorted(colours.items()):
+                if (no, colour.value, CLERK) in held:
+                    continue
+                session.add(
+                    Escalation(
+                        application_no=no, colour=colour, level=CLERK, cause=cause, raised_at=now
+                    )
+                )
+                raised += 1
+                to = [holder_id] if holder_id is not None else people[Role.CLERK]
+                notified += notices.notify(session, to, "escalation.clerk", no, colour, now)
+            due = now - self.settings.supervisor_after
+            for row in open_rows:
+                key = (row.application_no, row.colour, SUPERVISOR)
+                if (
+                    row.resolved_at is not None
+                    or row.level != CLERK
+                    or row.colour not in self.settings.to_supervisor
+                    or row.raised_at > due
+                    or key in held
+                    or _acted_since(session, row.application_no, row.raised_at)
+                ):
+                    continue
+                session.add(
+                    Escalation(
+                        application_no=row.application_no,
+                        colour=row.colour,
+                        level=SUPERVISOR,
+                        cause=row.cause,
+                        raised_at=now,
+                    )
+                )
+                held.add(key)
+                to_supervisor += 1
+                notified += notices.notify(
+                    session,
+                    people[Role.SUPERVISOR],
+                    "escalation.supervisor",
+                    row.application_no,
+                    row.colour,
+                    now,
+                )
+        result = PassResult(raised, to_supervisor, resolved, notified)
+        if raised or to_supervisor or resolved:
+            log.info("escalations: %s", result)
+        return result
+
+    def _colours(self, session: Session, today) -> dict[str, tuple[Colour, str, int | None]]:
+        """Each coloured case: its colour, what earned it, and who holds it."""
+        out: dict[str, tuple[Colour, str, int | None]] = {}
+        for colour in Colour:
+            query = (
+                select(
+                    Application.application_no,
+                    Application.status,
+                    ApplicationPromise.promised_by,
+                    CaseClaim.staff_id,
+                )
+                .outerjoin(
+                    ApplicationPromise,
+                    ApplicationPromise.application_no == Application.application_no,
+                )
+                .outerjoin(CaseClaim, CaseClaim.application_no == Application.application_no)
+            )
+            for no, status, promised_by, holder_id in session.execute(
+                where_colour(query, self.calendar, colour, today)
+            ):
+                by_promise = colour_of(self.calendar, promised_by, status, today)
+                out[no] = (colour, DEADLINE if by_promise == colour else OWED, holder_id)
+        return out
+
+
+def _people(session: Session) -> dict[Role, list[int]]:
+    """Active staff by who is told: clerks (without supervision) and supervisors."""
+    out: dict[Role, list[int]] = {Role.CLERK: [], Role.SUPERVISOR: []}
+    for s in session.scalars(select(StaffAccount).where(StaffAccount.disabled_at.is_(None))):
+        roles = list(s.roles)
+        if Role.SUPERVISOR.value in roles:
+            out[Role.SUPERVISOR].append(s.id)
+        elif Permission.ACT_ON_APPLICATIONS in permissions_of(roles):
+            out[Role.CLERK].append(s.id)
+    return out
+
+
+def _acted_since(session: Session, application_no: str, since: datetime) -> bool:
+    steps = session.scalar(
+        select(func.count())
+        .select_from(WorkflowHistory)
+        .where(WorkflowHistory.application_no == application_no, WorkflowHistory.at > since)
+    )
+    actions = session.scalar(
+        select(func.count())
+        .select_from(StaffAction)
+        .where(
+            StaffAction.application_no == application_no,
+            StaffAction.at > since,
+            StaffAction.action != "view_unmasked",
+        )
+    )
+    return bool(steps or actions)
+
+
+def board(session: Session, limit: int = 200) -> list[dict]:
+    """Open escalations for the supervisor's page: supervisor level first, then red first."""
+    rank = {Colour.RED.value: 0, Colour.YELLOW.value: 1, Colour.BLUE.value: 2}
+    holder = select(StaffAccount.username).where(StaffAccount.id == CaseClaim.staff_id)
+    rows = session.execute(
+        select(Escalation, Application.item_code, Application.status, holder.scalar_subquery())
+        .join(Application, Application.application_no == Escalation.application_no)
+        .outerjoin(CaseClaim, CaseClaim.application_no == Escalation.application_no)
+        .where(Escalation.resolved_at.is_(None))
+        .order_by(Escalation.raised_at)
+        .limit(limit)
+    ).all()
+    out = [
+        {
+            "application_no": e.application_no,
+            "colour": e.colour,
+            "level": e.level,
+            "cause": e.cause,
+            "raised_at": e.raised_at,
+            "item_code": item,
+            "status": status,
+            "holder": holder_name,
+        }
+        for e, item, status, holder_name in rows
+    ]
+    out.sort(key=lambda r: (r["level"] != SUPERVISOR, rank.get(r["colour"], 3)))
+    return out
