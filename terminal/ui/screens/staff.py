@@ -10,7 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from terminal.flows.session import FlowError
-from terminal.flows.staff import SignInRefused, StaffMember
+from terminal.flows.staff import CODE, SignInRefused, StaffMember
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
 
@@ -36,6 +36,9 @@ class StaffLoginScreen(KeypadScreen):
         if self.asking:
             return
         code, self.keypad.value = self.keypad.value, ""
+        if not CODE.fullmatch(code):
+            self.say(self.error, "staff.bad_code")  # cannot be a code: nothing is asked
+            return
         self.asking = True
         self.say(self.error, "staff.checking")
 
