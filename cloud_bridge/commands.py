@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from .contract import messages as m
 from .local_db import LocalDatabase, UnitOfWork
@@ -37,7 +38,8 @@ class CommandRejected(Exception):
     """Raised by a handler that refuses a command; the message goes back to the backend."""
 
 
-Handler = Callable[[m.Message], CommandResult]
+C = TypeVar("C", bound=m.Command)
+Route = Callable[[m.Command], CommandResult]
 
 
 class HandledCommands:
@@ -68,7 +70,7 @@ class HandledCommands:
     def record(
         self,
         uow: UnitOfWork,
-        command: m.Message,
+        command: m.Command,
         seq: int,
         res: CommandResult,
         at: datetime,
@@ -78,7 +80,7 @@ class HandledCommands:
             (
                 command.message_id,
                 m.type_name(type(command)),
-                getattr(command, "operation_id", "-"),
+                command.operation_id,
                 res.outcome.value,
                 res.detail,
                 json.dumps(res.result),
@@ -106,16 +108,24 @@ class CommandDispatcher:
         self.handled = handled
         self.terminal_id = terminal_id
         self.clock = clock
-        self._handlers: dict[str, Handler] = {}
+        self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
         self.duplicates = 0
         self.stale = 0
 
-    def register(self, command_type: type[m.Message], handler: Handler) -> None:
-        """Route one command type to its handler."""
-        self._handlers[m.type_name(command_type)] = handler
+    def register(self, command_type: type[C], handler: Callable[[C], CommandResult]) -> None:
+        """Route one command type to its handler, which is called with that type only."""
+        if not (isinstance(command_type, type) and issubclass(command_type, m.Command)):
+            raise TypeError(f"{command_type!r} is not a command of the contract")
 
-    def dispatch(self, command: m.Message, seq: int) -> m.CommandAck | None:
+        def route(command: m.Command) -> CommandResult:
+            if not isinstance(command, command_type):  # routed by its type name: cannot happen
+                raise CommandRejected(f"{m.type_name(type(command))} is not {command_type}")
+            return handler(command)
+
+        self._routes[m.type_name(command_type)] = route
+
+    def dispatch(self, command: m.Command, seq: int) -> m.CommandAck | None:
         """Execute once and acknowledge one signed command; None when its `seq` is stale."""
         with self._lock:
             return self._dispatch(command, seq)
@@ -123,9 +133,9 @@ class CommandDispatcher:
     def last_seq(self) -> int:
         return self.handled.last_seq()
 
-    def _dispatch(self, command: m.Message, seq: int) -> m.CommandAck | None:
+    def _dispatch(self, command: m.Command, seq: int) -> m.CommandAck | None:
         ctype = m.type_name(type(command))
-        operation_id = getattr(command, "operation_id", "-")
+        operation_id = command.operation_id
         seen = self.handled.answer(command.message_id)
         if seen is not None:
             self.duplicates += 1
@@ -147,13 +157,13 @@ class CommandDispatcher:
 
         if command.terminal_id != self.terminal_id:
             res = CommandResult(m.AckOutcome.REJECTED, "command addressed to another terminal")
-        elif getattr(command, "expires_at", None) and command.expired(self.clock()):  # type: ignore[attr-defined]
+        elif command.expired(self.clock()):
             res = CommandResult(m.AckOutcome.EXPIRED, "command expired before it arrived")
-        elif ctype not in self._handlers:
+        elif ctype not in self._routes:
             res = CommandResult(m.AckOutcome.REJECTED, f"terminal does not support {ctype}")
         else:
             try:
-                res = self._handlers[ctype](command)
+                res = self._routes[ctype](command)
             except CommandRejected as exc:
                 res = CommandResult(m.AckOutcome.REJECTED, str(exc))
             except Exception as exc:  # a handler bug must not kill the link thread
@@ -166,12 +176,12 @@ class CommandDispatcher:
         log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)
         return ack
 
-    def _ack(self, command: m.Message, res: CommandResult) -> m.CommandAck:
+    def _ack(self, command: m.Command, res: CommandResult) -> m.CommandAck:
         return m.CommandAck(
             terminal_id=self.terminal_id,
             command_id=command.message_id,
             command_type=m.type_name(type(command)),
-            operation_id=getattr(command, "operation_id", "-"),
+            operation_id=command.operation_id,
             outcome=res.outcome,
             detail=res.detail[:500],
             result=res.result,

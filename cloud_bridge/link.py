@@ -106,7 +106,7 @@ class TerminalLink:
         self.malformed = 0
         self.failed = 0  # inbound messages whose handling raised, and commands given up on
         self._stop = threading.Event()
-        self._commands: queue.Queue[tuple[m.Message, int, int] | None] = queue.Queue()
+        self._commands: queue.Queue[tuple[m.Command, int, int, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.identity: LinkIdentity | None = None
         self.presence = LinkPresence(
@@ -369,7 +369,7 @@ class TerminalLink:
                 # it would keep its slot in the session forever.
                 self._client.ack(mid, qos)
 
-    def _dispatch(self, command: m.Message, seq: int) -> bool:
+    def _dispatch(self, command: m.Command, seq: int) -> bool:
         """Dispatch one command, a bounded number of attempts; True once it is recorded."""
         for attempt in range(1, self.settings.command_attempts + 1):
             try:

@@ -234,7 +234,7 @@ class TerminalNode:
 
     # ---------------------------------------------------------------- commands
 
-    def _arming_allowed(self, cmd: m.Message) -> None:
+    def _arming_allowed(self, cmd: m.Command) -> None:
         if not self.arming.take(self.clock()):
             self._security_alarm(
                 f"more than {self.arming.limits.arming_per_hour} arming commands in an hour:"
@@ -242,8 +242,7 @@ class TerminalNode:
             )
             raise CommandRejected("rate_limited: too many arming commands this hour")
 
-    def _on_load_result(self, cmd: m.Message) -> CommandResult:
-        assert isinstance(cmd, m.LoadResult)
+    def _on_load_result(self, cmd: m.LoadResult) -> CommandResult:
         self._arming_allowed(cmd)
         try:
             holder = holder_for_load(
@@ -262,8 +261,7 @@ class TerminalNode:
             raise CommandRejected(str(exc)) from exc
         return CommandResult(result={"compartment_id": slot.id})
 
-    def _on_set_pickup_code(self, cmd: m.Message) -> CommandResult:
-        assert isinstance(cmd, m.SetPickupCode)
+    def _on_set_pickup_code(self, cmd: m.SetPickupCode) -> CommandResult:
         self._arming_allowed(cmd)
         expires = self.arming.code_expiry(cmd.code_expires_at, self.clock())
         try:
@@ -279,8 +277,7 @@ class TerminalNode:
             raise CommandRejected(str(exc)) from exc
         return CommandResult(result={"compartment_id": slot.id})
 
-    def _on_withdraw_result(self, cmd: m.Message) -> CommandResult:
-        assert isinstance(cmd, m.WithdrawResult)
+    def _on_withdraw_result(self, cmd: m.WithdrawResult) -> CommandResult:
         try:
             slot = self.locker.withdraw_result(cmd.load_id)
         except LockerError as exc:

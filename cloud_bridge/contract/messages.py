@@ -361,7 +361,9 @@ class BlobChunk(Message):
 # ---------------------------------------------------------------- commands and their acks
 
 
-class _Command(Message):
+class Command(Message):
+    """What every backend order to one terminal carries: an operation id and an expiry."""
+
     channel: ClassVar[str] = topics.COMMANDS
     operation_id: OperationId
     expires_at: UtcTime
@@ -370,7 +372,7 @@ class _Command(Message):
         return (now or utcnow()) >= self.expires_at
 
 
-class LoadResult(_Command):
+class LoadResult(Command):
     """Reserve a compartment for an application's result; operation_id is the load id."""
 
     type: Literal["command.load_result"] = "command.load_result"
@@ -386,7 +388,7 @@ class LoadResult(_Command):
     )
 
 
-class SetPickupCode(_Command):
+class SetPickupCode(Command):
     """Arm (or rotate) the pickup code of a loaded result, as a keyed digest, never in clear."""
 
     type: Literal["command.set_pickup_code"] = "command.set_pickup_code"
@@ -401,7 +403,7 @@ class SetPickupCode(_Command):
     )
 
 
-class WithdrawResult(_Command):
+class WithdrawResult(Command):
     """Stop a loaded result from being picked up (returned to the office by staff)."""
 
     type: Literal["command.withdraw_result"] = "command.withdraw_result"
@@ -583,7 +585,7 @@ EVENT_TYPES = (
     ServiceRated,
     DepositCollected,
 )
-COMMAND_TYPES = (LoadResult, SetPickupCode, WithdrawResult)
+COMMAND_TYPES: tuple[type[Command], ...] = (LoadResult, SetPickupCode, WithdrawResult)
 REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery, StaffSignInQuery)
 RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn)
 ALL_TYPES: tuple[type[Message], ...] = (

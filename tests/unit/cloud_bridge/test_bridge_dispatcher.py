@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cloud_bridge.commands import (
     CommandDispatcher,
     CommandRejected,
@@ -44,7 +46,7 @@ class LoadHandler:
     def __init__(self) -> None:
         self.runs: list[str] = []
 
-    def __call__(self, command: m.Message) -> CommandResult:
+    def __call__(self, command: m.LoadResult) -> CommandResult:
         assert isinstance(command, m.LoadResult)
         self.runs.append(command.load_id)
         return CommandResult(result={"compartment_id": f"A{len(self.runs):02d}"})
@@ -226,3 +228,34 @@ def test_the_last_applied_sequence_survives_a_restart(tmp_path):
         assert dispatcher.dispatch(_load(), 40) is None
     finally:
         reopened.db.close()
+
+
+def test_every_command_of_the_contract_is_a_command_with_an_operation_and_an_expiry():
+    assert m.COMMAND_TYPES and all(issubclass(t, m.Command) for t in m.COMMAND_TYPES)
+    assert {"operation_id", "expires_at"} <= set(m.Command.model_fields)
+
+
+def test_only_a_command_type_can_be_routed(outbox: Outbox):
+    dispatcher = _dispatcher(outbox)
+    for not_a_command in (m.CommandAck, m.Settlement, m.Status, "command.load_result"):
+        with pytest.raises(TypeError, match="not a command"):
+            dispatcher.register(not_a_command, lambda c: CommandResult())  # type: ignore[arg-type]
+
+
+def test_each_handler_gets_its_own_command_type(outbox: Outbox):
+    seen: list[tuple[str, str]] = []
+    dispatcher = _dispatcher(outbox)
+    dispatcher.register(m.LoadResult, lambda c: seen.append(("load", c.size)) or CommandResult())
+    dispatcher.register(
+        m.WithdrawResult, lambda c: seen.append(("withdraw", c.load_id)) or CommandResult()
+    )
+    withdraw = m.WithdrawResult(
+        terminal_id=TERMINAL,
+        operation_id="W-1",
+        load_id="L-7f3a9c",
+        application_no="AH-T0001-20261120-0001",
+        expires_at=NOW + timedelta(hours=1),
+    )
+    assert dispatcher.dispatch(_load(), 1).outcome == m.AckOutcome.DONE
+    assert dispatcher.dispatch(withdraw, 2).outcome == m.AckOutcome.DONE
+    assert seen == [("load", "M"), ("withdraw", "L-7f3a9c")]
