@@ -20,6 +20,7 @@ from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
 from .dead_letter_routes import dead_letter_router
 from .fleet_routes import fleet_router
+from .metrics import metrics_router
 from .models import Application
 from .notifications.routes import notification_routes
 from .service import BackendService
@@ -245,6 +246,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         return _detail(application_no)
 
     app.include_router(fleet_router(db, service.alarms, service.presence.settings))
+    app.include_router(metrics_router(service))
 
     @app.get("/api/commands")
     def commands(_who: FleetReader, terminal_id: str | None = None) -> list[dict[str, Any]]:

@@ -49,9 +49,10 @@ from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
 from terminal.store import TerminalStore
+from terminal.update_health import HealthReporter, running_version
 
 log = logging.getLogger(__name__)
-SOFTWARE_VERSION = "0.1.0"
+SOFTWARE_VERSION = running_version()
 
 _ALARM_KINDS = {
     "wrong_code_limit": (m.AlarmKind.WRONG_CODE_LIMIT, m.Severity.WARNING),
@@ -189,7 +190,33 @@ class TerminalNode:
         self.report_unreported_pickups()
         self.locker.doors.start()
         self.link.start()
+        # The health report an update or a configuration change is judged by.
+        self.health = HealthReporter(self.data_dir, SOFTWARE_VERSION, self.health_checks())
+        self.health.start()
         return self
+
+    def health_checks(self) -> dict[str, Callable[[], str | None]]:
+        started = self.clock()
+
+        def link() -> str | None:
+            waited = (self.clock() - started).total_seconds()
+            if self.link.connected.is_set() or waited < 90:
+                return None
+            return f"not connected to the broker for {waited:.0f} s"
+
+        def locker() -> str | None:
+            down = [
+                b
+                for b, d in self.locker.boards.diagnostics().items()
+                if not d.get("connected", True)
+            ]
+            return f"lock board(s) not answering: {', '.join(down)}" if down else None
+
+        return {
+            "database": lambda: (self.outbox.backlog(), None)[1],
+            "locker": locker,
+            "link": link,
+        }
 
     def report_unreported_pickups(self) -> int:
         """Queue the picked-up event of any pickup a crash cut off before it was reported.
@@ -215,6 +242,8 @@ class TerminalNode:
         return queued
 
     def stop(self) -> None:
+        if getattr(self, "health", None) is not None:
+            self.health.stop()
         self.locker.doors.stop()
         self.link.stop()
         self.journal.close()

@@ -1,0 +1,147 @@
+"""`allhours update`: install, switch, roll back and recover the terminal's software (as root).
+
+Run by the systemd units in deploy/systemd/ (docs/deploy-terminal.md): `run-request` by
+allhours-update.service when the kiosk drops a request, `recover` at every boot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from terminal.update import Outcome, Releases, UpdateError, Updater, outcome_json
+
+KIOSK_UNIT = "allhours-kiosk.service"
+# The kiosk restarting this often after a switch is a crash loop: fall back without waiting.
+CRASH_LOOP = 3
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "update",
+        help="install, switch, roll back or recover the terminal's software",
+        description=(
+            "Two versions stay installed under --root (releases/, current, previous). A switch "
+            "restarts the kiosk and keeps the new version only if its health report says so "
+            "within --timeout; otherwise it falls back. Exit 0 on success, 1 when the change "
+            "was refused or rolled back, 2 on bad use."
+        ),
+    )
+    p.add_argument("--root", type=Path, default=Path("/opt/allhours"))
+    p.add_argument("--data-dir", type=Path, default=Path("/var/lib/allhours/terminal"))
+    p.add_argument("--unit", default=KIOSK_UNIT, help="the kiosk's systemd unit")
+    p.add_argument("--timeout", type=float, default=120.0, help="health check deadline, s")
+    ops = p.add_subparsers(dest="op", required=True)
+    inst = ops.add_parser("install", help="unpack a release archive checked by its SHA-256")
+    inst.add_argument("--archive", type=Path, required=True)
+    inst.add_argument("--sha256", required=True)
+    inst.add_argument("--version", required=True)
+    sw = ops.add_parser("switch", help="run an installed version, health-gated")
+    sw.add_argument("--version", required=True)
+    rb = ops.add_parser("rollback", help="back to the previous version, health-gated")
+    rb.add_argument("--reason", default="operator asked")
+    ops.add_parser("recover", help="finish or undo a switch a crash interrupted (at boot)")
+    ops.add_parser("status", help="installed versions, the links and the last outcome")
+    rq = ops.add_parser("run-request", help="install and switch as a request file asks")
+    rq.add_argument("--request", type=Path, required=True)
+    p.set_defaults(func=run)
+
+
+def _systemd(unit: str) -> tuple:
+    def restarts() -> int:
+        out = subprocess.run(
+            ["systemctl", "show", unit, "-p", "NRestarts", "--value"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        return int(out) if out.isdigit() else 0
+
+    base = {"n": 0}
+
+    def restart() -> None:
+        subprocess.run(["systemctl", "restart", unit], check=True, timeout=60)
+        base["n"] = restarts()
+
+    def alive() -> str | None:
+        extra = restarts() - base["n"]
+        return f"{unit} restarted {extra} times since the switch" if extra >= CRASH_LOOP else None
+
+    return restart, alive
+
+
+def _updater(args: argparse.Namespace) -> Updater:
+    restart, alive = _systemd(args.unit)
+    return Updater(
+        Releases(args.root), args.data_dir, restart, health_timeout_s=args.timeout, alive=alive
+    )
+
+
+def _report(outcome: Outcome | None, out_file: Path | None = None) -> int:
+    if outcome is None:
+        print("nothing under way")
+        return 0
+    text = outcome_json(outcome)
+    print(text)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    return 0 if outcome.ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    releases = Releases(args.root)
+    try:
+        if args.op == "install":
+            path = releases.install_archive(args.archive, args.sha256, args.version)
+            print(f"installed {args.version} in {path}")
+            return 0
+        if args.op == "switch":
+            return _report(_updater(args).update(args.version))
+        if args.op == "rollback":
+            return _report(_updater(args).rollback(args.reason))
+        if args.op == "recover":
+            return _report(_updater(args).recover())
+        if args.op == "status":
+            print(
+                json.dumps(
+                    {
+                        "installed": releases.installed(),
+                        "current": releases.current(),
+                        "previous": releases.previous(),
+                        "state": releases.state(),
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+            return 0
+        if args.op == "run-request":
+            return _run_request(args, releases)
+    except UpdateError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _run_request(args: argparse.Namespace, releases: Releases) -> int:
+    """The request the kiosk dropped ({"version", "archive", "sha256"}); outcome.json beside it."""
+    request = args.request
+    out_file = request.with_name("outcome.json")
+    try:
+        asked = json.loads(request.read_text(encoding="utf-8"))
+        version, archive, sha = asked["version"], Path(asked["archive"]), asked["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"bad request {request}: {exc}", file=sys.stderr)
+        request.unlink(missing_ok=True)
+        return 2
+    request.unlink()  # taken: a crash from here on is for `recover`, not a second attempt
+    try:
+        if version not in releases.installed():
+            releases.install_archive(archive, sha, version)
+        outcome = _updater(args).update(version)
+    except UpdateError as exc:
+        outcome = Outcome(False, releases.current(), str(version), f"refused: {exc}")
+    return _report(outcome, out_file)
