@@ -89,8 +89,9 @@ class Backend:
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> Iterator[Backend]:
-    db = Database(f"sqlite:///{tmp_path / 'backend.db'}")
+def backend(tmp_path: Path, database_url: str) -> Iterator[Backend]:
+    """The backend's parts without MQTT, on SQLite and on PostgreSQL (database_url)."""
+    db = Database(database_url)
     db.create_all()
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher)

@@ -17,8 +17,24 @@ from backend.service import BackendService
 
 
 def _refuse(backend, application_no: str) -> None:
-    """A database trigger that fails every insert of one application."""
+    """A database trigger that fails every insert of one application (SQLite or PostgreSQL)."""
     with backend.db.transaction() as s:
+        if backend.db.engine.dialect.name == "postgresql":
+            s.execute(
+                text(
+                    "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION 'refused by test trigger' "
+                    "USING ERRCODE = 'check_violation'; END $$"
+                )
+            )
+            s.execute(
+                text(
+                    "CREATE TRIGGER refuse_one BEFORE INSERT ON applications FOR EACH ROW "
+                    f"WHEN (NEW.application_no = '{application_no}') "
+                    "EXECUTE FUNCTION refuse_one()"
+                )
+            )
+            return
         s.execute(
             text(
                 "CREATE TRIGGER refuse_one BEFORE INSERT ON applications "
@@ -30,6 +46,10 @@ def _refuse(backend, application_no: str) -> None:
 
 def _allow(backend) -> None:
     with backend.db.transaction() as s:
+        if backend.db.engine.dialect.name == "postgresql":
+            s.execute(text("DROP TRIGGER refuse_one ON applications"))
+            s.execute(text("DROP FUNCTION refuse_one()"))
+            return
         s.execute(text("DROP TRIGGER refuse_one"))
 
 
