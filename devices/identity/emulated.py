@@ -8,7 +8,12 @@ from .port import IdentityDocument, NoDocument
 
 
 class ScriptedIdentityReader:
-    """Returns queued documents one by one; NoDocument when the queue is empty."""
+    """Returns queued documents one by one; NoDocument when the queue is empty.
+
+    It stands for an ID-card reader: it needs no MRZ key.
+    """
+
+    needs_mrz_key = False
 
     def __init__(self, documents: list[IdentityDocument] | None = None):
         self._queue: deque[IdentityDocument | Exception] = deque(documents or [])

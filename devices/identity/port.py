@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from privacy import mask_document_number, mask_id_number
+
+if TYPE_CHECKING:
+    from .emrtd.mrz import MrzKey
 
 
 class IdentityReadError(Exception):
@@ -56,7 +59,14 @@ class IdentityDocument:
 
 
 class IdentityReader(Protocol):
-    """A reader of identity documents (second-generation ID card, eMRTD, ...)."""
+    """A reader of identity documents (second-generation ID card, eMRTD, ...).
+
+    `needs_mrz_key` says whether a document opens only with the key printed in its
+    machine-readable zone (a passport chip: Basic Access Control or PACE). Such a reader is an
+    `MrzKeyedReader`: its `read` takes the key the citizen typed or the camera read.
+    """
+
+    needs_mrz_key: bool
 
     def read(self, timeout_s: float) -> IdentityDocument:
         """Block until a document is read; NoDocument or IdentityReadError otherwise."""
@@ -64,4 +74,12 @@ class IdentityReader(Protocol):
 
     def diagnostics(self) -> dict[str, object]:
         """Device facts for `allhours doctor`."""
+        ...
+
+
+class MrzKeyedReader(IdentityReader, Protocol):
+    """A reader whose documents open with their MRZ key (`needs_mrz_key` is True)."""
+
+    def read(self, timeout_s: float, mrz_key: MrzKey | None = None) -> IdentityDocument:
+        """Read with `mrz_key`; without one, with the key the reader was configured with."""
         ...

@@ -8,21 +8,23 @@ IDENTITY_STEP, FACE_STEP, VERIFIED_STEP, STAFF_STEP); it keeps `parts`, `step`, 
 
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from PIL import Image
 
-from devices.identity.port import IdentityDocument, IdentityReadError
+from devices.identity.port import IdentityDocument, IdentityReadError, MrzKeyedReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from face.check import FaceCheck, Guidance
 from face.decision import FaceDecision
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
+
+if TYPE_CHECKING:
+    from devices.identity.emrtd.mrz import MrzKey
 
 # What a screen asks the document camera for when it reads a passport's MRZ.
 PASSPORT_PAGE = "passport photo page"
@@ -63,7 +65,9 @@ class IdentitySteps:
         """No more tries here; a flow may add what else this means (release a claim)."""
         self.step = self.STAFF_STEP
 
-    def read_identity(self, timeout_s: float = 30.0, mrz_key: object = None) -> IdentityDocument:
+    def read_identity(
+        self, timeout_s: float = 30.0, mrz_key: MrzKey | None = None
+    ) -> IdentityDocument:
         """Read the citizen's document from the reader.
 
         A passport chip (eMRTD) opens only with the key from its machine-readable zone, which
@@ -74,8 +78,9 @@ class IdentitySteps:
         try:
             if mrz_key is None:
                 self.document = reader.read(timeout_s)
-            elif "mrz_key" in inspect.signature(reader.read).parameters:
-                self.document = reader.read(timeout_s, mrz_key=mrz_key)
+            elif reader.needs_mrz_key:
+                keyed = cast(MrzKeyedReader, reader)
+                self.document = keyed.read(timeout_s, mrz_key=mrz_key)
             else:
                 raise FlowError(
                     "This terminal reads ID cards only. Please place your ID card on the reader."

@@ -86,6 +86,8 @@ def split_base_info(data: bytes, *, with_fingerprint: bool = False) -> tuple[byt
 class CnIdReader:
     """Reads resident ID cards through a GA/T 467 SAM module on a serial port."""
 
+    needs_mrz_key = False  # the SAM module reads the card without a key from the citizen
+
     def __init__(
         self,
         port: str,

@@ -81,6 +81,8 @@ def to_identity_document(mrz: MrzData, photo: bytes | None, authenticity: str) -
 class EmrtdReader:
     """Reads ICAO 9303 eMRTDs through a PC/SC reader, with BAC and secure messaging."""
 
+    needs_mrz_key = True  # the chip opens with the key from the photo page's MRZ
+
     def __init__(
         self,
         reader_name: str | None = None,

@@ -6,7 +6,6 @@ holder's identity (then the compartment opens, if the card is the applicant's).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from datetime import date
@@ -107,17 +106,12 @@ class CardScreen(KioskScreen):
         if not at_step(flow, "IDENTITY_STEP"):
             return
         self._stop = stop = threading.Event()
-        kwargs = {}
-        if (
-            self.k.mrz_key is not None
-            and "mrz_key" in inspect.signature(flow.read_identity).parameters
-        ):
-            kwargs["mrz_key"] = self.k.mrz_key
+        mrz_key = self.k.mrz_key  # the flow refuses it when the reader needs none
 
         def wait_for_card():
             while not stop.is_set():
                 try:
-                    return flow.read_identity(timeout_s=self.k.card_poll_s, **kwargs)
+                    return flow.read_identity(timeout_s=self.k.card_poll_s, mrz_key=mrz_key)
                 except FlowError as exc:
                     if not isinstance(exc.__cause__, NoDocument):
                         return exc

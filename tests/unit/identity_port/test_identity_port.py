@@ -27,3 +27,13 @@ def test_repr_shows_nothing_personal():
 def test_masked_number_keeps_four_and_four():
     assert _doc().masked_number == "1101**********1234"
     assert _doc("L898902C").masked_number == "********"
+
+
+def test_each_reader_declares_whether_it_needs_an_mrz_key():
+    from devices.identity.cnid.reader import CnIdReader
+    from devices.identity.emrtd.reader import EmrtdReader
+    from devices.identity.emulated import ScriptedIdentityReader
+
+    assert EmrtdReader.needs_mrz_key is True
+    assert CnIdReader.needs_mrz_key is False
+    assert ScriptedIdentityReader().needs_mrz_key is False
