@@ -3,6 +3,7 @@ environment over the file; printer URLs for the three transports."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,12 @@ def test_printer_urls_for_network_serial_and_usb(url, target):
 def test_bad_printer_urls_are_refused_with_the_reason(url, reason):
     with pytest.raises(ValueError, match=reason):
         parse_printer_url(url)
+
+
+def test_the_documented_example_is_a_valid_real_terminal(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("ALLHOURS_")]:
+        monkeypatch.delenv(name)
+    example = Path(__file__).parents[3] / "docs" / "examples" / "terminal.toml"
+    s = load_settings(example)
+    assert s.emulate is False and s.devices == example.parent.resolve() / "devices.toml"
+    assert s.printer is not None and s.printer.target.kind == "usb"
