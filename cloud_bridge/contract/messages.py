@@ -411,6 +411,30 @@ class WithdrawResult(Command):
     application_no: ApplicationNo
 
 
+BundleVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+
+
+class ApplyConfigBundle(Command):
+    """Run a configuration bundle; operation_id is the bundle version.
+
+    The bundle travels in the signed command itself, so the backend's key signs it. `catalog`
+    is a catalog document (terminal/catalog.py checks its shape on the terminal); the terminal
+    applies it atomically, keeps it only if its health check passes, and acks with the
+    configuration version it runs (`result["config_version"]`).
+    """
+
+    type: Literal["command.apply_config_bundle"] = "command.apply_config_bundle"
+    bundle_version: BundleVersion
+    catalog: dict[str, Any]
+
+
+class RollbackConfigBundle(Command):
+    """Go back to the configuration the terminal ran before its current bundle."""
+
+    type: Literal["command.rollback_config_bundle"] = "command.rollback_config_bundle"
+    reason: str = Field(min_length=1, max_length=200)
+
+
 class AckOutcome(StrEnum):
     DONE = "done"
     REJECTED = "rejected"
@@ -585,7 +609,13 @@ EVENT_TYPES = (
     ServiceRated,
     DepositCollected,
 )
-COMMAND_TYPES: tuple[type[Command], ...] = (LoadResult, SetPickupCode, WithdrawResult)
+COMMAND_TYPES: tuple[type[Command], ...] = (
+    LoadResult,
+    SetPickupCode,
+    WithdrawResult,
+    ApplyConfigBundle,
+    RollbackConfigBundle,
+)
 REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery, StaffSignInQuery)
 RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn)
 ALL_TYPES: tuple[type[Message], ...] = (

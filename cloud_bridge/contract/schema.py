@@ -149,6 +149,38 @@ def examples() -> dict[str, m.Message]:
             expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
             **common,
         ),
+        m.ApplyConfigBundle(
+            message_id=_ids(40),
+            operation_id="dongcheng-2026.12-3",
+            bundle_version="dongcheng-2026.12-3",
+            catalog={
+                "version": "dongcheng-2026.12-3",
+                "class": [{"code": "SB", "name_zh": "社会保险", "name_en": "Social insurance"}],
+                "material": {
+                    "id-card-copy": {"name_zh": "身份证复印件", "name_en": "Copy of ID card"}
+                },
+                "item": [
+                    {
+                        "code": "SB-0203",
+                        "name_zh": "社保参保证明",
+                        "name_en": "Social insurance enrolment certificate",
+                        "fee_fen": 0,
+                        "legal_days": 3,
+                        "promised_days": 1,
+                        "materials": [{"ref": "id-card-copy"}],
+                    }
+                ],
+            },
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.RollbackConfigBundle(
+            message_id=_ids(41),
+            operation_id="rollback-dongcheng-2026.12-3",
+            reason="a fee was wrong in 2026.12-3",
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
         m.CommandAck(
             message_id=_ids(12),
             command_id=_ids(9),
