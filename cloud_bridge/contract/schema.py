@@ -257,6 +257,32 @@ def examples() -> dict[str, m.Message]:
             expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
             **common,
         ),
+        m.DepositCollected(
+            message_id=_ids(19),
+            operation_id="AH-T0001-20261120-0001#collected",
+            application_no="AH-T0001-20261120-0001",
+            compartment_id="A03",
+            collected_at=datetime(2026, 11, 23, 1, 5, tzinfo=UTC),
+            staff_sign_in="STAFF-3c9e1a7f5b2d8e40",
+            **common,
+        ),
+        m.StaffSignInQuery(
+            message_id=_ids(20),
+            operation_id="STAFF-3c9e1a7f5b2d8e40",
+            code="48213907",
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.StaffSignIn(
+            message_id=_ids(21),
+            operation_id="STAFF-3c9e1a7f5b2d8e40",
+            request_id=_ids(20),
+            accepted=True,
+            username="clerk.wang",
+            display_name="王芳",
+            expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
     ]
     return {m.type_name(type(x)): x for x in items}
 
