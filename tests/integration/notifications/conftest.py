@@ -132,9 +132,10 @@ class NotifiedBackend:
 
 
 @pytest.fixture
-def notified(tmp_path: Path) -> Iterator[NotifiedBackend]:
+def notified(tmp_path: Path, database_url: str) -> Iterator[NotifiedBackend]:
+    """The backend with its SMS worker, on SQLite and on PostgreSQL (database_url)."""
     clock = Clock()
-    db = Database(f"sqlite:///{tmp_path / 'backend.db'}")
+    db = Database(database_url)
     db.create_all()
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher, clock=clock)

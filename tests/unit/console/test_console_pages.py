@@ -32,8 +32,8 @@ CONSOLE = Path(__file__).parents[3] / "backend" / "console"
 
 
 @pytest.fixture
-def service(tmp_path):
-    svc = BackendService(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "blobs", broker_port=None)
+def service(tmp_path, database_url):
+    svc = BackendService(database_url, tmp_path / "blobs", broker_port=None)
     for terminal in ("T0001", "T0002"):
         svc.register_terminal(terminal, KEY)
     submit(svc, NO, pdf=scanned_pdf())

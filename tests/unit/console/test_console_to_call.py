@@ -21,8 +21,8 @@ PHONE = "13800138000"
 
 
 @pytest.fixture
-def client(tmp_path):
-    svc = BackendService(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "blobs", broker_port=None)
+def client(tmp_path, database_url):
+    svc = BackendService(database_url, tmp_path / "blobs", broker_port=None)
     svc.register_terminal("T0001", KEY)
     submit(svc, NO)
     accounts = Accounts(svc.db)
