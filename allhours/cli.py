@@ -66,6 +66,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
         args.http_host,
         "--http-port",
         str(args.http_port),
+        "--worker-id",
+        args.worker_id,
     ]
     return backend_main(argv)
 
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--ca-dir", type=Path, default=Path("var/site-ca"), help="the site CA")
     p.add_argument("--enroll-port", type=int, default=8443, help="HTTPS enrollment endpoint")
+    p.add_argument("--worker-id", default="1", help="this worker's name (backend.<name>)")
     p.set_defaults(func=cmd_backend)
 
     p = sub.add_parser("broker", help="run a private Mosquitto in the foreground")

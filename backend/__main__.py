@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,15 @@ from .api import serve
 from .enrollment import enrollment_server, worker_identity
 from .service import BackendService
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
+
+
+def worker_id(text: str) -> str:
+    """A worker's name: 1-32 of a-z, 0-9 and '-' (it becomes a client id and a CN)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", text):
+        raise argparse.ArgumentTypeError(
+            f"worker id {text[:40]!r}: 1-32 of a-z, 0-9 and '-', starting with a letter or digit"
+        )
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,9 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "certificate is issued from it on first start",
     )
     p.add_argument(
-        "--client-id",
-        default="backend.1",
-        help="this worker's MQTT client id and certificate CN: backend.<name>",
+        "--worker-id",
+        type=worker_id,
+        default="1",
+        help="this worker's name, distinct per worker: MQTT client id and certificate CN "
+        "backend.<name>; workers share ingest through the shared group and run each "
+        "scheduled job once per cluster",
     )
     p.add_argument("--enroll-host", default="127.0.0.1", help="HTTPS enrollment endpoint")
     p.add_argument("--enroll-port", type=int, default=8443)
@@ -80,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.holidays:
         calendar = calendar.merged(WorkingDayCalendar.from_file(path))
     authority = SiteAuthority(args.ca_dir)
+    client_id = f"backend.{args.worker_id}"
     service = BackendService(
         database_url=args.database_url,
         blob_dir=args.blob_dir,
         broker_host=args.broker_host,
         broker_port=args.broker_port,
-        client_id=args.client_id,
-        credentials=worker_identity(authority, args.client_id),
+        client_id=client_id,
+        credentials=worker_identity(authority, client_id),
         shared_group=None if args.plain_subscriptions else args.shared_group,
         code_ttl=timedelta(days=args.code_ttl_days),
         command_ttl=timedelta(minutes=args.command_ttl_minutes),

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,6 +24,7 @@ from provisioning.tls import ClientTls
 from .commands import resend_pending
 from .ingest import Ingest, IngestResult, failure_kind
 from .ingest_lag import IngestLag
+from .schedule import ClusterLease
 from .wire_signing import WireSigning
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,10 @@ class BackendMqtt:
         self._generation = 0
         self._worker: threading.Thread | None = None
         self._started = False
+        # The periodic republish of unacknowledged commands runs on one worker of the cluster.
+        self.resend_lease = ClusterLease(
+            ingest.db, "command-resend", s.client_id, timedelta(seconds=3 * s.resend_every_s)
+        )
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
@@ -136,6 +142,10 @@ class BackendMqtt:
         self.client.loop_stop()
         self._subscribed.clear()
         self._started = False
+        try:
+            self.resend_lease.release()
+        except Exception:
+            log.exception("giving up the command-resend lease failed; it expires by itself")
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once connected and subscribed."""
@@ -235,13 +245,15 @@ class BackendMqtt:
                     self.signing.record_forgeries()
                 except Exception:
                     log.exception("recording refused messages failed")
-            if self._resend_now.is_set() or (
-                time.monotonic() - last_resend > self.settings.resend_every_s
-            ):
+            # After this worker (re)subscribes it republishes at once; the periodic republish
+            # is a cluster job, run by the worker holding its lease.
+            reconnected = self._resend_now.is_set()
+            if reconnected or time.monotonic() - last_resend > self.settings.resend_every_s:
                 self._resend_now.clear()
                 last_resend = time.monotonic()
                 try:
-                    resend_pending(self.ingest.db, self)
+                    if self.resend_lease.hold() or reconnected:
+                        resend_pending(self.ingest.db, self)
                 except Exception:
                     log.exception("republishing pending commands failed")
             batch = self._take()

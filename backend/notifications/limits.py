@@ -1,15 +1,14 @@
-"""Per-number rate limits as providers enforce them, and the cluster lease for the jobs."""
+"""Per-number rate limits as providers enforce them (the jobs' lease: backend/schedule.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import JobLease, NotificationRow
+from .models import NotificationRow
 
 
 @dataclass(frozen=True)
@@ -46,36 +45,3 @@ class RateLimits:
                 # The oldest of the last `limit` must leave the window first.
                 allowed = max(allowed, recent[limit - 1] + window)
         return allowed
-
-
-def hold_lease(session: Session, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
-    """Take or renew the lease `name` for `holder`; False while another worker holds it."""
-    taken = session.execute(
-        update(JobLease)
-        .where(
-            JobLease.name == name,
-            or_(JobLease.holder == holder, JobLease.expires_at <= now),
-        )
-        .values(holder=holder, expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount == 1:
-        return True
-    if session.scalar(select(func.count()).where(JobLease.name == name)):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(JobLease(name=name, holder=holder, expires_at=now + ttl))
-    except IntegrityError:
-        return False  # another worker created it first
-    return True
-
-
-def release_lease(session: Session, name: str, holder: str, now: datetime) -> None:
-    """Give the lease up at once, so another worker need not wait for it to expire."""
-    session.execute(
-        update(JobLease)
-        .where(JobLease.name == name, JobLease.holder == holder)
-        .values(expires_at=now)
-        .execution_options(synchronize_session=False)
-    )

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from ..db import Database
 from ..models import utcnow
+from ..schedule import hold_lease, release_lease
 from .dispatcher import Dispatcher
-from .limits import hold_lease, release_lease
 from .reminders import Reminders
 
 log = logging.getLogger(__name__)

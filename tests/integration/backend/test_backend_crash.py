@@ -46,8 +46,8 @@ class BackendProcess:
             str(free_port()),
             "--ca-dir",
             str(broker.authority.dir),
-            "--client-id",
-            "backend.crash-test",
+            "--worker-id",
+            "crash-test",
         ]
         # The terminal was enrolled earlier: the backend's database knows its key.
         registrar = BackendService(

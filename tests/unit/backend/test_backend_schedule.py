@@ -1,0 +1,110 @@
+"""Jobs once per cluster: the lease row, taken by one worker, handed over on expiry or stop."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from backend.__main__ import parse_args
+from backend.db import Database
+from backend.schedule import ClusterLease
+
+T0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    database = Database(f"sqlite:///{tmp_path / 'cluster.db'}")
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+def test_one_worker_of_two_holds_a_job_and_renews_it(db):
+    clock = _Clock()
+    one = ClusterLease(db, "command-resend", "backend.1", timedelta(minutes=3), clock)
+    two = ClusterLease(db, "command-resend", "backend.2", timedelta(minutes=3), clock)
+
+    assert one.hold() is True
+    assert two.hold() is False
+    clock.now += timedelta(minutes=2)
+    assert one.hold() is True  # renewed: three more minutes from now
+    clock.now += timedelta(minutes=2)
+    assert two.hold() is False
+
+
+def test_a_dead_holder_loses_the_job_when_its_lease_expires(db):
+    clock = _Clock()
+    one = ClusterLease(db, "command-resend", "backend.1", timedelta(minutes=3), clock)
+    two = ClusterLease(db, "command-resend", "backend.2", timedelta(minutes=3), clock)
+    assert one.hold()
+
+    clock.now += timedelta(minutes=3)  # one stopped renewing (SIGKILL)
+
+    assert two.hold() is True
+    assert one.hold() is False
+
+
+def test_a_stopping_worker_hands_the_job_over_at_once(db):
+    clock = _Clock()
+    one = ClusterLease(db, "command-resend", "backend.1", timedelta(minutes=3), clock)
+    two = ClusterLease(db, "command-resend", "backend.2", timedelta(minutes=3), clock)
+    assert one.hold()
+
+    one.release()
+
+    assert two.hold() is True
+    assert one.held is False
+
+
+def test_jobs_have_leases_of_their_own(db):
+    clock = _Clock()
+    resend = ClusterLease(db, "command-resend", "backend.1", timedelta(minutes=3), clock)
+    sms = ClusterLease(db, "notifications", "backend.2", timedelta(minutes=3), clock)
+
+    assert resend.hold() and sms.hold()
+
+
+def test_workers_racing_for_a_new_lease_get_exactly_one_holder(db):
+    """Eight workers start at once against one database: one runs the job."""
+    start = threading.Barrier(8)
+    won: list[str] = []
+
+    def worker(n: int) -> None:
+        lease = ClusterLease(db, "reminders", f"backend.{n}", timedelta(minutes=3))
+        start.wait()
+        if lease.hold():
+            won.append(lease.holder)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert len(won) == 1
+
+
+def test_a_lease_needs_a_positive_ttl(db):
+    with pytest.raises(ValueError, match="positive ttl"):
+        ClusterLease(db, "x", "backend.1", timedelta(0))
+
+
+def test_worker_id_names_the_client_and_refuses_what_a_client_id_cannot_be(capsys):
+    assert parse_args(["--ca-dir", "ca", "--worker-id", "hz-3"]).worker_id == "hz-3"
+    assert parse_args(["--ca-dir", "ca"]).worker_id == "1"
+    for bad in ("Bad_Name", "", "-x", "a" * 33, "a/b", "a+b"):
+        with pytest.raises(SystemExit):
+            parse_args(["--ca-dir", "ca", f"--worker-id={bad}"])
+        assert "worker id" in capsys.readouterr().err
