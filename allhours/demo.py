@@ -36,6 +36,7 @@ TAIL = CITIZEN.phone[-4:]  # the second factor the applicant types with the code
 ITEM = "HJ-0101"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 DEMO_CLERK = "clerk.li"
+DEMO_SUPERVISOR = "sup.ma"  # the console's escalations and statistics
 
 
 class DemoFailed(RuntimeError):
@@ -93,6 +94,13 @@ def run_demo(
         clerk_password = secrets.token_urlsafe(9)
         Accounts(backend.service.db).add(
             DEMO_CLERK, ["clerk"], password=clerk_password, must_change_password=False
+        )
+        supervisor_password = secrets.token_urlsafe(9)
+        Accounts(backend.service.db).add(
+            DEMO_SUPERVISOR,
+            ["supervisor"],
+            password=supervisor_password,
+            must_change_password=False,
         )
         api = _signed_in(backend.base_url, DEMO_CLERK, clerk_password)
         _, phone_token = account_with_token(backend.service.db, "demo.phone", ["admin"])
@@ -177,6 +185,7 @@ def run_demo(
             ("elapsed", f"{time.monotonic() - n.started:.1f}s"),
             ("console", f"{backend.base_url}/console/"),
             ("sign in", f"{DEMO_CLERK} / {clerk_password}"),
+            ("supervisor", f"{DEMO_SUPERVISOR} / {supervisor_password} (statistics, escalations)"),
         ]
         for k, v in rows:
             out(f"  {k:<12} {v}")
