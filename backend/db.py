@@ -6,13 +6,14 @@ or made by an earlier release, to the newest revision; nothing calls create_all.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +23,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 BASELINE_REVISION = "0001_baseline"
 # Tables the first release made with create_all, before there was a migration history.
 _BASELINE_TABLES = frozenset({"terminals", "applications", "materials", "blobs", "commands"})
+# Every module that declares tables on models.Base: the schema is the union of them all.
+TABLE_MODULES = ("backend.models", "backend.dead_letters", "backend.notifications.models")
 
 
 # Alembic keeps the running migration in module globals: one migration per process at a time.
@@ -62,6 +65,13 @@ def make_engine(database_url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def metadata() -> MetaData:
+    """The backend's whole schema: models.Base with every table module imported."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
 
 
 def alembic_config(engine: Engine | None = None) -> Any:
@@ -147,7 +157,7 @@ class Database:
         Transitional: the backend and the tests move to `migrate()` once every table in
         backend/models.py has its revision.
         """
-        Base.metadata.create_all(self.engine)
+        metadata().create_all(self.engine)
 
     def migrate(self, revision: str = "head") -> str:
         """Bring the schema to `revision` (see `migrate`); returns the revision reached."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from backend.db import make_engine
-from backend.models import Base, UtcDateTime
+from backend.db import make_engine, metadata
+from backend.models import UtcDateTime
 
 # Any fixed 64-bit number, the same for every worker of this schema.
 MIGRATION_LOCK = 0x616C6C686F757273  # "allhours"
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata()
 
 
 def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

@@ -44,6 +44,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("terminal_id", sa.String(length=64), nullable=True),
+        sa.Column("message_id", sa.String(length=32), nullable=True),
+        sa.Column("payload", sa.LargeBinary(), nullable=True),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=300), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("replayed_by", sa.String(length=64), nullable=True),
+        sa.Column("replay_outcome", sa.String(length=300), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "downstream_sequences",
         sa.Column("terminal_id", sa.String(length=64), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
@@ -56,12 +72,58 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
+        "job_leases",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
         "login_throttle",
         sa.Column("scope", sa.String(length=128), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("scope"),
+    )
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("out_id", sa.String(length=32), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=128), nullable=True),
+        sa.Column("application_no", sa.String(length=64), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("phone", sa.String(length=16), nullable=False),
+        sa.Column("template_code", sa.String(length=32), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("secret_names", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.String(length=200), nullable=False),
+        sa.Column("provider", sa.String(length=16), nullable=True),
+        sa.Column("biz_id", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedupe_key"),
+        sa.UniqueConstraint("out_id"),
+    )
+    op.create_index(
+        op.f("ix_notifications_application_no"), "notifications", ["application_no"], unique=False
+    )
+    op.create_index(op.f("ix_notifications_phone"), "notifications", ["phone"], unique=False)
+    op.create_index(
+        "ix_notifications_phone_sent",
+        "notifications",
+        ["phone", "kind", "accepted_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_notifications_state_due", "notifications", ["state", "next_attempt_at"], unique=False
     )
     op.create_table(
         "processed_messages",
@@ -244,6 +306,26 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_commands_operation_id"), "commands", ["operation_id"], unique=False)
     op.create_index("ix_commands_status", "commands", ["status"], unique=False)
+    op.create_table(
+        "notification_reports",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("notification_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("err_code", sa.String(length=64), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notification_id"],
+            ["notifications.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        op.f("ix_notification_reports_notification_id"),
+        "notification_reports",
+        ["notification_id"],
+        unique=False,
+    )
     op.create_table(
         "staff_actions",
         sa.Column("idempotency_key", sa.String(length=64), nullable=False),
@@ -439,6 +521,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_staff_actions_staff_id"), table_name="staff_actions")
     op.drop_index(op.f("ix_staff_actions_application_no"), table_name="staff_actions")
     op.drop_table("staff_actions")
+    op.drop_index(
+        op.f("ix_notification_reports_notification_id"), table_name="notification_reports"
+    )
+    op.drop_table("notification_reports")
     op.drop_index("ix_commands_status", table_name="commands")
     op.drop_index(op.f("ix_commands_operation_id"), table_name="commands")
     op.drop_table("commands")
@@ -463,8 +549,15 @@ def downgrade() -> None:
     op.drop_table("reuse_queries")
     op.drop_table("rejected_messages")
     op.drop_table("processed_messages")
+    op.drop_index("ix_notifications_state_due", table_name="notifications")
+    op.drop_index("ix_notifications_phone_sent", table_name="notifications")
+    op.drop_index(op.f("ix_notifications_phone"), table_name="notifications")
+    op.drop_index(op.f("ix_notifications_application_no"), table_name="notifications")
+    op.drop_table("notifications")
     op.drop_table("login_throttle")
+    op.drop_table("job_leases")
     op.drop_table("ingest_counters")
     op.drop_table("downstream_sequences")
+    op.drop_table("dead_letters")
     op.drop_table("blobs")
     op.drop_table("backend_keys")

@@ -406,3 +406,92 @@ class TerminalConnection(Base):
 
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     connection: Mapped[int] = mapped_column(Integer)
+
+
+# From the release's backend/dead_letters.py and backend/notifications/models.py.
+
+
+class DeadLetter(Base):
+    """One upstream message ingest gave up on, with its payload so it can be replayed."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    terminal_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    # The payload may hold personal data, like the applications table: never logged or listed.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int]
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[datetime | None]
+    replayed_by: Mapped[str | None] = mapped_column(String(64))
+    replay_outcome: Mapped[str | None] = mapped_column(String(300))
+
+
+class NotificationState:
+    QUEUED = "queued"  # waiting for its turn, a rate limit or a retry
+    SENDING = "sending"  # handed to the provider, answer not yet recorded
+    ACCEPTED = "accepted"  # the provider took it (BizId known)
+    DELIVERED = "delivered"  # the handset's delivery report says received
+    UNDELIVERED = "undelivered"  # the delivery report says it failed
+    DEAD = "dead"  # given up: staff must reach the citizen another way
+
+    WAITING = (QUEUED, SENDING)
+
+
+class NotificationRow(Base):
+    """One SMS to an applicant, written in the transaction of the change that causes it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_state_due", "state", "next_attempt_at"),
+        Index("ix_notifications_phone_sent", "phone", "kind", "accepted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    out_id: Mapped[str] = mapped_column(String(32), unique=True)  # the provider's OutId
+    # Set for scheduled reminders so that a job run twice still queues one message.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    application_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    template_code: Mapped[str | None] = mapped_column(String(32))  # the provider's, once sent
+    params: Mapped[dict[str, Any]]  # the template variables that are not secret
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # secret ones, AES-GCM
+    secret_names: Mapped[str] = mapped_column(String(64), default="")  # e.g. "code"
+    state: Mapped[str] = mapped_column(String(16), default=NotificationState.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    attempted_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    provider: Mapped[str | None] = mapped_column(String(16))
+    biz_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime | None]
+
+
+class DeliveryReportRow(Base):
+    """What the provider said about one accepted message's delivery to the handset."""
+
+    __tablename__ = "notification_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # delivered | undelivered | pending
+    err_code: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime | None]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobLease(Base):
+    """Which backend worker runs the cluster-wide jobs (dispatch, reminders) until when."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
