@@ -18,13 +18,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract.messages import SERVICE_TZ
 
 from .auth.roles import Permission, Role, permissions_of
-from .console.deadlines import Colour, colour_of, where_colour
+from .console.deadlines import OPEN_STATES, Colour, bounds, where_colour
 from .db import Database
 from .models import (
     Application,
@@ -75,16 +75,30 @@ class Escalations:
         raised = to_supervisor = resolved = notified = 0
         with self.db.transaction() as session:
             colours = self._colours(session, today)
-            open_rows = list(
-                session.scalars(select(Escalation).where(Escalation.resolved_at.is_(None)))
-            )
-            for row in open_rows:
-                if colours.get(row.application_no, (None,))[0] != row.colour:
-                    row.resolved_at = now
-                    resolved += 1
-            held = {
-                (r.application_no, r.colour, r.level) for r in open_rows if r.resolved_at is None
-            }
+            # Plain rows, not ORM objects: a site with a backlog has thousands open.
+            every_open = session.execute(
+                select(
+                    Escalation.id,
+                    Escalation.application_no,
+                    Escalation.colour,
+                    Escalation.level,
+                    Escalation.cause,
+                    Escalation.raised_at,
+                ).where(Escalation.resolved_at.is_(None))
+            ).all()
+            gone = [
+                r.id for r in every_open if colours.get(r.application_no, (None,))[0] != r.colour
+            ]
+            for i in range(0, len(gone), 500):
+                session.execute(
+                    update(Escalation)
+                    .where(Escalation.id.in_(gone[i : i + 500]))
+                    .values(resolved_at=now)
+                )
+            resolved = len(gone)
+            closed = set(gone)
+            open_rows = [r for r in every_open if r.id not in closed]
+            held = {(r.application_no, r.colour, r.level) for r in open_rows}
             people = _people(session)
             for no, (colour, cause, holder_id) in sorted(colours.items()):
                 if (no, colour.value, CLERK) in held:
@@ -101,8 +115,7 @@ class Escalations:
             for row in open_rows:
                 key = (row.application_no, row.colour, SUPERVISOR)
                 if (
-                    row.resolved_at is not None
-                    or row.level != CLERK
+                    row.level != CLERK
                     or row.colour not in self.settings.to_supervisor
                     or row.raised_at > due
                     or key in held
@@ -136,7 +149,10 @@ class Escalations:
     def _colours(self, session: Session, today) -> dict[str, tuple[Colour, str, int | None]]:
         """Each coloured case: its colour, what earned it, and who holds it."""
         out: dict[str, tuple[Colour, str, int | None]] = {}
+        ranges = bounds(self.calendar, today)
+        open_states = {s.value for s in OPEN_STATES}
         for colour in Colour:
+            first, end = ranges[colour]
             query = (
                 select(
                     Application.application_no,
@@ -153,8 +169,10 @@ class Escalations:
             for no, status, promised_by, holder_id in session.execute(
                 where_colour(query, self.calendar, colour, today)
             ):
-                by_promise = colour_of(self.calendar, promised_by, status, today)
-                out[no] = (colour, DEADLINE if by_promise == colour else OWED, holder_id)
+                by_promise = (
+                    status in open_states and promised_by is not None and first <= promised_by < end
+                )
+                out[no] = (colour, DEADLINE if by_promise else OWED, holder_id)
         return out
 
 

@@ -1,8 +1,10 @@
 """Console page times on SQLite with many applications, as ratios to /healthz in the same run.
 
-Served in-process by the real app (TestClient: no network hop), signed in as a clerk. Measures
-the queue (all, and one filter), a case page, a scanned page rendered to PNG, a JSON detail by
-API token, and one sign-in (argon2id verification). Baseline: /healthz, which does one
+Served in-process by the real app (TestClient: no network hop), signed in as a supervisor.
+Measures the queue (all, one state, one deadline colour), a case page, a scanned page rendered
+to PNG, a JSON detail by API token, the statistics dashboard (30 and 365 days), one pass of the
+escalation job (the first, which raises and notifies, and a steady one), and one sign-in
+(argon2id verification). Baseline: /healthz, which does one
 `SELECT 1`, so each ratio is what the page costs beyond a round trip through the app.
 
     .venv/bin/python benchmarks/console_pages.py [APPLICATIONS]
@@ -27,7 +29,7 @@ from fastapi.testclient import TestClient
 from backend.api import create_app
 from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
-from backend.models import Application
+from backend.models import Application, ApplicationPromise, WorkflowHistory
 from backend.service import BackendService
 
 NO = "AH-T0001-20261203-0001"
@@ -52,6 +54,27 @@ def _fill(service: BackendService, count: int) -> None:
                     submitted_at=start + timedelta(minutes=i),
                 )
             )
+        session.flush()
+        for i in range(count):
+            no = f"AH-T000{1 + i % 3}-2026110{i % 9}-{i:05d}"
+            submitted = start + timedelta(minutes=i)
+            session.add(
+                ApplicationPromise(
+                    application_no=no,
+                    promised_days=3,
+                    promised_by=(submitted + timedelta(days=3 + i % 30)).date(),
+                )
+            )
+            if i % 4 == 3:  # approved: a decision for the processing-time figures
+                session.add(
+                    WorkflowHistory(
+                        application_no=no,
+                        from_state="under_review",
+                        to_state="approved",
+                        actor="clerk.li",
+                        at=submitted + timedelta(hours=1 + i % 72),
+                    )
+                )
 
 
 def _time(client: TestClient, url: str, runs: int, **kw) -> float:
@@ -65,6 +88,13 @@ def _time(client: TestClient, url: str, runs: int, **kw) -> float:
     return statistics.median(times)
 
 
+def _pass(service: BackendService) -> float:
+    """Milliseconds of one escalation pass over every coloured case."""
+    t0 = time.perf_counter()
+    service.escalations.run(datetime.now(UTC))
+    return (time.perf_counter() - t0) * 1000
+
+
 def main(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         service = BackendService(f"sqlite:///{tmp}/b.db", Path(tmp) / "blobs", broker_port=None)
@@ -73,7 +103,7 @@ def main(count: int) -> None:
             submit(service, NO, pdf=scanned_pdf())
             _fill(service, count)
             Accounts(service.db).add(
-                "clerk.li", ["clerk"], password=PASSWORD, must_change_password=False
+                "sup.ma", ["supervisor"], password=PASSWORD, must_change_password=False
             )
             _, token = account_with_token(service.db, "clerk.api", ["clerk"])
             with TestClient(create_app(service)) as client:
@@ -82,13 +112,14 @@ def main(count: int) -> None:
                 t0 = time.perf_counter()
                 client.post(
                     "/console/login",
-                    data={"username": "clerk.li", "password": PASSWORD, "csrf_token": csrf},
+                    data={"username": "sup.ma", "password": PASSWORD, "csrf_token": csrf},
                 )
                 sign_in_ms = (time.perf_counter() - t0) * 1000
                 base = _time(client, "/healthz", 50)
                 rows = [
                     ("queue, all (200 shown)", _time(client, "/console/queue", 20)),
                     ("queue, state filter", _time(client, "/console/queue?state=approved", 20)),
+                    ("queue, colour filter", _time(client, "/console/queue?colour=red", 20)),
                     ("case page", _time(client, f"/console/applications/{NO}", 20)),
                     (
                         "scan page 1 to PNG",
@@ -98,6 +129,10 @@ def main(count: int) -> None:
                         "API detail by token",
                         _time(client, f"/api/applications/{NO}", 20, headers=bearer(token)),
                     ),
+                    ("statistics, 30 days", _time(client, "/console/statistics?days=30", 5)),
+                    ("statistics, 365 days", _time(client, "/console/statistics?days=365", 5)),
+                    ("escalation pass, first", _pass(service)),
+                    ("escalation pass, steady", _pass(service)),
                     ("sign-in (argon2id)", sign_in_ms),
                 ]
         finally:
