@@ -90,6 +90,8 @@ class Application(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Bumped by every update (optimistic locking): a staff action names the version it saw.
     version: Mapped[int] = mapped_column(default=1)
+    # Set when the retention job erased the applicant's data and scans (backend/retention.py).
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(index=True)
 
     __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
 
