@@ -1,15 +1,23 @@
 """Backend ingest rate over a real Mosquitto, against mosquitto_sub receiving the same stream.
 
-Both subscribe before the publisher starts; the publisher sends N distinct
-application_submitted events at QoS 1 as fast as the broker takes them. mosquitto_sub only
-prints each message; the backend validates, dedupes, commits to SQLite, publishes receipts
-and acks. The ratio says what the backend's guarantees cost against bare delivery.
+For each number of backend workers (1, 2 and 4 by default), a fresh broker and SQLite
+database: the workers (separate processes, as deployed, each with its own client id, in the
+contract's shared group) and mosquitto_sub subscribe before the publisher starts; the publisher
+sends N distinct, signed application_submitted events at QoS 1 as fast as the broker takes
+them. mosquitto_sub only prints each message; the workers check signatures, validate, dedupe,
+commit, publish receipts and ack. The ratio says what the backend's guarantees cost against
+bare delivery, measured in the same run.
 
-    .venv/bin/python benchmarks/ingest_throughput.py [N]
+A broker-free figure comes first: the same events through `Ingest.handle_batch` in batches of
+200, applied together (the normal path) and apart (a savepoint per message, the path a batch
+takes when one of its messages fails), to show what batching is worth.
+
+    .venv/bin/python benchmarks/ingest_throughput.py [N] [WORKERS ...]
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -23,11 +31,22 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import TERMINAL, application, site_backend, site_broker, stored, wait
+from _common import TERMINAL, application, site_broker, stored, wait
 
+from backend import ingest as ingest_module
+from backend.db import Database
+from backend.enrollment import worker_identity
+from backend.service import BackendService
 from cloud_bridge.contract import signing
 from cloud_bridge.contract.signing import TerminalSigner
-from provisioning.authority import BACKEND
+from provisioning.authority import BACKEND, SiteAuthority
+
+BATCH = 200
+
+
+class _Discard:
+    def publish(self, _message) -> None:
+        pass
 
 
 def _signature(signer: TerminalSigner, topic: str, payload: bytes) -> Properties:
@@ -36,92 +55,151 @@ def _signature(signer: TerminalSigner, topic: str, payload: bytes) -> Properties
     return props
 
 
-def main(n: int) -> None:
+def _worker(db_url: str, blob_dir: str, host: str, port: int, ca_dir: str, name: str, ready, stop):
+    """One backend worker process: ingest only, until `stop` is set."""
+    client_id = f"backend.{name}"
+    service = BackendService(
+        db_url,
+        blob_dir,
+        host,
+        port,
+        client_id=client_id,
+        credentials=worker_identity(SiteAuthority(Path(ca_dir)), client_id),
+    )
+    service.start()
+    assert service.mqtt is not None and service.mqtt.wait_ready(60)
+    ready.set()
+    stop.wait()
+    service.stop()
+
+
+def broker_free(n: int) -> tuple[float, float]:
+    """Events/s through handle_batch, applied together and applied apart."""
+    rates = []
+    for together in (True, False):
+        saved = ingest_module._TOGETHER
+        if not together:
+            ingest_module._TOGETHER = ()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                service = BackendService(f"sqlite:///{tmp}/b.sqlite", Path(tmp), broker_port=None)
+                service.register_terminal(TERMINAL, b"k" * 32)
+                service.ingest.publisher = _Discard()  # no broker: receipts go nowhere
+                items = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
+                start = time.perf_counter()
+                for s in range(0, n, BATCH):
+                    service.ingest.handle_batch(items[s : s + BATCH])
+                rates.append(n / (time.perf_counter() - start))
+                assert stored(service.db) == n
+                service.stop()
+        finally:
+            ingest_module._TOGETHER = saved
+    return rates[0], rates[1]
+
+
+def over_broker(n: int, workers: int) -> tuple[float, float, float]:
+    """(mosquitto_sub events/s, backend events/s, publish seconds) with `workers` processes."""
+    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = site_broker(tmpdir)
-        # The terminal's certificate first: the backend checks each event's signature with it.
-        files = broker.client_tls(TERMINAL)
-        service = site_backend(broker, tmpdir)
-        # mosquitto_sub reads as a backend worker would: its own certificate, a plain filter.
-        sub_tls = broker.client_tls("backend.bench-sub", BACKEND)
-        service.register_terminal(TERMINAL, b"k" * 32)
-        service.start()
-        assert service.mqtt and service.mqtt.wait_ready(10)
-        sub = subprocess.Popen(
-            [
-                "mosquitto_sub",
-                "-h",
-                broker.host,
-                "-p",
-                str(broker.port),
-                "-V",
-                "mqttv5",
-                "-q",
-                "1",
-                "--cafile",
-                str(sub_tls.ca_file),
-                "--cert",
-                str(sub_tls.cert_file),
-                "--key",
-                str(sub_tls.key_file),
-                "-i",
-                "backend.bench-sub",
-                "-t",
-                "allhours/v1/terminals/+/events/#",
-                "-C",
-                str(n),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        sub_lines = 0
-        sub_done = threading.Event()
-        sub_end = [0.0]
+        procs, stop = [], spawn.Event()
+        sub = None
+        try:
+            files = broker.client_tls(TERMINAL)
+            db_url = f"sqlite:///{tmpdir / 'b.sqlite'}"
+            registrar = BackendService(db_url, tmpdir / "blobs", broker_port=None)
+            registrar.register_terminal(TERMINAL, b"k" * 32)
+            registrar.stop()
+            for w in range(workers):
+                # Certificates issued here, one at a time, before the workers start.
+                worker_identity(broker.authority, f"backend.bench-{w}")
+                ready = spawn.Event()
+                args = (db_url, str(tmpdir / "blobs"), broker.host, broker.port)
+                args += (str(broker.authority.dir), f"bench-{w}", ready, stop)
+                proc = spawn.Process(target=_worker, args=args, daemon=True)
+                proc.start()
+                procs.append((proc, ready))
+            for _proc, ready in procs:
+                if not ready.wait(120):
+                    raise TimeoutError("a backend worker did not subscribe")
+            sub_tls = broker.client_tls("backend.bench-sub", BACKEND)
+            sub = subprocess.Popen(
+                [
+                    "mosquitto_sub",
+                    *("-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1"),
+                    *("--cafile", str(sub_tls.ca_file), "--cert", str(sub_tls.cert_file)),
+                    *("--key", str(sub_tls.key_file), "-i", "backend.bench-sub"),
+                    *("-t", "allhours/v1/terminals/+/events/#", "-C", str(n)),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            sub_lines, sub_end = 0, [0.0]
+            sub_done = threading.Event()
 
-        def count() -> None:
-            nonlocal sub_lines
-            assert sub.stdout
-            for _ in sub.stdout:
-                sub_lines += 1
-            sub_end[0] = time.perf_counter()
-            sub_done.set()
+            def count() -> None:
+                nonlocal sub_lines
+                assert sub is not None and sub.stdout is not None
+                for _ in sub.stdout:
+                    sub_lines += 1
+                sub_end[0] = time.perf_counter()
+                sub_done.set()
 
-        reader = threading.Thread(target=count, daemon=True)
-        reader.start()
-        time.sleep(0.5)  # let mosquitto_sub subscribe
-        payloads = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
-        pub = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=TERMINAL
-        )
-        pub.tls_set_context(files.context())
-        # Signed as the terminal signs each event when it queues it, before the clock starts.
-        signer = TerminalSigner.from_pem(files.key_file.read_bytes())
-        signed = [(t, p, _signature(signer, t, p)) for t, p in payloads]
-        pub.max_inflight_messages_set(1000)
-        pub.connect(broker.host, broker.port)
-        pub.loop_start()
-        start = time.perf_counter()
-        infos = [pub.publish(t, p, qos=1, properties=props) for t, p, props in signed]
-        for info in infos:
-            info.wait_for_publish(60)
-        published = time.perf_counter() - start
-        backend_s = wait(lambda: stored(service.db) >= n, 300) + published
-        sub_done.wait(120)
-        sub_s = sub_end[0] - start
-        pub.loop_stop()
-        pub.disconnect()
-        sub.wait(10)
-        service.stop()
-        broker.stop()
-        broker.remove_data()
+            threading.Thread(target=count, daemon=True).start()
+            time.sleep(0.5)  # let mosquitto_sub subscribe
+            payloads = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
+            pub = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=TERMINAL
+            )
+            pub.tls_set_context(files.context())
+            # Signed as the terminal signs each event when it queues it, before the clock starts.
+            signer = TerminalSigner.from_pem(files.key_file.read_bytes())
+            signed = [(t, p, _signature(signer, t, p)) for t, p in payloads]
+            pub.max_inflight_messages_set(1000)
+            pub.connect(broker.host, broker.port)
+            pub.loop_start()
+            db = Database(db_url)
+            start = time.perf_counter()
+            infos = [pub.publish(t, p, qos=1, properties=props) for t, p, props in signed]
+            for info in infos:
+                info.wait_for_publish(120)
+            published = time.perf_counter() - start
+            backend_s = wait(lambda: stored(db) >= n, 600, 0.02) + published
+            sub_done.wait(120)
+            sub_s = sub_end[0] - start
+            pub.loop_stop()
+            pub.disconnect()
+            db.dispose()
+            return sub_lines / sub_s, n / backend_s, published
+        finally:
+            stop.set()
+            for proc, _ready in procs:
+                proc.join(30)
+                if proc.is_alive():
+                    proc.kill()
+            if sub is not None:
+                sub.kill()
+                sub.wait(10)
+            broker.stop()
+            broker.remove_data()
 
+
+def main(n: int, worker_counts: list[int]) -> None:
+    together, apart = broker_free(n)
     print(f"events: {n} application_submitted, QoS 1, one publisher, SQLite backend")
-    print(f"publisher done after        {published:8.2f} s")
-    print(f"mosquitto_sub received all  {sub_s:8.2f} s  {sub_lines / sub_s:9.0f} events/s")
-    print(f"backend stored all          {backend_s:8.2f} s  {n / backend_s:9.0f} events/s")
-    print(f"backend / mosquitto_sub rate ratio: {(n / backend_s) / (sub_lines / sub_s):.2f}")
+    print(f"broker-free ingest, batches of {BATCH}: together {together:7.0f} events/s")
+    print(f"                                    apart    {apart:7.0f} events/s")
+    print(f"together / apart ratio: {together / apart:.2f}")
+    for workers in worker_counts:
+        sub_rate, backend_rate, published = over_broker(n, workers)
+        print(f"-- {workers} worker process(es); publisher done after {published:.2f} s")
+        print(f"mosquitto_sub received all at {sub_rate:7.0f} events/s")
+        print(f"backend stored all at         {backend_rate:7.0f} events/s")
+        ratio = backend_rate / sub_rate
+        print(f"backend / mosquitto_sub rate ratio, {workers} worker(s): {ratio:.2f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    main(count, [int(x) for x in sys.argv[2:]] or [1, 2, 4])
