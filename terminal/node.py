@@ -39,8 +39,9 @@ from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
-from terminal.catalog import ServiceItem, builtin_catalog
+from terminal.catalog import Catalog, ServiceItem
 from terminal.command_limits import ArmingBudget, CommandLimits
+from terminal.config_bundle import ConfigBundles, ConfigStore
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
@@ -135,6 +136,13 @@ class TerminalNode:
         self.dispatcher.register(m.LoadResult, self._on_load_result)
         self.dispatcher.register(m.SetPickupCode, self._on_set_pickup_code)
         self.dispatcher.register(m.WithdrawResult, self._on_withdraw_result)
+        # Configuration bundles from the backend; the active one survives a restart.
+        self.config = ConfigStore(self.data_dir)
+        self.bundles = ConfigBundles(
+            self.config, self._install_catalog, {"catalog": lambda c: self._fits_locker(c.items)}
+        )
+        self.dispatcher.register(m.ApplyConfigBundle, self.bundles.on_apply)
+        self.dispatcher.register(m.RollbackConfigBundle, self.bundles.on_rollback)
         self.link = TerminalLink(
             terminal_id,
             self.outbox,
@@ -173,7 +181,7 @@ class TerminalNode:
             face_verifier=devices.face_verifier,
             face_camera=devices.face_camera,
             document_camera=devices.document_camera,
-            catalog=builtin_catalog().items if catalog is None else catalog,
+            catalog=self.config.load_active().items if catalog is None else catalog,
             clock=clock,
             online=self.link.connected.is_set,
             on_file=self.on_file,
@@ -191,9 +199,27 @@ class TerminalNode:
         self.locker.doors.start()
         self.link.start()
         # The health report an update or a configuration change is judged by.
-        self.health = HealthReporter(self.data_dir, SOFTWARE_VERSION, self.health_checks())
+        self.health = HealthReporter(
+            self.data_dir,
+            SOFTWARE_VERSION,
+            self.health_checks(),
+            config_version=self.config.active_version,
+        )
         self.health.start()
         return self
+
+    def _install_catalog(self, catalog: Catalog) -> None:
+        """The flows and screens read the catalog from parts on each use: swapped in one step."""
+        self.parts.catalog = catalog.items
+
+    def _fits_locker(self, items: tuple[ServiceItem, ...]) -> str | None:
+        """Every item's result and originals fit a compartment this locker has."""
+        largest = max((c.spec.size for c in self.locker.compartments()), default=None)
+        for item in items:
+            for need in filter(None, (item.result_size, item.originals_size)):
+                if largest is None or Size(need) > largest:
+                    return f"{item.code} needs a size {need} compartment, the largest is {largest}"
+        return None
 
     def health_checks(self) -> dict[str, Callable[[], str | None]]:
         started = self.clock()
@@ -213,6 +239,7 @@ class TerminalNode:
             return f"lock board(s) not answering: {', '.join(down)}" if down else None
 
         return {
+            "catalog": lambda: self._fits_locker(self.parts.catalog),
             "database": lambda: (self.outbox.backlog(), None)[1],
             "locker": locker,
             "link": link,

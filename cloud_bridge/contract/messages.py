@@ -643,6 +643,8 @@ AnyMessage = Annotated[
     | LoadResult
     | SetPickupCode
     | WithdrawResult
+    | ApplyConfigBundle
+    | RollbackConfigBundle
     | CommandAck
     | Settlement
     | MaterialsOnFileQuery
