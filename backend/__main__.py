@@ -1,4 +1,12 @@
-"""`python -m backend`: run the backend standalone (MQTT ingest plus the REST API)."""
+"""`python -m backend`: run a backend worker (MQTT ingest, the REST API, enrollment).
+
+    python -m backend --settings /etc/allhours/backend.toml [--worker-id 2 ...]
+
+The worker's settings come from its settings file (backend/settings.py,
+docs/examples/backend.toml), the environment (`ALLHOURS_BACKEND_*`) over the file, and these
+flags over both; backend/bootstrap.py builds the worker from them. A bad value stops it at
+start with the file, the key and the reason (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,11 @@ import argparse
 import logging
 import re
 import sys
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from cloud_bridge.contract import topics
-from provisioning.authority import SiteAuthority
-
-from .api import serve
-from .enrollment import enrollment_server, worker_identity
-from .service import BackendService
-from .workdays import CN_OFFICIAL, WorkingDayCalendar
+from .bootstrap import build_backend
+from .settings import BackendSettings, BackendSettingsError, load_backend_settings
 
 
 def worker_id(text: str) -> str:
@@ -28,100 +31,86 @@ def worker_id(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags; one left out is None, and the settings file, environment or default rules."""
     p = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    p.add_argument("--database-url", default="sqlite:///var/backend/backend.db")
-    p.add_argument("--blob-dir", default="var/backend/blobs")
-    p.add_argument("--broker-host", default="127.0.0.1")
-    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--settings", type=Path, help="the worker's settings file (TOML)")
+    p.add_argument("--database-url")
+    p.add_argument("--blob-dir", type=Path)
+    p.add_argument("--broker-host")
+    p.add_argument("--broker-port", type=int)
     p.add_argument(
         "--ca-dir",
         type=Path,
-        required=True,
         help="the site CA and registry (allhours provision init); the worker's broker "
         "certificate is issued from it on first start",
     )
     p.add_argument(
         "--worker-id",
         type=worker_id,
-        default="1",
-        help="this worker's name, distinct per worker: MQTT client id and certificate CN "
-        "backend.<name>; workers share ingest through the shared group and run each "
-        "scheduled job once per cluster",
+        help="this worker's name, distinct per worker (default 1): MQTT client id and "
+        "certificate CN backend.<name>; workers share ingest through the shared group and run "
+        "each scheduled job once per cluster",
     )
-    p.add_argument("--enroll-host", default="127.0.0.1", help="HTTPS enrollment endpoint")
-    p.add_argument("--enroll-port", type=int, default=8443)
+    p.add_argument("--enroll-host", help="HTTPS enrollment endpoint")
+    p.add_argument("--enroll-port", type=int)
     p.add_argument(
         "--public-name",
         action="append",
-        default=[],
+        dest="public_names",
         help="a host name or address terminals use for broker and enrollment (repeatable)",
     )
     p.add_argument(
         "--shared-group",
-        default=topics.SHARED_GROUP,
         help="MQTT 5 shared-subscription group; more workers with other client ids share ingest",
     )
     p.add_argument(
         "--plain-subscriptions",
         action="store_true",
+        default=None,
         help="plain filters instead (one worker; no gap after a Mosquitto 2.0 restart)",
     )
-    p.add_argument("--http-host", default="127.0.0.1")
-    p.add_argument("--http-port", type=int, default=8080)
-    p.add_argument("--code-ttl-days", type=float, default=7.0)
-    p.add_argument("--command-ttl-minutes", type=float, default=60.0)
+    p.add_argument("--http-host")
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--code-ttl-days", type=float)
+    p.add_argument("--command-ttl-minutes", type=float)
     p.add_argument(
         "--holidays",
         type=Path,
         action="append",
-        default=[],
         metavar="FILE",
         help="a year's official holidays as JSON (see backend/workdays.py); repeatable",
     )
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level")
     return p.parse_args(argv)
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags set."""
+    return {
+        key: value
+        for key, value in vars(args).items()
+        if key in BackendSettings.model_fields and value is not None
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        settings = load_backend_settings(args.settings, flag_overrides(args))
+    except BackendSettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    calendar = CN_OFFICIAL
-    for path in args.holidays:
-        calendar = calendar.merged(WorkingDayCalendar.from_file(path))
-    authority = SiteAuthority(args.ca_dir)
-    client_id = f"backend.{args.worker_id}"
-    service = BackendService(
-        database_url=args.database_url,
-        blob_dir=args.blob_dir,
-        broker_host=args.broker_host,
-        broker_port=args.broker_port,
-        client_id=client_id,
-        credentials=worker_identity(authority, client_id),
-        shared_group=None if args.plain_subscriptions else args.shared_group,
-        code_ttl=timedelta(days=args.code_ttl_days),
-        command_ttl=timedelta(minutes=args.command_ttl_minutes),
-        calendar=calendar,
-    )
-    # Terminals renew at the name they reach us by, never at a wildcard bind address.
-    public_url = f"https://{args.public_name[0]}:{args.enroll_port}" if args.public_name else None
-    enrollment = enrollment_server(
-        service,
-        authority,
-        broker_host=(args.public_name or [args.broker_host])[0],
-        broker_port=args.broker_port,
-        host=args.enroll_host,
-        port=args.enroll_port,
-        server_names=tuple(args.public_name),
-        public_url=public_url,
-    ).start()
     try:
-        serve(service, args.http_host, args.http_port)
-    finally:
-        enrollment.stop()
+        backend = build_backend(settings)
+    except BackendSettingsError as exc:
+        print(f"error: {args.settings or 'backend settings'}: {exc}", file=sys.stderr)
+        return 2
+    backend.serve()
     return 0
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.__main__ import parse_args
+from backend.__main__ import flag_overrides, parse_args
 from backend.db import Database
 from backend.schedule import ClusterLease
+from backend.settings import load_backend_settings
 
 T0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 
@@ -103,7 +104,9 @@ def test_a_lease_needs_a_positive_ttl(db):
 
 def test_worker_id_names_the_client_and_refuses_what_a_client_id_cannot_be(capsys):
     assert parse_args(["--ca-dir", "ca", "--worker-id", "hz-3"]).worker_id == "hz-3"
-    assert parse_args(["--ca-dir", "ca"]).worker_id == "1"
+    assert load_backend_settings(
+        None, flag_overrides(parse_args(["--ca-dir", "ca"]))
+    ).client_id == ("backend.1")
     for bad in ("Bad_Name", "", "-x", "a" * 33, "a/b", "a+b"):
         with pytest.raises(SystemExit):
             parse_args(["--ca-dir", "ca", f"--worker-id={bad}"])
