@@ -17,9 +17,11 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, service: BackendService) -> None:
     """Serve the console under /console on `app`, over the same service and sign-in."""
     # Imported here: the service uses the console's deadline rules, and the pages the service.
+    from .fleet import router as fleet_router
     from .pages import forbidden_page, router
 
     app.state.console_service = service
     app.state.console_forbidden = forbidden_page
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(router)
+    app.include_router(fleet_router)

@@ -119,11 +119,19 @@ def login(
         key = "login.locked" if result.status_code == 429 else "login.wrong"
         return _login_again(request, key, result.status_code)
     who, secret = result
-    target = "/console/password" if who.staff.must_change_password else "/console/queue"
+    target = "/console/password" if who.staff.must_change_password else _landing(who)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, secret)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
+
+
+def _landing(who: SignedIn) -> str:
+    """The queue for those who read applications; the fleet for operators."""
+    can = permissions_of(list(who.staff.roles))
+    if Permission.READ_APPLICATIONS not in can and Permission.READ_FLEET in can:
+        return "/console/fleet"
+    return "/console/queue"
 
 
 def _login_again(request: Request, error: str, status_code: int) -> Response:

@@ -58,7 +58,9 @@ def test_a_clerk_signs_in_reads_the_scans_and_approves(console, browser, tmp_pat
 
 def test_a_person_without_the_clerk_role_is_refused(console, browser):
     page = browser.new_page()
-    sign_in(page, console.url, "op.zhao")
+    sign_in(page, console.url, "op.zhao")  # an operator lands on the fleet, not the queue
+    expect(page).to_have_url(f"{console.url}/console/fleet")
+    page.goto(f"{console.url}/console/queue")
     expect(page.get_by_test_id("forbidden")).to_be_visible()
     page.goto(f"{console.url}/console/applications/{NO}")
     expect(page.get_by_test_id("forbidden")).to_have_text("无权操作")

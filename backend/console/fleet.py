@@ -1,0 +1,217 @@
+"""The fleet dashboard: every terminal at a glance, a page per terminal with its history, and
+the alarm buttons (acknowledge, clear) for operators.
+
+Reading needs `fleet.read`; the buttons post a form with the session's CSRF token and need
+`alarms.act` (operators only). The figures are the ones `GET /api/terminals` gives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from cloud_bridge.contract.messages import SERVICE_TZ
+
+from ..alarms import AlarmAlreadyCleared, AlarmNotFound, alarm_trail, list_alarms
+from ..auth.guard import allowed
+from ..auth.roles import Permission
+from ..fleet import list_terminals
+from ..models import CommandRow, utcnow
+
+if TYPE_CHECKING:
+    from ..service import BackendService
+
+FleetReader = allowed(Permission.READ_FLEET)
+AlarmActor = allowed(Permission.ACT_ON_ALARMS)
+TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+STATES = ("online", "degraded", "offline")
+
+router = APIRouter(prefix="/console/fleet", include_in_schema=False)
+
+
+def _service(request: Request) -> BackendService:
+    return request.app.state.console_service
+
+
+def _local(at: datetime | str | None) -> str:
+    if at is None:
+        return ""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.astimezone(SERVICE_TZ).strftime("%m-%d %H:%M:%S")
+
+
+def _row(t: dict[str, Any]) -> dict[str, Any]:
+    """One dashboard row from the API's view of a terminal."""
+    telemetry = t["telemetry"] or {}
+    devices = telemetry.get("devices") or {}
+    faulty = {name: d.get("detail", "") for name, d in devices.items() if not d.get("ok")}
+    compartments = telemetry.get("compartments") or {}
+    free = compartments.get("free", 0)
+    printer = devices.get("printer") or {}
+    return {
+        "terminal_id": t["terminal_id"],
+        "status": t["status"],
+        "reason": t["status_reason"],
+        "faulty": faulty,
+        "devices_known": bool(devices),
+        "paper": printer.get("detail", "") if printer else "",
+        "paper_ok": printer.get("ok", True),
+        "free": free,
+        "in_use": sum(n for state, n in compartments.items() if state != "free"),
+        "alarms": len(t["open_alarms"]),
+        "backlog": telemetry.get("outbox_backlog"),
+        "version": t["software_version"] or "",
+        "last_heard": _local(t["last_heard_at"]),
+        "offline_since": _local(t["offline_since"]),
+    }
+
+
+def _done(request: Request) -> str | None:
+    done = request.query_params.get("done")
+    return f"fleet.done.{done}" if done in ("acknowledge", "clear") else None
+
+
+def _alarm_rows(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for a in alarms:
+        a["raised_local"] = _local(a["raised_at"])
+    return alarms
+
+
+def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
+    from .pages import render
+
+    service = _service(request)
+    with service.db.transaction() as session:
+        terminals = list_terminals(session, utcnow(), service.presence.settings)
+        live = list_alarms(session, "live")
+    rows = [_row(t) for t in terminals]
+    counts = Counter(r["status"] for r in rows)
+    return render(
+        request,
+        "fleet.html",
+        status_code,
+        rows=rows,
+        counts={"total": len(rows)} | {s: counts.get(s, 0) for s in STATES},
+        alarms=_alarm_rows(live),
+        back="/console/fleet",
+        **({"done": _done(request), "error": None} | extra),
+    )
+
+
+def _terminal_page(
+    request: Request, terminal_id: str, status_code: int = 200, **extra: Any
+) -> Response:
+    from .pages import render
+
+    service = _service(request)
+    with service.db.transaction() as session:
+        terminals = list_terminals(session, utcnow(), service.presence.settings)
+        found = [t for t in terminals if t["terminal_id"] == terminal_id]
+        if not found:
+            return render(request, "fleet_terminal.html", 404, terminal=None, **extra)
+        history = _alarm_rows(list_alarms(session, None, terminal_id, limit=100))
+        for a in history:
+            a["trail"] = [
+                e | {"at_local": _local(e["at"])}
+                for e in alarm_trail(session, terminal_id, a["operation_id"])
+            ]
+        commands = [
+            {
+                "type": c.type,
+                "status": c.status,
+                "detail": c.detail,
+                "created_local": _local(c.created_at),
+            }
+            for c in session.scalars(
+                select(CommandRow)
+                .where(CommandRow.terminal_id == terminal_id)
+                .order_by(CommandRow.created_at.desc())
+                .limit(50)
+            )
+        ]
+    t = found[0]
+    return render(
+        request,
+        "fleet_terminal.html",
+        status_code,
+        terminal=_row(t),
+        telemetry=t["telemetry"] or {},
+        telemetry_at=_local((t["telemetry"] or {}).get("sent_at")),
+        history=history,
+        alarms=[a for a in history if a["state"] != "cleared"],
+        commands=commands,
+        back=f"/console/fleet/terminals/{terminal_id}",
+        **({"done": _done(request), "error": None} | extra),
+    )
+
+
+@router.get("")
+def fleet(request: Request, _who: FleetReader) -> Response:
+    """Every terminal at a glance, and the open alarms."""
+    return _page(request)
+
+
+@router.get("/terminals/{terminal_id}")
+def terminal(request: Request, terminal_id: str, _who: FleetReader) -> Response:
+    """One terminal: its state, devices, alarms with their trails, and commands."""
+    if not TERMINAL_ID.fullmatch(terminal_id):
+        return _page(request, 404, error=("fleet.no_terminal", {}))
+    return _terminal_page(request, terminal_id)
+
+
+def _act(
+    request: Request, step: str, terminal_id: str, operation_id: str, who: Any, note: str, back: str
+) -> Response:
+    def again(status: int, error: tuple[str, dict[str, str]]) -> Response:
+        if back.startswith("/console/fleet/terminals/") and TERMINAL_ID.fullmatch(terminal_id):
+            return _terminal_page(request, terminal_id, status, error=error)
+        return _page(request, status, error=error)
+
+    if not (TERMINAL_ID.fullmatch(terminal_id) and OPERATION_ID.fullmatch(operation_id)):
+        return again(404, ("fleet.error.not_found", {}))
+    if step == "clear" and not note.strip():
+        return again(422, ("fleet.error.note_required", {}))
+    service = _service(request)
+    try:
+        with service.db.transaction() as session:
+            do = service.alarms.acknowledge if step == "acknowledge" else service.alarms.clear
+            do(session, terminal_id, operation_id, who.staff.username, note.strip(), utcnow())
+    except AlarmNotFound:
+        return again(404, ("fleet.error.not_found", {}))
+    except AlarmAlreadyCleared as exc:
+        by = str(exc).rsplit(" by ", 1)[-1]
+        return again(409, ("fleet.error.cleared", {"by": by}))
+    target = back if back.startswith("/console/fleet") else "/console/fleet"
+    return RedirectResponse(f"{target}?done={step}", status_code=303)
+
+
+@router.post("/alarms/{terminal_id}/{operation_id}/acknowledge")
+def acknowledge(
+    request: Request,
+    terminal_id: str,
+    operation_id: str,
+    who: AlarmActor,
+    note: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[str, Form(max_length=200)] = "/console/fleet",
+) -> Response:
+    return _act(request, "acknowledge", terminal_id, operation_id, who, note, back)
+
+
+@router.post("/alarms/{terminal_id}/{operation_id}/clear")
+def clear(
+    request: Request,
+    terminal_id: str,
+    operation_id: str,
+    who: AlarmActor,
+    note: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[str, Form(max_length=200)] = "/console/fleet",
+) -> Response:
+    return _act(request, "clear", terminal_id, operation_id, who, note, back)
