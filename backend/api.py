@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_bridge.contract.messages import TerminalId
 from privacy import mask_id_number, mask_name, mask_phone
@@ -14,7 +16,7 @@ from privacy import mask_id_number, mask_name, mask_phone
 from . import limits, queries
 from .auth import routes as auth_routes
 from .auth.accounts import Accounts
-from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, require
+from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, refuse_stranger, require
 from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
 from .console import install as install_console
@@ -78,6 +80,13 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "sign in first"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A body FastAPI cannot parse is a 400 raised before the route's sign-in runs.
+        if exc.status_code == 400 and (refusal := await refuse_stranger(request)) is not None:
+            return refusal
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:

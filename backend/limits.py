@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth.guard import refuse_stranger
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,10 @@ def _safe_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
-async def _validation_failed(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_failed(request: Request, exc: RequestValidationError) -> Response:
+    refusal = await refuse_stranger(request)  # a stranger hears "sign in first", not the schema
+    if refusal is not None:
+        return refusal
     # FastAPI's own handler echoes the input; `1e999` there is infinity, which JSON cannot
     # carry, so the 422 itself raised and the client got a 500 and a dropped connection.
     return JSONResponse({"detail": _safe_errors(exc.errors())}, status_code=422)

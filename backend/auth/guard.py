@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from .accounts import Accounts
 from .roles import Permission, permissions_of
@@ -82,6 +82,40 @@ async def signed_in(request: Request) -> SignedIn:
     return who
 
 
+def identified(request: Request) -> SignedIn:
+    """The caller by a valid API token or session, nothing more (no CSRF, no role): what
+    decides a 401 before anything else about the request is looked at."""
+    auth: Auth = request.app.state.auth
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme:
+        who = auth.sessions.resolve_token(token.strip()) if scheme.lower() == "bearer" else None
+    else:
+        who = auth.sessions.resolve(request.cookies.get(SESSION_COOKIE, ""))
+    if who is None:
+        raise NotSignedIn()
+    return who
+
+
+async def refuse_stranger(request: Request) -> Response | None:
+    """The "sign in first" answer for a caller without valid credentials on a route that
+    takes its caller, else None. FastAPI reads and checks a body before a route's
+    dependencies run, so a stranger's malformed body would otherwise hear 422 or 400: what
+    the route expects."""
+    pending = list(
+        getattr(getattr(request.scope.get("route"), "dependant", None), "dependencies", [])
+    )
+    while pending:
+        dependency = pending.pop()
+        if getattr(dependency.call, "signs_in", False):
+            try:
+                identified(request)
+            except NotSignedIn as refused:
+                return await request.app.exception_handlers[NotSignedIn](request, refused)
+            return None
+        pending += dependency.dependencies
+    return None
+
+
 async def ready(request: Request) -> SignedIn:
     """The caller, signed in and past the first password change (any role)."""
     who = await signed_in(request)
@@ -100,7 +134,12 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, S
         return who
 
     dependency.__name__ = f"require_{permission.name.lower()}"
+    dependency.signs_in = True  # type: ignore[attr-defined]
     return dependency
+
+
+signed_in.signs_in = True  # type: ignore[attr-defined]
+ready.signs_in = True  # type: ignore[attr-defined]
 
 
 Caller = Annotated[SignedIn, Depends(signed_in)]
