@@ -539,3 +539,20 @@ class DepositCollection(Base):
     collected_at: Mapped[datetime]
     collected_by: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RetentionRun(Base):
+    """One pass of the retention job (PIPL): what it erased and by which rule (audit)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    worker_id: Mapped[str] = mapped_column(String(64))
+    retention_days: Mapped[int]
+    closed_before: Mapped[datetime]
+    applications: Mapped[int]
+    scans_deleted: Mapped[int]
+    bytes_freed: Mapped[int] = mapped_column(BigInteger)
+    dead_letters: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+

@@ -1,0 +1,200 @@
+"""Retention (PIPL): closed cases lose personal data and scans after the period, not before;
+statistics stay; shared scans stay while another case holds them; every run is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from datetime import timedelta
+
+import pytest
+from backend_unit_factories import chunks, material_for, submission
+from sqlalchemy import func, select
+
+from backend.dead_letters import DeadLetter
+from backend.models import (
+    Application,
+    Blob,
+    Material,
+    RetentionRun,
+    ServiceRating,
+    WorkflowHistory,
+    utcnow,
+)
+from backend.notifications.models import NotificationRow
+from backend.retention import Retention, RetentionSettings
+
+A, B, OPEN = "AH-T0001-20261120-0001", "AH-T0001-20261120-0002", "AH-T0001-20261120-0003"
+ONLY_A = bytes(random.Random(1).randrange(256) for _ in range(5_000))
+SHARED = bytes(random.Random(2).randrange(256) for _ in range(7_000))
+DAYS = 180
+
+
+def _closed_at(backend, no: str):
+    with backend.db.transaction() as s:
+        return s.scalar(
+            select(func.max(WorkflowHistory.at)).where(WorkflowHistory.application_no == no)
+        )
+
+
+@pytest.fixture
+def cases(backend):
+    """A and B rejected (A with its own scan and one it shares with OPEN), OPEN still open."""
+    backend.feed(
+        submission(A, materials=[material_for(ONLY_A), material_for(SHARED, "id-card")]),
+        submission(B),
+        submission(OPEN, materials=[material_for(SHARED, "id-card")]),
+    )
+    backend.feed(*chunks(ONLY_A, 4096), *chunks(SHARED, 4096))
+    for no in (A, B):
+        backend.desk.step(no, "accept", "staff-1")
+        backend.desk.step(no, "reject", "staff-1", "申请人张三电话13800138000未接")
+    with backend.db.transaction() as s:
+        s.add(ServiceRating(application_no=A, terminal_id="T0001", score=2, rated_at=utcnow()))
+    return backend
+
+
+def _retention(backend, **settings) -> Retention:
+    return Retention(backend.db, backend.ingest.blobs, RetentionSettings(days=DAYS, **settings))
+
+
+def _path(backend, data: bytes):
+    sha = hashlib.sha256(data).hexdigest()
+    return backend.blob_dir / sha[:2] / sha
+
+
+def test_nothing_is_erased_a_minute_before_the_period_ends(cases):
+    first_closed = min(_closed_at(cases, A), _closed_at(cases, B))
+
+    report = _retention(cases).run(first_closed + timedelta(days=DAYS) - timedelta(minutes=1))
+
+    assert (report.applications, report.scans_deleted) == (0, 0)
+    app = cases.application(A)
+    assert (app.applicant_name, app.personal_data_erased_at) != ("", None)
+    assert app.personal_data_erased_at is None and app.phone
+    assert _path(cases, ONLY_A).is_file() and _path(cases, SHARED).is_file()
+
+
+def test_closed_cases_lose_personal_data_and_scans_after_the_period(cases, caplog):
+    before = {
+        "applications": cases.count(Application),
+        "history": cases.count(WorkflowHistory),
+        "notifications": cases.count(NotificationRow),
+        "materials": cases.count(Material),
+    }
+    open_before = cases.application(OPEN)
+    last_closed = max(_closed_at(cases, A), _closed_at(cases, B))
+    now = last_closed + timedelta(days=DAYS, minutes=1)
+
+    with caplog.at_level(logging.INFO, logger="allhours.audit"):
+        report = _retention(cases).run(now)
+
+    assert (report.applications, report.scans_deleted) == (2, 1)
+    assert report.bytes_freed == len(ONLY_A)
+    for no in (A, B):
+        app = cases.application(no)
+        assert (app.applicant_name, app.id_number, app.phone, app.identity) == ("", "", "", {})
+        assert app.applicant_ref is None and app.personal_data_erased_at == now
+        # What the statistics read stays.
+        assert (app.status, app.item_code, app.terminal_id) == ("rejected", "HJ-0101", "T0001")
+        assert app.submitted_at is not None
+    # A's own scan is gone; the one OPEN still holds stays, with its blob row.
+    assert not _path(cases, ONLY_A).exists()
+    assert _path(cases, SHARED).read_bytes() == SHARED
+    with cases.db.transaction() as s:
+        assert s.get(Blob, hashlib.sha256(ONLY_A).hexdigest()) is None
+        assert s.get(Blob, hashlib.sha256(SHARED).hexdigest()) is not None
+        a_materials = s.scalars(select(Material).where(Material.application_no == A)).all()
+        assert sorted(m.material_code for m in a_materials) == ["household-register", "id-card"]
+        assert {m.sha256 for m in a_materials} == {""}
+        assert all(m.pages == 1 and m.size > 0 for m in a_materials)
+        notes = s.scalars(
+            select(WorkflowHistory.note).where(WorkflowHistory.application_no.in_([A, B]))
+        ).all()
+        assert set(notes) == {""}
+        for row in s.scalars(
+            select(NotificationRow).where(NotificationRow.application_no.in_([A, B]))
+        ):
+            assert (row.phone, row.params, row.sealed) == ("", {}, None)
+            assert row.kind and row.state
+        assert s.get(ServiceRating, A).score == 2
+        (run,) = s.scalars(select(RetentionRun)).all()
+        assert (run.applications, run.scans_deleted, run.retention_days) == (2, 1, DAYS)
+    after = {
+        "applications": cases.count(Application),
+        "history": cases.count(WorkflowHistory),
+        "notifications": cases.count(NotificationRow),
+        "materials": cases.count(Material),
+    }
+    assert after == before
+    # The open case is untouched.
+    still = cases.application(OPEN)
+    assert (still.applicant_name, still.phone, still.personal_data_erased_at) == (
+        open_before.applicant_name,
+        open_before.phone,
+        None,
+    )
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "allhours.audit"]
+    assert "2 closed cases" in line and "1 scans" in line and f"{DAYS} days" in line
+    assert open_before.phone not in line and open_before.applicant_name not in line
+
+
+def test_a_second_run_erases_nothing_more(cases):
+    now = max(_closed_at(cases, A), _closed_at(cases, B)) + timedelta(days=DAYS, minutes=1)
+    retention = _retention(cases)
+    retention.run(now)
+
+    again = retention.run(now + timedelta(days=1))
+
+    assert (again.applications, again.scans_deleted, again.bytes_freed) == (0, 0, 0)
+    assert cases.application(A).personal_data_erased_at == now
+    assert cases.count(RetentionRun) == 2
+
+
+def test_batches_are_bounded_and_all_due_cases_are_reached(cases):
+    now = max(_closed_at(cases, A), _closed_at(cases, B)) + timedelta(days=DAYS, minutes=1)
+
+    report = _retention(cases, batch=1).run(now)
+
+    assert report.applications == 2
+
+
+def test_a_shared_scan_goes_when_its_last_case_goes(cases):
+    cases.desk.step(OPEN, "accept", "staff-1")
+    cases.desk.step(OPEN, "reject", "staff-1")
+    now = _closed_at(cases, OPEN) + timedelta(days=DAYS, minutes=1)
+
+    report = _retention(cases).run(now)
+
+    assert (report.applications, report.scans_deleted) == (3, 2)
+    assert not _path(cases, SHARED).exists()
+
+
+def test_old_dead_letters_lose_their_payload(cases):
+    now = utcnow()
+    with cases.db.transaction() as s:
+        for age, payload in ((DAYS + 1, b'{"old": 1}'), (DAYS - 1, b'{"new": 1}')):
+            s.add(
+                DeadLetter(
+                    topic="t",
+                    payload=payload,
+                    size=len(payload),
+                    reason="IntegrityError",
+                    attempts=3,
+                    failed_at=now - timedelta(days=age),
+                )
+            )
+
+    report = _retention(cases).run(now)
+
+    assert report.dead_letters == 1
+    with cases.db.transaction() as s:
+        kept = s.scalars(select(DeadLetter.payload).order_by(DeadLetter.id)).all()
+    assert kept == [None, b'{"new": 1}']
+
+
+@pytest.mark.parametrize("days", [0, -5, 36_501])
+def test_a_retention_period_outside_bounds_is_refused(days):
+    with pytest.raises(ValueError, match=r"retention days must be 1\.\.36500"):
+        RetentionSettings(days=days)
