@@ -24,21 +24,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_terminal(args: argparse.Namespace) -> int:
     from cloud_bridge.contract.messages import utcnow
-    from provisioning.bundle import IdentityError, TerminalIdentity
 
+    from .commands.kiosk import NEEDS_SETTINGS
+    from .commands.kiosk import run as run_kiosk
     from .headless import ScriptError, run_script
+    from .settings import ENV_SETTINGS_FILE, SettingsError, load_terminal_config
 
     if not args.headless:
-        from .commands.kiosk import run as run_kiosk
-
         return run_kiosk(args)
     if args.script is None:
         print("--headless needs --script FILE", file=sys.stderr)
         return 2
+    path = args.settings or os.environ.get(ENV_SETTINGS_FILE)
+    if not path:
+        print(NEEDS_SETTINGS, file=sys.stderr)
+        return 2
     try:
-        identity = TerminalIdentity.load(args.data_dir, utcnow())
-        return run_script(args.script, identity=identity, data_dir=args.data_dir)
-    except IdentityError as exc:
+        return run_script(args.script, config=load_terminal_config(path, utcnow()))
+    except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ScriptError as exc:
@@ -123,13 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings",
         type=Path,
         default=None,
-        help="the terminal's settings file, for the kiosk (default: $ALLHOURS_SETTINGS)",
-    )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path("var/terminal"),
-        help="the terminal's data, with the identity `allhours enroll` put there",
+        help="the terminal's settings file (default: $ALLHOURS_SETTINGS)",
     )
     p.set_defaults(func=cmd_terminal)
 

@@ -1,4 +1,7 @@
-"""`allhours terminal --headless --script FILE`: a terminal on emulated devices, driven by a script.
+"""`allhours terminal --headless --settings FILE --script FILE`: a training terminal, scripted.
+
+The terminal is built by the bootstrap from its settings, which must say `emulate = true`:
+the script places cards on the emulated reader and stands in for the citizen.
 
 A script is TOML: an optional `[terminal]` table and a list of `[[step]]` tables, each with
 `do = "submit" | "staff_load" | "pickup" | "wait_sent" | "sleep"`. See docs/terminal.md.
@@ -14,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from cloud_bridge.link import wait_until
-from provisioning.bundle import TerminalIdentity
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.session import FlowError
 
+from .bootstrap import build_terminal
+from .settings import TerminalConfig
 from .story import (
     Citizen,
     citizen_picks_up,
@@ -25,7 +29,7 @@ from .story import (
     staff_loads_results,
     staff_signs_in,
 )
-from .wiring import enrolled_terminal
+from .wiring import EmulatedDevices
 
 log = logging.getLogger(__name__)
 STEPS = ("submit", "staff_load", "pickup", "wait_sent", "sleep")
@@ -57,7 +61,7 @@ def load_script(path: Path) -> dict[str, Any]:
                 raise ScriptError(f"{path}: step {n}: submit needs `item`")
         if kind == "staff_load" and not ("code" in step or step.get("code_from") == "stdin"):
             raise ScriptError(
-                f'{path}: step {n}: staff_load needs the console\'s sign-in `code`'
+                f"{path}: step {n}: staff_load needs the console's sign-in `code`"
                 ' or code_from = "stdin"'
             )
         if kind == "pickup" and not ("code" in step or step.get("code_from") == "stdin"):
@@ -68,15 +72,24 @@ def load_script(path: Path) -> dict[str, Any]:
 def run_script(
     path: Path,
     *,
-    identity: TerminalIdentity,
-    data_dir: Path,
+    config: TerminalConfig,
     say: Callable[[str], None] = print,
 ) -> int:
     """Run every step; exit status 0 when all of them succeeded."""
+    if not config.settings.emulate:
+        raise ScriptError(
+            f"{config.file}: emulate: a scripted terminal drives emulated devices;"
+            " its settings must say emulate = true"
+        )
     script = load_script(path)
-    node, devices = enrolled_terminal(identity, data_dir)
-    terminal_id = identity.terminal_id
-    broker_host, broker_port = identity.bundle.broker_host, identity.bundle.broker_port
+    terminal = build_terminal(config, emulated=EmulatedDevices())
+    node, devices = terminal.node, terminal.emulated
+    assert devices is not None
+    terminal_id = config.identity.terminal_id
+    broker_host, broker_port = (
+        config.identity.bundle.broker_host,
+        config.identity.bundle.broker_port,
+    )
     node.start()
     failures = 0
     try:
@@ -124,6 +137,6 @@ def run_script(
                 failures += 1
                 say(f"{tag} FAILED: {exc}")
     finally:
-        node.stop()
+        terminal.close()
     say(f"[{terminal_id}] {len(script['step']) - failures} of {len(script['step'])} steps ok")
     return 0 if failures == 0 else 1

@@ -13,13 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from cnid_support import CITIZEN_NUMBER
+from enrolled_terminal import enrolled
 
 from allhours.bootstrap import build_terminal
-from allhours.broker import free_port
 from allhours.settings import SettingsError, load_terminal_config
 from allhours.wiring import emulate_locker
-from backend.enrollment import enrollment_server
-from backend.service import BackendService
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
 from devices.identity.cnid import CnIdReader
@@ -27,8 +25,6 @@ from devices.lock.rs485_board import Rs485LockBoard
 from devices.printer.emulator import EscposPrinterEmulator
 from devices.printer.port import PrintedTicket
 from locker.config import load_locker_config
-from provisioning.authority import SiteAuthority
-from provisioning.enroll_client import enroll
 from terminal.flows.pickup import PickupStep
 from terminal.flows.staff import StaffMember
 
@@ -59,25 +55,6 @@ def _frames(folder: Path) -> str:
     return str(folder / "frame_%03d.png")
 
 
-def _enrolled(tmp_path: Path) -> Path:
-    authority = SiteAuthority.create(tmp_path / "site-ca")
-    service = BackendService(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "b", broker_port=None)
-    server = enrollment_server(
-        service,
-        authority,
-        broker_host="127.0.0.1",
-        broker_port=free_port(),
-        host="127.0.0.1",
-        port=free_port(),
-    ).start()
-    try:
-        enroll(server.url, str(authority.issue_token("T0001")), tmp_path / "T0001")
-    finally:
-        server.stop()
-        service.stop()
-    return tmp_path / "T0001"
-
-
 @pytest.fixture
 def rs485(tmp_path):
     """The locker board's emulated firmware on a pty, as the devices file will name it."""
@@ -106,7 +83,7 @@ def _settings(tmp_path: Path, reader: str, rs485: str, printer_port: int) -> Pat
     )
     path = tmp_path / "terminal.toml"
     path.write_text(
-        f'data_dir = "{_enrolled(tmp_path)}"\n'
+        f'data_dir = "{enrolled(tmp_path)}"\n'
         'devices = "devices.toml"\n'
         f'[printer]\nurl = "tcp://127.0.0.1:{printer_port}"\n'
     )
@@ -195,7 +172,7 @@ def test_real_device_settings_with_a_broken_devices_file_name_both_files(tmp_pat
         'locker = "locker.toml"\n[identity]\nkind = "magstripe"\n'
     )
     path = tmp_path / "terminal.toml"
-    path.write_text(f'data_dir = "{_enrolled(tmp_path)}"\ndevices = "devices.toml"\n')
+    path.write_text(f'data_dir = "{enrolled(tmp_path)}"\ndevices = "devices.toml"\n')
     config = load_terminal_config(path, m.utcnow())
     with pytest.raises(SettingsError) as refused:
         build_terminal(config)

@@ -11,13 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from enrolled_terminal import enrolled
 from PIL import Image
-
-from allhours.broker import free_port
-from backend.enrollment import enrollment_server
-from backend.service import BackendService
-from provisioning.authority import SiteAuthority
-from provisioning.enroll_client import enroll
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -60,26 +55,6 @@ def test_screenshots_writes_an_index_and_distinct_non_blank_pictures_per_languag
             assert picture.std() > 10, f"{stop}: a blank picture"
         assert np.abs(zh - en).mean() > 0.5, f"{stop}: Chinese and English look the same"
         assert np.abs(en - large).mean() > 5, f"{stop}: large text looks like normal text"
-
-
-def _enrolled(tmp_path: Path) -> Path:
-    """A terminal data dir enrolled through the real HTTPS endpoint; its broker is not running."""
-    authority = SiteAuthority.create(tmp_path / "site-ca")
-    service = BackendService(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "b", broker_port=None)
-    server = enrollment_server(
-        service,
-        authority,
-        broker_host="127.0.0.1",
-        broker_port=free_port(),
-        host="127.0.0.1",
-        port=free_port(),
-    ).start()
-    try:
-        enroll(server.url, str(authority.issue_token("T0001")), tmp_path / "T0001")
-    finally:
-        server.stop()
-        service.stop()
-    return tmp_path / "T0001"
 
 
 def _settings(tmp_path: Path, data_dir: Path, extra: str = "") -> Path:
@@ -126,7 +101,7 @@ def test_kiosk_refuses_to_start_without_an_enrollment_and_says_how(tmp_path):
 
 
 def test_config_check_prints_what_the_terminal_would_run_with_and_no_key(tmp_path):
-    data_dir = _enrolled(tmp_path)
+    data_dir = enrolled(tmp_path)
     settings = _settings(tmp_path, data_dir, '[printer]\nurl = "tcp://10.0.0.9:9100"\n')
     proc = subprocess.run(
         [sys.executable, "-m", "allhours.cli", "config", "check", str(settings)],
@@ -157,7 +132,7 @@ def test_config_check_prints_what_the_terminal_would_run_with_and_no_key(tmp_pat
 
 
 def test_kiosk_starts_headless_and_stops_cleanly_on_sigterm(tmp_path):
-    data_dir = _enrolled(tmp_path)
+    data_dir = enrolled(tmp_path)
     proc = subprocess.Popen(
         [
             sys.executable,

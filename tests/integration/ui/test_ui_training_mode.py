@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_ui_commands import _enrolled
+from enrolled_terminal import enrolled
 
 from allhours.bootstrap import build_terminal
 from allhours.settings import load_terminal_config
@@ -16,7 +16,7 @@ from terminal.ui.kiosk import Kiosk
 
 def test_a_training_kiosk_says_so_on_screen_in_both_languages(tmp_path: Path):
     path = tmp_path / "terminal.toml"
-    path.write_text(f'data_dir = "{_enrolled(tmp_path)}"\nemulate = true\n', encoding="utf-8")
+    path.write_text(f'data_dir = "{enrolled(tmp_path)}"\nemulate = true\n', encoding="utf-8")
     terminal = build_terminal(load_terminal_config(path, m.utcnow()))
     drv = KioskDriver(Kiosk(terminal.node, lang="zh", training=terminal.training))
     try:
