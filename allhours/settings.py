@@ -171,7 +171,7 @@ def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(file)"
     env = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
     where = f" (or {env})" if error["loc"] and env in os.environ else ""
-    return f"{key}{where}: {error['msg']}"
+    return f"{key}{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def _absolute(base: Path, data: dict[str, Any]) -> dict[str, Any]:
