@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--code-ttl-days", type=float)
     p.add_argument("--command-ttl-minutes", type=float)
     p.add_argument(
+        "--retention-days",
+        type=int,
+        help="days a closed case keeps personal data and scans (PIPL, default 180)",
+    )
+    p.add_argument(
         "--holidays",
         type=Path,
         action="append",

@@ -19,6 +19,7 @@ from provisioning.authority import EnrollmentRefused, SiteAuthority
 
 from .api import serve
 from .enrollment import EnrollmentServer, enrollment_server, worker_identity
+from .retention import RetentionSettings
 from .service import BackendService
 from .settings import BackendSettings, BackendSettingsError
 from .workdays import CN_OFFICIAL, WorkingDayCalendar
@@ -65,6 +66,7 @@ def build_backend(s: BackendSettings) -> Backend:
         code_ttl=timedelta(days=s.code_ttl_days),
         command_ttl=timedelta(minutes=s.command_ttl_minutes),
         calendar=calendar,
+        retention=RetentionSettings(days=s.retention_days),
     )
     # Terminals renew at the name they reach us by, never at a wildcard bind address.
     names = s.public_names

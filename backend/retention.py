@@ -51,6 +51,7 @@ CLOSED_STATES = (State.REJECTED.value, State.PICKED_UP.value, State.RETURNED.val
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 36_500
 LEASE = "retention"
+FIRST_RUN_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class RetentionSettings:
             )
         if not 1 <= self.batch <= 10_000:
             raise ValueError(f"retention batch must be 1..10000, not {self.batch}")
+        if self.every <= timedelta(0):
+            raise ValueError("the retention job needs a positive interval")
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,10 @@ class RetentionJob:
         return self
 
     def _loop(self) -> None:
+        # Not at once: a worker that restarts often must not take the lease for each start.
+        first = min(self.retention.settings.every, FIRST_RUN_AFTER).total_seconds()
+        if self._stop.wait(first):
+            return
         while not self._stop.is_set():
             try:
                 if self.lease.hold():

@@ -28,6 +28,7 @@ from .notifications.reminders import Reminders
 from .notifications.sealing import load_or_create_key
 from .notifications.service import NotificationWorker, WorkerSettings
 from .presence import Presence, PresenceMonitor, PresenceSettings
+from .retention import Retention, RetentionJob, RetentionSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .sms import SmsProvider
 from .staff import StaffDesk
@@ -62,6 +63,7 @@ class BackendService:
         clock: Callable[[], datetime] = utcnow,
         presence: PresenceSettings | None = None,
         alarms: AlarmSettings | None = None,
+        retention: RetentionSettings | None = None,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -116,6 +118,10 @@ class BackendService:
             notification_key,
         )
         self.escalations = Escalations(self.db, calendar)
+        # PIPL: closed cases lose personal data and scans after retention.days (one worker).
+        self.retention = RetentionJob(
+            Retention(self.db, self.blobs, retention, worker_id=client_id, clock=clock), clock
+        )
         self.notifications.escalations = self.escalations.run
         self.mqtt: BackendMqtt | None = None
         if broker_port is not None:
@@ -140,11 +146,13 @@ class BackendService:
             self.mqtt.start()
         self.notifications.start()
         self.presence_monitor.start()
+        self.retention.start()
         return self
 
     def stop(self) -> None:
         """Stop ingest, the MQTT link and notifications, then close database connections."""
         self.presence_monitor.stop()
+        self.retention.stop()
         if self.mqtt:
             self.mqtt.stop()
         self.notifications.stop()

@@ -16,6 +16,7 @@
     public_names = ["backend.example.gov.cn"] # what terminals reach broker and enrollment by
     code_ttl_days = 7
     command_ttl_minutes = 60
+    retention_days = 180                      # closed cases keep personal data (PIPL)
     holidays = ["holidays-2027.json"]         # official holidays, backend/workdays.py
     log_level = "INFO"
 
@@ -65,6 +66,8 @@ class BackendSettings(BaseModel):
     public_names: tuple[str, ...] = ()
     code_ttl_days: float = Field(default=7.0, gt=0, le=60)
     command_ttl_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    # PIPL: days a closed case keeps personal data and scans (backend/retention.py).
+    retention_days: int = Field(default=180, ge=1, le=36_500)
     holidays: tuple[Path, ...] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

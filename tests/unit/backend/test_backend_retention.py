@@ -12,6 +12,8 @@ import pytest
 from backend_unit_factories import chunks, material_for, submission
 from sqlalchemy import func, select
 
+from allhours.broker import free_port
+from backend.bootstrap import build_backend
 from backend.dead_letters import DeadLetter
 from backend.models import (
     Application,
@@ -24,6 +26,8 @@ from backend.models import (
 )
 from backend.notifications.models import NotificationRow
 from backend.retention import Retention, RetentionSettings
+from backend.settings import BackendSettingsError, load_backend_settings
+from provisioning.authority import SiteAuthority
 
 A, B, OPEN = "AH-T0001-20261120-0001", "AH-T0001-20261120-0002", "AH-T0001-20261120-0003"
 ONLY_A = bytes(random.Random(1).randrange(256) for _ in range(5_000))
@@ -198,3 +202,21 @@ def test_old_dead_letters_lose_their_payload(cases):
 def test_a_retention_period_outside_bounds_is_refused(days):
     with pytest.raises(ValueError, match=r"retention days must be 1\.\.36500"):
         RetentionSettings(days=days)
+
+
+def test_the_worker_settings_carry_the_retention_days(tmp_path):
+    SiteAuthority.create(tmp_path / "site-ca")
+    path = tmp_path / "backend.toml"
+    path.write_text(
+        f'database_url = "sqlite:///{tmp_path / "b.sqlite"}"\n'
+        'ca_dir = "site-ca"\nblob_dir = "blobs"\nretention_days = 30\n',
+        encoding="utf-8",
+    )
+    backend = build_backend(load_backend_settings(path, {"enroll_port": free_port()}))
+    try:
+        assert backend.service.retention.retention.settings.days == 30
+    finally:
+        backend.enrollment.stop()
+        backend.service.stop()
+    with pytest.raises(BackendSettingsError, match=r"retention_days: .*greater than or equal to 1"):
+        load_backend_settings(path, {"retention_days": 0})
