@@ -1,12 +1,12 @@
 """`python -m backend.migrations`: write a new revision, or show where a database stands.
 
-    python -m backend.migrations revision "terminals: presence columns"
-        compares backend/models.py with the schema the existing revisions make (on a scratch
-        SQLite database) and writes versions/NNNN_<slug>.py chained on the head, to review.
-    python -m backend.migrations current --database-url URL
-        prints the database's revision and the code's head.
-
-Upgrading is `python -m backend --migrate-only` (or simply starting the backend).
+python -m backend.migrations revision "terminals: presence columns"
+    compares backend/models.py with the schema the existing revisions make (on a scratch
+    SQLite database) and writes versions/NNNN_<slug>.py chained on the head, to review.
+python -m backend.migrations current --database-url URL
+    prints the database's revision and the code's head.
+python -m backend.migrations upgrade --database-url URL
+    brings the database to the head (a backend worker also does this when it starts).
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from backend.db import alembic_config, current_revision, head_revision, make_engine, migrate
+from backend.db import (
+    MigrationError,
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+)
 
 VERSIONS = Path(__file__).parent / "versions"
 
@@ -73,6 +80,18 @@ def cmd_current(args: argparse.Namespace) -> int:
     return 0 if len(heads) == 1 else 1
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    engine = make_engine(args.database_url)
+    try:
+        print(f"database at {migrate(engine)}")
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend.migrations", description=__doc__)
     sub = p.add_subparsers(required=True)
@@ -82,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("current", help="the database's revision and the code's head")
     c.add_argument("--database-url", required=True)
     c.set_defaults(func=cmd_current)
+    u = sub.add_parser("upgrade", help="bring the database to the code's head")
+    u.add_argument("--database-url", required=True)
+    u.set_defaults(func=cmd_upgrade)
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -268,3 +268,20 @@ def test_workers_starting_together_migrate_once(postgres_url: str):
         assert _schema_diff(engine) == []
     finally:
         engine.dispose()
+
+
+def test_the_migrations_command_upgrades_and_reports(tmp_path, capsys):
+    from backend.migrations.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["upgrade", "--database-url", url]) == 0
+    assert capsys.readouterr().out.strip() == f"database at {head_revision()}"
+    assert main(["current", "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert f"database: {head_revision()}" in out and f"code head: {head_revision()}" in out
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'zz_unknown'"))
+    engine.dispose()
+    assert main(["upgrade", "--database-url", url]) == 2
+    assert "newer release" in capsys.readouterr().err
