@@ -1,5 +1,6 @@
 """Claiming and assignment, escalation to the clerk then the supervisor, staff notices, the
-statistics dashboard and the follow-up of low ratings, over the real app (TestClient, SQLite)."""
+statistics dashboard and the follow-up of low ratings, over the real app (TestClient), on SQLite
+and on PostgreSQL 15."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
 
 
 @pytest.fixture
-def service(tmp_path):
-    svc = BackendService(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "blobs", broker_port=None)
+def service(tmp_path, database_url):
+    svc = BackendService(database_url, tmp_path / "blobs", broker_port=None)
     for terminal in ("T0001", "T0002"):
         svc.register_terminal(terminal, KEY)
     submit(svc, NO)
