@@ -84,7 +84,12 @@ def build_terminal(
         log.warning("TRAINING MODE: emulated devices; nothing here serves a real citizen")
         devices = emulated or EmulatedDevices.with_live_face()
         node, _ = enrolled_terminal(
-            identity, s.data_dir, devices=devices, clock=clock, printer=printer
+            identity,
+            s.data_dir,
+            devices=devices,
+            clock=clock,
+            printer=printer,
+            telemetry_interval_s=s.link.telemetry_interval_s,
         )
         return Terminal(config, node, devices)
 
@@ -108,6 +113,7 @@ def build_terminal(
             tls=identity.tls,
             backend_keys=bundle.backend_signing_keys,
             renewal=CertificateRenewal(s.data_dir, clock),
+            telemetry_interval_s=s.link.telemetry_interval_s,
         ),
         clock=clock,
         supervision=configured.supervision,

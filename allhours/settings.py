@@ -14,6 +14,9 @@
     dpi = 160                  # optional: the screen's dots per inch (touch sizes)
     speech = false             # speak prompts with espeak-ng
 
+    [link]
+    telemetry_interval_s = 60  # how often device health and compartments go to the backend
+
     [printer]                  # optional: the receipt printer
     url = "usb://0416:5011"    # usb://VID:PID | serial:///dev/ttyS1?baudrate=19200 | tcp://HOST:9100
 
@@ -61,6 +64,10 @@ class KioskSettings(_Section):
     idle_warning_s: float = Field(default=20.0, ge=5, le=120)
     dpi: float | None = Field(default=None, ge=60, le=600)
     speech: bool = False
+
+
+class LinkSettings(_Section):
+    telemetry_interval_s: float = Field(default=60.0, ge=1, le=3600)
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,7 @@ class TerminalSettings(BaseSettings):
     emulate: bool = False
     devices: Path | None = None
     kiosk: KioskSettings = KioskSettings()
+    link: LinkSettings = LinkSettings()
     printer: PrinterSettings | None = None
 
     @model_validator(mode="after")
@@ -232,6 +240,7 @@ def describe(config: TerminalConfig) -> list[str]:
         f"backend keys       {len(b.backend_signing_keys)} trusted",
         f"devices file       {s.devices if s.devices else '(emulated)'}",
         f"printer            {s.printer.url if s.printer else '(none)'}",
+        f"telemetry          every {s.link.telemetry_interval_s:g} s",
         f"kiosk              lang={s.kiosk.lang} large={s.kiosk.large} display={s.kiosk.display}"
         f" idle={s.kiosk.idle_timeout_s:g}+{s.kiosk.idle_warning_s:g}s"
         f" dpi={s.kiosk.dpi if s.kiosk.dpi else 'default'} speech={s.kiosk.speech}",

@@ -18,8 +18,10 @@ from provisioning.enroll_client import enroll
 from terminal.node import TerminalNode
 
 from .backend_host import BackendHost
+from .bootstrap import build_terminal
 from .broker import PrivateMosquitto, free_port
-from .wiring import EmulatedDevices, enrolled_terminal
+from .settings import load_terminal_config
+from .wiring import EmulatedDevices
 
 
 class SiteError(RuntimeError):
@@ -67,13 +69,20 @@ class LocalSite:
             data_dir = self.workdir / self.terminal_id
             identity = enroll(self.backend.enroll_url, str(token), data_dir)
             self.identity = identity
-            self.node, self.devices = enrolled_terminal(
-                identity,
-                data_dir,
-                clock=self.clock,
-                telemetry_interval_s=self.telemetry_interval_s,
-                devices=EmulatedDevices.with_live_face() if self.live_face else None,
+            # The terminal is built as a training kiosk is: a settings file, the bootstrap.
+            settings = self.workdir / "terminal.toml"
+            settings.write_text(
+                f'data_dir = "{data_dir}"\nemulate = true\n'
+                f"[link]\ntelemetry_interval_s = {self.telemetry_interval_s}\n",
+                encoding="utf-8",
             )
+            self.devices = EmulatedDevices.with_live_face() if self.live_face else EmulatedDevices()
+            terminal = build_terminal(
+                load_terminal_config(settings, self.clock()),
+                clock=self.clock,
+                emulated=self.devices,
+            )
+            self.node = terminal.node
             self.node.start()
             if not self.node.link.wait_connected(10):
                 raise SiteError("the terminal could not reach the broker")

@@ -157,3 +157,4 @@ def test_the_documented_example_is_a_valid_real_terminal(monkeypatch):
     s = load_settings(example)
     assert s.emulate is False and s.devices == example.parent.resolve() / "devices.toml"
     assert s.printer is not None and s.printer.target.kind == "usb"
+    assert s.link.telemetry_interval_s == 60
