@@ -40,6 +40,7 @@ from .ratings import ServiceRatings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
 from .security_alarms import raise_security_alarm
 from .sms import SmsSender
+from .supplements import Supplements
 from .terminal_service import DepositCollections
 from .terminal_sign_in import TerminalSignIns, load_or_create_code_key
 from .workflow import WorkflowError, WorkflowSettings
@@ -218,6 +219,8 @@ class Ingest:
         # Staff at the terminal: sign-in codes answered here, collections recorded with the name.
         self.sign_ins = TerminalSignIns(load_or_create_code_key(db), clock=clock)
         self._handlers[m.DepositCollected] = DepositCollections(clock).record
+        # 容缺: owed materials brought later, at any terminal, to the same application.
+        self._handlers[m.SupplementProvided] = Supplements(self.progress, clock).record
         submitted = self._handlers[m.ApplicationSubmitted]
 
         def application_submitted(session, msg, terminal, after) -> Applied:

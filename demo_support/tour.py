@@ -58,6 +58,7 @@ STOPS = (
     "pickup_card",
     "pickup_wrong_holder",
     "query",
+    "supplement",
     "staff_login",
     "staff",
     "error",
@@ -253,6 +254,10 @@ def tour(
     drv.tap(query.search_button)
     drv.wait_for(lambda: query.state_line.text, what="a query result")
     at("query")
+    # Bringing an owed material: offline here, so the screen says the centre cannot be reached.
+    k.go("supplement", number=application_no, tail=SAMPLE_PHONE[-4:])
+    drv.wait_for(lambda: screens["supplement"].error.text, what="the supplement screen's answer")
+    at("supplement")
     k.end_session("tour")
     # Staff mode.
     drv.tap(screens["home"].staff_button)

@@ -30,7 +30,7 @@ from devices.camera.port import FrameSource
 from devices.identity.port import IdentityReader
 from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.port import LockPort
-from devices.printer.port import PrinterError, ReceiptPrinter
+from devices.printer.port import ReceiptPrinter
 from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import AttemptPolicy, LockerAlarm, LockerBank, Opened
@@ -39,6 +39,7 @@ from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
+from terminal import health
 from terminal.catalog import Catalog, ServiceItem
 from terminal.command_limits import ArmingBudget, CommandLimits
 from terminal.config_bundle import ConfigBundles, ConfigStore
@@ -46,6 +47,7 @@ from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
 from terminal.flows.submission import SubmissionFlow
+from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
@@ -284,6 +286,10 @@ class TerminalNode:
     def pickup(self) -> PickupFlow:
         return PickupFlow(self.parts)
 
+    def supplement(self) -> SupplementFlow:
+        """补交材料: owed materials for an application found by number and phone tail."""
+        return SupplementFlow(self.parts, self.progress)
+
     def staff(self, member: StaffMember) -> StaffServiceFlow:
         """Service mode for a staff member the backend signed in (`staff_sign_in`)."""
         return StaffServiceFlow(self.parts, member)
@@ -386,32 +392,17 @@ class TerminalNode:
         )
         log.error("security alarm: %s", detail)
 
-    @staticmethod
-    def _printer_health(printer: ReceiptPrinter) -> m.DeviceHealth:
-        try:
-            status = printer.status()
-        except (PrinterError, OSError) as exc:
-            return m.DeviceHealth(ok=False, detail=f"unreachable: {exc}"[:200])
-        detail = f"online={status.online} paper={status.paper} cover_open={status.cover_open}"
-        return m.DeviceHealth(ok=status.can_print, detail=detail)
-
     def telemetry(self) -> m.Telemetry:
-        summary = self.locker.summary()
-        boards = self.locker.boards.diagnostics()
-        devices = {
-            # One board keeps the historical key; several are told apart by board id.
-            "lock_board" if len(boards) == 1 else f"lock_board:{bid}": m.DeviceHealth(
-                ok=bool(diag.get("connected", True)), detail=str(diag)[:200]
-            )
-            for bid, diag in boards.items()
-        }
-        if self.devices.printer is not None:
-            devices["printer"] = self._printer_health(self.devices.printer)
+        """The health report: every device port's diagnostics, disk, backlog (terminal.health)."""
+        free, total = health.disk_usage(self.data_dir)
         return m.Telemetry(
             terminal_id=self.terminal_id,
             uptime_s=self.link.uptime_s(),
             outbox_backlog=self.outbox.backlog(),
-            compartments=summary,
-            devices=devices,
+            compartments=self.locker.summary(),
+            devices=health.device_reports(self.devices, self.locker.boards.diagnostics()),
             lockout_remaining_s=self.locker.lockout_remaining(),
+            disk_free_bytes=free,
+            disk_total_bytes=total,
+            config_version=self.config.active_version()[:64],
         )

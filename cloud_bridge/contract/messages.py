@@ -274,6 +274,21 @@ class DepositCollected(_Event):
     staff_sign_in: OperationId
 
 
+class SupplementProvided(_Event):
+    """A citizen brought materials an application still owed (容缺), at any terminal.
+
+    operation_id is `SUP-` + random hex, fixed when queued. The citizen proved the application
+    with its number and the phone number's last 4 digits (as in `request.application_status`);
+    the backend checks the tail again and takes only materials the application still owes.
+    """
+
+    type: Literal["event.supplement_provided"] = "event.supplement_provided"
+    application_no: ApplicationNo
+    phone_tail: str = Field(pattern=r"^[0-9]{4}$", repr=False)
+    materials: list[MaterialRef] = Field(min_length=1, max_length=20)
+    provided_at: UtcTime
+
+
 class ResultPickedUp(_Event):
     """The applicant opened the compartment with a valid code; operation_id is the load id."""
 
@@ -608,6 +623,7 @@ EVENT_TYPES = (
     Alarm,
     ServiceRated,
     DepositCollected,
+    SupplementProvided,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (
     LoadResult,
@@ -653,6 +669,7 @@ AnyMessage = Annotated[
     | ApplicationStatusQuery
     | ApplicationStatus
     | DepositCollected
+    | SupplementProvided
     | StaffSignInQuery
     | StaffSignIn,
     Field(discriminator="type"),

@@ -266,6 +266,23 @@ def examples() -> dict[str, m.Message]:
             staff_sign_in="STAFF-3c9e1a7f5b2d8e40",
             **common,
         ),
+        m.SupplementProvided(
+            message_id=_ids(22),
+            operation_id="SUP-9b4e2c7a1f3d6e80",
+            application_no="AH-T0001-20261120-0001",
+            phone_tail="8000",
+            materials=[
+                m.MaterialRef(
+                    material_code="household-register",
+                    sha256="4f" * 32,
+                    size=201_733,
+                    content_type="application/pdf",
+                    pages=2,
+                )
+            ],
+            provided_at=datetime(2026, 11, 23, 13, 5, tzinfo=UTC),
+            **common,
+        ),
         m.StaffSignInQuery(
             message_id=_ids(20),
             operation_id="STAFF-3c9e1a7f5b2d8e40",

@@ -20,6 +20,7 @@ from kivy.uix.widget import Widget
 from terminal.flows.pickup import PickupFlow
 from terminal.flows.staff import StaffMember, StaffServiceFlow
 from terminal.flows.submission import SubmissionFlow
+from terminal.flows.supplement import SupplementFlow
 from terminal.node import TerminalNode
 from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator
 from terminal.ui.idle import IdleWatch
@@ -110,6 +111,7 @@ class Kiosk:
         self.submission: SubmissionFlow | None = None
         self.pickup: PickupFlow | None = None
         self.staff: StaffServiceFlow | None = None
+        self.supplement: SupplementFlow | None = None  # 补交材料: owed materials brought later
         self.online = False
         self.mrz_key: object | None = None  # a passport's MRZ, typed by the citizen
         self._events: list[Any] = []
@@ -249,6 +251,9 @@ class Kiosk:
         flow, self.submission = self.submission, None
         pickup, self.pickup = self.pickup, None
         self.staff = None
+        supplement, self.supplement = self.supplement, None
+        if supplement is not None:
+            supplement.cancel()  # files not sent are dropped with the citizen
         self.mrz_key = None
         problem = None
         if flow is not None:

@@ -38,7 +38,10 @@ class QueryScreen(KioskScreen):
         self.search_button = self.button("query.search", self.lookup)
         self.again_button = self.button("query.again", self.to_number, "secondary")
         self.finish_button = self.button("nav.finish", lambda: self.k.end_session("finish"))
+        # 容缺: when the application still owes materials, they can be brought here and now.
+        self.bring_button = self.button("query.bring", self.bring)
         self.number = ""
+        self.tail = ""
         self.progress: Progress | None = None
         self.step = NUMBER
         self._show_step(NUMBER)
@@ -72,8 +75,14 @@ class QueryScreen(KioskScreen):
             self.say(self.error, "query.bad_tail")
             return
         number, lookup = self.number, self.k.node.progress
+        self.tail = tail
         self._show_step(ASKING)
         self.k.run("query", lambda: lookup.ask(number, tail), self._show, self._failed)
+
+    def bring(self) -> None:
+        """On to bringing the owed materials, for the number and tail just typed."""
+        if self.progress is not None:
+            self.k.go("supplement", number=self.progress.application_no, tail=self.tail)
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, BadQuery):
@@ -105,7 +114,10 @@ class QueryScreen(KioskScreen):
         else:
             for w in (self.state_line, self.details, self.filler):
                 self.body.add_widget(w)
-            self.nav_buttons(self.again_button, self.finish_button)
+            p = self.progress
+            owes = p is not None and p.reached and p.found and bool(p.supplements)
+            extra = (self.bring_button,) if owes else ()
+            self.nav_buttons(self.again_button, *extra, self.finish_button)
         self.k.style(self.body)
 
     # ------------------------------------------------------------------ the answer
@@ -186,6 +198,7 @@ class QueryScreen(KioskScreen):
         self.keypad.clear()
         self.tail_keypad.clear()
         self.number = ""
+        self.tail = ""
         self.progress = None
         for w in (self.error, self.state_line, self.details):
             self.unsay(w)

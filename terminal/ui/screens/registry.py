@@ -12,6 +12,7 @@ from terminal.ui.screens.receipt import RatingScreen, ReceiptScreen
 from terminal.ui.screens.scan import ScanScreen
 from terminal.ui.screens.staff import StaffLoginScreen, StaffScreen
 from terminal.ui.screens.submission import DepositScreen, PhoneScreen, ReviewScreen
+from terminal.ui.screens.supplement import SupplementScreen
 from terminal.ui.screens.usb_import import UsbImportScreen
 
 SCREENS = {
@@ -32,6 +33,7 @@ SCREENS = {
     "pickup_code": PickupCodeScreen,
     "pickup_open": PickupOpenScreen,
     "query": QueryScreen,
+    "supplement": SupplementScreen,
     "staff_login": StaffLoginScreen,
     "staff": StaffScreen,
     "error": ErrorScreen,
