@@ -1,4 +1,5 @@
-"""Console page times on SQLite with many applications, as ratios to /healthz in the same run.
+"""Console page times with many applications on SQLite and on PostgreSQL 15, as ratios to
+/healthz on the same database in the same run, and PostgreSQL's time as a ratio to SQLite's.
 
 Served in-process by the real app (TestClient: no network hop), signed in as a supervisor.
 Measures the queue (all, one state, one deadline colour), a case page, a scanned page rendered
@@ -6,6 +7,8 @@ to PNG, a JSON detail by API token, the statistics dashboard (30 and 365 days), 
 escalation job (the first, which raises and notifies, and a steady one), and one sign-in
 (argon2id verification). Baseline: /healthz, which does one
 `SELECT 1`, so each ratio is what the page costs beyond a round trip through the app.
+PostgreSQL is a private throwaway cluster (allhours/postgres.py) on this machine, reached over
+TCP on 127.0.0.1, fsync off (page reads do not write).
 
     .venv/bin/python benchmarks/console_pages.py [APPLICATIONS]
 """
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit"
 from console_cases import KEY, PASSWORD, scanned_pdf, submit
 from fastapi.testclient import TestClient
 
+from allhours.postgres import PrivatePostgres
 from backend.api import create_app
 from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
@@ -95,52 +99,67 @@ def _pass(service: BackendService) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def measure(database_url: str, blob_dir: Path, count: int) -> tuple[float, list]:
+    """The baseline and the page times (ms) with `count` + 1 applications in `database_url`."""
+    service = BackendService(database_url, blob_dir, broker_port=None)
+    try:
+        service.register_terminal("T0001", KEY)
+        submit(service, NO, pdf=scanned_pdf())
+        _fill(service, count)
+        Accounts(service.db).add(
+            "sup.ma", ["supervisor"], password=PASSWORD, must_change_password=False
+        )
+        _, token = account_with_token(service.db, "clerk.api", ["clerk"])
+        with TestClient(create_app(service)) as client:
+            form = client.get("/console/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+            t0 = time.perf_counter()
+            client.post(
+                "/console/login",
+                data={"username": "sup.ma", "password": PASSWORD, "csrf_token": csrf},
+            )
+            sign_in_ms = (time.perf_counter() - t0) * 1000
+            base = _time(client, "/healthz", 50)
+            rows = [
+                ("queue, all (200 shown)", _time(client, "/console/queue", 20)),
+                ("queue, state filter", _time(client, "/console/queue?state=approved", 20)),
+                ("queue, colour filter", _time(client, "/console/queue?colour=red", 20)),
+                ("case page", _time(client, f"/console/applications/{NO}", 20)),
+                (
+                    "scan page 1 to PNG",
+                    _time(client, f"/console/applications/{NO}/materials/1/pages/1.png", 10),
+                ),
+                (
+                    "API detail by token",
+                    _time(client, f"/api/applications/{NO}", 20, headers=bearer(token)),
+                ),
+                ("statistics, 30 days", _time(client, "/console/statistics?days=30", 5)),
+                ("statistics, 365 days", _time(client, "/console/statistics?days=365", 5)),
+                ("escalation pass, first", _pass(service)),
+                ("escalation pass, steady", _pass(service)),
+                ("sign-in (argon2id)", sign_in_ms),
+            ]
+    finally:
+        service.stop()
+    return base, rows
+
+
 def main(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        service = BackendService(f"sqlite:///{tmp}/b.db", Path(tmp) / "blobs", broker_port=None)
-        try:
-            service.register_terminal("T0001", KEY)
-            submit(service, NO, pdf=scanned_pdf())
-            _fill(service, count)
-            Accounts(service.db).add(
-                "sup.ma", ["supervisor"], password=PASSWORD, must_change_password=False
-            )
-            _, token = account_with_token(service.db, "clerk.api", ["clerk"])
-            with TestClient(create_app(service)) as client:
-                form = client.get("/console/login").text
-                csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-                t0 = time.perf_counter()
-                client.post(
-                    "/console/login",
-                    data={"username": "sup.ma", "password": PASSWORD, "csrf_token": csrf},
-                )
-                sign_in_ms = (time.perf_counter() - t0) * 1000
-                base = _time(client, "/healthz", 50)
-                rows = [
-                    ("queue, all (200 shown)", _time(client, "/console/queue", 20)),
-                    ("queue, state filter", _time(client, "/console/queue?state=approved", 20)),
-                    ("queue, colour filter", _time(client, "/console/queue?colour=red", 20)),
-                    ("case page", _time(client, f"/console/applications/{NO}", 20)),
-                    (
-                        "scan page 1 to PNG",
-                        _time(client, f"/console/applications/{NO}/materials/1/pages/1.png", 10),
-                    ),
-                    (
-                        "API detail by token",
-                        _time(client, f"/api/applications/{NO}", 20, headers=bearer(token)),
-                    ),
-                    ("statistics, 30 days", _time(client, "/console/statistics?days=30", 5)),
-                    ("statistics, 365 days", _time(client, "/console/statistics?days=365", 5)),
-                    ("escalation pass, first", _pass(service)),
-                    ("escalation pass, steady", _pass(service)),
-                    ("sign-in (argon2id)", sign_in_ms),
-                ]
-        finally:
-            service.stop()
-    print(f"console pages with {count + 1} applications on SQLite (median ms; x = / healthz)")
-    print(f"  {'healthz (baseline)':<26} {base:8.2f} ms")
-    for name, ms in rows:
-        print(f"  {name:<26} {ms:8.2f} ms  {ms / base:7.1f}x")
+        lite_base, lite = measure(f"sqlite:///{tmp}/b.db", Path(tmp) / "blobs-lite", count)
+        with PrivatePostgres(Path(tmp) / "pg") as pg:
+            pg_base, pgrows = measure(pg.create_database("console"), Path(tmp) / "blobs-pg", count)
+    print(
+        f"console pages with {count + 1} applications (median ms; x = / healthz on the same "
+        "database; PG/SQLite = PostgreSQL's time / SQLite's)"
+    )
+    print(f"  {'':<26} {'SQLite':>10} {'':>8}   {'PostgreSQL':>10} {'':>8}   {'PG/SQLite':>9}")
+    print(f"  {'healthz (baseline)':<26} {lite_base:8.2f} ms {'':>8}   {pg_base:8.2f} ms")
+    for (name, ms), (_, pms) in zip(lite, pgrows, strict=True):
+        print(
+            f"  {name:<26} {ms:8.2f} ms {ms / lite_base:7.1f}x   "
+            f"{pms:8.2f} ms {pms / pg_base:7.1f}x   {pms / ms:8.2f}x"
+        )
 
 
 if __name__ == "__main__":
