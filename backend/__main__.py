@@ -39,6 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--broker-host")
     p.add_argument("--broker-port", type=int)
     p.add_argument(
+        "--extra-broker",
+        action="append",
+        dest="extra_brokers",
+        metavar="HOST:PORT",
+        help="a further broker to ingest from, one per region (repeatable); commands go to "
+        "the broker each terminal is heard on",
+    )
+    p.add_argument(
         "--ca-dir",
         type=Path,
         help="the site CA and registry (allhours provision init); the worker's broker "

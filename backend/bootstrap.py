@@ -60,6 +60,7 @@ def build_backend(s: BackendSettings) -> Backend:
         blob_dir=s.blob_dir,
         broker_host=s.broker_host,
         broker_port=s.broker_port,
+        extra_brokers=s.extra_broker_addresses,
         client_id=s.client_id,
         credentials=worker_identity(authority, s.client_id),
         shared_group=None if s.plain_subscriptions else s.shared_group,

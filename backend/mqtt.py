@@ -8,6 +8,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 from provisioning.tls import ClientTls
 
-from .commands import resend_pending
+from .commands import CommandPublisher, resend_pending
 from .ingest import Ingest, IngestResult, failure_kind
 from .ingest_lag import IngestLag
 from .schedule import ClusterLease
@@ -90,10 +91,15 @@ class BackendMqtt:
         self._generation = 0
         self._worker: threading.Thread | None = None
         self._started = False
-        # The periodic republish of unacknowledged commands runs on one worker of the cluster.
-        self.resend_lease = ClusterLease(
+        # The periodic republish of unacknowledged commands runs on one worker of the cluster
+        # (None: another link of this worker runs it, BrokerLinks).
+        self.resend_lease: ClusterLease | None = ClusterLease(
             ingest.db, "command-resend", s.client_id, timedelta(seconds=3 * s.resend_every_s)
         )
+        # Who republishes pending commands (BrokerLinks routes them to their terminals' brokers)
+        # and who hears that a terminal spoke on this link.
+        self.resender: CommandPublisher = self
+        self.on_heard: Callable[[str, BackendMqtt], None] | None = None
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
@@ -143,7 +149,8 @@ class BackendMqtt:
         self._subscribed.clear()
         self._started = False
         try:
-            self.resend_lease.release()
+            if self.resend_lease is not None:
+                self.resend_lease.release()
         except Exception:
             log.exception("giving up the command-resend lease failed; it expires by itself")
 
@@ -168,6 +175,11 @@ class BackendMqtt:
 
     def publish(self, message: m.Message) -> None:
         """Publish a command or receipt at QoS 1; commands carry a Message Expiry Interval."""
+        body, props = self.signed(message)
+        self.send(message.topic(), body, props)
+
+    def signed(self, message: m.Message) -> tuple[bytes, Properties]:
+        """The message's bytes and PUBLISH properties: signature, sequence, expiry."""
         props = None
         expires_at = getattr(message, "expires_at", None)
         if expires_at is not None:
@@ -175,9 +187,12 @@ class BackendMqtt:
             props.MessageExpiryInterval = max(1, int((expires_at - m.utcnow()).total_seconds()))
         assert self.signing is not None
         body = message.encode()
-        props = self.signing.properties(message, body, props)
+        return body, self.signing.properties(message, body, props)
+
+    def send(self, topic: str, body: bytes, props: Properties) -> None:
+        """Publish signed bytes at QoS 1 on this link."""
         # While disconnected paho keeps QoS 1 messages and sends them on reconnect.
-        self.client.publish(message.topic(), body, qos=1, properties=props)
+        self.client.publish(topic, body, qos=1, properties=props)
 
     # ------------------------------------------------------------ paho callbacks
 
@@ -216,6 +231,9 @@ class BackendMqtt:
         if not self.signing.check(msg.topic, msg.payload, msg.properties):
             client.ack(msg.mid, msg.qos)
             return
+        if self.on_heard is not None:
+            with contextlib.suppress(topics.TopicError):
+                self.on_heard(topics.parse(msg.topic).terminal_id, self)
         self._queue.put(
             _Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation, time.monotonic())
         )
@@ -252,8 +270,9 @@ class BackendMqtt:
                 self._resend_now.clear()
                 last_resend = time.monotonic()
                 try:
-                    if self.resend_lease.hold() or reconnected:
-                        resend_pending(self.ingest.db, self)
+                    lease = self.resend_lease
+                    if (lease is not None and lease.hold()) or reconnected:
+                        resend_pending(self.ingest.db, self.resender)
                 except Exception:
                     log.exception("republishing pending commands failed")
             batch = self._take()
@@ -310,3 +329,88 @@ class BackendMqtt:
             # A message from before a reconnect has been sent again; that copy gets the ack.
             if r.qos > 0 and r.generation == self._generation:
                 self.client.ack(r.mid, r.qos)
+
+
+class BrokerLinks:
+    """One worker on several brokers (one per region): ingest from each, commands routed.
+
+    A terminal belongs to the broker its enrollment bundle names; the worker learns which from
+    where the terminal's messages arrive (its retained status arrives from each broker as soon
+    as the worker subscribes). A command for a terminal not heard from yet is signed once and
+    offered on every broker: only the terminal's own broker holds its session, the others have
+    no subscriber for its topics and drop it. Receipts go back on the link a message came from.
+    """
+
+    def __init__(self, links: list[BackendMqtt]):
+        if not links:
+            raise ValueError("at least one broker")
+        self.links = links
+        self._home: dict[str, BackendMqtt] = {}
+        self._lock = threading.Lock()
+        for n, link in enumerate(links):
+            link.on_heard = self._heard
+            link.resender = self
+            if n:  # one periodic republish per worker, routed from here
+                link.resend_lease = None
+
+    @property
+    def signing(self) -> WireSigning | None:
+        return self.links[0].signing
+
+    def _heard(self, terminal_id: str, link: BackendMqtt) -> None:
+        with self._lock:
+            self._home[terminal_id] = link
+
+    def home_of(self, terminal_id: str) -> BackendMqtt | None:
+        """The link a terminal was last heard on, if any."""
+        with self._lock:
+            return self._home.get(terminal_id)
+
+    def start(self) -> None:
+        for link in self.links:
+            link.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for link in self.links:
+            link.stop(timeout)
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once every broker has connected and subscribed."""
+        deadline = time.monotonic() + timeout
+        return all(link.wait_ready(max(0.0, deadline - time.monotonic())) for link in self.links)
+
+    @property
+    def ready(self) -> bool:
+        return all(link.ready for link in self.links)
+
+    def publish(self, message: m.Message) -> None:
+        """A command (or receipt) to its terminal's broker; every broker while that is unknown."""
+        home = self.home_of(message.terminal_id)
+        if home is not None or len(self.links) == 1:
+            (home or self.links[0]).publish(message)
+            return
+        body, props = self.links[0].signed(message)  # one sequence number, however many brokers
+        for link in self.links:
+            link.send(message.topic(), body, props)
+
+    def ingest_health(self) -> dict[str, object]:
+        """The worst lag and the whole queue over the brokers, and each broker's own report."""
+        reports = [link.ingest_health() for link in self.links]
+        if len(reports) == 1:
+            return reports[0]
+        merged: dict[str, object] = {
+            "lag_s": max(float(r["lag_s"]) for r in reports),  # type: ignore[arg-type]
+            "queued": sum(int(r["queued"]) for r in reports),  # type: ignore[call-overload]
+            "retrying": any(r["retrying"] for r in reports),
+            "worker_alive": all(r["worker_alive"] for r in reports),
+            "stalled": any(r["stalled"] for r in reports),
+            "last_batch_s_ago": min(
+                (r["last_batch_s_ago"] for r in reports if r["last_batch_s_ago"] is not None),
+                default=None,
+            ),
+        }
+        merged["brokers"] = {
+            f"{link.settings.host}:{link.settings.port}": report
+            for link, report in zip(self.links, reports, strict=True)
+        }
+        return merged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from .db import Database
 from .escalations import Escalations
 from .ingest import Ingest
 from .models import utcnow
-from .mqtt import BackendMqtt, MqttSettings
+from .mqtt import BackendMqtt, BrokerLinks, MqttSettings
 from .notifications.config import provider_from_env
 from .notifications.dispatcher import Dispatcher, DispatchSettings
 from .notifications.reminders import Reminders
@@ -64,6 +64,7 @@ class BackendService:
         presence: PresenceSettings | None = None,
         alarms: AlarmSettings | None = None,
         retention: RetentionSettings | None = None,
+        extra_brokers: Sequence[tuple[str, int]] = (),
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -123,22 +124,30 @@ class BackendService:
             Retention(self.db, self.blobs, retention, worker_id=client_id, clock=clock), clock
         )
         self.notifications.escalations = self.escalations.run
-        self.mqtt: BackendMqtt | None = None
+        # One link per broker (a province: one per region), all feeding this worker's ingest.
+        self.mqtt: BrokerLinks | None = None
         if broker_port is not None:
-            self.mqtt = BackendMqtt(
-                self.ingest,
-                MqttSettings(
-                    host=broker_host,
-                    port=broker_port,
-                    client_id=client_id,
-                    tls=credentials.tls if credentials else None,
-                    shared_group=shared_group,
-                    session_expiry_s=int(session_expiry.total_seconds()),
-                ),
+            signing = (
                 WireSigning(self.db, credentials.signer, credentials.terminal_keys)
                 if credentials
-                else None,
+                else None
             )
+            links = [
+                BackendMqtt(
+                    self.ingest,
+                    MqttSettings(
+                        host=host,
+                        port=port,
+                        client_id=client_id,
+                        tls=credentials.tls if credentials else None,
+                        shared_group=shared_group,
+                        session_expiry_s=int(session_expiry.total_seconds()),
+                    ),
+                    signing,
+                )
+                for host, port in [(broker_host, broker_port), *extra_brokers]
+            ]
+            self.mqtt = BrokerLinks(links)
 
     def start(self) -> BackendService:
         """Connect to the broker, start ingesting and notifying (returns at once)."""

@@ -57,6 +57,8 @@ class BackendSettings(BaseModel):
     worker_id: str = "1"
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=1883, ge=1, le=65535)
+    # Further brokers to ingest from, "HOST:PORT" each: a province's regions (docs/scaling.md).
+    extra_brokers: tuple[str, ...] = ()
     shared_group: str = topics.SHARED_GROUP
     plain_subscriptions: bool = False
     http_host: str = "127.0.0.1"
@@ -78,10 +80,24 @@ class BackendSettings(BaseModel):
             raise ValueError("1-32 of a-z, 0-9 and '-', starting with a letter or digit")
         return value
 
+    @field_validator("extra_brokers")
+    @classmethod
+    def _brokers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{address[:80]!r}: expected HOST:PORT")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def extra_broker_addresses(self) -> list[tuple[str, int]]:
+        """The further brokers as (host, port)."""
+        return [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in self.extra_brokers]
 
     @property
     def client_id(self) -> str:

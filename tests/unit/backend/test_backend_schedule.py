@@ -11,7 +11,7 @@ import pytest
 from backend.__main__ import flag_overrides, parse_args
 from backend.db import Database
 from backend.schedule import ClusterLease
-from backend.settings import load_backend_settings
+from backend.settings import BackendSettings, load_backend_settings
 
 T0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 
@@ -111,3 +111,13 @@ def test_worker_id_names_the_client_and_refuses_what_a_client_id_cannot_be(capsy
         with pytest.raises(SystemExit):
             parse_args(["--ca-dir", "ca", f"--worker-id={bad}"])
         assert "worker id" in capsys.readouterr().err
+
+
+def test_extra_brokers_are_host_and_port():
+    args = parse_args(["--ca-dir", "ca", "--extra-broker", "mq-west:8883", "--extra-broker", "b:1"])
+    settings = BackendSettings(ca_dir=Path("ca"), extra_brokers=args.extra_brokers)
+    assert settings.extra_broker_addresses == [("mq-west", 8883), ("b", 1)]
+    assert BackendSettings(ca_dir=Path("ca")).extra_broker_addresses == []
+    for bad in ("mq-west", "mq-west:0", "mq-west:http", ":8883", "mq:70000"):
+        with pytest.raises(ValueError, match="expected HOST:PORT"):
+            BackendSettings(ca_dir=Path("ca"), extra_brokers=[bad])
