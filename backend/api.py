@@ -19,6 +19,8 @@ from .auth.accounts import Accounts
 from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, refuse_stranger, require
 from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
+from .catalog_bundles import ConfigBundles
+from .catalog_routes import catalog_router
 from .console import install as install_console
 from .dead_letter_routes import dead_letter_router
 from .fleet_routes import fleet_router
@@ -255,6 +257,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         return _detail(application_no)
 
     app.include_router(fleet_router(db, service.alarms, service.presence.settings))
+    app.include_router(catalog_router(db, ConfigBundles(db, service)))
     app.include_router(metrics_router(service))
 
     @app.get("/api/commands")

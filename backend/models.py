@@ -242,6 +242,10 @@ class CommandRow(Base):
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acked_at: Mapped[datetime | None]
+    # An operator's command (a configuration bundle, a rollback): who gave it and why; None
+    # for the workflow's own commands.
+    issued_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class RejectedMessage(Base):
@@ -272,6 +276,8 @@ class AlarmRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     raised_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The device a backend-raised health alarm is about (printer, face_camera, …), folded apart.
+    source: Mapped[str | None] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(16), default="open")
     occurrences: Mapped[int] = mapped_column(default=1)
     last_raised_at: Mapped[datetime | None]

@@ -25,6 +25,7 @@ class Permission(StrEnum):
     TERMINAL_SERVICE = "terminal.service"
     READ_FLEET = "fleet.read"
     ACT_ON_ALARMS = "alarms.act"  # acknowledge and clear fleet alarms
+    CONFIGURE_FLEET = "fleet.configure"  # push configuration bundles, roll them back
     READ_INGEST = "ingest.read"
     REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
     READ_RATINGS = "ratings.read"
@@ -63,6 +64,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {
             Permission.READ_FLEET,
             Permission.ACT_ON_ALARMS,
+            Permission.CONFIGURE_FLEET,
             Permission.READ_INGEST,
             Permission.REPLAY_INGEST,
         }
@@ -70,6 +72,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(
         {
             Permission.READ_FLEET,
+            Permission.CONFIGURE_FLEET,
             Permission.READ_INGEST,
             Permission.READ_RATINGS,
             Permission.READ_STATISTICS,
