@@ -48,6 +48,7 @@ from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
 from terminal.flows.submission import SubmissionFlow
 from terminal.flows.supplement import SupplementFlow
+from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
@@ -285,6 +286,10 @@ class TerminalNode:
 
     def pickup(self) -> PickupFlow:
         return PickupFlow(self.parts)
+
+    def supplement(self) -> SupplementFlow:
+        """补交材料: owed materials for an application found by number and phone tail."""
+        return SupplementFlow(self.parts, self.progress)
 
     def supplement(self) -> SupplementFlow:
         """补交材料: owed materials for an application found by number and phone tail."""
