@@ -185,8 +185,11 @@ class StaffDesk:
                     raise NotFound(f"no application {application_no}")
                 if version is not None and app.version != version:
                     raise VersionConflict(application_no, version, app.version, _last(session, app))
-                # Only the case's holder acts; an unclaimed case becomes the actor's.
-                claims.check_or_claim(session, application_no, who.staff_id, self.clock())
+                # Only the case's holder makes a review step; an unclaimed case becomes the
+                # actor's. Loading a result, a new code or a return serve the applicant and
+                # are open to every clerk.
+                if action in STEP_ACTIONS:
+                    claims.check_or_claim(session, application_no, who.staff_id, self.clock())
                 w = Workflow(session, after, self.settings, self.clock)
                 outcome = self._apply(w, who, app, action, fixed, terminal_id, size)
                 session.flush()

@@ -127,6 +127,24 @@ def test_acting_on_an_unclaimed_case_claims_it_and_the_api_says_who_holds_it(app
         assert api.status_code == 409 and "claimed by clerk.li" in api.json()["detail"]
 
 
+def test_loading_the_result_of_anyones_case_stays_open_to_every_clerk(app, service):
+    with TestClient(app) as li, TestClient(app) as wang:
+        sign_in(li, "clerk.li")
+        sign_in(wang, "clerk.wang")
+        for step in ("accept", "review", "approve"):
+            assert act(li, NO, step).status_code == 200
+        page = wang.get(f"/console/applications/{NO}").text
+        block = re.search(
+            r'<form[^>]*/act"[^>]*>(?:(?!</form>).)*load_result.*?</form>', page, re.S
+        )
+        fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', block.group(0)))
+        loaded = wang.post(
+            f"/console/applications/{NO}/act", data=fields | {"terminal_id": "T0001"}
+        )
+        assert loaded.status_code == 200 and 'data-testid="done"' in loaded.text
+        assert "clerk.li" in loaded.text  # li still holds the case
+
+
 def test_a_supervisor_assigns_and_takes_back_a_clerk_may_not(app):
     with TestClient(app) as li, TestClient(app) as ma:
         li_csrf, ma_csrf = sign_in(li, "clerk.li"), sign_in(ma, "sup.ma")
