@@ -1,0 +1,96 @@
+"""A catalog bundle from the console's API to a real terminal and back, over mutual TLS.
+
+The backend (in process, real Mosquitto) sends it signed; the terminal node (emulated devices,
+a locker with no large compartment) applies it or rolls it back; the operator reads the outcome
+and the terminal's words in GET /api/fleet/bundles.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+from backend_integration_factories import KEY, TERMINAL, wait_for
+from fastapi.testclient import TestClient
+
+from allhours.wiring import emulated_terminal
+from backend.api import create_app
+from backend.auth.bootstrap import account_with_token, bearer
+from locker.layout import CompartmentSpec, Size
+from terminal.catalog import BUILTIN_PATH, find_item
+
+pytestmark = pytest.mark.broker
+
+SMALL_LOCKER = [CompartmentSpec(f"A{n:02d}", Size.S if n <= 4 else Size.M, n) for n in range(1, 8)]
+
+
+def _doc(version: str) -> dict:
+    doc = copy.deepcopy(tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8")))
+    doc["version"] = version
+    return doc
+
+
+def _item(doc: dict, code: str) -> dict:
+    return next(i for i in doc["item"] if i["code"] == code)
+
+
+def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_reason(
+    tmp_path, mosquitto, make_service
+):
+    service = make_service()
+    node, _ = emulated_terminal(
+        TERMINAL,
+        tmp_path / "terminal",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        pickup_code_key=KEY,
+        layout=SMALL_LOCKER,
+        tls=mosquitto.client_tls(TERMINAL),
+        backend_keys=mosquitto.authority.backend_signing_keys(),
+    )
+    node.start()
+    try:
+        assert node.link.connected.wait(30)
+        with TestClient(create_app(service)) as client:
+            operator = bearer(account_with_token(service.db, "op.li", ["operator"])[1])
+
+            def latest() -> dict:
+                return client.get("/api/fleet/bundles", headers=operator).json()[0]
+
+            good = _doc("dc-2026.12-1")
+            _item(good, "SB-0203")["fee_fen"] = 500
+            r = client.post(
+                "/api/fleet/bundles",
+                json={"terminals": [TERMINAL], "catalog": good, "note": "new fee"},
+                headers=operator,
+            )
+            assert r.status_code == 202
+            wait_for(lambda: latest()["status"] != "pending", 30, "the terminal's answer")
+            shown = latest()
+            assert (shown["status"], shown["running"], shown["issued_by"]) == (
+                "done",
+                "dc-2026.12-1",
+                "op.li",
+            )
+            assert find_item("SB-0203", node.parts.catalog).fee_fen == 500
+
+            bad = _doc("dc-2026.12-2")
+            _item(bad, "GS-0307")["pickup"]["result_size"] = "L"
+            r = client.post(
+                "/api/fleet/bundles",
+                json={"terminals": [TERMINAL], "catalog": bad},
+                headers=operator,
+            )
+            assert r.status_code == 202
+            wait_for(lambda: latest()["status"] != "pending", 30, "the terminal's answer")
+            shown = latest()
+            assert shown["version"] == "dc-2026.12-2" and shown["status"] == "rejected"
+            assert shown["detail"] == (
+                "rolled back to dc-2026.12-1: catalog: GS-0307 needs a size L compartment,"
+                " the largest is M"
+            )
+            assert shown["running"] == "dc-2026.12-1"
+            assert node.config.active_version() == "dc-2026.12-1"
+    finally:
+        node.stop()
