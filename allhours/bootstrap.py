@@ -51,9 +51,13 @@ class Terminal:
     def close(self) -> None:
         """Stop the node and release the printer."""
         self.node.stop()
-        close = getattr(self.printer, "close", None)
-        if close is not None:
-            close()
+        _close(self.printer)
+
+
+def _close(printer: ReceiptPrinter | None) -> None:
+    close = getattr(printer, "close", None)  # not part of the port: the ESC/POS driver has it
+    if close is not None:
+        close()
 
 
 def open_printer(target: PrinterTarget) -> ReceiptPrinter:
@@ -99,6 +103,7 @@ def build_terminal(
     try:
         configured = load_devices(s.devices)
     except DevicesConfigError as exc:
+        _close(printer)  # never connected: the drivers connect on first use
         raise SettingsError(f"{config.file}: devices: {exc}") from None
     bundle = identity.bundle
     node = TerminalNode(
