@@ -1,0 +1,159 @@
+"""Configuration bundle rollout: from the push to every terminal's ack in the commands table.
+
+A real mutual-TLS Mosquitto and the backend in process. Each simulated terminal is its own paho
+client with its own certificate (enrolled through the site CA), subscribed to its commands topic
+as a terminal is: it verifies the backend's signature and sequence number, decodes the command,
+checks the catalog document with the terminal's real schema, and publishes a signed ack. The
+backend verifies and ingests every ack and marks the command done. The figure is the time from
+`ConfigBundles.push` to the last terminal's command being done, for N terminals, against one
+terminal in the same run (the baseline).
+
+    .venv/bin/python benchmarks/bundle_rollout.py [N]        # default 200
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import site_backend, site_broker, wait
+from sqlalchemy import func, select
+
+from backend.catalog_bundles import ConfigBundles
+from backend.models import CommandRow
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import signing, topics
+from cloud_bridge.contract.signing import BackendKeys, TerminalSigner
+from terminal.catalog import BUILTIN_PATH, parse_catalog
+
+DOC = tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8"))
+
+
+class SimTerminal:
+    """Receives commands, checks them as a terminal does, acks them signed."""
+
+    def __init__(self, broker, terminal_id: str):
+        self.id = terminal_id
+        files = broker.client_tls(terminal_id)
+        self.signer = TerminalSigner.from_pem(files.key_file.read_bytes())
+        self.keys = BackendKeys(broker.authority.backend_signing_keys())
+        self.subscribed = threading.Event()
+        self.refused = 0
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=terminal_id, protocol=mqtt.MQTTv5
+        )
+        self.client.tls_set(str(files.ca_file), str(files.cert_file), str(files.key_file))
+        self.client.on_connect = lambda c, *_: c.subscribe(topics.commands(terminal_id), 1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, _c, _u, msg: mqtt.MQTTMessage) -> None:
+        props = signing.user_properties(msg.properties)
+        try:
+            self.keys.verify(
+                msg.topic, int(props[signing.SEQ]), msg.payload, props.get(signing.SIG)
+            )
+            cmd = m.decode(msg.payload)
+            assert isinstance(cmd, m.ApplyConfigBundle)
+            version = parse_catalog(cmd.catalog).version
+        except Exception:
+            self.refused += 1
+            return
+        ack = m.CommandAck(
+            terminal_id=self.id,
+            command_id=cmd.message_id,
+            command_type=m.type_name(type(cmd)),
+            operation_id=cmd.operation_id,
+            outcome=m.AckOutcome.DONE,
+            result={"config_version": version},
+        )
+        payload = ack.encode()
+        out = Properties(PacketTypes.PUBLISH)
+        out.UserProperty = (signing.SIG, self.signer.sign(ack.topic(), payload))
+        self.client.publish(ack.topic(), payload, qos=1, properties=out)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _done(service, version: str) -> int:
+    with service.db.transaction() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(CommandRow)
+            .where(CommandRow.operation_id == version, CommandRow.status == "done")
+        )
+
+
+def rollout(service, bundles: ConfigBundles, terminals: list[str], version: str) -> float:
+    doc = dict(DOC, version=version)
+    start = time.perf_counter()
+    bundles.push(doc, terminals, by="benchmark")
+    wait(lambda: _done(service, version) == len(terminals), timeout=600, interval=0.05)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        broker = site_broker(tmpdir)
+        service, sims = None, []
+        try:
+            ids = [f"T{i:05d}" for i in range(1, n + 1)]
+            service = site_backend(broker, tmpdir)
+            for tid in ids:
+                service.register_terminal(tid, b"k" * 32)
+            service.start()
+            assert service.mqtt is not None and service.mqtt.wait_ready(60)
+            t0 = time.perf_counter()
+            for tid in ids:
+                sims.append(SimTerminal(broker, tid))
+            for sim in sims:
+                assert sim.subscribed.wait(60), f"{sim.id} did not subscribe"
+            print(
+                f"{n} simulated terminals connected in {time.perf_counter() - t0:.1f} s"
+            )
+            bundles = ConfigBundles(service.db, service)
+            size = len(
+                m.ApplyConfigBundle(
+                    terminal_id=ids[0],
+                    operation_id="x",
+                    bundle_version="x",
+                    catalog=DOC,
+                    expires_at=m.utcnow(),
+                ).encode()
+            )
+            print(f"bundle: {len(DOC['item'])} items, {size} bytes per command")
+            one = rollout(service, bundles, ids[:1], "bench-1")
+            many = rollout(service, bundles, ids, "bench-n")
+            assert not any(s.refused for s in sims), "a terminal refused a command"
+            print(f"baseline, 1 terminal:  {one * 1000:8.0f} ms")
+            print(
+                f"{n} terminals:        {many * 1000:8.0f} ms  "
+                f"({many / n * 1000:.1f} ms per terminal)"
+            )
+            print(f"ratio: {many / one:.1f} x the one-terminal time for {n} x the terminals")
+        finally:
+            for sim in sims:
+                sim.close()
+            if service is not None:
+                service.stop()
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
