@@ -40,6 +40,9 @@ KIND_WORDS: dict[str, str] = {
     m.AlarmKind.OPENING_UNCONFIRMED: "开门未确认",
     m.AlarmKind.SECURITY: "安全告警",
     m.AlarmKind.OFFLINE: "离线",
+    m.AlarmKind.DISK_NEARLY_FULL: "磁盘将满",
+    m.AlarmKind.CLOCK_OFF: "时钟偏差过大",
+    m.AlarmKind.BACKLOG_GROWING: "待上传积压增长",
 }
 
 
@@ -90,7 +93,12 @@ class Alarms:
         self.settings = settings or AlarmSettings()
 
     def _live(
-        self, session: Session, terminal_id: str, kind: str, compartment_id: str | None
+        self,
+        session: Session,
+        terminal_id: str,
+        kind: str,
+        compartment_id: str | None,
+        source: str | None = None,
     ) -> AlarmRow | None:
         return session.scalar(
             select(AlarmRow)
@@ -100,6 +108,7 @@ class Alarms:
                 AlarmRow.compartment_id.is_(None)
                 if compartment_id is None
                 else AlarmRow.compartment_id == compartment_id,
+                AlarmRow.source.is_(None) if source is None else AlarmRow.source == source,
                 AlarmRow.state.in_(LIVE),
             )
             .order_by(AlarmRow.raised_at.desc())
@@ -113,6 +122,7 @@ class Alarms:
         kind: str,
         compartment_id: str | None,
         now: datetime,
+        source: str | None = None,
     ) -> AlarmRow | None:
         return session.scalar(
             select(AlarmRow)
@@ -122,6 +132,7 @@ class Alarms:
                 AlarmRow.compartment_id.is_(None)
                 if compartment_id is None
                 else AlarmRow.compartment_id == compartment_id,
+                AlarmRow.source.is_(None) if source is None else AlarmRow.source == source,
                 AlarmRow.state == AlarmState.CLEARED.value,
                 AlarmRow.cleared_at >= now - self.settings.flap_window,
             )
@@ -143,6 +154,7 @@ class Alarms:
         operation_id: str | None = None,
         raised_at: datetime | None = None,
         fold: bool = True,
+        source: str | None = None,
     ) -> tuple[AlarmRow, str]:
         """Raise, fold into the live alarm, or reopen one cleared moments ago; (row, action).
 
@@ -153,14 +165,17 @@ class Alarms:
             same = session.get(AlarmRow, (terminal_id, operation_id))
             if same is not None:
                 return same, "duplicate"
-        live = self._live(session, terminal_id, kind.value, compartment_id) if fold else None
+        live = (
+            self._live(session, terminal_id, kind.value, compartment_id, source) if fold else None
+        )
         if live is not None:
             live.occurrences += 1
             live.last_raised_at = now
+            live.detail = detail[:2000]  # the latest word on it
             _event(session, live, "repeated", actor, detail, now)
             return live, "repeated"
         cleared = (
-            self._recently_cleared(session, terminal_id, kind.value, compartment_id, now)
+            self._recently_cleared(session, terminal_id, kind.value, compartment_id, now, source)
             if fold
             else None
         )
@@ -177,6 +192,7 @@ class Alarms:
             kind=kind.value,
             severity=severity.value,
             compartment_id=compartment_id,
+            source=source,
             detail=detail[:2000],
             raised_at=raised_at or now,
             received_at=now,
@@ -221,9 +237,10 @@ class Alarms:
         actor: str,
         note: str,
         compartment_id: str | None = None,
+        source: str | None = None,
     ) -> AlarmRow | None:
         """The condition behind a live alarm is over (said by the terminal or the backend)."""
-        live = self._live(session, terminal_id, kind.value, compartment_id)
+        live = self._live(session, terminal_id, kind.value, compartment_id, source)
         if live is None:
             return None
         live.state, live.cleared_by, live.cleared_at = AlarmState.CLEARED.value, actor, now
@@ -285,6 +302,7 @@ def alarm_view(row: AlarmRow) -> dict[str, Any]:
         "kind": row.kind,
         "severity": row.severity,
         "compartment_id": row.compartment_id,
+        "source": row.source,
         "detail": row.detail,
         "state": row.state,
         "occurrences": row.occurrences,

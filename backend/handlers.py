@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from cloud_bridge.contract import messages as m
 
 from .alarms import Alarms
+from .alarms_health import HealthAlarms
 from .blobs import BlobIntake, BlobStore
 from .effects import AfterCommit
 from .models import (
@@ -53,6 +54,7 @@ class UpstreamHandlers:
         self.settings, self.clock, self.reuse = settings, clock, reuse
         self.alarms = alarms or Alarms()
         self.presence = presence or Presence(self.alarms, clock=clock)
+        self.health = HealthAlarms(self.alarms)
         self._blob_intake = BlobIntake(blobs, clock)
 
     def by_type(self) -> dict[type[m.Message], Handler]:
@@ -77,11 +79,13 @@ class UpstreamHandlers:
     def _telemetry(
         self, session: Session, msg: m.Telemetry, terminal: Terminal, _a: AfterCommit
     ) -> Applied:
-        if terminal.telemetry_sent_at is None or msg.sent_at >= terminal.telemetry_sent_at:
-            terminal.telemetry = msg.model_dump(
-                mode="json", exclude={"schema_version", "type", "message_id", "terminal_id"}
-            )
-            terminal.telemetry_sent_at = msg.sent_at
+        # Arrival order, as for statuses: a terminal whose clock jumped must not have its
+        # reports ignored (its clock is one of the things they report on).
+        self.health.judge(session, terminal.id, msg, terminal.telemetry, self.clock())
+        terminal.telemetry = msg.model_dump(
+            mode="json", exclude={"schema_version", "type", "message_id", "terminal_id"}
+        )
+        terminal.telemetry_sent_at = msg.sent_at
         terminal.last_seen_at = max(filter(None, (terminal.last_seen_at, msg.sent_at)))
         self.presence.on_heard(terminal)
         return Applied(STORED)

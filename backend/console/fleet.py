@@ -32,6 +32,8 @@ AlarmActor = allowed(Permission.ACT_ON_ALARMS)
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 STATES = ("online", "degraded", "offline")
+# Compartment states (locker.compartment.State) that hold or await something.
+IN_USE = ("reserved", "holding_deposit", "holding_result")
 
 router = APIRouter(prefix="/console/fleet", include_in_schema=False)
 
@@ -54,7 +56,7 @@ def _row(t: dict[str, Any]) -> dict[str, Any]:
     devices = telemetry.get("devices") or {}
     faulty = {name: d.get("detail", "") for name, d in devices.items() if not d.get("ok")}
     compartments = telemetry.get("compartments") or {}
-    free = compartments.get("free", 0)
+    free = compartments.get("empty", 0)
     printer = devices.get("printer") or {}
     return {
         "terminal_id": t["terminal_id"],
@@ -65,7 +67,7 @@ def _row(t: dict[str, Any]) -> dict[str, Any]:
         "paper": printer.get("detail", "") if printer else "",
         "paper_ok": printer.get("ok", True),
         "free": free,
-        "in_use": sum(n for state, n in compartments.items() if state != "free"),
+        "in_use": sum(compartments.get(state, 0) for state in IN_USE),
         "alarms": len(t["open_alarms"]),
         "backlog": telemetry.get("outbox_backlog"),
         "version": t["software_version"] or "",

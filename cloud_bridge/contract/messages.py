@@ -139,9 +139,17 @@ class Status(Message):
     reason: PresenceReason | None = None
 
 
+DiagnosticValue = Annotated[str, Field(max_length=120)] | int | float | bool | None
+
+
 class DeviceHealth(_Model):
+    """One device port's health: ok or not, why, and its diagnostics report (facts by name)."""
+
     ok: bool
     detail: str = Field(default="", max_length=200)
+    data: dict[Annotated[str, Field(max_length=40)], DiagnosticValue] = Field(
+        default_factory=dict, max_length=24
+    )
 
 
 class Telemetry(Message):
@@ -154,6 +162,10 @@ class Telemetry(Message):
     compartments: dict[str, int] = Field(default_factory=dict, description="count by state")
     devices: dict[str, DeviceHealth] = Field(default_factory=dict)
     lockout_remaining_s: float = Field(default=0, ge=0)
+    # The data disk of the terminal (outbox, scans), and the configuration it runs.
+    disk_free_bytes: int | None = Field(default=None, ge=0)
+    disk_total_bytes: int | None = Field(default=None, ge=0)
+    config_version: str | None = Field(default=None, max_length=64)
 
 
 # ---------------------------------------------------------------- events
@@ -310,8 +322,12 @@ class AlarmKind(StrEnum):
     # A message refused as forged, replayed or out of order: someone on the wire, or a broker,
     # is not what it should be.
     SECURITY = "security"
-    # Raised by the backend itself: a terminal offline beyond the grace period.
+    # Raised by the backend itself: a terminal offline beyond the grace period, and
+    # thresholds on telemetry (docs/fleet.md).
     OFFLINE = "offline"
+    DISK_NEARLY_FULL = "disk_nearly_full"
+    CLOCK_OFF = "clock_off"
+    BACKLOG_GROWING = "backlog_growing"
 
 
 class Severity(StrEnum):

@@ -37,7 +37,17 @@ def examples() -> dict[str, m.Message]:
             uptime_s=3600,
             outbox_backlog=0,
             compartments={"empty": 6, "holding_result": 2, "holding_deposit": 1},
-            devices={"lock_board": m.DeviceHealth(ok=True, detail="16 channels")},
+            devices={
+                "lock_board": m.DeviceHealth(ok=True, detail="16 channels"),
+                "printer": m.DeviceHealth(
+                    ok=True,
+                    detail="paper low",
+                    data={"driver": "escpos", "online": True, "paper": "low", "printed": 212},
+                ),
+            },
+            disk_free_bytes=48_000_000_000,
+            disk_total_bytes=64_000_000_000,
+            config_version="builtin",
             **common,
         ),
         m.ApplicationSubmitted(

@@ -36,9 +36,10 @@ def _feed(console) -> None:
         message_id=m.new_message_id(),
         uptime_s=3600,
         outbox_backlog=4,
-        compartments={"free": 9, "reserved": 2, "loaded": 1},
+        compartments={"empty": 9, "reserved": 1, "holding_result": 2, "expired_codes": 1},
         devices={
-            "printer": m.DeviceHealth(ok=False, detail="paper low"),
+            "printer": m.DeviceHealth(ok=True, detail="paper low", data={"paper": "low"}),
+            "face_camera": m.DeviceHealth(ok=False, detail="gone: CameraError"),
             "lock": m.DeviceHealth(ok=True, detail="board 1"),
         },
     )
@@ -56,9 +57,10 @@ def _feed(console) -> None:
             terminal_id="T0001",
             message_id=m.new_message_id(),
             operation_id=op,
-            kind="low_paper",
+            kind="door_left_open",
             severity="warning",
-            detail="纸张不足 10%",
+            compartment_id="A03",
+            detail="柜门 A03 未关",
             raised_at="2026-12-04T02:00:00Z",
         )
         for op in ("ALM-P1", "ALM-P2")
@@ -76,11 +78,12 @@ def test_an_operator_sees_the_fleet_and_acknowledges_then_clears_an_alarm(consol
     expect(page.get_by_test_id("fleet-summary")).to_contain_text("共 2 台")
 
     row = page.get_by_test_id("terminal-T0001")
-    expect(row.get_by_test_id("state")).to_have_text("降级")  # the printer reports a fault
-    expect(row.get_by_test_id("devices")).to_contain_text("printer: paper low")
+    expect(row.get_by_test_id("state")).to_have_text("降级")  # the camera is gone
+    expect(row.get_by_test_id("devices")).to_contain_text("face_camera: gone: CameraError")
     expect(row.get_by_test_id("paper")).to_have_text("paper low")
     expect(row.get_by_test_id("compartments")).to_have_text("9 / 3")
-    expect(row.get_by_test_id("alarm-count")).to_have_text("1")  # two raises, one alarm
+    # The door (raised twice, one alarm), and from the report: paper low, the camera gone.
+    expect(row.get_by_test_id("alarm-count")).to_have_text("3")
     expect(row.get_by_test_id("backlog")).to_have_text("4")
     expect(row).to_contain_text("0.3.1")
     gone = page.get_by_test_id("terminal-T0002")
@@ -107,7 +110,7 @@ def test_an_operator_sees_the_fleet_and_acknowledges_then_clears_an_alarm(consol
     alarm.get_by_test_id("clear-note").fill("已换纸")
     alarm.get_by_test_id("clear").click()
     expect(page.get_by_test_id("done")).to_have_text("告警已解除。")
-    expect(page.get_by_test_id("no-alarms")).to_be_visible()
+    expect(page.get_by_test_id("alarm-ALM-P1")).to_have_count(0)  # gone from the live list
     history = page.get_by_test_id("history-ALM-P1")
     expect(history).to_contain_text("已解除")
     expect(history).to_contain_text("acknowledged · op.zhao · 已通知网点补纸")

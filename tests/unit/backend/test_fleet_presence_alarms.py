@@ -274,3 +274,78 @@ def test_terminal_rows_keep_the_presence_columns(fleet):
         t = s.get(Terminal, TERMINAL)
         assert t.keepalive_s == 12
         assert t.silent_after == fleet.clock() + timedelta(seconds=18)
+
+
+def _telemetry(fleet, **fields) -> m.Telemetry:
+    values = {
+        "uptime_s": 60,
+        "outbox_backlog": 0,
+        "devices": {"printer": m.DeviceHealth(ok=True, data={"paper": "ok"})},
+        "disk_free_bytes": 50 * 2**30,
+        "disk_total_bytes": 100 * 2**30,
+        "sent_at": fleet.clock(),
+    } | fields
+    msg = m.Telemetry(terminal_id=TERMINAL, message_id=f"{next(_ids):032x}", **values)
+    result = fleet.ingest.handle_batch([(msg.topic(), msg.encode())])
+    assert not result.rejected
+    return msg
+
+
+def _live(fleet) -> dict[tuple[str, str | None], AlarmRow]:
+    with fleet.db.transaction() as s:
+        rows = s.scalars(select(AlarmRow).where(AlarmRow.state != "cleared"))
+        return {(r.kind, r.source): r for r in rows}
+
+
+def test_health_thresholds_raise_while_they_hold_and_clear_after(fleet):
+    fleet.status("online")
+    _telemetry(fleet)
+    assert _live(fleet) == {}
+
+    fleet.clock.advance(60)
+    low = {"printer": m.DeviceHealth(ok=True, detail="paper low", data={"paper": "low"})}
+    _telemetry(fleet, devices=low)
+    _telemetry(fleet, devices=low)  # the next report: folded, not a second alarm
+    [paper] = _live(fleet).values()
+    assert (paper.kind, paper.source, paper.severity, paper.occurrences) == (
+        "low_paper",
+        "printer",
+        "warning",
+        2,
+    )
+
+    fleet.clock.advance(60)
+    broken = {
+        "printer": m.DeviceHealth(ok=False, detail="cover open", data={"paper": "ok"}),
+        "face_camera": m.DeviceHealth(ok=False, detail="gone: CameraError"),
+        "card_reader": m.DeviceHealth(ok=False, detail="not connected"),
+    }
+    _telemetry(
+        fleet,
+        devices=broken,
+        disk_free_bytes=5 * 2**30,
+        outbox_backlog=80,
+        sent_at=fleet.clock() - timedelta(minutes=3),  # its clock runs 3 minutes behind
+    )
+    fleet.clock.advance(60)
+    _telemetry(fleet, devices=broken, disk_free_bytes=5 * 2**30, outbox_backlog=120)
+    live = _live(fleet)
+    assert set(live) == {
+        ("device_fault", "printer"),
+        ("device_fault", "face_camera"),
+        ("device_fault", "card_reader"),
+        ("disk_nearly_full", "disk"),
+        ("backlog_growing", "outbox"),
+    }  # paper is back to ok, and the clock was corrected in the last report
+    assert "80 -> 120" in live[("backlog_growing", "outbox")].detail
+    with fleet.db.transaction() as s:
+        clock = s.scalar(select(AlarmRow).where(AlarmRow.kind == "clock_off"))
+        assert clock.state == "cleared" and "-180 s" in clock.detail
+
+    fleet.clock.advance(60)
+    fine = {name: m.DeviceHealth(ok=True, data={"paper": "ok"}) for name in broken}
+    _telemetry(fleet, devices=fine, outbox_backlog=3)  # everything fine again
+    assert _live(fleet) == {}
+    with fleet.db.transaction() as s:
+        cleared_by = set(s.scalars(select(AlarmRow.cleared_by)))
+    assert cleared_by == {f"terminal:{TERMINAL}"}
