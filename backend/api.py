@@ -21,6 +21,7 @@ from .auth.roles import Permission, permissions_of
 from .auth.sessions import Sessions, SignedIn
 from .catalog_bundles import ConfigBundles
 from .catalog_routes import catalog_router
+from .claim_routes import claim_router
 from .console import install as install_console
 from .dead_letter_routes import dead_letter_router
 from .fleet_routes import fleet_router
@@ -290,5 +291,6 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
             return queries.ingest_stats(session)
 
     app.include_router(dead_letter_router(db, service.ingest))
+    app.include_router(claim_router(db))
     install_console(app, service)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from backend.api import create_app
 from backend.auth.accounts import Accounts
+from backend.auth.bootstrap import account_with_token, bearer
 from backend.console import statistics
 from backend.escalations import Escalations, EscalationSettings
 from backend.models import (
@@ -389,3 +390,34 @@ def test_percentiles_are_nearest_rank():
     assert statistics.percentile([4, 1, 3, 2], 0.5) == 2
     assert statistics.percentile(list(range(1, 11)), 0.9) == 9
     assert statistics.percentile([7], 0.9) == 7
+
+
+# ------------------------------------------------------------------ claims over the JSON API
+
+
+def test_the_api_claims_releases_and_assigns_with_the_same_rules(app, service):
+    tokens = {}
+    for name, roles in (("api.li", ["clerk"]), ("api.wang", ["clerk"]), ("api.ma", ["supervisor"])):
+        _, tokens[name] = account_with_token(service.db, name, roles)
+    li, wang, ma = (
+        TestClient(app, headers=bearer(tokens[n])) for n in ("api.li", "api.wang", "api.ma")
+    )
+    with li, wang, ma:
+        assert li.get(f"/api/applications/{NO}/holder").json() == {"holder": None}
+        assert li.post(f"/api/applications/{NO}/claim").json()["holder"] == "api.li"
+        taken = wang.post(f"/api/applications/{NO}/claim")
+        assert taken.status_code == 409 and "claimed by api.li" in taken.json()["detail"]
+        assert wang.post(f"/api/applications/{NO}/release").status_code == 403
+        by_clerk = wang.post(f"/api/applications/{NO}/assign", json={"username": "api.wang"})
+        assert by_clerk.status_code == 403
+        for body in ({"username": "gone.he"}, {"username": "X Y"}, {"username": "a", "x": 1}):
+            assert ma.post(f"/api/applications/{NO}/assign", json=body).status_code == 422
+        moved = ma.post(f"/api/applications/{NO}/assign", json={"username": "api.wang"})
+        assert moved.json() == wang.get(f"/api/applications/{NO}/holder").json()
+        assert moved.json()["holder"] == "api.wang" and moved.json()["assigned_by"] == "api.ma"
+        assert li.post(f"/api/applications/{NO}/accept", json={}).status_code == 409
+        assert wang.post(f"/api/applications/{NO}/accept", json={}).status_code == 200
+        assert ma.post(f"/api/applications/{NO}/release").json() == {"holder": None}
+        assert li.post("/api/applications/AH-NONE/claim").status_code == 404
+    with TestClient(app) as stranger:
+        assert stranger.post(f"/api/applications/{NO}/claim").status_code == 401
