@@ -78,10 +78,6 @@ def colour_of(
     return max(by_promise, by_owed, key=_ORDER.__getitem__)
 
 
-def worst(*colours: Colour | None) -> Colour | None:
-    return max(colours, key=_ORDER.__getitem__) if colours else None
-
-
 def owed_due_column() -> ColumnElement[date]:
     """Correlated: the earliest due day of the case's materials still owed, or NULL."""
     return (
