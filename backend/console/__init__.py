@@ -17,6 +17,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, service: BackendService) -> None:
     """Serve the console under /console on `app`, over the same service and sign-in."""
     # Imported here: the service uses the console's deadline rules, and the pages the service.
+    from .bundles import router as bundles_router
     from .fleet import router as fleet_router
     from .pages import forbidden_page, router
 
@@ -24,4 +25,5 @@ def install(app: FastAPI, service: BackendService) -> None:
     app.state.console_forbidden = forbidden_page
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(router)
+    app.include_router(bundles_router)
     app.include_router(fleet_router)
