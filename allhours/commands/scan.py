@@ -16,6 +16,7 @@ from privacy import mask_document_number
 from terminal.materials.pdf import material_content
 from terminal.materials.pipeline import OUTPUT_DPI, PageResult, process_frame
 from terminal.materials.quality import REASONS
+from terminal.ui.i18n import Translator
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -209,5 +210,6 @@ def _line(row: dict[str, Any], lang: str) -> str:
         facts += f", lay turned {row['turn']} degrees, kept upright"
     if row["ok"]:
         return f"{head} ok ({facts})"
-    words = "; ".join(getattr(REASONS[c], lang) for c in row["reasons"] if c in REASONS)
+    t = Translator(lang)
+    words = "; ".join(t(REASONS[c].key) for c in row["reasons"] if c in REASONS)
     return f"{head} REFUSED {','.join(row['reasons'])} ({facts}) - {words}"

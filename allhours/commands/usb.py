@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from terminal.materials.usb_import import ImportRefused, import_file, list_candidates
+from terminal.ui.i18n import Translator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def _import(args: argparse.Namespace) -> int:
     try:
         imported = import_file(args.mount, args.path)
     except ImportRefused as refusal:
-        print(f"refused: {refusal.code}: {refusal.message(args.lang)}")
+        print(f"refused: {refusal.code}: {refusal.text(Translator(args.lang))}")
         return 1
     removed = ", ".join(imported.removed) or "nothing"
     print(f"{imported.name}: {imported.kind}, {len(imported.pages)} page(s), removed: {removed}")

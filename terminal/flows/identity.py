@@ -32,14 +32,15 @@ PASSPORT_PAGE = "passport photo page"
 log = logging.getLogger(__name__)
 
 MAX_FACE_ATTEMPTS = 3
-FACE_NOT_MATCHED = (
-    "Your face could not be matched to your card. A staff-assisted check is available during "
-    "office hours."
-)
-NO_PHOTO_HERE = (
-    "Your card's photo cannot be checked here. A staff-assisted check is available during "
-    "office hours."
-)
+
+
+def card_error_key(exc: IdentityReadError) -> str:
+    """The catalog key that tells the citizen what to do after a failed read: one per error
+    type the catalogs word (card.error.AccessDenied, ...), else the general one."""
+    from terminal.coded import english
+
+    key = f"card.error.{type(exc).__name__}"
+    return key if english(key) != key else "card.error.unreadable"
 
 
 class IdentitySteps:
@@ -82,11 +83,9 @@ class IdentitySteps:
                 keyed = cast(MrzKeyedReader, reader)
                 self.document = keyed.read(timeout_s, mrz_key=mrz_key)
             else:
-                raise FlowError(
-                    "This terminal reads ID cards only. Please place your ID card on the reader."
-                )
+                raise FlowError("card.error.id_cards_only")
         except IdentityReadError as exc:
-            raise FlowError(exc.citizen_message) from exc
+            raise FlowError(card_error_key(exc)) from exc
         self.step = self.FACE_STEP
         return self.document
 
@@ -130,7 +129,7 @@ class IdentitySteps:
         if not check.finished:
             check.wipe()
             self._face_check = None
-            raise FlowError("The camera could not see your face. Please try again.")
+            raise FlowError("face.error.not_seen")
         return self.finish_face_check(check)
 
     def begin_face_check(self, clock: Callable[[], float] = time.monotonic) -> FaceCheck:
@@ -143,7 +142,7 @@ class IdentitySteps:
             # the live face goes to the remote identity-verification service, if there is one.
             if self.parts.remote_verifier is None:
                 self._give_up_identity()
-                raise FlowError(NO_PHOTO_HERE)
+                raise FlowError("face.error.no_photo_here")
             remote = remote_match(self.parts.remote_verifier, self.document)
         if self._face_check is not None:
             self._face_check.wipe()
@@ -173,10 +172,8 @@ class IdentitySteps:
             check.wipe()
             self._face_check = None
             self._give_up_identity()
-            raise FlowError(FACE_NOT_MATCHED)
-        raise FlowError(
-            "Your face was not confirmed yet. Please look at the camera and follow the prompts."
-        )
+            raise FlowError("face.error.not_matched")
+        raise FlowError("face.error.not_confirmed_yet")
 
     def _verify_face_once(self) -> FaceDecision:
         assert self.document is not None
@@ -188,9 +185,9 @@ class IdentitySteps:
             self.step = self.VERIFIED_STEP
         elif self.face_attempts >= MAX_FACE_ATTEMPTS:
             self._give_up_identity()
-            raise FlowError(FACE_NOT_MATCHED)
+            raise FlowError("face.error.not_matched")
         else:
-            raise FlowError("Your face did not match yet. Please look at the camera and try again.")
+            raise FlowError("face.error.try_again")
         return decision
 
     def forget_identity(self) -> None:

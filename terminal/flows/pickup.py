@@ -69,22 +69,28 @@ class PickupStep(StrEnum):
     OUT_OF_SERVICE = "out_of_service"  # the door stayed shut; staff will contact the citizen
 
 
-FAULT_TEXT = (
-    "The compartment could not be opened. Staff have been alerted; your result is safe inside."
-)
-
-
-WRONG_HOLDER_TEXT = (
-    "This result is for the applicant; please bring their ID card. Nothing was opened."
-)
-
-
 class PickupRefused(FlowError):
-    """A code (or a holder) was refused; `reason` is wrong, tail, locked_out, code_locked,
-    expired, fault, jammed, out_of_service, wrong_holder or lapsed."""
+    """A code (or a holder) was refused; `reason` is one of REASONS, and the citizen's text is
+    the catalog's `pickup.refused.<reason>`."""
 
-    def __init__(self, reason: str, text: str, retry_after_s: float = 0.0):
-        super().__init__(text)
+    REASONS = (
+        "wrong",
+        "tail",
+        "locked_out",
+        "code_locked",
+        "expired",
+        "fault",
+        "jammed",
+        "out_of_service",
+        "wrong_holder",
+        "lapsed",
+        "not_here",
+    )
+
+    def __init__(self, reason: str, retry_after_s: float = 0.0):
+        if reason not in self.REASONS:
+            raise ValueError(f"no such pickup refusal: {reason!r}")
+        super().__init__(f"pickup.refused.{reason}", seconds=int(retry_after_s + 0.99))
         self.reason = reason
         self.retry_after_s = retry_after_s
 
@@ -153,11 +159,11 @@ class PickupFlow(IdentitySteps):
             raise WrongStep(f"cannot enter a code at step {self.step}")
         code = code.strip()
         if not code.isdigit():
-            raise PickupRefused("wrong", "Please type the digits of the code from your SMS.")
+            raise PickupRefused("wrong")
         if phone_tail is not None:
             phone_tail = phone_tail.strip()
             if len(phone_tail) != 4 or not (phone_tail.isascii() and phone_tail.isdigit()):
-                raise PickupRefused("tail", "Please type the last four digits of your phone.")
+                raise PickupRefused("tail")
         locker = self.parts.locker
         claim = self._locker_call(lambda: locker.check_code(code, phone_tail))
         if claim.needs_identity:
@@ -182,7 +188,7 @@ class PickupFlow(IdentitySteps):
         try:
             if holder is None:  # holder_for_load refuses such loads; a changed set-up lands here
                 self.parts.locker.release_claim(claim)
-                raise PickupRefused("fault", "This result cannot be handed over here.")
+                raise PickupRefused("not_here")
             opened = self._locker_call(lambda: self.parts.locker.open_claimed(claim, holder))
         except PickupRefused:
             if self.step != PickupStep.OUT_OF_SERVICE:
@@ -203,30 +209,30 @@ class PickupFlow(IdentitySteps):
         try:
             return call()
         except TooManyAttempts as exc:
-            raise PickupRefused("locked_out", str(exc), exc.retry_after_s) from exc
+            raise PickupRefused("locked_out", exc.retry_after_s) from exc
         except WrongCode as exc:
-            raise PickupRefused("wrong", str(exc), exc.retry_after) from exc
+            raise PickupRefused("wrong", exc.retry_after) from exc
         except WrongHolder as exc:
             log.warning("pickup refused: the verified card is not the result's holder")
-            raise PickupRefused("wrong_holder", WRONG_HOLDER_TEXT, exc.retry_after) from exc
+            raise PickupRefused("wrong_holder", exc.retry_after) from exc
         except ClaimLapsed as exc:
-            raise PickupRefused("lapsed", str(exc)) from exc
+            raise PickupRefused("lapsed") from exc
         except CodeLocked as exc:
             log.warning("pickup refused: the code is locked after too many wrong attempts")
-            raise PickupRefused("code_locked", str(exc)) from exc
+            raise PickupRefused("code_locked") from exc
         except CodeExpired as exc:
-            raise PickupRefused("expired", str(exc)) from exc
+            raise PickupRefused("expired") from exc
         except DoorJammed as exc:
             self.step = PickupStep.OUT_OF_SERVICE
-            raise PickupRefused("jammed", str(exc)) from exc
+            raise PickupRefused("jammed") from exc
         except CompartmentOutOfService as exc:
-            raise PickupRefused("out_of_service", str(exc)) from exc
+            raise PickupRefused("out_of_service") from exc
         except LockerFault as exc:
-            raise PickupRefused("fault", FAULT_TEXT) from exc
+            raise PickupRefused("fault") from exc
         except IdentityRequired as exc:  # a holder's result reached without a card: a bug
             raise WrongStep(str(exc)) from exc
         except LockerError as exc:
-            raise PickupRefused("fault", str(exc)) from exc
+            raise PickupRefused("fault") from exc
 
     def _opened(self, opened: Opened) -> Opened:
         self.opened = opened
@@ -258,10 +264,10 @@ class PickupFlow(IdentitySteps):
             locker.report_not_opened(cid)
         except DoorJammed as exc:
             self.step = PickupStep.OUT_OF_SERVICE
-            raise PickupRefused("jammed", str(exc)) from exc
+            raise PickupRefused("jammed") from exc
         except LockerFault as exc:
             self.step = PickupStep.ENTER_CODE  # nothing opened; the code still works
-            raise PickupRefused("fault", FAULT_TEXT) from exc
+            raise PickupRefused("fault") from exc
         return self.opened
 
     def abandon(self) -> None:

@@ -18,18 +18,32 @@ from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import LockerBank
 from terminal.catalog import ServiceItem, builtin_catalog
+from terminal.coded import CitizenError
 from terminal.store import TerminalStore
 
 if TYPE_CHECKING:
     from terminal.materials.on_file import OnFileLookup
 
 
-class FlowError(Exception):
-    """A step the citizen must redo or a state the flow cannot leave; the text is for them."""
+class FlowError(CitizenError):
+    """A step the citizen must redo or a state the flow cannot leave.
+
+    `key` names the citizen's text in the catalogs, `params` fill it; str() is the English.
+    """
 
 
 class WrongStep(FlowError):
-    """An action that does not belong to the flow's current step (a UI or script bug)."""
+    """An action that does not belong to the flow's current step (a UI or script bug).
+
+    The citizen is told to start again; `detail` says what went wrong, for the log.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("flow.wrong_step")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass

@@ -90,11 +90,11 @@ class StaffServiceFlow:
         """Open the compartment reserved for this load so the result can go in."""
         slot = next((c for c in self.pending_loads() if c.load_id == load_id), None)
         if slot is None:
-            raise FlowError(f"No compartment is waiting for load {load_id}.")
+            raise FlowError("staff.error.no_load", load_id=load_id)
         try:
             self.parts.locker.open(slot.id, reason="staff load")
         except LockerError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError("staff.error.not_opened", kind=type(exc).__name__) from exc
         return slot.id
 
     def confirm_loaded(self, load_id: str) -> Compartment:
@@ -133,11 +133,11 @@ class StaffServiceFlow:
         p = self.parts
         slot = next((c for c in self.deposits() if c.id == compartment_id), None)
         if slot is None:
-            raise FlowError(f"Compartment {compartment_id} holds no originals.")
+            raise FlowError("staff.error.no_originals", compartment=compartment_id)
         try:
             p.locker.open(compartment_id, reason="staff collect")
         except LockerError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError("staff.error.not_opened", kind=type(exc).__name__) from exc
         self._door_seen_open(compartment_id)
         if slot.application_no:  # reported before the slot is freed: a crash repeats, never loses
             p.outbox.put(

@@ -21,7 +21,12 @@ from devices.identity.port import IdentityDocument
 from face.check import FaceCheck
 from face.decision import FaceDecision
 from locker.bank import DoorCheck
-from locker.errors import DoorJammed, LockerError
+from locker.errors import (
+    CompartmentOutOfService,
+    DoorJammed,
+    LockerError,
+    NoCompartmentFree,
+)
 from locker.layout import Size
 from privacy import mask_id_number
 from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
@@ -52,6 +57,15 @@ class Step(StrEnum):
     STAFF_ASSIST = "staff_assist"
 
 
+def deposit_error_key(exc: LockerError) -> str:
+    """What the citizen is told when the deposit compartment cannot be had or opened."""
+    if isinstance(exc, NoCompartmentFree):
+        return "deposit.error.none_free"
+    if isinstance(exc, CompartmentOutOfService):
+        return "deposit.error.out_of_service"
+    return "deposit.error.fault"
+
+
 class PageRefused(FlowError):
     """A scanned page failed a quality check; `reason` is a code of the pipeline's REASONS table
     (no_page, cut_off, too_small, skewed, blurred, glare), worded there in zh and en."""
@@ -59,9 +73,10 @@ class PageRefused(FlowError):
     def __init__(self, page: int, reason: str, material: str):
         self.page = page
         self.reason = reason
-        wording = REASONS.get(reason)
-        why = wording.en if wording else "The page could not be read."
-        super().__init__(f"Page {page} of {material}: {why}")
+        self.material = material
+        super().__init__(
+            f"scan.reason.{reason}" if reason in REASONS else "scan.reason.unreadable", page=page
+        )
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,7 @@ class SubmissionFlow(IdentitySteps):
         try:
             self.item = find_item(code, self.parts.catalog)
         except UnknownItem as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError("flow.item_unknown") from exc
         self.application_no = self.parts.store.next_application_no(self.parts.clock())
         self.checklist = Checklist(self.item)
         self.step = Step.PHONE
@@ -141,7 +156,7 @@ class SubmissionFlow(IdentitySteps):
         self._expect_step(Step.PHONE)
         phone = phone.strip().replace(" ", "")
         if not PHONE.match(phone):
-            raise FlowError("Please enter an 11-digit mobile number starting with 1.")
+            raise FlowError("phone.invalid")
         self.phone = phone
         self.step = Step.MATERIALS
 
@@ -157,7 +172,7 @@ class SubmissionFlow(IdentitySteps):
         try:
             return self.checklist.entry(code).spec
         except ChecklistError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(exc.key, **exc.params) from exc
 
     def _drop_file(self, code: str) -> None:
         if code in self.scanned:  # replaced: the earlier file is no longer wanted
@@ -170,7 +185,7 @@ class SubmissionFlow(IdentitySteps):
         try:
             self.checklist.provided(code, how)
         except ChecklistError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(exc.key, **exc.params) from exc
         blob = self.parts.outbox.stage_blob(data, "application/pdf")
         self._drop_file(code)
         scanned = ScannedMaterial(code, blob, pages)
@@ -206,7 +221,7 @@ class SubmissionFlow(IdentitySteps):
         try:
             offer = self.checklist.reuse(code)
         except ChecklistError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(exc.key, **exc.params) from exc
         self._drop_file(code)
         return offer
 
@@ -217,7 +232,7 @@ class SubmissionFlow(IdentitySteps):
         try:
             days = self.checklist.tolerate(code)
         except ChecklistError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(exc.key, **exc.params) from exc
         self._drop_file(code)
         return days
 
@@ -250,7 +265,13 @@ class SubmissionFlow(IdentitySteps):
         self._expect_step(Step.MATERIALS)
         spec = self._spec(code)
         if len(pages) != spec.pages:
-            raise FlowError(f"{spec.name_en} has {spec.pages} page(s), {len(pages)} were taken.")
+            raise FlowError(
+                "scan.error.page_count",
+                name_zh=spec.name_zh,
+                name_en=spec.name_en,
+                pages=spec.pages,
+                taken=len(pages),
+            )
         for number, page in enumerate(pages, 1):
             if page.reasons or page.page is None:
                 raise PageRefused(number, (page.reasons or ("no_page",))[0], spec.name_en)
@@ -263,7 +284,7 @@ class SubmissionFlow(IdentitySteps):
         self._spec(code)
         pages = [page for f in files for page in f.pages]
         if not pages:
-            raise FlowError("Please choose at least one file.")
+            raise FlowError("usb.error.no_file")
         return self._keep_file(code, pages_to_pdf(pages), len(pages), MaterialStatus.IMPORTED)
 
     def finish_materials(self) -> None:
@@ -271,8 +292,11 @@ class SubmissionFlow(IdentitySteps):
         assert self.item is not None and self.checklist is not None
         needed = self.checklist.still_needed()
         if needed:
-            names = ", ".join(f"{e.spec.name_en} ({e.spec.code})" for e in needed)
-            raise FlowError(f"Still needed: {names}.")
+            raise FlowError(
+                "materials.error.still_needed",
+                names_zh="、".join(e.spec.name_zh for e in needed),
+                names_en=", ".join(f"{e.spec.name_en} ({e.spec.code})" for e in needed),
+            )
         self.step = Step.DEPOSIT if self.item.originals_size else Step.REVIEW
 
     # ---------------------------------------------------------------- deposit
@@ -295,7 +319,7 @@ class SubmissionFlow(IdentitySteps):
         except DoorJammed as exc:
             raise self._deposit_jammed() from exc
         except LockerError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(deposit_error_key(exc)) from exc
         return self.deposit_compartment
 
     @property
@@ -317,17 +341,14 @@ class SubmissionFlow(IdentitySteps):
         except DoorJammed as exc:
             raise self._deposit_jammed() from exc
         except LockerError as exc:
-            raise FlowError(str(exc)) from exc
+            raise FlowError(deposit_error_key(exc)) from exc
 
     def _deposit_jammed(self) -> FlowError:
         # The jammed compartment is out of service (empty; the locker raised the alarm). The
         # citizen may try another one: open_deposit reserves a new compartment.
         self.deposit_compartment = None
         self.deposit_door = None
-        return FlowError(
-            "That compartment did not open and has been taken out of service. Tap Open to "
-            "get another compartment, or continue without depositing the originals."
-        )
+        return FlowError("deposit.error.jammed")
 
     def skip_deposit(self) -> None:
         """Go on without depositing originals (none free, or the citizen has none with them).
@@ -480,10 +501,7 @@ class SubmissionFlow(IdentitySteps):
         self.step = Step.CANCELLED
         self.forget()
         if stuck:
-            raise FlowError(
-                "The compartment could not be opened to give your papers back. Staff have "
-                "been alerted and will return them; please keep your application number."
-            )
+            raise FlowError("deposit.error.not_returned")
 
     def forget(self) -> None:
         """Drop every trace of the citizen from memory (the receipt keeps no personal data)."""

@@ -15,6 +15,7 @@ from datetime import date
 from enum import StrEnum
 
 from terminal.catalog import MaterialSpec, ServiceItem
+from terminal.coded import CitizenError
 
 
 class MaterialStatus(StrEnum):
@@ -28,8 +29,8 @@ class MaterialStatus(StrEnum):
 PROVIDED_BY_FILE = (MaterialStatus.SCANNED, MaterialStatus.IMPORTED)
 
 
-class ChecklistError(ValueError):
-    """A checklist change the item's rules do not allow; the text is for the citizen."""
+class ChecklistError(CitizenError, ValueError):
+    """A checklist change the item's rules do not allow; `key` words it for the citizen."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Checklist:
         try:
             return self.entries[code]
         except KeyError:
-            raise ChecklistError(f"{code} is not a material of this service item.") from None
+            raise ChecklistError("materials.error.not_in_item", code=code) from None
 
     # ---------------------------------------------------------------- reuse offers
 
@@ -107,15 +108,22 @@ class Checklist:
         entry = self.entry(code)
         form = "scan" if status == MaterialStatus.SCANNED else "usb"
         if form not in entry.spec.forms:
-            how = "scanned" if form == "scan" else "imported from a USB stick"
-            raise ChecklistError(f"{entry.spec.name_en} cannot be {how}.")
+            raise ChecklistError(
+                f"materials.error.cannot_be_{form}",
+                name_zh=entry.spec.name_zh,
+                name_en=entry.spec.name_en,
+            )
         entry.status = status
 
     def reuse(self, code: str) -> OnFile:
         """The citizen accepts the material the backend holds."""
         entry = self.entry(code)
         if entry.offer is None:
-            raise ChecklistError(f"No {entry.spec.name_en} on file can be reused.")
+            raise ChecklistError(
+                "materials.error.none_on_file",
+                name_zh=entry.spec.name_zh,
+                name_en=entry.spec.name_en,
+            )
         entry.status = MaterialStatus.REUSED
         return entry.offer
 
@@ -123,7 +131,11 @@ class Checklist:
         """The citizen will supply `code` later; returns the working days allowed."""
         entry = self.entry(code)
         if not entry.spec.tolerable:
-            raise ChecklistError(f"{entry.spec.name_en} must be provided now.")
+            raise ChecklistError(
+                "materials.error.required_now",
+                name_zh=entry.spec.name_zh,
+                name_en=entry.spec.name_en,
+            )
         entry.status = MaterialStatus.TOLERATED
         return entry.spec.tolerated_days or 0
 
@@ -139,15 +151,6 @@ class Checklist:
 
     def can_submit(self) -> bool:
         return not self.still_needed()
-
-    def still_needed_text(self, lang: str = "en") -> str:
-        """'Still needed: …' for the citizen, or '' when nothing is."""
-        needed = self.still_needed()
-        if not needed:
-            return ""
-        if lang == "zh":
-            return "还需要：" + "、".join(e.spec.name_zh for e in needed) + "。"
-        return "Still needed: " + ", ".join(e.spec.name_en for e in needed) + "."
 
     def with_status(self, *statuses: MaterialStatus) -> list[ChecklistEntry]:
         return [e for e in self.entries.values() if e.status in statuses]

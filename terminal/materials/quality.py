@@ -53,53 +53,19 @@ MIN_TEXT_SHARE = 0.002  # of the page; less than this and blur cannot be judged
 
 @dataclass(frozen=True)
 class Reason:
-    """What is wrong, as a stable code and in the citizen's words."""
+    """What is wrong, as a stable code; the citizen's words are the catalogs' `key`."""
 
     code: str
-    zh: str
-    en: str
+
+    @property
+    def key(self) -> str:
+        return f"scan.reason.{self.code}"
 
 
-# The one table of what citizens are told; the kiosk shows zh or en by the session's language.
+# Every reason a page can be refused or guided for; the kiosk's catalogs word each one.
 REASONS: dict[str, Reason] = {
-    r.code: r
-    for r in (
-        Reason(
-            "no_page",
-            "未检测到材料，请将材料平放在拍摄区内。",
-            "No document found: lay it flat in the scanning area.",
-        ),
-        Reason(
-            "cut_off",
-            "材料有部分超出拍摄范围，请把整页移入框内。",
-            "Part of the page is outside the picture: move the whole page inside the frame.",
-        ),
-        Reason(
-            "too_small",
-            "材料在画面中太小，请放在拍摄区中央。",
-            "The page is too small in the picture: place it in the middle of the area.",
-        ),
-        Reason(
-            "skewed",
-            "材料倾斜或未放平，请平放摆正。",
-            "The page is tilted or not flat: lay it flat and straight.",
-        ),
-        Reason(
-            "blurred",
-            "文字模糊，请保持材料和双手不动。",
-            "The text is blurred: keep the page and your hands still.",
-        ),
-        Reason(
-            "glare",
-            "材料上有反光，请稍微移动材料或遮挡灯光。",
-            "There is glare on the page: move it slightly or shade it from the light.",
-        ),
-        Reason(
-            "replace_page",
-            "本页已拍好，请翻页或放入下一页。",
-            "This page is done: turn it over or place the next one.",
-        ),
-    )
+    code: Reason(code)
+    for code in ("no_page", "cut_off", "too_small", "skewed", "blurred", "glare", "replace_page")
 }
 
 

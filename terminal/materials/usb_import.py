@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from terminal.coded import CitizenError
+
 MiB = 1024 * 1024
 
 PDF_MAGIC = b"%PDF-"
@@ -77,70 +79,38 @@ class ImportLimits:
 
 # ---------------------------------------------------------------- refusals
 
-REASONS: dict[str, tuple[str, str]] = {
-    "not_found": (
-        "找不到这个文件，U盘可能已被拔出。",
-        "The file is gone; the USB stick may have been removed.",
-    ),
-    "not_regular_file": (
-        "这不是普通文件（可能是快捷方式或设备），不能导入。",
-        "This is not an ordinary file (perhaps a shortcut or a device) and cannot be imported.",
-    ),
-    "outside_stick": ("只能导入U盘里的文件。", "Only files on the USB stick can be imported."),
-    "unreadable": (
-        "文件读取失败，请重新插好U盘再试。",
-        "The file could not be read. Please re-insert the USB stick and try again.",
-    ),
-    "empty": ("文件是空的。", "The file is empty."),
-    "too_large": (
-        "文件太大（超过{limit}MB），请换一个较小的文件。",
-        "The file is too large (over {limit} MB). Please use a smaller file.",
-    ),
-    "unsupported_type": (
-        "只能导入PDF、JPG或PNG文件，这个文件不是其中一种。",
-        "Only PDF, JPG or PNG files can be imported, and this file is none of them.",
-    ),
-    "broken": (
-        "文件已损坏，无法打开。",
-        "The file is damaged and cannot be opened.",
-    ),
-    "encrypted": (
-        "PDF文件有密码保护，请先去掉密码再导入。",
-        "The PDF is password-protected. Please remove the password before importing it.",
-    ),
-    "too_many_pages": (
-        "文件页数太多（超过{limit}页），请只保存需要的页面。",
-        "The file has too many pages (over {limit}). Please keep only the pages needed.",
-    ),
-    "image_too_large": (
-        "图片尺寸太大，请换一张较小的图片。",
-        "The picture's dimensions are too large. Please use a smaller picture.",
-    ),
-    "embedded_files": (
-        "PDF里附带了其他文件，这些附件无法导入，请把它们单独保存后再导入。",
-        "The PDF carries attached files, which cannot be imported. Please save them as "
-        "separate files and import those.",
-    ),
-    "too_slow": (
-        "文件处理时间过长，已停止。请换一个文件。",
-        "Processing the file took too long and was stopped. Please use another file.",
-    ),
-}
+# Why a file is refused; the kiosk's catalogs word each one as usb.reason.<code>.
+REASONS = frozenset(
+    {
+        "not_found",
+        "not_regular_file",
+        "outside_stick",
+        "unreadable",
+        "empty",
+        "too_large",
+        "unsupported_type",
+        "broken",
+        "encrypted",
+        "too_many_pages",
+        "image_too_large",
+        "embedded_files",
+        "too_slow",
+    }
+)
 
 
-class ImportRefused(Exception):
-    """A file the terminal will not import; `code` is stable, the messages are for the citizen."""
+class ImportRefused(CitizenError):
+    """A file the terminal will not import; `code` is stable, `key` words it for the citizen.
+
+    The file's name is kept in `name`, never in the message: it may name the citizen.
+    """
 
     def __init__(self, code: str, name: str = "", **fmt: object):
+        if code not in REASONS:
+            raise ValueError(f"no such refusal: {code!r}")
+        super().__init__(f"usb.reason.{code}", **fmt)
         self.code = code
         self.name = name
-        zh, en = REASONS[code]
-        self.zh, self.en = zh.format(**fmt), en.format(**fmt)
-        super().__init__(code)  # not the file name: it may name the citizen
-
-    def message(self, lang: str = "zh") -> str:
-        """The citizen's message in `lang` ("zh" or "en")."""
-        return self.en if lang == "en" else self.zh
 
 
 # ---------------------------------------------------------------- results

@@ -124,9 +124,7 @@ class CardScreen(KioskScreen):
         if result is None or self.k.current != self.name:
             return
         if isinstance(result, FlowError):
-            name = type(result.__cause__).__name__ if result.__cause__ else ""
-            key = f"card.error.{name}"
-            self.say(self.status, key if self.k.t.has(key) else "card.error.unreadable")
+            self.say(self.status, result.key, **result.params)
             self._poll()
             return
         self.k.go("face")

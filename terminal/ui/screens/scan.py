@@ -215,12 +215,10 @@ class ScanScreen(KioskScreen):
         if instruction == self.instruction:
             return
         self.instruction = instruction
-        t = self.k.t
         taken, pages = (self.run.taken if self.run else 0), self.pages
         key = instruction[0]
         if key == "reason":
-            wording = REASONS[instruction[1]]
-            self.say(self.guide, lambda: t.pick(wording.zh, wording.en))
+            self.say(self.guide, REASONS[instruction[1]].key)
         elif key == "scan.auto.place" and pages == 1:
             self.say(self.guide, "scan.auto.place_one")
         elif key in ("scan.auto.place", "scan.auto.next"):
@@ -286,10 +284,7 @@ class ScanScreen(KioskScreen):
             return
         t = self.k.t
         page = exc.page
-        self.say(
-            self.status,
-            lambda: t("scan.refused", page=page, why=t.pick(wording.zh, wording.en)),
-        )
+        self.say(self.status, lambda: t("scan.refused", page=page, why=t(wording.key)))
         self.k.speak(self.status.text)
 
     # ------------------------------------------------------------------ leaving

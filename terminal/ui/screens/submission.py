@@ -77,7 +77,7 @@ class DepositScreen(KioskScreen):
         if not isinstance(exc, FlowError):
             self.k.fatal(exc)
             return
-        self.say(self.error, "deposit.failed")
+        self.say(self.error, exc.key, **exc.params)
         self.nav_buttons(self.cancel_button(), self.skip_button, self.open_button)
 
     def answer(self, yes: bool) -> None:

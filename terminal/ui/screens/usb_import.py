@@ -264,7 +264,7 @@ class UsbImportScreen(KioskScreen):
             elif c.refusal is not None:
                 refusal = c.refusal
                 lab = self.label(
-                    lambda n=name, r=refusal: f"× {n}: {r.message(self.k.t.lang)}",
+                    lambda n=name, r=refusal: f"× {n}: {r.text(self.k.t)}",
                     "hint",
                     tone="muted",
                 )
@@ -312,7 +312,7 @@ class UsbImportScreen(KioskScreen):
                 log.error("USB import failed unexpectedly: %s", type(exc).__name__)
                 exc = ImportRefused("broken")
             refusal = exc
-            self.say(self.status, lambda: refusal.message(self.k.t.lang))
+            self.say(self.status, refusal.key, **refusal.params)
             self.k.speak(self.status.text)
             self.state = "files"
             self.say(self.hint, "usb.choose")

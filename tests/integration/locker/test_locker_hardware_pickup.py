@@ -103,7 +103,7 @@ def test_relay_pickup_without_a_sensor_two_noes_end_out_of_service_with_an_alarm
     flow = relay.node.pickup()
     flow.enter_code(CODE)
     flow.door_opened(False)
-    with pytest.raises(PickupRefused, match="staff will contact you") as caught:
+    with pytest.raises(PickupRefused, match="will contact you") as caught:
         flow.door_opened(False)
     assert (caught.value.reason, flow.step) == ("jammed", PickupStep.OUT_OF_SERVICE)
     assert state_of(relay, "B03") == State.OUT_OF_SERVICE
@@ -115,7 +115,7 @@ def test_a_jammed_rs485_door_ends_out_of_service_with_an_alarm_never_picked_up(r
     target = rs485.load_result("L-7", CODE)
     rs485.emulation.doors[target].jam()
     flow = rs485.node.pickup()
-    with pytest.raises(PickupRefused, match="staff will contact you") as caught:
+    with pytest.raises(PickupRefused, match="will contact you") as caught:
         flow.enter_code(CODE)
     assert (caught.value.reason, flow.step) == ("jammed", PickupStep.OUT_OF_SERVICE)
     assert rs485.emulation.doors[target].pulses == 1 + 2  # staff load, pickup, one retry

@@ -17,6 +17,9 @@ from pypdf import PdfWriter
 
 from terminal.materials import usb_import as u
 from terminal.materials.usb_import import ImportLimits, ImportRefused
+from terminal.ui.i18n import Translator
+
+ZH, EN = Translator("zh", strict=True), Translator("en", strict=True)
 
 
 def _photo(size=(900, 700)) -> Image.Image:
@@ -141,8 +144,8 @@ def _refused(mount: Path, name: str, **limits) -> ImportRefused:
     with pytest.raises(ImportRefused) as info:
         _import(mount, name, **limits)
     refusal = info.value
-    assert refusal.zh and refusal.en and refusal.zh != refusal.en
-    assert refusal.message("en") == refusal.en and refusal.message("zh") == refusal.zh
+    assert refusal.key == f"usb.reason.{refusal.code}"
+    assert refusal.text(ZH) and refusal.text(ZH) != refusal.text(EN) == str(refusal)
     return refusal
 
 
@@ -288,7 +291,8 @@ def test_too_many_pages_and_too_many_bytes_are_refused(stick: Path):
     (stick / "long.pdf").write_bytes(_pdf_bytes(4))
 
     refusal = _refused(stick, "long.pdf", max_pages=3)
-    assert refusal.code == "too_many_pages" and "3" in refusal.en and "3" in refusal.zh
+    assert refusal.code == "too_many_pages"
+    assert "3" in refusal.text(EN) and "3" in refusal.text(ZH)
     assert _refused(stick, "long.pdf", max_file_bytes=1000).code == "too_large"
 
 
@@ -371,8 +375,9 @@ def test_a_renamed_file_of_another_type_is_refused(stick: Path):
 
 
 def test_every_refusal_code_has_a_message_in_both_languages():
-    for code, (zh, _en) in u.REASONS.items():
+    for code in u.REASONS:
         refusal = ImportRefused(code, "x", limit=7)
-        assert refusal.zh and refusal.en, code
-        assert "{" not in refusal.zh + refusal.en
+        zh, en = refusal.text(ZH), refusal.text(EN)  # strict: a missing key raises
+        assert zh and en, code
+        assert "{" not in zh + en
         assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), code

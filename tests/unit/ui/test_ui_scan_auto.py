@@ -8,6 +8,7 @@ import pytest
 from ui_unit_kiosk import offline_kiosk, walk_to_materials
 
 from devices.camera.emulated import ScriptedDocumentCamera
+from terminal.coded import english
 from terminal.flows.session import FlowError
 from terminal.flows.submission import PageRefused
 from terminal.materials.capture import PageCapture
@@ -89,10 +90,12 @@ def test_glare_is_explained_and_nothing_is_taken(tmp_path):
         drv.tap(s["materials"].row_buttons["id-card-copy"])
         drv.wait_screen("scan")
         scan = s["scan"]
-        drv.wait_for(lambda: scan.guide.text == REASONS["glare"].en, timeout=30, what="glare")
+        drv.wait_for(
+            lambda: scan.guide.text == english(REASONS["glare"].key), timeout=30, what="glare"
+        )
         frames = cameras[0].camera.captured
         drv.wait_for(lambda: cameras[0].camera.captured > frames + 12, what="more frames")
-        assert scan.guide.text == REASONS["glare"].en
+        assert scan.guide.text == english(REASONS["glare"].key)
         assert scan.outline.shown and tuple(scan.outline.color.rgba)[:2] == (0.85, 0.15)
         assert cameras[0].camera.stills == 0 and k.current == "scan"
         assert "id-card-copy" not in k.submission.scanned
@@ -114,7 +117,7 @@ def test_a_blurred_grab_is_refused_with_its_reason_and_the_material_stays_missin
         drv.tap(s["materials"].row_buttons["id-card-copy"])
         drv.wait_screen("scan")
         scan = s["scan"]
-        blurred = REASONS["blurred"].en
+        blurred = english(REASONS["blurred"].key)
         drv.wait_for(lambda: scan.guide.text == blurred, timeout=40, what="blur explained")
         assert camera.stills >= 1 and k.current == "scan"
         assert "id-card-copy" not in k.submission.scanned
@@ -206,5 +209,5 @@ def test_a_page_sliding_in_and_moving_is_not_taken_until_it_lies_still(tmp_path)
         steady = 8  # PageCapture's default: frames lying still before the grab
         assert len(camera.grabbed_at) == 1
         assert camera.grabbed_at[0] >= 20 + 6 + 4 + steady - 1  # not before it lay still again
-        assert REASONS["cut_off"].en in seen  # while it slid in, half outside the picture
+        assert english(REASONS["cut_off"].key) in seen  # while it slid in, half outside the picture
         assert "Hold still… the picture is being taken." in seen

@@ -6,6 +6,7 @@ from ui_unit_kiosk import offline_kiosk, walk_to_materials
 
 from devices.camera.emulated import EmptyDeskSource
 from terminal.materials.quality import REASONS
+from terminal.ui.i18n import Translator
 
 
 def test_an_empty_tray_is_explained_with_the_pipelines_reason_in_both_languages(tmp_path):
@@ -16,9 +17,9 @@ def test_an_empty_tray_is_explained_with_the_pipelines_reason_in_both_languages(
         drv.tap(s["materials"].row_buttons["id-card-copy"])
         drv.wait_screen("scan")
         drv.tap(s["scan"].scan_button)
-        no_page = REASONS["no_page"]
+        no_page = REASONS["no_page"].key
         drv.wait_for(
-            lambda: s["scan"].status.text == f"Page 1: {no_page.en}",
+            lambda: s["scan"].status.text == f"Page 1: {Translator('en')(no_page)}",
             what="the reason on screen",
             timeout=30,
         )
@@ -26,5 +27,6 @@ def test_an_empty_tray_is_explained_with_the_pipelines_reason_in_both_languages(
         assert k.current == "scan" and "id-card-copy" not in k.submission.scanned
         drv.tap(k.lang_button)
         drv.wait_for(
-            lambda: s["scan"].status.text == f"第 1 页：{no_page.zh}", what="the reason in Chinese"
+            lambda: s["scan"].status.text == f"第 1 页：{Translator('zh')(no_page)}",
+            what="the reason in Chinese",
         )

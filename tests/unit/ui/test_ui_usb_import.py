@@ -12,6 +12,7 @@ from ui_unit_kiosk import leftovers, offline_kiosk, walk_to_materials
 from devices.storage.emulated import sample_documents
 from terminal.materials.checklist import MaterialStatus
 from terminal.materials.usb_import import ImportRefused
+from terminal.ui.i18n import Translator
 
 CODE = "household-register"
 NAMES = {"household-register.pdf", "photos/id-card-copy.jpg", "scan-damaged.pdf", "notes.pdf"}
@@ -48,7 +49,10 @@ def test_good_files_are_listed_bad_ones_explained_and_the_chosen_pages_become_th
             "scan-damaged.pdf",  # looks like a PDF: only reading it shows it is broken
         }
         assert "notes.pdf" in usb.refusals
-        assert ImportRefused("unsupported_type").zh in usb.refusals["notes.pdf"].text
+        assert (
+            ImportRefused("unsupported_type").text(Translator("zh"))
+            in usb.refusals["notes.pdf"].text
+        )
 
         choose(drv, usb, "household-register.pdf")
         drv.wait_for(lambda: usb.state == "preview", what="the preview")
@@ -75,7 +79,7 @@ def test_a_broken_file_is_explained_and_another_file_can_still_be_used(tmp_path)
         usb = open_usb_screen(drv, devices)
         choose(drv, usb, "scan-damaged.pdf")
         drv.wait_for(lambda: usb.status.text, what="a refusal")
-        assert usb.status.text == ImportRefused("broken").en
+        assert usb.status.text == str(ImportRefused("broken"))
         assert usb.state == "files" and usb.thumbs == []
         choose(drv, usb, "photos/id-card-copy.jpg")
         drv.wait_for(lambda: usb.state == "preview", what="the preview")
