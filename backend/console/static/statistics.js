@@ -18,7 +18,9 @@
         grid: { left: 48, right: 16, top: spec.series.length > 1 ? 32 : 16, bottom: 40 },
         xAxis: { type: "category", data: spec.x, axisLabel: { hideOverlap: true } },
         yAxis: { type: "value", minInterval: 1 },
-        series: spec.series,
+        series: spec.series.map(function (s) {
+          return Object.assign({ barMaxWidth: 48 }, s);
+        }),
       });
       charts.push(chart);
     });
