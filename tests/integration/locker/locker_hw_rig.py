@@ -143,7 +143,7 @@ class HardwareTerminal:
         for node in self.nodes:
             node.locker.doors.stop()
             node.journal.close()
-            node.outbox.close()
+            node.db.close()
         for boards in self.board_sets:
             boards.close()
         self.emulation.stop()
