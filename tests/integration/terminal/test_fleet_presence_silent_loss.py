@@ -143,3 +143,63 @@ def test_a_terminal_that_stops_heartbeating_with_its_connection_up_goes_offline(
         assert node.link.connections == 1
     finally:
         node.stop()
+
+
+def test_a_simulated_fleet_over_mtls_silent_dropped_flapping_and_out_of_paper(broker, tmp_path):
+    from allhours.fleet_sim import FleetSim, SimSettings, enroll_fleet
+
+    ids = [f"S{i:04d}" for i in range(12)]
+    service = BackendService(
+        f"sqlite:///{tmp_path / 'fleet.db'}",
+        tmp_path / "blobs",
+        broker_host=broker.host,
+        broker_port=broker.port,
+        client_id="backend.sim",
+        credentials=worker_identity(broker.authority, "backend.sim"),
+        presence=PresenceSettings(offline_grace=GRACE, sweep_s=SWEEP_S),
+    )
+    for tid in ids:
+        service.register_terminal(tid, KEY)
+    service.start()
+    sim = FleetSim(
+        enroll_fleet(broker.authority, ids, tmp_path / "sim"),
+        SimSettings(host=broker.host, port=broker.port, keepalive=4, telemetry_s=1.0,
+                    paper_pages=45),
+    )  # fmt: skip
+
+    def state(tid: str) -> str | None:
+        with service.db.transaction() as s:
+            return s.get(Terminal, tid).last_status
+
+    def alarms(kind: str) -> dict[str, AlarmRow]:
+        with service.db.transaction() as s:
+            rows = list(s.scalars(select(AlarmRow).where(AlarmRow.kind == kind)))
+            for r in rows:
+                s.expunge(r)
+            return {r.terminal_id: r for r in rows}
+
+    try:
+        assert service.mqtt is not None and service.mqtt.wait_ready(10)
+        sim.start()
+        assert wait_until(lambda: all(state(t) == "online" for t in ids), 30)
+
+        cut = time.monotonic()
+        sim.silence("S0000")
+        sim.drop("S0001")
+        sim.flap("S0002", 4.0)
+        assert wait_until(lambda: state("S0001") == "offline", 10)  # the will, at once
+        assert wait_until(lambda: state("S0000") == "offline", 20)
+        assert time.monotonic() - cut <= 1.5 * 4 + SWEEP_S + 2.0
+        with service.db.transaction() as s:
+            assert s.get(Terminal, "S0001").presence_reason == "connection_lost"
+
+        # Paper runs out on every running terminal: one low_paper alarm each, folded.
+        assert wait_until(lambda: len(alarms("low_paper")) >= 9, 40)
+        assert wait_until(lambda: "S0002" in alarms("offline"), 30)
+        # The flapping terminal comes and goes: one alarm, reopened, not one per absence.
+        assert wait_until(lambda: alarms("offline")["S0002"].occurrences >= 2, 40)
+        assert set(alarms("offline")) >= {"S0000", "S0001", "S0002"}
+        assert all(state(t) == "online" for t in ids[3:])
+    finally:
+        sim.stop()
+        service.stop()

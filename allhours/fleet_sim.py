@@ -1,0 +1,306 @@
+"""A fleet simulator: light terminals that speak the real contract over mutual TLS.
+
+Each simulated terminal is enrolled through the site's real provisioning (a one-time token per
+terminal, a key made on the simulator's side, the CSR spent against the token; nothing but the
+HTTPS transport is skipped, so it needs the operator's CA directory and runs on the backend
+host), connects to the broker with its own certificate, registers its signed retained `offline`
+will, publishes its signed retained `online` status with a connection number, heartbeats every
+third of the keep-alive and telemetry every period (a printer whose paper runs down).
+
+All terminals share one thread: paho clients driven by a selector (no thread per terminal), so
+thousands fit one process. Faults on demand: `drop` (the socket closed without DISCONNECT: the
+broker publishes the will), `silence` (nothing read or written any more, the process alive: a
+silently cut network), `resume`, and `flap` (dropped and back every period).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import signing
+from cloud_bridge.contract.signing import TerminalSigner
+from provisioning import pki
+from provisioning.authority import SiteAuthority
+from provisioning.tls import ClientTls, write_private
+
+log = logging.getLogger(__name__)
+VERSION = "sim-1"
+
+
+def enroll_fleet(
+    authority: SiteAuthority,
+    ids: list[str],
+    directory: Path,
+    register: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Enroll every terminal through the token flow (idempotent: kept identities are reused).
+
+    `register(terminal_id)` makes the backend know it, inside the enrollment as the HTTPS
+    endpoint does (if it fails, the token is not spent).
+    """
+    out: dict[str, Path] = {}
+
+    def prepare(tid: str) -> dict:
+        if register is not None:
+            register(tid)
+        return {}
+
+    for tid in ids:
+        d = directory / tid
+        files = ClientTls.in_dir(d)
+        if not files.cert_file.exists():
+            key = pki.new_key()
+            token = authority.issue_token(tid, created_by="fleet-sim")
+            cert, _ = authority.enroll(str(token), pki.make_csr(key, tid), prepare)
+            write_private(files.key_file, pki.key_pem(key))
+            write_private(files.cert_file, pki.cert_pem(cert), mode=0o644)
+            write_private(files.ca_file, authority.ca_pem, mode=0o644)
+        out[tid] = d
+    authority.publish()  # admit them at every running broker
+    return out
+
+
+@dataclass
+class SimSettings:
+    host: str = "127.0.0.1"
+    port: int = 8883
+    keepalive: int = 30
+    telemetry_s: float = 60.0
+    paper_pages: int = 400  # sheets on a roll; each telemetry period prints a few
+
+
+@dataclass
+class SimTerminal:
+    terminal_id: str
+    files: ClientTls
+    signer: TerminalSigner
+    client: mqtt.Client | None = None
+    connection: int = 0
+    mode: str = "down"  # running | silent | down
+    next_beat: float = 0.0
+    next_telemetry: float = 0.0
+    next_flap: float | None = None
+    flap_s: float | None = None
+    paper: int = 400
+    connected: bool = False
+    connects: int = 0
+    beats: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class FleetSim:
+    def __init__(self, identities: dict[str, Path], settings: SimSettings):
+        self.settings = settings
+        self.terminals: dict[str, SimTerminal] = {}
+        for tid, d in identities.items():
+            files = ClientTls.in_dir(d)
+            self.terminals[tid] = SimTerminal(
+                tid,
+                files,
+                TerminalSigner.from_pem(files.key_file.read_bytes()),
+                paper=settings.paper_pages,
+            )
+        # Connection numbers keep increasing across simulator runs, as a terminal's do on disk.
+        self._base = int(time.time() * 10)
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ messages
+
+    def _status(self, t: SimTerminal, state: str, reason: str | None = None) -> m.Status:
+        return m.Status(
+            terminal_id=t.terminal_id,
+            state=state,
+            software_version=VERSION,
+            since=m.utcnow(),
+            connection=t.connection,
+            keepalive_s=self.settings.keepalive,
+            reason=reason,
+        )
+
+    def _props(self, t: SimTerminal, topic: str, body: bytes) -> Properties:
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = (signing.SIG, t.signer.sign(topic, body))
+        return props
+
+    def _publish(self, t: SimTerminal, msg: m.Message, qos: int = 0, retain: bool = False):
+        assert t.client is not None
+        body = msg.encode()
+        t.client.publish(
+            msg.topic(), body, qos=qos, retain=retain, properties=self._props(t, msg.topic(), body)
+        )
+
+    def _telemetry(self, t: SimTerminal) -> m.Telemetry:
+        t.paper = max(0, t.paper - 3)
+        paper = "out" if t.paper == 0 else "low" if t.paper < 40 else "ok"
+        return m.Telemetry(
+            terminal_id=t.terminal_id,
+            uptime_s=time.time() - t.started_at,
+            outbox_backlog=0,
+            compartments={"empty": 10, "holding_result": 2},
+            devices={
+                "lock_board": m.DeviceHealth(ok=True, data={"driver": "sim", "channels": 12}),
+                "printer": m.DeviceHealth(
+                    ok=paper != "out",
+                    detail="" if paper == "ok" else f"paper {paper}",
+                    data={"driver": "sim", "paper": paper, "online": True},
+                ),
+            },
+            disk_free_bytes=40 * 2**30,
+            disk_total_bytes=64 * 2**30,
+        )
+
+    # ------------------------------------------------------------ connections
+
+    def _connect(self, t: SimTerminal) -> None:
+        s = self.settings
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=t.terminal_id, protocol=mqtt.MQTTv5
+        )
+        client.tls_set_context(t.files.context())
+        t.connection = self._base + t.connects
+        t.connects += 1
+        will = self._status(t, "offline", "connection_lost")
+        body = will.encode()
+        client.will_set(
+            will.topic(), body, qos=1, retain=True, properties=self._props(t, will.topic(), body)
+        )
+
+        def on_connect(_c, _u, _f, reason_code, _p, t=t) -> None:
+            if reason_code.is_failure:
+                return
+            t.connected = True
+            self._publish(t, self._status(t, "online"), qos=1, retain=True)
+            now = time.monotonic()
+            t.next_beat = now + s.keepalive / 3
+            t.next_telemetry = now + s.telemetry_s
+
+        def on_disconnect(*_args, t=t) -> None:
+            t.connected = False
+
+        client.on_connect, client.on_disconnect = on_connect, on_disconnect
+        client.connect(s.host, s.port, s.keepalive)
+        t.client = client
+        t.mode = "running"
+        self._selector.register(client.socket(), selectors.EVENT_READ, t)
+
+    def _close(self, t: SimTerminal) -> None:
+        if t.client is None:
+            return
+        sock = t.client.socket()
+        if sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            with contextlib.suppress(OSError):
+                sock.close()  # no DISCONNECT: the broker publishes the will
+        t.client, t.connected, t.mode = None, False, "down"
+
+    def start(self) -> FleetSim:
+        for t in self.terminals.values():
+            self._connect(t)
+        self._thread = threading.Thread(target=self._run, name="fleet-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            for t in self.terminals.values():
+                if t.client is not None and t.mode == "running":
+                    with contextlib.suppress(Exception):
+                        self._publish(t, self._status(t, "offline", "stopped"), 1, True)
+                        t.client.loop_write()
+                        t.client.disconnect()
+                        t.client.loop_write()
+                self._close(t)
+        self._selector.close()
+
+    # ------------------------------------------------------------ faults
+
+    def drop(self, tid: str) -> None:
+        with self._lock:
+            self._close(self.terminals[tid])
+
+    def silence(self, tid: str) -> None:
+        """Stop reading and writing for `tid`, its socket left open: a silent network cut."""
+        with self._lock:
+            t = self.terminals[tid]
+            t.mode = "silent"
+            if t.client is not None and t.client.socket() is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(t.client.socket())
+
+    def resume(self, tid: str) -> None:
+        with self._lock:
+            t = self.terminals[tid]
+            self._close(t)
+            self._connect(t)
+
+    def flap(self, tid: str, period_s: float) -> None:
+        with self._lock:
+            t = self.terminals[tid]
+            t.flap_s, t.next_flap = period_s, time.monotonic() + period_s
+
+    def online(self) -> int:
+        return sum(1 for t in self.terminals.values() if t.connected and t.mode == "running")
+
+    # ------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        last_misc = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                try:
+                    events = self._selector.select(timeout=0.05)
+                except (OSError, ValueError):
+                    events = []
+                for key, _ in events:
+                    t = key.data
+                    if t.client is not None and t.mode == "running":
+                        t.client.loop_read()
+                now = time.monotonic()
+                misc = now - last_misc >= 0.5
+                for t in self.terminals.values():
+                    self._tick(t, now, misc)
+                if misc:
+                    last_misc = now
+
+    def _tick(self, t: SimTerminal, now: float, misc: bool) -> None:
+        if t.next_flap is not None and now >= t.next_flap and t.flap_s:
+            t.next_flap = now + t.flap_s
+            if t.mode == "running":
+                self._close(t)
+            else:
+                self._connect(t)
+            return
+        if t.mode != "running" or t.client is None:
+            return
+        if t.connected and now >= t.next_beat:
+            t.next_beat = now + self.settings.keepalive / 3
+            self._publish(t, self._status(t, "online"))
+            t.beats += 1
+        if t.connected and now >= t.next_telemetry:
+            t.next_telemetry = now + self.settings.telemetry_s
+            self._publish(t, self._telemetry(t))
+        if t.client.want_write():
+            t.client.loop_write()
+        if misc:
+            t.client.loop_misc()
+            if t.client.socket() is None:  # paho gave up on it (keep-alive): reconnect
+                self._close(t)
