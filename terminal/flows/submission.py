@@ -118,6 +118,7 @@ class SubmissionFlow(IdentitySteps):
     """One citizen's submission, from card to receipt."""
 
     IDENTITY_STEP = Step.IDENTITY
+    RETURN_SCREEN = "materials"  # where the scan and USB screens go back to
     FACE_STEP = Step.FACE
     VERIFIED_STEP = Step.ITEM
     STAFF_STEP = Step.STAFF_ASSIST
@@ -166,6 +167,11 @@ class SubmissionFlow(IdentitySteps):
         """Codes of the required materials with no file, no reuse and no tolerance yet."""
         assert self.checklist is not None
         return [e.spec.code for e in self.checklist.still_needed()]
+
+    def material_spec(self, code: str) -> MaterialSpec:
+        """The item's material `code`, for the scan and USB screens."""
+        assert self.item is not None
+        return next(s for s in self.item.materials if s.code == code)
 
     def _spec(self, code: str) -> MaterialSpec:
         assert self.checklist is not None

@@ -22,7 +22,7 @@ from terminal.flows.session import FlowError, TerminalParts
 from terminal.flows.submission import PageRefused, ScannedMaterial
 from terminal.materials.capture import full_resolution_grab
 from terminal.materials.pdf import material_content
-from terminal.materials.pipeline import process_frame
+from terminal.materials.pipeline import PageResult, process_frame
 from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 from terminal.progress import ProgressLookup
 
@@ -48,6 +48,8 @@ class SupplementReceipt:
 @dataclass
 class SupplementFlow:
     """One citizen bringing owed materials for one application."""
+
+    RETURN_SCREEN = "supplement"  # where the scan and USB screens go back to
 
     parts: TerminalParts
     progress: ProgressLookup
@@ -88,6 +90,27 @@ class SupplementFlow:
         if self.done or code not in self.owed:
             raise FlowError("supplement.error.not_owed")
         return self.owed[code].spec
+
+    def material_spec(self, code: str) -> MaterialSpec:
+        """An owed material, for the scan and USB screens; FlowError if it is not owed."""
+        return self._owed(code)
+
+    def add_scanned_pages(self, code: str, pages: Sequence[PageResult]) -> ScannedMaterial:
+        """One owed material from pages the kiosk's auto-capture already took and judged."""
+        spec = self._owed(code)
+        if len(pages) != spec.pages:
+            raise FlowError(
+                "scan.error.page_count",
+                name_zh=spec.name_zh,
+                name_en=spec.name_en,
+                pages=spec.pages,
+                taken=len(pages),
+            )
+        for number, page in enumerate(pages, 1):
+            if page.reasons or page.page is None:
+                raise PageRefused(number, (page.reasons or ("no_page",))[0], spec.name_en)
+        content = material_content(pages)
+        return self._keep(code, content.data, content.pages)
 
     def scan_material(self, code: str) -> ScannedMaterial:
         """Each page of one owed material from the document camera, into one PDF."""

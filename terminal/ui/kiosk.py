@@ -212,6 +212,10 @@ class Kiosk:
     def speak(self, text: str) -> None:
         self.speaker.say(text, self.t.lang)
 
+    def material_flow(self) -> SubmissionFlow | SupplementFlow | None:
+        """The flow the scan and USB screens take a material for: a submission or a supplement."""
+        return self.supplement or self.submission
+
     def run(self, name: str, job, on_done=None, on_error=None) -> None:
         """A blocking call in a worker; a failure nobody handles is fatal to the session."""
         self.worker.run(name, job, on_done, on_error or self.fatal)

@@ -112,17 +112,17 @@ class ScanScreen(KioskScreen):
         self.feed = LiveFeed(self.k, self.preview, "scan")
         self.scan_button = self.button("scan.capture", self.capture)
         self.restart_button = self.button("scan.restart", self.restart, "secondary")
-        self.back_button = self.button("nav.back", lambda: self.k.go("materials"), "secondary")
+        self.back_button = self.button("nav.back", self.back, "secondary")
         self.nav_buttons(self.back_button, self.scan_button)
         self.code = ""
 
     # ------------------------------------------------------------------ entering
 
     def enter(self, code: str = "", **kw: object) -> None:
-        flow = self.k.submission
-        if flow is None or flow.item is None:
+        flow = self.k.material_flow()
+        if flow is None:
             return
-        spec = next(s for s in flow.item.materials if s.code == code)
+        spec = flow.material_spec(code)
         self.code = code
         self.pages = spec.pages
         t = self.k.t
@@ -229,7 +229,7 @@ class ScanScreen(KioskScreen):
 
     def _save(self, run: CaptureRun) -> None:
         """Every page is taken: hand them to the flow, unless a manual scan already started."""
-        flow = self.k.submission
+        flow = self.k.material_flow()
         if flow is None or self.busy or run is not self.run or run.capture is None:
             return
         self.busy = True
@@ -241,7 +241,7 @@ class ScanScreen(KioskScreen):
         self.k.run(
             "scan-save",
             lambda: flow.add_scanned_pages(code, pages),
-            lambda _r: self.k.go("materials"),
+            lambda _r: self.k.go(flow.RETURN_SCREEN),
             self._failed,
         )
 
@@ -249,7 +249,7 @@ class ScanScreen(KioskScreen):
 
     def capture(self) -> None:
         """The citizen's fallback: every page through `scan_material`, now."""
-        flow = self.k.submission
+        flow = self.k.material_flow()
         if flow is None or self.busy or self.scan_button.disabled:
             return
         self.busy = True
@@ -264,7 +264,11 @@ class ScanScreen(KioskScreen):
             with self.feed.camera_lock:
                 return flow.scan_material(code)
 
-        self.k.run("scan", scan, lambda _r: self.k.go("materials"), self._failed)
+        self.k.run("scan", scan, lambda _r: self.k.go(flow.RETURN_SCREEN), self._failed)
+
+    def back(self) -> None:
+        flow = self.k.material_flow()
+        self.k.go(flow.RETURN_SCREEN if flow is not None else "home")
 
     def restart(self) -> None:
         """Start the material's pages again from page 1."""

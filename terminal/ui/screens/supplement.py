@@ -2,8 +2,9 @@
 
 Reached from the progress query's answer when the application still owes materials: the
 number and phone tail the citizen typed there find it again (`terminal.flows.supplement`).
-Each owed material has a button that captures it with the document camera; "Send" queues
-them for the application. Only what the backend said is owed can be supplied.
+Each owed material opens the kiosk's scan screen (document camera, page checks) or, when the
+terminal has a USB port, the USB import screen; both come back here. "Send" queues them for
+the application. Only what the backend said is owed can be supplied.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ class SupplementScreen(KioskScreen):
         self.send_button = self.button("supplement.send", self.send)
         self.finish_button = self.button("nav.finish", lambda: self.k.end_session("finish"))
         self.row_buttons: dict[str, object] = {}
+        self.usb_buttons: dict[str, object] = {}
         self.busy = False
 
     def enter(self, number: str = "", tail: str = "", **kw: object) -> None:
+        flow = self.k.supplement
+        if not number and flow is not None and flow.owed:
+            self._show(list(flow.owed.values()))  # back from the scan or USB screen
+            return
         self.rows.clear_widgets()
         self.row_buttons = {}
         self.unsay(self.error)
@@ -47,11 +53,21 @@ class SupplementScreen(KioskScreen):
         if flow is None:
             return
         self.say(self.hint, lambda: self.t("supplement.hint", number=flow.application_no))
+        self.rows.clear_widgets()
+        self.row_buttons, self.usb_buttons = {}, {}
+        usb = self.k.node.parts.removable_media is not None
         for item in owed:
             code = item.spec.code
+            line = BoxLayout(spacing=10)
             b = self.button(lambda i=item: self._row_text(i), lambda c=code: self.scan(c), "key")
             self.row_buttons[code] = b
-            self.rows.add_widget(b)
+            line.add_widget(b)
+            if usb:
+                u = self.button("supplement.usb", lambda c=code: self.usb(c), "secondary")
+                u.size_hint_x = 0.3
+                self.usb_buttons[code] = u
+                line.add_widget(u)
+            self.rows.add_widget(line)
         self.nav_buttons(self.cancel_button(), self.send_button)
         self.k.style(self.page)
 
@@ -63,20 +79,12 @@ class SupplementScreen(KioskScreen):
         return self.t(key, material=name, date=item.due_on.isoformat())
 
     def scan(self, code: str) -> None:
-        flow = self.k.supplement
-        if flow is None or self.busy:
-            return
-        self.busy = True
-        self.unsay(self.error)
-        self.say(self.hint, "supplement.scanning")
-        self.k.run("supplement-scan", lambda: flow.scan_material(code), self._scanned, self._failed)
+        if self.k.supplement is not None and not self.busy:
+            self.k.go("scan", code=code)
 
-    def _scanned(self, _result: object) -> None:
-        self.busy = False
-        flow = self.k.supplement
-        if flow is not None:
-            self.say(self.hint, lambda: self.t("supplement.hint", number=flow.application_no))
-        self.retranslate()
+    def usb(self, code: str) -> None:
+        if self.k.supplement is not None and not self.busy:
+            self.k.go("usb_import", code=code)
 
     def send(self) -> None:
         flow = self.k.supplement
@@ -88,7 +96,7 @@ class SupplementScreen(KioskScreen):
     def _sent(self, receipt: SupplementReceipt) -> None:
         self.busy = False
         self.rows.clear_widgets()
-        self.row_buttons = {}
+        self.row_buttons, self.usb_buttons = {}, {}
         key = "supplement.sent" if receipt.sent_now else "supplement.sent_later"
         self.say(self.hint, lambda: self.t(key, number=receipt.application_no))
         self.k.speak(self.hint.text)
@@ -108,7 +116,7 @@ class SupplementScreen(KioskScreen):
 
     def wipe(self) -> None:
         self.rows.clear_widgets()
-        self.row_buttons = {}
+        self.row_buttons, self.usb_buttons = {}, {}
         self.unsay(self.hint)
         self.unsay(self.error)
         self.busy = False

@@ -167,10 +167,10 @@ class UsbImportScreen(KioskScreen):
     # ------------------------------------------------------------------ showing
 
     def enter(self, code: str = "", **kw: object) -> None:
-        flow = self.k.submission
-        if flow is None or flow.item is None:
+        flow = self.k.material_flow()
+        if flow is None:
             return
-        self.spec = next(s for s in flow.item.materials if s.code == code)
+        self.spec = flow.material_spec(code)
         self.code = code
         self._reset()
         self.unsay(self.status)
@@ -382,7 +382,7 @@ class UsbImportScreen(KioskScreen):
         self.nav_buttons(*self.preview_or_back())
 
     def use(self) -> None:
-        flow = self.k.submission
+        flow = self.k.material_flow()
         if flow is None or self.state != "preview" or not self.chosen:
             return
         media = self.k.node.parts.removable_media
@@ -401,7 +401,7 @@ class UsbImportScreen(KioskScreen):
         def done(_scanned) -> None:
             if token == self.token:
                 self.use_button.disabled = False
-                self.k.go("materials")
+                self.k.go(flow.RETURN_SCREEN)
 
         def failed(exc: BaseException) -> None:
             if token != self.token:
@@ -416,7 +416,8 @@ class UsbImportScreen(KioskScreen):
         self.k.run("usb-use", lambda: flow.import_material(code, files), done, failed)
 
     def back(self) -> None:
-        self.k.go("materials")
+        flow = self.k.material_flow()
+        self.k.go(flow.RETURN_SCREEN if flow is not None else "home")
 
     # ------------------------------------------------------------------ forgetting
 

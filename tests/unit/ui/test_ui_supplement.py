@@ -17,6 +17,7 @@ from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
 from cloud_bridge.link import wait_until
+from devices.storage.emulated import sample_documents
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
 from terminal.ui.kiosk import Kiosk
@@ -47,7 +48,7 @@ def test_the_owed_material_is_scanned_and_sent_to_its_application(broker, tmp_pa
         }
     )
     backend.ingest.handle_batch([(submitted.topic(), submitted.encode())])
-    node, _devices = emulated_terminal(
+    node, devices = emulated_terminal(
         "T0001",
         tmp_path / "T0001",
         broker_host=broker.host,
@@ -87,8 +88,27 @@ def test_the_owed_material_is_scanned_and_sent_to_its_application(broker, tmp_pa
         drv.wait_for(
             lambda: sup.error.text == kiosk.t("supplement.error.nothing_scanned"), what="refusal"
         )
-        drv.tap(row)
-        drv.wait_for(lambda: "✓" in row.text, timeout=30, what="the material scanned")
+        drv.tap(row)  # the kiosk's scan screen, for this owed material only
+        drv.wait_screen("scan")
+        scan = s["scan"]
+        drv.wait_for(lambda: scan.preview.frames > 0, what="a page on screen")
+        drv.tap(scan.scan_button)
+        drv.wait_screen("supplement", timeout=30)
+        row = sup.row_buttons["household-register"]
+        assert "✓" in row.text, "the scan is not marked on its row"
+        # The citizen takes it from a USB stick instead: the import replaces the scan.
+        usb = s["usb_import"]
+        usb.poll_s = 0.05
+        drv.tap(sup.usb_buttons["household-register"])
+        drv.wait_screen("usb_import")
+        devices.stick.insert(sample_documents())
+        drv.wait_for(lambda: "household-register.pdf" in usb.file_buttons, what="the stick")
+        drv.tap(usb.file_buttons["household-register.pdf"])
+        drv.wait_for(lambda: usb.state == "preview", what="the preview")
+        drv.tap(usb.use_button)
+        drv.wait_screen("supplement", timeout=30)
+        assert kiosk.supplement is not None
+        assert kiosk.supplement.scanned["household-register"].pages == 2  # the stick's file
         drv.tap(sup.send_button)
         drv.wait_for(lambda: sup.hint.text == kiosk.t("supplement.sent", number=NO), what="sent")
 
