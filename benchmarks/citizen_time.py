@@ -13,7 +13,9 @@ machine's speed (the machine's waits are measured elsewhere, in kiosk_ui and fac
 
 - a tap 1.5 s, a keypad digit 0.6 s;
 - reading: 6 Chinese characters a second, 3 Latin words a second (figures and codes count as
-  words), for the text on screen each time it changes;
+  words), for the lines on screen each time it changes that the citizen has not read on that
+  screen before in the same story (coming back to the checklist, one reads the row that
+  changed, not the page again);
 - physical actions at fixed times: place the card 3 s, the live face check 6 s, place a page
   under the camera 4 s, take the result and close the door 6 s.
 
@@ -58,6 +60,7 @@ class Story:
     digits: int = 0
     read_s: float = 0.0
     physical_s: float = 0.0
+    seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_screen: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
@@ -132,7 +135,10 @@ def run(lang: str) -> list[Story]:
             """The citizen reads what the current screen shows now."""
             self.pump(3)
             name = screen or self.kiosk.current
-            text = visible_text(self.kiosk.screens[self.kiosk.current])
+            lines = visible_text(self.kiosk.screens[self.kiosk.current]).splitlines()
+            new = [line for line in lines if line not in self.story.seen[name]]
+            self.story.seen[name].update(lines)
+            text = "\n".join(new)
             seconds = reading_seconds(text)
             if VERBOSE:
                 print(f"--- {name} {seconds:.1f} s\n{text}")
