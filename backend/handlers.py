@@ -25,7 +25,7 @@ from .models import (
     WorkflowHistory,
     utcnow,
 )
-from .outcomes import DUPLICATE, STORED, Applied, Conflict, Refused
+from .outcomes import DUPLICATE, STORED, Applied, Conflict, NotYet, Refused
 from .presence import Presence
 from .reuse import MaterialsOnFile
 from .terminal_sign_in import staff_actor
@@ -141,7 +141,9 @@ class UpstreamHandlers:
 
     def _application_of(self, session: Session, no: str, terminal: Terminal) -> Application:
         app = session.get(Application, no)
-        if app is None or app.terminal_id != terminal.id:
+        if app is None:
+            raise NotYet(f"no application {no} from terminal {terminal.id}")
+        if app.terminal_id != terminal.id:
             raise Refused(f"no application {no} from terminal {terminal.id}")
         return app
 

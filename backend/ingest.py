@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +36,7 @@ from .models import (
     Terminal,
     utcnow,
 )
-from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, Refused
+from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, NotYet, Refused
 from .presence import Presence
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
@@ -47,6 +50,10 @@ from .workflow import WorkflowError, WorkflowSettings
 
 log = logging.getLogger(__name__)
 
+# How long a message about something not stored yet is answered with no receipt (so its
+# terminal sends it again) before it is refused, counted from when this worker first saw it.
+NOT_YET_FOR = timedelta(minutes=15)
+_NOT_YET_KEPT = 10_000  # message ids remembered for that; the oldest are forgotten first
 # Past this we do not even try to read a message id out of a refused payload.
 _MAX_PEEK_BYTES = 8 * m.MAX_MESSAGE_BYTES
 _MESSAGE_ID_LEN = 32
@@ -60,6 +67,8 @@ class IngestResult:
     stored: int = 0
     duplicate: int = 0
     rejected: int = 0
+    # Messages answered with no receipt, to come again (NotYet).
+    deferred: int = 0
 
     def add(
         self,
@@ -210,6 +219,8 @@ class Ingest:
             ProgressSettings(calendar=self.reuse.settings.calendar), clock
         )
         self.ratings = ServiceRatings(clock)
+        self._waiting: OrderedDict[str, float] = OrderedDict()
+        self._waiting_lock = threading.Lock()
         self.alarms = alarms or Alarms()
         self.presence = presence or Presence(self.alarms, clock=clock)
         self._handlers = UpstreamHandlers(
@@ -231,6 +242,15 @@ class Ingest:
             return applied
 
         self._handlers[m.ApplicationSubmitted] = application_submitted
+
+    def _may_wait(self, message_id: str) -> bool:
+        """Whether a NotYet message may still wait for what it needs (NOT_YET_FOR)."""
+        now = time.monotonic()
+        with self._waiting_lock:
+            first = self._waiting.setdefault(message_id, now)
+            while len(self._waiting) > _NOT_YET_KEPT:
+                self._waiting.popitem(last=False)
+        return now - first < NOT_YET_FOR.total_seconds()
 
     def register_terminal(self, terminal_id: str, pickup_code_key: bytes) -> None:
         """Let `terminal_id` be heard; messages from unregistered terminals are refused."""
@@ -352,6 +372,14 @@ class Ingest:
             with session.begin_nested():
                 applied = self._handle(session, message, mine, batch)
                 flush_parents_first(session)
+        except NotYet as exc:
+            if self._may_wait(message_id):
+                # No receipt: the terminal sends it again, by when what it needs is stored.
+                log.info("%s from %s waits: %s", m.type_name(type(message)), terminal_id, exc)
+                result.deferred += 1
+                return
+            self._reject(session, result, topic, len(payload), exc.reason, message_id)
+            return
         except (Refused, WorkflowError, m.MalformedMessage) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             self._reject(session, result, topic, len(payload), reason, message_id)

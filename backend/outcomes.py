@@ -26,6 +26,13 @@ class Conflict(Refused):
     a security alarm, since a genuine terminal does not send one (a reset counter, a clone)."""
 
 
+class NotYet(Refused):
+    """A message about something the backend has not stored yet (a deposit for an application
+    whose submission is still on its way: several workers, or a resend, can swap them). Ingest
+    answers it with no receipt, so the terminal sends it again later, unless it is too old to
+    be waiting on anything; then it is refused."""
+
+
 @dataclass(frozen=True)
 class Applied:
     """A handler's verdict; REJECTED here keeps the handler's changes (e.g. dropped chunks)."""

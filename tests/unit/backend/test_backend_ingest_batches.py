@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from backend_unit_factories import TERMINAL, chunks, material_for, submission
 from sqlalchemy import event, select
 
+from backend import ingest as ingest_module
 from backend.models import (
     Application,
     Material,
@@ -16,6 +18,7 @@ from backend.models import (
 )
 from backend.notifications.models import NotificationRow
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.schema import examples
 
 
 def _no(i: int) -> str:
@@ -122,3 +125,38 @@ def test_submissions_of_a_batch_keep_parents_before_children_under_foreign_keys(
         )
     assert orphans is None
     assert backend.count(WorkflowHistory) == 120
+
+
+def _deposit(no: str) -> m.MaterialsDeposited:
+    base = examples()["event.materials_deposited"]
+    return base.model_copy(update={"message_id": m.new_message_id(), "application_no": no})
+
+
+def test_a_deposit_ahead_of_its_submission_gets_no_receipt_and_lands_when_sent_again(backend):
+    """Two workers (or a resend) can swap a submission and its deposit: the terminal's resend,
+    prompted by the missing receipt, finds the application stored."""
+    deposit = _deposit(_no(1))
+
+    early = backend.feed(deposit)
+
+    assert (early.stored, early.rejected, early.deferred) == (0, 0, 1)
+    assert early.receipts == {}
+    assert backend.count(RejectedMessage) == 0
+    backend.feed(submission(_no(1)))
+    again = backend.feed(deposit)
+    assert again.stored == 1
+    assert backend.application(_no(1)).deposit_compartment_id == deposit.compartment_id
+
+
+def test_a_deposit_for_an_application_that_never_comes_is_refused_after_waiting(
+    backend, monkeypatch
+):
+    deposit = _deposit(_no(7))
+    assert backend.feed(deposit).deferred == 1
+
+    monkeypatch.setattr(ingest_module, "NOT_YET_FOR", timedelta(0))
+    late = backend.feed(deposit)
+
+    assert late.rejected == 1
+    assert "no application" in late.receipts[TERMINAL][0].reason
+    assert backend.count(RejectedMessage) == 1
