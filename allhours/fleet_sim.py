@@ -96,6 +96,9 @@ class SimTerminal:
     paper: int = 400
     connected: bool = False
     connects: int = 0
+    reconnect_at: float | None = None  # lost without being told to: back after a pause
+    sock: object | None = None  # the socket registered with the selector
+    lost: int = 0
     beats: int = 0
     started_at: float = field(default_factory=time.time)
 
@@ -193,27 +196,35 @@ class FleetSim:
             t.connected = False
 
         client.on_connect, client.on_disconnect = on_connect, on_disconnect
-        client.connect(s.host, s.port, s.keepalive)
-        t.client = client
-        t.mode = "running"
-        self._selector.register(client.socket(), selectors.EVENT_READ, t)
+        client.connect(s.host, s.port, s.keepalive)  # the TLS handshake, outside the lock
+        with self._lock:
+            t.client = client
+            t.mode = "running"
+            t.sock = client.socket()
+            self._selector.register(t.sock, selectors.EVENT_READ, t)
+
+    def _unregister(self, t: SimTerminal) -> None:
+        if t.sock is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(t.sock)
 
     def _close(self, t: SimTerminal) -> None:
         if t.client is None:
             return
+        if t.mode == "running":
+            self._unregister(t)
         sock = t.client.socket()
         if sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(sock)
             with contextlib.suppress(OSError):
                 sock.close()  # no DISCONNECT: the broker publishes the will
-        t.client, t.connected, t.mode = None, False, "down"
+        t.client, t.connected, t.mode, t.sock = None, False, "down", None
 
     def start(self) -> FleetSim:
-        for t in self.terminals.values():
-            self._connect(t)
+        """Connect every terminal (serving those already up meanwhile); returns when done."""
         self._thread = threading.Thread(target=self._run, name="fleet-sim", daemon=True)
         self._thread.start()
+        for t in self.terminals.values():
+            self._connect(t)
         return self
 
     def stop(self) -> None:
@@ -241,10 +252,9 @@ class FleetSim:
         """Stop reading and writing for `tid`, its socket left open: a silent network cut."""
         with self._lock:
             t = self.terminals[tid]
+            if t.mode == "running":
+                self._unregister(t)
             t.mode = "silent"
-            if t.client is not None and t.client.socket() is not None:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(t.client.socket())
 
     def resume(self, tid: str) -> None:
         with self._lock:
@@ -257,6 +267,10 @@ class FleetSim:
             t = self.terminals[tid]
             t.flap_s, t.next_flap = period_s, time.monotonic() + period_s
 
+    def lost(self) -> int:
+        """Connections lost without a fault being asked for (a health figure of the run)."""
+        return sum(t.lost for t in self.terminals.values())
+
     def online(self) -> int:
         return sum(1 for t in self.terminals.values() if t.connected and t.mode == "running")
 
@@ -265,11 +279,11 @@ class FleetSim:
     def _run(self) -> None:
         last_misc = 0.0
         while not self._stop.is_set():
+            try:
+                events = self._selector.select(timeout=0.05)
+            except (OSError, ValueError, KeyError):
+                events = []
             with self._lock:
-                try:
-                    events = self._selector.select(timeout=0.05)
-                except (OSError, ValueError):
-                    events = []
                 for key, _ in events:
                     t = key.data
                     if t.client is not None and t.mode == "running":
@@ -289,6 +303,10 @@ class FleetSim:
             else:
                 self._connect(t)
             return
+        if t.mode == "down" and t.reconnect_at is not None and now >= t.reconnect_at:
+            t.reconnect_at = None
+            self._connect(t)
+            return
         if t.mode != "running" or t.client is None:
             return
         if t.connected and now >= t.next_beat:
@@ -302,5 +320,8 @@ class FleetSim:
             t.client.loop_write()
         if misc:
             t.client.loop_misc()
-            if t.client.socket() is None:  # paho gave up on it (keep-alive): reconnect
+            if t.client.socket() is None:  # lost (keep-alive, broker): a terminal reconnects
+                log.warning("%s lost its connection; reconnecting", t.terminal_id)
+                t.lost += 1
                 self._close(t)
+                t.reconnect_at = now + 2.0

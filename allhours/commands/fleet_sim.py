@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keepalive", type=int, default=30)
     p.add_argument("--telemetry-s", type=float, default=60.0)
     p.add_argument("--silence", type=int, default=0, help="this many go silent after start")
+    p.add_argument(
+        "--silence-after", type=float, default=0, help="seconds after all are online to silence"
+    )
     p.add_argument("--drop", type=int, default=0, help="this many drop (the will) after start")
     p.add_argument("--flap", type=int, default=0, help="this many flap every --flap-s")
     p.add_argument("--flap-s", type=float, default=60.0)
@@ -50,15 +53,20 @@ def run(args: argparse.Namespace) -> int:
     ids = [f"{args.prefix}{i:05d}" for i in range(1, args.terminals + 1)]
     started = time.monotonic()
     identities = enroll_fleet(authority, ids, args.dir, register_one)
-    print(f"enrolled {len(ids)} terminals in {time.monotonic() - started:.1f} s")
+    print(f"enrolled {len(ids)} terminals in {time.monotonic() - started:.1f} s", flush=True)
     settings = SimSettings(
         host=args.host, port=args.port, keepalive=args.keepalive, telemetry_s=args.telemetry_s
     )
     sim = FleetSim(identities, settings).start()
     try:
-        print(f"{sim.online()} online after {time.monotonic() - started:.1f} s")
+        while sim.online() < len(ids) and time.monotonic() - started < 600:
+            time.sleep(0.5)
+        print(f"{sim.online()} online after {time.monotonic() - started:.1f} s", flush=True)
+        time.sleep(args.silence_after)
         for tid in ids[: args.silence]:
             sim.silence(tid)
+        if args.silence:
+            print(f"silenced {args.silence} at {time.time():.3f}", flush=True)
         for tid in ids[args.silence : args.silence + args.drop]:
             sim.drop(tid)
         first = args.silence + args.drop
@@ -67,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(10 if deadline is None else min(10, max(0, deadline - time.monotonic())))
-            print(f"{sim.online()} of {len(ids)} connected")
+            print(f"{sim.online()} of {len(ids)} connected, {sim.lost()} lost", flush=True)
     except KeyboardInterrupt:
         pass
     finally:
