@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from allhours.site import LocalSite
+from backend.auth.accounts import Accounts
 from backend.models import Material, MaterialSupplement, WorkflowHistory
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
@@ -30,6 +32,7 @@ ZHANG = IdentityDocument(
     expiry_date=date(2036, 3, 1),
 )
 PHONE = "13800138000"
+PASSWORD = "Night-Shift-2026"
 
 
 def test_a_tolerated_material_brought_later_reaches_the_same_application(tmp_path: Path):
@@ -92,6 +95,13 @@ def test_a_tolerated_material_brought_later_reaches_the_same_application(tmp_pat
                 s.scalars(select(WorkflowHistory.note).where(WorkflowHistory.application_no == no))
             )
         assert "supplement received: lease" in notes
+        # Staff see it arrive: the case page marks the owed lease as arrived.
+        Accounts(db).add("clerk.li", ["clerk"], password=PASSWORD, must_change_password=False)
+        with httpx.Client(base_url=site.backend.base_url, timeout=10) as clerk:
+            r = clerk.post("/api/session", json={"username": "clerk.li", "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            page = clerk.get(f"/console/applications/{no}")
+            assert page.status_code == 200 and 'data-testid="arrived"' in page.text
         assert wait_until(lambda: node.outbox.backlog() == 0, 30, 0.2), "not all receipted"
 
         # Once supplied, nothing is owed any more.
