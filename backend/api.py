@@ -28,6 +28,8 @@ from .fleet_routes import fleet_router
 from .metrics import metrics_router
 from .models import Application
 from .notifications.routes import notification_routes
+from .operator_commands import OperatorCommands
+from .operator_routes import operator_router
 from .service import BackendService
 from .staff import Actor, KeyReused, ReasonRequired, VersionConflict
 from .workflow import InvalidTransition, NotFound, State, WorkflowError
@@ -259,6 +261,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
 
     app.include_router(fleet_router(db, service.alarms, service.presence.settings))
     app.include_router(catalog_router(db, ConfigBundles(db, service)))
+    app.include_router(operator_router(db, OperatorCommands(db, service)))
     app.include_router(metrics_router(service))
 
     @app.get("/api/commands")

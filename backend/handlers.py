@@ -239,6 +239,7 @@ class UpstreamHandlers:
         if row.acked_at is not None:
             return Applied(DUPLICATE)
         row.status, row.detail, row.acked_at = msg.outcome.value, msg.detail, self.clock()
+        row.result = dict(msg.result) or None
         if row.type == m.type_name(m.LoadResult):
             load = session.get(LoadOperation, row.payload["load_id"])
             if load is not None and load.status == LoadStatus.PENDING:

@@ -246,6 +246,7 @@ class CommandRow(Base):
     # for the workflow's own commands.
     issued_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any] | None]  # what the terminal's ack reported (diagnostics...)
 
 
 class RejectedMessage(Base):

@@ -5,9 +5,12 @@ It is given its devices; `allhours.wiring` decides whether they are real or emul
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import secrets
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +50,6 @@ from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
 from terminal.flows.submission import SubmissionFlow
-from terminal.flows.supplement import SupplementFlow
 from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
@@ -146,6 +148,15 @@ class TerminalNode:
         )
         self.dispatcher.register(m.ApplyConfigBundle, self.bundles.on_apply)
         self.dispatcher.register(m.RollbackConfigBundle, self.bundles.on_rollback)
+        # Operators' commands (docs/fleet-operations.md).
+        self.dispatcher.register(m.OpenCompartment, self._on_open_compartment)
+        self.dispatcher.register(m.RestartKiosk, self._on_restart_kiosk)
+        self.dispatcher.register(m.ResyncState, self._on_resync_state)
+        self.dispatcher.register(m.FetchDiagnostics, self._on_fetch_diagnostics)
+        # A restart is asked of the process manager: SIGTERM ends the kiosk cleanly and
+        # systemd (Restart=always) starts it again. Tests put their own here.
+        self.restart: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
+        self.restart_delay_s = 2.0
         self.link = TerminalLink(
             terminal_id,
             self.outbox,
@@ -343,6 +354,46 @@ class TerminalNode:
         except LockerError as exc:
             raise CommandRejected(str(exc)) from exc
         return CommandResult(result={"compartment_id": slot.id})
+
+    def _on_open_compartment(self, cmd: m.OpenCompartment) -> CommandResult:
+        # Capped with the arming commands: a stolen key must not open the bank in a minute.
+        self._arming_allowed(cmd)
+        try:
+            check = self.locker.open(cmd.compartment_id, reason=f"operator: {cmd.reason}")
+        except LockerError as exc:
+            raise CommandRejected(str(exc)) from exc
+        log.warning("compartment %s opened by an operator: %s", cmd.compartment_id, cmd.reason)
+        return CommandResult(result={"compartment_id": cmd.compartment_id, "door": check.value})
+
+    def _on_restart_kiosk(self, cmd: m.RestartKiosk) -> CommandResult:
+        # After the dispatcher has recorded the command and queued the ack (durably): the
+        # command redelivered after the restart is a duplicate, not a second restart.
+        log.warning("kiosk restart asked by an operator: %s", cmd.reason)
+        timer = threading.Timer(self.restart_delay_s, self.restart)
+        timer.daemon = True
+        timer.start()
+        return CommandResult(detail=f"restarting in {self.restart_delay_s:.0f} s")
+
+    def _on_resync_state(self, cmd: m.ResyncState) -> CommandResult:
+        queued = self.report_unreported_pickups()
+        self.link.publish_heartbeat()
+        self.link.publish_telemetry()
+        return CommandResult(result={"pickups_requeued": str(queued)})
+
+    def _on_fetch_diagnostics(self, cmd: m.FetchDiagnostics) -> CommandResult:
+        health = self.health.report() if getattr(self, "health", None) else {}
+        return CommandResult(
+            result={
+                "software_version": SOFTWARE_VERSION,
+                "config_version": self.config.active_version(),
+                "healthy": str(bool(health.get("ok"))).lower(),
+                "problems": json.dumps(health.get("problems", {}), ensure_ascii=False)[:2000],
+                "compartments": json.dumps(self.locker.summary()),
+                "outbox_backlog": str(self.outbox.backlog()),
+                "uptime_s": f"{self.link.uptime_s():.0f}",
+                "lockout_remaining_s": f"{self.locker.lockout_remaining():.0f}",
+            }
+        )
 
     def _on_withdraw_result(self, cmd: m.WithdrawResult) -> CommandResult:
         try:

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     READ_FLEET = "fleet.read"
     ACT_ON_ALARMS = "alarms.act"  # acknowledge and clear fleet alarms
     CONFIGURE_FLEET = "fleet.configure"  # push configuration bundles, roll them back
+    COMMAND_TERMINALS = "terminals.command"  # open a compartment, restart a kiosk, diagnostics
     READ_INGEST = "ingest.read"
     REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
     READ_RATINGS = "ratings.read"
@@ -65,6 +66,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_FLEET,
             Permission.ACT_ON_ALARMS,
             Permission.CONFIGURE_FLEET,
+            Permission.COMMAND_TERMINALS,
             Permission.READ_INGEST,
             Permission.REPLAY_INGEST,
         }

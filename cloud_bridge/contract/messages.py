@@ -466,6 +466,37 @@ class RollbackConfigBundle(Command):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class OpenCompartment(Command):
+    """Open one compartment's door for service (a jammed door, a cleaning, an audit).
+
+    Capped on the terminal like arming commands; the terminal journals the opening with the
+    operator's reason. The compartment's state does not change.
+    """
+
+    type: Literal["command.open_compartment"] = "command.open_compartment"
+    compartment_id: CompartmentId
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RestartKiosk(Command):
+    """Restart the kiosk program (systemd starts it again); acked before it goes down."""
+
+    type: Literal["command.restart_kiosk"] = "command.restart_kiosk"
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class ResyncState(Command):
+    """Send the status, telemetry and any unreported pickups again, now."""
+
+    type: Literal["command.resync_state"] = "command.resync_state"
+
+
+class FetchDiagnostics(Command):
+    """Answer with the terminal's diagnostics (health checks, versions, compartments, backlog)."""
+
+    type: Literal["command.fetch_diagnostics"] = "command.fetch_diagnostics"
+
+
 class AckOutcome(StrEnum):
     DONE = "done"
     REJECTED = "rejected"
@@ -647,6 +678,10 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     WithdrawResult,
     ApplyConfigBundle,
     RollbackConfigBundle,
+    OpenCompartment,
+    RestartKiosk,
+    ResyncState,
+    FetchDiagnostics,
 )
 REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery, StaffSignInQuery)
 RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn)
@@ -677,6 +712,10 @@ AnyMessage = Annotated[
     | WithdrawResult
     | ApplyConfigBundle
     | RollbackConfigBundle
+    | OpenCompartment
+    | RestartKiosk
+    | ResyncState
+    | FetchDiagnostics
     | CommandAck
     | Settlement
     | MaterialsOnFileQuery

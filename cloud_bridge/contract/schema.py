@@ -191,6 +191,33 @@ def examples() -> dict[str, m.Message]:
             expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
             **common,
         ),
+        m.OpenCompartment(
+            message_id=_ids(42),
+            operation_id="OPS-5e2a91c04b7d",
+            compartment_id="A05",
+            reason="door reported jammed by the night guard",
+            expires_at=datetime(2026, 11, 20, 21, 45, tzinfo=UTC),
+            **common,
+        ),
+        m.RestartKiosk(
+            message_id=_ids(43),
+            operation_id="OPS-7c1d3e5f9a0b",
+            reason="screen frozen on the receipt page",
+            expires_at=datetime(2026, 11, 20, 21, 45, tzinfo=UTC),
+            **common,
+        ),
+        m.ResyncState(
+            message_id=_ids(44),
+            operation_id="OPS-0a9b8c7d6e5f",
+            expires_at=datetime(2026, 11, 20, 21, 45, tzinfo=UTC),
+            **common,
+        ),
+        m.FetchDiagnostics(
+            message_id=_ids(45),
+            operation_id="OPS-1f2e3d4c5b6a",
+            expires_at=datetime(2026, 11, 20, 21, 45, tzinfo=UTC),
+            **common,
+        ),
         m.CommandAck(
             message_id=_ids(12),
             command_id=_ids(9),
