@@ -17,7 +17,7 @@ APT_PACKAGES := mosquitto mosquitto-clients pcscd vsmartcard-vpcd libpcsclite-de
 FACE_PINS := dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
 FACE_PKG  := face-recognition==1.3.0
 
-.PHONY: help install apt venv demo test lint contract clean bench fuzz
+.PHONY: help install apt venv demo test lint contract clean bench fuzz chaos
 
 help:
 	@echo "make demo     install what is missing, then play the whole story end to end"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks in benchmarks/"
 	@echo "make fuzz     the property-based fuzz tests with many examples (FUZZ_EXAMPLES=5000)"
+	@echo "make chaos    40 stories while broker, workers and terminal are killed 20 times"
 
 install: apt venv
 
@@ -70,6 +71,9 @@ lint: venv
 
 # The suite runs each fuzz property with a few examples; this runs them long, keeping what
 # Hypothesis finds in var/hypothesis so a failure found once is replayed first next time.
+chaos: install
+	$(PY) benchmarks/chaos.py 40 20 $${CHAOS_SEED:-1}
+
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/unit/fuzz
 
@@ -80,7 +84,7 @@ BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_emrtd_
               identity_verified \
               locker_open page_finding glare_verdicts mrz_ocr usb_import usb_preview kiosk_ui pickup_identity progress_query \
               pickup_bruteforce tls_cost signing_cost notifications console_pages kiosk_bootstrap \
-              bundle_rollout citizen_time fleet_presence
+              bundle_rollout citizen_time fleet_presence chaos
 
 bench: install
 	@set -e; for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py; done
