@@ -188,8 +188,17 @@ class ChaosSite:
         path = self.data_dir / "terminal.sqlite"
         if not path.exists():
             return []
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-            return conn.execute(sql).fetchall()
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # the terminal is still making its database
+            raise
+
+    def outbox_backlog(self) -> int:
+        rows = self.terminal_rows("SELECT count(*) FROM outbox")
+        return rows[0][0] if rows else 0
 
     def recorded(self) -> int:
         return len(self.terminal_rows("SELECT application_no FROM local_applications"))
@@ -213,7 +222,7 @@ class ChaosSite:
                 "SELECT application_no, materials FROM local_applications"
             )
         }
-        backlog = self.terminal_rows("SELECT count(*) FROM outbox")[0][0]
+        backlog = self.outbox_backlog()
         if backlog:
             problems.append(f"terminal outbox still holds {backlog} entries")
         refused = self.terminal_rows("SELECT message_id, reason FROM dead_letters")
@@ -314,7 +323,7 @@ def run_chaos(
         # The last terminal run ends once its outbox is empty (or gives up after its wait).
         assert site.terminal is not None
         _wait(lambda: not site.terminal.running(), 600, "the terminal's last run to end")
-        if site.terminal_rows("SELECT count(*) FROM outbox")[0][0]:
+        if site.outbox_backlog():
             site.start_terminal(0)  # once more, only to drain
             _wait(lambda: not site.terminal.running(), 300, "the drain-only run to end")
         report.seconds = time.monotonic() - start

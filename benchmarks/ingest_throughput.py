@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import TERMINAL, application, site_broker, stored, wait
 
+from allhours.postgres import PostgresError, PrivatePostgres
 from backend import ingest as ingest_module
 from backend.db import Database
 from backend.enrollment import worker_identity
@@ -97,8 +98,9 @@ def broker_free(n: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def over_broker(n: int, workers: int) -> tuple[float, float, float]:
-    """(mosquitto_sub events/s, backend events/s, publish seconds) with `workers` processes."""
+def over_broker(n: int, workers: int, db_url: str | None = None) -> tuple[float, float, float]:
+    """(mosquitto_sub events/s, backend events/s, publish seconds) with `workers` processes
+    on `db_url` (a fresh SQLite file when None)."""
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -107,7 +109,7 @@ def over_broker(n: int, workers: int) -> tuple[float, float, float]:
         sub = None
         try:
             files = broker.client_tls(TERMINAL)
-            db_url = f"sqlite:///{tmpdir / 'b.sqlite'}"
+            db_url = db_url or f"sqlite:///{tmpdir / 'b.sqlite'}"
             registrar = BackendService(db_url, tmpdir / "blobs", broker_port=None)
             registrar.register_terminal(TERMINAL, b"k" * 32)
             registrar.stop()
@@ -185,19 +187,39 @@ def over_broker(n: int, workers: int) -> tuple[float, float, float]:
             broker.remove_data()
 
 
+def _report(label: str, n: int, workers: int, db_url: str | None = None) -> None:
+    sub_rate, backend_rate, published = over_broker(n, workers, db_url)
+    print(f"-- {label}, {workers} worker process(es); publisher done after {published:.2f} s")
+    print(f"mosquitto_sub received all at {sub_rate:7.0f} events/s")
+    print(f"backend stored all at         {backend_rate:7.0f} events/s")
+    ratio = backend_rate / sub_rate
+    print(f"backend / mosquitto_sub rate ratio, {label}, {workers} worker(s): {ratio:.2f}")
+
+
 def main(n: int, worker_counts: list[int]) -> None:
     together, apart = broker_free(n)
-    print(f"events: {n} application_submitted, QoS 1, one publisher, SQLite backend")
-    print(f"broker-free ingest, batches of {BATCH}: together {together:7.0f} events/s")
-    print(f"                                    apart    {apart:7.0f} events/s")
+    print(f"events: {n} application_submitted, QoS 1, one publisher")
+    print(f"broker-free ingest (SQLite), batches of {BATCH}: together {together:7.0f} events/s")
+    print(f"                                             apart    {apart:7.0f} events/s")
     print(f"together / apart ratio: {together / apart:.2f}")
     for workers in worker_counts:
-        sub_rate, backend_rate, published = over_broker(n, workers)
-        print(f"-- {workers} worker process(es); publisher done after {published:.2f} s")
-        print(f"mosquitto_sub received all at {sub_rate:7.0f} events/s")
-        print(f"backend stored all at         {backend_rate:7.0f} events/s")
-        ratio = backend_rate / sub_rate
-        print(f"backend / mosquitto_sub rate ratio, {workers} worker(s): {ratio:.2f}")
+        _report("SQLite", n, workers)
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as pg_dir:
+        try:
+            pg = PrivatePostgres(Path(pg_dir)).start()
+        except PostgresError as exc:
+            print(f"-- PostgreSQL: not measured ({exc})")
+            return
+        try:
+            for workers in worker_counts:
+                name = f"ingest_{workers}"
+                url = pg.create_database(name)
+                try:
+                    _report("PostgreSQL", n, workers, url)
+                finally:
+                    pg.drop_database(name)
+        finally:
+            pg.cleanup()
 
 
 if __name__ == "__main__":
