@@ -19,6 +19,7 @@ def install(app: FastAPI, service: BackendService) -> None:
     # Imported here: the service uses the console's deadline rules, and the pages the service.
     from .bundles import router as bundles_router
     from .fleet import router as fleet_router
+    from .operator import router as operator_router
     from .pages import forbidden_page, router
 
     app.state.console_service = service
@@ -27,3 +28,4 @@ def install(app: FastAPI, service: BackendService) -> None:
     app.include_router(router)
     app.include_router(bundles_router)
     app.include_router(fleet_router)
+    app.include_router(operator_router)
