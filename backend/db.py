@@ -136,6 +136,8 @@ def _migrate(engine: Engine, revision: str) -> str:
             f"the database is at revision {current}, which this release does not know: "
             "it was migrated by a newer release; run that release (or restore a backup)"
         )
+    elif revision == "head" and current in script.get_heads():
+        return current  # the usual start: nothing to do, no lock taken
     try:
         command.upgrade(config, revision)
     except CommandError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,11 +31,13 @@ from backend.db import (
 )
 
 VERSIONS = Path(__file__).parent / "versions"
+MAX_ID = 32
 
 
 def _next_id(message: str) -> str:
     numbers = [int(p.name[:4]) for p in VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py")]
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "change"
+    # alembic_version.version_num is VARCHAR(32), which PostgreSQL enforces: NNNN_ + 27.
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower())[: MAX_ID - 5].strip("_") or "change"
     return f"{max(numbers, default=0) + 1:04d}_{slug}"
 
 
@@ -63,6 +66,8 @@ def cmd_revision(args: argparse.Namespace) -> int:
         if s is None:
             continue
         path = Path(s.path)
+        # In the project's style at once (ruff is a dev dependency; skipped if absent).
+        subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(path)], check=False)
         print(f"wrote {path}")
         for line in _risky_columns(path):
             print(f"  review: NOT NULL column without server_default: {line}", file=sys.stderr)

@@ -41,9 +41,13 @@ def _schema_diff(engine) -> list:
 
 
 def test_exactly_one_head():
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = script.get_heads()
     assert len(heads) == 1, f"merge the heads {heads} (docs/backend.md, Adding a migration)"
     assert head_revision() == heads[0]
+    # alembic_version.version_num is VARCHAR(32): PostgreSQL refuses a longer id mid-upgrade.
+    too_long = [r.revision for r in script.walk_revisions() if len(r.revision) > 32]
+    assert too_long == [], f"revision ids longer than 32 characters: {too_long}"
 
 
 def test_every_table_module_is_known_to_the_migrations():
@@ -127,6 +131,15 @@ def _fill_release_database(url: str) -> None:
         )
         s.add(release.StaffAccount(username="clerk1", roles=["clerk"], password_hash="x"))
         s.add(
+            release.AlarmRow(
+                terminal_id="t-yuexiu-01",
+                operation_id="op-1",
+                kind="door_forced",
+                severity="critical",
+                raised_at=T0,
+            )
+        )
+        s.add(
             release.NotificationRow(
                 out_id="o1",
                 application_no="GZ-2026-000001",
@@ -176,6 +189,10 @@ def test_previous_release_database_upgrades_with_its_data(database_url: str):
             note = s.scalars(select(NotificationRow)).one()
             assert (note.phone, note.params) == ("13800138000", {"no": "GZ-2026-000001"})
             assert s.scalars(select(DeadLetter)).one().payload == b"{}"
+            alarm = s.scalars(select(models.AlarmRow)).one()
+            # Alarms of the first release became open alarms raised once.
+            assert (alarm.kind, alarm.state, alarm.occurrences) == ("door_forced", "open", 1)
+            assert alarm.last_raised_at == T0
             # Usable: the current code updates it (optimistic version bump) and adds rows.
             app.status = "accepted"
             s.add(
