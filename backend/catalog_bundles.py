@@ -160,7 +160,7 @@ def status(session: Session, limit: int = 200) -> list[dict[str, Any]]:
 def _running(row: CommandRow) -> str | None:
     """The configuration the terminal said it runs after this command, when it said."""
     if row.status == commands.DONE:
-        return row.payload.get("bundle_version") or (row.detail.rsplit(" ", 1)[-1] or None)
+        return (row.result or {}).get("config_version")
     if row.status == commands.REJECTED and row.detail.startswith("rolled back to "):
         return row.detail.removeprefix("rolled back to ").split(":", 1)[0]
     return None
