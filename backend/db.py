@@ -1,7 +1,7 @@
 """Database engine, sessions and schema migrations: SQLite (WAL) or PostgreSQL 15, same models.
 
 The schema is Alembic's (backend/migrations, ADR 0014): `migrate()` brings any database, empty
-or made by an earlier release, to the newest revision; nothing calls create_all.
+or made by an earlier release, to the newest revision (workers do it at start).
 """
 
 from __future__ import annotations
@@ -152,14 +152,6 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    def create_all(self) -> None:
-        """Create missing tables from the models, bypassing the migrations.
-
-        Transitional: the backend and the tests move to `migrate()` once every table in
-        backend/models.py has its revision.
-        """
-        metadata().create_all(self.engine)
 
     def migrate(self, revision: str = "head") -> str:
         """Bring the schema to `revision` (see `migrate`); returns the revision reached."""

@@ -69,8 +69,8 @@ class BackendService:
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
         self.db = Database(database_url)
-        # No Alembic yet: create_all brings an empty database up to the current models.
-        self.db.create_all()
+        # Empty, the first release's or an earlier one's: brought to the newest revision.
+        self.db.migrate()
         self.blobs = BlobStore(Path(blob_dir))
         # Pickup codes waiting in the outbox are sealed with this key; kept outside the
         # database in production (ALLHOURS_NOTIFICATION_KEY_FILE) so a dump alone opens none.

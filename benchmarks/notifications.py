@@ -44,7 +44,7 @@ def emulator_rate(emulator: AliyunSmsEmulator, n: int) -> float:
 
 def outbox_rate(emulator: AliyunSmsEmulator, tmp: Path, n: int) -> float:
     db = Database(f"sqlite:///{tmp / 'outbox.db'}")
-    db.create_all()
+    db.migrate()
     provider = emulated_aliyun(emulator)
     try:
         now = datetime.now(UTC)

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _db(args: argparse.Namespace) -> Database:
     db = Database(args.database_url)
-    db.create_all()
+    db.migrate()
     return db
 
 

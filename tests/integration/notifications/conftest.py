@@ -136,7 +136,7 @@ def notified(tmp_path: Path, database_url: str) -> Iterator[NotifiedBackend]:
     """The backend with its SMS worker, on SQLite and on PostgreSQL (database_url)."""
     clock = Clock()
     db = Database(database_url)
-    db.create_all()
+    db.migrate()
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher, clock=clock)
     ingest.register_terminal(TERMINAL, TERMINAL_KEY)

@@ -92,7 +92,7 @@ class Backend:
 def backend(tmp_path: Path, database_url: str) -> Iterator[Backend]:
     """The backend's parts without MQTT, on SQLite and on PostgreSQL (database_url)."""
     db = Database(database_url)
-    db.create_all()
+    db.migrate()
     publisher = RecordingPublisher()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), publisher)
     ingest.register_terminal(TERMINAL, KEY)

@@ -41,7 +41,7 @@ class Site:
     def __init__(self, tmp_path: Path):
         self.clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
         self.db = Database(f"sqlite:///{tmp_path / 'progress.db'}")
-        self.db.create_all()
+        self.db.migrate()
         self.publisher = RecordingPublisher()
         sms = HeldSms()
         self.ingest = Ingest(

@@ -27,7 +27,7 @@ class _Clock:
 @pytest.fixture
 def db(tmp_path: Path):
     database = Database(f"sqlite:///{tmp_path / 'cluster.db'}")
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()
 

@@ -34,7 +34,7 @@ class Clock:
 @pytest.fixture
 def ingest(tmp_path: Path):
     db = Database(f"sqlite:///{tmp_path / 'supplements.db'}")
-    db.create_all()
+    db.migrate()
     ingest = Ingest(
         db,
         BlobStore(tmp_path / "blobs"),

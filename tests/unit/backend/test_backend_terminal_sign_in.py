@@ -45,7 +45,7 @@ class Site:
     def __init__(self, tmp_path: Path):
         self.clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
         self.db = Database(f"sqlite:///{tmp_path / 'sign_in.db'}")
-        self.db.create_all()
+        self.db.migrate()
         self.publisher = RecordingPublisher()
         self.ingest = Ingest(
             self.db, BlobStore(tmp_path / "blobs"), HeldSms(), self.publisher, clock=self.clock

@@ -41,7 +41,7 @@ class Fleet:
     def __init__(self, tmp_path) -> None:
         self.clock = Clock()
         self.db = Database(f"sqlite:///{tmp_path / 'fleet.db'}")
-        self.db.create_all()
+        self.db.migrate()
         self.settings = PresenceSettings(offline_grace=timedelta(minutes=5))
         self.alarms = Alarms(AlarmSettings(on_duty_phone=ON_DUTY))
         self.presence = Presence(self.alarms, self.settings, self.clock)

@@ -29,7 +29,7 @@ class _Published:
 @pytest.fixture
 def ingest(tmp_path: Path):
     db = Database(f"sqlite:///{tmp_path / 'backend.db'}")
-    db.create_all()
+    db.migrate()
     ingest = Ingest(db, BlobStore(tmp_path / "blobs"), HeldSms(), _Published())
     ingest.register_terminal(TERMINAL, bytes(range(32)))
     # An application on file, so mutated references both hit and miss.

@@ -41,7 +41,7 @@ class Site:
     def __init__(self, tmp: Path):
         self.now = NOW
         self.db = Database(f"sqlite:///{tmp / 'b.db'}")
-        self.db.create_all()
+        self.db.migrate()
         self.publisher = Publisher()
         reuse = MaterialsOnFile(ReuseSettings(APPLICANT_KEY), lambda: self.now)
         self.ingest = Ingest(

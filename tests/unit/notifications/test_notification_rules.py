@@ -77,7 +77,7 @@ def test_the_key_file_is_made_once_and_private(tmp_path):
 @pytest.fixture
 def db(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'n.db'}")
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()
 
