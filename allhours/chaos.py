@@ -119,14 +119,19 @@ class ChaosSite:
         self._runs = 0
 
     def _worker(self, n: int) -> _Process:
+        process = _Process(f"worker-{n}", [], self.workdir / f"worker-{n}.log")
+        process.n = n  # type: ignore[attr-defined]
+        return process
+
+    def _ports(self, worker: _Process) -> int:
+        """Fresh ports for a worker's start (another program may have taken the last ones)."""
         port = free_port()
         args = ["-m", "backend", "--database-url", self.db_url]
         args += ["--blob-dir", str(self.workdir / "blobs"), "--broker-port", str(self.broker.port)]
         args += ["--http-port", str(port), "--enroll-port", str(free_port())]
-        args += ["--ca-dir", str(self.authority.dir), "--worker-id", f"chaos-{n}"]
-        process = _Process(f"worker-{n}", args, self.workdir / f"worker-{n}.log")
-        process.http_port = port  # type: ignore[attr-defined]
-        return process
+        args += ["--ca-dir", str(self.authority.dir), "--worker-id", f"chaos-{worker.n}"]  # type: ignore[attr-defined]
+        worker.args = args
+        return port
 
     def start(self) -> ChaosSite:
         self.broker.start()
@@ -153,20 +158,29 @@ class ChaosSite:
             self.start_worker(worker)
         return self
 
-    def start_worker(self, worker: _Process) -> None:
-        worker.start()
-        port = worker.http_port  # type: ignore[attr-defined]
+    def start_worker(self, worker: _Process, attempts: int = 3) -> None:
+        """Start a worker and wait until it is subscribed; a start that dies is tried again."""
+        for attempt in range(1, attempts + 1):
+            port = self._ports(worker)
+            worker.start()
 
-        def connected() -> bool:
-            if not worker.running():
-                raise RuntimeError(f"{worker.name} exited: {worker.log_path}")
+            def connected(port: int = port) -> bool:
+                if not worker.running():
+                    raise ChildProcessError(f"{worker.name} exited")
+                try:
+                    r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                except httpx.TransportError:
+                    return False
+                return r.json().get("mqtt") == "connected"
+
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            except httpx.TransportError:
-                return False
-            return r.json().get("mqtt") == "connected"
-
-        _wait(connected, 60, f"{worker.name} subscribed")
+                _wait(connected, 60, f"{worker.name} subscribed")
+                return
+            except ChildProcessError:
+                tail = worker.log_path.read_text(errors="replace").splitlines()[-5:]
+                if attempt == attempts:
+                    raise RuntimeError(f"{worker.name} exited: {' | '.join(tail)}") from None
+                time.sleep(1.0)
 
     def start_terminal(self, stories: int) -> None:
         """A terminal run: `stories` citizens (0: none), then wait for the outbox to empty."""
