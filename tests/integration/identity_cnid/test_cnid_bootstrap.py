@@ -160,7 +160,7 @@ def test_a_kiosk_from_real_device_settings_has_reuse_identity_pickup_and_its_pri
         assert node.telemetry().devices["printer"].ok
         printer.paper = "out"
         health = node.telemetry().devices["printer"]
-        assert not health.ok and "paper=out" in health.detail
+        assert not health.ok and "paper out" in health.detail
     finally:
         terminal.close()
         node.devices.identity_reader.close()
