@@ -49,29 +49,34 @@ def cmd_terminal(args: argparse.Namespace) -> int:
         return 2
 
 
+# Where `allhours backend` keeps a development backend when no settings file says otherwise.
+BACKEND_DEV_DEFAULTS = {
+    "database_url": "sqlite:///var/backend.sqlite",
+    "blob_dir": "var/blobs",
+    "ca_dir": "var/site-ca",
+}
+_BACKEND_FLAGS = (
+    "database_url",
+    "blob_dir",
+    "broker_host",
+    "broker_port",
+    "http_host",
+    "http_port",
+    "ca_dir",
+    "enroll_port",
+    "worker_id",
+)
+
+
 def cmd_backend(args: argparse.Namespace) -> int:
+    """`python -m backend` with these flags: a settings file, if given, holds the rest."""
     from backend.__main__ import main as backend_main
 
-    argv = [
-        "--ca-dir",
-        str(args.ca_dir),
-        "--enroll-port",
-        str(args.enroll_port),
-        "--database-url",
-        args.database_url,
-        "--blob-dir",
-        str(args.blob_dir),
-        "--broker-host",
-        args.broker_host,
-        "--broker-port",
-        str(args.broker_port),
-        "--http-host",
-        args.http_host,
-        "--http-port",
-        str(args.http_port),
-        "--worker-id",
-        args.worker_id,
-    ]
+    given = {key: getattr(args, key) for key in _BACKEND_FLAGS if getattr(args, key) is not None}
+    values = given if args.settings else {**BACKEND_DEV_DEFAULTS, **given}
+    argv = ["--settings", str(args.settings)] if args.settings else []
+    for key, value in values.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
     return backend_main(argv)
 
 
@@ -131,15 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_terminal)
 
     p = sub.add_parser("backend", help="run the central backend (ingest + REST API)")
-    p.add_argument("--database-url", default="sqlite:///var/backend.sqlite")
-    p.add_argument("--blob-dir", type=Path, default=Path("var/blobs"))
-    p.add_argument("--broker-host", default="127.0.0.1")
-    p.add_argument("--broker-port", type=int, default=1883)
-    p.add_argument("--http-host", default="127.0.0.1")
-    p.add_argument("--http-port", type=int, default=8080)
-    p.add_argument("--ca-dir", type=Path, default=Path("var/site-ca"), help="the site CA")
-    p.add_argument("--enroll-port", type=int, default=8443, help="HTTPS enrollment endpoint")
-    p.add_argument("--worker-id", default="1", help="this worker's name (backend.<name>)")
+    p.add_argument(
+        "--settings",
+        type=Path,
+        help="the worker's settings file (docs/examples/backend.toml); flags win over it",
+    )
+    p.add_argument("--database-url", help="default sqlite:///var/backend.sqlite")
+    p.add_argument("--blob-dir", type=Path, help="default var/blobs")
+    p.add_argument("--broker-host", help="default 127.0.0.1")
+    p.add_argument("--broker-port", type=int, help="default 1883")
+    p.add_argument("--http-host", help="default 127.0.0.1")
+    p.add_argument("--http-port", type=int, help="default 8080")
+    p.add_argument("--ca-dir", type=Path, help="the site CA (default var/site-ca)")
+    p.add_argument("--enroll-port", type=int, help="HTTPS enrollment endpoint (default 8443)")
+    p.add_argument("--worker-id", help="this worker's name (backend.<name>, default 1)")
     p.set_defaults(func=cmd_backend)
 
     p = sub.add_parser("broker", help="run a private Mosquitto in the foreground")

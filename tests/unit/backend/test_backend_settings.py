@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,33 @@ def test_the_documented_example_is_valid(monkeypatch):
     example = Path(__file__).parents[3] / "docs" / "examples" / "backend.toml"
     s = load_backend_settings(example)
     assert s.client_id == "backend.1" and s.public_names == ("backend.example.gov.cn",)
+
+
+def _allhours_backend(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLHOURS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "allhours.cli", "backend", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).parents[3])},
+    )
+
+
+def test_allhours_backend_takes_a_settings_file_and_flags_over_it(tmp_path):
+    path = _write(tmp_path, BASE.format(db=tmp_path / "b.sqlite"))
+    # The file's site CA does not exist: the worker stops at start naming the file and key.
+    proc = _allhours_backend(tmp_path, "--settings", str(path))
+    assert proc.returncode == 2
+    assert str(path) in proc.stderr and "ca_dir:" in proc.stderr
+    assert "allhours provision init" in proc.stderr
+    # A flag is validated like the file's keys, and named.
+    proc = _allhours_backend(tmp_path, "--settings", str(path), "--worker-id", "Bad Name")
+    assert proc.returncode == 2 and "worker" in proc.stderr
+
+
+def test_allhours_backend_without_a_file_keeps_its_development_defaults(tmp_path):
+    proc = _allhours_backend(tmp_path)  # no var/site-ca in this folder
+    assert proc.returncode == 2
+    assert "var/site-ca" in proc.stderr and "allhours provision init" in proc.stderr
