@@ -300,7 +300,7 @@ class PickupFlow(IdentitySteps):
                     application_no=opened.application_no,
                     compartment_id=opened.compartment_id,
                     picked_up_at=now,
-                )
+                ),
             )
         return True
 

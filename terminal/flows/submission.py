@@ -451,7 +451,7 @@ class SubmissionFlow(IdentitySteps):
                         application_no=self.application_no,
                         compartment_id=self.deposit_compartment,
                         deposited_at=now,
-                    )
+                    ),
                 )
         log.info("application %s recorded (%d materials)", self.application_no, len(self.scanned))
         self.receipt = SubmissionReceipt(

@@ -59,9 +59,7 @@ class Kiosk:
 
     def messages(self, cls: type[m.Message] | None = None) -> list[m.Message]:
         """Decoded messages waiting in the outbox (not chunks), oldest first."""
-        rows = self.node.db.read(
-            "SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq"
-        )
+        rows = self.node.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
         decoded = [m.decode(p) for (p,) in rows]
         return [x for x in decoded if cls is None or isinstance(x, cls)]
 
