@@ -256,7 +256,8 @@ def test_an_expired_code_is_refused_with_a_clear_message(spine: Spine):
     with pytest.raises(PickupRefused) as refused:
         citizen_picks_up(spine.node, code, SAY, TAIL)
     assert refused.value.reason == "expired"
-    assert "expired" in str(refused.value) and "hotline" in str(refused.value)
+    assert refused.value.key == "pickup.refused.expired"  # the kiosk's words, as on screen
+    assert "expired" in str(refused.value) and "service hall" in str(refused.value)
     assert spine.detail(app_no)["status"] == "result_loaded"
 
 
