@@ -16,7 +16,7 @@ from cnid_support import CITIZEN_NUMBER
 from enrolled_terminal import enrolled
 
 from allhours.bootstrap import build_terminal
-from allhours.settings import SettingsError, load_terminal_config
+from allhours.settings import SettingsError, describe, load_terminal_config
 from allhours.wiring import emulate_locker
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
@@ -96,6 +96,11 @@ def test_a_kiosk_from_real_device_settings_has_reuse_identity_pickup_and_its_pri
     config = load_terminal_config(
         _settings(tmp_path, emulator.device, rs485, printer.port), m.utcnow()
     )
+    # What `allhours config check` prints for it: the mode, the files, the keys by fingerprint.
+    shown = "\n".join(describe(config))
+    assert "real devices" in shown and str(tmp_path / "devices.toml") in shown
+    assert f"tcp://127.0.0.1:{printer.port}" in shown
+    assert config.identity.bundle.applicant_key.hex() not in shown
     terminal = build_terminal(config)
     node, bundle = terminal.node, config.identity.bundle
     try:
