@@ -8,8 +8,8 @@ such step in its workflow history. `retention_days` after that, one run:
 - deletes its scans: the blob files and their rows, unless another case still kept holds the
   same file (materials can be reused across cases), and unlinks the material rows from them
   (the rows stay: material code, pages and size count in the statistics);
-- blanks the free-text notes of its workflow history and the phone and template values of its
-  SMS outbox rows (a sealed pickup code included);
+- blanks the free-text notes of its workflow history and of a low rating's follow-up, and the
+  phone and template values of its SMS outbox rows (a sealed pickup code included);
 - drops the payload of dead letters that failed before the same cut-off.
 
 What the statistics read stays: item, terminal, states and their times, ratings, SMS kinds and
@@ -37,6 +37,7 @@ from .models import (
     BlobChunkRow,
     Material,
     RetentionRun,
+    ServiceRating,
     WorkflowHistory,
     utcnow,
 )
@@ -211,6 +212,12 @@ class Retention:
                 update(NotificationRow)
                 .where(NotificationRow.application_no.in_(numbers))
                 .values(phone="", params={}, sealed=None)
+            )
+            # The follow-up of a low rating is free text about the applicant; the score stays.
+            s.execute(
+                update(ServiceRating)
+                .where(ServiceRating.application_no.in_(numbers))
+                .values(closure_note="")
             )
         return len(numbers), scans, freed
 

@@ -55,7 +55,15 @@ def cases(backend):
         backend.desk.step(no, "accept", "staff-1")
         backend.desk.step(no, "reject", "staff-1", "申请人张三电话13800138000未接")
     with backend.db.transaction() as s:
-        s.add(ServiceRating(application_no=A, terminal_id="T0001", score=2, rated_at=utcnow()))
+        s.add(
+            ServiceRating(
+                application_no=A,
+                terminal_id="T0001",
+                score=2,
+                rated_at=utcnow(),
+                closure_note="已回访张三，电话13800138000",
+            )
+        )
     return backend
 
 
@@ -122,7 +130,8 @@ def test_closed_cases_lose_personal_data_and_scans_after_the_period(cases, caplo
         ):
             assert (row.phone, row.params, row.sealed) == ("", {}, None)
             assert row.kind and row.state
-        assert s.get(ServiceRating, A).score == 2
+        rating = s.get(ServiceRating, A)
+        assert (rating.score, rating.closure_note) == (2, "")
         (run,) = s.scalars(select(RetentionRun)).all()
         assert (run.applications, run.scans_deleted, run.retention_days) == (2, 1, DAYS)
     after = {
