@@ -38,8 +38,14 @@ SILENCED = 20
 
 
 def _run(n: int, tmp: Path, broker, prefix: str, silence: int) -> dict[str, float]:
+    # One worker alone, with no shared group: the first run's persistent session would stay in
+    # the group and keep being handed its share of the second run's heartbeats.
     service = site_backend(
-        broker, tmp, client_id=f"backend.{prefix.lower()}", presence=PresenceSettings(sweep_s=1.0)
+        broker,
+        tmp,
+        client_id=f"backend.{prefix.lower()}",
+        presence=PresenceSettings(sweep_s=1.0),
+        shared_group=None,
     )
     url = f"sqlite:///{tmp / 'b.sqlite'}"
     service.start()
