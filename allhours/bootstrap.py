@@ -19,15 +19,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 from cloud_bridge.contract.messages import utcnow
 from cloud_bridge.link import LinkSettings
 from devices.printer.port import ReceiptPrinter
+from locker.layout import default_layout
+from provisioning.bundle import IdentityError, TerminalIdentity
 from provisioning.renewal import CertificateRenewal
 from terminal.node import TerminalNode
 
-from .settings import PrinterTarget, SettingsError, TerminalConfig
-from .wiring import EmulatedDevices, enrolled_terminal
+from .settings import LinkSettings as LinkSection
+from .settings import PrinterTarget, SettingsError, TerminalConfig, TerminalSettings
+from .wiring import EmulatedDevices
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +87,28 @@ def build_terminal(
     front of the face camera and a USB stick in the port, as the demo shows).
     """
     s, identity = config.settings, config.identity
+    bundle = identity.bundle
+    link = LinkSettings(
+        host=bundle.broker_host,
+        port=bundle.broker_port,
+        tls=identity.tls,
+        backend_keys=bundle.backend_signing_keys,
+        renewal=CertificateRenewal(s.data_dir, clock),
+        telemetry_interval_s=s.link.telemetry_interval_s,
+    )
     printer = open_printer(s.printer.target) if s.printer else None
     if s.emulate:
         log.warning("TRAINING MODE: emulated devices; nothing here serves a real citizen")
         devices = emulated or EmulatedDevices.with_live_face()
-        node, _ = enrolled_terminal(
-            identity,
+        node = TerminalNode(
+            bundle.terminal_id,
             s.data_dir,
-            devices=devices,
+            replace(devices.terminal_devices(), printer=printer),
+            devices.layout or default_layout(sensed=True),
+            pickup_code_key=bundle.pickup_code_key,
+            link=link,
             clock=clock,
-            printer=printer,
-            telemetry_interval_s=s.link.telemetry_interval_s,
+            applicant_key=bundle.applicant_key,  # the fleet's key for materials on file
         )
         return Terminal(config, node, devices)
 
@@ -105,24 +120,43 @@ def build_terminal(
     except DevicesConfigError as exc:
         _close(printer)  # never connected: the drivers connect on first use
         raise SettingsError(f"{config.file}: devices: {exc}") from None
-    bundle = identity.bundle
     node = TerminalNode(
         bundle.terminal_id,
         s.data_dir,
         replace(configured.devices, printer=printer),
         configured.layout,
         pickup_code_key=bundle.pickup_code_key,
-        link=LinkSettings(
-            host=bundle.broker_host,
-            port=bundle.broker_port,
-            tls=identity.tls,
-            backend_keys=bundle.backend_signing_keys,
-            renewal=CertificateRenewal(s.data_dir, clock),
-            telemetry_interval_s=s.link.telemetry_interval_s,
-        ),
+        link=link,
         clock=clock,
         supervision=configured.supervision,
         keypad=configured.keypad,
         applicant_key=bundle.applicant_key,
     )
     return Terminal(config, node, None)
+
+
+def training_terminal(
+    data_dir: Path,
+    *,
+    devices: EmulatedDevices | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    telemetry_interval_s: float | None = None,
+) -> Terminal:
+    """The terminal that `emulate = true` settings naming `data_dir` build, without a file.
+
+    For the screenshots, tests and benchmarks: the same build as a training kiosk, on the
+    enrollment in `data_dir` (loaded against the real time, as at a kiosk's start).
+    SettingsError if `data_dir` holds no usable enrollment.
+    """
+    link = (
+        LinkSection()
+        if telemetry_interval_s is None
+        else LinkSection(telemetry_interval_s=telemetry_interval_s)
+    )
+    settings = TerminalSettings(data_dir=Path(data_dir), emulate=True, link=link)
+    try:
+        identity = TerminalIdentity.load(settings.data_dir, utcnow())
+    except IdentityError as exc:
+        raise SettingsError(f"{data_dir}: {exc}") from None
+    config = TerminalConfig(settings.data_dir, settings, identity)
+    return build_terminal(config, clock=clock, emulated=devices or EmulatedDevices())

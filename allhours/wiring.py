@@ -1,4 +1,6 @@
-"""The one place that chooses real or emulated parts and builds a terminal from them."""
+"""The emulated device set of a training terminal, and lock boards from a locker configuration.
+
+The terminal itself is built by allhours.bootstrap, from settings."""
 
 from __future__ import annotations
 
@@ -6,15 +8,10 @@ import io
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 from PIL import Image
 
-from cloud_bridge.contract.messages import utcnow
-from cloud_bridge.link import LinkSettings
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource
 from devices.camera.passport_scene import PassportPageSource
@@ -27,17 +24,13 @@ from devices.lock.rs485_board import Rs485LockBoard
 from devices.lock.rs485_emulator import Rs485BoardEmulator
 from devices.lock.usb_relay import UsbRelayBoard
 from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
-from devices.printer.port import ReceiptPrinter
 from devices.storage.emulated import EmulatedMedia, sample_documents
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
-from locker.layout import CompartmentSpec, default_layout
-from provisioning.bundle import TerminalIdentity
-from provisioning.renewal import CertificateRenewal
-from provisioning.tls import ClientTls
+from locker.layout import CompartmentSpec
 from terminal.flows.identity import PASSPORT_PAGE
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalDevices
 
 
 @dataclass
@@ -60,6 +53,8 @@ class EmulatedDevices:
     card_photo: bytes | None = field(default=None, repr=False)
     # The USB port: insert(sample_documents()) plugs in a stick with generated documents.
     stick: EmulatedMedia = field(default_factory=EmulatedMedia)
+    # The locker's compartments; None: the default bank, every door with a sensor.
+    layout: list[CompartmentSpec] | None = None
 
     @classmethod
     def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
@@ -103,66 +98,6 @@ class EmulatedDevices:
 def new_pickup_code_key() -> bytes:
     """A fresh per-terminal pickup-code key (provisioning delivers it in production)."""
     return secrets.token_bytes(32)
-
-
-def enrolled_terminal(
-    identity: TerminalIdentity,
-    data_dir: Path,
-    **kwargs: Any,
-) -> tuple[TerminalNode, EmulatedDevices]:
-    """An emulated terminal that connects with its enrollment: certificate, broker, keys."""
-    b = identity.bundle
-    return emulated_terminal(
-        b.terminal_id,
-        data_dir,
-        broker_host=b.broker_host,
-        broker_port=b.broker_port,
-        pickup_code_key=b.pickup_code_key,
-        applicant_key=b.applicant_key,
-        tls=identity.tls,
-        backend_keys=b.backend_signing_keys,
-        renewal=CertificateRenewal(data_dir, kwargs.get("clock", utcnow)),
-        **kwargs,
-    )
-
-
-def emulated_terminal(
-    terminal_id: str,
-    data_dir: Path,
-    *,
-    broker_host: str,
-    broker_port: int,
-    pickup_code_key: bytes,
-    layout: list[CompartmentSpec] | None = None,
-    devices: EmulatedDevices | None = None,
-    telemetry_interval_s: float = 30.0,
-    clock: Callable[[], datetime] = utcnow,
-    applicant_key: bytes | None = None,
-    tls: ClientTls | None = None,
-    backend_keys: tuple[str, ...] = (),
-    renewal: Callable[[], tuple[str, ...] | None] | None = None,
-    printer: ReceiptPrinter | None = None,
-) -> tuple[TerminalNode, EmulatedDevices]:
-    """A terminal node on emulated devices, linked to the given broker (not yet started)."""
-    devices = devices or EmulatedDevices()
-    node = TerminalNode(
-        terminal_id,
-        data_dir,
-        replace(devices.terminal_devices(), printer=printer),
-        layout or default_layout(sensed=True),
-        pickup_code_key=pickup_code_key,
-        link=LinkSettings(
-            host=broker_host,
-            port=broker_port,
-            telemetry_interval_s=telemetry_interval_s,
-            tls=tls,
-            backend_keys=backend_keys,
-            renewal=renewal,
-        ),
-        clock=clock,
-        applicant_key=applicant_key,  # the fleet's key for materials on file (ADR 0003)
-    )
-    return node, devices
 
 
 # ---------------------------------------------------------------- lock boards from configuration

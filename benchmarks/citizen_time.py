@@ -105,8 +105,10 @@ def run(lang: str) -> list[Story]:
     boot.prepare(headless=True)
     boot.register_fonts()
 
-    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from allhours.bootstrap import training_terminal
+    from demo_support.enrollment import enroll_at_site
     from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_CODE, SAMPLE_PHONE, _arm_pickup
+    from provisioning.authority import SiteAuthority
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
 
@@ -154,10 +156,12 @@ def run(lang: str) -> list[Story]:
             self.read()
 
     with tempfile.TemporaryDirectory() as tmp:
-        key = new_pickup_code_key()
-        node, devices = emulated_terminal(
-            "T0001", Path(tmp), broker_host="127.0.0.1", broker_port=9, pickup_code_key=key
-        )
+        # A training kiosk enrolled at a throwaway site whose broker (port 9) never runs.
+        data_dir = enroll_at_site(SiteAuthority.create(Path(tmp) / "site-ca"), Path(tmp) / "T0001")
+        terminal = training_terminal(data_dir)
+        node, devices = terminal.node, terminal.emulated
+        assert devices is not None
+        key = terminal.config.identity.bundle.pickup_code_key
         drv = CountingDriver(Kiosk(node, lang=lang, card_poll_s=0.05))
         k, s = drv.kiosk, drv.kiosk.screens
         stories = []

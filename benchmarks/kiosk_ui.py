@@ -30,11 +30,10 @@ t0 = float(sys.argv[1])
 from terminal.ui import boot
 boot.prepare(headless=True)
 boot.register_fonts()
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
 from terminal.ui.kiosk import Kiosk
 from terminal.ui.driver import KioskDriver
-node, _ = emulated_terminal("T0001", Path(tempfile.mkdtemp()), broker_host="127.0.0.1",
-                            broker_port=9, pickup_code_key=new_pickup_code_key())
+node = training_terminal(Path(sys.argv[2])).node
 drv = KioskDriver(Kiosk(node))
 assert drv.kiosk.current == "home"
 print(time.time() - t0)
@@ -56,11 +55,23 @@ print(time.time() - t0)
 """
 
 
+def enrolled_data_dir() -> Path:
+    """A fresh data dir enrolled at a throwaway site (its broker never runs), made before the
+    clock starts: the figures are the kiosk's start, not the enrollment's."""
+    sys.path.insert(0, str(ROOT))
+    from demo_support.enrollment import enroll_at_site
+    from provisioning.authority import SiteAuthority
+
+    root = Path(tempfile.mkdtemp(prefix="allhours-bench-"))
+    return enroll_at_site(SiteAuthority.create(root / "site-ca"), root / "T0001")
+
+
 def cold(script: str, runs: int) -> float:
     times = []
     for _ in range(runs):
+        data_dir = enrolled_data_dir()
         out = subprocess.run(
-            [sys.executable, "-c", script, repr(time.time())],
+            [sys.executable, "-c", script, repr(time.time()), str(data_dir)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -80,19 +91,13 @@ def in_process() -> None:
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
 
-    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from allhours.bootstrap import training_terminal
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
 
     flips = [0]
     Window.bind(on_flip=lambda *_: flips.__setitem__(0, flips[0] + 1))
-    node, _devices = emulated_terminal(
-        "T0001",
-        Path(tempfile.mkdtemp()),
-        broker_host="127.0.0.1",
-        broker_port=9,
-        pickup_code_key=new_pickup_code_key(),
-    )
+    node = training_terminal(enrolled_data_dir()).node
     kiosk = Kiosk(node, preview_fps=60.0)
     drv = KioskDriver(kiosk)
     # -- touch to next screen
@@ -126,13 +131,12 @@ from terminal.ui import boot
 boot.prepare(headless=True)
 boot.register_fonts()
 from kivy.core.window import Window
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
 from terminal.ui.kiosk import Kiosk
 from terminal.ui.driver import KioskDriver
 flips = [0]
 Window.bind(on_flip=lambda *_: flips.__setitem__(0, flips[0] + 1))
-node, _ = emulated_terminal("T0001", Path(tempfile.mkdtemp()), broker_host="127.0.0.1",
-                            broker_port=9, pickup_code_key=new_pickup_code_key())
+node = training_terminal(Path(sys.argv[1])).node
 kiosk = Kiosk(node, preview_fps=60.0)
 drv = KioskDriver(kiosk)
 def rate(step, seconds=3.0):
@@ -226,7 +230,11 @@ def main() -> None:
     )
     in_process()
     out = subprocess.run(
-        [sys.executable, "-c", PREVIEW], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", PREVIEW, str(enrolled_data_dir())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     print("\n".join(line for line in out.stdout.splitlines() if line.strip()) or out.stderr)
 

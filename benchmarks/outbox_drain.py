@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import TERMINAL, application, site_backend, site_broker, stored, wait
 
-from allhours.wiring import emulated_terminal
+from allhours.bootstrap import training_terminal
+from demo_support.enrollment import enroll_at_site
 
 
 def main(n: int) -> None:
@@ -31,15 +32,15 @@ def main(n: int) -> None:
         service.start()
         assert service.mqtt and service.mqtt.wait_ready(10)
         broker.stop()
-        node, _ = emulated_terminal(
-            TERMINAL,
+        data_dir = enroll_at_site(
+            broker.authority,
             tmpdir / "t",
+            TERMINAL,
             broker_host=broker.host,
             broker_port=broker.port,
             pickup_code_key=key,
-            tls=broker.client_tls(TERMINAL),
-            backend_keys=broker.authority.backend_signing_keys(),
         )
+        node = training_terminal(data_dir).node
         queued_start = time.perf_counter()
         for i in range(n):
             node.outbox.put(application(i))

@@ -27,12 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from allhours.wiring import EmulatedDevices, emulated_terminal
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
+from demo_support.enrollment import enroll_at_site
 from demo_support.samples import sample_bytes
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.port import IdentityDocument
+from provisioning.authority import SiteAuthority
 from terminal.flows.staff import StaffMember
 
 # Service mode as a clerk the backend signed in (these tests have no backend to ask).
@@ -81,15 +84,14 @@ def timed(call):
 def main(sessions: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         devices = EmulatedDevices.with_live_face()
-        node, devices = emulated_terminal(
-            TERMINAL,
+        data_dir = enroll_at_site(  # its broker (port 9) is never started
+            SiteAuthority.create(Path(tmp) / "site-ca"),
             Path(tmp) / "terminal",
-            broker_host="127.0.0.1",
-            broker_port=9,  # never started
+            TERMINAL,
             pickup_code_key=CODE_KEY,
-            devices=devices,
             applicant_key=APPLICANT_KEY,
         )
+        node = training_terminal(data_dir, devices=devices).node
         figures: dict[str, list[float]] = {
             k: [] for k in ("code", "card", "face_compute", "face_wait", "open", "code_only")
         }

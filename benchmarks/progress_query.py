@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import paho.mqtt.client as mqtt
 from _common import TERMINAL, application, site_backend, site_broker, wait
 
+from allhours.bootstrap import training_terminal
 from allhours.broker import PrivateMosquitto
-from allhours.wiring import emulated_terminal
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
+from demo_support.enrollment import enroll_at_site
 from provisioning.authority import BACKEND
 from provisioning.authority import TERMINAL as TERMINAL_ROLE
 
@@ -86,15 +87,15 @@ def main(n: int) -> None:
         service.register_terminal(TERMINAL, key)
         event = application(0)
         service.ingest.handle_batch([(event.topic(), event.encode())])
-        node, _ = emulated_terminal(
-            TERMINAL,
+        data_dir = enroll_at_site(
+            broker.authority,
             tmpdir / "t",
+            TERMINAL,
             broker_host=broker.host,
             broker_port=broker.port,
             pickup_code_key=key,
-            tls=broker.client_tls(TERMINAL),
-            backend_keys=broker.authority.backend_signing_keys(),
         )
+        node = training_terminal(data_dir).node
         try:
             service.start()
             assert service.mqtt and service.mqtt.wait_ready(10)

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import paho.mqtt.client as mqtt
 from _common import site_broker, wait
 
+from allhours.bootstrap import training_terminal
 from allhours.broker import find_mosquitto, free_port, port_open
-from allhours.wiring import enrolled_terminal
 from backend.enrollment import enrollment_server
 from backend.service import BackendService
 from cloud_bridge.contract import topics
@@ -154,7 +154,7 @@ def enrollment_seconds(tmp: Path) -> tuple[float, float]:
         token = broker.authority.issue_token("T0002")
         identity = enroll(server.url, str(token), tmp / "T0002")
         enrolled = time.perf_counter() - start
-        node, _ = enrolled_terminal(identity, tmp / "T0002")
+        node = training_terminal(identity.directory.parent).node
         node.start()
         stack.callback(node.stop)
         seen.wait(30)

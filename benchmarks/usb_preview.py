@@ -45,21 +45,20 @@ def main(runs: int) -> None:
 
     boot.prepare(headless=True)
     boot.register_fonts()
-    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from allhours.bootstrap import training_terminal
+    from demo_support.enrollment import enroll_at_site
     from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
+    from provisioning.authority import SiteAuthority
     from terminal.materials.usb_import import import_file
     from terminal.ui.driver import KioskDriver
     from terminal.ui.kiosk import Kiosk
 
     pdf = five_page_pdf()
     with tempfile.TemporaryDirectory() as tmp:
-        node, devices = emulated_terminal(
-            "T0001",
-            Path(tmp) / "T0001",
-            broker_host="127.0.0.1",
-            broker_port=9,
-            pickup_code_key=new_pickup_code_key(),
-        )
+        data_dir = enroll_at_site(SiteAuthority.create(Path(tmp) / "site-ca"), Path(tmp) / "T0001")
+        terminal = training_terminal(data_dir)  # its broker (port 9) is never started
+        node, devices = terminal.node, terminal.emulated
+        assert devices is not None
         mount = devices.stick.insert({"premises.pdf": pdf})
         baseline = []
         for _ in range(runs):

@@ -1,6 +1,7 @@
 """`allhours screenshots OUTDIR`: every kiosk screen, in Chinese and English, normal and large.
 
-A touch-driven walk on emulated devices (offscreen, no display needed) stops at each screen
+A touch-driven walk on a training kiosk (emulated devices, enrolled and built through the
+bootstrap as on site; offscreen, no display needed) stops at each screen
 and photographs it in every look; `index.html` and `index.json` list the pictures. This is how
 the UI is reviewed.
 """
@@ -57,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
 def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> list[dict]:
     """Walk the kiosk once; at each stop photograph it in every variant. Returns the index."""
+    from allhours.bootstrap import build_terminal
     from allhours.broker import PrivateMosquitto
-    from allhours.wiring import emulated_terminal, new_pickup_code_key
+    from allhours.settings import load_terminal_config
+    from allhours.wiring import EmulatedDevices
+    from cloud_bridge.contract.messages import utcnow
+    from demo_support.enrollment import enroll_at_site
     from demo_support.tour import tour
     from provisioning.authority import SiteAuthority
     from terminal.flows.staff import SignInRefused, StaffMember
@@ -80,16 +85,15 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
     with tempfile.TemporaryDirectory(prefix="allhours-shots-") as tmp:
         authority = SiteAuthority.create(Path(tmp) / "site-ca")
         broker = None if offline else PrivateMosquitto(Path(tmp) / "broker", authority).start()
-        key = new_pickup_code_key()
-        node, devices = emulated_terminal(
-            "T0001",
-            Path(tmp) / "T0001",
-            broker_host="127.0.0.1",
-            broker_port=broker.port if broker else 9,
-            pickup_code_key=key,
-            tls=broker.client_tls("T0001") if broker else None,
-            backend_keys=authority.backend_signing_keys(),
+        # A training kiosk enrolled at this site, built as on site: a settings file, the bootstrap.
+        data_dir = enroll_at_site(
+            authority, Path(tmp) / "T0001", broker_port=broker.port if broker else 9
         )
+        settings = Path(tmp) / "terminal.toml"
+        settings.write_text(f'data_dir = "{data_dir}"\nemulate = true\n', encoding="utf-8")
+        devices = EmulatedDevices()
+        terminal = build_terminal(load_terminal_config(settings, utcnow()), emulated=devices)
+        node, key = terminal.node, terminal.config.identity.bundle.pickup_code_key
         node.start() if broker else None
         if broker is not None:
             node.link.wait_connected(10)

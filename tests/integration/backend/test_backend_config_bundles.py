@@ -12,9 +12,11 @@ import tomllib
 
 import pytest
 from backend_integration_factories import KEY, TERMINAL, wait_for
+from enrolled_terminal import enrolled_for
 from fastapi.testclient import TestClient
 
-from allhours.wiring import emulated_terminal
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
 from locker.layout import CompartmentSpec, Size
@@ -39,16 +41,10 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
     tmp_path, mosquitto, make_service
 ):
     service = make_service()
-    node, _ = emulated_terminal(
-        TERMINAL,
-        tmp_path / "terminal",
-        broker_host=mosquitto.host,
-        broker_port=mosquitto.port,
-        pickup_code_key=KEY,
-        layout=SMALL_LOCKER,
-        tls=mosquitto.client_tls(TERMINAL),
-        backend_keys=mosquitto.authority.backend_signing_keys(),
-    )
+    node = training_terminal(
+        enrolled_for(mosquitto, tmp_path / "terminal", TERMINAL, pickup_code_key=KEY),
+        devices=EmulatedDevices(layout=SMALL_LOCKER),
+    ).node
     node.start()
     try:
         assert node.link.connected.wait(30)

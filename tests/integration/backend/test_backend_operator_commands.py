@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 from backend_integration_factories import KEY, TERMINAL, wait_for
+from enrolled_terminal import enrolled_for
 from fastapi.testclient import TestClient
 
-from allhours.wiring import emulated_terminal
+from allhours.bootstrap import training_terminal
 from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.operator_commands import OperatorCommands
@@ -21,16 +22,8 @@ pytestmark = pytest.mark.broker
 
 
 def _node(tmp_path, mosquitto):
-    node, _ = emulated_terminal(
-        TERMINAL,
-        tmp_path / "terminal",
-        broker_host=mosquitto.host,
-        broker_port=mosquitto.port,
-        pickup_code_key=KEY,
-        tls=mosquitto.client_tls(TERMINAL),
-        backend_keys=mosquitto.authority.backend_signing_keys(),
-    )
-    return node
+    data_dir = enrolled_for(mosquitto, tmp_path / "terminal", TERMINAL, pickup_code_key=KEY)
+    return training_terminal(data_dir).node
 
 
 def _answered(client, operator, command_id: str) -> dict:

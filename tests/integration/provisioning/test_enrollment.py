@@ -65,10 +65,10 @@ def test_a_token_enrolls_its_terminal_once_and_the_key_never_leaves(broker, back
 
 
 def test_an_enrolled_terminal_reaches_the_broker_with_its_bundle(broker, backend, tmp_path):
-    from allhours.wiring import enrolled_terminal
+    from allhours.bootstrap import training_terminal
 
-    identity = enroll(backend.url, str(broker.authority.issue_token("T0003")), tmp_path / "T")
-    node, _ = enrolled_terminal(identity, tmp_path / "T")
+    enroll(backend.url, str(broker.authority.issue_token("T0003")), tmp_path / "T")
+    node = training_terminal(tmp_path / "T").node
     node.start()
     try:
         assert node.link.wait_connected(10)
@@ -140,10 +140,10 @@ def test_a_backend_name_cannot_be_enrolled_as_a_terminal(broker):
 
 
 def test_a_revoked_terminal_is_disconnected_at_once_and_refused_after(broker, backend, tmp_path):
-    from allhours.wiring import enrolled_terminal
+    from allhours.bootstrap import training_terminal
 
-    identity = enroll(backend.url, str(broker.authority.issue_token("T0006")), tmp_path / "T")
-    node, _ = enrolled_terminal(identity, tmp_path / "T")
+    enroll(backend.url, str(broker.authority.issue_token("T0006")), tmp_path / "T")
+    node = training_terminal(tmp_path / "T").node
     node.start()
     try:
         assert node.link.wait_connected(10)
@@ -159,13 +159,13 @@ def test_a_revoked_terminal_is_disconnected_at_once_and_refused_after(broker, ba
 
 
 def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backend, tmp_path):
-    from allhours.wiring import enrolled_terminal
+    from allhours.bootstrap import training_terminal
     from backend.enrollment import worker_identity
 
     data = tmp_path / "T"
     identity = enroll(backend.url, str(broker.authority.issue_token("T0007")), data)
     old_serial = pki.load_cert(identity.tls.cert_file.read_bytes()).serial_number
-    node, _ = enrolled_terminal(identity, data)
+    node = training_terminal(data).node
     ingest = BackendService(
         f"sqlite:///{tmp_path / 'b.sqlite'}",  # the database enrollment registered T0007 in
         tmp_path / "blobs",
@@ -206,16 +206,14 @@ def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backe
 
 
 def test_a_terminal_renews_by_itself_when_its_certificate_nears_expiry(broker, backend, tmp_path):
-    from allhours.wiring import enrolled_terminal
+    from allhours.bootstrap import training_terminal
 
     data = tmp_path / "T"
     identity = enroll(backend.url, str(broker.authority.issue_token("T0010")), data)
     old = pki.load_cert(identity.tls.cert_file.read_bytes()).serial_number
     near_expiry = identity.not_after - timedelta(days=10)
     started = datetime.now(UTC)
-    node, _ = enrolled_terminal(
-        identity, data, clock=lambda: near_expiry + (datetime.now(UTC) - started)
-    )
+    node = training_terminal(data, clock=lambda: near_expiry + (datetime.now(UTC) - started)).node
     node.start()
     try:
         assert wait_until(

@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 from command_delivery import deliver
+from enrolled_terminal import enrolled_offline
 
-from allhours.wiring import EmulatedDevices, emulated_terminal
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
+from cloud_bridge.link import LinkSettings
 from demo_support.samples import sample_bytes
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.port import IdentityDocument
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.compartment import State
+from locker.layout import default_layout
 from terminal.flows.pickup import PickupRefused, PickupStep
 from terminal.flows.session import FlowError
 from terminal.flows.staff import StaffMember
@@ -49,16 +53,13 @@ def card(devices: EmulatedDevices, number: str = HOLDER_NUMBER) -> IdentityDocum
 
 
 def build(tmp_path: Path, devices: EmulatedDevices | None = None):
-    node, devices = emulated_terminal(
-        TERMINAL,
-        tmp_path / "terminal",
-        broker_host="127.0.0.1",
-        broker_port=9,  # never started: no network here
-        pickup_code_key=CODE_KEY,
-        devices=devices,
-        applicant_key=APPLICANT_KEY,
+    """A training terminal whose enrollment carries the keys above (its broker never runs)."""
+    data_dir = enrolled_offline(
+        tmp_path / "terminal", TERMINAL, pickup_code_key=CODE_KEY, applicant_key=APPLICANT_KEY
     )
-    return node, devices
+    terminal = training_terminal(data_dir, devices=devices)
+    assert terminal.emulated is not None
+    return terminal.node, terminal.emulated
 
 
 def load(node: TerminalNode, item_code: str | None, holder: str | None, load_id: str = "L-1"):
@@ -249,12 +250,15 @@ def test_which_loads_are_taken(tmp_path, item_code, holder, refused):
 
 
 def test_a_terminal_without_the_applicant_key_refuses_identity_loads(tmp_path):
-    node, _devices = emulated_terminal(
+    # Every enrollment bundle carries the key, so the bootstrap never builds such a node: this
+    # is the node's own guard, tested on a node made by hand.
+    node = TerminalNode(
         TERMINAL,
         tmp_path / "terminal",
-        broker_host="127.0.0.1",
-        broker_port=9,
+        EmulatedDevices().terminal_devices(),
+        default_layout(sensed=True),
         pickup_code_key=CODE_KEY,
+        link=LinkSettings(host="127.0.0.1", port=9),
     )
     try:
         ack = load(node, IDENTITY_ITEM, holder_ref())

@@ -13,9 +13,11 @@ import tomllib
 from datetime import timedelta
 
 import pytest
+from enrolled_terminal import enrolled_for
 from terminal_integration_parts import TERMINAL, FakeBackend, acks_for, wait_online
 
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import messages as m
 from locker.layout import CompartmentSpec, Size
 from terminal.catalog import BUILTIN_PATH, find_item
@@ -47,17 +49,9 @@ def _bundle(doc: dict) -> m.ApplyConfigBundle:
 
 
 def _node(broker, data_dir):
-    node, _ = emulated_terminal(
-        TERMINAL,
-        data_dir,
-        broker_host="127.0.0.1",
-        broker_port=broker.port,
-        pickup_code_key=new_pickup_code_key(),
-        layout=SMALL_LOCKER,
-        tls=broker.client_tls(TERMINAL),
-        backend_keys=broker.authority.backend_signing_keys(),
-    )
-    return node
+    return training_terminal(
+        enrolled_for(broker, data_dir, TERMINAL), devices=EmulatedDevices(layout=SMALL_LOCKER)
+    ).node
 
 
 def _ack(backend: FakeBackend, command: m.Message) -> m.CommandAck:

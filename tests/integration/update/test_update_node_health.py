@@ -6,8 +6,9 @@ import time
 from datetime import timedelta
 
 import pytest
+from enrolled_terminal import enrolled_at
 
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
 from cloud_bridge.contract.messages import utcnow
 from terminal.node import SOFTWARE_VERSION
 from terminal.update_health import judge, read_report, wait_healthy
@@ -24,17 +25,8 @@ class Clock:
 
 
 def _node(data_dir, broker, port, clock):
-    node, _ = emulated_terminal(
-        "T0001",
-        data_dir,
-        broker_host="127.0.0.1",
-        broker_port=port,
-        pickup_code_key=new_pickup_code_key(),
-        clock=clock,
-        tls=broker.client_tls("T0001"),
-        backend_keys=broker.authority.backend_signing_keys(),
-    )
-    return node
+    enrolled_at(broker.authority, data_dir, broker_port=port)
+    return training_terminal(data_dir, clock=clock).node
 
 
 def test_a_linked_node_reports_healthy_and_its_report_goes_stale_when_it_stops(tmp_path, broker):

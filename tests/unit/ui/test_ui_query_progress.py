@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from enrolled_terminal import enrolled_at
 from ui_unit_kiosk import FakeClock, leftovers, offline_kiosk, walk_to_review
 
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
 from backend.enrollment import worker_identity
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
@@ -47,8 +48,17 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         credentials=worker_identity(broker.authority, "backend.query-ui"),
         shared_group=None,
     )
-    key = new_pickup_code_key()
-    backend.register_terminal("T0001", key)
+    terminal = training_terminal(
+        enrolled_at(
+            broker.authority,
+            tmp_path / "T0001",
+            broker_host=broker.host,
+            broker_port=broker.port,
+            applicant_key=backend.applicant_key,
+        )
+    )
+    node = terminal.node
+    backend.register_terminal("T0001", terminal.config.identity.bundle.pickup_code_key)
     submitted = examples()["event.application_submitted"].model_copy(
         update={
             "reused_materials": [],
@@ -59,16 +69,6 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
     )
     backend.ingest.handle_batch([(submitted.topic(), submitted.encode())])
     backend.desk.step(NO, "accept", "clerk")
-    node, _devices = emulated_terminal(
-        "T0001",
-        tmp_path / "T0001",
-        broker_host=broker.host,
-        broker_port=broker.port,
-        pickup_code_key=key,
-        applicant_key=backend.applicant_key,
-        tls=broker.client_tls("T0001"),
-        backend_keys=broker.authority.backend_signing_keys(),
-    )
     kiosk = Kiosk(
         node,
         lang="en",

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from enrolled_terminal import enrolled_at
 from sqlalchemy import select
 from ui_unit_kiosk import FakeClock, leftovers
 
-from allhours.wiring import emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
 from backend.enrollment import worker_identity
 from backend.models import Material, MaterialSupplement
 from backend.service import BackendService
@@ -37,8 +38,18 @@ def test_the_owed_material_is_scanned_and_sent_to_its_application(broker, tmp_pa
         credentials=worker_identity(broker.authority, "backend.supplement-ui"),
         shared_group=None,
     )
-    key = new_pickup_code_key()
-    backend.register_terminal("T0001", key)
+    terminal = training_terminal(
+        enrolled_at(
+            broker.authority,
+            tmp_path / "T0001",
+            broker_host=broker.host,
+            broker_port=broker.port,
+        )
+    )
+    node = terminal.node
+    devices = terminal.emulated
+    assert devices is not None
+    backend.register_terminal("T0001", terminal.config.identity.bundle.pickup_code_key)
     submitted = examples()["event.application_submitted"].model_copy(
         update={
             "reused_materials": [],
@@ -48,15 +59,6 @@ def test_the_owed_material_is_scanned_and_sent_to_its_application(broker, tmp_pa
         }
     )
     backend.ingest.handle_batch([(submitted.topic(), submitted.encode())])
-    node, devices = emulated_terminal(
-        "T0001",
-        tmp_path / "T0001",
-        broker_host=broker.host,
-        broker_port=broker.port,
-        pickup_code_key=key,
-        tls=broker.client_tls("T0001"),
-        backend_keys=broker.authority.backend_signing_keys(),
-    )
     kiosk = Kiosk(
         node,
         lang="en",

@@ -1,4 +1,5 @@
-"""An offline kiosk on emulated devices for UI unit tests (no broker: the link stays down)."""
+"""An offline training kiosk, built by the bootstrap, for UI unit tests (no broker: the link
+stays down)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from enrolled_terminal import enrolled_offline
 from kivy.core.window import Window
 
-from allhours.wiring import EmulatedDevices, emulated_terminal, new_pickup_code_key
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.staff import SignInRefused, StaffMember
@@ -41,10 +44,10 @@ class FakeClock:
 def offline_kiosk(
     data_dir: Path, *, lang: str = "zh", strict: bool = True, **kw
 ) -> Iterator[tuple[KioskDriver, EmulatedDevices, bytes]]:
-    key = new_pickup_code_key()
-    node, devices = emulated_terminal(
-        "T0001", data_dir, broker_host="127.0.0.1", broker_port=9, pickup_code_key=key
-    )
+    terminal = training_terminal(enrolled_offline(data_dir))
+    node, devices = terminal.node, terminal.emulated
+    assert devices is not None
+    key = terminal.config.identity.bundle.pickup_code_key
     kw.setdefault("idle", IdleWatch(timeout_s=60, warn_s=10, clock=FakeClock()))
     kw.setdefault("staff_sign_in", staff_sign_in)
     kiosk = Kiosk(node, lang=lang, strict_i18n=strict, card_poll_s=0.02, **kw)
