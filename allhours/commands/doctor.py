@@ -1,4 +1,9 @@
-"""`allhours doctor`: the hardware this terminal can see, and whether the lock boards answer."""
+"""`allhours doctor`: the hardware this terminal can see, and whether the lock boards answer.
+
+With the terminal's settings file (`--settings`, or $ALLHOURS_SETTINGS) it also says what the
+kiosk would start with: the mode (real devices or training), the enrollment in data_dir, the
+printer; and it checks the locker boards the devices file names.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import json
 import os
 import stat
 import sys
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from allhours.commands.locker import Hardware, UsageError, add_hardware_arguments, hardware
+from allhours.settings import ENV_SETTINGS_FILE, SettingsError, load_settings
 from devices.lock.port import LockFault
 from devices.lock.usb_relay import UsbRelayBoard
 from devices.storage.mount_table import MountTableMedia
@@ -28,8 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "doctor",
         help="list USB relay boards, serial ports, pcscd, cameras, USB sticks and the locker "
         "boards' health",
-        description="Exit 0 when every configured lock board was found and answers, 1 when one "
-        "is missing or silent, 2 on a bad configuration.",
+        description="Exit 0 when every configured lock board was found and answers and the "
+        "terminal's enrollment is usable, 1 when a board is missing or silent or the enrollment "
+        "is missing or expired, 2 on a bad configuration or settings file.",
+    )
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="the terminal's settings file (default: $ALLHOURS_SETTINGS); the locker boards "
+        "come from its devices file unless --config is given",
     )
     add_hardware_arguments(p, config_required=False)
     p.set_defaults(func=cmd_doctor)
@@ -43,6 +58,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "cameras": sorted(glob.glob("/dev/video*")),
         "usb_sticks": MountTableMedia().diagnostics(),
     }
+    settings_file = args.settings or os.environ.get(ENV_SETTINGS_FILE)
+    if settings_file:
+        try:
+            report["terminal"], locker_file = _terminal(Path(settings_file))
+        except SettingsError as exc:
+            print(f"allhours: {exc}", file=sys.stderr)
+            return 2
+        if args.config is None and locker_file is not None:
+            args.config = locker_file
+    else:
+        report["terminal"] = None
+    unenrolled = bool(report["terminal"]) and not report["terminal"]["enrollment"]["ok"]
     if args.config is None and not Path("/etc/allhours/locker.toml").exists():
         if args.emulate:
             print("allhours: --emulate needs --config", file=sys.stderr)
@@ -50,7 +77,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         report["usb_relay_boards"] = _relay_boards(None)
         report["locker"] = None
         _print(args, report)
-        return 0
+        return 1 if unenrolled else 0
     try:
         with hardware(args) as hw:
             backend = hw.emulation.relay_backend if hw.emulation else None
@@ -63,7 +90,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 2
     _print(args, report)
     missing = [b for b in report["locker"]["boards"] if not b["ok"]]
-    return 1 if missing else 0
+    return 1 if missing or unenrolled else 0
+
+
+def _terminal(path: Path) -> tuple[dict[str, Any], Path | None]:
+    """What the settings say and whether the enrollment is usable; the locker file a real
+    terminal's devices file names. SettingsError when the settings or devices file is bad."""
+    from cloud_bridge.contract.messages import utcnow
+    from provisioning.bundle import IdentityError, TerminalIdentity
+
+    s = load_settings(path)
+    try:
+        identity = TerminalIdentity.load(s.data_dir, utcnow())
+        enrollment: dict[str, Any] = {
+            "ok": True,
+            "terminal_id": identity.terminal_id,
+            "broker": f"{identity.bundle.broker_host}:{identity.bundle.broker_port}",
+            "certificate_until": identity.not_after.isoformat(),
+        }
+    except IdentityError as exc:
+        enrollment = {"ok": False, "problem": str(exc)}
+    locker_file = None
+    if s.devices is not None:
+        try:
+            devices = tomllib.loads(s.devices.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: devices: {s.devices}: {exc}") from None
+        if not isinstance(devices.get("locker"), str):
+            raise SettingsError(
+                f"{s.devices}: locker: the path of the locker configuration is missing"
+            )
+        locker_file = s.devices.parent / devices["locker"]
+    terminal = {
+        "settings": str(path),
+        "mode": "training" if s.emulate else "real",
+        "data_dir": str(s.data_dir),
+        "devices": str(s.devices) if s.devices else None,
+        "printer": s.printer.url if s.printer else None,
+        "enrollment": enrollment,
+    }
+    return terminal, locker_file
 
 
 def _serial_ports() -> list[str]:
@@ -157,6 +223,7 @@ def _print(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"pcscd socket: {pcscd['path']}: {pcscd['note']}")
     print("cameras:", ", ".join(report["cameras"]) or "none")
     _print_sticks(report["usb_sticks"])
+    _print_terminal(report["terminal"])
     locker = report["locker"]
     if locker is None:
         print("locker: no configuration (pass --config FILE)")
@@ -171,6 +238,25 @@ def _print(args: argparse.Namespace, report: dict[str, Any]) -> None:
         }[b["kind"]]
         state = "ok" if b["ok"] else f"MISSING: {b['problem']}"
         print(f"  {b['id']} ({b['kind']}, {where}): {state}")
+
+
+def _print_terminal(terminal: dict[str, Any] | None) -> None:
+    if terminal is None:
+        print("terminal: no settings file (pass --settings FILE or set ALLHOURS_SETTINGS)")
+        return
+    mode = "TRAINING (emulated devices)" if terminal["mode"] == "training" else "real devices"
+    print(f"terminal: {terminal['settings']}: {mode}")
+    e = terminal["enrollment"]
+    if e["ok"]:
+        print(
+            f"  enrollment: {e['terminal_id']}, broker {e['broker']},"
+            f" certificate until {e['certificate_until'][:16]}"
+        )
+    else:
+        print(f"  enrollment: PROBLEM: {e['problem']}")
+    if terminal["devices"]:
+        print(f"  devices: {terminal['devices']}")
+    print(f"  printer: {terminal['printer'] or 'none configured'}")
 
 
 def _print_sticks(media: dict[str, Any]) -> None:
