@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
@@ -143,6 +143,29 @@ def flush_parents_first(session: Session) -> None:
         session.add_all(held)
         pending = held
     session.flush()
+
+
+def _add_to_counter(session: Session, name: str, n: int) -> None:
+    """value += n in the database itself: workers on PostgreSQL commit at the same time, and a
+    read-then-write from two of them lost one's count."""
+    added = session.execute(
+        update(IngestCounter)
+        .where(IngestCounter.name == name)
+        .values(value=IngestCounter.value + n)
+        .execution_options(synchronize_session=False)
+    )
+    if added.rowcount == 1:
+        return
+    try:
+        with session.begin_nested():
+            session.add(IngestCounter(name=name, value=n))
+    except IntegrityError:  # another worker made the row first
+        session.execute(
+            update(IngestCounter)
+            .where(IngestCounter.name == name)
+            .values(value=IngestCounter.value + n)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class DeadLetterReplayFailed(Exception):
@@ -514,10 +537,5 @@ class Ingest:
     ) -> None:
         counts = {name: getattr(result, name) for name in ("stored", "duplicate", "rejected")}
         for name, n in {**counts, **(extra or {})}.items():
-            if not n:
-                continue
-            counter = session.get(IngestCounter, name)
-            if counter is None:
-                session.add(IngestCounter(name=name, value=n))
-            else:
-                counter.value += n
+            if n:
+                _add_to_counter(session, name, n)

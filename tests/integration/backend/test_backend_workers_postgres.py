@@ -141,3 +141,5 @@ def test_two_workers_on_postgres_store_each_message_once_across_a_sigkill(
     assert count("SELECT count(*) FROM processed_messages") == STREAM
     assert count("SELECT count(DISTINCT message_id) FROM processed_messages") == STREAM
     assert count("SELECT count(*) FROM workflow_history") == STREAM
+    # The count of stored messages, added to by both workers at once, lost none of theirs.
+    assert count("SELECT value FROM ingest_counters WHERE name = 'stored'") == STREAM
