@@ -1,4 +1,4 @@
-"""Builds a TerminalNode in tmp_path with emulated devices and a hand-moved clock."""
+"""Builds a training terminal in tmp_path through the bootstrap, with a hand-moved clock."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from enrolled_terminal import enrolled_offline
+
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import messages as m
-from cloud_bridge.link import LinkSettings
-from devices.camera.emulated import GeneratedPageSource
+from devices.camera.port import FrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
 from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from locker.layout import default_layout
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalNode
 
 TERMINAL = "T0001"
 KEY = b"pickup-code-key-of-T0001"
@@ -50,7 +52,7 @@ class Kiosk:
     reader: ScriptedIdentityReader
     verifier: FixedFaceVerifier
     clock: Clock
-    cameras: list[GeneratedPageSource] = field(default_factory=list)
+    cameras: list[FrameSource] = field(default_factory=list)
 
     def channel_of(self, compartment_id: str) -> int:
         return next(
@@ -64,31 +66,27 @@ class Kiosk:
         return [x for x in decoded if cls is None or isinstance(x, cls)]
 
 
+@dataclass
+class RecordingDevices(EmulatedDevices):
+    """The training device set, keeping every document camera the flows asked for."""
+
+    cameras: list[FrameSource] = field(default_factory=list)
+
+    def document_camera(self, title: str, pages: int) -> FrameSource:
+        self.cameras.append(super().document_camera(title, pages))
+        return self.cameras[-1]
+
+
 def build_kiosk(data_dir: Path, face: FaceDecision = MATCH) -> Kiosk:
-    board = EmulatedDoorBoard()  # doors with sensors: an opening is confirmed by the board
-    reader = ScriptedIdentityReader([ZHANG_SAN])
-    verifier = FixedFaceVerifier(face)
+    """A training terminal built by the bootstrap on an enrollment carrying KEY; its broker
+    (port 9) is never started: no network in unit tests."""
     clock = Clock()
-    cameras: list[GeneratedPageSource] = []
-
-    def document_camera(title: str, pages: int) -> GeneratedPageSource:
-        cameras.append(GeneratedPageSource(title, pages))
-        return cameras[-1]
-
-    devices = TerminalDevices(
-        lock=board,
-        identity_reader=reader,
-        face_verifier=verifier,
-        face_camera=GeneratedPageSource("face"),
-        document_camera=document_camera,
+    devices = RecordingDevices(
+        board=EmulatedDoorBoard(),  # doors with sensors: an opening is confirmed by the board
+        reader=ScriptedIdentityReader([ZHANG_SAN]),
+        face=FixedFaceVerifier(face),
     )
-    node = TerminalNode(
-        TERMINAL,
-        data_dir,
-        devices,
-        default_layout(sensed=True),
-        pickup_code_key=KEY,
-        link=LinkSettings(port=9),  # never started: no network in unit tests
-        clock=clock,
+    terminal = training_terminal(
+        enrolled_offline(data_dir, TERMINAL, pickup_code_key=KEY), devices=devices, clock=clock
     )
-    return Kiosk(node, board, reader, verifier, clock, cameras)
+    return Kiosk(terminal.node, devices.board, devices.reader, devices.face, clock, devices.cameras)
