@@ -3,39 +3,42 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pikepdf
 import pytest
+from enrolled_terminal import enrolled_offline
 
-from cloud_bridge.link import LinkSettings
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from devices.camera.emulated import EmptyDeskSource, GeneratedPageSource
+from devices.camera.port import FrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
-from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from locker.layout import default_layout
 from terminal.flows.session import FlowError
-from terminal.node import TerminalDevices, TerminalNode
+
+
+@dataclass
+class DeskDevices(EmulatedDevices):
+    """The training device set with the document camera a test chooses."""
+
+    camera_factory: Callable[[str, int], FrameSource] = GeneratedPageSource
+
+    def document_camera(self, title: str, pages: int) -> FrameSource:
+        return self.camera_factory(title, pages)
 
 
 def flow_at_materials(tmp_path: Path, camera_factory):
     doc = IdentityDocument("cn_resident_id", "张三", "11010519491231002X", photo=b"x")
-    devices = TerminalDevices(
-        lock=EmulatedDoorBoard(),
-        identity_reader=ScriptedIdentityReader([doc]),
-        face_verifier=FixedFaceVerifier(FaceDecision(True, 0.3, 0.5, True)),
-        face_camera=GeneratedPageSource("face"),
-        document_camera=camera_factory,
+    devices = DeskDevices(
+        reader=ScriptedIdentityReader([doc]),
+        face=FixedFaceVerifier(FaceDecision(True, 0.3, 0.5, True)),
+        camera_factory=camera_factory,
     )
-    node = TerminalNode(
-        "T0001",
-        tmp_path / "t",
-        devices,
-        default_layout(sensed=True),
-        pickup_code_key=b"k" * 32,
-        link=LinkSettings(port=9),
-    )
+    node = training_terminal(enrolled_offline(tmp_path / "t"), devices=devices).node
     flow = node.submission()
     flow.read_identity()
     flow.verify_face()

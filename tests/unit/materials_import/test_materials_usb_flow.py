@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from enrolled_terminal import enrolled_offline
 from PIL import Image
 
+from allhours.bootstrap import training_terminal
 from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import messages as m
-from cloud_bridge.link import LinkSettings
 from devices.identity.port import IdentityDocument
-from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.materials.usb_import import import_file
 from terminal.node import TerminalNode
@@ -32,16 +32,10 @@ ZHANG = IdentityDocument(
 def node(tmp_path: Path) -> Iterator[tuple[TerminalNode, EmulatedDevices]]:
     devices = EmulatedDevices()
     devices.reader.place(ZHANG)
-    node = TerminalNode(
-        "T0001",
-        tmp_path / "T0001",
-        devices.terminal_devices(),
-        default_layout(sensed=True),
-        pickup_code_key=bytes(32),
-        link=LinkSettings(port=1),  # never started: the terminal is offline
-        clock=lambda: datetime(2026, 11, 20, 13, 30, tzinfo=UTC),
-        applicant_key=bytes(32),
-    )
+    data_dir = enrolled_offline(tmp_path / "T0001")  # never started: the terminal is offline
+    node = training_terminal(
+        data_dir, devices=devices, clock=lambda: datetime(2026, 11, 20, 13, 30, tzinfo=UTC)
+    ).node
     yield node, devices
     node.stop()
 
