@@ -11,7 +11,8 @@ does not check out, by Tesseract (Debian's tesseract-ocr, through pytesseract) r
 the MRZ alphabet. Either reading's slips are undone by position, since ICAO 9303 fixes what
 each position may hold: digits in dates and check digits, letters in names and state codes;
 the document number stays as read, never bent towards its check digit. The result counts
-only when every check digit of the key holds; otherwise the kiosk's keypad is the way in. The straightened page is read the other way up too, so a passport may lie at any angle.
+only when every check digit of the key holds; otherwise the kiosk's keypad is the way in.
+The straightened page is read the other way up too, so a passport may lie at any angle.
 """
 
 from __future__ import annotations
