@@ -28,7 +28,13 @@ from terminal.flows.pickup import PickupRefused
 
 from .signals import wait_for_signal
 from .site import LocalSite, SiteError
-from .story import Citizen, citizen_picks_up, citizen_submits, staff_loads_results
+from .story import (
+    Citizen,
+    citizen_picks_up,
+    citizen_submits,
+    staff_loads_results,
+    staff_signs_in,
+)
 
 TERMINAL_ID = "T0001"
 CITIZEN = Citizen(name="张三", id_number="11010519491231002X", phone="13800138000")
@@ -139,7 +145,11 @@ def run_demo(
         n.say("staff", f"load result into {TERMINAL_ID}: command sent")
 
         n.section("At the terminal — the clerk loads the result")
-        loaded = staff_loads_results(node, lambda s: n.say("clerk", s), wait_s=30)
+        r = api.post("/api/staff/terminal-code", json={"terminal_id": TERMINAL_ID})
+        _ok(r, "terminal sign-in code")
+        n.say("staff", f"console shows {DEMO_CLERK} a one-time code for {TERMINAL_ID}")
+        member = staff_signs_in(node, r.json()["code"], lambda s: n.say("clerk", s))
+        loaded = staff_loads_results(node, member, lambda s: n.say("clerk", s), wait_s=30)
         compartment = loaded[0].id
         channel = loaded[0].spec.channel
         handset = backend.sms_emulator  # the provider's emulator delivers to the citizen's phone

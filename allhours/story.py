@@ -14,6 +14,7 @@ from locker.bank import Opened
 from locker.compartment import Compartment
 from privacy import mask_id_number, mask_name, mask_phone
 from terminal.flows.pickup import PickupRefused
+from terminal.flows.staff import StaffMember
 from terminal.flows.submission import SubmissionReceipt
 from terminal.node import TerminalNode
 
@@ -118,9 +119,18 @@ def citizen_submits(
     return receipt
 
 
-def staff_loads_results(node: TerminalNode, say: Say, wait_s: float = 30.0) -> list[Compartment]:
+def staff_signs_in(node: TerminalNode, code: str, say: Say) -> StaffMember:
+    """A clerk types the one-time code the console showed them; the backend says who it is."""
+    member = node.staff_sign_in.sign_in(code)
+    say(f"{member.username} signed in to service mode with a one-time code")
+    return member
+
+
+def staff_loads_results(
+    node: TerminalNode, member: StaffMember, say: Say, wait_s: float = 30.0
+) -> list[Compartment]:
     """A clerk in service mode loads every result the backend asked for."""
-    staff = node.staff()
+    staff = node.staff(member)
     if not wait_until(lambda: bool(staff.pending_loads()), wait_s):
         raise TimeoutError(f"no load_result command reached the terminal within {wait_s:.0f}s")
     loaded = []
