@@ -12,17 +12,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from enrolled_terminal import enrolled_for
 from sqlalchemy import func, select
 
+from allhours.bootstrap import training_terminal
 from allhours.broker import PrivateMosquitto
 from allhours.wiring import EmulatedDevices, new_pickup_code_key
 from backend.enrollment import worker_identity
 from backend.models import Application, ProcessedMessage, ServiceRating, StatusQueryLog
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
-from cloud_bridge.link import LinkSettings, wait_until
+from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
-from locker.layout import default_layout
 from terminal.node import TerminalNode
 
 pytestmark = pytest.mark.broker
@@ -69,21 +70,9 @@ class Site:
 
 
 def _node(tid: str, data: Path, devices: EmulatedDevices, broker, key, backend) -> TerminalNode:
-    return TerminalNode(
-        tid,
-        data,
-        devices.terminal_devices(),
-        default_layout(sensed=True),
-        pickup_code_key=key,
-        link=LinkSettings(
-            host=broker.host,
-            port=broker.port,
-            telemetry_interval_s=600,
-            tls=broker.client_tls(tid),
-            backend_keys=broker.authority.backend_signing_keys(),
-        ),
-        applicant_key=backend.applicant_key,
-    )
+    """A training terminal enrolled at the broker's site, with the fleet's applicant key."""
+    enrolled_for(broker, data, tid, pickup_code_key=key, applicant_key=backend.applicant_key)
+    return training_terminal(data, devices=devices, telemetry_interval_s=600).node
 
 
 @pytest.fixture
