@@ -302,10 +302,6 @@ class TerminalNode:
         """补交材料: owed materials for an application found by number and phone tail."""
         return SupplementFlow(self.parts, self.progress)
 
-    def supplement(self) -> SupplementFlow:
-        """补交材料: owed materials for an application found by number and phone tail."""
-        return SupplementFlow(self.parts, self.progress)
-
     def staff(self, member: StaffMember) -> StaffServiceFlow:
         """Service mode for a staff member the backend signed in (`staff_sign_in`)."""
         return StaffServiceFlow(self.parts, member)
