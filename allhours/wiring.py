@@ -5,7 +5,6 @@ The terminal itself is built by allhours.bootstrap, from settings."""
 from __future__ import annotations
 
 import io
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,11 +92,6 @@ class EmulatedDevices:
             live_face_check=self.live_person is not None,
             removable_media=self.stick,
         )
-
-
-def new_pickup_code_key() -> bytes:
-    """A fresh per-terminal pickup-code key (provisioning delivers it in production)."""
-    return secrets.token_bytes(32)
 
 
 # ---------------------------------------------------------------- lock boards from configuration

@@ -7,6 +7,7 @@ MQTT 5 through a private broker; one clock drives both, so validity and due date
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from allhours.broker import PrivateMosquitto
-from allhours.wiring import EmulatedDevices, new_pickup_code_key
+from allhours.wiring import EmulatedDevices
 from backend.enrollment import worker_identity
 from backend.models import Application, Blob, ProcessedMessage, ReuseQueryLog
 from backend.queries import application_detail
@@ -123,7 +124,7 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
         shared_group=None,
         clock=clock,
     )
-    key = new_pickup_code_key()
+    key = secrets.token_bytes(32)  # what an enrollment bundle carries
     backend.register_terminal(T, key)
     devices = EmulatedDevices()
     node = TerminalNode(

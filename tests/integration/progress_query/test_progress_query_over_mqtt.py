@@ -6,6 +6,7 @@ its progress through the broker; ratings travel through the outbox and are store
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from allhours.bootstrap import training_terminal
 from allhours.broker import PrivateMosquitto
-from allhours.wiring import EmulatedDevices, new_pickup_code_key
+from allhours.wiring import EmulatedDevices
 from backend.enrollment import worker_identity
 from backend.models import Application, ProcessedMessage, ServiceRating, StatusQueryLog
 from backend.service import BackendService
@@ -89,7 +90,7 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[Site]:
     devices = EmulatedDevices()
     nodes = []
     for tid in ("T0001", "T0002"):
-        key = new_pickup_code_key()
+        key = secrets.token_bytes(32)  # what an enrollment bundle carries
         backend.register_terminal(tid, key)
         nodes.append(_node(tid, tmp_path / tid, devices, broker, key, backend))
     try:
