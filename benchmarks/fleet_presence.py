@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import site_backend, site_broker, wait
 from sqlalchemy import func, select
 
+from backend.enrollment import worker_identity
 from backend.models import Terminal
 from backend.presence import PresenceSettings
 
@@ -118,6 +119,10 @@ def main() -> None:
         tmp = Path(tmpdir)
         broker = site_broker(tmp)
         try:
+            # Both workers' certificates now, while the broker is idle: admitting one later,
+            # under the load of a thousand connections, can time out at the broker's control.
+            for prefix in ("B", "F"):
+                worker_identity(broker.authority, f"backend.{prefix.lower()}")
             (tmp / "base").mkdir()
             (tmp / "full").mkdir()
             base = _run(base_n, tmp / "base", broker, "B", 0)
