@@ -86,13 +86,19 @@ def render(outdir: Path, variants: list[str], *, only=None, offline=False) -> li
         authority = SiteAuthority.create(Path(tmp) / "site-ca")
         broker = None if offline else PrivateMosquitto(Path(tmp) / "broker", authority).start()
         # A training kiosk enrolled at this site, built as on site: a settings file, the bootstrap.
-        data_dir = enroll_at_site(
-            authority, Path(tmp) / "T0001", broker_port=broker.port if broker else 9
-        )
-        settings = Path(tmp) / "terminal.toml"
-        settings.write_text(f'data_dir = "{data_dir}"\nemulate = true\n', encoding="utf-8")
-        devices = EmulatedDevices()
-        terminal = build_terminal(load_terminal_config(settings, utcnow()), emulated=devices)
+        try:
+            data_dir = enroll_at_site(
+                authority, Path(tmp) / "T0001", broker_port=broker.port if broker else 9
+            )
+            settings = Path(tmp) / "terminal.toml"
+            settings.write_text(f'data_dir = "{data_dir}"\nemulate = true\n', encoding="utf-8")
+            devices = EmulatedDevices()
+            terminal = build_terminal(load_terminal_config(settings, utcnow()), emulated=devices)
+        except BaseException:
+            if broker is not None:
+                broker.stop()
+                broker.remove_data()
+            raise
         node, key = terminal.node, terminal.config.identity.bundle.pickup_code_key
         node.start() if broker else None
         if broker is not None:

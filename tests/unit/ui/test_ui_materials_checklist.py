@@ -25,6 +25,8 @@ def walk_to_checklist(drv, devices, item: str = ITEM) -> None:
     drv.type(s["phone"].keypad, SAMPLE_PHONE)
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
+    # The checklist asks for materials on file first (offline: none) and then draws its rows.
+    drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
 def press(drv, code: str, action: str) -> None:

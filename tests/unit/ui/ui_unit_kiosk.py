@@ -113,6 +113,9 @@ def walk_to_materials(drv, devices) -> None:
     drv.type(s["phone"].keypad, SAMPLE_PHONE)
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
+    # The enrollment carries the applicant key, so the checklist first asks for materials on
+    # file (offline: none) and draws its rows again when answered; tap only after that.
+    drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
 def walk_to_review(drv, devices) -> None:
