@@ -176,13 +176,11 @@ def run(lang: str) -> list[Story]:
             drv.wait_for(lambda: k.current in ("face", "catalog"), 30, "the face check")
             drv.act("face check")
             drv.arrive("catalog")
-            item = next(i for i in node.parts.catalog if i.code == ITEM)
-            classes = [None, *dict.fromkeys(i.service_class.code for i in node.parts.catalog)]
-            class_button = list(reversed(s["catalog"].categories.children))[
-                classes.index(item.service_class.code)
-            ]
-            drv.tap(class_button)
-            drv.read()
+            if ITEM not in s["catalog"].item_buttons:  # not on the opening list: its class
+                cls = next(i for i in node.parts.catalog if i.code == ITEM).service_class
+                label = k.t.pick(cls.name_zh, cls.name_en)
+                drv.tap(next(b for b in s["catalog"].categories.children if b.text == label))
+                drv.read()
             drv.tap(s["catalog"].item_buttons[ITEM])
             drv.arrive("item")
             drv.tap(s["item"].apply_button)

@@ -101,6 +101,7 @@ class ServiceItem:
     originals_size: str | None = None  # compartment size for paper originals, None: none asked
     result_size: str = "S"
     pickup_needs_identity: bool = False
+    frequent: bool = False  # listed first, before a citizen chooses a class
 
     @property
     def free(self) -> bool:
@@ -177,6 +178,7 @@ class ItemDoc(_Strict):
     originals_size: str | None = Field(default=None, pattern=r"^[SML]$")
     materials: list[MaterialUse] = Field(min_length=1, max_length=30)
     pickup: PickupDoc = PickupDoc()
+    frequent: bool = False
 
 
 class CatalogDocument(_Strict):
@@ -270,6 +272,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
                 originals_size=it.originals_size,
                 result_size=it.pickup.result_size,
                 pickup_needs_identity=it.pickup.needs_identity,
+                frequent=it.frequent,
             )
         )
     used = {it.code[:2] for it in items}

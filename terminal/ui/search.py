@@ -34,5 +34,11 @@ def category(item: ServiceItem) -> str:
     return item.service_class.code
 
 
+FREQUENT = "*frequent"  # not a class: the items the catalog marks frequent
+
+
 def search(items: tuple[ServiceItem, ...], query: str, cat: str | None = None) -> list[ServiceItem]:
+    """Items matching `query` in class `cat` (None: all; FREQUENT: the frequent ones)."""
+    if cat == FREQUENT:
+        return [i for i in items if matches(i, query) and i.frequent]
     return [i for i in items if matches(i, query) and (cat is None or category(i) == cat)]

@@ -11,12 +11,15 @@ from terminal.catalog import ServiceItem
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
 from terminal.ui.screens.base import KioskScreen
-from terminal.ui.search import search
+from terminal.ui.search import FREQUENT, search
 from terminal.ui.widgets import KButton, Keypad
 
 
 class CatalogScreen(KioskScreen):
-    """Categories on the left, matching items on the right, a letter keypad to search."""
+    """Categories on the left, matching items on the right, a letter keypad to search.
+
+    It opens on the frequent items (a short list to read), with every class and "all" a tap
+    away; a search looks through every item whatever is chosen."""
 
     title_key = "catalog.title"
 
@@ -39,13 +42,18 @@ class CatalogScreen(KioskScreen):
         self.body.add_widget(row)
         self.search_row = row
         self.search_open = False
-        self.category: str | None = None
+        self.category: str | None = self.first_category
         self.item_buttons: dict[str, KButton] = {}
         self.nav_buttons(
             self.button("nav.back", self.back, "secondary"),
             self.button("catalog.search", self.toggle_search, "secondary"),
         )
         self.refresh()
+
+    @property
+    def first_category(self) -> str | None:
+        """The frequent items if the catalog marks any, else all of them."""
+        return FREQUENT if any(i.frequent for i in self.k.node.parts.catalog) else None
 
     @property
     def applying(self) -> bool:
@@ -79,9 +87,12 @@ class CatalogScreen(KioskScreen):
         self.categories.clear_widgets()
         classes = {i.service_class.code: i.service_class for i in catalog}
         height = max(96, self.k.theme.touch_px(self.k.dpi))
-        for cat in [None, *classes]:
+        shortcuts: list[str | None] = [FREQUENT] if self.first_category == FREQUENT else []
+        for cat in [*shortcuts, None, *classes]:
             if cat is None:
                 text: object = "catalog.all"
+            elif cat == FREQUENT:
+                text = "catalog.frequent"
             else:
                 cls = classes[cat]
                 text = lambda c=cls: self.k.t.pick(c.name_zh, c.name_en)  # noqa: E731
@@ -97,7 +108,8 @@ class CatalogScreen(KioskScreen):
             self.categories.add_widget(b)
         self.items.clear_widgets()
         self.item_buttons = {}
-        found = search(catalog, self.keypad.value, self.category)
+        searching = bool(self.keypad.value.strip())
+        found = search(catalog, self.keypad.value, None if searching else self.category)
         for item in found:
             b = self.button(
                 lambda i=item: self.k.t.pick(i.name_zh, i.name_en),
@@ -120,7 +132,7 @@ class CatalogScreen(KioskScreen):
 
     def wipe(self) -> None:
         self.keypad.clear()
-        self.category = None
+        self.category = self.first_category
         if self.search_open:
             self.toggle_search()
         self.refresh()
