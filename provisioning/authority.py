@@ -547,4 +547,17 @@ class SiteAuthority:
                 )
                 continue
             if added or removed:
-                log.info("broker %s: admitted %s, removed %s", entry_file.stem, added, removed)
+                log.info(
+                    "broker %s: admitted %d (%s), removed %d (%s)",
+                    entry_file.stem,
+                    len(added),
+                    _some(added),
+                    len(removed),
+                    _some(removed),
+                )
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """A few names of a long list, for a log line a fleet's enrollment does not flood."""
+    more = f", +{len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

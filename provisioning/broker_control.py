@@ -20,6 +20,12 @@ from .tls import ClientTls
 
 log = logging.getLogger(__name__)
 
+# Commands per control message. The plugin rewrites its whole configuration file after every
+# change, so one message admitting a thousand terminals kept it busy past any sensible wait
+# (400 terminals in one message: no answer within 10 s, and the terminals stayed unadmitted).
+# In batches, each answer comes within the timeout and the work is seen to progress.
+BATCH = 60
+
 
 class BrokerControlError(RuntimeError):
     """The broker could not be reached or refused a control command."""
@@ -68,8 +74,9 @@ class BrokerControl:
             for cn in removed:
                 commands.append({"command": "deleteClient", "username": cn})
                 commands.append({"command": "deleteRole", "rolename": role_name(cn)})
-            if commands:
-                for answer, command in zip(self._run(client, commands), commands, strict=True):
+            for start in range(0, len(commands), BATCH):
+                batch = commands[start : start + BATCH]
+                for answer, command in zip(self._run(client, batch), batch, strict=True):
                     error = answer.get("error")
                     if error and command["command"] != "deleteRole":
                         raise BrokerControlError(f"{command['command']} refused: {error}")

@@ -163,3 +163,20 @@ def test_a_terminal_cannot_publish_commands_or_receipts(peers):
     time.sleep(0.5)
     assert t2.received == []
     assert watcher.received == []
+
+
+def test_four_hundred_terminals_admitted_at_once_can_all_be_heard(peers, broker, site_ca, tmp_path):
+    # A district enrolling a fleet in one go: before the control commands went in batches,
+    # 400 new terminals in one message got no answer within the wait, the broker was left
+    # unchanged, and every terminal connected but was muted (its publishes dropped).
+    backend = peers("backend.1", BACKEND)
+    assert backend.subscribe(f"{topics.ROOT}/terminals/+/events/#") == ["Granted QoS 1"]
+    names = [f"T{n:04d}" for n in range(5000, 5400)]
+    files = {cn: site_ca.issue_identity(cn, "terminal", tmp_path / "fleet" / cn) for cn in names}
+
+    site_ca.publish()
+
+    for cn in (names[0], names[199], names[-1]):
+        peers(cn, files=files[cn]).publish(topics.event(cn, "alarm.raised"), cn.encode())
+    assert wait_until(lambda: len(backend.received) == 3, 10), backend.received
+    assert sorted(p for _t, p in backend.received) == [b"T5000", b"T5199", b"T5399"]
