@@ -21,6 +21,7 @@ from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
 from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
 from ..auth.routes import set_session_cookie, sign_in
+from ..auth.sessions import SignedIn
 from ..models import Terminal, utcnow
 from ..notifications import staff as notices
 from ..notifications.routes import needs_attention
