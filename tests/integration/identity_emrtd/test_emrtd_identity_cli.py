@@ -31,7 +31,7 @@ def test_the_readme_command_reads_and_prints_the_sod_report(insert_card, signer,
 
     out = json.loads(capsys.readouterr().out)
     assert out["authenticity"] == "issuer_verified"
-    assert out["number"] == "********"  # masked without --show-number
+    assert out["number"] == "L8****2C"  # masked by the one rule (privacy/) without --show-number
     emrtd = out["emrtd"]
     assert emrtd["access"].startswith("PACE (id-PACE-ECDH-GM-AES-CBC-CMAC-128")
     assert emrtd["chip_authentication"] == "passed (id-CA-ECDH-AES-CBC-CMAC-128)"

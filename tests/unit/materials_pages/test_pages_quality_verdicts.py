@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import terminal.ui
 from devices.camera.document_scene import generated_sample, page_template
 from terminal.materials.pipeline import inspect
 from terminal.materials.quality import (
@@ -64,9 +67,12 @@ def test_strong_perspective_is_called_skewed():
 
 
 def test_every_reason_has_words_in_both_languages():
+    locale = Path(terminal.ui.__file__).parent / "locale"
+    zh = json.loads((locale / "zh.json").read_text(encoding="utf-8"))
+    en = json.loads((locale / "en.json").read_text(encoding="utf-8"))
     for code, reason in REASONS.items():
-        assert reason.code == code and reason.zh.strip() and reason.en.strip()
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in reason.zh)
+        assert reason.code == code and zh[reason.key].strip() and en[reason.key].strip()
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh[reason.key])
 
 
 def test_a_strongly_lit_page_edge_is_not_glare_but_a_reflection_is():
