@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 
 import img2pdf
 from PIL import Image, ImageDraw
@@ -77,3 +78,21 @@ def submit(
         }
     )
     service.ingest.handle_batch([(x.topic(), x.encode()) for x in [*batch, event]])
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a console page's forms carry."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no form token"
+    return match.group(1)
+
+
+def sign_in(client, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the console's login form, as a browser does."""
+    csrf = csrf_of(client.get("/console/login").text)
+    r = client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import re
 import tomllib
 
 import pytest
-from console_cases import KEY, PASSWORD
+from console_cases import KEY, PASSWORD, csrf_of, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -44,32 +43,17 @@ def client(service):
         yield c
 
 
-def _sign_in(client: TestClient, username: str) -> None:
-    form = client.get("/console/login").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    r = client.post(
-        "/console/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 def test_the_operator_reads_why_a_bundle_was_rolled_back_and_rolls_back_with_a_reason(
     client, service
 ):
     assert client.get("/console/fleet/bundles", follow_redirects=False).status_code in (303, 401)
-    _sign_in(client, "op.zhao")
+    sign_in(client, "op.zhao")
     page = client.get("/console/fleet/bundles")
     assert page.status_code == 200
     table = page.text.split('data-testid="bundles"', 1)[1]
     assert WORDS in table and "dc-2" in table and "被拒绝或已回退" in table
     assert 'data-testid="running">dc-1<' in table and "op.zhao" in table
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
 
     r = client.post("/console/fleet/bundles/rollback", data={"terminal_id": "T0001", "reason": ""})
     assert r.status_code == 403  # no CSRF token
@@ -97,9 +81,9 @@ def test_the_operator_reads_why_a_bundle_was_rolled_back_and_rolls_back_with_a_r
 
 
 def test_a_clerk_may_not_see_the_bundles_and_an_english_page_has_every_word(client):
-    _sign_in(client, "clerk.li")
+    sign_in(client, "clerk.li")
     assert client.get("/console/fleet/bundles").status_code == 403
     client.cookies.clear()
-    _sign_in(client, "op.zhao")
+    sign_in(client, "op.zhao")
     page = client.get("/console/fleet/bundles?lang=en")
     assert "Refused or rolled back" in page.text and "Roll a terminal back" in page.text

@@ -3,10 +3,8 @@ fleet.read follows the answers; refusals say why and send nothing."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from console_cases import KEY, PASSWORD
+from console_cases import KEY, PASSWORD, csrf_of, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -35,31 +33,16 @@ def client(service):
         yield c
 
 
-def _sign_in(client: TestClient, username: str) -> None:
-    form = client.get("/console/login").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    r = client.post(
-        "/console/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 def _rows(service) -> list[CommandRow]:
     with service.db.transaction() as s:
         return list(s.scalars(select(CommandRow)))
 
 
 def test_an_operator_sends_a_command_and_reads_the_terminals_answer(client, service):
-    _sign_in(client, "op.zhao")
+    sign_in(client, "op.zhao")
     page = client.get(PAGE)
     assert page.status_code == 200 and 'data-testid="command-form"' in page.text
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     r = client.post(PAGE, data={"command": "fetch_diagnostics", "reason": "x"})
     assert r.status_code == 403 and _rows(service) == []  # no CSRF token
     r = client.post(PAGE, data={"command": "restart_kiosk", "reason": "", "csrf_token": csrf})
@@ -93,11 +76,11 @@ def test_an_operator_sends_a_command_and_reads_the_terminals_answer(client, serv
 
 
 def test_a_supervisor_reads_but_has_no_form_and_cannot_send(client, service):
-    _sign_in(client, "sup.qian")
+    sign_in(client, "sup.qian")
     page = client.get(PAGE)
     assert page.status_code == 200 and 'data-testid="command-form"' not in page.text
     r = client.post(
-        PAGE, data={"command": "resync_state", "reason": "x", "csrf_token": _csrf(page.text)}
+        PAGE, data={"command": "resync_state", "reason": "x", "csrf_token": csrf_of(page.text)}
     )
     assert r.status_code == 403 and _rows(service) == []
     assert client.get("/console/fleet/terminals/T0999/commands").status_code == 404
