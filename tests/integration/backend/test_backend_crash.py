@@ -2,88 +2,33 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
-from backend_integration_factories import KEY, TERMINAL, submission, wait_for
+from backend_integration_factories import KEY, TERMINAL, WorkerProcess, submission, wait_for
 
-from allhours.broker import PrivateMosquitto, free_port
+from allhours.broker import PrivateMosquitto
 from backend.service import BackendService
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[3]
 STREAM = 300
 
 
-class BackendProcess:
-    """`python -m backend` as a child process, with its own log file."""
+class BackendProcess(WorkerProcess):
+    """`python -m backend` as a child process on its own SQLite file."""
 
     def __init__(self, tmp_path: Path, broker: PrivateMosquitto):
         self.db_path = tmp_path / "backend.db"
-        self.http_port = free_port()
-        self.log_path = tmp_path / "backend.log"
-        self.args = [
-            sys.executable,
-            "-m",
-            "backend",
-            "--database-url",
-            f"sqlite:///{self.db_path}",
-            "--blob-dir",
-            str(tmp_path / "blobs"),
-            "--broker-port",
-            str(broker.port),
-            "--http-port",
-            str(self.http_port),
-            "--enroll-port",
-            str(free_port()),
-            "--ca-dir",
-            str(broker.authority.dir),
-            "--worker-id",
-            "crash-test",
-        ]
+        super().__init__(tmp_path, broker, f"sqlite:///{self.db_path}", "crash-test")
         # The terminal was enrolled earlier: the backend's database knows its key.
         registrar = BackendService(
             f"sqlite:///{self.db_path}", tmp_path / "blobs", broker_port=None
         )
         registrar.register_terminal(TERMINAL, KEY)
         registrar.stop()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.args, cwd=REPO, env=env, stdout=log, stderr=log)
-        wait_for(self._subscribed, 20, f"the backend to subscribe (log: {self.log_path})")
-
-    def _subscribed(self) -> bool:
-        assert self.proc and self.proc.poll() is None, self.log_path.read_text()[-2000:]
-        try:
-            r = httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1)
-        except httpx.TransportError:
-            return False
-        return r.json().get("mqtt") == "connected"
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
     def count(self, table: str) -> int:
         # A plain WAL reader: never blocks the backend's writer.

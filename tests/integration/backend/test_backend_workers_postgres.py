@@ -3,72 +3,19 @@ either is killed with SIGKILL mid-stream and restarted: every message is stored 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
-from backend_integration_factories import KEY, TERMINAL, submission, wait_for
+from backend_integration_factories import KEY, TERMINAL, WorkerProcess, submission, wait_for
 from sqlalchemy import create_engine, text
 
-from allhours.broker import PrivateMosquitto, free_port
+from allhours.broker import PrivateMosquitto
 from backend.service import BackendService
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[3]
 STREAM = 300
-
-
-class Worker:
-    """One `python -m backend --worker-id NAME` child process on the shared database."""
-
-    def __init__(self, tmp_path: Path, broker: PrivateMosquitto, database_url: str, name: str):
-        self.name = name
-        self.http_port = free_port()
-        self.log_path = tmp_path / f"{name}.log"
-        self.args = [
-            sys.executable,
-            "-m",
-            "backend",
-            *("--database-url", database_url, "--blob-dir", str(tmp_path / "blobs")),
-            *("--broker-port", str(broker.port), "--http-port", str(self.http_port)),
-            *("--enroll-port", str(free_port()), "--ca-dir", str(broker.authority.dir)),
-            *("--worker-id", name),
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.args, cwd=REPO, env=env, stdout=log, stderr=log)
-        wait_for(self._subscribed, 30, f"worker {self.name} to subscribe ({self.log_path})")
-
-    def _subscribed(self) -> bool:
-        assert self.proc and self.proc.poll() is None, self.log_path.read_text()[-2000:]
-        try:
-            r = httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1)
-        except httpx.TransportError:
-            return False
-        return r.json().get("mqtt") == "connected"
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture
@@ -77,7 +24,7 @@ def cluster(tmp_path: Path, mosquitto: PrivateMosquitto, postgres_url: str):
     registrar = BackendService(postgres_url, tmp_path / "blobs", broker_port=None)
     registrar.register_terminal(TERMINAL, KEY)
     registrar.stop()
-    workers = [Worker(tmp_path, mosquitto, postgres_url, f"pg-{n}") for n in (1, 2)]
+    workers = [WorkerProcess(tmp_path, mosquitto, postgres_url, f"pg-{n}") for n in (1, 2)]
     engine = create_engine(postgres_url)
 
     def count(sql: str) -> int:
