@@ -1,7 +1,8 @@
 """The terminal's one local database: a SQLite file, its versioned schema and its unit of work.
 
 Every table a terminal keeps lives here: the outbox and its staged blobs, the local record of
-submissions and pickups, the handled-commands record, ratings and the link's connection count.
+submissions and pickups, the handled-commands record, ratings, the link's connection count and
+what operators took out of service.
 The repositories (`Outbox`, `terminal.store.TerminalStore`, `HandledCommands`, ...) read and
 write through this module and never open the file themselves, so one unit of work can hold a
 business record and the messages that report it: both are on disk, or neither is.
@@ -105,6 +106,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE IF NOT EXISTS link_connections (
                 only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
                 last INTEGER NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "what operators took out of service: the whole terminal ('*') or one compartment",
+        (
+            """CREATE TABLE service_holds (
+                scope TEXT PRIMARY KEY,
+                hold TEXT NOT NULL CHECK (hold IN ('closed', 'locked')),
+                reason TEXT NOT NULL,
+                note TEXT NOT NULL,
+                since TEXT NOT NULL,
+                command_id TEXT NOT NULL
             )""",
         ),
     ),

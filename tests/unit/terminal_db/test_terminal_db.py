@@ -30,6 +30,7 @@ TABLES = {
     "command_sequence",
     "local_ratings",
     "link_connections",
+    "service_holds",
 }
 
 
