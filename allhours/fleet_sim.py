@@ -52,7 +52,7 @@ def enroll_fleet(
     """
     out: dict[str, Path] = {}
 
-    def prepare(tid: str) -> dict:
+    def prepare(tid: str, _broker: str | None) -> dict:
         if register is not None:
             register(tid)
         return {}

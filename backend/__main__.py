@@ -30,6 +30,14 @@ def worker_id(text: str) -> str:
     return text
 
 
+def named_broker(text: str) -> tuple[str, str]:
+    """NAME=HOST:PORT (checked with the rest of the settings)."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r}: expected NAME=HOST:PORT")
+    return name, address
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags; one left out is None, and the settings file, environment or default rules."""
     p = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
@@ -39,12 +47,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--broker-host")
     p.add_argument("--broker-port", type=int)
     p.add_argument(
-        "--extra-broker",
+        "--broker",
         action="append",
-        dest="extra_brokers",
-        metavar="HOST:PORT",
-        help="a further broker to ingest from, one per region (repeatable); commands go to "
-        "the broker each terminal is heard on",
+        dest="brokers",
+        type=named_broker,
+        metavar="NAME=HOST:PORT",
+        help="a named broker, one per region or site group (repeatable; replaces the settings "
+        "file's brokers table): ingested from, and the address in the bundle of each terminal "
+        "`allhours provision token --broker NAME` assigns to it",
     )
     p.add_argument(
         "--ca-dir",
@@ -99,11 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the flags set."""
-    return {
+    flags = {
         key: value
         for key, value in vars(args).items()
         if key in BackendSettings.model_fields and value is not None
     }
+    if "brokers" in flags:
+        flags["brokers"] = dict(flags["brokers"])
+    return flags
 
 
 def main(argv: list[str] | None = None) -> int:

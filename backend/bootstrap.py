@@ -80,5 +80,6 @@ def build_backend(s: BackendSettings) -> Backend:
         port=s.enroll_port,
         server_names=names,
         public_url=f"https://{names[0]}:{s.enroll_port}" if names else None,
+        brokers=s.broker_addresses,
     )
     return Backend(s, authority, service, enrollment)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cloud_bridge.contract.signing import BackendSigner
-from provisioning.authority import BACKEND, SiteAuthority
+from provisioning.authority import BACKEND, EnrollmentRefused, SiteAuthority
 from provisioning.bundle import EnrollmentBundle
 from provisioning.enrollment_server import EnrollmentServer
 from provisioning.tls import ClientTls
@@ -51,7 +52,14 @@ class CurrentSigner:
 
 
 class TerminalBundles:
-    """Makes a terminal's bundle: a fresh pickup-code key registered here, and what it trusts."""
+    """Makes a terminal's bundle: its broker's address, a fresh pickup-code key registered here,
+    and what it trusts.
+
+    The broker is the one the registry assigns the terminal to (`allhours provision token
+    --broker NAME`), looked up by name in `brokers` (the backend settings' brokers table); a
+    terminal assigned to none gets the default broker. A name the backend does not know
+    refuses the enrollment before the token is spent.
+    """
 
     def __init__(
         self,
@@ -60,18 +68,35 @@ class TerminalBundles:
         broker_host: str,
         broker_port: int,
         public_url: str | None = None,
+        brokers: Mapping[str, tuple[str, int]] | None = None,
     ):
         self.service, self.authority = service, authority
         self.broker_host, self.broker_port, self.public_url = broker_host, broker_port, public_url
+        self.brokers = dict(brokers or {})
 
-    def __call__(self, terminal_id: str, endpoint_url: str) -> dict[str, Any]:
+    def broker_address(self, broker: str | None) -> tuple[str, int]:
+        """Where a terminal assigned to `broker` connects."""
+        if broker is None:
+            return self.broker_host, self.broker_port
+        try:
+            return self.brokers[broker]
+        except KeyError:
+            known = ", ".join(sorted(self.brokers)) or "none"
+            raise EnrollmentRefused(
+                "unknown_broker",
+                f"the token assigns this terminal to broker {broker!r}, which the backend's"
+                f" settings do not name (brokers: {known}); the token is not spent",
+            ) from None
+
+    def __call__(self, terminal_id: str, broker: str | None, endpoint_url: str) -> dict[str, Any]:
+        host, port = self.broker_address(broker)
         # A re-enrolled terminal gets a new key: codes made with the old one stop opening.
         key = secrets.token_bytes(32)
         self.service.register_terminal(terminal_id, key)
         return EnrollmentBundle(
             terminal_id=terminal_id,
-            broker_host=self.broker_host,
-            broker_port=self.broker_port,
+            broker_host=host,
+            broker_port=port,
             # Where the terminal renews: the name it reaches us by, not a wildcard bind address.
             enroll_url=self.public_url or endpoint_url,
             pickup_code_key=key,
@@ -90,11 +115,13 @@ def enrollment_server(
     port: int,
     public_url: str | None = None,
     server_names: tuple[str, ...] = (),
+    brokers: Mapping[str, tuple[str, int]] | None = None,
 ) -> EnrollmentServer:
-    """The HTTPS enrollment endpoint wired to this backend (not started)."""
+    """The HTTPS enrollment endpoint wired to this backend (not started); `brokers` names the
+    brokers tokens may assign terminals to, `broker_host:broker_port` is the default one."""
     return EnrollmentServer(
         authority,
-        TerminalBundles(service, authority, broker_host, broker_port, public_url),
+        TerminalBundles(service, authority, broker_host, broker_port, public_url, brokers),
         host=host,
         port=port,
         server_names=server_names,

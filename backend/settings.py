@@ -6,7 +6,9 @@
     ca_dir = "/var/lib/allhours/site-ca"     # allhours provision init
     worker_id = "1"                           # distinct per worker: client id backend.<id>
     broker_host = "127.0.0.1"
-    broker_port = 8883
+    broker_port = 8883                        # the default broker: terminals assigned to none
+    # a province: one broker per region or site group (`allhours provision token --broker west`)
+    brokers = { east = "mq-east.example.gov.cn:8883", west = "mq-west.example.gov.cn:8883" }
     shared_group = "allhours-backend"         # MQTT 5 shared subscriptions across workers
     plain_subscriptions = false               # one worker, plain filters
     http_host = "127.0.0.1"
@@ -37,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from cloud_bridge.contract import topics
+from provisioning.authority import BROKER_NAME
 
 ENV_PREFIX = "ALLHOURS_BACKEND_"
 _PATHS = ("blob_dir", "ca_dir")
@@ -57,8 +60,10 @@ class BackendSettings(BaseModel):
     worker_id: str = "1"
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=1883, ge=1, le=65535)
-    # Further brokers to ingest from, "HOST:PORT" each: a province's regions (docs/scaling.md).
-    extra_brokers: tuple[str, ...] = ()
+    # Named brokers, name -> "HOST:PORT": a province's regions or site groups (docs/scaling.md).
+    # The worker ingests from each; a terminal the registry assigns to one (provision token
+    # --broker NAME) gets its address in its enrollment bundle.
+    brokers: dict[str, str] = Field(default_factory=dict)
     shared_group: str = topics.SHARED_GROUP
     plain_subscriptions: bool = False
     http_host: str = "127.0.0.1"
@@ -80,13 +85,17 @@ class BackendSettings(BaseModel):
             raise ValueError("1-32 of a-z, 0-9 and '-', starting with a letter or digit")
         return value
 
-    @field_validator("extra_brokers")
+    @field_validator("brokers")
     @classmethod
-    def _brokers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for address in value:
+    def _brokers(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 64:
+            raise ValueError("at most 64 named brokers")
+        for name, address in value.items():
+            if not BROKER_NAME.fullmatch(name):
+                raise ValueError(f"{name[:40]!r}: a broker's name is 1-32 of a-z, 0-9 and '-'")
             host, _, port = address.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{address[:80]!r}: expected HOST:PORT")
+            if not host or len(host) > 253 or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{name}: {address[:80]!r}: expected HOST:PORT")
         return value
 
     @field_validator("log_level", mode="before")
@@ -95,9 +104,21 @@ class BackendSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
     @property
+    def broker_addresses(self) -> dict[str, tuple[str, int]]:
+        """The named brokers as name -> (host, port)."""
+        return {
+            name: (a.rpartition(":")[0], int(a.rpartition(":")[2]))
+            for name, a in self.brokers.items()
+        }
+
+    @property
     def extra_broker_addresses(self) -> list[tuple[str, int]]:
-        """The further brokers as (host, port)."""
-        return [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in self.extra_brokers]
+        """The brokers to ingest from besides the default one, each address once."""
+        out: list[tuple[str, int]] = []
+        for address in self.broker_addresses.values():
+            if address != (self.broker_host, self.broker_port) and address not in out:
+                out.append(address)
+        return out
 
     @property
     def client_id(self) -> str:

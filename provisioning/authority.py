@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -45,14 +46,19 @@ TOKEN_TTL = timedelta(hours=24)
 # Backend identities are `backend.<worker>`: a dot can never stand in a terminal id, so no
 # terminal can be enrolled under a backend's name.
 BACKEND_PREFIX = "backend."
+# A broker's name in the registry (a region or site group); its address is in the backend's
+# settings (`brokers`), so moving a broker changes one line there and no terminal's record.
+BROKER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (
-    cn TEXT PRIMARY KEY, role TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT
+    cn TEXT PRIMARY KEY, role TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT,
+    broker TEXT
 );
 CREATE TABLE IF NOT EXISTS tokens (
     digest TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL, used_at TEXT, revoked_at TEXT, created_by TEXT NOT NULL
+    expires_at TEXT NOT NULL, used_at TEXT, revoked_at TEXT, created_by TEXT NOT NULL,
+    broker TEXT
 );
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY, cn TEXT NOT NULL, not_after TEXT NOT NULL, issued_at TEXT NOT NULL,
@@ -79,6 +85,7 @@ class TokenInfo:
     expires_at: datetime
     state: str  # pending, used, expired, revoked
     created_by: str
+    broker: str | None = None  # the broker the terminal is assigned to; None: the default
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class IdentityInfo:
     role: str
     state: str  # active, revoked, awaiting enrollment
     cert_expires: datetime | None
+    broker: str | None = None  # a terminal's broker (region or site group); None: the default
 
 
 def _iso(dt: datetime) -> str:
@@ -129,6 +137,10 @@ class SiteAuthority:
         self.fingerprint = pki.fingerprint(self.ca_cert)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            for table in ("identities", "tokens"):  # a registry made before broker assignment
+                columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if "broker" not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN broker TEXT")
 
     @classmethod
     def create(
@@ -177,9 +189,24 @@ class SiteAuthority:
     # ------------------------------------------------------------------ tokens
 
     def issue_token(
-        self, terminal_id: str, *, ttl: timedelta = TOKEN_TTL, created_by: str = "operator"
+        self,
+        terminal_id: str,
+        *,
+        ttl: timedelta = TOKEN_TTL,
+        created_by: str = "operator",
+        broker: str | None = None,
     ) -> EnrollmentToken:
-        """A one-time token for `terminal_id`; earlier unused tokens for it stop working."""
+        """A one-time token for `terminal_id`; earlier unused tokens for it stop working.
+
+        `broker` names the broker (region or site group) the terminal is assigned to: its
+        enrollment bundle carries that broker's address. None: the backend's default broker.
+        """
+        if broker is not None and not BROKER_NAME.fullmatch(broker):
+            raise EnrollmentRefused(
+                "bad_broker",
+                f"{broker[:40]!r} is not a broker name (1-32 of a-z, 0-9 and '-', as in the"
+                " backend settings' brokers table)",
+            )
         try:
             check_terminal_id(terminal_id)
         except TopicError:
@@ -205,27 +232,33 @@ class SiteAuthority:
                 (_iso(now), terminal_id),
             )
             db.execute(
-                "INSERT INTO tokens VALUES (?,?,?,?,NULL,NULL,?)",
-                (token.digest, terminal_id, _iso(now), _iso(now + ttl), created_by),
+                "INSERT INTO tokens VALUES (?,?,?,?,NULL,NULL,?,?)",
+                (token.digest, terminal_id, _iso(now), _iso(now + ttl), created_by, broker),
             )
-        log.info("enrollment token issued for %s by %s, valid %s", terminal_id, created_by, ttl)
+        log.info(
+            "enrollment token issued for %s (broker %s) by %s, valid %s",
+            terminal_id,
+            broker or "default",
+            created_by,
+            ttl,
+        )
         return token
 
     def tokens(self) -> list[TokenInfo]:
         now = self.clock()
         with self._db() as db:
             rows = db.execute(
-                "SELECT terminal_id, created_at, expires_at, used_at, revoked_at, created_by"
-                " FROM tokens ORDER BY created_at"
+                "SELECT terminal_id, created_at, expires_at, used_at, revoked_at, created_by,"
+                " broker FROM tokens ORDER BY created_at"
             ).fetchall()
         out = []
-        for tid, created, expires, used, revoked, by in rows:
+        for tid, created, expires, used, revoked, by, broker in rows:
             exp = _dt(expires)
             assert exp is not None
             state = (
                 "used" if used else "revoked" if revoked else "expired" if exp <= now else "pending"
             )
-            out.append(TokenInfo(tid, _dt(created) or now, exp, state, by))
+            out.append(TokenInfo(tid, _dt(created) or now, exp, state, by, broker))
         return out
 
     def revoke_tokens(self, terminal_id: str) -> int:
@@ -244,26 +277,28 @@ class SiteAuthority:
         self,
         token_text: str,
         csr_pem: bytes,
-        prepare: Callable[[str], dict[str, Any]] = lambda _tid: {},
+        prepare: Callable[[str, str | None], dict[str, Any]] = lambda _tid, _broker: {},
     ) -> tuple[x509.Certificate, dict[str, Any]]:
         """Spend the token and certify the CSR's key, in one transaction or not at all.
 
-        `prepare(terminal_id)` runs once the token has been checked and before anything is
-        committed; it makes what the bundle carries, and if it raises, nothing is spent.
+        The terminal is recorded as assigned to the token's broker. `prepare(terminal_id,
+        broker)` runs once the token has been checked and before anything is committed; it
+        makes what the bundle carries, and if it raises, nothing is spent.
         """
         token = EnrollmentToken.parse(token_text)
         csr = self._checked_csr(csr_pem, token.terminal_id)
         now = self.clock()
         with self._db() as db:
             row = db.execute(
-                "SELECT terminal_id, expires_at, used_at, revoked_at FROM tokens WHERE digest=?",
+                "SELECT terminal_id, expires_at, used_at, revoked_at, broker FROM tokens"
+                " WHERE digest=?",
                 (token.digest,),
             ).fetchone()
             if row is None:
                 raise EnrollmentRefused(
                     "token_unknown", "this token is not known here: ask the operator for a new one"
                 )
-            tid, expires, used, revoked = row
+            tid, expires, used, revoked, broker = row
             if used:
                 raise EnrollmentRefused(
                     "token_used", f"this token was already used on {used[:16]}: tokens work once"
@@ -279,10 +314,20 @@ class SiteAuthority:
                 raise EnrollmentRefused("terminal_revoked", f"{tid} was revoked")
             db.execute("UPDATE tokens SET used_at=? WHERE digest=?", (_iso(now), token.digest))
             if not ident:
-                db.execute("INSERT INTO identities VALUES (?,?,?,NULL)", (tid, TERMINAL, _iso(now)))
+                db.execute(
+                    "INSERT INTO identities VALUES (?,?,?,NULL,?)",
+                    (tid, TERMINAL, _iso(now), broker),
+                )
+            else:  # a re-enrollment moves the terminal to the new token's broker
+                db.execute("UPDATE identities SET broker=? WHERE cn=?", (broker, tid))
             cert = self._issue(db, csr.public_key(), tid, now)
-            prepared = prepare(tid)
-        log.info("terminal %s enrolled (certificate %x)", tid, cert.serial_number)
+            prepared = prepare(tid, broker)
+        log.info(
+            "terminal %s enrolled on broker %s (certificate %x)",
+            tid,
+            broker or "default",
+            cert.serial_number,
+        )
         return cert, prepared
 
     def renew(self, peer: x509.Certificate, csr_pem: bytes) -> x509.Certificate:
@@ -317,7 +362,7 @@ class SiteAuthority:
             if found and (found[0] != role or found[1]):
                 raise EnrollmentRefused("revoked", f"{cn} is revoked or has another role")
             if not found:
-                db.execute("INSERT INTO identities VALUES (?,?,?,NULL)", (cn, role, _iso(now)))
+                db.execute("INSERT INTO identities VALUES (?,?,?,NULL,NULL)", (cn, role, _iso(now)))
             cert = self._issue(db, key.public_key(), cn, now)
         return self._write_identity(directory, key, cert)
 
@@ -397,7 +442,7 @@ class SiteAuthority:
     def identities(self) -> list[IdentityInfo]:
         with self._db() as db:
             rows = db.execute(
-                "SELECT i.cn, i.role, i.revoked_at, MAX(c.not_after) FROM identities i"
+                "SELECT i.cn, i.role, i.revoked_at, MAX(c.not_after), i.broker FROM identities i"
                 " LEFT JOIN certificates c ON c.cn = i.cn AND c.revoked_at IS NULL"
                 " GROUP BY i.cn ORDER BY i.role, i.cn"
             ).fetchall()
@@ -407,9 +452,17 @@ class SiteAuthority:
                 role,
                 "revoked" if revoked else "active" if not_after else "awaiting enrollment",
                 _dt(not_after),
+                broker,
             )
-            for cn, role, revoked, not_after in rows
+            for cn, role, revoked, not_after, broker in rows
         ]
+
+    def broker_of(self, terminal_id: str) -> str | None:
+        """The broker a terminal was assigned to at its enrollment; None: the default one."""
+        with self._db() as db:
+            row = db.execute("SELECT broker FROM identities WHERE cn=?", (terminal_id,))
+            found = row.fetchone()
+        return found[0] if found else None
 
     def active(self, role: str) -> list[str]:
         return [i.cn for i in self.identities() if i.role == role and i.state == "active"]

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
 # What the backend adds to a terminal's bundle (broker address, the keys it shares), given the
-# terminal id and this endpoint's URL.
-BundleSource = Callable[[str, str], dict[str, Any]]
+# terminal id, the broker the registry assigns it to (None: the default one) and this
+# endpoint's URL.
+BundleSource = Callable[[str, str | None, str], dict[str, Any]]
 
 _REFUSAL_STATUS = {
     "bad_request": HTTPStatus.BAD_REQUEST,
@@ -41,6 +42,7 @@ _REFUSAL_STATUS = {
     "cn_mismatch": HTTPStatus.FORBIDDEN,
     "too_large": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "no_client_certificate": HTTPStatus.UNAUTHORIZED,
+    "unknown_broker": HTTPStatus.CONFLICT,
 }
 
 
@@ -106,7 +108,7 @@ class EnrollmentServer:
         except TokenFormatError as exc:
             raise EnrollmentRefused("bad_request", str(exc)) from None
         cert, bundle = self.authority.enroll(
-            token_text, csr.encode(), lambda tid: self.bundle_source(tid, self.url)
+            token_text, csr.encode(), lambda tid, broker: self.bundle_source(tid, broker, self.url)
         )
         self.authority.publish()
         log.info("%s enrolled from the lobby", terminal_id)

@@ -21,6 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("terminal_id")
     t.add_argument("--hours", type=float, default=24.0, help="how long it stays valid")
     t.add_argument("--by", default="operator", help="who issues it (kept in the registry)")
+    t.add_argument(
+        "--broker",
+        metavar="NAME",
+        help="the broker (region or site group) the terminal belongs to, as named in the "
+        "backend settings' brokers table; its bundle carries that broker's address "
+        "(default: the backend's default broker)",
+    )
     t.set_defaults(func=_token)
     psub.add_parser("list", parents=[ca], help="identities and tokens").set_defaults(func=_list)
     r = psub.add_parser("revoke", parents=[ca], help="revoke a terminal: CRL, access, tokens")
@@ -65,7 +72,10 @@ def _token(args: argparse.Namespace) -> int:
 
     try:
         token = _authority(args).issue_token(
-            args.terminal_id, ttl=timedelta(hours=args.hours), created_by=args.by
+            args.terminal_id,
+            ttl=timedelta(hours=args.hours),
+            created_by=args.by,
+            broker=args.broker,
         )
     except EnrollmentRefused as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -81,13 +91,17 @@ def _token(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     authority = _authority(args)
-    print(f"{'identity':<24} {'role':<9} {'state':<20} certificate until")
+    print(f"{'identity':<24} {'role':<9} {'state':<20} {'broker':<12} certificate until")
     for i in authority.identities():
         until = f"{i.cert_expires:%Y-%m-%d}" if i.cert_expires else "-"
-        print(f"{i.cn:<24} {i.role:<9} {i.state:<20} {until}")
-    print(f"\n{'token for':<24} {'state':<9} {'issued by':<20} expires (UTC)")
+        broker = (i.broker or "default") if i.role == "terminal" else "-"
+        print(f"{i.cn:<24} {i.role:<9} {i.state:<20} {broker:<12} {until}")
+    print(f"\n{'token for':<24} {'state':<9} {'issued by':<20} {'broker':<12} expires (UTC)")
     for t in authority.tokens():
-        print(f"{t.terminal_id:<24} {t.state:<9} {t.created_by:<20} {t.expires_at:%Y-%m-%d %H:%M}")
+        print(
+            f"{t.terminal_id:<24} {t.state:<9} {t.created_by:<20} {t.broker or 'default':<12}"
+            f" {t.expires_at:%Y-%m-%d %H:%M}"
+        )
     return 0
 
 

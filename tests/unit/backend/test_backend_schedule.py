@@ -113,11 +113,29 @@ def test_worker_id_names_the_client_and_refuses_what_a_client_id_cannot_be(capsy
         assert "worker id" in capsys.readouterr().err
 
 
-def test_extra_brokers_are_host_and_port():
-    args = parse_args(["--ca-dir", "ca", "--extra-broker", "mq-west:8883", "--extra-broker", "b:1"])
-    settings = BackendSettings(ca_dir=Path("ca"), extra_brokers=args.extra_brokers)
+def test_named_brokers_come_from_flags_file_and_environment(tmp_path, monkeypatch):
+    named = ("west=mq-west:8883", "north=b:1", "same=127.0.0.1:1883", "twin=b:1")
+    args = parse_args(["--ca-dir", "ca", *(f"--broker={b}" for b in named)])
+    settings = load_backend_settings(None, flag_overrides(args))
+    assert settings.broker_addresses == {
+        "west": ("mq-west", 8883),
+        "north": ("b", 1),
+        "same": ("127.0.0.1", 1883),
+        "twin": ("b", 1),
+    }
+    # Ingested from once each, the default broker (127.0.0.1:1883) not twice.
     assert settings.extra_broker_addresses == [("mq-west", 8883), ("b", 1)]
     assert BackendSettings(ca_dir=Path("ca")).extra_broker_addresses == []
+    conf = tmp_path / "backend.toml"
+    conf.write_text('ca_dir = "ca"\nbrokers = { east = "mq-east:8883" }\n')
+    assert load_backend_settings(conf).broker_addresses == {"east": ("mq-east", 8883)}
+    monkeypatch.setenv("ALLHOURS_BACKEND_BROKERS", '{"south": "mq-south:8883"}')
+    assert load_backend_settings(conf).broker_addresses == {"south": ("mq-south", 8883)}
     for bad in ("mq-west", "mq-west:0", "mq-west:http", ":8883", "mq:70000"):
         with pytest.raises(ValueError, match="expected HOST:PORT"):
-            BackendSettings(ca_dir=Path("ca"), extra_brokers=[bad])
+            BackendSettings(ca_dir=Path("ca"), brokers={"west": bad})
+    for name in ("West", "", "a" * 33, "a.b", "-x"):
+        with pytest.raises(ValueError, match="broker's name"):
+            BackendSettings(ca_dir=Path("ca"), brokers={name: "mq:8883"})
+    with pytest.raises(SystemExit):
+        parse_args(["--ca-dir", "ca", "--broker", "mq-west:8883"])
