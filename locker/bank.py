@@ -20,6 +20,7 @@ from locker.boards import BoardSet
 from locker.compartment import Compartment, State
 from locker.config import SupervisionSettings
 from locker.errors import (
+    CompartmentWithheld,
     DoorJammed,
     IdentityRequired,
     LockerFault,
@@ -87,6 +88,7 @@ class LockerBank:
         self._mutex = threading.RLock()
         self._records = CompartmentRecords(layout, journal, clock)
         self._slots = self._records.slots
+        self._withheld: set[str] = set()  # held compartments whose door opens for no code
         self.doors = DoorSupervisor(
             layout,
             self.boards,
@@ -243,19 +245,26 @@ class LockerBank:
             return self.open_claimed(claim)
 
     def check_code(self, code: str, phone_tail: str | None = None) -> PickupClaim:
-        """Judge a typed code and claim its compartment without opening it (`Keypad.check`)."""
+        """Judge a typed code and claim its compartment without opening it (`Keypad.check`).
+
+        The right code for a compartment an operator locked raises CompartmentWithheld: it
+        is not a wrong attempt, and nothing is claimed.
+        """
         with self._mutex:
-            return self.keypad.check(
+            claim = self.keypad.check(
                 code,
                 list(self._slots.values()),
                 self._clock(),
                 phone_tail=phone_tail,
                 awaiting_answer=self.opener.awaiting_pickups(),
             )
+            self._refuse_if_withheld(claim)
+            return claim
 
     def open_claimed(self, claim: PickupClaim, holder_ref: str | None = None) -> Opened:
         """Open the claimed compartment once the keypad admits it (`Keypad.admit`)."""
         with self._mutex:
+            self._refuse_if_withheld(claim)  # locked while the citizen was at the card reader
             now = self._clock()
             slot = self.keypad.admit(claim, self._slots, holder_ref, now)
             return self._open_for_pickup(slot, now)
@@ -320,6 +329,40 @@ class LockerBank:
             return self.opener.awaiting_answer()
 
     # ---- operations ----------------------------------------------------------------
+
+    def hold(self, compartment_id: str, *, locked: bool) -> None:
+        """An operator took a compartment out of service: no new deposit or result goes in;
+        `locked`: its door opens for no code either. Its contents and state stay as they are."""
+        with self._mutex:
+            self._records.get(compartment_id)  # UnknownCompartment for an id not in the layout
+            if self.held().get(compartment_id) == locked:
+                return
+            self._journal.append("operator_hold", compartment_id, {"locked": locked}, self._clock())
+            self._records.held.add(compartment_id)
+            if locked:
+                self._withheld.add(compartment_id)
+            else:
+                self._withheld.discard(compartment_id)
+
+    def unhold(self, compartment_id: str) -> None:
+        """Back in service: the compartment is allocated and opened by its code again."""
+        with self._mutex:
+            self._records.get(compartment_id)
+            if compartment_id not in self._records.held:
+                return
+            self._journal.append("operator_unhold", compartment_id, {}, self._clock())
+            self._records.held.discard(compartment_id)
+            self._withheld.discard(compartment_id)
+
+    def held(self) -> dict[str, bool]:
+        """The compartments an operator holds, each with whether its door is locked too."""
+        with self._mutex:
+            return {cid: cid in self._withheld for cid in sorted(self._records.held)}
+
+    def _refuse_if_withheld(self, claim: PickupClaim) -> None:
+        if claim.compartment_id in self._withheld:
+            self.keypad.release(claim, self._clock())
+            raise CompartmentWithheld(claim.compartment_id)
 
     def mark_out_of_service(self, compartment_id: str, reason: str) -> Compartment:
         """Take a compartment out of allocation and pickup; its contents stay recorded."""

@@ -141,6 +141,19 @@ class CompartmentOutOfService(LockerError):
         )
 
 
+class CompartmentWithheld(CompartmentOutOfService):
+    """The code is right, but an operator locked its compartment: nothing opens here for now."""
+
+    def __init__(self, compartment_id: str) -> None:
+        self.compartment_id = compartment_id
+        LockerError.__init__(
+            self,
+            "Your documents are in a compartment that has been taken out of service; it opens "
+            "for no code for now. Please collect them at the counter during office hours. "
+            + HOTLINE,
+        )
+
+
 class IdentityRequired(LockerError):
     """The code is right, but this result is handed over only after the holder's identity check."""
 

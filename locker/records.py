@@ -33,6 +33,8 @@ class CompartmentRecords:
         self.finished_loads: set[str] = set()
         # Pickups interrupted by a crash (or a door nobody answered for): staff must check them.
         self.unconfirmed: set[str] = set()
+        # Compartments an operator took out of service: never allocated (terminal.service_state).
+        self.held: set[str] = set()
 
     def restore(self, state: JournalState) -> None:
         """Take up each compartment's latest journal record."""
@@ -197,9 +199,13 @@ class CompartmentRecords:
         return slot
 
     def allocate(self, size: Size) -> Compartment:
-        """The smallest free compartment that fits; NoCompartmentFree otherwise."""
+        """The smallest free compartment that fits and is not held; NoCompartmentFree otherwise."""
         size = Size(size)
-        free = [s for s in self.slots.values() if s.state == State.EMPTY and s.spec.size >= size]
+        free = [
+            s
+            for s in self.slots.values()
+            if s.state == State.EMPTY and s.spec.size >= size and s.id not in self.held
+        ]
         if not free:
             raise NoCompartmentFree(size.value)
         # Smallest that fits keeps large compartments for large items; layout order breaks ties.

@@ -41,6 +41,7 @@ from locker.errors import (
     CodeExpired,
     CodeLocked,
     CompartmentOutOfService,
+    CompartmentWithheld,
     DoorJammed,
     IdentityRequired,
     LockerError,
@@ -82,6 +83,7 @@ class PickupRefused(FlowError):
         "fault",
         "jammed",
         "out_of_service",
+        "withheld",
         "wrong_holder",
         "lapsed",
         "not_here",
@@ -225,6 +227,8 @@ class PickupFlow(IdentitySteps):
         except DoorJammed as exc:
             self.step = PickupStep.OUT_OF_SERVICE
             raise PickupRefused("jammed") from exc
+        except CompartmentWithheld as exc:  # an operator locked it: the counter hands it over
+            raise PickupRefused("withheld") from exc
         except CompartmentOutOfService as exc:
             raise PickupRefused("out_of_service") from exc
         except LockerFault as exc:
