@@ -98,6 +98,7 @@ class ServiceItem:
     service_class: ServiceClass
     legal_days: int  # 法定办结时限, working days
     fee_fen: int = 0  # 0: free
+    fee_basis: str = ""  # what the fee is for and by which rule (收费依据), shown with it
     originals_size: str | None = None  # compartment size for paper originals, None: none asked
     result_size: str = "S"
     pickup_needs_identity: bool = False
@@ -173,12 +174,14 @@ class ItemDoc(_Strict):
     name_zh: str = Field(**_NAME)
     name_en: str = Field(**_NAME)
     fee_fen: int = Field(ge=0, le=10_000_000)
+    fee_basis: str = Field(default="", max_length=200)
     legal_days: int = Field(ge=1, le=365)
     promised_days: int = Field(ge=1, le=365)
     originals_size: str | None = Field(default=None, pattern=r"^[SML]$")
     materials: list[MaterialUse] = Field(min_length=1, max_length=30)
     pickup: PickupDoc = PickupDoc()
     frequent: bool = False
+    disabled: bool = False  # kept in the document for the editor, not offered at the kiosk
 
 
 class CatalogDocument(_Strict):
@@ -227,6 +230,8 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         cls = classes.get(it.code[:2])
         if cls is None:
             raise CatalogError(f"{where}: no class {it.code[:2]} in this catalog")
+        if it.fee_basis and not it.fee_fen:
+            raise CatalogError(f"{where}: fee_basis given for a free item")
         if it.promised_days > it.legal_days:
             raise CatalogError(
                 f"{where}: promised {it.promised_days} days, beyond the legal {it.legal_days}"
@@ -259,6 +264,8 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
             raise CatalogError(f"{where}: takes paper originals but has no originals_size")
         if it.originals_size and not takes_paper:
             raise CatalogError(f"{where}: has an originals_size but no material taken as paper")
+        if it.disabled:
+            continue
         items.append(
             ServiceItem(
                 code=it.code,
@@ -269,12 +276,15 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
                 service_class=cls,
                 legal_days=it.legal_days,
                 fee_fen=it.fee_fen,
+                fee_basis=it.fee_basis,
                 originals_size=it.originals_size,
                 result_size=it.pickup.result_size,
                 pickup_needs_identity=it.pickup.needs_identity,
                 frequent=it.frequent,
             )
         )
+    if not items:
+        raise CatalogError("item: every item is disabled, the kiosk would offer nothing")
     used = {it.code[:2] for it in items}
     return Catalog(doc.version, tuple(c for c in classes.values() if c.code in used), tuple(items))
 
