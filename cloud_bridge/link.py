@@ -30,6 +30,7 @@ from .contract import messages as m
 from .contract import signing, topics
 from .link_identity import LinkIdentity
 from .link_presence import LinkPresence
+from .link_unheard import UnheardPublishes
 from .outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class LinkSettings:
     # A message the broker took but lost (e.g. Mosquitto 2.0 drops shared subscriptions on
     # restart until the backend re-subscribes) is sent again after this long without receipt.
     resend_after_s: float = 10.0
+    # A message the broker answered "no matching subscribers" (no backend subscribed yet) is
+    # sent again after this, twice as long each round nobody hears, up to resend_after_s.
+    unheard_first_s: float = 0.25
     window: int = 200
     telemetry_interval_s: float = 60.0
     # How often the online status is sent again as a heartbeat; None: a third of the keep-alive.
@@ -113,6 +117,7 @@ class TerminalLink:
             self.terminal_id, outbox, software_version, settings.keepalive, self.started_at
         )
         self._connection_used = False  # this number's online status went out
+        self.unheard = UnheardPublishes(settings.unheard_first_s, settings.resend_after_s)
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ set-up
@@ -140,6 +145,7 @@ class TerminalLink:
         client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def start(self) -> None:
@@ -228,6 +234,7 @@ class TerminalLink:
             return
         self.connections += 1
         self.connect_failures = 0
+        self.unheard.forget()
         # Nagle's algorithm would hold a message written just after an ack until the broker's
         # delayed ACK (40 ms on Linux): every request/response round trip paid it.
         with contextlib.suppress(OSError, AttributeError):
@@ -306,6 +313,9 @@ class TerminalLink:
                 self._set_will()
             except Exception:
                 log.exception("could not prepare the next connection's will")
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self.unheard.puback(mid, reason_code.value)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -394,8 +404,15 @@ class TerminalLink:
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():
-            self.outbox.changed.wait(timeout=1.0)
+            self.outbox.changed.wait(timeout=self.unheard.wait_s(1.0))
             self.outbox.changed.clear()
+            unheard = self.unheard.due()
+            if unheard:
+                log.info(
+                    "%d outbox entries reached no backend at the broker; sending again",
+                    len(unheard),
+                )
+                self.outbox.make_due(unheard)
             while self.connected.is_set() and not self._stop.is_set():
                 entries = self.outbox.due(self.settings.window, self.settings.resend_after_s)
                 if not entries:
@@ -412,6 +429,7 @@ class TerminalLink:
                     )
                     if info.rc != mqtt.MQTT_ERR_SUCCESS:
                         break
+                    self.unheard.sent(info.mid, entry.seq)
                     sent.append(entry.seq)
                 self.outbox.mark_sent(sent)
                 if len(sent) < len(entries):

@@ -204,17 +204,27 @@ class LocalDatabase:
                 self._conn.execute("COMMIT")
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """One atomic write: all of it is on disk when the block exits, or none of it."""
+    def unit_of_work(self, durable: bool = True) -> Iterator[UnitOfWork]:
+        """One atomic write: all of it is on disk when the block exits, or none of it.
+
+        `durable=False`: atomic, but not synced to disk at commit (a power cut may undo it;
+        the next durable commit syncs it too). Only for writes a restart redoes anyway.
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            unit = UnitOfWork(self._conn)
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield unit
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                unit = UnitOfWork(self._conn)
+                try:
+                    yield unit
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
         for callback in unit._after:
             callback()
 

@@ -29,6 +29,8 @@ from .local_db import LocalDatabase, UnitOfWork
 
 log = logging.getLogger(__name__)
 
+_IN_MAX = 500  # sequence numbers in one IN (...) list
+
 
 class OutboxError(RuntimeError):
     """The outbox could not stage or read an entry."""
@@ -214,14 +216,25 @@ class Outbox:
         return chunk.encode()
 
     def mark_sent(self, seqs: list[int], now: float | None = None) -> None:
-        if not seqs:
-            return
+        """Entries handed to the broker: due again after the resend pause, if not settled."""
         at = now if now is not None else time.time()
-        with self.db.unit_of_work() as uow:
-            uow.executemany(
-                "UPDATE outbox SET last_sent_at = ?, attempts = attempts + 1 WHERE seq = ?",
-                [(at, s) for s in seqs],
-            )
+        self._set_sent(seqs, "?, attempts = attempts + 1", (at,))
+
+    def make_due(self, seqs: list[int]) -> None:
+        """Entries the broker had no subscriber for: due at once (see link_unheard)."""
+        self._set_sent(seqs, "NULL", ())
+
+    def _set_sent(self, seqs: list[int], value: str, params: tuple[float, ...]) -> None:
+        # One statement per window, and no fsync: a send time lost in a power cut only makes
+        # an entry due at once, as a restart does anyway (reset_sent).
+        with self.db.unit_of_work(durable=False) as uow:
+            for start in range(0, len(seqs), _IN_MAX):
+                part = seqs[start : start + _IN_MAX]
+                uow.execute(
+                    f"UPDATE outbox SET last_sent_at = {value}"
+                    f" WHERE seq IN ({','.join('?' * len(part))})",
+                    (*params, *part),
+                )
 
     # ------------------------------------------------------------------ settling
 

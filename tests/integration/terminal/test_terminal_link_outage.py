@@ -136,3 +136,27 @@ def test_blob_upload_resumes_with_only_the_unreceipted_chunks(broker, start_node
     backend.receipt(TERMINAL, [c.message_id for c in resent.values()])
     assert wait_until(lambda: not node.outbox.blob_path(blob.sha256).exists(), 5)
     assert node.outbox.backlog() == 0
+
+
+def test_a_backlog_no_backend_heard_goes_again_as_soon_as_one_subscribes(
+    broker, start_node, start_backend
+):
+    # The fallback resend is two minutes away: only the broker's "no matching subscribers"
+    # answer can bring these messages to the backend within the test's wait.
+    node = start_node(resend_after_s=120)
+    events = [m.Telemetry(terminal_id=TERMINAL, uptime_s=i, outbox_backlog=0) for i in range(40)]
+    for event in events:
+        node.outbox.put(event)
+    # Nobody is subscribed: Mosquitto answers every publish with reason code 16 and drops it.
+    assert wait_until(lambda: node.link.unheard.count >= len(events), 10)
+    assert node.outbox.backlog() == len(events)
+
+    backend = start_backend()
+    ids = {e.message_id for e in events}
+
+    def heard() -> set[str]:
+        return {r.message.message_id for r in backend.messages(m.Telemetry)} & ids
+
+    assert backend.wait_for(lambda: heard() == ids, 20), f"{len(heard())} of {len(ids)} arrived"
+    backend.receipt(TERMINAL, sorted(ids))
+    assert wait_until(lambda: node.outbox.backlog() == 0, 10)

@@ -249,6 +249,28 @@ def test_due_honours_resend_after(outbox: Outbox):
     assert resent.attempts == 1
 
 
+def test_a_window_is_marked_sent_in_one_statement_and_unheard_entries_are_due_again(
+    outbox: Outbox,
+):
+    for i in range(620):  # more than one IN (...) list holds
+        outbox.put(_alarm(str(i)))
+    entries = outbox.due(1000, 0)
+    statements: list[str] = []
+    outbox.db._conn.set_trace_callback(statements.append)
+    outbox.mark_sent([e.seq for e in entries], now=1000.0)
+    outbox.db._conn.set_trace_callback(None)
+    assert sum(s.startswith("UPDATE outbox") for s in statements) == 2
+    assert "PRAGMA synchronous=NORMAL" in statements  # a send time is not worth an fsync
+    assert outbox.db.read("PRAGMA synchronous") == [(2,)]  # FULL again for everything else
+    assert outbox.due(1000, 30, now=1010.0) == []
+
+    unheard = [entries[3].seq, entries[600].seq]
+    outbox.make_due(unheard)
+    again = outbox.due(1000, 30, now=1010.0)
+    assert [e.seq for e in again] == unheard
+    assert [e.attempts for e in again] == [1, 1]
+
+
 def test_reset_sent_makes_every_entry_due_at_once(outbox: Outbox):
     for i in range(3):
         outbox.put(_alarm(str(i)))
