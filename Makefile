@@ -26,7 +26,7 @@ help:
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks in benchmarks/"
 	@echo "make fuzz     the property-based fuzz tests with many examples (FUZZ_EXAMPLES=5000)"
-	@echo "make chaos    40 stories while broker, workers and terminal are killed 20 times"
+	@echo "make chaos    40 whole stories at 3 terminals on 2 brokers, 20 SIGKILLs of brokers, workers, terminals"
 
 install: apt venv
 

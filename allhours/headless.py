@@ -4,7 +4,9 @@ The terminal is built by the bootstrap from its settings, which must say `emulat
 the script places cards on the emulated reader and stands in for the citizen.
 
 A script is TOML: an optional `[terminal]` table and a list of `[[step]]` tables, each with
-`do = "submit" | "staff_load" | "pickup" | "wait_sent" | "sleep"`. See docs/terminal.md.
+`do = "submit" | "staff_load" | "pickup" | "wait_sent" | "sleep"`. `[terminal] locker = FILE`
+drives a locker configuration's boards (an RS-485 board emulated on a pty, say) instead of
+the emulated lock board. See docs/terminal.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud_bridge.link import wait_until
+from locker.config import LockerConfigError, load_locker_config
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.session import FlowError
 
@@ -29,7 +32,7 @@ from .story import (
     staff_loads_results,
     staff_signs_in,
 )
-from .wiring import EmulatedDevices
+from .wiring import EmulatedDevices, build_boards
 
 log = logging.getLogger(__name__)
 STEPS = ("submit", "staff_load", "pickup", "wait_sent", "sleep")
@@ -45,6 +48,17 @@ def load_script(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ScriptError(f"{path}: {exc}") from None
+    table = data.get("terminal", {})
+    if not isinstance(table, dict) or set(table) - {"locker"}:
+        raise ScriptError(f"{path}: [terminal] may hold only `locker` (a locker file)")
+    if "locker" in table:
+        if not isinstance(table["locker"], str):
+            raise ScriptError(f"{path}: [terminal] locker: the path of a locker file")
+        table["locker"] = str(path.parent / table["locker"])
+        try:
+            load_locker_config(table["locker"])
+        except LockerConfigError as exc:
+            raise ScriptError(f"{path}: [terminal] locker: {exc}") from None
     steps = data.get("step")
     if not isinstance(steps, list) or not steps:
         raise ScriptError(f"{path}: needs at least one [[step]]")
@@ -82,7 +96,12 @@ def run_script(
             " its settings must say emulate = true"
         )
     script = load_script(path)
-    terminal = build_terminal(config, emulated=EmulatedDevices())
+    devices = EmulatedDevices()
+    locker_file = script.get("terminal", {}).get("locker")
+    if locker_file:  # the configured boards (drivers open on first use), not the emulated one
+        locker = load_locker_config(locker_file)
+        devices = EmulatedDevices(board=build_boards(locker), layout=list(locker.compartments))  # type: ignore[arg-type]
+    terminal = build_terminal(config, emulated=devices)
     node, devices = terminal.node, terminal.emulated
     assert devices is not None
     terminal_id = config.identity.terminal_id
