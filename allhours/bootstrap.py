@@ -88,13 +88,19 @@ def build_terminal(
     """
     s, identity = config.settings, config.identity
     bundle = identity.bundle
+    host, port = s.link.broker(bundle.broker_host, bundle.broker_port)
     link = LinkSettings(
-        host=bundle.broker_host,
-        port=bundle.broker_port,
+        host=host,
+        port=port,
         tls=identity.tls,
         backend_keys=bundle.backend_signing_keys,
         renewal=CertificateRenewal(s.data_dir, clock),
         telemetry_interval_s=s.link.telemetry_interval_s,
+        keepalive=s.link.keepalive_s,
+        heartbeat_s=s.link.heartbeat_s,
+        reconnect_min_s=s.link.reconnect_min_s,
+        reconnect_max_s=s.link.reconnect_max_s,
+        resend_after_s=s.link.resend_after_s,
     )
     printer = open_printer(s.printer.target) if s.printer else None
     if s.emulate:
@@ -108,7 +114,9 @@ def build_terminal(
             pickup_code_key=bundle.pickup_code_key,
             link=link,
             clock=clock,
+            supervision=devices.supervision,
             applicant_key=bundle.applicant_key,  # the fleet's key for materials on file
+            request_timeout_s=s.link.request_timeout_s,
         )
         return Terminal(config, node, devices)
 
@@ -131,6 +139,7 @@ def build_terminal(
         supervision=configured.supervision,
         keypad=configured.keypad,
         applicant_key=bundle.applicant_key,
+        request_timeout_s=s.link.request_timeout_s,
     )
     return Terminal(config, node, None)
 
@@ -140,20 +149,15 @@ def training_terminal(
     *,
     devices: EmulatedDevices | None = None,
     clock: Callable[[], datetime] = utcnow,
-    telemetry_interval_s: float | None = None,
+    link: LinkSection | None = None,
 ) -> Terminal:
     """The terminal that `emulate = true` settings naming `data_dir` build, without a file.
 
     For the screenshots, tests and benchmarks: the same build as a training kiosk, on the
-    enrollment in `data_dir` (loaded against the real time, as at a kiosk's start).
-    SettingsError if `data_dir` holds no usable enrollment.
+    enrollment in `data_dir` (loaded against the real time, as at a kiosk's start), with the
+    file's `[link]` table as `link`. SettingsError if `data_dir` holds no usable enrollment.
     """
-    link = (
-        LinkSection()
-        if telemetry_interval_s is None
-        else LinkSection(telemetry_interval_s=telemetry_interval_s)
-    )
-    settings = TerminalSettings(data_dir=Path(data_dir), emulate=True, link=link)
+    settings = TerminalSettings(data_dir=Path(data_dir), emulate=True, link=link or LinkSection())
     try:
         identity = TerminalIdentity.load(settings.data_dir, utcnow())
     except IdentityError as exc:

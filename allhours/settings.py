@@ -16,6 +16,12 @@
 
     [link]
     telemetry_interval_s = 60  # how often device health and compartments go to the backend
+    keepalive_s = 30           # MQTT keep-alive; offline at the backend after 1.5 x this
+    reconnect_min_s = 0.5      # reconnect back-off, from ...
+    reconnect_max_s = 30       # ... to
+    resend_after_s = 10        # resend what the broker took but never settled
+    request_timeout_s = 5      # wait for an answer from the backend (reuse, progress, sign-in)
+    # broker_via = "10.1.2.3:8883"  # reach the broker here, not at the bundle's address
 
     [printer]                  # optional: the receipt printer
     url = "usb://0416:5011"    # usb://VID:PID | serial:///dev/ttyS1?baudrate=19200 | tcp://HOST:9100
@@ -67,7 +73,45 @@ class KioskSettings(_Section):
 
 
 class LinkSettings(_Section):
+    """How the terminal talks to its broker; the defaults suit a lobby on a bank's network."""
+
     telemetry_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    # The MQTT keep-alive: the backend takes the terminal as offline after 1.5 x this long
+    # without a heartbeat (sent every third of it unless heartbeat_s says otherwise).
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+    heartbeat_s: float | None = Field(default=None, ge=1, le=3600)
+    # Back-off between reconnect attempts, doubling from the first to the second.
+    reconnect_min_s: float = Field(default=0.5, ge=0.1, le=60)
+    reconnect_max_s: float = Field(default=30.0, ge=0.5, le=600)
+    # A message the broker took but never settled is sent again after this long.
+    resend_after_s: float = Field(default=10.0, ge=1, le=600)
+    # How long a question to the backend (materials on file, progress, staff sign-in) waits.
+    request_timeout_s: float = Field(default=5.0, ge=1, le=60)
+    # Reach the broker at HOST:PORT instead of the enrollment bundle's address (a lobby's
+    # proxy or port forward); the broker's certificate is still checked against the site CA.
+    broker_via: str | None = Field(default=None, max_length=260)
+
+    @field_validator("broker_via")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("broker_via: HOST:PORT, for example 10.1.2.3:8883")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self) -> LinkSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s is more than reconnect_max_s")
+        return self
+
+    def broker(self, host: str, port: int) -> tuple[str, int]:
+        """Where to connect: broker_via if set, else the bundle's host and port."""
+        if self.broker_via is None:
+            return host, port
+        via_host, _, via_port = self.broker_via.rpartition(":")
+        return via_host, int(via_port)
 
 
 @dataclass(frozen=True)
@@ -233,7 +277,8 @@ def describe(config: TerminalConfig) -> list[str]:
         f"terminal id        {b.terminal_id}",
         f"data dir           {s.data_dir}",
         f"database           {s.data_dir / 'terminal.sqlite'}",
-        f"broker             mqtts://{b.broker_host}:{b.broker_port}",
+        f"broker             mqtts://{b.broker_host}:{b.broker_port}"
+        + (f" via {s.link.broker_via}" if s.link.broker_via else ""),
         f"certificate until  {config.identity.not_after.isoformat()}",
         f"pickup-code key    {fingerprint(b.pickup_code_key)}",
         f"applicant key      {fingerprint(b.applicant_key)} (materials reuse, holder checks)",
@@ -241,6 +286,9 @@ def describe(config: TerminalConfig) -> list[str]:
         f"devices file       {s.devices if s.devices else '(emulated)'}",
         f"printer            {s.printer.url if s.printer else '(none)'}",
         f"telemetry          every {s.link.telemetry_interval_s:g} s",
+        f"link               keepalive={s.link.keepalive_s}s"
+        f" reconnect={s.link.reconnect_min_s:g}..{s.link.reconnect_max_s:g}s"
+        f" resend={s.link.resend_after_s:g}s requests={s.link.request_timeout_s:g}s",
         f"kiosk              lang={s.kiosk.lang} large={s.kiosk.large} display={s.kiosk.display}"
         f" idle={s.kiosk.idle_timeout_s:g}+{s.kiosk.idle_warning_s:g}s"
         f" dpi={s.kiosk.dpi if s.kiosk.dpi else 'default'} speech={s.kiosk.speech}",

@@ -5,6 +5,7 @@ The terminal itself is built by allhours.bootstrap, from settings."""
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from devices.camera.face_emulator import LivePersonSource
 from devices.camera.passport_scene import PassportPageSource
 from devices.camera.port import FrameSource
 from devices.identity.emulated import ScriptedIdentityReader
+from devices.identity.port import IdentityReader
+from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.lock.door import PhysicalDoor
 from devices.lock.emulated import EmulatedDoorBoard, EmulatedLockBoard
 from devices.lock.port import LockPort
@@ -26,7 +29,7 @@ from devices.lock.usb_relay_emulator import EmulatedRelayBoard, UsbRelayBackend
 from devices.storage.emulated import EmulatedMedia, sample_documents
 from face.decision import DEFAULT_THRESHOLD, FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
-from locker.config import EMULATED, RS485, USBRELAY, LockerConfig
+from locker.config import EMULATED, RS485, USBRELAY, LockerConfig, SupervisionSettings
 from locker.layout import CompartmentSpec
 from terminal.flows.identity import PASSPORT_PAGE
 from terminal.node import TerminalDevices
@@ -37,7 +40,9 @@ class EmulatedDevices:
     """The emulated device set, kept so a script or test can drive and inspect it."""
 
     board: EmulatedDoorBoard = field(default_factory=EmulatedDoorBoard)
-    reader: ScriptedIdentityReader = field(default_factory=ScriptedIdentityReader)
+    # The card reader: scripted documents, or a reader port on an emulated chip (the eMRTD
+    # reader over pcscd with a virtual passport).
+    reader: IdentityReader = field(default_factory=ScriptedIdentityReader)
     face: FixedFaceVerifier = field(
         default_factory=lambda: FixedFaceVerifier(
             FaceDecision(
@@ -46,14 +51,23 @@ class EmulatedDevices:
         )
     )
 
-    # A live person in front of the face camera (the real face check runs on its frames),
-    # and the photo the card chip carries; None: the fixed decision above, no camera work.
-    live_person: LivePersonSource | None = None
+    # What the face camera films: a live person (the real face check runs on its frames) or
+    # an attack such as a still photo held up; and the photo the card chip carries. None: the
+    # fixed decision above, no camera work.
+    live_person: FrameSource | None = None
     card_photo: bytes | None = field(default=None, repr=False)
+    # The prompts' order in the live check (seeded for repeatable runs; None: the system's),
+    # and the identity service asked when the card has no photo (None: staff-assisted).
+    face_rng: random.Random | None = None
+    remote_verifier: RemoteIdentityVerifier | None = None
     # The USB port: insert(sample_documents()) plugs in a stick with generated documents.
     stick: EmulatedMedia = field(default_factory=EmulatedMedia)
     # The locker's compartments; None: the default bank, every door with a sensor.
     layout: list[CompartmentSpec] | None = None
+    # The locker's drivers on emulated wires (build_boards over emulate_locker, with the
+    # configuration's door supervision) in place of `board`; None: `board`.
+    boards: LockPort | None = None
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
 
     @classmethod
     def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
@@ -84,12 +98,14 @@ class EmulatedDevices:
 
     def terminal_devices(self) -> TerminalDevices:
         return TerminalDevices(
-            lock=self.board,
+            lock=self.boards or self.board,
             identity_reader=self.reader,
             face_verifier=self.face,
             face_camera=self.live_person or GeneratedPageSource("live face", 1),
             document_camera=self.document_camera,
             live_face_check=self.live_person is not None,
+            face_rng=self.face_rng,
+            remote_verifier=self.remote_verifier,
             removable_media=self.stick,
         )
 

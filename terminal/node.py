@@ -104,7 +104,7 @@ class TerminalNode:
         catalog: tuple[ServiceItem, ...] | None = None,
         clock: Callable[[], datetime] = m.utcnow,
         applicant_key: bytes | None = None,
-        on_file_timeout_s: float = 5.0,
+        request_timeout_s: float = 5.0,
         supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
         keypad: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen; ADR 0011's limits
         command_limits: CommandLimits = CommandLimits(),  # noqa: B008 - frozen; ADR 0007
@@ -176,15 +176,21 @@ class TerminalNode:
             self.link,
             applicant_key,
             clock=clock,
-            timeout_s=on_file_timeout_s,
+            timeout_s=request_timeout_s,
             replies=self.replies,
         )
         self.progress = ProgressLookup(
-            terminal_id, self.replies, self.store.local_application, clock=clock
+            terminal_id,
+            self.replies,
+            self.store.local_application,
+            clock=clock,
+            timeout_s=request_timeout_s,
         )
         self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
         # Staff sign in with a one-time code from the console; the backend says who they are.
-        self.staff_sign_in = StaffSignInLookup(terminal_id, self.replies, clock=clock)
+        self.staff_sign_in = StaffSignInLookup(
+            terminal_id, self.replies, clock=clock, timeout_s=request_timeout_s
+        )
         self.parts = TerminalParts(
             terminal_id=terminal_id,
             db=self.db,

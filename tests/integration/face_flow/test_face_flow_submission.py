@@ -13,20 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from enrolled_terminal import enrolled_offline
 from PIL import Image
 
-from cloud_bridge.link import LinkSettings
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from demo_support.samples import sample_bytes
-from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource, StillFrameSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
-from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalNode
 
 NOT_USED = FixedFaceVerifier(FaceDecision(True, 0.1, 0.5, True))  # must never be asked
 
@@ -51,24 +50,15 @@ def node_with(
     name: str = "张三",
 ) -> TerminalNode:
     doc = IdentityDocument("cn_resident_id", name, number, photo=photo)
-    devices = TerminalDevices(
-        lock=EmulatedDoorBoard(),
-        identity_reader=ScriptedIdentityReader([doc]),
-        face_verifier=NOT_USED,
-        face_camera=camera,
-        document_camera=lambda title, pages: GeneratedPageSource(title, pages),
-        live_face_check=True,
+    devices = EmulatedDevices(
+        reader=ScriptedIdentityReader([doc]),
+        face=NOT_USED,
+        live_person=camera,
         face_rng=random.Random(seed),
         remote_verifier=remote,
     )
-    return TerminalNode(
-        "T0001",
-        tmp_path / "terminal",
-        devices,
-        default_layout(sensed=True),
-        pickup_code_key=b"k" * 32,
-        link=LinkSettings(port=9),  # never started: no network here
-    )
+    # Never started: no network here.
+    return training_terminal(enrolled_offline(tmp_path / "terminal"), devices=devices).node
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,16 @@ import cv2
 import numpy as np
 import pytest
 from cnid_support import CITIZEN_NUMBER
+from enrolled_terminal import enrolled_offline
 
+from allhours.bootstrap import build_terminal
 from allhours.devices_config import DevicesConfigError, load_devices
-from cloud_bridge.link import LinkSettings
+from allhours.settings import load_terminal_config
+from cloud_bridge.contract import messages as m
 from devices.camera.opencv import OpenCvCamera
 from devices.identity.cnid import CnIdReader
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
-from terminal.node import TerminalNode
 
 LOCKER = """
 [locker]
@@ -57,21 +59,15 @@ def write_config(tmp_path: Path, identity: str) -> Path:
 
 def test_the_configured_reader_cameras_and_locker_serve_a_citizen(tmp_path, emulator):
     path = write_config(tmp_path, f'[identity]\nkind = "cnid"\nport = "{emulator.device}"')
-    configured = load_devices(path)
-    devices = configured.devices
+    (tmp_path / "terminal.toml").write_text(
+        f'data_dir = "{enrolled_offline(tmp_path / "terminal")}"\ndevices = "{path.name}"\n'
+    )
+    node = build_terminal(load_terminal_config(tmp_path / "terminal.toml", m.utcnow())).node
+    devices = node.devices
     assert isinstance(devices.identity_reader, CnIdReader)
     assert isinstance(devices.face_camera, OpenCvCamera)
     assert devices.live_face_check is True
-    assert [c.id for c in configured.layout] == ["A01"]
-    node = TerminalNode(
-        "T0001",
-        tmp_path / "terminal",
-        devices,
-        configured.layout,
-        pickup_code_key=b"k" * 32,
-        link=LinkSettings(port=9),
-        supervision=configured.supervision,
-    )
+    assert [c.id for c in node.locker.compartments()] == ["A01"]
     try:
         flow = node.submission()
         document = flow.read_identity(timeout_s=5)

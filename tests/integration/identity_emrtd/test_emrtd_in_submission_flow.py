@@ -11,40 +11,30 @@ from pathlib import Path
 
 import pytest
 from emrtd_support import MRZ, passport_photo
+from enrolled_terminal import enrolled_offline
 
-from cloud_bridge.link import LinkSettings
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from demo_support.samples import sample_bytes
-from devices.camera.emulated import GeneratedPageSource
 from devices.camera.face_emulator import LivePersonSource
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
-from devices.lock.emulated import EmulatedDoorBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from locker.layout import default_layout
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalNode
 
 
 def kiosk(tmp_path: Path, person: LivePersonSource) -> TerminalNode:
-    devices = TerminalDevices(
-        lock=EmulatedDoorBoard(),
-        identity_reader=EmrtdReader(),
-        face_verifier=FixedFaceVerifier(FaceDecision(False, None, 0.5, False)),  # not used
-        face_camera=person,
-        document_camera=lambda title, pages: GeneratedPageSource(title, pages),
-        live_face_check=True,
+    devices = EmulatedDevices(
+        reader=EmrtdReader(),
+        face=FixedFaceVerifier(FaceDecision(False, None, 0.5, False)),  # must not be asked
+        live_person=person,
         face_rng=random.Random(11),
     )
-    return TerminalNode(
-        "T0001",
-        tmp_path / "terminal",
-        devices,
-        default_layout(sensed=True),
-        pickup_code_key=b"k" * 32,
-        link=LinkSettings(port=9),  # no network needed for identity
-    )
+    # Never started: no network is needed for identity.
+    return training_terminal(enrolled_offline(tmp_path / "terminal"), devices=devices).node
 
 
 def test_typed_mrz_opens_the_chip_and_the_holder_passes_the_live_check(tmp_path, insert_card):

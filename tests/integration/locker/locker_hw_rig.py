@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from command_delivery import deliver
+from enrolled_terminal import enrolled_offline
 from jsonschema import Draft202012Validator
 
-from allhours.wiring import LockerEmulation, build_boards, emulate_locker
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices, LockerEmulation, build_boards, emulate_locker
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
-from cloud_bridge.link import LinkSettings
-from devices.camera.emulated import GeneratedPageSource
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
 from face.decision import FaceDecision, FixedFaceVerifier
 from locker.boards import BoardSet
 from locker.config import LockerConfig, parse_locker_config
 from terminal.flows.staff import StaffMember
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalNode
 
 # Service mode as a clerk the backend signed in (these tests have no backend to ask).
 CLERK = StaffMember("clerk.test", "", "STAFF-test")
@@ -119,23 +119,14 @@ class HardwareTerminal:
         """Build drivers and a node on the same data dir, as a terminal does at power-on."""
         boards = wrap(build_boards(self.config, self.emulation))
         self.board_sets.append(boards)
-        devices = TerminalDevices(
-            lock=boards,
-            identity_reader=ScriptedIdentityReader([CITIZEN] * 3),
-            face_verifier=FixedFaceVerifier(MATCH),
-            face_camera=GeneratedPageSource("face"),
-            document_camera=GeneratedPageSource,
-        )
-        node = TerminalNode(
-            TERMINAL,
-            self.data_dir,
-            devices,
-            list(self.config.compartments),
-            pickup_code_key=KEY,
-            link=LinkSettings(port=9),
-            clock=self.clock,
+        devices = EmulatedDevices(
+            reader=ScriptedIdentityReader([CITIZEN] * 3),
+            face=FixedFaceVerifier(MATCH),
+            layout=list(self.config.compartments),
+            boards=boards,
             supervision=self.config.supervision,
         )
+        node = training_terminal(self.data_dir, devices=devices, clock=self.clock).node
         self.nodes.append(node)
         return node
 
@@ -213,7 +204,8 @@ def hardware_terminal(tmp_path: Path, data: dict[str, Any], **limits: float) -> 
     if limits:
         config = replace(config, supervision=replace(config.supervision, **limits))
     emulation = emulate_locker(config, close_after_s=None, pace=False)
-    rig = HardwareTerminal(tmp_path / "terminal", config, emulation)
+    data_dir = enrolled_offline(tmp_path / "terminal", TERMINAL, pickup_code_key=KEY)
+    rig = HardwareTerminal(data_dir, config, emulation)
     try:
         rig.boot()
     except BaseException:

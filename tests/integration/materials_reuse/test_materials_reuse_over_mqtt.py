@@ -14,18 +14,20 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from enrolled_terminal import enrolled_for
 from sqlalchemy import func, select
 
+from allhours.bootstrap import training_terminal
 from allhours.broker import PrivateMosquitto
+from allhours.settings import LinkSettings as LinkSection
 from allhours.wiring import EmulatedDevices
 from backend.enrollment import worker_identity
 from backend.models import Application, Blob, ProcessedMessage, ReuseQueryLog
 from backend.queries import application_detail
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
-from cloud_bridge.link import LinkSettings, wait_until
+from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
-from locker.layout import default_layout
 from terminal.flows.submission import SubmissionFlow
 from terminal.node import TerminalNode
 
@@ -127,23 +129,11 @@ def site(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[ReuseSite]:
     key = secrets.token_bytes(32)  # what an enrollment bundle carries
     backend.register_terminal(T, key)
     devices = EmulatedDevices()
-    node = TerminalNode(
-        T,
-        tmp_path / T,
-        devices.terminal_devices(),
-        default_layout(sensed=True),
-        pickup_code_key=key,
-        link=LinkSettings(
-            host=broker.host,
-            port=broker.port,
-            telemetry_interval_s=600,
-            tls=broker.client_tls(T),
-            backend_keys=broker.authority.backend_signing_keys(),
-        ),
-        clock=clock,
-        applicant_key=backend.applicant_key,
-        on_file_timeout_s=2.0,
+    data_dir = enrolled_for(
+        broker, tmp_path / T, T, pickup_code_key=key, applicant_key=backend.applicant_key
     )
+    link = LinkSection(telemetry_interval_s=600, request_timeout_s=2)
+    node = training_terminal(data_dir, devices=devices, clock=clock, link=link).node
     try:
         backend.start()
         assert backend.mqtt and backend.mqtt.wait_ready(10)

@@ -17,6 +17,7 @@ from enrolled_terminal import enrolled_for
 from sqlalchemy import func, select
 
 from allhours.bootstrap import training_terminal
+from allhours.settings import LinkSettings as LinkSection
 from allhours.broker import PrivateMosquitto
 from allhours.wiring import EmulatedDevices
 from backend.enrollment import worker_identity
@@ -73,7 +74,7 @@ class Site:
 def _node(tid: str, data: Path, devices: EmulatedDevices, broker, key, backend) -> TerminalNode:
     """A training terminal enrolled at the broker's site, with the fleet's applicant key."""
     enrolled_for(broker, data, tid, pickup_code_key=key, applicant_key=backend.applicant_key)
-    return training_terminal(data, devices=devices, telemetry_interval_s=600).node
+    return training_terminal(data, devices=devices, link=LinkSection(telemetry_interval_s=600)).node
 
 
 @pytest.fixture

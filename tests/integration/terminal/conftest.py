@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from terminal_integration_parts import FakeBackend, build_node, link_settings
+from terminal_integration_parts import FakeBackend, build_node
 
 from allhours.broker import PrivateMosquitto
 from terminal.node import TerminalNode
@@ -32,8 +32,9 @@ def start_node(broker: PrivateMosquitto, tmp_path: Path) -> Iterator[Callable[..
     """Start the terminal node (with its board as `node.devices.lock`); stopped after the test."""
     started: list[TerminalNode] = []
 
-    def start(**settings: float) -> TerminalNode:
-        node, _board = build_node(tmp_path / "terminal", link_settings(broker, **settings))
+    def start(**link: float | str) -> TerminalNode:
+        """`link`: keys of the terminal's `[link]` table (allhours.settings)."""
+        node, _board = build_node(broker, tmp_path / "terminal", **link)
         started.append(node)
         node.start()
         assert node.link.wait_connected(5), "terminal did not connect to the broker"

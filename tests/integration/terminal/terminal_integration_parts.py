@@ -10,23 +10,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from enrolled_terminal import enrolled_for
 from mqtt_clients import tls_client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from allhours.bootstrap import training_terminal
 from allhours.broker import PrivateMosquitto
+from allhours.settings import LinkSettings as LinkSection
+from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import signing, topics
 from cloud_bridge.contract.signing import BackendSigner
-from cloud_bridge.link import LinkSettings, wait_until
-from devices.camera.emulated import GeneratedPageSource
+from cloud_bridge.link import wait_until
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.identity.port import IdentityDocument
 from devices.lock.emulated import EmulatedLockBoard
 from face.decision import FaceDecision, FixedFaceVerifier
-from locker.layout import default_layout
 from provisioning.authority import BACKEND
-from terminal.node import TerminalDevices, TerminalNode
+from terminal.node import TerminalNode
 
 TERMINAL = "T0001"
 KEY = b"pickup-code-key-of-T0001"
@@ -36,17 +38,12 @@ ZHANG_SAN = IdentityDocument(
 MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
 
 
-def link_settings(broker: PrivateMosquitto, **overrides: float) -> LinkSettings:
-    """Settings for a test terminal: its certificate, the backend's keys, quick reconnects."""
-    values = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive": 5}
-    values.update(overrides)
-    return LinkSettings(
-        host="127.0.0.1",
-        port=broker.port,
-        tls=broker.client_tls(TERMINAL),
-        backend_keys=broker.authority.backend_signing_keys(),
-        **values,  # type: ignore[arg-type]
-    )
+QUICK_LINK = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive_s": 5}
+
+
+def link_settings(**overrides: float | str) -> LinkSection:
+    """The `[link]` table of a test terminal: quick reconnects and a short keep-alive."""
+    return LinkSection(**{**QUICK_LINK, **overrides})  # type: ignore[arg-type]
 
 
 _last_seq = 0
@@ -61,19 +58,18 @@ def _next_seq() -> int:
         return _last_seq
 
 
-def build_node(data_dir: Path, settings: LinkSettings) -> tuple[TerminalNode, EmulatedLockBoard]:
-    board = EmulatedLockBoard()
-    devices = TerminalDevices(
-        lock=board,
-        identity_reader=ScriptedIdentityReader([ZHANG_SAN]),
-        face_verifier=FixedFaceVerifier(MATCH),
-        face_camera=GeneratedPageSource("face"),
-        document_camera=GeneratedPageSource,
+def build_node(
+    broker: PrivateMosquitto, data_dir: Path, **link: float | str
+) -> tuple[TerminalNode, EmulatedLockBoard]:
+    """A terminal enrolled at the test broker's site, built by the bootstrap on emulated
+    devices (a card reader holding ZHANG_SAN's card, a face check that matches); `link`: keys
+    of the `[link]` table over `link_settings()`."""
+    devices = EmulatedDevices(
+        reader=ScriptedIdentityReader([ZHANG_SAN]), face=FixedFaceVerifier(MATCH)
     )
-    node = TerminalNode(
-        TERMINAL, data_dir, devices, default_layout(), pickup_code_key=KEY, link=settings
-    )
-    return node, board
+    enrolled_for(broker, data_dir, TERMINAL, pickup_code_key=KEY)
+    node = training_terminal(data_dir, devices=devices, link=link_settings(**link)).node
+    return node, devices.board
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ stops heartbeating while its MQTT connection stays up is taken offline the same 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from tcp_proxy import SilentCutProxy
-from terminal_integration_parts import KEY, TERMINAL, build_node, link_settings
+from terminal_integration_parts import KEY, TERMINAL, build_node
 
 from allhours.broker import PrivateMosquitto
 from backend.alarms import AlarmSettings
@@ -80,9 +79,8 @@ def _offline_alarms(service: BackendService) -> list[AlarmRow]:
         return rows
 
 
-def _start_node(broker, tmp_path, **settings):
-    base = link_settings(broker, keepalive=KEEPALIVE)
-    node, _board = build_node(tmp_path / "terminal", dataclasses.replace(base, **settings))
+def _start_node(broker, tmp_path, **link):
+    node, _board = build_node(broker, tmp_path / "terminal", keepalive_s=KEEPALIVE, **link)
     node.start()
     assert node.link.wait_connected(10), "terminal did not connect"
     return node
@@ -91,7 +89,7 @@ def _start_node(broker, tmp_path, **settings):
 def test_a_silently_cut_terminal_is_offline_within_1_5_keepalive_alarmed_then_cleared(
     broker, backend, proxy, tmp_path
 ):
-    node = _start_node(broker, tmp_path, port=proxy.port)
+    node = _start_node(broker, tmp_path, broker_via=f"{broker.host}:{proxy.port}")
     try:
         assert wait_until(lambda: _terminal(backend).last_status == "online", 15)
         time.sleep(2.5)  # at least one heartbeat through the proxy
