@@ -41,6 +41,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("step", choices=("show", "announce", "promote", "retire"))
     k.set_defaults(func=_signing_key)
 
+    sc = psub.add_parser(
+        "server-cert",
+        parents=[ca],
+        help="a server certificate of the site CA (e.g. for the HTTPS server of releases)",
+    )
+    sc.add_argument("cn", help="a name for it, e.g. releases")
+    sc.add_argument("--dir", type=Path, required=True, help="where cert.pem, key.pem, ca.pem go")
+    sc.add_argument(
+        "--name", action="append", required=True, help="a host name or address (repeatable)"
+    )
+    sc.set_defaults(func=_server_cert)
+
     e = sub.add_parser("enroll", help="enroll this terminal with a one-time token, or renew")
     e.add_argument("--data-dir", type=Path, default=Path("var/terminal"))
     e.add_argument("--url", help="the backend's enrollment endpoint, https://HOST:8443")
@@ -102,6 +114,12 @@ def _list(args: argparse.Namespace) -> int:
             f"{t.terminal_id:<24} {t.state:<9} {t.created_by:<20} {t.broker or 'default':<12}"
             f" {t.expires_at:%Y-%m-%d %H:%M}"
         )
+    return 0
+
+
+def _server_cert(args: argparse.Namespace) -> int:
+    files = _authority(args).issue_server(args.cn, args.dir, tuple(args.name))
+    print(f"{files.cert_file} and {files.key_file} for {', '.join(args.name)}; CA {files.ca_file}")
     return 0
 
 

@@ -80,14 +80,20 @@ def _updater(args: argparse.Namespace) -> Updater:
     )
 
 
-def _report(outcome: Outcome | None, out_file: Path | None = None) -> int:
+def _report(
+    outcome: Outcome | None, out_file: Path | None = None, asked: dict | None = None
+) -> int:
     if outcome is None:
         print("nothing under way")
         return 0
     text = outcome_json(outcome)
     print(text)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        # The kiosk reports it with the request's operation id (terminal/software_update.py).
+        extra = {k: asked[k] for k in ("operation_id", "archive") if asked and k in asked}
+        tmp = out_file.with_name(f".{out_file.name}.tmp")
+        tmp.write_text(json.dumps({**json.loads(text), **extra}), encoding="utf-8")
+        tmp.replace(out_file)
     return 0 if outcome.ok else 1
 
 
@@ -119,16 +125,16 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         if args.op == "run-request":
-            return _run_request(args, releases)
+            return run_request(args.request, releases, _updater(args))
     except UpdateError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
     return 2
 
 
-def _run_request(args: argparse.Namespace, releases: Releases) -> int:
-    """The request the kiosk dropped ({"version", "archive", "sha256"}); outcome.json beside it."""
-    request = args.request
+def run_request(request: Path, releases: Releases, updater: Updater) -> int:
+    """The request the kiosk dropped ({"version", "archive", "sha256", "operation_id"}), done
+    by `updater`; outcome.json beside it, with the operation id, for the kiosk to report."""
     out_file = request.with_name("outcome.json")
     try:
         asked = json.loads(request.read_text(encoding="utf-8"))
@@ -141,7 +147,7 @@ def _run_request(args: argparse.Namespace, releases: Releases) -> int:
     try:
         if version not in releases.installed():
             releases.install_archive(archive, sha, version)
-        outcome = _updater(args).update(version)
+        outcome = updater.update(version)
     except UpdateError as exc:
         outcome = Outcome(False, releases.current(), str(version), f"refused: {exc}")
-    return _report(outcome, out_file)
+    return _report(outcome, out_file, asked)
