@@ -54,7 +54,7 @@ from sqlalchemy import create_engine, text
 
 from backend.auth.accounts import Accounts
 from backend.enrollment import enrollment_server
-from backend.notifications.aliyun_emulator import AliyunSmsEmulator
+from backend.notifications.aliyun_emulator import AliyunSmsEmulator, ReceivedSms
 from backend.service import BackendService
 from devices.lock.door import PhysicalDoor
 from devices.lock.rs485_emulator import Rs485BoardEmulator
@@ -612,51 +612,73 @@ class ChaosSite:
         return problems
 
     def _check_sms(self, stored: set[str]) -> list[str]:
-        """Every SMS the backend made went out exactly once; each story had its own."""
-        problems = []
         rows = self._query("SELECT out_id, kind, application_no, state FROM notifications")
-        accepted = Counter(sms.out_id for sms in self.sms.received)
-        tried = Counter(out_id for out_id, _code, _phone in self.sms.attempts)
-        twice = [out_id for out_id, n in tried.items() if n > 1]
-        if twice:
-            problems.append(f"{len(twice)} SMS were handed to the provider more than once")
-        unsent = [(kind, no, state) for out_id, kind, no, state in rows if accepted[out_id] != 1]
-        if unsent:
-            problems.append(f"{len(unsent)} SMS not sent exactly once: {unsent[:5]}")
-        per_template = Counter(
-            (sms.template_code, _APPLICATION_NO.search(sms.text)[0])  # type: ignore[index]
-            for sms in self.sms.received
-            if _APPLICATION_NO.search(sms.text)
-        )
-        doubled = [key for key, n in per_template.items() if n > 1]
-        if doubled:
-            problems.append(f"the same SMS reached a phone twice: {doubled[:5]}")
         codes = {k.value: t.template_code for k, t in self.sms.table.templates.items()}
-        for kind in ("submitted", "pickup_code", "picked_up"):
-            lacking = [no for no in stored if per_template[(codes[kind], no)] != 1]
-            if lacking:
-                problems.append(f"{len(lacking)} applications without one '{kind}' SMS")
-        return problems
+        return sms_problems(rows, self.sms.received, self.sms.attempts, codes, stored)
 
     def _check_openings(self) -> list[str]:
-        """Each pickup opened its compartment once, counted at the board emulator."""
-        problems = []
         loads = self._query(
             "SELECT terminal_id, compartment_id FROM load_operations WHERE status = 'picked_up'"
         )
-        expected: dict[str, Counter[str]] = {tid: Counter() for tid in self.terminals}
-        for tid, compartment in loads:
-            expected[tid][compartment] += 1
-        for tid, terminal in self.terminals.items():
-            pulses = +terminal.pickup_pulses
-            if pulses != expected[tid]:
-                extra = {c: n for c, n in pulses.items() if n > expected[tid][c]}
-                short = {c: n for c, n in expected[tid].items() if pulses[c] < n}
-                problems.append(
-                    f"{tid}: pickups opened compartments {dict(extra)} more often than picked up"
-                    f" and {dict(short)} less"
-                )
-        return problems
+        pulses = {tid: t.pickup_pulses for tid, t in self.terminals.items()}
+        return opening_problems(loads, pulses)
+
+
+def sms_problems(
+    notifications: list[tuple],
+    received: list[ReceivedSms],
+    attempts: list[tuple[str, str, str]],
+    codes: dict[str, str],
+    stored: set[str],
+) -> list[str]:
+    """Every SMS the backend made (`notifications`: out id, kind, application, state) was
+    handed to the provider once and accepted once; no phone got one template for one
+    application twice; each stored application had its submitted, pickup-code and picked-up
+    SMS. `received` and `attempts` are the emulator's, `codes` kind -> template code."""
+    problems = []
+    accepted = Counter(sms.out_id for sms in received)
+    tried = Counter(out_id for out_id, _code, _phone in attempts)
+    twice = sorted(out_id for out_id, n in tried.items() if n > 1)
+    if twice:
+        problems.append(f"{len(twice)} SMS were handed to the provider more than once: {twice[:5]}")
+    unsent = [
+        (kind, no, state) for out_id, kind, no, state in notifications if accepted[out_id] != 1
+    ]
+    if unsent:
+        problems.append(f"{len(unsent)} SMS not sent exactly once: {unsent[:5]}")
+    per_template: Counter[tuple[str, str]] = Counter()
+    for sms in received:
+        found = _APPLICATION_NO.search(sms.text)
+        if found:
+            per_template[(sms.template_code, found[0])] += 1
+    doubled = [key for key, n in per_template.items() if n > 1]
+    if doubled:
+        problems.append(f"the same SMS reached a phone twice: {doubled[:5]}")
+    for kind in ("submitted", "pickup_code", "picked_up"):
+        lacking = sorted(no for no in stored if per_template[(codes[kind], no)] != 1)
+        if lacking:
+            problems.append(f"{len(lacking)} applications without one '{kind}' SMS: {lacking[:3]}")
+    return problems
+
+
+def opening_problems(picked: list[tuple], pulses: dict[str, Counter[str]]) -> list[str]:
+    """Each pickup pulsed its compartment's lock once: `picked` are the backend's picked-up
+    loads (terminal, compartment), `pulses` each terminal's lock pulses during its pickups,
+    counted at the board emulator."""
+    problems = []
+    expected: dict[str, Counter[str]] = {tid: Counter() for tid in pulses}
+    for tid, compartment in picked:
+        expected.setdefault(tid, Counter())[compartment] += 1
+    for tid, want in expected.items():
+        got = +pulses.get(tid, Counter())
+        if got != want:
+            extra = {c: n for c, n in got.items() if n > want[c]}
+            short = {c: n for c, n in want.items() if got[c] < n}
+            problems.append(
+                f"{tid}: pickups pulsed compartments {extra} more often than picked up"
+                f" and {short} less"
+            )
+    return problems
 
 
 def run_chaos(
