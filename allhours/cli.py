@@ -77,6 +77,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
     argv = ["--settings", str(args.settings)] if args.settings else []
     for key, value in values.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
+    for broker in args.brokers or ():
+        argv += ["--broker", broker]
     return backend_main(argv)
 
 
@@ -150,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-dir", type=Path, help="the site CA (default var/site-ca)")
     p.add_argument("--enroll-port", type=int, help="HTTPS enrollment endpoint (default 8443)")
     p.add_argument("--worker-id", help="this worker's name (backend.<name>, default 1)")
+    p.add_argument(
+        "--broker",
+        action="append",
+        dest="brokers",
+        metavar="NAME=HOST:PORT",
+        help="a named broker, one per region or site group (repeatable); terminals are "
+        "assigned to one by `allhours provision token --broker NAME`",
+    )
     p.set_defaults(func=cmd_backend)
 
     p = sub.add_parser("broker", help="run a private Mosquitto in the foreground")

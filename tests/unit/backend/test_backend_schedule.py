@@ -139,3 +139,11 @@ def test_named_brokers_come_from_flags_file_and_environment(tmp_path, monkeypatc
             BackendSettings(ca_dir=Path("ca"), brokers={name: "mq:8883"})
     with pytest.raises(SystemExit):
         parse_args(["--ca-dir", "ca", "--broker", "mq-west:8883"])
+
+
+def test_allhours_backend_passes_named_brokers_to_the_worker_settings(tmp_path, capsys):
+    from allhours.cli import main
+
+    ca = ["--ca-dir", str(tmp_path / "ca"), "--database-url", f"sqlite:///{tmp_path}/b.db"]
+    assert main(["backend", *ca, "--broker", "west=mq-west:0"]) == 2
+    assert "brokers: west: 'mq-west:0': expected HOST:PORT" in capsys.readouterr().err
