@@ -7,6 +7,12 @@ host), connects to the broker with its own certificate, registers its signed ret
 will, publishes its signed retained `online` status with a connection number, heartbeats every
 third of the keep-alive and telemetry every period (a printer whose paper runs down).
 
+Commands are answered as the real terminal answers them (cloud_bridge/commands.py): each is
+verified against the backend's signing keys and its sequence number, acked `received`, then
+`done` (an expired one `expired`); a command seen before gets its first answer again, an old
+sequence number none. The session is persistent, so what the backend sends while a terminal is
+away reaches it when it is back.
+
 All terminals share one thread: paho clients driven by a selector (no thread per terminal), so
 thousands fit one process. Faults on demand: `drop` (the socket closed without DISCONNECT: the
 broker publishes the will), `silence` (nothing read or written any more, the process alive: a
@@ -21,6 +27,7 @@ import selectors
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,14 +36,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud_bridge.contract import messages as m
-from cloud_bridge.contract import signing
-from cloud_bridge.contract.signing import TerminalSigner
+from cloud_bridge.contract import signing, topics
+from cloud_bridge.contract.signing import BackendKeys, TerminalSigner
 from provisioning import pki
 from provisioning.authority import SiteAuthority
 from provisioning.tls import ClientTls, write_private
 
 log = logging.getLogger(__name__)
 VERSION = "sim-1"
+ENROLL_THREADS = 8
+ADMIT_EVERY = 100
 
 
 def enroll_fleet(
@@ -57,11 +66,7 @@ def enroll_fleet(
             register(tid)
         return {}
 
-    for n, tid in enumerate(ids, start=1):
-        if n % 100 == 0:
-            # Admit them at the brokers a hundred at a time: one sync of thousands of new
-            # clients outlasts the broker's control timeout, and they would connect but be mute.
-            authority.publish()
+    def one(tid: str) -> Path:
         d = directory / tid
         files = ClientTls.in_dir(d)
         if not files.cert_file.exists():
@@ -71,7 +76,18 @@ def enroll_fleet(
             write_private(files.key_file, pki.key_pem(key))
             write_private(files.cert_file, pki.cert_pem(cert), mode=0o644)
             write_private(files.ca_file, authority.ca_pem, mode=0o644)
-        out[tid] = d
+        return d
+
+    # Several at once: each waits mostly on the registry's and the files' fsyncs, which overlap
+    # (the registry serialises its writers itself). Admitted at the brokers a hundred at a time:
+    # one sync of thousands of new clients outlasts the broker's control timeout, and they
+    # would connect but be mute.
+    with ThreadPoolExecutor(max_workers=ENROLL_THREADS) as pool:
+        for start in range(0, len(ids), ADMIT_EVERY):
+            chunk = ids[start : start + ADMIT_EVERY]
+            out.update(zip(chunk, pool.map(one, chunk), strict=True))
+            if start + ADMIT_EVERY < len(ids):
+                authority.publish()
     authority.publish()  # admit them at every running broker
     return out
 
@@ -83,6 +99,7 @@ class SimSettings:
     keepalive: int = 30
     telemetry_s: float = 60.0
     paper_pages: int = 400  # sheets on a roll; each telemetry period prints a few
+    session_expiry_s: int = 7 * 86_400  # as the real terminal: commands wait for it
 
 
 @dataclass
@@ -105,11 +122,22 @@ class SimTerminal:
     lost: int = 0
     beats: int = 0
     started_at: float = field(default_factory=time.time)
+    last_seq: int = 0  # the last command sequence number applied
+    answers: dict[str, m.AckOutcome] = field(default_factory=dict)  # by command id
 
 
 class FleetSim:
-    def __init__(self, identities: dict[str, Path], settings: SimSettings):
+    def __init__(
+        self,
+        identities: dict[str, Path],
+        settings: SimSettings,
+        backend_keys: tuple[str, ...] = (),
+    ):
         self.settings = settings
+        # Without the backend's keys no command can be verified: they are all refused.
+        self._backend_keys = BackendKeys(backend_keys) if backend_keys else None
+        self.commands_answered = 0
+        self.commands_refused = 0
         self.terminals: dict[str, SimTerminal] = {}
         for tid, d in identities.items():
             files = ClientTls.in_dir(d)
@@ -119,8 +147,10 @@ class FleetSim:
                 TerminalSigner.from_pem(files.key_file.read_bytes()),
                 paper=settings.paper_pages,
             )
-        # Connection numbers keep increasing across simulator runs, as a terminal's do on disk.
-        self._base = int(time.time() * 10)
+        # Connection numbers keep increasing across simulator runs, as a terminal's do on disk,
+        # tenths of a second since 2023-11: the backend keeps them in a 32-bit column, and
+        # time.time() * 10 overflowed it on PostgreSQL (every status dead-lettered).
+        self._base = int((time.time() - 1_700_000_000) * 10)
         self._selector = selectors.DefaultSelector()
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -150,6 +180,48 @@ class FleetSim:
         t.client.publish(
             msg.topic(), body, qos=qos, retain=retain, properties=self._props(t, msg.topic(), body)
         )
+
+    # ------------------------------------------------------------ commands
+
+    def _on_command(self, t: SimTerminal, msg: mqtt.MQTTMessage) -> None:
+        """Verify, then ack `received` and the answer, as cloud_bridge/commands.py does."""
+        try:
+            if self._backend_keys is None:
+                raise signing.SignatureError("no backend key to verify with")
+            props = signing.user_properties(msg.properties)
+            seq = int(props.get(signing.SEQ, "0"))
+            self._backend_keys.verify(msg.topic, seq, msg.payload, props.get(signing.SIG))
+            command = m.decode_from(msg.topic, msg.payload)
+        except (signing.SignatureError, m.MalformedMessage, ValueError) as exc:
+            self.commands_refused += 1
+            log.warning("%s refused a command: %s", t.terminal_id, exc)
+            return
+        if not isinstance(command, m.Command):
+            return
+        seen = t.answers.get(command.message_id)
+        if seen is not None:
+            self._ack(t, command, seen)  # the first answer again, the handler not run again
+            return
+        if seq <= t.last_seq:
+            self.commands_refused += 1
+            return
+        self._ack(t, command, m.AckOutcome.RECEIVED)
+        outcome = m.AckOutcome.EXPIRED if command.expired() else m.AckOutcome.DONE
+        t.last_seq, t.answers[command.message_id] = seq, outcome
+        self._ack(t, command, outcome)
+        self.commands_answered += 1
+
+    def _ack(self, t: SimTerminal, command: m.Command, outcome: m.AckOutcome) -> None:
+        result = {"software_version": VERSION} if outcome == m.AckOutcome.DONE else {}
+        ack = m.CommandAck(
+            terminal_id=t.terminal_id,
+            command_id=command.message_id,
+            command_type=m.type_name(type(command)),
+            operation_id=command.operation_id,
+            outcome=outcome,
+            result=result,
+        )
+        self._publish(t, ack, qos=1)
 
     def _telemetry(self, t: SimTerminal) -> m.Telemetry:
         t.paper = max(0, t.paper - 3)
@@ -187,10 +259,11 @@ class FleetSim:
             will.topic(), body, qos=1, retain=True, properties=self._props(t, will.topic(), body)
         )
 
-        def on_connect(_c, _u, _f, reason_code, _p, t=t) -> None:
+        def on_connect(c, _u, _f, reason_code, _p, t=t) -> None:
             if reason_code.is_failure:
                 return
             t.connected = True
+            c.subscribe(topics.commands(t.terminal_id), qos=1)
             self._publish(t, self._status(t, "online"), qos=1, retain=True)
             now = time.monotonic()
             t.next_beat = now + s.keepalive / 3
@@ -199,8 +272,15 @@ class FleetSim:
         def on_disconnect(*_args, t=t) -> None:
             t.connected = False
 
+        def on_message(_c, _u, msg, t=t) -> None:
+            self._on_command(t, msg)
+
         client.on_connect, client.on_disconnect = on_connect, on_disconnect
-        client.connect(s.host, s.port, s.keepalive)  # the TLS handshake, outside the lock
+        client.on_message = on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        # The TLS handshake, outside the lock; the session (and its commands) kept.
+        client.connect(s.host, s.port, s.keepalive, clean_start=False, properties=props)
         with self._lock:
             t.client = client
             t.mode = "running"

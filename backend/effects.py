@@ -37,7 +37,7 @@ class AfterCommit:
             try:
                 publisher.publish(command)
             except Exception:
-                # The row stays pending; resend_pending() publishes it again later.
+                # The row stays queued; resend_open() publishes it again later.
                 log.exception("publishing command %s failed", command.message_id)
         if self.notified:
             # The messages are already durable in the outbox; this only saves the poll delay.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -20,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from . import commands as command_lifecycle
 from .alarms import LIVE
 from .auth.guard import require
 from .auth.roles import Permission
@@ -48,6 +50,14 @@ class BackendCollector(Collector):
                     CommandRow.type, CommandRow.status
                 )
             ).all()
+            by_state = command_lifecycle.counts(s)
+            oldest = dict(
+                s.execute(
+                    select(CommandRow.status, func.min(CommandRow.created_at))
+                    .where(CommandRow.status.in_(command_lifecycle.OPEN))
+                    .group_by(CommandRow.status)
+                ).all()
+            )
 
         ingest = CounterMetricFamily(
             "allhours_ingest_messages", "Upstream messages by outcome", labels=["outcome"]
@@ -89,6 +99,27 @@ class BackendCollector(Collector):
         for type_, status, n in commands:
             cmds.add_metric([type_, status], n)
         yield cmds
+        states = GaugeMetricFamily(
+            "allhours_commands_by_state",
+            "Commands in each lifecycle state (queued, sent, delivered, done, failed, expired)",
+            labels=["state"],
+        )
+        for state, n in by_state.items():
+            states.add_metric([state], n)
+        yield states
+        age = GaugeMetricFamily(
+            "allhours_command_oldest_open_seconds",
+            "Age of the oldest command still queued, sent or delivered (0: none)",
+            labels=["state"],
+        )
+        for state in command_lifecycle.OPEN:
+            since = oldest.get(state)
+            age.add_metric([state], (now - _aware(since)).total_seconds() if since else 0.0)
+        yield age
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def metrics_router(service: Any) -> APIRouter:

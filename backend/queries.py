@@ -11,7 +11,6 @@ from privacy import mask_id_number
 
 from .models import (
     Application,
-    CommandRow,
     IngestCounter,
     LoadOperation,
     Material,
@@ -111,24 +110,6 @@ def application_detail(session: Session, application_no: str) -> dict[str, Any]:
         )
     ]
     return out
-
-
-def list_commands(session: Session, terminal_id: str | None = None) -> list[dict[str, Any]]:
-    query = select(CommandRow).order_by(desc(CommandRow.created_at)).limit(200)
-    if terminal_id:
-        query = query.where(CommandRow.terminal_id == terminal_id)
-    return [
-        {
-            "command_id": c.command_id,
-            "terminal_id": c.terminal_id,
-            "type": c.type,
-            "operation_id": c.operation_id,
-            "status": c.status,
-            "detail": c.detail,
-            "expires_at": c.expires_at,
-        }
-        for c in session.scalars(query)
-    ]
 
 
 def ingest_stats(session: Session, limit: int = 100) -> dict[str, Any]:

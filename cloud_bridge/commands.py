@@ -157,24 +157,31 @@ class CommandDispatcher:
 
         if command.terminal_id != self.terminal_id:
             res = CommandResult(m.AckOutcome.REJECTED, "command addressed to another terminal")
-        elif command.expired(self.clock()):
-            res = CommandResult(m.AckOutcome.EXPIRED, "command expired before it arrived")
-        elif ctype not in self._routes:
-            res = CommandResult(m.AckOutcome.REJECTED, f"terminal does not support {ctype}")
         else:
-            try:
-                res = self._routes[ctype](command)
-            except CommandRejected as exc:
-                res = CommandResult(m.AckOutcome.REJECTED, str(exc))
-            except Exception as exc:  # a handler bug must not kill the link thread
-                log.exception("command %s (%s) failed", command.message_id, ctype)
-                res = CommandResult(m.AckOutcome.REJECTED, f"terminal error: {type(exc).__name__}")
+            # Verified (signature, sequence) and new: said at once, before it runs, so the
+            # backend shows it delivered while a long handler (a bundle, a restart) works. A
+            # crash before the answer is recorded brings the command again: said twice, folded.
+            self.outbox.put(self._ack(command, CommandResult(m.AckOutcome.RECEIVED)))
+            res = self._run(command, ctype)
         ack = self._ack(command, res)
         with self.outbox.db.unit_of_work() as uow:
             self.handled.record(uow, command, seq, res, self.clock())
             self.outbox.add(uow, ack)
         log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)
         return ack
+
+    def _run(self, command: m.Command, ctype: str) -> CommandResult:
+        if command.expired(self.clock()):
+            return CommandResult(m.AckOutcome.EXPIRED, "command expired before it arrived")
+        if ctype not in self._routes:
+            return CommandResult(m.AckOutcome.REJECTED, f"terminal does not support {ctype}")
+        try:
+            return self._routes[ctype](command)
+        except CommandRejected as exc:
+            return CommandResult(m.AckOutcome.REJECTED, str(exc))
+        except Exception as exc:  # a handler bug must not kill the link thread
+            log.exception("command %s (%s) failed", command.message_id, ctype)
+            return CommandResult(m.AckOutcome.REJECTED, f"terminal error: {type(exc).__name__}")
 
     def _ack(self, command: m.Command, res: CommandResult) -> m.CommandAck:
         return m.CommandAck(

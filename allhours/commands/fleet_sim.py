@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     settings = SimSettings(
         host=args.host, port=args.port, keepalive=args.keepalive, telemetry_s=args.telemetry_s
     )
-    sim = FleetSim(identities, settings).start()
+    # The backend's public signing keys, as an enrollment bundle carries them: the simulated
+    # terminals verify every command with them before acking it.
+    sim = FleetSim(identities, settings, authority.backend_signing_keys()).start()
     try:
         while sim.online() < len(ids) and time.monotonic() - started < 600:
             time.sleep(0.5)
@@ -75,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(10 if deadline is None else min(10, max(0, deadline - time.monotonic())))
-            print(f"{sim.online()} of {len(ids)} connected, {sim.lost()} lost", flush=True)
+            print(
+                f"{sim.online()} of {len(ids)} connected, {sim.lost()} lost, "
+                f"{sim.commands_answered} commands answered, {sim.commands_refused} refused",
+                flush=True,
+            )
     except KeyboardInterrupt:
         pass
     finally:

@@ -40,7 +40,7 @@ def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
         rows = status(session)
     for r in rows:
         r["created_local"] = _local(r["created_at"])
-        r["acked_local"] = _local(r["acked_at"])
+        r["finished_local"] = _local(r["finished_at"])
     done = "fleet.bundles.rolled_back" if request.query_params.get("done") == "rollback" else None
     return render(
         request,

@@ -217,12 +217,16 @@ def load_command(load_id: str = "L-7f3a9c") -> m.LoadResult:
     )
 
 
-def acks_for(backend: FakeBackend, command: m.Message) -> list[m.CommandAck]:
-    """The acks the fake backend received for `command`."""
+def acks_for(
+    backend: FakeBackend, command: m.Message, received: bool = False
+) -> list[m.CommandAck]:
+    """The answers the fake backend received for `command` (or, `received`, its
+    `received` acks, sent once the terminal verified it and before it ran)."""
     return [
         r.message  # type: ignore[misc]
         for r in backend.messages(m.CommandAck)
         if r.message.command_id == command.message_id  # type: ignore[attr-defined]
+        and (r.message.outcome == m.AckOutcome.RECEIVED) == received  # type: ignore[attr-defined]
     ]
 
 

@@ -43,7 +43,11 @@ def test_acks_leave_the_outbox_once_the_backend_receipts_them(start_node, start_
 
     backend.command(command)
     assert backend.wait_for(lambda: acks_for(backend, command))
-    backend.receipt(TERMINAL, [a.message_id for a in acks_for(backend, command)])
+    # The `received` stage went first, from the outbox like the answer.
+    [received] = acks_for(backend, command, received=True)
+    [answer] = acks_for(backend, command)
+    assert received.sent_at <= answer.sent_at
+    backend.receipt(TERMINAL, [received.message_id, answer.message_id])
 
     assert backend.wait_for(lambda: node.outbox.backlog() == 0)
 

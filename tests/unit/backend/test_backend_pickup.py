@@ -53,7 +53,7 @@ def test_load_result_sends_one_load_command_and_keeps_the_application_approved(a
     (command,) = approved.publisher.sent
     assert isinstance(command, m.LoadResult)
     assert (command.load_id, command.size, command.terminal_id) == (load.load_id, "M", TERMINAL)
-    assert [c.status for c in approved.commands()] == ["pending"]
+    assert [c.status for c in approved.commands()] == ["queued"]
     assert approved.application(NO).status == State.APPROVED
     with pytest.raises(InvalidTransition):
         approved.desk.load_result(NO, TERMINAL, "M", "staff-1")
@@ -142,7 +142,7 @@ def test_resend_code_rotates_to_a_new_digest_and_a_new_sms(approved):
     assert second.code_digest == pickup_code.digest(KEY, TERMINAL, codes[1])
     assert first.code_digest != second.code_digest
     statuses = {c.command_id: c.status for c in approved.commands("command.set_pickup_code")}
-    assert statuses == {first.message_id: "expired", second.message_id: "pending"}
+    assert statuses == {first.message_id: "expired", second.message_id: "queued"}
 
 
 def test_pickup_closes_the_application_and_tells_the_applicant(approved):

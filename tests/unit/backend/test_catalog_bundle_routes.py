@@ -69,7 +69,7 @@ def test_only_operators_and_admins_push_and_every_push_names_its_author(client, 
     assert [(x["terminal_id"], x["version"], x["status"], x["issued_by"]) for x in shown][-1] == (
         TERMINAL,
         "dc-2026.12-1",
-        "pending",
+        "queued",
         "operator.one",
     )
     assert shown[-1]["note"] == "fees of 2027"

@@ -75,3 +75,39 @@ def test_metrics_report_ingest_presence_alarms(service):
     )
     assert got[key] == 1
     assert got[("allhours_ingest_lag_seconds", ())] == 0
+
+
+def test_metrics_count_commands_in_every_state_and_age_the_oldest_open(service):
+    from datetime import timedelta
+
+    from backend import commands
+    from backend.models import CommandRow, utcnow
+    from backend.operator_commands import OperatorCommands
+
+    ops = OperatorCommands(service.db, service)
+    queued = ops.issue(TERMINAL, "resync_state", "op.one", "a")
+    sent = ops.issue(TERMINAL, "resync_state", "op.one", "b")
+    refused = ops.issue(TERMINAL, "open_compartment", "op.one", "c", "Z99")
+    commands.mark_sent(service.db, [(sent.message_id, utcnow()), (refused.message_id, utcnow())])
+    ack = m.CommandAck(
+        terminal_id=TERMINAL,
+        command_id=refused.message_id,
+        command_type=refused.type,
+        operation_id=refused.operation_id,
+        outcome=m.AckOutcome.REJECTED,
+        detail="no compartment Z99",
+    )
+    service.ingest.handle_batch([(ack.topic(), ack.encode())])
+    with service.db.transaction() as s:  # the queued one has waited ten minutes
+        s.get(CommandRow, queued.message_id).created_at = utcnow() - timedelta(minutes=10)
+
+    _, operator = account_with_token(service.db, "op.one", ["operator"])
+    with TestClient(create_app(service)) as client:
+        got = _samples(client.get("/metrics", headers=bearer(operator)).text)
+    by_state = {s: got[("allhours_commands_by_state", (("state", s),))] for s in commands.STATES}
+    assert by_state == {
+        "queued": 1, "sent": 1, "delivered": 0, "done": 0, "failed": 1, "expired": 0
+    }  # fmt: skip
+    oldest = got[("allhours_command_oldest_open_seconds", (("state", "queued"),))]
+    assert 590 <= oldest <= 900
+    assert got[("allhours_command_oldest_open_seconds", (("state", "delivered"),))] == 0

@@ -56,7 +56,7 @@ def test_only_operators_send_commands_and_each_is_kept_with_its_author(client, t
     row = shown[0]
     assert (row["type"], row["status"], row["issued_by"], row["note"]) == (
         "command.open_compartment",
-        "pending",
+        "queued",
         "operator.one",
         "door jammed",
     )

@@ -52,9 +52,14 @@ class LoadHandler:
         return CommandResult(result={"compartment_id": f"A{len(self.runs):02d}"})
 
 
-def _acks(outbox: Outbox) -> list[m.CommandAck]:
+def _all_acks(outbox: Outbox) -> list[m.CommandAck]:
     rows = outbox.db.read("SELECT payload FROM outbox WHERE kind = 'message' ORDER BY seq")
     return [ack for (p,) in rows if isinstance(ack := m.decode(p), m.CommandAck)]
+
+
+def _acks(outbox: Outbox) -> list[m.CommandAck]:
+    """The answers queued (the `received` stage left out)."""
+    return [a for a in _all_acks(outbox) if a.outcome != m.AckOutcome.RECEIVED]
 
 
 def _dispatcher(outbox: Outbox, handler=None) -> CommandDispatcher:
@@ -78,6 +83,29 @@ def test_command_runs_its_handler_once_and_queues_a_done_ack(outbox: Outbox):
     assert ack.result == {"compartment_id": "A01"}
     assert _acks(outbox) == [ack]
     assert ack.topic() == f"allhours/v1/terminals/{TERMINAL}/acks"
+
+
+def test_a_new_command_is_said_received_before_it_runs_and_a_duplicate_is_not(outbox: Outbox):
+    seen_at_run: list[list[m.AckOutcome]] = []
+
+    def handler(command: m.Message) -> CommandResult:
+        seen_at_run.append([a.outcome for a in _all_acks(outbox)])
+        return CommandResult(result={"compartment_id": "A01"})
+
+    dispatcher = _dispatcher(outbox, handler)
+    command = _load()
+    dispatcher.dispatch(command, 1)
+    dispatcher.dispatch(command, 2)  # delivered again: the recorded answer only
+    dispatcher.dispatch(_load(), 1)  # stale sequence: refused unanswered, not even received
+
+    assert seen_at_run == [[m.AckOutcome.RECEIVED]]  # durable in the outbox before it ran
+    queued = _all_acks(outbox)
+    assert [(a.command_id, a.outcome) for a in queued] == [
+        (command.message_id, m.AckOutcome.RECEIVED),
+        (command.message_id, m.AckOutcome.DONE),
+        (command.message_id, m.AckOutcome.DONE),
+    ]
+    assert queued[0].operation_id == command.operation_id and queued[0].result == {}
 
 
 def test_duplicate_command_does_not_rerun_but_queues_another_ack_with_the_same_answer(

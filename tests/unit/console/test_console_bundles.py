@@ -32,7 +32,7 @@ def service(tmp_path):
     ConfigBundles(svc.db, svc).push(doc, ["T0001"], by="op.zhao", note="L results")
     with svc.db.transaction() as session:  # the terminal's answer, as ingest records it
         row = session.scalars(select(CommandRow)).one()
-        row.status, row.detail, row.acked_at = "rejected", WORDS, utcnow()
+        row.status, row.detail, row.finished_at = "failed", WORDS, utcnow()
     yield svc
     svc.stop()
 

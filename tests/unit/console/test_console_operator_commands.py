@@ -68,7 +68,7 @@ def test_an_operator_sends_a_command_and_reads_the_terminals_answer(client, serv
     )
     with service.db.transaction() as s:  # the terminal's answer, as ingest records it
         stored = s.get(CommandRow, row.command_id)
-        stored.status, stored.acked_at = "done", utcnow()
+        stored.status, stored.finished_at = "done", utcnow()
         stored.result = {"compartment_id": "A03", "door": "confirmed"}
     page = client.get(r.headers["location"])
     assert "指令已发送" in page.text and "已完成" in page.text
