@@ -1,4 +1,4 @@
-"""REST routes of configuration bundles: push a catalog, roll back, follow each terminal.
+"""REST routes of configuration bundles: push a catalog, a layout, settings; roll back; follow.
 
 Pushing and rolling back need fleet.configure (operators and admins); reading needs fleet.read.
 Each push is recorded with the signed-in person and their note.
@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_bridge.contract.messages import TerminalId
+from cloud_bridge.contract.messages import BundleVersion, TerminalId
 
 from .auth.guard import require
 from .auth.roles import Permission
@@ -33,7 +33,12 @@ class Targets(BaseModel):
 
 
 class PushBody(Targets):
-    catalog: dict[str, Any]
+    catalog: dict[str, Any] | None = None
+    layout: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
+    settings: dict[str, Any] | None = None
+    version: BundleVersion | None = Field(
+        default=None, description="the bundle's version when it carries no catalog"
+    )
     note: str = Field(default="", max_length=500)
 
 
@@ -57,7 +62,15 @@ def catalog_router(db: Database, bundles: ConfigBundles) -> APIRouter:
         if len(body.terminals) > 5000:
             raise HTTPException(422, 'at most 5000 terminals per push; use "all"')
         try:
-            pushed = bundles.push(body.catalog, body.ids(), who.staff.username, body.note)
+            pushed = bundles.push(
+                body.catalog,
+                body.ids(),
+                who.staff.username,
+                body.note,
+                layout=body.layout,
+                settings=body.settings,
+                version=body.version,
+            )
         except BundleRefused as exc:
             raise HTTPException(422, str(exc)) from None
         return {"version": pushed.version, "terminals": list(pushed.terminals)}

@@ -1,20 +1,30 @@
 """Configuration bundles on the terminal: applied atomically, kept only if the kiosk stays healthy.
 
 A bundle (cloud_bridge.contract.messages.ApplyConfigBundle, signed by the backend's key like
-every command) carries the catalog document. The terminal
+every command) carries up to three parts; a part it leaves out stays as the terminal runs it:
 
-1. checks the document's shape (terminal/catalog.py) and refuses a malformed one, changing
-   nothing;
-2. writes it to `config/bundles/<version>.json` and points `config/active.json` at it with one
-   atomic rename (the previous pointer is kept in the same file), then swaps the running
-   catalog;
+- `catalog`: the catalog document (terminal/catalog.py);
+- `layout`: the locker's compartments, as the devices file lists them (id, size, board,
+  channel, door, pulse_ms), checked against the lock boards this terminal has;
+- `settings`: the settings that may change remotely (REMOTE_SETTINGS below), checked by the
+  terminal's own settings model (allhours/settings.py). Keys, the enrollment, the broker and
+  the devices are never in that list.
+
+The terminal
+
+1. checks every part and refuses a malformed one, or a layout that would orphan a compartment
+   holding a result or a deposit, changing nothing; the refusal's words reach the operator;
+2. writes the whole configuration to `config/bundles/<version>.json` and points
+   `config/active.json` at it with one atomic rename (the previous pointer is kept in the same
+   file), then installs catalog, layout and settings together;
 3. runs the kiosk's health checks with the new configuration; if any fails, it points back at
-   the previous configuration, swaps the catalog back, and acks the command as rejected with
-   the check's words, which the operator reads in the console.
+   the previous configuration, installs it again, and acks the command as rejected with the
+   check's words, which the operator reads in the console.
 
-The bundle in use survives a restart (the node loads the active one at start); without one the
-terminal runs its built-in catalog. An operator's rollback (RollbackConfigBundle) returns to
-the previous configuration the same way.
+The configuration in use survives a restart (the node builds its catalog, locker and settings
+from the active one at start); without one the terminal runs its built-in catalog, its devices
+file's layout and its settings file. An operator's rollback (RollbackConfigBundle) returns to the
+previous configuration the same way.
 """
 
 from __future__ import annotations
@@ -24,18 +34,137 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from allhours.settings import KioskSettings, LinkSettings
 from cloud_bridge.commands import CommandRejected, CommandResult
 from cloud_bridge.contract import messages as m
+from locker.errors import LayoutError
+from locker.layout import CompartmentSpec, DoorInput, Size
 from terminal.catalog import Catalog, CatalogError, builtin_catalog, parse_catalog
 
 log = logging.getLogger(__name__)
 
 BUILTIN = "builtin"
 
-# A health check of a configuration: None when it is fine, else what is wrong.
-ConfigCheck = Callable[[Catalog], str | None]
+# What a bundle may change of the terminal's settings, by section; all else is refused, naming
+# the key. The values are checked by the settings file's own models (same limits).
+REMOTE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "kiosk": ("lang", "large", "idle_timeout_s", "idle_warning_s", "speech"),
+    "link": ("telemetry_interval_s", "heartbeat_s"),
+}
+_SECTIONS = {"kiosk": KioskSettings, "link": LinkSettings}
+_COMPARTMENT_KEYS = {"id", "size", "board", "channel", "door", "pulse_ms"}
+
+
+class ConfigRefused(ValueError):
+    """A part of a bundle cannot run on this terminal; the message names the part and place."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What a terminal runs: a version, its catalog, its locker layout, its remote settings."""
+
+    version: str
+    catalog: Catalog
+    layout: tuple[CompartmentSpec, ...] | None  # None: the devices file's layout
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # allow-listed overrides
+
+
+def check_settings(doc: Any) -> dict[str, dict[str, Any]]:
+    """The remote settings of a bundle, allow-listed and checked by the settings models."""
+    if not isinstance(doc, dict):
+        raise ConfigRefused("settings: a table of sections (kiosk, link)")
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in doc.items():
+        allowed = REMOTE_SETTINGS.get(section)
+        if allowed is None:
+            raise ConfigRefused(
+                f"settings: {section} may not change remotely (allowed: "
+                f"{', '.join(f'{s}.{k}' for s, keys in REMOTE_SETTINGS.items() for k in keys)})"
+            )
+        if not isinstance(values, dict):
+            raise ConfigRefused(f"settings: {section} is a table of keys")
+        for key in values:
+            if key not in allowed:
+                raise ConfigRefused(
+                    f"settings: {section}.{key} may not change remotely "
+                    f"(allowed in {section}: {', '.join(allowed)})"
+                )
+        try:
+            model = _SECTIONS[section](**values)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ConfigRefused(f"settings: {section}.{key}: {first['msg']}") from None
+        out[section] = {k: getattr(model, k) for k in values}
+    return out
+
+
+def parse_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[CompartmentSpec, ...]:
+    """A bundle's locker layout, checked against this terminal's boards (id: channels)."""
+    if not isinstance(doc, list) or not doc:
+        raise ConfigRefused("layout: a non-empty list of compartments")
+    specs: list[CompartmentSpec] = []
+    ids: set[str] = set()
+    channels: dict[tuple[str, int], str] = {}
+    for index, item in enumerate(doc):
+        where = f"layout: compartment {index + 1}"
+        if not isinstance(item, dict):
+            raise ConfigRefused(f"{where}: a table (id, size, board, channel, door)")
+        cid = item.get("id")
+        if not isinstance(cid, str) or not cid.strip() or len(cid) > 16 or cid != cid.strip():
+            raise ConfigRefused(f"{where}: id is a short name without spaces around it")
+        where = f"layout: {cid}"
+        unknown = sorted(set(item) - _COMPARTMENT_KEYS)
+        if unknown:
+            raise ConfigRefused(f"{where}: unknown key {unknown[0]!r}")
+        if cid in ids:
+            raise ConfigRefused(f"{where}: listed twice")
+        ids.add(cid)
+        if item.get("size") not in ("S", "M", "L"):
+            raise ConfigRefused(f"{where}: size is S, M or L")
+        board = item.get("board", "main")
+        if board not in board_channels:
+            raise ConfigRefused(
+                f"{where}: no lock board {board!r} on this terminal "
+                f"(boards: {', '.join(board_channels)})"
+            )
+        channel = item.get("channel")
+        limit = board_channels[board]
+        if not isinstance(channel, int) or isinstance(channel, bool) or channel < 1:
+            raise ConfigRefused(f"{where}: channel is a whole number from 1")
+        if limit is not None and channel > limit:
+            raise ConfigRefused(f"{where}: board {board} has channels 1..{limit}, not {channel}")
+        if (board, channel) in channels:
+            raise ConfigRefused(
+                f"{where}: board {board} channel {channel} already opens {channels[board, channel]}"
+            )
+        channels[board, channel] = cid
+        door = item.get("door", "none")
+        if door == "none":
+            sensor = None
+        elif door == "same":
+            sensor = DoorInput(board, channel)
+        elif (
+            isinstance(door, dict)
+            and set(door) == {"board", "input"}
+            and door["board"] in board_channels
+            and isinstance(door["input"], int)
+            and door["input"] >= 1
+        ):
+            sensor = DoorInput(door["board"], door["input"])
+        else:
+            raise ConfigRefused(f'{where}: door is "none", "same" or {{ board, input }}')
+        pulse = item.get("pulse_ms")
+        if pulse is not None and (not isinstance(pulse, int) or not 50 <= pulse <= 5000):
+            raise ConfigRefused(f"{where}: pulse_ms is 50..5000")
+        specs.append(CompartmentSpec(cid, Size(item["size"]), channel, board, sensor, pulse))
+    return tuple(specs)
 
 
 def _write_atomic(path: Path, data: dict) -> None:
@@ -53,7 +182,7 @@ def _write_atomic(path: Path, data: dict) -> None:
 
 
 class ConfigStore:
-    """The bundles a terminal has run and which one is active."""
+    """The configurations a terminal has run and which one is active."""
 
     def __init__(self, data_dir: Path):
         self.dir = Path(data_dir) / "config"
@@ -73,28 +202,50 @@ class ConfigStore:
     def previous_version(self) -> str | None:
         return self._pointer().get("previous")
 
-    def catalog(self, version: str | None = None) -> Catalog:
-        """The catalog of `version` (default: the active one); built-in for "builtin"."""
+    def documents(self, version: str | None = None) -> dict[str, Any]:
+        """The parts of `version` (default: the active one) as stored; None: the terminal's own."""
         version = version or self.active_version()
         if version == BUILTIN:
-            return builtin_catalog()
+            return {"catalog": None, "layout": None, "settings": {}}
         doc = json.loads((self.bundles / f"{version}.json").read_text(encoding="utf-8"))
-        return parse_catalog(doc["catalog"])
+        return {
+            "catalog": doc.get("catalog"),
+            "layout": doc.get("layout"),
+            "settings": doc.get("settings") or {},
+        }
 
-    def load_active(self) -> Catalog:
-        """At start: the active bundle's catalog; a damaged one falls back to built-in, loudly."""
+    def configuration(
+        self, version: str | None = None, boards: dict[str, int | None] | None = None
+    ) -> Configuration:
+        """`version` (default: the active one) parsed; `boards` checks its layout's boards."""
+        version = version or self.active_version()
+        docs = self.documents(version)
+        catalog = builtin_catalog() if docs["catalog"] is None else parse_catalog(docs["catalog"])
+        layout = None
+        if docs["layout"] is not None:
+            known = boards or {
+                str(c.get("board", "main")): None for c in docs["layout"] if isinstance(c, dict)
+            }
+            layout = parse_layout(docs["layout"], known)
+        return Configuration(version, catalog, layout, check_settings(docs["settings"]))
+
+    def load_active(self, boards: dict[str, int | None] | None = None) -> Configuration:
+        """At start: the active configuration; a damaged one falls back to built-in, loudly."""
         try:
-            return self.catalog()
+            return self.configuration(boards=boards)
         except (OSError, ValueError, KeyError, CatalogError) as exc:
             log.error(
-                "active configuration %s unreadable (%s); built-in catalog",
+                "active configuration %s unreadable (%s); built-in configuration",
                 self.active_version(),
                 exc,
             )
-            return builtin_catalog()
+            return Configuration(BUILTIN, builtin_catalog(), None, {})
 
-    def save(self, version: str, document: dict) -> None:
-        _write_atomic(self.bundles / f"{version}.json", {"version": version, "catalog": document})
+    def catalog(self, version: str | None = None) -> Catalog:
+        return self.configuration(version).catalog
+
+    def save(self, version: str, docs: dict[str, Any]) -> None:
+        _write_atomic(self.bundles / f"{version}.json", {"version": version, **docs})
 
     def point(self, active: str, previous: str | None) -> None:
         _write_atomic(self.pointer, {"active": active, "previous": previous})
@@ -108,29 +259,40 @@ class ConfigStore:
                 f.unlink(missing_ok=True)
 
 
+# A health check of a configuration: None when it is fine, else what is wrong.
+ConfigCheck = Callable[[Configuration], str | None]
+
+
 class ConfigBundles:
     """Applies and rolls back bundles for a running terminal.
 
-    `install(catalog)` swaps the catalog the flows use; `checks` are the kiosk's health checks
-    of a configuration (e.g. that every item fits the locker's compartments).
+    `install(configuration)` swaps catalog, layout and settings in the running kiosk; `checks`
+    are the kiosk's health checks of a configuration (e.g. that every item fits the locker);
+    `boards` gives this terminal's lock boards (id: channels) a layout is checked against;
+    `orphans(layout)` names what a layout would leave behind (a compartment holding a result
+    or a deposit that the layout drops or shrinks), or None.
     """
 
     def __init__(
         self,
         store: ConfigStore,
-        install: Callable[[Catalog], None],
+        install: Callable[[Configuration], None],
         checks: dict[str, ConfigCheck],
+        boards: Callable[[], dict[str, int | None]] = lambda: {"main": None},
+        orphans: Callable[[tuple[CompartmentSpec, ...] | None], str | None] = lambda _: None,
     ):
         self.store = store
         self.install = install
         self.checks = checks
+        self.boards = boards
+        self.orphans = orphans
         self._lock = threading.Lock()
 
-    def health(self, catalog: Catalog) -> list[str]:
+    def health(self, configuration: Configuration) -> list[str]:
         problems = []
         for name, check in self.checks.items():
             try:
-                problem = check(catalog)
+                problem = check(configuration)
             except Exception as exc:  # a check that breaks is a failed check
                 problem = f"{type(exc).__name__}: {exc}"
             if problem:
@@ -139,21 +301,42 @@ class ConfigBundles:
 
     def on_apply(self, cmd: m.ApplyConfigBundle) -> CommandResult:
         with self._lock:
-            try:
-                catalog = parse_catalog(cmd.catalog)
-            except CatalogError as exc:
-                raise CommandRejected(f"bundle {cmd.bundle_version} malformed: {exc}") from exc
-            if catalog.version != cmd.bundle_version:
-                raise CommandRejected(
-                    f"bundle {cmd.bundle_version} carries catalog version {catalog.version}"
-                )
+            version = cmd.bundle_version
             running = self.store.active_version()
-            if cmd.bundle_version == running:
+            if version == running:
                 return CommandResult(detail="already running", result={"config_version": running})
-            if cmd.bundle_version == BUILTIN:
+            if version == BUILTIN:
                 raise CommandRejected("bundle version 'builtin' is reserved")
-            self.store.save(cmd.bundle_version, cmd.catalog)
-            return self._switch(cmd.bundle_version, catalog, running, "bundle")
+            try:
+                before = self.store.documents(running)
+            except (OSError, ValueError) as exc:
+                raise CommandRejected(f"configuration {running} is unreadable: {exc}") from exc
+            docs = {
+                "catalog": before["catalog"] if cmd.catalog is None else cmd.catalog,
+                "layout": before["layout"] if cmd.layout is None else cmd.layout,
+                "settings": before["settings"] if cmd.settings is None else cmd.settings,
+            }
+            try:
+                catalog = builtin_catalog() if docs["catalog"] is None else None
+                if catalog is None:
+                    catalog = parse_catalog(docs["catalog"])
+                    if cmd.catalog is not None and catalog.version != version:
+                        raise ConfigRefused(
+                            f"catalog: the bundle {version} carries catalog version "
+                            f"{catalog.version}"
+                        )
+                layout = (
+                    None if docs["layout"] is None else parse_layout(docs["layout"], self.boards())
+                )
+                settings = check_settings(docs["settings"])
+            except (CatalogError, ConfigRefused) as exc:
+                raise CommandRejected(f"bundle {version} refused: {exc}"[:500]) from exc
+            orphaned = self.orphans(layout)
+            if orphaned:
+                raise CommandRejected(f"bundle {version} refused: layout: {orphaned}"[:500])
+            self.store.save(version, docs)
+            new = Configuration(version, catalog, layout, settings)
+            return self._switch(new, running, "bundle")
 
     def on_rollback(self, cmd: m.RollbackConfigBundle) -> CommandResult:
         with self._lock:
@@ -161,27 +344,38 @@ class ConfigBundles:
             if back is None:
                 raise CommandRejected(f"no configuration before {running} to go back to")
             try:
-                catalog = self.store.catalog(back)
+                configuration = self.store.configuration(back, self.boards())
             except (OSError, ValueError, KeyError, CatalogError) as exc:
                 raise CommandRejected(f"configuration {back} is unreadable: {exc}") from exc
+            orphaned = self.orphans(configuration.layout)
+            if orphaned:
+                raise CommandRejected(f"rollback to {back} refused: layout: {orphaned}"[:500])
             log.warning("rolling configuration back from %s to %s: %s", running, back, cmd.reason)
-            return self._switch(back, catalog, running, "rollback")
+            return self._switch(configuration, running, "rollback")
 
-    def _switch(self, to: str, catalog: Catalog, running: str, kind: str) -> CommandResult:
-        before = self.store.catalog(running)
+    def _switch(self, new: Configuration, running: str, kind: str) -> CommandResult:
+        before = self.store.configuration(running, self.boards())
         was_previous = self.store.previous_version()
-        self.store.point(to, running)
-        self.install(catalog)
-        problems = self.health(catalog)
+        self.store.point(new.version, running)
+        try:
+            self.install(new)
+        except (LayoutError, ValueError) as exc:
+            problems = [f"install: {exc}"]
+        else:
+            problems = self.health(new)
         if problems:
             # Back to what ran before, pointer first: a crash here restarts on the old one.
             self.store.point(running, was_previous)
             self.install(before)
             why = "; ".join(problems)
-            log.error("configuration %s failed the health check, back on %s: %s", to, running, why)
+            log.error(
+                "configuration %s failed its health check, back on %s: %s",
+                *(new.version, running, why),
+            )
             raise CommandRejected(f"rolled back to {running}: {why}"[:500])
         self.store.prune()
-        log.info("%s: configuration %s running (was %s)", kind, to, running)
+        log.info("%s: configuration %s running (was %s)", kind, new.version, running)
         return CommandResult(
-            detail=f"{kind}: running {to}", result={"config_version": to, "previous": running}
+            detail=f"{kind}: running {new.version}",
+            result={"config_version": new.version, "previous": running},
         )

@@ -78,13 +78,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     terminal.node.start()
+    # A configuration bundle's kiosk settings (idle timeouts, language...) over the file's.
+    k = k.model_copy(update=terminal.node.remote_settings.get("kiosk", {}))
+    idle = IdleWatch(timeout_s=k.idle_timeout_s, warn_s=k.idle_warning_s)
+
+    def remote(settings: dict) -> None:
+        """A bundle changed the remote settings: the idle watch follows at once."""
+        kiosk = k.model_copy(update=settings.get("kiosk", {}))
+        idle.timeout_s, idle.warn_s = kiosk.idle_timeout_s, kiosk.idle_warning_s
+
+    terminal.node.settings_listeners.append(remote)
     app = KioskApp(
         lambda: Kiosk(
             terminal.node,
             lang=k.lang,
             large=k.large,
             dpi=k.dpi or DEFAULT_DPI,
-            idle=IdleWatch(timeout_s=k.idle_timeout_s, warn_s=k.idle_warning_s),
+            idle=idle,
             speaker=Speaker(enabled=k.speech),
             printer=terminal.printer,
             training=terminal.training,

@@ -186,7 +186,13 @@ class ItemScreen(KioskScreen):
         lines.append(self.label(lambda: t("item.legal_days", days=item.legal_days), "hint"))
         lines.append(
             self.label(
-                lambda: t("item.fee_free") if item.free else t("item.fee", fee=item.fee_yuan)
+                lambda: (
+                    t("item.fee_free")
+                    if item.free
+                    # The basis (收费依据) is the catalog's own words, shown as written.
+                    else t("item.fee", fee=item.fee_yuan)
+                    + (f" ({item.fee_basis})" if item.fee_basis else "")
+                )
             )
         )
         if item.originals_size:

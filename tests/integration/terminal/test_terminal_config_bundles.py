@@ -127,3 +127,96 @@ def test_a_bundle_runs_survives_a_restart_and_a_breaking_one_is_rolled_back(tmp_
     finally:
         again.stop()
         backend.stop()
+
+
+def _parts(version: str, **parts) -> m.ApplyConfigBundle:
+    return m.ApplyConfigBundle(
+        terminal_id=TERMINAL,
+        operation_id=version,
+        bundle_version=version,
+        expires_at=m.utcnow() + timedelta(minutes=5),
+        **parts,
+    )
+
+
+def _layout(specs, *extra: dict) -> list[dict]:
+    rows = [
+        {"id": c.id, "size": c.size.value, "board": c.board, "channel": c.channel, "door": "none"}
+        for c in specs
+    ]
+    return rows + list(extra)
+
+
+def test_layout_and_settings_bundles_are_checked_applied_together_and_kept(tmp_path, broker):
+    backend = FakeBackend(broker).start()
+    node = _node(broker, tmp_path / "t").start()
+    try:
+        wait_online(backend)
+        heard: list[dict] = []
+        node.settings_listeners.append(heard.append)
+
+        # Settings outside the allow-list, or outside the settings model's limits: refused.
+        ack = _ack(backend, _parts("s-1", settings={"link": {"broker_via": "10.0.0.9:8883"}}))
+        assert ack.outcome == m.AckOutcome.REJECTED
+        assert "settings: link.broker_via may not change remotely" in ack.detail
+        ack = _ack(backend, _parts("s-2", settings={"kiosk": {"idle_timeout_s": 5}}))
+        assert ack.outcome == m.AckOutcome.REJECTED
+        assert "settings: kiosk.idle_timeout_s: Input should be greater than or equal to 15" in (
+            ack.detail
+        )
+        assert node.config.active_version() == "builtin" and heard == []
+        ack = _ack(backend, _parts("s-3", settings={"kiosk": {"idle_timeout_s": 120}}))
+        assert ack.outcome == m.AckOutcome.DONE, ack.detail
+        assert node.remote_settings == {"kiosk": {"idle_timeout_s": 120.0}} == heard[-1]
+
+        # A deposit sits in a medium compartment; a layout without it is refused, and nothing
+        # changes.
+        slot = node.locker.reserve_for_deposit("AH-T0001-20261204-0001", Size.M)
+        node.locker.confirm_deposit(slot.spec.id)
+        held = slot.spec.id
+        without = [c for c in SMALL_LOCKER if c.id != held]
+        ack = _ack(backend, _parts("l-1", layout=_layout(without)))
+        assert ack.outcome == m.AckOutcome.REJECTED
+        assert ack.detail == (
+            f"bundle l-1 refused: layout: {held} is holding_deposit (AH-T0001-20261204-0001)"
+            f" and the new layout has no {held}"
+        )
+        assert node.config.active_version() == "s-3" and len(node.locker.compartments()) == 7
+        # A layout naming a board this terminal lacks is refused too.
+        ack = _ack(
+            backend,
+            _parts(
+                "l-2",
+                layout=_layout(
+                    SMALL_LOCKER,
+                    {"id": "B01", "size": "L", "board": "x", "channel": 1, "door": "none"},
+                ),
+            ),
+        )
+        assert ack.outcome == m.AckOutcome.REJECTED and "no lock board 'x'" in ack.detail
+
+        # A large compartment added on channel 8, with a catalog that needs one: one bundle,
+        # applied together (alone, the catalog would fail the health check).
+        catalog = _doc("l-3")
+        _item(catalog, "GS-0307")["pickup"]["result_size"] = "L"
+        large = {"id": "A08", "size": "L", "board": "main", "channel": 8, "door": "none"}
+        ack = _ack(backend, _parts("l-3", catalog=catalog, layout=_layout(SMALL_LOCKER, large)))
+        assert ack.outcome == m.AckOutcome.DONE, ack.detail
+        by_id = {c.spec.id: c for c in node.locker.compartments()}
+        assert by_id["A08"].spec.size == Size.L and by_id[held].state.value == "holding_deposit"
+        assert node.remote_settings == {"kiosk": {"idle_timeout_s": 120.0}}  # carried forward
+        assert node.health.write()["ok"]
+    finally:
+        node.stop()
+
+    # After a restart the terminal builds its locker and settings from the kept configuration.
+    again = _node(broker, tmp_path / "t").start()
+    try:
+        assert again.config.active_version() == "l-3"
+        by_id = {c.spec.id: c for c in again.locker.compartments()}
+        assert by_id["A08"].spec.size == Size.L and by_id[held].state.value == "holding_deposit"
+        assert again.remote_settings == {"kiosk": {"idle_timeout_s": 120.0}}
+        assert find_item("GS-0307", again.parts.catalog).result_size == "L"
+    finally:
+        again.stop()
+        backend.stop()
