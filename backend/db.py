@@ -24,7 +24,12 @@ BASELINE_REVISION = "0001_baseline"
 # Tables the first release made with create_all, before there was a migration history.
 _BASELINE_TABLES = frozenset({"terminals", "applications", "materials", "blobs", "commands"})
 # Every module that declares tables on models.Base: the schema is the union of them all.
-TABLE_MODULES = ("backend.models", "backend.dead_letters", "backend.notifications.models")
+TABLE_MODULES = (
+    "backend.models",
+    "backend.dead_letters",
+    "backend.notifications.models",
+    "backend.catalog_editor",
+)
 
 
 # Alembic keeps the running migration in module globals: one migration per process at a time.

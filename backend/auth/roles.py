@@ -26,6 +26,8 @@ class Permission(StrEnum):
     READ_FLEET = "fleet.read"
     ACT_ON_ALARMS = "alarms.act"  # acknowledge and clear fleet alarms
     CONFIGURE_FLEET = "fleet.configure"  # push configuration bundles, roll them back
+    READ_CATALOG = "catalog.read"  # the service catalog's items, versions and edit history
+    EDIT_CATALOG = "catalog.edit"  # edit items in the draft, publish it as a bundle
     COMMAND_TERMINALS = "terminals.command"  # open a compartment, restart a kiosk, diagnostics
     READ_INGEST = "ingest.read"
     REPLAY_INGEST = "ingest.replay"  # feed a dead letter to ingest again
@@ -58,6 +60,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.TERMINAL_SERVICE,
             Permission.READ_RATINGS,
             Permission.READ_FLEET,
+            Permission.READ_CATALOG,
             Permission.FOLLOW_UP_SMS,
         }
     ),
@@ -66,6 +69,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_FLEET,
             Permission.ACT_ON_ALARMS,
             Permission.CONFIGURE_FLEET,
+            Permission.READ_CATALOG,
             Permission.COMMAND_TERMINALS,
             Permission.READ_INGEST,
             Permission.REPLAY_INGEST,
@@ -75,6 +79,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {
             Permission.READ_FLEET,
             Permission.CONFIGURE_FLEET,
+            Permission.READ_CATALOG,
+            Permission.EDIT_CATALOG,
             Permission.READ_INGEST,
             Permission.READ_RATINGS,
             Permission.READ_STATISTICS,

@@ -18,9 +18,11 @@ def install(app: FastAPI, service: BackendService) -> None:
     """Serve the console under /console on `app`, over the same service and sign-in."""
     # Imported here: the service uses the console's deadline rules, and the pages the service.
     from .bundles import router as bundles_router
+    from .catalog import router as catalog_router
     from .fleet import router as fleet_router
     from .operator import router as operator_router
     from .pages import forbidden_page, router
+    from .rollouts import router as rollouts_router
     from .terminal_staff import api_router as terminal_staff_api
     from .terminal_staff import console_router as terminal_staff_router
 
@@ -29,8 +31,10 @@ def install(app: FastAPI, service: BackendService) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(router)
     app.include_router(bundles_router)
+    app.include_router(catalog_router)
     app.include_router(fleet_router)
     app.include_router(operator_router)
+    app.include_router(rollouts_router)
     # Staff at the terminals: sign-in codes (page and JSON API) and originals waiting.
     app.include_router(terminal_staff_router)
     app.include_router(terminal_staff_api)

@@ -29,10 +29,10 @@ def _free_port() -> int:
 
 
 class ConsoleServer:
-    """A BackendService (no broker) served by uvicorn on a thread, on a loopback port."""
+    """A BackendService (no broker, unless given one) served by uvicorn on a loopback port."""
 
-    def __init__(self, tmp_path: Path):
-        self.service = BackendService(
+    def __init__(self, tmp_path: Path, service: BackendService | None = None):
+        self.service = service or BackendService(
             f"sqlite:///{tmp_path / 'console.db'}", tmp_path / "blobs", broker_port=None
         )
         self.port = _free_port()
