@@ -334,12 +334,15 @@ class ChaosTerminal:
 
 
 class ChaosSite:
-    """Two brokers, `workers` backend workers on one SQLite database, `terminals` terminals."""
+    """Two brokers, `workers` backend workers on one database (SQLite unless `database_url`
+    names another, PostgreSQL say), `terminals` terminals."""
 
-    def __init__(self, workdir: Path, workers: int = 2, terminals: int = 3):
+    def __init__(
+        self, workdir: Path, workers: int = 2, terminals: int = 3, database_url: str | None = None
+    ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.db_url = f"sqlite:///{self.workdir / 'backend.db'}"
+        self.db_url = database_url or f"sqlite:///{self.workdir / 'backend.db'}"
         self.authority = SiteAuthority.create(self.workdir / "site-ca")
         self.brokers = {
             name: PrivateMosquitto(self.workdir / f"broker-{name}", self.authority, name=name)
@@ -581,7 +584,7 @@ class ChaosSite:
         )
         (unverified,) = self._query(
             "SELECT count(*) FROM materials m LEFT JOIN blobs b ON b.sha256 = m.sha256"
-            " WHERE NOT m.verified OR b.complete IS NOT 1"
+            " WHERE NOT m.verified OR b.complete IS NOT TRUE"
         )[0]
         missing = sorted(set(local) - set(stored))
         if missing:
@@ -689,12 +692,13 @@ def run_chaos(
     workers: int = 2,
     terminals: int = 3,
     seed: int = 0,
+    database_url: str | None = None,
     say: Callable[[str], None] = print,
 ) -> ChaosReport:
     """Play `stories` whole stories over `terminals` terminals while killing `kills` times."""
     rng = random.Random(seed)
     report = ChaosReport(stories=stories)
-    site = ChaosSite(workdir, workers, terminals)
+    site = ChaosSite(workdir, workers, terminals, database_url)
     for n in range(stories):
         terminal = list(site.terminals.values())[n % terminals]
         terminal.stories.append(Story(terminal.terminal_id, len(terminal.stories), ITEMS[n % 2]))
