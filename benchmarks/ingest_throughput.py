@@ -6,7 +6,9 @@ contract's shared group) and mosquitto_sub subscribe before the publisher starts
 sends N distinct, signed application_submitted events at QoS 1 as fast as the broker takes
 them. mosquitto_sub only prints each message; the workers check signatures, validate, dedupe,
 commit, publish receipts and ack. The ratio says what the backend's guarantees cost against
-bare delivery, measured in the same run.
+bare delivery, measured in the same run. On a machine shared with other work the rates move
+with its load, so the CPU time each side spent per event is printed too (the workers' from
+subscribed to stopped, mosquitto_sub's whole run): that figure barely moves with load.
 
 A broker-free figure comes first: the same events through `Ingest.handle_batch` in batches of
 200, applied together (the normal path) and apart (a savepoint per message, the path a batch
@@ -18,6 +20,7 @@ takes when one of its messages fails), to show what batching is worth.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,8 +59,10 @@ def _signature(signer: TerminalSigner, topic: str, payload: bytes) -> Properties
     return props
 
 
-def _worker(db_url: str, blob_dir: str, host: str, port: int, ca_dir: str, name: str, ready, stop):
-    """One backend worker process: ingest only, until `stop` is set."""
+def _worker(
+    db_url: str, blob_dir: str, host: str, port: int, ca_dir: str, name: str, ready, stop, cpu
+):
+    """One backend worker process: ingest only, until `stop` is set; adds its CPU s to `cpu`."""
     client_id = f"backend.{name}"
     service = BackendService(
         db_url,
@@ -69,14 +74,18 @@ def _worker(db_url: str, blob_dir: str, host: str, port: int, ca_dir: str, name:
     )
     service.start()
     assert service.mqtt is not None and service.mqtt.wait_ready(60)
+    start = time.process_time()
     ready.set()
     stop.wait()
+    with cpu.get_lock():
+        cpu.value += time.process_time() - start
     service.stop()
 
 
-def broker_free(n: int) -> tuple[float, float]:
-    """Events/s through handle_batch, applied together and applied apart."""
-    rates = []
+def broker_free(n: int) -> tuple[float, float, float, float]:
+    """Events/s through handle_batch applied together and apart, and CPU us/event of each."""
+    rates: list[float] = []
+    cpus: list[float] = []
     for together in (True, False):
         saved = ingest_module._TOGETHER
         if not together:
@@ -87,25 +96,28 @@ def broker_free(n: int) -> tuple[float, float]:
                 service.register_terminal(TERMINAL, b"k" * 32)
                 service.ingest.publisher = _Discard()  # no broker: receipts go nowhere
                 items = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.thread_time()
                 for s in range(0, n, BATCH):
                     service.ingest.handle_batch(items[s : s + BATCH])
                 rates.append(n / (time.perf_counter() - start))
+                cpus.append((time.thread_time() - cpu) / n * 1e6)
                 assert stored(service.db) == n
                 service.stop()
         finally:
             ingest_module._TOGETHER = saved
-    return rates[0], rates[1]
+    return rates[0], rates[1], cpus[0], cpus[1]
 
 
-def over_broker(n: int, workers: int, db_url: str | None = None) -> tuple[float, float, float]:
-    """(mosquitto_sub events/s, backend events/s, publish seconds) with `workers` processes
-    on `db_url` (a fresh SQLite file when None)."""
+def over_broker(
+    n: int, workers: int, db_url: str | None = None
+) -> tuple[float, float, float, float, float]:
+    """(mosquitto_sub events/s, backend events/s, publish seconds, mosquitto_sub CPU s,
+    workers' CPU s) with `workers` processes on `db_url` (a fresh SQLite file when None)."""
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = site_broker(tmpdir)
-        procs, stop = [], spawn.Event()
+        procs, stop, cpu = [], spawn.Event(), spawn.Value("d", 0.0)
         sub = None
         try:
             files = broker.client_tls(TERMINAL)
@@ -118,7 +130,7 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> tuple[float,
                 worker_identity(broker.authority, f"backend.bench-{w}")
                 ready = spawn.Event()
                 args = (db_url, str(tmpdir / "blobs"), broker.host, broker.port)
-                args += (str(broker.authority.dir), f"bench-{w}", ready, stop)
+                args += (str(broker.authority.dir), f"bench-{w}", ready, stop, cpu)
                 proc = spawn.Process(target=_worker, args=args, daemon=True)
                 proc.start()
                 procs.append((proc, ready))
@@ -170,17 +182,23 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> tuple[float,
             backend_s = wait(lambda: stored(db) >= n, 600, 0.02) + published
             sub_done.wait(120)
             sub_s = sub_end[0] - start
+            _pid, _status, usage = os.wait4(sub.pid, 0)
+            sub.returncode = 0
+            sub_cpu = usage.ru_utime + usage.ru_stime
             pub.loop_stop()
             pub.disconnect()
             db.dispose()
-            return sub_lines / sub_s, n / backend_s, published
+            stop.set()
+            for proc, _ready in procs:
+                proc.join(30)
+            return sub_lines / sub_s, n / backend_s, published, sub_cpu, cpu.value
         finally:
             stop.set()
             for proc, _ready in procs:
                 proc.join(30)
                 if proc.is_alive():
                     proc.kill()
-            if sub is not None:
+            if sub is not None and sub.returncode is None:
                 sub.kill()
                 sub.wait(10)
             broker.stop()
@@ -188,19 +206,31 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> tuple[float,
 
 
 def _report(label: str, n: int, workers: int, db_url: str | None = None) -> None:
-    sub_rate, backend_rate, published = over_broker(n, workers, db_url)
+    sub_rate, backend_rate, published, sub_cpu, cpu = over_broker(n, workers, db_url)
     print(f"-- {label}, {workers} worker process(es); publisher done after {published:.2f} s")
-    print(f"mosquitto_sub received all at {sub_rate:7.0f} events/s")
-    print(f"backend stored all at         {backend_rate:7.0f} events/s")
+    sub_us, backend_us = sub_cpu / n * 1e6, cpu / n * 1e6
+    print(f"mosquitto_sub received all at {sub_rate:7.0f} events/s, CPU {sub_us:5.0f} us/ev")
+    print(
+        f"backend stored all at         {backend_rate:7.0f} events/s, CPU {backend_us:5.0f} us/ev"
+    )
     ratio = backend_rate / sub_rate
     print(f"backend / mosquitto_sub rate ratio, {label}, {workers} worker(s): {ratio:.2f}")
+    print(
+        f"backend / mosquitto_sub CPU per event, {label}, {workers} worker(s): {cpu / sub_cpu:.1f}"
+    )
 
 
 def main(n: int, worker_counts: list[int]) -> None:
-    together, apart = broker_free(n)
+    together, apart, together_cpu, apart_cpu = broker_free(n)
     print(f"events: {n} application_submitted, QoS 1, one publisher")
-    print(f"broker-free ingest (SQLite), batches of {BATCH}: together {together:7.0f} events/s")
-    print(f"                                             apart    {apart:7.0f} events/s")
+    print(
+        f"broker-free ingest (SQLite), batches of {BATCH}: together {together:7.0f} events/s,"
+        f" CPU {together_cpu:4.0f} us/event"
+    )
+    print(
+        f"                                             apart    {apart:7.0f} events/s,"
+        f" CPU {apart_cpu:4.0f} us/event"
+    )
     print(f"together / apart ratio: {together / apart:.2f}")
     for workers in worker_counts:
         _report("SQLite", n, workers)

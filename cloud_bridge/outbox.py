@@ -74,6 +74,7 @@ class Outbox:
         # Open sessions' scans not yet queued, by SHA-256: identical bytes share one file, so
         # a file goes only when no session holds it and no outbox entry refers to it.
         self._staged: Counter[str] = Counter()
+        self.sends = 0  # entries handed to the broker since start, resends included
         self._sweep_orphans()
 
     def _sweep_orphans(self) -> None:
@@ -219,6 +220,7 @@ class Outbox:
         """Entries handed to the broker: due again after the resend pause, if not settled."""
         at = now if now is not None else time.time()
         self._set_sent(seqs, "?, attempts = attempts + 1", (at,))
+        self.sends += len(seqs)
 
     def make_due(self, seqs: list[int]) -> None:
         """Entries the broker had no subscriber for: due at once (see link_unheard)."""
