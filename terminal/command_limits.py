@@ -20,17 +20,26 @@ class CommandLimits:
     # LoadResult and SetPickupCode together; a busy site loads a few dozen results a day.
     arming_per_hour: int = 60
     max_code_lifetime: timedelta = timedelta(days=8)
+    # Out of service / back in service together: an operator changes a few a day; a stolen key
+    # must not flap the terminal or its compartments all hour long.
+    service_changes_per_hour: int = 30
 
     def __post_init__(self) -> None:
-        if self.arming_per_hour < 1 or self.max_code_lifetime <= timedelta(0):
-            raise ValueError("arming_per_hour and max_code_lifetime must be positive")
+        if (
+            self.arming_per_hour < 1
+            or self.service_changes_per_hour < 1
+            or self.max_code_lifetime <= timedelta(0)
+        ):
+            raise ValueError(
+                "arming_per_hour, service_changes_per_hour and max_code_lifetime must be positive"
+            )
 
 
-class ArmingBudget:
-    """A sliding hour of arming commands; `take` is False once the hour's budget is spent."""
+class HourlyBudget:
+    """A sliding hour of commands; `take` is False once the hour's `per_hour` are spent."""
 
-    def __init__(self, limits: CommandLimits):
-        self.limits = limits
+    def __init__(self, per_hour: int):
+        self.per_hour = per_hour
         self._taken: deque[datetime] = deque()
         self._lock = threading.Lock()
 
@@ -38,10 +47,18 @@ class ArmingBudget:
         with self._lock:
             while self._taken and now - self._taken[0] >= timedelta(hours=1):
                 self._taken.popleft()
-            if len(self._taken) >= self.limits.arming_per_hour:
+            if len(self._taken) >= self.per_hour:
                 return False
             self._taken.append(now)
             return True
+
+
+class ArmingBudget(HourlyBudget):
+    """The hour's budget of arming commands, and the cap on a code's lifetime."""
+
+    def __init__(self, limits: CommandLimits):
+        super().__init__(limits.arming_per_hour)
+        self.limits = limits
 
     def code_expiry(self, asked: datetime, now: datetime) -> datetime:
         """The expiry a code gets here: what the backend asked, or the terminal's cap if sooner."""

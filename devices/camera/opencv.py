@@ -17,6 +17,7 @@ Backends that cannot lock exposure (files, some webcams) are reported as such in
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
@@ -55,6 +56,7 @@ class OpenCvCamera:
         self.source = index_or_path
         self._lock = threading.Lock()
         self._failures = 0
+        self._last_error: str | None = None
         self.read_retries = read_retries
         self.captured = 0
         self.exposure_locked = False
@@ -99,9 +101,15 @@ class OpenCvCamera:
             return frame
 
     def diagnostics(self) -> dict[str, object]:
-        """Device facts for `allhours doctor` (no image content)."""
+        """Device facts for `allhours doctor` and telemetry (no image content).
+
+        `present` is False once the device node is gone (a V4L2 camera unplugged: the open
+        handle stays, the node does not); `error` holds the last failed read until a read works.
+        """
         return {
             "driver": "opencv",
+            "present": self.present(),
+            "error": self._last_error,
             "backend": self.backend,
             "source": str(self.source),
             "requested": list(self.requested),
@@ -114,6 +122,15 @@ class OpenCvCamera:
             "captured": self.captured,
             "read_failures": self._failures,
         }
+
+    def present(self) -> bool:
+        """The device node is there (index N is /dev/videoN); other sources count as present."""
+        source = self.source
+        if isinstance(source, int):
+            source = f"/dev/video{source}"
+            if not os.path.isdir("/dev"):
+                return True
+        return not source.startswith("/dev/") or os.path.exists(source)
 
     def close(self) -> None:
         """Release the device."""
@@ -134,8 +151,10 @@ class OpenCvCamera:
                 break
             ok, frame = self._cap.read()
             if ok and frame is not None and frame.size:
+                self._last_error = None
                 return _to_rgb(frame)
             self._failures += 1
+        self._last_error = f"no frame after {1 + self.read_retries} tries"
         raise CameraError(
             f"camera {self.source!r} gave no frame after {1 + self.read_retries} tries "
             "(unplugged, stream ended or device error)"
