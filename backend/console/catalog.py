@@ -19,8 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from .. import catalog_editor as editor
 from ..auth.guard import allowed
 from ..auth.roles import Permission
-from ..catalog_bundles import BundleRefused, ConfigBundles
-from ..rollouts import RolloutRefused
+from ..catalog_bundles import ConfigBundles
 from .fleet import _local
 
 if TYPE_CHECKING:
@@ -302,7 +301,7 @@ def _push(request: Request, who: Any, number: int, target: str) -> str | None:
             outcome = f"sent to {len(pushed.terminals)} terminal(s)"
         else:
             outcome = failed = "target: all, group:NAME or a terminal's id"
-    except (BundleRefused, RolloutRefused) as exc:
+    except ValueError as exc:  # BundleRefused, or the rollout engine's RolloutRefused
         outcome = failed = str(exc)
     with service.db.transaction() as session:
         editor.record_push(session, number, by, target, outcome)
