@@ -29,6 +29,7 @@ TABLE_MODULES = (
     "backend.dead_letters",
     "backend.notifications.models",
     "backend.catalog_editor",
+    "backend.rollout_tables",
 )
 
 
