@@ -48,6 +48,17 @@ def examples() -> dict[str, m.Message]:
             disk_free_bytes=48_000_000_000,
             disk_total_bytes=64_000_000_000,
             config_version="builtin",
+            service=m.ServiceState(
+                compartments={
+                    "A03": m.ServiceEntry(
+                        hold="locked",
+                        reason="device_fault",
+                        note="door sensor reads open while shut",
+                        since=datetime(2026, 11, 20, 21, 10, tzinfo=UTC),
+                        command_id=_ids(46),
+                    )
+                }
+            ),
             **common,
         ),
         m.ApplicationSubmitted(
@@ -218,6 +229,45 @@ def examples() -> dict[str, m.Message]:
             expires_at=datetime(2026, 11, 20, 21, 45, tzinfo=UTC),
             **common,
         ),
+        m.OutOfService(
+            message_id=_ids(46),
+            operation_id="OPS-5e6f7a8b9c0d",
+            compartment_id="A03",
+            hold="locked",
+            reason="device_fault",
+            note="door sensor reads open while shut",
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.BackInService(
+            message_id=_ids(47),
+            operation_id="OPS-9a8b7c6d5e4f",
+            compartment_id="A03",
+            reason="repaired",
+            note="sensor replaced",
+            expires_at=datetime(2026, 11, 21, 21, 30, tzinfo=UTC),
+            **common,
+        ),
+        m.UpdateSoftware(
+            message_id=_ids(60),
+            operation_id="rollout-7",
+            version="0.2.0",
+            archive_url="https://releases.example.gov.cn:8444/allhours-0.2.0.tar.gz",
+            sha256=_SHA,
+            size_bytes=48_213_504,
+            expires_at=datetime(2026, 11, 21, 6, 0, tzinfo=UTC),
+            **common,
+        ),
+        m.SoftwareUpdated(
+            message_id=_ids(61),
+            operation_id="rollout-7",
+            version="0.2.0",
+            ok=False,
+            running="0.1.0",
+            rolled_back=True,
+            detail="0.2.0 unhealthy (screens: font for Chinese not found); rolled back to 0.1.0",
+            **common,
+        ),
         m.CommandAck(
             message_id=_ids(12),
             command_id=_ids(9),
@@ -290,6 +340,7 @@ def examples() -> dict[str, m.Message]:
             supplements=[
                 m.SupplementDue(material_code="household-register", due_on=date(2026, 11, 30))
             ],
+            requested=[],
             pickup_terminal_id="T0001",
             expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
             **common,
@@ -335,6 +386,34 @@ def examples() -> dict[str, m.Message]:
             username="clerk.wang",
             display_name="王芳",
             expires_at=datetime(2026, 11, 20, 21, 30, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.OwingApplicationsQuery(
+            message_id=_ids(40),
+            operation_id="OWING-2b7d9e4f1a3c",
+            applicant_ref="5d1b3c0e9a7f24681357acef02468ace13579bdf02468ace13579bdf0246a8c1",
+            expires_at=datetime(2026, 11, 23, 13, 0, 10, tzinfo=UTC),
+            **common,
+        ),
+        m.OwingApplications(
+            message_id=_ids(41),
+            operation_id="OWING-2b7d9e4f1a3c",
+            request_id=_ids(40),
+            applications=[
+                m.OwingApplication(
+                    application_no="AH-T0001-20261120-0001",
+                    item_code="HJ-0101",
+                    state="under_review",
+                    submitted_on=date(2026, 11, 21),
+                    supplements=[
+                        m.SupplementDue(
+                            material_code="household-register", due_on=date(2026, 11, 30)
+                        )
+                    ],
+                )
+            ],
+            more=False,
+            expires_at=datetime(2026, 11, 23, 13, 0, 10, tzinfo=UTC),
             **common,
         ),
     ]

@@ -9,15 +9,18 @@ from pydantic import Field, TypeAdapter, ValidationError
 from .. import topics
 from .commands import (
     ApplyConfigBundle,
+    BackInService,
     Command,
     CommandAck,
     FetchDiagnostics,
     LoadResult,
     OpenCompartment,
+    OutOfService,
     RestartKiosk,
     ResyncState,
     RollbackConfigBundle,
     SetPickupCode,
+    UpdateSoftware,
     WithdrawResult,
 )
 from .envelope import (
@@ -36,6 +39,7 @@ from .events import (
     ResultPickedUp,
     ServiceRated,
     Settlement,
+    SoftwareUpdated,
     Status,
     SupplementProvided,
     Telemetry,
@@ -45,6 +49,8 @@ from .requests import (
     ApplicationStatusQuery,
     MaterialsOnFile,
     MaterialsOnFileQuery,
+    OwingApplications,
+    OwingApplicationsQuery,
     StaffSignIn,
     StaffSignInQuery,
 )
@@ -60,6 +66,7 @@ EVENT_TYPES = (
     ServiceRated,
     DepositCollected,
     SupplementProvided,
+    SoftwareUpdated,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (
     LoadResult,
@@ -71,9 +78,17 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RestartKiosk,
     ResyncState,
     FetchDiagnostics,
+    OutOfService,
+    BackInService,
+    UpdateSoftware,
 )
-REQUEST_TYPES = (MaterialsOnFileQuery, ApplicationStatusQuery, StaffSignInQuery)
-RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn)
+REQUEST_TYPES = (
+    MaterialsOnFileQuery,
+    ApplicationStatusQuery,
+    StaffSignInQuery,
+    OwingApplicationsQuery,
+)
+RESPONSE_TYPES = (MaterialsOnFile, ApplicationStatus, StaffSignIn, OwingApplications)
 ALL_TYPES: tuple[type[Message], ...] = (
     Status,
     Telemetry,
@@ -105,6 +120,9 @@ AnyMessage = Annotated[
     | RestartKiosk
     | ResyncState
     | FetchDiagnostics
+    | OutOfService
+    | BackInService
+    | UpdateSoftware
     | CommandAck
     | Settlement
     | MaterialsOnFileQuery
@@ -114,8 +132,11 @@ AnyMessage = Annotated[
     | ApplicationStatus
     | DepositCollected
     | SupplementProvided
+    | SoftwareUpdated
     | StaffSignInQuery
-    | StaffSignIn,
+    | StaffSignIn
+    | OwingApplicationsQuery
+    | OwingApplications,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)

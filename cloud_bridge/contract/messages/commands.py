@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .. import topics
 from .envelope import (
@@ -79,15 +79,27 @@ BundleVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}
 class ApplyConfigBundle(Command):
     """Run a configuration bundle; operation_id is the bundle version.
 
-    The bundle travels in the signed command itself, so the backend's key signs it. `catalog`
-    is a catalog document (terminal/catalog.py checks its shape on the terminal); the terminal
-    applies it atomically, keeps it only if its health check passes, and acks with the
-    configuration version it runs (`result["config_version"]`).
+    The bundle travels in the signed command itself, so the backend's key signs it. Its parts,
+    each optional (an absent part stays as the terminal runs it): `catalog`, a catalog document
+    (terminal/catalog.py checks its shape); `layout`, the locker's compartments as the devices
+    file lists them (id, size, board, channel, door, pulse_ms); `settings`, the settings that
+    may change remotely (terminal/config_bundle.py's allow-list: never keys or the broker).
+    The terminal checks every part, refuses a layout that would orphan a compartment holding
+    something, applies the whole bundle at once, keeps it only if its health check passes,
+    and acks with the configuration version it runs (`result["config_version"]`).
     """
 
     type: Literal["command.apply_config_bundle"] = "command.apply_config_bundle"
     bundle_version: BundleVersion
-    catalog: dict[str, Any]
+    catalog: dict[str, Any] | None = None
+    layout: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
+    settings: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _carries_something(self) -> ApplyConfigBundle:
+        if self.catalog is None and self.layout is None and self.settings is None:
+            raise ValueError("a bundle carries a catalog, a layout or settings")
+        return self
 
 
 class RollbackConfigBundle(Command):
@@ -95,6 +107,28 @@ class RollbackConfigBundle(Command):
 
     type: Literal["command.rollback_config_bundle"] = "command.rollback_config_bundle"
     reason: str = Field(min_length=1, max_length=200)
+
+
+SoftwareVersion = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,39}$")]
+# A release archive larger than this is refused before a byte is fetched.
+MAX_ARCHIVE_BYTES = 1024**3
+
+
+class UpdateSoftware(Command):
+    """Install and run software `version`; operation_id names the rollout.
+
+    The terminal fetches the archive over HTTPS from `archive_url` (a server whose certificate
+    the site CA issued, the terminal showing its own), refuses it unless it is `size_bytes`
+    long and hashes to `sha256` (both signed here with the command), and hands it to its
+    updater (two installed versions, switch, health check, fall back). The ack says the
+    update was accepted; the outcome follows as `event.software_update`.
+    """
+
+    type: Literal["command.update_software"] = "command.update_software"
+    version: SoftwareVersion
+    archive_url: str = Field(max_length=500, pattern=r"^https://[^\s]+$")
+    sha256: Sha256
+    size_bytes: int = Field(ge=1, le=MAX_ARCHIVE_BYTES)
 
 
 class OpenCompartment(Command):
@@ -128,14 +162,77 @@ class FetchDiagnostics(Command):
     type: Literal["command.fetch_diagnostics"] = "command.fetch_diagnostics"
 
 
+class ServiceReason(StrEnum):
+    """Why an operator takes a terminal or a compartment out of service, or puts it back.
+
+    A fixed list, so the fleet can be counted by reason; `other` needs the operator's note.
+    """
+
+    MAINTENANCE = "maintenance"
+    DEVICE_FAULT = "device_fault"
+    CLEANING = "cleaning"
+    SECURITY = "security"
+    SITE_CLOSED = "site_closed"
+    REPAIRED = "repaired"
+    CHECKED = "checked"
+    OTHER = "other"
+
+
+class ServiceHold(StrEnum):
+    """How far an out-of-service goes.
+
+    `closed`: nothing new goes in (no submission, deposit or result load), but a result already
+    inside can still be picked up while the locker is safe. `locked`: nothing goes in or out;
+    a citizen with a pickup code is sent to the counter.
+    """
+
+    CLOSED = "closed"
+    LOCKED = "locked"
+
+
+class _ServiceChange(Command):
+    compartment_id: CompartmentId | None = Field(
+        default=None, description="one compartment; absent: the whole terminal"
+    )
+    reason: ServiceReason
+    note: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _other_needs_a_note(self) -> _ServiceChange:
+        if self.reason == ServiceReason.OTHER and not self.note.strip():
+            raise ValueError("reason 'other' needs a note")
+        return self
+
+
+class OutOfService(_ServiceChange):
+    """Take the whole terminal, or one compartment, out of service until `back_in_service`.
+
+    The terminal keeps it on disk (a restart keeps it), reports it in its telemetry and the
+    kiosk shows it. Sent again with another hold or reason, it replaces the earlier one.
+    """
+
+    type: Literal["command.out_of_service"] = "command.out_of_service"
+    hold: ServiceHold = ServiceHold.CLOSED
+
+
+class BackInService(_ServiceChange):
+    """Put the whole terminal, or one compartment, back in service."""
+
+    type: Literal["command.back_in_service"] = "command.back_in_service"
+
+
 class AckOutcome(StrEnum):
+    """`received` is a stage, sent before the command runs; the others are the final answer."""
+
+    RECEIVED = "received"  # signature and sequence verified, the handler about to run
     DONE = "done"
     REJECTED = "rejected"
     EXPIRED = "expired"
 
 
 class CommandAck(Message):
-    """The terminal's answer to one command; repeated unchanged for a duplicate command."""
+    """The terminal's word on one command: `received` once verified, then its final answer
+    (repeated unchanged for a duplicate command). The backend's command lifecycle follows them."""
 
     channel: ClassVar[str] = topics.ACKS
     type: Literal["command.ack"] = "command.ack"

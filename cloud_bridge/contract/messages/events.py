@@ -8,9 +8,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from .. import topics
+from .commands import ServiceHold, ServiceReason
 from .envelope import (
     BLOB_CHUNK_BYTES,
     MAX_BLOB_BYTES,
@@ -77,6 +78,23 @@ class DeviceHealth(ContractModel):
     )
 
 
+class ServiceEntry(ContractModel):
+    """One out-of-service an operator set: how far it goes, why, since when, by which command."""
+
+    hold: ServiceHold
+    reason: ServiceReason
+    note: str = Field(default="", max_length=200)
+    since: UtcTime
+    command_id: MessageId
+
+
+class ServiceState(ContractModel):
+    """What is out of service on a terminal: the whole of it, and compartments one by one."""
+
+    terminal: ServiceEntry | None = None
+    compartments: dict[CompartmentId, ServiceEntry] = Field(default_factory=dict, max_length=256)
+
+
 class Telemetry(Message):
     """Periodic health report of a terminal."""
 
@@ -91,6 +109,8 @@ class Telemetry(Message):
     disk_free_bytes: int | None = Field(default=None, ge=0)
     disk_total_bytes: int | None = Field(default=None, ge=0)
     config_version: str | None = Field(default=None, max_length=64)
+    # What an operator has taken out of service (None from a terminal that predates it).
+    service: ServiceState | None = None
 
 
 # ---------------------------------------------------------------- events
@@ -215,15 +235,32 @@ class SupplementProvided(_Event):
     """A citizen brought materials an application still owed (容缺), at any terminal.
 
     operation_id is `SUP-` + random hex, fixed when queued. The citizen proved the application
-    with its number and the phone number's last 4 digits (as in `request.application_status`);
-    the backend checks the tail again and takes only materials the application still owes.
+    one of two ways, and the event carries exactly one proof: the application number and the
+    phone number's last 4 digits (`phone_tail`, as in `request.application_status`), or their
+    ID card and live face check (`applicant_ref`, the card's digest as in
+    `request.owing_applications`, with the face check's `identity`). The backend checks the
+    proof again and takes only materials the application still owes.
     """
 
     type: Literal["event.supplement_provided"] = "event.supplement_provided"
     application_no: ApplicationNo
-    phone_tail: str = Field(pattern=r"^[0-9]{4}$", repr=False)
+    phone_tail: str | None = Field(default=None, pattern=r"^[0-9]{4}$", repr=False)
+    applicant_ref: Sha256 | None = Field(
+        default=None, repr=False, description="applicant_ref.digest(...) of the card read"
+    )
+    identity: IdentityDecision | None = None
     materials: list[MaterialRef] = Field(min_length=1, max_length=20)
     provided_at: UtcTime
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> SupplementProvided:
+        if (self.phone_tail is None) == (self.applicant_ref is None):
+            raise ValueError("give either phone_tail or applicant_ref")
+        if (self.applicant_ref is None) != (self.identity is None):
+            raise ValueError("applicant_ref comes with identity, and only with it")
+        if self.identity is not None and not self.identity.verified:
+            raise ValueError("identity is not verified")
+        return self
 
 
 class ResultPickedUp(_Event):
@@ -270,6 +307,22 @@ class Alarm(_Event):
     compartment_id: CompartmentId | None = None
     detail: str = Field(max_length=500)
     raised_at: UtcTime
+
+
+class SoftwareUpdated(_Event):
+    """How a software update ended on the terminal; operation_id is the UpdateSoftware's.
+
+    `ok`: the terminal runs `version` and its health check passed. Otherwise `detail` says why
+    (the archive was refused, or the new version failed its health check and `rolled_back` to
+    `running`).
+    """
+
+    type: Literal["event.software_update"] = "event.software_update"
+    version: str = Field(max_length=40)
+    ok: bool
+    running: str | None = Field(default=None, max_length=40)
+    rolled_back: bool = False
+    detail: str = Field(default="", max_length=500)
 
 
 class RatingReason(StrEnum):

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .. import topics
 from .envelope import (
@@ -97,6 +97,25 @@ class SupplementDue(ContractModel):
     due_on: date
 
 
+# The office's fixed list of why it asks for a material (补正); the terminal words each code
+# from its own catalogs, and staff free text never travels.
+SupplementReason = Literal[
+    "missing_material", "unclear_scan", "expired_document", "incomplete_form"
+]
+
+
+class RequestedMaterial(ContractModel):
+    """A material staff asked for in a supplement request (补正), not brought yet.
+
+    One of the item's materials, with the reason from the office's fixed list. Bringing it at
+    any terminal (`event.supplement_provided`) is how the applicant answers; once every material
+    of the request has arrived, the case's deadline clock restarts by itself.
+    """
+
+    material_code: MaterialCode
+    reason: SupplementReason
+
+
 class ApplicationStatus(Message):
     """The answer to one `request.application_status`; `found` false says nothing more."""
 
@@ -111,6 +130,12 @@ class ApplicationStatus(Message):
     submitted_on: date | None = None
     promised_by: date | None = None
     supplements: list[SupplementDue] = Field(default_factory=list, max_length=50)
+    requested: list[RequestedMaterial] = Field(
+        default_factory=list,
+        max_length=20,
+        description="materials a supplement request asks for, not brought yet"
+        " (only while `state` is supplement_needed)",
+    )
     pickup_terminal_id: TerminalId | None = None
     expires_at: UtcTime
 
@@ -138,4 +163,62 @@ class StaffSignIn(Message):
     accepted: bool
     username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
     display_name: str | None = Field(default=None, max_length=64)
+    expires_at: UtcTime
+
+
+# How many applications one `response.owing_applications` lists at most: a person rarely has
+# more than one or two open, and a longer list would not fit a kiosk page either.
+MAX_OWING_APPLICATIONS = 10
+
+
+class OwingApplicationsQuery(Message):
+    """Which applications of the citizen at the card reader still owe materials?
+
+    Asked only after the card was read and the live face matched its photo; the applicant is
+    named by `applicant_ref.digest(...)`, never by the number.
+    """
+
+    channel: ClassVar[str] = topics.REQUESTS
+    type: Literal["request.owing_applications"] = "request.owing_applications"
+    operation_id: OperationId
+    applicant_ref: Sha256 = Field(repr=False, description="applicant_ref.digest(...) of the card")
+    expires_at: UtcTime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+class OwingApplication(ContractModel):
+    """One open application of the applicant that still owes materials: no person named.
+
+    `supplements` are the materials tolerated missing (容缺) with their last day, `requested`
+    those a staff supplement request (补正) asks for, as in `response.application_status`.
+    """
+
+    application_no: ApplicationNo
+    item_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    state: CitizenState
+    submitted_on: date
+    supplements: list[SupplementDue] = Field(default_factory=list, max_length=50)
+    requested: list[RequestedMaterial] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _owes_something(self) -> OwingApplication:
+        if not self.supplements and not self.requested:
+            raise ValueError("an owing application owes at least one material")
+        return self
+
+
+class OwingApplications(Message):
+    """The answer to one `request.owing_applications`: the earliest due first, at most
+    `MAX_OWING_APPLICATIONS`; `more` says others owe too. An empty list when none owes."""
+
+    channel: ClassVar[str] = topics.RESPONSES
+    type: Literal["response.owing_applications"] = "response.owing_applications"
+    operation_id: OperationId
+    request_id: MessageId
+    applications: list[OwingApplication] = Field(
+        default_factory=list, max_length=MAX_OWING_APPLICATIONS
+    )
+    more: bool = False
     expires_at: UtcTime
