@@ -122,8 +122,10 @@ class UpstreamHandlers:
         )
         session.add(app)
         hashes = [x.sha256 for x in msg.materials]
-        query = select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified.is_(True))
-        verified = set(session.scalars(query)) if hashes else set()
+        verified: set[str] = set()
+        if hashes:  # built only when asked: the IN clause cost more than the rest of a handler
+            query = select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified.is_(True))
+            verified = set(session.scalars(query))
         # Not flushed here: ingest flushes the application before the rows pointing at it.
         self.reuse.record_submission(session, app, msg, verified)
         self._workflow(session, after).submitted(app)

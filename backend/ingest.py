@@ -26,10 +26,10 @@ from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
+from .flushing import flush_parents_first
 from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
     Application,
-    Base,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
@@ -112,37 +112,6 @@ def _peek_message_id(payload: bytes) -> str | None:
 # chunks, which assemble from earlier chunks; acks; locker events; requests) keeps a savepoint
 # of its own, and before it the batch so far is flushed, so it reads what came before it.
 _TOGETHER = (m.ApplicationSubmitted, m.ServiceRated)
-
-
-# Each table with the tables its foreign keys point at, parents before children.
-_PARENTS = {
-    t: {fk.column.table for fk in t.foreign_keys} - {t} for t in Base.metadata.sorted_tables
-}
-
-
-def flush_parents_first(session: Session) -> None:
-    """Flush, inserting rows of a table before the rows that point at them.
-
-    The models have no relationship(), so the unit of work does not order inserts by foreign
-    key: an application and the history row pointing at it may go in either order. Rows of a
-    table pointing at another table with rows pending wait out of the session for the next
-    round; an application with its history, materials and SMS takes two rounds.
-    """
-    pending = list(session.new)
-    tables = {type(o).__table__ for o in pending}
-    level: dict[Any, int] = {}
-    for table in _PARENTS:
-        if table in tables:
-            parents = _PARENTS[table] & tables
-            level[table] = 1 + max((level[t] for t in parents), default=-1)
-    for round_ in range(max(level.values(), default=0)):
-        held = [o for o in pending if level[type(o).__table__] > round_]
-        for obj in held:
-            session.expunge(obj)
-        session.flush()
-        session.add_all(held)
-        pending = held
-    session.flush()
 
 
 def _add_to_counter(session: Session, name: str, n: int) -> None:

@@ -44,10 +44,14 @@ class MqttSettings:
     shared_group: str | None = topics.SHARED_GROUP
     session_expiry_s: int = 7 * 86_400
     keepalive_s: int = 30
-    batch_max: int = 200
+    # Past about 50 a batch costs no less CPU per message, only more time per commit
+    # (benchmarks: 218 us/message at 50, 232 at 200, 245 at 1,000; 14 / 60 / 560 ms a batch).
+    batch_max: int = 100
     resend_every_s: float = 60.0
-    reconnect_min_s: int = 1
-    reconnect_max_s: int = 10
+    # A worker is one of few clients of its broker: after a broker restart it is back within
+    # 2 s, since terminals that reconnected first send into the gap until it subscribes.
+    reconnect_min_s: float = 0.25
+    reconnect_max_s: float = 2.0
     # The worker's certificate, key and the site CA; there is no plain connection.
     tls: ClientTls | None = None
     # A message whose ingest raises is tried this often (pausing longer each time), then kept

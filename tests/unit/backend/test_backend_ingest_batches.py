@@ -48,17 +48,35 @@ def test_clean_batch_is_applied_together_with_one_insert_per_table(backend):
 
     assert result.stored == 50
     assert [i.outcome for i in result.receipts[TERMINAL]] == ["stored"] * 50
-    # Together: no savepoint per message, and a table keyed by its own values takes its rows in
-    # one statement (rows with a generated id go one by one on SQLite: the ORM reads each id).
+    # Together: no savepoint per message, and every table takes the batch's rows in one
+    # statement, rows with an id the database generates (history, materials, SMS) too.
     assert statements.count("SAVEPOINT") == 0
-    assert statements.count("INSERT INTO applications") == 1
-    assert statements.count("INSERT INTO processed_messages") == 1
+    for table in ("applications", "processed_messages", "materials", "workflow_history"):
+        assert statements.count(f"INSERT INTO {table}") == 1, table
+    assert statements.count("INSERT INTO notifications") == 1
     assert statements.count("SELECT applications") == 1  # one look-up for the whole batch
     assert backend.count(Application) == 51
     assert backend.count(Material) == 51
     assert backend.count(WorkflowHistory) == 51
     assert backend.count(ProcessedMessage) == 51
     assert len(backend.sms("submitted")) == 51
+    # What went in without the ORM is what the ORM would have written, defaults included.
+    with backend.db.transaction() as s:
+        history = s.scalars(
+            select(WorkflowHistory).where(WorkflowHistory.application_no == _no(7))
+        ).one()
+        sms = s.scalars(select(NotificationRow).where(NotificationRow.application_no == _no(7)))
+        sms = sms.one()
+        ids = list(s.scalars(select(WorkflowHistory.id)))
+    assert (history.to_state, history.actor) == ("submitted", f"terminal:{TERMINAL}")
+    assert history.at is not None and history.note.startswith("item ")
+    assert (sms.kind, sms.state, sms.attempts, sms.params["no"]) == (
+        "submitted",
+        "queued",
+        0,
+        _no(7),
+    )
+    assert len(set(ids)) == 51 and None not in ids
 
 
 def test_a_refused_message_sends_its_batch_apart_and_only_it_is_refused(backend, caplog):
