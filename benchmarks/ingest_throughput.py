@@ -11,8 +11,9 @@ with its load, so the CPU time each side spent per event is printed too (the wor
 subscribed to stopped, mosquitto_sub's whole run): that figure barely moves with load.
 
 A broker-free figure comes first: the same events through `Ingest.handle_batch` in batches of
-200, applied together (the normal path) and apart (a savepoint per message, the path a batch
-takes when one of its messages fails), to show what batching is worth.
+the worker's `batch_max`, applied together (the normal path) and apart (a savepoint per
+message, the path a batch takes when one of its messages fails), to show what batching is
+worth.
 
     .venv/bin/python benchmarks/ingest_throughput.py [N] [WORKERS ...]
 """
@@ -40,12 +41,13 @@ from allhours.postgres import PostgresError, PrivatePostgres
 from backend import ingest as ingest_module
 from backend.db import Database
 from backend.enrollment import worker_identity
+from backend.mqtt import MqttSettings
 from backend.service import BackendService
 from cloud_bridge.contract import signing
 from cloud_bridge.contract.signing import TerminalSigner
 from provisioning.authority import BACKEND, SiteAuthority
 
-BATCH = 200
+BATCH = MqttSettings().batch_max  # the size a loaded worker's batches reach
 
 
 class _Discard:
