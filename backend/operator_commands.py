@@ -2,11 +2,11 @@
 resync its state, fetch its diagnostics.
 
 Each is a signed command (ADR 0007) written to the commands table with the signed-in operator
-and the reason, published after commit, and followed like every command: pending until the
-terminal acks, then done (with what it reported: the door's state, the diagnostics...),
-rejected (the terminal's words: capped, unknown compartment...) or expired. A terminal offline
-gets it when it reconnects if it has not expired; the backend re-sends pending commands after
-its own restart (`commands.resend_pending`).
+and the reason, published after commit, and followed like every command (backend/commands.py):
+queued, sent, delivered, then done (with what it reported: the door's state, the
+diagnostics...), failed (the terminal's words: capped, unknown compartment...) or expired. A
+terminal offline gets it when it reconnects if it has not expired; the backend re-sends open
+commands after its own restart (`commands.resend_open`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
 from . import commands
 from .commands import CommandPublisher
 from .db import Database
-from .models import CommandRow, Terminal, utcnow
+from .models import Terminal, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,12 @@ KINDS: dict[str, type[m.Command]] = {
     "restart_kiosk": m.RestartKiosk,
     "resync_state": m.ResyncState,
     "fetch_diagnostics": m.FetchDiagnostics,
+    "out_of_service": m.OutOfService,
+    "back_in_service": m.BackInService,
 }
+# Out of service and back stay wanted while a terminal is away: it gets them when it returns.
+SERVICE_TTL = timedelta(hours=24)
+SERVICE_KINDS = (m.OutOfService, m.BackInService)
 
 
 class CommandRefused(ValueError):
@@ -54,11 +57,13 @@ class OperatorCommands:
         publisher: CommandPublisher,
         clock: Callable[[], datetime] = utcnow,
         ttl: timedelta = OPERATOR_TTL,
+        service_ttl: timedelta = SERVICE_TTL,
     ):
         self.db = db
         self.publisher = publisher
         self.clock = clock
         self.ttl = ttl
+        self.service_ttl = service_ttl
 
     def issue(
         self,
@@ -67,24 +72,41 @@ class OperatorCommands:
         by: str,
         reason: str,
         compartment_id: str | None = None,
+        service_reason: str | None = None,
+        hold: str | None = None,
     ) -> m.Command:
+        """Send one command. `reason` is the operator's words, kept with every command; out of
+        service and back also take `service_reason` from the fixed list (m.ServiceReason), with
+        `reason` as its note, and out of service a `hold` (closed, the default, or locked)."""
         cls = KINDS.get(kind)
         if cls is None:
             raise CommandRefused(f"unknown command {kind!r}; one of {', '.join(KINDS)}")
+        service = cls in SERVICE_KINDS
         fields: dict[str, Any] = {}
         if cls is m.OpenCompartment:
             if not compartment_id:
                 raise CommandRefused("open_compartment needs a compartment_id")
             fields["compartment_id"] = compartment_id
-        elif compartment_id:
+        elif compartment_id and not service:
             raise CommandRefused(f"{kind} takes no compartment_id")
         if cls in (m.OpenCompartment, m.RestartKiosk):
             fields["reason"] = reason
+        if service:
+            if not service_reason:
+                reasons = ", ".join(r.value for r in m.ServiceReason)
+                raise CommandRefused(f"{kind} needs a service_reason; one of {reasons}")
+            fields.update(reason=service_reason, note=reason, compartment_id=compartment_id)
+            if hold is not None:
+                if cls is not m.OutOfService:
+                    raise CommandRefused(f"{kind} takes no hold")
+                fields["hold"] = hold
+        elif service_reason is not None or hold is not None:
+            raise CommandRefused(f"{kind} takes no service_reason or hold")
         try:
             command = cls(
                 terminal_id=terminal_id,
                 operation_id=f"OPS-{m.new_message_id()[:12]}",
-                expires_at=self.clock() + self.ttl,
+                expires_at=self.clock() + (self.service_ttl if service else self.ttl),
                 **fields,
             )
         except ValidationError as exc:
@@ -98,35 +120,7 @@ class OperatorCommands:
             row.issued_by, row.note = by, reason
         try:
             self.publisher.publish(command)
-        except Exception:  # the row stays pending; resend_pending() publishes it again
+        except Exception:  # the row stays queued; resend_open() publishes it again
             log.exception("publishing operator command %s failed", command.message_id)
         log.info("%s sent %s to %s: %s", by, kind, terminal_id, reason)
         return command
-
-
-def command_view(row: CommandRow) -> dict[str, Any]:
-    return {
-        "command_id": row.command_id,
-        "terminal_id": row.terminal_id,
-        "type": row.type,
-        "operation_id": row.operation_id,
-        "status": row.status,
-        "detail": row.detail,
-        "result": row.result or {},
-        "issued_by": row.issued_by,
-        "note": row.note,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat(),
-        "acked_at": row.acked_at.isoformat() if row.acked_at else None,
-    }
-
-
-def terminal_commands(session: Session, terminal_id: str, limit: int = 100) -> list[dict]:
-    """Every command of one terminal, newest first, with its state and what the terminal said."""
-    rows = session.scalars(
-        select(CommandRow)
-        .where(CommandRow.terminal_id == terminal_id)
-        .order_by(CommandRow.created_at.desc())
-        .limit(limit)
-    )
-    return [command_view(r) for r in rows]
