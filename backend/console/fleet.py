@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
+from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.messages import SERVICE_TZ
 
+from .. import commands as command_lifecycle
 from ..alarms import AlarmAlreadyCleared, AlarmNotFound, alarm_trail, list_alarms
 from ..auth.guard import allowed
 from ..auth.roles import Permission
 from ..fleet import list_terminals
-from ..models import CommandRow, utcnow
+from ..models import utcnow
 
 if TYPE_CHECKING:
     from ..service import BackendService
@@ -50,6 +51,16 @@ def _local(at: datetime | str | None) -> str:
     return at.astimezone(SERVICE_TZ).strftime("%m-%d %H:%M:%S")
 
 
+def command_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Commands (commands.view) with what the command table shows: kind, local times, result."""
+    for r in rows:
+        r["kind"] = r["type"].removeprefix("command.")
+        for stage in ("created", "sent", "delivered", "finished"):
+            r[f"{stage}_local"] = _local(r[f"{stage}_at"])
+        r["result_text"] = ", ".join(f"{k}: {v}" for k, v in r["result"].items())
+    return rows
+
+
 def _row(t: dict[str, Any]) -> dict[str, Any]:
     """One dashboard row from the API's view of a terminal."""
     telemetry = t["telemetry"] or {}
@@ -58,6 +69,10 @@ def _row(t: dict[str, Any]) -> dict[str, Any]:
     compartments = telemetry.get("compartments") or {}
     free = compartments.get("empty", 0)
     printer = devices.get("printer") or {}
+    service = telemetry.get("service") or {}
+    whole = service.get("terminal")
+    if whole:
+        whole = whole | {"since_local": _local(whole.get("since"))}
     return {
         "terminal_id": t["terminal_id"],
         "status": t["status"],
@@ -70,6 +85,9 @@ def _row(t: dict[str, Any]) -> dict[str, Any]:
         "in_use": sum(compartments.get(state, 0) for state in IN_USE),
         "alarms": len(t["open_alarms"]),
         "backlog": telemetry.get("outbox_backlog"),
+        # What an operator took out of service, as the terminal last reported it.
+        "out_of_service": whole,
+        "held": service.get("compartments") or {},
         "version": t["software_version"] or "",
         "last_heard": _local(t["last_heard_at"]),
         "offline_since": _local(t["offline_since"]),
@@ -125,20 +143,7 @@ def _terminal_page(
                 e | {"at_local": _local(e["at"])}
                 for e in alarm_trail(session, terminal_id, a["operation_id"])
             ]
-        commands = [
-            {
-                "type": c.type,
-                "status": c.status,
-                "detail": c.detail,
-                "created_local": _local(c.created_at),
-            }
-            for c in session.scalars(
-                select(CommandRow)
-                .where(CommandRow.terminal_id == terminal_id)
-                .order_by(CommandRow.created_at.desc())
-                .limit(50)
-            )
-        ]
+        commands = command_rows(command_lifecycle.listing(session, terminal_id, limit=50))
     t = found[0]
     return render(
         request,
@@ -150,6 +155,8 @@ def _terminal_page(
         history=history,
         alarms=[a for a in history if a["state"] != "cleared"],
         commands=commands,
+        service_reasons=[r.value for r in m.ServiceReason],
+        service_holds=[h.value for h in m.ServiceHold],
         back=f"/console/fleet/terminals/{terminal_id}",
         **({"done": _done(request), "error": None} | extra),
     )
@@ -159,6 +166,31 @@ def _terminal_page(
 def fleet(request: Request, _who: FleetReader) -> Response:
     """Every terminal at a glance, and the open alarms."""
     return _page(request)
+
+
+@router.get("/commands")
+def fleet_commands(request: Request, _who: FleetReader, state: str = "") -> Response:
+    """Every terminal's commands, newest first, filtered by state, with the count of each."""
+    from .pages import render
+
+    chosen = state or None
+    with _service(request).db.transaction() as session:
+        counts = command_lifecycle.counts(session)
+        try:
+            rows = command_rows(command_lifecycle.listing(session, state=chosen))
+        except ValueError:
+            chosen, rows = None, []
+    bad = state != "" and chosen is None
+    return render(
+        request,
+        "fleet_all_commands.html",
+        422 if bad else 200,
+        rows=rows,
+        states=command_lifecycle.STATES,
+        counts=counts,
+        chosen=chosen,
+        error=("fleet.commands.bad_state", {}) if bad else None,
+    )
 
 
 @router.get("/terminals/{terminal_id}")

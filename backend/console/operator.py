@@ -15,10 +15,16 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..auth.guard import allowed
 from ..auth.roles import Permission
+from ..commands import listing
 from ..models import Terminal
-from ..operator_commands import KINDS, CommandRefused, OperatorCommands, UnknownTerminal
-from ..operator_commands import terminal_commands as rows_of
-from .fleet import _local
+from ..operator_commands import (
+    KINDS,
+    SERVICE_KINDS,
+    CommandRefused,
+    OperatorCommands,
+    UnknownTerminal,
+)
+from .fleet import command_rows
 
 if TYPE_CHECKING:
     from ..service import BackendService
@@ -39,12 +45,7 @@ def _page(request: Request, terminal_id: str, status_code: int = 200, **extra: A
 
     with _service(request).db.transaction() as session:
         known = session.get(Terminal, terminal_id) is not None
-        rows = rows_of(session, terminal_id) if known else []
-    for r in rows:
-        r["kind"] = r["type"].removeprefix("command.")
-        r["created_local"] = _local(r["created_at"])
-        r["acked_local"] = _local(r["acked_at"])
-        r["result_text"] = ", ".join(f"{k}: {v}" for k, v in r["result"].items())
+        rows = command_rows(listing(session, terminal_id, limit=100)) if known else []
     done = "fleet.commands.sent" if request.query_params.get("done") == "sent" else None
     return render(
         request,
@@ -52,7 +53,7 @@ def _page(request: Request, terminal_id: str, status_code: int = 200, **extra: A
         status_code if known else 404,
         terminal_id=terminal_id if known else None,
         rows=rows,
-        kinds=list(KINDS),
+        kinds=[k for k, cls in KINDS.items() if cls not in SERVICE_KINDS],
         **({"done": done, "error": None} | extra),
     )
 
@@ -72,7 +73,11 @@ def send(
     command: Annotated[str, Form(max_length=32)],
     reason: Annotated[str, Form(max_length=200)] = "",
     compartment_id: Annotated[str, Form(max_length=16)] = "",
+    service_reason: Annotated[str, Form(max_length=32)] = "",
+    hold: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
+    """Send one command; out of service and back (the terminal page's forms) also carry the
+    reason from the fixed list and, for out of service, the hold."""
     if not TERMINAL_ID.fullmatch(terminal_id):
         return _page(request, "-", 404)
     if not reason.strip():
@@ -80,7 +85,13 @@ def send(
     service = _service(request)
     try:
         OperatorCommands(service.db, service).issue(
-            terminal_id, command, who.staff.username, reason.strip(), compartment_id or None
+            terminal_id,
+            command,
+            who.staff.username,
+            reason.strip(),
+            compartment_id.strip() or None,
+            service_reason=service_reason or None,
+            hold=hold or None,
         )
     except UnknownTerminal:
         return _page(request, terminal_id, 404)
