@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -22,7 +22,7 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 from provisioning.tls import ClientTls
 
-from .commands import CommandPublisher, resend_pending
+from .commands import CommandPublisher, mark_sent, resend_open
 from .ingest import Ingest, IngestResult, failure_kind
 from .ingest_lag import IngestLag
 from .schedule import ClusterLease
@@ -95,6 +95,13 @@ class BackendMqtt:
         self._generation = 0
         self._worker: threading.Thread | None = None
         self._started = False
+        # PUBACKs of commands: the message id of each publish in flight (None: not a command),
+        # PUBACKs that beat publish() back to its caller, and the commands the broker took,
+        # recorded as sent by the ingest worker (the network thread never waits on the database).
+        self._puback_lock = threading.Lock()
+        self._in_flight: dict[int, str | None] = {}
+        self._early_pubacks: dict[int, int] = {}
+        self._sent: list[tuple[str, datetime]] = []
         # The periodic republish of unacknowledged commands runs on one worker of the cluster
         # (None: another link of this worker runs it, BrokerLinks).
         self.resend_lease: ClusterLease | None = ClusterLease(
@@ -115,6 +122,7 @@ class BackendMqtt:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
 
     # ------------------------------------------------------------ life cycle
 
@@ -150,6 +158,7 @@ class BackendMqtt:
             self._worker = None
         self.client.disconnect()
         self.client.loop_stop()
+        self._record_sent()  # the PUBACKs that came in while the worker was finishing
         self._subscribed.clear()
         self._started = False
         try:
@@ -180,7 +189,7 @@ class BackendMqtt:
     def publish(self, message: m.Message) -> None:
         """Publish a command or receipt at QoS 1; commands carry a Message Expiry Interval."""
         body, props = self.signed(message)
-        self.send(message.topic(), body, props)
+        self.send(message.topic(), body, props, _command_id(message))
 
     def signed(self, message: m.Message) -> tuple[bytes, Properties]:
         """The message's bytes and PUBLISH properties: signature, sequence, expiry."""
@@ -193,10 +202,49 @@ class BackendMqtt:
         body = message.encode()
         return body, self.signing.properties(message, body, props)
 
-    def send(self, topic: str, body: bytes, props: Properties) -> None:
-        """Publish signed bytes at QoS 1 on this link."""
+    def send(
+        self, topic: str, body: bytes, props: Properties, command_id: str | None = None
+    ) -> None:
+        """Publish signed bytes at QoS 1 on this link; a command's PUBACK marks it sent."""
         # While disconnected paho keeps QoS 1 messages and sends them on reconnect.
-        self.client.publish(topic, body, qos=1, properties=props)
+        info = self.client.publish(topic, body, qos=1, properties=props)
+        # Not under paho's lock: on_publish runs holding it, and would wait for ours.
+        with self._puback_lock:
+            early = self._early_pubacks.pop(info.mid, None)
+            if early is None:
+                self._in_flight[info.mid] = command_id
+        if early is not None:
+            self._took(command_id, early)
+
+    def _on_publish(self, _client, _userdata, mid, reason_code, _properties) -> None:
+        with self._puback_lock:
+            if mid not in self._in_flight:
+                self._early_pubacks[mid] = reason_code.value
+                return
+            command_id = self._in_flight.pop(mid)
+        self._took(command_id, reason_code.value)
+
+    def _took(self, command_id: str | None, reason: int) -> None:
+        if command_id is None:
+            return
+        # Success only: "no matching subscribers" (16) means the broker dropped it (a terminal
+        # with no session there yet, or another region's broker); it stays queued.
+        if reason != 0:
+            log.debug("broker did not take command %s (reason %d)", command_id, reason)
+            return
+        with self._puback_lock:
+            self._sent.append((command_id, m.utcnow()))
+
+    def _record_sent(self) -> None:
+        with self._puback_lock:
+            sent, self._sent = self._sent, []
+        if sent:
+            try:
+                mark_sent(self.ingest.db, sent)
+            except Exception:
+                log.exception("recording %d commands as sent failed", len(sent))
+                with self._puback_lock:
+                    self._sent[:0] = sent
 
     # ------------------------------------------------------------ paho callbacks
 
@@ -276,9 +324,10 @@ class BackendMqtt:
                 try:
                     lease = self.resend_lease
                     if (lease is not None and lease.hold()) or reconnected:
-                        resend_pending(self.ingest.db, self.resender)
+                        resend_open(self.ingest.db, self.resender)
                 except Exception:
-                    log.exception("republishing pending commands failed")
+                    log.exception("republishing open commands failed")
+            self._record_sent()
             batch = self._take()
             if batch:
                 self.lag.taking(batch[0].received_at)
@@ -395,7 +444,7 @@ class BrokerLinks:
             return
         body, props = self.links[0].signed(message)  # one sequence number, however many brokers
         for link in self.links:
-            link.send(message.topic(), body, props)
+            link.send(message.topic(), body, props, _command_id(message))
 
     def ingest_health(self) -> dict[str, object]:
         """The worst lag and the whole queue over the brokers, and each broker's own report."""
@@ -418,3 +467,7 @@ class BrokerLinks:
             for link, report in zip(self.links, reports, strict=True)
         }
         return merged
+
+
+def _command_id(message: m.Message) -> str | None:
+    return message.message_id if isinstance(message, m.Command) else None
