@@ -2,14 +2,18 @@
 
 Each pass (once per cluster, in the scheduled-jobs worker):
 
-1. Every case's colour today, by its promised day and by its owed (容缺) materials.
-2. An open escalation whose case no longer has its colour (done, paused, or a worse colour
-   now) is resolved.
-3. A case with a colour and no open escalation of it gets one at the clerk's level: its holder
-   is notified, or every active clerk while nobody holds it.
+1. Every case's colour today, by its promised day, by the due day of its earliest step not
+   done yet (受理, 审核, 决定, 出件) and by its owed (容缺) materials.
+2. An open escalation whose case no longer has its colour for that step (done, paused, a worse
+   colour now, or the next step's) is resolved.
+3. A case with a colour and no open escalation of it (per step) gets one at the clerk's level:
+   its holder is notified, or every active clerk while nobody holds it.
 4. A yellow or red escalation with nothing done on the case (no step, no action) for
    `supervisor_after` goes to the supervisors: one more escalation, and each active
    supervisor is notified.
+
+So a case raises at most one escalation, and each person at most one notice, per colour, step
+and level while it lasts.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 from cloud_bridge.contract.messages import SERVICE_TZ
 
 from .auth.roles import Permission, Role, permissions_of
-from .console.deadlines import OPEN_STATES, Colour, bounds, where_colour
+from .console.deadlines import OPEN_STATES, STEP_STATES, Colour, bounds, where_colour
 from .db import Database
 from .models import (
     Application,
@@ -33,6 +37,7 @@ from .models import (
     Escalation,
     StaffAccount,
     StaffAction,
+    StepDeadline,
     WorkflowHistory,
 )
 from .notifications import staff as notices
@@ -41,7 +46,7 @@ from .workdays import WorkingDayCalendar
 log = logging.getLogger(__name__)
 
 CLERK, SUPERVISOR = "clerk", "supervisor"
-DEADLINE, OWED = "deadline", "owed"
+DEADLINE, OWED, STEP = "deadline", "owed", "step"
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,16 @@ class Escalations:
                     Escalation.colour,
                     Escalation.level,
                     Escalation.cause,
+                    Escalation.step,
                     Escalation.raised_at,
                 ).where(Escalation.resolved_at.is_(None))
             ).all()
-            gone = [
-                r.id for r in every_open if colours.get(r.application_no, (None,))[0] != r.colour
-            ]
+
+            def lasts(r) -> bool:  # the case still has this colour, earned by this step
+                now_is = colours.get(r.application_no)
+                return now_is is not None and (now_is[0], now_is[3]) == (r.colour, r.step)
+
+            gone = [r.id for r in every_open if not lasts(r)]
             for i in range(0, len(gone), 500):
                 session.execute(
                     update(Escalation)
@@ -98,22 +107,29 @@ class Escalations:
             resolved = len(gone)
             closed = set(gone)
             open_rows = [r for r in every_open if r.id not in closed]
-            held = {(r.application_no, r.colour, r.level) for r in open_rows}
+            held = {(r.application_no, r.colour, r.level, r.step) for r in open_rows}
             people = _people(session)
-            for no, (colour, cause, holder_id) in sorted(colours.items()):
-                if (no, colour.value, CLERK) in held:
+            for no, (colour, cause, holder_id, step) in sorted(colours.items()):
+                if (no, colour.value, CLERK, step) in held:
                     continue
                 session.add(
                     Escalation(
-                        application_no=no, colour=colour, level=CLERK, cause=cause, raised_at=now
+                        application_no=no,
+                        colour=colour,
+                        level=CLERK,
+                        cause=cause,
+                        step=step,
+                        raised_at=now,
                     )
                 )
                 raised += 1
                 to = [holder_id] if holder_id is not None else people[Role.CLERK]
-                notified += notices.notify(session, to, "escalation.clerk", no, colour, now)
+                notified += notices.notify(
+                    session, to, "escalation.clerk", no, colour, now, step=step
+                )
             due = now - self.settings.supervisor_after
             for row in open_rows:
-                key = (row.application_no, row.colour, SUPERVISOR)
+                key = (row.application_no, row.colour, SUPERVISOR, row.step)
                 if (
                     row.level != CLERK
                     or row.colour not in self.settings.to_supervisor
@@ -128,6 +144,7 @@ class Escalations:
                         colour=row.colour,
                         level=SUPERVISOR,
                         cause=row.cause,
+                        step=row.step,
                         raised_at=now,
                     )
                 )
@@ -140,17 +157,23 @@ class Escalations:
                     row.application_no,
                     row.colour,
                     now,
+                    step=row.step,
                 )
         result = PassResult(raised, to_supervisor, resolved, notified)
         if raised or to_supervisor or resolved:
             log.info("escalations: %s", result)
         return result
 
-    def _colours(self, session: Session, today) -> dict[str, tuple[Colour, str, int | None]]:
-        """Each coloured case: its colour, what earned it, and who holds it."""
-        out: dict[str, tuple[Colour, str, int | None]] = {}
+    def _colours(
+        self, session: Session, today
+    ) -> dict[str, tuple[Colour, str, int | None, str | None]]:
+        """Each coloured case: its colour, what earned it, who holds it, and the step whose
+        deadline earned it (None: the whole promise or an owed material)."""
+        out: dict[str, tuple[Colour, str, int | None, str | None]] = {}
         ranges = bounds(self.calendar, today)
         open_states = {s.value for s in OPEN_STATES}
+        step_states = {s.value for s in STEP_STATES}
+        stepped: dict[Colour, list[str]] = {}
         for colour in Colour:
             first, end = ranges[colour]
             query = (
@@ -172,7 +195,29 @@ class Escalations:
                 by_promise = (
                     status in open_states and promised_by is not None and first <= promised_by < end
                 )
-                out[no] = (colour, DEADLINE if by_promise else OWED, holder_id)
+                out[no] = (colour, DEADLINE if by_promise else OWED, holder_id, None)
+                if status in step_states:
+                    stepped.setdefault(colour, []).append(no)
+        # The earliest open step of each coloured case: the one a notice names when its day
+        # earns the colour (a rule's cap of one notice per case, step and level).
+        for colour, numbers in stepped.items():
+            first, end = ranges[colour]
+            for i in range(0, len(numbers), 500):
+                rows = session.execute(
+                    select(StepDeadline.application_no, StepDeadline.step, StepDeadline.due_on)
+                    .where(
+                        StepDeadline.application_no.in_(numbers[i : i + 500]),
+                        StepDeadline.done_at.is_(None),
+                    )
+                    .order_by(StepDeadline.application_no, StepDeadline.due_on)
+                ).all()
+                earliest: dict[str, tuple[str, object]] = {}
+                for no, step, due_on in rows:
+                    earliest.setdefault(no, (step, due_on))
+                for no, (step, due_on) in earliest.items():
+                    if first <= due_on < end:
+                        c, cause, holder_id, _ = out[no]
+                        out[no] = (c, cause if cause == DEADLINE else STEP, holder_id, step)
         return out
 
 
@@ -224,6 +269,7 @@ def board(session: Session, limit: int = 200) -> list[dict]:
             "colour": e.colour,
             "level": e.level,
             "cause": e.cause,
+            "step": e.step,
             "raised_at": e.raised_at,
             "item_code": item,
             "status": status,

@@ -73,7 +73,7 @@ class Application(Base):
 
     application_no: Mapped[str] = mapped_column(String(64), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
-    item_code: Mapped[str] = mapped_column(String(32))
+    item_code: Mapped[str] = mapped_column(String(32), index=True)  # a queue filter
     applicant_name: Mapped[str] = mapped_column(String(64))
     id_document_type: Mapped[str] = mapped_column(String(32))
     id_number: Mapped[str] = mapped_column(String(32))
@@ -85,7 +85,7 @@ class Application(Base):
     deposit_expected: Mapped[bool] = mapped_column(default=False)
     deposit_compartment_id: Mapped[str | None] = mapped_column(String(16))
     deposited_at: Mapped[datetime | None]
-    submitted_at: Mapped[datetime]
+    submitted_at: Mapped[datetime] = mapped_column(index=True)  # the queue's order
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Bumped by every update (optimistic locking): a staff action names the version it saw.
@@ -134,6 +134,42 @@ class MaterialSupplement(Base):
     note: Mapped[str] = mapped_column(String(200), default="")  # why a reuse was not honoured
     supplied_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequestedMaterial(Base):
+    """A material staff asked for in a supplement request (补正), and when it arrived.
+
+    Named from the item's list with a reason code from the fixed list (never free text); the
+    request's clock restarts by itself once every material of the open request has arrived.
+    """
+
+    __tablename__ = "requested_materials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    material_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))  # a code of staff.REASONS
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    supplied_at: Mapped[datetime | None]
+    # Set when the request ended without the material (staff resumed, rejected the case...).
+    closed_at: Mapped[datetime | None]
+
+
+class StepDeadline(Base):
+    """One step of a case (受理, 审核, 决定, 出件) and the working day it is promised by."""
+
+    __tablename__ = "step_deadlines"
+
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(16), primary_key=True)  # accept|review|decide|result
+    days: Mapped[int]  # working days from the submission
+    due_on: Mapped[date] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
 
 
 class ReuseQueryLog(Base):
@@ -237,11 +273,14 @@ class CommandRow(Base):
     type: Mapped[str] = mapped_column(String(64))
     operation_id: Mapped[str] = mapped_column(String(128), index=True)
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # queued, sent, delivered, then done, failed or expired (backend/commands.py, ADR 0022).
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     detail: Mapped[str] = mapped_column(Text, default="")
     expires_at: Mapped[datetime]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    acked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # queued
+    sent_at: Mapped[datetime | None]  # the broker's PUBACK
+    delivered_at: Mapped[datetime | None]  # the terminal's "received"
+    finished_at: Mapped[datetime | None]  # done, failed or expired
     # An operator's command (a configuration bundle, a rollback): who gave it and why; None
     # for the workflow's own commands.
     issued_by: Mapped[str | None] = mapped_column(String(64))
@@ -374,6 +413,10 @@ class StaffAccount(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(default=True)
     disabled_at: Mapped[datetime | None]
+    # Where deadline notices reach them besides the console, each by their own choice.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(254))
+    notify_by: Mapped[list[str]] = mapped_column(JSON, default=list)  # "sms", "email"
     password_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -477,7 +520,9 @@ class Escalation(Base):
     application_no: Mapped[str] = mapped_column(ForeignKey("applications.application_no"))
     colour: Mapped[str] = mapped_column(String(8))  # blue | yellow | red
     level: Mapped[str] = mapped_column(String(16))  # clerk | supervisor
-    cause: Mapped[str] = mapped_column(String(16))  # deadline | owed (a 容缺 material)
+    cause: Mapped[str] = mapped_column(String(16))  # deadline | owed (a 容缺 material) | step
+    # The step whose deadline raised it (StepDeadline.step); None: the whole case's.
+    step: Mapped[str | None] = mapped_column(String(16))
     raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     resolved_at: Mapped[datetime | None]
 
@@ -493,8 +538,36 @@ class StaffNotice(Base):
     kind: Mapped[str] = mapped_column(String(32))  # escalation.clerk | escalation.supervisor
     application_no: Mapped[str] = mapped_column(String(64))
     colour: Mapped[str] = mapped_column(String(8))
+    step: Mapped[str | None] = mapped_column(String(16))  # the step whose deadline; None: case
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+
+
+class StaffEmail(Base):
+    """A notice to a staff member by e-mail, kept until the SMTP server accepted it.
+
+    Fixed wording only (no free text); `dedupe_key` keeps one per person, case, step, level
+    and colour however often the escalation job runs. A refused or failed send is retried
+    later, never dropped.
+    """
+
+    __tablename__ = "staff_emails"
+    __table_args__ = (Index("ix_staff_emails_state_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"))
+    to_address: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(32))
+    application_no: Mapped[str] = mapped_column(String(64))
+    colour: Mapped[str] = mapped_column(String(8))
+    step: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sent
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
 
 
 class TerminalSignInCode(Base):
@@ -562,4 +635,3 @@ class RetentionRun(Base):
     bytes_freed: Mapped[int] = mapped_column(BigInteger)
     dead_letters: Mapped[int]
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-

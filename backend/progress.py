@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
+from . import step_deadlines, supplement_requests
 from .models import (
     Application,
     ApplicationPromise,
@@ -90,6 +91,14 @@ class ApplicationProgress:
             return
         calendar = self.settings.calendar
         due = calendar.due_date(msg.submitted_at, msg.promised_days)
+        step_deadlines.record(
+            session,
+            application_no,
+            msg.item_code,
+            msg.submitted_at,
+            msg.promised_days,
+            calendar,
+        )
         session.add(
             ApplicationPromise(
                 application_no=application_no,
@@ -231,6 +240,12 @@ class ApplicationProgress:
             "supplements": [
                 m.SupplementDue(material_code=x.material_code, due_on=x.due_on) for x in owed
             ],
+            "requested": [
+                m.RequestedMaterial(material_code=x.material_code, reason=x.reason)
+                for x in supplement_requests.open_rows(session, app.application_no)
+            ]
+            if app.status == State.SUPPLEMENT_REQUESTED
+            else [],
             "pickup_terminal_id": pickup_terminal,
         }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -131,9 +131,27 @@ class StaffDesk:
         after.deliver(self.publisher, self.sms)
         return out
 
-    def step(self, application_no: str, step: str, actor: str, note: str = "") -> Application:
-        """accept, review, approve, reject, request_supplement or resume."""
-        return self._run(lambda w: w.staff_step(application_no, step, actor, note))
+    def step(
+        self,
+        application_no: str,
+        step: str,
+        actor: str,
+        note: str = "",
+        *,
+        reason: str | None = None,
+        materials: Sequence[str] = (),
+    ) -> Application:
+        """accept, review, approve, reject, request_supplement or resume.
+
+        `reason` is a code of the step's fixed list; a supplement request names `materials`.
+        """
+        fixed = reason_for(step, reason) if reason else None
+        wording, code = (fixed.zh, fixed.code) if fixed else (None, None)
+        return self._run(
+            lambda w: w.staff_step(
+                application_no, step, actor, note, wording, reason_code=code, materials=materials
+            )
+        )
 
     def load_result(
         self, application_no: str, terminal_id: str, size: str, actor: str
@@ -161,6 +179,7 @@ class StaffDesk:
         key: str | None = None,
         terminal_id: str | None = None,
         size: str = "S",
+        materials: Sequence[str] = (),
     ) -> dict[str, Any]:
         """One audited staff action, made against `version`, applied once per idempotency `key`.
 
@@ -191,7 +210,7 @@ class StaffDesk:
                 if action in STEP_ACTIONS:
                     claims.check_or_claim(session, application_no, who.staff_id, self.clock())
                 w = Workflow(session, after, self.settings, self.clock)
-                outcome = self._apply(w, who, app, action, fixed, terminal_id, size)
+                outcome = self._apply(w, who, app, action, fixed, terminal_id, size, materials)
                 session.flush()
                 outcome |= {"status": app.status, "version": app.version}
                 session.add(
@@ -244,12 +263,21 @@ class StaffDesk:
         fixed: Reason | None,
         terminal_id: str | None,
         size: str,
+        materials: Sequence[str] = (),
     ) -> dict[str, Any]:
         no = app.application_no
         if action in STEP_ACTIONS:
             wording = fixed.zh if fixed else None  # the SMS carries only this fixed wording
-            w.staff_step(no, action, who.username, wording or "", wording)
-            return {}
+            w.staff_step(
+                no,
+                action,
+                who.username,
+                wording or "",
+                wording,
+                reason_code=fixed.code if fixed else None,
+                materials=materials if action == "request_supplement" else (),
+            )
+            return {"materials": list(materials)} if action == "request_supplement" else {}
         if action == "load_result":
             if not terminal_id:
                 raise ReasonRequired("load_result needs a terminal")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 
-from . import commands
+from . import commands, step_deadlines, supplement_requests
 from .effects import AfterCommit
 from .models import (
     Application,
@@ -63,6 +63,10 @@ class NotFound(WorkflowError):
 
 class UnknownReason(WorkflowError):
     """A reject or supplement reason wording that an SMS template variable cannot carry."""
+
+
+class BadSupplementRequest(WorkflowError):
+    """A supplement request naming no material, too many, or one the item does not have."""
 
 
 class InvalidTransition(WorkflowError):
@@ -155,27 +159,50 @@ class Workflow:
         actor: str,
         note: str = "",
         reason: str | None = None,
+        *,
+        reason_code: str | None = None,
+        materials: Sequence[str] = (),
     ) -> Application:
         """Apply one review step (accept, review, approve, reject, request_supplement, resume).
 
         `note` stays in the history for staff. A reject or supplement SMS carries `reason`, which
-        the caller takes from its fixed list of wordings, never staff free text.
+        the caller takes from its fixed list of wordings, never staff free text. A supplement
+        request names the wanted `materials` (codes from the item's list) and its `reason_code`;
+        the SMS names them, the terminal's status answer lists them, and their arrival restarts
+        the clock (`resume_after_supplement`).
         """
         rule = STAFF_STEPS[step]
         app = self.application(application_no)
         if app.status not in rule.sources:
             raise InvalidTransition(application_no, app.status, step)
         values: dict[str, str] = {}
+        names: dict[str, str] = {}
+        if step == "request_supplement":
+            if not reason_code:
+                raise UnknownReason("a supplement request needs a reason from the fixed list")
+            try:
+                names = supplement_requests.check(self.session, app, materials)
+            except supplement_requests.BadRequest as exc:
+                raise BadSupplementRequest(str(exc)) from None
+            values["materials"] = supplement_requests.sms_value(list(names.values()))
         if rule.sms_kind in (Kind.REJECTED, Kind.SUPPLEMENT_REQUESTED):
             values["reason"] = reason or DEFAULT_REASON
             try:
                 check_params(rule.sms_kind, {"no": application_no, **values})
             except TemplateError as exc:
                 raise UnknownReason(str(exc)) from None
+        if names:
+            asked = "asked for " + ", ".join(names)
+            note = f"{note} ({asked})" if note else asked
         self._move(app, rule.target, actor, note)
         if rule.target == State.SUPPLEMENT_REQUESTED:
+            assert reason_code is not None
+            supplement_requests.record(
+                self.session, application_no, list(names), reason_code, actor, self.clock()
+            )
             self._stop_clock(app)
         elif step == "resume":
+            supplement_requests.close(self.session, application_no, self.clock())
             self.restart_clock(app)
         if rule.sms_kind:
             self._notify(app, rule.sms_kind, **values)
@@ -204,8 +231,25 @@ class Workflow:
         stopped = max(calendar.working_days_between(promise.paused_on, self._today()), 0)
         promise.promised_by = calendar.add_working_days(promise.promised_by, stopped)
         promise.calendar_covered = calendar.covers(promise.promised_by)
+        step_deadlines.move_later(self.session, app.application_no, calendar, stopped)
         promise.paused_days += stopped
         promise.paused_on = None
+        return stopped
+
+    def resume_after_supplement(self, app: Application, actor: str) -> int:
+        """Every requested material arrived: back to review, the clock running again (audited).
+
+        Returns the working days the request stopped the clock.
+        """
+        if app.status != State.SUPPLEMENT_REQUESTED:
+            raise InvalidTransition(app.application_no, app.status, "resume")
+        stopped = self.restart_clock(app)
+        self._move(
+            app,
+            State.UNDER_REVIEW,
+            actor,
+            f"every requested material arrived: clock restarted ({stopped} working days stopped)",
+        )
         return stopped
 
     def submitted(self, app: Application) -> None:
@@ -334,6 +378,7 @@ class Workflow:
     def _move(self, app: Application, target: State, actor: str, note: str) -> None:
         self._history(app, app.status, target, actor, note)
         app.status = target
+        step_deadlines.reached(self.session, app.application_no, target, self.clock())
 
     def _history(
         self, app: Application, source: str | None, target: str, actor: str, note: str

@@ -2,6 +2,7 @@
 /healthz on the same database in the same run, and PostgreSQL's time as a ratio to SQLite's.
 
 Served in-process by the real app (TestClient: no network hop), signed in as a supervisor.
+Each application has a promised day and its four step deadlines (done as far as its state).
 Measures the queue (all, one state, one deadline colour), a case page, a scanned page rendered
 to PNG, a JSON detail by API token, the statistics dashboard (30 and 365 days), one pass of the
 escalation job (the first, which raises and notifies, and a steady one), and one sign-in
@@ -34,8 +35,9 @@ from allhours.postgres import PrivatePostgres
 from backend.api import create_app
 from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
-from backend.models import Application, ApplicationPromise, WorkflowHistory
+from backend.models import Application, ApplicationPromise, StepDeadline, WorkflowHistory
 from backend.service import BackendService
+from backend.step_deadlines import DONE_BY_STATE, split
 
 NO = "AH-T0001-20261203-0001"
 
@@ -63,13 +65,23 @@ def _fill(service: BackendService, count: int) -> None:
         for i in range(count):
             no = f"AH-T000{1 + i % 3}-2026110{i % 9}-{i:05d}"
             submitted = start + timedelta(minutes=i)
+            promised_by = (submitted + timedelta(days=3 + i % 30)).date()
             session.add(
-                ApplicationPromise(
-                    application_no=no,
-                    promised_days=3,
-                    promised_by=(submitted + timedelta(days=3 + i % 30)).date(),
-                )
+                ApplicationPromise(application_no=no, promised_days=3, promised_by=promised_by)
             )
+            # Its four steps (1/2/3/3 working days, by calendar days here), done as far as
+            # its state: the queue's colour also compares the earliest open step's day.
+            done = DONE_BY_STATE.get(("submitted", "accepted", "under_review", "approved")[i % 4])
+            for step, days in split(3).items():
+                session.add(
+                    StepDeadline(
+                        application_no=no,
+                        step=step,
+                        days=days,
+                        due_on=promised_by - timedelta(days=3 - days),
+                        done_at=submitted + timedelta(hours=1) if done and step in done else None,
+                    )
+                )
             if i % 4 == 3:  # approved: a decision for the processing-time figures
                 session.add(
                     WorkflowHistory(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from privacy import mask_id_number, mask_name, mask_phone
 
-from .. import claims
+from .. import claims, step_deadlines, supplement_requests
 from ..models import (
     Application,
     ApplicationPromise,
@@ -22,9 +22,17 @@ from ..models import (
     StaffAction,
     WorkflowHistory,
 )
+from ..staff import REASONS
 from ..workdays import WorkingDayCalendar
 from ..workflow import NotFound, State
-from .deadlines import Colour, colour_of, owed_due_column, where_colour
+from .deadlines import (
+    Colour,
+    colour_of,
+    owed_due_column,
+    step_colour,
+    step_due_column,
+    where_colour,
+)
 
 QUEUE_LIMIT = 200
 
@@ -56,6 +64,7 @@ def queue(
             Application,
             ApplicationPromise.promised_by,
             owed_due_column().label("owed_due"),
+            step_due_column().label("step_due"),
             holder.username,
         )
         .outerjoin(
@@ -90,10 +99,10 @@ def queue(
             "promised_by": promised_by,
             "beyond_calendar": promised_by is not None and not calendar.covers(promised_by),
             "owed_due": owed_due,
-            "colour": colour_of(calendar, promised_by, a.status, today, owed_due),
+            "colour": colour_of(calendar, promised_by, a.status, today, owed_due, step_due),
             "holder": holder_name,
         }
-        for a, promised_by, owed_due, holder_name in session.execute(query)
+        for a, promised_by, owed_due, step_due, holder_name in session.execute(query)
     ]
 
 
@@ -135,6 +144,7 @@ def case(
     if app is None:
         raise NotFound(f"no application {application_no}")
     promise = session.get(ApplicationPromise, application_no)
+    steps = step_deadlines.rows(session, application_no)
     materials = session.scalars(
         select(Material).where(Material.application_no == application_no).order_by(Material.id)
     ).all()
@@ -209,11 +219,46 @@ def case(
             app.status,
             today,
             min((s.due_on for s in owed if not s.supplied_at), default=None),
+            min((s.due_on for s in steps if s.done_at is None), default=None),
         ),
+        "steps": [
+            {
+                "step": s.step,
+                "days": s.days,
+                "due_on": s.due_on,
+                "done_at": s.done_at,
+                "colour": None
+                if s.done_at or calendar is None or today is None
+                else step_colour(calendar, s.due_on, app.status, today),
+                "beyond_calendar": calendar is not None and not calendar.covers(s.due_on),
+            }
+            for s in steps
+        ],
         "holder": claims.holder(session, application_no),
+        "requested": _requested(session, app),
+        # What a supplement request may name: the item's materials and the case's own.
+        "requestable": supplement_requests.choices(session, app),
         "history": history,
         "notes": notes,
     }
+
+
+def _requested(session: Session, app: Application) -> list[dict[str, Any]]:
+    """Every material a supplement request asked for: its name, why, and whether it came."""
+    names = supplement_requests.choices(session, app)
+    why = {r.code: r for r in REASONS["request_supplement"]}
+    out = []
+    for r in supplement_requests.history(session, app.application_no):
+        reason = why.get(str(r["reason"]))
+        out.append(
+            r
+            | {
+                "name": names.get(str(r["material_code"]), r["material_code"]),
+                "reason_zh": reason.zh if reason else r["reason"],
+                "reason_en": reason.en if reason else r["reason"],
+            }
+        )
+    return out
 
 
 def _promise(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +23,19 @@ from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
 from ..auth.routes import set_session_cookie, sign_in
 from ..auth.sessions import SignedIn
-from ..models import Terminal, utcnow
+from ..models import StaffAccount, Terminal, utcnow
 from ..notifications import staff as notices
 from ..notifications.routes import needs_attention
 from ..service import BackendService
 from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
-from ..workflow import STAFF_STEPS, InvalidTransition, NotFound, WorkflowError
+from ..supplement_requests import MAX_REQUESTED
+from ..workflow import (
+    STAFF_STEPS,
+    BadSupplementRequest,
+    InvalidTransition,
+    NotFound,
+    WorkflowError,
+)
 from . import cases, statistics, viewer
 from .deadlines import Colour
 from .i18n import LANG_COOKIE, Wording, language
@@ -44,6 +52,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+_MATERIAL = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 Reader = allowed(Permission.READ_APPLICATIONS)
 FollowUp = allowed(Permission.FOLLOW_UP_SMS)
@@ -273,6 +283,7 @@ def act(
     reason: Annotated[str, Form(max_length=32)] = "",
     note: Annotated[str, Form(max_length=500)] = "",
     terminal_id: Annotated[str, Form(max_length=64)] = "",
+    materials: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     def again(status_code: int, key: str, **fields: object) -> Response:
         # The case page again with the reason why, keeping the note the clerk typed.
@@ -281,6 +292,9 @@ def act(
 
     if action not in ACTIONS or action in ("resend_code", "return"):
         return again(422, "act.unknown")
+    asked = materials or []
+    if len(asked) > MAX_REQUESTED or not all(_MATERIAL.match(x) for x in asked):
+        return again(422, "act.bad_materials", why=f"at most {MAX_REQUESTED} materials")
     if action == "load_result" and Permission.LOAD_RESULTS not in permissions_of(
         list(who.staff.roles)
     ):
@@ -295,6 +309,7 @@ def act(
             version=version,
             key=idempotency_key,
             terminal_id=terminal_id or None,
+            materials=asked,
         )
     except VersionConflict as exc:
         t = Wording(language(request))
@@ -312,6 +327,8 @@ def act(
         return again(409, "act.claimed", by=exc.holder.username)
     except ReasonRequired:
         return again(422, "act.reason_required")
+    except BadSupplementRequest as exc:
+        return again(422, "act.bad_materials", why=str(exc))
     except KeyReused:
         return again(422, "act.key_reused")
     except NotFound:
@@ -380,9 +397,38 @@ def escalation_board(request: Request, _who: Supervision) -> Response:
 @router.get("/notices")
 def notice_list(request: Request, who: Reader) -> Response:
     """The signed-in person's notifications (escalations of their cases), newest first."""
+    return _notices_page(request, who)
+
+
+def _notices_page(request: Request, who: SignedIn, status_code: int = 200, **extra) -> Response:
     with _service(request).db.transaction() as session:
         rows = notices.newest(session, who.staff.id)
-    return render(request, "notices.html", rows=rows)
+        me = session.get(StaffAccount, who.staff.id)
+        channels = {
+            "phone": me.phone or "",
+            "email": me.email or "",
+            "notify_by": list(me.notify_by or ()),
+        }
+    return render(request, "notices.html", status_code, rows=rows, channels=channels, **extra)
+
+
+@router.post("/notices/channels")
+def notice_channels(
+    request: Request,
+    who: Reader,
+    phone: Annotated[str, Form(max_length=16)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    notify_by: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """The signed-in person chooses how deadline notices reach them besides the console."""
+    try:
+        with _service(request).db.transaction() as session:
+            notices.set_channels(
+                session, who.staff.id, phone.strip(), email.strip(), notify_by or []
+            )
+    except notices.ChannelError as exc:
+        return _notices_page(request, who, 422, error=exc.key)
+    return RedirectResponse("/console/notices?saved=1", status_code=303)
 
 
 @router.post("/notices/read")

@@ -13,6 +13,7 @@ from ..db import Database
 from ..models import utcnow
 from ..schedule import hold_lease, release_lease
 from .dispatcher import Dispatcher
+from .email import Mailer, SmtpSettings
 from .reminders import Reminders
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class NotificationWorker:
         self.escalations: Callable[[datetime], object] | None = None
         self._last_escalations: datetime | None = None
         self._last_reports: datetime | None = None
+        # Staff notices by e-mail (notifications/email.py), when an SMTP relay is configured.
+        smtp = SmtpSettings.from_env()
+        self.mailer: Mailer | None = Mailer(db, smtp, clock) if smtp else None
         self.holds_lease = False
         self._renewed_at: datetime | None = None
 
@@ -95,6 +99,8 @@ class NotificationWorker:
         if self.escalations and _due(self._last_escalations, self.settings.reminders_every, now):
             self._last_escalations = now
             self.escalations(now)
+        if self.mailer:
+            self.mailer.drain(now)
         if self.dispatcher:
             self.dispatcher.drain(now, self._renew)
             if _due(self._last_reports, self.settings.reports_every, now):

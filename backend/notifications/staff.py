@@ -1,11 +1,16 @@
-"""Notifications to staff, shown in the console: never an SMS, never free text.
+"""Notifications to staff: in the console, and by SMS and e-mail as each person chooses.
 
-Each notice names a kind from a fixed list, a case and a colour; the console words it from
-its catalogs. A notice stays until its reader marks it read.
+Each notice names a kind from a fixed list, a case, a colour and the step whose deadline raised
+it; the console words it from its catalogs, the SMS from a registered template (through the
+notifications outbox, retried until the provider takes it) and the e-mail from fixed wording
+(the `staff_emails` outbox, retried until the SMTP server takes it: notifications/email.py).
+Never free text. A notice stays in the console until its reader marks it read; SMS and e-mail
+go at most once per person, case, step, level and colour (their dedupe keys).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -13,10 +18,25 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..models import StaffNotice
+from ..models import StaffAccount, StaffEmail, StaffNotice
+from . import outbox
+from .templates import Kind
 
 KINDS = ("escalation.clerk", "escalation.supervisor")
 SHOWN = 50  # the newest notices a person sees
+CHANNELS = ("sms", "email")  # besides the console, which everyone has
+# What ChannelError.key may be: each is worded in the console's catalogs (notices.bad.*).
+CHANNEL_ERRORS = ("channels", "phone", "email", "sms_needs_phone", "email_needs_address")
+_SMS_KIND = {"escalation.clerk": Kind.STAFF_DEADLINE, "escalation.supervisor": Kind.STAFF_SUPERVISE}
+# The words an SMS variable carries: the step (None: the whole case) and the colour.
+STEP_WORDS = {
+    None: "办结",
+    "accept": "受理",
+    "review": "审核",
+    "decide": "决定",
+    "result": "制证出件",
+}
+COLOUR_WORDS = {"blue": "临近", "yellow": "已超1个工作日", "red": "已超2个工作日"}
 
 
 def notify(
@@ -26,8 +46,12 @@ def notify(
     application_no: str,
     colour: str,
     now: datetime,
+    step: str | None = None,
 ) -> int:
-    """One notice for each person, in the caller's transaction; the number written."""
+    """One notice for each person, in the caller's transaction; the number written.
+
+    `step` names the case's step whose deadline raised it (None: the whole case).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown staff notice kind {kind!r}")
     ids = sorted(set(staff_ids))
@@ -38,10 +62,100 @@ def notify(
                 kind=kind,
                 application_no=application_no,
                 colour=colour,
+                step=step,
                 created_at=now,
             )
         )
+    if ids:
+        people = session.scalars(select(StaffAccount).where(StaffAccount.id.in_(ids))).all()
+        for person in people:
+            _by_channel(session, person, kind, application_no, colour, step, now)
     return len(ids)
+
+
+def _by_channel(
+    session: Session,
+    person: StaffAccount,
+    kind: str,
+    application_no: str,
+    colour: str,
+    step: str | None,
+    now: datetime,
+) -> None:
+    """The SMS and e-mail this person chose, once per case, step, level and colour."""
+    chosen = set(person.notify_by or ())
+    once = f"{person.id}:{application_no}:{step or 'case'}:{kind}:{colour}"
+    if "sms" in chosen and person.phone:
+        outbox.enqueue(
+            session,
+            _SMS_KIND[kind],
+            person.phone,
+            {
+                "no": application_no,
+                "step": STEP_WORDS.get(step, STEP_WORDS[None]),
+                "colour": COLOUR_WORDS.get(colour, colour),
+            },
+            now=now,
+            application_no=application_no,
+            dedupe_key=f"staff-sms:{once}",
+        )
+    if "email" in chosen and person.email:
+        key = f"staff-email:{once}"
+        if session.scalar(select(StaffEmail.id).where(StaffEmail.dedupe_key == key)) is None:
+            session.add(
+                StaffEmail(
+                    dedupe_key=key,
+                    staff_id=person.id,
+                    to_address=person.email,
+                    kind=kind,
+                    application_no=application_no,
+                    colour=colour,
+                    step=step,
+                    state="queued",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+
+def set_channels(
+    session: Session,
+    staff_id: int,
+    phone: str | None,
+    email: str | None,
+    channels: Iterable[str],
+) -> None:
+    """A person's own choice of channels; ChannelError says what cannot be used."""
+    chosen = list(channels)
+    if len(chosen) > len(CHANNELS) or len(set(chosen)) != len(chosen):
+        raise ChannelError("channels", "each channel at most once")
+    if any(c not in CHANNELS for c in chosen):
+        raise ChannelError("channels", "SMS or e-mail only")
+    if phone and not PHONE.match(phone):
+        raise ChannelError("phone", "6 to 15 digits, an optional leading +")
+    if email and (len(email) > 254 or not EMAIL.match(email)):
+        raise ChannelError("email", "one address such as name@example.gov.cn")
+    if "sms" in chosen and not phone:
+        raise ChannelError("sms_needs_phone", "SMS needs a phone number")
+    if "email" in chosen and not email:
+        raise ChannelError("email_needs_address", "e-mail needs an address")
+    person = session.get(StaffAccount, staff_id)
+    if person is None:
+        raise ChannelError("channels", "no such staff member")
+    person.phone, person.email = phone or None, email or None
+    person.notify_by = sorted(chosen)
+
+
+class ChannelError(ValueError):
+    """A channel choice that cannot be used; `key` names it for the console's catalogs."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def unread(session: Session, staff_id: int) -> int:
@@ -68,6 +182,7 @@ def newest(session: Session, staff_id: int) -> list[dict[str, Any]]:
             "kind": n.kind,
             "application_no": n.application_no,
             "colour": n.colour,
+            "step": n.step,
             "at": n.created_at,
             "read": n.read_at is not None,
         }

@@ -19,6 +19,8 @@ class Kind(StrEnum):
     PICKED_UP = "picked_up"
     RETURNED = "returned"
     FLEET_ALARM = "fleet_alarm"  # to the on-duty operator, not to a citizen
+    STAFF_DEADLINE = "staff_deadline"  # to a clerk: a case's deadline warning
+    STAFF_SUPERVISE = "staff_supervise"  # to a supervisor: nobody acted on the warning
 
 
 # Variables whose values must never rest in clear: sealed while held, erased once accepted.
@@ -47,8 +49,8 @@ WORDING: dict[Kind, tuple[tuple[str, ...], str]] = {
     Kind.SUBMITTED: (("no",), "您的申请${no}已提交，我们将在工作日受理，请留意短信。"),
     Kind.ACCEPTED: (("no",), "您的申请${no}已受理，正在审核。"),
     Kind.SUPPLEMENT_REQUESTED: (
-        ("no", "reason"),
-        "您的申请${no}需补正材料，原因：${reason}。请按受理通知补交。",
+        ("no", "materials", "reason"),
+        "您的申请${no}需补正材料：${materials}，原因：${reason}。请凭申请号到任一自助终端补交。",
     ),
     Kind.SUPPLEMENT_DUE: (("no", "date"), "您的申请${no}有容缺材料，请于${date}前补交。"),
     Kind.APPROVED: (("no",), "您的申请${no}已办结，结果放入自助柜后将另发取件码。"),
@@ -66,6 +68,14 @@ WORDING: dict[Kind, tuple[tuple[str, ...], str]] = {
     Kind.FLEET_ALARM: (
         ("terminal", "kind"),
         "自助终端${terminal}告警：${kind}，请登录运维控制台确认处理。",
+    ),
+    Kind.STAFF_DEADLINE: (
+        ("no", "step", "colour"),
+        "审批提醒：申请${no}的${step}时限${colour}，请登录审批控制台办理。",
+    ),
+    Kind.STAFF_SUPERVISE: (
+        ("no", "step", "colour"),
+        "督办提醒：申请${no}的${step}时限${colour}且无人办理，请登录审批控制台督办。",
     ),
 }
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from console_cases import promise_by
 from console_server import NO, PASSWORD
 from playwright.sync_api import expect
 
 from backend.console.deadlines import Colour, bounds
-from backend.models import ApplicationPromise, utcnow
+from backend.models import utcnow
 from backend.workdays import CN_OFFICIAL
 from cloud_bridge.contract.messages import SERVICE_TZ
 from cloud_bridge.link import wait_until
@@ -28,8 +29,7 @@ def make_red(console) -> None:
     """Put the case's promised day far enough back to be red today (Beijing)."""
     today = utcnow().astimezone(SERVICE_TZ).date()
     second = bounds(CN_OFFICIAL, today)[Colour.RED][1]
-    with console.service.db.transaction() as session:
-        session.get(ApplicationPromise, NO).promised_by = second - timedelta(days=1)
+    promise_by(console.service, NO, second - timedelta(days=1))
 
 
 def test_a_clerk_claims_another_is_refused_and_a_supervisor_reassigns(console, browser):

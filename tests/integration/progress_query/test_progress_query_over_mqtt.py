@@ -17,8 +17,8 @@ from enrolled_terminal import enrolled_for
 from sqlalchemy import func, select
 
 from allhours.bootstrap import training_terminal
-from allhours.settings import LinkSettings as LinkSection
 from allhours.broker import PrivateMosquitto
+from allhours.settings import LinkSettings as LinkSection
 from allhours.wiring import EmulatedDevices
 from backend.enrollment import worker_identity
 from backend.models import Application, ProcessedMessage, ServiceRating, StatusQueryLog
@@ -118,7 +118,14 @@ def test_another_terminal_learns_the_progress_through_the_broker(site: Site):
     assert received.promised_by is not None and received.promised_by > today.date()
 
     site.backend.desk.step(no, "accept", "clerk")
-    site.backend.desk.step(no, "request_supplement", "clerk", "张三 please bring page 2")
+    site.backend.desk.step(
+        no,
+        "request_supplement",
+        "clerk",
+        "张三 please bring page 2",
+        reason="unclear_scan",
+        materials=["household-register"],
+    )
     owed = site.there.progress.ask(no, PHONE[-4:])
     assert owed.state == "supplement_needed"
 

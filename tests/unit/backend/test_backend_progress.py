@@ -114,8 +114,20 @@ def test_every_workflow_state_reads_in_citizen_terms(site):
     site.feed(submission(NO))
     seen = []
     for step in ("accept", "request_supplement", "resume", "approve"):
-        site.desk.step(NO, step, "staff-1", NOTE)
-        seen.append(site.ask().state)
+        asked = (
+            {"reason": "unclear_scan", "materials": ["household-register"]}
+            if step == "request_supplement"
+            else {}
+        )
+        site.desk.step(NO, step, "staff-1", NOTE, **asked)
+        answer = site.ask()
+        seen.append(answer.state)
+        if step == "request_supplement":
+            assert answer.requested == [
+                m.RequestedMaterial(material_code="household-register", reason="unclear_scan")
+            ]
+        else:
+            assert answer.requested == []
     assert seen == [
         m.CitizenState.UNDER_REVIEW,
         m.CitizenState.SUPPLEMENT_NEEDED,

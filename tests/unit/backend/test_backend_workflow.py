@@ -50,12 +50,21 @@ def test_approving_a_submitted_application_is_an_invalid_transition(submitted):
 
 def test_supplement_request_sends_only_the_fixed_wording_and_resume_returns_to_review(submitted):
     submitted.desk.step(NO, "accept", "staff-1")
-    submitted.desk.step(NO, "request_supplement", "staff-1", "请补充户口本首页")
+    submitted.desk.step(
+        NO,
+        "request_supplement",
+        "staff-1",
+        "请补充户口本首页",
+        reason="missing_material",
+        materials=["household-register"],
+    )
 
     assert submitted.application(NO).status == State.SUPPLEMENT_REQUESTED
-    # The clerk's note stays in the history; the SMS carries no free text.
-    assert "请补充户口本首页" not in submitted.sms()[-1].text
-    assert "详情请致电窗口" in submitted.sms()[-1].text
+    # The clerk's note stays in the history; the SMS carries no free text, only the fixed
+    # reason and the material's catalog name.
+    text = submitted.sms()[-1].text
+    assert "请补充户口本首页" not in text
+    assert "需补正材料：户口簿，原因：缺少必要材料" in text
 
     submitted.desk.step(NO, "resume", "staff-2")
 

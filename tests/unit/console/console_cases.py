@@ -6,10 +6,13 @@ import base64
 import hashlib
 import io
 import re
+from datetime import date
 
 import img2pdf
 from PIL import Image, ImageDraw
+from sqlalchemy import update
 
+from backend.models import ApplicationPromise, StepDeadline
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
@@ -96,3 +99,19 @@ def sign_in(client, username: str, password: str = PASSWORD) -> None:
         follow_redirects=False,
     )
     assert r.status_code == 303
+
+
+def promise_by(service: BackendService, no: str, day: date, result: date | None = None) -> None:
+    """The case promised for `day`, and each of its steps due that day too (the result step on
+    `result` when given): what colour tests set instead of the days a submission made."""
+    with service.db.transaction() as session:
+        session.get(ApplicationPromise, no).promised_by = day
+        session.execute(
+            update(StepDeadline).where(StepDeadline.application_no == no).values(due_on=day)
+        )
+        if result is not None:
+            session.execute(
+                update(StepDeadline)
+                .where(StepDeadline.application_no == no, StepDeadline.step == "result")
+                .values(due_on=result)
+            )

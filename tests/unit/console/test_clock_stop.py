@@ -18,6 +18,7 @@ from cloud_bridge.contract.messages import SERVICE_TZ
 
 PROMISED = date(2026, 9, 29)  # Tuesday
 REQUESTED = date(2026, 9, 25)  # Friday: the clerk asks for a supplement
+WANTED = ["household-register"]
 
 # The day the material arrives -> working days not counted, and the promised day it makes.
 # Working days stopped are those after the request up to and including the arrival.
@@ -87,7 +88,7 @@ def test_the_days_a_supplement_was_pending_move_the_promise(service, clerk, arri
     desk = StaffDesk(service.db, service, service.sms, service.settings, clock)
     desk.act(clerk, no, "accept")
     clock.now = at(REQUESTED)
-    desk.act(clerk, no, "request_supplement", reason="missing_material")
+    desk.act(clerk, no, "request_supplement", reason="missing_material", materials=WANTED)
     assert promise(service, no).paused_on == REQUESTED
     clock.now = at(arrival, 16)
     desk.act(clerk, no, "resume")  # what a material's arrival does too (Workflow.restart_clock)
@@ -104,7 +105,7 @@ def test_no_colour_while_the_clock_is_stopped_and_the_new_promise_colours_after(
     desk = StaffDesk(service.db, service, service.sms, service.settings, clock)
     desk.act(clerk, no, "accept")
     clock.now = at(REQUESTED)
-    desk.act(clerk, no, "request_supplement", reason="unclear_scan")
+    desk.act(clerk, no, "request_supplement", reason="unclear_scan", materials=WANTED)
     # Paused from 25 September to 8 October: the old promise (29 September) would be red.
     for n in range((date(2026, 10, 8) - REQUESTED).days):
         day = REQUESTED + timedelta(days=n)
@@ -137,7 +138,7 @@ def test_a_second_request_stops_the_clock_again_and_adds_up(service, clerk):
         (date(2026, 9, 29), date(2026, 10, 8)),
     ):
         clock.now = at(asked)
-        desk.act(clerk, no, "request_supplement", reason="missing_material")
+        desk.act(clerk, no, "request_supplement", reason="missing_material", materials=WANTED)
         clock.now = at(back)
         desk.act(clerk, no, "resume")
     row = promise(service, no)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from console_cases import KEY, PASSWORD, scanned_pdf, submit
+from console_cases import KEY, PASSWORD, promise_by, scanned_pdf, submit
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
@@ -20,10 +20,12 @@ from backend.console.cases import HOLDER_FILTERS
 from backend.console.deadlines import Colour
 from backend.console.pages import router as console_router
 from backend.console.statistics import LEVELS
-from backend.models import ApplicationPromise, StaffAction
+from backend.models import StaffAction
+from backend.notifications.staff import CHANNEL_ERRORS
 from backend.notifications.staff import KINDS as NOTICE_KINDS
 from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
+from backend.step_deadlines import STEPS
 from backend.workflow import State
 from cloud_bridge.contract.messages import SERVICE_TZ
 
@@ -236,7 +238,9 @@ def test_both_catalogs_cover_every_key_the_pages_use():
     used |= {f"colour.{c}" for c in Colour} | {f"owed.{c}" for c in Colour}
     used |= {f"holder.{h}" for h in HOLDER_FILTERS} | {f"notices.{k}" for k in NOTICE_KINDS}
     used |= {f"esc.level.{x}" for x in ("clerk", "supervisor")}
-    used |= {f"esc.cause.{x}" for x in ("deadline", "owed")} | {f"rating.{n}" for n in LEVELS}
+    used |= {f"esc.cause.{x}" for x in ("deadline", "owed", "step")}
+    used |= {f"rating.{n}" for n in LEVELS} | {f"steps.{s}" for s in STEPS}
+    used |= {f"notices.bad.{k}" for k in CHANNEL_ERRORS}
     assert used and used <= set(zh)
 
 
@@ -265,9 +269,8 @@ def test_a_supervisor_may_show_the_applicant_in_full_and_the_view_is_recorded(ap
 
 def test_the_queue_shows_deadline_colours_and_filters_by_them(app, service):
     today = datetime.now(SERVICE_TZ).date()
-    with service.db.transaction() as s:
-        # NO keeps the promise its submission made (days ago, so red); OTHER is due today.
-        s.get(ApplicationPromise, OTHER).promised_by = today
+    # NO keeps the promise its submission made (days ago, so red); OTHER is due today.
+    promise_by(service, OTHER, today)
     with TestClient(app) as client:
         sign_in(client, "clerk.li")
         red = client.get("/console/queue", params={"colour": "red"}).text
