@@ -37,6 +37,7 @@ from .models import (
     utcnow,
 )
 from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Conflict, NotYet, Refused
+from .owing import OwingApplications
 from .presence import Presence
 from .progress import ApplicationProgress, ProgressSettings
 from .ratings import ServiceRatings
@@ -224,6 +225,8 @@ class Ingest:
         self._handlers[m.DepositCollected] = DepositCollections(clock).record
         # 容缺: owed materials brought later, at any terminal, to the same application.
         self._handlers[m.SupplementProvided] = Supplements(self.progress, clock).record
+        # The applications a citizen identified by card and face still owes materials for.
+        self.owing = OwingApplications(clock=clock)
         submitted = self._handlers[m.ApplicationSubmitted]
 
         def application_submitted(session, msg, terminal, after) -> Applied:
@@ -462,6 +465,8 @@ class Ingest:
                     response = self.progress.answer(session, message)
                 elif isinstance(message, m.StaffSignInQuery):
                     response = self.sign_ins.answer(session, message)
+                elif isinstance(message, m.OwingApplicationsQuery):
+                    response = self.owing.answer(session, message)
                 else:
                     assert isinstance(message, m.MaterialsOnFileQuery)
                     response = self.reuse.answer(session, message)
