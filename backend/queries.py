@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from privacy import mask_id_number
 
+from . import step_deadlines, supplement_requests
 from .models import (
     Application,
     IngestCounter,
@@ -83,6 +84,12 @@ def application_detail(session: Session, application_no: str) -> dict[str, Any]:
             .where(MaterialSupplement.application_no == application_no)
             .order_by(MaterialSupplement.id)
         )
+    ]
+    # What supplement requests asked for, and each step's due day (ADR 0024).
+    out["requested"] = supplement_requests.history(session, application_no)
+    out["steps"] = [
+        {"step": s.step, "days": s.days, "due_on": s.due_on, "done_at": s.done_at}
+        for s in step_deadlines.rows(session, application_no)
     ]
     out["history"] = [
         {"from": h.from_state, "to": h.to_state, "actor": h.actor, "note": h.note, "at": h.at}
