@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cloud_bridge.contract.messages import TerminalId
 from privacy import mask_id_number, mask_name, mask_phone
 
+from . import commands as command_lifecycle
 from . import limits, queries
 from .auth import routes as auth_routes
 from .auth.accounts import Accounts
@@ -30,9 +31,10 @@ from .models import Application
 from .notifications.routes import notification_routes
 from .operator_commands import OperatorCommands
 from .operator_routes import operator_router
+from .rollout_routes import rollout_router
 from .service import BackendService
 from .staff import Actor, KeyReused, ReasonRequired, VersionConflict
-from .workflow import InvalidTransition, NotFound, State, WorkflowError
+from .workflow import BadSupplementRequest, InvalidTransition, NotFound, State, WorkflowError
 
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -43,6 +45,11 @@ class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=32, pattern=r"^[a-z_]+$")
     note: str = Field(default="", max_length=500)
+    materials: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="request-supplement: the wanted materials, codes from the item's list",
+    )
     version: int | None = Field(default=None, ge=1, description="the version the action saw")
     idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY)
 
@@ -129,6 +136,10 @@ def _install_errors(app: FastAPI) -> None:
     async def _reason(_request: Request, exc: ReasonRequired) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(BadSupplementRequest)
+    async def _asked(_request: Request, exc: BadSupplementRequest) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.exception_handler(WorkflowError)
     async def _workflow(_request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
@@ -203,6 +214,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
                 note=body.note,
                 version=body.version,
                 key=body.idempotency_key or key,
+                materials=body.materials,
             )
             return _detail(application_no) | {"outcome": outcome}
 
@@ -262,12 +274,21 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     app.include_router(fleet_router(db, service.alarms, service.presence.settings))
     app.include_router(catalog_router(db, ConfigBundles(db, service)))
     app.include_router(operator_router(db, OperatorCommands(db, service)))
+    app.include_router(rollout_router(db, service.rollouts))
     app.include_router(metrics_router(service))
 
     @app.get("/api/commands")
-    def commands(_who: FleetReader, terminal_id: str | None = None) -> list[dict[str, Any]]:
-        with db.transaction() as session:
-            return queries.list_commands(session, terminal_id)
+    def commands(
+        _who: FleetReader,
+        terminal_id: Annotated[str | None, Query(max_length=64)] = None,
+        state: Annotated[str | None, Query(max_length=16)] = None,
+    ) -> list[dict[str, Any]]:
+        """Every terminal's commands, newest first (200), of one terminal and/or one state."""
+        try:
+            with db.transaction() as session:
+                return command_lifecycle.listing(session, terminal_id, state)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     # SMS to applicants, masked (codes never in clear): signed-in staff with the outbox right.
     app.include_router(

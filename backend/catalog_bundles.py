@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 from terminal.catalog import CatalogError, parse_catalog
+from terminal.config_bundle import ConfigRefused, check_settings, parse_layout
 
 from . import commands
 from .commands import CommandPublisher
@@ -47,6 +48,54 @@ class Pushed:
     command_ids: tuple[str, ...]
 
 
+def checked_version(document: dict[str, Any]) -> str:
+    """The bundle version of `document`, checked with the terminal's own schema."""
+    try:
+        catalog = parse_catalog(document)
+    except CatalogError as exc:
+        raise BundleRefused(f"catalog: {exc}") from None
+    if catalog.version == "builtin":
+        raise BundleRefused("version 'builtin' is reserved for the terminal's own catalog")
+    return catalog.version
+
+
+def checked_parts(layout: list[dict[str, Any]] | None, settings: dict[str, Any] | None) -> None:
+    """A bundle's layout and settings, checked with the terminal's own functions.
+
+    The layout's shape only: which boards and channels exist is known to each terminal, which
+    checks them again, with what its compartments hold, before it applies the bundle.
+    """
+    try:
+        if layout is not None:
+            boards = {str(c.get("board", "main")): None for c in layout if isinstance(c, dict)}
+            parse_layout(layout, boards or {"main": None})
+        if settings is not None:
+            check_settings(settings)
+    except ConfigRefused as exc:
+        raise BundleRefused(str(exc)) from None
+
+
+def bundle_command(
+    terminal_id: str,
+    document: dict[str, Any] | None,
+    version: str,
+    expires_at: datetime,
+    *,
+    layout: list[dict[str, Any]] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> m.ApplyConfigBundle:
+    """The signed command that carries bundle `version` to one terminal (pushes and rollouts)."""
+    return m.ApplyConfigBundle(
+        terminal_id=terminal_id,
+        operation_id=version,
+        bundle_version=version,
+        catalog=document,
+        layout=layout,
+        settings=settings,
+        expires_at=expires_at,
+    )
+
+
 class ConfigBundles:
     def __init__(
         self,
@@ -61,27 +110,38 @@ class ConfigBundles:
         self.ttl = ttl
 
     def push(
-        self, document: dict[str, Any], terminals: Sequence[str] | None, by: str, note: str = ""
+        self,
+        document: dict[str, Any] | None,
+        terminals: Sequence[str] | None,
+        by: str,
+        note: str = "",
+        *,
+        layout: list[dict[str, Any]] | None = None,
+        settings: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> Pushed:
-        """Send `document` to `terminals` (None: every registered terminal)."""
-        try:
-            catalog = parse_catalog(document)
-        except CatalogError as exc:
-            raise BundleRefused(f"catalog: {exc}") from None
-        version = catalog.version
-        if version == "builtin":
-            raise BundleRefused("version 'builtin' is reserved for the terminal's own catalog")
+        """Send a bundle to `terminals` (None: every registered terminal).
 
-        def make(terminal_id: str) -> m.Message:
-            return m.ApplyConfigBundle(
-                terminal_id=terminal_id,
-                operation_id=version,
-                bundle_version=version,
-                catalog=document,
-                expires_at=self.clock() + self.ttl,
-            )
-
-        return self._issue(make, terminals, by, note, version)
+        `document` is a catalog (its version is the bundle's); `layout` and `settings` are the
+        bundle's other parts. A bundle without a catalog names its `version`.
+        """
+        if document is not None:
+            version = checked_version(document)
+        elif layout is None and settings is None:
+            raise BundleRefused("a bundle carries a catalog, a layout or settings")
+        elif version is None or version == "builtin":
+            raise BundleRefused("a bundle without a catalog needs its own version")
+        checked_parts(layout, settings)
+        expires_at = self.clock() + self.ttl
+        return self._issue(
+            lambda terminal_id: bundle_command(
+                terminal_id, document, version, expires_at, layout=layout, settings=settings
+            ),
+            terminals,
+            by,
+            note,
+            version,
+        )
 
     def rollback(self, terminals: Sequence[str] | None, by: str, reason: str) -> Pushed:
         """Ask `terminals` to go back to the configuration before their current one."""
@@ -126,7 +186,7 @@ class ConfigBundles:
         for command in out:
             try:
                 self.publisher.publish(command)
-            except Exception:  # the row stays pending; resend_pending() publishes it again
+            except Exception:  # the row stays queued; resend_open() publishes it again
                 log.exception("publishing bundle command %s failed", command.message_id)
         return Pushed(version, tuple(c.terminal_id for c in out), tuple(c.message_id for c in out))
 
@@ -150,8 +210,7 @@ def status(session: Session, limit: int = 200) -> list[dict[str, Any]]:
             "running": _running(r),
             "issued_by": r.issued_by,
             "note": r.note,
-            "created_at": r.created_at.isoformat(),
-            "acked_at": r.acked_at.isoformat() if r.acked_at else None,
+            **commands.timestamps(r),
         }
         for r in rows
     ]
@@ -161,6 +220,6 @@ def _running(row: CommandRow) -> str | None:
     """The configuration the terminal said it runs after this command, when it said."""
     if row.status == commands.DONE:
         return (row.result or {}).get("config_version")
-    if row.status == commands.REJECTED and row.detail.startswith("rolled back to "):
+    if row.status == commands.FAILED and row.detail.startswith("rolled back to "):
         return row.detail.removeprefix("rolled back to ").split(":", 1)[0]
     return None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
+from . import commands
 from .alarms import Alarms
 from .alarms_health import HealthAlarms
 from .blobs import BlobIntake, BlobStore
@@ -28,6 +29,7 @@ from .models import (
 from .outcomes import DUPLICATE, STORED, Applied, Conflict, NotYet, Refused
 from .presence import Presence
 from .reuse import MaterialsOnFile
+from .rollouts import record_outcome as _record_rollout_outcome
 from .terminal_sign_in import staff_actor
 from .workflow import LoadStatus, State, Workflow, WorkflowSettings
 
@@ -69,6 +71,7 @@ class UpstreamHandlers:
             m.Alarm: self._alarm,
             m.BlobChunk: self._blob_chunk,
             m.CommandAck: self._command_ack,
+            m.SoftwareUpdated: self._software_updated,
         }  # type: ignore[dict-item]
 
     def _workflow(self, session: Session, after: AfterCommit) -> Workflow:
@@ -232,16 +235,24 @@ class UpstreamHandlers:
     ) -> Applied:
         return self._blob_intake.accept(session, msg)
 
+    def _software_updated(
+        self, session: Session, msg: m.SoftwareUpdated, terminal: Terminal, _a: AfterCommit
+    ) -> Applied:
+        # The outcome of a rollout's update on this terminal; the rollout judges it on its tick.
+        if not _record_rollout_outcome(session, terminal.id, msg, self.clock()):
+            log.info("software update outcome from %s for no rollout: %s", terminal.id, msg.detail)
+        return Applied(STORED)
+
     def _command_ack(
         self, session: Session, msg: m.CommandAck, terminal: Terminal, _a: AfterCommit
     ) -> Applied:
         row = session.get(CommandRow, msg.command_id)
         if row is None or row.terminal_id != terminal.id:
             raise Conflict(f"ack for command {msg.command_id}, never sent to {terminal.id}")
-        if row.acked_at is not None:
-            return Applied(DUPLICATE)
-        row.status, row.detail, row.acked_at = msg.outcome.value, msg.detail, self.clock()
-        row.result = dict(msg.result) or None
+        if not commands.apply_ack(row, msg, self.clock()):
+            return Applied(DUPLICATE)  # a repeated or late ack, folded into what is recorded
+        if msg.outcome == m.AckOutcome.RECEIVED:
+            return Applied(STORED)
         if row.type == m.type_name(m.LoadResult):
             load = session.get(LoadOperation, row.payload["load_id"])
             if load is not None and load.status == LoadStatus.PENDING:

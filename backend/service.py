@@ -30,6 +30,7 @@ from .notifications.service import NotificationWorker, WorkerSettings
 from .presence import Presence, PresenceMonitor, PresenceSettings
 from .retention import Retention, RetentionJob, RetentionSettings
 from .reuse import MaterialsOnFile, ReuseSettings, load_or_create_applicant_key
+from .rollouts import RolloutMonitor, Rollouts
 from .sms import SmsProvider
 from .staff import StaffDesk
 from .wire_signing import WireSigning, WorkerCredentials
@@ -124,6 +125,9 @@ class BackendService:
             Retention(self.db, self.blobs, retention, worker_id=client_id, clock=clock), clock
         )
         self.notifications.escalations = self.escalations.run
+        # Staged rollouts (software, configuration bundles), advanced from the database.
+        self.rollouts = Rollouts(self.db, self, clock)
+        self.rollout_monitor = RolloutMonitor(self.rollouts)
         # One link per broker (a province: one per region), all feeding this worker's ingest.
         self.mqtt: BrokerLinks | None = None
         if broker_port is not None:
@@ -156,12 +160,14 @@ class BackendService:
         self.notifications.start()
         self.presence_monitor.start()
         self.retention.start()
+        self.rollout_monitor.start()
         return self
 
     def stop(self) -> None:
         """Stop ingest, the MQTT link and notifications, then close database connections."""
         self.presence_monitor.stop()
         self.retention.stop()
+        self.rollout_monitor.stop()
         if self.mqtt:
             self.mqtt.stop()
         self.notifications.stop()

@@ -22,6 +22,7 @@ def install(app: FastAPI, service: BackendService) -> None:
     from .fleet import router as fleet_router
     from .operator import router as operator_router
     from .pages import forbidden_page, router
+    from .rollouts import router as rollouts_router
     from .terminal_staff import api_router as terminal_staff_api
     from .terminal_staff import console_router as terminal_staff_router
 
@@ -33,6 +34,7 @@ def install(app: FastAPI, service: BackendService) -> None:
     app.include_router(catalog_router)
     app.include_router(fleet_router)
     app.include_router(operator_router)
+    app.include_router(rollouts_router)
     # Staff at the terminals: sign-in codes (page and JSON API) and originals waiting.
     app.include_router(terminal_staff_router)
     app.include_router(terminal_staff_api)

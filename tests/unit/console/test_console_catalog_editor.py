@@ -239,7 +239,7 @@ def test_an_operator_reads_the_catalog_but_cannot_publish(client):
 
 def test_a_published_version_goes_to_a_terminal_group_as_a_staged_rollout(client, service):
     from backend import terminal_groups
-    from backend.models import Rollout
+    from backend.rollout_tables import Rollout
 
     with service.db.transaction() as session:
         terminal_groups.create(session, "pilot", "first terminals", "admin.sun")
