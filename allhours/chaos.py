@@ -19,7 +19,9 @@ accept, review, approve and ask for the result to be loaded through the REST API
 keys, so a call cut by a killed worker is simply made again); a clerk signs in at the terminal
 with a one-time code from the API and loads the result; the SMS with the pickup code arrives at
 the emulator; the citizen types it with the phone's last four digits and the compartment opens.
-A terminal killed mid-phase is started again with what its phase has not done yet.
+A round is one terminal run whose script reads the clerk's and the citizens' codes from standard
+input, typed by the chaos process once the API and the SMS emulator give them; a run cut by a
+kill is followed by one that does what is left.
 
 Afterwards `ChaosSite.check()` compares all sides: every application a terminal recorded is
 stored once with every material's file verified; every SMS the backend made was sent exactly
@@ -119,14 +121,37 @@ class _Process:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0  # a worker's HTTP port in its current run
 
-    def start(self) -> None:
+    def start(self, stdin: bool = False) -> None:
+        """Start it; `stdin`: with a pipe to its standard input (else none)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALLHOURS_")}
         env["PYTHONPATH"] = str(REPO)
         env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, *self.args], cwd=REPO, env=env, stdout=log, stderr=log
+                [sys.executable, *self.args],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
+
+    def send(self, line: str) -> bool:
+        """Write one line to its standard input; False once it is gone."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            return False
+        try:
+            proc.stdin.write(f"{line}\n".encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            return False
+        return True
+
+    def close_stdin(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -218,8 +243,12 @@ class ChaosTerminal:
 
     # ------------------------------------------------------------ runs
 
-    def run(self, steps: list[str]) -> None:
-        """Start a terminal run playing `steps`; wait for it to end (or to be killed)."""
+    def run(self, steps: list[str], feed: Callable[[_Process], None] | None = None) -> None:
+        """Start a terminal run playing `steps`; wait for it to end (or to be killed).
+
+        `feed(process)`, in a thread of its own, types what the script reads from standard
+        input (`code_from = "stdin"`): a clerk's sign-in code, the citizens' pickup codes.
+        """
         with self.lock:
             self.runs += 1
             script = self.site.workdir / f"script-{self.terminal_id}-{self.runs}.toml"
@@ -229,14 +258,29 @@ class ChaosTerminal:
             args += ["--settings", str(self.site.workdir / f"{self.terminal_id}.toml")]
             args += ["--script", str(script)]
             log = self.site.workdir / f"terminal-{self.terminal_id}-{self.runs}.log"
-            self.process = _Process(self.terminal_id, args, log)
-            self.process.start()
+            process = self.process = _Process(self.terminal_id, args, log)
+            process.start(stdin=feed is not None)
+        feeder = None
+        if feed is not None:
+
+            def typing() -> None:
+                try:
+                    feed(process)
+                except Exception as exc:  # told, and the run ends at its next read
+                    self.problems.append(f"{self.terminal_id}: {type(exc).__name__}: {exc}")
+                finally:
+                    process.close_stdin()
+
+            feeder = threading.Thread(target=typing, name=f"feed-{self.terminal_id}", daemon=True)
+            feeder.start()
         deadline = time.monotonic() + 600
-        while self.process.running():
+        while process.running():
             if time.monotonic() > deadline:
-                self.process.kill()
+                process.kill()
                 raise TimeoutError(f"{self.terminal_id}: a run outlasted 600 s ({log})")
             time.sleep(0.2)
+        if feeder is not None:
+            feeder.join(30)
 
     def running(self) -> bool:
         return self.process is not None and self.process.running()
@@ -246,13 +290,19 @@ class ChaosTerminal:
             return self.process is not None and self.process.kill()
 
     def phase(
-        self, what: str, steps: Callable[[], list[str]], done: Callable[[], bool], tries: int = 12
+        self,
+        what: str,
+        plan: Callable[[], tuple[list[str], Callable[[_Process], None] | None]],
+        done: Callable[[], bool],
+        tries: int = 12,
     ) -> bool:
-        """Run the terminal with `steps()` (what is left to do) until `done()`."""
+        """Run the terminal with the steps `plan()` says are left (and what to type for them)
+        until `done()`."""
         for _ in range(tries):
             if done():
                 return True
-            self.run([*steps(), '[[step]]\ndo = "wait_sent"\nwait_s = 60\n'])
+            steps, feed = plan()
+            self.run([*steps, '[[step]]\ndo = "wait_sent"\nwait_s = 60\n'], feed)
             proc = self.process.proc if self.process else None
             if proc is not None and proc.returncode == 0:
                 # A run that did everything: what it caused (an SMS, a status) follows within
@@ -296,46 +346,79 @@ class ChaosTerminal:
             self.problems.append(f"{self.terminal_id}: {type(exc).__name__}: {exc}")
 
     def _round(self, stories: list[Story], before: int) -> bool:
+        """One terminal run per round, unless kills cut it: the citizens submit; meanwhile
+        staff approve through the API, then a clerk types the sign-in code the API gave and
+        loads the results; each citizen types the code the SMS brought. A run that is cut is
+        followed by one that does what is left."""
         site, target = self.site, before + len(stories)
-
-        def submit_steps() -> list[str]:
-            return [s.submit_step() for s in stories[self.recorded() - before :]]
-
-        def submitted() -> bool:
-            return self.recorded() >= target and self.backlog() == 0
-            # (stored at the backend is waited for below: receipts come after commits)
-
-        if not self.phase("submissions", submit_steps, submitted):
-            return False
         phones = [s.phone for s in stories]
-        apps = site.wait_applications(phones)
-        for phone in phones:
-            site.approve_and_ask_load(apps[phone], self.terminal_id)
+        apps: dict[str, str] = {}
+        before_pickups: dict[str, int] = {}
 
-        def load_steps() -> list[str]:
-            code = site.terminal_code(self.terminal_id)
-            return [f'[[step]]\ndo = "staff_load"\ncode = "{code}"\nwait_s = 45\n']
+        def stored() -> bool:
+            apps.update(site.applications([p for p in phones if p not in apps]))
+            return len(apps) == len(phones)
 
-        if not self.phase("loads", load_steps, lambda: all(site.pickup_code(p) for p in phones)):
-            return False
-        before_pulses = self.pulses()
+        def loaded() -> bool:
+            return len(apps) == len(phones) and all(site.pickup_code(p) for p in phones)
 
-        def pickup_steps() -> list[str]:
-            picked = site.statuses(list(apps.values()))
-            return [
-                f'[[step]]\ndo = "pickup"\ncode = "{site.pickup_code(p)}"\n'
-                f'phone_tail = "{p[-4:]}"\n'
-                for p in phones
-                if picked.get(apps[p]) != "picked_up"
+        def picked() -> set[str]:
+            statuses = site.statuses(list(apps.values()))
+            return {p for p in phones if statuses.get(apps.get(p, "")) == "picked_up"}
+
+        def plan() -> tuple[list[str], Callable[[_Process], None]]:
+            steps = [s.submit_step() for s in stories[self.recorded() - before :]]
+            steps.append('[[step]]\ndo = "wait_sent"\nwait_s = 60\n')
+            load = not loaded()
+            if load:
+                steps.append('[[step]]\ndo = "staff_load"\ncode_from = "stdin"\nwait_s = 45\n')
+            waiting = [p for p in phones if p not in picked()]
+            steps += [
+                f'[[step]]\ndo = "pickup"\ncode_from = "stdin"\nphone_tail = "{p[-4:]}"\n'
+                for p in waiting
             ]
 
-        def picked_up() -> bool:
-            picked = site.statuses(list(apps.values()))
-            return all(picked.get(apps[p]) == "picked_up" for p in phones)
+            def feed(process: _Process) -> None:
+                def until(predicate: Callable[[], bool], timeout: float) -> bool:
+                    with contextlib.suppress(TimeoutError):
+                        _wait(lambda: predicate() or not process.running(), timeout, "input")
+                    return predicate()
 
-        ok = self.phase("pickups", pickup_steps, picked_up)
-        after = self.pulses()
-        self.pickup_pulses.update({c: after[c] - before_pulses[c] for c in after})
+                if load:
+                    # Staff work once the applications are stored (the same idempotency keys
+                    # however often a kill makes this run again).
+                    if not until(stored, 300):
+                        return
+                    for phone in phones:
+                        site.approve_and_ask_load(apps[phone], self.terminal_id)
+                    if not process.send(site.terminal_code(self.terminal_id)):
+                        return
+                if not until(loaded, 120):
+                    return
+                # The citizens come once the clerk has shut the doors. (A code typed while its
+                # door still stands open after loading gets that door pulsed twice: the locker
+                # reads "not opened" when the door, opened for the load, falls shut.)
+                if not until(lambda: not any(d.is_open for d in self.doors), 30):
+                    return
+                if not before_pickups:  # every load is done: from here on, pulses are pickups
+                    before_pickups.update(self.pulses())
+                for phone in waiting:
+                    if not process.send(str(site.pickup_code(phone))):
+                        return
+
+            return steps, feed
+
+        def done() -> bool:
+            return (
+                self.recorded() >= target
+                and len(apps) == len(phones)
+                and not (set(phones) - picked())
+            )
+
+        ok = self.phase("the round's stories", plan, done)
+        if before_pickups:
+            after = self.pulses()
+            self.pickup_pulses.update({c: after[c] - before_pickups[c] for c in after})
         return ok
 
 
@@ -365,6 +448,7 @@ class ChaosSite:
         }
         self.api = httpx.Client(timeout=15)
         self._codes: dict[str, str] = {}
+        self._engine = create_engine(self.db_url)
 
     def _worker_args(self, worker: _Process) -> None:
         """Fresh ports for a worker's start (another program may have taken the last ones)."""
@@ -470,6 +554,7 @@ class ChaosSite:
             broker.remove_data()
         self.sms.stop()
         self.api.close()
+        self._engine.dispose()
 
     # ------------------------------------------------------------ staff, through the API
 
@@ -515,27 +600,17 @@ class ChaosSite:
     # ------------------------------------------------------------ reading the sides
 
     def _query(self, sql: str, **params: Any) -> list[tuple]:
-        engine = create_engine(self.db_url)
-        try:
-            with engine.connect() as conn:
-                return [tuple(row) for row in conn.execute(text(sql), params).all()]
-        finally:
-            engine.dispose()
+        """Read the backend's database (the story threads poll it: one pooled engine)."""
+        with self._engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params).all()]
 
-    def wait_applications(self, phones: list[str]) -> dict[str, str]:
-        """phone -> application number, once the backend holds all of them."""
-        found: dict[str, str] = {}
-
-        def stored() -> bool:
-            for phone in phones:
-                rows = self._query(
-                    "SELECT application_no FROM applications WHERE phone = :p", p=phone
-                )
-                if rows:
-                    found[phone] = rows[0][0]
-            return len(found) == len(phones)
-
-        _wait(stored, 300, f"applications of {len(phones)} stories stored")
+    def applications(self, phones: list[str]) -> dict[str, str]:
+        """phone -> application number, for those the backend holds."""
+        found = {}
+        for phone in phones:
+            rows = self._query("SELECT application_no FROM applications WHERE phone = :p", p=phone)
+            if rows:
+                found[phone] = rows[0][0]
         return found
 
     def sms_settled(self) -> bool:
@@ -720,12 +795,15 @@ def run_chaos(
             thread.start()
         # Kills land among the stories, not while the terminals are still starting.
         _wait(lambda: sum(t.recorded() for t in site.terminals.values()) >= 1, 180, "a story")
-        targets = [*(f"broker-{b}" for b in BROKERS), *(w.name for w in site.workers)]
-        targets += list(site.terminals)
+        # Each part once first, terminals between the rest: a terminal's kill is over at once,
+        # a broker's or a worker's waits for its restart.
+        servers = [*(f"broker-{b}" for b in BROKERS), *(w.name for w in site.workers)]
+        targets = [t for pair in zip(list(site.terminals), servers, strict=False) for t in pair]
+        targets += [t for t in [*site.terminals, *servers] if t not in targets]
         for n in range(kills):
-            if not any(thread.is_alive() for thread in threads):
-                break  # every story is over: nothing left to disturb
-            time.sleep(rng.uniform(1.0, 4.0))
+            if n >= len(targets) and not any(thread.is_alive() for thread in threads):
+                break  # every part was hit once and every story is over
+            time.sleep(rng.uniform(0.5, 2.5))
             victim = targets[n] if n < len(targets) else rng.choice(targets)
             done = sum(t.recorded() for t in site.terminals.values())
             say(f"chaos: kill -9 {victim} ({done} of {stories} stories submitted)")

@@ -13,11 +13,13 @@ pytestmark = pytest.mark.broker
 
 
 def test_whole_stories_survive_sigkill_of_brokers_workers_and_terminals(tmp_path):
-    report = run_chaos(tmp_path / "chaos", stories=6, kills=6, seed=14)
+    report = run_chaos(tmp_path / "chaos", stories=12, kills=8, seed=14)
 
     assert report.problems == []
-    assert report.applications == report.picked_up == 6
-    assert report.pickup_openings == 6  # one lock pulse per pickup, at the board emulators
-    assert report.sms >= 6 * 3  # submitted, pickup code and picked up, at least, for each
-    killed = {"broker-east", "broker-west", "worker-1", "worker-2"}
-    assert killed <= set(report.kills) and sum(report.kills.values()) >= 5
+    assert report.applications == report.picked_up == 12
+    assert report.pickup_openings == 12  # one lock pulse per pickup, at the board emulators
+    assert report.sms >= 12 * 3  # submitted, pickup code and picked up, at least, for each
+    # Each broker and each worker once, and the terminals (between runs there is none to
+    # kill: on a fast machine a terminal's last run may be over before its turn).
+    servers = {"broker-east", "broker-west", "worker-1", "worker-2"}
+    assert servers <= set(report.kills) and sum(report.kills.values()) >= 6
