@@ -5,6 +5,10 @@ digits (`request.application_status`, whose `supplements` say what is owed), the
 imported what is owed. `event.supplement_provided` carries the files (as blob chunks) and the
 tail again: the backend checks the tail as a progress query does, counting a wrong one against
 the number's guesses, and takes only materials the application still owes.
+
+A supplement request (补正) that named materials is answered the same way: its materials are
+taken too, and once every one of them has arrived the case goes back to review with its clock
+running again, by itself (audited in the history; staff can still resume by hand).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
+from . import supplement_requests
 from .effects import AfterCommit
 from .models import (
     Application,
@@ -31,31 +36,49 @@ from .models import (
     utcnow,
 )
 from .outcomes import REJECTED, STORED, Applied, Refused
+from .owing import CLOSED_STATES
 from .progress import LOCKED, WRONG_TAIL, ApplicationProgress
+from .workflow import State, Workflow, WorkflowSettings
 
 
 class Supplements:
     """Handles `event.supplement_provided`; idempotent by message id (ingest's dedupe)."""
 
-    def __init__(self, progress: ApplicationProgress, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        progress: ApplicationProgress,
+        clock: Callable[[], datetime] = utcnow,
+        settings: WorkflowSettings | None = None,
+    ):
         self.progress, self.clock = progress, clock
+        self.settings = settings or WorkflowSettings(calendar=progress.settings.calendar)
 
     def record(
-        self, session: Session, msg: m.SupplementProvided, terminal: Terminal, _a: AfterCommit
+        self, session: Session, msg: m.SupplementProvided, terminal: Terminal, after: AfterCommit
     ) -> Applied:
         now = self.clock()
         app = session.get(Application, msg.application_no)
         if app is None:
             raise Refused(f"no application {msg.application_no}")
-        limits = self.progress.settings
-        # A wrong tail counts against the number as in a progress query; REJECTED (not Refused)
-        # keeps that count, which a refusal's rollback would drop.
-        if self.progress._guesses(session, app.application_no, now) >= limits.max_wrong_tails:
-            self._audit(session, msg, terminal, LOCKED, now)
-            return Applied(REJECTED, f"application {app.application_no} is locked")
-        if not hmac.compare_digest(app.phone[-4:].encode(), msg.phone_tail.encode()):
-            self._audit(session, msg, terminal, WRONG_TAIL, now)
-            return Applied(REJECTED, f"phone tail does not match {app.application_no}")
+        if app.status in CLOSED_STATES or app.personal_data_erased_at is not None:
+            raise Refused(f"application {app.application_no} is {app.status}: it takes nothing")
+        if msg.applicant_ref is not None:
+            # Card and live face at the terminal: the card must be this application's applicant.
+            if not app.applicant_ref or not hmac.compare_digest(
+                app.applicant_ref.encode(), msg.applicant_ref.encode()
+            ):
+                raise Refused(f"the card read is not the applicant of {app.application_no}")
+        else:
+            assert msg.phone_tail is not None  # the contract asks for one proof or the other
+            limits = self.progress.settings
+            # A wrong tail counts against the number as in a progress query; REJECTED (not
+            # Refused) keeps that count, which a refusal's rollback would drop.
+            if self.progress._guesses(session, app.application_no, now) >= limits.max_wrong_tails:
+                self._audit(session, msg, terminal, LOCKED, now)
+                return Applied(REJECTED, f"application {app.application_no} is locked")
+            if not hmac.compare_digest(app.phone[-4:].encode(), msg.phone_tail.encode()):
+                self._audit(session, msg, terminal, WRONG_TAIL, now)
+                return Applied(REJECTED, f"phone tail does not match {app.application_no}")
         codes = [x.material_code for x in msg.materials]
         if len(set(codes)) != len(codes):
             raise Refused("a material is given twice")
@@ -68,7 +91,11 @@ class Supplements:
                 )
             )
         }
-        not_owed = [c for c in codes if c not in owed]
+        requested: dict[str, list] = {}
+        if app.status == State.SUPPLEMENT_REQUESTED:
+            for row in supplement_requests.open_rows(session, app.application_no):
+                requested.setdefault(row.material_code, []).append(row)
+        not_owed = [c for c in codes if c not in owed and c not in requested]
         if not_owed:
             raise Refused(
                 f"application {app.application_no} does not owe {', '.join(sorted(not_owed))}"
@@ -90,14 +117,18 @@ class Supplements:
                     valid_until=ref.valid_until,
                 )
             )
-            owed[ref.material_code].supplied_at = now
+            if ref.material_code in owed:
+                owed[ref.material_code].supplied_at = now
+            for row in requested.get(ref.material_code, []):
+                row.supplied_at = now
         session.add(
             WorkflowHistory(
                 application_no=app.application_no,
                 from_state=app.status,
                 to_state=app.status,
                 actor=f"terminal:{terminal.id}",
-                note=f"supplement received: {', '.join(codes)}",
+                note=f"supplement received: {', '.join(codes)}"
+                + (" (ID card and face)" if msg.applicant_ref else ""),
                 at=now,
             )
         )
@@ -107,6 +138,16 @@ class Supplements:
             len(codes),
             terminal.id,
         )
+        if requested and not supplement_requests.open_rows(session, app.application_no):
+            stopped = Workflow(session, after, self.settings, self.clock).resume_after_supplement(
+                app, f"terminal:{terminal.id}"
+            )
+            logging.getLogger(__name__).info(
+                "application %s: every requested material arrived, back to review"
+                " (%d working days not counted)",
+                app.application_no,
+                stopped,
+            )
         return Applied(STORED)
 
     @staticmethod
