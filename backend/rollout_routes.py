@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_bridge.contract.messages import Sha256, SoftwareVersion, TerminalId
+from cloud_bridge.contract.messages import BundleVersion, Sha256, SoftwareVersion, TerminalId
 
 from . import rollouts as ro
 from . import terminal_groups as groups
@@ -52,6 +52,10 @@ class RolloutBody(BaseModel):
     stages: list[StageName] = Field(min_length=1, max_length=ro.MAX_STAGES)
     software: SoftwareBody | None = None
     catalog: dict[str, Any] | None = None
+    # A bundle's other parts, as a push takes them; without a catalog it names its version.
+    layout: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
+    settings: dict[str, Any] | None = None
+    version: BundleVersion | None = None
     abort_failed: int = Field(default=1, ge=1, le=ro.MAX_TARGETS)
     abort_fraction: float = Field(default=1.0, gt=0, le=1)
     wait_minutes: int = Field(default=120, ge=1, le=3 * 24 * 60)
@@ -67,19 +71,23 @@ class ActionBody(BaseModel):
 def start_from(rollouts: ro.Rollouts, body: RolloutBody, by: str) -> int:
     """Start the rollout a request describes (the REST route and the console share it)."""
     software = None
+    parts = (body.catalog, body.layout, body.settings, body.version)
     if body.kind == ro.SOFTWARE:
-        if body.software is None or body.catalog is not None:
-            raise ro.RolloutRefused("a software rollout names software (and no catalog)")
+        if body.software is None or any(x is not None for x in parts):
+            raise ro.RolloutRefused("a software rollout names software (and no bundle parts)")
         s = body.software
         software = ro.software_payload(s.version, s.archive_url, s.sha256, s.size_bytes)
-    elif body.catalog is None or body.software is not None:
-        raise ro.RolloutRefused("a bundle rollout carries a catalog (and no software)")
+    elif body.software is not None or all(x is None for x in parts[:3]):
+        raise ro.RolloutRefused("a bundle rollout carries a catalog, a layout or settings")
     return rollouts.start(
         body.kind,
         body.stages,
         by,
+        version=body.version,
         software=software,
         document=body.catalog,
+        layout=body.layout,
+        settings=body.settings,
         threshold=ro.Threshold(body.abort_failed, body.abort_fraction),
         wait=timedelta(minutes=body.wait_minutes),
         note=body.note,

@@ -160,8 +160,16 @@ def test_only_operators_and_admins_start_and_steer_rollouts(client, tokens, serv
         (lambda b: b["software"].update(version="../../etc"), 422, "pattern"),
         (lambda b: b.update(stages=["east"]), 422, "no group east"),
         (lambda b: b.update(stages=[]), 422, "at least 1"),
-        (lambda b: b.update(catalog={"version": "x"}), 422, "no catalog"),
+        (lambda b: b.update(catalog={"version": "x"}), 422, "no bundle parts"),
         (lambda b: b.update(kind="bundle", software=None), 422, "carries a catalog"),
+        (lambda b: b.update(kind="bundle", software=None, settings={"kiosk": {}}), 422, "version"),
+        (
+            lambda b: b.update(
+                kind="bundle", software=None, version="s-1", settings={"kiosk": {"pin": 1}}
+            ),
+            422,
+            "settings: kiosk.pin may not change remotely",
+        ),
         (lambda b: b.update(abort_fraction=0), 422, "greater than 0"),
         (lambda b: b.update(wait_minutes=0), 422, "greater than or equal to 1"),
         (lambda b: b.update(note="x" * 300_000), 413, "at most"),
@@ -177,3 +185,20 @@ def test_a_bad_rollout_is_refused_clearly_and_sends_nothing(
     assert r.status_code == status, r.text
     assert words in r.text
     assert _count(service, Rollout) == 0 and _count(service, CommandRow) == 0
+
+
+def test_a_bundle_rollout_may_carry_settings_alone_under_its_own_version(client, tokens, service):
+    _pilot(client, tokens["operator"])
+    body = {
+        "kind": "bundle",
+        "stages": ["pilot"],
+        "version": "night-lang-1",
+        "settings": {"kiosk": {"lang": "en"}},
+    }
+    r = client.post("/api/fleet/rollouts", json=body, headers=tokens["operator"])
+    assert r.status_code == 202, r.text
+    assert (r.json()["kind"], r.json()["version"]) == ("bundle", "night-lang-1")
+    with service.db.transaction() as s:
+        (row,) = s.scalars(select(CommandRow))
+        assert row.payload["settings"] == {"kiosk": {"lang": "en"}}
+        assert row.payload["catalog"] is None
