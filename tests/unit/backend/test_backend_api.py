@@ -1,4 +1,4 @@
-"""The REST API over a BackendService without a broker (commands stay pending), signed in."""
+"""The REST API over a BackendService without a broker (commands stay queued), signed in."""
 
 from __future__ import annotations
 
@@ -95,7 +95,11 @@ def test_supplement_and_resume_routes(submitted):
     submitted.post(f"/api/applications/{NO}/accept", json=STAFF)
     r = submitted.post(
         f"/api/applications/{NO}/request-supplement",
-        json={"reason": "unclear_scan", "note": "第二页模糊，电话 139-0000-1111"},
+        json={
+            "reason": "unclear_scan",
+            "note": "第二页模糊，电话 139-0000-1111",
+            "materials": ["household-register"],
+        },
     )
     assert r.json()["status"] == "supplement_requested"
     sms = submitted.get("/api/notifications", headers=submitted.as_role("admin")).json()[0]
@@ -129,7 +133,7 @@ def test_load_result_issues_a_command_and_is_409_unless_approved(submitted):
     commands = submitted.get(
         "/api/commands", params={"terminal_id": TERMINAL}, headers=submitted.as_role("operator")
     ).json()
-    assert [(c["type"], c["status"]) for c in commands] == [("command.load_result", "pending")]
+    assert [(c["type"], c["status"]) for c in commands] == [("command.load_result", "queued")]
     assert submitted.post(f"/api/applications/{NO}/load-result", json=body).status_code == 409
 
 
@@ -163,7 +167,7 @@ def test_resend_code_and_return_after_the_terminal_loaded_the_result(service, su
         for c in submitted.get("/api/commands", headers=operator).json()
         if c["type"] == "command.set_pickup_code"
     }
-    assert digests == {f"{load_id}#1": "expired", f"{load_id}#2": "pending"}
+    assert digests == {f"{load_id}#1": "expired", f"{load_id}#2": "queued"}
     with service.db.transaction() as session:
         row = session.scalars(
             select(CommandRow).where(CommandRow.operation_id == f"{load_id}#2")
