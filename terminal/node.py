@@ -54,6 +54,7 @@ from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
+from terminal.software_update import SoftwareUpdates
 from terminal.store import TerminalStore
 from terminal.update_health import HealthReporter, running_version
 
@@ -108,6 +109,7 @@ class TerminalNode:
         supervision: SupervisionSettings = SupervisionSettings(),  # noqa: B008 - frozen
         keypad: AttemptPolicy = AttemptPolicy(),  # noqa: B008 - frozen; ADR 0011's limits
         command_limits: CommandLimits = CommandLimits(),  # noqa: B008 - frozen; ADR 0007
+        update_dir: Path | None = None,
     ):
         self.terminal_id = terminal_id
         self.data_dir = Path(data_dir)
@@ -153,6 +155,17 @@ class TerminalNode:
         self.dispatcher.register(m.RestartKiosk, self._on_restart_kiosk)
         self.dispatcher.register(m.ResyncState, self._on_resync_state)
         self.dispatcher.register(m.FetchDiagnostics, self._on_fetch_diagnostics)
+        # Software updates: the kiosk fetches and checks the archive and asks; the root-run
+        # updater switches and falls back (terminal/software_update.py, ADR 0020).
+        self.updates = SoftwareUpdates(
+            update_dir or self.data_dir.parent / "update",
+            self.outbox,
+            terminal_id,
+            SOFTWARE_VERSION,
+            tls=lambda: link.tls,
+        )
+        self.dispatcher.register(m.UpdateSoftware, self.updates.on_update)
+        self._outcomes_stop = threading.Event()
         # A restart is asked of the process manager: SIGTERM ends the kiosk cleanly and
         # systemd (Restart=always) starts it again. Tests put their own here.
         self.restart: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
@@ -226,7 +239,19 @@ class TerminalNode:
             config_version=self.config.active_version,
         )
         self.health.start()
+        # The updater's outcome is reported by whichever version runs after it.
+        self._outcomes_stop.clear()
+        threading.Thread(target=self._report_updates, name="update-outcome", daemon=True).start()
         return self
+
+    def _report_updates(self) -> None:
+        while True:
+            try:
+                self.updates.report_outcome()
+            except Exception:  # a full disk must not end the thread
+                log.exception("reporting the software update's outcome failed")
+            if self._outcomes_stop.wait(2.0):
+                return
 
     def _install_catalog(self, catalog: Catalog) -> None:
         """The flows and screens read the catalog from parts on each use: swapped in one step."""
@@ -289,6 +314,7 @@ class TerminalNode:
         return queued
 
     def stop(self) -> None:
+        self._outcomes_stop.set()
         if getattr(self, "health", None) is not None:
             self.health.stop()
         self.locker.doors.stop()
