@@ -52,6 +52,7 @@ from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLooku
 from terminal.flows.submission import SubmissionFlow
 from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
+from terminal.owing import OwingLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
 from terminal.software_update import SoftwareUpdates
@@ -199,6 +200,10 @@ class TerminalNode:
             clock=clock,
             timeout_s=request_timeout_s,
         )
+        # 补交材料 by ID card: the applications of the citizen at the reader that owe materials.
+        self.owing = OwingLookup(
+            terminal_id, self.replies, clock=clock, timeout_s=request_timeout_s
+        )
         self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
         # Staff sign in with a one-time code from the console; the backend says who they are.
         self.staff_sign_in = StaffSignInLookup(
@@ -330,9 +335,12 @@ class TerminalNode:
     def pickup(self) -> PickupFlow:
         return PickupFlow(self.parts)
 
-    def supplement(self) -> SupplementFlow:
-        """补交材料: owed materials for an application found by number and phone tail."""
-        return SupplementFlow(self.parts, self.progress)
+    def supplement(self, *, by_card: bool = False) -> SupplementFlow:
+        """补交材料: owed materials for an application found by number and phone tail, or
+        (`by_card`) among the applications of the citizen whose card and face were checked."""
+        if by_card:
+            return SupplementFlow.by_card(self.parts, self.progress, self.owing)
+        return SupplementFlow(self.parts, self.progress, self.owing)
 
     def staff(self, member: StaffMember) -> StaffServiceFlow:
         """Service mode for a staff member the backend signed in (`staff_sign_in`)."""

@@ -49,8 +49,18 @@ def check_number(typed: str) -> str:
 
 @dataclass(frozen=True)
 class Supplement:
+    """A material tolerated missing at submission (容缺), and the last day to bring it."""
+
     material_code: str
     due_on: date
+
+
+@dataclass(frozen=True)
+class Requested:
+    """A material staff asked for in a supplement request (补正), and why (a reason code)."""
+
+    material_code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Progress:
     submitted_on: date | None = None
     promised_by: date | None = None
     supplements: tuple[Supplement, ...] = ()
+    requested: tuple[Requested, ...] = ()
     pickup_terminal_id: str | None = None
     # This terminal's own record of the number, shown when the backend cannot be reached.
     local: dict[str, Any] | None = field(default=None, repr=False)
@@ -122,5 +133,6 @@ class ProgressLookup:
             submitted_on=answer.submitted_on,
             promised_by=answer.promised_by,
             supplements=tuple(Supplement(x.material_code, x.due_on) for x in answer.supplements),
+            requested=tuple(Requested(x.material_code, x.reason) for x in answer.requested),
             pickup_terminal_id=answer.pickup_terminal_id,
         )

@@ -234,6 +234,13 @@ class Kiosk:
         self.idle.start()
         self.go("pickup_code")
 
+    def begin_supplement(self) -> None:
+        """补交材料 with the ID card: card, face, then the applications that owe something."""
+        self.end_session("new", go_home=False)
+        self.supplement = self.node.supplement(by_card=True)
+        self.idle.start()
+        self.go("card")
+
     def begin_query(self) -> None:
         self.end_session("new", go_home=False)
         self.idle.start()

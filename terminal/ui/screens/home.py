@@ -18,6 +18,8 @@ class HomeScreen(KioskScreen):
             "submit": self.button("home.submit", self.k.begin_submission),
             "pickup": self.button("home.pickup", self.k.begin_pickup),
             "query": self.button("home.query", self.k.begin_query),
+            # 补交材料 with the ID card (the card screen also leads to the number and phone way).
+            "supplement": self.button("home.supplement", self.k.begin_supplement),
             "guide": self.button("home.guide", self.k.begin_guide),
         }
         for b in self.choices.values():

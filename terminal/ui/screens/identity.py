@@ -1,7 +1,8 @@
 """Identity: place the card (with animation), the MRZ of a passport, the live face check.
 
-The same screens serve a submission (then the catalog) and a pickup whose item asks for the
-holder's identity (then the compartment opens, if the card is the applicant's).
+The same screens serve a submission (then the catalog), a pickup whose item asks for the
+holder's identity (then the compartment opens, if the card is the applicant's), and bringing
+a missing material by card (then the citizen's applications that owe something).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kivy.uix.widget import Widget
 from devices.identity.port import NoDocument
 from terminal.flows.pickup import PickupFlow
 from terminal.flows.session import FlowError
+from terminal.flows.supplement import SupplementFlow
 from terminal.ui.live import LiveFeed
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.screens.pickup import open_for_holder
@@ -29,8 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def identity_flow(kiosk):
-    """The flow whose identity step is under way: the submission, or else the pickup."""
-    return kiosk.submission or kiosk.pickup
+    """The flow whose identity step is under way: the submission, the pickup or the supplement."""
+    return kiosk.submission or kiosk.pickup or kiosk.supplement
 
 
 def at_step(flow, which: str) -> bool:
@@ -87,17 +89,23 @@ class CardScreen(KioskScreen):
         self.body.add_widget(self.animation)
         self.status = self.label("", tone="danger")
         self.body.add_widget(self.status)
-        self.nav_buttons(
-            self.cancel_button(),
-            self.button("card.passport", lambda: self.k.go("mrz"), "secondary"),
-        )
+        self.passport_button = self.button("card.passport", lambda: self.k.go("mrz"), "secondary")
+        # Bringing a material: no card at hand, the application number and phone will do.
+        self.by_number_button = self.button("supplement.by_number", self.k.begin_query, "secondary")
         self._stop = threading.Event()
 
     def enter(self, **kw: object) -> None:
         self.unsay(self.status)
+        flow = identity_flow(self.k)
         # A pickup comes here only for a result handed over to the applicant in person.
-        pickup = isinstance(identity_flow(self.k), PickupFlow)
-        self.say(self.hint, "pickup.identity_hint" if pickup else "card.hint")
+        if isinstance(flow, PickupFlow):
+            self.say(self.hint, "pickup.identity_hint")
+        elif isinstance(flow, SupplementFlow):
+            self.say(self.hint, "supplement.identity_hint")
+        else:
+            self.say(self.hint, "card.hint")
+        extra = (self.by_number_button,) if isinstance(flow, SupplementFlow) else ()
+        self.nav_buttons(self.cancel_button(), self.passport_button, *extra)
         self.animation.start()
         self._poll()
 
@@ -327,6 +335,8 @@ class FaceScreen(KioskScreen):
             self.guide("verified")
             if pickup:
                 open_for_holder(self.k, flow)
+            elif isinstance(flow, SupplementFlow):
+                self.k.go("supplement", by_card=True)
             else:
                 self.k.go("catalog")
             return

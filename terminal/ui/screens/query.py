@@ -115,7 +115,7 @@ class QueryScreen(KioskScreen):
             for w in (self.state_line, self.details, self.filler):
                 self.body.add_widget(w)
             p = self.progress
-            owes = p is not None and p.reached and p.found and bool(p.supplements)
+            owes = p is not None and p.reached and p.found and bool(p.supplements or p.requested)
             extra = (self.bring_button,) if owes else ()
             self.nav_buttons(self.again_button, *extra, self.finish_button)
         self.k.style(self.body)
@@ -164,6 +164,10 @@ class QueryScreen(KioskScreen):
         for owed in p.supplements:
             name = self._material_name(owed.material_code)
             lines.append(t("query.supplement", material=name, date=_day(owed.due_on)))
+        for asked in p.requested:
+            name = self._material_name(asked.material_code)
+            reason = t(f"reason.supplement.{asked.reason}")
+            lines.append(t("query.requested", material=name, reason=reason))
         if p.state == "refused":
             lines.append(t("query.refused_hint"))
         elif p.state == "at_the_office":
