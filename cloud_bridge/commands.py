@@ -1,11 +1,14 @@
 """Inbound command dispatch on the terminal: verified, expiry-checked, executed once, in order.
 
-QoS 1 delivers a command at least once, and the backend re-sends pending commands after a
+QoS 1 delivers a command at least once, and the backend re-sends open commands after a
 restart, so a command id seen before is answered with the acknowledgement recorded the first
 time, and its handler does not run again. A new command must carry a sequence number above the
 last one applied (kept on disk): an older signed command, held back and released later by a
 compromised broker, is refused unanswered. The backend sends a command it still wants again,
 with a new sequence number.
+
+A new command is acked twice: `received` as soon as it passed these checks (the backend then
+shows it delivered, ADR 0022), and its answer once the handler has run.
 """
 
 from __future__ import annotations
