@@ -111,6 +111,7 @@ def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
         face_verifier=ImageFaceVerifier(),
         face_camera=face_camera,
         document_camera=lambda _title, _pages: document_camera,
+        document_camera_diagnostics=document_camera.diagnostics,
         live_face_check=True,
         remote_verifier=remote,
         removable_media=_removable_media(data.get("removable_media", {})),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from cloud_bridge.contract import applicant_ref, pickup_code
+from cloud_bridge.contract import messages as m
 from devices.identity.port import IdentityDocument
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.layout import Size
@@ -62,6 +63,7 @@ STOPS = (
     "staff_login",
     "staff",
     "error",
+    "out_of_service",
 )
 
 
@@ -278,8 +280,27 @@ def tour(
     k.go("error", key="error.fatal")  # what a failure mid-session leads to
     drv.wait_screen("error")
     at("error")
+    # An operator takes the terminal out of service, then back: the start page follows.
+    _service_change(k.node, m.OutOfService, reason=m.ServiceReason.MAINTENANCE)
     k.go("home")
+    drv.wait_screen("out_of_service")
+    at("out_of_service")
+    _service_change(k.node, m.BackInService, reason=m.ServiceReason.REPAIRED)
+    drv.wait_screen("home")
     return seen
+
+
+def _service_change(node, command, **fields) -> None:
+    """The operator's command as the terminal's dispatcher hands it to the node."""
+    apply = node.apply_out_of_service if command is m.OutOfService else node.apply_back_in_service
+    apply(
+        command(
+            terminal_id=node.terminal_id,
+            operation_id=f"OPS-{m.new_message_id()[:12]}",
+            expires_at=m.utcnow() + timedelta(minutes=15),
+            **fields,
+        )
+    )
 
 
 def _usb_import(drv: KioskDriver, devices, at: Stop, code: str, path: str) -> None:

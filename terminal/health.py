@@ -81,10 +81,10 @@ def disk_usage(path: Path) -> tuple[int | None, int | None]:
 
 
 def device_reports(devices: Any, boards: dict[str, dict[str, object]]) -> dict[str, m.DeviceHealth]:
-    """Lock boards, card reader, face camera, printer and USB port.
+    """Lock boards, card reader, face and document cameras, printer and USB port.
 
-    The document camera is opened per scanning session (its port is a factory), so it reports
-    in the session, not here.
+    The document camera's port is a factory (a source per scanning session); the device
+    reports through `document_camera_diagnostics` when the terminal has one to ask.
     """
     reports: dict[str, m.DeviceHealth] = {}
     for bid, diag in boards.items():
@@ -93,6 +93,10 @@ def device_reports(devices: Any, boards: dict[str, dict[str, object]]) -> dict[s
         reports[key] = port_health(key, lambda d=diag: d)
     reports["card_reader"] = port_health("card_reader", devices.identity_reader.diagnostics)
     reports["face_camera"] = port_health("face_camera", devices.face_camera.diagnostics)
+    if devices.document_camera_diagnostics is not None:
+        reports["document_camera"] = port_health(
+            "document_camera", devices.document_camera_diagnostics
+        )
     if devices.printer is not None:
         reports["printer"] = printer_health(devices.printer)
     if devices.removable_media is not None:

@@ -44,7 +44,7 @@ from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal import health
 from terminal.catalog import Catalog, ServiceItem
-from terminal.command_limits import ArmingBudget, CommandLimits
+from terminal.command_limits import ArmingBudget, CommandLimits, HourlyBudget
 from terminal.config_bundle import ConfigBundles, ConfigStore
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
@@ -52,9 +52,9 @@ from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLooku
 from terminal.flows.submission import SubmissionFlow
 from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
-from terminal.owing import OwingLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
+from terminal.service_state import Hold, ServiceHolds, TerminalOutOfService
 from terminal.software_update import SoftwareUpdates
 from terminal.store import TerminalStore
 from terminal.update_health import HealthReporter, running_version
@@ -81,6 +81,8 @@ class TerminalDevices:
     face_verifier: FaceVerifier
     face_camera: FrameSource
     document_camera: Callable[[str, int], FrameSource]
+    # The document camera's diagnostics between sessions (terminal.health); None: not reported.
+    document_camera_diagnostics: Callable[[], dict[str, object]] | None = None
     # True: the face step runs the live check (face.check.FaceCheck) on face_camera frames;
     # False: one frame through face_verifier (flow tests, scripted demos).
     live_face_check: bool = False
@@ -118,6 +120,7 @@ class TerminalNode:
         self.clock = clock
         self._alarm_seq = 0
         self.arming = ArmingBudget(command_limits)
+        self.service_changes = HourlyBudget(command_limits.service_changes_per_hour)
         self._last_security_alarm: datetime | None = None
         self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
         # One database for everything the terminal keeps; the repositories below share it.
@@ -156,6 +159,11 @@ class TerminalNode:
         self.dispatcher.register(m.RestartKiosk, self._on_restart_kiosk)
         self.dispatcher.register(m.ResyncState, self._on_resync_state)
         self.dispatcher.register(m.FetchDiagnostics, self._on_fetch_diagnostics)
+        # Out of service and back (terminal.service_state): kept on disk, the locker told.
+        self.service = ServiceHolds(self.db)
+        self._hold_compartments()
+        self.dispatcher.register(m.OutOfService, self.apply_out_of_service)
+        self.dispatcher.register(m.BackInService, self.apply_back_in_service)
         # Software updates: the kiosk fetches and checks the archive and asks; the root-run
         # updater switches and falls back (terminal/software_update.py, ADR 0020).
         self.updates = SoftwareUpdates(
@@ -199,10 +207,6 @@ class TerminalNode:
             self.store.local_application,
             clock=clock,
             timeout_s=request_timeout_s,
-        )
-        # 补交材料 by ID card: the applications of the citizen at the reader that owe materials.
-        self.owing = OwingLookup(
-            terminal_id, self.replies, clock=clock, timeout_s=request_timeout_s
         )
         self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
         # Staff sign in with a one-time code from the console; the backend says who they are.
@@ -330,21 +334,89 @@ class TerminalNode:
     # ---------------------------------------------------------------- flows
 
     def submission(self) -> SubmissionFlow:
+        self._refuse_new_business()
         return SubmissionFlow(self.parts)
 
     def pickup(self) -> PickupFlow:
+        if not self.pickups_open():
+            raise TerminalOutOfService("pickups are closed at this terminal for now")
         return PickupFlow(self.parts)
 
-    def supplement(self, *, by_card: bool = False) -> SupplementFlow:
-        """补交材料: owed materials for an application found by number and phone tail, or
-        (`by_card`) among the applications of the citizen whose card and face were checked."""
-        if by_card:
-            return SupplementFlow.by_card(self.parts, self.progress, self.owing)
-        return SupplementFlow(self.parts, self.progress, self.owing)
+    def supplement(self) -> SupplementFlow:
+        """补交材料: owed materials for an application found by number and phone tail."""
+        self._refuse_new_business()
+        return SupplementFlow(self.parts, self.progress)
 
     def staff(self, member: StaffMember) -> StaffServiceFlow:
         """Service mode for a staff member the backend signed in (`staff_sign_in`)."""
         return StaffServiceFlow(self.parts, member)
+
+    # ---------------------------------------------------------------- out of service
+
+    def out_of_service(self) -> Hold | None:
+        """The whole terminal's out-of-service, or None when it serves citizens."""
+        return self.service.terminal()
+
+    def locker_safe(self) -> bool:
+        """Every lock board answers: a door opened for a pickup is watched and can close."""
+        return all(
+            d.get("connected", True) is not False for d in self.locker.boards.diagnostics().values()
+        )
+
+    def pickups_open(self) -> bool:
+        """Results can be collected: the terminal is in service, or only closed and its
+        locker is safe."""
+        hold = self.service.terminal()
+        return hold is None or (not hold.locked and self.locker_safe())
+
+    def _hold_compartments(self) -> None:
+        """Tell the locker (at start, or a new bank after a layout change) what is held."""
+        for cid, hold in self.service.compartments().items():
+            try:
+                self.locker.hold(cid, locked=hold.locked)
+            except LockerError:  # the layout lost it since: nothing to hold
+                log.warning("compartment %s is held but no longer in the layout", cid)
+
+    def _refuse_new_business(self) -> None:
+        if self.service.terminal() is not None:
+            raise TerminalOutOfService("this terminal takes no new submissions for now")
+
+    def _service_change_allowed(self, cmd: m.OutOfService | m.BackInService) -> None:
+        if not self.service_changes.take(self.clock()):
+            self._security_alarm(
+                f"more than {self.service_changes.per_hour} service changes in an hour:"
+                f" {m.type_name(type(cmd))} {cmd.message_id} refused"
+            )
+            raise CommandRejected("rate_limited: too many service changes this hour")
+
+    def apply_out_of_service(self, cmd: m.OutOfService) -> CommandResult:
+        self._service_change_allowed(cmd)
+        hold = Hold(cmd.hold, cmd.reason, cmd.note, self.clock(), cmd.message_id)
+        if cmd.compartment_id is not None:
+            try:
+                self.locker.hold(cmd.compartment_id, locked=hold.locked)
+            except LockerError as exc:
+                raise CommandRejected(str(exc)) from exc
+        self.service.put(cmd.compartment_id, hold)
+        where = cmd.compartment_id or "terminal"
+        log.warning("%s out of service (%s): %s %s", where, cmd.hold, cmd.reason, cmd.note)
+        self.link.publish_telemetry()
+        return CommandResult(result={"scope": where, "hold": cmd.hold.value})
+
+    def apply_back_in_service(self, cmd: m.BackInService) -> CommandResult:
+        self._service_change_allowed(cmd)
+        if cmd.compartment_id is not None:
+            try:
+                self.locker.unhold(cmd.compartment_id)
+            except LockerError as exc:
+                raise CommandRejected(str(exc)) from exc
+        was = self.service.remove(cmd.compartment_id)
+        where = cmd.compartment_id or "terminal"
+        log.warning("%s back in service: %s %s", where, cmd.reason, cmd.note)
+        self.link.publish_telemetry()
+        return CommandResult(
+            detail="" if was else "was in service already", result={"scope": where}
+        )
 
     # ---------------------------------------------------------------- commands
 
@@ -357,6 +429,8 @@ class TerminalNode:
             raise CommandRejected("rate_limited: too many arming commands this hour")
 
     def _on_load_result(self, cmd: m.LoadResult) -> CommandResult:
+        if self.service.terminal() is not None:  # nothing new goes in (terminal.service_state)
+            raise CommandRejected("out_of_service: this terminal takes no new results for now")
         self._arming_allowed(cmd)
         try:
             holder = holder_for_load(
@@ -497,4 +571,5 @@ class TerminalNode:
             disk_free_bytes=free,
             disk_total_bytes=total,
             config_version=self.config.active_version()[:64],
+            service=self.service.state(),
         )

@@ -168,10 +168,11 @@ class Kiosk:
         online = bool(self.node.parts.online())
         if online != self.online or _dt == 0:
             self.online = online
-            if online:
-                self.banner.hide()
+            if online or self.sm.current == "out_of_service":
+                self.banner.hide()  # offline, it says submissions still work: not there
             else:
                 self.banner.show(self.t("banner.offline"))
+        self._follow_service_state()
         state = self.idle.state()
         if state == "expired":
             self.end_session("idle")
@@ -182,6 +183,18 @@ class Kiosk:
             self.idle_dialog.update(int(self.idle.remaining_s() + 0.99))
         elif self.idle_dialog.parent is not None:
             self.dialog_layer.remove_widget(self.idle_dialog)
+
+    def _follow_service_state(self) -> None:
+        """An operator's out of service or back in service shows as soon as no citizen is
+        mid-session: a session under way finishes, then the page changes."""
+        out = self.node.out_of_service() is not None
+        if self.sm.current == "out_of_service":
+            if out:
+                self.screens["out_of_service"].refresh()
+            else:
+                self.go("home")
+        elif out and self.sm.current == "home":
+            self.go("out_of_service")
 
     def still_here(self) -> None:
         self.idle.touch()
@@ -198,6 +211,8 @@ class Kiosk:
         return self.sm.current
 
     def go(self, name: str, **kw: object) -> None:
+        if name == "home" and self.node.out_of_service() is not None:
+            name = "out_of_service"  # the start page of a terminal out of service
         old = self.screens.get(self.sm.current)
         if old is not None and old.name != name:
             old.leave()
@@ -223,23 +238,22 @@ class Kiosk:
     # ------------------------------------------------------------------ sessions
 
     def begin_submission(self) -> None:
+        if self.node.out_of_service() is not None:
+            self.go("out_of_service")  # no new submission (terminal.service_state)
+            return
         self.end_session("new", go_home=False)
         self.submission = self.node.submission()
         self.idle.start()
         self.go("card")
 
     def begin_pickup(self) -> None:
+        if not self.node.pickups_open():
+            self.go("out_of_service")
+            return
         self.end_session("new", go_home=False)
         self.pickup = self.node.pickup()
         self.idle.start()
         self.go("pickup_code")
-
-    def begin_supplement(self) -> None:
-        """补交材料 with the ID card: card, face, then the applications that owe something."""
-        self.end_session("new", go_home=False)
-        self.supplement = self.node.supplement(by_card=True)
-        self.idle.start()
-        self.go("card")
 
     def begin_query(self) -> None:
         self.end_session("new", go_home=False)
@@ -312,7 +326,7 @@ class Kiosk:
         self._retranslate_bar()
         for screen in self.screens.values():
             screen.retranslate()
-        if not self.online:
+        if not self.online and self.sm.current != "out_of_service":
             self.banner.show(self.t("banner.offline"))
 
     def _retranslate_bar(self) -> None:

@@ -6,6 +6,7 @@ from terminal.ui.screens.catalog import CatalogScreen, ItemScreen
 from terminal.ui.screens.home import ErrorScreen, HomeScreen
 from terminal.ui.screens.identity import CardScreen, FaceScreen, MrzScreen
 from terminal.ui.screens.materials import MaterialsScreen
+from terminal.ui.screens.out_of_service import OutOfServiceScreen
 from terminal.ui.screens.pickup import PickupCodeScreen, PickupOpenScreen
 from terminal.ui.screens.query import QueryScreen
 from terminal.ui.screens.receipt import RatingScreen, ReceiptScreen
@@ -37,4 +38,5 @@ SCREENS = {
     "staff_login": StaffLoginScreen,
     "staff": StaffScreen,
     "error": ErrorScreen,
+    "out_of_service": OutOfServiceScreen,
 }

@@ -76,6 +76,8 @@ class StaffScreen(KioskScreen):
             row.add_widget(w)
         self.body.add_widget(row)
         self.body.add_widget(self.diagnostics)
+        self.service = self.label("", "hint")
+        self.body.add_widget(self.service)
         self.message = self.label("", tone="danger")
         self.body.add_widget(self.message)
         self.nav_buttons(
@@ -136,9 +138,31 @@ class StaffScreen(KioskScreen):
                 out_of_service=summary.get("out_of_service", 0),
             ),
         )
+        self.say(self.service, self._service_text)
         self.loads.add_widget(Widget())
         self.deposits.add_widget(Widget())
         self.k.style(self.page)
+
+    def _service_text(self) -> str:
+        """What operators took out of service here (terminal.service_state)."""
+        t, service = self.k.t, self.k.node.service
+        whole = service.terminal()
+        lines = [
+            t("staff.service_in")
+            if whole is None
+            else t(
+                "staff.service_out",
+                hold=t(f"service.hold.{whole.hold}"),
+                reason=t(f"service.reason.{whole.reason}"),
+            )
+        ]
+        held = service.compartments()
+        if held:
+            listed = ", ".join(
+                f"{cid} ({t(f'service.hold.{h.hold}')})" for cid, h in sorted(held.items())
+            )
+            lines.append(t("staff.service_compartments", compartments=listed))
+        return " ".join(lines)
 
     def _run(self, name: str, job) -> None:
         def failed(exc: BaseException) -> None:
@@ -171,6 +195,7 @@ class StaffScreen(KioskScreen):
         self.loads.clear_widgets()
         self.deposits.clear_widgets()
         self.unsay(self.diagnostics)
+        self.unsay(self.service)
         self.unsay(self.who)
         self.unsay(self.message)
         self.open_loads = set()

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
+import cv2
+import numpy as np
 import pytest
 from backend_unit_factories import KEY, TERMINAL
 from sqlalchemy import select
@@ -21,6 +24,11 @@ from backend.notifications.models import NotificationRow
 from backend.presence import Presence, PresenceSettings
 from backend.sms import HeldSms
 from cloud_bridge.contract import messages as m
+from devices.camera.emulated import GeneratedPageSource
+from devices.camera.opencv import OpenCvCamera
+from devices.camera.port import CameraError
+from devices.identity.emulated import ScriptedIdentityReader
+from terminal import health
 
 ON_DUTY = "13800000000"
 _ids = itertools.count(1)
@@ -349,3 +357,50 @@ def test_health_thresholds_raise_while_they_hold_and_clear_after(fleet):
     with fleet.db.transaction() as s:
         cleared_by = set(s.scalars(select(AlarmRow.cleared_by)))
     assert cleared_by == {f"terminal:{TERMINAL}"}
+
+
+def _video(path, frames: int = 3):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.full((240, 320, 3), 60 + 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_document_camera_that_stops_giving_frames_raises_camera_gone_until_it_is_back(
+    fleet, tmp_path
+):
+    """The real OpenCV driver (a video file standing in for the device's stream) reports in
+    telemetry like the face camera; once its stream ends, the backend raises the alarm."""
+    cam = OpenCvCamera(str(_video(tmp_path / "doc.avi")), settle_frames=1, lock_exposure=False)
+    devices = SimpleNamespace(
+        identity_reader=ScriptedIdentityReader([]),
+        face_camera=GeneratedPageSource("face"),
+        document_camera_diagnostics=cam.diagnostics,
+        printer=None,
+        removable_media=None,
+    )
+    try:
+        fleet.status("online")
+        reports = health.device_reports(devices, {})
+        assert reports["document_camera"].ok and reports["document_camera"].data["present"]
+        _telemetry(fleet, devices=reports)
+        assert _live(fleet) == {}
+
+        with pytest.raises(CameraError):
+            while True:  # the stream ends: the camera gives no frame any more
+                cam.capture()
+        gone = health.device_reports(devices, {})["document_camera"]
+        assert not gone.ok and "no frame" in gone.detail
+        fleet.clock.advance(60)
+        _telemetry(fleet, devices={"document_camera": gone})
+        alarm = _live(fleet)[("device_fault", "document_camera")]
+        assert alarm.severity == "warning" and "document_camera: no frame" in alarm.detail
+        assert fleet.view()["status"] == "degraded"
+
+        fleet.clock.advance(60)
+        _telemetry(fleet, devices={"document_camera": m.DeviceHealth(ok=True)})
+        assert _live(fleet) == {}
+    finally:
+        cam.close()

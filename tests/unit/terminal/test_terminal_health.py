@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
+import numpy as np
+
 from devices.camera.emulated import GeneratedPageSource
+from devices.camera.opencv import OpenCvCamera
 from devices.identity.emulated import ScriptedIdentityReader
 from devices.lock.emulated import EmulatedLockBoard
 from devices.printer.emulator import EscposPrinterEmulator
@@ -24,6 +28,7 @@ def _devices(printer=None, reader=None):
     return SimpleNamespace(
         identity_reader=reader or ScriptedIdentityReader([]),
         face_camera=GeneratedPageSource("face"),
+        document_camera_diagnostics=None,
         printer=printer,
         removable_media=None,
     )
@@ -75,3 +80,22 @@ def test_disk_usage_of_the_data_directory(tmp_path):
     free, total = health.disk_usage(tmp_path)
     assert total and 0 < free <= total
     assert health.disk_usage(tmp_path / "missing") == (None, None)
+
+
+def test_a_document_camera_whose_device_node_vanished_is_not_connected(tmp_path):
+    """A V4L2 camera unplugged keeps its open handle but loses /dev/videoN: that is "gone"."""
+    path = tmp_path / "doc.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(3):
+        writer.write(np.full((240, 320, 3), 90, np.uint8))
+    writer.release()
+    cam = OpenCvCamera(str(path), settle_frames=1, lock_exposure=False)
+    try:
+        devices = _devices()
+        devices.document_camera_diagnostics = cam.diagnostics
+        assert health.device_reports(devices, {})["document_camera"].ok
+        cam.source = "/dev/video-unplugged-for-this-test"  # the node the device had
+        report = health.device_reports(devices, {})["document_camera"]
+        assert (report.ok, report.detail, report.data["present"]) == (False, "not connected", False)
+    finally:
+        cam.close()
