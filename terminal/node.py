@@ -52,6 +52,7 @@ from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLooku
 from terminal.flows.submission import SubmissionFlow
 from terminal.flows.supplement import SupplementFlow
 from terminal.materials.on_file import OnFileLookup
+from terminal.owing import OwingLookup
 from terminal.progress import ProgressLookup
 from terminal.rating import Ratings
 from terminal.service_state import Hold, ServiceHolds, TerminalOutOfService
@@ -208,6 +209,10 @@ class TerminalNode:
             clock=clock,
             timeout_s=request_timeout_s,
         )
+        # 补交材料 by ID card: the applications of the citizen at the reader that owe materials.
+        self.owing = OwingLookup(
+            terminal_id, self.replies, clock=clock, timeout_s=request_timeout_s
+        )
         self.ratings = Ratings(self.db, self.outbox, terminal_id, clock)
         # Staff sign in with a one-time code from the console; the backend says who they are.
         self.staff_sign_in = StaffSignInLookup(
@@ -342,10 +347,13 @@ class TerminalNode:
             raise TerminalOutOfService("pickups are closed at this terminal for now")
         return PickupFlow(self.parts)
 
-    def supplement(self) -> SupplementFlow:
-        """补交材料: owed materials for an application found by number and phone tail."""
+    def supplement(self, *, by_card: bool = False) -> SupplementFlow:
+        """补交材料: owed materials for an application found by number and phone tail, or
+        (`by_card`) among the applications of the citizen whose card and face were checked."""
         self._refuse_new_business()
-        return SupplementFlow(self.parts, self.progress)
+        if by_card:
+            return SupplementFlow.by_card(self.parts, self.progress, self.owing)
+        return SupplementFlow(self.parts, self.progress, self.owing)
 
     def staff(self, member: StaffMember) -> StaffServiceFlow:
         """Service mode for a staff member the backend signed in (`staff_sign_in`)."""

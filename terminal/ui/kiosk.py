@@ -255,6 +255,16 @@ class Kiosk:
         self.idle.start()
         self.go("pickup_code")
 
+    def begin_supplement(self) -> None:
+        """补交材料 with the ID card: card, face, then the applications that owe something."""
+        if self.node.out_of_service() is not None:
+            self.go("out_of_service")  # as for a submission: no new business here
+            return
+        self.end_session("new", go_home=False)
+        self.supplement = self.node.supplement(by_card=True)
+        self.idle.start()
+        self.go("card")
+
     def begin_query(self) -> None:
         self.end_session("new", go_home=False)
         self.idle.start()
