@@ -13,7 +13,7 @@ import secrets
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,14 +38,15 @@ from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import AttemptPolicy, LockerAlarm, LockerBank, Opened
 from locker.boards import BoardSet
+from locker.compartment import State as CompartmentState
 from locker.config import SupervisionSettings
-from locker.errors import CodeCollision, LockerError
+from locker.errors import CodeCollision, LayoutError, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal import health
-from terminal.catalog import Catalog, ServiceItem
+from terminal.catalog import ServiceItem
 from terminal.command_limits import ArmingBudget, CommandLimits, HourlyBudget
-from terminal.config_bundle import ConfigBundles, ConfigStore
+from terminal.config_bundle import ConfigBundles, ConfigStore, Configuration
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load
 from terminal.flows.session import TerminalParts
 from terminal.flows.staff import StaffMember, StaffServiceFlow, StaffSignInLookup
@@ -129,19 +130,37 @@ class TerminalNode:
         self.outbox = Outbox(self.db, self.data_dir / "blobs", terminal_id)
         self.store = TerminalStore(self.db, terminal_id)
         self.journal = LockerJournal(self.data_dir / "locker.sqlite")
-        self.locker = LockerBank(
-            layout,
-            self.journal,
-            devices.lock,
-            code_digest=lambda code: pickup_code.digest(pickup_code_key, terminal_id, code),
-            tail_digest=lambda load_id, tail: pickup_code.tail_digest(
-                pickup_code_key, terminal_id, load_id, tail
-            ),
-            policy=keypad,
-            clock=lambda: self.clock().timestamp(),
-            on_alarm=self._raise_alarm,
-            supervision=supervision,
-        )
+
+        def bank(specs: list[CompartmentSpec], lock: LockPort | BoardSet) -> LockerBank:
+            return LockerBank(
+                specs,
+                self.journal,
+                lock,
+                code_digest=lambda code: pickup_code.digest(pickup_code_key, terminal_id, code),
+                tail_digest=lambda load_id, tail: pickup_code.tail_digest(
+                    pickup_code_key, terminal_id, load_id, tail
+                ),
+                policy=keypad,
+                clock=lambda: self.clock().timestamp(),
+                on_alarm=self._raise_alarm,
+                supervision=supervision,
+            )
+
+        # The configuration in use (docs/fleet-operations.md): a bundle's catalog, locker
+        # layout and remote settings, or the terminal's own; it survives a restart.
+        self.config = ConfigStore(self.data_dir)
+        self.base_layout = list(layout)
+        active = self.config.load_active()
+        self._bank = bank
+        try:
+            self.locker = bank(list(active.layout or layout), devices.lock)
+        except LayoutError as exc:  # the boards changed under a bundle's layout
+            log.error("configuration %s: layout unusable (%s); devices file", active.version, exc)
+            active = replace(active, layout=None)
+            self.locker = bank(self.base_layout, devices.lock)
+        self.remote_settings = active.settings
+        # Called with the remote settings when a bundle changes them (the kiosk's idle watch).
+        self.settings_listeners: list[Callable[[dict[str, dict[str, object]]], None]] = []
         self.dispatcher = CommandDispatcher(
             self.outbox, HandledCommands(self.db), terminal_id, clock
         )
@@ -149,9 +168,12 @@ class TerminalNode:
         self.dispatcher.register(m.SetPickupCode, self._on_set_pickup_code)
         self.dispatcher.register(m.WithdrawResult, self._on_withdraw_result)
         # Configuration bundles from the backend; the active one survives a restart.
-        self.config = ConfigStore(self.data_dir)
         self.bundles = ConfigBundles(
-            self.config, self._install_catalog, {"catalog": lambda c: self._fits_locker(c.items)}
+            self.config,
+            self._install_configuration,
+            {"catalog": lambda c: self._fits_locker(c.catalog.items)},
+            boards=self._board_channels,
+            orphans=self._orphaned_by,
         )
         self.dispatcher.register(m.ApplyConfigBundle, self.bundles.on_apply)
         self.dispatcher.register(m.RollbackConfigBundle, self.bundles.on_rollback)
@@ -160,11 +182,6 @@ class TerminalNode:
         self.dispatcher.register(m.RestartKiosk, self._on_restart_kiosk)
         self.dispatcher.register(m.ResyncState, self._on_resync_state)
         self.dispatcher.register(m.FetchDiagnostics, self._on_fetch_diagnostics)
-        # Out of service and back (terminal.service_state): kept on disk, the locker told.
-        self.service = ServiceHolds(self.db)
-        self._hold_compartments()
-        self.dispatcher.register(m.OutOfService, self.apply_out_of_service)
-        self.dispatcher.register(m.BackInService, self.apply_back_in_service)
         # Software updates: the kiosk fetches and checks the archive and asks; the root-run
         # updater switches and falls back (terminal/software_update.py, ADR 0020).
         self.updates = SoftwareUpdates(
@@ -176,6 +193,11 @@ class TerminalNode:
         )
         self.dispatcher.register(m.UpdateSoftware, self.updates.on_update)
         self._outcomes_stop = threading.Event()
+        # Out of service and back (terminal.service_state): kept on disk, the locker told.
+        self.service = ServiceHolds(self.db)
+        self._hold_compartments()
+        self.dispatcher.register(m.OutOfService, self.apply_out_of_service)
+        self.dispatcher.register(m.BackInService, self.apply_back_in_service)
         # A restart is asked of the process manager: SIGTERM ends the kiosk cleanly and
         # systemd (Restart=always) starts it again. Tests put their own here.
         self.restart: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
@@ -184,7 +206,8 @@ class TerminalNode:
             terminal_id,
             self.outbox,
             self.dispatcher,
-            link,
+            # A bundle's link settings (telemetry, heartbeat) take effect from the next start.
+            replace(link, **active.settings.get("link", {})),
             software_version=SOFTWARE_VERSION,
             telemetry=self.telemetry,
             on_response=lambda message: self.replies.deliver(message),
@@ -228,7 +251,7 @@ class TerminalNode:
             face_verifier=devices.face_verifier,
             face_camera=devices.face_camera,
             document_camera=devices.document_camera,
-            catalog=self.config.load_active().items if catalog is None else catalog,
+            catalog=active.catalog.items if catalog is None else catalog,
             clock=clock,
             online=self.link.connected.is_set,
             on_file=self.on_file,
@@ -267,9 +290,50 @@ class TerminalNode:
             if self._outcomes_stop.wait(2.0):
                 return
 
-    def _install_catalog(self, catalog: Catalog) -> None:
-        """The flows and screens read the catalog from parts on each use: swapped in one step."""
-        self.parts.catalog = catalog.items
+    def _install_configuration(self, configuration: Configuration) -> None:
+        """Catalog, layout and settings of a bundle, swapped together.
+
+        The flows and screens read the catalog and the locker from parts on each use. A new
+        layout builds a new bank on the same journal and boards (every compartment keeps what
+        it holds: the bundle was refused if one holding something would be dropped).
+        """
+        layout = list(configuration.layout or self.base_layout)
+        if layout != [c.spec for c in self.locker.compartments()]:
+            old = self.locker
+            with old._mutex:  # no flow is inside the old bank while it is swapped
+                new = self._bank(layout, old.boards)
+                old.doors.stop()
+                self.locker = self.parts.locker = new
+                self._hold_compartments()  # operators' holds apply to the new bank too
+            if getattr(self, "health", None) is not None:  # started: supervise the doors
+                new.doors.start()
+        self.parts.catalog = configuration.catalog.items
+        self.remote_settings = configuration.settings
+        for listener in self.settings_listeners:
+            listener(configuration.settings)
+
+    def _board_channels(self) -> dict[str, int | None]:
+        """This terminal's lock boards and how many channels each has (None: not told)."""
+        boards = self.locker.boards
+        return {b: getattr(boards.board(b), "channels", None) for b in boards.ids}
+
+    def _orphaned_by(self, layout: tuple[CompartmentSpec, ...] | None) -> str | None:
+        """What a layout would orphan: a compartment holding something it drops or shrinks."""
+        kept = {c.id: c for c in (layout or self.base_layout)}
+        for slot in self.locker.compartments():
+            if slot.state in (CompartmentState.EMPTY, CompartmentState.OUT_OF_SERVICE):
+                continue
+            holds = slot.application_no or "no application"
+            what = f"{slot.spec.id} is {slot.state.value} ({holds})"
+            spec = kept.get(slot.spec.id)
+            if spec is None:
+                return f"{what} and the new layout has no {slot.spec.id}"
+            if spec.size < slot.spec.size or (spec.board, spec.channel) != (
+                slot.spec.board,
+                slot.spec.channel,
+            ):
+                return f"{what} and the new layout moves or shrinks it"
+        return None
 
     def _fits_locker(self, items: tuple[ServiceItem, ...]) -> str | None:
         """Every item's result and originals fit a compartment this locker has."""
