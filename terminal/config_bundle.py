@@ -45,7 +45,7 @@ from cloud_bridge.commands import CommandRejected, CommandResult
 from cloud_bridge.contract import messages as m
 from locker.errors import LayoutError
 from locker.layout import CompartmentSpec, DoorInput, Size
-from terminal.catalog import Catalog, CatalogError, ServiceItem, builtin_catalog, parse_catalog
+from terminal.catalog import Catalog, CatalogError, builtin_catalog, parse_catalog
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,6 @@ class Configuration:
     catalog: Catalog
     layout: tuple[CompartmentSpec, ...] | None  # None: the devices file's layout
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # allow-listed overrides
-
-    @property
-    def items(self) -> tuple[ServiceItem, ...]:
-        """The catalog's items (what the node's checks and flows read)."""
-        return self.catalog.items
 
 
 def check_settings(doc: Any) -> dict[str, dict[str, Any]]:
