@@ -123,9 +123,12 @@ class TerminalSignIns:
         while True:
             code = f"{secrets.randbelow(10**8):08d}"
             digest = self._digest(code)
-            if session.scalar(
-                select(TerminalSignInCode.id).where(TerminalSignInCode.code_digest == digest)
-            ) is None:
+            if (
+                session.scalar(
+                    select(TerminalSignInCode.id).where(TerminalSignInCode.code_digest == digest)
+                )
+                is None
+            ):
                 break
         expires = now + self.settings.ttl
         session.add(

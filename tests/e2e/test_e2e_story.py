@@ -295,7 +295,9 @@ def test_resend_code_rotates_so_only_the_new_code_opens(spine: Spine):
 def _rotation_done(spine: Spine) -> bool:
     cmds = spine.api.get("/api/commands", params={"terminal_id": TERMINAL}).json()
     codes = [c for c in cmds if c["type"] == "command.set_pickup_code"]
-    return len(codes) >= 2 and all(c["status"] not in ("queued", "sent", "delivered") for c in codes)
+    return len(codes) >= 2 and all(
+        c["status"] not in ("queued", "sent", "delivered") for c in codes
+    )
 
 
 def test_the_backend_key_rotates_with_no_downtime(spine: Spine):

@@ -62,7 +62,11 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
                 headers=operator,
             )
             assert r.status_code == 202
-            wait_for(lambda: latest()["status"] not in ("queued", "sent", "delivered"), 30, "the terminal's answer")
+            wait_for(
+                lambda: latest()["status"] not in ("queued", "sent", "delivered"),
+                30,
+                "the terminal's answer",
+            )
             shown = latest()
             assert (shown["status"], shown["running"], shown["issued_by"]) == (
                 "done",
@@ -79,7 +83,11 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
                 headers=operator,
             )
             assert r.status_code == 202
-            wait_for(lambda: latest()["status"] not in ("queued", "sent", "delivered"), 30, "the terminal's answer")
+            wait_for(
+                lambda: latest()["status"] not in ("queued", "sent", "delivered"),
+                30,
+                "the terminal's answer",
+            )
             shown = latest()
             assert shown["version"] == "dc-2026.12-2" and shown["status"] == "failed"
             assert shown["detail"] == (
