@@ -225,16 +225,22 @@ def _plain(value: Any) -> str:
 
 
 def _failed(args: argparse.Namespace, exc: IdentityReadError) -> int:
+    # What the kiosk would show for it: the same catalog key, in English here.
+    from terminal.coded import english
+    from terminal.flows.identity import card_error_key
+
+    key = card_error_key(exc)
     if args.json:
         error = {
             "error": type(exc).__name__,
             "detail": str(exc),
-            "citizen_message": exc.citizen_message,
+            "citizen_key": key,
+            "citizen_message": english(key),
         }
         print(json.dumps(error, ensure_ascii=False, indent=2))
     else:
         print(f"read failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print(f"the citizen would see: {exc.citizen_message}", file=sys.stderr)
+        print(f"the citizen would see ({key}): {english(key)}", file=sys.stderr)
     return 1
 
 

@@ -13,15 +13,12 @@ if TYPE_CHECKING:
 
 
 class IdentityReadError(Exception):
-    """The document could not be read; `citizen_message` says what to do next."""
-
-    citizen_message = "The card could not be read. Please place it on the reader again."
+    """The document could not be read. `str()` is for the technician; the kiosk tells the citizen
+    what to do next from its catalogs, by the error's type (terminal.flows.identity)."""
 
 
 class NoDocument(IdentityReadError):
     """No document was placed on the reader in time."""
-
-    citizen_message = "Please place your ID card on the reader."
 
 
 @dataclass(frozen=True)

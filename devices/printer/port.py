@@ -49,7 +49,6 @@ class PrinterError(Exception):
     """The receipt was not printed; `alarm` names the fleet alarm the caller should raise."""
 
     alarm = "device_fault"
-    citizen_message = "The receipt could not be printed. Your application number is on screen."
 
 
 class PrinterOffline(PrinterError):

@@ -35,12 +35,16 @@ MAX_FACE_ATTEMPTS = 3
 
 
 def card_error_key(exc: IdentityReadError) -> str:
-    """The catalog key that tells the citizen what to do after a failed read: one per error
-    type the catalogs word (card.error.AccessDenied, ...), else the general one."""
+    """The catalog key that tells the citizen what to do after a failed read: the one of the
+    nearest error type the catalogs word (card.error.AccessDenied, a TlvError as CorruptData,
+    ...), else the general one. The readers' errors carry no citizen text of their own."""
     from terminal.coded import english
 
-    key = f"card.error.{type(exc).__name__}"
-    return key if english(key) != key else "card.error.unreadable"
+    for cls in type(exc).__mro__:
+        key = f"card.error.{cls.__name__}"
+        if english(key) != key:
+            return key
+    return "card.error.unreadable"
 
 
 class IdentitySteps:

@@ -1,14 +1,12 @@
-"""What can go wrong reading a resident ID card, worded for the citizen and for the technician.
+"""What can go wrong reading a resident ID card, worded for the technician.
 
-`citizen_message` is shown on the kiosk; `str(error)` is for logs and `allhours identity read`
-and never holds a name or a full ID number.
+`str(error)` is for logs and `allhours identity read` and never holds a name or a full ID
+number; the kiosk words each type for the citizen from its catalogs (card.error.<type>).
 """
 
 from __future__ import annotations
 
 from devices.identity.port import IdentityReadError, NoDocument
-
-STAFF_HELP = "Please ask staff for help, or use the staff-assisted identity check."
 
 
 class CnIdReadError(IdentityReadError):
@@ -26,37 +24,25 @@ class CardNotFound(NoDocument, CnIdReadError):
 class CardSelectFailed(CnIdReadError):
     """The card was found but could not be selected (SAM status 81): it moved or is too far."""
 
-    citizen_message = "Please lay the card flat on the reader and hold it still."
-
 
 class CardReadFailed(CnIdReadError):
     """Reading the card failed (SAM status 41 or 47): usually the card moved away mid-read."""
-
-    citizen_message = "The card was moved before it was read. Please place it on the reader again."
 
 
 class CardAuthFailed(CnIdReadError):
     """The card and the SAM did not authenticate each other (SAM status 31, 32 or 33)."""
 
-    citizen_message = "This ID card could not be verified. " + STAFF_HELP
-
 
 class WrongCardType(CnIdReadError):
     """The card is not a second-generation resident ID card (SAM status 40, or another type)."""
-
-    citizen_message = "This terminal reads resident ID cards only. Please use your ID card."
 
 
 class InvalidCardData(CnIdReadError):
     """The card's data failed our checks (ID number check digit, dates, codes)."""
 
-    citizen_message = "The data on this ID card could not be verified. " + STAFF_HELP
-
 
 class ReaderFault(CnIdReadError):
     """The reader itself failed: no answer, a corrupt frame, a SAM fault, the port gone."""
-
-    citizen_message = "The ID card reader is not working right now. " + STAFF_HELP
 
 
 class ReaderTimeout(ReaderFault):

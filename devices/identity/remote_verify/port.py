@@ -23,12 +23,8 @@ class RemoteVerdict:
 
 
 class RemoteVerifyError(Exception):
-    """No verdict was obtained; `str()` is for the technician, `citizen_message` for the kiosk."""
-
-    citizen_message = (
-        "Your identity could not be checked online right now. "
-        "Please try again later or ask staff for help."
-    )
+    """No verdict was obtained; `str()` is for the technician (the kiosk words it from its
+    catalogs)."""
 
 
 class RemoteVerifyUnavailable(RemoteVerifyError):

@@ -16,6 +16,7 @@ from devices.identity.emrtd.errors import (
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import CardFaults, VirtualEmrtd
+from terminal.flows.identity import card_error_key
 
 KEY = MrzKey.from_mrz(MRZ)
 
@@ -34,7 +35,7 @@ def test_wrong_mrz_is_access_denied_and_the_right_one_then_reads(insert_card, re
         reader.read(timeout_s=10, mrz_key=MrzKey.from_mrz(OTHER_MRZ))
 
     assert f"{refusal:04X}" in str(caught.value)
-    assert "check the document number, birth date and expiry" in caught.value.citizen_message
+    assert card_error_key(caught.value) == "card.error.AccessDenied"
     assert reader.last_read_report["result"] == "AccessDenied"
     assert not card.authenticated
     assert reader.read(timeout_s=10, mrz_key=KEY).number == "L898902C"
@@ -47,7 +48,7 @@ def test_card_pulled_mid_read_is_card_removed_and_the_next_card_reads(insert_car
     with pytest.raises(CardRemoved) as caught:
         reader.read(timeout_s=10)
 
-    assert "moved away" in caught.value.citizen_message
+    assert card_error_key(caught.value) == "card.error.CardRemoved"
     assert "DG2" in reader.last_read_report["steps"]
     assert "EF.SOD" not in reader.last_read_report["steps"]
 
@@ -73,7 +74,7 @@ def test_corrupt_tlv_is_corrupt_data(insert_card, file_name):
     with pytest.raises(TlvError, match="truncated") as caught:
         reader.read(timeout_s=10)
 
-    assert "could not be verified" in caught.value.citizen_message
+    assert card_error_key(caught.value) == "card.error.CorruptData"  # its nearest worded type
 
 
 @pytest.mark.parametrize("group", [1, 2])

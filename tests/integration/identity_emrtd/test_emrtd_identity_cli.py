@@ -60,7 +60,8 @@ def test_a_wrong_mrz_exits_1_with_the_citizen_message(insert_card, capsys):
 
     error = json.loads(capsys.readouterr().out)
     assert error["error"] == "AccessDenied"
-    assert "check the document number, birth date and expiry" in error["citizen_message"]
+    assert error["citizen_key"] == "card.error.AccessDenied"
+    assert "Check the document number, birth date and expiry" in error["citizen_message"]
 
 
 def test_a_master_list_that_is_not_one_is_a_usage_error(tmp_path, capsys):

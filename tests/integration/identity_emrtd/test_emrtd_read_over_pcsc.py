@@ -19,6 +19,7 @@ from devices.identity.emrtd.pcscd import PcscdHost, PcscdUnavailable
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.virtual_card import VirtualEmrtd
 from devices.identity.port import NoDocument
+from terminal.flows.identity import card_error_key
 
 KEY = MrzKey.from_mrz(MRZ)
 
@@ -105,7 +106,7 @@ def test_nothing_on_the_reader_is_no_document(pcsc_host):
     with pytest.raises(NoDocument) as caught:
         reader.read(timeout_s=0.3)
 
-    assert "place" in caught.value.citizen_message
+    assert card_error_key(caught.value) == "card.error.NoDocument"
     assert reader.diagnostics()["last_error"].startswith("NoDocument")
 
 

@@ -153,3 +153,30 @@ def test_every_refusal_reason_is_worded_and_no_other_can_be_raised():
         PickupRefused("because")
     with pytest.raises(ValueError):
         ImportRefused("because")
+
+
+def _read_errors() -> list[type]:
+    import devices.identity.cnid.errors
+    import devices.identity.emrtd.errors  # noqa: F401 - the subclasses below come from these
+    from devices.identity.port import IdentityReadError
+
+    found, todo = [], [IdentityReadError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_reader_error_is_worded_by_the_kiosk_and_carries_no_text_of_its_own():
+    from terminal.flows.identity import card_error_key
+
+    errors = _read_errors()
+    assert len(errors) > 15  # both readers' errors were found
+    for cls in errors:
+        assert "citizen_message" not in vars(cls), cls  # the catalogs word it, not the device
+        key = card_error_key(cls("detail for the technician"))
+        assert key in BOTH, (cls, key)
+        # Only the bases fall back to the general text; each kind of failure has its words.
+        general = cls.__name__ in ("IdentityReadError", "CnIdReadError")
+        assert (key == "card.error.unreadable") == general, cls

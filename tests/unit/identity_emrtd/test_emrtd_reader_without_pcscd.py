@@ -13,11 +13,13 @@ import json
 from devices.identity.emrtd.mrz import MrzKey
 from devices.identity.emrtd.reader import EmrtdReader
 from devices.identity.emrtd.errors import ReaderFault
+from terminal.coded import english
+from terminal.flows.identity import card_error_key
 reader = EmrtdReader(mrz_key=MrzKey("L898902C", "740812", "320415"))
 try:
     reader.read(timeout_s=0.2)
 except ReaderFault as exc:
-    print(json.dumps({"error": str(exc), "citizen": exc.citizen_message,
+    print(json.dumps({"error": str(exc), "citizen": english(card_error_key(exc)),
                       "diagnostics": reader.diagnostics()}))
 """
 
