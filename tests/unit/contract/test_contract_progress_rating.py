@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
@@ -12,16 +13,32 @@ from cloud_bridge.contract import schema
 PERSONAL = {"name", "applicant", "id_number", "phone", "note", "detail", "reason", "text"}
 
 
-def _fields(schema_doc: dict) -> set[str]:
-    names = set(schema_doc.get("properties", {}))
+def _fields(schema_doc: dict) -> dict[str, dict]:
+    """Every property of the message and of its nested models, by name."""
+    props = dict(schema_doc.get("properties", {}))
     for definition in schema_doc.get("$defs", {}).values():
-        names |= set(definition.get("properties", {}))
-    return names
+        props |= definition.get("properties", {})
+    return props
+
+
+def _free_text(prop: dict, defs: dict) -> bool:
+    """A string the sender may fill as it likes: not a fixed list, a pattern or a constant."""
+    if "$ref" in prop:
+        prop = defs[prop["$ref"].rsplit("/", 1)[-1]]
+    alternatives = prop.get("anyOf") or prop.get("items", {}).get("anyOf") or [prop]
+    return any(
+        alt.get("type") == "string" and not ({"enum", "pattern", "const", "format"} & set(alt))
+        for alt in alternatives
+    )
 
 
 def test_the_status_answer_has_no_field_that_could_hold_personal_data_or_free_text():
-    fields = _fields(schema.json_schemas()["response.application_status"])
-    assert not fields & PERSONAL
+    doc = schema.json_schemas()["response.application_status"]
+    fields, defs = _fields(doc), doc.get("$defs", {})
+    # A supplement request's reason is named "reason" but is a code from the fixed list.
+    assert fields["reason"]["enum"] == list(get_args(m.SupplementReason))
+    assert not {name for name in fields if name in PERSONAL and _free_text(fields[name], defs)}
+    assert not {name for name, prop in fields.items() if _free_text(prop, defs)}
     assert "found" in fields and "state" in fields
 
 
