@@ -5,6 +5,12 @@ The catalog is data, not code: a TOML or JSON document of the shape `CatalogDocu
 bundle from the backend carries the same document; `parse_catalog` refuses a document with an
 unknown field, a dangling material, an item outside its class or a promise beyond the legal limit,
 naming the place, so a bad catalog never reaches the kiosk.
+
+An item may give its own step days (`step_days = {accept = 1, review = 20, decide = 30}`): the
+working days from the submission by which the case is accepted (受理), taken into review (审核)
+and decided (决定), as its service guide states them. The result (出件) is always due with the
+whole promise. The backend's step deadlines use them; an item without them gets the default
+split of its promised days (backend/step_deadlines.py).
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 BUILTIN_PATH = Path(__file__).parent / "catalog_data" / "catalog.toml"
+# The steps an item's `step_days` may name, in order; the result step is the promised days.
+STEP_KEYS = ("accept", "review", "decide")
 
 
 class Form(StrEnum):
@@ -103,6 +111,8 @@ class ServiceItem:
     result_size: str = "S"
     pickup_needs_identity: bool = False
     frequent: bool = False  # listed first, before a citizen chooses a class
+    # The service guide's step days, cumulative from the submission: (("accept", 1), ...).
+    step_days: tuple[tuple[str, int], ...] = ()
 
     @property
     def free(self) -> bool:
@@ -169,6 +179,30 @@ class PickupDoc(_Strict):
     result_size: str = Field(default="S", pattern=r"^[SML]$")
 
 
+class StepDaysDoc(_Strict):
+    """Working days from the submission by which each step is due; each one optional."""
+
+    accept: int | None = Field(default=None, ge=1, le=365)
+    review: int | None = Field(default=None, ge=1, le=365)
+    decide: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_result(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "result" in data:
+            raise ValueError("result: the result step is due with promised_days, leave it out")
+        return data
+
+    @model_validator(mode="after")
+    def _some(self) -> StepDaysDoc:
+        if not self.given():
+            raise ValueError("give at least one of accept, review, decide, or leave it out")
+        return self
+
+    def given(self) -> tuple[tuple[str, int], ...]:
+        return tuple((k, v) for k in STEP_KEYS if (v := getattr(self, k)) is not None)
+
+
 class ItemDoc(_Strict):
     code: str = Field(pattern=_CODE)
     name_zh: str = Field(**_NAME)
@@ -181,6 +215,7 @@ class ItemDoc(_Strict):
     materials: list[MaterialUse] = Field(min_length=1, max_length=30)
     pickup: PickupDoc = PickupDoc()
     frequent: bool = False
+    step_days: StepDaysDoc | None = None
     disabled: bool = False  # kept in the document for the editor, not offered at the kiosk
 
 
@@ -211,7 +246,8 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
     except ValidationError as exc:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise CatalogError(f"{_where(first['loc'], raw)}: {first['msg']}{more}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise CatalogError(f"{_where(first['loc'], raw)}: {msg}{more}") from None
     classes: dict[str, ServiceClass] = {}
     for c in doc.class_:
         if c.code in classes:
@@ -236,6 +272,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
             raise CatalogError(
                 f"{where}: promised {it.promised_days} days, beyond the legal {it.legal_days}"
             )
+        step_days = _step_days(where, it)
         specs = []
         for use in it.materials:
             mat = doc.material.get(use.ref)
@@ -281,12 +318,32 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
                 result_size=it.pickup.result_size,
                 pickup_needs_identity=it.pickup.needs_identity,
                 frequent=it.frequent,
+                step_days=step_days,
             )
         )
     if not items:
         raise CatalogError("item: every item is disabled, the kiosk would offer nothing")
     used = {it.code[:2] for it in items}
     return Catalog(doc.version, tuple(c for c in classes.values() if c.code in used), tuple(items))
+
+
+def _step_days(where: str, it: ItemDoc) -> tuple[tuple[str, int], ...]:
+    """An item's step days, each within its promise and none before the step ahead of it."""
+    if it.step_days is None:
+        return ()
+    given = it.step_days.given()
+    ahead: tuple[str, int] | None = None
+    for step, days in given:
+        if days > it.promised_days:
+            raise CatalogError(
+                f"{where}: step_days.{step} {days} is beyond promised_days {it.promised_days}"
+            )
+        if ahead is not None and days < ahead[1]:
+            raise CatalogError(
+                f"{where}: step_days.{step} {days} is before step_days.{ahead[0]} {ahead[1]}"
+            )
+        ahead = (step, days)
+    return given
 
 
 def _slug_ok(code: str) -> bool:
