@@ -15,10 +15,12 @@
     ca_file = "/etc/allhours/verify-ca.pem"   # optional, else the system's trust store
 
     [face_camera]                 # the camera above the screen
-    device = 0                    # V4L2 index or a device path
-    width = 1280
+    device = 0                    # V4L2 index, a device path, or a network camera's stream URL
+    width = 1280                  #   ("http://10.0.0.20/stream.mjpg", "rtsp://...")
     height = 720
     fps = 15
+    user = "kiosk"                # network camera, optional: its HTTP/RTSP account
+    password_file = "/etc/allhours/camera.pass"   # with user: the password, never in this file
 
     [document_camera]             # the document camera (高拍仪)
     device = 1
@@ -43,6 +45,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from devices.camera.port import CameraError
 from face.sequence import ImageFaceVerifier
@@ -103,8 +106,10 @@ def _build(data: dict[str, Any], base: Path) -> ConfiguredDevices:
         locker = load_locker_config(base / locker_path)
     except LockerConfigError as exc:
         raise DevicesConfigError(f"locker: {exc}") from None
-    face_camera = _camera(_table(data, "face_camera"), "face_camera", (1280, 720))
-    document_camera = _camera(_table(data, "document_camera"), "document_camera", (3264, 2448))
+    face_camera = _camera(_table(data, "face_camera"), "face_camera", (1280, 720), base)
+    document_camera = _camera(
+        _table(data, "document_camera"), "document_camera", (3264, 2448), base
+    )
     devices = TerminalDevices(
         lock=build_boards(locker),
         identity_reader=reader,
@@ -211,12 +216,39 @@ def _removable_media(table: object):
         raise DevicesConfigError(f"removable_media.roots: {exc}") from None
 
 
-def _camera(table: dict[str, Any], name: str, size: tuple[int, int]):
+def _with_credentials(table: dict[str, Any], name: str, device: int | str, base: Path):
+    """A network camera's URL with its account, the password read from its own file."""
+    user, password_file = table.get("user"), table.get("password_file")
+    if user is None and password_file is None:
+        return device
+    if not isinstance(device, str) or not device.startswith(("http://", "https://", "rtsp://")):
+        raise DevicesConfigError(
+            f"{name}.user: only a network camera (a stream URL) has an account"
+        )
+    if not isinstance(user, str) or not isinstance(password_file, str) or not user:
+        raise DevicesConfigError(f"{name}: user and password_file go together")
+    if ":" in user or "@" in user or "/" in user:
+        raise DevicesConfigError(f"{name}.user: no ':', '@' or '/' in a camera account name")
+    try:
+        password = (base / password_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise DevicesConfigError(f"{name}.password_file: {exc}") from None
+    parts = urlsplit(device)
+    if parts.username is not None:
+        raise DevicesConfigError(f"{name}.device: the account goes in user, not in the URL")
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _camera(table: dict[str, Any], name: str, size: tuple[int, int], base: Path):
     from devices.camera.opencv import OpenCvCamera
 
     device = table.get("device")
     if not isinstance(device, int | str):
-        raise DevicesConfigError(f"{name}.device: a V4L2 index or a device path is required")
+        raise DevicesConfigError(
+            f"{name}.device: a V4L2 index, a device path or a stream URL is required"
+        )
+    device = _with_credentials(table, name, device, base)
     try:
         return OpenCvCamera(
             device,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -37,8 +38,20 @@ RESOLUTIONS: tuple[tuple[int, int], ...] = (
 AUTO_EXPOSURE_MANUAL = (1.0, 0.25)  # V4L2, then libv4l/DirectShow convention
 
 
+def shown_source(source: int | str) -> int | str:
+    """A camera source as it may be shown: a network camera URL's password masked."""
+    if isinstance(source, int) or "://" not in source:
+        return source
+    parts = urlsplit(source)
+    if parts.password is None:
+        return source
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 class OpenCvCamera:
-    """A FrameSource over cv2.VideoCapture: a device index, a device path or a video file."""
+    """A FrameSource over cv2.VideoCapture: a device index, a device path, a video file, or a
+    network camera's stream URL (MJPEG or RTSP through OpenCV's FFmpeg backend)."""
 
     def __init__(
         self,
@@ -53,7 +66,7 @@ class OpenCvCamera:
         read_retries: int = 2,
     ):
         """Open the device now; CameraError if it cannot be opened or gives no frame."""
-        self.source = index_or_path
+        self.source = shown_source(index_or_path)  # what logs and telemetry may show
         self._lock = threading.Lock()
         self._failures = 0
         self._last_error: str | None = None
@@ -65,7 +78,7 @@ class OpenCvCamera:
         cap = cv2.VideoCapture(index_or_path)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(f"camera {index_or_path!r} could not be opened (absent or busy)")
+            raise CameraError(f"camera {self.source!r} could not be opened (absent or busy)")
         self._cap = cap
         self.backend = cap.getBackendName()
         wanted = [(width, height)] + [r for r in resolutions if r[0] * r[1] < width * height]

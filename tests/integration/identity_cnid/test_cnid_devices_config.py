@@ -107,3 +107,37 @@ def test_a_missing_camera_stops_start_up_with_its_name(tmp_path):
     path.write_text(text)
     with pytest.raises(DevicesConfigError, match="face_camera"):
         load_devices(path)
+
+
+@pytest.mark.parametrize(
+    ("camera", "complaint"),
+    [
+        ('device = 0\nuser = "kiosk"\npassword_file = "camera.pass"', "only a network camera"),
+        ('device = "http://127.0.0.1:9/stream.mjpg"\nuser = "kiosk"', "go together"),
+        (
+            'device = "http://kiosk:pw@127.0.0.1:9/stream.mjpg"\nuser = "kiosk"\n'
+            'password_file = "camera.pass"',
+            "the account goes in user",
+        ),
+        (
+            'device = "http://127.0.0.1:9/stream.mjpg"\nuser = "kiosk"\n'
+            'password_file = "missing.pass"',
+            "face_camera.password_file",
+        ),
+        (
+            'device = "rtsp://127.0.0.1:9/live"\nuser = "k@x"\npassword_file = "camera.pass"',
+            "no ':', '@' or '/'",
+        ),
+    ],
+    ids=["not-a-url", "no-password", "account-in-url", "no-password-file", "bad-user"],
+)
+def test_a_network_cameras_account_is_checked_before_the_camera_is_opened(
+    tmp_path, camera, complaint
+):
+    path = write_config(tmp_path, '[identity]\nkind = "emrtd"')
+    (tmp_path / "camera.pass").write_text("Cam3ra0ne\n")
+    text = path.read_text().replace(f'device = "{tmp_path / "face" / "frame_%03d.png"}"', camera, 1)
+    path.write_text(text)
+    with pytest.raises(DevicesConfigError, match=complaint) as err:
+        load_devices(path)
+    assert "Cam3ra0ne" not in str(err.value) and ":pw@" not in str(err.value)

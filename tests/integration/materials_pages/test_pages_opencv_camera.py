@@ -10,6 +10,7 @@ import pytest
 
 from devices.camera.document_scene import DeskScene
 from devices.camera.emulated import ImageFileSource
+from devices.camera.mjpeg_emulator import MjpegCameraEmulator
 from devices.camera.opencv import OpenCvCamera
 from devices.camera.port import CameraError
 from terminal.materials.quad import find_page
@@ -93,3 +94,37 @@ def test_image_files_replay_through_the_decoder_and_refuse_garbage(tmp_path):
     once.capture()
     with pytest.raises(CameraError, match="exhausted"):
         once.capture()
+
+
+def test_a_network_camera_streams_mjpeg_over_http_behind_its_account(tmp_path):
+    """An IP camera's MJPEG stream through OpenCV's FFmpeg backend, as a kiosk reads it."""
+    scene = DeskScene("A4", seed=4)
+    frames = iter(range(10_000))
+
+    class Desk:
+        def capture(self):
+            return scene.render((640, 480), frame_no=next(frames))
+
+    with MjpegCameraEmulator(Desk(), fps=20, credentials=("kiosk", "Cam3ra0ne")) as camera:
+        with OpenCvCamera(camera.url, width=640, height=480, settle_frames=2) as cam:
+            frame = cam.capture()
+            facts = cam.diagnostics()
+        assert frame.shape == (480, 640, 3) and find_page(frame) is not None
+        assert facts["backend"] == "FFMPEG" and facts["resolution"] == [640, 480]
+        # Telemetry and logs name the camera without its password.
+        assert "Cam3ra0ne" not in str(facts) and "kiosk:***@" in facts["source"]
+        assert camera.frames_sent >= 3 and camera.denied == 0
+
+        wrong = camera.url.replace("Cam3ra0ne", "guessed")
+        with pytest.raises(CameraError, match="could not be opened") as refused:
+            OpenCvCamera(wrong, settle_frames=1)
+        assert "guessed" not in str(refused.value)
+        assert camera.denied >= 1
+
+
+def test_a_network_camera_gone_is_a_camera_error():
+    camera = MjpegCameraEmulator(lambda: None).start()  # type: ignore[arg-type]
+    url = camera.url
+    camera.stop()
+    with pytest.raises(CameraError, match="could not be opened"):
+        OpenCvCamera(url, settle_frames=1)
