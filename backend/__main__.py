@@ -11,6 +11,7 @@ start with the file, the key and the reason (exit 2).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import re
 import sys
@@ -119,6 +120,18 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
+def freeze_startup_heap() -> None:
+    """Keep what the worker built at start (modules, mappings, settings) out of the collector.
+
+    A full collection walks every tracked object: about 150,000 after the imports, for the
+    garbage of a few batches. Each took 100-150 ms and together about 70 us of every ingested
+    event's CPU (benchmarks/ingest_throughput.py); frozen, they cost about 1 us. What is frozen
+    lives as long as the process anyway.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -136,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackendSettingsError as exc:
         print(f"error: {args.settings or 'backend settings'}: {exc}", file=sys.stderr)
         return 2
+    freeze_startup_heap()
     backend.serve()
     return 0
 

@@ -39,6 +39,7 @@ from _common import TERMINAL, application, site_broker, stored, wait
 
 from allhours.postgres import PostgresError, PrivatePostgres
 from backend import ingest as ingest_module
+from backend.__main__ import freeze_startup_heap
 from backend.db import Database
 from backend.enrollment import worker_identity
 from backend.mqtt import MqttSettings
@@ -75,6 +76,7 @@ def _worker(
         credentials=worker_identity(SiteAuthority(Path(ca_dir)), client_id),
     )
     service.start()
+    freeze_startup_heap()  # as `python -m backend` does
     assert service.mqtt is not None and service.mqtt.wait_ready(60)
     start = time.process_time()
     ready.set()
@@ -98,6 +100,7 @@ def broker_free(n: int) -> tuple[float, float, float, float]:
                 service.register_terminal(TERMINAL, b"k" * 32)
                 service.ingest.publisher = _Discard()  # no broker: receipts go nowhere
                 items = [(e.topic(), e.encode()) for e in (application(i) for i in range(n))]
+                freeze_startup_heap()
                 start, cpu = time.perf_counter(), time.thread_time()
                 for s in range(0, n, BATCH):
                     service.ingest.handle_batch(items[s : s + BATCH])
