@@ -12,40 +12,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cnid_support import CITIZEN_NUMBER
+from cnid_support import CITIZEN_NUMBER, LOCKER
 from enrolled_terminal import enrolled
 
 from allhours.bootstrap import build_terminal
 from allhours.settings import SettingsError, describe, load_terminal_config
-from allhours.wiring import emulate_locker
 from cloud_bridge.contract import applicant_ref, pickup_code
 from cloud_bridge.contract import messages as m
 from devices.identity.cnid import CnIdReader
 from devices.lock.rs485_board import Rs485LockBoard
-from devices.printer.emulator import EscposPrinterEmulator
 from devices.printer.port import PrintedTicket
-from locker.config import load_locker_config
 from terminal.flows.pickup import PickupStep
 from terminal.flows.staff import StaffMember
 
 CLERK = StaffMember("clerk.test", "", "STAFF-test")
 IDENTITY_ITEM = "GS-0307"  # its pickup asks for the holder's identity
 CODE = "482913"
-LOCKER = """
-[locker]
-[[locker.board]]
-id = "cab1"
-kind = "rs485"
-port = "{port}"
-address = 1
-channels = 4
-[[locker.compartment]]
-id = "A01"
-size = "S"
-board = "cab1"
-channel = 1
-door = "same"
-"""
 
 
 def _frames(folder: Path) -> str:
@@ -53,23 +35,6 @@ def _frames(folder: Path) -> str:
     for i in range(12):
         cv2.imwrite(str(folder / f"frame_{i:03d}.png"), np.full((480, 640, 3), 90 + i, np.uint8))
     return str(folder / "frame_%03d.png")
-
-
-@pytest.fixture
-def rs485(tmp_path):
-    """The locker board's emulated firmware on a pty, as the devices file will name it."""
-    template = tmp_path / "template.toml"
-    template.write_text(LOCKER.format(port="/dev/ttyUSB9"))
-    emulation = emulate_locker(load_locker_config(template))
-    yield emulation.buses["/dev/ttyUSB9"].port_path
-    emulation.stop()
-
-
-@pytest.fixture
-def printer():
-    emulator = EscposPrinterEmulator().start()
-    yield emulator
-    emulator.stop()
 
 
 def _settings(tmp_path: Path, reader: str, rs485: str, printer_port: int) -> Path:

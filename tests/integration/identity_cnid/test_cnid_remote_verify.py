@@ -6,10 +6,10 @@ import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
+from cnid_support import face_encoding, face_similarity
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,34 +29,11 @@ NUMBER = "11010519491231002X"
 NAME = "张三"
 
 
-@cache
-def _encoding(jpeg: bytes):
-    import io
-
-    import face_recognition
-    import numpy as np
-    from PIL import Image
-
-    picture = Image.open(io.BytesIO(jpeg)).convert("RGB")
-    picture.thumbnail((480, 480))  # plenty for one frontal face, and several times faster
-    image = np.asarray(picture)
-    (encoding,) = face_recognition.face_encodings(image)[:1]
-    return encoding
-
-
-def face_similarity(registered: bytes, live: bytes) -> float:
-    """1 - face_recognition distance: 1.0 identical, <0.4 different people at its 0.6 cut-off."""
-    import face_recognition
-
-    distance = face_recognition.face_distance([_encoding(registered)], _encoding(live))[0]
-    return 1.0 - float(distance)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _face_encodings_ready() -> None:
     """Encode the sample faces once, so no request waits on a cold face model."""
     for name in ("obama", "obama2", "obama3", "biden"):
-        _encoding(sample_bytes(name))
+        face_encoding(sample_bytes(name))
 
 
 @pytest.fixture
