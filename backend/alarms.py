@@ -43,6 +43,7 @@ KIND_WORDS: dict[str, str] = {
     m.AlarmKind.DISK_NEARLY_FULL: "磁盘将满",
     m.AlarmKind.CLOCK_OFF: "时钟偏差过大",
     m.AlarmKind.BACKLOG_GROWING: "待上传积压增长",
+    m.AlarmKind.UPDATE_FAILED: "软件更新失败",
 }
 
 

@@ -12,6 +12,11 @@
 Each condition's alarm is raised once and folded while it holds (backend/alarms.py); a report in
 which it no longer holds clears it (cleared by `terminal:<id>`). The backlog alarm clears once
 the backlog is back under half the threshold.
+
+A software update the terminal reports failed (`event.software_update` not ok: the archive
+refused, or the new version rolled back after its health check) raises `update_failed` with
+the terminal's words; the terminal repeating the same outcome adds nothing, another failed
+update is folded into the live alarm, and an update it reports ok clears it.
 """
 
 from __future__ import annotations
@@ -100,3 +105,32 @@ class HealthAlarms:
             hold(K.BACKLOG_GROWING, "outbox", True, S.WARNING, f"{before} -> {backlog} waiting")
         elif backlog <= t.backlog_min // 2:
             hold(K.BACKLOG_GROWING, "outbox", False, S.WARNING, f"{backlog} waiting")
+
+
+def judge_update(
+    alarms: Alarms, session: Session, terminal_id: str, msg: m.SoftwareUpdated, now: datetime
+) -> None:
+    """Raise `update_failed` from a failed update's outcome, or clear it on a good one."""
+    actor = f"terminal:{terminal_id}"
+    if msg.ok:
+        alarms.condition_ended(
+            session,
+            terminal_id,
+            K.UPDATE_FAILED,
+            now,
+            actor=actor,
+            note=f"update to {msg.version} succeeded ({msg.operation_id})",
+        )
+        return
+    running = f", running {msg.running}" if msg.running else ""
+    alarms.raise_alarm(
+        session,
+        terminal_id,
+        K.UPDATE_FAILED,
+        S.WARNING,
+        f"update to {msg.version} failed{running}: {msg.detail or 'no reason given'}",
+        now,
+        actor=actor,
+        # One alarm per attempt: the terminal's repeats of this outcome are duplicates of it.
+        operation_id=f"update-{msg.operation_id}-{msg.version}"[:128],
+    )

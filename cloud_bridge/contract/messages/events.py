@@ -290,6 +290,9 @@ class AlarmKind(StrEnum):
     DISK_NEARLY_FULL = "disk_nearly_full"
     CLOCK_OFF = "clock_off"
     BACKLOG_GROWING = "backlog_growing"
+    # A software update the terminal reports failed (refused, or rolled back after its health
+    # check); cleared when it later reports an update that succeeded.
+    UPDATE_FAILED = "update_failed"
 
 
 class Severity(StrEnum):
