@@ -82,6 +82,7 @@ class ApplicationProgress:
     ):
         self.settings = settings or ProgressSettings()
         self.clock = clock
+        self.step_days = step_deadlines.StepDaysInForce()
 
     # ------------------------------------------------------------ at submission
 
@@ -94,10 +95,10 @@ class ApplicationProgress:
         step_deadlines.record(
             session,
             application_no,
-            msg.item_code,
             msg.submitted_at,
             msg.promised_days,
             calendar,
+            self.step_days.of(session, msg.item_code, msg.promised_days),
         )
         session.add(
             ApplicationPromise(

@@ -8,30 +8,38 @@ four cumulative step deadlines, counted from the same Beijing day as the whole p
     decide  决定      ceil(4/5 of the days)   approved or rejected
     result  制证/出件  all the days            the result is in a locker compartment
 
-Each at least 1 and never before the step ahead of it; an item whose service guide gives its
-own step days (`STEP_DAYS_BY_ITEM`, or a catalog's `step_days`) uses them instead. A step is
-done when the case reaches it (a rejection ends every step still open). A supplement request
-stops the clock of every open step as it does the whole promise's (workflow.restart_clock).
-Colours (blue, yellow, red) apply to each open step exactly as to the whole case (ADR 0024).
+Each at least 1 and never before the step ahead of it. An item whose service guide gives its
+own step days carries them in the catalog (`step_days` of the item, terminal/catalog.py) and
+the catalog in force gives them (`StepDaysInForce`); a step it leaves out takes its default
+share, held between the given steps around it. A step is done when the case reaches it (a
+rejection ends every step still open). A supplement request stops the clock of every open
+step as it does the whole promise's (workflow.restart_clock). Colours (blue, yellow, red)
+apply to each open step exactly as to the whole case (ADR 0024).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from terminal.catalog import CatalogError, builtin_catalog, parse_catalog
+
+from .catalog_editor import PUBLISHED, CatalogVersion
 from .models import StepDeadline
 from .workdays import WorkingDayCalendar
+
+log = logging.getLogger(__name__)
 
 STEPS = ("accept", "review", "decide", "result")
 # Cumulative share of the promised days by which each step is due (the default split).
 SHARES = {"accept": (1, 5), "review": (1, 2), "decide": (4, 5), "result": (1, 1)}
-# Step days that service guides give for an item, cumulative from the submission: none yet.
-STEP_DAYS_BY_ITEM: dict[str, Mapping[str, int]] = {}
 
 # The workflow state a case reaches when each step is done.
 DONE_BY_STATE: dict[str, tuple[str, ...]] = {
@@ -46,34 +54,113 @@ DONE_BY_STATE: dict[str, tuple[str, ...]] = {
 
 
 def split(promised_days: int, given: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Working days from the submission by which each step is due (cumulative)."""
+    """Working days from the submission by which each step is due (cumulative).
+
+    `given`: the item's step days (some or all of accept, review, decide); a step left out takes
+    its default share, no later than the next given step.
+    """
     if promised_days < 1:
         raise ValueError("promised_days must be >= 1")
+    given = given or {}
     out: dict[str, int] = {}
     floor = 1
-    for step in STEPS:
+    for n, step in enumerate(STEPS):
         if step == "result":
             days = promised_days
-        elif given and step in given:
+        elif step in given:
             days = given[step]
         else:
             num, den = SHARES[step]
-            days = math.ceil(promised_days * num / den)
+            later = [given[s] for s in STEPS[n + 1 :] if s in given]
+            days = min([math.ceil(promised_days * num / den), *later])
         days = min(max(days, floor), promised_days)
         out[step] = floor = days
     return out
 
 
+class StepDaysInForce:
+    """An item's step days from the catalog in force: the newest published version, else the
+    terminal's starting catalog.
+
+    Published versions never change, so each is parsed once; which one is newest is asked again
+    after `recheck_s` (a new version reaches terminals only when pushed, later than that).
+    """
+
+    def __init__(self, recheck_s: float = 5.0):
+        self.recheck_s = recheck_s
+        self._lock = threading.Lock()
+        self._newest: tuple[float, int | None] | None = None  # (asked at, version number)
+        self._items: dict[int | None, dict[str, tuple[int, dict[str, int]]]] = {}
+
+    def of(self, session: Session, item_code: str, promised_days: int) -> dict[str, int] | None:
+        """The step days for a case of `item_code` promised `promised_days`, or None (default).
+
+        A terminal whose catalog promised other days than the one in force (an older or newer
+        version) gets the default split: step days are written for the promise they sit in.
+        """
+        found = self._catalog(session).get(item_code)
+        if found is None:
+            return None
+        days, steps = found
+        if days != promised_days:
+            log.info(
+                "%s promised %d days at the terminal, %d in the catalog in force: default split",
+                item_code,
+                promised_days,
+                days,
+            )
+            return None
+        return steps
+
+    def _catalog(self, session: Session) -> dict[str, tuple[int, dict[str, int]]]:
+        now = time.monotonic()
+        with self._lock:
+            newest = self._newest
+        if newest is None or now - newest[0] >= self.recheck_s:
+            number = session.scalar(
+                select(CatalogVersion.number)
+                .where(CatalogVersion.state == PUBLISHED)
+                .order_by(CatalogVersion.number.desc())
+                .limit(1)
+            )
+            newest = (now, number)
+            with self._lock:
+                self._newest = newest
+        number = newest[1]
+        with self._lock:
+            items = self._items.get(number)
+        if items is None:
+            items = self._parse(session, number)
+            with self._lock:
+                self._items = {number: items}  # only the newest is kept
+        return items
+
+    @staticmethod
+    def _parse(session: Session, number: int | None) -> dict[str, tuple[int, dict[str, int]]]:
+        if number is None:
+            catalog = builtin_catalog()
+        else:
+            row = session.get(CatalogVersion, number)
+            try:
+                catalog = parse_catalog(row.document if row else {})
+            except CatalogError as exc:  # published versions were checked; never expected
+                log.error("catalog version %s does not parse (%s): default split", number, exc)
+                return {}
+        return {
+            it.code: (it.promised_days, dict(it.step_days)) for it in catalog.items if it.step_days
+        }
+
+
 def record(
     session: Session,
     application_no: str,
-    item_code: str,
     submitted_at: datetime,
     promised_days: int,
     calendar: WorkingDayCalendar,
+    given: Mapping[str, int] | None = None,
 ) -> None:
     """The four step deadlines of a new case, beside its whole promise."""
-    for step, days in split(promised_days, STEP_DAYS_BY_ITEM.get(item_code)).items():
+    for step, days in split(promised_days, given).items():
         session.add(
             StepDeadline(
                 application_no=application_no,

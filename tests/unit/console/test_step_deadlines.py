@@ -140,6 +140,13 @@ def test_a_guide_s_step_days_are_kept_within_the_promise_and_in_order():
         split(0)
 
 
+def test_a_step_the_catalog_leaves_out_takes_its_share_between_the_given_ones():
+    assert split(30, {"review": 10}) == {"accept": 6, "review": 10, "decide": 24, "result": 30}
+    # The default share of an earlier step never passes a given later one.
+    assert split(10, {"decide": 3}) == {"accept": 2, "review": 3, "decide": 3, "result": 10}
+    assert split(10, {"review": 1}) == {"accept": 1, "review": 1, "decide": 8, "result": 10}
+
+
 def test_a_submission_gets_its_four_step_deadlines(service):
     steps = steps_on(service, date(2026, 9, 28))
     assert {k: v["due_on"] for k, v in steps.items()} == DUE
