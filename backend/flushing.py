@@ -8,13 +8,21 @@ A batch of 200 submissions made 400 single-row INSERTs (history and SMS), most o
 The records ingest writes once and nobody reads back as objects in the same transaction
 (`APPEND_ONLY`) leave the unit of work at the flush and go in as one executemany per table,
 without asking for their ids; everything else flushes as before.
+
+While a batch is applied together (`holding`), `insert` keeps new rows out of the session
+altogether: no unit of work tracks them (adding, cascading, expunging and the ORM's INSERT of
+each were half of a submission's ingest), and they go in through Core at the flush, parents
+first. Only there: a failure there rolls back the whole transaction, while a savepoint's
+rollback would not take back rows that never were in the session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert as _core_insert
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -49,62 +57,111 @@ APPEND_ONLY: frozenset[type[Any]] = frozenset(
 )
 
 
-# Attribute name to column name, and the ids the database generates, of each such class.
-_COLUMNS = {
-    cls: {p.key: p.columns[0].key for p in cls.__mapper__.column_attrs} for cls in APPEND_ONLY
-}
+# session.info keys: whether new rows are held out of the session, and the rows held.
+_HOLDING = "holding_rows"
+_HELD = "held_rows"
 
 
-def _generated(cls: type[Any]) -> set[str]:
-    auto = cls.__table__.autoincrement_column
-    return {p.key for p in cls.__mapper__.column_attrs if p.columns[0] is auto}
+@contextmanager
+def holding(session: Session) -> Iterator[None]:
+    """While it lasts, `insert` holds new rows for the next `flush_parents_first`.
+
+    Only around work whose failure rolls back the whole transaction (a batch applied
+    together): rows held past a savepoint's rollback would still go in.
+    """
+    session.info[_HOLDING] = True
+    try:
+        yield
+    finally:
+        session.info[_HOLDING] = False
 
 
-_GENERATED = {cls: _generated(cls) for cls in APPEND_ONLY}
+def insert(session: Session, obj: Any) -> None:
+    """A new row that nothing in this transaction changes through `obj` after the flush.
+
+    Held (see `holding`), it goes in through Core at the next `flush_parents_first` and a later
+    read loads it anew; otherwise it is added to the session like any object.
+    """
+    if session.info.get(_HOLDING):
+        session.info.setdefault(_HELD, []).append(obj)
+    else:
+        session.add(obj)
+
+
+def pending(session: Session) -> bool:
+    """Whether a flush has anything to write: objects in the session or rows held."""
+    return bool(session.new or session.dirty or session.deleted or session.info.get(_HELD))
 
 
 def flush_parents_first(session: Session) -> None:
     """Flush, inserting rows of a table before the rows that point at them.
 
-    Pending rows of an `APPEND_ONLY` class whose table no other pending row points at are
-    taken out of the session and inserted after the others, one executemany per table. The
-    rest flush in rounds: rows of a table pointing at another table with rows pending wait out
-    of the session for the next round; an application with a row of its own pointing at it
-    takes two rounds.
+    Held rows (`insert`) and pending rows of an `APPEND_ONLY` class whose table no other row of
+    the flush points at are taken out of the session and inserted after the others, one
+    executemany per table; held rows that others point at (an application and its history) go
+    in first. The rest flush in rounds: rows of a table pointing at another table with rows
+    pending wait out of the session for the next round; an application with a row of its own
+    pointing at it takes two rounds.
     """
-    pending = list(session.new)
-    tables = {type(o).__table__ for o in pending}
+    held: list[Any] = session.info.pop(_HELD, [])
+    new = list(session.new)
+    tables = {type(o).__table__ for o in new} | {type(o).__table__ for o in held}
     pointed_at = set().union(*(_PARENTS[t] & tables for t in tables)) if tables else set()
     bulk: dict[Any, list[Any]] = {}
+    first: dict[Any, list[Any]] = {}
     rest = []
-    for obj in pending:
+    for obj in new:
         cls = type(obj)
         if cls in APPEND_ONLY and cls.__table__ not in pointed_at:
             bulk.setdefault(cls, []).append(obj)
+            session.expunge(obj)
         else:
             rest.append(obj)
-    for objs in bulk.values():
-        for obj in objs:
-            session.expunge(obj)
+    for obj in held:
+        cls = type(obj)
+        (first if cls.__table__ in pointed_at else bulk).setdefault(cls, []).append(obj)
+    _insert(session, first)
     _flush_in_rounds(session, rest)
-    for cls in sorted(bulk, key=lambda c: _ORDER[c.__table__]):
-        # One executemany per set of columns given (Core fills in the columns' defaults).
+    _insert(session, bulk)
+
+
+def _insert(session: Session, rows: dict[Any, list[Any]]) -> None:
+    """Objects' rows through Core, parents first, one executemany per table and set of columns
+    given (Core fills in the columns' defaults). On the session's connection: the session's
+    own execute would flush the objects pending first, before the parents held here."""
+    connection = session.connection()
+    for cls in sorted(rows, key=lambda c: _ORDER[c.__table__]):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for obj in bulk[cls]:
+        for obj in rows[cls]:
             row = _values(cls, obj)
             groups.setdefault(tuple(row), []).append(row)
-        for rows in groups.values():
-            session.execute(insert(cls.__table__), rows)
+        for values in groups.values():
+            connection.execute(_core_insert(cls.__table__), values)
 
 
 def _values(cls: type[Any], obj: Any) -> dict[str, Any]:
     """The columns set on a new object; an id left None is the database's to choose."""
-    columns = _COLUMNS[cls]
+    columns, generated = _columns(cls)
     return {
         columns[k]: v
         for k, v in sorted(obj.__dict__.items())
-        if k in columns and not (v is None and k in _GENERATED[cls])
+        if k in columns and not (v is None and k in generated)
     }
+
+
+_COLUMNS: dict[type[Any], tuple[dict[str, str], set[str]]] = {}
+
+
+def _columns(cls: type[Any]) -> tuple[dict[str, str], set[str]]:
+    """A class's attribute names to column names, and its attributes the database generates."""
+    if cls not in _COLUMNS:
+        auto = cls.__table__.autoincrement_column
+        attrs = cls.__mapper__.column_attrs
+        _COLUMNS[cls] = (
+            {p.key: p.columns[0].key for p in attrs},
+            {p.key for p in attrs if p.columns[0] is auto},
+        )
+    return _COLUMNS[cls]
 
 
 def _flush_in_rounds(session: Session, pending: list[Any]) -> None:

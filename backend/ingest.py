@@ -26,7 +26,7 @@ from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
-from .flushing import flush_parents_first
+from .flushing import flush_parents_first, holding, insert, pending
 from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
     Application,
@@ -284,8 +284,9 @@ class Ingest:
             for topic, payload, message in decoded:
                 if together and isinstance(message, _TOGETHER):
                     # No autoflush: a query flushing before each message would cost what
-                    # the savepoint saved. `_TOGETHER` says why its handlers need none.
-                    with session.no_autoflush:
+                    # the savepoint saved. `_TOGETHER` says why its handlers need none. New
+                    # rows are held out of the session until the flush (flushing.holding).
+                    with session.no_autoflush, holding(session):
                         self._together(session, message, result, after, batch)
                 else:
                     self._one(session, topic, payload, message, result, after, batch)
@@ -350,7 +351,7 @@ class Ingest:
         batch: _Batch,
     ) -> None:
         """Apply one message in a savepoint of its own, after what came before is flushed."""
-        if session.new or session.dirty:
+        if pending(session):
             flush_parents_first(session)
         if isinstance(message, m.MalformedMessage):
             self._reject(session, result, topic, len(payload), message.reason, None, payload)
@@ -426,14 +427,15 @@ class Ingest:
             raise Refused(f"{m.type_name(type(message))} is not an upstream message")
         applied = handler(session, message, terminal, mine)
         if applied.outcome != REJECTED:
-            session.add(
+            insert(
+                session,
                 ProcessedMessage(
                     message_id=message.message_id,
                     terminal_id=message.terminal_id,
                     type=m.type_name(type(message)),
                     outcome=applied.outcome.value,
                     processed_at=self.clock(),
-                )
+                ),
             )
         return applied
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from privacy import mask_phone
 
+from ..flushing import insert
 from ..models import BackendKey
 from .models import NotificationRow, NotificationState
 from .sealing import Sealer, mask_secret
@@ -78,7 +79,7 @@ def enqueue(
         created_at=now,
     )
     if dedupe_key is None:
-        session.add(row)
+        insert(session, row)  # held out of the session while ingest applies a batch together
         return row
     try:
         with session.begin_nested():  # two workers racing on one reminder: one row wins

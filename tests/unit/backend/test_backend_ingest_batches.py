@@ -167,6 +167,25 @@ def test_a_deposit_ahead_of_its_submission_gets_no_receipt_and_lands_when_sent_a
     assert backend.application(_no(1)).deposit_compartment_id == deposit.compartment_id
 
 
+def test_a_message_applied_on_its_own_reads_the_rows_held_before_it(backend):
+    """Submissions applied together keep their rows out of the session until the flush; a
+    deposit later in the batch (a savepoint of its own) finds its application stored, and
+    the batch is not applied apart."""
+    backend.feed(submission(_no(999)))  # the first batch also makes the counters' rows
+    deposit = _deposit(_no(1))
+    statements = _Statements(backend.db)
+
+    result = backend.feed(submission(_no(1)), submission(_no(2)), deposit, submission(_no(3)))
+
+    assert (result.stored, result.rejected, result.deferred) == (4, 0, 0)
+    assert statements.count("SAVEPOINT") == 1  # the deposit's own; no second pass apart
+    assert backend.application(_no(1)).deposit_compartment_id == deposit.compartment_id
+    assert backend.count(Application) == 4
+    assert backend.count(WorkflowHistory) == 5  # four submissions, one deposit
+    assert backend.count(ProcessedMessage) == 5
+    assert len(backend.sms("submitted")) == 4
+
+
 def test_a_deposit_for_an_application_that_never_comes_is_refused_after_waiting(
     backend, monkeypatch
 ):
