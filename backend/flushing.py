@@ -83,9 +83,21 @@ def insert(session: Session, obj: Any) -> None:
     read loads it anew; otherwise it is added to the session like any object.
     """
     if session.info.get(_HOLDING):
-        session.info.setdefault(_HELD, []).append(obj)
+        # Its attributes as they stand at the flush: a caller may still set some.
+        session.info.setdefault(_HELD, []).append((type(obj), obj.__dict__))
     else:
         session.add(obj)
+
+
+def insert_row(session: Session, cls: type[Any], **values: Any) -> None:
+    """A new `APPEND_ONLY` row of `cls`, by its attributes' values.
+
+    Held (see `holding`), no object is made at all; otherwise it is added as an object.
+    """
+    if session.info.get(_HOLDING):
+        session.info.setdefault(_HELD, []).append((cls, values))
+    else:
+        session.add(cls(**values))
 
 
 def pending(session: Session) -> bool:
@@ -103,48 +115,47 @@ def flush_parents_first(session: Session) -> None:
     pending wait out of the session for the next round; an application with a row of its own
     pointing at it takes two rounds.
     """
-    held: list[Any] = session.info.pop(_HELD, [])
+    held: list[tuple[type[Any], dict[str, Any]]] = session.info.pop(_HELD, [])
     new = list(session.new)
-    tables = {type(o).__table__ for o in new} | {type(o).__table__ for o in held}
+    tables = {type(o).__table__ for o in new} | {cls.__table__ for cls, _attrs in held}
     pointed_at = set().union(*(_PARENTS[t] & tables for t in tables)) if tables else set()
-    bulk: dict[Any, list[Any]] = {}
-    first: dict[Any, list[Any]] = {}
+    bulk: dict[Any, list[dict[str, Any]]] = {}
+    first: dict[Any, list[dict[str, Any]]] = {}
     rest = []
     for obj in new:
         cls = type(obj)
         if cls in APPEND_ONLY and cls.__table__ not in pointed_at:
-            bulk.setdefault(cls, []).append(obj)
+            bulk.setdefault(cls, []).append(obj.__dict__)
             session.expunge(obj)
         else:
             rest.append(obj)
-    for obj in held:
-        cls = type(obj)
-        (first if cls.__table__ in pointed_at else bulk).setdefault(cls, []).append(obj)
+    for cls, attrs in held:
+        (first if cls.__table__ in pointed_at else bulk).setdefault(cls, []).append(attrs)
     _insert(session, first)
     _flush_in_rounds(session, rest)
     _insert(session, bulk)
 
 
-def _insert(session: Session, rows: dict[Any, list[Any]]) -> None:
-    """Objects' rows through Core, parents first, one executemany per table and set of columns
-    given (Core fills in the columns' defaults). On the session's connection: the session's
-    own execute would flush the objects pending first, before the parents held here."""
+def _insert(session: Session, rows: dict[Any, list[dict[str, Any]]]) -> None:
+    """Rows by their attributes, through Core, parents first, one executemany per table and set
+    of columns given (Core fills in the columns' defaults). On the session's connection: the
+    session's own execute would flush the objects pending first, before the parents held here."""
     connection = session.connection()
     for cls in sorted(rows, key=lambda c: _ORDER[c.__table__]):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for obj in rows[cls]:
-            row = _values(cls, obj)
+        for attrs in rows[cls]:
+            row = _values(cls, attrs)
             groups.setdefault(tuple(row), []).append(row)
         for values in groups.values():
             connection.execute(_core_insert(cls.__table__), values)
 
 
-def _values(cls: type[Any], obj: Any) -> dict[str, Any]:
-    """The columns set on a new object; an id left None is the database's to choose."""
+def _values(cls: type[Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    """The columns a new row sets; an id left None is the database's to choose."""
     columns, generated = _columns(cls)
     return {
         columns[k]: v
-        for k, v in sorted(obj.__dict__.items())
+        for k, v in sorted(attrs.items())
         if k in columns and not (v is None and k in generated)
     }
 

@@ -26,7 +26,7 @@ from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
-from .flushing import flush_parents_first, holding, insert, pending
+from .flushing import flush_parents_first, holding, insert_row, pending
 from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
     Application,
@@ -427,15 +427,14 @@ class Ingest:
             raise Refused(f"{m.type_name(type(message))} is not an upstream message")
         applied = handler(session, message, terminal, mine)
         if applied.outcome != REJECTED:
-            insert(
+            insert_row(
                 session,
-                ProcessedMessage(
-                    message_id=message.message_id,
-                    terminal_id=message.terminal_id,
-                    type=m.type_name(type(message)),
-                    outcome=applied.outcome.value,
-                    processed_at=self.clock(),
-                ),
+                ProcessedMessage,
+                message_id=message.message_id,
+                terminal_id=message.terminal_id,
+                type=m.type_name(type(message)),
+                outcome=applied.outcome.value,
+                processed_at=self.clock(),
             )
         return applied
 
