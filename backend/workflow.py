@@ -395,7 +395,7 @@ class Workflow:
         )
 
     def _notify(self, app: Application, kind: Kind, **values: str) -> None:
-        outbox.enqueue(
+        outbox.notify(
             self.session,
             kind,
             app.phone,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from privacy import mask_phone
 
-from ..flushing import insert
+from ..flushing import insert_row
 from ..models import BackendKey
 from .models import NotificationRow, NotificationState
 from .sealing import Sealer, mask_secret
@@ -49,37 +49,17 @@ def enqueue(
     Values that do not fit the template (e.g. an application number longer than a variable may
     be) never block the business change: the row is written `dead`, for staff to follow up.
     """
-    unfit = ""
-    try:
-        params = check_params(kind, values)
-    except TemplateError as exc:
-        unfit, params = f"not sendable: {exc}"[:200], {}
-        log.error("sms %s to %s cannot be sent: %s", kind, mask_phone(phone), exc)
     if dedupe_key is not None:
         seen = session.scalar(
             select(NotificationRow.id).where(NotificationRow.dedupe_key == dedupe_key)
         )
         if seen is not None:
             return None
-    out_id = secrets.token_hex(16)
-    secret = {k: v for k, v in params.items() if k in SECRET_VARIABLES}
-    sealed = Sealer(key or stored_key(session)).seal(out_id, secret) if secret else None
     row = NotificationRow(
-        out_id=out_id,
-        dedupe_key=dedupe_key,
-        application_no=application_no,
-        kind=kind.value,
-        phone=phone,
-        params={k: v for k, v in params.items() if k not in secret},
-        sealed=sealed,
-        secret_names=",".join(sorted(secret)),
-        state=NotificationState.DEAD if unfit else NotificationState.QUEUED,
-        last_error=unfit,
-        next_attempt_at=now,
-        created_at=now,
+        **_row(session, kind, phone, values, now, application_no, key), dedupe_key=dedupe_key
     )
     if dedupe_key is None:
-        insert(session, row)  # held out of the session while ingest applies a batch together
+        session.add(row)
         return row
     try:
         with session.begin_nested():  # two workers racing on one reminder: one row wins
@@ -87,6 +67,57 @@ def enqueue(
     except IntegrityError:
         return None
     return row
+
+
+def notify(
+    session: Session,
+    kind: Kind,
+    phone: str,
+    values: dict[str, str],
+    *,
+    now: datetime,
+    application_no: str | None = None,
+    key: bytes | None = None,
+) -> None:
+    """Queue one message as `enqueue` does, for a caller that needs no row back: while ingest
+    applies a batch together, no object is made (backend/flushing.py)."""
+    insert_row(
+        session, NotificationRow, **_row(session, kind, phone, values, now, application_no, key)
+    )
+
+
+def _row(
+    session: Session,
+    kind: Kind,
+    phone: str,
+    values: dict[str, str],
+    now: datetime,
+    application_no: str | None,
+    key: bytes | None,
+) -> dict[str, Any]:
+    """A new row's attributes: parameters checked, secret ones sealed under `key`."""
+    unfit = ""
+    try:
+        params = check_params(kind, values)
+    except TemplateError as exc:
+        unfit, params = f"not sendable: {exc}"[:200], {}
+        log.error("sms %s to %s cannot be sent: %s", kind, mask_phone(phone), exc)
+    out_id = secrets.token_hex(16)
+    secret = {k: v for k, v in params.items() if k in SECRET_VARIABLES}
+    sealed = Sealer(key or stored_key(session)).seal(out_id, secret) if secret else None
+    return {
+        "out_id": out_id,
+        "application_no": application_no,
+        "kind": kind.value,
+        "phone": phone,
+        "params": {k: v for k, v in params.items() if k not in secret},
+        "sealed": sealed,
+        "secret_names": ",".join(sorted(secret)),
+        "state": NotificationState.DEAD if unfit else NotificationState.QUEUED,
+        "last_error": unfit,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def masked(row: NotificationRow) -> dict[str, Any]:
