@@ -85,7 +85,7 @@ BENCHMARKS := ingest_throughput outbox_drain identity_emrtd_read identity_emrtd_
               locker_open page_finding glare_verdicts mrz_ocr usb_import usb_preview kiosk_ui pickup_identity progress_query \
               pickup_bruteforce tls_cost signing_cost notifications console_pages kiosk_bootstrap \
               bundle_rollout citizen_time fleet_presence chaos submission_to_queue command_round_trip \
-              staged_rollout
+              staged_rollout presence_history
 
 bench: install
 	@set -e; for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py; done

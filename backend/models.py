@@ -66,6 +66,12 @@ class Terminal(Base):
     silent_after: Mapped[datetime | None] = mapped_column(index=True)  # heard + 1.5 keep-alive
     presence_reason: Mapped[str | None] = mapped_column(String(32))
     offline_since: Mapped[datetime | None] = mapped_column(index=True)
+    # Heard + 2/3 keep-alive: a terminal not heard from by then is degraded (heartbeats late).
+    late_after: Mapped[datetime | None] = mapped_column(index=True)
+    # The presence and connection last written to presence_transitions: a heartbeat saying the
+    # same again is no transition.
+    presence_state: Mapped[str | None] = mapped_column(String(16))
+    presence_connection: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Application(Base):
@@ -495,6 +501,22 @@ class TerminalConnection(Base):
     connection: Mapped[int] = mapped_column(Integer)
     # That connection's offline status arrived: no later status of it can bring it back.
     ended: Mapped[bool] = mapped_column(default=False)
+
+
+class PresenceTransition(Base):
+    """A terminal going online, degraded or offline (backend/presence.py), with why and on which
+    connection; the last `PresenceSettings.history_keep` per terminal, at most
+    `history_days` old, are kept (pruned by the presence monitor, one worker at a time)."""
+
+    __tablename__ = "presence_transitions"
+    __table_args__ = (Index("ix_presence_transitions_terminal", "terminal_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # online | degraded | offline
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    connection: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class CaseClaim(Base):

@@ -101,7 +101,7 @@ class BackendService:
             alarms or AlarmSettings(on_duty_phone=os.environ.get("ALLHOURS_ON_DUTY_PHONE"))
         )
         self.presence = Presence(self.alarms, presence, clock)
-        self.presence_monitor = PresenceMonitor(self.db, self.presence)
+        self.presence_monitor = PresenceMonitor(self.db, self.presence, client_id)
         self.ingest = Ingest(
             self.db,
             self.blobs,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -24,6 +24,7 @@ from ..auth.guard import allowed
 from ..auth.roles import Permission
 from ..fleet import list_terminals
 from ..models import utcnow
+from ..presence import offline_time, presence_history
 
 if TYPE_CHECKING:
     from ..service import BackendService
@@ -33,6 +34,14 @@ AlarmActor = allowed(Permission.ACT_ON_ALARMS)
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 STATES = ("online", "degraded", "offline")
+# Presence reasons the catalogs word (fleet.presence.reason.*); others are shown as they are.
+PRESENCE_REASONS = (
+    "stopped",
+    "connection_lost",
+    "session_taken_over",
+    "heartbeats_missing",
+    "heartbeats_late",
+)
 # Compartment states (locker.compartment.State) that hold or await something.
 IN_USE = ("reserved", "holding_deposit", "holding_result")
 
@@ -49,6 +58,11 @@ def _local(at: datetime | str | None) -> str:
     if isinstance(at, str):
         at = datetime.fromisoformat(at)
     return at.astimezone(SERVICE_TZ).strftime("%m-%d %H:%M:%S")
+
+
+def _duration(span: timedelta) -> dict[str, int]:
+    minutes = int(span.total_seconds() // 60)
+    return {"h": minutes // 60, "m": minutes % 60}
 
 
 def command_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,6 +158,15 @@ def _terminal_page(
                 for e in alarm_trail(session, terminal_id, a["operation_id"])
             ]
         commands = command_rows(command_lifecycle.listing(session, terminal_id, limit=50))
+        now = utcnow()
+        presence = [
+            p | {"at_local": _local(p["at"])}
+            for p in presence_history(session, terminal_id, service.presence.settings.history_keep)
+        ]
+        offline = {
+            label: _duration(offline_time(session, terminal_id, now, window))
+            for label, window in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)))
+        }
     t = found[0]
     return render(
         request,
@@ -155,6 +178,10 @@ def _terminal_page(
         history=history,
         alarms=[a for a in history if a["state"] != "cleared"],
         commands=commands,
+        presence=presence,
+        offline=offline,
+        presence_settings=service.presence.settings,
+        presence_reasons=PRESENCE_REASONS,
         service_reasons=[r.value for r in m.ServiceReason],
         service_holds=[h.value for h in m.ServiceHold],
         back=f"/console/fleet/terminals/{terminal_id}",

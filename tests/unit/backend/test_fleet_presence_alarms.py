@@ -46,9 +46,9 @@ class Clock:
 
 
 class Fleet:
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, url: str | None = None) -> None:
         self.clock = Clock()
-        self.db = Database(f"sqlite:///{tmp_path / 'fleet.db'}")
+        self.db = Database(url or f"sqlite:///{tmp_path / 'fleet.db'}")
         self.db.migrate()
         self.settings = PresenceSettings(offline_grace=timedelta(minutes=5))
         self.alarms = Alarms(AlarmSettings(on_duty_phone=ON_DUTY))
