@@ -498,7 +498,8 @@ class TerminalConnection(Base):
     __tablename__ = "terminal_connections"
 
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    connection: Mapped[int] = mapped_column(Integer)
+    # Up to 2**53 (the contract's bound), beyond a 32-bit INTEGER.
+    connection: Mapped[int] = mapped_column(BigInteger)
     # That connection's offline status arrived: no later status of it can bring it back.
     ended: Mapped[bool] = mapped_column(default=False)
 

@@ -11,7 +11,7 @@ from backend_unit_factories import TERMINAL
 from sqlalchemy import func, select
 from test_fleet_presence_alarms import Fleet, _ids
 
-from backend.models import PresenceTransition, Terminal
+from backend.models import PresenceTransition, Terminal, TerminalConnection
 from backend.presence import PresenceSettings, offline_time, presence_history
 from cloud_bridge.contract import messages as m
 
@@ -156,3 +156,29 @@ def test_time_offline_in_the_last_day_and_week(fleet):
         # Offline since before the window: all of it counts.
         assert offline_time(s, TERMINAL, now, timedelta(minutes=30)) == timedelta(minutes=30)
         assert offline_time(s, "T9999", now, timedelta(days=7)) == timedelta(0)
+
+
+def test_connection_numbers_beyond_32_bits_are_kept_and_ordered(fleet):
+    fleet.connection = 2**31 + 7  # past PostgreSQL's INTEGER
+    fleet.status("online")
+    fleet.status("offline", reason="stopped")
+    fleet.connection = 2**53  # the contract's bound
+    fleet.status("online")
+    earlier = m.Status(
+        terminal_id=TERMINAL,
+        message_id=f"{next(_ids):032x}",
+        state="offline",
+        software_version="0.2.0",
+        since="2026-12-04T01:00:00Z",
+        connection=2**31 + 7,
+        reason="connection_lost",
+    )
+    assert fleet.ingest.handle_batch([(earlier.topic(), earlier.encode())]).rejected == 1
+    with fleet.db.transaction() as s:
+        assert s.get(TerminalConnection, TERMINAL).connection == 2**53
+        assert s.get(Terminal, TERMINAL).presence_connection == 2**53
+    assert _history(fleet) == [
+        ("online", "", 2**31 + 7),
+        ("offline", "stopped", 2**31 + 7),
+        ("online", "", 2**53),
+    ]
