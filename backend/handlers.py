@@ -13,7 +13,7 @@ from cloud_bridge.contract import messages as m
 
 from . import commands
 from .alarms import Alarms
-from .alarms_health import HealthAlarms
+from .alarms_health import HealthAlarms, judge_update
 from .blobs import BlobIntake, BlobStore
 from .effects import AfterCommit
 from .models import (
@@ -241,6 +241,7 @@ class UpstreamHandlers:
         # The outcome of a rollout's update on this terminal; the rollout judges it on its tick.
         if not _record_rollout_outcome(session, terminal.id, msg, self.clock()):
             log.info("software update outcome from %s for no rollout: %s", terminal.id, msg.detail)
+        judge_update(self.alarms, session, terminal.id, msg, self.clock())  # update_failed
         return Applied(STORED)
 
     def _command_ack(

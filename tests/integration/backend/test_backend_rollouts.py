@@ -29,9 +29,11 @@ from sqlalchemy import select
 
 from allhours.bootstrap import training_terminal
 from allhours.commands.update import run_request
+from backend.alarms import AlarmSettings
 from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.models import CommandRow
+from backend.notifications.models import NotificationRow
 from terminal.software_update import REQUEST
 from terminal.update import Releases, Updater
 
@@ -305,3 +307,35 @@ def test_a_tampered_archive_is_refused_by_the_terminal_and_nothing_is_installed(
     assert sites[PILOT].releases.installed() == ["1.0.0"]
     assert not list(sites[PILOT].update_dir.glob("*.tar.gz*"))
     assert _update_commands(service, DISTRICT) == []
+
+
+def test_a_failed_update_alarms_the_on_duty_operator_and_the_next_good_one_clears_it(fleet):
+    service, client, operator, server, served, _sites = fleet
+    service.alarms.settings = AlarmSettings(on_duty_phone="13800000000")
+    bad = _start(client, operator, server, release_archive(served, "3.0.0", mode="bad"), "3.0.0")
+    assert _finished(client, operator, bad)["state"] == "aborted"
+
+    def live() -> list[dict]:
+        r = client.get("/api/alarms?state=live", headers=operator)
+        assert r.status_code == 200, r.text
+        return [a for a in r.json() if a["kind"] == "update_failed"]
+
+    [alarm] = wait_for(live, 30, "the update_failed alarm")
+    assert alarm["terminal_id"] == PILOT and alarm["state"] == "open"
+    assert alarm["detail"] == (
+        "update to 3.0.0 failed, running 1.0.0: "
+        "3.0.0 unhealthy (screens: font for Chinese not found); rolled back to 1.0.0"
+    )
+    terminals = {t["terminal_id"]: t for t in client.get("/api/terminals", headers=operator).json()}
+    assert [a["kind"] for a in terminals[PILOT]["open_alarms"]] == ["update_failed"]
+    assert terminals[DISTRICT]["open_alarms"] == []  # it never got the version
+    with service.db.transaction() as s:
+        texts = [(n.phone, n.params) for n in s.scalars(select(NotificationRow))]
+    assert texts == [("13800000000", {"terminal": PILOT, "kind": "软件更新失败"})]
+
+    good = _start(client, operator, server, release_archive(served, "2.0.0"), "2.0.0")
+    assert _finished(client, operator, good)["state"] == "done"
+    wait_for(lambda: live() == [], 30, "the alarm cleared by the good update")
+    r = client.get("/api/alarms?state=cleared", headers=operator).json()
+    [cleared] = [a for a in r if a["kind"] == "update_failed"]
+    assert cleared["cleared_by"] == f"terminal:{PILOT}"
