@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from terminal.catalog import BUILTIN_PATH, CatalogError, parse_catalog
+from terminal.catalog import BUILTIN_PATH, STEP_KEYS, CatalogError, parse_catalog
 
 from .models import Base, utcnow
 
@@ -48,6 +48,7 @@ ITEM_FIELDS = (
     "materials",
     "pickup",
     "frequent",
+    "step_days",
 )
 
 
@@ -161,6 +162,7 @@ def _draft(session: Session, by: str) -> CatalogVersion:
 def _field_of(message: str) -> str:
     """The form field a schema message is about (the first field name it mentions)."""
     for field in (
+        "step_days",
         "promised_days",
         "legal_days",
         "fee_basis",
@@ -293,11 +295,27 @@ def item_from_form(form: Mapping[str, str], materials: Mapping[str, Any]) -> dic
         },
         "frequent": form.get("frequent") == "on",
     }
+    steps = step_days_from_form(form)
+    if steps:
+        item["step_days"] = steps
     if basis:
         item["fee_basis"] = basis
     if originals:
         item["originals_size"] = originals
     return item
+
+
+def step_days_from_form(form: Mapping[str, str]) -> dict[str, int]:
+    """The item's step days (fields step_accept, step_review, step_decide; blank: the default)."""
+    steps: dict[str, int] = {}
+    for step in STEP_KEYS:
+        raw = (form.get(f"step_{step}") or "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not 1 <= int(raw) <= 365:
+            raise EditRefused("step_days", f"step_days.{step}: a whole number from 1 to 365")
+        steps[step] = int(raw)
+    return steps
 
 
 def save_item(

@@ -55,6 +55,7 @@ FIELDS = frozenset(
         "fee_basis",
         "legal_days",
         "promised_days",
+        "step_days",
         "originals_size",
         "result_size",
         "materials",
@@ -200,6 +201,8 @@ def _values_of(item: dict[str, Any]) -> dict[str, Any]:
         "needs_identity": "on" if item.get("pickup", {}).get("needs_identity") else "",
         "frequent": "on" if item.get("frequent") else "",
     }
+    for step, days in (item.get("step_days") or {}).items():
+        values[f"step_{step}"] = str(days)
     for k, use in enumerate(item.get("materials", [])):
         values[f"mat_ref_{k}"] = use["ref"]
         values[f"mat_required_{k}"] = "on" if use.get("required", True) else ""

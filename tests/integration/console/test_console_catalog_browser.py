@@ -22,6 +22,7 @@ from backend.auth.bootstrap import account_with_token, bearer
 from backend.enrollment import worker_identity
 from backend.service import BackendService
 from locker.layout import Size
+from terminal.catalog import find_item
 
 pytestmark = pytest.mark.broker
 
@@ -117,16 +118,28 @@ def test_an_admin_edits_publishes_and_the_terminal_runs_it_while_a_clerk_is_refu
     expect(page.get_by_test_id("error")).to_contain_text("beyond the legal 3")
     expect(page.get_by_test_id("promised_days")).to_have_attribute("aria-invalid", "true")
 
+    # A step due after the promise: refused, the step days marked.
+    page.get_by_test_id("promised_days").fill("2")
+    page.get_by_test_id("step_review").fill("3")
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("error")).to_contain_text("环节时限")
+    expect(page.get_by_test_id("error")).to_contain_text("step_days.review 3 is beyond")
+    expect(page.get_by_test_id("step_review")).to_have_attribute("aria-invalid", "true")
+
     page.get_by_test_id("fee-paid").check()
     page.get_by_test_id("fee_yuan").fill("20")
     page.get_by_test_id("fee_basis").fill("证明工本费")
-    page.get_by_test_id("promised_days").fill("2")
+    page.get_by_test_id("step_accept").fill("1")
+    page.get_by_test_id("step_review").fill("")
+    page.get_by_test_id("step_decide").fill("2")
     page.get_by_test_id("save").click()
     expect(page.get_by_test_id("done")).to_have_text("已保存到草稿。")
     row = page.get_by_test_id("item-SB-0203")
     expect(row.get_by_test_id("fee")).to_contain_text("¥20.00")
-    expect(row.get_by_test_id("days")).to_have_text("3 / 2 个工作日")
+    expect(row.get_by_test_id("days")).to_contain_text("3 / 2 个工作日")
+    expect(row.get_by_test_id("step-days")).to_have_text("受理 1 · 决定 2")
     expect(page.get_by_test_id("history")).to_contain_text("fee_fen: 0 → 2000")
+    expect(page.get_by_test_id("history")).to_contain_text('"decide": 2')
 
     page.get_by_test_id("publish-note").fill("参保证明收取工本费")
     page.get_by_test_id("publish-target").fill(TERMINAL)
@@ -137,6 +150,10 @@ def test_an_admin_edits_publishes_and_the_terminal_runs_it_while_a_clerk_is_refu
     # The terminal verifies the signed bundle, applies it and says it runs catalog-1.
     wait_until(lambda: node.config.active_version() == "catalog-1", what="the terminal's switch")
     assert _kiosk_fee_line(node, "SB-0203") == "收费：20.00 元 (证明工本费)"
+    assert find_item("SB-0203", node.config.catalog().items).step_days == (
+        ("accept", 1),
+        ("decide", 2),
+    )
     page.goto(f"{base}/console/fleet/bundles")
 
     def running() -> str:
