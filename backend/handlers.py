@@ -16,6 +16,7 @@ from .alarms import Alarms
 from .alarms_health import HealthAlarms, judge_update
 from .blobs import BlobIntake, BlobStore
 from .effects import AfterCommit
+from .flushing import insert, insert_row
 from .models import (
     Application,
     Blob,
@@ -123,7 +124,7 @@ class UpstreamHandlers:
             submitted_at=msg.submitted_at,
             received_at=self.clock(),
         )
-        session.add(app)
+        insert(session, app)  # no object in the session while a batch is applied together
         hashes = [x.sha256 for x in msg.materials]
         verified: set[str] = set()
         if hashes:  # built only when asked: the IN clause cost more than the rest of a handler
@@ -132,15 +133,15 @@ class UpstreamHandlers:
         # Not flushed here: ingest flushes the application before the rows pointing at it.
         self.reuse.record_submission(session, app, msg, verified)
         self._workflow(session, after).submitted(app)
-        session.add(
-            WorkflowHistory(
-                application_no=msg.application_no,
-                from_state=None,
-                to_state=State.SUBMITTED,
-                actor=f"terminal:{terminal.id}",
-                note=f"item {msg.item_code}, identity {msg.identity.method.value}",
-                at=self.clock(),
-            )
+        insert_row(
+            session,
+            WorkflowHistory,
+            application_no=msg.application_no,
+            from_state=None,
+            to_state=State.SUBMITTED,
+            actor=f"terminal:{terminal.id}",
+            note=f"item {msg.item_code}, identity {msg.identity.method.value}",
+            at=self.clock(),
         )
         return Applied(STORED)
 
