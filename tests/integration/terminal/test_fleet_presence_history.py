@@ -1,7 +1,9 @@
 """Presence history for real: a terminal over mutual-TLS Mosquitto whose network is cut silently
 by a proxy, then restored, then stopped cleanly; the backend writes each transition once (the
 broker's late will of the cut connection adds none) and the operator reads them, newest first,
-on the terminal's page in Debian's Chromium."""
+on the terminal's page in Debian's Chromium. A simulated terminal flapping over the same broker
+writes many more transitions than are kept, and the monitor's prune (one worker, by its lease)
+brings its history back to the bound, newest kept."""
 
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tcp_proxy import SilentCutProxy
 from terminal_integration_parts import KEY, TERMINAL, build_node
 
 from allhours.broker import PrivateMosquitto
 from backend.auth.accounts import Accounts
 from backend.enrollment import worker_identity
-from backend.models import Terminal
+from backend.models import PresenceTransition, Terminal, TerminalConnection
+from backend.notifications.models import JobLease
 from backend.presence import PresenceSettings, presence_history
 from backend.service import BackendService
 from cloud_bridge.link import wait_until
@@ -169,3 +173,67 @@ def test_a_cut_restored_and_stopped_terminal_leaves_its_transitions_on_its_page(
             )
         finally:
             chromium.close()
+
+
+def test_a_flapping_simulated_terminal_keeps_a_bounded_history(broker, tmp_path):
+    from allhours.fleet_sim import FleetSim, SimSettings, enroll_fleet
+
+    keep = 6
+    service = BackendService(
+        f"sqlite:///{tmp_path / 'flap.db'}",
+        tmp_path / "blobs",
+        broker_host=broker.host,
+        broker_port=broker.port,
+        client_id="backend.flap",
+        credentials=worker_identity(broker.authority, "backend.flap"),
+        presence=PresenceSettings(
+            sweep_s=0.2, history_keep=keep, history_prune_every=timedelta(seconds=1)
+        ),
+    )
+    ids = ["S0000", "S0001"]
+    for tid in ids:
+        service.register_terminal(tid, KEY)
+    service.start()
+    sim = FleetSim(
+        enroll_fleet(broker.authority, ids, tmp_path / "sim"),
+        SimSettings(host=broker.host, port=broker.port, keepalive=4, telemetry_s=30.0),
+    )
+
+    def rows(tid: str) -> list[PresenceTransition]:
+        with service.db.transaction() as s:
+            found = list(
+                s.scalars(
+                    select(PresenceTransition)
+                    .where(PresenceTransition.terminal_id == tid)
+                    .order_by(PresenceTransition.id)
+                )
+            )
+            for r in found:
+                s.expunge(r)
+            return found
+
+    def connection(tid: str) -> int:
+        with service.db.transaction() as s:
+            return s.get(TerminalConnection, tid).connection
+
+    try:
+        assert service.mqtt is not None and service.mqtt.wait_ready(10)
+        sim.start()
+        assert wait_until(lambda: all(rows(t) for t in ids), 30)
+        first = connection("S0000")
+        sim.flap("S0000", 0.5)
+        # Twelve reconnects: at least 24 transitions written, four times what is kept.
+        assert wait_until(lambda: connection("S0000") >= first + 12, 60)
+        sim.flap("S0000", 0)
+        assert wait_until(lambda: len(rows("S0000")) == keep, 30), len(rows("S0000"))
+        kept = rows("S0000")
+        last = connection("S0000")
+        assert max(r.connection for r in kept) == last  # the newest are the ones kept
+        assert min(r.connection for r in kept) >= last - keep
+        assert [(r.state, r.reason) for r in rows("S0001")] == [("online", "")]
+        with service.db.transaction() as s:
+            lease = s.get(JobLease, "presence-history")
+            assert lease is not None and lease.holder == "backend.flap"
+    finally:
+        sim.stop()
+        service.stop()
