@@ -98,7 +98,7 @@ class ApplicationProgress:
             msg.submitted_at,
             msg.promised_days,
             calendar,
-            self.step_days.of(session, msg.item_code, msg.promised_days),
+            self.step_days.of(session, msg.item_code, msg.promised_days, msg.catalog_version),
         )
         session.add(
             ApplicationPromise(

@@ -9,20 +9,23 @@ four cumulative step deadlines, counted from the same Beijing day as the whole p
     result  制证/出件  all the days            the result is in a locker compartment
 
 Each at least 1 and never before the step ahead of it. An item whose service guide gives its
-own step days carries them in the catalog (`step_days` of the item, terminal/catalog.py) and
-the catalog in force gives them (`StepDaysInForce`); a step it leaves out takes its default
-share, held between the given steps around it. A step is done when the case reaches it (a
-rejection ends every step still open). A supplement request stops the clock of every open
-step as it does the whole promise's (workflow.restart_clock). Colours (blue, yellow, red)
-apply to each open step exactly as to the whole case (ADR 0024).
+own step days carries them in the catalog (`step_days` of the item, terminal/catalog.py), and a
+case takes them from the catalog version it was promised under (`StepDaysInForce`); a step
+the item leaves out takes its default share, held between the given steps around it. A step
+is done when the case reaches it (a rejection ends every step still open). A supplement
+request stops the clock of every open step as it does the whole promise's
+(workflow.restart_clock). Colours (blue, yellow, red) apply to each open step exactly as to
+the whole case (ADR 0024).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
@@ -78,33 +81,51 @@ def split(promised_days: int, given: Mapping[str, int] | None = None) -> dict[st
     return out
 
 
-class StepDaysInForce:
-    """An item's step days from the catalog in force: the newest published version, else the
-    terminal's starting catalog.
+# An item's promised days and step days, by item code, in one catalog version.
+_Items = dict[str, tuple[int, dict[str, int]]]
+_PUBLISHED_LABEL = re.compile(r"^catalog-([0-9]{1,9})$")
 
-    Published versions never change, so each is parsed once; which one is newest is asked again
-    after `recheck_s` (a new version reaches terminals only when pushed, later than that).
+
+class StepDaysInForce:
+    """An item's step days from the catalog a case was promised under.
+
+    A submission names its catalog's version: the terminals' starting catalog (`builtin-...`)
+    or a version published in the console (`catalog-N`). A case whose terminal names none, or a
+    version the backend does not hold (a document pushed from elsewhere), takes the catalog in
+    force: the newest published version, else the starting catalog. Published versions never
+    change, so each is parsed once (the last `keep` are kept); which one is newest is asked
+    again after `recheck_s`.
     """
 
-    def __init__(self, recheck_s: float = 5.0):
+    def __init__(self, recheck_s: float = 5.0, keep: int = 16):
         self.recheck_s = recheck_s
+        self.keep = keep
         self._lock = threading.Lock()
         self._newest: tuple[float, int | None] | None = None  # (asked at, version number)
-        self._items: dict[int | None, dict[str, tuple[int, dict[str, int]]]] = {}
+        self._items: OrderedDict[int | None, _Items] = OrderedDict()  # None: the starting one
 
-    def of(self, session: Session, item_code: str, promised_days: int) -> dict[str, int] | None:
+    def of(
+        self,
+        session: Session,
+        item_code: str,
+        promised_days: int,
+        catalog_version: str | None = None,
+    ) -> dict[str, int] | None:
         """The step days for a case of `item_code` promised `promised_days`, or None (default).
 
-        A terminal whose catalog promised other days than the one in force (an older or newer
-        version) gets the default split: step days are written for the promise they sit in.
+        When the promise differs from the catalog's (the terminal ran another version than the
+        one taken), the default split: step days are written for the promise they sit in.
         """
-        found = self._catalog(session).get(item_code)
+        items = self._named(session, catalog_version)
+        if items is None:
+            items = self._version(session, self._newest_number(session), None)
+        found = items.get(item_code)
         if found is None:
             return None
         days, steps = found
         if days != promised_days:
             log.info(
-                "%s promised %d days at the terminal, %d in the catalog in force: default split",
+                "%s promised %d days at the terminal, %d in the catalog taken: default split",
                 item_code,
                 promised_days,
                 days,
@@ -112,7 +133,26 @@ class StepDaysInForce:
             return None
         return steps
 
-    def _catalog(self, session: Session) -> dict[str, tuple[int, dict[str, int]]]:
+    def _named(self, session: Session, version: str | None) -> _Items | None:
+        """The items of the version a submission names, when the backend holds it."""
+        if version is None:
+            return None
+        if version == builtin_catalog().version:
+            return self._version(session, None, None)
+        match = _PUBLISHED_LABEL.fullmatch(version)
+        if match is None:
+            return None
+        number = int(match.group(1))
+        with self._lock:
+            if number in self._items:
+                self._items.move_to_end(number)
+                return self._items[number]
+        row = session.get(CatalogVersion, number)
+        if row is None or row.state != PUBLISHED or row.document.get("version") != version:
+            return None
+        return self._version(session, number, row.document)
+
+    def _newest_number(self, session: Session) -> int | None:
         now = time.monotonic()
         with self._lock:
             newest = self._newest
@@ -126,23 +166,30 @@ class StepDaysInForce:
             newest = (now, number)
             with self._lock:
                 self._newest = newest
-        number = newest[1]
+        return newest[1]
+
+    def _version(self, session: Session, number: int | None, document: dict | None) -> _Items:
         with self._lock:
-            items = self._items.get(number)
-        if items is None:
-            items = self._parse(session, number)
-            with self._lock:
-                self._items = {number: items}  # only the newest is kept
+            if number in self._items:
+                self._items.move_to_end(number)
+                return self._items[number]
+        items = self._parse(session, number, document)
+        with self._lock:
+            self._items[number] = items
+            while len(self._items) > self.keep:
+                self._items.popitem(last=False)
         return items
 
     @staticmethod
-    def _parse(session: Session, number: int | None) -> dict[str, tuple[int, dict[str, int]]]:
+    def _parse(session: Session, number: int | None, document: dict | None) -> _Items:
         if number is None:
             catalog = builtin_catalog()
         else:
-            row = session.get(CatalogVersion, number)
+            if document is None:
+                row = session.get(CatalogVersion, number)
+                document = row.document if row else {}
             try:
-                catalog = parse_catalog(row.document if row else {})
+                catalog = parse_catalog(document)
             except CatalogError as exc:  # published versions were checked; never expected
                 log.error("catalog version %s does not parse (%s): default split", number, exc)
                 return {}

@@ -252,6 +252,7 @@ class TerminalNode:
             face_camera=devices.face_camera,
             document_camera=devices.document_camera,
             catalog=active.catalog.items if catalog is None else catalog,
+            catalog_version=active.catalog.version if catalog is None else None,
             clock=clock,
             online=self.link.connected.is_set,
             on_file=self.on_file,
@@ -308,6 +309,7 @@ class TerminalNode:
             if getattr(self, "health", None) is not None:  # started: supervise the doors
                 new.doors.start()
         self.parts.catalog = configuration.catalog.items
+        self.parts.catalog_version = configuration.catalog.version
         self.remote_settings = configuration.settings
         for listener in self.settings_listeners:
             listener(configuration.settings)

@@ -95,6 +95,7 @@ def examples() -> dict[str, m.Message]:
             deposit_expected=True,
             submitted_at=_AT,
             promised_days=3,
+            catalog_version="builtin-2026.12",
             **common,
         ),
         m.MaterialsDeposited(

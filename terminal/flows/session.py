@@ -60,6 +60,9 @@ class TerminalParts:
     face_camera: FrameSource
     document_camera: Callable[[str, int], FrameSource]
     catalog: tuple[ServiceItem, ...] = field(default_factory=lambda: builtin_catalog().items)
+    # The version of the catalog those items come from, sent with each submission (the backend
+    # takes the item's step days from it); None: not a catalog document's (a test's own items).
+    catalog_version: str | None = field(default_factory=lambda: builtin_catalog().version)
     clock: Callable[[], datetime] = m.utcnow
     online: Callable[[], bool] = field(default=lambda: False)
     # The kiosk's face step: a live check (random blink/turn challenge, then the match) when

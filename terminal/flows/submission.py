@@ -428,6 +428,7 @@ class SubmissionFlow(IdentitySteps):
             deposit_expected=self.deposit_confirmed,
             submitted_at=now,
             promised_days=self.item.promised_days,
+            catalog_version=p.catalog_version,
         )
         with p.db.unit_of_work() as uow:
             p.store.record_submission(

@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from .. import topics
-from .commands import ServiceHold, ServiceReason
+from .commands import BundleVersion, ServiceHold, ServiceReason
 from .envelope import (
     BLOB_CHUNK_BYTES,
     MAX_BLOB_BYTES,
@@ -194,6 +194,9 @@ class ApplicationSubmitted(_Event):
     promised_days: int | None = Field(
         default=None, ge=1, le=365, description="working days promised to the citizen"
     )
+    # The version of the catalog the item and its promise came from (its document's
+    # `version`): the backend takes the item's step days from that version when it knows it.
+    catalog_version: BundleVersion | None = None
 
 
 class MaterialsDeposited(_Event):

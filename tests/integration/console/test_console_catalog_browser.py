@@ -150,6 +150,7 @@ def test_an_admin_edits_publishes_and_the_terminal_runs_it_while_a_clerk_is_refu
     # The terminal verifies the signed bundle, applies it and says it runs catalog-1.
     wait_until(lambda: node.config.active_version() == "catalog-1", what="the terminal's switch")
     assert _kiosk_fee_line(node, "SB-0203") == "收费：20.00 元 (证明工本费)"
+    assert node.parts.catalog_version == "catalog-1"  # sent with each submission from now on
     assert find_item("SB-0203", node.config.catalog().items).step_days == (
         ("accept", 1),
         ("decide", 2),

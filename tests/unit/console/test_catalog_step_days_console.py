@@ -1,11 +1,13 @@
 """Step days from the catalog: an admin sets an item's 受理/审核/决定 days in the console's catalog
 editor (checked like the terminal checks them, audited, admins only), and a case's step
-deadlines follow the item's step days in the catalog in force (the newest published version,
-else the terminals' starting catalog), on its page; items without them keep the default split."""
+deadlines follow the item's step days in the catalog version the terminal promised it under
+(else the newest published version, else the terminals' starting catalog), on its page; items
+without them keep the default split."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import date, datetime
 
@@ -53,7 +55,16 @@ def sqlite_service(tmp_path):
     svc.stop()
 
 
-def submit(service: BackendService, no: str, item: str, promised_days: int) -> None:
+BUILTIN = "builtin-2026.12"
+
+
+def submit(
+    service: BackendService,
+    no: str,
+    item: str,
+    promised_days: int,
+    catalog_version: str | None = BUILTIN,
+) -> None:
     event = examples()["event.application_submitted"].model_copy(
         update={
             "message_id": m.new_message_id(),
@@ -65,9 +76,16 @@ def submit(service: BackendService, no: str, item: str, promised_days: int) -> N
             "tolerated_missing": [],
             "submitted_at": SUBMITTED,
             "promised_days": promised_days,
+            "catalog_version": catalog_version,
         }
     )
     service.ingest.handle_batch([(event.topic(), event.encode())])
+
+
+def days_of(service: BackendService, no: str) -> tuple[int, ...]:
+    """A case's step days in step order: accept, review, decide, result."""
+    found = step_days(service, no)
+    return tuple(found[s][0] for s in ("accept", "review", "decide", "result"))
 
 
 def step_days(service: BackendService, no: str) -> dict[str, tuple[int, date]]:
@@ -157,37 +175,59 @@ def test_an_admin_sets_step_days_in_the_editor_and_new_cases_follow_the_publishe
         assert 'step_days: null → {"accept": 1, "review": 2, "decide": 4}' in history
         assert _item_form(client, "HJ-0102")["step_review"] == "2"
 
-        # A draft is not in force: a case submitted now gets the default split (1, 3, 4, 5).
-        submit(service, "AH-T0001-20261102-0011", "HJ-0102", 5)
-        assert step_days(service, "AH-T0001-20261102-0011")["review"][0] == 3
+        # A draft is not in force: a case submitted now gets the default split (1, 3, 4, 5),
+        # even one naming the draft's version.
+        submit(service, "AH-T0001-20261102-0011", "HJ-0102", 5, None)
+        submit(service, "AH-T0001-20261102-0012", "HJ-0102", 5, "catalog-1")
+        assert days_of(service, "AH-T0001-20261102-0011") == (1, 3, 4, 5)
+        assert days_of(service, "AH-T0001-20261102-0012") == (1, 3, 4, 5)
+        publish(client, page)
 
-        csrf = csrf_of(page)
-        r = client.post(
-            "/console/catalog/publish",
-            data={"csrf_token": csrf, "note": "审核时限", "target": ""},
-            follow_redirects=False,
-        )
-        assert r.status_code == 303
-    submit(service, "AH-T0001-20261102-0012", "HJ-0102", 5)
-    assert {k: d for k, (d, _) in step_days(service, "AH-T0001-20261102-0012").items()} == {
-        "accept": 1,
-        "review": 2,
-        "decide": 4,
-        "result": 5,
-    }
-    # A terminal still promising other days (it runs another version) gets the default split.
-    submit(service, "AH-T0001-20261102-0013", "HJ-0102", 7)
-    assert {k: d for k, (d, _) in step_days(service, "AH-T0001-20261102-0013").items()} == {
-        "accept": 2,
-        "review": 4,
-        "decide": 6,
-        "result": 7,
-    }
+        # Published as catalog-1: the terminals that run it, and a terminal that names no
+        # version or one the backend does not hold, take its step days; a terminal still on
+        # the starting catalog promised under that one and keeps its default split.
+        for n, version in enumerate(("catalog-1", None, "dc-2026.12-1"), start=20):
+            submit(service, f"AH-T0001-20261102-00{n}", "HJ-0102", 5, version)
+            assert days_of(service, f"AH-T0001-20261102-00{n}") == (1, 2, 4, 5), version
+        submit(service, "AH-T0001-20261102-0030", "HJ-0102", 5, BUILTIN)
+        assert days_of(service, "AH-T0001-20261102-0030") == (1, 3, 4, 5)
+
+        # catalog-2 gives 3 review days: a case from a terminal still on catalog-1 keeps 2.
+        form = _item_form(client, "HJ-0102") | {"step_review": "3"}
+        saved = client.post("/console/catalog/items/HJ-0102", data=form, follow_redirects=False)
+        assert saved.status_code == 303
+        publish(client, client.get("/console/catalog").text)
+    submit(service, "AH-T0001-20261102-0040", "HJ-0102", 5, "catalog-1")
+    submit(service, "AH-T0001-20261102-0041", "HJ-0102", 5, "catalog-2")
+    submit(service, "AH-T0001-20261102-0042", "HJ-0102", 5, None)
+    assert days_of(service, "AH-T0001-20261102-0040") == (1, 2, 4, 5)
+    assert days_of(service, "AH-T0001-20261102-0041") == (1, 3, 4, 5)
+    assert days_of(service, "AH-T0001-20261102-0042") == (1, 3, 4, 5)
+    # A terminal promising other days than its version says gets the default split of them.
+    submit(service, "AH-T0001-20261102-0043", "HJ-0102", 7, "catalog-2")
+    assert days_of(service, "AH-T0001-20261102-0043") == (2, 4, 6, 7)
     # Cases submitted before keep their days.
-    assert step_days(service, "AH-T0001-20261102-0011")["review"][0] == 3
+    assert days_of(service, "AH-T0001-20261102-0020") == (1, 2, 4, 5)
     with service.db.transaction() as session:
         actions = session.scalars(select(CatalogEdit.action).order_by(CatalogEdit.id)).all()
-    assert actions == ["edit_item", "publish"]
+    assert actions == ["edit_item", "publish", "edit_item", "publish"]
+
+
+def publish(client: TestClient, page: str) -> None:
+    r = client.post(
+        "/console/catalog/publish",
+        data={"csrf_token": csrf_of(page), "note": "审核时限", "target": ""},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+
+
+@pytest.mark.parametrize("version", ["../catalog-1", "catalog 1", "c" * 65, ""])
+def test_a_submission_naming_a_malformed_catalog_version_is_refused_by_the_contract(version):
+    event = examples()["event.application_submitted"].model_dump(mode="json")
+    event["catalog_version"] = version
+    with pytest.raises(m.MalformedMessage, match="catalog_version"):
+        m.decode(json.dumps(event).encode())
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,8 @@ def test_full_submission_gives_a_receipt_and_queues_event_chunks_and_deposit(kio
     assert submitted.applicant.phone == "13800138000"
     assert submitted.identity.verified and submitted.identity.method == m.IdentityMethod.FACE
     assert submitted.deposit_expected is True
+    # The catalog the item and its promise came from: the starting one until a bundle.
+    assert (submitted.promised_days, submitted.catalog_version) == (3, "builtin-2026.12")
     assert sorted(x.material_code for x in submitted.materials) == [
         "household-register",
         "id-card-copy",
