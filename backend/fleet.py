@@ -30,13 +30,17 @@ def register_terminal(session: Session, terminal_id: str, pickup_code_key: bytes
 
 
 def list_terminals(
-    session: Session, now: datetime, settings: PresenceSettings
+    session: Session, now: datetime, settings: PresenceSettings, terminal_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Every terminal: presence (state and why), versions, last telemetry, live alarms."""
+    """Every terminal (or only `terminal_id`): presence (state and why), versions, last
+    telemetry, live alarms."""
+    alarms = select(AlarmRow).where(AlarmRow.state.in_(LIVE)).order_by(AlarmRow.raised_at.desc())
+    terminals = select(Terminal).order_by(Terminal.id)
+    if terminal_id is not None:
+        alarms = alarms.where(AlarmRow.terminal_id == terminal_id)
+        terminals = terminals.where(Terminal.id == terminal_id)
     live: dict[str, list[dict[str, Any]]] = {}
-    for a in session.scalars(
-        select(AlarmRow).where(AlarmRow.state.in_(LIVE)).order_by(AlarmRow.raised_at.desc())
-    ):
+    for a in session.scalars(alarms):
         live.setdefault(a.terminal_id, []).append(
             {
                 "operation_id": a.operation_id,
@@ -47,7 +51,7 @@ def list_terminals(
             }
         )
     out = []
-    for t in session.scalars(select(Terminal).order_by(Terminal.id)):
+    for t in session.scalars(terminals):
         state, reason = presence_of(t, now, settings)
         out.append(
             {

@@ -5,9 +5,11 @@ Page times are medians served in-process by the real app (TestClient), signed in
 operator, as ratios to /healthz on the same database in the same run (one `SELECT 1`): a
 terminal with no transitions, with 200 (what the prune keeps), and with 10,000 in the last
 7 days (a terminal flapping for a week with no prune: the page shows 200, the offline totals
-read all of the week's). The prune is timed on 1,000 terminals with 250 transitions each (it drops
-50 of each), against the same prune run again with nothing left to drop (the baseline: the scan
-alone). PostgreSQL is a private throwaway cluster (allhours/postgres.py), analysed after the load.
+read all of the week's); then the one with 200 again among 5,000 other terminals with
+telemetry. The prune is timed on 1,000 terminals with 250 transitions each (it drops 50 of
+each), against the same prune run again with nothing left to drop (the baseline: the scan
+alone). PostgreSQL is a private throwaway cluster (allhours/postgres.py), analysed after the
+load.
 
     .venv/bin/python benchmarks/presence_history.py [TRANSITIONS]   # default 10000
 """
@@ -36,6 +38,32 @@ from backend.models import PresenceTransition, Terminal, utcnow
 from backend.service import BackendService
 
 PRUNE_TERMINALS, PRUNE_EACH = 1_000, 250
+FLEET = 5_000
+TELEMETRY = {
+    "uptime_s": 3600,
+    "outbox_backlog": 0,
+    "compartments": {"empty": 20, "holding_result": 4},
+    "devices": {
+        name: {"ok": True, "detail": "", "data": {"driver": "emulated", "errors": 0}}
+        for name in ("printer", "card_reader", "face_camera", "document_camera", "lock", "usb")
+    },
+}
+
+
+def _fleet(service: BackendService, n: int) -> None:
+    """`n` more online terminals with a telemetry report each (the page must not read them)."""
+    rows = [
+        {
+            "id": f"F{i:05d}",
+            "pickup_code_key": KEY,
+            "last_status": "online",
+            "telemetry": TELEMETRY,
+            "registered_at": utcnow(),
+        }
+        for i in range(n)
+    ]
+    with service.db.transaction() as s:
+        s.execute(insert(Terminal), rows)
 
 
 def _transitions(terminal_id: str, count: int, span: timedelta) -> list[dict]:
@@ -111,6 +139,9 @@ def measure(database_url: str, blob_dir: Path, many: int) -> tuple[float, list, 
                 ("terminal page, 200", _time(client, page + "T0002", 20)),
                 (f"terminal page, {many:,}", _time(client, page + "T0003", 20)),
             ]
+            _fleet(service, FLEET)
+            _analyse(service)
+            pages.append((f"terminal page, 200, of {FLEET:,}", _time(client, page + "T0002", 20)))
         for n in range(PRUNE_TERMINALS):
             _load(service, _transitions(f"P{n:04d}", PRUNE_EACH, timedelta(days=30)))
         _analyse(service)

@@ -147,10 +147,11 @@ def _terminal_page(
 
     service = _service(request)
     with service.db.transaction() as session:
-        terminals = list_terminals(session, utcnow(), service.presence.settings)
-        found = [t for t in terminals if t["terminal_id"] == terminal_id]
-        if not found:
-            return render(request, "fleet_terminal.html", 404, terminal=None, **extra)
+        found = list_terminals(session, utcnow(), service.presence.settings, terminal_id)
+    if not found:
+        # Rendered outside the transaction: the page's own reads must not wait on its lock.
+        return render(request, "fleet_terminal.html", 404, terminal=None, **extra)
+    with service.db.transaction() as session:
         history = _alarm_rows(list_alarms(session, None, terminal_id, limit=100))
         for a in history:
             a["trail"] = [
