@@ -253,9 +253,13 @@ def _case_page(
         try:
             c = cases.case(session, application_no[:64], unmasked, service.calendar, today)
         except NotFound:
-            return render(request, "forbidden.html", 404, reason="not_found")
-        terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
-        staff = claims.assignable(session)
+            c = None
+        else:
+            terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
+            staff = claims.assignable(session)
+    if c is None:
+        # After the transaction: render reads in one of its own, which would wait on this one.
+        return render(request, "forbidden.html", 404, reason="not_found")
     steps = [s for s, rule in STAFF_STEPS.items() if c["status"] in rule.sources]
     return render(
         request,
@@ -518,12 +522,16 @@ def material_viewer(
         try:
             row = viewer.material(session, application_no, material_id)
         except NotFound:
-            return render(request, "forbidden.html", 404, reason="not_found")
-        code = row.material_code
-        try:
-            pages = viewer.page_count(service.blobs, row)
-        except viewer.PageUnavailable:
-            pages = 0
+            row = None
+        else:
+            code = row.material_code
+            try:
+                pages = viewer.page_count(service.blobs, row)
+            except viewer.PageUnavailable:
+                pages = 0
+    if row is None:
+        # After the transaction: render reads in one of its own, which would wait on this one.
+        return render(request, "forbidden.html", 404, reason="not_found")
     page = min(max(page, 1), max(pages, 1))
     template = "viewer_page.html" if request.headers.get("HX-Request") else "viewer.html"
     return render(

@@ -162,6 +162,19 @@ def test_the_case_page_masks_the_applicant_and_lists_the_scans(app):
         assert 'data-testid="open-household-register"' in page.text
 
 
+def test_an_unknown_case_or_scan_answers_404_at_once(app):
+    # The 404 page reads the signed-in clerk's unread notices in a transaction of its own; made
+    # inside the lookup's transaction it waited on its lock (SQLite) until it failed with a 500.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, "clerk.li")
+        for url in (
+            "/console/applications/AH-T0001-20261203-9999",
+            f"/console/applications/{NO}/materials/999",
+        ):
+            page = client.get(url)
+            assert page.status_code == 404, url
+
+
 def test_the_viewer_pages_through_the_pdf_at_a_readable_size(app, service):
     with TestClient(app) as client:
         sign_in(client, "clerk.li")
