@@ -40,6 +40,11 @@ Handler = Callable[[Session, m.Message, Terminal, AfterCommit], Applied]
 # session.info key: application numbers the caller has just looked up and found absent in this
 # transaction (ingest does so for a whole batch in one query), so no handler asks again.
 NEW_APPLICATIONS = "new_applications"
+# session.info keys: the SHA-256 of the batch's submitted files that were verified blobs when
+# the batch began (ingest looks them up in one query), and the files whose chunks the batch
+# has applied since, which may have been verified meanwhile.
+VERIFIED_BLOBS = "verified_blobs"
+CHUNKED_BLOBS = "chunked_blobs"
 
 
 class UpstreamHandlers:
@@ -125,11 +130,15 @@ class UpstreamHandlers:
             received_at=self.clock(),
         )
         insert(session, app)  # no object in the session while a batch is applied together
-        hashes = [x.sha256 for x in msg.materials]
-        verified: set[str] = set()
-        if hashes:  # built only when asked: the IN clause cost more than the rest of a handler
-            query = select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified.is_(True))
-            verified = set(session.scalars(query))
+        hashes = {x.sha256 for x in msg.materials}
+        known = session.info.get(VERIFIED_BLOBS)
+        if known is None:
+            verified, ask = set(), hashes
+        else:  # a statement per submission cost more than the rest of the handler
+            verified, ask = hashes & known, hashes & session.info.get(CHUNKED_BLOBS, set())
+        if ask:
+            query = select(Blob.sha256).where(Blob.sha256.in_(ask), Blob.verified.is_(True))
+            verified |= set(session.scalars(query))
         # Not flushed here: ingest flushes the application before the rows pointing at it.
         self.reuse.record_submission(session, app, msg, verified)
         self._workflow(session, after).submitted(app)

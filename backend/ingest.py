@@ -27,9 +27,10 @@ from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
 from .flushing import flush_parents_first, holding, insert_row, pending
-from .handlers import NEW_APPLICATIONS, UpstreamHandlers
+from .handlers import CHUNKED_BLOBS, NEW_APPLICATIONS, VERIFIED_BLOBS, UpstreamHandlers
 from .models import (
     Application,
+    Blob,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
@@ -172,6 +173,15 @@ class _Batch:
                 Application.application_no.in_(numbers)
             )
             session.info[NEW_APPLICATIONS] = numbers - set(session.scalars(query))
+        files = {
+            ref.sha256
+            for _t, _p, x in decoded
+            if isinstance(x, m.ApplicationSubmitted)
+            for ref in x.materials
+        }
+        if files:
+            query = select(Blob.sha256).where(Blob.sha256.in_(files), Blob.verified.is_(True))
+            session.info[VERIFIED_BLOBS] = set(session.scalars(query))
 
     def terminal(self, terminal_id: str) -> Terminal | None:
         if terminal_id not in self._terminals:
@@ -392,6 +402,8 @@ class Ingest:
             self._reject(session, result, topic, len(payload), applied.reason, message_id)
             return
         batch.processed.add(message_id)
+        if isinstance(message, m.BlobChunk):  # its file may be verified now
+            session.info.setdefault(CHUNKED_BLOBS, set()).add(message.sha256)
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
 

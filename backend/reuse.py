@@ -23,6 +23,7 @@ from cloud_bridge.contract import applicant_ref
 from cloud_bridge.contract import messages as m
 
 from .db import Database
+from .flushing import insert_row
 from .models import (
     Application,
     BackendKey,
@@ -163,18 +164,19 @@ class MaterialsOnFile:
         app.applicant_ref = self.applicant_ref(app.id_document_type, app.id_number)
         day = msg.submitted_at.astimezone(BEIJING).date()
         for ref in msg.materials:
-            session.add(
-                Material(
-                    application_no=app.application_no,
-                    material_code=ref.material_code,
-                    sha256=ref.sha256,
-                    size=ref.size,
-                    content_type=ref.content_type,
-                    pages=ref.pages,
-                    verified=ref.sha256 in verified,
-                    reference=new_reference() if ref.valid_until else None,
-                    valid_until=ref.valid_until,
-                )
+            # No object while ingest applies a batch together (backend/flushing.py).
+            insert_row(
+                session,
+                Material,
+                application_no=app.application_no,
+                material_code=ref.material_code,
+                sha256=ref.sha256,
+                size=ref.size,
+                content_type=ref.content_type,
+                pages=ref.pages,
+                verified=ref.sha256 in verified,
+                reference=new_reference() if ref.valid_until else None,
+                valid_until=ref.valid_until,
             )
         for reused in msg.reused_materials:
             problem = self._link(session, app, reused, day)

@@ -127,6 +127,26 @@ def test_blob_chunks_before_submissions_in_one_batch_verify_their_materials(back
     assert verified == [True, True, True]
 
 
+def test_a_batch_looks_up_its_verified_files_once(backend):
+    """One query for the files of all the batch's submissions, not one per submission; a file
+    whose chunks arrive in the batch itself is asked again by the submissions after them."""
+    files = [bytes([i]) * 2000 for i in range(5)]
+    backend.feed(*[c for data in files[:3] for c in chunks(data, 1024)])  # verified before
+    backend.feed(submission(_no(999)))  # the first batch also makes the counters' rows
+    statements = _Statements(backend.db)
+    late = chunks(files[4], 1024)  # the fifth file's chunks come within the batch
+    subs = [submission(_no(i), materials=[material_for(data)]) for i, data in enumerate(files)]
+
+    result = backend.feed(*subs[:4], *late, subs[4])
+
+    assert (result.stored, result.rejected) == (5 + len(late), 0)
+    assert statements.count("SELECT blobs.sha256 FROM") == 2  # the batch's, the late file's
+    with backend.db.transaction() as s:
+        rows = s.execute(select(Material.application_no, Material.verified)).all()
+    verified = {no: ok for no, ok in rows}
+    assert [verified[_no(i)] for i in range(5)] == [True, True, True, False, True]
+
+
 def test_submissions_of_a_batch_keep_parents_before_children_under_foreign_keys(backend):
     """No relationship() orders the inserts; ingest flushes applications first (FKs enforced)."""
     if backend.db.engine.dialect.name == "sqlite":
