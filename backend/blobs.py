@@ -77,11 +77,15 @@ class BlobIntake:
             if self._chunks_held(session, msg.sha256):
                 raise Refused("chunk disagrees with earlier chunks on size or count")
             blob.total_size, blob.chunk_count = msg.total_size, msg.count
-        if session.get(BlobChunkRow, (msg.sha256, msg.index)) is not None:
+        # One query says both whether this chunk is held already and how many are.
+        held = set(
+            session.scalars(select(BlobChunkRow.index).where(BlobChunkRow.sha256 == msg.sha256))
+        )
+        if msg.index in held:
             return Applied(DUPLICATE)
         session.add(BlobChunkRow(sha256=msg.sha256, index=msg.index, data=raw))
         session.flush()
-        if self._chunks_held(session, msg.sha256) < blob.chunk_count:
+        if len(held) + 1 < blob.chunk_count:
             return Applied(STORED)
         return self._assemble(session, blob)
 
