@@ -6,6 +6,7 @@ needs alarms.act, which only operators hold. Every step is written to the alarm'
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -19,8 +20,8 @@ from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .db import Database
 from .fleet import list_terminals
-from .models import utcnow
-from .presence import PresenceSettings
+from .models import Terminal, utcnow
+from .presence import PresenceSettings, offline_time, presence_history
 
 OperationId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 TerminalPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -46,6 +47,23 @@ def fleet_router(db: Database, alarms: Alarms, presence: PresenceSettings) -> AP
         """Every terminal: online, degraded, offline or unknown, and why; live alarms."""
         with db.transaction() as session:
             return list_terminals(session, utcnow(), presence)
+
+    @router.get("/api/terminals/{terminal_id}/presence", dependencies=[reader])
+    def terminal_presence(
+        terminal_id: TerminalPath, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    ) -> dict[str, Any]:
+        """A terminal's presence transitions, newest first, and its time offline (in seconds)
+        in the last 24 hours and 7 days, from the kept history."""
+        now = utcnow()
+        with db.transaction() as session:
+            if session.get(Terminal, terminal_id) is None:
+                raise HTTPException(404, f"no terminal {terminal_id}")
+            rows = presence_history(session, terminal_id, limit)
+            offline = {
+                f"offline_s_{label}": offline_time(session, terminal_id, now, span).total_seconds()
+                for label, span in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)))
+            }
+        return {"terminal_id": terminal_id, "transitions": rows} | offline
 
     @router.get("/api/alarms", dependencies=[reader])
     def alarms_list(
