@@ -56,7 +56,8 @@ def catalog_router(db: Database, bundles: ConfigBundles) -> APIRouter:
         if length is not None and int(length) > MAX_BODY_BYTES:
             raise HTTPException(413, f"a bundle request is at most {MAX_BODY_BYTES} bytes")
 
-    @router.post("/api/fleet/bundles", status_code=202, dependencies=[Depends(small)])
+    # Signed in first: a stranger is told 401 whatever the size of what it sends.
+    @router.post("/api/fleet/bundles", status_code=202, dependencies=[configure, Depends(small)])
     def push(body: PushBody, who: SignedIn = configure) -> dict[str, Any]:
         """Send a catalog bundle; the terminals' answers follow in GET /api/fleet/bundles."""
         if len(body.terminals) > 5000:

@@ -24,6 +24,8 @@ from .db import Database
 
 MAX_BODY_BYTES = 256 * 1024
 GroupName = Annotated[str, Path(min_length=1, max_length=40, pattern=groups.NAME_RE.pattern)]
+# rollouts.id is a 32-bit INTEGER: a larger number is no rollout, refused before the database.
+RolloutId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 StageName = Annotated[str, Field(min_length=1, max_length=40, pattern=groups.NAME_RE.pattern)]
 
 
@@ -168,7 +170,8 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
 
     # ------------------------------------------------------------ rollouts
 
-    @router.post("/api/fleet/rollouts", status_code=202, dependencies=[Depends(small)])
+    # Signed in first: a stranger is told 401 whatever the size of what it sends.
+    @router.post("/api/fleet/rollouts", status_code=202, dependencies=[configure, Depends(small)])
     def start(body: RolloutBody, who: SignedIn = configure) -> dict[str, Any]:
         """Start a staged rollout; its progress follows in GET /api/fleet/rollouts/{id}."""
         try:
@@ -184,7 +187,7 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
             return ro.listing(session)
 
     @router.get("/api/fleet/rollouts/{rollout_id}", dependencies=[reader])
-    def one(rollout_id: int) -> dict[str, Any]:
+    def one(rollout_id: RolloutId) -> dict[str, Any]:
         try:
             with db.transaction() as session:
                 return ro.detail(session, rollout_id)
@@ -192,7 +195,9 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
             raise HTTPException(404, f"no rollout {rollout_id}") from None
 
     @router.post("/api/fleet/rollouts/{rollout_id}/actions")
-    def action(rollout_id: int, body: ActionBody, who: SignedIn = configure) -> dict[str, Any]:
+    def action(
+        rollout_id: RolloutId, body: ActionBody, who: SignedIn = configure
+    ) -> dict[str, Any]:
         """Pause, resume or abort, with a reason kept in the rollout's trail."""
         try:
             act(rollouts, rollout_id, body.action, who.staff.username, body.reason)

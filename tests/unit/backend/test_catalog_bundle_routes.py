@@ -112,3 +112,9 @@ def test_a_rollback_needs_a_reason_and_is_recorded(client, tokens, service):
     assert r.status_code == 202
     shown = client.get("/api/fleet/bundles", headers=tokens["operator"]).json()
     assert shown[0]["kind"] == "rollback" and shown[0]["note"] == "wrong fee"
+
+
+def test_a_stranger_is_refused_before_the_size_of_its_push(client, service):
+    body = {"terminals": [TERMINAL], "catalog": _doc() | {"padding": "x" * 300_000}}
+    assert client.post("/api/fleet/bundles", json=body).status_code == 401
+    assert _rows(service) == 0

@@ -202,3 +202,20 @@ def test_a_bundle_rollout_may_carry_settings_alone_under_its_own_version(client,
         (row,) = s.scalars(select(CommandRow))
         assert row.payload["settings"] == {"kiosk": {"lang": "en"}}
         assert row.payload["catalog"] is None
+
+
+def test_a_stranger_is_refused_before_its_size_and_a_rollout_number_past_the_table_is_422(
+    client, tokens
+):
+    big = {"kind": "software", "stages": ["pilot"], "software": SOFTWARE, "note": "x" * 300_000}
+    assert client.post("/api/fleet/rollouts", json=big).status_code == 401
+    op = tokens["operator"]
+    for rid in (0, 2**31, 2**63):
+        assert client.get(f"/api/fleet/rollouts/{rid}", headers=op).status_code == 422, rid
+        r = client.post(
+            f"/api/fleet/rollouts/{rid}/actions",
+            json={"action": "abort", "reason": "x"},
+            headers=op,
+        )
+        assert r.status_code == 422, rid
+    assert client.get(f"/api/fleet/rollouts/{2**31 - 1}", headers=op).status_code == 404
