@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from backend_unit_factories import KEY, TERMINAL, RecordingPublisher
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from backend.api import create_app
+from backend.auth.bootstrap import account_with_token, bearer
 from backend.blobs import BlobStore
 from backend.db import Database
 from backend.ingest import Ingest, IngestResult
@@ -18,6 +21,7 @@ from backend.notifications.models import NotificationRow
 from backend.notifications.outbox import stored_key
 from backend.notifications.sealing import Sealer
 from backend.notifications.templates import DEFAULT_TABLE, Kind, render
+from backend.service import BackendService
 from backend.sms import HeldSms
 from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
@@ -103,3 +107,19 @@ def backend(tmp_path: Path, database_url: str) -> Iterator[Backend]:
 @pytest.fixture
 def canonical() -> dict[str, m.Message]:
     return examples()
+
+
+# The API route tests: each module gives its own `service` (a BackendService without broker),
+# and these two build the app on it and one signed-in bearer token per role.
+@pytest.fixture
+def client(service: BackendService) -> Iterator[TestClient]:
+    with TestClient(create_app(service)) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(service: BackendService) -> dict[str, dict[str, str]]:
+    return {
+        role: bearer(account_with_token(service.db, f"{role}.one", [role])[1])
+        for role in ("operator", "supervisor", "clerk", "admin")
+    }

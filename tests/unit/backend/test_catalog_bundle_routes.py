@@ -7,11 +7,8 @@ import tomllib
 
 import pytest
 from backend_unit_factories import KEY, TERMINAL
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from backend.api import create_app
-from backend.auth.bootstrap import account_with_token, bearer
 from backend.models import CommandRow
 from backend.service import BackendService
 from terminal.catalog import BUILTIN_PATH
@@ -32,20 +29,6 @@ def service(tmp_path):
     svc.register_terminal("T0002", KEY)
     yield svc
     svc.stop()
-
-
-@pytest.fixture
-def client(service):
-    with TestClient(create_app(service)) as c:
-        yield c
-
-
-@pytest.fixture
-def tokens(service):
-    return {
-        role: bearer(account_with_token(service.db, f"{role}.one", [role])[1])
-        for role in ("operator", "supervisor", "clerk", "admin")
-    }
 
 
 def _rows(service) -> int:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import pytest
 from backend_unit_factories import KEY, TERMINAL
-from fastapi.testclient import TestClient
 
-from backend.api import create_app
-from backend.auth.bootstrap import account_with_token, bearer
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 
@@ -41,20 +38,6 @@ def service(tmp_path):
     svc.ingest.handle_batch([(x.topic(), x.encode()) for x in (status, _alarm("ALM-1"))])
     yield svc
     svc.stop()
-
-
-@pytest.fixture
-def client(service):
-    with TestClient(create_app(service)) as c:
-        yield c
-
-
-@pytest.fixture
-def tokens(service):
-    return {
-        role: bearer(account_with_token(service.db, f"{role}.one", [role])[1])
-        for role in ("operator", "supervisor", "clerk", "admin")
-    }
 
 
 ALARM = f"/api/alarms/{TERMINAL}/ALM-1"
