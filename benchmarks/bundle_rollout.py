@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -33,6 +35,7 @@ from sqlalchemy import func, select
 from allhours.broker import PrivateMosquitto
 from backend.catalog_bundles import ConfigBundles
 from backend.models import CommandRow
+from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import signing, topics
 from cloud_bridge.contract.signing import BackendKeys, TerminalSigner
@@ -128,72 +131,79 @@ def rollout(service, bundles: ConfigBundles, terminals: list[str], version: str)
     return time.perf_counter() - start
 
 
+@contextmanager
+def simulated_fleet(tmpdir: Path, n: int) -> Iterator[tuple[BackendService, list[str]]]:
+    """A real broker, the backend in process and `n` simulated terminals connected to it.
+
+    On leaving, the terminals stop first (none may have refused a command), then the backend
+    and the broker, whatever failed in between."""
+    # Every certificate is issued before the broker starts: issuing one while it runs updates
+    # the running broker's site each time, which is not what is measured here.
+    broker = PrivateMosquitto(tmpdir / "broker", SiteAuthority.create(tmpdir / "site-ca"))
+    service, procs = None, []
+    spawn = multiprocessing.get_context("spawn")
+    stop, refused = spawn.Event(), spawn.Value("i", 0)
+    try:
+        ids = [f"T{i:05d}" for i in range(1, n + 1)]
+        t0 = time.perf_counter()
+        files = {tid: broker.client_tls(tid) for tid in ids}
+        service = site_backend(broker, tmpdir)
+        print(f"{n} terminal certificates issued in {time.perf_counter() - t0:.1f} s")
+        broker.start()
+        for tid in ids:
+            service.register_terminal(tid, b"k" * 32)
+        service.start()
+        assert service.mqtt is not None and service.mqtt.wait_ready(60)
+        t0 = time.perf_counter()
+        keys = list(broker.authority.backend_signing_keys())
+        for first in range(0, n, PER_PROCESS):
+            group = [(tid, files[tid]) for tid in ids[first : first + PER_PROCESS]]
+            ready = spawn.Event()
+            args = (broker.host, broker.port, keys, group, ready, stop, refused)
+            proc = spawn.Process(target=_sim_process, args=args, daemon=True)
+            proc.start()
+            procs.append((proc, ready))
+        for proc, ready in procs:
+            while not ready.wait(1):
+                assert proc.is_alive(), "a process of simulated terminals ended early"
+        print(f"{n} simulated terminals connected in {time.perf_counter() - t0:.1f} s")
+        yield service, ids
+        stop.set()
+        for proc, _ in procs:
+            proc.join(60)
+        assert refused.value == 0, "a terminal refused a command"
+    finally:
+        stop.set()
+        for proc, _ in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+        if service is not None:
+            service.stop()
+        broker.stop()
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    with tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        # Every certificate is issued before the broker starts: issuing one while it runs
-        # updates the running broker's site each time, which is not what is measured here.
-        broker = PrivateMosquitto(tmpdir / "broker", SiteAuthority.create(tmpdir / "site-ca"))
-        service, procs = None, []
-        spawn = multiprocessing.get_context("spawn")
-        stop, refused = spawn.Event(), spawn.Value("i", 0)
-        try:
-            ids = [f"T{i:05d}" for i in range(1, n + 1)]
-            t0 = time.perf_counter()
-            files = {tid: broker.client_tls(tid) for tid in ids}
-            service = site_backend(broker, tmpdir)
-            print(f"{n} terminal certificates issued in {time.perf_counter() - t0:.1f} s")
-            broker.start()
-            for tid in ids:
-                service.register_terminal(tid, b"k" * 32)
-            service.start()
-            assert service.mqtt is not None and service.mqtt.wait_ready(60)
-            t0 = time.perf_counter()
-            keys = list(broker.authority.backend_signing_keys())
-            for start in range(0, n, PER_PROCESS):
-                group = [(tid, files[tid]) for tid in ids[start : start + PER_PROCESS]]
-                ready = spawn.Event()
-                args = (broker.host, broker.port, keys, group, ready, stop, refused)
-                proc = spawn.Process(target=_sim_process, args=args, daemon=True)
-                proc.start()
-                procs.append((proc, ready))
-            for proc, ready in procs:
-                while not ready.wait(1):
-                    assert proc.is_alive(), "a process of simulated terminals ended early"
-            print(f"{n} simulated terminals connected in {time.perf_counter() - t0:.1f} s")
-            bundles = ConfigBundles(service.db, service)
-            size = len(
-                m.ApplyConfigBundle(
-                    terminal_id=ids[0],
-                    operation_id="x",
-                    bundle_version="x",
-                    catalog=DOC,
-                    expires_at=m.utcnow(),
-                ).encode()
-            )
-            print(f"bundle: {len(DOC['item'])} items, {size} bytes per command")
-            one = rollout(service, bundles, ids[:1], "bench-1")
-            many = rollout(service, bundles, ids, "bench-n")
-            print(f"baseline, 1 terminal:  {one * 1000:8.0f} ms")
-            print(
-                f"{n} terminals:        {many * 1000:8.0f} ms  "
-                f"({many / n * 1000:.1f} ms per terminal)"
-            )
-            print(f"ratio: {many / one:.1f} x the one-terminal time for {n} x the terminals")
-            stop.set()
-            for proc, _ in procs:
-                proc.join(60)
-            assert refused.value == 0, "a terminal refused a command"
-        finally:
-            stop.set()
-            for proc, _ in procs:
-                proc.join(10)
-                if proc.is_alive():
-                    proc.terminate()
-            if service is not None:
-                service.stop()
-            broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, simulated_fleet(Path(tmp), n) as (service, ids):
+        bundles = ConfigBundles(service.db, service)
+        size = len(
+            m.ApplyConfigBundle(
+                terminal_id=ids[0],
+                operation_id="x",
+                bundle_version="x",
+                catalog=DOC,
+                expires_at=m.utcnow(),
+            ).encode()
+        )
+        print(f"bundle: {len(DOC['item'])} items, {size} bytes per command")
+        one = rollout(service, bundles, ids[:1], "bench-1")
+        many = rollout(service, bundles, ids, "bench-n")
+        print(f"baseline, 1 terminal:  {one * 1000:8.0f} ms")
+        print(
+            f"{n} terminals:        {many * 1000:8.0f} ms  ({many / n * 1000:.1f} ms per terminal)"
+        )
+        print(f"ratio: {many / one:.1f} x the one-terminal time for {n} x the terminals")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ cost of one tick of the rollout engine for a rollout to 5,000 terminals against 
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import tempfile
 import time
@@ -20,16 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import site_backend, wait
-from bundle_rollout import DOC, PER_PROCESS, _sim_process, rollout
+from _common import wait
+from bundle_rollout import DOC, rollout, simulated_fleet
 
-from allhours.broker import PrivateMosquitto
 from backend import terminal_groups
 from backend.catalog_bundles import ConfigBundles
 from backend.rollout_tables import Rollout
 from backend.rollouts import software_payload
 from backend.service import BackendService
-from provisioning.authority import SiteAuthority
 
 PILOT = 10
 
@@ -78,53 +75,15 @@ def main() -> None:
         print(f"baseline, tick of a rollout to 100 terminals:  {small * 1000:6.1f} ms")
         print(f"tick of a rollout to 5000 terminals:           {big * 1000:6.1f} ms")
         print(f"ratio: {big / small:.2f} x for 50 x the terminals (every worker, every 2 s)")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        broker = PrivateMosquitto(tmpdir / "broker", SiteAuthority.create(tmpdir / "site-ca"))
-        service, procs = None, []
-        spawn = multiprocessing.get_context("spawn")
-        stop, refused = spawn.Event(), spawn.Value("i", 0)
-        try:
-            ids = [f"T{i:05d}" for i in range(1, n + 1)]
-            files = {tid: broker.client_tls(tid) for tid in ids}
-            service = site_backend(broker, tmpdir)
-            broker.start()
-            for tid in ids:
-                service.register_terminal(tid, b"k" * 32)
-            service.start()
-            assert service.mqtt is not None and service.mqtt.wait_ready(60)
-            keys = list(broker.authority.backend_signing_keys())
-            for first in range(0, n, PER_PROCESS):
-                group = [(tid, files[tid]) for tid in ids[first : first + PER_PROCESS]]
-                ready = spawn.Event()
-                args = (broker.host, broker.port, keys, group, ready, stop, refused)
-                proc = spawn.Process(target=_sim_process, args=args, daemon=True)
-                proc.start()
-                procs.append((proc, ready))
-            for proc, ready in procs:
-                while not ready.wait(1):
-                    assert proc.is_alive(), "a process of simulated terminals ended early"
-            with service.db.transaction() as s:
-                terminal_groups.create(s, "pilot", "benchmark pilot", "benchmark")
-                terminal_groups.add_members(s, "pilot", ids[:PILOT], "benchmark")
-            direct = rollout(service, ConfigBundles(service.db, service), ids, "bench-push")
-            two = staged(service, "bench-staged")
-            print(f"baseline, direct push to {n}:      {direct * 1000:8.0f} ms")
-            print(f"staged, {PILOT} pilot then {n - PILOT}:      {two * 1000:8.0f} ms")
-            print(f"ratio: {two / direct:.2f} x the direct push (stage gate every 2 s tick)")
-            stop.set()
-            for proc, _ in procs:
-                proc.join(60)
-            assert refused.value == 0, "a terminal refused a command"
-        finally:
-            stop.set()
-            for proc, _ in procs:
-                proc.join(10)
-                if proc.is_alive():
-                    proc.terminate()
-            if service is not None:
-                service.stop()
-            broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, simulated_fleet(Path(tmp), n) as (service, ids):
+        with service.db.transaction() as s:
+            terminal_groups.create(s, "pilot", "benchmark pilot", "benchmark")
+            terminal_groups.add_members(s, "pilot", ids[:PILOT], "benchmark")
+        direct = rollout(service, ConfigBundles(service.db, service), ids, "bench-push")
+        two = staged(service, "bench-staged")
+        print(f"baseline, direct push to {n}:      {direct * 1000:8.0f} ms")
+        print(f"staged, {PILOT} pilot then {n - PILOT}:      {two * 1000:8.0f} ms")
+        print(f"ratio: {two / direct:.2f} x the direct push (stage gate every 2 s tick)")
 
 
 if __name__ == "__main__":
