@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
 
+from backend.blobs import BlobStore
+from backend.db import Database
+from backend.ingest import Ingest, IngestResult
+from backend.sms import HeldSms
+from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.schema import examples
 
@@ -20,6 +27,37 @@ class RecordingPublisher:
 
     def publish(self, message: m.Message) -> None:
         self.sent.append(message)
+
+
+class SettableClock:
+    """The backend's clock, set by the test."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class DeskSite:
+    """A backend without a broker for the request tests: ingest and the staff desk on one SQLite
+    file and one settable clock (2026-11-23 02:00 UTC), terminals T0001 and T0002 registered."""
+
+    def __init__(self, tmp_path: Path, db_name: str):
+        self.clock = SettableClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+        self.db = Database(f"sqlite:///{tmp_path / db_name}")
+        self.db.migrate()
+        self.publisher = RecordingPublisher()
+        sms = HeldSms()
+        self.ingest = Ingest(
+            self.db, BlobStore(tmp_path / "blobs"), sms, self.publisher, clock=self.clock
+        )
+        self.ingest.register_terminal(TERMINAL, KEY)
+        self.ingest.register_terminal("T0002", KEY)
+        self.desk = StaffDesk(self.db, self.publisher, sms, clock=self.clock)
+
+    def feed(self, *messages: m.Message) -> IngestResult:
+        return self.ingest.handle_batch([(x.topic(), x.encode()) for x in messages])
 
 
 def submission(no: str = "AH-T0001-20261120-0001", **changes: object) -> m.ApplicationSubmitted:

@@ -9,18 +9,15 @@ event.supplement_provided with the card's digest is taken only for the applicant
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from backend_unit_factories import KEY, TERMINAL, RecordingPublisher, chunks, material_for
+from backend_unit_factories import TERMINAL, DeskSite, chunks, material_for
 from backend_unit_factories import submission as canonical_submission
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from backend.blobs import BlobStore
-from backend.db import Database
-from backend.ingest import Ingest
 from backend.models import (
     Material,
     MaterialSupplement,
@@ -29,8 +26,6 @@ from backend.models import (
     WorkflowHistory,
 )
 from backend.owing import OwingSettings
-from backend.sms import HeldSms
-from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 
 ZHANG = "11010519491231002X"  # the canonical applicant (张三, phone 13800138000)
@@ -46,33 +41,12 @@ FACE = m.IdentityDecision(
 )
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Site:
+class Site(DeskSite):
     def __init__(self, tmp_path: Path):
-        self.clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-        self.db = Database(f"sqlite:///{tmp_path / 'owing.db'}")
-        self.db.migrate()
-        self.publisher = RecordingPublisher()
-        sms = HeldSms()
-        self.ingest = Ingest(
-            self.db, BlobStore(tmp_path / "blobs"), sms, self.publisher, clock=self.clock
-        )
-        self.ingest.register_terminal(TERMINAL, KEY)
-        self.ingest.register_terminal("T0002", KEY)
-        self.desk = StaffDesk(self.db, self.publisher, sms, clock=self.clock)
+        super().__init__(tmp_path, "owing.db")
 
     def ref(self, number: str = ZHANG) -> str:
         return self.ingest.reuse.applicant_ref("cn_resident_id", number)
-
-    def feed(self, *messages: m.Message):
-        return self.ingest.handle_batch([(x.topic(), x.encode()) for x in messages])
 
     def submit(self, no: str, number: str = ZHANG, tolerated: tuple[str, ...] = ("lease",)):
         base = canonical_submission(no)

@@ -8,16 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from backend_unit_factories import KEY, TERMINAL, RecordingPublisher
+from backend_unit_factories import TERMINAL, DeskSite
 from backend_unit_factories import submission as canonical_submission
 from sqlalchemy import select
 
-from backend.blobs import BlobStore
-from backend.db import Database
-from backend.ingest import Ingest
 from backend.models import StatusQueryLog
-from backend.sms import HeldSms
-from backend.staff import StaffDesk
 from cloud_bridge.contract import messages as m
 
 NO = "AH-T0001-20261120-0001"  # submitted Sat 21 Nov 2026, 05:30 Beijing; phone 13800138000
@@ -29,30 +24,9 @@ def submission(no: str, **changes: object) -> m.ApplicationSubmitted:
     return canonical_submission(no, **({"reused_materials": []} | changes))
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Site:
+class Site(DeskSite):
     def __init__(self, tmp_path: Path):
-        self.clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-        self.db = Database(f"sqlite:///{tmp_path / 'progress.db'}")
-        self.db.migrate()
-        self.publisher = RecordingPublisher()
-        sms = HeldSms()
-        self.ingest = Ingest(
-            self.db, BlobStore(tmp_path / "blobs"), sms, self.publisher, clock=self.clock
-        )
-        self.ingest.register_terminal(TERMINAL, KEY)
-        self.ingest.register_terminal("T0002", KEY)
-        self.desk = StaffDesk(self.db, self.publisher, sms, clock=self.clock)
-
-    def feed(self, *messages: m.Message):
-        return self.ingest.handle_batch([(x.topic(), x.encode()) for x in messages])
+        super().__init__(tmp_path, "progress.db")
 
     def ask(self, no: str = NO, tail: str = "8000", terminal: str = "T0002") -> m.ApplicationStatus:
         query = m.ApplicationStatusQuery(
