@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
+from .db import insert_missing
 from .models import Blob, BlobChunkRow, Material, utcnow
 from .outcomes import DUPLICATE, REJECTED, STORED, Applied, Refused
 
@@ -54,6 +55,46 @@ class BlobStore:
         return path
 
 
+def hold_files(session: Session, files: dict[str, int]) -> set[str]:
+    """Lock the rows of the files a submission names ({sha256: size}) until the transaction
+    ends, making those not heard of yet; returns the ones verified.
+
+    Materials are marked verified by whoever comes second: a submission naming a verified file,
+    or the assembly of a file some stored submission names. Two workers doing both at once each
+    missed the other's uncommitted rows, and the material stayed unverified for good. With the
+    file's row locked on both sides (here shared, `BlobIntake` exclusive), one waits for the
+    other's commit and then sees its rows. A row made here is empty: `chunk_count` 0 until the
+    first chunk says. SQLite has one writer at a time and needs no lock.
+    """
+    if not files:
+        return set()
+    now = utcnow()
+    insert_missing(
+        session,
+        Blob,
+        [_empty_row(sha, size, 0, now) for sha, size in sorted(files.items())],
+    )
+    rows = session.execute(
+        select(Blob.sha256, Blob.verified)
+        .where(Blob.sha256.in_(files))
+        .order_by(Blob.sha256)  # one order everywhere: two batches never lock crosswise
+        .with_for_update(read=True)
+    )
+    return {sha for sha, verified in rows if verified}
+
+
+def _empty_row(sha256: str, size: int, count: int, now: datetime) -> dict[str, object]:
+    return {
+        "sha256": sha256,
+        "total_size": size,
+        "chunk_count": count,
+        "complete": False,
+        "verified": False,
+        "failures": 0,
+        "first_chunk_at": now,
+    }
+
+
 class BlobIntake:
     """Keeps chunks until a blob is whole, then assembles, verifies and stores it."""
 
@@ -67,13 +108,16 @@ class BlobIntake:
             raise Refused(f"chunk index {msg.index} outside count {msg.count}")
         if len(raw) > m.BLOB_CHUNK_BYTES:
             raise Refused(f"chunk of {len(raw)} bytes exceeds {m.BLOB_CHUNK_BYTES}")
-        blob = session.get(Blob, msg.sha256)
-        if blob is not None and blob.complete:
+        # The file's row, made if new, is locked until commit: two workers taking its last two
+        # chunks at once each counted only their own and neither assembled it (hold_files).
+        insert_missing(
+            session, Blob, [_empty_row(msg.sha256, msg.total_size, msg.count, self.clock())]
+        )
+        blob = session.get(Blob, msg.sha256, with_for_update=True, populate_existing=True)
+        assert blob is not None
+        if blob.complete:
             return Applied(DUPLICATE)
-        if blob is None:
-            blob = Blob(sha256=msg.sha256, total_size=msg.total_size, chunk_count=msg.count)
-            session.add(blob)
-        elif (blob.total_size, blob.chunk_count) != (msg.total_size, msg.count):
+        if (blob.total_size, blob.chunk_count) != (msg.total_size, msg.count):
             if self._chunks_held(session, msg.sha256):
                 raise Refused("chunk disagrees with earlier chunks on size or count")
             blob.total_size, blob.chunk_count = msg.total_size, msg.count

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,6 +73,13 @@ def make_engine(database_url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def insert_missing(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows whose key is not there yet. A row another transaction is inserting is
+    waited for (PostgreSQL) and then skipped: two workers making one row never fail."""
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
+    session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
 def metadata() -> MetaData:

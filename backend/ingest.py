@@ -21,7 +21,7 @@ from cloud_bridge.contract import topics
 
 from . import dead_letters
 from .alarms import Alarms
-from .blobs import BlobStore
+from .blobs import BlobStore, hold_files
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
@@ -30,7 +30,6 @@ from .flushing import flush_parents_first, holding, insert_row, pending
 from .handlers import CHUNKED_BLOBS, NEW_APPLICATIONS, VERIFIED_BLOBS, UpstreamHandlers
 from .models import (
     Application,
-    Blob,
     IngestCounter,
     ProcessedMessage,
     RejectedMessage,
@@ -174,14 +173,13 @@ class _Batch:
             )
             session.info[NEW_APPLICATIONS] = numbers - set(session.scalars(query))
         files = {
-            ref.sha256
+            ref.sha256: ref.size
             for _t, _p, x in decoded
             if isinstance(x, m.ApplicationSubmitted)
             for ref in x.materials
         }
         if files:
-            query = select(Blob.sha256).where(Blob.sha256.in_(files), Blob.verified.is_(True))
-            session.info[VERIFIED_BLOBS] = set(session.scalars(query))
+            session.info[VERIFIED_BLOBS] = hold_files(session, files)
 
     def terminal(self, terminal_id: str) -> Terminal | None:
         if terminal_id not in self._terminals:

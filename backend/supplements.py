@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from cloud_bridge.contract import messages as m
 
 from . import supplement_requests
+from .blobs import hold_files
 from .effects import AfterCommit
 from .models import (
     Application,
-    Blob,
     Material,
     MaterialSupplement,
     StatusQueryLog,
@@ -100,10 +100,7 @@ class Supplements:
             raise Refused(
                 f"application {app.application_no} does not owe {', '.join(sorted(not_owed))}"
             )
-        hashes = [x.sha256 for x in msg.materials]
-        verified = set(
-            session.scalars(select(Blob.sha256).where(Blob.sha256.in_(hashes), Blob.verified))
-        )
+        verified = hold_files(session, {x.sha256: x.size for x in msg.materials})
         for ref in msg.materials:
             session.add(
                 Material(

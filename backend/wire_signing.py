@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import signing, topics
 from provisioning.tls import ClientTls
 
-from .db import Database
+from .db import Database, insert_missing
 from .models import DownstreamSequence, RejectedMessage, Terminal, utcnow
 from .security_alarms import raise_security_alarm
 
@@ -92,14 +90,9 @@ class WireSigning:
     def _next_seq(self, terminal_id: str) -> int:
         with self.db.transaction() as session:
             # Two workers may command a new terminal at once: the row is made without a race.
-            dialect = self.db.engine.dialect.name
-            insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}.get(dialect)
-            if insert is not None:
-                stmt = insert(DownstreamSequence).values(terminal_id=terminal_id, last_seq=0)
-                session.execute(stmt.on_conflict_do_nothing())
-            elif session.get(DownstreamSequence, terminal_id) is None:
-                session.add(DownstreamSequence(terminal_id=terminal_id, last_seq=0))
-                session.flush()
+            insert_missing(
+                session, DownstreamSequence, [{"terminal_id": terminal_id, "last_seq": 0}]
+            )
             return int(
                 session.execute(
                     update(DownstreamSequence)

@@ -140,7 +140,8 @@ def test_a_batch_looks_up_its_verified_files_once(backend):
     result = backend.feed(*subs[:4], *late, subs[4])
 
     assert (result.stored, result.rejected) == (5 + len(late), 0)
-    assert statements.count("SELECT blobs.sha256 FROM") == 2  # the batch's, the late file's
+    assert statements.count("SELECT blobs.sha256, blobs.verified") == 1  # the batch's, held
+    assert statements.count("SELECT blobs.sha256 FROM") == 1  # the late file's
     with backend.db.transaction() as s:
         rows = s.execute(select(Material.application_no, Material.verified)).all()
     verified = {no: ok for no, ok in rows}
