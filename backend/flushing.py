@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from .models import (
     ApplicationPromise,
     Base,
+    BlobChunkRow,
     Material,
     MaterialSupplement,
     ProcessedMessage,
@@ -53,6 +54,7 @@ APPEND_ONLY: frozenset[type[Any]] = frozenset(
         Material,
         MaterialSupplement,
         ApplicationPromise,
+        BlobChunkRow,
     }
 )
 
@@ -74,6 +76,11 @@ def holding(session: Session) -> Iterator[None]:
         yield
     finally:
         session.info[_HOLDING] = False
+
+
+def is_holding(session: Session) -> bool:
+    """Whether new rows are held now: work that a savepoint's rollback never takes back."""
+    return bool(session.info.get(_HOLDING))
 
 
 def insert(session: Session, obj: Any) -> None:

@@ -14,7 +14,7 @@ from cloud_bridge.contract import messages as m
 from . import commands
 from .alarms import Alarms
 from .alarms_health import HealthAlarms, judge_update
-from .blobs import BlobIntake, BlobStore
+from .blobs import CHUNKED_BLOBS, VERIFIED_BLOBS, BlobIntake, BlobStore
 from .effects import AfterCommit
 from .flushing import insert, insert_row
 from .models import (
@@ -40,11 +40,6 @@ Handler = Callable[[Session, m.Message, Terminal, AfterCommit], Applied]
 # session.info key: application numbers the caller has just looked up and found absent in this
 # transaction (ingest does so for a whole batch in one query), so no handler asks again.
 NEW_APPLICATIONS = "new_applications"
-# session.info keys: the SHA-256 of the batch's submitted files that were verified blobs when
-# the batch began (ingest looks them up in one query), and the files whose chunks the batch
-# has applied since, which may have been verified meanwhile.
-VERIFIED_BLOBS = "verified_blobs"
-CHUNKED_BLOBS = "chunked_blobs"
 
 
 class UpstreamHandlers:

@@ -21,13 +21,13 @@ from cloud_bridge.contract import topics
 
 from . import dead_letters
 from .alarms import Alarms
-from .blobs import BlobStore, hold_files
+from .blobs import VERIFIED_BLOBS, BlobStore, hold_files
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .fleet import register_terminal
 from .flushing import flush_parents_first, holding, insert_row, pending
-from .handlers import CHUNKED_BLOBS, NEW_APPLICATIONS, VERIFIED_BLOBS, UpstreamHandlers
+from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
     Application,
     IngestCounter,
@@ -109,10 +109,12 @@ def _peek_message_id(payload: bytes) -> str | None:
 
 # Types applied together (see `Ingest.handle_batch`): their handlers read only rows that
 # no other message of a batch writes, or rows by key, where a second insert of one key
-# within the batch fails the flush and the batch is applied apart. Everything else (blob
-# chunks, which assemble from earlier chunks; acks; locker events; requests) keeps a savepoint
-# of its own, and before it the batch so far is flushed, so it reads what came before it.
-_TOGETHER = (m.ApplicationSubmitted, m.ServiceRated)
+# within the batch fails the flush and the batch is applied apart. Blob chunks do read what
+# the batch's earlier chunks wrote: `BlobIntake` keeps that for the batch itself, and flushes
+# the batch before it assembles a file. Everything else (acks, locker events, requests) keeps
+# a savepoint of its own, and before it the batch so far is flushed, so it reads what came
+# before it.
+_TOGETHER = (m.ApplicationSubmitted, m.ServiceRated, m.BlobChunk)
 
 
 def _add_to_counter(session: Session, name: str, n: int) -> None:
@@ -400,8 +402,6 @@ class Ingest:
             self._reject(session, result, topic, len(payload), applied.reason, message_id)
             return
         batch.processed.add(message_id)
-        if isinstance(message, m.BlobChunk):  # its file may be verified now
-            session.info.setdefault(CHUNKED_BLOBS, set()).add(message.sha256)
         after.extend(mine)
         result.add(terminal_id, message_id, applied.outcome)
 

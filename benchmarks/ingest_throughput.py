@@ -14,7 +14,10 @@ A broker-free figure comes first: the same events through `Ingest.handle_batch` 
 the worker's `batch_max`, applied together (the normal path) and apart (a savepoint per
 message, the path a batch takes when one of its messages fails), to show what batching is
 worth, and together again with two scanned pages named by each submission (as a kiosk's are:
-material rows, and the look-up of which files are verified blobs).
+material rows, and the look-up of which files are verified blobs). Then the files themselves:
+scanned pages of 170 KB as a terminal's outbox cuts them (48 KiB chunks), through
+`handle_batch` on SQLite and on PostgreSQL, together and apart (each chunk in a savepoint of
+its own, as every chunk was applied before chunks joined `_TOGETHER`).
 
     .venv/bin/python benchmarks/ingest_throughput.py [N] [WORKERS ...]
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,6 +49,7 @@ from backend import ingest as ingest_module
 from backend.__main__ import freeze_startup_heap
 from backend.db import Database
 from backend.enrollment import worker_identity
+from backend.models import Blob
 from backend.mqtt import MqttSettings
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
@@ -133,6 +139,53 @@ def broker_free(n: int) -> tuple[list[float], list[float]]:
         finally:
             ingest_module._TOGETHER = saved
     return rates, cpus
+
+
+PAGE_BYTES = 170_000  # a scanned A4 page as uploaded (benchmarks/page_finding.py)
+
+
+def _page_chunks(n: int) -> list[m.BlobChunk]:
+    """A distinct scanned page's chunks, cut as the terminal's outbox cuts them."""
+    return m.blob_chunks(TERMINAL, random.Random(n).randbytes(PAGE_BYTES))
+
+
+def chunks_broker_free(pages: int, db_url: str, blob_dir: Path, together: bool) -> float:
+    """CPU us per chunk of `pages` scanned pages through handle_batch in batches of BATCH."""
+    saved = ingest_module._TOGETHER
+    if not together:
+        ingest_module._TOGETHER = ()
+    try:
+        service = BackendService(db_url, blob_dir, broker_port=None)
+        service.register_terminal(TERMINAL, b"k" * 32)
+        service.ingest.publisher = _Discard()
+        items = [(c.topic(), c.encode()) for n in range(pages) for c in _page_chunks(n)]
+        freeze_startup_heap()
+        cpu = time.thread_time()
+        for s in range(0, len(items), BATCH):
+            service.ingest.handle_batch(items[s : s + BATCH])
+        us = (time.thread_time() - cpu) / len(items) * 1e6
+        with service.db.transaction() as session:
+            complete = session.scalar(select(func.count()).where(Blob.complete.is_(True)))
+        assert complete == pages
+        service.stop()
+        return us
+    finally:
+        ingest_module._TOGETHER = saved
+
+
+def _report_chunks(label: str, pages: int, urls: list[str]) -> None:
+    """Together and apart on fresh databases (urls: one per run), alternated, twice."""
+    runs = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, together in enumerate((True, False, True, False)):
+            runs[together].append(chunks_broker_free(pages, urls[n], Path(tmp) / f"b{n}", together))
+    best = {k: min(v) for k, v in runs.items()}
+    each = " / ".join(", ".join(f"{x:.0f}" for x in runs[k]) for k in (True, False))
+    print(
+        f"{pages} scanned pages of {PAGE_BYTES // 1000} KB, {label}: CPU per 48 KiB chunk"
+        f" together {best[True]:5.0f} us, apart {best[False]:5.0f} us (runs {each})"
+    )
+    print(f"apart / together CPU per chunk, {label}: {best[False] / best[True]:.2f}")
 
 
 def over_broker(
@@ -264,6 +317,9 @@ def main(n: int, worker_counts: list[int]) -> None:
     )
     print(f"together / apart ratio: {together / apart:.2f}")
     print(f"two files / none CPU ratio: {files_cpu / together_cpu:.2f}")
+    pages = max(10, n // 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        _report_chunks("SQLite", pages, [f"sqlite:///{tmp}/chunks-{k}.sqlite" for k in range(4)])
     for workers in worker_counts:
         _report("SQLite", n, workers)
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as pg_dir:
@@ -273,6 +329,9 @@ def main(n: int, worker_counts: list[int]) -> None:
             print(f"-- PostgreSQL: not measured ({exc})")
             return
         try:
+            _report_chunks(
+                "PostgreSQL", pages, [pg.create_database(f"chunks_{k}") for k in range(4)]
+            )
             for workers in worker_counts:
                 name = f"ingest_{workers}"
                 url = pg.create_database(name)

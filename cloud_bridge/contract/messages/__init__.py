@@ -98,6 +98,7 @@ from .events import (
     Telemetry,
     TerminalState,
     ToleratedMaterial,
+    blob_chunks,
 )
 from .requests import (
     MAX_OWING_APPLICATIONS,
@@ -209,6 +210,7 @@ __all__ = [
     "UpdateSoftware",
     "UtcTime",
     "WithdrawResult",
+    "blob_chunks",
     "decode",
     "decode_from",
     "new_message_id",

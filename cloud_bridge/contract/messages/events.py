@@ -4,6 +4,7 @@ and the backend's settlement of them (receipts)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
@@ -371,6 +372,23 @@ class BlobChunk(Message):
             return base64.b64decode(self.data, validate=True)
         except ValueError as exc:
             raise MalformedMessage("blob chunk data is not valid base64") from exc
+
+
+def blob_chunks(terminal_id: str, data: bytes, size: int = BLOB_CHUNK_BYTES) -> list[BlobChunk]:
+    """A whole file cut into chunks of `size` bytes (the last one shorter), each a message."""
+    sha = hashlib.sha256(data).hexdigest()
+    parts = [data[i : i + size] for i in range(0, len(data), size)]
+    return [
+        BlobChunk(
+            terminal_id=terminal_id,
+            sha256=sha,
+            index=i,
+            count=len(parts),
+            total_size=len(data),
+            data=base64.b64encode(part).decode(),
+        )
+        for i, part in enumerate(parts)
+    ]
 
 
 # ---------------------------------------------------------------- receipts

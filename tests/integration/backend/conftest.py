@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -74,12 +74,37 @@ class PlainTerminal:
 
     def receipt_items(self, n: int, timeout: float = 15.0) -> list[m.ReceiptItem]:
         """At least `n` receipt items (from however many Settlement messages it takes)."""
+        return self._receipts_until(
+            lambda items: len(items) >= n,
+            timeout,
+            lambda items: f"got {len(items)} receipt items, expected {n}",
+        )
+
+    def receipts_covering(self, ids: set[str], timeout: float = 15.0) -> list[m.ReceiptItem]:
+        """Receipt items until each of `ids` has one. A message stored just before a crash and
+        delivered again after it is answered twice, so a count of items can come up short."""
+
+        def missing(items: list[m.ReceiptItem]) -> set[str]:
+            return ids - {i.message_id for i in items}
+
+        return self._receipts_until(
+            lambda items: not missing(items),
+            timeout,
+            lambda items: f"{len(missing(items))} of {len(ids)} messages got no receipt",
+        )
+
+    def _receipts_until(
+        self,
+        done: Callable[[list[m.ReceiptItem]], bool],
+        timeout: float,
+        failure: Callable[[list[m.ReceiptItem]], str],
+    ) -> list[m.ReceiptItem]:
         items: list[m.ReceiptItem] = []
         deadline = time.monotonic() + timeout
-        while len(items) < n:
+        while not done(items):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                pytest.fail(f"got {len(items)} receipt items, expected {n}")
+                pytest.fail(failure(items))
             try:
                 items.extend(self.receipts.get(timeout=remaining).items)
             except queue.Empty:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,19 +68,7 @@ def submission(no: str = "AH-T0001-20261120-0001", **changes: object) -> m.Appli
 
 def chunks(data: bytes, size: int, terminal_id: str = TERMINAL) -> list[m.BlobChunk]:
     """`data` cut into blob chunks of `size` bytes."""
-    sha = hashlib.sha256(data).hexdigest()
-    parts = [data[i : i + size] for i in range(0, len(data), size)]
-    return [
-        m.BlobChunk(
-            terminal_id=terminal_id,
-            sha256=sha,
-            index=i,
-            count=len(parts),
-            total_size=len(data),
-            data=base64.b64encode(p).decode(),
-        )
-        for i, p in enumerate(parts)
-    ]
+    return m.blob_chunks(terminal_id, data, size)
 
 
 def material_for(data: bytes, code: str = "household-register") -> m.MaterialRef:

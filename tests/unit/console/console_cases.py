@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import re
@@ -57,18 +56,7 @@ def submit(
                 pages=2,
             )
         )
-        parts = [pdf[i : i + CHUNK] for i in range(0, len(pdf), CHUNK)]
-        batch += [
-            m.BlobChunk(
-                terminal_id=terminal,
-                sha256=sha,
-                index=i,
-                count=len(parts),
-                total_size=len(pdf),
-                data=base64.b64encode(part).decode(),
-            )
-            for i, part in enumerate(parts)
-        ]
+        batch += m.blob_chunks(terminal, pdf, CHUNK)
     event = base.model_copy(
         update={
             "message_id": m.new_message_id(),

@@ -3,8 +3,6 @@ case page shows it owed with its due day, then arrived, openable, and in the his
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -42,20 +40,9 @@ def service(tmp_path, database_url):
 
 def bring(service: BackendService, pdf: bytes) -> None:
     """What a kiosk sends for "bring a missing material": the chunks, then the event."""
-    sha = hashlib.sha256(pdf).hexdigest()
-    chunk = 32 * 1024
-    parts = [pdf[i : i + chunk] for i in range(0, len(pdf), chunk)]
-    messages: list[m.Message] = [
-        m.BlobChunk(
-            terminal_id="T0002",
-            sha256=sha,
-            index=i,
-            count=len(parts),
-            total_size=len(pdf),
-            data=base64.b64encode(part).decode(),
-        )
-        for i, part in enumerate(parts)
-    ]
+    parts = m.blob_chunks("T0002", pdf, 32 * 1024)
+    messages: list[m.Message] = [*parts]
+    sha = parts[0].sha256
     messages.append(
         m.SupplementProvided(
             terminal_id="T0002",  # another terminal of the fleet
