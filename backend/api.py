@@ -172,11 +172,11 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
 
     @app.get("/api/applications")
     def applications(_who: Reader, status: State | None = None) -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return queries.list_applications(session, status.value if status else None)
 
     def _detail(application_no: str, unmasked: bool = False) -> dict[str, Any]:
-        with db.transaction() as session:
+        with db.reading() as session:
             out = queries.application_detail(session, application_no)
             app_row = session.get(Application, application_no)
             out["version"] = app_row.version if app_row else None
@@ -285,7 +285,7 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     ) -> list[dict[str, Any]]:
         """Every terminal's commands, newest first (200), of one terminal and/or one state."""
         try:
-            with db.transaction() as session:
+            with db.reading() as session:
                 return command_lifecycle.listing(session, terminal_id, state)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
@@ -306,12 +306,12 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         until: AwareDatetime | None = None,
     ) -> dict[str, Any]:
         """Satisfaction per item and per terminal, and the low scores to follow up."""
-        with db.transaction() as session:
+        with db.reading() as session:
             return service.ingest.ratings.summary(session, since, until)
 
     @app.get("/api/ingest/stats")
     def ingest_stats(_who: IngestReader) -> dict[str, Any]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return queries.ingest_stats(session)
 
     app.include_router(dead_letter_router(db, service.ingest))

@@ -86,7 +86,7 @@ def catalog_router(db: Database, bundles: ConfigBundles) -> APIRouter:
 
     @router.get("/api/fleet/bundles", dependencies=[reader])
     def bundle_status() -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return status(session)
 
     return router

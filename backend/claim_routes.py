@@ -46,7 +46,7 @@ def claim_router(db: Database) -> APIRouter:
     @router.get("/{application_no}/holder")
     def holder(application_no: ApplicationNo, _who: Reader) -> dict[str, Any]:
         """Who handles the case: `holder` null while nobody does."""
-        with db.transaction() as session:
+        with db.reading() as session:
             if session.get(Application, application_no) is None:
                 raise NotFound(f"no application {application_no}")
             return _view(claims.holder(session, application_no))

@@ -55,10 +55,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option of the engine behind `Database.reading`: a transaction that only reads.
+_READING = "allhours_reading"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout instead of
-    # failing with SQLITE_BUSY when a read transaction tries to upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # failing with SQLITE_BUSY when a read transaction tries to upgrade. A reading transaction
+    # begins deferred and may not write (query_only): in WAL it reads its snapshot beside the
+    # writer, neither waiting for it nor making it wait.
+    reading = bool(conn.get_execution_options().get(_READING))
+    conn.exec_driver_sql(f"PRAGMA query_only={int(reading)}")
+    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def make_engine(database_url: str) -> Engine:
@@ -167,6 +175,12 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        options: dict[str, Any] = {_READING: True}
+        if self.engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True  # SET TRANSACTION READ ONLY
+        self._readers = sessionmaker(
+            self.engine.execution_options(**options), expire_on_commit=False
+        )
 
     def migrate(self, revision: str = "head") -> str:
         """Bring the schema to `revision` (see `migrate`); returns the revision reached."""
@@ -176,6 +190,18 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: pages, lists, look-ups before a write.
+
+        Any write in it fails (read-only on PostgreSQL, `query_only` on SQLite). On SQLite it
+        takes no write lock: `transaction()` does (BEGIN IMMEDIATE), so a page read that way
+        waited for ingest's commit and held ingest up while it rendered, and one opened inside
+        another transaction waited for it until the busy timeout.
+        """
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

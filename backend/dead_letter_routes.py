@@ -25,7 +25,7 @@ def dead_letter_router(db: Database, ingest: Ingest) -> APIRouter:
         pending: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> list[dict[str, Any]]:
         """The newest dead letters first, without their payloads."""
-        with db.transaction() as session:
+        with db.reading() as session:
             return dead_letters.list_dead_letters(session, pending, limit)
 
     @router.post("/{dead_letter_id}/replay")

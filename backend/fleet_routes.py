@@ -45,7 +45,7 @@ def fleet_router(db: Database, alarms: Alarms, presence: PresenceSettings) -> AP
     @router.get("/api/terminals", dependencies=[reader])
     def terminals() -> list[dict[str, Any]]:
         """Every terminal: online, degraded, offline or unknown, and why; live alarms."""
-        with db.transaction() as session:
+        with db.reading() as session:
             return list_terminals(session, utcnow(), presence)
 
     @router.get("/api/terminals/{terminal_id}/presence", dependencies=[reader])
@@ -55,7 +55,7 @@ def fleet_router(db: Database, alarms: Alarms, presence: PresenceSettings) -> AP
         """A terminal's presence transitions, newest first, and its time offline (in seconds)
         in the last 24 hours and 7 days, from the kept history."""
         now = utcnow()
-        with db.transaction() as session:
+        with db.reading() as session:
             if session.get(Terminal, terminal_id) is None:
                 raise HTTPException(404, f"no terminal {terminal_id}")
             rows = presence_history(session, terminal_id, limit)
@@ -71,13 +71,13 @@ def fleet_router(db: Database, alarms: Alarms, presence: PresenceSettings) -> AP
         terminal_id: TerminalId | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 200,
     ) -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return list_alarms(session, state, terminal_id, limit)
 
     @router.get("/api/alarms/{terminal_id}/{operation_id}", dependencies=[reader])
     def alarm(terminal_id: TerminalPath, operation_id: OperationId) -> dict[str, Any]:
         """One alarm and its trail: who raised, acknowledged and cleared it, and when."""
-        with db.transaction() as session:
+        with db.reading() as session:
             try:
                 trail = alarm_trail(session, terminal_id, operation_id)
             except AlarmNotFound as exc:

@@ -63,7 +63,7 @@ def operator_router(db: Database, ops: OperatorCommands) -> APIRouter:
 
     @router.get("/api/fleet/terminals/{terminal_id}/commands", dependencies=[reader])
     def history(terminal_id: TerminalPath) -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return listing(session, terminal_id, limit=100)
 
     return router

@@ -119,7 +119,7 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
 
     @router.get("/api/fleet/groups", dependencies=[reader])
     def list_groups() -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return groups.listing(session)
 
     @router.post("/api/fleet/groups", status_code=201)
@@ -134,7 +134,7 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
     @router.get("/api/fleet/groups/{name}", dependencies=[reader])
     def group_members(name: GroupName) -> dict[str, Any]:
         try:
-            with db.transaction() as session:
+            with db.reading() as session:
                 return {"name": name, "terminals": groups.members(session, name)}
         except groups.NoSuchGroup:
             raise HTTPException(404, f"no group {name}") from None
@@ -183,13 +183,13 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
 
     @router.get("/api/fleet/rollouts", dependencies=[reader])
     def list_rollouts() -> list[dict[str, Any]]:
-        with db.transaction() as session:
+        with db.reading() as session:
             return ro.listing(session)
 
     @router.get("/api/fleet/rollouts/{rollout_id}", dependencies=[reader])
     def one(rollout_id: RolloutId) -> dict[str, Any]:
         try:
-            with db.transaction() as session:
+            with db.reading() as session:
                 return ro.detail(session, rollout_id)
         except ro.NoSuchRollout:
             raise HTTPException(404, f"no rollout {rollout_id}") from None

@@ -187,7 +187,7 @@ class BackendService:
 
     def health(self) -> dict[str, Any]:
         """Liveness for /healthz: the database answers, the MQTT link state, ingest lag."""
-        with self.db.transaction() as session:
+        with self.db.reading() as session:  # a monitor's polls never wait for ingest
             session.execute(text("SELECT 1"))
             waiting = dead_letters.pending_count(session)
         if self.mqtt is None:

@@ -42,7 +42,7 @@ def application(n: int, terminal_id: str = TERMINAL) -> m.ApplicationSubmitted:
 
 
 def stored(db: Database) -> int:
-    with db.transaction() as session:
+    with db.reading() as session:  # polled beside the workers: never their write lock
         return int(ingest_stats(session, limit=0)["stored"])
 
 

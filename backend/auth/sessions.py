@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy import update
 
 from ..db import Database
 from ..models import StaffAccount, StaffApiToken, StaffSession, utcnow
@@ -74,25 +74,39 @@ class Sessions:
         return secret, csrf
 
     def resolve(self, secret: str) -> SignedIn | None:
-        """The live session for a cookie secret; expired, ended or disabled ones are None."""
+        """The live session for a cookie secret; expired, ended or disabled ones are None.
+
+        Read without the write lock (every console request comes through here); a write
+        follows only to end an expired session or to note it seen, at most every `touch_every`.
+        """
         if not secret or len(secret) > MAX_SECRET_LENGTH:
             return None
-        now = self.clock()
-        with self.db.transaction() as session:
-            row = session.get(StaffSession, _digest(secret))
+        now, id_hash = self.clock(), _digest(secret)
+        with self.db.reading() as session:
+            row = session.get(StaffSession, id_hash)
             if row is None or row.ended_at is not None:
                 return None
-            if now - row.last_seen_at > self.settings.idle or (
+            expired = now - row.last_seen_at > self.settings.idle or (
                 now - row.created_at > self.settings.absolute
-            ):
-                row.ended_at = now
-                return None
-            account = session.get(StaffAccount, row.staff_id)
-            if not _usable(account):
-                return None
-            if now - row.last_seen_at > self.settings.touch_every:
-                row.last_seen_at = now
-            return SignedIn(Staff.of(account), row.csrf_token, row.id_hash)  # type: ignore[arg-type]
+            )
+            account = None if expired else session.get(StaffAccount, row.staff_id)
+            touch = now - row.last_seen_at > self.settings.touch_every
+        if expired:
+            self._update_session(id_hash, ended_at=now)
+            return None
+        if not _usable(account):
+            return None
+        if touch:
+            self._update_session(id_hash, last_seen_at=now)
+        return SignedIn(Staff.of(account), row.csrf_token, row.id_hash)  # type: ignore[arg-type]
+
+    def _update_session(self, id_hash: str, **values: datetime) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(StaffSession)
+                .where(StaffSession.id_hash == id_hash, StaffSession.ended_at.is_(None))
+                .values(**values)
+            )
 
     def end(self, id_hash: str) -> None:
         with self.db.transaction() as session:
@@ -128,24 +142,27 @@ class Sessions:
         return token
 
     def resolve_token(self, token: str) -> SignedIn | None:
-        """The account behind a live, unrevoked API token."""
+        """The account behind a live, unrevoked API token (read as `resolve` reads)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_SECRET_LENGTH:
             return None
-        now = self.clock()
-        with self.db.transaction() as session:
-            row = session.get(StaffApiToken, _digest(token))
+        now, token_hash = self.clock(), _digest(token)
+        with self.db.reading() as session:
+            row = session.get(StaffApiToken, token_hash)
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 return None
             account = session.get(StaffAccount, row.staff_id)
             if not _usable(account):
                 return None
-            _touch_token(session, row, now, self.settings.touch_every)
-            return SignedIn(Staff.of(account), None, None)  # type: ignore[arg-type]
-
-
-def _touch_token(session: Session, row: StaffApiToken, now: datetime, every: timedelta) -> None:
-    if row.last_used_at is None or now - row.last_used_at > every:
-        row.last_used_at = now
+            every = self.settings.touch_every
+            touch = row.last_used_at is None or now - row.last_used_at > every
+        if touch:
+            with self.db.transaction() as session:
+                session.execute(
+                    update(StaffApiToken)
+                    .where(StaffApiToken.token_hash == token_hash)
+                    .values(last_used_at=now)
+                )
+        return SignedIn(Staff.of(account), None, None)  # type: ignore[arg-type]
 
 
 def same_token(expected: str | None, given: str | None) -> bool:

@@ -36,7 +36,7 @@ def _service(request: Request) -> BackendService:
 def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         rows = status(session)
     for r in rows:
         r["created_local"] = _local(r["created_at"])

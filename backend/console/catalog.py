@@ -100,7 +100,7 @@ def _fee(item: dict[str, Any]) -> str:
 def _overview(request: Request, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         document, row = editor.current_document(session)
         history = [
             {
@@ -160,7 +160,7 @@ def _item_page(
 ) -> Response:
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         document, _row = editor.current_document(session)
     item = None
     if code is not None:
@@ -286,7 +286,7 @@ def _push(request: Request, who: Any, number: int, target: str) -> str | None:
     terminal group, followed under Rollouts) or one terminal's id.
     """
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         version = editor.published(session, number)
     if version is None:
         raise HTTPException(404, f"no published version {number}")

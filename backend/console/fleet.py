@@ -123,7 +123,7 @@ def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         terminals = list_terminals(session, utcnow(), service.presence.settings)
         live = list_alarms(session, "live")
     rows = [_row(t) for t in terminals]
@@ -146,12 +146,11 @@ def _terminal_page(
     from .pages import render
 
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         found = list_terminals(session, utcnow(), service.presence.settings, terminal_id)
     if not found:
-        # Rendered outside the transaction: the page's own reads must not wait on its lock.
         return render(request, "fleet_terminal.html", 404, terminal=None, **extra)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         history = _alarm_rows(list_alarms(session, None, terminal_id, limit=100))
         for a in history:
             a["trail"] = [
@@ -202,7 +201,7 @@ def fleet_commands(request: Request, _who: FleetReader, state: str = "") -> Resp
     from .pages import render
 
     chosen = state or None
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         counts = command_lifecycle.counts(session)
         try:
             rows = command_rows(command_lifecycle.listing(session, state=chosen))

@@ -43,7 +43,7 @@ def _service(request: Request) -> BackendService:
 def _page(request: Request, terminal_id: str, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         known = session.get(Terminal, terminal_id) is not None
         rows = command_rows(listing(session, terminal_id, limit=100)) if known else []
     done = "fleet.commands.sent" if request.query_params.get("done") == "sent" else None

@@ -76,7 +76,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     who = getattr(request.state, "signed_in", None)
     unread = 0
     if who is not None and not who.staff.must_change_password:
-        with _service(request).db.transaction() as session:
+        with _service(request).db.reading() as session:
             unread = notices.unread(session, who.staff.id)
     context |= {
         "unread": unread,
@@ -209,7 +209,7 @@ def queue(
     )
     service = _service(request)
     today = datetime.now(SERVICE_TZ).date()  # deadlines are Beijing working days
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         rows = cases.queue(session, f, service.calendar, today, who.staff.id)
         options = cases.choices(session)
     template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
@@ -219,7 +219,7 @@ def queue(
 @router.get("/to-call")
 def to_call(request: Request, _who: FollowUp) -> Response:
     """The citizens an SMS did not reach, for staff to phone (numbers masked here)."""
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         rows = needs_attention(session)
     return render(request, "to_call.html", rows=rows)
 
@@ -249,7 +249,7 @@ def _case_page(
 ) -> Response:
     service = _service(request)
     today = datetime.now(SERVICE_TZ).date()
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         try:
             c = cases.case(session, application_no[:64], unmasked, service.calendar, today)
         except NotFound:
@@ -258,7 +258,6 @@ def _case_page(
             terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
             staff = claims.assignable(session)
     if c is None:
-        # After the transaction: render reads in one of its own, which would wait on this one.
         return render(request, "forbidden.html", 404, reason="not_found")
     steps = [s for s, rule in STAFF_STEPS.items() if c["status"] in rule.sources]
     return render(
@@ -393,7 +392,7 @@ def assign(
 @router.get("/escalations")
 def escalation_board(request: Request, _who: Supervision) -> Response:
     """Open escalations: those the supervisors were told of first, red before yellow."""
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         rows = escalations.board(session)
     return render(request, "escalations.html", rows=rows)
 
@@ -405,7 +404,7 @@ def notice_list(request: Request, who: Reader) -> Response:
 
 
 def _notices_page(request: Request, who: SignedIn, status_code: int = 200, **extra) -> Response:
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         rows = notices.newest(session, who.staff.id)
         me = session.get(StaffAccount, who.staff.id)
         channels = {
@@ -448,7 +447,7 @@ def statistics_page(request: Request, _who: Statistician, days: int = 30) -> Res
     service = _service(request)
     days = min(max(days, 1), statistics.MAX_DAYS)
     today = datetime.now(SERVICE_TZ).date()
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         figures = statistics.figures(session, service.calendar, today, days)
     charts = _charts(figures, Wording(language(request)))
     return render(request, "statistics.html", s=figures, days=days, charts=charts)
@@ -518,7 +517,7 @@ def material_viewer(
     request: Request, application_no: str, material_id: int, _who: Reader, page: int = 1
 ) -> Response:
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         try:
             row = viewer.material(session, application_no, material_id)
         except NotFound:
@@ -530,7 +529,6 @@ def material_viewer(
             except viewer.PageUnavailable:
                 pages = 0
     if row is None:
-        # After the transaction: render reads in one of its own, which would wait on this one.
         return render(request, "forbidden.html", 404, reason="not_found")
     page = min(max(page, 1), max(pages, 1))
     template = "viewer_page.html" if request.headers.get("HX-Request") else "viewer.html"
@@ -550,7 +548,7 @@ def material_page(
     request: Request, application_no: str, material_id: int, index: int, _who: Reader
 ) -> Response:
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         try:
             row = viewer.material(session, application_no, material_id)
             data = viewer.page_png(service.blobs, row, index - 1)

@@ -44,7 +44,7 @@ def _first_error(exc: ValidationError) -> str:
 def _list_page(request: Request, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         rows = ro.listing(session)
         group_rows = groups.listing(session)
         for g in group_rows:
@@ -137,7 +137,7 @@ def ro_engine(request: Request) -> ro.Rollouts:
 def _detail_page(request: Request, rollout_id: int, status_code: int = 200, **extra: Any):
     from .pages import render
 
-    with _service(request).db.transaction() as session:
+    with _service(request).db.reading() as session:
         shown = ro.detail(session, rollout_id)
     for t in shown["targets"]:
         t["sent_local"], t["finished_local"] = _local(t["sent_at"]), _local(t["finished_at"])

@@ -75,7 +75,7 @@ def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
     from .pages import render
 
     service = _service(request)
-    with service.db.transaction() as session:
+    with service.db.reading() as session:
         terminals = list(session.scalars(select(Terminal.id).order_by(Terminal.id)))
         waiting = originals_waiting(session)
         collected = recently_collected(session, limit=20)

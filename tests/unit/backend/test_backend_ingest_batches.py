@@ -150,7 +150,7 @@ def test_a_batch_of_chunks_reads_each_file_once_and_keeps_no_savepoint_per_chunk
     assert indexes == 3
     assert statements.count("INSERT INTO blob_chunks") == 3
     with backend.db.transaction() as s:
-        complete = dict(s.execute(select(Blob.sha256, Blob.complete)).tuples().all())
+        complete = {sha: done for sha, done in s.execute(select(Blob.sha256, Blob.complete))}
         held = s.scalars(select(BlobChunkRow.index).order_by(BlobChunkRow.index)).all()
     assert [complete[material_for(data).sha256] for data in files] == [True, True, False]
     assert held == [0, 1, 2]

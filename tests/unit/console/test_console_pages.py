@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from console_cases import KEY, PASSWORD, promise_by, scanned_pdf, submit
 from fastapi.testclient import TestClient
+from held_transactions import done_while_held
 from PIL import Image
 from sqlalchemy import select
 
@@ -20,7 +21,7 @@ from backend.console.cases import HOLDER_FILTERS
 from backend.console.deadlines import Colour
 from backend.console.pages import router as console_router
 from backend.console.statistics import LEVELS
-from backend.models import StaffAction
+from backend.models import IngestCounter, StaffAction
 from backend.notifications.staff import CHANNEL_ERRORS
 from backend.notifications.staff import KINDS as NOTICE_KINDS
 from backend.service import BackendService
@@ -160,6 +161,25 @@ def test_the_case_page_masks_the_applicant_and_lists_the_scans(app):
             assert clear not in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert 'data-testid="open-household-register"' in page.text
+
+
+def test_pages_and_scans_answer_while_ingest_holds_its_transaction_open(app, service):
+    """Ingest holds a transaction while it applies a batch. On SQLite every page (the sign-in
+    check, the page, the unread notices) took the write lock too, so a clerk waited for each
+    batch's commit, and ingest for each page; now they read beside it."""
+    answers: list[int] = []
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        case = client.get(f"/console/applications/{NO}").text
+        scan = re.search(r'href="(/console/applications/[^"]+/materials/\d+)', case).group(1)
+        urls = ("/console/queue", f"/console/applications/{NO}", scan, "/healthz")
+        assert done_while_held(
+            service.db,
+            lambda session: session.add(IngestCounter(name="mid-batch", value=1)),
+            lambda: answers.extend(client.get(url).status_code for url in urls),
+            reading=False,
+        )
+    assert answers == [200, 200, 200, 200]
 
 
 def test_an_unknown_case_or_scan_answers_404_at_once(app):
