@@ -22,6 +22,7 @@ from locker.config import SupervisionSettings
 from locker.errors import (
     CompartmentWithheld,
     DoorJammed,
+    DoorStillOpen,
     IdentityRequired,
     LockerFault,
 )
@@ -184,8 +185,12 @@ class LockerBank:
             return check
 
     def confirm_deposit(self, compartment_id: str) -> Compartment:
-        """The citizen closed the door on their originals: RESERVED(deposit) -> HOLDING_DEPOSIT."""
+        """The citizen closed the door on their originals: RESERVED(deposit) -> HOLDING_DEPOSIT.
+
+        A sensed door must read shut first (DoorStillOpen), see `_require_shut`.
+        """
         with self._mutex:
+            self._require_shut(self._records.get(compartment_id), "deposit")
             return self._records.confirm_deposit(compartment_id)
 
     def release(self, compartment_id: str) -> Compartment:
@@ -207,8 +212,12 @@ class LockerBank:
             return self._records.reserve_for_result(load_id, application_no, size, holder_ref)
 
     def confirm_result_loaded(self, load_id: str) -> Compartment:
-        """Staff closed the door on the result: RESERVED(result) -> HOLDING_RESULT."""
+        """Staff closed the door on the result: RESERVED(result) -> HOLDING_RESULT.
+
+        A sensed door must read shut first (DoorStillOpen), see `_require_shut`.
+        """
         with self._mutex:
+            self._require_shut(self._records.require_load(load_id), "result loaded")
             return self._records.confirm_result_loaded(load_id)
 
     def set_pickup_code(
@@ -408,6 +417,16 @@ class LockerBank:
             return sorted(self._records.unconfirmed)
 
     # ---- internals -----------------------------------------------------------------
+
+    def _require_shut(self, slot: Compartment, purpose: str) -> None:
+        """A person says the door is shut on what they put in: a sensed door must read so within
+        `close_confirm_s`. Taken as closed while open, a result was announced by SMS with its
+        door ajar (anyone could take it), and the pickup pulsed a door that stood open."""
+        if slot.state != State.RESERVED:
+            return  # confirmed already, or refused by the records as it stands
+        if self.doors.wait_shut(slot.id) == DoorState.OPEN:
+            self._journal.append("door_still_open", slot.id, {"purpose": purpose}, self._clock())
+            raise DoorStillOpen(slot.id)
 
     def _open_door(self, slot: Compartment, purpose: str) -> DoorCheck:
         try:

@@ -35,6 +35,7 @@ _LOCKER_KEYS = {
     "compartment",
     "pulse_ms",
     "open_confirm_s",
+    "close_confirm_s",
     "door_left_open_s",
     "poll_interval_s",
     "journal",
@@ -71,6 +72,9 @@ class SupervisionSettings:
 
     pulse_ms: int = 500
     open_confirm_s: float = 3.0  # after a pulse, the door must be seen open within this
+    # When a person says they shut the door (a deposit, a result loaded), it must be seen shut
+    # within this, or the compartment is not taken as closed.
+    close_confirm_s: float = 5.0
     door_left_open_s: float = 120.0  # an open door raises door_left_open after this
     poll_interval_s: float = 0.2  # how often the supervisor reads the door inputs
 
@@ -328,13 +332,20 @@ def _parse_supervision(table: dict[str, Any]) -> SupervisionSettings:
         else defaults.pulse_ms
     )
     values = {}
-    for key, low in (("open_confirm_s", 0.1), ("door_left_open_s", 1.0), ("poll_interval_s", 0.01)):
+    limits = (
+        ("open_confirm_s", 0.1),
+        ("close_confirm_s", 0.1),
+        ("door_left_open_s", 1.0),
+        ("poll_interval_s", 0.01),
+    )
+    for key, low in limits:
         value = table.get(key, getattr(defaults, key))
         if not isinstance(value, int | float) or isinstance(value, bool) or value < low:
             raise LockerConfigError(f"[locker] {key}: must be a number >= {low}, got {value!r}")
         values[key] = float(value)
-    if values["poll_interval_s"] >= values["open_confirm_s"]:
-        raise LockerConfigError("[locker] poll_interval_s: must be shorter than open_confirm_s")
+    for limit in ("open_confirm_s", "close_confirm_s"):
+        if values["poll_interval_s"] >= values[limit]:
+            raise LockerConfigError(f"[locker] poll_interval_s: must be shorter than {limit}")
     return SupervisionSettings(pulse_ms=pulse_ms, **values)
 
 

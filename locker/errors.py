@@ -130,6 +130,18 @@ class DoorJammed(LockerFault):
         self.detail = "door did not open after two unlock pulses"
 
 
+class DoorStillOpen(LockerError):
+    """Someone said they shut a compartment's door (a deposit, a result loaded), but its sensor
+    still reads it open: the compartment is not taken as closed until it does."""
+
+    def __init__(self, compartment_id: str) -> None:
+        super().__init__(
+            f"The door of compartment {compartment_id} is still open. Push it shut until it "
+            "clicks, then confirm again."
+        )
+        self.compartment_id = compartment_id
+
+
 class CompartmentOutOfService(LockerError):
     """The code is right but its compartment is out of service (jammed, under repair)."""
 

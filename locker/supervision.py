@@ -133,6 +133,21 @@ class DoorSupervisor:
                 return DoorState.CLOSED
             self._sleep(min(self.settings.poll_interval_s, left))
 
+    def wait_shut(self, compartment_id: str) -> DoorState:
+        """Poll until the door reads shut: CLOSED, OPEN when `close_confirm_s` passed with it
+        open, UNSENSED or UNKNOWN (no sensor, or its board does not answer: a person's word)."""
+        if compartment_id not in self._doors:
+            return DoorState.UNSENSED
+        deadline = self._monotonic() + self.settings.close_confirm_s
+        while True:
+            state = self.poll(quiet=True)[compartment_id]
+            if state != DoorState.OPEN:
+                return state
+            left = deadline - self._monotonic()
+            if left <= 0:
+                return state
+            self._sleep(min(self.settings.poll_interval_s, left))
+
     def faults(self) -> dict[str, str]:
         """Sensing boards that did not answer at the last poll, with the error."""
         with self._lock:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from cloud_bridge.contract import messages as m
 from cloud_bridge.request_reply import RequestReply
 from locker.compartment import Compartment, State
-from locker.errors import LockerError
+from locker.errors import DoorStillOpen, LockerError
 from terminal.flows.session import FlowError, TerminalParts
 
 CODE = re.compile(r"^[0-9]{8}$")
@@ -101,7 +101,11 @@ class StaffServiceFlow:
         """The result is inside and the door is shut: tell the backend, which sends the code."""
         p = self.parts
         self._door_seen_open(load_id)
-        slot = p.locker.confirm_result_loaded(load_id)
+        try:
+            slot = p.locker.confirm_result_loaded(load_id)
+        except DoorStillOpen as exc:
+            # No code goes out for a result behind a door that stands open.
+            raise FlowError("staff.error.still_open", compartment=exc.compartment_id) from exc
         assert slot.application_no
         p.outbox.put(
             m.ResultLoaded(

@@ -24,6 +24,7 @@ from locker.bank import DoorCheck
 from locker.errors import (
     CompartmentOutOfService,
     DoorJammed,
+    DoorStillOpen,
     LockerError,
     NoCompartmentFree,
 )
@@ -374,7 +375,10 @@ class SubmissionFlow(IdentitySteps):
         if self.deposit_door_unconfirmed:
             # "I put my papers in and closed the door" says the door did open.
             self.deposit_door_opened(True)
-        self.parts.locker.confirm_deposit(self.deposit_compartment)
+        try:
+            self.parts.locker.confirm_deposit(self.deposit_compartment)
+        except DoorStillOpen as exc:
+            raise FlowError("deposit.error.still_open", compartment=exc.compartment_id) from exc
         self.deposit_confirmed = True
         self.step = Step.REVIEW
 

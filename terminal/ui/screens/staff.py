@@ -164,15 +164,20 @@ class StaffScreen(KioskScreen):
             lines.append(t("staff.service_compartments", compartments=listed))
         return " ".join(lines)
 
-    def _run(self, name: str, job) -> None:
+    def _run(self, name: str, job, done=None) -> None:
+        def finished(_result) -> None:
+            if done is not None:
+                done()
+            self.render()
+
         def failed(exc: BaseException) -> None:
             if isinstance(exc, FlowError):
-                self.say(self.message, "staff.failed")
+                self.say(self.message, exc.key, **exc.params)
                 self.render()
             else:
                 self.k.fatal(exc)
 
-        self.k.run(name, job, lambda _r: self.render(), failed)
+        self.k.run(name, job, finished, failed)
 
     def open(self, load_id: str) -> None:
         staff = self.k.staff
@@ -183,8 +188,13 @@ class StaffScreen(KioskScreen):
     def confirm(self, load_id: str) -> None:
         staff = self.k.staff
         if staff is not None:
-            self.open_loads.discard(load_id)
-            self._run("staff-loaded", lambda: staff.confirm_loaded(load_id))
+            # Until it is taken as loaded, the button stays "loaded, door shut" (a door still
+            # open is refused: shut it and tap again).
+            self._run(
+                "staff-loaded",
+                lambda: staff.confirm_loaded(load_id),
+                lambda: self.open_loads.discard(load_id),
+            )
 
     def collect(self, compartment_id: str) -> None:
         staff = self.k.staff

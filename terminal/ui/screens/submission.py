@@ -95,7 +95,18 @@ class DepositScreen(KioskScreen):
         flow = self.k.submission
         if flow is None:
             return
-        self.k.run("deposit-close", flow.close_deposit, lambda _r: self.k.go("review"))
+        self.k.run(
+            "deposit-close", flow.close_deposit, lambda _r: self.k.go("review"), self._not_shut
+        )
+
+    def _not_shut(self, exc: BaseException) -> None:
+        """The door still reads open: say so, and let the citizen shut it and tap again."""
+        if not isinstance(exc, FlowError):
+            self.k.fatal(exc)
+            return
+        self.say(self.error, exc.key, **exc.params)
+        self.nav_buttons(self.cancel_button(), self.closed_button)
+        self.k.speak(self.error.text)
 
     def skip(self) -> None:
         flow = self.k.submission

@@ -37,7 +37,13 @@ CITIZEN = IdentityDocument(
 MATCH = FaceDecision(matched=True, distance=0.31, threshold=0.5, liveness_passed=True)
 
 # Short limits: a jam is a door that never opens, so the wait is the whole limit.
-LIMITS = {"pulse_ms": 100, "open_confirm_s": 0.3, "poll_interval_s": 0.02, "door_left_open_s": 60}
+LIMITS = {
+    "pulse_ms": 100,
+    "open_confirm_s": 0.3,
+    "close_confirm_s": 0.3,
+    "poll_interval_s": 0.02,
+    "door_left_open_s": 60,
+}
 
 
 def rs485_config() -> dict[str, Any]:
@@ -139,29 +145,33 @@ class HardwareTerminal:
             boards.close()
         self.emulation.stop()
 
+    def reserve_load(self, load_id: str) -> str:
+        """The backend's LoadResult: a compartment reserved for the result; its id."""
+        done = deliver(
+            self.node,
+            m.LoadResult(
+                terminal_id=TERMINAL,
+                operation_id=load_id,
+                load_id=load_id,
+                application_no=f"APP-{load_id}",
+                expires_at=self.clock() + timedelta(hours=1),
+                item_code="SB-0203",  # collected with the code alone
+            ),
+        )
+        assert done.outcome == m.AckOutcome.DONE, done.detail
+        return done.result["compartment_id"]
+
     def load_result(self, load_id: str, code: str, phone: str | None = None) -> str:
         """What the backend and a clerk do: LoadResult, staff load (door shut after), code.
 
         With ``phone`` the code goes out with its tail's digest, as the backend sends it.
         """
         node, now = self.node, self.clock()
-        done = deliver(
-            node,
-            m.LoadResult(
-                terminal_id=TERMINAL,
-                operation_id=load_id,
-                load_id=load_id,
-                application_no=f"APP-{load_id}",
-                expires_at=now + timedelta(hours=1),
-                item_code="SB-0203",  # collected with the code alone
-            ),
-        )
-        assert done.outcome == m.AckOutcome.DONE, done.detail
-        compartment = done.result["compartment_id"]
+        compartment = self.reserve_load(load_id)
         staff = node.staff(CLERK)
         staff.open_for_load(load_id)
+        self.emulation.doors[compartment].close()  # the clerk shuts the door on the result
         staff.confirm_loaded(load_id)
-        self.emulation.doors[compartment].close()  # the clerk shuts the door
         armed = deliver(
             node,
             m.SetPickupCode(

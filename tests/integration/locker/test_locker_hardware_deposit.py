@@ -47,6 +47,10 @@ def test_a_jammed_deposit_door_goes_out_of_service_and_the_citizen_gets_another(
     assert relay.alarms() == [("lock_fault", "B01")]
     assert flow.open_deposit() == "B02"
     assert not flow.deposit_door_unconfirmed
+    with pytest.raises(FlowError, match="still open"):
+        flow.close_deposit()  # the sensor reads the door open: not taken as closed
+    assert state_of(relay, "B02") == State.RESERVED
+    relay.emulation.doors["B02"].close()
     flow.close_deposit()
     flow.submit()
     [deposited] = relay.messages(m.MaterialsDeposited)

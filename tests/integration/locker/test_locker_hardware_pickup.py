@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from locker_hw_rig import HardwareTerminal, hardware_terminal, relay_config, rs485_config
+from locker_hw_rig import CLERK, HardwareTerminal, hardware_terminal, relay_config, rs485_config
 
 from cloud_bridge.contract import messages as m
 from devices.lock.rs485_frames import open_frame
 from locker.boards import BoardSet
 from locker.compartment import State
 from terminal.flows.pickup import PickupRefused, PickupStep
+from terminal.flows.session import FlowError
 
 CODE = "482913"
 OTHER = "111111"
@@ -214,3 +215,23 @@ def test_a_power_cut_with_the_door_shut_again_keeps_the_result_and_alarms(rs485)
     assert state_of(rs485, target) == State.HOLDING_RESULT
     assert rs485.alarms() == [("opening_unconfirmed", target)]
     assert rs485.messages(m.ResultPickedUp) == []
+
+
+def test_a_result_behind_a_door_left_open_is_not_loaded_and_no_code_goes_out(rs485):
+    """The clerk confirms the load with the door ajar: the backend would text the code with
+    the result free to take, and the pickup would pulse a door standing open. Refused until
+    the door's sensor reads it shut."""
+    compartment = rs485.reserve_load("L-9")
+    staff = rs485.node.staff(CLERK)
+    staff.open_for_load("L-9")
+
+    with pytest.raises(FlowError, match="still open") as refused:
+        staff.confirm_loaded("L-9")
+
+    assert refused.value.key == "staff.error.still_open"
+    assert state_of(rs485, compartment) == State.RESERVED
+    assert rs485.messages(m.ResultLoaded) == []
+    rs485.emulation.doors[compartment].close()
+    staff.confirm_loaded("L-9")
+    assert state_of(rs485, compartment) == State.HOLDING_RESULT
+    assert [x.load_id for x in rs485.messages(m.ResultLoaded)] == ["L-9"]

@@ -99,7 +99,8 @@ class Rig:
     ) -> Compartment:
         """Reserve, load and set a pickup code (with the phone tail's digest), as staff do."""
         app = application_no or f"APP-{load_id}"
-        self.bank.reserve_for_result(load_id, app, size)
+        slot = self.bank.reserve_for_result(load_id, app, size)
+        self.board.door(slot.spec.channel).close()  # staff shut it on the result
         self.bank.confirm_result_loaded(load_id)
         tail_ref = tail_digest(load_id, tail) if tail is not None else None
         return self.bank.set_pickup_code(load_id, code_digest(code), self.clock() + ttl, tail_ref)

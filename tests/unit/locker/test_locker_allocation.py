@@ -48,6 +48,7 @@ def test_deposit_reserves_opens_holds_and_is_released_by_staff(rig):
     assert (slot.state, slot.purpose, slot.application_no) == (State.RESERVED, "deposit", "APP-1")
     rig.bank.open(slot.id)
     assert rig.board.pulses == [(slot.spec.channel, 500)]
+    rig.board.door(slot.spec.channel).close()  # the citizen shuts it on their papers
     assert rig.bank.confirm_deposit(slot.id).state == State.HOLDING_DEPOSIT
     released = rig.bank.release(slot.id)
     assert released.state == State.EMPTY

@@ -135,6 +135,8 @@ def _with(path, value):
         (("board", 1, "id"), "relay1", r"board id relay1 is already used by board 0"),
         (("open_confirm_s",), -1, r"\[locker\] open_confirm_s: must be a number >= 0.1"),
         (("poll_interval_s",), 5, r"poll_interval_s: must be shorter than open_confirm_s"),
+        (("close_confirm_s",), 0, r"\[locker\] close_confirm_s: must be a number >= 0.1"),
+        (("close_confirm_s",), 0.1, r"poll_interval_s: must be shorter than close_confirm_s"),
         (("board",), [], r"needs at least one \[\[locker.board\]\]"),
     ],
 )

@@ -7,6 +7,7 @@ from locker.compartment import State
 from locker.errors import (
     CompartmentOutOfService,
     DoorJammed,
+    DoorStillOpen,
     InvalidTransition,
     LockerFault,
 )
@@ -180,3 +181,47 @@ def test_an_unplugged_board_changes_nothing_and_the_supervisor_reports_it_once(r
     rig.bank.doors.poll()
     assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
     assert [a.kind for a in rig.alarms] == ["lock_fault", "device_fault"]
+
+
+def test_a_result_is_not_taken_as_loaded_while_its_door_reads_open(rig):
+    """Staff confirming the load with the door ajar: the code would go out by SMS with the
+    result free to take. Refused until the sensor reads it shut, and journalled."""
+    rig.bank.reserve_for_result("L-1", "APP-L-1", Size.S)
+    slot = rig.bank.open("A01", reason="staff load")
+    assert slot == DoorCheck.CONFIRMED
+    start = rig.clock.now
+
+    with pytest.raises(DoorStillOpen, match="A01 is still open"):
+        rig.bank.confirm_result_loaded("L-1")
+
+    assert rig.clock.now - start == pytest.approx(5.0)  # close_confirm_s, polled
+    assert slot_of(rig.bank, "A01").state == State.RESERVED
+    assert events(rig, "A01")[-1] == "door_still_open"
+    rig.board.door(1).close()
+    assert rig.bank.confirm_result_loaded("L-1").state == State.HOLDING_RESULT
+    assert rig.board.door(1).openings == 1  # nothing pulsed it again
+
+
+def test_a_deposit_door_shut_while_the_bank_waits_is_taken_at_once(rig):
+    slot = rig.bank.reserve_for_deposit("APP-1", Size.S)
+    rig.bank.open(slot.id)
+    door = rig.board.door(slot.spec.channel)
+    waited = []
+
+    def shut_on_the_second_look(seconds: float) -> None:
+        waited.append(seconds)
+        rig.clock.advance(seconds)
+        door.close()
+
+    rig.bank.doors._sleep = shut_on_the_second_look
+
+    assert rig.bank.confirm_deposit(slot.id).state == State.HOLDING_DEPOSIT
+    assert len(waited) == 1
+
+
+def test_a_door_whose_sensor_does_not_answer_is_taken_shut_on_the_persons_word(rig):
+    rig.bank.reserve_for_result("L-1", "APP-L-1", Size.S)
+    rig.bank.open("A01", reason="staff load")
+    rig.board.unplug()  # the sensor board does not answer: nothing to check against
+
+    assert rig.bank.confirm_result_loaded("L-1").state == State.HOLDING_RESULT
