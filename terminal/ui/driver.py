@@ -17,7 +17,7 @@ from kivy.core.window import Window
 from kivy.tests.common import UnitTestTouch
 from kivy.uix.widget import Widget
 
-from terminal.ui.kiosk import Kiosk
+from terminal.ui.kiosk import Kiosk, walk
 
 T = TypeVar("T")
 
@@ -50,8 +50,18 @@ class KioskDriver:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or predicate}")
+                raise AssertionError(f"timed out waiting for {what or predicate}; {self.showing()}")
             time.sleep(0.005)
+
+    def showing(self) -> str:
+        """The screen shown and the texts on it, to say where a wait got stuck."""
+        screen = self.kiosk.screens.get(self.kiosk.current)
+        texts = [
+            t
+            for w in (walk(screen) if screen is not None else [])
+            if isinstance(t := getattr(w, "text", None), str) and t.strip()
+        ]
+        return f"on screen {self.kiosk.current!r} showing {texts[:12]!r}"
 
     def wait_screen(self, name: str, timeout: float = 10.0) -> None:
         self.wait_for(lambda: self.kiosk.current == name, timeout, f"screen {name!r}")
