@@ -72,8 +72,9 @@ class EmulatedDevices:
     @classmethod
     def with_live_face(cls, holder: str = "obama", card: str = "obama2") -> EmulatedDevices:
         """Devices whose face camera films a live person built from the sample photo `holder`,
-        and whose cards carry the sample photo `card` (the same person in another photo).
-        For the demo, a USB stick with generated documents is already in the port."""
+        in real time at 10 frames a second as a camera does, and whose cards carry the sample
+        photo `card` (the same person in another photo). For the demo, a USB stick with
+        generated documents is already in the port."""
         from demo_support.samples import sample_bytes
 
         with Image.open(io.BytesIO(sample_bytes(card))) as img:
@@ -82,7 +83,7 @@ class EmulatedDevices:
             out = io.BytesIO()
             img.save(out, "JPEG", quality=90)
         return cls(
-            live_person=LivePersonSource(sample_bytes(holder)),
+            live_person=LivePersonSource(sample_bytes(holder), fps=10.0),
             card_photo=out.getvalue(),
             stick=EmulatedMedia(preload=sample_documents),
         )

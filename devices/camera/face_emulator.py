@@ -17,6 +17,12 @@ Every source receives the prompt as a person would see it on the screen:
 "turn_right", anything else means "look at the camera"). A turn is to the subject's own left or
 right; in the camera's unmirrored frame, turning to one's left moves the nose to the image's
 right.
+
+A `LivePersonSource` given a frame rate films in real time, as a camera does: `capture()`
+waits for the next frame's moment. A kiosk screen shows each prompt from its UI thread, so the
+person sees it after a real delay; an unpaced camera would let the check run through seconds of
+its frames meanwhile. Without a rate, frames come as fast as they are drawn (for scripts that
+hand each prompt to the person themselves).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -245,9 +252,13 @@ class LivePersonSource:
         noise_sigma: float = 2.0,
         sway: float = 1.0,
         spontaneous_blink_every: float | None = 40.0,
+        fps: float | None = None,
     ):
-        """spontaneous_blink_every: mean frames between unprompted blinks (None: never)."""
+        """spontaneous_blink_every: mean frames between unprompted blinks (None: never);
+        fps: frames per second filmed in real time (None: each frame at once)."""
         self.rng = rng or random.Random()
+        self.fps = fps
+        self._due: float | None = None
         self.portrait = photo if isinstance(photo, Portrait) else Portrait(photo)
         self.turn_degrees = turn_degrees
         self.spontaneous_blink_every = spontaneous_blink_every
@@ -276,7 +287,13 @@ class LivePersonSource:
         return [(0.0, peak * k) for k in [*ramp, *hold, *reversed(ramp)]]
 
     def capture(self) -> np.ndarray:
-        """The next camera frame."""
+        """The next camera frame (at its moment, for a camera with a frame rate)."""
+        if self.fps:
+            now = time.monotonic()
+            period = 1.0 / self.fps
+            # No burst of frames after a stall: a camera drops the frames nobody read.
+            self._due = now if self._due is None else max(self._due + period, now - period)
+            time.sleep(max(0.0, self._due - now))
         self.captured += 1
         if not self.plan:
             self._idle_frames += 1
@@ -295,7 +312,7 @@ class LivePersonSource:
         return self.camera.shoot(portrait.head.turn(scene, yaw))
 
     def diagnostics(self) -> dict[str, object]:
-        return {"driver": "emulated-live-person", "captured": self.captured}
+        return {"driver": "emulated-live-person", "captured": self.captured, "fps": self.fps}
 
 
 class StillFrameSource:

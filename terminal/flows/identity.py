@@ -32,6 +32,7 @@ PASSPORT_PAGE = "passport photo page"
 log = logging.getLogger(__name__)
 
 MAX_FACE_ATTEMPTS = 3
+DEFAULT_FACE_FPS = 10.0  # frames a second assumed of a face camera that does not say
 
 
 def card_error_key(exc: IdentityReadError) -> str:
@@ -98,13 +99,15 @@ class IdentitySteps:
         on_guidance: Callable[[Guidance], None] | None = None,
         *,
         on_frame: Callable[[np.ndarray], None] | None = None,
-        fps: float = 10.0,
+        fps: float | None = None,
         frame_limit: int = 600,
     ) -> FaceDecision:
         """Match the live face to the document photo; after 3 failures offer staff help.
 
         With a live face check configured (production), this plays the kiosk's part without a
-        screen: frames from the face camera, timed by the frame rate, each guidance handed to
+        screen: frames from the face camera, timed by its frame rate (the camera's own `fps`,
+        else 10 a second; a camera films in real time, so the check's prompts time out in the
+        person's seconds), each guidance handed to
         `on_guidance` (the screen, or an emulated person reading it) and each frame to
         `on_frame` (the screen's live preview). A screen may instead drive the check frame by
         frame through `begin_face_check` and `finish_face_check`.
@@ -113,9 +116,10 @@ class IdentitySteps:
         if not self.parts.live_face_check:
             return self._verify_face_once()
         frames = 0
+        rate = fps or getattr(self.parts.face_camera, "fps", None) or DEFAULT_FACE_FPS
 
         def frame_clock() -> float:
-            return frames / fps
+            return frames / rate
 
         check = self._face_check
         if check is not None and check.finished:
