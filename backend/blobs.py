@@ -66,16 +66,23 @@ class BlobStore:
         return path
 
 
-def hold_files(session: Session, files: dict[str, int]) -> set[str]:
-    """Lock the rows of the files a submission names ({sha256: size}) until the transaction
-    ends, making those not heard of yet; returns the ones verified.
+def hold_files(session: Session, files: dict[str, tuple[int, int]]) -> set[str]:
+    """Lock the rows of the files a batch names or sends chunks of until the transaction ends,
+    making those not heard of yet ({sha256: (size, chunk count or 0 if not known)}); returns
+    the ones verified.
 
     Materials are marked verified by whoever comes second: a submission naming a verified file,
     or the assembly of a file some stored submission names. Two workers doing both at once each
     missed the other's uncommitted rows, and the material stayed unverified for good. With the
-    file's row locked on both sides (here shared, `BlobIntake` exclusive), one waits for the
-    other's commit and then sees its rows. A row made here is empty: `chunk_count` 0 until the
-    first chunk says. SQLite has one writer at a time and needs no lock.
+    file's row locked on both sides, one waits for the other's commit and then sees its rows.
+
+    Ingest locks every file of a batch here, first, in one SHA-256 order: a worker that took a
+    file for a chunk while another held a file its submission named, each then wanting the
+    other's, deadlocked (PostgreSQL broke it after a second and the batch went again). Locks
+    taken later in the batch (`BlobIntake`, a supplement) are then held already. The lock is
+    exclusive: a shared one raised to exclusive for a chunk deadlocks the same way. A row made
+    here for a file only named is empty, `chunk_count` 0 until the first chunk says. SQLite
+    has one writer at a time and needs no lock.
     """
     if not files:
         return set()
@@ -83,13 +90,13 @@ def hold_files(session: Session, files: dict[str, int]) -> set[str]:
     insert_missing(
         session,
         Blob,
-        [_empty_row(sha, size, 0, now) for sha, size in sorted(files.items())],
+        [_empty_row(sha, size, count, now) for sha, (size, count) in sorted(files.items())],
     )
     rows = session.execute(
         select(Blob.sha256, Blob.verified)
         .where(Blob.sha256.in_(files))
         .order_by(Blob.sha256)  # one order everywhere: two batches never lock crosswise
-        .with_for_update(read=True)
+        .with_for_update()
     )
     return {sha for sha, verified in rows if verified}
 
@@ -158,7 +165,7 @@ class BlobIntake:
     def _open(self, session: Session, msg: m.BlobChunk) -> _File:
         """The file's row, made if new and locked until commit (two workers taking its last two
         chunks at once each counted only their own and neither assembled it), and the indexes
-        of its chunks held."""
+        of its chunks held. Ingest has locked it with the batch's other files (`hold_files`)."""
         insert_missing(
             session, Blob, [_empty_row(msg.sha256, msg.total_size, msg.count, self.clock())]
         )

@@ -174,11 +174,17 @@ class _Batch:
                 Application.application_no.in_(numbers)
             )
             session.info[NEW_APPLICATIONS] = numbers - set(session.scalars(query))
+        # Every file the batch names or sends chunks of, locked at once (see `hold_files`).
         files = {
-            ref.sha256: ref.size
+            ref.sha256: (ref.size, 0)
             for _t, _p, x in decoded
-            if isinstance(x, m.ApplicationSubmitted)
+            if isinstance(x, m.ApplicationSubmitted | m.SupplementProvided)
             for ref in x.materials
+        }
+        files |= {
+            x.sha256: (x.total_size, x.count)
+            for _t, _p, x in decoded
+            if isinstance(x, m.BlobChunk) and x.index < x.count
         }
         if files:
             session.info[VERIFIED_BLOBS] = hold_files(session, files)

@@ -100,7 +100,7 @@ class Supplements:
             raise Refused(
                 f"application {app.application_no} does not owe {', '.join(sorted(not_owed))}"
             )
-        verified = hold_files(session, {x.sha256: x.size for x in msg.materials})
+        verified = hold_files(session, {x.sha256: (x.size, 0) for x in msg.materials})
         for ref in msg.materials:
             session.add(
                 Material(

@@ -8,15 +8,17 @@ on two threads, each with its own `Ingest` and connections, as two worker proces
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from backend_unit_factories import RecordingPublisher, chunks, material_for, submission
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
-from backend.blobs import BlobStore
+from backend.blobs import BlobStore, hold_files
 from backend.db import Database
 from backend.ingest import Ingest
 from backend.models import Blob, BlobChunkRow, Material
@@ -98,3 +100,47 @@ def test_submission_and_last_chunk_at_once_leave_the_material_verified(backend, 
     with backend.db.transaction() as s:
         assert s.scalars(select(Blob.verified)).all() == [True] * FILES
         assert s.scalars(select(Material.verified)).all() == [True] * FILES
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: one writer
+def test_a_worker_taking_chunks_waits_in_file_order_for_one_holding_a_file(backend, caplog):
+    """A batch with chunks of two files, the second file first, while another worker's batch
+    holds the first file and then wants the second: no deadlock, the batch goes in together.
+    Before, the chunks locked their files in message order and each side waited for the other
+    until PostgreSQL broke it (a second lost, the batch applied again apart)."""
+    first, second = sorted(
+        (chunks(data, 1000) for data in _files()[:2]), key=lambda parts: parts[0].sha256
+    )
+    backend.feed(first[0], second[0])
+    held, errors = threading.Event(), []
+
+    def waiting_on_a_lock() -> bool:
+        with backend.db.reading() as s:
+            query = select(func.count()).where(text("wait_event_type = 'Lock'"))
+            return s.scalar(query.select_from(text("pg_stat_activity"))) > 0
+
+    def other_worker() -> None:
+        try:
+            with backend.db.transaction() as s:
+                hold_files(s, {first[0].sha256: (3000, 0)})  # a submission naming it
+                held.set()
+                deadline = time.monotonic() + 10
+                while not waiting_on_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                hold_files(s, {second[0].sha256: (3000, 0)})  # and then the next file, in order
+        except Exception as exc:
+            errors.append(exc)
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    assert held.wait(10)
+    with caplog.at_level(logging.INFO, logger="backend.ingest"):
+        result = backend.ingest.handle_batch(
+            [(c.topic(), c.encode()) for c in (second[1], first[1])]
+        )
+    holder.join(30)
+    assert errors == [] and result.stored == 2
+    assert not [r for r in caplog.records if "applied apart" in r.getMessage()]
+    backend.feed(first[2], second[2])
+    with backend.db.transaction() as s:
+        assert s.scalars(select(Blob.complete)).all() == [True, True]
