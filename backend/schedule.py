@@ -52,6 +52,12 @@ def hold_lease(session: Session, name: str, holder: str, ttl: timedelta, now: da
     return True
 
 
+def lease_free(session: Session, name: str, holder: str, now: datetime) -> bool:
+    """Whether `holder` could take the lease `name` now (a read: nothing is locked or written)."""
+    row = session.get(JobLease, name)
+    return row is None or row.holder == holder or row.expires_at <= now
+
+
 def release_lease(session: Session, name: str, holder: str, now: datetime) -> None:
     """Give the lease up at once, so another worker need not wait for it to expire."""
     session.execute(

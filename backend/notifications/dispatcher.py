@@ -79,7 +79,8 @@ class Dispatcher:
     def _due(self, now: datetime) -> list[int]:
         """The head of each number's queue, if it is due; reconciling unclear sends first."""
         due = []
-        with self.db.transaction() as session:
+        # A read beside ingest's commits: each send re-checks its row under the write lock.
+        with self.db.reading() as session:
             rows = session.scalars(
                 select(NotificationRow)
                 .where(NotificationRow.state.in_(S.WAITING))

@@ -126,7 +126,7 @@ class Mailer:
     def drain(self, now: datetime | None = None) -> int:
         """Send up to BATCH due e-mails over one connection; the number the server accepted."""
         now = now or self.clock()
-        with self.db.transaction() as session:
+        with self.db.reading() as session:  # the lease holder alone sends: no lock needed
             due = session.scalars(
                 select(StaffEmail)
                 .where(StaffEmail.state == QUEUED, StaffEmail.next_attempt_at <= now)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from ..db import Database
 from ..models import utcnow
-from ..schedule import hold_lease, release_lease
+from ..schedule import hold_lease, lease_free, release_lease
 from .dispatcher import Dispatcher
 from .email import Mailer, SmtpSettings
 from .reminders import Reminders
@@ -85,14 +85,9 @@ class NotificationWorker:
 
     def run_once(self) -> None:
         """One pass: renew the lease, and if ours, send, collect reports, run reminders."""
-        now = self.clock()
-        with self.db.transaction() as session:
-            self.holds_lease = hold_lease(
-                session, LEASE, self.worker_id, self.settings.lease_ttl, now
-            )
-        self._renewed_at = now
-        if not self.holds_lease:
+        if not self._renew():
             return
+        now = self.clock()
         if self.reminders and _due(self._last_reminders, self.settings.reminders_every, now):
             self._last_reminders = now
             self.reminders.run(now)
@@ -108,12 +103,20 @@ class NotificationWorker:
                 self.dispatcher.collect_reports(now)
 
     def _renew(self) -> bool:
-        """Before a send: renew the lease once a third of it has passed (a drain can be long)."""
+        """Whether this worker holds the lease: renewed once a third of it has passed (before
+        each pass and each send, since a drain can be long), and taken by a worker without it
+        once it is free. Each pass (every `poll_s`, and after each commit that queues a
+        message) wrote the lease, a write transaction that on SQLite queued behind ingest's
+        commits; now a pass writes only to renew or take it, and otherwise reads."""
         now = self.clock()
-        if self._renewed_at is not None and now - self._renewed_at < self.settings.lease_ttl / 3:
-            return self.holds_lease
+        ttl = self.settings.lease_ttl
+        if self.holds_lease and self._renewed_at is not None and now - self._renewed_at < ttl / 3:
+            return True
+        if not self.holds_lease:
+            with self.db.reading() as session:
+                if not lease_free(session, LEASE, self.worker_id, now):
+                    return False
         with self.db.transaction() as session:
-            ttl = self.settings.lease_ttl
             self.holds_lease = hold_lease(session, LEASE, self.worker_id, ttl, now)
         self._renewed_at = now
         return self.holds_lease

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+from held_transactions import done_while_held
 from notification_parts import TERMINAL
 from sqlalchemy import select
 
 from backend.db import Database
-from backend.models import MaterialSupplement, WorkflowHistory
+from backend.models import IngestCounter, MaterialSupplement, WorkflowHistory
 from backend.notifications.reminders import Reminders
 from backend.notifications.service import NotificationWorker, WorkerSettings
 from backend.workdays import WorkingDayCalendar
@@ -65,6 +67,35 @@ def test_two_workers_one_lease_jobs_run_once(notified):
     workers[0].stop()  # gives the lease up at once; the other takes over on its next pass
     workers[1].run_once()
     assert workers[1].holds_lease
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one writer at a time
+def test_a_pass_with_nothing_to_send_waits_for_no_open_write(notified):
+    """Each pass (every half second, and after each commit that queues a message) wrote the
+    lease, and read what is due under the write lock: on SQLite it queued behind every ingest
+    commit. Now the holder writes only to renew the lease, once a third of it has passed, and
+    the other worker only to take it when it is free."""
+    other_db = Database(notified.db.url)
+    notified.databases.append(other_db)
+    workers = [
+        NotificationWorker(db, notified.dispatcher(), None, notified.clock, worker_id=name)
+        for db, name in ((notified.db, "backend.1"), (other_db, "backend.2"))
+    ]
+    for w in workers:
+        w.run_once()
+    assert [w.holds_lease for w in workers] == [True, False]
+    writes = iter(range(100))
+
+    def while_ingest_writes(work) -> bool:
+        row = IngestCounter(name=f"held-{next(writes)}", value=1)
+        return done_while_held(notified.db, lambda s: s.add(row), work, reading=False)
+
+    assert while_ingest_writes(workers[0].run_once)
+    assert while_ingest_writes(workers[1].run_once)
+    notified.clock.advance(WorkerSettings().lease_ttl / 3)
+    assert not while_ingest_writes(workers[0].run_once)  # renewing is a write: it waited
+    assert while_ingest_writes(workers[1].run_once)
+    assert [w.holds_lease for w in workers] == [True, False]
 
 
 def test_code_expiring_reminder_is_queued_once_per_code(notified):
