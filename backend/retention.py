@@ -10,7 +10,9 @@ such step in its workflow history. `retention_days` after that, one run:
   (the rows stay: material code, pages and size count in the statistics);
 - blanks the free-text notes of its workflow history and of a low rating's follow-up, and the
   phone and template values of its SMS outbox rows (a sealed pickup code included);
-- drops the payload of dead letters that failed before the same cut-off.
+- drops the payload of dead letters that failed before the same cut-off;
+- deletes scans no case names whose first chunk came before the same cut-off: the pages of a
+  submission that never arrived or was refused, which no case's erasure would ever reach.
 
 What the statistics read stays: item, terminal, states and their times, ratings, SMS kinds and
 states, counts. Each run writes a `retention_runs` row and an audit log line with its figures.
@@ -133,6 +135,11 @@ class Retention:
             applications, scans, freed = applications + n, scans + k, freed + b
             if len(batch) < self.settings.batch:
                 break
+        while True:
+            k, b, more = self._unclaimed(closed_before)
+            scans, freed = scans + k, freed + b
+            if not more:
+                break
         letters = self._dead_letters(closed_before)
         report = RetentionReport(closed_before, applications, scans, freed, letters)
         with self.db.transaction() as s:
@@ -220,6 +227,33 @@ class Retention:
                 .values(closure_note="")
             )
         return len(numbers), scans, freed
+
+    def _unclaimed(self, before: datetime) -> tuple[int, int, bool]:
+        """Delete one batch of scans no material names, first heard of before `before`: how
+        many, their bytes, and whether a full batch was looked at (more may be due)."""
+        named = select(Material.sha256).where(Material.sha256 == Blob.sha256).exists()
+        scans = freed = 0
+        with self.db.transaction() as s:
+            # Locked in SHA-256 order as ingest locks them; one ingest holds is skipped (it may
+            # be naming it now) and comes up again next run.
+            shas = list(
+                s.scalars(
+                    select(Blob.sha256)
+                    .where(Blob.first_chunk_at < before, ~named)
+                    .order_by(Blob.sha256)
+                    .limit(self.settings.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            # Asked again now the rows are locked: a case committed meanwhile keeps its file.
+            claimed = set(s.scalars(select(Material.sha256).where(Material.sha256.in_(shas))))
+            for sha in [x for x in shas if x not in claimed]:
+                s.execute(delete(BlobChunkRow).where(BlobChunkRow.sha256 == sha))
+                s.execute(delete(Blob).where(Blob.sha256 == sha))
+                removed = self._unlink(sha)
+                scans += 1
+                freed += removed or 0
+        return scans, freed, len(shas) == self.settings.batch
 
     def _unlink(self, sha: str) -> int | None:
         """Delete the scan file `sha`; its size, or None if there was none."""

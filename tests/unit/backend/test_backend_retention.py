@@ -18,6 +18,7 @@ from backend.dead_letters import DeadLetter
 from backend.models import (
     Application,
     Blob,
+    BlobChunkRow,
     Material,
     RetentionRun,
     ServiceRating,
@@ -182,6 +183,31 @@ def test_a_shared_scan_goes_when_its_last_case_goes(cases):
 
     assert (report.applications, report.scans_deleted) == (3, 2)
     assert not _path(cases, SHARED).exists()
+
+
+def test_scans_no_case_names_go_after_the_period(cases):
+    """The pages of a submission that never arrived (or was refused): no case's erasure
+    reaches them, so they went nowhere, for ever."""
+    whole = bytes(random.Random(3).randrange(256) for _ in range(6_000))
+    part = bytes(random.Random(4).randrange(256) for _ in range(9_000))
+    cases.feed(*chunks(whole, 4096), chunks(part, 4096)[0])
+    with cases.db.transaction() as s:
+        heard = s.get(Blob, hashlib.sha256(whole).hexdigest()).first_chunk_at
+    assert _path(cases, whole).is_file()
+
+    early = _retention(cases).run(heard + timedelta(days=DAYS) - timedelta(minutes=1))
+    assert early.scans_deleted == 0 and _path(cases, whole).is_file()
+
+    report = _retention(cases, batch=1).run(heard + timedelta(days=DAYS, minutes=1))
+
+    assert report.scans_deleted == 2 + 1  # the two, and A's own scan (A closed before them)
+    assert report.bytes_freed == len(whole) + len(ONLY_A)
+    assert not _path(cases, whole).exists()
+    with cases.db.transaction() as s:
+        left = set(s.scalars(select(Blob.sha256)))
+        assert s.scalar(select(func.count()).select_from(BlobChunkRow)) == 0
+    assert left == {hashlib.sha256(SHARED).hexdigest()}  # OPEN still names it
+    assert _path(cases, SHARED).is_file()
 
 
 def test_old_dead_letters_lose_their_payload(cases):
