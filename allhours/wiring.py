@@ -91,11 +91,18 @@ class EmulatedDevices:
     # The passport the emulated citizen holds under the document camera (a generated photo page
     # whose MRZ reads); other titles are the generated pages of the materials.
     passport_seed: int = 3
+    document_sessions: int = 0  # document camera sources handed out (scanning sessions)
 
     def document_camera(self, title: str, pages: int) -> FrameSource:
+        self.document_sessions += 1
         if title == PASSPORT_PAGE:
             return PassportPageSource(self.passport_seed)
         return GeneratedPageSource(title, pages)
+
+    def document_camera_diagnostics(self) -> dict[str, object]:
+        """The emulated document camera reports like a device, so a training terminal's health
+        lists it beside the others (it reported none, as if the terminal had no camera)."""
+        return {"driver": "emulated-document-camera", "sessions": self.document_sessions}
 
     def terminal_devices(self) -> TerminalDevices:
         return TerminalDevices(
@@ -104,6 +111,7 @@ class EmulatedDevices:
             face_verifier=self.face,
             face_camera=self.live_person or GeneratedPageSource("live face", 1),
             document_camera=self.document_camera,
+            document_camera_diagnostics=self.document_camera_diagnostics,
             live_face_check=self.live_person is not None,
             face_rng=self.face_rng,
             remote_verifier=self.remote_verifier,

@@ -7,7 +7,10 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+from enrolled_terminal import enrolled_offline
 
+from allhours.bootstrap import training_terminal
+from allhours.wiring import EmulatedDevices
 from devices.camera.emulated import GeneratedPageSource
 from devices.camera.opencv import OpenCvCamera
 from devices.identity.emulated import ScriptedIdentityReader
@@ -99,3 +102,18 @@ def test_a_document_camera_whose_device_node_vanished_is_not_connected(tmp_path)
         assert (report.ok, report.detail, report.data["present"]) == (False, "not connected", False)
     finally:
         cam.close()
+
+
+def test_a_training_terminal_reports_its_emulated_document_camera(tmp_path):
+    """A training terminal's health listed no document camera, as if it had none."""
+    devices = EmulatedDevices()
+    node = training_terminal(enrolled_offline(tmp_path / "terminal"), devices=devices).node
+    try:
+        devices.document_camera("id-card", 1)  # a scanning session takes a source
+        reports = node.telemetry().devices
+        assert {"card_reader", "face_camera", "document_camera", "usb_port"} <= set(reports)
+        camera = reports["document_camera"]
+        assert camera.ok and camera.data["driver"] == "emulated-document-camera"
+        assert camera.data["sessions"] == 1
+    finally:
+        node.stop()
