@@ -70,6 +70,18 @@ class KioskSettings(_Section):
     idle_warning_s: float = Field(default=20.0, ge=5, le=120)
     dpi: float | None = Field(default=None, ge=60, le=600)
     speech: bool = False
+    # Where the out-of-service page sends citizens: the service hall counter's office hours as
+    # each language says them, and the service hotline. Unset, the page names neither.
+    office_hours: dict[Literal["zh", "en"], str] = Field(default_factory=dict)
+    hotline: str | None = Field(default=None, pattern=r"^[0-9][0-9 -]{1,22}[0-9]$")
+
+    @field_validator("office_hours")
+    @classmethod
+    def _hours_said(cls, value: dict[str, str]) -> dict[str, str]:
+        for lang, text in value.items():
+            if not 1 <= len(text.strip()) <= 60:
+                raise ValueError(f"office_hours.{lang}: 1..60 characters")
+        return {lang: text.strip() for lang, text in value.items()}
 
 
 class LinkSettings(_Section):

@@ -54,7 +54,15 @@ BUILTIN = "builtin"
 # What a bundle may change of the terminal's settings, by section; all else is refused, naming
 # the key. The values are checked by the settings file's own models (same limits).
 REMOTE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "kiosk": ("lang", "large", "idle_timeout_s", "idle_warning_s", "speech"),
+    "kiosk": (
+        "lang",
+        "large",
+        "idle_timeout_s",
+        "idle_warning_s",
+        "speech",
+        "office_hours",
+        "hotline",
+    ),
     "link": ("telemetry_interval_s", "heartbeat_s"),
 }
 _SECTIONS = {"kiosk": KioskSettings, "link": LinkSettings}

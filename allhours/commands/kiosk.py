@@ -82,14 +82,18 @@ def run(args: argparse.Namespace) -> int:
     k = k.model_copy(update=terminal.node.remote_settings.get("kiosk", {}))
     idle = IdleWatch(timeout_s=k.idle_timeout_s, warn_s=k.idle_warning_s)
 
+    shown: list[Kiosk] = []
+
     def remote(settings: dict) -> None:
-        """A bundle changed the remote settings: the idle watch follows at once."""
+        """A bundle changed the remote settings: the idle watch and the counter the
+        out-of-service page names follow at once."""
         kiosk = k.model_copy(update=settings.get("kiosk", {}))
         idle.timeout_s, idle.warn_s = kiosk.idle_timeout_s, kiosk.idle_warning_s
+        for each in shown:
+            each.office_hours, each.hotline = dict(kiosk.office_hours), kiosk.hotline
 
-    terminal.node.settings_listeners.append(remote)
-    app = KioskApp(
-        lambda: Kiosk(
+    def make() -> Kiosk:
+        kiosk = Kiosk(
             terminal.node,
             lang=k.lang,
             large=k.large,
@@ -98,8 +102,14 @@ def run(args: argparse.Namespace) -> int:
             speaker=Speaker(enabled=k.speech),
             printer=terminal.printer,
             training=terminal.training,
+            office_hours=k.office_hours,
+            hotline=k.hotline,
         )
-    )
+        shown.append(kiosk)
+        return kiosk
+
+    terminal.node.settings_listeners.append(remote)
+    app = KioskApp(make)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: app.shutdown())
     try:

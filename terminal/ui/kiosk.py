@@ -93,6 +93,8 @@ class Kiosk:
         training: bool = False,
         card_poll_s: float = 0.3,
         preview_fps: float = 15.0,
+        office_hours: dict[str, str] | None = None,
+        hotline: str | None = None,
     ):
         self.node = node
         self.t = Translator(lang, strict=strict_i18n)
@@ -107,6 +109,10 @@ class Kiosk:
         self.theme: Theme = LARGE if large else NORMAL
         self.card_poll_s = card_poll_s
         self.preview_fps = preview_fps
+        # The counter the out-of-service page sends citizens to (settings; a bundle may change
+        # them while the kiosk runs): its office hours by language, and the hotline.
+        self.office_hours: dict[str, str] = dict(office_hours or {})
+        self.hotline = hotline
         self.worker = Worker()
         self.submission: SubmissionFlow | None = None
         self.pickup: PickupFlow | None = None

@@ -1,6 +1,7 @@
 """The page a terminal an operator took out of service shows instead of the start screen.
 
-It says what is off, why, and where to go instead (the counter in office hours). While the
+It says what is off, why, and where to go instead: the counter, in its office hours, and the
+service hotline, as the kiosk settings give them (`office_hours`, `hotline`). While the
 out-of-service is `closed` and the locker is safe, results already inside can still be
 collected: the pickup button stays. Staff can always sign in.
 """
@@ -16,7 +17,7 @@ class OutOfServiceScreen(KioskScreen):
     def build(self) -> None:
         self.what = self.label("out_of_service.closed")
         self.why = self.label("", "hint")
-        self.where = self.label("out_of_service.where")
+        self.where = self.label(self._where)
         self.pickup_line = self.label("out_of_service.pickup_open", tone="muted")
         for w in (self.what, self.why, self.where, self.pickup_line):
             self.body.add_widget(w)
@@ -29,8 +30,23 @@ class OutOfServiceScreen(KioskScreen):
         self.k.banner.hide()  # offline, it says submissions still work: not here
         self.refresh()
 
+    def _where(self) -> str:
+        """The counter, with its office hours and the hotline where the settings give them."""
+        hours = self.k.office_hours.get(self.k.t.lang)
+        parts = [
+            self.t("out_of_service.where_hours", hours=hours)
+            if hours
+            else self.t("out_of_service.where")
+        ]
+        if self.k.hotline:
+            parts.append(self.t("out_of_service.hotline", number=self.k.hotline))
+        parts.append(self.t("out_of_service.sorry"))
+        return " ".join(parts)
+
     def refresh(self) -> None:
         """Show the terminal's hold as it is now (the kiosk calls this on every tick)."""
+        if self.where.text != self._where():  # a bundle may have changed the settings
+            self.say(self.where, self._where)
         node = self.k.node
         hold = node.out_of_service()
         if hold is not None:

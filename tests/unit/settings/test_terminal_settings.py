@@ -16,6 +16,7 @@ from allhours.settings import (
     parse_printer_url,
 )
 from cloud_bridge.contract.messages import utcnow
+from terminal.config_bundle import ConfigRefused, check_settings
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -63,6 +64,17 @@ def test_training_needs_no_devices_file(tmp_path):
     assert s.emulate and s.devices is None and s.printer is None
 
 
+def test_the_counters_office_hours_and_hotline_are_read_per_language(tmp_path):
+    text = (
+        'data_dir = "d"\nemulate = true\n[kiosk]\nhotline = "0571-12345"\n'
+        'office_hours = { zh = "工作日 8:30–17:30 ", en = "working days 8:30–17:30" }\n'
+    )
+    s = load_settings(_write(tmp_path, text))
+    assert s.kiosk.hotline == "0571-12345"
+    assert s.kiosk.office_hours == {"zh": "工作日 8:30–17:30", "en": "working days 8:30–17:30"}
+    assert load_settings(_write(tmp_path, 'data_dir = "d"\nemulate = true\n')).kiosk.hotline is None
+
+
 @pytest.mark.parametrize(
     ("text", "key", "reason"),
     [
@@ -74,6 +86,21 @@ def test_training_needs_no_devices_file(tmp_path):
             "greater than or equal to 15",
         ),
         ('data_dir = "d"\nemulate = "sometimes"\n', "emulate", "boolean"),
+        (
+            'data_dir = "d"\nemulate = true\n[kiosk]\nhotline = "call us"\n',
+            "kiosk.hotline",
+            "should match pattern",
+        ),
+        (
+            'data_dir = "d"\nemulate = true\n[kiosk]\noffice_hours = { fr = "lundi" }\n',
+            "kiosk.office_hours.fr",
+            "'zh' or 'en'",
+        ),
+        (
+            'data_dir = "d"\nemulate = true\n[kiosk]\noffice_hours = { en = " " }\n',
+            "kiosk.office_hours",
+            "office_hours.en: 1..60 characters",
+        ),
         (
             'data_dir = "d"\nemulate = true\n[printer]\nurl = "lpt://1"\n',
             "printer.url",
@@ -158,3 +185,12 @@ def test_the_documented_example_is_a_valid_real_terminal(monkeypatch):
     assert s.emulate is False and s.devices == example.parent.resolve() / "devices.toml"
     assert s.printer is not None and s.printer.target.kind == "usb"
     assert s.link.telemetry_interval_s == 60
+
+
+def test_a_bundle_may_set_the_counters_hours_and_hotline():
+    hours = {"kiosk": {"office_hours": {"en": " weekdays 9:00-17:00 "}, "hotline": "12345"}}
+    assert check_settings(hours) == {
+        "kiosk": {"office_hours": {"en": "weekdays 9:00-17:00"}, "hotline": "12345"}
+    }
+    with pytest.raises(ConfigRefused, match=r"settings: kiosk\.hotline: String should match"):
+        check_settings({"kiosk": {"hotline": "call the bank"}})

@@ -77,6 +77,31 @@ def test_the_page_follows_the_hold_and_the_locker(tmp_path):
         assert k.t.misses == set()
 
 
+def test_the_page_names_the_counters_hours_and_hotline_from_the_settings(tmp_path):
+    hours = {"zh": "工作日 8:30–17:30", "en": "working days 8:30–17:30"}
+    with offline_kiosk(tmp_path, lang="zh", office_hours=hours, hotline="0571-12345") as (
+        drv,
+        _devices,
+        _key,
+    ):
+        k = drv.kiosk
+        page = k.screens["out_of_service"]
+        _apply(k.node, m.OutOfService, reason="maintenance")
+        drv.wait_screen("out_of_service")
+        assert "（工作日 8:30–17:30）" in page.where.text
+        assert "服务热线：0571-12345" in page.where.text
+        k.set_language("en")
+        assert "(working days 8:30–17:30)" in page.where.text
+        assert "Service hotline: 0571-12345." in page.where.text
+        k.office_hours, k.hotline = {"zh": "工作日 9:00–12:00"}, None  # a bundle changed them
+        drv.wait_for(lambda: "8:30" not in page.where.text, what="the new settings")
+        # No English hours given: the counter without hours, never hours the site does not keep.
+        assert page.where.text == k.t("out_of_service.where") + " " + k.t("out_of_service.sorry")
+        k.set_language("zh")
+        assert "（工作日 9:00–12:00）" in page.where.text and "热线：" not in page.where.text
+        assert k.t.misses == set()
+
+
 def test_a_locked_compartment_sends_its_citizen_to_the_counter(tmp_path):
     with offline_kiosk(tmp_path, lang="en") as (drv, _devices, key):
         k, s = drv.kiosk, drv.kiosk.screens
