@@ -115,7 +115,10 @@ class MaterialsScreen(KioskScreen):
             self.next_button.disabled = False
             if offers:
                 self.say(self.checking, "materials.on_file_found", count=len(offers))
-            self.render()
+                # The rows gain their "use the one on file" buttons. Only then: rows drawn
+                # again for nothing replaced the button under a finger landing at that moment
+                # (a scripted tour tapped a row that was gone by the time the tap arrived).
+                self.render()
 
         def failed(exc: BaseException) -> None:
             # A lookup that breaks costs the citizen nothing: they scan as usual.

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 from ui_unit_kiosk import offline_kiosk
 
+from cloud_bridge.contract import messages as m
+from cloud_bridge.request_reply import RequestReply
 from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.materials.checklist import MaterialStatus
 from terminal.ui.screens.receipt import printed_receipt
@@ -25,7 +29,7 @@ def walk_to_checklist(drv, devices, item: str = ITEM) -> None:
     drv.type(s["phone"].keypad, SAMPLE_PHONE)
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
-    # The checklist asks for materials on file first (offline: none) and then draws its rows.
+    # The checklist asks for materials on file first (offline: none); "next" waits for it.
     drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
@@ -63,6 +67,58 @@ def test_each_row_offers_only_the_ways_its_material_allows_and_offline_nothing_o
         assert m.actions["lease"]["later"].text == "以后补交（5个工作日内）"
         assert m.states["authorization"].text == "还没有提交（这项可以不交）"
         assert not m.next_button.disabled
+
+
+class SlowBackend:
+    """The link to a backend that answers each materials-on-file question with "nothing on
+    file" half a second later, as `RequestReply` receives a response from the broker."""
+
+    def __init__(self) -> None:
+        self.replies: RequestReply | None = None
+        self.timers: list[threading.Timer] = []
+
+    def request(self, message: m.Message, expiry_s: float) -> bool:
+        assert isinstance(message, m.MaterialsOnFileQuery) and self.replies is not None
+        answer = m.MaterialsOnFile(
+            terminal_id=message.terminal_id,
+            operation_id=message.operation_id,
+            request_id=message.message_id,
+            expires_at=message.expires_at,
+        )
+        timer = threading.Timer(0.5, self.replies.deliver, [answer])
+        self.timers.append(timer)
+        timer.start()
+        return True
+
+
+def test_rows_stay_put_when_nothing_is_on_file(tmp_path):
+    """The rows were drawn again when the on-file lookup answered "nothing": a row tapped at
+    that moment was gone by the time the tap arrived (the screenshot tour failed so)."""
+    with offline_kiosk(tmp_path) as (drv, devices, _key):
+        s = drv.kiosk.screens
+        lookup = drv.kiosk.node.parts.on_file
+        backend = SlowBackend()
+        lookup.replies = backend.replies = RequestReply(backend)
+        try:
+            drv.tap(s["home"].choices["submit"])
+            drv.wait_screen("card")
+            devices.reader.place(SAMPLE_CITIZEN)
+            drv.wait_screen("catalog")
+            drv.tap(s["catalog"].item_buttons["HJ-0101"])
+            drv.tap(s["item"].apply_button)
+            drv.type(s["phone"].keypad, SAMPLE_PHONE)
+            drv.tap(s["phone"].nav.children[0])
+            drv.wait_screen("materials")
+            assert s["materials"].next_button.disabled  # still asking
+            row = s["materials"].row_buttons["id-card-copy"]
+            drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the answer")
+            drv.pump(2)
+            assert lookup.answered == 1
+            assert s["materials"].row_buttons["id-card-copy"] is row
+            assert row.get_root_window() is not None
+        finally:
+            for timer in backend.timers:
+                timer.join()
 
 
 def test_next_with_materials_missing_names_them(tmp_path):

@@ -114,7 +114,7 @@ def walk_to_materials(drv, devices) -> None:
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
     # The enrollment carries the applicant key, so the checklist first asks for materials on
-    # file (offline: none) and draws its rows again when answered; tap only after that.
+    # file (offline: none); "next" waits for the answer.
     drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
