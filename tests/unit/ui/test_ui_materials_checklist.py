@@ -15,7 +15,7 @@ from terminal.ui.screens.receipt import printed_receipt
 ITEM = "GS-0307"  # five materials: one optional, one without USB, one that may come later
 
 
-def walk_to_checklist(drv, devices, item: str = ITEM) -> None:
+def walk_to_checklist(drv, devices, item: str = ITEM, *, answered: bool = True) -> None:
     s = drv.kiosk.screens
     drv.tap(s["home"].choices["submit"])
     drv.wait_screen("card")
@@ -30,7 +30,8 @@ def walk_to_checklist(drv, devices, item: str = ITEM) -> None:
     drv.tap(s["phone"].nav.children[0])
     drv.wait_screen("materials")
     # The checklist asks for materials on file first (offline: none); "next" waits for it.
-    drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
+    if answered:
+        drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
 def press(drv, code: str, action: str) -> None:
@@ -100,15 +101,7 @@ def test_rows_stay_put_when_nothing_is_on_file(tmp_path):
         backend = SlowBackend()
         lookup.replies = backend.replies = RequestReply(backend)
         try:
-            drv.tap(s["home"].choices["submit"])
-            drv.wait_screen("card")
-            devices.reader.place(SAMPLE_CITIZEN)
-            drv.wait_screen("catalog")
-            drv.tap(s["catalog"].item_buttons["HJ-0101"])
-            drv.tap(s["item"].apply_button)
-            drv.type(s["phone"].keypad, SAMPLE_PHONE)
-            drv.tap(s["phone"].nav.children[0])
-            drv.wait_screen("materials")
+            walk_to_checklist(drv, devices, "HJ-0101", answered=False)
             assert s["materials"].next_button.disabled  # still asking
             row = s["materials"].row_buttons["id-card-copy"]
             drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the answer")
