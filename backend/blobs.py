@@ -163,12 +163,9 @@ class BlobIntake:
         return self._assemble(session, blob)
 
     def _open(self, session: Session, msg: m.BlobChunk) -> _File:
-        """The file's row, made if new and locked until commit (two workers taking its last two
-        chunks at once each counted only their own and neither assembled it), and the indexes
-        of its chunks held. Ingest has locked it with the batch's other files (`hold_files`)."""
-        insert_missing(
-            session, Blob, [_empty_row(msg.sha256, msg.total_size, msg.count, self.clock())]
-        )
+        """The file's row, locked until commit (two workers taking its last two chunks at once
+        each counted only their own and neither assembled it), and the indexes of its chunks
+        held. Ingest made and locked the row with the batch's other files (`hold_files`)."""
         blob = session.get(Blob, msg.sha256, with_for_update=True, populate_existing=True)
         assert blob is not None
         query = select(BlobChunkRow.index).where(BlobChunkRow.sha256 == msg.sha256)

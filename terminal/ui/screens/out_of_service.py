@@ -41,12 +41,11 @@ class OutOfServiceScreen(KioskScreen):
         if self.k.hotline:
             parts.append(self.t("out_of_service.hotline", number=self.k.hotline))
         parts.append(self.t("out_of_service.sorry"))
-        return " ".join(parts)
+        return ("" if self.k.t.lang == "zh" else " ").join(parts)  # Chinese sentences take no space
 
     def refresh(self) -> None:
         """Show the terminal's hold as it is now (the kiosk calls this on every tick)."""
-        if self.where.text != self._where():  # a bundle may have changed the settings
-            self.say(self.where, self._where)
+        self.where.text = self._where()  # a bundle may have changed the settings
         node = self.k.node
         hold = node.out_of_service()
         if hold is not None:
