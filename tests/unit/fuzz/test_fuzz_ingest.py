@@ -40,7 +40,8 @@ def ingest(tmp_path: Path):
 
 
 def _answers_expected(items: list[tuple[str, bytes]]) -> int:
-    """Messages that get a counted outcome: all but well-formed requests."""
+    """Messages that get a counted outcome (stored, duplicate, refused or deferred): all but
+    well-formed requests."""
     count = 0
     for topic, payload in items:
         try:
@@ -62,7 +63,10 @@ batches = st.lists(
 def test_any_batch_commits_and_counts_every_message_once(ingest, items):
     result = ingest.handle_batch(items)
 
-    assert result.stored + result.duplicate + result.rejected == _answers_expected(items)
+    # Deferred: a message whose application is not stored yet waits unanswered a few times
+    # (NotYet), then is refused; which of the two depends on how often the example ran.
+    outcomes = result.stored + result.duplicate + result.rejected + result.deferred
+    assert outcomes == _answers_expected(items)
     for receipt in result.receipt_messages():
         assert m.decode(receipt.encode()) == receipt
 
