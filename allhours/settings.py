@@ -48,6 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cloud_bridge.contract.config_parts import RemoteKiosk, RemoteLink
 from provisioning.bundle import IdentityError, TerminalIdentity
 
 ENV_PREFIX = "ALLHOURS_"
@@ -62,36 +63,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class KioskSettings(_Section):
-    lang: Literal["zh", "en"] = "zh"
-    large: bool = False
+class KioskSettings(RemoteKiosk):
+    """The kiosk section; a configuration bundle may change the fields of `RemoteKiosk`."""
+
     display: Literal["fullscreen", "windowed", "offscreen"] = "fullscreen"
-    idle_timeout_s: float = Field(default=90.0, ge=15, le=600)
-    idle_warning_s: float = Field(default=20.0, ge=5, le=120)
     dpi: float | None = Field(default=None, ge=60, le=600)
-    speech: bool = False
-    # Where the out-of-service page sends citizens: the service hall counter's office hours as
-    # each language says them, and the service hotline. Unset, the page names neither.
-    office_hours: dict[Literal["zh", "en"], str] = Field(default_factory=dict)
-    hotline: str | None = Field(default=None, pattern=r"^[0-9][0-9 -]{1,22}[0-9]$")
-
-    @field_validator("office_hours")
-    @classmethod
-    def _hours_said(cls, value: dict[str, str]) -> dict[str, str]:
-        for lang, text in value.items():
-            if not 1 <= len(text.strip()) <= 60:
-                raise ValueError(f"office_hours.{lang}: 1..60 characters")
-        return {lang: text.strip() for lang, text in value.items()}
 
 
-class LinkSettings(_Section):
-    """How the terminal talks to its broker; the defaults suit a lobby on a bank's network."""
+class LinkSettings(RemoteLink):
+    """How the terminal talks to its broker; the defaults suit a lobby on a bank's network.
 
-    telemetry_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    A configuration bundle may change the fields of `RemoteLink` (telemetry_interval_s,
+    heartbeat_s)."""
+
     # The MQTT keep-alive: the backend takes the terminal as offline after 1.5 x this long
     # without a heartbeat (sent every third of it unless heartbeat_s says otherwise).
     keepalive_s: int = Field(default=30, ge=5, le=600)
-    heartbeat_s: float | None = Field(default=None, ge=1, le=3600)
     # Back-off between reconnect attempts, doubling from the first to the second.
     reconnect_min_s: float = Field(default=0.5, ge=0.1, le=60)
     reconnect_max_s: float = Field(default=30.0, ge=0.5, le=600)

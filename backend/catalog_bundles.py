@@ -1,13 +1,13 @@
 """Configuration bundles from the backend: check, record per terminal, publish, follow.
 
-An operator pushes a catalog document (terminal/catalog.py's shape) as a bundle version to one
-terminal, a list of terminals, or all. The backend checks the document with the same schema the
-terminal uses (a malformed one is refused here, naming the place, and nothing is sent), then
-writes one ApplyConfigBundle command per terminal in the commands table with who pushed it and
-why, and publishes them after commit. The commands table then follows each one: pending until
-the terminal acks, done (it runs the version) or rejected (the terminal's words, e.g. "rolled
-back to dc-2026.12-1: catalog: GS-0307 needs a size L compartment, the largest is M"), or
-expired. `status()` is what the console and GET /api/fleet/bundles show.
+An operator pushes a catalog document (the shape of cloud_bridge/contract/catalog.py) as a bundle
+version to one terminal, a list of terminals, or all. The backend checks the document with the same
+schema the terminal uses (a malformed one is refused here, naming the place, and nothing is sent),
+then writes one ApplyConfigBundle command per terminal in the commands table with who pushed it and
+why, and publishes them after commit. The commands table then follows each one: pending until the
+terminal acks, done (it runs the version) or rejected (the terminal's words, e.g. "rolled back to
+dc-2026.12-1: catalog: GS-0307 needs a size L compartment, the largest is M"), or expired.
+`status()` is what the console and GET /api/fleet/bundles show.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
-from terminal.catalog import CatalogError, parse_catalog
-from terminal.config_bundle import ConfigRefused, check_settings, parse_layout
+from cloud_bridge.contract.catalog import CatalogError, parse_catalog
+from cloud_bridge.contract.config_parts import ConfigRefused, check_layout, check_settings
 
 from . import commands
 from .commands import CommandPublisher
@@ -68,7 +68,7 @@ def checked_parts(layout: list[dict[str, Any]] | None, settings: dict[str, Any] 
     try:
         if layout is not None:
             boards = {str(c.get("board", "main")): None for c in layout if isinstance(c, dict)}
-            parse_layout(layout, boards or {"main": None})
+            check_layout(layout, boards or {"main": None})
         if settings is not None:
             check_settings(settings)
     except ConfigRefused as exc:

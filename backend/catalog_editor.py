@@ -1,10 +1,10 @@
 """The catalog editor behind the console: one draft, numbered published versions, edits audited.
 
-An admin edits the catalog document (terminal/catalog.py's shape) item by item. Edits go to the
-one open draft, started from the newest published version (or, before the first, from the
-terminal's starting catalog). Every edit is checked with the same `parse_catalog` the terminal
-runs before it applies a bundle, so an edit the terminal would refuse is refused here, naming the
-field, and the draft keeps its last good state. Every accepted edit is written to
+An admin edits the catalog document (the shape of cloud_bridge/contract/catalog.py) item by item.
+Edits go to the one open draft, started from the newest published version (or, before the first,
+from the terminal's starting catalog). Every edit is checked with the same `parse_catalog` the
+terminal runs before it applies a bundle, so an edit the terminal would refuse is refused here,
+naming the field, and the draft keeps its last good state. Every accepted edit is written to
 `catalog_edits` with who made it and what changed (field: [before, after]).
 
 Publishing turns the draft into version N (its document's version is `catalog-N`) and hands the
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from terminal.catalog import BUILTIN_PATH, STEP_KEYS, CatalogError, parse_catalog
+from cloud_bridge.contract.catalog import BUILTIN_PATH, STEP_KEYS, CatalogError, parse_catalog
 
 from .models import Base, utcnow
 
@@ -59,7 +59,7 @@ class CatalogVersion(Base):
 
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16), index=True)  # draft | published
-    document: Mapped[dict[str, Any]]  # terminal/catalog.py's document, version catalog-N
+    document: Mapped[dict[str, Any]]  # the contract's catalog document, version catalog-N
     based_on: Mapped[int | None]  # the published version the draft started from
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,14 +8,13 @@ four cumulative step deadlines, counted from the same Beijing day as the whole p
     decide  决定      ceil(4/5 of the days)   approved or rejected
     result  制证/出件  all the days            the result is in a locker compartment
 
-Each at least 1 and never before the step ahead of it. An item whose service guide gives its
-own step days carries them in the catalog (`step_days` of the item, terminal/catalog.py), and a
-case takes them from the catalog version it was promised under (`StepDaysInForce`); a step
-the item leaves out takes its default share, held between the given steps around it. A step
-is done when the case reaches it (a rejection ends every step still open). A supplement
-request stops the clock of every open step as it does the whole promise's
-(workflow.restart_clock). Colours (blue, yellow, red) apply to each open step exactly as to
-the whole case (ADR 0024).
+Each at least 1 and never before the step ahead of it. An item whose service guide gives its own
+step days carries them in the catalog (`step_days` of the item, cloud_bridge/contract/catalog.py),
+and a case takes them from the catalog version it was promised under (`StepDaysInForce`); a step the
+item leaves out takes its default share, held between the given steps around it. A step is done when
+the case reaches it (a rejection ends every step still open). A supplement request stops the clock
+of every open step as it does the whole promise's (workflow.restart_clock). Colours (blue, yellow,
+red) apply to each open step exactly as to the whole case (ADR 0024).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from terminal.catalog import CatalogError, builtin_catalog, parse_catalog
+from cloud_bridge.contract.catalog import CatalogError, builtin_catalog, parse_catalog
 
 from .catalog_editor import PUBLISHED, CatalogVersion
 from .models import StepDeadline

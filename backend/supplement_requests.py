@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from terminal.catalog import UnknownItem, find_item
+from cloud_bridge.contract.catalog import UnknownItem, find_item
 
 from .models import Application, Material, MaterialSupplement, RequestedMaterial
 

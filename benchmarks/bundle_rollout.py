@@ -38,9 +38,9 @@ from backend.models import CommandRow
 from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import signing, topics
+from cloud_bridge.contract.catalog import BUILTIN_PATH, parse_catalog
 from cloud_bridge.contract.signing import BackendKeys, TerminalSigner
 from provisioning.authority import SiteAuthority
-from terminal.catalog import BUILTIN_PATH, parse_catalog
 
 DOC = tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8"))
 

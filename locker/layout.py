@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from locker.errors import LayoutError
-
 
 class Size(StrEnum):
     """Compartment size; ordered S < M < L (not alphabetically)."""
@@ -89,43 +87,3 @@ def default_layout(*, sensed: bool = False) -> list[CompartmentSpec]:
         )
         for n, size in enumerate(sizes, start=1)
     ]
-
-
-_KEYS = {"id", "size", "channel"}
-
-
-def parse_layout(items: list[dict]) -> list[CompartmentSpec]:
-    """Turn configuration entries into specs; raise LayoutError naming the first bad entry."""
-    if not isinstance(items, list) or not items:
-        raise LayoutError("locker layout must be a non-empty list of compartments")
-    specs: list[CompartmentSpec] = []
-    ids: dict[str, int] = {}
-    channels: dict[int, str] = {}
-    for index, item in enumerate(items):
-        where = f"layout entry {index}"
-        if not isinstance(item, dict):
-            raise LayoutError(f"{where}: expected a mapping with id, size and channel")
-        if isinstance(item.get("id"), str):
-            where += f" ({item['id']})"
-        unknown = sorted(set(item) - _KEYS)
-        if unknown:
-            raise LayoutError(f"{where}: unknown key {unknown[0]!r} (allowed: channel, id, size)")
-        missing = sorted(_KEYS - set(item))
-        if missing:
-            raise LayoutError(f"{where}: missing key {missing[0]!r}")
-        cid, size, channel = item["id"], item["size"], item["channel"]
-        if not isinstance(cid, str) or not cid.strip() or cid != cid.strip():
-            raise LayoutError(f"{where}: id must be a non-empty string without spaces around it")
-        if size not in _RANK:
-            raise LayoutError(f"{where}: unknown size {size!r} (known: S, M, L)")
-        # bool is an int in Python; `channel: true` in a config file is a typo, not channel 1.
-        if not isinstance(channel, int) or isinstance(channel, bool) or channel < 1:
-            raise LayoutError(f"{where}: channel must be a positive integer, got {channel!r}")
-        if cid in ids:
-            raise LayoutError(f"{where}: id {cid} is already used by entry {ids[cid]}")
-        if channel in channels:
-            raise LayoutError(f"{where}: channel {channel} is already used by {channels[channel]}")
-        ids[cid] = index
-        channels[channel] = cid
-        specs.append(CompartmentSpec(id=cid, size=Size(size), channel=channel))
-    return specs

@@ -3,12 +3,14 @@
 A bundle (cloud_bridge.contract.messages.ApplyConfigBundle, signed by the backend's key like
 every command) carries up to three parts; a part it leaves out stays as the terminal runs it:
 
-- `catalog`: the catalog document (terminal/catalog.py);
+- `catalog`: the catalog document (cloud_bridge/contract/catalog.py);
 - `layout`: the locker's compartments, as the devices file lists them (id, size, board,
   channel, door, pulse_ms), checked against the lock boards this terminal has;
-- `settings`: the settings that may change remotely (REMOTE_SETTINGS below), checked by the
-  terminal's own settings model (allhours/settings.py). Keys, the enrollment, the broker and
-  the devices are never in that list.
+- `settings`: the settings that may change remotely (`REMOTE_SETTINGS`), within the limits
+  of the settings file. Keys, the enrollment, the broker and the devices are never in that list.
+
+The parts are checked by the contract's functions (cloud_bridge/contract/config_parts.py), the
+same ones the backend runs before it pushes a bundle.
 
 The terminal
 
@@ -38,39 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from allhours.settings import KioskSettings, LinkSettings
 from cloud_bridge.commands import CommandRejected, CommandResult
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import Catalog, CatalogError, builtin_catalog, parse_catalog
+from cloud_bridge.contract.config_parts import ConfigRefused, check_layout, check_settings
 from locker.errors import LayoutError
 from locker.layout import CompartmentSpec, DoorInput, Size
-from terminal.catalog import Catalog, CatalogError, builtin_catalog, parse_catalog
 
 log = logging.getLogger(__name__)
 
 BUILTIN = "builtin"
-
-# What a bundle may change of the terminal's settings, by section; all else is refused, naming
-# the key. The values are checked by the settings file's own models (same limits).
-REMOTE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "kiosk": (
-        "lang",
-        "large",
-        "idle_timeout_s",
-        "idle_warning_s",
-        "speech",
-        "office_hours",
-        "hotline",
-    ),
-    "link": ("telemetry_interval_s", "heartbeat_s"),
-}
-_SECTIONS = {"kiosk": KioskSettings, "link": LinkSettings}
-_COMPARTMENT_KEYS = {"id", "size", "board", "channel", "door", "pulse_ms"}
-
-
-class ConfigRefused(ValueError):
-    """A part of a bundle cannot run on this terminal; the message names the part and place."""
 
 
 @dataclass(frozen=True)
@@ -83,96 +62,19 @@ class Configuration:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # allow-listed overrides
 
 
-def check_settings(doc: Any) -> dict[str, dict[str, Any]]:
-    """The remote settings of a bundle, allow-listed and checked by the settings models."""
-    if not isinstance(doc, dict):
-        raise ConfigRefused("settings: a table of sections (kiosk, link)")
-    out: dict[str, dict[str, Any]] = {}
-    for section, values in doc.items():
-        allowed = REMOTE_SETTINGS.get(section)
-        if allowed is None:
-            raise ConfigRefused(
-                f"settings: {section} may not change remotely (allowed: "
-                f"{', '.join(f'{s}.{k}' for s, keys in REMOTE_SETTINGS.items() for k in keys)})"
-            )
-        if not isinstance(values, dict):
-            raise ConfigRefused(f"settings: {section} is a table of keys")
-        for key in values:
-            if key not in allowed:
-                raise ConfigRefused(
-                    f"settings: {section}.{key} may not change remotely "
-                    f"(allowed in {section}: {', '.join(allowed)})"
-                )
-        try:
-            model = _SECTIONS[section](**values)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigRefused(f"settings: {section}.{key}: {first['msg']}") from None
-        out[section] = {k: getattr(model, k) for k in values}
-    return out
-
-
 def parse_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[CompartmentSpec, ...]:
     """A bundle's locker layout, checked against this terminal's boards (id: channels)."""
-    if not isinstance(doc, list) or not doc:
-        raise ConfigRefused("layout: a non-empty list of compartments")
-    specs: list[CompartmentSpec] = []
-    ids: set[str] = set()
-    channels: dict[tuple[str, int], str] = {}
-    for index, item in enumerate(doc):
-        where = f"layout: compartment {index + 1}"
-        if not isinstance(item, dict):
-            raise ConfigRefused(f"{where}: a table (id, size, board, channel, door)")
-        cid = item.get("id")
-        if not isinstance(cid, str) or not cid.strip() or len(cid) > 16 or cid != cid.strip():
-            raise ConfigRefused(f"{where}: id is a short name without spaces around it")
-        where = f"layout: {cid}"
-        unknown = sorted(set(item) - _COMPARTMENT_KEYS)
-        if unknown:
-            raise ConfigRefused(f"{where}: unknown key {unknown[0]!r}")
-        if cid in ids:
-            raise ConfigRefused(f"{where}: listed twice")
-        ids.add(cid)
-        if item.get("size") not in ("S", "M", "L"):
-            raise ConfigRefused(f"{where}: size is S, M or L")
-        board = item.get("board", "main")
-        if board not in board_channels:
-            raise ConfigRefused(
-                f"{where}: no lock board {board!r} on this terminal "
-                f"(boards: {', '.join(board_channels)})"
-            )
-        channel = item.get("channel")
-        limit = board_channels[board]
-        if not isinstance(channel, int) or isinstance(channel, bool) or channel < 1:
-            raise ConfigRefused(f"{where}: channel is a whole number from 1")
-        if limit is not None and channel > limit:
-            raise ConfigRefused(f"{where}: board {board} has channels 1..{limit}, not {channel}")
-        if (board, channel) in channels:
-            raise ConfigRefused(
-                f"{where}: board {board} channel {channel} already opens {channels[board, channel]}"
-            )
-        channels[board, channel] = cid
-        door = item.get("door", "none")
-        if door == "none":
-            sensor = None
-        elif door == "same":
-            sensor = DoorInput(board, channel)
-        elif (
-            isinstance(door, dict)
-            and set(door) == {"board", "input"}
-            and door["board"] in board_channels
-            and isinstance(door["input"], int)
-            and door["input"] >= 1
-        ):
-            sensor = DoorInput(door["board"], door["input"])
-        else:
-            raise ConfigRefused(f'{where}: door is "none", "same" or {{ board, input }}')
-        pulse = item.get("pulse_ms")
-        if pulse is not None and (not isinstance(pulse, int) or not 50 <= pulse <= 5000):
-            raise ConfigRefused(f"{where}: pulse_ms is 50..5000")
-        specs.append(CompartmentSpec(cid, Size(item["size"]), channel, board, sensor, pulse))
-    return tuple(specs)
+    return tuple(
+        CompartmentSpec(
+            e.id,
+            Size(e.size),
+            e.channel,
+            e.board,
+            None if e.door is None else DoorInput(*e.door),
+            e.pulse_ms,
+        )
+        for e in check_layout(doc, board_channels)
+    )
 
 
 def _write_atomic(path: Path, data: dict) -> None:

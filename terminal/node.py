@@ -25,6 +25,7 @@ from cloud_bridge.commands import (
 )
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
+from cloud_bridge.contract.catalog import ServiceItem
 from cloud_bridge.link import LinkSettings, TerminalLink
 from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
@@ -44,7 +45,6 @@ from locker.errors import CodeCollision, LayoutError, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
 from terminal import health
-from terminal.catalog import ServiceItem
 from terminal.command_limits import ArmingBudget, CommandLimits, HourlyBudget
 from terminal.config_bundle import ConfigBundles, ConfigStore, Configuration
 from terminal.flows.pickup import HolderUnknown, PickupFlow, holder_for_load

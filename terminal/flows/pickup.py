@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from cloud_bridge.contract import applicant_ref
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import ServiceItem
 from devices.identity.port import IdentityDocument
 from face.check import FaceCheck
 from face.decision import FaceDecision
@@ -50,7 +51,6 @@ from locker.errors import (
     WrongCode,
     WrongHolder,
 )
-from terminal.catalog import ServiceItem
 from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import ServiceItem, builtin_catalog
 from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 from devices.camera.port import FrameSource
@@ -17,7 +18,6 @@ from devices.identity.remote_verify.port import RemoteIdentityVerifier
 from devices.storage.port import RemovableMedia
 from face.decision import FaceVerifier
 from locker.bank import LockerBank
-from terminal.catalog import ServiceItem, builtin_catalog
 from terminal.coded import CitizenError
 from terminal.store import TerminalStore
 

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from cloud_bridge.outbox import BlobRef
 from devices.identity.port import IdentityDocument
 from face.check import FaceCheck
@@ -30,7 +31,6 @@ from locker.errors import (
 )
 from locker.layout import Size
 from privacy import mask_id_number
-from terminal.catalog import MaterialSpec, ServiceItem, UnknownItem, find_item
 from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 from terminal.materials.capture import full_resolution_grab

@@ -28,10 +28,10 @@ from enum import StrEnum
 
 from cloud_bridge.contract import applicant_ref
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import MaterialSpec, ServiceItem
 from devices.identity.port import IdentityDocument
 from face.check import FaceCheck
 from face.decision import FaceDecision
-from terminal.catalog import MaterialSpec, ServiceItem
 from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts
 from terminal.flows.submission import PageRefused, ScannedMaterial

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from terminal.catalog import MaterialSpec, ServiceItem
+from cloud_bridge.contract.catalog import MaterialSpec, ServiceItem
 from terminal.coded import CitizenError
 
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
-from terminal.catalog import ServiceItem
+from cloud_bridge.contract.catalog import ServiceItem
 
 
 @lru_cache(maxsize=512)

@@ -81,9 +81,9 @@ class ApplyConfigBundle(Command):
 
     The bundle travels in the signed command itself, so the backend's key signs it. Its parts,
     each optional (an absent part stays as the terminal runs it): `catalog`, a catalog document
-    (terminal/catalog.py checks its shape); `layout`, the locker's compartments as the devices
+    (contract/catalog.py checks its shape); `layout`, the locker's compartments as the devices
     file lists them (id, size, board, channel, door, pulse_ms); `settings`, the settings that
-    may change remotely (terminal/config_bundle.py's allow-list: never keys or the broker).
+    may change remotely (contract/config_parts.py's allow-list: never keys or the broker).
     The terminal checks every part, refuses a layout that would orphan a compartment holding
     something, applies the whole bundle at once, keeps it only if its health check passes,
     and acks with the configuration version it runs (`result["config_version"]`).

@@ -7,7 +7,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
-from terminal.catalog import ServiceItem
+from cloud_bridge.contract.catalog import ServiceItem
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
 from terminal.ui.screens.base import KioskScreen

@@ -15,7 +15,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 
-from terminal.catalog import Form, MaterialSpec
+from cloud_bridge.contract.catalog import Form, MaterialSpec
 from terminal.flows.session import FlowError
 from terminal.flows.submission import Step
 from terminal.materials.checklist import ChecklistEntry, MaterialStatus, OnFile

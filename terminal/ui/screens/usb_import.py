@@ -22,8 +22,8 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
+from cloud_bridge.contract.catalog import MaterialSpec
 from devices.storage.port import MediaError
-from terminal.catalog import MaterialSpec
 from terminal.flows.session import FlowError
 from terminal.materials.usb_import import (
     Candidate,

@@ -19,8 +19,8 @@ from allhours.bootstrap import training_terminal
 from allhours.wiring import EmulatedDevices
 from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
+from cloud_bridge.contract.catalog import BUILTIN_PATH, find_item
 from locker.layout import CompartmentSpec, Size
-from terminal.catalog import BUILTIN_PATH, find_item
 
 pytestmark = pytest.mark.broker
 

@@ -21,8 +21,8 @@ from backend.auth.accounts import Accounts
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.enrollment import worker_identity
 from backend.service import BackendService
+from cloud_bridge.contract.catalog import find_item
 from locker.layout import Size
-from terminal.catalog import find_item
 
 pytestmark = pytest.mark.broker
 

@@ -19,8 +19,8 @@ from terminal_integration_parts import TERMINAL, FakeBackend, acks_for, wait_onl
 from allhours.bootstrap import training_terminal
 from allhours.wiring import EmulatedDevices
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.catalog import BUILTIN_PATH, find_item
 from locker.layout import CompartmentSpec, Size
-from terminal.catalog import BUILTIN_PATH, find_item
 from terminal.update_health import read_report
 
 pytestmark = pytest.mark.broker

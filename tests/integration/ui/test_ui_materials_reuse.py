@@ -14,10 +14,10 @@ import pytest
 
 from allhours.site import LocalSite
 from backend.auth.bootstrap import account_with_token, bearer
+from cloud_bridge.contract.catalog import add_months
 from cloud_bridge.contract.messages import SERVICE_TZ
 from cloud_bridge.link import wait_until
 from devices.identity.port import IdentityDocument
-from terminal.catalog import add_months
 from terminal.materials.checklist import MaterialStatus
 from terminal.ui.driver import KioskDriver
 from terminal.ui.kiosk import Kiosk

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.models import CommandRow
 from backend.service import BackendService
-from terminal.catalog import BUILTIN_PATH
+from cloud_bridge.contract.catalog import BUILTIN_PATH
 
 DOC = tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8"))
 

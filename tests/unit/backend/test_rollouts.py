@@ -18,7 +18,7 @@ from backend.models import utcnow
 from backend.rollout_tables import RolloutEvent
 from backend.rollouts import RolloutRefused, Rollouts, Threshold, detail, software_payload
 from cloud_bridge.contract import messages as m
-from terminal.catalog import BUILTIN_PATH
+from cloud_bridge.contract.catalog import BUILTIN_PATH
 
 PILOT, DISTRICT = ["T0001", "T0002"], ["T0003", "T0004"]
 SHA = "ab" * 32

@@ -8,14 +8,14 @@ import tomllib
 
 import pytest
 
-from terminal.catalog import (
+from allhours.cli import main
+from cloud_bridge.contract.catalog import (
     BUILTIN_PATH,
     CatalogError,
     Form,
     builtin_catalog,
     find_item,
     load_catalog,
-    main,
     parse_catalog,
 )
 from terminal.ui.search import search
@@ -133,8 +133,11 @@ def test_a_malformed_document_is_refused_naming_the_place(change, message):
 def test_the_check_command_reports_each_file(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('version = "x"\n[[item]\n', encoding="utf-8")
-    assert main(["check", str(BUILTIN_PATH)]) == 0
+    assert main(["catalog", "check", str(BUILTIN_PATH)]) == 0
     assert "ok, version builtin-2026.12" in capsys.readouterr().out
-    assert main(["check", str(BUILTIN_PATH), str(bad)]) == 1
-    assert "bad.toml: not valid toml" in capsys.readouterr().out
-    assert main([]) == 2
+    assert main(["catalog", "check", str(BUILTIN_PATH), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "bad.toml: not valid toml" in out and "catalog.toml: ok" in out
+    with pytest.raises(SystemExit) as usage:
+        main(["catalog", "check"])
+    assert usage.value.code == 2

@@ -6,7 +6,13 @@ import tomllib
 
 import pytest
 
-from terminal.catalog import BUILTIN_PATH, CatalogError, UnknownItem, find_item, parse_catalog
+from cloud_bridge.contract.catalog import (
+    BUILTIN_PATH,
+    CatalogError,
+    UnknownItem,
+    find_item,
+    parse_catalog,
+)
 
 
 def _doc() -> dict:

@@ -9,12 +9,12 @@ import tomllib
 
 import pytest
 
-from terminal.catalog import (
+from allhours.cli import main
+from cloud_bridge.contract.catalog import (
     BUILTIN_PATH,
     CatalogError,
     builtin_catalog,
     find_item,
-    main,
     parse_catalog,
 )
 
@@ -93,5 +93,5 @@ def test_the_check_command_names_a_bad_step_in_a_json_catalog(tmp_path, capsys):
     _item(doc, "MZ-0102")["step_days"]["review"] = 31
     path = tmp_path / "district.json"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    assert main(["check", str(path)]) == 1
+    assert main(["catalog", "check", str(path)]) == 1
     assert "item MZ-0102: step_days.review 31 is beyond promised_days 30" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from backend.auth.accounts import Accounts
 from backend.catalog_bundles import ConfigBundles
 from backend.models import CommandRow, utcnow
 from backend.service import BackendService
-from terminal.catalog import BUILTIN_PATH
+from cloud_bridge.contract.catalog import BUILTIN_PATH
 
 WORDS = "rolled back to dc-1: catalog: GS-0307 needs a size L compartment, the largest is M"
 

@@ -16,7 +16,7 @@ from backend.auth.accounts import Accounts
 from backend.catalog_editor import CatalogEdit, CatalogVersion
 from backend.models import CommandRow
 from backend.service import BackendService
-from terminal.catalog import find_item, parse_catalog
+from cloud_bridge.contract.catalog import find_item, parse_catalog
 
 
 @pytest.fixture

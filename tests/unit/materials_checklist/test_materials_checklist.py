@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from terminal.catalog import Form, ReusePolicy, add_months, builtin_catalog, find_item
+from cloud_bridge.contract.catalog import Form, ReusePolicy, add_months, builtin_catalog, find_item
 from terminal.materials.checklist import Checklist, ChecklistError, MaterialStatus, OnFile
 
 HJ = find_item("HJ-0101")

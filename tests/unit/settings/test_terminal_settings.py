@@ -15,8 +15,8 @@ from allhours.settings import (
     load_terminal_config,
     parse_printer_url,
 )
+from cloud_bridge.contract.config_parts import ConfigRefused, check_settings
 from cloud_bridge.contract.messages import utcnow
-from terminal.config_bundle import ConfigRefused, check_settings
 
 
 def _write(tmp_path: Path, text: str) -> Path:

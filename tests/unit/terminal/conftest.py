@@ -1,10 +1,16 @@
-"""Fixtures for terminal unit tests: a TerminalNode that is never started (no network)."""
+"""Fixtures for terminal unit tests: a TerminalNode that is never started (no network).
+
+Some of these tests arm a pickup with the demo tour, which imports Kivy: it is set up offscreen
+with our fonts first (tests/kivy_offscreen.py), else a later UI test in the same run finds Kivy
+already imported without them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import kivy_offscreen  # noqa: F401 - must come before anything imports kivy
 import pytest
 from terminal_unit_kiosk import NO_MATCH, Kiosk, build_kiosk
 

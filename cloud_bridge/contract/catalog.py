@@ -1,10 +1,12 @@
 """The service catalog a terminal offers: classes, items, their materials, fees and pickup policy.
 
 The catalog is data, not code: a TOML or JSON document of the shape `CatalogDocument` checks
-(`terminal/catalog_data/catalog.toml` is the starting one a fresh terminal runs). A configuration
-bundle from the backend carries the same document; `parse_catalog` refuses a document with an
-unknown field, a dangling material, an item outside its class or a promise beyond the legal limit,
-naming the place, so a bad catalog never reaches the kiosk.
+(`catalog_data/catalog.toml` beside this module is the starting one a fresh terminal runs). A
+configuration bundle from the backend carries the same document, so the catalog is part of the
+wire contract: the backend checks a bundle, and its console's editor each save, with the same
+`parse_catalog` the terminal runs. It refuses a document with an unknown field, a dangling
+material, an item outside its class or a promise beyond the legal limit, naming the place, so a
+bad catalog never reaches the kiosk. `allhours catalog check FILE` runs it on files.
 
 An item may give its own step days (`step_days = {accept = 1, review = 20, decide = 30}`): the
 working days from the submission by which the case is accepted (受理), taken into review (审核)
@@ -18,7 +20,6 @@ from __future__ import annotations
 import calendar
 import json
 import re
-import sys
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -379,28 +380,3 @@ def find_item(code: str, catalog: tuple[ServiceItem, ...] | None = None) -> Serv
         if item.code == code:
             return item
     raise UnknownItem(f"service item {code!r} is not offered at this terminal")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m terminal.catalog check FILE...`: validate catalog files, one line each."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or args[0] != "check":
-        print("usage: python -m terminal.catalog check FILE...", file=sys.stderr)
-        return 2
-    bad = 0
-    for name in args[1:]:
-        try:
-            cat = load_catalog(Path(name))
-        except (CatalogError, OSError) as exc:
-            bad += 1
-            print(f"{name}: {exc}")
-        else:
-            print(
-                f"{name}: ok, version {cat.version}, {len(cat.items)} items in "
-                f"{len(cat.classes)} classes"
-            )
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,19 @@
-"""No import cycles among the project's modules, counting imports inside functions too.
+"""The project's imports: no cycles, and the package rules of ARCHITECTURE.md hold.
 
-A cycle hidden behind a function-level import still ties two modules into one: neither can be
-read, tested or moved without the other. The graph below has one edge per import statement that
+Imports inside functions count too: a cycle or a forbidden edge hidden behind a function-level
+import still ties two modules into one. The graph below has one edge per import statement that
 names a project module (`from a import b` names `a.b` when that is a module, else `a`); imports
 under `if TYPE_CHECKING:` are for the type checker only and are not edges.
+
+The rules (ARCHITECTURE.md, "What must never be", and the contract's own line):
+- `devices`, `face` and `locker` import neither kivy, paho, `terminal` nor `backend`;
+- `backend` imports nothing of `terminal`, `devices`, `face` or `locker`: it knows terminals
+  only through the wire contract;
+- only `terminal` imports kivy, and no flow in `terminal/flows` does;
+- the wire contract (`cloud_bridge/contract`) imports nothing of ours outside itself, and no
+  paho: no I/O;
+- test and demo parts stay out of the product: nothing a kiosk or the backend runs imports
+  `demo_support` (sample photos fetched with pip, the screenshot tour).
 """
 
 from __future__ import annotations
@@ -57,9 +67,10 @@ def _runtime_nodes(tree: ast.AST):
                 todo.append(child)
 
 
-def import_graph() -> dict[str, set[str]]:
+def imports() -> dict[str, set[str]]:
+    """Every module's runtime imports: project modules as the graph names them, others by name."""
     modules = _modules()
-    graph: dict[str, set[str]] = {name: set() for name in modules}
+    found: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -73,11 +84,18 @@ def import_graph() -> dict[str, set[str]]:
                     sub = f"{base}.{alias.name}"
                     targets.append(sub if sub in modules else base)
             for target in targets:
+                named = target
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
-                if target and target != name:
-                    graph[name].add(target)
-    return graph
+                found[name].add(target or named)
+        found[name].discard(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """The project modules each module imports."""
+    modules = _modules()
+    return {name: {t for t in targets if t in modules} for name, targets in imports().items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -145,3 +163,68 @@ def test_the_graph_counts_imports_inside_functions():
 
 def test_no_import_cycles_among_project_modules():
     assert cycles(import_graph()) == []
+
+
+# (modules under this name, may not import these, the rule)
+RULES: list[tuple[str, tuple[str, ...]]] = [
+    ("devices", ("kivy", "paho", "terminal", "backend")),
+    ("face", ("kivy", "paho", "terminal", "backend")),
+    ("locker", ("kivy", "paho", "terminal", "backend")),
+    ("backend", ("terminal", "devices", "face", "locker", "kivy")),
+    ("terminal.flows", ("kivy",)),
+    ("cloud_bridge.contract", ("paho", *(p for p in PACKAGES if p != "cloud_bridge"))),
+    *((p, ("kivy",)) for p in PACKAGES if p != "terminal"),
+    *((p, ("demo_support",)) for p in PACKAGES if p not in ("allhours", "demo_support")),
+]
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def broken_rules(found: dict[str, set[str]]) -> list[str]:
+    """Each forbidden import as "importer -> imported"."""
+    broken = []
+    for package, forbidden in RULES:
+        for module, targets in sorted(found.items()):
+            if not _under(module, package):
+                continue
+            for target in sorted(targets):
+                if any(_under(target, f) for f in forbidden):
+                    broken.append(f"{module} -> {target}")
+        if package == "cloud_bridge.contract":
+            # The contract's link-side neighbours are ours too: only the contract itself.
+            for module, targets in sorted(found.items()):
+                if _under(module, package):
+                    broken += [
+                        f"{module} -> {t}"
+                        for t in sorted(targets)
+                        if _under(t, "cloud_bridge") and not _under(t, package)
+                    ]
+    return broken
+
+
+def test_the_rules_see_a_forbidden_import_inside_a_function(tmp_path):
+    found = {
+        "backend.x": {"sqlalchemy", "cloud_bridge.contract.messages", "terminal.catalog"},
+        "cloud_bridge.contract.y": {"pydantic", "cloud_bridge.outbox"},
+        "terminal.flows.z": {"kivy.clock"},
+        "terminal.ui.w": {"kivy.app"},
+    }
+    assert broken_rules(found) == [
+        "backend.x -> terminal.catalog",
+        "terminal.flows.z -> kivy.clock",
+        "cloud_bridge.contract.y -> cloud_bridge.outbox",
+    ]
+    # A function-level import is an edge like any other.
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from terminal.catalog import parse_catalog\n")
+    nodes = list(_runtime_nodes(ast.parse(source.read_text())))
+    assert any(isinstance(n, ast.ImportFrom) and n.module == "terminal.catalog" for n in nodes)
+
+
+def test_the_package_rules_of_the_architecture_hold():
+    found = imports()
+    assert "demo_support.samples" in found["demo_support.tour"]  # the walk sees that package
+    assert any(_under(t, "kivy") for t in found["terminal.ui.app"])  # and third-party ones
+    assert broken_rules(found) == []
