@@ -49,7 +49,7 @@ class Pushed:
 
 
 def checked_version(document: dict[str, Any]) -> str:
-    """The bundle version of `document`, checked with the terminal's own schema."""
+    """The bundle version of `document`, checked with the schema the terminal runs."""
     try:
         catalog = parse_catalog(document)
     except CatalogError as exc:
@@ -60,7 +60,7 @@ def checked_version(document: dict[str, Any]) -> str:
 
 
 def checked_parts(layout: list[dict[str, Any]] | None, settings: dict[str, Any] | None) -> None:
-    """A bundle's layout and settings, checked with the terminal's own functions.
+    """A bundle's layout and settings, checked with the contract's functions, as the terminal does.
 
     The layout's shape only: which boards and channels exist is known to each terminal, which
     checks them again, with what its compartments hold, before it applies the bundle.
