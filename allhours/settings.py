@@ -225,10 +225,13 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{key}{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
-def _absolute(base: Path, data: dict[str, Any]) -> dict[str, Any]:
+def _absolute(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """`data_dir` and `devices` taken from the file's folder; SettingsError for a NUL in one."""
     for key in ("data_dir", "devices"):
         if isinstance(data.get(key), str):
-            data[key] = str((base / data[key]).resolve())
+            if "\x00" in data[key]:
+                raise SettingsError(f"{path}: {key}: a path has no NUL character")
+            data[key] = str((path.parent / data[key]).resolve())
     return data
 
 
@@ -242,7 +245,7 @@ def load_settings(path: str | Path) -> TerminalSettings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return TerminalSettings(**_absolute(path.parent, data))
+        return TerminalSettings(**_absolute(path, data))
     except ValidationError as exc:
         reasons = "; ".join(_describe(e) for e in exc.errors(include_url=False))
         raise SettingsError(f"{path}: {reasons}") from None

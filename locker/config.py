@@ -131,7 +131,9 @@ def parse_locker_config(data: dict[str, Any]) -> LockerConfig:
     supervision = _parse_supervision(table)
     compartments = _parse_compartments(table.get("compartment"), by_id)
     journal = table.get("journal")
-    if journal is not None and (not isinstance(journal, str) or not journal.strip()):
+    if journal is not None and (
+        not isinstance(journal, str) or not journal.strip() or not journal.isprintable()
+    ):
         raise LockerConfigError("[locker] journal: must be a file path")
     return LockerConfig(
         tuple(boards),
@@ -172,7 +174,9 @@ def _parse_boards(items: Any) -> list[BoardConfig]:
         board = BoardConfig(id=bid, kind=kind, channels=channels)
         if kind == USBRELAY:
             serial = item.get("serial")
-            if serial is not None and (not isinstance(serial, str) or not serial.strip()):
+            if serial is not None and (
+                not isinstance(serial, str) or not serial.strip() or not serial.isprintable()
+            ):
                 raise LockerConfigError(f"{where}: serial must be a non-empty string")
             board = BoardConfig(id=bid, kind=kind, channels=channels, serial=serial)
             if serial in serials:
@@ -392,6 +396,8 @@ def _name(item: dict[str, Any], key: str, where: str) -> str:
     value = item[key]
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise LockerConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
+    if not value.isprintable():  # a NUL in a device path, a line break in a printed id
+        raise LockerConfigError(f"{where}: {key} has a control character: {value!r}")
     return value
 
 

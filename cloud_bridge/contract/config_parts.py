@@ -140,7 +140,7 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
         if size not in ("S", "M", "L"):
             raise ConfigRefused(f"{where}: size is S, M or L")
         board = item.get("board", "main")
-        if board not in board_channels:
+        if not isinstance(board, str) or board not in board_channels:
             raise ConfigRefused(
                 f"{where}: no lock board {board!r} on this terminal "
                 f"(boards: {', '.join(board_channels)})"
@@ -175,6 +175,7 @@ def _door(
     if (
         isinstance(door, dict)
         and set(door) == {"board", "input"}
+        and isinstance(door["board"], str)
         and door["board"] in boards
         and isinstance(door["input"], int)
         and not isinstance(door["input"], bool)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .. import topics
 from .envelope import (
@@ -94,6 +95,22 @@ class ApplyConfigBundle(Command):
     catalog: dict[str, Any] | None = None
     layout: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
     settings: dict[str, Any] | None = None
+
+    @field_validator("catalog", "layout", "settings")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        # Typed numbers refuse infinity; these parts are free-form JSON, where `1e999` parses
+        # as infinity and would not encode back as it came (nor be stored as JSON).
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError("a number that is not finite")
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return value
 
     @model_validator(mode="after")
     def _carries_something(self) -> ApplyConfigBundle:
