@@ -18,6 +18,7 @@ from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .catalog_bundles import BundleRefused, ConfigBundles, status
 from .db import Database
+from .limits import Reason
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -43,7 +44,7 @@ class PushBody(Targets):
 
 
 class RollbackBody(Targets):
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Reason
 
 
 def catalog_router(db: Database, bundles: ConfigBundles) -> APIRouter:

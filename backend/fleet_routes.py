@@ -20,6 +20,7 @@ from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .db import Database
 from .fleet import list_terminals
+from .limits import Note
 from .models import Terminal, utcnow
 from .presence import PresenceSettings, offline_time, presence_history
 
@@ -34,7 +35,7 @@ class AcknowledgeBody(BaseModel):
 
 class ClearBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=500, description="why it is cleared")
+    note: Note = Field(description="why it is cleared")
 
 
 def fleet_router(db: Database, alarms: Alarms, presence: PresenceSettings) -> APIRouter:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth.guard import refuse_stranger
@@ -16,6 +17,11 @@ log = logging.getLogger(__name__)
 
 # Every body the API takes is a small JSON or form: a review note is at most 500 characters.
 MAX_BODY_BYTES = 1024 * 1024
+
+# A reason the API requires (kept with a command, a rollback, an alarm's clearing): something
+# besides white space, kept trimmed. "\r" alone is no reason: 422, not a trail that says nothing.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class BodyTooLarge(HTTPException):

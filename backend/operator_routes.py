@@ -14,6 +14,7 @@ from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .commands import listing
 from .db import Database
+from .limits import Reason
 from .operator_commands import CommandRefused, OperatorCommands, UnknownTerminal
 
 TerminalPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -29,7 +30,7 @@ class CommandBody(BaseModel):
         "out_of_service",
         "back_in_service",
     ]
-    reason: str = Field(min_length=1, max_length=200, description="why; kept with the command")
+    reason: Reason = Field(description="why; kept with the command")
     compartment_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,16}$")
     # Out of service and back: why, from the fixed list (the reason above is its note); and,
     # for out of service, whether a result inside can still be picked up (closed) or not.

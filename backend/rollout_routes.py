@@ -21,6 +21,7 @@ from .auth.guard import require
 from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .db import Database
+from .limits import Reason
 
 MAX_BODY_BYTES = 256 * 1024
 GroupName = Annotated[str, Path(min_length=1, max_length=40, pattern=groups.NAME_RE.pattern)]
@@ -67,7 +68,7 @@ class RolloutBody(BaseModel):
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["pause", "resume", "abort"]
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Reason
 
 
 def start_from(rollouts: ro.Rollouts, body: RolloutBody, by: str) -> int:
