@@ -122,6 +122,7 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
     entries: list[CompartmentEntry] = []
     ids: set[str] = set()
     channels: dict[tuple[str, int], str] = {}
+    inputs: dict[tuple[str, int], str] = {}  # door inputs, as the devices file allows: one each
     for index, item in enumerate(doc):
         where = f"layout: compartment {index + 1}"
         if not isinstance(item, dict):
@@ -156,11 +157,15 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
                 f"{where}: board {board} channel {channel} already opens {channels[board, channel]}"
             )
         channels[board, channel] = cid
-        entries.append(
-            CompartmentEntry(
-                cid, size, board, channel, _door(where, item, board_channels), _pulse(where, item)
-            )
-        )
+        door = _door(where, item, board_channels)
+        if door is not None:
+            if door in inputs:
+                raise ConfigRefused(
+                    f"{where}: door input {door[1]} of board {door[0]} already senses "
+                    f"{inputs[door]}"
+                )
+            inputs[door] = cid
+        entries.append(CompartmentEntry(cid, size, board, channel, door, _pulse(where, item)))
     return tuple(entries)
 
 
