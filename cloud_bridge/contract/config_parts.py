@@ -128,8 +128,14 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
         if not isinstance(item, dict):
             raise ConfigRefused(f"{where}: a table (id, size, board, channel, door)")
         cid = item.get("id")
-        if not isinstance(cid, str) or not cid.strip() or len(cid) > 16 or cid != cid.strip():
-            raise ConfigRefused(f"{where}: id is a short name without spaces around it")
+        if (
+            not isinstance(cid, str)
+            or not cid.strip()
+            or len(cid) > 16
+            or cid != cid.strip()
+            or not cid.isprintable()
+        ):
+            raise ConfigRefused(f"{where}: id is a short printable name without spaces around it")
         where = f"layout: {cid}"
         unknown = sorted(set(item) - _COMPARTMENT_KEYS)
         if unknown:

@@ -166,6 +166,7 @@ def test_any_bundle_layout_is_checked_or_refused(doc):
     assert len({(e.board, e.channel) for e in entries}) == len(entries)
     doors = [e.door for e in entries if e.door is not None]
     assert len(set(doors)) == len(doors)
+    assert all(e.id.isprintable() for e in entries)  # printed on the compartment and receipts
     for e in entries:
         limit = BOARDS[e.board]
         assert e.channel >= 1 and (limit is None or e.channel <= limit)
