@@ -163,7 +163,7 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
                 f"{where}: board {board} channel {channel} already opens {channels[board, channel]}"
             )
         channels[board, channel] = cid
-        door = _door(where, item, board_channels)
+        door = _door(where, item.get("door", "none"), (board, channel), board_channels)
         if door is not None:
             if door in inputs:
                 raise ConfigRefused(
@@ -176,13 +176,13 @@ def check_layout(doc: Any, board_channels: dict[str, int | None]) -> tuple[Compa
 
 
 def _door(
-    where: str, item: dict[str, Any], boards: dict[str, int | None]
+    where: str, door: Any, lock: tuple[str, int], boards: dict[str, int | None]
 ) -> tuple[str, int] | None:
-    door = item.get("door", "none")
+    """The (board, input) sensing a door: none, the lock's own (board, channel), or given."""
     if door == "none":
         return None
     if door == "same":
-        return (item.get("board", "main"), item["channel"])
+        return lock
     if (
         isinstance(door, dict)
         and set(door) == {"board", "input"}

@@ -109,11 +109,7 @@ def mutated(draw, original: Any, values: st.SearchStrategy) -> Any:
 
 def toml_text(doc: dict[str, Any]) -> str:
     """`doc` as TOML: every key quoted, every table inline."""
-    return "".join(f"{_key(k)} = {_literal(v)}\n" for k, v in doc.items())
-
-
-def _key(key: str) -> str:
-    return _string(key)
+    return "".join(f"{_string(k)} = {_literal(v)}\n" for k, v in doc.items())
 
 
 def _string(text: str) -> str:
@@ -136,7 +132,7 @@ def _literal(value: Any) -> str:
         return _string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
-    return "{" + ", ".join(f"{_key(k)} = {_literal(v)}" for k, v in value.items()) + "}"
+    return "{" + ", ".join(f"{_string(k)} = {_literal(v)}" for k, v in value.items()) + "}"
 
 
 def test_the_toml_writer_reads_back_as_written():
