@@ -146,14 +146,23 @@ def flush_parents_first(session: Session) -> None:
 def _insert(session: Session, rows: dict[Any, list[dict[str, Any]]]) -> None:
     """Rows by their attributes, through Core, parents first, one executemany per table and set
     of columns given (Core fills in the columns' defaults). On the session's connection: the
-    session's own execute would flush the objects pending first, before the parents held here."""
+    session's own execute would flush the objects pending first, before the parents held here.
+
+    Rows whose primary key is given go in in key order. Two PostgreSQL workers holding the same
+    redelivered messages in opposite orders each inserted one key and then waited for the key
+    the other had inserted, until PostgreSQL broke the deadlock (a second lost, and the batch
+    applied again apart). In one order, the second to come waits for the first's commit at its
+    first key in common, holding none of the others."""
     connection = session.connection()
     for cls in sorted(rows, key=lambda c: _ORDER[c.__table__]):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for attrs in rows[cls]:
             row = _values(cls, attrs)
             groups.setdefault(tuple(row), []).append(row)
-        for values in groups.values():
+        key = [c.key for c in cls.__table__.primary_key]
+        for columns, values in groups.items():
+            if set(key) <= set(columns):
+                values.sort(key=lambda row: tuple(row[k] for k in key))
             connection.execute(_core_insert(cls.__table__), values)
 
 

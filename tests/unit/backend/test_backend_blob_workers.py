@@ -2,8 +2,9 @@
 
 Shared subscriptions hand a terminal's consecutive messages to different workers, so the last
 two chunks of a file, or a file's last chunk and the submission naming it, are applied in two
-transactions at the same moment. Neither may miss the other: each pair below starts together
-on two threads, each with its own `Ingest` and connections, as two worker processes would.
+transactions at the same moment, and a terminal's resent messages can reach two at once.
+Neither may miss the other: each pair below starts together on two threads, each with its own
+`Ingest` and connections, as two worker processes would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import func, select, text
 from backend.blobs import BlobStore, hold_files
 from backend.db import Database
 from backend.ingest import Ingest
-from backend.models import Blob, BlobChunkRow, Material
+from backend.models import Blob, BlobChunkRow, Material, ProcessedMessage
 from backend.sms import HeldSms
 from cloud_bridge.contract import messages as m
 
@@ -65,6 +66,17 @@ def _at_once(pairs: list[tuple[Callable[[], object], Callable[[], object]]]) -> 
 
 def _one(ingest: Ingest, message: m.Message) -> Callable[[], object]:
     return lambda: ingest.handle_batch([(message.topic(), message.encode())])
+
+
+def _until_waiting_on_a_lock(db: Database) -> None:
+    """Return once some PostgreSQL session waits for a lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with db.reading() as s:
+            query = select(func.count()).where(text("wait_event_type = 'Lock'"))
+            if s.scalar(query.select_from(text("pg_stat_activity"))) > 0:
+                return
+        time.sleep(0.02)
 
 
 def test_last_two_chunks_taken_by_two_workers_at_once_assemble_the_file(backend, other):
@@ -114,19 +126,12 @@ def test_a_worker_taking_chunks_waits_in_file_order_for_one_holding_a_file(backe
     backend.feed(first[0], second[0])
     held, errors = threading.Event(), []
 
-    def waiting_on_a_lock() -> bool:
-        with backend.db.reading() as s:
-            query = select(func.count()).where(text("wait_event_type = 'Lock'"))
-            return s.scalar(query.select_from(text("pg_stat_activity"))) > 0
-
     def other_worker() -> None:
         try:
             with backend.db.transaction() as s:
                 hold_files(s, {first[0].sha256: (3000, 0)})  # a submission naming it
                 held.set()
-                deadline = time.monotonic() + 10
-                while not waiting_on_a_lock() and time.monotonic() < deadline:
-                    time.sleep(0.02)
+                _until_waiting_on_a_lock(backend.db)
                 hold_files(s, {second[0].sha256: (3000, 0)})  # and then the next file, in order
         except Exception as exc:
             errors.append(exc)
@@ -144,3 +149,53 @@ def test_a_worker_taking_chunks_waits_in_file_order_for_one_holding_a_file(backe
     backend.feed(first[2], second[2])
     with backend.db.transaction() as s:
         assert s.scalars(select(Blob.complete)).all() == [True, True]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: one writer
+def test_two_workers_with_the_same_messages_in_opposite_orders_do_not_deadlock(backend, caplog):
+    """A terminal's resent messages can reach two workers at once, in different orders. The
+    other worker here has marked the first (by message id) processed and, once this batch
+    waits for it, marks the second. Before, the batch inserted its ids in message order: it
+    held the second while waiting for the first, each side waited for the other, and
+    PostgreSQL broke the deadlock after a second. In id order the batch waits at the first,
+    holding nothing the other wants, and goes in together once the other gives up."""
+    first, second = sorted(
+        (submission(f"AH-T0001-20261120-{n:04d}") for n in (1, 2)), key=lambda s: s.message_id
+    )
+    held, errors = threading.Event(), []
+
+    def other_worker() -> None:
+        try:
+            with backend.db.sessions() as s:
+                for message in (first, second):
+                    s.add(
+                        ProcessedMessage(
+                            message_id=message.message_id,
+                            terminal_id=message.terminal_id,
+                            type="application_submitted",
+                            outcome="stored",
+                        )
+                    )
+                    s.flush()
+                    held.set()
+                    if message is first:
+                        _until_waiting_on_a_lock(backend.db)
+                s.rollback()  # its batch failed: the messages are this worker's to store
+        except Exception as exc:
+            errors.append(exc)
+
+    def deadlocks() -> int:
+        with backend.db.reading() as s:
+            query = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            return s.scalar(text(query))
+
+    before = deadlocks()
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    assert held.wait(10)
+    with caplog.at_level(logging.INFO, logger="backend.ingest"):
+        result = backend.ingest.handle_batch([(s.topic(), s.encode()) for s in (second, first)])
+    holder.join(30)
+    assert errors == [] and result.stored == 2
+    assert not [r for r in caplog.records if "applied apart" in r.getMessage()]
+    assert deadlocks() == before
