@@ -16,6 +16,7 @@ from cloud_bridge.contract.messages import SERVICE_TZ
 
 PHONE = "13800138000"
 ACCEPTED = DEFAULT_TABLE.templates[Kind.ACCEPTED].template_code
+SUBMITTED = DEFAULT_TABLE.templates[Kind.SUBMITTED].template_code
 
 
 @pytest.fixture
@@ -110,13 +111,15 @@ def test_missing_template_variables_are_refused(emulator, provider):
     assert info.value.code == "isv.TEMPLATE_MISSING_PARAMETERS"
 
 
-def test_flow_control_per_number_is_a_retry(emulator, provider):
-    provider.send(_request())
+def test_flow_control_per_number_and_template_is_a_retry(emulator, provider):
+    for _ in range(50):  # a notification template: 50 to one number in any 24 hours
+        provider.send(_request())
+    provider.send(_request(code=SUBMITTED))  # another template counts apart
     with pytest.raises(ProviderRefused) as info:
         provider.send(_request())
 
     assert (info.value.code, info.value.action) == ("isv.BUSINESS_LIMIT_CONTROL", Action.RETRY)
-    assert len(emulator.inbox(PHONE)) == 1
+    assert len(emulator.inbox(PHONE)) == 51
 
 
 def test_a_captured_request_sent_again_is_refused(emulator):

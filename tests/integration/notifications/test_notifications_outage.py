@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from itertools import pairwise
 
 from notification_parts import PHONE
 
@@ -90,22 +89,31 @@ def test_a_bad_template_or_signature_raises_an_alarm_and_keeps_the_message(notif
 
 
 def test_a_burst_to_one_number_is_queued_by_the_rate_limits_not_refused(notified):
-    # Three applications by one person: three "submitted" messages of the same template.
-    for n in (1, 2, 3):
-        notified.submit(f"AH-T0001-20261203-000{n}")
+    # 52 applications by one person in a day: the provider takes 50 messages of one template to
+    # one number in any 24 hours, and refuses the 51st (isv.BUSINESS_LIMIT_CONTROL).
+    numbers = [f"AH-T0001-20261203-{n:04d}" for n in range(1, 53)]
+    for no in numbers[:50]:
+        notified.submit(no)
+    while notified.drain():  # a pass moves one number's queue on by `rounds` (20) at most
+        pass
+    notified.clock.advance(timedelta(hours=12))
+    for no in numbers[50:]:
+        notified.submit(no)
 
-    notified.drain()
-    assert len(notified.emulator.inbox(PHONE)) == 1
-    row = notified.rows()[1]
-    assert row.state == NotificationState.QUEUED and row.last_error == "rate limit: queued"
+    assert notified.drain() == 0
+    assert len(notified.emulator.inbox(PHONE)) == 50
+    late = notified.rows()[50:]
+    assert [r.state for r in late] == [NotificationState.QUEUED] * 2
+    assert late[0].last_error == "rate limit: queued"  # the next waits behind it, in order
+    assert all(r.attempts == 0 for r in late)  # held back here, never refused there
 
-    _drain_for(notified, minutes=3)
+    notified.clock.advance(timedelta(hours=12, seconds=1))  # the first 50 leave the window
+    assert notified.drain() == 2
 
     received = notified.emulator.inbox(PHONE)
-    order = [n for r in received for n in (1, 2, 3) if f"AH-T0001-20261203-000{n}" in r.text]
-    assert order == [1, 2, 3]
-    gaps = [b.at - a.at for a, b in pairwise(received)]
-    assert all(gap >= timedelta(minutes=1) for gap in gaps)
+    order = [no for r in received for no in numbers if no in r.text]
+    assert order == numbers
+    assert received[50].at - received[0].at >= timedelta(hours=24)
 
 
 def test_a_number_too_long_for_the_template_still_files_the_application(notified):

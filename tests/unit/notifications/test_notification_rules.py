@@ -90,28 +90,27 @@ def _sent(db: Database, *ago: timedelta, kind: Kind = Kind.SUBMITTED) -> None:
             row.state, row.accepted_at = "accepted", NOW - delta
 
 
-def _next(db: Database, kind: Kind = Kind.SUBMITTED) -> datetime:
+def _next(db: Database, kind: Kind = Kind.SUBMITTED, limits: RateLimits | None = None) -> datetime:
     with db.transaction() as s:
-        return RateLimits().next_allowed(s, PHONE, kind.value, NOW)
+        return (limits or RateLimits()).next_allowed(s, PHONE, kind.value, NOW)
 
 
-def test_one_a_minute_per_number_and_kind(db):
-    _sent(db, timedelta(seconds=20))
+def test_fifty_a_day_per_number_and_template_as_alibaba_cloud_counts_notifications(db):
+    _sent(db, *(timedelta(minutes=20 * k + 10) for k in range(49)))  # the oldest 16h30m ago
 
-    assert _next(db) == NOW + timedelta(seconds=40)
+    assert _next(db) == NOW  # a resent code or a second application is not held
+    _sent(db, timedelta(seconds=5))
+    assert _next(db) == NOW + timedelta(hours=24) - timedelta(minutes=20 * 48 + 10)
     assert _next(db, Kind.ACCEPTED) == NOW  # another template is not held
 
 
-def test_five_an_hour_then_the_oldest_must_leave_the_hour(db):
-    _sent(db, *(timedelta(minutes=m) for m in (50, 40, 30, 20, 10)))
+def test_a_provider_with_several_windows_waits_for_the_latest_to_allow(db):
+    minute_and_hour = RateLimits(((timedelta(minutes=1), 1), (timedelta(hours=1), 5)))
+    _sent(db, timedelta(seconds=20))
+    assert _next(db, limits=minute_and_hour) == NOW + timedelta(seconds=40)
 
-    assert _next(db) == NOW + timedelta(minutes=10)
-
-
-def test_ten_a_day(db):
-    _sent(db, *(timedelta(hours=h) for h in (20, 18, 16, 14, 12, 10, 8, 6, 4, 2)))
-
-    assert _next(db) == NOW + timedelta(hours=4)
+    _sent(db, *(timedelta(minutes=m) for m in (40, 30, 20, 10)))
+    assert _next(db, limits=minute_and_hour) == NOW + timedelta(minutes=20)
 
 
 def test_a_reminder_with_the_same_dedupe_key_is_queued_once(db):
