@@ -5,8 +5,10 @@ An alarm is one row per (terminal, operation id). Its states are `open`, `acknow
 compartment) is folded into it (`occurrences` counts them); a condition that comes back within
 the flap window after its alarm was cleared reopens that alarm instead of raising a new one, so
 a flapping terminal raises one alarm, not fifty. The on-duty operator is told of a new alarm
-through the notification outbox (one SMS per alarm, never per repeat). Every step is written to
-`alarm_events` with who did it.
+through the notification outbox, never per repeat: the first new alarm at once, and those
+raised within `texted_every` of a text together in the next one ("T0003等12台"), so an outage
+that takes the whole fleet offline is one SMS every few minutes, not one per terminal. Every
+step is written to `alarm_events` with who did it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
 from .models import AlarmEvent, AlarmRow
+from .notifications.models import NotificationRow, NotificationState
 from .notifications.outbox import enqueue
 from .notifications.templates import Kind
 
@@ -70,6 +73,24 @@ class AlarmSettings:
     flap_window: timedelta = timedelta(minutes=30)
     # Where the on-duty operator's SMS goes; None: nobody is texted (the console still shows).
     on_duty_phone: str | None = None
+    # New alarms within this long of the last text wait and go together in the next one.
+    texted_every: timedelta = timedelta(minutes=10)
+
+
+def _summary(alarms: list[tuple[str, str]]) -> dict[str, str]:
+    """An operator text's variables for alarms [(terminal, kind)], the first named:
+    "T0003" / "离线", or "T0003等12台" / "离线等2类" for several."""
+    terminals = list(dict.fromkeys(t for t, _ in alarms))
+    kinds = list(dict.fromkeys(k for _, k in alarms))
+    words = [KIND_WORDS.get(k, k) for k in kinds]
+    return {"terminal": _first_of(terminals, "台"), "kind": _first_of(words, "类")}
+
+
+def _first_of(names: list[str], measure: str) -> str:
+    """ "T0003", or "T0003等12台": within a template variable's 35 characters."""
+    if len(names) == 1:
+        return names[0][:35]
+    return f"{names[0][:24]}等{len(names)}{measure}"
 
 
 def _event(
@@ -215,17 +236,41 @@ class Alarms:
         return row, "raised"
 
     def _notify(self, session: Session, row: AlarmRow, now: datetime) -> None:
+        """Text the on-duty operator: at once, or with the other alarms of the next text."""
         phone = self.settings.on_duty_phone
         if not phone:
             return
-        enqueue(
+        texts = select(NotificationRow).where(
+            NotificationRow.phone == phone, NotificationRow.kind == Kind.FLEET_ALARM.value
+        )
+        last = session.scalar(texts.order_by(NotificationRow.id.desc()).limit(1))
+        if last is not None and last.state == NotificationState.QUEUED:
+            # Not sent yet: it says this alarm too, unless the sender took it meanwhile.
+            alarms = session.execute(
+                select(AlarmRow.terminal_id, AlarmRow.kind)
+                .where(AlarmRow.received_at >= last.created_at)
+                .order_by(AlarmRow.received_at)
+            ).all()
+            summary = update(NotificationRow).where(
+                NotificationRow.id == last.id, NotificationRow.state == NotificationState.QUEUED
+            )
+            params = _summary(alarms or [(row.terminal_id, row.kind)])
+            if session.execute(summary.values(params=params)).rowcount == 1:
+                _event(
+                    session, row, "notified", "backend", "in the on-duty operator's next text", now
+                )
+                return
+        text = enqueue(
             session,
             Kind.FLEET_ALARM,
             phone,
-            {"terminal": row.terminal_id[:35], "kind": KIND_WORDS.get(row.kind, row.kind)},
+            _summary([(row.terminal_id, row.kind)]),
             now=now,
             dedupe_key=f"alarm:{row.terminal_id}:{row.operation_id}"[:128],
         )
+        if text is not None and last is not None:
+            texted_at = last.accepted_at or last.attempted_at or last.created_at
+            text.next_attempt_at = max(now, texted_at + self.settings.texted_every)
         _event(session, row, "notified", "backend", "on-duty operator texted", now)
 
     def condition_ended(
