@@ -20,14 +20,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
 
 from .models import AlarmEvent, AlarmRow
-from .notifications.models import NotificationRow, NotificationState
-from .notifications.outbox import enqueue
+from .notifications.outbox import enqueue_together, first_and_count
 from .notifications.templates import Kind
 
 log = logging.getLogger(__name__)
@@ -75,22 +74,6 @@ class AlarmSettings:
     on_duty_phone: str | None = None
     # New alarms within this long of the last text wait and go together in the next one.
     texted_every: timedelta = timedelta(minutes=10)
-
-
-def _summary(alarms: list[tuple[str, str]]) -> dict[str, str]:
-    """An operator text's variables for alarms [(terminal, kind)], the first named:
-    "T0003" / "离线", or "T0003等12台" / "离线等2类" for several."""
-    terminals = list(dict.fromkeys(t for t, _ in alarms))
-    kinds = list(dict.fromkeys(k for _, k in alarms))
-    words = [KIND_WORDS.get(k, k) for k in kinds]
-    return {"terminal": _first_of(terminals, "台"), "kind": _first_of(words, "类")}
-
-
-def _first_of(names: list[str], measure: str) -> str:
-    """ "T0003", or "T0003等12台": within a template variable's 35 characters."""
-    if len(names) == 1:
-        return names[0][:35]
-    return f"{names[0][:24]}等{len(names)}{measure}"
 
 
 def _event(
@@ -240,38 +223,29 @@ class Alarms:
         phone = self.settings.on_duty_phone
         if not phone:
             return
-        texts = select(NotificationRow).where(
-            NotificationRow.phone == phone, NotificationRow.kind == Kind.FLEET_ALARM.value
-        )
-        last = session.scalar(texts.order_by(NotificationRow.id.desc()).limit(1))
-        if last is not None and last.state == NotificationState.QUEUED:
-            # Not sent yet: it says this alarm too, unless the sender took it meanwhile.
-            alarms = session.execute(
+
+        def summary(since: datetime) -> dict[str, str]:
+            raised = session.execute(
                 select(AlarmRow.terminal_id, AlarmRow.kind)
-                .where(AlarmRow.received_at >= last.created_at)
+                .where(AlarmRow.received_at >= since)
                 .order_by(AlarmRow.received_at)
-            ).all()
-            summary = update(NotificationRow).where(
-                NotificationRow.id == last.id, NotificationRow.state == NotificationState.QUEUED
-            )
-            params = _summary(alarms or [(row.terminal_id, row.kind)])
-            if session.execute(summary.values(params=params)).rowcount == 1:
-                _event(
-                    session, row, "notified", "backend", "in the on-duty operator's next text", now
-                )
-                return
-        text = enqueue(
+            ).all() or [(row.terminal_id, row.kind)]
+            return {
+                "terminal": first_and_count([t[:35] for t, _ in raised], "台"),
+                "kind": first_and_count([KIND_WORDS.get(k, k) for _, k in raised], "类"),
+            }
+
+        joined = enqueue_together(
             session,
             Kind.FLEET_ALARM,
             phone,
-            _summary([(row.terminal_id, row.kind)]),
+            summary,
             now=now,
+            every=self.settings.texted_every,
             dedupe_key=f"alarm:{row.terminal_id}:{row.operation_id}"[:128],
         )
-        if text is not None and last is not None:
-            texted_at = last.accepted_at or last.attempted_at or last.created_at
-            text.next_attempt_at = max(now, texted_at + self.settings.texted_every)
-        _event(session, row, "notified", "backend", "on-duty operator texted", now)
+        note = "in the on-duty operator's next text" if joined else "on-duty operator texted"
+        _event(session, row, "notified", "backend", note, now)
 
     def condition_ended(
         self,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import desc, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,6 +68,62 @@ def enqueue(
     except IntegrityError:
         return None
     return row
+
+
+def enqueue_together(
+    session: Session,
+    kind: Kind,
+    phone: str,
+    summary: Callable[[datetime], dict[str, str]],
+    *,
+    now: datetime,
+    every: timedelta,
+    dedupe_key: str,
+    application_no: str | None = None,
+) -> bool:
+    """Queue a message that may wait and say several things at once; True if it joined one.
+
+    For kinds with no secret variable that come in bursts to one person (a fleet's alarms to
+    the on-duty phone, a morning's deadline warnings to a clerk): the first goes at once; the
+    next, no sooner than `every` after the last one sent, and whatever comes meanwhile joins
+    it. `summary(since)` gives the variables that say everything since `since` (this message
+    included). A text the sender has taken meanwhile is not changed: a new one waits instead.
+    """
+    texts = select(NotificationRow).where(
+        NotificationRow.phone == phone, NotificationRow.kind == kind.value
+    )
+    last = session.scalar(texts.order_by(NotificationRow.id.desc()).limit(1))
+    if last is not None and last.state == NotificationState.QUEUED:
+        try:
+            params = check_params(kind, summary(last.created_at))
+        except TemplateError:
+            params = None  # a summary that does not fit goes as a text of its own
+        join = update(NotificationRow).where(
+            NotificationRow.id == last.id, NotificationRow.state == NotificationState.QUEUED
+        )
+        if params is not None and session.execute(join.values(params=params)).rowcount == 1:
+            return True
+    text = enqueue(
+        session,
+        kind,
+        phone,
+        summary(now),
+        now=now,
+        application_no=application_no,
+        dedupe_key=dedupe_key,
+    )
+    if text is not None and last is not None:
+        texted_at = last.accepted_at or last.attempted_at or last.created_at
+        text.next_attempt_at = max(now, texted_at + every)
+    return False
+
+
+def first_and_count(names: list[str], measure: str) -> str:
+    """A template variable naming several things by the first: "T0003", or "T0003等12台"."""
+    names = list(dict.fromkeys(names))
+    if len(names) == 1:
+        return names[0]
+    return f"{names[0][:24]}等{len(names)}{measure}"
 
 
 def notify(

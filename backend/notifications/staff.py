@@ -5,14 +5,15 @@ it; the console words it from its catalogs, the SMS from a registered template (
 notifications outbox, retried until the provider takes it) and the e-mail from fixed wording
 (the `staff_emails` outbox, retried until the SMTP server takes it: notifications/email.py).
 Never free text. A notice stays in the console until its reader marks it read; SMS and e-mail
-go at most once per person, case, step, level and colour (their dedupe keys).
+go at most once per person, case, step, level and colour (their dedupe keys), and warnings that
+come within `TEXTED_EVERY` of a person's last text go together in one SMS.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -37,6 +38,10 @@ STEP_WORDS = {
     "result": "制证出件",
 }
 COLOUR_WORDS = {"blue": "临近", "yellow": "已超1个工作日", "red": "已超2个工作日"}
+_SEVERITY = {"blue": 1, "yellow": 2, "red": 3}  # a text for several cases gives the worst
+# A person's first warning goes at once; those within this long of a text go together in the
+# next one ("申请AH-…等30件"): a morning's deadlines were thirty texts in a row.
+TEXTED_EVERY = timedelta(minutes=10)
 
 
 def notify(
@@ -86,18 +91,34 @@ def _by_channel(
     chosen = set(person.notify_by or ())
     once = f"{person.id}:{application_no}:{step or 'case'}:{kind}:{colour}"
     if "sms" in chosen and person.phone:
-        outbox.enqueue(
+
+        def summary(since: datetime) -> dict[str, str]:
+            notices = session.execute(
+                select(StaffNotice.application_no, StaffNotice.step, StaffNotice.colour)
+                .where(
+                    StaffNotice.staff_id == person.id,
+                    StaffNotice.kind == kind,
+                    StaffNotice.created_at >= since,
+                )
+                .order_by(StaffNotice.id)
+            ).all() or [(application_no, step, colour)]
+            worst = max((c for _, _, c in notices), key=lambda c: _SEVERITY.get(c, 0))
+            steps = [STEP_WORDS.get(s, STEP_WORDS[None]) for _, s, _ in notices]
+            return {
+                "no": outbox.first_and_count([n for n, _, _ in notices], "件"),
+                "step": outbox.first_and_count(steps, "项"),
+                "colour": COLOUR_WORDS.get(worst, worst),
+            }
+
+        outbox.enqueue_together(
             session,
             _SMS_KIND[kind],
             person.phone,
-            {
-                "no": application_no,
-                "step": STEP_WORDS.get(step, STEP_WORDS[None]),
-                "colour": COLOUR_WORDS.get(colour, colour),
-            },
+            summary,
             now=now,
-            application_no=application_no,
+            every=TEXTED_EVERY,
             dedupe_key=f"staff-sms:{once}",
+            application_no=application_no,
         )
     if "email" in chosen and person.email:
         key = f"staff-email:{once}"

@@ -195,6 +195,23 @@ def test_notices_go_by_sms_and_email_once_and_a_failed_email_is_sent_later(servi
         assert len(session.scalars(select(StaffEmail)).all()) == 1
 
 
+def test_a_mornings_warnings_for_many_cases_are_one_text_naming_the_first(service):
+    for n in range(2, 6):
+        submit(service, f"AH-T0001-20261120-{n:04d}")
+    with TestClient(create_app(service)) as client:
+        sign_in(client, "clerk.li")
+        choose(client, phone="13900000001", notify_by=["sms"])
+    job = Escalations(service.db, CN_OFFICIAL, EscalationSettings(timedelta(hours=4)))
+    assert job.run(NOW).raised == 5
+
+    with service.db.transaction() as session:
+        [sms] = session.scalars(
+            select(NotificationRow).where(NotificationRow.kind == "staff_deadline")
+        ).all()
+        assert sms.params == {"no": f"{NO}等5件", "step": "受理", "colour": "已超2个工作日"}
+        assert session.scalar(select(StaffNotice).where(StaffNotice.application_no != NO))
+
+
 def test_smtp_settings_come_from_the_environment(tmp_path):
     assert SmtpSettings.from_env({}) is None
     secret = tmp_path / "smtp-password"
