@@ -8,7 +8,8 @@ them. mosquitto_sub only prints each message; the workers check signatures, vali
 commit, publish receipts and ack. The ratio says what the backend's guarantees cost against
 bare delivery, measured in the same run. On a machine shared with other work the rates move
 with its load, so the CPU time each side spent per event is printed too (the workers' from
-subscribed to stopped, mosquitto_sub's whole run): that figure barely moves with load. Last,
+subscribed to stopped, in all and by thread: the MQTT network thread, the ingest thread and
+the rest; mosquitto_sub's whole run): that figure barely moves with load. Last,
 the CPU the machine's cores leave the workers per event at 0.8 x mosquitto_sub's rate, once the
 publisher, Mosquitto and mosquitto_sub of the same run have had theirs: a worker using more than
 that cannot reach the goal on this machine however it is split.
@@ -27,6 +28,7 @@ its own, as every chunk was applied before chunks joined `_TOGETHER`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -79,7 +81,8 @@ def _signature(signer: TerminalSigner, topic: str, payload: bytes) -> Properties
 def _worker(
     db_url: str, blob_dir: str, host: str, port: int, ca_dir: str, name: str, ready, stop, cpu
 ):
-    """One backend worker process: ingest only, until `stop` is set; adds its CPU s to `cpu`."""
+    """One backend worker process: ingest only, until `stop` is set; puts its CPU seconds by
+    thread ({"network": ..., "ingest": ..., "other": ...}) on the queue `cpu`."""
     client_id = f"backend.{name}"
     service = BackendService(
         db_url,
@@ -92,12 +95,31 @@ def _worker(
     service.start()
     freeze_startup_heap()  # as `python -m backend` does
     assert service.mqtt is not None and service.mqtt.wait_ready(60)
-    start = time.process_time()
+    start = _threads_cpu()
     ready.set()
     stop.wait()
-    with cpu.get_lock():
-        cpu.value += time.process_time() - start
+    end = _threads_cpu()
+    cpu.put({part: end.get(part, 0.0) - start.get(part, 0.0) for part in end})
     service.stop()
+
+
+def _threads_cpu() -> dict[str, float]:
+    """This process's CPU seconds by part: the MQTT network thread (paho, the signature check,
+    acks), the ingest thread, and the rest (scheduled jobs, the main thread), from /proc."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    parts: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        name = names.get(int(task.name), "")
+        part = (
+            "network"
+            if name.startswith("paho-mqtt-client")
+            else "ingest"
+            if name == "backend-ingest"
+            else "other"
+        )
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            parts[part] = parts.get(part, 0.0) + _stat_cpu(task / "stat")
+    return parts
 
 
 def _with_files(event: m.ApplicationSubmitted, n: int) -> m.ApplicationSubmitted:
@@ -201,14 +223,14 @@ class Run:
     backend_rate: float  # the workers' events/s, stored
     published: float  # seconds until the publisher had every PUBACK
     sub_cpu: float  # mosquitto_sub's whole run
-    workers_cpu: float  # the worker processes, subscribed to stopped
+    workers_cpu: dict[str, float]  # the worker processes by part, subscribed to stopped
     publisher_cpu: float  # this process while it publishes (paho, signing done before)
     broker_cpu: float  # Mosquitto, from the first publish until the backend stored all
 
 
-def _proc_cpu(pid: int) -> float:
-    """A process's user + system CPU seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def _stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds of a process or thread, from its /proc stat file."""
+    fields = stat.read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -218,7 +240,7 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         broker = site_broker(tmpdir)
-        procs, stop, cpu = [], spawn.Event(), spawn.Value("d", 0.0)
+        procs, stop, cpu = [], spawn.Event(), spawn.Queue()
         sub = None
         try:
             files = broker.client_tls(TERMINAL)
@@ -276,7 +298,8 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
             pub.loop_start()
             db = Database(db_url)
             assert broker.proc is not None
-            broker_start, own_start = _proc_cpu(broker.proc.pid), time.process_time()
+            broker_stat = Path(f"/proc/{broker.proc.pid}/stat")
+            broker_start, own_start = _stat_cpu(broker_stat), time.process_time()
             start = time.perf_counter()
             infos = [pub.publish(t, p, qos=1, properties=props) for t, p, props in signed]
             for info in infos:
@@ -284,7 +307,7 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
             published = time.perf_counter() - start
             publisher_cpu = time.process_time() - own_start
             backend_s = wait(lambda: stored(db) >= n, 600, 0.02) + published
-            broker_cpu = _proc_cpu(broker.proc.pid) - broker_start
+            broker_cpu = _stat_cpu(broker_stat) - broker_start
             sub_done.wait(120)
             sub_s = sub_end[0] - start
             _pid, _status, usage = os.wait4(sub.pid, 0)
@@ -294,6 +317,10 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
             pub.disconnect()
             db.dispose()
             stop.set()
+            workers_cpu: dict[str, float] = {}
+            for _ in procs:
+                for part, seconds in cpu.get(timeout=60).items():
+                    workers_cpu[part] = workers_cpu.get(part, 0.0) + seconds
             for proc, _ready in procs:
                 proc.join(30)
             return Run(
@@ -301,7 +328,7 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
                 n / backend_s,
                 published,
                 sub_cpu,
-                cpu.value,
+                workers_cpu,
                 publisher_cpu,
                 broker_cpu,
             )
@@ -321,7 +348,8 @@ def over_broker(n: int, workers: int, db_url: str | None = None) -> Run:
 def _report(label: str, n: int, workers: int, db_url: str | None = None) -> None:
     run = over_broker(n, workers, db_url)
     print(f"-- {label}, {workers} worker process(es); publisher done after {run.published:.2f} s")
-    sub_us, backend_us = run.sub_cpu / n * 1e6, run.workers_cpu / n * 1e6
+    workers_cpu = sum(run.workers_cpu.values())
+    sub_us, backend_us = run.sub_cpu / n * 1e6, workers_cpu / n * 1e6
     print(f"mosquitto_sub received all at {run.sub_rate:7.0f} events/s, CPU {sub_us:5.0f} us/ev")
     backend_rate = run.backend_rate
     print(
@@ -331,8 +359,13 @@ def _report(label: str, n: int, workers: int, db_url: str | None = None) -> None
     print(f"backend / mosquitto_sub rate ratio, {label}, {workers} worker(s): {ratio:.2f}")
     print(
         f"backend / mosquitto_sub CPU per event, {label}, {workers} worker(s): "
-        f"{run.workers_cpu / run.sub_cpu:.1f}"
+        f"{workers_cpu / run.sub_cpu:.1f}"
     )
+    parts = ", ".join(
+        f"{part} {run.workers_cpu.get(part, 0.0) / n * 1e6:.0f} us"
+        for part in ("network", "ingest", "other")
+    )
+    print(f"workers' CPU per event by thread, {label}: {parts}")
     # What the machine's cores leave the workers per event at the goal (0.8 x mosquitto_sub's
     # rate), once the publisher, Mosquitto and mosquitto_sub of the same run have had theirs.
     # Above it, no split of the workers into threads or processes reaches the goal here.
