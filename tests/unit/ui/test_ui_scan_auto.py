@@ -17,16 +17,22 @@ from terminal.materials.quality import REASONS
 
 
 def _watch(drv, screen, until, *, timeout: float = 40.0) -> list[str]:
-    """Pump until `until()`, collecting every instruction the screen showed on the way."""
-    seen: list[str] = []
+    """Pump until `until()`, collecting every instruction the screen showed on the way.
 
-    def step():
-        text = screen.guide.text
+    Bound to the label's text, not sampled between frames: an instruction replaced before the
+    next sample ("Page 1 taken…" when page 2 lay still at once) was missed on a loaded machine.
+    """
+    seen: list[str] = [screen.guide.text] if screen.guide.text else []
+
+    def shown(_label, text: str) -> None:
         if text and (not seen or seen[-1] != text):
             seen.append(text)
-        return until()
 
-    drv.wait_for(step, timeout=timeout, what="the scan screen to get there")
+    screen.guide.bind(text=shown)
+    try:
+        drv.wait_for(until, timeout=timeout, what="the scan screen to get there")
+    finally:
+        screen.guide.unbind(text=shown)
     return seen
 
 
