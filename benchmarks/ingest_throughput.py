@@ -103,6 +103,9 @@ def _worker(
     service.stop()
 
 
+_PARTS = {"backend-ingest": "ingest"}  # and paho's thread, named after its client id
+
+
 def _threads_cpu() -> dict[str, float]:
     """This process's CPU seconds by part: the MQTT network thread (paho, the signature check,
     acks), the ingest thread, and the rest (scheduled jobs, the main thread), from /proc."""
@@ -110,13 +113,7 @@ def _threads_cpu() -> dict[str, float]:
     parts: dict[str, float] = {}
     for task in Path("/proc/self/task").iterdir():
         name = names.get(int(task.name), "")
-        part = (
-            "network"
-            if name.startswith("paho-mqtt-client")
-            else "ingest"
-            if name == "backend-ingest"
-            else "other"
-        )
+        part = "network" if name.startswith("paho-mqtt-client") else _PARTS.get(name, "other")
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             parts[part] = parts.get(part, 0.0) + _stat_cpu(task / "stat")
     return parts

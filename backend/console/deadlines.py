@@ -32,7 +32,8 @@ OPEN_STATES = (State.SUBMITTED, State.ACCEPTED, State.UNDER_REVIEW)
 STEP_STATES = (*OPEN_STATES, State.APPROVED)
 # An owed material stops mattering once the case is refused or its result went back.
 OWED_CLOSED_STATES = (State.REJECTED, State.RETURNED)
-_ORDER = {None: 0, Colour.BLUE: 1, Colour.YELLOW: 2, Colour.RED: 3}
+# How serious each colour is: the worst of several is the one to show.
+SEVERITY = {None: 0, Colour.BLUE: 1, Colour.YELLOW: 2, Colour.RED: 3}
 
 
 def _back(calendar: WorkingDayCalendar, today: date, n: int) -> date:
@@ -83,7 +84,7 @@ def colour_of(
     by_promise = _of_day(calendar, promised_by, today) if status in OPEN_STATES else None
     by_owed = _of_day(calendar, owed_due, today) if status not in OWED_CLOSED_STATES else None
     by_step = step_colour(calendar, step_due, status, today)
-    return max(by_promise, by_owed, by_step, key=_ORDER.__getitem__)
+    return max(by_promise, by_owed, by_step, key=SEVERITY.__getitem__)
 
 
 def step_colour(

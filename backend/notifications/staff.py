@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..console.deadlines import SEVERITY
 from ..models import StaffAccount, StaffEmail, StaffNotice
 from . import outbox
 from .templates import Kind
@@ -38,7 +39,6 @@ STEP_WORDS = {
     "result": "制证出件",
 }
 COLOUR_WORDS = {"blue": "临近", "yellow": "已超1个工作日", "red": "已超2个工作日"}
-_SEVERITY = {"blue": 1, "yellow": 2, "red": 3}  # a text for several cases gives the worst
 # A person's first warning goes at once; those within this long of a text go together in the
 # next one ("申请AH-…等30件"): a morning's deadlines were thirty texts in a row.
 TEXTED_EVERY = timedelta(minutes=10)
@@ -102,7 +102,7 @@ def _by_channel(
                 )
                 .order_by(StaffNotice.id)
             ).all() or [(application_no, step, colour)]
-            worst = max((c for _, _, c in notices), key=lambda c: _SEVERITY.get(c, 0))
+            worst = max((c for _, _, c in notices), key=lambda c: SEVERITY.get(c, 0))  # the worst
             steps = [STEP_WORDS.get(s, STEP_WORDS[None]) for _, s, _ in notices]
             return {
                 "no": outbox.first_and_count([n for n, _, _ in notices], "件"),
