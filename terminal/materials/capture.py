@@ -80,8 +80,8 @@ class PageCapture:
         self._steady = 0
         self._done_print: np.ndarray | None = None  # thumbnail of the last captured page
 
-    def feed(self, frame: object) -> CaptureState:
-        """Advance on one preview frame."""
+    def feed(self, frame: object, *, take: bool = True) -> CaptureState:
+        """Advance on one preview frame; with `take` false a still page waits to be taken."""
         rgb = as_rgb8(frame)
         quad = find_page(rgb) if rgb is not None else None
         if quad is None:
@@ -107,7 +107,7 @@ class PageCapture:
             self._steady = 0
             return CaptureState("adjust", corners, tuple(reasons))
         self._steady = 1 if moved else self._steady + 1
-        if self._steady < self.steady_frames:
+        if self._steady < self.steady_frames or not take:
             return CaptureState("hold_steady", corners, progress=self._progress())
         result = self._take(quad)
         if not result.ok:

@@ -43,6 +43,7 @@ class CaptureRun:
     capture: PageCapture | None = None
     state: CaptureState | None = None
     taken: int = 0
+    told: int = 0  # pages the citizen has been told were taken; the next waits until told
     failed: bool = False  # the camera stopped giving frames or grabs
     last_full: np.ndarray | None = field(default=None, repr=False)
 
@@ -162,7 +163,9 @@ class ScanScreen(KioskScreen):
             run.capture = PageCapture(self._grabber(run), capture_size=tuple(size))
         run.last_full = full
         try:
-            state = run.capture.feed(small)
+            # Until the screen has said "page 1 taken, place page 2" (a loaded kiosk draws late),
+            # the next page is watched but not taken: the citizen would not know to swap.
+            state = run.capture.feed(small, take=run.told >= run.taken)
         except CameraError:
             run.failed = True
             return
@@ -200,6 +203,10 @@ class ScanScreen(KioskScreen):
         if run.taken >= self.pages:
             self._save(run)
             return
+        if run.told < run.taken:
+            run.told = run.taken
+            self._instruct(("scan.auto.next", str(run.taken)))
+            return
         self._instruct(self._instruction_for(state, run.taken))
 
     def _instruction_for(self, state: CaptureState, taken: int) -> tuple[str, ...]:
@@ -208,7 +215,7 @@ class ScanScreen(KioskScreen):
         reasons = [r for r in state.reasons if r != "no_page"]
         if state.status == "adjust" and reasons and reasons[0] != "replace_page":
             return ("reason", reasons[0])
-        return ("scan.auto.next",) if taken else ("scan.auto.place",)
+        return ("scan.auto.next", str(taken)) if taken else ("scan.auto.place",)
 
     def _instruct(self, instruction: tuple[str, ...]) -> None:
         """Show one instruction; say it aloud only when it changes."""

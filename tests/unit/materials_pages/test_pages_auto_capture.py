@@ -53,6 +53,18 @@ def test_two_sheets_make_a_two_page_material():
     assert content.pages == 2 and content.data.startswith(b"%PDF")
 
 
+def test_a_page_not_yet_to_be_taken_is_watched_and_taken_at_once_when_allowed():
+    """The kiosk holds the next page back until its screen has said the last one was taken;
+    the page is still followed meanwhile, so it is taken on the first frame allowed."""
+    camera = ScriptedDocumentCamera([("place", 3), ("hold", 20)], seed=2)
+    capture = PageCapture(camera.still, steady_frames=4, capture_size=camera.still_size)
+    held = [capture.feed(camera.capture(), take=False) for _ in range(12)]
+    assert camera.stills == 0 and not capture.pages
+    assert held[-1].status == "hold_steady" and held[-1].progress == 1.0
+    now = capture.feed(camera.capture())
+    assert now.status == "captured" and camera.stills == 1 and len(capture.pages) == 1
+
+
 def test_a_blurred_full_resolution_frame_is_refused_with_the_reason():
     camera = ScriptedDocumentCamera([("place", 2), ("hold", 8)], seed=5)
 

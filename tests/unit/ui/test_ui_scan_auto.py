@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import cv2
 import numpy as np
 import pytest
+from kivy.clock import Clock
 from ui_unit_kiosk import offline_kiosk, walk_to_materials
 
-from devices.camera.emulated import ScriptedDocumentCamera
+from devices.camera.emulated import GeneratedPageSource, ScriptedDocumentCamera
 from terminal.coded import english
 from terminal.flows.session import FlowError
 from terminal.flows.submission import PageRefused
@@ -66,6 +70,41 @@ def test_nobody_taps_and_both_pages_are_taken_with_guidance_in_between(tmp_path)
         assert spoken.count("Page 1 taken. Take it away and place page 2 of 2.") == 1
         # the preview's own camera was grabbed twice; the manual path never ran
         assert flow.scanned["household-register"].blob.size > 0
+
+
+class SlowScreen(GeneratedPageSource):
+    """Sheets swapped at once, while the screen stalls for 3 s from the first page's grab on.
+
+    The stall is what a loaded kiosk does to its drawing: the preview worker goes on judging
+    frames, and the second sheet lies still long before the screen could draw again.
+    """
+
+    def __init__(self, title: str, pages: int):
+        super().__init__(title, pages)
+        self.grabs = 0
+
+    def still(self) -> np.ndarray:
+        self.grabs += 1
+        if self.grabs == 1:
+            stalled = threading.Event()
+            Clock.schedule_once(lambda _dt: (stalled.set(), time.sleep(3.0)), 0)
+            stalled.wait(10)  # the screen is stalled before this page counts as taken
+        return super().still()
+
+
+def test_the_second_page_waits_until_the_citizen_was_told_the_first_was_taken(tmp_path):
+    with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
+        k, s = drv.kiosk, drv.kiosk.screens
+        cameras: list[SlowScreen] = []
+        k.node.parts.document_camera = lambda t, p: cameras.append(SlowScreen(t, p)) or cameras[-1]
+        walk_to_materials(drv, devices)
+        drv.tap(s["materials"].row_buttons["household-register"])
+        drv.wait_screen("scan")
+        seen = _watch(drv, s["scan"], lambda: k.current == "materials")
+        assert k.submission.scanned["household-register"].pages == 2
+        assert cameras[0].grabs == 2
+        told = "Page 1 taken. Take it away and place page 2 of 2."
+        assert told in seen and seen.index(told) < seen.index("All pages taken. Saving…")
 
 
 class LampReflection:
