@@ -69,11 +69,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The suite runs each fuzz property with a few examples; this runs them long, keeping what
-# Hypothesis finds in var/hypothesis so a failure found once is replayed first next time.
+# The suite plays a bounded chaos run; this one plays 40 stories through 20 kills.
 chaos: install
 	$(PY) benchmarks/chaos.py 40 20 $${CHAOS_SEED:-1}
 
+# The suite runs each fuzz property with a few examples; this runs them long, keeping what
+# Hypothesis finds in var/hypothesis so a failure found once is replayed first next time.
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/unit/fuzz
 
