@@ -19,7 +19,10 @@ def _setup_logging(verbose: bool) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(workdir=args.workdir, keep_running=args.keep_running)
+    keep = args.keep_running
+    if keep is None:  # someone at a terminal wants to look; a script wants the exit status
+        keep = sys.stdin.isatty() and sys.stdout.isatty()
+    return run_demo(workdir=args.workdir, keep_running=keep)
 
 
 def cmd_terminal(args: argparse.Namespace) -> int:
@@ -120,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="play the whole story: broker, backend, emulated terminal")
     p.add_argument(
         "--keep-running",
-        action="store_true",
-        help="leave broker, backend API and terminal up afterwards",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="leave broker, backend, console and terminal up afterwards, until Ctrl-C "
+        "(default: when run at a terminal; without one the demo exits with its status)",
     )
     p.add_argument("--workdir", type=Path, default=None, help="default: var/demo-<time>")
     p.set_defaults(func=cmd_demo)

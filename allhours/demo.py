@@ -206,6 +206,11 @@ def run_demo(
                 f"terminal {TERMINAL_ID}. Ctrl-C to stop."
             )
             wait_for_signal()
+        else:
+            out(
+                "\nThe servers stop now. To look around the console, run the demo at a terminal "
+                "or with --keep-running: everything then stays up until Ctrl-C."
+            )
         return 0 if really_opened else 1
     except (DemoFailed, SiteError) as exc:
         out(f"\nDEMO FAILED: {exc}")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
 import re
+import select as io_select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from e2e_spine import TERMINAL, Spine
 from mqtt_clients import tls_client
@@ -84,6 +90,58 @@ def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: 
     assert "picked_up" in proc.stdout
     # The clear code is never printed, not even by the demo's stand-in for the phone.
     assert "••••••" in proc.stdout
+    # Without a terminal nothing stays up behind the exit, and the demo says so.
+    assert "The servers stop now" in proc.stdout and "Ctrl-C to stop" not in proc.stdout
+
+
+def _read_until(fd: int, pattern: re.Pattern[str], timeout: float) -> tuple[str, re.Match[str]]:
+    """Read a pseudo-terminal until `pattern` shows up in what was written to it."""
+    text, deadline = "", time.monotonic() + timeout
+    while (found := pattern.search(text)) is None:
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out; the demo wrote:\n{text[-3000:]}"
+        if io_select.select([fd], [], [], left)[0]:
+            try:
+                text += os.read(fd, 65536).decode(errors="replace")
+            except OSError:  # the demo closed its terminal: it exited
+                raise AssertionError(f"the demo ended; it wrote:\n{text[-3000:]}") from None
+    return text, found
+
+
+def test_at_a_terminal_the_demo_leaves_the_console_up_until_ctrl_c(tmp_path: Path):
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    try:
+        text, _ = _read_until(leader, re.compile(r"Ctrl-C to stop"), timeout=150)
+        assert re.search(r"pickup\s+compartment opened", text)
+        console = re.search(r"console\s+(http://\S+/console/)", text)
+        login = re.search(r"sign in\s+(\S+) / (\S+)", text)
+        assert console and login, text
+        base = console[1].removesuffix("/console/")
+        # What the summary says to do works: the console is served, the clerk signs in.
+        with httpx.Client(base_url=base, timeout=10, follow_redirects=True) as web:
+            assert web.get("/console/").url.path == "/console/login"
+            signed = web.post("/api/session", json={"username": login[1], "password": login[2]})
+            assert signed.status_code == 200, signed.text
+            queue = web.get("/console/")
+            assert (queue.status_code, queue.url.path) == (200, "/console/queue")
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(AssertionError, match="the demo ended"):  # read on: it never blocks
+            _read_until(leader, re.compile(r"(?!)"), timeout=60)
+        assert proc.wait(timeout=10) == 0
+        with pytest.raises(httpx.TransportError):  # stopped with it
+            httpx.get(f"{base}/console/", timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
 
 
 def test_the_whole_story_ends_with_the_right_compartment_open_and_the_backend_told(spine: Spine):
