@@ -8,6 +8,7 @@ import pty
 import re
 import select as io_select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,7 +109,8 @@ def _read_until(fd: int, pattern: re.Pattern[str], timeout: float) -> tuple[str,
     return text, found
 
 
-def test_at_a_terminal_the_demo_leaves_the_console_up_until_ctrl_c(tmp_path: Path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_at_a_terminal_the_demo_leaves_the_console_up_until_stopped(tmp_path: Path, stop):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
@@ -120,6 +122,8 @@ def test_at_a_terminal_the_demo_leaves_the_console_up_until_ctrl_c(tmp_path: Pat
     try:
         text, _ = _read_until(leader, re.compile(r"Ctrl-C to stop"), timeout=150)
         assert re.search(r"pickup\s+compartment opened", text)
+        broker = re.search(r"Mosquitto on mqtts://127\.0\.0\.1:(\d+)", text)
+        assert broker, text
         console = re.search(r"console\s+(http://\S+/console/)", text)
         login = re.search(r"sign in\s+(\S+) / (\S+)", text)
         assert console and login, text
@@ -131,16 +135,24 @@ def test_at_a_terminal_the_demo_leaves_the_console_up_until_ctrl_c(tmp_path: Pat
             assert signed.status_code == 200, signed.text
             queue = web.get("/console/")
             assert (queue.status_code, queue.url.path) == (200, "/console/queue")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         with pytest.raises(AssertionError, match="the demo ended"):  # read on: it never blocks
             _read_until(leader, re.compile(r"(?!)"), timeout=60)
         assert proc.wait(timeout=10) == 0
-        with pytest.raises(httpx.TransportError):  # stopped with it
+        # Everything it started stopped with it: Mosquitto runs in a session of its own, and
+        # a closed terminal left it running.
+        with pytest.raises(httpx.TransportError):
             httpx.get(f"{base}/console/", timeout=5)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(broker[1])), timeout=5).close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed check: stopped the way that stops its broker too
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         os.close(leader)
 
 
