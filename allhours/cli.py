@@ -18,7 +18,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .signals import exit_on_stop_signals
 
+    exit_on_stop_signals()  # stopped mid-story, it still stops its broker and backend
     keep = args.keep_running
     if keep is None:  # someone at a terminal wants to look; a script wants the exit status
         keep = sys.stdin.isatty() and sys.stdout.isatty()
@@ -89,8 +91,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
     from provisioning.authority import EnrollmentRefused, SiteAuthority
 
     from .broker import PrivateMosquitto
-    from .signals import wait_for_signal
+    from .signals import exit_on_stop_signals, wait_for_signal
 
+    exit_on_stop_signals()
     try:
         authority = SiteAuthority(args.ca_dir)
     except EnrollmentRefused as exc:

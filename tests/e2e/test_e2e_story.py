@@ -95,6 +95,32 @@ def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: 
     assert "The servers stop now" in proc.stdout and "Ctrl-C to stop" not in proc.stdout
 
 
+def test_a_demo_stopped_mid_story_stops_its_broker_too(tmp_path: Path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if broker := re.search(r"Mosquitto on mqtts://127\.0\.0\.1:(\d+)", line):
+                break
+        assert broker, "".join(lines)
+        proc.send_signal(signal.SIGTERM)  # `timeout`, a cancelled job, a service manager
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, rest
+        with pytest.raises(OSError):  # its Mosquitto, in a session of its own, stopped too
+            socket.create_connection(("127.0.0.1", int(broker[1])), timeout=5).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _read_until(fd: int, pattern: re.Pattern[str], timeout: float) -> tuple[str, re.Match[str]]:
     """Read a pseudo-terminal until `pattern` shows up in what was written to it."""
     text, deadline = "", time.monotonic() + timeout
