@@ -79,9 +79,36 @@ def _approve_and_load(spine: Spine, app_no: str) -> tuple[str, str]:
     return slot.id, codes[0]
 
 
+BROKER_LINE = re.compile(r"Mosquitto on mqtts://127\.0\.0\.1:(\d+)")
+
+
+def _demo(tmp_path: Path) -> list[str]:
+    return [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """After a failed check: SIGTERM, which stops the demo's broker too; SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _refused(port: int) -> bool:
+    """Whether nothing listens on this loopback port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return True
+    return False
+
+
 def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        _demo(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
@@ -97,7 +124,7 @@ def test_allhours_demo_exits_zero_after_the_compartment_really_opened(tmp_path: 
 
 def test_a_demo_stopped_mid_story_stops_its_broker_too(tmp_path: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        _demo(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -107,18 +134,15 @@ def test_a_demo_stopped_mid_story_stops_its_broker_too(tmp_path: Path):
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if broker := re.search(r"Mosquitto on mqtts://127\.0\.0\.1:(\d+)", line):
+            if broker := BROKER_LINE.search(line):
                 break
         assert broker, "".join(lines)
         proc.send_signal(signal.SIGTERM)  # `timeout`, a cancelled job, a service manager
         rest = proc.stdout.read()
         assert proc.wait(timeout=60) == 128 + signal.SIGTERM, rest
-        with pytest.raises(OSError):  # its Mosquitto, in a session of its own, stopped too
-            socket.create_connection(("127.0.0.1", int(broker[1])), timeout=5).close()
+        assert _refused(int(broker[1]))  # its Mosquitto, in a session of its own, stopped too
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def _read_until(fd: int, pattern: re.Pattern[str], timeout: float) -> tuple[str, re.Match[str]]:
@@ -139,7 +163,7 @@ def _read_until(fd: int, pattern: re.Pattern[str], timeout: float) -> tuple[str,
 def test_at_a_terminal_the_demo_leaves_the_console_up_until_stopped(tmp_path: Path, stop):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "allhours.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        _demo(tmp_path),
         stdin=follower,
         stdout=follower,
         stderr=follower,
@@ -148,7 +172,7 @@ def test_at_a_terminal_the_demo_leaves_the_console_up_until_stopped(tmp_path: Pa
     try:
         text, _ = _read_until(leader, re.compile(r"Ctrl-C to stop"), timeout=150)
         assert re.search(r"pickup\s+compartment opened", text)
-        broker = re.search(r"Mosquitto on mqtts://127\.0\.0\.1:(\d+)", text)
+        broker = BROKER_LINE.search(text)
         assert broker, text
         console = re.search(r"console\s+(http://\S+/console/)", text)
         login = re.search(r"sign in\s+(\S+) / (\S+)", text)
@@ -169,16 +193,9 @@ def test_at_a_terminal_the_demo_leaves_the_console_up_until_stopped(tmp_path: Pa
         # a closed terminal left it running.
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{base}/console/", timeout=5)
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", int(broker[1])), timeout=5).close()
+        assert _refused(int(broker[1]))
     finally:
-        if proc.poll() is None:  # a failed check: stopped the way that stops its broker too
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(proc)
         os.close(leader)
 
 
