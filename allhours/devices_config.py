@@ -75,10 +75,11 @@ def load_devices(path: str | Path) -> ConfiguredDevices:
     """Read the file and build every device it names; DevicesConfigError says what is wrong."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DevicesConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: thousands of nested arrays or tables exhaust tomllib's parser.
         raise DevicesConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
         return _build(data, path.parent)

@@ -45,8 +45,9 @@ class ScriptError(ValueError):
 def load_script(path: Path) -> dict[str, Any]:
     """Parse and check a script file before any device moves."""
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: thousands of nested arrays or tables exhaust tomllib's parser.
         raise ScriptError(f"{path}: {exc}") from None
     table = data.get("terminal", {})
     if not isinstance(table, dict) or set(table) - {"locker"}:

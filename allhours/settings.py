@@ -242,7 +242,8 @@ def load_settings(path: str | Path) -> TerminalSettings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: thousands of nested arrays or tables exhaust tomllib's parser.
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     try:
         return TerminalSettings(**_absolute(path, data))

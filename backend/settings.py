@@ -156,7 +156,8 @@ def load_backend_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise BackendSettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: thousands of nested arrays or tables exhaust tomllib's parser.
             raise BackendSettingsError(f"{path}: not valid TOML: {exc}") from None
         for key in _PATHS:
             if isinstance(data.get(key), str):

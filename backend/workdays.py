@@ -120,7 +120,7 @@ class WorkingDayCalendar:
         """Read the JSON format in the module docstring; ValueError names the bad entry."""
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"holiday file {path}: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"holiday file {path}: expected a JSON object")

@@ -106,10 +106,11 @@ def load_locker_config(path: str | Path) -> LockerConfig:
     """Read and validate a TOML file; LockerConfigError names the file and the bad key."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LockerConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: thousands of nested arrays or tables exhaust tomllib's parser.
         raise LockerConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
         config = parse_locker_config(data)

@@ -109,10 +109,13 @@ class TerminalIdentity:
             )
         try:
             bundle = EnrollmentBundle.from_json(json.loads((d / "bundle.json").read_text()))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise IdentityError(f"{d / 'bundle.json'}: unreadable ({exc}); enroll again") from None
+        try:
             cert = pki.load_cert(files.cert_file.read_bytes())
             cn = pki.common_name(cert.subject)
         except (OSError, ValueError) as exc:
-            raise IdentityError(f"{d}: unreadable identity ({exc}); enroll again") from None
+            raise IdentityError(f"{files.cert_file}: unreadable ({exc}); enroll again") from None
         if cn != bundle.terminal_id:
             raise IdentityError(f"{d}: certificate is for {cn}, bundle for {bundle.terminal_id}")
         not_after = cert.not_valid_after_utc

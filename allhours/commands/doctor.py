@@ -114,7 +114,7 @@ def _terminal(path: Path) -> tuple[dict[str, Any], Path | None]:
     if s.devices is not None:
         try:
             devices = tomllib.loads(s.devices.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise SettingsError(f"{path}: devices: {s.devices}: {exc}") from None
         if not isinstance(devices.get("locker"), str):
             raise SettingsError(

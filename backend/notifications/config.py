@@ -48,12 +48,12 @@ def template_table(sign_name: str, path: str) -> TemplateTable:
         if not isinstance(codes, dict) or not all(isinstance(v, str) for v in codes.values()):
             raise ConfigError(f"ALLHOURS_SMS_TEMPLATES: {path} must map each kind to a code")
         return TemplateTable.of(sign_name, codes)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         if isinstance(exc, ConfigError):
             raise
         what = (
             "ALLHOURS_SMS_SIGN_NAME"
             if isinstance(exc, TemplateError) and "sign" in str(exc)
-            else "ALLHOURS_SMS_TEMPLATES"
+            else f"ALLHOURS_SMS_TEMPLATES: {path}"
         )
         raise ConfigError(f"{what}: {exc}") from None

@@ -353,10 +353,12 @@ def _slug_ok(code: str) -> bool:
 
 def read_document(path: Path) -> dict[str, Any]:
     """A catalog file's document: TOML by its suffix, else JSON."""
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: the parsers' errors and invalid UTF-8. RecursionError: thousands of
+        # nested arrays or tables exhaust either parser.
         kind = path.suffix.lstrip(".") or "JSON"
         raise CatalogError(f"{path.name}: not valid {kind}: {exc}") from None
 

@@ -12,6 +12,10 @@ operator as a traceback, or stop a kiosk at start. The documents are the shipped
 value replaced, one key added or one removed, at any depth, by any value the format can carry,
 so most of each stays valid and the checks past the first are reached; files are written as
 TOML text and read back through the real loaders.
+
+Last, files that are no document at all, through every loader of a file an operator or the
+terminal writes: thousands of nested arrays or tables (tomllib and json recurse, and the
+RecursionError escaped all of them) and bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -28,10 +32,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from allhours.cli import main
+from allhours.devices_config import DevicesConfigError, load_devices
+from allhours.headless import ScriptError, load_script
 from allhours.settings import SettingsError, TerminalSettings, load_settings
-from cloud_bridge.contract.catalog import BUILTIN_PATH, Catalog, CatalogError, parse_catalog
+from backend.notifications.config import ConfigError, template_table
+from backend.settings import BackendSettingsError, load_backend_settings
+from backend.workdays import WorkingDayCalendar
+from cloud_bridge.contract.catalog import (
+    BUILTIN_PATH,
+    Catalog,
+    CatalogError,
+    load_catalog,
+    parse_catalog,
+)
 from cloud_bridge.contract.config_parts import ConfigRefused, check_layout, check_settings
+from cloud_bridge.contract.messages import utcnow
 from locker.config import LockerConfigError, load_locker_config
+from provisioning.bundle import IdentityError, TerminalIdentity
+from provisioning.tls import ClientTls
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 CATALOG = tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8"))
@@ -242,3 +261,70 @@ def test_a_locker_file_with_a_control_character_in_a_name_is_refused(tmp_path):
     path.write_text(toml_text(doc), encoding="utf-8")
     with pytest.raises(LockerConfigError, match="port has a control character"):
         load_locker_config(path)
+
+
+# Files that are no document at all.
+
+TOML_GARBAGE = {
+    "nested arrays": b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n",
+    "nested tables": b"a = " + b"{b = " * 3000 + b"1" + b"}" * 3000 + b"\n",
+    "not UTF-8": b'a = "\xff\xfe"\n',
+}
+JSON_GARBAGE = {
+    "nested arrays": b"[" * 3000 + b"]" * 3000,
+    "nested objects": b'{"a": ' * 3000 + b"1" + b"}" * 3000,
+    "not UTF-8": b'{"a": "\xff"}',
+}
+
+
+def _identity(path: Path) -> None:
+    # The enrollment a terminal keeps: bundle.json beside its certificate.
+    ClientTls.in_dir(path.parent).cert_file.write_bytes(b"")
+    TerminalIdentity.load(path.parent.parent, utcnow())
+
+
+def _doctor(path: Path) -> None:
+    # `allhours doctor` reads the devices file the settings name, for the locker file it names.
+    settings = path.with_name("terminal.toml")
+    settings.write_text(f'data_dir = "{path.parent}"\ndevices = "{path.name}"\n')
+    code = main(["doctor", "--settings", str(settings)])
+    assert code == 2
+    raise SettingsError("exit 2")
+
+
+# Each loader, the name it gives its file, and the error it refuses with.
+LOADERS = {
+    "terminal settings": ("terminal.toml", load_settings, SettingsError),
+    "backend settings": ("backend.toml", load_backend_settings, BackendSettingsError),
+    "locker file": ("locker.toml", load_locker_config, LockerConfigError),
+    "devices file": ("devices.toml", load_devices, DevicesConfigError),
+    "headless script": ("script.toml", load_script, ScriptError),
+    "catalog (TOML)": ("catalog.toml", load_catalog, CatalogError),
+    "doctor's devices file": ("devices.toml", _doctor, SettingsError),
+    "catalog (JSON)": ("catalog.json", load_catalog, CatalogError),
+    "holiday file": ("holidays.json", WorkingDayCalendar.from_file, ValueError),
+    "SMS templates": ("templates.json", lambda p: template_table("allhours", str(p)), ConfigError),
+    "enrollment bundle": ("identity/bundle.json", _identity, IdentityError),
+}
+
+
+@pytest.mark.parametrize(
+    ("loader", "garbage"),
+    [
+        (loader, garbage)
+        for loader, (name, _load, _error) in LOADERS.items()
+        for garbage in (TOML_GARBAGE if name.endswith(".toml") else JSON_GARBAGE)
+    ],
+)
+def test_a_file_that_is_no_document_is_refused_by_its_loader(tmp_path, capsys, loader, garbage):
+    name, load, error = LOADERS[loader]
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    data = (TOML_GARBAGE if name.endswith(".toml") else JSON_GARBAGE)[garbage]
+    path.write_bytes(data)
+    with pytest.raises(error) as refused:
+        load(path)
+    said = capsys.readouterr().err if loader == "doctor's devices file" else str(refused.value)
+    # The operator is told which file, and why: nested too deep, or not UTF-8.
+    assert path.name in said
+    assert ("recursion" in said) if garbage != "not UTF-8" else ("utf-8" in said)
