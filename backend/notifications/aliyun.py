@@ -149,12 +149,18 @@ class AliyunSms:
                 },
                 sending=False,
             )
-            details = (answer.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
-            for d in details:
-                if d.get("OutId") == out_id:
-                    return _report(d)
-            if page * 50 >= int(answer.get("TotalCount") or 0) or not details:
-                return None
+            try:
+                details = (answer.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+                for d in details:
+                    if d.get("OutId") == out_id:
+                        return _report(d)
+                if page * 50 >= int(answer.get("TotalCount") or 0) or not details:
+                    return None
+            except (AttributeError, TypeError, ValueError):
+                # Fields of the wrong type or form: asked again on the next pass.
+                raise ProviderUnreachable(
+                    "QuerySendDetails: an answer not as documented", False
+                ) from None
             page += 1
 
     def _call(self, action: str, specific: dict[str, str], *, sending: bool) -> dict[str, Any]:
@@ -182,8 +188,13 @@ class AliyunSms:
         try:
             body = response.json()
             code = str(body["Code"])
-        except (ValueError, KeyError, TypeError):
-            raise ProviderUnreachable(f"{action}: HTTP {response.status_code}", False) from None
+        except (ValueError, KeyError, TypeError, RecursionError):
+            # Not the API's answer: a gateway's error page, a body cut short, or JSON nested
+            # thousands deep (json recurses). The call reached something, so a send may have
+            # been taken: it is looked up before it goes again.
+            raise ProviderUnreachable(
+                f"{action}: HTTP {response.status_code}, not the API's answer", sending
+            ) from None
         if code != "OK":
             raise ProviderRefused(code, str(body.get("Message", "")), action_for(code))
         return body

@@ -64,6 +64,9 @@ class AliyunSmsEmulator:
         self.templates = {t.template_code: t for t in table.templates.values()}
         self.down = False  # drop every connection without an answer
         self.delay_s = 0.0  # answer this late (the message is taken before the wait)
+        # (HTTP status, body) sent back instead of the answer, as a gateway or proxy between
+        # may: the call itself is served (a SendSms is taken), its answer never arrives.
+        self.mangled: tuple[int, bytes] | None = None
         self.fail_next: list[str] = []  # error codes for the next SendSms calls
         self.unreachable: set[str] = set()  # numbers whose handset never reports delivery
         self.received: list[ReceivedSms] = []
@@ -240,10 +243,15 @@ def _handler_for(emulator: AliyunSmsEmulator) -> type[BaseHTTPRequestHandler]:
             status, body = emulator.answer(method, dict(parse_qsl(query, keep_blank_values=True)))
             if emulator.delay_s:
                 time.sleep(emulator.delay_s)
+            if emulator.mangled is not None:
+                self._write(*emulator.mangled)
+                return
             self._reply(status, body)
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
+            self._write(status, json.dumps(body, ensure_ascii=False).encode())
+
+        def _write(self, status: int, data: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

@@ -188,6 +188,65 @@ def test_a_slow_answer_may_have_sent_and_the_lookup_finds_it(emulator):
     assert len(emulator.inbox(PHONE)) == 1
 
 
+# Answers that are not the API's, as a gateway or a proxy between may send them back.
+MANGLED = {
+    "nested thousands deep": (200, b"[" * 5000 + b"]" * 5000),
+    "a gateway's error page": (502, b"<html><body>502 Bad Gateway</body></html>"),
+    "a list": (200, b'["OK"]'),
+    "cut short": (200, b'{"Code": "OK", "BizId": "12'),
+}
+
+
+@pytest.mark.parametrize("mangled", sorted(MANGLED))
+def test_a_send_whose_answer_is_not_the_apis_is_looked_up_not_sent_twice(
+    emulator, provider, mangled
+):
+    emulator.mangled = MANGLED[mangled]
+
+    with pytest.raises(ProviderUnreachable) as info:
+        provider.send(_request())
+
+    # The call was taken: the dispatcher asks the provider before it sends again.
+    assert info.value.maybe_sent is True
+    assert "not the API's answer" in str(info.value)
+    emulator.mangled = None
+    found = provider.lookup(PHONE, "o1", datetime.now(SERVICE_TZ).date())
+    assert found is not None and found.status == "delivered"
+    assert len(emulator.inbox(PHONE)) == 1
+
+
+LOOKUP_ANSWERS = {
+    "nested thousands deep": b'{"Code": "OK", "TotalCount": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "details a list": b'{"Code": "OK", "SmsSendDetailDTOs": [1], "TotalCount": 1}',
+    "a detail a string": b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": ["o1"]}}',
+    "a count in words": b'{"Code": "OK", "SmsSendDetailDTOs": {}, "TotalCount": "many"}',
+    "a status in words": (
+        b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": '
+        b'[{"OutId": "o1", "SendStatus": "sent"}]}, "TotalCount": 1}'
+    ),
+    "a date of another form": (
+        b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": [{"OutId": "o1", '
+        b'"SendStatus": 3, "ReceiveDate": "20261203"}]}, "TotalCount": 1}'
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(LOOKUP_ANSWERS))
+def test_a_lookup_answer_not_as_documented_is_unreachable_and_asked_again(
+    emulator, provider, answer
+):
+    provider.send(_request())
+    emulator.mangled = (200, LOOKUP_ANSWERS[answer])
+
+    with pytest.raises(ProviderUnreachable) as info:
+        provider.lookup(PHONE, "o1", datetime.now(SERVICE_TZ).date())
+
+    assert info.value.maybe_sent is False
+    emulator.mangled = None
+    found = provider.lookup(PHONE, "o1", datetime.now(SERVICE_TZ).date())
+    assert found is not None and found.status == "delivered"
+
+
 def test_lookup_reports_an_undeliverable_handset(emulator, provider):
     emulator.unreachable.add(PHONE)
     provider.send(_request())
