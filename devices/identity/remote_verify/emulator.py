@@ -49,6 +49,9 @@ class RemoteVerifyEmulator:
         self.ssl_context = ssl_context
         self.fail_next: list[int] = []  # statuses to answer the next requests with (e.g. 503)
         self.delay_s = 0.0  # added before each answer (to test client timeouts)
+        # (HTTP status, body) sent back instead of the answer, as a gateway or proxy between
+        # may: the request itself is served.
+        self.mangled: tuple[int, bytes] | None = None
         self.requests: list[dict[str, Any]] = []  # what arrived (photo replaced by its size)
         self._done: dict[str, tuple[int, dict[str, Any]]] = {}  # Idempotency-Key -> answer
         self._server: HTTPServer | None = None
@@ -149,10 +152,16 @@ def _handler_for(emulator: RemoteVerifyEmulator) -> type[BaseHTTPRequestHandler]
             raw = self.rfile.read(length)
             if emulator.delay_s and emulator._stop.wait(emulator.delay_s):
                 return
-            self._send(*emulator.answer(self.headers, raw))
+            status, body = emulator.answer(self.headers, raw)
+            if emulator.mangled is not None:
+                self._write(*emulator.mangled)
+                return
+            self._send(status, body)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            payload = json.dumps(body).encode()
+            self._write(status, json.dumps(body).encode())
+
+        def _write(self, status: int, payload: bytes) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

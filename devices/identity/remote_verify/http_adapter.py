@@ -153,14 +153,15 @@ def _error_detail(response: httpx.Response) -> str:
     try:
         error = response.json()
         return f"{error.get('error')}: {error.get('detail', '')}".strip(": ")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return response.text[:200]
 
 
 def _parse_verdict(response: httpx.Response) -> RemoteVerdict:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested thousands deep (json recurses).
         raise RemoteVerifyProtocolError("the service's answer is not JSON") from None
     if not isinstance(data, dict):
         raise RemoteVerifyProtocolError("the service's answer is not a JSON object")

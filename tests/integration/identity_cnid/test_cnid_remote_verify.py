@@ -134,6 +134,26 @@ def test_contradictory_answers_are_protocol_errors(
         verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
 
 
+@pytest.mark.parametrize(
+    ("mangled", "error"),
+    [
+        ((200, b"[" * 5000 + b"]" * 5000), RemoteVerifyProtocolError),
+        ((200, b'{"result": "match", "matched": tr'), RemoteVerifyProtocolError),
+        ((200, b'["match"]'), RemoteVerifyProtocolError),
+        ((200, b"<html>Service Unavailable</html>"), RemoteVerifyProtocolError),
+        ((400, b'{"error": ' + b"[" * 5000 + b"]" * 5000 + b"}"), RemoteVerifyRejected),
+    ],
+)
+def test_an_answer_that_is_not_the_apis_is_an_error_of_the_adapter_not_a_crash(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier, mangled, error
+) -> None:
+    # A gateway or proxy between may answer anything. The port promises its own errors, which
+    # say what the service did; JSON nested thousands deep escaped as a RecursionError.
+    service.mangled = mangled
+    with pytest.raises(error):
+        verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
 def test_errors_and_logs_never_carry_the_number_or_name(
     service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier, caplog
 ) -> None:
