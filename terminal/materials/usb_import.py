@@ -388,7 +388,8 @@ def _clean_page(image, kind: FileKind, limits: ImportLimits) -> ImportedPage:
 def _json(payload: bytes, name: str) -> dict[str, object]:
     try:
         value = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a child that a file took over may send JSON nested thousands deep.
         raise ImportRefused("broken", name) from None
     if not isinstance(value, dict):
         raise ImportRefused("broken", name)
