@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from . import pki
-from .bundle import EnrollmentBundle, TerminalIdentity
+from .bundle import EnrollmentBundle, IdentityError, TerminalIdentity
 from .tls import ClientTls, write_private
 from .tokens import EnrollmentToken
 
@@ -50,11 +50,14 @@ def _post(url: str, body: dict[str, Any], verify: ssl.SSLContext) -> dict[str, A
         raise EnrollmentFailed("unreachable", f"{url}: {exc}") from None
     try:
         data = r.json()
-    except ValueError:
-        data = {}
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        data = None
     if r.status_code != 200:
-        code = str(data.get("error", r.status_code))
-        raise EnrollmentFailed(code, str(data.get("message", r.text[:200])))
+        error = data if isinstance(data, dict) else {}
+        code = str(error.get("error", r.status_code))
+        raise EnrollmentFailed(code, str(error.get("message", r.text[:200])))
+    if not isinstance(data, dict):
+        raise EnrollmentFailed("bad_answer", f"{url}: the backend's answer is not a JSON object")
     return data
 
 
@@ -90,8 +93,11 @@ def enroll(
         raise EnrollmentFailed("unreachable", f"{base}: {exc}") from None
     if r.status_code != 200:
         raise EnrollmentFailed("unreachable", f"{base}/v1/ca answered {r.status_code}")
-    ca = pki.load_cert(r.content)
-    if pki.fingerprint(ca) != token.ca_fingerprint:
+    try:
+        ca = pki.load_cert(r.content)
+    except pki.PkiError:
+        ca = None
+    if ca is None or pki.fingerprint(ca) != token.ca_fingerprint:
         raise EnrollmentFailed(
             "wrong_backend",
             "the enrollment endpoint's CA does not match the token's fingerprint: wrong address, "
@@ -108,7 +114,7 @@ def enroll(
     try:
         cert = pki.load_cert(answer["certificate"].encode())
         bundle = EnrollmentBundle.from_json(answer["bundle"])
-    except (KeyError, AttributeError, ValueError) as exc:
+    except (KeyError, AttributeError, ValueError, IdentityError) as exc:
         raise EnrollmentFailed("bad_answer", f"the backend's answer is incomplete: {exc}") from None
     if pki.common_name(cert.subject) != token.terminal_id or cert.public_key() != key.public_key():
         raise EnrollmentFailed("bad_answer", "the certificate is not for this terminal's key")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import ssl
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -93,6 +97,93 @@ def test_a_bad_token_is_refused_naming_the_cause(broker, backend, tmp_path, spoi
     assert not (tmp_path / "T0002" / "identity").exists()
     # The real token still works afterwards: nothing was spent by the failures.
     enroll(backend.url, str(token), tmp_path / "T0002")
+
+
+class _Endpoint:
+    """HTTPS with the site's own server certificate, answering each path with fixed bytes: an
+    enrollment endpoint gone wrong, or (for the CA, fetched before anything is trusted)
+    someone in between."""
+
+    def __init__(self, authority, tls_dir: Path, answers: dict[str, tuple[int, bytes]]):
+        files = authority.issue_server("enrollment", tls_dir, ("127.0.0.1",))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(files.cert_file), str(files.key_file))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer()
+
+            def _answer(self) -> None:
+                status, body = answers.get(self.path, (404, b"{}"))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Endpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+DEEP = b"[" * 5000 + b"]" * 5000  # JSON nested thousands deep: json.loads recurses
+
+
+@pytest.mark.parametrize(
+    ("enroll_answer", "code"),
+    [
+        ((200, DEEP), "bad_answer"),
+        ((200, b'["certificate"]'), "bad_answer"),
+        ((200, b"<html>gateway</html>"), "bad_answer"),
+        ((200, "bundle"), "bad_answer"),  # a certificate, and a bundle that is none
+        ((403, b'{"error": ' + DEEP + b"}"), "403"),
+        ((502, b"[]"), "502"),
+    ],
+    ids=["nested", "a-list", "not-json", "no-bundle", "refusal-nested", "refusal-a-list"],
+)
+def test_an_enrollment_answer_that_is_not_the_apis_is_refused_naming_it(
+    site_ca, tmp_path, enroll_answer, code
+):
+    ca = site_ca.ca_pem
+    if enroll_answer[1] == "bundle":
+        enroll_answer = (200, json.dumps({"certificate": ca.decode(), "bundle": 5}).encode())
+    answers = {"/v1/ca": (200, ca), "/v1/enroll": enroll_answer}
+    token = str(site_ca.issue_token("T0002"))
+    with (
+        _Endpoint(site_ca, tmp_path / "tls", answers) as endpoint,
+        pytest.raises(EnrollmentFailed) as refused,
+    ):
+        enroll(endpoint.url, token, tmp_path / "T0002")
+    assert refused.value.code == code
+    assert not (tmp_path / "T0002" / "identity").exists()
+
+
+def test_a_ca_answer_that_is_no_certificate_is_the_wrong_backend(site_ca, tmp_path):
+    # Fetched before anything is trusted, from whoever answers at the address: a captive portal.
+    answers = {"/v1/ca": (200, b"<html>Sign in to the lobby Wi-Fi</html>")}
+    token = str(site_ca.issue_token("T0002"))
+    with (
+        _Endpoint(site_ca, tmp_path / "tls", answers) as endpoint,
+        pytest.raises(EnrollmentFailed) as refused,
+    ):
+        enroll(endpoint.url, token, tmp_path / "T0002")
+    assert refused.value.code == "wrong_backend"
+    assert "the token was not sent" in str(refused.value)
 
 
 def test_an_expired_or_withdrawn_token_is_refused(broker, backend, tmp_path):
