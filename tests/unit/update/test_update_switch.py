@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from allhours.cli import main
 from terminal.update import Releases, UpdateError, Updater
 from terminal.update_health import HealthReporter, judge, read_report
 
@@ -204,3 +205,28 @@ def test_the_health_verdict_wants_the_new_version_fresh_and_started_after_the_ch
     assert "s old" in judge(report, since=0, now=now + 300).detail
     boom = HealthReporter(tmp_path, "1.0", {"disk": lambda: 1 / 0}).report()
     assert not boom["ok"] and "ZeroDivisionError" in boom["problems"]["disk"]
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'["2.0.0"]',
+        b'{"version": "2.0.0"}',
+        b'{"version": "\xff"}',
+    ],
+    ids=["nested-thousands-deep", "a-list", "keys-missing", "not-utf-8"],
+)
+def test_a_request_the_updater_cannot_read_is_refused_and_removed(tmp_path, capsys, request_bytes):
+    # The kiosk's user writes the request; the updater, with more rights, reads it.
+    request = tmp_path / "update" / "request.json"
+    request.parent.mkdir()
+    request.write_bytes(request_bytes)
+    root = tmp_path / "opt"
+    argv = ["update", "--root", str(root), "--data-dir", str(tmp_path), "run-request"]
+
+    assert main([*argv, "--request", str(request)]) == 2
+
+    assert f"bad request {request}" in capsys.readouterr().err
+    assert not request.exists()
+    assert Releases(root).installed() == []
