@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -150,6 +151,35 @@ class Candidate:
     size: int
     kind: FileKind | None
     refusal: ImportRefused | None = None
+
+
+SHOWN_MAX = 60  # characters of a path on the kiosk's file list; a longer one keeps both ends
+_NOT_SHOWN = frozenset({"Cc", "Cf", "Cs", "Co"})  # controls, format (bidi), surrogates, private
+
+
+def shown_path(path: str) -> str:
+    """A stick's path as the file list shows it: decoded, printable and not too long.
+
+    The kernel hands over names as they are on the stick. Bytes that are not UTF-8 (a stick
+    written on a PC set to GBK, or a damaged one) come as surrogate escapes, which the kiosk's
+    text renderer cannot encode: drawing the list raised, and the kiosk stopped. Such a name is
+    read as GB18030 where it is that, else each bad byte shows as U+FFFD. So do control and
+    format characters: a newline, or a right-to-left override that makes "cod.exe" read as
+    "exe.doc". `Candidate.path` keeps the name as it is, to open the file by.
+    """
+    raw = os.fsencode(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "replace")
+    text = "".join("\ufffd" if unicodedata.category(c) in _NOT_SHOWN else c for c in text)
+    if len(text) > SHOWN_MAX:
+        tail = SHOWN_MAX // 3  # the end, with the extension, stays in view
+        text = text[: SHOWN_MAX - tail - 1] + "…" + text[-tail:]
+    return text
 
 
 def pages_to_pdf(pages: Sequence[ImportedPage]) -> bytes:

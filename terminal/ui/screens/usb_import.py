@@ -33,6 +33,7 @@ from terminal.materials.usb_import import (
     ImportRefused,
     import_file,
     list_candidates,
+    shown_path,
 )
 from terminal.ui.screens.base import KioskScreen
 from terminal.ui.widgets import KButton, KLabel, Preview
@@ -248,7 +249,7 @@ class UsbImportScreen(KioskScreen):
         height = max(110, self.k.theme.touch_px(self.k.dpi))
         usable = 0
         for c in candidates:
-            name = c.path
+            name = shown_path(c.path)
             if c.refusal is None and c.kind is not None:
                 kind = KINDS[c.kind]
                 b = self.button(

@@ -208,6 +208,31 @@ def test_the_listing_shows_importable_files_and_why_others_are_refused(stick: Pa
     assert listed["empty.png"].refusal.code == "empty"
 
 
+def test_names_that_are_no_utf8_or_not_printable_are_shown_readable_and_still_open(stick: Path):
+    gbk = os.fsdecode("户口簿.pdf".encode("gbk"))  # a stick written on a PC set to GBK
+    latin = os.fsdecode(b"caf\xe9-\xff.jpg")  # neither UTF-8 nor GB18030
+    spoof = "invoice\u202efdp.exe"  # shows as "invoiceexe.pdf": a right-to-left override
+    long = "report-" + "x" * 200 + ".png"
+    for name, data in ((gbk, _pdf_bytes(1)), (latin, _jpeg_bytes()), (spoof, _pdf_bytes(1))):
+        (stick / name).write_bytes(data)
+    (stick / long).write_bytes(_png_bytes())
+
+    listed = {c.path: c for c in u.list_candidates(stick)}
+
+    shown = {path: u.shown_path(path) for path in listed}
+    assert shown[gbk] == "户口簿.pdf"
+    assert shown[latin] == "caf\ufffd-\ufffd.jpg"
+    assert shown[spoof] == "invoice\ufffdfdp.exe"
+    assert len(shown[long]) == u.SHOWN_MAX and shown[long].endswith("xxxxxxxxx.png")
+    for text in shown.values():
+        text.encode("utf-8")  # what the kiosk's text renderer does: a surrogate raised here
+        assert text.isprintable()
+    # The listing keeps the names as they are, and the files open by them.
+    assert listed[gbk].kind == u.FileKind.PDF and listed[spoof].kind == u.FileKind.PDF
+    assert len(_import(stick, gbk).pages) == 1
+    assert len(_import(stick, latin).pages) == 1
+
+
 def test_the_listing_is_bounded_on_a_stick_with_thousands_of_files(tmp_path: Path):
     mount = tmp_path / "full"
     deep = mount

@@ -6,6 +6,8 @@ every file is read by the real sandboxed importer.
 
 from __future__ import annotations
 
+import os
+
 import pypdfium2
 from ui_unit_kiosk import leftovers, offline_kiosk, walk_to_materials
 
@@ -98,6 +100,23 @@ def test_pages_of_two_files_are_used_together(tmp_path):
         drv.tap(usb.use_button)
         drv.wait_screen("materials")
         assert drv.kiosk.submission.scanned[CODE].pages == 3
+
+
+def test_a_stick_from_a_pc_set_to_gbk_is_listed_readable_and_its_files_used(tmp_path):
+    # The kernel hands over such names as bytes that are no UTF-8; drawing them raised in the
+    # text renderer, and the kiosk stopped at the file list.
+    gbk = os.fsdecode("户口簿.pdf".encode("gbk"))
+    broken = os.fsdecode(b"scan-\xff\xfe.pdf")
+    files = dict(sample_documents())
+    stick = {gbk: files["household-register.pdf"], broken: files["scan-damaged.pdf"]}
+    with offline_kiosk(tmp_path) as (drv, devices, _key):
+        devices.stick.insert(stick)
+        usb = open_usb_screen(drv, devices)
+        choose(drv, usb, gbk)
+        assert usb.file_buttons[gbk].text.startswith("户口簿.pdf  (")
+        assert usb.file_buttons[broken].text.startswith("scan-\ufffd\ufffd.pdf  (")
+        drv.wait_for(lambda: usb.state == "preview", what="the preview")
+        assert len(usb.thumbs) == 2
 
 
 def test_a_stick_pulled_out_while_reading_keeps_nothing_and_says_so(tmp_path):
