@@ -154,9 +154,17 @@ class ItemScreen(KioskScreen):
         self.apply_button = self.button("item.apply", self.apply)
 
     def enter(self, code: str = "", **kw: object) -> None:
-        catalog = self.k.node.parts.catalog
-        self.item = next(i for i in catalog if i.code == code)
+        # A bundle swaps the catalog in on the link's thread, and may have dropped the item
+        # since the list was drawn: the citizen is told, and goes back to a list drawn afresh.
+        self.item = next((i for i in self.k.node.parts.catalog if i.code == code), None)
         self.unsay(self.error)
+        if self.item is None:
+            self.unsay(self.name_label)
+            self.details.clear_widgets()
+            self.say(self.error, "item.unavailable")
+            self.nav_buttons(self.button("nav.back", lambda: self.k.go("catalog"), "secondary"))
+            self.k.style(self.page)
+            return
         self.render()
 
     def render(self) -> None:
