@@ -105,6 +105,9 @@ class AliyunSettings:
     read_timeout_s: float = 10.0
 
 
+_MAX_PAGES = 20  # of QuerySendDetails, 50 entries each, for one number and day
+
+
 class AliyunSms:
     """The SmsProvider port over the Alibaba Cloud SMS RPC API."""
 
@@ -138,7 +141,7 @@ class AliyunSms:
     def lookup(self, phone: str, out_id: str, sent_on: date) -> DeliveryReport | None:
         """QuerySendDetails for `phone` on `sent_on`, the entry with OutId `out_id`."""
         page = 1
-        while True:
+        while page <= _MAX_PAGES:
             answer = self._call(
                 "QuerySendDetails",
                 {
@@ -156,12 +159,16 @@ class AliyunSms:
                         return _report(d)
                 if page * 50 >= int(answer.get("TotalCount") or 0) or not details:
                     return None
-            except (AttributeError, TypeError, ValueError):
-                # Fields of the wrong type or form: asked again on the next pass.
+            except (AttributeError, TypeError, ValueError, OverflowError):
+                # Fields of the wrong type or form (1e999 is a float JSON cannot hold as an
+                # int): asked again on the next pass.
                 raise ProviderUnreachable(
                     "QuerySendDetails: an answer not as documented", False
                 ) from None
             page += 1
+        # The provider lets a number get 50 notifications a day (one page): pages past these
+        # are a provider gone wrong, and paging on might never end.
+        raise ProviderUnreachable(f"QuerySendDetails: over {_MAX_PAGES} pages for one day", False)
 
     def _call(self, action: str, specific: dict[str, str], *, sending: bool) -> dict[str, Any]:
         s = self.settings

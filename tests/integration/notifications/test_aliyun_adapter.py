@@ -224,6 +224,14 @@ LOOKUP_ANSWERS = {
         b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": '
         b'[{"OutId": "o1", "SendStatus": "sent"}]}, "TotalCount": 1}'
     ),
+    "a status too large for a number": (
+        b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": '
+        b'[{"OutId": "o1", "SendStatus": 1e999}]}, "TotalCount": 1}'
+    ),
+    "pages without end": (
+        b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": '
+        b'[{"OutId": "other", "SendStatus": 3}]}, "TotalCount": 1000000000000}'
+    ),
     "a date of another form": (
         b'{"Code": "OK", "SmsSendDetailDTOs": {"SmsSendDetailDTO": [{"OutId": "o1", '
         b'"SendStatus": 3, "ReceiveDate": "20261203"}]}, "TotalCount": 1}'
