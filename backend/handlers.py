@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.application_no import made_by
 
 from . import commands
 from .alarms import Alarms
@@ -97,6 +98,8 @@ class UpstreamHandlers:
     def _application_submitted(
         self, session: Session, msg: m.ApplicationSubmitted, terminal: Terminal, after: AfterCommit
     ) -> Applied:
+        if not made_by(msg.application_no, terminal.id):
+            raise Conflict(f"{msg.application_no} is not an application number {terminal.id} makes")
         new = session.info.get(NEW_APPLICATIONS, set())
         if msg.application_no in new:
             new.discard(msg.application_no)  # a second submission in the batch looks it up

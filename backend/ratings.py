@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.application_no import made_by
 
 from .effects import AfterCommit
 from .models import Application, ServiceRating, Terminal, utcnow
-from .outcomes import DUPLICATE, STORED, Applied
+from .outcomes import DUPLICATE, STORED, Applied, Conflict
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ class ServiceRatings:
     ) -> Applied:
         """Store a rating; any later one for the same application is a duplicate."""
         assert isinstance(msg, m.ServiceRated)
+        # Rated where it was submitted: another terminal's rating would take the citizen's place.
+        if not made_by(msg.application_no, terminal.id):
+            raise Conflict(f"{msg.application_no} is not an application number {terminal.id} makes")
         if session.get(ServiceRating, msg.application_no) is not None:
             return Applied(DUPLICATE)
         # No check that the application has arrived: with several ingest workers the rating

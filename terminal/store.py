@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cloud_bridge.contract import topics
+from cloud_bridge.contract import application_no, topics
 from cloud_bridge.local_db import LocalDatabase, UnitOfWork
 
 _APPLICATION_KEYS = (
@@ -32,8 +32,7 @@ class TerminalStore:
 
     def next_application_no(self, now: datetime) -> str:
         """`AH-{terminal}-{yyyymmdd}-{nnnn}`, unique per terminal, never reused."""
-        day = now.strftime("%Y%m%d")
-        key = f"application:{day}"
+        key = f"application:{now:%Y%m%d}"
         with self.db.unit_of_work() as uow:
             uow.execute(
                 "INSERT INTO counters VALUES (?, 1)"
@@ -41,8 +40,7 @@ class TerminalStore:
                 (key,),
             )
             (value,) = uow.execute("SELECT value FROM counters WHERE name = ?", (key,)).fetchone()
-        terminal = self.terminal_id.upper().replace("_", "-")
-        return f"AH-{terminal}-{day}-{value:04d}"
+        return application_no.make(self.terminal_id, now.date(), value)
 
     def record_submission(
         self,

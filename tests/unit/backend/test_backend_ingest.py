@@ -15,6 +15,7 @@ from backend.models import (
     Material,
     ProcessedMessage,
     RejectedMessage,
+    ServiceRating,
     Terminal,
     WorkflowHistory,
 )
@@ -197,6 +198,38 @@ def test_application_number_of_another_terminal_is_refused(backend):
 
     assert result.rejected == 1
     assert backend.application(NO).terminal_id == TERMINAL
+
+
+def test_another_terminals_next_number_sent_first_is_refused_and_the_real_one_stored(backend):
+    # Numbers are predictable (AH-{terminal}-{day}-{n}): T0002 sends T0001's next one first.
+    # It was stored as T0002's; T0001's real submission was then refused, the citizen's
+    # application lost, and the security alarm raised on T0001.
+    backend.ingest.register_terminal("T0002", b"k" * 32)
+
+    squat = backend.feed(submission(NO, terminal_id="T0002"))
+    real = backend.feed(submission(NO))
+
+    assert squat.rejected == 1 and "not an application number T0002 makes" in (
+        squat.receipts["T0002"][0].reason
+    )
+    assert real.stored == 1 and backend.application(NO).terminal_id == TERMINAL
+    with backend.db.reading() as s:
+        alarmed = {a.terminal_id for a in s.scalars(select(AlarmRow))}
+    assert alarmed == {"T0002"}
+
+
+def test_a_rating_from_another_terminal_than_the_submissions_is_refused(backend):
+    backend.ingest.register_terminal("T0002", b"k" * 32)
+    rating = {"application_no": NO, "operation_id": f"{NO}#rating", "rated_at": m.utcnow()}
+
+    squat = backend.feed(m.ServiceRated(terminal_id="T0002", score=1, **rating))
+    real = backend.feed(m.ServiceRated(terminal_id=TERMINAL, score=5, **rating))
+
+    assert (squat.rejected, real.stored) == (1, 1)
+    with backend.db.reading() as s:
+        assert [(r.terminal_id, r.score) for r in s.scalars(select(ServiceRating))] == [
+            (TERMINAL, 5)
+        ]
 
 
 def test_a_redelivered_old_status_does_not_undo_a_newer_one(backend, canonical):

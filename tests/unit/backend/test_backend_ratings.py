@@ -80,10 +80,10 @@ def test_staff_summary_counts_and_averages_per_item_and_terminal_and_lists_low_s
     msgs = [
         submission("AH-T0001-20261120-0001"),
         submission("AH-T0001-20261120-0002", item_code="SB-0201"),
-        submission("AH-T0001-20261120-0003"),
+        submission("AH-T0002-20261120-0001", terminal_id="T0002"),
         rated("AH-T0001-20261120-0001", 5),
         rated("AH-T0001-20261120-0002", 2, "unclear_guidance"),
-        rated("AH-T0001-20261120-0003", 4, terminal="T0002"),
+        rated("AH-T0002-20261120-0001", 4, terminal="T0002"),
     ]
     svc.ingest.handle_batch([(x.topic(), x.encode()) for x in msgs])
     summary = client.get("/api/ratings/summary").json()
