@@ -100,11 +100,11 @@ class EscposPrinterEmulator:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> EscposPrinterEmulator:
-        """Listen on 127.0.0.1 (a free port) and serve in a thread."""
+    def start(self, port: int = 0) -> EscposPrinterEmulator:
+        """Listen on 127.0.0.1 (port 0: a free one) and serve in a thread."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
+        listener.bind(("127.0.0.1", port))
         listener.listen(4)
         self._listener = listener
         self.port = listener.getsockname()[1]
@@ -125,6 +125,20 @@ class EscposPrinterEmulator:
                 s.close()
         self._listener = self._wake_r = self._wake_w = None
         self._thread = None
+
+    def switch_off(self) -> None:
+        """Power off: connections drop, nothing listens; pages already cut stay printed."""
+        self.stop()
+        with self._cond:
+            self._page = PrintedPage()
+            self._style = PrintedLine("")
+            self._chinese = False
+            self._line.clear()
+            self._qr = QrCode(b"")
+
+    def switch_on(self) -> EscposPrinterEmulator:
+        """Power on again at the same address (the port it had before)."""
+        return self.start(self.port)
 
     def __enter__(self) -> EscposPrinterEmulator:
         return self.start()

@@ -8,7 +8,6 @@ requests (DLE EOT 1, 2 and 4), which printers answer even while busy or offline.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 
@@ -61,6 +60,7 @@ class EscposReceiptPrinter:
         self.chinese = chinese
         self.qr_size = qr_size
         self._lock = threading.Lock()
+        self._connected = False
         self._printed = 0
         self._failures = 0
         self._last_error: str | None = None
@@ -156,7 +156,20 @@ class EscposReceiptPrinter:
         if s.paper == "low":
             log.warning("%s: paper near its end", self.target)
 
+    def _connect(self) -> None:
+        """Open the transport unless it is open; PrinterOffline if the printer is not there."""
+        if self._connected:
+            return
+        try:
+            self._printer.open()
+        except Exception as exc:  # each transport fails to open in its own way (escpos, OS, pyusb)
+            self._disconnect()
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise PrinterOffline(f"{self.target}: cannot open the printer: {reason}") from exc
+        self._connected = True
+
     def _status(self) -> PrinterStatus:
+        self._connect()
         answers = [self._query(n) for n in (1, 2, 4)]
         return decode_status(*answers)
 
@@ -173,6 +186,7 @@ class EscposReceiptPrinter:
         return answer[-1]  # the newest byte, should an automatic status have come before it
 
     def _send(self, receipt: PrintedTicket) -> None:
+        self._connect()
         p = self._printer
         try:
             p.hw("INIT")
@@ -204,5 +218,12 @@ class EscposReceiptPrinter:
             self._printer.textln(text)
 
     def _disconnect(self) -> None:
-        with contextlib.suppress(OSError, EscposError):
+        """Drop the connection whatever state it is in, so that the next use opens it again."""
+        self._connected = False
+        try:
             self._printer.close()
+        except Exception as exc:  # a vanished serial adapter fails even to flush (termios.error)
+            log.debug("%s: closing after a failure: %r", self.target, exc)
+        # python-escpos leaves device None after a failed open, and its close() then does
+        # nothing; False is its "never opened" state, from which open() starts afresh.
+        self._printer.device = False
