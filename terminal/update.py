@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tarfile
 import time
 from collections.abc import Callable
@@ -117,27 +118,52 @@ class Releases:
     # ---------------------------------------------------------------- installing
 
     def install_archive(self, archive: Path, sha256: str, version: str) -> Path:
-        """Unpack a release tarball whose SHA-256 must be `sha256`; its top level is the release."""
-        digest = hashlib.sha256()
-        with open(archive, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256.lower():
-            raise UpdateError(f"archive of {version}: SHA-256 does not match the signed one")
-        staging = self._staging(version)
+        """Unpack a release tarball whose SHA-256 must be `sha256`; its top level is the release.
+
+        The archive is opened once, as a regular file (the kiosk's user names it and owns its
+        directory: no FIFO to block on), and the bytes hashed are the bytes unpacked.
+        """
+        _check_version(version)
         try:
-            with tarfile.open(archive) as tar:
-                total = sum(m.size for m in tar.getmembers())
-                if total > MAX_RELEASE_BYTES:
-                    raise UpdateError(f"archive of {version}: {total} bytes unpacked, too large")
-                # The data filter refuses absolute paths, .. and links leaving the tree.
-                tar.extractall(staging, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise UpdateError(f"archive of {version}: {exc}") from exc
-        except UpdateError:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise UpdateError(f"archive of {version}: cannot open {archive}: {why}") from exc
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:  # a directory, a FIFO, a device
+            os.close(fd)
+            raise UpdateError(f"archive of {version}: {archive} is not a regular file")
+        with os.fdopen(fd, "rb") as f:
+            try:
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+                f.seek(0)
+            except OSError as exc:
+                raise UpdateError(
+                    f"archive of {version}: cannot read {archive}: {exc.strerror}"
+                ) from exc
+            if digest.hexdigest() != sha256.lower():
+                raise UpdateError(f"archive of {version}: SHA-256 does not match the signed one")
+            staging = self._staging(version)
+            try:
+                with tarfile.open(fileobj=f) as tar:
+                    total = sum(m.size for m in tar.getmembers())
+                    if total > MAX_RELEASE_BYTES:
+                        raise UpdateError(
+                            f"archive of {version}: {total} bytes unpacked, too large"
+                        )
+                    # The data filter refuses absolute paths, .. and links leaving the tree.
+                    tar.extractall(staging, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise UpdateError(f"archive of {version}: {exc}") from exc
+            except UpdateError:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         return self._commit_install(staging, version)
 
     def install_tree(self, source: Path, version: str) -> Path:
@@ -273,13 +299,19 @@ class Updater:
         return self._fall_back(to, back, verdict)
 
     def _check(self, version: str, since: float) -> Verdict:
-        return wait_healthy(
-            self.data_dir,
-            since=since,
-            timeout_s=self.health_timeout_s,
-            software_version=version,
-            alive=self.alive,
-        )
+        """The health gate. It must end in a verdict: an exception here would leave the switch
+        half done (phase checking, no outcome), so one counts as a failed check."""
+        try:
+            return wait_healthy(
+                self.data_dir,
+                since=since,
+                timeout_s=self.health_timeout_s,
+                software_version=version,
+                alive=self.alive,
+            )
+        except Exception as exc:
+            log.exception("the health check of %s failed", version)
+            return Verdict(False, f"health check failed: {type(exc).__name__}: {exc}"[:300])
 
     def _commit(self, to: str, back: str | None, kind: str) -> Outcome:
         r = self.releases
@@ -299,13 +331,7 @@ class Updater:
         since = time.time()
         r.point("current", back)
         self.restart()
-        again = wait_healthy(
-            self.data_dir,
-            since=since,
-            timeout_s=self.health_timeout_s,
-            software_version=back,
-            alive=self.alive,
-        )
+        again = self._check(back, since)
         r.write_state(phase="done" if again.healthy else "failed", running=back)
         tail = "" if again.healthy else f"; {back} is not healthy either: {again.detail}"
         return Outcome(

@@ -9,13 +9,26 @@ started after the change, says every check passed; otherwise the change is undon
 The report is a file, not a port: the kiosk runs sandboxed (ProtectSystem=strict, no listening
 socket), and the updater runs as another user. Writes are atomic (temporary file, fsync,
 rename), so the probe never reads half a report.
+
+The updater reads the report as root, and the kiosk's user writes it: a report that is not the
+documented shape (below), or a file that is not a small regular JSON file, is unreadable. An
+unreadable report is never healthy; it ends the wait at once only when it is shown to come from
+a process started after the change (its `started_at` a number after it); otherwise it counts as no
+report yet and the deadline undoes the change. Either way the reason says it was unreadable.
+
+    {"software_version": str, "config_version": str, "pid": int, "started_at": float,
+     "at": float, "ok": bool, "problems": {check: str}}
+
+(`config_version`, `pid` and `problems` may be absent; if present they must be of that type.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -27,6 +40,9 @@ from pathlib import Path
 HEALTH_FILE = "health.json"
 # A report older than this says the kiosk stopped reporting (hung, or gone).
 FRESH_S = 30.0
+# A report is a few hundred bytes; a larger file is not read (the kiosk's user writes it).
+MAX_REPORT_BYTES = 64 * 1024
+UNREADABLE = "unreadable health report"
 
 Check = Callable[[], str | None]  # None: fine; a string: what is wrong
 
@@ -120,37 +136,131 @@ class Verdict:
     detail: str
 
 
-def read_report(data_dir: Path) -> dict | None:
+def _finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
     try:
-        return json.loads((Path(data_dir) / HEALTH_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _string(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flag(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _problems(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+# The documented shape: each field, its test, what it must be, and whether it may be absent
+# (the judgement needs the versions, the times and `ok`; the rest is checked when present).
+SHAPE: tuple[tuple[str, Callable[[object], bool], str, bool], ...] = (
+    ("software_version", _string, "a string", True),
+    ("config_version", _string, "a string", False),
+    ("pid", _integer, "an integer", False),
+    ("started_at", _finite, "a number", True),
+    ("at", _finite, "a number", True),
+    ("ok", _flag, "true or false", True),
+    ("problems", _problems, "an object of strings", False),
+)
+
+
+def shape_problem(report: object) -> str | None:
+    """What keeps `report` from being a report of the documented shape; None if it is one."""
+    if not isinstance(report, dict):
+        return "not a JSON object"
+    for key, test, expected, required in SHAPE:
+        if key not in report:
+            if required:
+                return f"{key} missing"
+        elif not test(report[key]):
+            return f"{key} is not {expected}"
+    return None
+
+
+def _load(data_dir: Path) -> tuple[object, str | None]:
+    """(what health.json holds, None), (None, None) when there is none, or (None, why not)."""
+    path = Path(data_dir) / HEALTH_FILE
+    try:
+        # Not following a link nor blocking on a FIFO: the kiosk's user owns the directory.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot open it ({exc.strerror})"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+            os.close(fd)
+            return None, "not a regular file"
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        return None, f"cannot read it ({exc.strerror})"
+    if len(data) > MAX_REPORT_BYTES:
+        return None, f"larger than {MAX_REPORT_BYTES} bytes"
+    try:
+        return json.loads(data.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except RecursionError:
+        return None, "JSON nested too deep"
+    except ValueError as exc:
+        return None, f"not JSON ({exc})"[:200]
+
+
+def read_report(data_dir: Path) -> dict | None:
+    """The report in `data_dir`; None if there is none or it is unreadable."""
+    report, _ = _load(data_dir)
+    return report if isinstance(report, dict) and shape_problem(report) is None else None
 
 
 def judge(
-    report: dict | None,
+    report: object,
     *,
     since: float,
     software_version: str | None = None,
     config_version: str | None = None,
     now: float | None = None,
 ) -> Verdict:
-    """Whether `report` shows a healthy kiosk of the expected versions started after `since`."""
+    """Whether `report` shows a healthy kiosk of the expected versions started after `since`.
+
+    `report` is what the kiosk's user wrote: anything not of the documented shape is unhealthy.
+    """
     now = time.time() if now is None else now
     if report is None:
         return Verdict(False, "no health report")
-    if software_version is not None and report.get("software_version") != software_version:
-        return Verdict(False, f"running software {report.get('software_version')!r}")
+    problem = shape_problem(report)
+    if problem is not None:
+        return Verdict(False, f"{UNREADABLE}: {problem}")
+    if software_version is not None and report["software_version"] != software_version:
+        return Verdict(False, f"running software {report['software_version']!r}")
     if config_version is not None and report.get("config_version") != config_version:
         return Verdict(False, f"running configuration {report.get('config_version')!r}")
-    if float(report.get("started_at", 0)) < since:
+    if report["started_at"] < since:
         return Verdict(False, "no report yet from a kiosk started after the change")
-    if now - float(report.get("at", 0)) > FRESH_S:
-        return Verdict(False, f"last report {now - float(report.get('at', 0)):.0f} s old")
-    if not report.get("ok"):
+    if now - report["at"] > FRESH_S:
+        return Verdict(False, f"last report {now - report['at']:.0f} s old")
+    if not report["ok"]:
         problems = report.get("problems") or {}
         return Verdict(False, "; ".join(f"{k}: {v}" for k, v in problems.items()) or "not ok")
     return Verdict(True, "healthy")
+
+
+def _started_after(report: object, since: float) -> bool:
+    """Whether `report`, readable or not, names a start time after `since`."""
+    if not isinstance(report, dict):
+        return False
+    started = report.get("started_at")
+    return _finite(started) and float(started) >= since
 
 
 def wait_healthy(
@@ -166,21 +276,28 @@ def wait_healthy(
     """Poll the report until it is healthy, says a check failed, or `timeout_s` passes.
 
     A report of the new kiosk with a failed check ends the wait at once (its checks have run
-    and said no); `alive` may end it too (the service manager says the process died).
+    and said no), and so does an unreadable one whose `started_at` shows it is the new kiosk's;
+    an unreadable report of unknown origin counts as none yet. `alive` may end the wait too
+    (the service manager says the process died).
     """
     deadline = time.monotonic() + timeout_s
     verdict = Verdict(False, "no health report")
     while True:
-        report = read_report(data_dir)
-        verdict = judge(
-            report, since=since, software_version=software_version, config_version=config_version
-        )
+        report, unreadable = _load(data_dir)
+        if unreadable is not None:
+            verdict = Verdict(False, f"{UNREADABLE}: {unreadable}")
+        else:
+            verdict = judge(
+                report,
+                since=since,
+                software_version=software_version,
+                config_version=config_version,
+            )
         if verdict.healthy:
             return verdict
-        if (
-            report is not None
-            and float(report.get("started_at", 0)) >= since
-            and not report.get("ok")
+        # From the new kiosk (started after the change): failed, or unreadable, for good.
+        if _started_after(report, since) and (
+            shape_problem(report) is not None or not report["ok"]
         ):
             return verdict
         dead = alive()

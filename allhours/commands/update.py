@@ -132,23 +132,45 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
+def request_problem(asked: object) -> str | None:
+    """What keeps `asked` from being a request the updater can act on; None if nothing.
+
+    Every field is a string; `operation_id` may be absent (a request written by hand)."""
+    if not isinstance(asked, dict):
+        return "not a JSON object"
+    for key in ("version", "archive", "sha256"):
+        if key not in asked:
+            return f"{key} missing"
+        if not isinstance(asked[key], str) or not asked[key]:
+            return f"{key} is not a non-empty string"
+    if "operation_id" in asked and not isinstance(asked["operation_id"], str):
+        return "operation_id is not a string"
+    return None
+
+
 def run_request(request: Path, releases: Releases, updater: Updater) -> int:
     """The request the kiosk dropped ({"version", "archive", "sha256", "operation_id"}), done
     by `updater`; outcome.json beside it, with the operation id, for the kiosk to report."""
     out_file = request.with_name("outcome.json")
     try:
         asked = json.loads(request.read_text(encoding="utf-8"))
-        version, archive, sha = asked["version"], Path(asked["archive"]), asked["sha256"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        problem = request_problem(asked)
+    except (OSError, ValueError, RecursionError) as exc:
+        problem = str(exc) or type(exc).__name__
+    if problem is not None:
         # The kiosk's user writes the request; the updater runs with more rights than it.
-        print(f"bad request {request}: {exc}", file=sys.stderr)
+        print(f"bad request {request}: {problem}", file=sys.stderr)
         request.unlink(missing_ok=True)
         return 2
+    version, archive, sha = asked["version"], Path(asked["archive"]), asked["sha256"]
     request.unlink()  # taken: a crash from here on is for `recover`, not a second attempt
     try:
         if version not in releases.installed():
-            releases.install_archive(archive, sha, version)
+            try:
+                releases.install_archive(archive, sha, version)
+            except OSError as exc:  # the disk under /opt, not the archive: an outcome all the same
+                raise UpdateError(f"installing {version}: {exc}") from exc
         outcome = updater.update(version)
     except UpdateError as exc:
-        outcome = Outcome(False, releases.current(), str(version), f"refused: {exc}")
+        outcome = Outcome(False, releases.current(), version, f"refused: {exc}")
     return _report(outcome, out_file, asked)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -34,6 +36,15 @@ if mode == "crash":
     raise SystemExit(3)
 if mode == "hang":
     time.sleep(3600)
+if mode == "report":  # writes REPORT as its report, with its start time and the time put in
+    import os
+    shape, started = (here / "REPORT").read_bytes(), repr(time.time()).encode()
+    out = Path(sys.argv[1]) / "health.json"
+    while True:
+        data = shape.replace(b"@STARTED@", started).replace(b"@NOW@", repr(time.time()).encode())
+        (out.parent / ".health.tmp").write_bytes(data)
+        os.replace(out.parent / ".health.tmp", out)
+        time.sleep(0.2)
 checks = {{"database": lambda: None}}
 if mode == "bad":
     checks["screens"] = lambda: "font for Chinese not found"
@@ -70,11 +81,12 @@ class Supervisor:
             self.proc.wait(timeout=20)
 
 
-def release_tree(tmp_path: Path, version: str, mode: str = "ok") -> Path:
+def release_tree(tmp_path: Path, version: str, mode: str = "ok", report: bytes = b"") -> Path:
     src = tmp_path / "build" / version
     (src / "bin").mkdir(parents=True)
     (src / "VERSION").write_text(version)
     (src / "MODE").write_text(mode)
+    (src / "REPORT").write_bytes(report)
     (src / "bin" / "kiosk").write_text(KIOSK.format(repo=str(REPO)))
     return src
 
@@ -230,3 +242,199 @@ def test_a_request_the_updater_cannot_read_is_refused_and_removed(tmp_path, caps
     assert f"bad request {request}" in capsys.readouterr().err
     assert not request.exists()
     assert Releases(root).installed() == []
+
+
+# ---------------------------------------------------------------- what the kiosk's user wrote
+
+
+def _report(**fields: object) -> bytes:
+    """A report of version 2.0 with `fields` replaced; "@STARTED@"/"@NOW@" become times."""
+    base = {
+        "software_version": "2.0",
+        "config_version": "builtin",
+        "pid": 4242,
+        "started_at": "@STARTED@",
+        "at": "@NOW@",
+        "ok": True,
+        "problems": {},
+    }
+    text = json.dumps({**base, **fields})
+    return text.replace('"@STARTED@"', "@STARTED@").replace('"@NOW@"', "@NOW@").encode()
+
+
+@pytest.mark.parametrize(
+    ("report", "why"),
+    [
+        (_report(started_at=None, ok=False), "started_at is not a number"),
+        (_report(started_at="2026-12-05T10:00:00"), "started_at is not a number"),
+        (b'["not", "an", "object"]', "not a JSON object"),
+        (b"[" * 5000 + b"]" * 5000, "JSON nested too deep"),
+        (b"[" * 100_000 + b"]" * 100_000, "larger than 65536 bytes"),
+        (b'{"software_version": "\xff"}', "not UTF-8 text"),
+    ],
+    ids=["started-at-null", "started-at-a-date", "a-list", "nested-5000", "nested-100000", "bytes"],
+)
+def test_a_report_of_unknown_origin_the_updater_cannot_read_is_rolled_back_at_the_deadline(
+    fleet_box, report, why
+):
+    # Without a start time it can be read as, the report may be the old kiosk's: it counts as
+    # no report yet, and the deadline undoes the switch.
+    releases, _, sup, tmp = fleet_box
+    updater = Updater(releases, sup.data_dir, sup.restart, health_timeout_s=3, alive=sup.alive)
+    releases.install_tree(release_tree(tmp, "2.0", mode="report", report=report), "2.0")
+
+    out = updater.update("2.0")
+
+    assert not out.ok and out.rolled_back and out.running == "1.0"
+    assert f"not healthy within 3 s: unreadable health report: {why}" in out.detail
+    assert "1.0 is not healthy either" not in out.detail
+    assert releases.current() == "1.0" and releases.state()["phase"] == "done"
+    assert "unreadable health report" in releases.failed()["2.0"]
+    assert read_report(sup.data_dir)["software_version"] == "1.0" and sup.alive() is None
+
+
+@pytest.mark.parametrize(
+    ("report", "why"),
+    [
+        (_report(ok=False, problems=["database"]), "problems is not an object of strings"),
+        (_report(ok="yes"), "ok is not true or false"),
+        (_report(at=None), "at is not a number"),
+    ],
+    ids=["problems-a-list", "ok-a-string", "at-null"],
+)
+def test_an_unreadable_report_of_the_new_kiosk_rolls_back_at_once(fleet_box, report, why):
+    releases, updater, sup, tmp = fleet_box  # a deadline of 60 s
+    releases.install_tree(release_tree(tmp, "2.0", mode="report", report=report), "2.0")
+
+    began = time.monotonic()
+    out = updater.update("2.0")
+
+    assert time.monotonic() - began < 30
+    assert out.rolled_back and out.running == "1.0" and releases.current() == "1.0"
+    assert f"2.0 unhealthy (unreadable health report: {why}); rolled back to 1.0" == out.detail
+    assert releases.state()["phase"] == "done"
+    assert read_report(sup.data_dir)["software_version"] == "1.0"
+
+
+def test_recovery_at_boot_finishes_over_an_unreadable_report(fleet_box):
+    releases, _, sup, tmp = fleet_box
+    deep = b"[" * 100_000 + b"]" * 100_000
+    releases.install_tree(release_tree(tmp, "5.0", mode="report", report=deep), "5.0")
+    releases.write_state(phase="checking", kind="update", to="5.0", started=time.time())
+    releases.write_state(**{"from": "1.0"})
+    releases.point("previous", "1.0")
+    releases.point("current", "5.0")
+    sup.restart()
+    updater = Updater(releases, sup.data_dir, sup.restart, health_timeout_s=3, alive=sup.alive)
+
+    out = updater.recover()
+
+    assert out is not None and out.rolled_back and releases.current() == "1.0"
+    assert "unreadable health report: larger than 65536 bytes" in out.detail
+    assert updater.recover() is None
+
+
+def test_the_verdict_on_a_report_not_of_the_documented_shape_is_unreadable(tmp_path):
+    good = HealthReporter(tmp_path, "1.0", {"disk": lambda: None}).report()
+    assert judge(good, since=0).healthy
+    for bad, why in [
+        ([good], "not a JSON object"),
+        ({**good, "started_at": None}, "started_at is not a number"),
+        ({**good, "at": float("nan")}, "at is not a number"),
+        ({**good, "started_at": True}, "started_at is not a number"),
+        ({**good, "ok": 1}, "ok is not true or false"),
+        ({**good, "problems": {"db": ["x"]}}, "problems is not an object of strings"),
+        ({k: v for k, v in good.items() if k != "software_version"}, "software_version missing"),
+    ]:
+        assert judge(bad, since=0).detail == f"unreadable health report: {why}"
+    (tmp_path / "health.json").write_text("[1, 2]")
+    assert read_report(tmp_path) is None
+
+
+# ---------------------------------------------------------------- the request
+
+
+def _run_request(tmp_path: Path, asked: dict) -> tuple[int, Path]:
+    request = tmp_path / "update" / "request.json"
+    request.parent.mkdir(exist_ok=True)
+    request.write_text(json.dumps(asked))
+    root = tmp_path / "opt"
+    argv = ["update", "--root", str(root), "--data-dir", str(tmp_path), "run-request"]
+    return main([*argv, "--request", str(request)]), request
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"version": 2}, "version is not a non-empty string"),
+        ({"sha256": 5}, "sha256 is not a non-empty string"),
+        ({"archive": None}, "archive is not a non-empty string"),
+        ({"archive": ["a.tar.gz"]}, "archive is not a non-empty string"),
+        ({"version": ""}, "version is not a non-empty string"),
+        ({"operation_id": {"id": 7}}, "operation_id is not a string"),
+    ],
+    ids=[
+        "version-a-number",
+        "sha256-a-number",
+        "archive-null",
+        "archive-a-list",
+        "version-empty",
+        "operation-id-an-object",
+    ],
+)
+def test_a_request_with_a_field_of_the_wrong_type_is_refused_and_removed(
+    tmp_path, capsys, fields, why
+):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(_tar({"VERSION": b"2.0"}))
+    asked = {
+        "version": "2.0",
+        "archive": str(archive),
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        "operation_id": "rollout-7",
+        **fields,
+    }
+
+    code, request = _run_request(tmp_path, asked)
+
+    assert code == 2
+    assert f"bad request {request}: {why}" in capsys.readouterr().err
+    assert not request.exists() and not (request.parent / "outcome.json").exists()
+    assert Releases(tmp_path / "opt").installed() == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "a-directory"])
+def test_an_archive_that_cannot_be_installed_is_an_outcome_the_kiosk_reports(tmp_path, kind):
+    archive = tmp_path / "update" / "allhours-2.0.tar.gz"
+    if kind == "a-directory":
+        archive.mkdir(parents=True)
+    asked = {"version": "2.0", "archive": str(archive), "sha256": "0" * 64, "operation_id": "r-7"}
+
+    code, request = _run_request(tmp_path, asked)
+
+    assert code == 1 and not request.exists()
+    outcome = json.loads((request.parent / "outcome.json").read_text())
+    assert outcome["ok"] is False and outcome["attempted"] == "2.0"
+    assert outcome["operation_id"] == "r-7" and outcome["archive"] == str(archive)
+    why = "No such file or directory" if kind == "missing" else "is not a regular file"
+    assert outcome["detail"].startswith("refused: archive of 2.0: ") and why in outcome["detail"]
+    assert Releases(tmp_path / "opt").installed() == []
+
+
+def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    # The kiosk's user names the archive: opening a FIFO nobody writes to must not hang root.
+    archive = tmp_path / "update" / "allhours-2.0.tar.gz"
+    archive.parent.mkdir()
+    os.mkfifo(archive)
+    request = archive.with_name("request.json")
+    request.write_text(json.dumps({"version": "2.0", "archive": str(archive), "sha256": "0" * 64}))
+    argv = ["update", "--root", str(tmp_path / "opt"), "--data-dir", str(tmp_path)]
+    argv += ["run-request", "--request", str(request)]
+    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from allhours.cli import main; "
+    code += f"sys.exit(main({argv!r}))"
+
+    done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True)
+
+    assert done.returncode == 1, done.stderr
+    outcome = json.loads((request.parent / "outcome.json").read_text())
+    assert "is not a regular file" in outcome["detail"] and not outcome["ok"]
