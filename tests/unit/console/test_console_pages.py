@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
+import struct
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from console_cases import KEY, PASSWORD, promise_by, scanned_pdf, submit
 from fastapi.testclient import TestClient
 from held_transactions import done_while_held
 from PIL import Image
+from pypdf import PdfWriter
 from sqlalchemy import select
 
 from backend.api import create_app
@@ -21,6 +25,7 @@ from backend.console.cases import HOLDER_FILTERS
 from backend.console.deadlines import Colour
 from backend.console.pages import router as console_router
 from backend.console.statistics import LEVELS
+from backend.console.viewer import MAX_PAGE_PIXELS
 from backend.models import IngestCounter, StaffAction
 from backend.notifications.staff import CHANNEL_ERRORS
 from backend.notifications.staff import KINDS as NOTICE_KINDS
@@ -28,7 +33,8 @@ from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
 from backend.step_deadlines import STEPS
 from backend.workflow import State
-from cloud_bridge.contract.messages import SERVICE_TZ
+from cloud_bridge.contract.messages import SERVICE_TZ, MaterialRef, blob_chunks, new_message_id
+from cloud_bridge.contract.schema import examples
 
 NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
 CONSOLE = Path(__file__).parents[3] / "backend" / "console"
@@ -217,6 +223,129 @@ def test_the_viewer_pages_through_the_pdf_at_a_readable_size(app, service):
         material_id = link.rsplit("/", 1)[1]
         elsewhere = f"/console/applications/{OTHER}/materials/{material_id}/pages/1.png"
         assert client.get(elsewhere).status_code == 404
+
+
+def _submit_file(service: BackendService, no: str, data: bytes, content_type: str) -> None:
+    """A submission whose one material is `data`, sent as a terminal sends it: the backend checks
+    its SHA-256, its content is whatever the terminal put in."""
+    ref = MaterialRef(
+        material_code="household-register",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        content_type=content_type,
+        pages=1,
+    )
+    event = examples()["event.application_submitted"].model_copy(
+        update={
+            "message_id": new_message_id(),
+            "application_no": no,
+            "operation_id": no,
+            "terminal_id": "T0001",
+            "materials": [ref],
+            "reused_materials": [],
+        }
+    )
+    batch = [*blob_chunks("T0001", data, 32 * 1024), event]
+    service.ingest.handle_batch([(x.topic(), x.encode()) for x in batch])
+
+
+def _scan_link(client: TestClient, no: str) -> str:
+    case = client.get(f"/console/applications/{no}")
+    assert case.status_code == 200  # a bad file never breaks the case page
+    return re.search(rf'href="(/console/applications/{no}/materials/\d+)"', case.text).group(1)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width × height pixels and holds none."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def _image(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, "white").save(out, fmt, optimize=True)
+    return out.getvalue()
+
+
+def test_a_scanned_image_up_to_a_usb_import_size_is_shown_at_a_readable_size(app, service):
+    _submit_file(service, "AH-T0001-20261120-0002", _image((1240, 1754), "PNG"), "image/png")
+    # USB imports are rendered within 5 megapixels.
+    _submit_file(service, "AH-T0001-20261120-0003", _image((2580, 1936), "JPEG"), "image/jpeg")
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        for no in ("AH-T0001-20261120-0002", "AH-T0001-20261120-0003"):
+            link = _scan_link(client, no)
+            assert "第 1 页，共 1 页" in client.get(link).text
+            png = client.get(f"{link}/pages/1.png")
+            assert png.status_code == 200, no
+            assert Image.open(io.BytesIO(png.content)).width == 1100
+
+
+def test_an_image_declaring_more_pixels_than_any_scan_is_not_decoded(app, service):
+    """6000 × 6000 white pixels make a PNG of some 50 KB; decoded, 108 MB in RGB. The file is
+    refused on its header: the viewer says it cannot be shown and its page answers 404."""
+    bomb = _image((6000, 6000), "PNG", mode="L")
+    assert len(bomb) < 200_000
+    _submit_file(service, "AH-T0001-20261120-0002", bomb, "image/png")
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        link = _scan_link(client, "AH-T0001-20261120-0002")
+        viewer = client.get(link)
+        assert viewer.status_code == 200
+        assert "暂不能查看" in viewer.text and 'data-testid="page"' not in viewer.text
+        assert client.get(f"{link}/pages/1.png").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (b"%PDF-1.7 this is no pdf at all", "application/pdf"),
+        (b"not a jpeg", "image/jpeg"),
+        # Past Pillow's own limit, where Image.open raises DecompressionBombError.
+        (_png_header(20_000, 20_000), "image/png"),
+    ],
+    ids=["not-a-pdf", "not-a-jpeg", "png-past-pillows-limit"],
+)
+def test_a_file_that_does_not_decode_is_a_page_that_cannot_be_shown(
+    app, service, data, content_type
+):
+    _submit_file(service, "AH-T0001-20261120-0002", data, content_type)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, "clerk.li")
+        link = _scan_link(client, "AH-T0001-20261120-0002")
+        viewer = client.get(link)
+        assert viewer.status_code == 200
+        assert "暂不能查看" in viewer.text
+        assert client.get(f"{link}/pages/1.png").status_code == 404
+
+
+def test_a_pdf_page_of_any_size_renders_within_the_pixel_budget(app, service):
+    """A page's size is the terminal's word too. A sliver 1 pt wide and 20 million pt long, drawn
+    to the budget, still took a whole pixel across: 11 million pixels, not 6."""
+    writer = PdfWriter()
+    for width, height in ((595, 842), (100, 3000), (1, 20_000_000)):
+        writer.add_blank_page(width=width, height=height)
+    out = io.BytesIO()
+    writer.write(out)
+    _submit_file(service, "AH-T0001-20261120-0002", out.getvalue(), "application/pdf")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, "clerk.li")
+        link = _scan_link(client, "AH-T0001-20261120-0002")
+        assert "第 1 页，共 3 页" in client.get(link).text
+        sizes = []
+        for page in (1, 2, 3):
+            png = client.get(f"{link}/pages/{page}.png")
+            assert png.status_code == 200, page
+            sizes.append(Image.open(io.BytesIO(png.content)).size)
+        assert sizes[0] == (1100, 1557)
+        for width, height in sizes:
+            assert width * height <= MAX_PAGE_PIXELS, sizes
 
 
 def test_two_clerks_on_one_case_one_wins_and_the_other_is_told_who(app):
