@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_bridge.contract.messages import TerminalId
+from cloud_bridge.contract.messages import MAX_OPERATION_ID, OPERATION_ID_PATTERN, TerminalId
 
 from .alarms import AlarmAlreadyCleared, AlarmNotFound, Alarms, alarm_trail, alarm_view, list_alarms
 from .auth.guard import require
@@ -24,7 +24,11 @@ from .limits import Note
 from .models import Terminal, utcnow
 from .presence import PresenceSettings, offline_time, presence_history
 
-OperationId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# The contract's operation id, `#` included: a terminal's alarm id may hold one, and an alarm
+# nobody can address could never be acknowledged or cleared. A URL carries it as %23.
+OperationId = Annotated[
+    str, Path(min_length=1, max_length=MAX_OPERATION_ID, pattern=OPERATION_ID_PATTERN)
+]
 TerminalPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

@@ -20,6 +20,7 @@ from .. import catalog_editor as editor
 from ..auth.guard import allowed
 from ..auth.roles import Permission
 from ..catalog_bundles import ConfigBundles
+from . import ids
 from .fleet import _local
 
 if TYPE_CHECKING:
@@ -286,8 +287,10 @@ def _push(request: Request, who: Any, number: int, target: str) -> str | None:
     terminal group, followed under Rollouts) or one terminal's id.
     """
     service = _service(request)
-    with service.db.reading() as session:
-        version = editor.published(session, number)
+    version = None
+    if ids.possible(number):
+        with service.db.reading() as session:
+            version = editor.published(session, number)
     if version is None:
         raise HTTPException(404, f"no published version {number}")
     target, by, note = target.strip(), who.staff.username, f"catalog {number}"

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cloud_bridge.contract import messages as m
-from cloud_bridge.contract.messages import SERVICE_TZ
 
 from .. import commands as command_lifecycle
 from ..alarms import AlarmAlreadyCleared, AlarmNotFound, alarm_trail, list_alarms
@@ -25,6 +24,7 @@ from ..auth.roles import Permission
 from ..fleet import list_terminals
 from ..models import utcnow
 from ..presence import offline_time, presence_history
+from .times import local_text
 
 if TYPE_CHECKING:
     from ..service import BackendService
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 FleetReader = allowed(Permission.READ_FLEET)
 AlarmActor = allowed(Permission.ACT_ON_ALARMS)
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# The contract's operation id, `#` included (the buttons' URLs carry it percent-encoded).
+OPERATION_ID = re.compile(m.OPERATION_ID_PATTERN)
 STATES = ("online", "degraded", "offline")
 # Presence reasons the catalogs word (fleet.presence.reason.*); others are shown as they are.
 PRESENCE_REASONS = (
@@ -53,11 +54,7 @@ def _service(request: Request) -> BackendService:
 
 
 def _local(at: datetime | str | None) -> str:
-    if at is None:
-        return ""
-    if isinstance(at, str):
-        at = datetime.fromisoformat(at)
-    return at.astimezone(SERVICE_TZ).strftime("%m-%d %H:%M:%S")
+    return local_text(at, "%m-%d %H:%M:%S")
 
 
 def _duration(span: timedelta) -> dict[str, int]:
@@ -236,7 +233,11 @@ def _act(
             return _terminal_page(request, terminal_id, status, error=error)
         return _page(request, status, error=error)
 
-    if not (TERMINAL_ID.fullmatch(terminal_id) and OPERATION_ID.fullmatch(operation_id)):
+    if not (
+        TERMINAL_ID.fullmatch(terminal_id)
+        and len(operation_id) <= m.MAX_OPERATION_ID
+        and OPERATION_ID.fullmatch(operation_id)
+    ):
         return again(404, ("fleet.error.not_found", {}))
     if step == "clear" and not note.strip():
         return again(422, ("fleet.error.note_required", {}))

@@ -36,7 +36,7 @@ from ..workflow import (
     NotFound,
     WorkflowError,
 )
-from . import cases, statistics, viewer
+from . import cases, ids, statistics, viewer
 from .deadlines import Colour
 from .i18n import LANG_COOKIE, Wording, language
 
@@ -54,6 +54,9 @@ SECURITY_HEADERS = {
 }
 
 _MATERIAL = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+# The actions this page's form does, which come back as `?done=` (act.done.* words them); any
+# other value, typed into the address bar, shows the page without a notice.
+DONE = tuple(a for a in ACTIONS if a not in ("resend_code", "return"))
 
 Reader = allowed(Permission.READ_APPLICATIONS)
 FollowUp = allowed(Permission.FOLLOW_UP_SMS)
@@ -260,6 +263,7 @@ def _case_page(
     if c is None:
         return render(request, "forbidden.html", 404, reason="not_found")
     steps = [s for s, rule in STAFF_STEPS.items() if c["status"] in rule.sources]
+    done = request.query_params.get("done")
     return render(
         request,
         "application.html",
@@ -270,7 +274,7 @@ def _case_page(
         terminals=terminals,
         assignable=staff,
         key=secrets.token_hex(12),
-        done=request.query_params.get("done"),
+        done=done if done in DONE else None,
         **extra,
     )
 
@@ -293,7 +297,7 @@ def act(
         kept = {"action": action, "note": note}
         return _case_page(request, application_no, status_code, error=(key, fields), kept=kept)
 
-    if action not in ACTIONS or action in ("resend_code", "return"):
+    if action not in DONE:
         return again(422, "act.unknown")
     asked = materials or []
     if len(asked) > MAX_REQUESTED or not all(_MATERIAL.match(x) for x in asked):
@@ -516,6 +520,8 @@ def close_rating(
 def material_viewer(
     request: Request, application_no: str, material_id: int, _who: Reader, page: int = 1
 ) -> Response:
+    if not ids.possible(material_id):
+        return render(request, "forbidden.html", 404, reason="not_found")
     service = _service(request)
     with service.db.reading() as session:
         try:
@@ -547,6 +553,8 @@ def material_viewer(
 def material_page(
     request: Request, application_no: str, material_id: int, index: int, _who: Reader
 ) -> Response:
+    if not ids.possible(material_id):
+        return Response(status_code=404, headers=SECURITY_HEADERS)
     service = _service(request)
     with service.db.reading() as session:
         try:

@@ -21,6 +21,7 @@ from ..auth.guard import allowed
 from ..auth.roles import Permission
 from ..rollout_routes import RolloutBody, act, start_from
 from ..rollout_tables import TerminalGroup
+from . import ids
 from .fleet import _local
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def start(
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Start a software rollout; the stages are group names in order ("all" for the rest)."""
+    if not 1 <= abort_percent <= 100:
+        # Checked here: a number too big for a float would not even divide into a fraction.
+        return _list_page(request, 422, error=("fleet.rollouts.error.percent", {}))
     try:
         body = RolloutBody(
             kind="software",
@@ -154,10 +158,16 @@ def _detail_page(request: Request, rollout_id: int, status_code: int = 200, **ex
 
 @router.get("/{rollout_id}")
 def rollout(request: Request, rollout_id: int, _who: Reader) -> Response:
+    if not ids.possible(rollout_id):
+        return _unknown(request, rollout_id)
     try:
         return _detail_page(request, rollout_id)
     except ro.NoSuchRollout:
-        return _list_page(request, 404, error=("fleet.rollouts.error.unknown", {"id": rollout_id}))
+        return _unknown(request, rollout_id)
+
+
+def _unknown(request: Request, rollout_id: int) -> Response:
+    return _list_page(request, 404, error=("fleet.rollouts.error.unknown", {"id": rollout_id}))
 
 
 @router.post("/{rollout_id}/actions")
@@ -168,18 +178,21 @@ def steer(
     action: Annotated[str, Form(max_length=10)],
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if action not in ("pause", "resume", "abort"):
-        return _detail_page(
-            request, rollout_id, 422, error=("fleet.rollouts.error", {"why": action})
-        )
-    if not reason.strip():
-        return _detail_page(request, rollout_id, 422, error=("fleet.rollouts.error.reason", {}))
+    if not ids.possible(rollout_id):
+        return _unknown(request, rollout_id)
     try:
-        act(ro_engine(request), rollout_id, action, who.staff.username, reason.strip())
-    except ro.NoSuchRollout:
-        return _list_page(request, 404, error=("fleet.rollouts.error.unknown", {"id": rollout_id}))
-    except ro.RolloutRefused as exc:
-        return _detail_page(
-            request, rollout_id, 409, error=("fleet.rollouts.error", {"why": str(exc)})
-        )
+        if action not in ("pause", "resume", "abort"):
+            return _detail_page(
+                request, rollout_id, 422, error=("fleet.rollouts.error", {"why": action})
+            )
+        if not reason.strip():
+            error = ("fleet.rollouts.error.reason", {})
+            return _detail_page(request, rollout_id, 422, error=error)
+        try:
+            act(ro_engine(request), rollout_id, action, who.staff.username, reason.strip())
+        except ro.RolloutRefused as exc:
+            error = ("fleet.rollouts.error", {"why": str(exc)})
+            return _detail_page(request, rollout_id, 409, error=error)
+    except ro.NoSuchRollout:  # also when the form is refused for a rollout that is not there
+        return _unknown(request, rollout_id)
     return RedirectResponse(f"/console/fleet/rollouts/{rollout_id}", status_code=303)

@@ -23,6 +23,7 @@ from ..auth.roles import Permission
 from ..models import Terminal
 from ..terminal_service import originals_waiting, recently_collected
 from ..terminal_sign_in import CodeRefused, IssuedCode
+from .times import local_text
 
 if TYPE_CHECKING:
     from ..service import BackendService
@@ -95,7 +96,7 @@ def _page(request: Request, status_code: int = 200, **extra: Any) -> Response:
 
 
 def _local(at: datetime | None) -> str:
-    return at.astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M") if at else ""
+    return local_text(at, "%Y-%m-%d %H:%M")
 
 
 @console_router.get("/terminal-staff")

@@ -24,7 +24,13 @@ MAX_BLOB_BYTES = 64 * 1024 * 1024
 
 TerminalId = Annotated[str, Field(pattern=topics.TERMINAL_ID.pattern, max_length=64)]
 MessageId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-OperationId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#-]+$")]
+# `#` joins an operation to its part (`L-7f3a9c#1`, `{application_no}#on-file`): a URL that
+# carries an operation id (the alarm routes) must percent-encode it (%23).
+OPERATION_ID_PATTERN = r"^[A-Za-z0-9_.:#-]+$"
+MAX_OPERATION_ID = 128
+OperationId = Annotated[
+    str, Field(min_length=1, max_length=MAX_OPERATION_ID, pattern=OPERATION_ID_PATTERN)
+]
 ApplicationNo = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{5,63}$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 CompartmentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
@@ -33,7 +39,24 @@ MaterialCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 # The backend's handle on a material it holds: opaque to the terminal, never a file hash.
 MaterialReference = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 ContentType = Literal["application/pdf", "image/jpeg", "image/png"]
-UtcTime = AwareDatetime
+# Every date-time on the wire lies in [EARLIEST_TIME, END_OF_TIME): a terminal's clock that says
+# otherwise was never set (before 2000) or is garbage (year 3000 and on). Such a time is refused
+# like any malformed field, in every message type, before anything stores it: near year 9999 it
+# cannot even be shown in China Standard Time (`astimezone` overflows past 9999-12-31).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+UtcTime = Annotated[
+    AwareDatetime,
+    Field(
+        ge=EARLIEST_TIME,
+        lt=END_OF_TIME,
+        # Not enforced by a JSON Schema validator; named for readers and for format-aware ones.
+        json_schema_extra={
+            "formatMinimum": "2000-01-01T00:00:00Z",
+            "formatExclusiveMaximum": "3000-01-01T00:00:00Z",
+        },
+    ),
+]
 
 
 def new_message_id() -> str:
