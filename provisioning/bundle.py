@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from . import pki
 from .tls import ClientTls
 
@@ -26,6 +28,20 @@ RENEW_BEFORE = timedelta(days=30)
 
 class IdentityError(RuntimeError):
     """The terminal has no usable identity; the message says what the technician does."""
+
+
+def signing_keys(value: object) -> tuple[str, ...]:
+    """The backend's signing keys as a bundle holds them: at least one Ed25519 public key, in
+    hex; ValueError naming the first that is not. A key the terminal cannot load would stop it
+    at its next start, so none is kept unchecked (the backend's answers included)."""
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("backend_signing_keys is not a list of keys")
+    for key in value:
+        try:
+            ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(key))
+        except (TypeError, ValueError):
+            raise ValueError(f"{str(key)[:24]!r} is not an Ed25519 public key in hex") from None
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ class EnrollmentBundle:
                 enroll_url=str(data["enroll_url"]),
                 pickup_code_key=bytes.fromhex(data["pickup_code_key"]),
                 applicant_key=bytes.fromhex(data["applicant_key"]),
-                backend_signing_keys=tuple(str(k) for k in data["backend_signing_keys"]),
+                backend_signing_keys=signing_keys(data["backend_signing_keys"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IdentityError(

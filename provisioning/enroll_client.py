@@ -9,6 +9,7 @@ failure leaves no half-enrolled terminal.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import ssl
 import tempfile
@@ -22,9 +23,11 @@ from typing import Any
 import httpx
 
 from . import pki
-from .bundle import EnrollmentBundle, IdentityError, TerminalIdentity
+from .bundle import EnrollmentBundle, IdentityError, TerminalIdentity, signing_keys
 from .tls import ClientTls, write_private
 from .tokens import EnrollmentToken
+
+log = logging.getLogger(__name__)
 
 # Beyond this, certificates issued "now" are not yet or no longer valid on one of the two sides.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -64,7 +67,12 @@ def _post(url: str, body: dict[str, Any], verify: ssl.SSLContext) -> dict[str, A
 def _check_clock(date_header: str | None, now: datetime) -> None:
     if not date_header:
         return
-    server = parsedate_to_datetime(date_header)
+    try:
+        server = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return  # not a date: nothing to compare (TLS with the pinned CA still checks the clock)
+    if server.tzinfo is None:  # "-0000": UTC, says RFC 5322, with no local zone known
+        server = server.replace(tzinfo=UTC)
     skew = pki.utc(now) - server
     if abs(skew) > MAX_CLOCK_SKEW:
         hours = skew.total_seconds() / 3600
@@ -150,10 +158,13 @@ def renew(data_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> Termina
         raise EnrollmentFailed("bad_answer", f"the backend's answer is incomplete: {exc}") from None
     if cert.public_key() != key.public_key():
         raise EnrollmentFailed("bad_answer", "the certificate is not for the new key")
-    keys = answer.get("backend_signing_keys")
     bundle = current.bundle
-    if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
-        bundle = replace(bundle, backend_signing_keys=tuple(keys))
+    if "backend_signing_keys" in answer:
+        try:
+            keys = signing_keys(answer["backend_signing_keys"])
+            bundle = replace(bundle, backend_signing_keys=keys)
+        except ValueError as exc:  # the certificate is good: renewed, trusting the keys as before
+            log.warning("renewal: the backend's key list is malformed (%s); keys kept", exc)
     # Key first, then certificate: a crash in between leaves a pair that a retry repairs, since
     # the old certificate stays valid until it expires.
     write_private(files.key_file.with_suffix(".new"), pki.key_pem(key))
@@ -168,11 +179,12 @@ def refresh_trusted_keys(data_dir: Path, *, clock: Callable[[], datetime] = _utc
     """Ask which backend keys to trust now; rewrite the bundle and return True if they changed."""
     current = TerminalIdentity.load(data_dir, clock())
     answer = _post(f"{current.bundle.enroll_url.rstrip('/')}/v1/keys", {}, current.tls.context())
-    keys = answer.get("backend_signing_keys")
-    if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
-        raise EnrollmentFailed("bad_answer", "the backend's key list is missing or malformed")
-    if tuple(keys) == current.bundle.backend_signing_keys:
+    try:
+        keys = signing_keys(answer.get("backend_signing_keys"))
+    except ValueError as exc:
+        raise EnrollmentFailed("bad_answer", f"the backend's key list: {exc}") from None
+    if keys == current.bundle.backend_signing_keys:
         return False
-    bundle = replace(current.bundle, backend_signing_keys=tuple(keys))
+    bundle = replace(current.bundle, backend_signing_keys=keys)
     write_private(current.directory / "bundle.json", json.dumps(bundle.to_json()).encode())
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import ssl
@@ -171,6 +172,32 @@ def test_an_enrollment_answer_that_is_not_the_apis_is_refused_naming_it(
         enroll(endpoint.url, token, tmp_path / "T0002")
     assert refused.value.code == code
     assert not (tmp_path / "T0002" / "identity").exists()
+
+
+@pytest.mark.parametrize(
+    ("date", "code"),
+    [("Mon, 01 Jan 2001 00:00:00 -0000", "clock_skew"), ("not a date", "bad_answer")],
+    ids=["utc-unknown-zone", "not-a-date"],
+)
+def test_a_date_header_of_another_form_is_read_or_passed_over(site_ca, tmp_path, date, code):
+    # The CA is fetched before anything is trusted; its Date header raised a TypeError
+    # ("-0000" parses without a zone) or a ValueError out of enroll().
+    class Dated(_Endpoint):
+        def __init__(self, *args):
+            super().__init__(*args)
+            handler = self.httpd.RequestHandlerClass
+            handler.date_time_string = lambda self, timestamp=None: date
+
+    answers = {"/v1/ca": (200, site_ca.ca_pem), "/v1/enroll": (200, b"[]")}
+    token = str(site_ca.issue_token("T0002"))
+    with (
+        Dated(site_ca, tmp_path / "tls", answers) as endpoint,
+        pytest.raises(EnrollmentFailed) as refused,
+    ):
+        enroll(endpoint.url, token, tmp_path / "T0002")
+    # A date read as UTC is years behind the terminal's; one that is no date is passed over, and
+    # enrollment goes on (to an answer that is not the API's).
+    assert refused.value.code == code
 
 
 def test_a_ca_answer_that_is_no_certificate_is_the_wrong_backend(site_ca, tmp_path):
@@ -345,6 +372,50 @@ def test_only_an_enrolled_terminal_may_ask_for_the_keys_to_trust(broker, backend
     keys = TerminalIdentity.load(tmp_path / "T", datetime.now(UTC)).bundle.backend_signing_keys
     assert len(keys) == 2 and keys[0] == identity.bundle.backend_signing_keys[0]
     assert not refresh_trusted_keys(tmp_path / "T")  # nothing new the second time
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["base64"], [], "0" * 64, [5], ["ab" * 31]],
+    ids=["base64", "none", "not-a-list", "a-number", "31-bytes"],
+)
+def test_a_key_list_the_terminal_could_not_load_is_refused_and_the_bundle_kept(
+    site_ca, tmp_path, keys
+):
+    # Written into the bundle unchecked, such a key stopped the kiosk at its next start (the
+    # link loads every key), and the renewal that could have repaired it never ran again.
+    from demo_support.enrollment import enroll_at_site
+    from provisioning.enroll_client import refresh_trusted_keys
+
+    data = enroll_at_site(site_ca, tmp_path / "T0001")
+    good = site_ca.backend_signing_keys()[0]
+    if keys == ["base64"]:  # the same key, announced in another encoding
+        keys = [base64.b64encode(bytes.fromhex(good)).decode(), good]
+    answer = (200, json.dumps({"backend_signing_keys": keys}).encode())
+    with _Endpoint(site_ca, tmp_path / "tls", {"/v1/keys": answer}) as endpoint:
+        bundle_file = TerminalIdentity.dir_of(data) / "bundle.json"
+        bundle = json.loads(bundle_file.read_text())
+        bundle_file.write_text(json.dumps({**bundle, "enroll_url": endpoint.url}))
+        before = bundle_file.read_bytes()
+        with pytest.raises(EnrollmentFailed) as refused:
+            refresh_trusted_keys(data)
+
+    assert refused.value.code == "bad_answer"
+    assert bundle_file.read_bytes() == before
+    loaded = TerminalIdentity.load(data, datetime.now(UTC))
+    assert loaded.bundle.backend_signing_keys == (good,)
+
+
+def test_a_bundle_holding_a_key_the_terminal_cannot_load_is_damaged(site_ca, tmp_path):
+    from demo_support.enrollment import enroll_at_site
+
+    data = enroll_at_site(site_ca, tmp_path / "T0001")
+    bundle_file = TerminalIdentity.dir_of(data) / "bundle.json"
+    bundle = json.loads(bundle_file.read_text())
+    bundle_file.write_text(json.dumps({**bundle, "backend_signing_keys": ["not hex"]}))
+
+    with pytest.raises(IdentityError, match="not an Ed25519 public key in hex"):
+        TerminalIdentity.load(data, datetime.now(UTC))
 
 
 def test_the_endpoint_refuses_anonymous_renewal_oversized_and_malformed_bodies(broker, backend):
