@@ -30,7 +30,7 @@ def dead_letter_router(db: Database, ingest: Ingest) -> APIRouter:
 
     @router.post("/{dead_letter_id}/replay")
     def replay(
-        dead_letter_id: Annotated[int, Path(ge=1, le=2**62)], who: SignedIn = replayer
+        dead_letter_id: Annotated[int, Path(ge=1, le=2**31 - 1)], who: SignedIn = replayer
     ) -> dict[str, Any]:
         """Ingest a dead letter again; 404 unknown, 409 not replayable or failed again."""
         actor = who.staff.username

@@ -264,3 +264,16 @@ def test_lag_is_the_age_of_the_oldest_unsettled_message_and_a_long_one_is_a_stal
 def test_a_dead_worker_is_a_stall_even_with_nothing_queued():
     lag = IngestLag(lambda: None)
     assert lag.report(0, worker_alive=False)["stalled"]
+
+
+def test_an_id_past_the_tables_integers_is_a_422_on_postgresql_too(postgres_url, tmp_path):
+    # dead_letters.id is a 4-byte integer on PostgreSQL: 2**31 passed the route's bound of
+    # 2**62, and the query failed ("integer out of range"), a 500.
+    service = BackendService(postgres_url, tmp_path / "blobs", broker_port=None)
+    try:
+        _, token = account_with_token(service.db, "operator.one", ["operator"])
+        with TestClient(create_app(service), headers=bearer(token)) as client:
+            assert client.post(f"/api/ingest/dead-letters/{2**31 - 1}/replay").status_code == 404
+            assert client.post(f"/api/ingest/dead-letters/{2**31}/replay").status_code == 422
+    finally:
+        service.stop()
