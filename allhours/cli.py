@@ -8,11 +8,17 @@ import os
 import sys
 from pathlib import Path
 
+from privacy.log_lines import one_line_handler
+
 
 def _setup_logging(verbose: bool) -> None:
+    """Every `allhours` process (the kiosk among them) logs one line per record to stderr.
+
+    The formatter (privacy/log_lines.py) escapes newlines and other control characters in the
+    line, so text from outside in a record cannot start a line of its own.
+    """
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if verbose else logging.WARNING, handlers=[one_line_handler(sys.stderr)]
     )
 
 

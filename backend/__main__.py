@@ -16,7 +16,9 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from privacy.log_lines import one_line_handler
 
 from .bootstrap import build_backend
 from .settings import BackendSettings, BackendSettingsError, load_backend_settings
@@ -132,6 +134,19 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def configure_logging(level: int | str, stream: TextIO | None = None) -> None:
+    """The worker's log: one line per record on stderr, text from outside escaped in it.
+
+    Request paths, MQTT topics and event details reach log records; the formatter
+    (privacy/log_lines.py) writes their newlines and other control characters as visible escapes,
+    so no one can add a line of their own to what operators read. As `logging.basicConfig`, it
+    does nothing when the root logger has handlers already (`allhours backend` set them up).
+    """
+    logging.basicConfig(
+        level=level, handlers=[one_line_handler(sys.stderr if stream is None else stream)]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -139,11 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackendSettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     try:
         backend = build_backend(settings)
     except BackendSettingsError as exc:
