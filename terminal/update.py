@@ -22,6 +22,7 @@ The switch runs as root in `allhours-update.service`, started by a path unit whe
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -83,6 +84,54 @@ def _check_version(version: str) -> str:
     return version
 
 
+def _open_archive(archive: Path, version: str, only_in: Path | None) -> int:
+    """The archive open for reading, or UpdateError saying why it is refused."""
+    what = f"archive of {version}"
+    try:
+        if only_in is None:  # an operator's own path, as root: followed as given
+            fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        else:
+            fd = _open_in(archive, only_in, what)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        if getattr(exc, "errno", None) == errno.ELOOP and only_in is not None:
+            raise UpdateError(f"{what}: {archive} is a symbolic link") from exc
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UpdateError(f"{what}: cannot open {archive}: {why}") from exc
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):  # a directory, a FIFO, a device
+        os.close(fd)
+        raise UpdateError(f"{what}: {archive} is not a regular file")
+    if only_in is not None and st.st_nlink != 1:  # a hard link to a file of someone else's
+        os.close(fd)
+        raise UpdateError(f"{what}: {archive} has other hard links")
+    return fd
+
+
+def _open_in(archive: Path, directory: Path, what: str) -> int:
+    """`archive`, which must name a regular file right in `directory`, opened without following
+    a symbolic link: by its name, relative to `directory`, so only that directory is read."""
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            named = os.stat(archive.parent)  # which directory the request meant, not opened
+        except (OSError, ValueError):
+            named = None
+        if named is None or not os.path.samestat(named, os.fstat(dfd)) or not archive.name:
+            raise UpdateError(f"{what}: {archive} is not in {directory}")
+        st = os.stat(archive.name, dir_fd=dfd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise UpdateError(f"{what}: {archive} is a symbolic link")
+        if not stat.S_ISREG(st.st_mode):  # never opened: a device, a FIFO, a directory
+            raise UpdateError(f"{what}: {archive} is not a regular file")
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(archive.name, flags, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+
+
 class Releases:
     """The installed versions under `root` and the two links."""
 
@@ -117,25 +166,19 @@ class Releases:
 
     # ---------------------------------------------------------------- installing
 
-    def install_archive(self, archive: Path, sha256: str, version: str) -> Path:
+    def install_archive(
+        self, archive: Path, sha256: str, version: str, *, only_in: Path | None = None
+    ) -> Path:
         """Unpack a release tarball whose SHA-256 must be `sha256`; its top level is the release.
 
-        The archive is opened once, as a regular file (the kiosk's user names it and owns its
-        directory: no FIFO to block on), and the bytes hashed are the bytes unpacked.
+        The archive is opened once, as a regular file (no FIFO to block on), and the bytes hashed
+        are the bytes unpacked. With `only_in` (`allhours update run-request`: the kiosk's user
+        names the archive and owns that directory) it must also be right in `only_in`, its last
+        component no symbolic link and its only hard link: root then never reads, and never
+        confirms a guess by the SHA-256 of, a file the kiosk's user could not read itself.
         """
         _check_version(version)
-        try:
-            fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK)
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-            why = getattr(exc, "strerror", None) or str(exc)
-            raise UpdateError(f"archive of {version}: cannot open {archive}: {why}") from exc
-        try:
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        except OSError:
-            regular = False
-        if not regular:  # a directory, a FIFO, a device
-            os.close(fd)
-            raise UpdateError(f"archive of {version}: {archive} is not a regular file")
+        fd = _open_archive(Path(archive), version, only_in)
         with os.fdopen(fd, "rb") as f:
             try:
                 digest = hashlib.sha256()
@@ -292,11 +335,23 @@ class Updater:
         since = time.time()
         r.point("current", to)
         log.info("%s: switched to %s (from %s), restarting the kiosk", kind, to, back)
-        self.restart()
+        failed = self._restart(to)
+        if failed is not None:
+            return self._fall_back(to, back, Verdict(False, failed))
         verdict = self._check(to, since)
         if verdict.healthy:
             return self._commit(to, back, kind)
         return self._fall_back(to, back, verdict)
+
+    def _restart(self, version: str) -> str | None:
+        """Restart the kiosk on `version`; what went wrong, None if nothing. Like the check, it
+        must not raise: the request is gone by now, and only an outcome tells the rollout."""
+        try:
+            self.restart()
+        except Exception as exc:  # systemctl: CalledProcessError, TimeoutExpired
+            log.exception("restarting the kiosk on %s failed", version)
+            return f"restarting the kiosk failed: {type(exc).__name__}: {exc}"[:300]
+        return None
 
     def _check(self, version: str, since: float) -> Verdict:
         """The health gate. It must end in a verdict: an exception here would leave the switch
@@ -330,8 +385,8 @@ class Updater:
             return Outcome(False, None, to, f"{to} unhealthy ({reason}); nothing to fall back to")
         since = time.time()
         r.point("current", back)
-        self.restart()
-        again = self._check(back, since)
+        failed = self._restart(back)
+        again = Verdict(False, failed) if failed else self._check(back, since)
         r.write_state(phase="done" if again.healthy else "failed", running=back)
         tail = "" if again.healthy else f"; {back} is not healthy either: {again.detail}"
         return Outcome(

@@ -7,9 +7,12 @@ allhours-update.service when the kiosk drops a request, `recover` at every boot.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from terminal.update import Outcome, Releases, UpdateError, Updater, outcome_json
@@ -91,10 +94,39 @@ def _report(
     if out_file is not None:
         # The kiosk reports it with the request's operation id (terminal/software_update.py).
         extra = {k: asked[k] for k in ("operation_id", "archive") if asked and k in asked}
-        tmp = out_file.with_name(f".{out_file.name}.tmp")
-        tmp.write_text(json.dumps({**json.loads(text), **extra}), encoding="utf-8")
-        tmp.replace(out_file)
+        _write_outcome(out_file, json.dumps({**json.loads(text), **extra}))
     return 0 if outcome.ok else 1
+
+
+def _write_outcome(out_file: Path, text: str) -> None:
+    """`text` as `out_file`, atomically, in a directory the kiosk's user owns.
+
+    Whatever that user left there (`.outcome.json.tmp` as a symbolic or hard link to a file of
+    root's) is never opened: the file is created new under a random name (mkstemp: O_EXCL,
+    O_NOFOLLOW), then renamed over `out_file`. The kiosk reads it and deletes it: it gets the
+    directory's owner and group and mode 0644, whatever root's umask.
+    """
+    directory = out_file.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_file.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o644)
+            owner = os.stat(directory)
+            with contextlib.suppress(PermissionError):  # not root: ours, readable all the same
+                os.fchown(f.fileno(), owner.st_uid, owner.st_gid)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out_file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,7 +199,8 @@ def run_request(request: Path, releases: Releases, updater: Updater) -> int:
     try:
         if version not in releases.installed():
             try:
-                releases.install_archive(archive, sha, version)
+                # Only a file of the kiosk's own, beside the request (terminal/update.py).
+                releases.install_archive(archive, sha, version, only_in=request.parent)
             except OSError as exc:  # the disk under /opt, not the archive: an outcome all the same
                 raise UpdateError(f"installing {version}: {exc}") from exc
         outcome = updater.update(version)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from allhours.cli import main
+from allhours.commands.update import run_request
 from terminal.update import Releases, UpdateError, Updater
 from terminal.update_health import HealthReporter, judge, read_report
 
@@ -438,3 +440,196 @@ def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     assert done.returncode == 1, done.stderr
     outcome = json.loads((request.parent / "outcome.json").read_text())
     assert "is not a regular file" in outcome["detail"] and not outcome["ok"]
+
+
+# ---------------------------------------------------------------- root in the kiosk's directory
+
+
+def _release_archive(tmp_path: Path, version: str, dest: Path, mode: str = "ok") -> str:
+    """A real release (release_tree) packed as the kiosk fetches it; its SHA-256."""
+    src = release_tree(tmp_path, version, mode)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(dest, "w:gz") as tar:
+        for path in sorted(src.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(src)), recursive=False)
+    return hashlib.sha256(dest.read_bytes()).hexdigest()
+
+
+def _drop_request(update: Path, version: str, archive: Path, sha: str) -> Path:
+    request = update / "request.json"
+    asked = {"version": version, "archive": str(archive), "sha256": sha, "operation_id": "r-9"}
+    request.write_text(json.dumps(asked))
+    return request
+
+
+@pytest.mark.parametrize("plant", ["symlink", "hard-link"])
+def test_the_outcome_never_writes_through_what_the_kiosks_user_planted(tmp_path, plant):
+    # Root writes outcome.json in the kiosk user's directory, which may hold a link to any file
+    # under the name of the temporary file; `precious` stands in for /etc/shadow.
+    precious = tmp_path / "precious"
+    precious.write_text("root:$6$secret:19000::::::\n")
+    update = tmp_path / "update"
+    update.mkdir()
+    planted = update / ".outcome.json.tmp"
+    if plant == "symlink":
+        planted.symlink_to(precious)
+    else:
+        os.link(precious, planted)
+    missing = update / "allhours-2.0.tar.gz"  # refused: an outcome all the same
+    asked = {"version": "2.0", "archive": str(missing), "sha256": "0" * 64, "operation_id": "r-7"}
+
+    code, request = _run_request(tmp_path, asked)
+
+    assert code == 1
+    assert precious.read_text() == "root:$6$secret:19000::::::\n"
+    out = request.parent / "outcome.json"
+    assert not out.is_symlink() and out.stat().st_nlink == 1
+    outcome = json.loads(out.read_text())
+    assert outcome["operation_id"] == "r-7" and not outcome["ok"]
+
+
+def test_the_outcome_is_the_kiosk_users_to_read_whatever_roots_umask(tmp_path):
+    update = tmp_path / "update"
+    update.mkdir()
+    if os.geteuid() == 0:  # as root (the unit): the directory is another user's, as the kiosk's
+        os.chown(update, 65534, 65534)
+    asked = {"version": "2.0", "archive": str(update / "a.tar.gz"), "sha256": "0" * 64}
+    umask = os.umask(0o077)
+    try:
+        code, request = _run_request(tmp_path, asked)
+    finally:
+        os.umask(umask)
+
+    assert code == 1
+    st = (request.parent / "outcome.json").stat()
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert (st.st_uid, st.st_gid) == (update.stat().st_uid, update.stat().st_gid)
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("a-symlink", "is a symbolic link"),
+        ("a-hard-link", "has other hard links"),
+        ("elsewhere", "is not in"),
+        ("behind-a-symlinked-directory", "is not in"),
+    ],
+)
+def test_run_request_reads_only_an_archive_of_the_kiosks_own_beside_the_request(
+    fleet_box, where, why
+):
+    # A valid release with the right SHA-256, but not a file the kiosk's user wrote beside its
+    # request: it could name a root-only file and learn from the outcome whether a guess of its
+    # content was right. `secret` stands in for it and is left as it was.
+    releases, updater, sup, tmp = fleet_box
+    update = tmp / "update"
+    update.mkdir()
+    secret = tmp / "root-only" / "allhours-2.0.tar.gz"
+    sha = _release_archive(tmp, "2.0", secret)
+    before = secret.read_bytes()
+    archive = update / "allhours-2.0.tar.gz"
+    if where == "a-symlink":
+        archive.symlink_to(secret)
+    elif where == "a-hard-link":
+        os.link(secret, archive)
+    elif where == "elsewhere":
+        archive = secret
+    else:
+        (update / "sub").symlink_to(secret.parent)
+        archive = update / "sub" / secret.name
+    request = _drop_request(update, "2.0", archive, sha)
+
+    assert run_request(request, releases, updater) == 1
+
+    outcome = json.loads((update / "outcome.json").read_text())
+    assert not outcome["ok"] and outcome["operation_id"] == "r-9"
+    assert outcome["detail"].startswith("refused: archive of 2.0: ") and why in outcome["detail"]
+    assert releases.installed() == ["1.0"] and releases.current() == "1.0"
+    assert secret.read_bytes() == before and sup.starts == 1
+
+
+def test_run_request_installs_the_archive_beside_it_and_an_operator_any_path(fleet_box):
+    releases, updater, _, tmp = fleet_box
+    update = tmp / "update"
+    update.mkdir()
+    archive = update / "allhours-2.0.tar.gz"
+    request = _drop_request(update, "2.0", archive, _release_archive(tmp, "2.0", archive))
+
+    assert run_request(request, releases, updater) == 0
+
+    outcome = json.loads((update / "outcome.json").read_text())
+    assert outcome["ok"] and outcome["running"] == "2.0" and releases.current() == "2.0"
+    # By hand (an operator, as root) the path is followed as given, a symbolic link too.
+    elsewhere = tmp / "operator" / "3.0.tar.gz"
+    sha = _release_archive(tmp, "3.0", elsewhere)
+    (tmp / "link.tar.gz").symlink_to(elsewhere)
+    argv = ["update", "--root", str(releases.root), "install", "--archive"]
+    assert main([*argv, str(tmp / "link.tar.gz"), "--sha256", sha, "--version", "3.0"]) == 0
+    assert "3.0" in releases.installed()
+
+
+class SystemctlSupervisor(Supervisor):
+    """`systemctl restart` as it fails: a kiosk that exits at start raises CalledProcessError,
+    one that never finishes starting TimeoutExpired (subprocess's own, with check and timeout)."""
+
+    broken = False
+
+    def restart(self) -> None:
+        self.stop()
+        kiosk = [sys.executable, str(self.root / "current" / "bin" / "kiosk"), str(self.data_dir)]
+        if self.broken:
+            subprocess.run([sys.executable, "-c", "raise SystemExit(1)"], check=True, timeout=30)
+        if (self.root / "current" / "MODE").read_text().strip() in ("crash", "hang"):
+            subprocess.run(kiosk, check=True, timeout=2)
+        super().restart()
+
+
+@pytest.fixture
+def systemctl_box(tmp_path):
+    root, data = tmp_path / "opt", tmp_path / "data"
+    data.mkdir()
+    releases = Releases(root)
+    sup = SystemctlSupervisor(root, data)
+    releases.install_tree(release_tree(tmp_path, "1.0"), "1.0")
+    releases.point("current", "1.0")
+    sup.restart()
+    updater = Updater(releases, data, sup.restart, health_timeout_s=60, alive=sup.alive)
+    yield releases, updater, sup, tmp_path
+    sup.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"), [("crash", "CalledProcessError"), ("hang", "TimeoutExpired")]
+)
+def test_a_restart_that_fails_after_the_request_was_taken_is_an_outcome(systemctl_box, mode, error):
+    releases, updater, sup, tmp = systemctl_box
+    update = tmp / "update"
+    update.mkdir()
+    archive = update / "allhours-2.0.tar.gz"
+    request = _drop_request(update, "2.0", archive, _release_archive(tmp, "2.0", archive, mode))
+
+    assert run_request(request, releases, updater) == 1
+
+    assert not request.exists()
+    outcome = json.loads((update / "outcome.json").read_text())
+    assert not outcome["ok"] and outcome["rolled_back"] and outcome["running"] == "1.0"
+    assert f"2.0 unhealthy (restarting the kiosk failed: {error}: " in outcome["detail"]
+    assert outcome["detail"].endswith("rolled back to 1.0") and outcome["operation_id"] == "r-9"
+    assert releases.current() == "1.0" and releases.state()["phase"] == "done"
+    assert "restarting the kiosk failed" in releases.failed()["2.0"]
+    assert read_report(sup.data_dir)["software_version"] == "1.0" and sup.alive() is None
+
+
+def test_a_restart_that_fails_on_the_way_back_too_is_an_outcome(systemctl_box):
+    releases, updater, sup, tmp = systemctl_box
+    releases.install_tree(release_tree(tmp, "2.0"), "2.0")
+    sup.broken = True  # systemctl fails whatever it restarts
+
+    out = updater.update("2.0")
+
+    assert not out.ok and out.rolled_back and out.running == "1.0"
+    assert "1.0 is not healthy either: restarting the kiosk failed: CalledProcessError" in (
+        out.detail
+    )
+    assert releases.current() == "1.0" and releases.state()["phase"] == "failed"
+    assert updater.recover() is None
