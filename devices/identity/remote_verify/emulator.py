@@ -50,8 +50,14 @@ class RemoteVerifyEmulator:
         self.fail_next: list[int] = []  # statuses to answer the next requests with (e.g. 503)
         self.delay_s = 0.0  # added before each answer (to test client timeouts)
         # (HTTP status, body) sent back instead of the answer, as a gateway or proxy between
-        # may: the request itself is served.
+        # may: the request itself is served. The body is sent `mangled_repeat` times in a row
+        # (hundreds of MB without holding them), with a Content-Length unless `mangled_length`
+        # is False (the body then ends when the connection closes, as HTTP/1.0 allows).
+        # `mangled_sent` counts the bytes of mangled bodies the client took before hanging up.
         self.mangled: tuple[int, bytes] | None = None
+        self.mangled_repeat = 1
+        self.mangled_length = True
+        self.mangled_sent = 0
         self.requests: list[dict[str, Any]] = []  # what arrived (photo replaced by its size)
         self._done: dict[str, tuple[int, dict[str, Any]]] = {}  # Idempotency-Key -> answer
         self._server: HTTPServer | None = None
@@ -154,22 +160,38 @@ def _handler_for(emulator: RemoteVerifyEmulator) -> type[BaseHTTPRequestHandler]
                 return
             status, body = emulator.answer(self.headers, raw)
             if emulator.mangled is not None:
-                self._write(*emulator.mangled)
+                status, payload = emulator.mangled
+                repeat = emulator.mangled_repeat
+                length = len(payload) * repeat if emulator.mangled_length else None
+                self._write(status, payload, repeat=repeat, length=length, count=True)
                 return
             self._send(status, body)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            self._write(status, json.dumps(body).encode())
+            payload = json.dumps(body).encode()
+            self._write(status, payload, length=len(payload))
 
-        def _write(self, status: int, payload: bytes) -> None:
+        def _write(
+            self,
+            status: int,
+            payload: bytes,
+            *,
+            repeat: int = 1,
+            length: int | None,
+            count: bool = False,
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
                 self.end_headers()
-                self.wfile.write(payload)
+                for _ in range(repeat):
+                    self.wfile.write(payload)
+                    if count:
+                        emulator.mangled_sent += len(payload)
             except OSError:
-                pass  # the client gave up (timeout); nothing to answer
+                pass  # the client gave up (timeout, or an answer it would not read)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # requests carry ID numbers: no access log

@@ -8,6 +8,7 @@ service does not keep the citizen waiting for several timeouts in a row.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import ssl
 import time
@@ -29,6 +30,13 @@ log = logging.getLogger(__name__)
 
 PATH = "/v1/verifications"
 RESULTS = ("match", "no_match", "not_found", "name_mismatch")
+# The API's answers are a few hundred bytes and a gateway's error page a few KB. The answer is
+# read as a stream and refused past this, so a broken or hostile gateway answering hundreds of
+# MB cannot exhaust a kiosk's memory (about 2 GB) in the middle of a face check. It is also one
+# socket read (httpcore reads 64 KiB at a time). Compression is declined (Accept-Encoding:
+# identity) and the bound counts the bytes as received, so a compressed body cannot expand
+# past it either: one sent compressed anyway is not the agreed JSON.
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class HttpRemoteVerifier:
@@ -85,15 +93,19 @@ class HttpRemoteVerifier:
             "id_number": id_number,
             "portrait_jpeg": base64.b64encode(live_jpeg).decode("ascii"),
         }
-        headers = {"Authorization": f"Bearer {self._api_key}", "Idempotency-Key": request_id}
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Idempotency-Key": request_id,
+            "Accept-Encoding": "identity",
+        }
         for attempt in range(self.retries + 1):
-            response = self._post(body, headers)
-            if response.status_code < 500:
+            status, answer = self._post(body, headers)
+            if status < 500:
                 break
             log.warning(
                 "identity verification for %s: HTTP %d (attempt %d of %d)",
                 mask_id_number(id_number),
-                response.status_code,
+                status,
                 attempt + 1,
                 self.retries + 1,
             )
@@ -101,19 +113,18 @@ class HttpRemoteVerifier:
                 time.sleep(self.backoff_s * 2**attempt)
         else:
             raise RemoteVerifyUnavailable(
-                f"{self.base_url}{PATH} answered HTTP {response.status_code}"
-                f" {self.retries + 1} times"
+                f"{self.base_url}{PATH} answered HTTP {status} {self.retries + 1} times"
             )
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             raise RemoteVerifyRejected(
-                f"{self.base_url}{PATH} refused our credentials (HTTP {response.status_code})"
+                f"{self.base_url}{PATH} refused our credentials (HTTP {status})"
             )
-        if response.status_code != 200:
+        if status != 200:
             raise RemoteVerifyRejected(
-                f"{self.base_url}{PATH} refused the request (HTTP {response.status_code}):"
-                f" {_error_detail(response)}"
+                f"{self.base_url}{PATH} refused the request (HTTP {status}):"
+                f" {_error_detail(answer)}"
             )
-        verdict = _parse_verdict(response)
+        verdict = _parse_verdict(answer)
         log.info(
             "identity verification for %s: %s (score %.3f, transaction %s)",
             mask_id_number(id_number),
@@ -133,10 +144,16 @@ class HttpRemoteVerifier:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, body: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+    def _post(self, body: dict[str, str], headers: dict[str, str]) -> tuple[int, bytes | None]:
+        """(HTTP status, the answer's bytes); the bytes are None when the answer was over
+        MAX_ANSWER_BYTES or, for a 5xx (retried, its body unused), not read at all. Leaving the
+        stream with the answer unread closes the connection."""
         self.requests += 1
         try:
-            return self._client.post(PATH, json=body, headers=headers)
+            with self._client.stream("POST", PATH, json=body, headers=headers) as response:
+                if response.status_code >= 500 or response.status_code in (401, 403):
+                    return response.status_code, None
+                return response.status_code, _read_bounded(response, MAX_ANSWER_BYTES)
         except httpx.TimeoutException as exc:
             raise RemoteVerifyUnavailable(
                 f"{self.base_url}{PATH} did not answer in time ({type(exc).__name__})"
@@ -149,17 +166,41 @@ class HttpRemoteVerifier:
             raise RemoteVerifyUnavailable(f"{self.base_url}{PATH} failed: {exc}") from exc
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
+    """The answer's bytes as received, or None as soon as it declares or sends over `limit`."""
     try:
-        error = response.json()
+        declared = int(response.headers.get("Content-Length", "0"))
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in response.iter_raw():
+        received += len(chunk)
+        if received > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_detail(answer: bytes | None) -> str:
+    if answer is None:
+        return f"an answer over {MAX_ANSWER_BYTES} bytes, not read"
+    try:
+        error = json.loads(answer)
         return f"{error.get('error')}: {error.get('detail', '')}".strip(": ")
     except (ValueError, AttributeError, RecursionError):
-        return response.text[:200]
+        return answer[:200].decode("utf-8", "replace")
 
 
-def _parse_verdict(response: httpx.Response) -> RemoteVerdict:
+def _parse_verdict(answer: bytes | None) -> RemoteVerdict:
+    if answer is None:
+        raise RemoteVerifyProtocolError(
+            f"the service's answer is over {MAX_ANSWER_BYTES} bytes (the API's are a few hundred)"
+        )
     try:
-        data = response.json()
+        data = json.loads(answer)
     except (ValueError, RecursionError):
         # RecursionError: JSON nested thousands deep (json recurses).
         raise RemoteVerifyProtocolError("the service's answer is not JSON") from None

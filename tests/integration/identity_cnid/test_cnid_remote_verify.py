@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from devices.identity.remote_verify import (
     RemoteVerifyUnavailable,
 )
 from devices.identity.remote_verify.emulator import RegisteredPerson, RemoteVerifyEmulator
-from devices.identity.remote_verify.http_adapter import HttpRemoteVerifier
+from devices.identity.remote_verify.http_adapter import MAX_ANSWER_BYTES, HttpRemoteVerifier
 
 NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -152,6 +153,40 @@ def test_an_answer_that_is_not_the_apis_is_an_error_of_the_adapter_not_a_crash(
     service.mangled = mangled
     with pytest.raises(error):
         verifier.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content_length", "until_close"])
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (200, RemoteVerifyProtocolError, "answer is over 65536 bytes"),
+        (400, RemoteVerifyRejected, r"HTTP 400\): an answer over 65536 bytes, not read"),
+        (503, RemoteVerifyUnavailable, "HTTP 503 3 times"),
+    ],
+)
+def test_a_huge_answer_is_refused_after_a_bounded_read(
+    service: RemoteVerifyEmulator, verifier: HttpRemoteVerifier, declared, status, error, message
+) -> None:
+    # A broken or hostile gateway answering 256 MB: read whole, it took a kiosk (about 2 GB)
+    # from 29 MB to over 700 MB. The adapter reads at most MAX_ANSWER_BYTES and hangs up.
+    chunk = b" " * MAX_ANSWER_BYTES
+    total = len(chunk) * 4096
+    service.mangled = (status, chunk)
+    service.mangled_repeat = 4096
+    service.mangled_length = declared
+    unknown = "440305198706154138"  # the service answers not_found: no face comparison runs
+    tracemalloc.start()
+    try:
+        with pytest.raises(error) as refused:
+            verifier.verify(NAME, unknown, sample_bytes("obama3"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    service.stop()  # waits for the handler: its writes fail once the adapter has hung up
+    assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB traced while reading the answer"
+    # What the kernel's socket buffers take in is sent too; the rest never was.
+    assert service.mangled_sent < total // 4, f"{service.mangled_sent / 2**20:.1f} MiB sent"
+    refused.match(message)
 
 
 def test_errors_and_logs_never_carry_the_number_or_name(

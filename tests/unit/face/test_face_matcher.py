@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import struct
 
 import pytest
 from PIL import Image
 
 from demo_support.samples import PERSON, sample_bytes
+from face.check import FaceCheck
 from face.decision import DEFAULT_THRESHOLD
 from face.matcher import (
     NoFaceFound,
@@ -70,3 +72,42 @@ def test_a_photo_cut_off_in_transfer_is_refused_not_padded():
     data = sample_bytes("obama")
     with pytest.raises(UnreadableImage, match="cut off"):
         decode_image(data[: len(data) // 2])
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """A 16 x 16 JPEG whose frame header (SOF0) claims width x height: a few hundred bytes."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(out, "JPEG")
+    jpeg = bytearray(out.getvalue())
+    sof = jpeg.index(b"\xff\xc0")
+    struct.pack_into(">HH", jpeg, sof + 5, height, width)
+    return bytes(jpeg)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize(
+    "size",
+    [
+        (20000, 20000),  # past Pillow's own limit: its DecompressionBombError escaped
+        (10000, 10000),  # 100 MP: Pillow only warned and decoded 300 MB before failing
+        (5000, 4000),  # 20 MP: under Pillow's limits, over ours
+    ],
+)
+def test_a_photo_declaring_too_many_pixels_is_refused_before_decoding(size):
+    with pytest.raises(UnreadableImage, match="too large"):
+        decode_image(_jpeg_declaring(*size))
+
+
+def test_a_chip_photo_declaring_a_huge_size_ends_the_face_check_not_the_session():
+    # What begin_face_check builds with an eMRTD's DG2 image: the check must end as
+    # "document photo unusable" (the staff take over), not raise out of the kiosk session.
+    check = FaceCheck(_jpeg_declaring(20000, 20000))
+    assert check.finished and check.staff_alternative_required
+    assert check.decision is not None
+    assert check.decision.reason == "document_photo_unusable"
+
+
+def test_the_bound_is_on_the_declared_pixel_count():
+    assert decode_image(_jpeg_declaring(16, 16), max_pixels=16 * 16).shape == (16, 16, 3)
+    with pytest.raises(UnreadableImage, match="too large: 16 x 16 pixels declared"):
+        decode_image(_jpeg_declaring(16, 16), max_pixels=16 * 16 - 1)
