@@ -93,16 +93,22 @@ def release_tree(tmp_path: Path, version: str, mode: str = "ok", report: bytes =
     return src
 
 
-@pytest.fixture
-def fleet_box(tmp_path):
+def _box(tmp_path, supervisor: type[Supervisor]):
+    """Release 1.0 installed and running under `supervisor`, and an updater over it."""
     root, data = tmp_path / "opt", tmp_path / "data"
     data.mkdir()
     releases = Releases(root)
-    sup = Supervisor(root, data)
+    sup = supervisor(root, data)
     releases.install_tree(release_tree(tmp_path, "1.0"), "1.0")
     releases.point("current", "1.0")
     sup.restart()
     updater = Updater(releases, data, sup.restart, health_timeout_s=60, alive=sup.alive)
+    return releases, updater, sup
+
+
+@pytest.fixture
+def fleet_box(tmp_path):
+    releases, updater, sup = _box(tmp_path, Supervisor)
     yield releases, updater, sup, tmp_path
     sup.stop()
 
@@ -586,14 +592,7 @@ class SystemctlSupervisor(Supervisor):
 
 @pytest.fixture
 def systemctl_box(tmp_path):
-    root, data = tmp_path / "opt", tmp_path / "data"
-    data.mkdir()
-    releases = Releases(root)
-    sup = SystemctlSupervisor(root, data)
-    releases.install_tree(release_tree(tmp_path, "1.0"), "1.0")
-    releases.point("current", "1.0")
-    sup.restart()
-    updater = Updater(releases, data, sup.restart, health_timeout_s=60, alive=sup.alive)
+    releases, updater, sup = _box(tmp_path, SystemctlSupervisor)
     yield releases, updater, sup, tmp_path
     sup.stop()
 
