@@ -187,9 +187,10 @@ def shape_problem(report: object) -> str | None:
     return None
 
 
-def _load(data_dir: Path) -> tuple[object, str | None]:
-    """(what health.json holds, None), (None, None) when there is none, or (None, why not)."""
-    path = Path(data_dir) / HEALTH_FILE
+def read_small_json(path: Path, max_bytes: int = MAX_REPORT_BYTES) -> tuple[object, str | None]:
+    """A small JSON file another user writes, read as root reads it: (what it holds, None),
+    (None, None) when there is none, or (None, why not). The health report and the updater's
+    request (allhours/commands/update.py) are both read so."""
     try:
         # Not following a link nor blocking on a FIFO: the kiosk's user owns the directory.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -202,11 +203,11 @@ def _load(data_dir: Path) -> tuple[object, str | None]:
             os.close(fd)
             return None, "not a regular file"
         with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_REPORT_BYTES + 1)
+            data = f.read(max_bytes + 1)
     except OSError as exc:
         return None, f"cannot read it ({exc.strerror})"
-    if len(data) > MAX_REPORT_BYTES:
-        return None, f"larger than {MAX_REPORT_BYTES} bytes"
+    if len(data) > max_bytes:
+        return None, f"larger than {max_bytes} bytes"
     try:
         return json.loads(data.decode("utf-8")), None
     except UnicodeDecodeError:
@@ -219,7 +220,7 @@ def _load(data_dir: Path) -> tuple[object, str | None]:
 
 def read_report(data_dir: Path) -> dict | None:
     """The report in `data_dir`; None if there is none or it is unreadable."""
-    report, _ = _load(data_dir)
+    report, _ = read_small_json(Path(data_dir) / HEALTH_FILE)
     return report if isinstance(report, dict) and shape_problem(report) is None else None
 
 
@@ -283,7 +284,7 @@ def wait_healthy(
     deadline = time.monotonic() + timeout_s
     verdict = Verdict(False, "no health report")
     while True:
-        report, unreadable = _load(data_dir)
+        report, unreadable = read_small_json(Path(data_dir) / HEALTH_FILE)
         if unreadable is not None:
             verdict = Verdict(False, f"{UNREADABLE}: {unreadable}")
         else:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from terminal.update import Outcome, Releases, UpdateError, Updater, outcome_json
+from terminal.update_health import read_small_json
 
 KIOSK_UNIT = "allhours-kiosk.service"
 # The kiosk restarting this often after a switch is a crash loop: fall back without waiting.
@@ -184,11 +185,11 @@ def run_request(request: Path, releases: Releases, updater: Updater) -> int:
     """The request the kiosk dropped ({"version", "archive", "sha256", "operation_id"}), done
     by `updater`; outcome.json beside it, with the operation id, for the kiosk to report."""
     out_file = request.with_name("outcome.json")
-    try:
-        asked = json.loads(request.read_text(encoding="utf-8"))
-        problem = request_problem(asked)
-    except (OSError, ValueError, RecursionError) as exc:
-        problem = str(exc) or type(exc).__name__
+    # Not following a link (to a root-only file) nor blocking on a FIFO, and bounded.
+    asked, problem = read_small_json(request)
+    if asked is None and problem is None:
+        problem = "there is none"
+    problem = problem or request_problem(asked)
     if problem is not None:
         # The kiosk's user writes the request; the updater runs with more rights than it.
         print(f"bad request {request}: {problem}", file=sys.stderr)

@@ -448,6 +448,32 @@ def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     assert "is not a regular file" in outcome["detail"] and not outcome["ok"]
 
 
+@pytest.mark.parametrize("kind", ["a-fifo", "a-link-to-roots-file"])
+def test_a_request_that_is_no_regular_file_is_refused_without_reading_through_it(tmp_path, kind):
+    # Root opened the request by name: a FIFO nobody writes to hung the unit, and a link was
+    # followed to whatever file it named, here one of root's that reads as a request.
+    request = tmp_path / "update" / "request.json"
+    request.parent.mkdir()
+    secret = tmp_path / "roots-own.json"
+    archive = request.with_name("allhours-2.0.tar.gz")
+    secret.write_text(json.dumps({"version": "2.0", "archive": str(archive), "sha256": "0" * 64}))
+    before = secret.read_text()
+    if kind == "a-fifo":
+        os.mkfifo(request)
+    else:
+        request.symlink_to(secret)
+    argv = ["update", "--root", str(tmp_path / "opt"), "--data-dir", str(tmp_path)]
+    argv += ["run-request", "--request", str(request)]
+    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from allhours.cli import main; "
+    code += f"sys.exit(main({argv!r}))"
+
+    done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+
+    assert done.returncode == 2 and f"bad request {request}" in done.stderr, done.stderr
+    assert not os.path.lexists(request) and secret.read_text() == before
+    assert not request.with_name("outcome.json").exists()  # nothing was taken from it
+
+
 # ---------------------------------------------------------------- root in the kiosk's directory
 
 
