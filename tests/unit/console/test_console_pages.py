@@ -23,6 +23,7 @@ from backend.api import create_app
 from backend.auth.accounts import Accounts
 from backend.console.cases import HOLDER_FILTERS
 from backend.console.deadlines import Colour
+from backend.console.i18n import catalog
 from backend.console.pages import router as console_router
 from backend.console.statistics import LEVELS
 from backend.console.viewer import MAX_PAGE_PIXELS
@@ -37,6 +38,7 @@ from cloud_bridge.contract.messages import SERVICE_TZ, MaterialRef, blob_chunks,
 from cloud_bridge.contract.schema import examples
 
 NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
+UNAVAILABLE = catalog("zh")["viewer.unavailable"]  # what a clerk reads for a file not shown
 CONSOLE = Path(__file__).parents[3] / "backend" / "console"
 
 
@@ -298,7 +300,7 @@ def test_an_image_declaring_more_pixels_than_any_scan_is_not_decoded(app, servic
         link = _scan_link(client, "AH-T0001-20261120-0002")
         viewer = client.get(link)
         assert viewer.status_code == 200
-        assert "暂不能查看" in viewer.text and 'data-testid="page"' not in viewer.text
+        assert UNAVAILABLE in viewer.text and 'data-testid="page"' not in viewer.text
         assert client.get(f"{link}/pages/1.png").status_code == 404
 
 
@@ -321,7 +323,7 @@ def test_a_file_that_does_not_decode_is_a_page_that_cannot_be_shown(
         link = _scan_link(client, "AH-T0001-20261120-0002")
         viewer = client.get(link)
         assert viewer.status_code == 200
-        assert "暂不能查看" in viewer.text
+        assert UNAVAILABLE in viewer.text
         assert client.get(f"{link}/pages/1.png").status_code == 404
 
 
