@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from . import dead_letters
 from .auth.guard import require
@@ -12,6 +12,7 @@ from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .db import Database
 from .ingest import DeadLetterReplayFailed, Ingest
+from .limits import RowId
 
 
 def dead_letter_router(db: Database, ingest: Ingest) -> APIRouter:
@@ -29,9 +30,7 @@ def dead_letter_router(db: Database, ingest: Ingest) -> APIRouter:
             return dead_letters.list_dead_letters(session, pending, limit)
 
     @router.post("/{dead_letter_id}/replay")
-    def replay(
-        dead_letter_id: Annotated[int, Path(ge=1, le=2**31 - 1)], who: SignedIn = replayer
-    ) -> dict[str, Any]:
+    def replay(dead_letter_id: RowId, who: SignedIn = replayer) -> dict[str, Any]:
         """Ingest a dead letter again; 404 unknown, 409 not replayable or failed again."""
         actor = who.staff.username
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
@@ -22,6 +22,12 @@ MAX_BODY_BYTES = 1024 * 1024
 # besides white space, kept trimmed. "\r" alone is no reason: 422, not a trail that says nothing.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+# Row numbers in addresses (rollouts, dead letters, materials, catalog versions): their columns
+# are 32-bit INTEGERs, so a larger number names no row. It is refused before the database, which
+# fails on it (PostgreSQL past 32 bits, SQLite past 64): a 500 instead of a 404 or 422.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class BodyTooLarge(HTTPException):

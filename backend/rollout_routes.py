@@ -21,12 +21,10 @@ from .auth.guard import require
 from .auth.roles import Permission
 from .auth.sessions import SignedIn
 from .db import Database
-from .limits import Reason
+from .limits import Reason, RowId
 
 MAX_BODY_BYTES = 256 * 1024
 GroupName = Annotated[str, Path(min_length=1, max_length=40, pattern=groups.NAME_RE.pattern)]
-# rollouts.id is a 32-bit INTEGER: a larger number is no rollout, refused before the database.
-RolloutId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 StageName = Annotated[str, Field(min_length=1, max_length=40, pattern=groups.NAME_RE.pattern)]
 
 
@@ -188,7 +186,7 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
             return ro.listing(session)
 
     @router.get("/api/fleet/rollouts/{rollout_id}", dependencies=[reader])
-    def one(rollout_id: RolloutId) -> dict[str, Any]:
+    def one(rollout_id: RowId) -> dict[str, Any]:
         try:
             with db.reading() as session:
                 return ro.detail(session, rollout_id)
@@ -196,9 +194,7 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
             raise HTTPException(404, f"no rollout {rollout_id}") from None
 
     @router.post("/api/fleet/rollouts/{rollout_id}/actions")
-    def action(
-        rollout_id: RolloutId, body: ActionBody, who: SignedIn = configure
-    ) -> dict[str, Any]:
+    def action(rollout_id: RowId, body: ActionBody, who: SignedIn = configure) -> dict[str, Any]:
         """Pause, resume or abort, with a reason kept in the rollout's trail."""
         try:
             act(rollouts, rollout_id, body.action, who.staff.username, body.reason)

@@ -1,13 +1,12 @@
 """Row numbers in console addresses (materials, rollouts, catalog versions).
 
-The database keeps them as 32-bit INTEGERs (PostgreSQL's INTEGER; the REST rollout routes bound
-theirs the same), so a larger number names no row. It is answered like an unknown one, before
-the database, which would fail on it: PostgreSQL past 32 bits, SQLite past 64 (OverflowError).
+A number past the database's integers (`limits.MAX_ROW_ID`, as the REST routes bound theirs)
+names no row: it is answered like an unknown one, before the database, which would fail on it.
 """
 
 from __future__ import annotations
 
-MAX_ROW_ID = 2**31 - 1
+from ..limits import MAX_ROW_ID
 
 
 def possible(row_id: int) -> bool:
