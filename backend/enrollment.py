@@ -28,7 +28,10 @@ def worker_identity(authority: SiteAuthority, client_id: str) -> WorkerCredentia
         authority.issue_identity(client_id, BACKEND, files.cert_file.parent)
         authority.publish()
     return WorkerCredentials(
-        tls=files, signer=CurrentSigner(authority), terminal_keys=authority.terminal_public_keys
+        tls=files,
+        signer=CurrentSigner(authority),
+        terminal_keys=authority.terminal_public_keys,
+        trusted_keys=authority.backend_signing_keys,
     )
 
 

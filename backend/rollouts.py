@@ -140,10 +140,13 @@ class Rollouts:
         db: Database,
         publisher: CommandPublisher,
         clock: Callable[[], datetime] = utcnow,
+        backend_keys: Callable[[], tuple[str, ...]] = tuple,
     ):
         self.db = db
         self.publisher = publisher
         self.clock = clock
+        # What terminals trust now; an update command carries it to their root updater.
+        self.backend_keys = backend_keys
 
     # ---------------------------------------------------------------- starting
 
@@ -426,6 +429,7 @@ class Rollouts:
                 terminal_id=terminal_id,
                 operation_id=operation_id(rollout.id),
                 expires_at=expires_at,
+                backend_keys=list(self.backend_keys()),
                 **rollout.payload,
             )
         p = rollout.payload

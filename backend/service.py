@@ -126,7 +126,9 @@ class BackendService:
         )
         self.notifications.escalations = self.escalations.run
         # Staged rollouts (software, configuration bundles), advanced from the database.
-        self.rollouts = Rollouts(self.db, self, clock)
+        self.rollouts = Rollouts(
+            self.db, self, clock, backend_keys=credentials.trusted_keys if credentials else tuple
+        )
         self.rollout_monitor = RolloutMonitor(self.rollouts)
         # One link per broker (a province: one per region), all feeding this worker's ingest.
         self.mqtt: BrokerLinks | None = None

@@ -45,6 +45,9 @@ class WorkerCredentials:
     # key's, with no restart (provisioning.authority.SiteAuthority.rotate_signing_key).
     signer: Callable[[], signing.BackendSigner]
     terminal_keys: PublicKeys
+    # The public keys terminals must trust now (current, next, previous): an update command
+    # carries them to the terminal's root updater (terminal/update_trust.py).
+    trusted_keys: Callable[[], tuple[str, ...]]
 
 
 @dataclass(frozen=True)

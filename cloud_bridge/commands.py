@@ -9,6 +9,10 @@ with a new sequence number.
 
 A new command is acked twice: `received` as soon as it passed these checks (the backend then
 shows it delivered, ADR 0022), and its answer once the handler has run.
+
+A handler registered with `register_signed` is also handed the command as the backend signed
+it (`SignedDownstream`), to pass on to a process that checks the signature itself rather than
+take the kiosk's word: the root updater (terminal/update_trust.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .contract import messages as m
+from .contract.signing import SignedDownstream
 from .local_db import LocalDatabase, UnitOfWork
 from .outbox import Outbox
 
@@ -42,7 +47,7 @@ class CommandRejected(Exception):
 
 
 C = TypeVar("C", bound=m.Command)
-Route = Callable[[m.Command], CommandResult]
+Route = Callable[[m.Command, SignedDownstream | None], CommandResult]
 
 
 class HandledCommands:
@@ -118,25 +123,48 @@ class CommandDispatcher:
 
     def register(self, command_type: type[C], handler: Callable[[C], CommandResult]) -> None:
         """Route one command type to its handler, which is called with that type only."""
+        self._route(command_type, lambda command, _signed: handler(command))
+
+    def register_signed(
+        self, command_type: type[C], handler: Callable[[C, SignedDownstream], CommandResult]
+    ) -> None:
+        """Route one command type to a handler that is also handed the signed message; a
+        command dispatched without it (not from the link) is refused."""
+
+        def route(command: C, signed: SignedDownstream | None) -> CommandResult:
+            if signed is None:
+                raise CommandRejected("the backend's signature did not come with the command")
+            return handler(command, signed)
+
+        self._route(command_type, route)
+
+    def _route(
+        self, command_type: type[C], handler: Callable[[C, SignedDownstream | None], CommandResult]
+    ) -> None:
         if not (isinstance(command_type, type) and issubclass(command_type, m.Command)):
             raise TypeError(f"{command_type!r} is not a command of the contract")
 
-        def route(command: m.Command) -> CommandResult:
+        def route(command: m.Command, signed: SignedDownstream | None) -> CommandResult:
             if not isinstance(command, command_type):  # routed by its type name: cannot happen
                 raise CommandRejected(f"{m.type_name(type(command))} is not {command_type}")
-            return handler(command)
+            return handler(command, signed)
 
         self._routes[m.type_name(command_type)] = route
 
-    def dispatch(self, command: m.Command, seq: int) -> m.CommandAck | None:
-        """Execute once and acknowledge one signed command; None when its `seq` is stale."""
+    def dispatch(
+        self, command: m.Command, seq: int, signed: SignedDownstream | None = None
+    ) -> m.CommandAck | None:
+        """Execute once and acknowledge one signed command; None when its `seq` is stale.
+        `signed` is the message as it arrived, for a handler registered with it."""
         with self._lock:
-            return self._dispatch(command, seq)
+            return self._dispatch(command, seq, signed)
 
     def last_seq(self) -> int:
         return self.handled.last_seq()
 
-    def _dispatch(self, command: m.Command, seq: int) -> m.CommandAck | None:
+    def _dispatch(
+        self, command: m.Command, seq: int, signed: SignedDownstream | None
+    ) -> m.CommandAck | None:
         ctype = m.type_name(type(command))
         operation_id = command.operation_id
         seen = self.handled.answer(command.message_id)
@@ -165,7 +193,7 @@ class CommandDispatcher:
             # backend shows it delivered while a long handler (a bundle, a restart) works. A
             # crash before the answer is recorded brings the command again: said twice, folded.
             self.outbox.put(self._ack(command, CommandResult(m.AckOutcome.RECEIVED)))
-            res = self._run(command, ctype)
+            res = self._run(command, ctype, signed)
         ack = self._ack(command, res)
         with self.outbox.db.unit_of_work() as uow:
             self.handled.record(uow, command, seq, res, self.clock())
@@ -173,13 +201,15 @@ class CommandDispatcher:
         log.info("command %s (%s, op %s): %s", command.message_id, ctype, operation_id, res.outcome)
         return ack
 
-    def _run(self, command: m.Command, ctype: str) -> CommandResult:
+    def _run(
+        self, command: m.Command, ctype: str, signed: SignedDownstream | None
+    ) -> CommandResult:
         if command.expired(self.clock()):
             return CommandResult(m.AckOutcome.EXPIRED, "command expired before it arrived")
         if ctype not in self._routes:
             return CommandResult(m.AckOutcome.REJECTED, f"terminal does not support {ctype}")
         try:
-            return self._routes[ctype](command)
+            return self._routes[ctype](command, signed)
         except CommandRejected as exc:
             return CommandResult(m.AckOutcome.REJECTED, str(exc))
         except Exception as exc:  # a handler bug must not kill the link thread

@@ -110,7 +110,9 @@ class TerminalLink:
         self.malformed = 0
         self.failed = 0  # inbound messages whose handling raised, and commands given up on
         self._stop = threading.Event()
-        self._commands: queue.Queue[tuple[m.Command, int, int, int] | None] = queue.Queue()
+        self._commands: queue.Queue[tuple[m.Command, signing.SignedDownstream, int, int] | None] = (
+            queue.Queue()
+        )
         self._threads: list[threading.Thread] = []
         self.identity: LinkIdentity | None = None
         self.presence = LinkPresence(
@@ -333,7 +335,7 @@ class TerminalLink:
         """Handle one inbound message; True if a command was queued (acked once on disk)."""
         assert self.identity is not None
         try:
-            seq = self.identity.verify(msg.topic, msg.payload, msg.properties)
+            signed = self.identity.verify(msg.topic, msg.payload, msg.properties)
         except signing.SignatureError as exc:
             self.forged += 1
             log.error("refused a message on %s: %s", msg.topic, exc)
@@ -359,7 +361,7 @@ class TerminalLink:
                     log.exception("response handler failed for %s", message.message_id)
         elif isinstance(message, m.COMMAND_TYPES):
             # Handled off the network thread; the broker ack waits until the ack is on disk.
-            self._commands.put((message, seq, msg.mid, msg.qos))
+            self._commands.put((message, signed, msg.mid, msg.qos))
             return True
         else:
             log.error("unexpected %s on %s", m.type_name(type(message)), msg.topic)
@@ -372,18 +374,19 @@ class TerminalLink:
             item = self._commands.get()
             if item is None:
                 return
-            command, seq, mid, qos = item
-            if self._dispatch(command, seq) or not self._stop.is_set():
+            command, signed, mid, qos = item
+            if self._dispatch(command, signed) or not self._stop.is_set():
                 # After the last attempt too: the backend sends a pending command again until
                 # it has our ack, so giving it back to the broker loses nothing, and holding
                 # it would keep its slot in the session forever.
                 self._client.ack(mid, qos)
 
-    def _dispatch(self, command: m.Command, seq: int) -> bool:
+    def _dispatch(self, command: m.Command, signed: signing.SignedDownstream) -> bool:
         """Dispatch one command, a bounded number of attempts; True once it is recorded."""
+        seq = signed.seq
         for attempt in range(1, self.settings.command_attempts + 1):
             try:
-                if self.dispatcher.dispatch(command, seq) is None:
+                if self.dispatcher.dispatch(command, seq, signed) is None:
                     self._security(
                         f"refused {m.type_name(type(command))} {command.message_id}: sequence "
                         f"{seq} is not newer than the last command applied (replayed or reordered)"

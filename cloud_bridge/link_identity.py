@@ -44,12 +44,14 @@ class LinkIdentity:
         props.UserProperty = (signing.SIG, self._signer.sign(topic, payload))
         return props
 
-    def verify(self, topic: str, payload: bytes, properties: object) -> int:
-        """The message's sequence number if the backend signed it; SignatureError otherwise."""
+    def verify(self, topic: str, payload: bytes, properties: object) -> signing.SignedDownstream:
+        """The message as the backend signed it (its sequence number, its signature), if the
+        backend did sign it; SignatureError otherwise."""
         props = signing.user_properties(properties)
         try:
             seq = int(props.get(signing.SEQ, "0"))
         except ValueError:
             raise signing.SignatureError("sequence number is not a number") from None
-        self._backend_keys.verify(topic, seq, payload, props.get(signing.SIG))
-        return seq
+        signed = signing.SignedDownstream(topic, seq, payload, props.get(signing.SIG) or "")
+        signed.verify(self._backend_keys)
+        return signed

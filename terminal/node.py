@@ -191,7 +191,7 @@ class TerminalNode:
             SOFTWARE_VERSION,
             tls=lambda: link.tls,
         )
-        self.dispatcher.register(m.UpdateSoftware, self.updates.on_update)
+        self.dispatcher.register_signed(m.UpdateSoftware, self.updates.on_update)
         self._outcomes_stop = threading.Event()
         # Out of service and back (terminal.service_state): kept on disk, the locker told.
         self.service = ServiceHolds(self.db)

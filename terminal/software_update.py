@@ -10,9 +10,12 @@ The kiosk runs unprivileged and sandboxed; the switch itself runs as root in
    against the site CA only and showing the terminal's own certificate, at most `size_bytes`
    (a longer body is cut off and refused), hashed on the way; a wrong length or SHA-256 is
    refused and nothing is installed;
-3. drops the request (`request.json`, written atomically) that starts the root updater, which
-   installs, switches, waits for the new version's health report and falls back if it fails,
-   then writes `outcome.json`;
+3. drops the request (`request.json`, written atomically) that starts the root updater: the
+   archive's path and the command exactly as the backend signed it (topic, sequence number,
+   payload, signature). Root takes nothing else from the kiosk: it checks that signature
+   against the backend keys it keeps itself (terminal/update_trust.py), takes the version and
+   SHA-256 from the signed payload, installs, switches, waits for the new version's health
+   report and falls back if it fails, then writes `outcome.json`;
 4. reports that outcome as `event.software_update` through the outbox, whichever kiosk reads it
    (the new version after a success, the old one after a fall-back): `report_outcome()` runs at
    start and every few seconds.
@@ -36,6 +39,7 @@ import httpx
 
 from cloud_bridge.commands import CommandRejected, CommandResult
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.signing import SignedDownstream
 from cloud_bridge.outbox import Outbox
 from provisioning.tls import ClientTls
 
@@ -118,7 +122,7 @@ class SoftwareUpdates:
 
     # ---------------------------------------------------------------- the command
 
-    def on_update(self, cmd: m.UpdateSoftware) -> CommandResult:
+    def on_update(self, cmd: m.UpdateSoftware, signed: SignedDownstream) -> CommandResult:
         if cmd.version == self.running:
             return CommandResult(
                 detail=f"already running {cmd.version}",
@@ -131,7 +135,7 @@ class SoftwareUpdates:
             if (self.dir / REQUEST).exists():
                 raise CommandRejected("an update is already under way")
             self._fetching = threading.Thread(
-                target=self._fetch, args=(cmd,), name="update-fetch", daemon=True
+                target=self._fetch, args=(cmd, signed), name="update-fetch", daemon=True
             )
             self._fetching.start()
         return CommandResult(
@@ -143,7 +147,7 @@ class SoftwareUpdates:
         if self._fetching is not None:
             self._fetching.join(timeout)
 
-    def _fetch(self, cmd: m.UpdateSoftware) -> None:
+    def _fetch(self, cmd: m.UpdateSoftware, signed: SignedDownstream) -> None:
         archive = self.dir / f"allhours-{cmd.version}.tar.gz"
         try:
             fetch_archive(cmd, archive, self.tls())
@@ -157,15 +161,7 @@ class SoftwareUpdates:
                 cmd.operation_id, cmd.version, False, f"fetch failed: {exc}"[:500], self.running
             )
             return
-        _write_atomic(
-            self.dir / REQUEST,
-            {
-                "version": cmd.version,
-                "archive": str(archive),
-                "sha256": cmd.sha256,
-                "operation_id": cmd.operation_id,
-            },
-        )
+        _write_atomic(self.dir / REQUEST, {"archive": str(archive), "command": signed.to_json()})
         log.info("update to %s fetched and checked; asked the updater", cmd.version)
 
     # ---------------------------------------------------------------- the outcome

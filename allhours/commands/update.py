@@ -1,7 +1,9 @@
 """`allhours update`: install, switch, roll back and recover the terminal's software (as root).
 
 Run by the systemd units in deploy/systemd/ (docs/deploy-terminal.md): `run-request` by
-allhours-update.service when the kiosk drops a request, `recover` at every boot.
+allhours-update.service when the kiosk drops a request, `recover` at every boot. `trust` is run
+by hand once, after enrollment: the backend keys that `run-request` checks the kiosk's requests
+against (terminal/update_trust.py).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cloud_bridge.contract.messages import utcnow
 from terminal.update import Outcome, Releases, UpdateError, Updater, outcome_json
 from terminal.update_health import read_small_json
+from terminal.update_trust import TRUST_FILE, UpdateTrust, claimed
 
 KIOSK_UNIT = "allhours-kiosk.service"
 # The kiosk restarting this often after a switch is a crash loop: fall back without waiting.
@@ -38,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("/var/lib/allhours/terminal"))
     p.add_argument("--unit", default=KIOSK_UNIT, help="the kiosk's systemd unit")
     p.add_argument("--timeout", type=float, default=120.0, help="health check deadline, s")
+    p.add_argument(
+        "--trust",
+        type=Path,
+        default=TRUST_FILE,
+        help="root's file of the backend keys that a request's signed command must hold for",
+    )
     ops = p.add_subparsers(dest="op", required=True)
     inst = ops.add_parser("install", help="unpack a release archive checked by its SHA-256")
     inst.add_argument("--archive", type=Path, required=True)
@@ -49,8 +59,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("--reason", default="operator asked")
     ops.add_parser("recover", help="finish or undo a switch a crash interrupted (at boot)")
     ops.add_parser("status", help="installed versions, the links and the last outcome")
-    rq = ops.add_parser("run-request", help="install and switch as a request file asks")
+    rq = ops.add_parser(
+        "run-request", help="install and switch as the backend's signed command in a request asks"
+    )
     rq.add_argument("--request", type=Path, required=True)
+    tr = ops.add_parser(
+        "trust", help="trust the backend keys of this terminal's enrollment bundle (after enroll)"
+    )
+    tr.add_argument(
+        "--bundle",
+        type=Path,
+        default=Path("/var/lib/allhours/terminal/identity/bundle.json"),
+        help="the enrollment bundle `allhours enroll` wrote",
+    )
     p.set_defaults(func=run)
 
 
@@ -144,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
         if args.op == "recover":
             return _report(_updater(args).recover())
         if args.op == "status":
+            try:
+                trust: dict | str = vars(UpdateTrust.load(args.trust))
+            except UpdateError as exc:
+                trust = str(exc)
             print(
                 json.dumps(
                     {
@@ -151,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
                         "current": releases.current(),
                         "previous": releases.previous(),
                         "state": releases.state(),
+                        "trust": trust,
                     },
                     indent=2,
                     ensure_ascii=False,
@@ -158,32 +184,56 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         if args.op == "run-request":
-            return run_request(args.request, releases, _updater(args))
+            return run_request(args.request, releases, _updater(args), args.trust)
+        if args.op == "trust":
+            return _trust(args.bundle, args.trust)
     except UpdateError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
     return 2
 
 
+def _trust(bundle: Path, trust_file: Path) -> int:
+    """Take the backend keys over from the terminal's bundle, showing them to be compared with
+    `allhours provision signing-key show` on the backend."""
+    try:
+        before = UpdateTrust.load(trust_file)
+    except UpdateError:
+        before = None
+    trust = UpdateTrust.from_bundle(bundle, before)
+    trust.save(trust_file)
+    print(f"{trust_file}: updates for {trust.terminal_id} must be signed by one of")
+    for key in trust.backend_keys:
+        print(f"  {key}")
+    print("compare them with `allhours provision signing-key show` on the backend")
+    return 0
+
+
 def request_problem(asked: object) -> str | None:
     """What keeps `asked` from being a request the updater can act on; None if nothing.
 
-    Every field is a string; `operation_id` may be absent (a request written by hand)."""
+    `archive` is a non-empty string and `command` an object (checked as a signed command
+    later, with an outcome for the kiosk to report)."""
     if not isinstance(asked, dict):
         return "not a JSON object"
-    for key in ("version", "archive", "sha256"):
-        if key not in asked:
-            return f"{key} missing"
-        if not isinstance(asked[key], str) or not asked[key]:
-            return f"{key} is not a non-empty string"
-    if "operation_id" in asked and not isinstance(asked["operation_id"], str):
-        return "operation_id is not a string"
+    if not isinstance(asked.get("archive"), str) or not asked["archive"]:
+        return "archive is not a non-empty string"
+    if not isinstance(asked.get("command"), dict):
+        return "command is not a JSON object"
     return None
 
 
-def run_request(request: Path, releases: Releases, updater: Updater) -> int:
-    """The request the kiosk dropped ({"version", "archive", "sha256", "operation_id"}), done
-    by `updater`; outcome.json beside it, with the operation id, for the kiosk to report."""
+def run_request(
+    request: Path,
+    releases: Releases,
+    updater: Updater,
+    trust_file: Path,
+    clock=utcnow,
+) -> int:
+    """The request the kiosk dropped ({"archive", "command": the backend's signed update
+    command}), done by `updater` once the command's signature holds for root's own trust
+    (terminal/update_trust.py); outcome.json beside it, with the operation id, for the kiosk to
+    report. Version and SHA-256 come from the signed command only."""
     out_file = request.with_name("outcome.json")
     # Not following a link (to a root-only file) nor blocking on a FIFO, and bounded.
     asked, problem = read_small_json(request)
@@ -195,16 +245,22 @@ def run_request(request: Path, releases: Releases, updater: Updater) -> int:
         print(f"bad request {request}: {problem}", file=sys.stderr)
         request.unlink(missing_ok=True)
         return 2
-    version, archive, sha = asked["version"], Path(asked["archive"]), asked["sha256"]
+    assert isinstance(asked, dict)
+    archive = Path(asked["archive"])
+    version, operation_id = claimed(asked["command"])
     request.unlink()  # taken: a crash from here on is for `recover`, not a second attempt
     try:
+        trust = UpdateTrust.load(trust_file)
+        command, after = trust.check(asked["command"], clock())
+        after.save(trust_file)  # acted on: not again, whatever follows
+        version, operation_id = command.version, command.operation_id
         if version not in releases.installed():
             try:
                 # Only a file of the kiosk's own, beside the request (terminal/update.py).
-                releases.install_archive(archive, sha, version, only_in=request.parent)
+                releases.install_archive(archive, command.sha256, version, only_in=request.parent)
             except OSError as exc:  # the disk under /opt, not the archive: an outcome all the same
                 raise UpdateError(f"installing {version}: {exc}") from exc
         outcome = updater.update(version)
     except UpdateError as exc:
         outcome = Outcome(False, releases.current(), version, f"refused: {exc}")
-    return _report(outcome, out_file, asked)
+    return _report(outcome, out_file, {"operation_id": operation_id, "archive": str(archive)})

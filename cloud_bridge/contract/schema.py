@@ -257,6 +257,10 @@ def examples() -> dict[str, m.Message]:
             sha256=_SHA,
             size_bytes=48_213_504,
             expires_at=datetime(2026, 11, 21, 6, 0, tzinfo=UTC),
+            backend_keys=[
+                "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            ],
             **common,
         ),
         m.SoftwareUpdated(

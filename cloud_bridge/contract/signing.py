@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -84,6 +85,45 @@ class BackendKeys:
             except InvalidSignature:
                 continue
         raise SignatureError("signature does not hold for any trusted backend key")
+
+
+@dataclass(frozen=True)
+class SignedDownstream:
+    """A downstream message as it arrived, signature and all, so that another process can check
+    the backend's signature again itself: the root updater does, for the update command the
+    unprivileged kiosk hands it (terminal/software_update.py, terminal/update_trust.py)."""
+
+    topic: str
+    seq: int
+    payload: bytes
+    signature: str
+
+    def verify(self, keys: BackendKeys) -> None:
+        """Return if one of `keys` signed it; SignatureError otherwise."""
+        keys.verify(self.topic, self.seq, self.payload, self.signature)
+
+    def to_json(self) -> dict[str, object]:
+        # The payload is the JSON the contract decoded, so UTF-8: kept as text, byte for byte.
+        return {
+            "topic": self.topic,
+            "seq": self.seq,
+            "payload": self.payload.decode("utf-8"),
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> SignedDownstream:
+        """Read back what `to_json` wrote; SignatureError naming what is not of that shape."""
+        if not isinstance(data, dict):
+            raise SignatureError("the signed command is not a JSON object")
+        for key, kind in (("topic", str), ("seq", int), ("payload", str), ("signature", str)):
+            if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+                raise SignatureError(f"the signed command's {key} is not a {kind.__name__}")
+        try:
+            payload = data["payload"].encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: not what the backend sent
+            raise SignatureError("the signed command's payload is not UTF-8") from None
+        return cls(data["topic"], data["seq"], payload, data["signature"])
 
 
 class TerminalSigner:

@@ -138,7 +138,8 @@ class UpdateSoftware(Command):
     the site CA issued, the terminal showing its own), refuses it unless it is `size_bytes`
     long and hashes to `sha256` (both signed here with the command), and hands it to its
     updater (two installed versions, switch, health check, fall back). The ack says the
-    update was accepted; the outcome follows as `event.software_update`.
+    update was accepted; the outcome follows as `event.software_update`. The updater, which
+    runs as root, installs nothing unless it has checked this command's signature itself.
     """
 
     type: Literal["command.update_software"] = "command.update_software"
@@ -146,6 +147,12 @@ class UpdateSoftware(Command):
     archive_url: str = Field(max_length=500, pattern=r"^https://[^\s]+$")
     sha256: Sha256
     size_bytes: int = Field(ge=1, le=MAX_ARCHIVE_BYTES)
+    # The backend's signing keys (Ed25519, hex, newest first) as it sends this command. The
+    # terminal's root updater checks this command's signature itself, against the keys it
+    # keeps, and then trusts these instead: that is how a key rotation reaches it.
+    backend_keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, max_length=4
+    )
 
 
 class OpenCompartment(Command):

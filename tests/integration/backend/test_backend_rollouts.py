@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from allhours.bootstrap import training_terminal
+from allhours.cli import main
 from allhours.commands.update import run_request
 from backend.alarms import AlarmSettings
 from backend.api import create_app
@@ -36,6 +37,7 @@ from backend.models import CommandRow
 from backend.notifications.models import NotificationRow
 from terminal.software_update import REQUEST
 from terminal.update import Releases, Updater
+from terminal.update_trust import UpdateTrust
 
 pytestmark = pytest.mark.broker
 
@@ -135,6 +137,11 @@ class Site:
         self.node = training_terminal(data_dir).node
         self.update_dir = base / "update"
         self.releases = Releases(base / "opt")
+        # Root's own trust in the backend's keys, taken over after enrollment as the
+        # technician does (docs/deploy-terminal.md).
+        self.trust = base / "update-trust.json"
+        bundle = data_dir / "identity" / "bundle.json"
+        assert main(["update", "--trust", str(self.trust), "trust", "--bundle", str(bundle)]) == 0
         health_dir = base / "kiosk"
         health_dir.mkdir()
         self.kiosk = Supervisor(self.releases.root, health_dir)
@@ -160,7 +167,7 @@ class Site:
             request = self.update_dir / REQUEST
             if request.exists():
                 self.requests += 1
-                run_request(request, self.releases, self.updater)
+                run_request(request, self.releases, self.updater, self.trust)
 
     def start(self) -> Site:
         self.node.start()
@@ -261,6 +268,8 @@ def test_a_good_version_rolls_through_the_pilot_then_the_district(fleet):
     assert targets[DISTRICT]["sent_at"] >= targets[PILOT]["finished_at"]
     for site in sites.values():
         assert site.releases.current() == "2.0.0" and site.releases.previous() == "1.0.0"
+        # Root acted on the backend's signed command, checked against its own trust.
+        assert UpdateTrust.load(site.trust).last_seq > 0
 
 
 def test_a_version_failing_its_health_check_on_the_pilot_is_rolled_back_and_goes_no_further(

@@ -93,7 +93,8 @@ def _state(backend, rollout_id: int) -> dict:
 
 
 def test_a_good_version_goes_to_the_pilot_then_to_the_rest_of_the_district(fleet):
-    ro = Rollouts(fleet.db, fleet.publisher)
+    keys = ("ab" * 32, "cd" * 32)  # what terminals trust now: current, next
+    ro = Rollouts(fleet.db, fleet.publisher, backend_keys=lambda: keys)
     rid = ro.start("software", ["pilot", "dongcheng"], "op.li", software=_software())
 
     assert _sent_to(fleet) == PILOT  # stage 1 only
@@ -109,6 +110,8 @@ def test_a_good_version_goes_to_the_pilot_then_to_the_rest_of_the_district(fleet
     assert _sent_to(fleet, 2) == DISTRICT
     second = fleet.publisher.sent[2:]
     assert all(c.operation_id == f"rollout-{rid}" and c.sha256 == SHA for c in second)
+    # Signed with each command, for the terminal's root updater to trust (key rotation).
+    assert all(c.backend_keys == list(keys) for c in pilot + second)
     fleet.feed(*[_ack(c) for c in second])
     fleet.feed(*[_outcome(c, True, "update to 0.2.0: healthy", "0.2.0") for c in second])
     ro.tick()

@@ -13,6 +13,7 @@ from cloud_bridge.commands import (
     HandledCommands,
 )
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.signing import SignedDownstream
 from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 
@@ -287,3 +288,24 @@ def test_each_handler_gets_its_own_command_type(outbox: Outbox):
     assert dispatcher.dispatch(_load(), 1).outcome == m.AckOutcome.DONE
     assert dispatcher.dispatch(withdraw, 2).outcome == m.AckOutcome.DONE
     assert seen == [("load", "M"), ("withdraw", "L-7f3a9c")]
+
+
+def test_a_handler_registered_signed_gets_the_command_as_the_backend_signed_it(outbox: Outbox):
+    # The software update's handler passes the signed command on to root, which checks it.
+    handed: list[SignedDownstream] = []
+
+    def handler(command: m.LoadResult, signed: SignedDownstream) -> CommandResult:
+        handed.append(signed)
+        return CommandResult()
+
+    dispatcher = _dispatcher(outbox)
+    dispatcher.register_signed(m.LoadResult, handler)
+    command = _load()
+    signed = SignedDownstream(command.topic(), 1, command.encode(), "c2lnbmF0dXJl")
+
+    assert dispatcher.dispatch(command, 1, signed).outcome == m.AckOutcome.DONE
+    assert handed == [signed]
+    # Without it (not from the link) the handler does not run: root would have nothing to check.
+    ack = dispatcher.dispatch(_load(load_id="L-2"), 2)
+    assert ack.outcome == m.AckOutcome.REJECTED and handed == [signed]
+    assert ack.detail == "the backend's signature did not come with the command"

@@ -15,9 +15,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from signed_updates import Backend
 
 from allhours.cli import main
 from cloud_bridge.contract import messages as m
+from cloud_bridge.contract.signing import BackendKeys, SignedDownstream
 from cloud_bridge.local_db import LocalDatabase
 from cloud_bridge.outbox import Outbox
 from provisioning.authority import TERMINAL, SiteAuthority
@@ -83,6 +85,11 @@ def _command(url: str, sha: str | None = None, size: int | None = None) -> m.Upd
     )
 
 
+def _update(updates: SoftwareUpdates, command: m.UpdateSoftware):
+    """`command` handed over as the link does: with the backend's signature on it."""
+    return updates.on_update(command, Backend().sign(command))
+
+
 def _reported(outbox: Outbox) -> list[m.SoftwareUpdated]:
     queued = [m.decode(outbox.payload(e)) for e in outbox.due(100, 0)]
     return [x for x in queued if isinstance(x, m.SoftwareUpdated)]
@@ -90,17 +97,23 @@ def _reported(outbox: Outbox) -> list[m.SoftwareUpdated]:
 
 def test_a_checked_archive_becomes_the_updaters_request(site):
     updates, server, outbox, tmp = site
-    result = updates.on_update(_command(server.url("allhours-2.0.0.tar.gz")))
+    backend = Backend()
+    command = _command(server.url("allhours-2.0.0.tar.gz"))
+    result = updates.on_update(command, backend.sign(command, seq=17))
     assert result.detail == "accepted: fetching 2.0.0"
     assert result.result == {"software_version": "1.0.0"}
     updates.wait_fetched(30)
     request = json.loads((tmp / "update" / REQUEST).read_text())
-    assert request["operation_id"] == "rollout-3" and request["version"] == "2.0.0"
     assert Path(request["archive"]).read_bytes() == DATA
+    # The command as the backend signed it, for root to check itself, and nothing else.
+    assert set(request) == {"archive", "command"}
+    signed = SignedDownstream.from_json(request["command"])
+    signed.verify(BackendKeys([backend.public_hex]))
+    assert signed.seq == 17 and m.decode_from(signed.topic, signed.payload) == command
     assert _reported(outbox) == []
     # A second update while this one waits for the updater is refused.
     with pytest.raises(Exception, match="already under way"):
-        updates.on_update(_command(server.url("allhours-2.0.0.tar.gz")))
+        _update(updates, _command(server.url("allhours-2.0.0.tar.gz")))
 
 
 @pytest.mark.parametrize(
@@ -113,7 +126,7 @@ def test_a_checked_archive_becomes_the_updaters_request(site):
 )
 def test_an_archive_unlike_the_signed_one_is_refused_and_reported(site, sha, size, words):
     updates, server, outbox, tmp = site
-    updates.on_update(_command(server.url("allhours-2.0.0.tar.gz"), sha, size))
+    _update(updates, _command(server.url("allhours-2.0.0.tar.gz"), sha, size))
     updates.wait_fetched(30)
     assert not (tmp / "update" / REQUEST).exists()
     assert list((tmp / "update").iterdir()) == []  # the partial file is gone
@@ -128,7 +141,7 @@ def test_a_server_without_a_site_certificate_is_not_trusted(site, tmp_path):
         SiteAuthority.create(tmp_path / "other-ca"), tmp_path / "served", tmp_path / "t2", False
     )
     try:
-        updates.on_update(_command(stranger.url("allhours-2.0.0.tar.gz")))
+        _update(updates, _command(stranger.url("allhours-2.0.0.tar.gz")))
         updates.wait_fetched(30)
     finally:
         stranger.close()
@@ -164,5 +177,5 @@ def test_the_updaters_outcome_is_reported_once_with_its_operation_id(site):
 def test_the_running_version_is_acked_without_a_fetch(site):
     updates, server, outbox, tmp = site
     cmd = _command(server.url("x")).model_copy(update={"version": "1.0.0"})
-    assert updates.on_update(cmd).detail == "already running 1.0.0"
+    assert _update(updates, cmd).detail == "already running 1.0.0"
     assert not (tmp / "update").exists() and _reported(outbox) == []

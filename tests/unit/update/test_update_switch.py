@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from signed_updates import Backend
 
 from allhours.cli import main
 from allhours.commands.update import run_request
@@ -111,6 +112,14 @@ def fleet_box(tmp_path):
     releases, updater, sup = _box(tmp_path, Supervisor)
     yield releases, updater, sup, tmp_path
     sup.stop()
+
+
+@pytest.fixture
+def backend(tmp_path):
+    """The backend's signing key, which root's trust file (tmp_path/trust.json) names."""
+    backend = Backend()
+    backend.trusted_by(tmp_path / "trust.json")
+    return backend
 
 
 def test_a_healthy_version_is_kept_and_only_two_stay_installed(fleet_box):
@@ -233,7 +242,7 @@ def test_the_health_verdict_wants_the_new_version_fresh_and_started_after_the_ch
         b"[" * 5000 + b"]" * 5000,
         b'["2.0.0"]',
         b'{"version": "2.0.0"}',
-        b'{"version": "\xff"}',
+        b'{"archive": "\xff"}',
     ],
     ids=["nested-thousands-deep", "a-list", "keys-missing", "not-utf-8"],
 )
@@ -362,44 +371,38 @@ def test_the_verdict_on_a_report_not_of_the_documented_shape_is_unreadable(tmp_p
 # ---------------------------------------------------------------- the request
 
 
+def _argv(tmp_path: Path) -> list[str]:
+    return [
+        *("update", "--root", str(tmp_path / "opt"), "--data-dir", str(tmp_path)),
+        *("--trust", str(tmp_path / "trust.json")),
+    ]
+
+
 def _run_request(tmp_path: Path, asked: dict) -> tuple[int, Path]:
     request = tmp_path / "update" / "request.json"
     request.parent.mkdir(exist_ok=True)
     request.write_text(json.dumps(asked))
-    root = tmp_path / "opt"
-    argv = ["update", "--root", str(root), "--data-dir", str(tmp_path), "run-request"]
-    return main([*argv, "--request", str(request)]), request
+    return main([*_argv(tmp_path), "run-request", "--request", str(request)]), request
 
 
 @pytest.mark.parametrize(
     ("fields", "why"),
     [
-        ({"version": 2}, "version is not a non-empty string"),
-        ({"sha256": 5}, "sha256 is not a non-empty string"),
         ({"archive": None}, "archive is not a non-empty string"),
         ({"archive": ["a.tar.gz"]}, "archive is not a non-empty string"),
-        ({"version": ""}, "version is not a non-empty string"),
-        ({"operation_id": {"id": 7}}, "operation_id is not a string"),
+        ({"archive": ""}, "archive is not a non-empty string"),
+        ({"command": None}, "command is not a JSON object"),
+        ({"command": "signed"}, "command is not a JSON object"),
     ],
-    ids=[
-        "version-a-number",
-        "sha256-a-number",
-        "archive-null",
-        "archive-a-list",
-        "version-empty",
-        "operation-id-an-object",
-    ],
+    ids=["archive-null", "archive-a-list", "archive-empty", "command-null", "command-a-string"],
 )
 def test_a_request_with_a_field_of_the_wrong_type_is_refused_and_removed(
-    tmp_path, capsys, fields, why
+    tmp_path, capsys, backend, fields, why
 ):
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(_tar({"VERSION": b"2.0"}))
     asked = {
-        "version": "2.0",
-        "archive": str(archive),
-        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
-        "operation_id": "rollout-7",
+        **backend.request(archive, "2.0", hashlib.sha256(archive.read_bytes()).hexdigest()),
         **fields,
     }
 
@@ -412,11 +415,13 @@ def test_a_request_with_a_field_of_the_wrong_type_is_refused_and_removed(
 
 
 @pytest.mark.parametrize("kind", ["missing", "a-directory"])
-def test_an_archive_that_cannot_be_installed_is_an_outcome_the_kiosk_reports(tmp_path, kind):
+def test_an_archive_that_cannot_be_installed_is_an_outcome_the_kiosk_reports(
+    tmp_path, backend, kind
+):
     archive = tmp_path / "update" / "allhours-2.0.tar.gz"
     if kind == "a-directory":
         archive.mkdir(parents=True)
-    asked = {"version": "2.0", "archive": str(archive), "sha256": "0" * 64, "operation_id": "r-7"}
+    asked = backend.request(archive, "2.0", "0" * 64, operation_id="r-7")
 
     code, request = _run_request(tmp_path, asked)
 
@@ -429,15 +434,13 @@ def test_an_archive_that_cannot_be_installed_is_an_outcome_the_kiosk_reports(tmp
     assert Releases(tmp_path / "opt").installed() == []
 
 
-def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path, backend):
     # The kiosk's user names the archive: opening a FIFO nobody writes to must not hang root.
     archive = tmp_path / "update" / "allhours-2.0.tar.gz"
     archive.parent.mkdir()
     os.mkfifo(archive)
-    request = archive.with_name("request.json")
-    request.write_text(json.dumps({"version": "2.0", "archive": str(archive), "sha256": "0" * 64}))
-    argv = ["update", "--root", str(tmp_path / "opt"), "--data-dir", str(tmp_path)]
-    argv += ["run-request", "--request", str(request)]
+    request = backend.drop(archive.parent, archive, "2.0", "0" * 64)
+    argv = [*_argv(tmp_path), "run-request", "--request", str(request)]
     code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from allhours.cli import main; "
     code += f"sys.exit(main({argv!r}))"
 
@@ -449,21 +452,22 @@ def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["a-fifo", "a-link-to-roots-file"])
-def test_a_request_that_is_no_regular_file_is_refused_without_reading_through_it(tmp_path, kind):
+def test_a_request_that_is_no_regular_file_is_refused_without_reading_through_it(
+    tmp_path, backend, kind
+):
     # Root opened the request by name: a FIFO nobody writes to hung the unit, and a link was
     # followed to whatever file it named, here one of root's that reads as a request.
     request = tmp_path / "update" / "request.json"
     request.parent.mkdir()
     secret = tmp_path / "roots-own.json"
     archive = request.with_name("allhours-2.0.tar.gz")
-    secret.write_text(json.dumps({"version": "2.0", "archive": str(archive), "sha256": "0" * 64}))
+    secret.write_text(json.dumps(backend.request(archive, "2.0", "0" * 64)))
     before = secret.read_text()
     if kind == "a-fifo":
         os.mkfifo(request)
     else:
         request.symlink_to(secret)
-    argv = ["update", "--root", str(tmp_path / "opt"), "--data-dir", str(tmp_path)]
-    argv += ["run-request", "--request", str(request)]
+    argv = [*_argv(tmp_path), "run-request", "--request", str(request)]
     code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from allhours.cli import main; "
     code += f"sys.exit(main({argv!r}))"
 
@@ -487,15 +491,8 @@ def _release_archive(tmp_path: Path, version: str, dest: Path, mode: str = "ok")
     return hashlib.sha256(dest.read_bytes()).hexdigest()
 
 
-def _drop_request(update: Path, version: str, archive: Path, sha: str) -> Path:
-    request = update / "request.json"
-    asked = {"version": version, "archive": str(archive), "sha256": sha, "operation_id": "r-9"}
-    request.write_text(json.dumps(asked))
-    return request
-
-
 @pytest.mark.parametrize("plant", ["symlink", "hard-link"])
-def test_the_outcome_never_writes_through_what_the_kiosks_user_planted(tmp_path, plant):
+def test_the_outcome_never_writes_through_what_the_kiosks_user_planted(tmp_path, backend, plant):
     # Root writes outcome.json in the kiosk user's directory, which may hold a link to any file
     # under the name of the temporary file; `precious` stands in for /etc/shadow.
     precious = tmp_path / "precious"
@@ -508,7 +505,7 @@ def test_the_outcome_never_writes_through_what_the_kiosks_user_planted(tmp_path,
     else:
         os.link(precious, planted)
     missing = update / "allhours-2.0.tar.gz"  # refused: an outcome all the same
-    asked = {"version": "2.0", "archive": str(missing), "sha256": "0" * 64, "operation_id": "r-7"}
+    asked = backend.request(missing, "2.0", "0" * 64, operation_id="r-7")
 
     code, request = _run_request(tmp_path, asked)
 
@@ -520,12 +517,12 @@ def test_the_outcome_never_writes_through_what_the_kiosks_user_planted(tmp_path,
     assert outcome["operation_id"] == "r-7" and not outcome["ok"]
 
 
-def test_the_outcome_is_the_kiosk_users_to_read_whatever_roots_umask(tmp_path):
+def test_the_outcome_is_the_kiosk_users_to_read_whatever_roots_umask(tmp_path, backend):
     update = tmp_path / "update"
     update.mkdir()
     if os.geteuid() == 0:  # as root (the unit): the directory is another user's, as the kiosk's
         os.chown(update, 65534, 65534)
-    asked = {"version": "2.0", "archive": str(update / "a.tar.gz"), "sha256": "0" * 64}
+    asked = backend.request(update / "a.tar.gz", "2.0", "0" * 64)
     umask = os.umask(0o077)
     try:
         code, request = _run_request(tmp_path, asked)
@@ -548,7 +545,7 @@ def test_the_outcome_is_the_kiosk_users_to_read_whatever_roots_umask(tmp_path):
     ],
 )
 def test_run_request_reads_only_an_archive_of_the_kiosks_own_beside_the_request(
-    fleet_box, where, why
+    fleet_box, backend, where, why
 ):
     # A valid release with the right SHA-256, but not a file the kiosk's user wrote beside its
     # request: it could name a root-only file and learn from the outcome whether a guess of its
@@ -569,9 +566,9 @@ def test_run_request_reads_only_an_archive_of_the_kiosks_own_beside_the_request(
     else:
         (update / "sub").symlink_to(secret.parent)
         archive = update / "sub" / secret.name
-    request = _drop_request(update, "2.0", archive, sha)
+    request = backend.drop(update, archive, "2.0", sha)
 
-    assert run_request(request, releases, updater) == 1
+    assert run_request(request, releases, updater, tmp / "trust.json") == 1
 
     outcome = json.loads((update / "outcome.json").read_text())
     assert not outcome["ok"] and outcome["operation_id"] == "r-9"
@@ -580,14 +577,14 @@ def test_run_request_reads_only_an_archive_of_the_kiosks_own_beside_the_request(
     assert secret.read_bytes() == before and sup.starts == 1
 
 
-def test_run_request_installs_the_archive_beside_it_and_an_operator_any_path(fleet_box):
+def test_run_request_installs_the_archive_beside_it_and_an_operator_any_path(fleet_box, backend):
     releases, updater, _, tmp = fleet_box
     update = tmp / "update"
     update.mkdir()
     archive = update / "allhours-2.0.tar.gz"
-    request = _drop_request(update, "2.0", archive, _release_archive(tmp, "2.0", archive))
+    request = backend.drop(update, archive, "2.0", _release_archive(tmp, "2.0", archive))
 
-    assert run_request(request, releases, updater) == 0
+    assert run_request(request, releases, updater, tmp / "trust.json") == 0
 
     outcome = json.loads((update / "outcome.json").read_text())
     assert outcome["ok"] and outcome["running"] == "2.0" and releases.current() == "2.0"
@@ -626,14 +623,16 @@ def systemctl_box(tmp_path):
 @pytest.mark.parametrize(
     ("mode", "error"), [("crash", "CalledProcessError"), ("hang", "TimeoutExpired")]
 )
-def test_a_restart_that_fails_after_the_request_was_taken_is_an_outcome(systemctl_box, mode, error):
+def test_a_restart_that_fails_after_the_request_was_taken_is_an_outcome(
+    systemctl_box, backend, mode, error
+):
     releases, updater, sup, tmp = systemctl_box
     update = tmp / "update"
     update.mkdir()
     archive = update / "allhours-2.0.tar.gz"
-    request = _drop_request(update, "2.0", archive, _release_archive(tmp, "2.0", archive, mode))
+    request = backend.drop(update, archive, "2.0", _release_archive(tmp, "2.0", archive, mode))
 
-    assert run_request(request, releases, updater) == 1
+    assert run_request(request, releases, updater, tmp / "trust.json") == 1
 
     assert not request.exists()
     outcome = json.loads((update / "outcome.json").read_text())
