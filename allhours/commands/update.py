@@ -252,7 +252,10 @@ def run_request(
     try:
         trust = UpdateTrust.load(trust_file)
         command, after = trust.check(asked["command"], clock())
-        after.save(trust_file)  # acted on: not again, whatever follows
+        try:
+            after.save(trust_file)  # acted on: not again, whatever follows
+        except OSError as exc:
+            raise UpdateError(f"cannot record the update in {trust_file}: {exc}") from exc
         version, operation_id = command.version, command.operation_id
         if version not in releases.installed():
             try:
