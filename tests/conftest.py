@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from allhours.broker import PrivateMosquitto
 from allhours.postgres import PrivatePostgres
+from backend.db import Database
 from provisioning.authority import SiteAuthority
 
 
@@ -106,6 +109,24 @@ def broker(tmp_path: Path, site_ca: SiteAuthority):
         b.remove_data()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Staff passwords hashed with argon2id at the library's CHEAPEST profile in this process
+    (argon2.profiles, made for tests): the same hashing and verification, 0.1 ms a hash
+    instead of 150 ms, where console tests make and sign in accounts thousands of times.
+    Backends started as processes keep the production profile (RFC 9106 low memory), and
+    tests/unit/backend/test_backend_passwords.py checks that profile in a process of its own."""
+    from argon2 import PasswordHasher, profiles
+
+    from backend.auth import passwords
+
+    saved = passwords._HASHER, passwords._DUMMY_HASH
+    passwords._HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    passwords._DUMMY_HASH = passwords._HASHER.hash("no such account: timing equaliser")
+    yield
+    passwords._HASHER, passwords._DUMMY_HASH = saved
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory):
     """One throwaway PostgreSQL 15 cluster for the whole run, started on first use."""
@@ -132,8 +153,54 @@ def postgres_url(postgres: PrivatePostgres) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty backend database, once on SQLite and once on the suite's PostgreSQL 15."""
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, no schema at all, once on SQLite and once on the suite's PostgreSQL
+    15: for the migrations' own tests."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'backend.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+def _migrated(url: str) -> None:
+    db = Database(url)
+    try:
+        db.migrate()
+    finally:
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite backend database migrated to head once per run, copied for each test."""
+    path = tmp_path_factory.mktemp("migrated") / "backend.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PrivatePostgres) -> str:
+    """A PostgreSQL backend database migrated to head once per run, the template of each
+    test's own."""
+    name = f"template_{os.getpid()}"
+    _migrated(postgres.create_database(name))
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A backend database with the newest schema and no rows, once on SQLite and once on the
+    suite's PostgreSQL 15: a copy of one migrated once per run (a file copy; `CREATE DATABASE
+    … TEMPLATE`), the schema the backend's own start makes, without every migration run again
+    for every test (from empty: tests/integration/storage/test_migrations.py)."""
+    if request.param == "sqlite":
+        target = tmp_path / "backend.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    postgres: PrivatePostgres = request.getfixturevalue("postgres")
+    name = f"t{os.getpid()}_{next(_pg_databases)}"
+    url = postgres.create_database(name, template=request.getfixturevalue("postgres_template"))
+    try:
+        yield url
+    finally:
+        postgres.drop_database(name)

@@ -63,8 +63,8 @@ def test_every_table_module_is_known_to_the_migrations():
     assert declaring == set(TABLE_MODULES)
 
 
-def test_from_empty_the_schema_equals_the_models(database_url: str):
-    db = Database(database_url)
+def test_from_empty_the_schema_equals_the_models(empty_database_url: str):
+    db = Database(empty_database_url)
     try:
         assert current_revision(db.engine) is None
         assert db.migrate() == head_revision()
@@ -163,9 +163,9 @@ def _fill_release_database(url: str) -> None:
     engine.dispose()
 
 
-def test_previous_release_database_upgrades_with_its_data(database_url: str):
-    _fill_release_database(database_url)
-    db = Database(database_url)
+def test_previous_release_database_upgrades_with_its_data(empty_database_url: str):
+    _fill_release_database(empty_database_url)
+    db = Database(empty_database_url)
     try:
         assert current_revision(db.engine) is None
         assert db.migrate() == head_revision()
@@ -214,9 +214,9 @@ def test_previous_release_database_upgrades_with_its_data(database_url: str):
         db.dispose()
 
 
-def test_baseline_then_head_keeps_rows(database_url: str):
+def test_baseline_then_head_keeps_rows(empty_database_url: str):
     """Revision by revision: rows written at the baseline survive every later revision."""
-    db = Database(database_url)
+    db = Database(empty_database_url)
     try:
         assert db.migrate(BASELINE_REVISION) == BASELINE_REVISION
         with db.engine.begin() as conn:
@@ -234,8 +234,8 @@ def test_baseline_then_head_keeps_rows(database_url: str):
         db.dispose()
 
 
-def test_database_of_a_newer_release_is_refused(database_url: str):
-    db = Database(database_url)
+def test_database_of_a_newer_release_is_refused(empty_database_url: str):
+    db = Database(empty_database_url)
     try:
         db.migrate()
         with db.engine.begin() as conn:
