@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from cloud_bridge.contract import application_no
 from cloud_bridge.contract.topics import TopicError, check_terminal_id
 
 from . import pki
@@ -225,6 +226,19 @@ class SiteAuthority:
                 raise EnrollmentRefused(
                     "terminal_revoked",
                     f"{terminal_id} was revoked; enroll the kiosk under a new terminal id",
+                )
+            known = db.execute(
+                "SELECT cn FROM identities WHERE role=? UNION SELECT terminal_id FROM tokens",
+                (TERMINAL,),
+            ).fetchall()
+            clash = next(
+                (cn for (cn,) in known if application_no.same_numbers(cn, terminal_id)), None
+            )
+            if clash is not None:
+                raise EnrollmentRefused(
+                    "terminal_id_clash",
+                    f"{terminal_id} would make the same application numbers as {clash}"
+                    f" ({application_no.make(clash, now.date(), 1)}): choose another terminal id",
                 )
             db.execute(
                 "UPDATE tokens SET revoked_at=? WHERE terminal_id=? AND used_at IS NULL"

@@ -10,6 +10,7 @@ terminal.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 
@@ -23,5 +24,15 @@ def make(terminal_id: str, day: date, n: int) -> str:
 
 
 def made_by(application_no: str, terminal_id: str) -> bool:
-    """Whether `application_no` is one that `terminal_id` makes."""
-    return application_no.startswith(f"AH-{_part(terminal_id)}-")
+    """Whether `application_no` is one that `terminal_id` makes: all of it, not its start, so
+    that terminal `T` does not own `T-01`'s numbers (`AH-T-01-…` starts with `AH-T-`)."""
+    return (
+        re.fullmatch(rf"AH-{re.escape(_part(terminal_id))}-\d{{8}}-\d{{4,}}", application_no)
+        is not None
+    )
+
+
+def same_numbers(a: str, b: str) -> bool:
+    """Whether two different terminal ids would make the same numbers (`t_01` and `T-01`): the
+    registry refuses the second (provisioning/authority.py)."""
+    return a != b and _part(a) == _part(b)

@@ -257,6 +257,19 @@ def test_a_backend_name_cannot_be_enrolled_as_a_terminal(broker):
     assert refused.value.code == "bad_terminal_id"
 
 
+def test_a_terminal_id_that_would_make_anothers_application_numbers_is_refused(site_ca):
+    # t_01 and T-01 both make AH-T-01-…; the backend holds each terminal to its own numbers,
+    # so the second would find every number of the first taken, or take them.
+    site_ca.issue_token("t_01")
+    for twin in ("T-01", "T_01", "t-01"):
+        with pytest.raises(EnrollmentRefused) as refused:
+            site_ca.issue_token(twin)
+        assert refused.value.code == "terminal_id_clash"
+        assert "same application numbers as t_01 (AH-T-01-" in refused.value.message
+    site_ca.issue_token("t_01")  # its own id again: a new token, as before
+    site_ca.issue_token("T-011")
+
+
 def test_a_revoked_terminal_is_disconnected_at_once_and_refused_after(broker, backend, tmp_path):
     from allhours.bootstrap import training_terminal
 

@@ -218,6 +218,21 @@ def test_another_terminals_next_number_sent_first_is_refused_and_the_real_one_st
     assert alarmed == {"T0002"}
 
 
+def test_a_terminal_whose_id_begins_anothers_does_not_own_its_numbers(backend):
+    # Terminal "T" makes AH-T-…; T-01's numbers, AH-T-01-…, begin with that too.
+    for terminal in ("T", "T-01"):
+        backend.ingest.register_terminal(terminal, b"k" * 32)
+    theirs = "AH-T-01-20261120-0001"
+
+    squat = backend.feed(submission(theirs, terminal_id="T"))
+    real = backend.feed(submission(theirs, terminal_id="T-01"))
+    own = backend.feed(submission("AH-T-20261120-0001", terminal_id="T"))
+
+    assert "not an application number T makes" in squat.receipts["T"][0].reason
+    assert (squat.rejected, real.stored, own.stored) == (1, 1, 1)
+    assert backend.application(theirs).terminal_id == "T-01"
+
+
 def test_a_rating_from_another_terminal_than_the_submissions_is_refused(backend):
     backend.ingest.register_terminal("T0002", b"k" * 32)
     rating = {"application_no": NO, "operation_id": f"{NO}#rating", "rated_at": m.utcnow()}
