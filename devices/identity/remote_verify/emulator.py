@@ -58,6 +58,14 @@ class RemoteVerifyEmulator:
         self.mangled_repeat = 1
         self.mangled_length = True
         self.mangled_sent = 0
+        # Drip-feeding, as a slow or hostile service or gateway may: with `drip_s` > 0 the
+        # answer's status line and headers go at once, then its body one byte every `drip_s`
+        # seconds (each gap can be under a client's read timeout while the whole takes
+        # minutes); `drip_headers` drips the status line and headers too. `drip_sent` counts
+        # the bytes dripped before the client hung up.
+        self.drip_s = 0.0
+        self.drip_headers = False
+        self.drip_sent = 0
         self.requests: list[dict[str, Any]] = []  # what arrived (photo replaced by its size)
         self._done: dict[str, tuple[int, dict[str, Any]]] = {}  # Idempotency-Key -> answer
         self._server: HTTPServer | None = None
@@ -165,7 +173,27 @@ def _handler_for(emulator: RemoteVerifyEmulator) -> type[BaseHTTPRequestHandler]
                 length = len(payload) * repeat if emulator.mangled_length else None
                 self._write(status, payload, repeat=repeat, length=length, count=True)
                 return
+            if emulator.drip_s:
+                self._drip(status, json.dumps(body).encode(), emulator.drip_s)
+                return
             self._send(status, body)
+
+        def _drip(self, status: int, payload: bytes, interval_s: float) -> None:
+            head = (
+                f"{self.protocol_version} {status} {self.responses[status][0]}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            ).encode("latin-1")
+            try:
+                if not emulator.drip_headers:
+                    self.wfile.write(head)
+                    head = b""
+                for byte in head + payload:
+                    if emulator._stop.wait(interval_s):
+                        return
+                    self.wfile.write(bytes((byte,)))  # wfile is unbuffered: one byte sent
+                    emulator.drip_sent += 1
+            except OSError:
+                pass  # the client gave up
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             payload = json.dumps(body).encode()

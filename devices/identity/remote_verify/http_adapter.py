@@ -3,17 +3,28 @@
 POST {base_url}/v1/verifications with a bearer key and an Idempotency-Key; retried only on
 5xx answers (the request id makes a retry safe), never on 4xx, never on timeouts, so a slow
 service does not keep the citizen waiting for several timeouts in a row.
+
+`timeout_s` is a total deadline for each attempt: connecting, the TLS handshake, sending the
+request, its headers and its body all end by then (`RemoteVerifyUnavailable`, "did not answer
+in time"). httpx's own timeouts bound each socket operation only, so a service or gateway
+sending a byte just before each read timeout (headers or body) could hold the citizen for as
+long as it liked. Every read and write on the connection gets the time left before the
+attempt's deadline as its timeout (`_DeadlineBackend`), and none starts once it has passed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import ssl
 import time
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
+import httpcore
 import httpx
 
 from privacy import mask_id_number
@@ -37,6 +48,16 @@ RESULTS = ("match", "no_match", "not_found", "name_mismatch")
 # identity) and the bound counts the bytes as received, so a compressed body cannot expand
 # past it either: one sent compressed anyway is not the agreed JSON.
 MAX_ANSWER_BYTES = 64 * 1024
+# The request goes out in pieces of this size, each with the time left as its timeout: httpcore
+# gives each partial send of a write the whole timeout, so one write of the whole request (a
+# photo of up to 2 MB) to a peer reading slowly could last many timeouts. A piece takes one or
+# a few sends, so a write ends at most a few sends' waits past the deadline.
+WRITE_PIECE_BYTES = 16 * 1024
+# time.monotonic() by which the running attempt ends (per thread, as httpx's sync client does
+# its I/O in the caller's thread); None outside an attempt.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "remote_verify_deadline", default=None
+)
 
 
 class HttpRemoteVerifier:
@@ -73,9 +94,16 @@ class HttpRemoteVerifier:
             )
             ctx.load_cert_chain(certfile, keyfile)
             verify = ctx
+        self.timeout_s = timeout_s
         self._client = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s), verify=verify
         )
+        # Every connection pool of the client (the direct one and any proxy from the
+        # environment) opens its connections through the deadline. httpx offers no public way
+        # to pass a network backend; this fails here, loudly, if its internals change.
+        pools = [t._pool for t in (self._client._transport, *self._client._mounts.values()) if t]
+        for pool in pools:
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
         self.requests = 0
 
     def verify(self, name: str, id_number: str, live_jpeg: bytes) -> RemoteVerdict:
@@ -149,6 +177,7 @@ class HttpRemoteVerifier:
         MAX_ANSWER_BYTES or, for a 5xx (retried, its body unused), not read at all. Leaving the
         stream with the answer unread closes the connection."""
         self.requests += 1
+        token = _deadline.set(time.monotonic() + self.timeout_s)
         try:
             with self._client.stream("POST", PATH, json=body, headers=headers) as response:
                 if response.status_code >= 500 or response.status_code in (401, 403):
@@ -164,6 +193,81 @@ class HttpRemoteVerifier:
             raise RemoteVerifyUnavailable(f"cannot connect to {self.base_url}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise RemoteVerifyUnavailable(f"{self.base_url}{PATH} failed: {exc}") from exc
+        finally:
+            _deadline.reset(token)
+
+
+def _time_left(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+    """An operation's timeout cut to the time left before the attempt's deadline; `expired`
+    raised when none is left."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the attempt's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), WRITE_PIECE_BYTES):
+            piece = buffer[start : start + WRITE_PIECE_BYTES]
+            self._stream.write(piece, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, its connections ending by the attempt's deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[tuple[Any, ...]] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[tuple[Any, ...]] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:

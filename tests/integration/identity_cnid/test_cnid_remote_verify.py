@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,59 @@ def test_a_slow_service_times_out_once(service: RemoteVerifyEmulator) -> None:
         with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
             v.verify(NAME, NUMBER, sample_bytes("obama3"))
         assert v.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("scheme", "drip_headers"),
+    [("http", False), ("http", True), ("https", False)],
+    ids=["body", "headers", "tls_body"],
+)
+def test_a_drip_fed_answer_ends_at_the_attempts_deadline(
+    tmp_path: Path, scheme: str, drip_headers: bool
+) -> None:
+    # A service or gateway sending a byte just before each read timeout: every read succeeds,
+    # so httpx's per-operation timeout never fires and the whole answer (about 100 bytes at
+    # 0.3 s each, 30 s and more) would keep the citizen waiting. timeout_s bounds the attempt.
+    ctx, verify = None, True
+    if scheme == "https":
+        cert, key = _self_signed(tmp_path)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        verify = str(cert)
+    registry = {NUMBER: RegisteredPerson(NAME, sample_bytes("obama"))}
+    service = RemoteVerifyEmulator(
+        face_similarity, registry=registry, threshold=0.4, ssl_context=ctx
+    )
+    service.drip_s = 0.3  # each gap well under the 1 s read timeout
+    service.drip_headers = drip_headers
+    with (
+        service,
+        HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=1.0, verify=verify) as v,
+    ):
+        start = time.monotonic()
+        with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
+            v.verify(NAME, NUMBER, sample_bytes("obama3"))
+        elapsed = time.monotonic() - start
+        assert v.requests == 1  # a timeout is not retried
+        assert elapsed < 1.0 + 2.0, f"{elapsed:.1f} s for an attempt with a 1 s deadline"
+        assert service.drip_sent < 40, f"{service.drip_sent} bytes dripped"
+        # The adapter hung up: the single-threaded service is free for the next citizen.
+        service.drip_s = 0.0
+        nxt = HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=10, verify=verify)
+        with nxt:
+            assert nxt.verify(NAME, NUMBER, sample_bytes("obama2")).matched
+
+
+@pytest.mark.parametrize("drip_headers", [False, True], ids=["body", "headers"])
+def test_a_slow_answer_within_the_deadline_is_read(
+    service: RemoteVerifyEmulator, drip_headers: bool
+) -> None:
+    # About 100 (body) or 200 (headers and body) bytes 5 ms apart: slow, but in time.
+    service.drip_s = 0.005
+    service.drip_headers = drip_headers
+    with HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=10) as v:
+        assert v.verify(NAME, NUMBER, sample_bytes("obama3")).matched
+    assert service.drip_sent > (150 if drip_headers else 50)
 
 
 def test_nobody_listening_is_unavailable() -> None:
