@@ -63,6 +63,8 @@ class BackendHost:
             host=http_host,
             port=http_port,
             log_level="warning",
+            # uvicorn's loggers write through the process's one-line handler (backend/api.py).
+            log_config=None,
             lifespan="off",
         )
         self._server = uvicorn.Server(config)

@@ -146,12 +146,17 @@ def _install_errors(app: FastAPI) -> None:
 
 
 def serve(service: BackendService, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Start the service, serve its REST API with uvicorn until a signal, then stop it."""
+    """Start the service, serve its REST API with uvicorn until a signal, then stop it.
+
+    Without a log config (uvicorn's own gives its loggers handlers and formats of their own),
+    uvicorn's records reach the process's root handler: one line each (privacy/log_lines.py),
+    an access line's client address (X-Forwarded-For, from the proxy in front) included.
+    """
     import uvicorn
 
     service.start()
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(service), host=host, port=port, log_level="info", log_config=None)
     finally:
         service.stop()
 
