@@ -49,7 +49,7 @@ def test_sigkill_during_a_stream_of_submissions_loses_none_and_duplicates_none(
     backend_process, terminal
 ):
     backend_process.start()
-    events = [submission(f"AH-T0001-CRASH-{i:04d}") for i in range(STREAM)]
+    events = [submission(f"AH-T0001-20261205-{i:04d}") for i in range(STREAM)]
     stop = threading.Event()
 
     def stream() -> None:

@@ -46,7 +46,7 @@ def test_two_workers_on_postgres_store_each_message_once_across_a_sigkill(
     cluster, terminal, victim
 ):
     workers, count = cluster
-    events = [submission(f"AH-T0001-PG{victim}-{i:04d}") for i in range(STREAM)]
+    events = [submission(f"AH-T0001-2026120{victim + 1}-{i:04d}") for i in range(STREAM)]
     stop = threading.Event()
 
     def stream() -> None:
