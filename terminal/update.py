@@ -31,11 +31,13 @@ import re
 import shutil
 import stat
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cloud_bridge.contract.messages.commands import MAX_ARCHIVE_BYTES
 from terminal.update_health import Verdict, wait_healthy
 
 log = logging.getLogger(__name__)
@@ -171,23 +173,32 @@ class Releases:
     ) -> Path:
         """Unpack a release tarball whose SHA-256 must be `sha256`; its top level is the release.
 
-        The archive is opened once, as a regular file (no FIFO to block on), and the bytes hashed
-        are the bytes unpacked. With `only_in` (`allhours update run-request`: the kiosk's user
-        names the archive and owns that directory) it must also be right in `only_in`, its last
-        component no symbolic link and its only hard link: root then never reads, and never
-        confirms a guess by the SHA-256 of, a file the kiosk's user could not read itself.
+        The archive is opened once, as a regular file (no FIFO to block on), and copied while it
+        is hashed into a file of root's own (unnamed, 0600, beside the releases); only that copy
+        is unpacked, so the bytes unpacked are the bytes hashed. The kiosk's user owns the
+        archive and could otherwise rewrite it between the hash and the unpack, and have root
+        install a release of its own under a signed digest. With `only_in` (`allhours update
+        run-request`: the kiosk's user names the archive and owns that directory) it must also
+        be right in `only_in`, its last component no symbolic link and its only hard link: root
+        then never reads, and never confirms a guess by the SHA-256 of, a file the kiosk's user
+        could not read itself.
         """
         _check_version(version)
         fd = _open_archive(Path(archive), version, only_in)
-        with os.fdopen(fd, "rb") as f:
+        with os.fdopen(fd, "rb") as src, tempfile.TemporaryFile(dir=self.dir) as f:
             try:
-                digest = hashlib.sha256()
-                for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest, size = hashlib.sha256(), 0
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    size += len(chunk)
+                    if size > MAX_ARCHIVE_BYTES:
+                        raise UpdateError(f"archive of {version}: larger than {MAX_ARCHIVE_BYTES}")
                     digest.update(chunk)
+                    f.write(chunk)
+                f.flush()
                 f.seek(0)
             except OSError as exc:
                 raise UpdateError(
-                    f"archive of {version}: cannot read {archive}: {exc.strerror}"
+                    f"archive of {version}: cannot copy {archive}: {exc.strerror}"
                 ) from exc
             if digest.hexdigest() != sha256.lower():
                 raise UpdateError(f"archive of {version}: SHA-256 does not match the signed one")

@@ -257,7 +257,9 @@ def run_request(
         except OSError as exc:
             raise UpdateError(f"cannot record the update in {trust_file}: {exc}") from exc
         version, operation_id = command.version, command.operation_id
-        if version not in releases.installed():
+        # Installed again from the signed archive unless it runs or is what a fall-back goes to:
+        # a version left from a failed switch is tried again only so (Releases._commit_install).
+        if version not in (releases.current(), releases.previous()):
             try:
                 # Only a file of the kiosk's own, beside the request (terminal/update.py).
                 releases.install_archive(archive, command.sha256, version, only_in=request.parent)

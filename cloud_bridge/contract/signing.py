@@ -119,11 +119,12 @@ class SignedDownstream:
         for key, kind in (("topic", str), ("seq", int), ("payload", str), ("signature", str)):
             if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
                 raise SignatureError(f"the signed command's {key} is not a {kind.__name__}")
-        try:
-            payload = data["payload"].encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: not what the backend sent
-            raise SignatureError("the signed command's payload is not UTF-8") from None
-        return cls(data["topic"], data["seq"], payload, data["signature"])
+        for key in ("topic", "payload", "signature"):
+            try:
+                data[key].encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: not what the backend sent
+                raise SignatureError(f"the signed command's {key} is not UTF-8") from None
+        return cls(data["topic"], data["seq"], data["payload"].encode("utf-8"), data["signature"])
 
 
 class TerminalSigner:

@@ -9,10 +9,13 @@ one `allhours update trust` writes (terminal/update_trust.py).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import json
+import os
 import tarfile
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,12 +95,21 @@ def _forged(box: Box, how: str) -> dict:
         signed["seq"] += 1000
     elif how == "signature-garbage":
         signed["signature"] = "not base64 at all!" * 20
+    elif how == "topic-not-utf-8":  # valid JSON; it stopped the updater mid-request
+        signed["topic"] = "\ud800"
     return genuine
 
 
 @pytest.mark.parametrize(
     "how",
-    ["another-key", "payload-altered", "unsigned", "sequence-altered", "signature-garbage"],
+    [
+        "another-key",
+        "payload-altered",
+        "unsigned",
+        "sequence-altered",
+        "signature-garbage",
+        "topic-not-utf-8",
+    ],
 )
 def test_a_request_the_backend_did_not_sign_installs_nothing(box, how):
     before = box.trust()
@@ -161,6 +173,21 @@ def test_a_genuine_command_handed_over_again_or_out_of_order_is_refused(box):
     assert box.releases.installed() == ["1.0"] and box.restarts == 0
     # Named as the kiosk claims it, so that the rollout shows why: never acted on.
     assert outcome["operation_id"] == "rollout-1" and outcome["attempted"] == "2.0"
+
+
+def test_a_version_that_failed_before_is_installed_again_when_the_backend_signs_it_again(box):
+    # Left installed after its fall-back, it was refused for good ("failed its health check
+    # before"), though a failed version is to be refused only until it is installed again.
+    box.releases.install_tree(box.tmp / "build", "2.0")
+    box.releases.write_state(failed={"2.0": "screens: font for Chinese not found"})
+    archive = box.update / "allhours-2.0.tar.gz"
+
+    code, outcome = box.run(box.backend.request(archive, "2.0", _archive(archive, "2.0")))
+
+    assert "failed its health check before" not in outcome["detail"]
+    assert (box.releases.path("2.0") / "bin" / "kiosk").exists()  # the signed archive's tree
+    assert box.restarts >= 1  # tried again (no kiosk here reports healthy: it falls back)
+    assert code == 1 and outcome["rolled_back"]
 
 
 def test_a_key_rotation_reaches_root_with_a_signed_update(box):
@@ -235,3 +262,53 @@ def test_allhours_update_trust_takes_the_bundles_keys_and_keeps_the_sequence(tmp
     bundle_file.write_text("[" * 5000)
     assert main([*argv, "trust", "--bundle", str(bundle_file)]) == 1
     assert "not an enrollment bundle" in capsys.readouterr().err
+
+
+def _tar_of(members: dict[str, bytes]) -> bytes:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return data.getvalue()
+
+
+def _rewrite_after_first_read(path: Path, payload: bytes) -> threading.Thread:
+    """The kiosk's user at work: once root has read the archive (inotify IN_ACCESS on the file
+    it owns), it writes its own tarball over the start of the same file."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    fd = libc.inotify_init()
+    assert fd >= 0 and libc.inotify_add_watch(fd, os.fsencode(path), 0x1) >= 0  # IN_ACCESS
+
+    def rewrite() -> None:
+        try:
+            os.read(fd, 4096)  # the first read of it
+            with open(path, "r+b") as f:
+                f.write(payload)
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=rewrite, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_archive_rewritten_while_root_hashes_it_is_not_what_root_unpacks(tmp_path):
+    # Root hashed the kiosk user's file, then unpacked it from the start again: rewritten in
+    # between, a release of the kiosk user's passed under the signed digest.
+    update = tmp_path / "update"
+    update.mkdir()
+    archive = update / "allhours-2.0.tar.gz"
+    archive.write_bytes(_tar_of({"VERSION": b"2.0", "pad.bin": os.urandom(24 << 20)}))
+    signed = hashlib.sha256(archive.read_bytes()).hexdigest()
+    releases = Releases(tmp_path / "opt")
+    attacker = _rewrite_after_first_read(archive, _tar_of({"EVIL": b"root shell"}))
+
+    releases.install_archive(archive, signed, "2.0", only_in=update)
+
+    attacker.join(10)
+    assert not attacker.is_alive() and archive.read_bytes()[:4] == b"EVIL"  # it was rewritten
+    installed = releases.path("2.0")
+    assert (installed / "pad.bin").stat().st_size == 24 << 20 and not (installed / "EVIL").exists()
+    assert [p.name for p in releases.dir.iterdir() if p.name.startswith(".")] == []
