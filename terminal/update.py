@@ -86,7 +86,32 @@ def _check_version(version: str) -> str:
     return version
 
 
-def _open_archive(archive: Path, version: str, only_in: Path | None) -> int:
+class HeldDirectory:
+    """A directory the kiosk's user owns, opened once, not through a symbolic link, and used by
+    its descriptor from then on: renaming it away or putting a link in its place after that
+    changes nothing of what root reads, writes or removes there. Opened by path, every later
+    step would resolve the path again, and a link put in its place sent root's writes, removals
+    and reads into any directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def holds(self, name: Path) -> bool:
+        """Whether `name` names an entry right in this directory (as written, not resolved)."""
+        return name.parent == self.path and name.name not in ("", ".", "..")
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> HeldDirectory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open_archive(archive: Path, version: str, only_in: HeldDirectory | None) -> int:
     """The archive open for reading, or UpdateError saying why it is refused."""
     what = f"archive of {version}"
     try:
@@ -112,26 +137,18 @@ def _open_archive(archive: Path, version: str, only_in: Path | None) -> int:
     return fd
 
 
-def _open_in(archive: Path, directory: Path, what: str) -> int:
+def _open_in(archive: Path, directory: HeldDirectory, what: str) -> int:
     """`archive`, which must name a regular file right in `directory`, opened without following
-    a symbolic link: by its name, relative to `directory`, so only that directory is read."""
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        try:
-            named = os.stat(archive.parent)  # which directory the request meant, not opened
-        except (OSError, ValueError):
-            named = None
-        if named is None or not os.path.samestat(named, os.fstat(dfd)) or not archive.name:
-            raise UpdateError(f"{what}: {archive} is not in {directory}")
-        st = os.stat(archive.name, dir_fd=dfd, follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            raise UpdateError(f"{what}: {archive} is a symbolic link")
-        if not stat.S_ISREG(st.st_mode):  # never opened: a device, a FIFO, a directory
-            raise UpdateError(f"{what}: {archive} is not a regular file")
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-        return os.open(archive.name, flags, dir_fd=dfd)
-    finally:
-        os.close(dfd)
+    a symbolic link: by its name, relative to the directory held, so only that one is read."""
+    if not directory.holds(archive):
+        raise UpdateError(f"{what}: {archive} is not in {directory.path}")
+    st = os.stat(archive.name, dir_fd=directory.fd, follow_symlinks=False)
+    if stat.S_ISLNK(st.st_mode):
+        raise UpdateError(f"{what}: {archive} is a symbolic link")
+    if not stat.S_ISREG(st.st_mode):  # never opened: a device, a FIFO, a directory
+        raise UpdateError(f"{what}: {archive} is not a regular file")
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(archive.name, flags, dir_fd=directory.fd)
 
 
 class Releases:
@@ -169,7 +186,7 @@ class Releases:
     # ---------------------------------------------------------------- installing
 
     def install_archive(
-        self, archive: Path, sha256: str, version: str, *, only_in: Path | None = None
+        self, archive: Path, sha256: str, version: str, *, only_in: HeldDirectory | None = None
     ) -> Path:
         """Unpack a release tarball whose SHA-256 must be `sha256`; its top level is the release.
 
@@ -178,8 +195,9 @@ class Releases:
         is unpacked, so the bytes unpacked are the bytes hashed. The kiosk's user owns the
         archive and could otherwise rewrite it between the hash and the unpack, and have root
         install a release of its own under a signed digest. With `only_in` (`allhours update
-        run-request`: the kiosk's user names the archive and owns that directory) it must also
-        be right in `only_in`, its last component no symbolic link and its only hard link: root
+        run-request`: the kiosk's user names the archive and owns that directory, held open) it
+        must also be right in `only_in`, its last component no symbolic link and its only hard
+        link: root
         then never reads, and never confirms a guess by the SHA-256 of, a file the kiosk's user
         could not read itself.
         """

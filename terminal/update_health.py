@@ -187,13 +187,16 @@ def shape_problem(report: object) -> str | None:
     return None
 
 
-def read_small_json(path: Path, max_bytes: int = MAX_REPORT_BYTES) -> tuple[object, str | None]:
+def read_small_json(
+    path: Path, max_bytes: int = MAX_REPORT_BYTES, *, dir_fd: int | None = None
+) -> tuple[object, str | None]:
     """A small JSON file another user writes, read as root reads it: (what it holds, None),
     (None, None) when there is none, or (None, why not). The health report and the updater's
-    request (allhours/commands/update.py) are both read so."""
+    request (allhours/commands/update.py, `path` then a name in the directory `dir_fd` holds)
+    are both read so."""
     try:
         # Not following a link nor blocking on a FIFO: the kiosk's user owns the directory.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         return None, None
     except OSError as exc:

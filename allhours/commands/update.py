@@ -12,17 +12,18 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from cloud_bridge.contract.messages import utcnow
-from terminal.update import Outcome, Releases, UpdateError, Updater, outcome_json
+from terminal.update import HeldDirectory, Outcome, Releases, UpdateError, Updater, outcome_json
 from terminal.update_health import read_small_json
 from terminal.update_trust import TRUST_FILE, UpdateTrust, claimed
 
 KIOSK_UNIT = "allhours-kiosk.service"
+OUTCOME = "outcome.json"  # beside the request, for the kiosk (terminal/software_update.py)
 # The kiosk restarting this often after a switch is a crash loop: fall back without waiting.
 CRASH_LOOP = 3
 
@@ -106,49 +107,46 @@ def _updater(args: argparse.Namespace) -> Updater:
 
 
 def _report(
-    outcome: Outcome | None, out_file: Path | None = None, asked: dict | None = None
+    outcome: Outcome | None, out: HeldDirectory | None = None, asked: dict | None = None
 ) -> int:
     if outcome is None:
         print("nothing under way")
         return 0
     text = outcome_json(outcome)
     print(text)
-    if out_file is not None:
+    if out is not None:
         # The kiosk reports it with the request's operation id (terminal/software_update.py).
         extra = {k: asked[k] for k in ("operation_id", "archive") if asked and k in asked}
-        _write_outcome(out_file, json.dumps({**json.loads(text), **extra}))
+        _write_outcome(out, OUTCOME, json.dumps({**json.loads(text), **extra}))
     return 0 if outcome.ok else 1
 
 
-def _write_outcome(out_file: Path, text: str) -> None:
-    """`text` as `out_file`, atomically, in a directory the kiosk's user owns.
+def _write_outcome(directory: HeldDirectory, name: str, text: str) -> None:
+    """`text` as `name`, atomically, in the directory the kiosk's user owns, held open.
 
     Whatever that user left there (`.outcome.json.tmp` as a symbolic or hard link to a file of
-    root's) is never opened: the file is created new under a random name (mkstemp: O_EXCL,
-    O_NOFOLLOW), then renamed over `out_file`. The kiosk reads it and deletes it: it gets the
-    directory's owner and group and mode 0644, whatever root's umask.
+    root's) is never opened: the file is created new under a random name (O_EXCL, O_NOFOLLOW),
+    then renamed over `name`, both relative to the directory held. The kiosk reads it and
+    deletes it: it gets the directory's owner and group and mode 0644, whatever root's umask.
     """
-    directory = out_file.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_file.name}.", suffix=".tmp", dir=directory)
+    tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o644, dir_fd=directory.fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             os.fchmod(f.fileno(), 0o644)
-            owner = os.stat(directory)
+            owner = os.fstat(directory.fd)
             with contextlib.suppress(PermissionError):  # not root: ours, readable all the same
                 os.fchown(f.fileno(), owner.st_uid, owner.st_gid)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, out_file)
+        os.replace(tmp, name, src_dir_fd=directory.fd, dst_dir_fd=directory.fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=directory.fd)
         raise
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    os.fsync(directory.fd)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -233,22 +231,41 @@ def run_request(
     """The request the kiosk dropped ({"archive", "command": the backend's signed update
     command}), done by `updater` once the command's signature holds for root's own trust
     (terminal/update_trust.py); outcome.json beside it, with the operation id, for the kiosk to
-    report. Version and SHA-256 come from the signed command only."""
-    out_file = request.with_name("outcome.json")
+    report. Version and SHA-256 come from the signed command only. The kiosk's directory is
+    opened once and used by its descriptor (HeldDirectory)."""
+    try:
+        held = HeldDirectory(request.parent)
+    except OSError as exc:  # a link put in the directory's place: ELOOP
+        print(f"bad request {request}: its directory: {exc.strerror}", file=sys.stderr)
+        return 2
+    with held:
+        return _run_request(request, held, releases, updater, trust_file, clock)
+
+
+def _run_request(
+    request: Path,
+    held: HeldDirectory,
+    releases: Releases,
+    updater: Updater,
+    trust_file: Path,
+    clock,
+) -> int:
     # Not following a link (to a root-only file) nor blocking on a FIFO, and bounded.
-    asked, problem = read_small_json(request)
+    asked, problem = read_small_json(Path(request.name), dir_fd=held.fd)
     if asked is None and problem is None:
         problem = "there is none"
     problem = problem or request_problem(asked)
     if problem is not None:
         # The kiosk's user writes the request; the updater runs with more rights than it.
         print(f"bad request {request}: {problem}", file=sys.stderr)
-        request.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(request.name, dir_fd=held.fd)
         return 2
     assert isinstance(asked, dict)
     archive = Path(asked["archive"])
     version, operation_id = claimed(asked["command"])
-    request.unlink()  # taken: a crash from here on is for `recover`, not a second attempt
+    # Taken: a crash from here on is for `recover`, not a second attempt.
+    os.unlink(request.name, dir_fd=held.fd)
     try:
         trust = UpdateTrust.load(trust_file)
         command, after = trust.check(asked["command"], clock())
@@ -262,10 +279,10 @@ def run_request(
         if version not in (releases.current(), releases.previous()):
             try:
                 # Only a file of the kiosk's own, beside the request (terminal/update.py).
-                releases.install_archive(archive, command.sha256, version, only_in=request.parent)
+                releases.install_archive(archive, command.sha256, version, only_in=held)
             except OSError as exc:  # the disk under /opt, not the archive: an outcome all the same
                 raise UpdateError(f"installing {version}: {exc}") from exc
         outcome = updater.update(version)
     except UpdateError as exc:
         outcome = Outcome(False, releases.current(), version, f"refused: {exc}")
-    return _report(outcome, out_file, {"operation_id": operation_id, "archive": str(archive)})
+    return _report(outcome, held, {"operation_id": operation_id, "archive": str(archive)})

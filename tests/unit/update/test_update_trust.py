@@ -26,7 +26,7 @@ from allhours.cli import main
 from allhours.commands.update import run_request
 from cloud_bridge.contract import messages as m
 from provisioning.bundle import EnrollmentBundle
-from terminal.update import Releases, Updater
+from terminal.update import HeldDirectory, Releases, Updater
 from terminal.update_trust import UpdateTrust
 
 
@@ -305,10 +305,42 @@ def test_an_archive_rewritten_while_root_hashes_it_is_not_what_root_unpacks(tmp_
     releases = Releases(tmp_path / "opt")
     attacker = _rewrite_after_first_read(archive, _tar_of({"EVIL": b"root shell"}))
 
-    releases.install_archive(archive, signed, "2.0", only_in=update)
+    with HeldDirectory(update) as held:
+        releases.install_archive(archive, signed, "2.0", only_in=held)
 
     attacker.join(10)
     assert not attacker.is_alive() and archive.read_bytes()[:4] == b"EVIL"  # it was rewritten
     installed = releases.path("2.0")
     assert (installed / "pad.bin").stat().st_size == 24 << 20 and not (installed / "EVIL").exists()
     assert [p.name for p in releases.dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_kiosks_directory_swapped_for_a_link_mid_request_redirects_nothing(box):
+    # The kiosk's user owns the update directory's parent in a default install: after root has
+    # read the request it puts a link to a root-only directory in the directory's place. Root
+    # wrote its outcome there (overwriting a file of root's), and removed and opened files there.
+    rootonly = box.tmp / "rootonly"
+    rootonly.mkdir(mode=0o700)
+    (rootonly / "outcome.json").write_text("root's own\n")
+    moved = box.tmp / "update.moved"
+
+    def swap_then_now():
+        box.update.rename(moved)
+        box.update.symlink_to(rootonly)
+        return m.utcnow()
+
+    request = box.update / "request.json"
+    archive = box.update / "allhours-2.0.tar.gz"
+    request.write_text(json.dumps(box.backend.request(archive, "1.0", "0" * 64)))
+    code = run_request(request, box.releases, box.updater, box.trust_file, clock=swap_then_now)
+
+    assert code == 0 and (rootonly / "outcome.json").read_text() == "root's own\n"
+    assert json.loads((moved / "outcome.json").read_text())["ok"]  # where the request was
+    assert sorted(p.name for p in rootonly.iterdir()) == ["outcome.json"]
+
+    # A link in the directory's place before root starts: nothing is read through it.
+    (rootonly / "request.json").write_text(
+        json.dumps(box.backend.request(archive, "1.0", "0" * 64))
+    )
+    assert run_request(request, box.releases, box.updater, box.trust_file) == 2
+    assert (rootonly / "request.json").exists() and box.trust().last_seq == 1
