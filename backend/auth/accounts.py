@@ -19,6 +19,12 @@ from .roles import parse_roles
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
+def possible_username(username: str) -> bool:
+    """Whether an account can have this name: the rule `add` enforces, on the whole string
+    (`$` alone would let a final newline through)."""
+    return USERNAME.fullmatch(username) is not None
+
+
 class AccountError(ValueError):
     """An account operation that cannot be done; the message is for the person asking."""
 
@@ -79,7 +85,7 @@ class Accounts:
         must_change_password: bool = True,
     ) -> tuple[Staff, str]:
         """Create an account; returns it and its initial password (generated unless given)."""
-        if not USERNAME.match(username):
+        if not possible_username(username):
             raise AccountError("username: 2-64 of a-z 0-9 . _ - starting with a letter or digit")
         checked = [r.value for r in parse_roles(roles)]
         password = password or initial_password()
@@ -100,17 +106,27 @@ class Accounts:
             return Staff.of(row), password
 
     def authenticate(self, username: str, password: str, client_address: str) -> Staff:
-        """The account for these credentials, or LoginRefused (failures are counted first)."""
+        """The account for these credentials, or LoginRefused (failures are counted first).
+
+        A name no account can have (see `possible_username`) never reaches the database,
+        where PostgreSQL refuses a NUL in text: it is refused as an unknown account is, after
+        the same one argon2 verification, and counts against the client address only."""
         now = self.clock()
-        scopes = [throttle.account_scope(username), throttle.address_scope(client_address)]
+        possible = possible_username(username)
+        account = throttle.account_scope(username) if possible else None
+        scopes = [s for s in (account, throttle.address_scope(client_address)) if s]
         with self.db.transaction() as session:
             wait = throttle.retry_after(session, scopes, now)
             if wait > 0:
                 raise LoginRefused("locked", wait)
-            row = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+            row = (
+                session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+                if possible
+                else None
+            )
             ok = verify_password(row.password_hash if row else None, password)
-            if ok and row is not None and row.disabled_at is None:
-                throttle.clear(session, scopes[0])
+            if ok and row is not None and row.disabled_at is None and account:
+                throttle.clear(session, account)
                 if needs_rehash(row.password_hash):
                     row.password_hash = hash_password(password)
                 return Staff.of(row)
@@ -120,20 +136,37 @@ class Accounts:
                 throttle.record_failure(session, scope, now, self.settings)
         raise LoginRefused("bad_credentials")
 
-    def change_own_password(self, staff_id: int, old: str, new: str) -> None:
-        """The person changes their own password, which needs the current one."""
+    def change_own_password(self, staff_id: int, old: str, new: str, client_address: str) -> Staff:
+        """The person changes their own password, which needs the current one.
+
+        The current password is checked as a sign-in is: refused with LoginRefused("locked")
+        while the account or the address is locked, and each wrong one counts as a failed
+        sign-in. A change ends every session and token of the account, the caller's too (the
+        password may have leaked); `Sessions.reopen` gives the session that made it a new
+        secret. Returns the account as it is now."""
+        now = self.clock()
         with self.db.transaction() as session:
             row = session.get(StaffAccount, staff_id)
             if row is None or row.disabled_at is not None:
                 raise AccountError("no such account")
-            if not verify_password(row.password_hash, old):
-                raise AccountError("the current password is wrong")
-            if old == new:
-                raise AccountError("the new password must differ from the current one")
-            check_new_password(new, row.username)
-            row.password_hash = hash_password(new)
-            row.must_change_password = False
-            row.password_changed_at = self.clock()
+            scopes = [throttle.account_scope(row.username), throttle.address_scope(client_address)]
+            wait = throttle.retry_after(session, scopes, now)
+            if wait > 0:
+                raise LoginRefused("locked", wait)
+            if verify_password(row.password_hash, old):
+                if old == new:
+                    raise AccountError("the new password must differ from the current one")
+                check_new_password(new, row.username)
+                row.password_hash = hash_password(new)
+                row.must_change_password = False
+                row.password_changed_at = now
+                throttle.clear(session, scopes[0])
+                self._end_everything(session, row.id, now)
+                return Staff.of(row)
+        with self.db.transaction() as session:
+            for scope in scopes:
+                throttle.record_failure(session, scope, now, self.settings)
+        raise AccountError("the current password is wrong")
 
     def reset_password(self, username: str, password: str | None = None) -> str:
         """An administrator sets a new initial password; the person must change it again."""
@@ -166,8 +199,8 @@ class Accounts:
             raise AccountError(f"no account {username}")
         return row
 
-    def _end_everything(self, session, staff_id: int) -> None:
-        now = self.clock()
+    def _end_everything(self, session, staff_id: int, now: datetime | None = None) -> None:
+        now = now or self.clock()
         for s in session.scalars(
             select(StaffSession).where(
                 StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ..db import Database
 from ..models import StaffAccount, StaffApiToken, StaffSession, utcnow
@@ -34,10 +34,29 @@ class SignedIn:
     staff: Staff
     csrf_token: str | None  # None for an API token, which no browser sends by itself
     session_id_hash: str | None
+    token_hash: str | None = None  # the API token's, when one signed the request in
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A personal API token as its owner may see it: never the secret nor its stored hash
+    (`id` is the hash's first 16 hex digits, which help no one find the secret)."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_id(token_hash: str) -> str:
+    """The name a token goes by in the API: the start of its hash (the secret stays unknown)."""
+    return token_hash[:16]
 
 
 def _usable(row: StaffAccount | None) -> bool:
@@ -114,13 +133,39 @@ class Sessions:
             if row is not None and row.ended_at is None:
                 row.ended_at = self.clock()
 
-    def refresh_staff(self, signed_in: SignedIn) -> SignedIn:
-        """The same sign-in with the account's current flags (after a password change)."""
+    def reopen(self, previous: SignedIn, client_address: str) -> tuple[str, str] | None:
+        """The session that changed its account's password, again under a new cookie secret
+        and CSRF token (the change ended it with every other): (secret, CSRF token), or None
+        when the request came with a token, or the session did not end with the account's
+        latest password change (signed out meanwhile, or the password reset since). It keeps
+        its start, so the working day's limit still counts from the sign-in."""
+        if previous.session_id_hash is None:
+            return None
+        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock()
         with self.db.transaction() as session:
-            account = session.get(StaffAccount, signed_in.staff.id)
-            if not _usable(account):
-                raise AccountError("no such account")
-            return SignedIn(Staff.of(account), signed_in.csrf_token, signed_in.session_id_hash)  # type: ignore[arg-type]
+            old = session.get(StaffSession, previous.session_id_hash)
+            account = session.get(StaffAccount, previous.staff.id)
+            if (
+                old is None
+                or old.staff_id != previous.staff.id
+                or not _usable(account)
+                or account.must_change_password  # type: ignore[union-attr]
+                or old.ended_at is None
+                or old.ended_at != account.password_changed_at  # type: ignore[union-attr]
+            ):
+                return None
+            session.add(
+                StaffSession(
+                    id_hash=_digest(secret),
+                    staff_id=old.staff_id,
+                    csrf_token=csrf,
+                    client_address=client_address[:64],
+                    created_at=old.created_at,
+                    last_seen_at=now,
+                )
+            )
+        return secret, csrf
 
     def issue_token(self, staff: Staff, name: str, ttl: timedelta | None = None) -> str:
         """A new personal API token, shown once; the database keeps only its hash."""
@@ -162,7 +207,51 @@ class Sessions:
                     .where(StaffApiToken.token_hash == token_hash)
                     .values(last_used_at=now)
                 )
-        return SignedIn(Staff.of(account), None, None)  # type: ignore[arg-type]
+        return SignedIn(Staff.of(account), None, None, token_hash)  # type: ignore[arg-type]
+
+    def tokens(self, staff_id: int) -> list[TokenInfo]:
+        """The account's live tokens (not revoked, not expired), newest first."""
+        now = self.clock()
+        with self.db.reading() as session:
+            rows = session.scalars(
+                select(StaffApiToken)
+                .where(
+                    StaffApiToken.staff_id == staff_id,
+                    StaffApiToken.revoked_at.is_(None),
+                    StaffApiToken.expires_at > now,
+                )
+                .order_by(StaffApiToken.created_at.desc())
+            )
+            return [
+                TokenInfo(
+                    token_id(r.token_hash),
+                    r.name,
+                    r.prefix,
+                    r.created_at,
+                    r.expires_at,
+                    r.last_used_at,
+                )
+                for r in rows
+            ]
+
+    def revoke_token(self, staff_id: int, *, by_hash: str = "", by_id: str = "") -> bool:
+        """Revoke one of the account's live tokens, named by its hash or by its `token_id`;
+        False when the account has no such live token."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(StaffApiToken).where(
+                    StaffApiToken.staff_id == staff_id, StaffApiToken.revoked_at.is_(None)
+                )
+            )
+            for row in rows:
+                if row.expires_at > now and (
+                    (by_hash and row.token_hash == by_hash)
+                    or (by_id and token_id(row.token_hash) == by_id)
+                ):
+                    row.revoked_at = now
+                    return True
+        return False
 
 
 def same_token(expected: str | None, given: str | None) -> bool:

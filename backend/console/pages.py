@@ -17,11 +17,11 @@ from sqlalchemy import select
 from cloud_bridge.contract.messages import SERVICE_TZ
 
 from .. import claims, escalations, ratings
-from ..auth.accounts import AccountError
+from ..auth.accounts import AccountError, LoginRefused
 from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
 from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
-from ..auth.routes import set_session_cookie, sign_in
+from ..auth.routes import change_own_password, locked, set_session_cookie, sign_in
 from ..auth.sessions import SignedIn
 from ..models import StaffAccount, Terminal, utcnow
 from ..notifications import staff as notices
@@ -178,19 +178,34 @@ def change_password(
     new_password: Annotated[str, Form(max_length=MAX_LENGTH)],
     repeat_password: Annotated[str, Form(max_length=MAX_LENGTH)],
 ) -> Response:
-    auth: Auth = request.app.state.auth
+    t = Wording(language(request))
     error: str | None = None
+    status_code, headers = 422, {}
+    secret: str | None = None
     if new_password != repeat_password:
-        error = Wording(language(request))("password.mismatch")
+        error = t("password.mismatch")
     else:
         try:
-            auth.accounts.change_own_password(who.staff.id, current_password, new_password)
+            _changed, secret = change_own_password(request, who, current_password, new_password)
+        except LoginRefused as refused:
+            error, status_code = t("login.locked"), 429
+            headers = {"Retry-After": locked(refused).headers["Retry-After"]}
         except (WeakPassword, AccountError) as exc:
             error = str(exc)
     if error:
         forced = who.staff.must_change_password
-        return render(request, "password.html", 422, error=error, forced=forced)
-    return RedirectResponse("/console/queue?changed=1", status_code=303)
+        page = render(request, "password.html", status_code, error=error, forced=forced)
+        page.headers.update(headers)
+        return page
+    # Every session and token of the account ended with the change; this browser goes on
+    # under a new cookie (a token that asked is signed in nowhere now).
+    if secret is None:
+        response = RedirectResponse("/console/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    response = RedirectResponse("/console/queue?changed=1", status_code=303)
+    set_session_cookie(response, request, secret)
+    return response
 
 
 @router.get("/queue")

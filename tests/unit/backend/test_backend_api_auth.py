@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.api import create_app
-from backend.auth.accounts import Accounts
+from backend.auth.accounts import AccountError, Accounts
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.auth.guard import CSRF_HEADER, SESSION_COOKIE, Auth
 from backend.auth.sessions import Sessions
@@ -269,3 +270,233 @@ def test_a_stranger_with_a_malformed_body_hears_sign_in_first_not_the_schema(
     assert _login(client, "clerk.li").status_code == 200
     signed_in = client.post("/api/session/password", content=body, headers=headers)
     assert signed_in.status_code in (400, 403, 422)  # the caller is known: the body is judged
+
+
+def _session(app, username, password=PASSWORD):
+    """A client of its own, signed in, sending its session's CSRF token on every request."""
+    client = TestClient(app)
+    r = _login(client, username, password)
+    assert r.status_code == 200, r.text
+    client.headers[CSRF_HEADER] = r.json()["csrf_token"]
+    return client
+
+
+def _staff_id(accounts, username="clerk.li"):
+    return next(s.id for s, _ in accounts.list() if s.username == username)
+
+
+def _live_sessions(service, staff_id):
+    with service.db.reading() as s:
+        rows = s.scalars(
+            select(StaffSession).where(
+                StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None)
+            )
+        )
+        return [(r.id_hash, r.created_at) for r in rows]
+
+
+def test_changing_ones_password_ends_every_other_session_and_token_and_renews_this_one(
+    client, accounts, service
+):
+    # Found in review: the change left other sessions, every token and this cookie working.
+    _clerk(accounts)
+    _clerk(accounts, "clerk.wang")
+    app = client.app
+    elsewhere, me, colleague = (
+        _session(app, "clerk.li"),
+        _session(app, "clerk.li"),
+        _session(app, "clerk.wang"),
+    )
+    token = elsewhere.post("/api/tokens", json={"name": "nightly"}).json()["token"]
+    theirs = colleague.post("/api/tokens", json={"name": "theirs"}).json()["token"]
+    staff_id = _staff_id(accounts)
+    old_secret, old_csrf = me.cookies[SESSION_COOKIE], me.headers[CSRF_HEADER]
+    started = dict(_live_sessions(service, staff_id))
+
+    change = {"current_password": PASSWORD, "new_password": "Brand-New-Pass-77"}
+    r = me.post("/api/session/password", json=change)
+    assert r.status_code == 200 and r.json()["username"] == "clerk.li"
+    new_secret, new_csrf = r.cookies[SESSION_COOKIE], r.json()["csrf_token"]
+    assert new_secret != old_secret and new_csrf != old_csrf
+    assert "HttpOnly" in r.headers["set-cookie"]
+
+    assert elsewhere.get("/api/session").status_code == 401
+    assert client.get("/api/session", headers=bearer(token)).status_code == 401
+    with TestClient(app) as stale:
+        stale.cookies[SESSION_COOKIE] = new_secret
+        assert stale.get("/api/session").status_code == 200
+        stale.cookies[SESSION_COOKIE] = old_secret
+        assert stale.get("/api/session").status_code == 401
+    # This browser goes on, under the new cookie and its new CSRF token only.
+    assert me.get("/api/session").json()["username"] == "clerk.li"
+    assert me.post("/api/tokens", json={"name": "x"}).status_code == 403  # the old CSRF token
+    me.headers[CSRF_HEADER] = new_csrf
+    assert me.post("/api/tokens", json={"name": "x"}).status_code == 200
+    # The same sign-in: the working day's limit still counts from when it began.
+    [(_, created)] = _live_sessions(service, staff_id)
+    assert created in started.values()
+    # Nobody else's sessions or tokens end.
+    assert colleague.get("/api/session").json()["username"] == "clerk.wang"
+    assert client.get("/api/session", headers=bearer(theirs)).status_code == 200
+    assert _login(TestClient(app), "clerk.li", "Brand-New-Pass-77").status_code == 200
+
+
+def test_a_password_changed_with_a_token_leaves_the_account_signed_in_nowhere(
+    client, accounts, service
+):
+    _clerk(accounts)
+    browser = _session(client.app, "clerk.li")
+    token = browser.post("/api/tokens", json={"name": "script"}).json()["token"]
+    change = {"current_password": PASSWORD, "new_password": "Brand-New-Pass-77"}
+    r = client.post("/api/session/password", json=change, headers=bearer(token))
+    assert r.status_code == 200 and r.json()["csrf_token"] is None
+    assert client.get("/api/session", headers=bearer(token)).status_code == 401
+    assert browser.get("/api/session").status_code == 401
+    assert _live_sessions(service, _staff_id(accounts)) == []
+
+
+def test_a_wrong_current_password_counts_as_a_failed_sign_in(client, accounts, clock):
+    # Found in review: 30 wrong current passwords were each answered 422, the 31st (right) 200.
+    _clerk(accounts)
+    me = _session(client.app, "clerk.li")
+    guess = {"current_password": "guess-0000xx", "new_password": "Another-Pass-991"}
+    for _ in range(5):
+        wrong = me.post("/api/session/password", json=guess)
+        assert wrong.status_code == 422 and "current password is wrong" in wrong.json()["detail"]
+    right = {"current_password": PASSWORD, "new_password": "Another-Pass-991"}
+    held = me.post("/api/session/password", json=right)
+    assert held.status_code == 429 and int(held.headers["retry-after"]) > 200
+    assert held.json()["retry_after_s"] == int(held.headers["retry-after"])
+    assert _login(TestClient(client.app), "clerk.li").status_code == 429  # one throttle
+    clock.offset += timedelta(minutes=6)
+    assert me.post("/api/session/password", json=right).status_code == 200
+
+
+def test_sign_in_failures_lock_the_password_change_too(client, accounts):
+    _clerk(accounts)
+    me = _session(client.app, "clerk.li")
+    for _ in range(5):
+        assert _login(TestClient(client.app), "clerk.li", "wrong-password").status_code == 401
+    right = {"current_password": PASSWORD, "new_password": "Another-Pass-991"}
+    assert me.post("/api/session/password", json=right).status_code == 429
+
+
+def _login_csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def postgres_client(tmp_path, database_url):
+    """The real API over the suite's PostgreSQL (which refuses a NUL in text), with clerk.li."""
+    svc = BackendService(database_url, tmp_path / "blobs", broker_port=None)
+    accounts = Accounts(svc.db)
+    _clerk(accounts)
+    auth = Auth(accounts, Sessions(svc.db), secure_cookies=False)
+    try:
+        with TestClient(create_app(svc, auth)) as c:
+            yield c
+    finally:
+        svc.stop()
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize("username", ["a\x00", "clerk.li\x00"])
+def test_a_username_no_account_can_have_is_an_unknown_account(
+    postgres_client, monkeypatch, username
+):
+    # Found in review: on PostgreSQL a NUL in the username reached the database (a 500; a
+    # 422 once the database's refusal is caught), which says no such account can exist.
+    from backend.auth import accounts as accounts_module
+
+    verified = []
+    real = accounts_module.verify_password
+
+    def spy(stored_hash, password):
+        verified.append(stored_hash)
+        return real(stored_hash, password)
+
+    monkeypatch.setattr(accounts_module, "verify_password", spy)
+    client = postgres_client
+    unknown = _login(client, "nobody", PASSWORD)
+    impossible = _login(client, username, PASSWORD)
+    assert (impossible.status_code, impossible.json()) == (unknown.status_code, unknown.json())
+    assert impossible.status_code == 401
+    assert verified == [None, None]  # each cost one argon2 run, against the dummy hash
+
+    form = client.get("/console/login").text
+    page = client.post(
+        "/console/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": _login_csrf(form)},
+    )
+    assert page.status_code == 401 and "用户名或密码错误" in page.text
+    assert _login(client, "clerk.li").status_code == 200
+
+
+@ON_POSTGRES
+def test_impossible_usernames_count_against_the_address(postgres_client):
+    client = postgres_client
+    for i in range(20):
+        assert _login(client, f"x{i}\x00", "guess-guess").status_code == 401, i
+    assert _login(client, "clerk.li").status_code == 429
+
+
+def test_a_username_is_checked_whole(accounts):
+    # `$` also matches before a final newline: "clerk.zhou\n" passed the rule.
+    with pytest.raises(AccountError, match="username"):
+        accounts.add("clerk.zhou\n", ["clerk"], password=PASSWORD)
+
+
+def test_a_token_cannot_make_tokens_and_signing_out_with_it_revokes_it(client, accounts):
+    # Found in review: a leaked token minted fresh 90-day tokens for itself, and DELETE
+    # /api/session with it answered signed_out while it kept working.
+    _clerk(accounts)
+    browser = _session(client.app, "clerk.li")
+    token = browser.post("/api/tokens", json={"name": "nightly"}).json()["token"]
+    refused = client.post("/api/tokens", json={"name": "again"}, headers=bearer(token))
+    assert refused.status_code == 403 and refused.json()["reason"] == "session_required"
+    assert "token cannot make tokens" in refused.json()["detail"]
+    assert [t["name"] for t in browser.get("/api/tokens").json()] == ["nightly"]
+
+    out = client.delete("/api/session", headers=bearer(token))
+    assert out.json() == {"signed_out": True, "token_revoked": True}
+    assert client.get("/api/session", headers=bearer(token)).status_code == 401
+    assert browser.get("/api/session").status_code == 200  # the session was not the token's
+    assert browser.get("/api/tokens").json() == []
+
+
+def test_one_lists_and_revokes_ones_own_tokens_and_no_one_elses(client, accounts, service):
+    _clerk(accounts)
+    _clerk(accounts, "clerk.wang")
+    li, wang = _session(client.app, "clerk.li"), _session(client.app, "clerk.wang")
+    first = li.post("/api/tokens", json={"name": "first"}).json()["token"]
+    second = li.post("/api/tokens", json={"name": "second"}).json()["token"]
+    theirs = wang.post("/api/tokens", json={"name": "theirs"}).json()["token"]
+    client.get("/api/session", headers=bearer(first))
+
+    listed = li.get("/api/tokens").json()
+    assert {t["name"] for t in listed} == {"first", "second"}
+    assert first not in str(listed) and second not in str(listed)
+    with service.db.reading() as s:
+        hashes = set(s.scalars(select(StaffApiToken.token_hash)))
+    assert not any(h in str(listed) for h in hashes)  # an id, not the stored hash
+    by_name = {t["name"]: t for t in listed}
+    assert by_name["first"]["last_used_at"] and by_name["second"]["last_used_at"] is None
+    assert by_name["first"]["prefix"] == first[:10]
+    assert set(by_name["first"]) == {
+        "id", "name", "prefix", "created_at", "expires_at", "last_used_at"
+    }  # fmt: skip
+
+    their_id = wang.get("/api/tokens").json()[0]["id"]
+    assert li.delete(f"/api/tokens/{their_id}").status_code == 404
+    assert client.get("/api/session", headers=bearer(theirs)).status_code == 200
+    assert li.delete("/api/tokens/not-an-id").status_code == 422
+
+    gone = li.delete(f"/api/tokens/{by_name['first']['id']}")
+    assert gone.json() == {"id": by_name["first"]["id"], "revoked": True}
+    assert client.get("/api/session", headers=bearer(first)).status_code == 401
+    assert client.get("/api/session", headers=bearer(second)).status_code == 200
+    assert [t["name"] for t in li.get("/api/tokens").json()] == ["second"]
+    assert li.delete(f"/api/tokens/{by_name['first']['id']}").status_code == 404
