@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .auth.roles import Permission, permissions_of
+from .db import insert_missing
 from .models import Application, CaseClaim, StaffAccount
 from .workflow import NotFound, WorkflowError
 
@@ -64,19 +65,30 @@ def _application(session: Session, application_no: str) -> Application:
     return app
 
 
+# Tries at taking a free case: the winner of a race may release it again before we read it.
+_CLAIM_TRIES = 3
+
+
 def claim(session: Session, application_no: str, staff_id: int, now: datetime) -> Holder:
-    """Take an unclaimed case; a case one holds already stays held; another's is refused."""
+    """Take an unclaimed case; a case one holds already stays held; another's is refused.
+
+    Two clerks pressing Claim at once both find the case free: the row is inserted only if it
+    is still missing (PostgreSQL waits for the other's insert to commit and then skips it), and
+    whoever holds it afterwards is read back, so the slower clerk hears ClaimedByOther (409)
+    rather than a unique-key violation (500).
+    """
     _application(session, application_no)
-    current = holder(session, application_no)
-    if current is not None:
-        if current.staff_id != staff_id:
-            raise ClaimedByOther(application_no, current)
-        return current
-    session.add(CaseClaim(application_no=application_no, staff_id=staff_id, claimed_at=now))
-    session.flush()
-    out = holder(session, application_no)
-    assert out is not None
-    return out
+    for _ in range(_CLAIM_TRIES):
+        current = holder(session, application_no)
+        if current is None:
+            row = {"application_no": application_no, "staff_id": staff_id, "claimed_at": now}
+            insert_missing(session, CaseClaim, [row])
+            current = holder(session, application_no)
+        if current is not None:
+            if current.staff_id != staff_id:
+                raise ClaimedByOther(application_no, current)
+            return current
+    raise WorkflowError(f"application {application_no} changed hands while claiming: try again")
 
 
 def release(session: Session, application_no: str, staff_id: int, supervisor: bool) -> None:
@@ -102,10 +114,18 @@ def assign(
         or Permission.ACT_ON_APPLICATIONS not in permissions_of(list(target.roles))
     ):
         raise CannotAssign(f"{username!r} cannot work cases")
-    row = session.get(CaseClaim, application_no)
-    if row is None:
-        row = CaseClaim(application_no=application_no)
-        session.add(row)
+    # Inserted only if missing (a clerk may be claiming it right now), then taken over with the
+    # row locked, so a release or another assignment waits for ours.
+    fields = {"staff_id": target.id, "assigned_by": by_staff_id, "claimed_at": now}
+    for _ in range(_CLAIM_TRIES):
+        insert_missing(session, CaseClaim, [{"application_no": application_no, **fields}])
+        row = session.get(CaseClaim, application_no, with_for_update=True, populate_existing=True)
+        if row is not None:  # else released between the two: insert again
+            break
+    else:
+        raise WorkflowError(
+            f"application {application_no} changed hands while assigning: try again"
+        )
     row.staff_id, row.assigned_by, row.claimed_at = target.id, by_staff_id, now
     session.flush()
     out = holder(session, application_no)
