@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cloud_bridge.contract.messages import TerminalId
+from cloud_bridge.contract.messages import TerminalId, UtcTime
 from privacy import mask_id_number, mask_name, mask_phone
 
 from . import commands as command_lifecycle
@@ -35,6 +37,8 @@ from .rollout_routes import rollout_router
 from .service import BackendService
 from .staff import Actor, KeyReused, ReasonRequired, VersionConflict
 from .workflow import BadSupplementRequest, InvalidTransition, NotFound, State, WorkflowError
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -144,6 +148,28 @@ def _install_errors(app: FastAPI) -> None:
     async def _workflow(_request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot take or compare reached it, a route's own checks not
+        # having refused it (PostgreSQL: a NUL character in text, a number out of range): the
+        # caller's input, refused like a malformed field. Neither the answer nor the log line
+        # repeats it; the line names the route's template, never the path as sent.
+        route = getattr(request.scope.get("route"), "path", "-")
+        cause = type(exc.orig).__name__
+        log.warning(
+            "%s %s: the database refused a value in the request (%s)", request.method, route, cause
+        )
+        if any("\x00" in str(value) for value in request.path_params.values()):
+            # An id with a NUL character in it names nothing that can exist.
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return JSONResponse(
+            {
+                "detail": "a value in the request cannot be stored or looked up "
+                "(a NUL character, or out of range)"
+            },
+            status_code=422,
+        )
+
 
 def serve(service: BackendService, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Start the service, serve its REST API with uvicorn until a signal, then stop it.
@@ -176,9 +202,21 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         return service.health()
 
     @app.get("/api/applications")
-    def applications(_who: Reader, status: State | None = None) -> list[dict[str, Any]]:
-        with db.reading() as session:
-            return queries.list_applications(session, status.value if status else None)
+    def applications(
+        _who: Reader,
+        status: State | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        after: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    ) -> list[dict[str, Any]]:
+        """Cases, oldest submission first, `limit` a page, the applicant always masked (张*,
+        138****8000); the next page: `after` = the last `application_no` of this one."""
+        try:
+            with db.reading() as session:
+                return queries.list_applications(
+                    session, status.value if status else None, limit=limit, after=after
+                )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     def _detail(application_no: str, unmasked: bool = False) -> dict[str, Any]:
         with db.reading() as session:
@@ -307,10 +345,11 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     @app.get("/api/ratings/summary")
     def ratings_summary(
         _who: RatingsReader,
-        since: AwareDatetime | None = None,
-        until: AwareDatetime | None = None,
+        since: UtcTime | None = None,
+        until: UtcTime | None = None,
     ) -> dict[str, Any]:
-        """Satisfaction per item and per terminal, and the low scores to follow up."""
+        """Satisfaction per item and per terminal, and the low scores to follow up; `since` and
+        `until` lie in [2000, 3000) like every date-time of the wire contract (422 otherwise)."""
         with db.reading() as session:
             return service.ingest.ratings.summary(session, since, until)
 

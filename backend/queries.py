@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.orm import Session
 
-from privacy import mask_id_number
+from privacy import mask_id_number, mask_name, mask_phone
 
 from . import step_deadlines, supplement_requests
 from .models import (
@@ -23,16 +23,17 @@ from .workflow import NotFound
 
 
 def _application(app: Application, *, masked: bool) -> dict[str, Any]:
+    """One case's summary; `masked`: the applicant as clerks see them (张*, 138****8000)."""
     return {
         "application_no": app.application_no,
         "terminal_id": app.terminal_id,
         "item_code": app.item_code,
         "status": app.status,
         "applicant": {
-            "name": app.applicant_name,
+            "name": mask_name(app.applicant_name) if masked else app.applicant_name,
             "id_document_type": app.id_document_type,
             "id_number": mask_id_number(app.id_number) if masked else app.id_number,
-            "phone": app.phone,
+            "phone": mask_phone(app.phone) if masked else app.phone,
         },
         "deposit_expected": app.deposit_expected,
         "deposit_compartment_id": app.deposit_compartment_id,
@@ -41,11 +42,32 @@ def _application(app: Application, *, masked: bool) -> dict[str, Any]:
     }
 
 
-def list_applications(session: Session, status: str | None = None) -> list[dict[str, Any]]:
-    query = select(Application).order_by(Application.submitted_at)
+def list_applications(
+    session: Session, status: str | None = None, *, limit: int = 100, after: str | None = None
+) -> list[dict[str, Any]]:
+    """One page of cases, oldest submission first (ties by number), the applicant masked.
+
+    `after` is the last application number of the page before: this page starts behind it in
+    that order, whatever its status is now (ValueError if no case has that number). A page
+    shorter than `limit` is the last.
+    """
+    query = select(Application).order_by(Application.submitted_at, Application.application_no)
     if status:
         query = query.where(Application.status == status)
-    return [_application(a, masked=True) for a in session.scalars(query)]
+    if after is not None:
+        last = session.get(Application, after)
+        if last is None:
+            raise ValueError(f"after: no application {after}")
+        query = query.where(
+            or_(
+                Application.submitted_at > last.submitted_at,
+                and_(
+                    Application.submitted_at == last.submitted_at,
+                    Application.application_no > last.application_no,
+                ),
+            )
+        )
+    return [_application(a, masked=True) for a in session.scalars(query.limit(limit))]
 
 
 def application_detail(session: Session, application_no: str) -> dict[str, Any]:
