@@ -203,7 +203,8 @@ def change_password(
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
-    response = RedirectResponse("/console/queue?changed=1", status_code=303)
+    # Where this person's work is: an operator's queue page would be a 403.
+    response = RedirectResponse(f"{_landing(who)}?changed=1", status_code=303)
     set_session_cookie(response, request, secret)
     return response
 

@@ -28,6 +28,7 @@ def service(tmp_path, database_url):
     accounts = Accounts(svc.db)
     for name in ("clerk.li", "clerk.wang"):
         accounts.add(name, ["clerk"], password=PASSWORD, must_change_password=False)
+    accounts.add("op.zhao", ["operator"], password=PASSWORD, must_change_password=False)
     yield svc
     svc.stop()
 
@@ -103,3 +104,14 @@ def test_a_wrong_current_password_counts_as_a_failed_sign_in(app):
         )
         assert refused.status_code == 429  # one throttle for sign-in and password change
         assert NO in me.get("/console/queue").text  # the session itself goes on
+
+
+def test_after_the_change_each_person_lands_where_their_work_is(app):
+    # An operator was sent to the applications queue, which they may not read: a 403 page.
+    for username, landing in (("clerk.li", "/console/queue"), ("op.zhao", "/console/fleet")):
+        with TestClient(app) as client:
+            sign_in(client, username)
+            answer = _change(client)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == f"{landing}?changed=1"
+            assert client.get(answer.headers["location"]).status_code == 200
