@@ -160,6 +160,8 @@ def logout(request: Request, who: Caller) -> Response:
     auth: Auth = request.app.state.auth
     if who.session_id_hash:
         auth.sessions.end(who.session_id_hash)
+    elif who.token_hash:  # signed in with a token: signing out ends it, as the API's does
+        auth.sessions.revoke_token(who.staff.id, by_hash=who.token_hash)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

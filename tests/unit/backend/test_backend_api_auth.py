@@ -500,3 +500,11 @@ def test_one_lists_and_revokes_ones_own_tokens_and_no_one_elses(client, accounts
     assert client.get("/api/session", headers=bearer(second)).status_code == 200
     assert [t["name"] for t in li.get("/api/tokens").json()] == ["second"]
     assert li.delete(f"/api/tokens/{by_name['first']['id']}").status_code == 404
+
+
+def test_signing_out_of_the_console_with_a_token_revokes_it_too(client, accounts):
+    _clerk(accounts)
+    token = _session(client.app, "clerk.li").post("/api/tokens", json={"name": "kiosk"}).json()
+    out = client.post("/console/logout", headers=bearer(token["token"]), follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/api/session", headers=bearer(token["token"])).status_code == 401
