@@ -102,7 +102,9 @@ def enroll(
     if r.status_code != 200:
         raise EnrollmentFailed("unreachable", f"{base}/v1/ca answered {r.status_code}")
     try:
-        ca = pki.load_cert(r.content)
+        # One certificate and nothing else: more PEM blocks after the genuine CA were trusted
+        # too (a fake endpoint's own CA behind the real one passed the fingerprint check).
+        ca = pki.load_cert(r.content) if r.content.count(b"-----BEGIN") == 1 else None
     except pki.PkiError:
         ca = None
     if ca is None or pki.fingerprint(ca) != token.ca_fingerprint:
@@ -112,7 +114,8 @@ def enroll(
             "or someone in between; the token was not sent",
         )
     _check_clock(r.headers.get("Date"), clock())
-    verify = ssl.create_default_context(cadata=r.text)
+    # Trust exactly the certificate whose fingerprint was checked, not the body it came in.
+    verify = ssl.create_default_context(cadata=pki.cert_pem(ca).decode())
     key = pki.new_key()
     answer = _post(
         f"{base}/v1/enroll",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -89,11 +90,16 @@ def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
     """A CSR whose self-signature holds and whose key is P-256; PkiError otherwise."""
     try:
         csr = x509.load_pem_x509_csr(pem)
-    except ValueError as exc:
+        # Parsed lazily: a subject that is not UTF-8 or not a string, or a key of an algorithm
+        # the library does not know, raises here, not later in the handler (a dropped
+        # connection instead of a refusal).
+        csr.subject.rfc4514_string()
+        valid = csr.is_signature_valid
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise PkiError(f"not a readable certificate request: {exc}") from None
-    if not csr.is_signature_valid:
+    if not valid:
         raise PkiError("the certificate request's signature does not hold")
-    key = csr.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise PkiError("the site uses P-256 keys only")
     return csr

@@ -19,7 +19,7 @@ from backend.service import BackendService
 from cloud_bridge.contract import messages as m
 from cloud_bridge.link import wait_until
 from provisioning import pki
-from provisioning.authority import EnrollmentRefused
+from provisioning.authority import EnrollmentRefused, SiteAuthority
 from provisioning.bundle import IdentityError, TerminalIdentity
 from provisioning.enroll_client import EnrollmentFailed, enroll, renew
 from provisioning.tokens import EnrollmentToken
@@ -109,13 +109,14 @@ class _Endpoint:
         files = authority.issue_server("enrollment", tls_dir, ("127.0.0.1",))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(files.cert_file), str(files.key_file))
+        posted = self.posted = []  # what was sent to it: a token, if the client was fooled
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 self._answer()
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 self._answer()
 
             def _answer(self) -> None:
@@ -211,6 +212,22 @@ def test_a_ca_answer_that_is_no_certificate_is_the_wrong_backend(site_ca, tmp_pa
         enroll(endpoint.url, token, tmp_path / "T0002")
     assert refused.value.code == "wrong_backend"
     assert "the token was not sent" in str(refused.value)
+
+
+def test_a_fake_endpoint_answering_the_genuine_ca_and_its_own_gets_no_token(site_ca, tmp_path):
+    # Someone in the lobby (ARP or DNS spoofing) answers /v1/ca with the genuine CA followed by
+    # its own, and serves TLS with a certificate of its own CA. The client checked the first
+    # certificate's fingerprint but trusted every one in the body: it sent the token, which the
+    # attacker spent on a certificate for this terminal id.
+    attacker = SiteAuthority.create(tmp_path / "attacker-ca")
+    body = site_ca.ca_pem + attacker.ca_pem
+    token = str(site_ca.issue_token("T0002"))
+    with (
+        _Endpoint(attacker, tmp_path / "tls", {"/v1/ca": (200, body)}) as endpoint,
+        pytest.raises(EnrollmentFailed) as refused,
+    ):
+        enroll(endpoint.url, token, tmp_path / "T0002")
+    assert refused.value.code == "wrong_backend" and endpoint.posted == []
 
 
 def test_an_expired_or_withdrawn_token_is_refused(broker, backend, tmp_path):
