@@ -152,9 +152,9 @@ def set_channels(
         raise ChannelError("channels", "each channel at most once")
     if any(c not in CHANNELS for c in chosen):
         raise ChannelError("channels", "SMS or e-mail only")
-    if phone and not PHONE.match(phone):
+    if phone and not PHONE.fullmatch(phone):
         raise ChannelError("phone", "6 to 15 digits, an optional leading +")
-    if email and (len(email) > 254 or not EMAIL.match(email)):
+    if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
         raise ChannelError("email", "one address such as name@example.gov.cn")
     if "sms" in chosen and not phone:
         raise ChannelError("sms_needs_phone", "SMS needs a phone number")

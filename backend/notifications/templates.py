@@ -114,7 +114,7 @@ def check_params(kind: Kind, values: dict[str, str]) -> dict[str, str]:
     if set(values) != set(variables):
         raise TemplateError(f"{kind} takes {variables}, got {tuple(sorted(values))}")
     for name, value in values.items():
-        if not isinstance(value, str) or not _VARIABLE_VALUE.match(value):
+        if not isinstance(value, str) or not _VARIABLE_VALUE.fullmatch(value):
             raise TemplateError(f"{kind}: variable {name} is empty, too long or has symbols")
     return dict(values)
 

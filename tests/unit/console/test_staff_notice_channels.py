@@ -21,6 +21,7 @@ from backend.escalations import Escalations, EscalationSettings
 from backend.models import StaffAccount, StaffEmail, StaffNotice
 from backend.notifications.email import Mailer, SmtpSettings
 from backend.notifications.models import NotificationRow
+from backend.notifications.staff import ChannelError, set_channels
 from backend.service import BackendService
 from backend.workdays import CN_OFFICIAL
 
@@ -235,3 +236,11 @@ def test_smtp_settings_come_from_the_environment(tmp_path):
         "s3cret",
     )
     assert s.console_url == "https://console.zwfw.example.gov.cn" and "s3cret" not in repr(s)
+
+
+def test_a_phone_or_address_with_a_final_newline_is_refused(service):
+    # The patterns end in `$`, which matched before a final newline too.
+    li = staff(service, "clerk.li")
+    for phone, address in (("13900000000\n", None), (None, "li@zwfw.example.gov.cn\n")):
+        with service.db.transaction() as session, pytest.raises(ChannelError):
+            set_channels(session, li.id, phone, address, ["sms" if phone else "email"])

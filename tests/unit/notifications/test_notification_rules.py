@@ -37,6 +37,7 @@ def test_template_variables_must_match_exactly_and_carry_no_free_text():
         {**ok, "reason": "请访问 http://evil.example 补交"},  # a link is never a variable
         {**ok, "reason": "材" * 36},
         {**ok, "reason": ""},
+        {**ok, "no": "AH-T0001-20261203-0001\n"},  # `$` let a final newline through
     ):
         with pytest.raises(TemplateError):
             check_params(Kind.REJECTED, bad)
