@@ -318,6 +318,7 @@ class Workflow:
             )
         )
         load.status = LoadStatus.WITHDRAWN
+        self._drop_waiting_codes(app, "result withdrawn")
         self._move(app, State.RETURNED, actor, note)
         self._notify(app, Kind.RETURNED)
         return app
@@ -369,7 +370,13 @@ class Workflow:
         at = load.code_expires_at
         at = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
         expires = f"{at.astimezone(m.SERVICE_TZ):%Y-%m-%d %H:%M}"  # the citizen's clock
+        self._drop_waiting_codes(app, "superseded by a newer code")
         self._notify(app, Kind.PICKUP_CODE, code=code, terminal=terminal.id, expires=expires)
+
+    def _drop_waiting_codes(self, app: Application, why: str) -> None:
+        """An earlier code's SMS still queued would send a code the terminal no longer takes
+        (a wrong entry against the compartment's budget, ADR 0011): give it up, erased."""
+        outbox.supersede_queued(self.session, app.application_no, Kind.PICKUP_CODE, why)
 
     def _command(self, command: m.Message) -> None:
         commands.record(self.session, command)

@@ -18,6 +18,9 @@ class NotificationState:
     DELIVERED = "delivered"  # the handset's delivery report says received
     UNDELIVERED = "undelivered"  # the delivery report says it failed
     DEAD = "dead"  # given up: staff must reach the citizen another way
+    # Never sent, and nothing to follow up: a newer pickup code replaced it, or its result was
+    # withdrawn, while it waited (backend/workflow.py); its sealed values erased.
+    SUPERSEDED = "superseded"
 
     WAITING = (QUEUED, SENDING)
 

@@ -118,6 +118,27 @@ def enqueue_together(
     return False
 
 
+def supersede_queued(session: Session, application_no: str, kind: Kind, why: str) -> int:
+    """Withdraw `application_no`'s `kind` messages still queued, secrets erased; how many.
+
+    For a message the change in `session`'s transaction made wrong (a pickup code rotated or
+    its result withdrawn): it goes `superseded` with `why`, never sent and nothing for staff
+    to follow up, and its sealed values are erased in that same transaction. One already
+    `sending` is left for reconciliation.
+    """
+    stale = (
+        update(NotificationRow)
+        .where(
+            NotificationRow.application_no == application_no,
+            NotificationRow.kind == kind.value,
+            NotificationRow.state == NotificationState.QUEUED,
+        )
+        .values(state=NotificationState.SUPERSEDED, sealed=None, last_error=why[:200])
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.execute(stale).rowcount
+
+
 def first_and_count(names: list[str], measure: str) -> str:
     """A template variable naming several things by the first: "T0003", or "T0003等12台"."""
     names = list(dict.fromkeys(names))

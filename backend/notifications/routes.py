@@ -17,7 +17,9 @@ from .models import NotificationRow
 from .models import NotificationState as S
 from .outbox import listing, masked
 
-StateName = Literal["queued", "sending", "accepted", "delivered", "undelivered", "dead"]
+StateName = Literal[
+    "queued", "sending", "accepted", "delivered", "undelivered", "dead", "superseded"
+]
 OVERDUE_AFTER = timedelta(minutes=15)
 
 

@@ -17,7 +17,7 @@ from backend.blobs import BlobStore
 from backend.db import Database
 from backend.ingest import Ingest, IngestResult
 from backend.models import Application, CommandRow
-from backend.notifications.models import NotificationRow
+from backend.notifications.models import NotificationRow, NotificationState
 from backend.notifications.outbox import stored_key
 from backend.notifications.sealing import Sealer
 from backend.notifications.templates import DEFAULT_TABLE, Kind, render
@@ -71,11 +71,15 @@ class Backend:
             return app
 
     def sms(self, kind: str | None = None) -> list[QueuedSms]:
-        """The outbox in order (no sender runs here), sealed codes opened with the stored key."""
+        """The outbox in order (no sender runs here), sealed codes opened with the stored key;
+        a superseded message (never to be sent, its code erased) left out."""
         out = []
         with self.db.transaction() as s:
             sealer = Sealer(stored_key(s))
-            for row in s.scalars(select(NotificationRow).order_by(NotificationRow.id)):
+            rows = select(NotificationRow).where(
+                NotificationRow.state != NotificationState.SUPERSEDED
+            )
+            for row in s.scalars(rows.order_by(NotificationRow.id)):
                 values = dict(row.params)
                 if row.sealed is not None:
                     values.update(sealer.open(row.out_id, row.sealed))

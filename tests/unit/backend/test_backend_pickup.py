@@ -137,9 +137,10 @@ def test_resend_code_rotates_to_a_new_digest_and_a_new_sms(approved):
 
     first, second = [c for c in approved.publisher.sent if isinstance(c, m.SetPickupCode)]
     assert second.operation_id == f"{load.load_id}#2"
+    # The first code's SMS, still waiting, is superseded: the citizen gets the new code only.
     codes = [_code_in(x.text) for x in approved.sms() if x.kind == "pickup_code"]
-    assert len(codes) == 2
-    assert second.code_digest == pickup_code.digest(KEY, TERMINAL, codes[1])
+    assert len(codes) == 1
+    assert second.code_digest == pickup_code.digest(KEY, TERMINAL, codes[0])
     assert first.code_digest != second.code_digest
     statuses = {c.command_id: c.status for c in approved.commands("command.set_pickup_code")}
     assert statuses == {first.message_id: "expired", second.message_id: "queued"}

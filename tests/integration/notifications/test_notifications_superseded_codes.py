@@ -1,0 +1,93 @@
+"""A pickup code SMS still waiting when the code is rotated or the result withdrawn: not sent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from notification_parts import CODE, PHONE, TERMINAL, TERMINAL_KEY
+
+from backend.notifications.models import NotificationState
+from cloud_bridge.contract import messages as m
+from cloud_bridge.contract import pickup_code
+
+NO = "AH-T0001-20261203-0001"
+
+
+def _loaded_while_the_provider_is_down(notified) -> None:
+    """Submitted, approved (those texts sent), then loaded with the provider down."""
+    notified.submit(NO)
+    for step in ("accept", "review", "approve"):
+        notified.desk.step(NO, step, "clerk.li")
+    notified.drain()
+    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
+    notified.emulator.down = True
+    notified.loaded(NO, load.load_id)
+    notified.drain()  # the code's SMS is tried and waits
+    (code_row,) = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert code_row.state == NotificationState.QUEUED and code_row.sealed is not None
+
+
+def _provider_back(notified) -> None:
+    notified.emulator.down = False
+    for _ in range(6):
+        notified.clock.advance(timedelta(seconds=10))
+        notified.drain()
+
+
+def test_a_rotated_code_sends_only_the_newest_code_and_erases_the_stale_one(notified):
+    _loaded_while_the_provider_is_down(notified)
+
+    notified.desk.resend_code(NO, "clerk.li")
+
+    stale, newest = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert stale.state == NotificationState.SUPERSEDED
+    assert stale.sealed is None  # erased in the rotation's transaction, not when sent
+    assert "superseded" in stale.last_error
+    assert newest.state == NotificationState.QUEUED and newest.sealed is not None
+
+    _provider_back(notified)
+
+    assert notified.kinds_received() == ["submitted", "accepted", "approved", "pickup_code"]
+    (code,) = [c for r in notified.emulator.inbox(PHONE) for c in CODE.findall(r.text)]
+    last = [c for c in notified.publisher.sent if isinstance(c, m.SetPickupCode)][-1]
+    assert last.code_digest == pickup_code.digest(TERMINAL_KEY, TERMINAL, code)
+    assert all(r.sealed is None for r in notified.rows())
+
+
+def test_a_result_withdrawn_while_its_code_waits_sends_no_code_only_returned(notified):
+    _loaded_while_the_provider_is_down(notified)
+
+    notified.desk.withdraw(NO, "clerk.li")
+
+    (code_row,) = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert code_row.state == NotificationState.SUPERSEDED
+    assert code_row.sealed is None
+    assert "withdrawn" in code_row.last_error
+    (returned,) = [r for r in notified.rows() if r.kind == "returned"]
+    assert returned.state == NotificationState.QUEUED
+
+    _provider_back(notified)
+
+    assert notified.kinds_received() == ["submitted", "accepted", "approved", "returned"]
+    assert not [c for r in notified.emulator.inbox(PHONE) for c in CODE.findall(r.text)]
+
+
+def test_a_code_whose_send_is_under_way_is_left_for_reconciliation(notified):
+    """A guard, not the bug: a row already `sending` may have reached the handset."""
+    notified.submit(NO)
+    for step in ("accept", "review", "approve"):
+        notified.desk.step(NO, step, "clerk.li")
+    notified.drain()
+    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
+    notified.loaded(NO, load.load_id)
+    notified.emulator.delay_s = 2.5  # the provider takes it, the answer comes too late
+    notified.drain()
+    notified.emulator.delay_s = 0
+    (under_way,) = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert under_way.state == NotificationState.SENDING
+
+    notified.desk.resend_code(NO, "clerk.li")
+
+    first, _ = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert first.state == NotificationState.SENDING
+    assert first.last_error == under_way.last_error
