@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract.messages import SERVICE_TZ
@@ -54,6 +54,7 @@ class Dispatcher:
         self.db, self.provider = db, provider
         self.settings = settings or DispatchSettings()
         self._key = key
+        self._report_cursor = 0  # collect_reports pages on from here (an id), then wraps
 
     def _sealer(self, session: Session) -> Sealer:
         return Sealer(self._key or stored_key(session))
@@ -78,28 +79,33 @@ class Dispatcher:
 
     def _due(self, now: datetime) -> list[int]:
         """The head of each number's queue, if it is due; reconciling unclear sends first."""
-        due = []
+        # Each number's head is chosen in SQL before the batch limit: one number with more
+        # than `batch` messages waiting (held by flow control) must not hide everyone else's.
+        heads = (
+            select(func.min(NotificationRow.id))
+            .where(NotificationRow.state.in_(S.WAITING))
+            .group_by(NotificationRow.phone)
+        )
         # A read beside ingest's commits: each send re-checks its row under the write lock.
         with self.db.reading() as session:
-            rows = session.scalars(
-                select(NotificationRow)
-                .where(NotificationRow.state.in_(S.WAITING))
-                .order_by(NotificationRow.id)
-                .limit(self.settings.batch)
+            return list(
+                session.scalars(
+                    select(NotificationRow.id)
+                    .where(
+                        NotificationRow.id.in_(heads),
+                        NotificationRow.next_attempt_at <= now,
+                    )
+                    .order_by(NotificationRow.id)
+                    .limit(self.settings.batch)
+                )
             )
-            heads: set[str] = set()
-            for row in rows:
-                if row.phone in heads:
-                    continue  # an earlier message to this number goes first
-                heads.add(row.phone)
-                if row.next_attempt_at <= now:
-                    due.append(row.id)
-        return due
 
     def _send_one(self, row_id: int, now: datetime) -> int:
         with self.db.transaction() as session:
-            row = session.get(NotificationRow, row_id)
-            # Re-checked under the write lock: another worker may have taken it meanwhile.
+            # Locked (PostgreSQL: FOR UPDATE; SQLite's write lock is taken at BEGIN) and
+            # re-checked: another worker may have taken it, or a newer pickup code superseded it
+            # (backend/workflow.py) while this pass read it as queued.
+            row = session.get(NotificationRow, row_id, with_for_update=True)
             if row is None or row.state not in S.WAITING or row.next_attempt_at > now:
                 return 0
             if row.state == S.SENDING:
@@ -184,8 +190,27 @@ class Dispatcher:
         try:
             found = self.provider.lookup(row.phone, row.out_id, sent_on)
         except (ProviderRefused, ProviderUnreachable) as exc:
-            row.next_attempt_at = now + self._backoff(row.attempts)
-            row.last_error = f"reconcile: {exc}"[:200]
+            # The code only for a refusal: the provider's message may echo the request.
+            why = exc.code if isinstance(exc, ProviderRefused) else str(exc)
+            if now - row.created_at > self.settings.give_up_after:
+                # Sent or not, we cannot tell: give up (code erased) rather than hold the
+                # number's later messages, and the sealed code, forever. Staff call.
+                self._dead(row, f"sent or not, unknown: the provider's lookup failed for "
+                                f"{self.settings.give_up_after} ({why})")  # fmt: skip
+                return 0
+            floor = timedelta(0)
+            if isinstance(exc, ProviderRefused) and exc.action != Action.RETRY:
+                # E.g. isp.RAM_PERMISSION_DENY: a key allowed SendSms only. Waiting will not
+                # fix it; say so once per row, and show it to staff as an alarm.
+                floor = self.settings.alarm_floor
+                error = f"alarm: reconcile refused: {why}"[:200]
+                if row.last_error != error:
+                    log.error("sms %s to %s: lookup of an unclear send refused (%s)",
+                              row.kind, mask_phone(row.phone), why)  # fmt: skip
+                row.last_error = error
+            else:
+                row.last_error = f"reconcile: {why}"[:200]
+            row.next_attempt_at = now + self._backoff(row.attempts, floor)
             return 0
         if found is None:
             row.state, row.next_attempt_at = S.QUEUED, now
@@ -196,28 +221,39 @@ class Dispatcher:
     def collect_reports(self, now: datetime, limit: int = 50) -> int:
         """Ask the provider how accepted messages fared at the handset; reports stored."""
         s = self.settings
+        waiting = select(NotificationRow).where(
+            NotificationRow.state == S.ACCEPTED,
+            NotificationRow.accepted_at <= now - s.report_after,
+            NotificationRow.accepted_at > now - s.report_for,
+        )
+        # Pages on from where the last pass stopped, then wraps: rows still pending (handsets
+        # off) must not take every pass's `limit` and starve the reports of later ones.
         with self.db.transaction() as session:
             rows = list(
                 session.scalars(
-                    select(NotificationRow)
-                    .where(
-                        NotificationRow.state == S.ACCEPTED,
-                        NotificationRow.accepted_at <= now - s.report_after,
-                        NotificationRow.accepted_at > now - s.report_for,
-                    )
+                    waiting.where(NotificationRow.id > self._report_cursor)
                     .order_by(NotificationRow.id)
                     .limit(limit)
                 )
             )
+            if len(rows) < limit:
+                rows += session.scalars(
+                    waiting.where(NotificationRow.id <= self._report_cursor)
+                    .order_by(NotificationRow.id)
+                    .limit(limit - len(rows))
+                )
         stored = 0
         for row in rows:
             assert row.accepted_at is not None
+            self._report_cursor = row.id
             try:
                 report = self.provider.lookup(
                     row.phone, row.out_id, row.accepted_at.astimezone(SERVICE_TZ).date()
                 )
-            except (ProviderRefused, ProviderUnreachable):
-                return stored  # the next pass asks again
+            except ProviderRefused:
+                continue  # this row's lookup: the others may still answer; asked again later
+            except ProviderUnreachable:
+                return stored  # the provider, not the row: the next pass goes on from here
             if report is None or report.status == "pending":
                 continue
             with self.db.transaction() as session:

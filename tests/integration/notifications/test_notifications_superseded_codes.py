@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 from notification_parts import CODE, PHONE, TERMINAL, TERMINAL_KEY
 
+from backend.notifications import outbox
 from backend.notifications.models import NotificationState
+from backend.notifications.templates import Kind
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
 
@@ -91,3 +95,37 @@ def test_a_code_whose_send_is_under_way_is_left_for_reconciliation(notified):
     first, _ = [r for r in notified.rows() if r.kind == "pickup_code"]
     assert first.state == NotificationState.SENDING
     assert first.last_error == under_way.last_error
+
+
+def test_a_code_superseded_while_the_sender_takes_it_is_never_sent(notified):
+    # PostgreSQL: the sender read the row as queued while the rotation's transaction, which
+    # supersedes it, was still open; after that commit the sender's claim overwrote
+    # `superseded` with `sending` and sent the stale code. It now locks the row it takes.
+    _loaded_while_the_provider_is_down(notified)
+    notified.emulator.down = False
+    notified.clock.advance(timedelta(seconds=10))
+    (row,) = [r for r in notified.rows() if r.kind == "pickup_code"]
+    holding, release, outcome = threading.Event(), threading.Event(), []
+
+    def rotation() -> None:
+        with notified.db.transaction() as session:
+            outbox.supersede_queued(session, NO, Kind.PICKUP_CODE, "superseded by a newer code")
+            session.flush()
+            holding.set()
+            release.wait(10)
+
+    rotating = threading.Thread(target=rotation)
+    rotating.start()
+    assert holding.wait(10)
+    sender = threading.Thread(
+        target=lambda: outcome.append(notified.dispatcher()._send_one(row.id, notified.clock()))
+    )
+    sender.start()
+    time.sleep(0.5)  # the sender reads the row (and waits for it, once it locks it)
+    release.set()
+    rotating.join(10)
+    sender.join(10)
+
+    assert outcome == [0] and notified.kinds_received().count("pickup_code") == 0
+    (row,) = [r for r in notified.rows() if r.kind == "pickup_code"]
+    assert (row.state, row.sealed) == (NotificationState.SUPERSEDED, None)
