@@ -7,14 +7,24 @@
 
 Bodies are JSON of at most 16 KiB; a refusal is a 4xx with {"error": code, "message": text},
 and each one is logged for the operator with the terminal id and the cause.
+
+The lobby network is untrusted, so each connection has an overall deadline (TLS handshake,
+request line, headers and body together) and the number of open connections is capped, in
+total and per source address: a client that drips bytes or opens connections by the hundred
+holds at most a few slots, for at most the deadline, and the process keeps its threads and file
+descriptors.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import socket
 import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +41,14 @@ from .tokens import EnrollmentToken, TokenFormatError
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
+# The whole of a request (TLS handshake, request line, headers, body) must arrive within this.
+REQUEST_DEADLINE = 15.0
+# Connections open at once, in total and from one source address; beyond them a new connection
+# is closed at once.
+MAX_CONNECTIONS = 64
+MAX_PER_ADDRESS = 8
+# Writing the (small) answer once the request is in.
+_WRITE_TIMEOUT = 10.0
 # What the backend adds to a terminal's bundle (broker address, the keys it shares), given the
 # terminal id, the broker the registry assigns it to (None: the default one) and this
 # endpoint's URL.
@@ -58,6 +76,9 @@ class EnrollmentServer:
         port: int = 8443,
         server_names: tuple[str, ...] = (),
         tls_dir: Path,
+        request_deadline: float = REQUEST_DEADLINE,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_address: int = MAX_PER_ADDRESS,
     ):
         self.authority = authority
         self.bundle_source = bundle_source
@@ -71,13 +92,20 @@ class EnrollmentServer:
         # Optional: enrollment has no certificate yet; renewal must show one.
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cadata=authority.ca_pem.decode())
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self.request_deadline = request_deadline
+        self._httpd = _LimitedHTTPServer(
+            (host, port), _handler_for(self), max_connections, max_per_address
+        )
         self._httpd.socket = ctx.wrap_socket(
             self._httpd.socket, server_side=True, do_handshake_on_connect=False
         )
         self.host, self.port = host, self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now."""
+        return self._httpd.open_connections
 
     @property
     def url(self) -> str:
@@ -142,20 +170,150 @@ class EnrollmentServer:
         }
 
 
+class _LimitedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, but only so many connections at once, in total and from one
+    source address; errors on a connection are logged in a line, not printed as tracebacks."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+        max_per_address: int,
+    ):
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self.max_per_address = max_per_address
+        self._slots_lock = threading.Lock()
+        self._per_address: dict[str, int] = {}
+        self.open_connections = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        who = client_address[0]
+        with self._slots_lock:
+            full = self.open_connections >= self.max_connections
+            if not full and self._per_address.get(who, 0) < self.max_per_address:
+                self.open_connections += 1
+                self._per_address[who] = self._per_address.get(who, 0) + 1
+                taken = True
+            else:
+                taken = False
+        if not taken:
+            log.warning(
+                "enrollment connection from %s refused: %s",
+                who,
+                "too many connections" if full else "too many connections from this address",
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            # The thread did not start: give the slot back and close the connection.
+            self._release(who)
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release(client_address[0])
+
+    def _release(self, who: str) -> None:
+        with self._slots_lock:
+            self.open_connections -= 1
+            left = self._per_address.get(who, 0) - 1
+            if left > 0:
+                self._per_address[who] = left
+            else:
+                self._per_address.pop(who, None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        who = client_address[0] if client_address else "?"
+        if isinstance(exc, OSError):  # ssl.SSLError, resets, timeouts, the deadline
+            log.info("enrollment connection from %s ended: %s", who, exc or type(exc).__name__)
+        else:
+            log.error("enrollment connection from %s failed", who, exc_info=exc)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads from the socket with the timeout shrunk to what is left before the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took longer than its deadline")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 def _handler_for(server: EnrollmentServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        # A client that stalls mid-request is dropped, not waited for.
-        timeout = 10
+        # A client that stalls mid-request is dropped, not waited for: each read waits at most
+        # until the connection's deadline (see setup()).
+        timeout = _WRITE_TIMEOUT
         server_version = "allhours-enrollment"
         sys_version = ""
+        _answer_started = False
+
+        def setup(self) -> None:
+            deadline = time.monotonic() + server.request_deadline
+            conn = self.request
+            # The handshake (deferred from accept) runs here, in this connection's thread.
+            conn.settimeout(server.request_deadline)
+            conn.do_handshake()
+            super().setup()
+            # The socket is really closed only once every file made from it is closed.
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_DeadlineReader(conn, deadline))
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self._answer_started = True
+            # The request is in: the answer gets its own write timeout.
+            self.connection.settimeout(_WRITE_TIMEOUT)
+            super().send_response(code, message)
 
         def do_GET(self) -> None:
+            self._guarded(self._get)
+
+        def do_POST(self) -> None:
+            self._guarded(self._post)
+
+        def _guarded(self, serve: Callable[[], None]) -> None:
+            """Last resort: an unexpected error is logged and answered with a 500."""
+            try:
+                serve()
+            except (TimeoutError, ConnectionError):
+                raise  # the connection itself failed: nothing to answer on
+            except Exception:
+                log.exception(
+                    "enrollment %s %s from %s failed",
+                    self.command,
+                    self.path,
+                    self.client_address[0],
+                )
+                if not self._answer_started:
+                    self.close_connection = True
+                    self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal"})
+
+        def _get(self) -> None:
             if self.path != "/v1/ca":
                 self._send(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": self.path})
                 return
             self._send_raw(HTTPStatus.OK, server.authority.ca_pem, "application/x-pem-file")
 
-        def do_POST(self) -> None:
+        def _post(self) -> None:
             who = self.client_address[0]
             try:
                 body = self._body()
