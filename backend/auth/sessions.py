@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import StaffAccount, StaffApiToken, StaffSession, utcnow
@@ -54,6 +55,24 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _add_session(
+    session: Session, staff_id: int, client_address: str, *, started: datetime, now: datetime
+) -> tuple[str, str]:
+    """A session row under a fresh cookie secret (only its hash kept) and CSRF token."""
+    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            id_hash=_digest(secret),
+            staff_id=staff_id,
+            csrf_token=csrf,
+            client_address=client_address[:64],
+            created_at=started,
+            last_seen_at=now,
+        )
+    )
+    return secret, csrf
+
+
 def token_id(token_hash: str) -> str:
     """The name a token goes by in the API: the start of its hash (the secret stays unknown)."""
     return token_hash[:16]
@@ -77,20 +96,9 @@ class Sessions:
 
     def open(self, staff: Staff, client_address: str) -> tuple[str, str]:
         """A new session: (the cookie's secret, the CSRF token)."""
-        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock()
         with self.db.transaction() as session:
-            session.add(
-                StaffSession(
-                    id_hash=_digest(secret),
-                    staff_id=staff.id,
-                    csrf_token=csrf,
-                    client_address=client_address[:64],
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-        return secret, csrf
+            return _add_session(session, staff.id, client_address, started=now, now=now)
 
     def resolve(self, secret: str) -> SignedIn | None:
         """The live session for a cookie secret; expired, ended or disabled ones are None.
@@ -141,7 +149,6 @@ class Sessions:
         its start, so the working day's limit still counts from the sign-in."""
         if previous.session_id_hash is None:
             return None
-        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock()
         with self.db.transaction() as session:
             old = session.get(StaffSession, previous.session_id_hash)
@@ -155,17 +162,9 @@ class Sessions:
                 or old.ended_at != account.password_changed_at  # type: ignore[union-attr]
             ):
                 return None
-            session.add(
-                StaffSession(
-                    id_hash=_digest(secret),
-                    staff_id=old.staff_id,
-                    csrf_token=csrf,
-                    client_address=client_address[:64],
-                    created_at=old.created_at,
-                    last_seen_at=now,
-                )
+            return _add_session(
+                session, old.staff_id, client_address, started=old.created_at, now=now
             )
-        return secret, csrf
 
     def issue_token(self, staff: Staff, name: str, ttl: timedelta | None = None) -> str:
         """A new personal API token, shown once; the database keeps only its hash."""

@@ -9,6 +9,10 @@ from backend_unit_factories import KEY, TERMINAL, submission
 from sqlalchemy import select
 
 from backend.models import LoadOperation
+from backend.notifications.models import NotificationRow, NotificationState
+from backend.notifications.outbox import stored_key
+from backend.notifications.routes import needs_attention
+from backend.notifications.sealing import Sealer
 from backend.workflow import InvalidTransition, State
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import pickup_code
@@ -178,3 +182,49 @@ def test_return_withdraws_the_result_from_the_terminal(approved):
     assert withdraw.operation_id == f"{load.load_id}#withdraw"
     assert approved.application(NO).status == State.RETURNED
     assert _load(approved).status == "withdrawn"
+
+
+# A rotated or withdrawn code's SMS still queued: superseded, its sealed code erased.
+
+
+def _rows(backend, kind: str) -> list[NotificationRow]:
+    with backend.db.transaction() as s:
+        q = select(NotificationRow).where(NotificationRow.kind == kind)
+        return list(s.scalars(q.order_by(NotificationRow.id)))
+
+
+def test_resend_code_supersedes_the_queued_stale_code_and_keeps_the_newest(approved):
+    backend = approved
+    load = backend.desk.load_result(NO, TERMINAL, "S", "staff-1")
+    backend.feed(_loaded_event(load.load_id))
+
+    backend.desk.resend_code(NO, "staff-1")
+
+    stale, newest = _rows(backend, "pickup_code")
+    assert (stale.state, stale.sealed) == (NotificationState.SUPERSEDED, None)
+    assert stale.last_error == "superseded by a newer code"
+    assert newest.state == NotificationState.QUEUED
+    with backend.db.transaction() as s:
+        code = Sealer(stored_key(s)).open(newest.out_id, newest.sealed)["code"]
+    last = [c for c in backend.publisher.sent if isinstance(c, m.SetPickupCode)][-1]
+    assert last.code_digest == pickup_code.digest(KEY, TERMINAL, code)
+    assert re.fullmatch(r"\d{6}", code)
+    # Other kinds to the same applicant are not touched.
+    assert {r.state for r in _rows(backend, "submitted")} == {NotificationState.QUEUED}
+    # Nothing for staff to follow up: not on the list of citizens to call.
+    with backend.db.reading() as s:
+        assert stale.id not in {r["id"] for r in needs_attention(s)}
+
+
+def test_withdraw_supersedes_the_queued_code_and_queues_returned(approved):
+    backend = approved
+    load = backend.desk.load_result(NO, TERMINAL, "S", "staff-1")
+    backend.feed(_loaded_event(load.load_id))
+
+    backend.desk.withdraw(NO, "staff-1")
+
+    (code_row,) = _rows(backend, "pickup_code")
+    assert (code_row.state, code_row.sealed) == (NotificationState.SUPERSEDED, None)
+    assert code_row.last_error == "result withdrawn"
+    (returned,) = _rows(backend, "returned")
+    assert returned.state == NotificationState.QUEUED

@@ -1,9 +1,12 @@
 """The backend's part in an update request, as the root updater sees it: real Ed25519 keys, real
-signatures over the exact payload, and the trust file root keeps (terminal/update_trust.py)."""
+signatures over the exact payload, and the trust file root keeps (terminal/update_trust.py);
+and release tarballs made in memory."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +16,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cloud_bridge.contract import messages as m
 from cloud_bridge.contract.signing import BackendSigner, SignedDownstream
 from terminal.update_trust import UpdateTrust
+
+
+def tar_bytes(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
+    """A tarball of these files (name: content), gzipped unless `mode` is "w"."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode=mode) as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return data.getvalue()
 
 
 class Backend:

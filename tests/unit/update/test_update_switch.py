@@ -8,7 +8,6 @@ running process, start `current/bin/kiosk`). Nothing of the updater is replaced.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from signed_updates import Backend
+from signed_updates import Backend, tar_bytes
 
 from allhours.cli import main
 from allhours.commands.update import run_request
@@ -192,20 +191,10 @@ def test_a_switch_cut_off_by_a_power_loss_is_undone_at_boot(fleet_box):
     assert updater.recover() is None  # nothing under way any more
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_an_archive_is_checked_against_its_digest_and_may_not_escape(tmp_path):
     releases = Releases(tmp_path / "opt")
     good = tmp_path / "good.tar.gz"
-    good.write_bytes(_tar({"VERSION": b"6.0", "bin/kiosk": b"print()"}))
+    good.write_bytes(tar_bytes({"VERSION": b"6.0", "bin/kiosk": b"print()"}))
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
     with pytest.raises(UpdateError, match="SHA-256 does not match"):
         releases.install_archive(good, "0" * 64, "6.0")
@@ -213,7 +202,7 @@ def test_an_archive_is_checked_against_its_digest_and_may_not_escape(tmp_path):
     releases.install_archive(good, digest, "6.0")
     assert (releases.path("6.0") / "bin" / "kiosk").read_bytes() == b"print()"
     evil = tmp_path / "evil.tar.gz"
-    evil.write_bytes(_tar({"../../outside": b"x"}))
+    evil.write_bytes(tar_bytes({"../../outside": b"x"}))
     with pytest.raises(UpdateError, match=r"archive of 6\.1"):
         releases.install_archive(evil, hashlib.sha256(evil.read_bytes()).hexdigest(), "6.1")
     assert not (tmp_path / "outside").exists() and releases.installed() == ["6.0"]
@@ -417,7 +406,7 @@ def test_a_request_with_a_field_of_the_wrong_type_is_refused_and_removed(
     tmp_path, capsys, backend, fields, why
 ):
     archive = tmp_path / "a.tar.gz"
-    archive.write_bytes(_tar({"VERSION": b"2.0"}))
+    archive.write_bytes(tar_bytes({"VERSION": b"2.0"}))
     asked = {
         **backend.request(archive, "2.0", hashlib.sha256(archive.read_bytes()).hexdigest()),
         **fields,

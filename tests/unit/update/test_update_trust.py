@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import io
 import json
 import os
-import tarfile
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from signed_updates import Backend
+from signed_updates import Backend, tar_bytes
 
 from allhours.cli import main
 from allhours.commands.update import run_request
@@ -32,14 +30,9 @@ from terminal.update_trust import UpdateTrust
 
 def _archive(path: Path, version: str) -> str:
     """A release tarball at `path` (what an attacker would have root run); its SHA-256."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w:gz") as tar:
-        body = f"print('release {version}')\n".encode()
-        info = tarfile.TarInfo("bin/kiosk")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    path.write_bytes(data.getvalue())
-    return hashlib.sha256(data.getvalue()).hexdigest()
+    data = tar_bytes({"bin/kiosk": f"print('release {version}')\n".encode()})
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 class Box:
@@ -264,16 +257,6 @@ def test_allhours_update_trust_takes_the_bundles_keys_and_keeps_the_sequence(tmp
     assert "not an enrollment bundle" in capsys.readouterr().err
 
 
-def _tar_of(members: dict[str, bytes]) -> bytes:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return data.getvalue()
-
-
 def _rewrite_after_first_read(path: Path, payload: bytes) -> threading.Thread:
     """The kiosk's user at work: once root has read the archive (inotify IN_ACCESS on the file
     it owns), it writes its own tarball over the start of the same file."""
@@ -300,10 +283,10 @@ def test_an_archive_rewritten_while_root_hashes_it_is_not_what_root_unpacks(tmp_
     update = tmp_path / "update"
     update.mkdir()
     archive = update / "allhours-2.0.tar.gz"
-    archive.write_bytes(_tar_of({"VERSION": b"2.0", "pad.bin": os.urandom(24 << 20)}))
+    archive.write_bytes(tar_bytes({"VERSION": b"2.0", "pad.bin": os.urandom(24 << 20)}, "w"))
     signed = hashlib.sha256(archive.read_bytes()).hexdigest()
     releases = Releases(tmp_path / "opt")
-    attacker = _rewrite_after_first_read(archive, _tar_of({"EVIL": b"root shell"}))
+    attacker = _rewrite_after_first_read(archive, tar_bytes({"EVIL": b"root shell"}, "w"))
 
     with HeldDirectory(update) as held:
         releases.install_archive(archive, signed, "2.0", only_in=held)
