@@ -134,13 +134,23 @@ def test_no_generated_request_makes_the_api_fail(service, operations, token, mod
         ("/api/fleet/terminals/T0001/commands", {"command": "restart_kiosk", "reason": " \t"}),
         ("/api/fleet/bundles/rollback", {"terminals": ["T0001"], "reason": "\n"}),
         ("/api/fleet/rollouts/1/actions", {"action": "pause", "reason": " "}),
+        ("/api/alarms/T0001/ALARM-1/clear", {"note": "\x1f"}),
+        ("/api/fleet/terminals/T0001/commands", {"command": "restart_kiosk", "reason": "\x1c "}),
     ],
-    ids=["alarm-clear", "operator-command", "bundle-rollback", "rollout-action"],
+    ids=[
+        "alarm-clear",
+        "operator-command",
+        "bundle-rollback",
+        "rollout-action",
+        "alarm-clear-unit-separator",
+        "operator-command-file-separator",
+    ],
 )
 def test_a_reason_of_white_space_is_refused_as_no_reason(app, token, path, body):
     # Found by `make fuzz`: clearing an alarm with the note "\r" passed the body's length
     # check and the clearing's own "say why" check raised, a 500. A required reason or note is
-    # now something besides white space, or the body is refused naming the field.
+    # now something besides white space, or the body is refused naming the field. CI's fuzz
+    # later found "\x1f": white space to Python's `strip`, not to pydantic's trimming.
     with TestClient(app) as client:
         response = client.post(path, json=body, headers=bearer(token))
     assert response.status_code == 422, response.text
