@@ -110,7 +110,7 @@ class Dispatcher:
                 return 0
             if row.state == S.SENDING:
                 return self._reconcile(session, row, now)
-            if now - row.created_at > self.settings.give_up_after:
+            if self._expired(row, now):
                 self._dead(row, f"not accepted within {self.settings.give_up_after}")
                 return 0
             allowed = self.settings.limits.next_allowed(session, row.phone, row.kind, now)
@@ -127,6 +127,7 @@ class Dispatcher:
                     return 0
             # SENDING is committed before the call: a crash mid-call is reconciled, not resent.
             row.state, row.attempts = S.SENDING, row.attempts + 1
+            row.first_attempt_at = row.first_attempt_at or now
             row.template_code, row.provider = template.template_code, self.provider.name
             # If still SENDING by then (crash, timeout), the provider is asked before a resend.
             row.attempted_at, row.next_attempt_at = now, now + self.settings.reconcile_after
@@ -144,6 +145,13 @@ class Dispatcher:
             assert row is not None
             self._accepted(row, accepted.biz_id, now)
         return 1
+
+    def _expired(self, row: NotificationRow, now: datetime) -> bool:
+        """Tried for longer than `give_up_after`. The time counts from the first send, not
+        from the queueing: a message that waited a day behind its number's unclear send, or
+        its flow control, was never tried, and still gets its day."""
+        started = row.first_attempt_at
+        return started is not None and now - started > self.settings.give_up_after
 
     def _accepted(self, row: NotificationRow, biz_id: str, now: datetime) -> None:
         row.state, row.biz_id, row.accepted_at = S.ACCEPTED, biz_id, now
@@ -192,7 +200,7 @@ class Dispatcher:
         except (ProviderRefused, ProviderUnreachable) as exc:
             # The code only for a refusal: the provider's message may echo the request.
             why = exc.code if isinstance(exc, ProviderRefused) else str(exc)
-            if now - row.created_at > self.settings.give_up_after:
+            if self._expired(row, now):
                 # Sent or not, we cannot tell: give up (code erased) rather than hold the
                 # number's later messages, and the sealed code, forever. Staff call.
                 self._dead(row, f"sent or not, unknown: the provider's lookup failed for "

@@ -49,6 +49,9 @@ class NotificationRow(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     attempted_at: Mapped[datetime | None]
+    # give_up_after counts from here: a message that waited behind its number's queue still
+    # gets its day of tries.
+    first_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(String(200), default="")
     provider: Mapped[str | None] = mapped_column(String(16))
     biz_id: Mapped[str | None] = mapped_column(String(64))

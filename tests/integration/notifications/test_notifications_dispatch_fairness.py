@@ -70,31 +70,39 @@ def test_an_unclear_send_whose_lookup_keeps_failing_is_given_up_and_unblocks_the
     code_row = notified.rows()[-1]
     assert (code_row.kind, code_row.state) == ("pickup_code", S.SENDING)
     assert code_row.sealed is not None
+    _queue(notified, PHONE, 1, "20261204", first=7)  # the citizen's next text waits behind it
+    behind = notified.rows()[-1]
 
     caplog.set_level(logging.ERROR, logger="backend.notifications.dispatcher")
     for _ in range(6):  # 18 h of failing lookups: still unclear, shown as an alarm
         notified.clock.advance(timedelta(hours=3))
         notified.drain()
-    row = notified.rows()[-1]
+    row = next(r for r in notified.rows() if r.id == code_row.id)
     assert row.state == S.SENDING and row.sealed is not None
     assert row.last_error == "alarm: reconcile refused: isp.RAM_PERMISSION_DENY"
     refusals = [r for r in caplog.records if "lookup of an unclear send refused" in r.message]
     assert len(refusals) == 1  # once per row, not once per pass
     assert PHONE not in caplog.text and "13800138000" not in caplog.text
 
-    notified.clock.advance(timedelta(hours=7))  # past give_up_after (24 h from created_at)
+    notified.clock.advance(timedelta(hours=7))  # past give_up_after (24 h from its send)
+    before = len(notified.emulator.inbox(PHONE))
     notified.drain()
-    row = notified.rows()[-1]
+    row = next(r for r in notified.rows() if r.id == code_row.id)
     assert row.state == S.DEAD and row.sealed is None
     assert row.last_error.startswith("sent or not, unknown: the provider's lookup failed")
     with notified.db.transaction() as s:
         assert row.id in [entry["id"] for entry in needs_attention(s)]
 
-    before = len(notified.emulator.inbox(PHONE))
+    # The text that waited 25 h behind it was never tried: it is sent now, not given up.
+    notified.drain()
+    waited = next(r for r in notified.rows() if r.id == behind.id)
+    assert waited.state == S.ACCEPTED, waited.last_error
+    assert len(notified.emulator.inbox(PHONE)) == before + 1
+
     notified.submit("AH-T0001-20261204-0002")  # the next text to that number goes
     notified.drain()
     assert notified.rows()[-1].state == S.ACCEPTED
-    assert len(notified.emulator.inbox(PHONE)) == before + 1
+    assert len(notified.emulator.inbox(PHONE)) == before + 2
 
 
 def test_a_failed_delivery_behind_fifty_pending_reports_gets_its_report(notified, monkeypatch):
