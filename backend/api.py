@@ -102,6 +102,8 @@ def _install_errors(app: FastAPI) -> None:
         # A body FastAPI cannot parse is a 400 raised before the route's sign-in runs.
         if exc.status_code == 400 and (refusal := await refuse_stranger(request)) is not None:
             return refusal
+        if exc.status_code == 404 and (page := limits.console_not_found(request)) is not None:
+            return page
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(Forbidden)

@@ -40,6 +40,13 @@ MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
+def console_not_found(request: Request) -> Response | None:
+    """The console's "not found" page when the request is a console page's (set by
+    `backend.console.install`); None for the API, or with no console."""
+    page = getattr(request.app.state, "console_not_found", None)
+    return page(request) if page is not None else None
+
+
 class BodyTooLarge(HTTPException):
     """The request body passed the limit while it was being read."""
 
@@ -125,6 +132,8 @@ async def _validation_failed(request: Request, exc: RequestValidationError) -> R
     refusal = await refuse_stranger(request)  # a stranger hears "sign in first", not the schema
     if refusal is not None:
         return refusal
+    if (page := console_not_found(request)) is not None:
+        return page  # a person at the console, not a program: a page, not the schema's errors
     # FastAPI's own handler echoes the input; `1e999` there is infinity, which JSON cannot
     # carry, so the 422 itself raised and the client got a 500 and a dropped connection.
     return JSONResponse({"detail": _safe_errors(exc.errors())}, status_code=422)

@@ -21,13 +21,14 @@ def install(app: FastAPI, service: BackendService) -> None:
     from .catalog import router as catalog_router
     from .fleet import router as fleet_router
     from .operator import router as operator_router
-    from .pages import forbidden_page, router
+    from .pages import forbidden_page, not_found_page, router
     from .rollouts import router as rollouts_router
     from .terminal_staff import api_router as terminal_staff_api
     from .terminal_staff import console_router as terminal_staff_router
 
     app.state.console_service = service
     app.state.console_forbidden = forbidden_page
+    app.state.console_not_found = not_found_page
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(router)
     app.include_router(bundles_router)

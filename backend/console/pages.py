@@ -97,6 +97,18 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
+def not_found_page(request: Request) -> Response | None:
+    """The console's "not found" page for a console address a browser asked for that names
+    nothing: an unknown path, or a value the route cannot take (`/console/fleet/rollouts/abc`,
+    like an id no rollout has). None for anything else (the API, forms posted, assets)."""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or not path.startswith("/console/"):
+        return None
+    if path.startswith("/console/static/"):
+        return None
+    return render(request, "forbidden.html", 404, reason="not_found")
+
+
 def forbidden_page(request: Request, exc: Forbidden) -> Response:
     """403 for the console: a page that says why, or the password page when that is why."""
     if exc.reason == "password_change_required":

@@ -113,3 +113,32 @@ def test_pushing_a_catalog_version_past_the_database_is_404_like_an_unknown_one(
             follow_redirects=False,
         )
         assert r.status_code == 404 and f"no published version {number}" in r.text, number
+
+
+@pytest.mark.parametrize(
+    "who, path",
+    [
+        ("clerk.li", "/console/nope"),  # no such page
+        ("op.zhao", "/console/fleet/terminals/%2F.."),
+        ("op.zhao", "/console/fleet/rollouts/abc"),  # a value the route cannot take: a 422
+        ("clerk.li", f"/console/applications/{NO}/materials/abc"),
+    ],
+)
+def test_an_address_that_names_no_page_shows_the_consoles_not_found_page(client, who, path):
+    # These answered FastAPI's JSON ({"detail": "Not Found"}, or the schema's errors for a path
+    # value): a person following an old or mistyped link saw a program's answer, not a page.
+    sign_in(client, who)
+    r = client.get(path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text
+    assert "<title>未找到" in r.text and 'href="/console/queue"' in r.text
+
+
+def test_the_api_and_a_strangers_console_address_keep_their_answers(client):
+    assert client.get("/console/fleet/rollouts/abc", follow_redirects=False).status_code == 303
+    sign_in(client, "op.zhao")
+    r = client.get("/api/applications/NOPE/nope")
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    r = client.get("/api/fleet/rollouts/abc")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "rollout_id"]
+    asset = client.get("/console/static/nope.js")
+    assert asset.status_code == 404 and asset.headers["content-type"] == "application/json"
