@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ CA_DAYS = 10 * 365
 CERT_DAYS = 365
 SERVER_DAYS = 2 * 365
 TOKEN_TTL = timedelta(hours=24)
+SYNC_ATTEMPTS, SYNC_PAUSE_S = 2, 0.5  # a broker's control session (see `_sync`)
 # Backend identities are `backend.<worker>`: a dot can never stand in a terminal id, so no
 # terminal can be enrolled under a backend's name.
 BACKEND_PREFIX = "backend."
@@ -332,8 +334,16 @@ class SiteAuthority:
                     "INSERT INTO identities VALUES (?,?,?,NULL,?)",
                     (tid, TERMINAL, _iso(now), broker),
                 )
-            else:  # a re-enrollment moves the terminal to the new token's broker
+            else:
+                # A re-enrollment (replaced hardware, a move to the new token's broker) ends
+                # every earlier certificate: the old device, or whoever copied its key, must not
+                # go on connecting, signing as the terminal and renewing itself. The caller's
+                # `publish()` puts them on the CRL.
                 db.execute("UPDATE identities SET broker=? WHERE cn=?", (broker, tid))
+                db.execute(
+                    "UPDATE certificates SET revoked_at=? WHERE cn=? AND revoked_at IS NULL",
+                    (_iso(now), tid),
+                )
             cert = self._issue(db, csr.public_key(), tid, now)
             prepared = prepare(tid, broker)
         log.info(
@@ -430,8 +440,10 @@ class SiteAuthority:
 
     # ------------------------------------------------------------------ identities
 
-    def revoke(self, cn: str) -> int:
-        """Revoke an identity: its certificates go on the CRL and its tokens stop working."""
+    def revoke(self, cn: str) -> tuple[int, list[str]]:
+        """Revoke an identity: its certificates go on the CRL and its tokens stop working.
+
+        Returns how many certificates were revoked, and the brokers not brought in line now."""
         now = _iso(self.clock())
         with self._db() as db:
             cur = db.execute(
@@ -450,8 +462,7 @@ class SiteAuthority:
                 (now, cn),
             )
         log.warning("%s revoked: %d certificate(s) on the CRL", cn, certs)
-        self.publish()
-        return certs
+        return certs, self.publish()
 
     def identities(self) -> list[IdentityInfo]:
         with self._db() as db:
@@ -597,21 +608,25 @@ class SiteAuthority:
             config = dynsec_config_from(roles)
             write_private(d / "dynsec.json", json.dumps(config, indent=1).encode(), mode=0o644)
 
-    def publish(self) -> None:
-        """Bring every running broker in line: new CRL (SIGHUP), then admit and remove clients."""
+    def publish(self) -> list[str]:
+        """Bring every running broker in line: new CRL (SIGHUP), then admit and remove clients.
+
+        Returns the names of the brokers that could not be brought in line now (each is at its
+        next start): a revocation is not complete while any is listed."""
         roles = self.access()
+        missed: list[str] = []
         for entry_file in sorted((self.dir / "brokers").glob("*.json")):
             entry = json.loads(entry_file.read_text())
             write_private(Path(entry["dir"]) / "crl.pem", self.crl_pem(), mode=0o644)
             try:
                 pid = int(Path(entry["pid_file"]).read_text().strip())
                 os.kill(pid, signal.SIGHUP)
-                control = BrokerControl(entry["host"], entry["port"], self.control_tls())
-                added, removed = control.sync(roles)
+                added, removed = self._sync(entry["host"], entry["port"], roles)
             except (OSError, ValueError, BrokerControlError) as exc:
                 log.warning(
                     "broker %s not updated now (it will be at its start): %s", entry_file.stem, exc
                 )
+                missed.append(entry_file.stem)
                 continue
             if added or removed:
                 log.info(
@@ -622,6 +637,16 @@ class SiteAuthority:
                     len(removed),
                     _some(removed),
                 )
+        return missed
+
+    def _sync(self, host: str, port: int, roles: dict[str, list[dict[str, Any]]]):
+        """The control session, once more if refused: Mosquitto re-reads its CRL after the
+        SIGHUP, and the session can arrive first (refused while the CRL it holds is stale)."""
+        for _ in range(SYNC_ATTEMPTS - 1):
+            with contextlib.suppress(BrokerControlError):
+                return BrokerControl(host, port, self.control_tls()).sync(roles)
+            time.sleep(SYNC_PAUSE_S)
+        return BrokerControl(host, port, self.control_tls()).sync(roles)
 
 
 def _some(names: list[str], shown: int = 10) -> str:

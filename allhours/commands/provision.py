@@ -127,9 +127,17 @@ def _revoke(args: argparse.Namespace) -> int:
     from provisioning.authority import EnrollmentRefused
 
     try:
-        certs = _authority(args).revoke(args.terminal_id)
+        certs, missed = _authority(args).revoke(args.terminal_id)
     except EnrollmentRefused as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    if missed:
+        print(
+            f"{args.terminal_id} revoked: {certs} certificate(s) on the CRL, but broker(s) "
+            f"{', '.join(missed)} could not be told now: a connection held there stays until "
+            "that broker restarts (restart it, or run this again once it answers)",
+            file=sys.stderr,
+        )
         return 1
     print(f"{args.terminal_id} revoked: {certs} certificate(s) on the CRL, broker access removed")
     return 0

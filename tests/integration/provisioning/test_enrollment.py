@@ -306,6 +306,56 @@ def test_a_revoked_terminal_is_disconnected_at_once_and_refused_after(broker, ba
         broker.authority.issue_token("T0006")
 
 
+def test_a_re_enrolled_terminal_ids_old_certificate_is_ended_everywhere(broker, backend, tmp_path):
+    # Replaced hardware, or a move to another broker: a new token for the same id. The old
+    # device's certificate stayed active: it connected as T0011, its signatures were trusted
+    # beside the new key's, and it renewed itself a fresh year, again and again.
+    from allhours.bootstrap import training_terminal
+
+    old = enroll(backend.url, str(broker.authority.issue_token("T0011")), tmp_path / "old")
+    old_node = training_terminal(tmp_path / "old").node
+    new_node = None
+    old_node.start()
+    try:
+        assert old_node.link.wait_connected(10)
+        new = enroll(backend.url, str(broker.authority.issue_token("T0011")), tmp_path / "new")
+        new_node = training_terminal(tmp_path / "new").node
+        new_node.start()
+        assert new_node.link.wait_connected(10)  # it takes the client id over
+        assert wait_until(lambda: not old_node.link.connected.is_set(), 10)
+        assert not old_node.link.wait_connected(3)  # and the old one's reconnects are refused
+        assert new_node.link.connected.is_set()
+    finally:
+        old_node.stop()
+        if new_node is not None:
+            new_node.stop()
+    assert "certificate verify failed" in broker.tail_log(80)
+    assert not broker.authority.is_active_certificate(pki.load_cert(old.tls.cert_file.read_bytes()))
+    with pytest.raises(EnrollmentFailed) as renewal:
+        renew(tmp_path / "old")
+    assert renewal.value.code == "revoked"
+    new_cert = pki.load_cert(new.tls.cert_file.read_bytes())
+    keys = broker.authority.terminal_public_keys("T0011")
+    assert [k.public_numbers() for k in keys] == [new_cert.public_key().public_numbers()]
+
+
+def test_revoke_says_so_when_a_broker_could_not_be_told(site_ca, tmp_path, capsys):
+    # It printed "broker access removed" whatever happened: a broker it could not reach keeps
+    # the revoked terminal's connection until that broker restarts.
+    from allhours.cli import main
+
+    key = pki.new_key()
+    site_ca.enroll(str(site_ca.issue_token("T0012")), pki.make_csr(key, "T0012"))
+    site_ca.register_broker("east", tmp_path / "east", tmp_path / "gone.pid", "127.0.0.1", 1)
+    (tmp_path / "east").mkdir()
+
+    assert main(["provision", "revoke", "T0012", "--ca-dir", str(site_ca.dir)]) == 1
+    said = capsys.readouterr()
+    assert "T0012 revoked: 1 certificate(s) on the CRL, but broker(s) east" in said.err
+    assert "broker access removed" not in said.out
+    assert b"BEGIN X509 CRL" in (tmp_path / "east" / "crl.pem").read_bytes()  # written anyway
+
+
 def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backend, tmp_path):
     from allhours.bootstrap import training_terminal
     from backend.enrollment import worker_identity
