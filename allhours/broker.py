@@ -164,12 +164,20 @@ class PrivateMosquitto:
             # A certificate can only ever connect as itself: no client can take another's id.
             "use_username_as_clientid true",
             "tls_version tlsv1.2",
+            # A retained message is handed out only while its publisher may still publish there:
+            # none of a revoked terminal's, none kept from a grant since narrowed.
+            "check_retain_source true",
             "persistence true",
             f"persistence_location {data}/",
             "autosave_interval 1",
             # The default of 1000 silently drops messages for an offline persistent session.
             f"max_queued_messages {self.max_queued}",
             "max_inflight_messages 0",
+            # No memory_limit: Mosquitto 2.0.11 counts memory it has freed as still in use (the
+            # MQTT 5 properties of every publish; admitting 400 terminals counted over 1 GiB at
+            # 19 MiB resident), so it would refuse every client of a healthy broker. The retained
+            # store is bounded by the ACL instead: one message per upstream topic of each terminal
+            # (provisioning/broker_access.py).
             "persistent_client_expiration 14d",
             "log_dest stderr",
             "log_type error",

@@ -65,6 +65,24 @@ def subscription_filters(shared_group: str | None) -> list[str]:
     return topics.backend_subscriptions(shared_group)
 
 
+def subscriptions(shared_group: str | None) -> list[tuple[str, SubscribeOptions]]:
+    """The filters with their options: only the status channel hands over retained messages.
+
+    A terminal's retained status (and its will) says where it stands; the backend takes it on a
+    new subscription only, as a resumed one has seen it already. Nothing else is published
+    retained by the contract, yet the broker cannot refuse the retain flag per topic: a terminal
+    (or its stolen certificate) may retain a message on any of its upstream topics, and Mosquitto
+    would hand every one to each new backend subscription as if just sent.
+    """
+    out = []
+    for channel, f in zip(topics.UPSTREAM, subscription_filters(shared_group), strict=True):
+        retain = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+        if channel != topics.STATUS:
+            retain = SubscribeOptions.RETAIN_DO_NOT_SEND
+        out.append((f, SubscribeOptions(qos=1, retainHandling=retain)))
+    return out
+
+
 @dataclass(frozen=True)
 class _Received:
     topic: str
@@ -259,9 +277,7 @@ class BackendMqtt:
         self._generation += 1
         log.info("connected to broker (session present: %s)", flags.session_present)
         # Subscribe on every connect: a shared subscription may not have survived a restart.
-        # Retained status only on a new subscription; a resumed one has seen it already.
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        client.subscribe([(f, options) for f in subscription_filters(self.settings.shared_group)])
+        client.subscribe(subscriptions(self.settings.shared_group))
 
     def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]

@@ -5,10 +5,11 @@ plugin refuses a forbidden SUBSCRIBE outright (an ACL file grants it and drops d
 terminal joining the backend's shared group would swallow messages), and it disconnects a client
 the moment it is deleted, which is what revocation needs (ADR 0006).
 
-Each identity has one role of its own. A terminal publishes only under its own upstream topics
-and subscribes only to its own downstream ones; a backend worker reads every terminal's upstream
-(plain or through the shared ingest group) and publishes downstream; `backend.control` may only
-talk to the plugin's control topic. Anything not allowed is denied.
+Each identity has one role of its own. A terminal publishes only the contract's upstream topics
+under its own id, each by its literal name, and subscribes only to its own downstream ones; a
+backend worker reads every terminal's upstream (plain or through the shared ingest group) and
+publishes downstream; `backend.control` may only talk to the plugin's control topic. Anything
+not allowed is denied.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
 CONTROL_IDENTITY = "backend.control"
@@ -37,12 +39,25 @@ def role_name(cn: str) -> str:
     return f"id:{cn}"
 
 
+def upstream_topics(terminal_id: str) -> list[str]:
+    """Every topic a message type of the contract puts a terminal's upstream on, in order.
+
+    Taken from the message types' own `topic()`, so an event type added to the contract is
+    granted with it. No wildcard: under `events/+` a stolen certificate retained a message on each
+    of thousands of made-up event names, all kept by the broker and handed to every new backend
+    subscription.
+    """
+    found = (
+        cls.model_construct(terminal_id=terminal_id).topic()
+        for cls in m.ALL_TYPES
+        if cls.channel in topics.UPSTREAM
+    )
+    return list(dict.fromkeys(found))
+
+
 def terminal_acls(terminal_id: str) -> list[dict[str, Any]]:
     """One terminal: its own upstream out, its own downstream in."""
-    acls = []
-    for channel in topics.UPSTREAM:
-        suffix = "+" if channel == topics.EVENTS else None
-        acls.append(_acl("publishClientSend", topics.terminal_topic(terminal_id, channel, suffix)))
+    acls = [_acl("publishClientSend", topic) for topic in upstream_topics(terminal_id)]
     for channel in topics.DOWNSTREAM:
         topic = topics.terminal_topic(terminal_id, channel)
         acls += [_acl("subscribeLiteral", topic), _acl("publishClientReceive", topic)]

@@ -60,17 +60,19 @@ class PlainTerminal:
     def send(self, message: m.Message) -> None:
         self.publish_raw(message.topic(), message.encode())
 
-    def publish_raw(self, topic: str, payload: bytes, *, signed: bool = True) -> None:
+    def publish_raw(
+        self, topic: str, payload: bytes, *, signed: bool = True, retain: bool = False
+    ) -> None:
         """Publish as the terminal does: signed with its certificate key (unless told not to)."""
-        self.publish_async(topic, payload, signed=signed).wait_for_publish(10)
+        self.publish_async(topic, payload, signed=signed, retain=retain).wait_for_publish(10)
 
     def publish_async(
-        self, topic: str, payload: bytes, *, signed: bool = True
+        self, topic: str, payload: bytes, *, signed: bool = True, retain: bool = False
     ) -> mqtt.MQTTMessageInfo:
         props = Properties(PacketTypes.PUBLISH)
         if signed:
             props.UserProperty = (signing.SIG, self.signer.sign(topic, payload))
-        return self.client.publish(topic, payload, qos=1, properties=props)
+        return self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
 
     def receipt_items(self, n: int, timeout: float = 15.0) -> list[m.ReceiptItem]:
         """At least `n` receipt items (from however many Settlement messages it takes)."""

@@ -118,8 +118,8 @@ def test_a_terminal_cannot_read_or_write_another_terminals_topics(peers):
     assert t2.subscribe(f"$share/{topics.SHARED_GROUP}/{topics.ROOT}/terminals/+/events/#") == [
         "Not authorized"
     ]
-    t2.publish(topics.event("T0001", "application.submitted"), b"forged by T0002")
-    t1.publish(topics.event("T0001", "application.submitted"), b"real")
+    t2.publish(topics.event("T0001", "application_submitted"), b"forged by T0002")
+    t1.publish(topics.event("T0001", "application_submitted"), b"real")
 
     assert wait_until(lambda: backend.received, 5)
     time.sleep(0.5)  # what the forged publish would have needed to arrive
@@ -135,10 +135,32 @@ def test_a_terminal_cannot_join_the_backends_shared_group_to_swallow_messages(pe
     assert intruder.subscribe(group) == ["Not authorized"]
     t1 = peers("T0001")
     for n in range(20):
-        t1.publish(topics.event("T0001", "alarm.raised"), str(n).encode())
+        t1.publish(topics.event("T0001", "alarm"), str(n).encode())
 
     assert wait_until(lambda: len(backend.received) == 20, 10), len(backend.received)
     assert intruder.received == []
+
+
+def test_a_terminal_publishes_only_the_event_topics_of_the_contract(peers):
+    # Under `events/+` a stolen certificate retained 3000 messages of 60 KB on made-up event
+    # names: the broker kept 172 MiB for ever and handed all of it to each new subscription.
+    backend = peers("backend.1", BACKEND)
+    assert backend.subscribe(f"{topics.ROOT}/terminals/+/events/#") == ["Granted QoS 1"]
+    t1 = peers("T0001")
+    alarm = topics.event("T0001", "alarm")
+
+    for n in range(3):
+        made_up = topics.event("T0001", f"x{n:06d}")
+        t1.client.publish(made_up, b"made up", qos=1, retain=True).wait_for_publish(5)
+    t1.publish(alarm, b"real")
+
+    assert wait_until(lambda: backend.received, 5)
+    time.sleep(0.5)  # what a made-up one would have needed to arrive
+    assert backend.received == [(alarm, b"real")]
+    late = peers("backend.2", BACKEND)
+    assert late.subscribe(f"{topics.ROOT}/terminals/+/events/#") == ["Granted QoS 1"]
+    time.sleep(0.5)
+    assert late.received == []  # the broker kept none of them
 
 
 def test_a_certificate_connects_only_under_its_own_client_id(peers, broker):
@@ -177,6 +199,6 @@ def test_four_hundred_terminals_admitted_at_once_can_all_be_heard(peers, broker,
     site_ca.publish()
 
     for cn in (names[0], names[199], names[-1]):
-        peers(cn, files=files[cn]).publish(topics.event(cn, "alarm.raised"), cn.encode())
+        peers(cn, files=files[cn]).publish(topics.event(cn, "alarm"), cn.encode())
     assert wait_until(lambda: len(backend.received) == 3, 10), backend.received
     assert sorted(p for _t, p in backend.received) == [b"T5000", b"T5199", b"T5399"]
