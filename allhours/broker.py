@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from cloud_bridge.contract.messages import MAX_MESSAGE_BYTES
@@ -23,8 +26,14 @@ from provisioning import pki
 from provisioning.authority import TERMINAL, SiteAuthority
 from provisioning.tls import ClientTls, write_private
 
+log = logging.getLogger(__name__)
+
 DYNSEC_GLOB = "/usr/lib/*/mosquitto_dynamic_security.so"
 MAX_PACKET_BYTES = 2 * MAX_MESSAGE_BYTES + 4096
+# The CRL is signed for 30 days (provisioning/pki.py): past that OpenSSL refuses every client,
+# terminals, workers and the control session alike. A running broker has it signed afresh each
+# day; an enrollment or a revocation does too, but a quiet site has neither for weeks.
+CRL_REFRESH = timedelta(days=1)
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -106,6 +115,7 @@ class PrivateMosquitto:
         server_names: tuple[str, ...] = (),
         max_queued: int = 1_000_000,
         name: str = "site",
+        crl_refresh: timedelta = CRL_REFRESH,
     ):
         self.workdir = Path(workdir).resolve()
         self.authority = authority
@@ -118,6 +128,9 @@ class PrivateMosquitto:
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.pid_file = self.workdir / "mosquitto.pid"
+        self.crl_refresh = crl_refresh
+        self._stopping = threading.Event()
+        self._refresher: threading.Thread | None = None
 
     def _data_dir(self) -> Path:
         """Where Mosquitto keeps its persistence file, TLS material, ACL and CRL.
@@ -249,13 +262,41 @@ class PrivateMosquitto:
                     f"mosquitto exited with {self.proc.returncode}: {self.tail_log()}"
                 )
             if port_open(self.host, self.port):
+                self._start_refresher()
                 return self
             time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.port} within {timeout}s")
 
+    def refresh_crl(self) -> None:
+        """Sign the CRL afresh and have Mosquitto read it (SIGHUP)."""
+        self.authority.write_broker_files(self._data_dir(), access=False)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGHUP)
+
+    def _start_refresher(self) -> None:
+        self._stopping.clear()
+        self._refresher = threading.Thread(
+            target=self._refresh_crl_daily, name=f"crl-{self.name}", daemon=True
+        )
+        self._refresher.start()
+
+    def _refresh_crl_daily(self) -> None:
+        while not self._stopping.wait(self.crl_refresh.total_seconds()):
+            try:
+                self.refresh_crl()
+            except OSError as exc:  # tried again at the next turn, with weeks to spare
+                log.error("broker %s: the CRL could not be renewed: %s", self.name, exc)
+            else:
+                log.info("broker %s: CRL renewed", self.name)
+
     def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
         """Stop the broker: SIGTERM saves its persistence file; kill=True is a crash."""
+        self._stopping.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout)
+            self._refresher = None
         proc, self.proc = self.proc, None
         self.authority.unregister_broker(self.name)
         self.pid_file.unlink(missing_ok=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -202,3 +205,41 @@ def test_four_hundred_terminals_admitted_at_once_can_all_be_heard(peers, broker,
         peers(cn, files=files[cn]).publish(topics.event(cn, "alarm"), cn.encode())
     assert wait_until(lambda: len(backend.received) == 3, 10), backend.received
     assert sorted(p for _t, p in backend.received) == [b"T5000", b"T5199", b"T5399"]
+
+
+def _connects(broker: PrivateMosquitto, files, cn: str) -> bool:
+    client = tls_client(broker, cn, files=files)
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: rc.is_failure or connected.set()
+    try:
+        client.connect(broker.host, broker.port, keepalive=10)
+    except (OSError, ssl.SSLError):
+        return False
+    client.loop_start()
+    try:
+        return connected.wait(3)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_running_broker_has_its_crl_signed_afresh_before_it_lapses(tmp_path):
+    # The CRL is signed for 30 days and was signed again only at an enrollment, a revocation or
+    # the broker's start: on a quiet site OpenSSL then refused every client, the whole fleet
+    # cut off. A running broker now has it signed afresh (daily; here every half second).
+    now = [datetime.now(UTC)]
+    site = SiteAuthority.create(tmp_path / "ca", clock=lambda: now[0])
+    broker = PrivateMosquitto(tmp_path / "broker", site, crl_refresh=timedelta(seconds=0.5))
+    broker.start()
+    try:
+        files = broker.client_tls("T0001")
+        assert _connects(broker, files, "T0001")
+        now[0] -= timedelta(days=31)  # the CRL as signed 31 days ago: past its next update
+        site.write_broker_files(broker._data_dir(), access=False)
+        os.kill(broker.proc.pid, signal.SIGHUP)
+        assert wait_until(lambda: not _connects(broker, files, "T0001"), 10)
+        now[0] = datetime.now(UTC)
+        assert wait_until(lambda: _connects(broker, files, "T0001"), 10)
+    finally:
+        broker.stop()
+        broker.remove_data()
