@@ -25,6 +25,7 @@ from locker.errors import (
     DoorStillOpen,
     IdentityRequired,
     LockerFault,
+    OpeningUnconfirmed,
 )
 from locker.journal import DOOR_OPENING, OPENING, LockerJournal
 from locker.keypad import WRONG_CODE_LIMIT, Keypad, PickupClaim, TailDigest
@@ -287,13 +288,19 @@ class LockerBank:
         # Intent first: if we crash after the pulse, the restart knows a pickup was under
         # way and compares with the door instead of guessing.
         self._journal.append_compartment(OPENING, slot.id, slot.to_record(), now)
+        earlier = slot.id in self._records.unconfirmed  # an opening nobody could confirm yet
         self._records.unconfirmed.add(slot.id)
         try:
             check = self._open_door(slot, PICKUP)
         except DoorJammed:
             raise  # already out of service, with its contents on record
+        except OpeningUnconfirmed:
+            self._pickup_unconfirmed(slot)
+            raise
         except LockerFault:
-            self._opening_failed(slot)
+            # Its sensor saw the door stay shut this time; an earlier opening stays unconfirmed.
+            if not earlier:
+                self._opening_failed(slot)
             raise
         opened = Opened(slot.id, slot.application_no or "", slot.load_id, check)
         if check.awaiting:
@@ -314,7 +321,11 @@ class LockerBank:
             return opened
 
     def report_not_opened(self, compartment_id: str) -> DoorCheck:
-        """The person says the door did not open: pulse once more, then out of service."""
+        """The person says the door did not open: pulse once more, then out of service.
+
+        A board that fails on that pulse leaves a pickup unconfirmed (OpeningUnconfirmed): the
+        first pulse went through, and only the person's word says the door stayed shut.
+        """
         with self._mutex:
             slot = self._records.get(compartment_id)
             purpose = self.opener.purpose_awaiting(slot.id)
@@ -322,9 +333,9 @@ class LockerBank:
                 return self.opener.not_opened(slot)
             except DoorStayedShut:
                 raise self._jammed(slot) from None
-            except LockerFault:
+            except OpeningUnconfirmed:
                 if purpose == PICKUP:
-                    self._opening_failed(slot)
+                    self._pickup_unconfirmed(slot)
                 raise
 
     def abandon_opening(self, compartment_id: str) -> None:
@@ -412,7 +423,8 @@ class LockerBank:
             return self.keypad.streak.count
 
     def unconfirmed_openings(self) -> list[str]:
-        """Compartments whose pickup was interrupted by a crash; staff must check them."""
+        """Compartments whose pickup nobody could confirm (a crash, no answer, a board failing
+        after the pulse); staff must check them."""
         with self._mutex:
             return sorted(self._records.unconfirmed)
 
@@ -435,8 +447,20 @@ class LockerBank:
             raise self._jammed(slot) from None
 
     def _opening_failed(self, slot: Compartment) -> None:
+        """The board failed and the door was seen shut: nothing can have been taken."""
         self._journal.append_compartment("opening_failed", slot.id, slot.to_record(), self._clock())
         self._records.unconfirmed.discard(slot.id)
+
+    def _pickup_unconfirmed(self, slot: Compartment) -> None:
+        """The board failed after a pulse may have opened the door, as for an unanswered
+        question: the result and its `opening` record stay (a restart compares with the door),
+        it stays in `unconfirmed_openings`, and staff check whether it was emptied."""
+        self._alarm(
+            OPENING_UNCONFIRMED,
+            slot.id,
+            "the lock board failed after an unlock pulse for a pickup; check whether the "
+            "compartment was emptied",
+        )
 
     def _jammed(self, slot: Compartment) -> DoorJammed:
         holds = slot.state in (State.HOLDING_RESULT, State.HOLDING_DEPOSIT)

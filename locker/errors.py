@@ -130,6 +130,21 @@ class DoorJammed(LockerFault):
         self.detail = "door did not open after two unlock pulses"
 
 
+class OpeningUnconfirmed(LockerFault):
+    """The lock board failed once a pulse may have reached the lock, and no sensor saw the door
+    stay shut: the door may have opened. Its contents stay on record and staff check them."""
+
+    def __init__(self, compartment_id: str, detail: str) -> None:
+        LockerError.__init__(
+            self,
+            f"Compartment {compartment_id} may have opened: its lock board failed after the "
+            f"unlock was sent ({detail}). Staff have been alerted and will check whether its "
+            f"contents are still inside. {HOTLINE}",
+        )
+        self.compartment_id = compartment_id
+        self.detail = detail
+
+
 class DoorStillOpen(LockerError):
     """Someone said they shut a compartment's door (a deposit, a result loaded), but its sensor
     still reads it open: the compartment is not taken as closed until it does."""

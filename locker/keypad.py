@@ -146,9 +146,16 @@ class Keypad:
             elif code_ok or (tail_ok and slot.tail_digest is not None):
                 addressed.append(slot)  # this entry was aimed at it: its budget pays
         if match is None:
-            if any(self._locked(slot, now) for slot in addressed):
-                raise CodeLocked()  # nothing to win there, so nothing is counted
-            raise self._wrong_code(now, addressed)
+            locked = {slot.id for slot in addressed if self._locked(slot, now)}
+            # A locked compartment's own budget is spared (nothing to win there), but the
+            # streak and the terminal's budget pay: else guesses aimed at it would be free,
+            # and each could still open a result that has no phone tail (ADR 0011).
+            attempts_left, delay = self._count_wrong(
+                now, [slot for slot in addressed if slot.id not in locked]
+            )
+            if locked:
+                raise CodeLocked()
+            raise WrongCode(attempts_left, delay)
         if self._locked(match, now):
             raise CodeLocked()
         if match.state == State.OUT_OF_SERVICE:
@@ -253,10 +260,6 @@ class Keypad:
         claim, self._claim, self._claim_digest = self._claim, None, None
         if claim is not None:
             self._journal.append(event, claim.compartment_id, {"load_id": claim.load_id}, now)
-
-    def _wrong_code(self, now: float, addressed: list[Compartment]) -> WrongCode:
-        attempts_left, delay = self._count_wrong(now, addressed)
-        return WrongCode(attempts_left, delay)
 
     def _count_wrong(self, now: float, addressed: list[Compartment]) -> tuple[int, float]:
         delay, streak_alarm = self.streak.register_wrong(self._policy, now)

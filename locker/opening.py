@@ -2,7 +2,8 @@
 
 `DoorOpener` drives the boards and the door supervisor and journals what the doors did; it
 changes no compartment. It tells the `LockerBank` what happened (a DoorCheck, DoorStayedShut,
-or LockerFault) and the bank decides what that means for the compartment.
+LockerFault, or OpeningUnconfirmed when the door may have opened) and the bank decides what that
+means for the compartment.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import StrEnum
 from devices.lock.port import LockFault
 from locker.boards import BoardSet
 from locker.compartment import Compartment
-from locker.errors import InvalidTransition, LockerFault
+from locker.errors import InvalidTransition, LockerFault, OpeningUnconfirmed
 from locker.journal import LockerJournal
 from locker.supervision import DoorState, DoorSupervisor
 
@@ -137,8 +138,8 @@ class DoorOpener:
     def open(self, slot: Compartment, purpose: str) -> DoorCheck:
         """Pulse, watch the door, pulse once more if it stays shut, then give up.
 
-        Raises DoorStayedShut after two pulses with the door seen shut, LockerFault when the
-        board refuses and no sensor saw the door open.
+        Raises DoorStayedShut after two pulses with the door seen shut. When the board fails,
+        LockerFault if the door's sensor saw it stay shut, OpeningUnconfirmed if no sensor could.
         """
         self._doors.expect(slot.id)
         settle = True
@@ -146,10 +147,14 @@ class DoorOpener:
             for attempt in (1, 2):
                 try:
                     self.pulse(slot)
-                except LockerFault:
+                except LockerFault as fault:
                     # The board may have pulsed before it failed (a cable pulled mid-answer):
-                    # a sensor that still answers settles it.
-                    if self._doors.wait_open(slot.id, 0, quiet=True) != DoorState.OPEN:
+                    # only a sensor that still answers can tell, given the time a pulse that
+                    # did go through needs to open the door.
+                    door = self._doors.wait_open(slot.id, quiet=True)
+                    if door in (DoorState.UNSENSED, DoorState.UNKNOWN):
+                        raise OpeningUnconfirmed(slot.id, fault.detail) from fault
+                    if door == DoorState.CLOSED:
                         raise
                     self._journal.append(
                         "door_confirmed",
@@ -194,7 +199,8 @@ class DoorOpener:
     def not_opened(self, slot: Compartment) -> DoorCheck:
         """The person says the door did not open: pulse once more; DoorStayedShut the second time.
 
-        LockerFault from the board ends the awaited opening; the caller settles the contents.
+        A board that fails on that pulse ends the awaited opening with OpeningUnconfirmed: the
+        first pulse went through and only the person's word says that door stayed shut.
         """
         opening = self._openings.get(slot.id)
         if opening is None:
@@ -212,10 +218,10 @@ class DoorOpener:
         opening.pulses += 1
         try:
             self.pulse(slot)
-        except LockerFault:
+        except LockerFault as fault:
             del self._openings[slot.id]
             self._doors.settle(slot.id)
-            raise
+            raise OpeningUnconfirmed(slot.id, fault.detail) from fault
         return DoorCheck.UNSENSED
 
     def abandon(self, compartment_id: str) -> None:

@@ -31,7 +31,8 @@ class CompartmentRecords:
         if len(self.slots) != len(layout):
             raise LayoutError("compartment ids in the layout are not unique")
         self.finished_loads: set[str] = set()
-        # Pickups interrupted by a crash (or a door nobody answered for): staff must check them.
+        # Pickups interrupted by a crash, a door nobody answered for, or a board failing after
+        # the pulse: staff must check them.
         self.unconfirmed: set[str] = set()
         # Compartments an operator took out of service: never allocated (terminal.service_state).
         self.held: set[str] = set()

@@ -18,7 +18,8 @@ A result counts as picked up only once its door was seen open: by the door senso
 compartment without one, by the citizen answering "Did the door open?" (step CONFIRM_DOOR:
 Yes -> picked up; No -> one more pulse, and a second No -> out of service plus an alarm).
 A door that stays shut ends in OUT_OF_SERVICE: nothing is marked picked up and staff are
-alerted to hand the documents over.
+alerted to hand the documents over. A lock board that fails after a pulse may have opened the
+door is refused as "unconfirmed": the result stays on record and staff check the compartment.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from locker.errors import (
     IdentityRequired,
     LockerError,
     LockerFault,
+    OpeningUnconfirmed,
     TooManyAttempts,
     WrongCode,
     WrongHolder,
@@ -82,6 +84,7 @@ class PickupRefused(FlowError):
         "expired",
         "fault",
         "jammed",
+        "unconfirmed",
         "out_of_service",
         "withheld",
         "wrong_holder",
@@ -227,6 +230,8 @@ class PickupFlow(IdentitySteps):
         except DoorJammed as exc:
             self.step = PickupStep.OUT_OF_SERVICE
             raise PickupRefused("jammed") from exc
+        except OpeningUnconfirmed as exc:  # the board failed after the pulse: it may be open
+            raise PickupRefused("unconfirmed") from exc
         except CompartmentWithheld as exc:  # an operator locked it: the counter hands it over
             raise PickupRefused("withheld") from exc
         except CompartmentOutOfService as exc:
@@ -252,6 +257,7 @@ class PickupFlow(IdentitySteps):
 
         Yes: the result is picked up. No: the lock is pulsed once more and the question is
         asked again; a second No takes the compartment out of service (PickupRefused jammed).
+        A board failing on that pulse is PickupRefused unconfirmed: staff check the compartment.
         """
         if self.step != PickupStep.CONFIRM_DOOR:
             raise WrongStep(f"no door question at step {self.step}")
@@ -269,9 +275,11 @@ class PickupFlow(IdentitySteps):
         except DoorJammed as exc:
             self.step = PickupStep.OUT_OF_SERVICE
             raise PickupRefused("jammed") from exc
-        except LockerFault as exc:
-            self.step = PickupStep.ENTER_CODE  # nothing opened; the code still works
-            raise PickupRefused("fault") from exc
+        except OpeningUnconfirmed as exc:
+            # The first pulse went through: the door may have opened. As for an unanswered
+            # question, the result and its code stay and staff check the compartment.
+            self.step = PickupStep.ENTER_CODE
+            raise PickupRefused("unconfirmed") from exc
         return self.opened
 
     def abandon(self) -> None:

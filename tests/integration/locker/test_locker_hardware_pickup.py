@@ -145,20 +145,55 @@ def test_a_forced_door_reaches_the_outbox_as_one_contract_alarm(rs485):
     assert alarm.severity == m.Severity.CRITICAL
 
 
-def test_an_rs485_board_unplugged_mid_open_fails_clearly_and_keeps_the_result(rs485):
+def test_an_rs485_board_unplugged_after_it_pulsed_leaves_the_pickup_unconfirmed(rs485):
+    """The board pulses, then the adapter is pulled before it answers; its door feedback goes
+    with it. The door stands open, so the result must not look untouched."""
     target = rs485.load_result("L-7", CODE)
     rs485.emulation.buses["/dev/ttyCAB"].unplug_on_next_open()
     flow = rs485.node.pickup()
     started = time.monotonic()
-    with pytest.raises(PickupRefused, match="could not be opened") as caught:
+    with pytest.raises(PickupRefused, match="cannot tell whether its door opened") as caught:
         flow.enter_code(CODE)
     assert time.monotonic() - started < 10  # bounded by the driver's timeouts, no hang
-    assert caught.value.reason == "fault" and flow.step == PickupStep.ENTER_CODE
+    assert caught.value.reason == "unconfirmed" and flow.step == PickupStep.ENTER_CODE
+    assert rs485.emulation.doors[target].is_open
     slot = next(c for c in rs485.node.locker.compartments() if c.id == target)
     assert (slot.state, slot.load_id) == (State.HOLDING_RESULT, "L-7")
+    assert rs485.node.locker.unconfirmed_openings() == [target]
     assert rs485.messages(m.ResultPickedUp) == []
-    kinds = [kind for kind, _ in rs485.alarms()]
-    assert kinds[0] == "lock_fault" and set(kinds) <= {"lock_fault", "device_fault"}
+    alarms = rs485.alarms()
+    assert alarms[0] == ("lock_fault", target) and ("opening_unconfirmed", target) in alarms
+    assert {kind for kind, _ in alarms} <= {"lock_fault", "opening_unconfirmed", "device_fault"}
+
+
+def test_relay_board_lost_on_the_second_pulse_after_a_no_leaves_the_pickup_unconfirmed(relay):
+    """No sensor: the first pulse opens the door, the person says "No" and pulls the relay
+    board's cable, so the second pulse fails. The opening stays on record for staff."""
+    for n in range(1, 4):
+        relay.load_result(f"L-{n}", CODE if n == 3 else f"{n}{n}{n}{n}{n}{n}")
+    flow = relay.node.pickup()
+    flow.enter_code(CODE)
+    relay.emulation.relay_boards["relay1"].unplug()
+    with pytest.raises(PickupRefused, match="cannot tell whether its door opened") as caught:
+        flow.door_opened(False)
+    assert caught.value.reason == "unconfirmed"
+    assert state_of(relay, "B03") == State.HOLDING_RESULT
+    assert relay.node.locker.unconfirmed_openings() == ["B03"]
+    assert relay.alarms() == [("lock_fault", "B03"), ("opening_unconfirmed", "B03")]
+    assert relay.messages(m.ResultPickedUp) == []
+
+
+def test_a_relay_board_unplugged_before_the_pulse_is_settled_shut_by_the_door_sensor(relay):
+    target = relay.load_result("L-7", CODE)
+    relay.emulation.relay_boards["relay1"].unplug(after_transfers=0)  # the ON never arrives
+    flow = relay.node.pickup()
+    with pytest.raises(PickupRefused, match="could not be opened") as caught:
+        flow.enter_code(CODE)
+    # The input board answers and saw the door stay shut: nothing can have been taken.
+    assert caught.value.reason == "fault"
+    assert state_of(relay, target) == State.HOLDING_RESULT
+    assert relay.node.locker.unconfirmed_openings() == []
+    assert relay.alarms() == [("lock_fault", target)]
 
 
 def test_a_relay_board_unplugged_mid_pulse_is_settled_by_the_door_sensor(relay):

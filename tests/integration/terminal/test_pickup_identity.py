@@ -277,12 +277,12 @@ def test_a_board_unplugged_before_the_opening_keeps_the_result_and_the_code(tmp_
         devices.reader.place(card(devices))
         flow.read_identity(timeout_s=1)
         flow.verify_face()
-        devices.board.unplug()
+        devices.board.unplug()  # its door inputs go with it: nothing says whether it opened
 
         with pytest.raises(PickupRefused) as refused:
             flow.open_for_holder()
 
-        assert refused.value.reason == "fault"
+        assert refused.value.reason == "unconfirmed"
         assert flow.step == PickupStep.ENTER_CODE and flow.claim is None
         assert slot(node, compartment).state == State.HOLDING_RESULT
         devices.board.plug()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from devices.lock.port import LockFault
 from locker.bank import DoorCheck
 from locker.compartment import State
 from locker.errors import (
@@ -10,6 +11,7 @@ from locker.errors import (
     DoorStillOpen,
     InvalidTransition,
     LockerFault,
+    OpeningUnconfirmed,
 )
 from locker.layout import Size, default_layout
 
@@ -171,16 +173,87 @@ def test_a_board_that_fails_after_pulsing_counts_when_the_sensor_saw_the_door_op
     assert [a.kind for a in rig.alarms] == ["lock_fault"]
 
 
-def test_an_unplugged_board_changes_nothing_and_the_supervisor_reports_it_once(rig):
+def test_an_unplugged_board_keeps_the_result_and_the_supervisor_reports_it_once(rig):
     rig.load_result("L-1", CODE)
-    rig.board.unplug()
-    with pytest.raises(LockerFault):
+    rig.board.unplug()  # its door inputs go with it: nothing says whether the door opened
+    with pytest.raises(OpeningUnconfirmed):
         rig.bank.pickup(CODE)
-    assert [a.kind for a in rig.alarms] == ["lock_fault"]
+    assert [a.kind for a in rig.alarms] == ["lock_fault", "opening_unconfirmed"]
     rig.bank.doors.poll()
     rig.bank.doors.poll()
     assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
-    assert [a.kind for a in rig.alarms] == ["lock_fault", "device_fault"]
+    assert [a.kind for a in rig.alarms] == ["lock_fault", "opening_unconfirmed", "device_fault"]
+
+
+def test_a_board_lost_on_the_second_pulse_after_a_no_leaves_the_pickup_unconfirmed(unsensed):
+    """The first pulse opened the door; "No, it did not open", and the cable is pulled so the
+    second pulse fails. That failure erased the opening: the result looked untouched."""
+    rig = unsensed
+    rig.load_result("L-1", CODE)
+    rig.bank.pickup(CODE)
+    rig.board.unplug()
+    with pytest.raises(OpeningUnconfirmed, match="A01 may have opened"):
+        rig.bank.report_not_opened("A01")
+    assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
+    assert rig.bank.unconfirmed_openings() == ["A01"]
+    assert rig.bank.awaiting_answer() == []
+    assert [(a.kind, a.compartment_id) for a in rig.alarms] == [
+        ("lock_fault", "A01"),
+        ("opening_unconfirmed", "A01"),
+    ]
+    rig.board.plug()
+    rig.restart()  # the journal still holds the opening: staff are told again at boot
+    assert rig.bank.unconfirmed_openings() == ["A01"]
+    assert [a.kind for a in rig.alarms][-1] == "opening_unconfirmed"
+
+
+def pulse_then_pull_the_cable(rig):
+    """The board pulses the lock, then loses its cable before it answers; its door inputs too."""
+    original = rig.board.unlock
+
+    def unlock(channel, pulse_ms):
+        rig.board.door(channel).pulse()
+        rig.board.unplug()
+        original(channel, pulse_ms)
+
+    rig.board.unlock = unlock
+    return original
+
+
+def test_a_board_lost_after_pulsing_a_sensed_door_leaves_the_pickup_unconfirmed(rig):
+    rig.load_result("L-1", CODE)
+    original = pulse_then_pull_the_cable(rig)
+    with pytest.raises(OpeningUnconfirmed):
+        rig.bank.pickup(CODE)
+    assert rig.board.door(1).is_open
+    assert slot_of(rig.bank, "A01").state == State.HOLDING_RESULT
+    assert rig.bank.unconfirmed_openings() == ["A01"]
+    assert [a.kind for a in rig.alarms] == ["lock_fault", "opening_unconfirmed"]
+    rig.board.unlock = original
+    rig.board.plug()
+    rig.restart()  # the door reads open after the pulse: the pickup happened
+    assert slot_of(rig.bank, "A01").state == State.EMPTY
+    assert rig.bank.unconfirmed_openings() == []
+
+
+def test_a_failure_with_the_door_seen_shut_keeps_an_earlier_unconfirmed_opening(rig):
+    rig.load_result("L-1", CODE)
+    pulse_then_pull_the_cable(rig)
+    with pytest.raises(OpeningUnconfirmed):
+        rig.bank.pickup(CODE)
+    rig.board.door(1).close()  # whoever stood there shut it again
+    rig.board.plug()
+
+    def refuse(channel, pulse_ms):  # the lock output refuses; the door inputs answer
+        raise LockFault("relay driver refused")
+
+    rig.board.unlock = refuse
+    start = rig.clock.now
+    with pytest.raises(LockerFault, match="Nothing has been lost") as caught:
+        rig.bank.pickup(CODE)
+    assert not isinstance(caught.value, OpeningUnconfirmed)
+    assert rig.clock.now - start == pytest.approx(3.0)  # the door had time to open
+    assert rig.bank.unconfirmed_openings() == ["A01"]  # the first opening is still in doubt
 
 
 def test_a_result_is_not_taken_as_loaded_while_its_door_reads_open(rig):

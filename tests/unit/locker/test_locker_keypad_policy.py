@@ -64,10 +64,34 @@ def test_wrong_attempts_aimed_at_one_result_lock_its_code_and_alarm_once(rig):
     with pytest.raises(CodeLocked):
         rig.bank.pickup(CODE, TAIL)  # even the right code and tail open nothing now
     with pytest.raises(CodeLocked):
-        rig.bank.pickup("999999", TAIL)  # and are not counted: nothing to win there
-    assert rig.bank.wrong_code_streak() == 5
+        rig.bank.pickup("999999", TAIL)  # a guess aimed at it: the streak pays, not the result
+    assert rig.bank.wrong_code_streak() == 6
+    assert len(rig.bank.keypad.budgets.compartments[target.id]) == 5
     assert rig.board.pulses == []
     assert slot(rig, target.id).state == State.HOLDING_RESULT  # the result stays inside
+
+
+def test_guesses_aimed_at_a_locked_code_still_pay_the_streak_and_the_terminal_budget(rig):
+    """Locking one's own code made every later entry with that tail free: no streak, no
+    terminal budget, no alarm; and each could still open a result without a phone tail."""
+    own = rig.load_result("L-1", CODE, tail=TAIL)
+    rig.load_result("L-2", "777777")  # from an older backend: its code alone opens it
+    for n in range(5):
+        rig.clock.advance(rig.bank.lockout_remaining())
+        wrong(rig, f"{n:06d}")
+    assert slot(rig, own.id).code_locked
+    for n in range(5, 20):
+        rig.clock.advance(rig.bank.lockout_remaining())
+        with pytest.raises(CodeLocked):
+            rig.bank.pickup(f"{n:06d}", TAIL)
+    assert rig.bank.wrong_code_streak() == 20
+    assert len(rig.bank.keypad.budgets.compartments[own.id]) == 5  # nothing to win there
+    assert [a for a in rig.alarms if "within 24 h" in a.detail]
+    rig.clock.advance(900)  # past the streak's longest delay: the day's budget still holds
+    with pytest.raises(TooManyAttempts) as caught:
+        rig.bank.pickup("777777", TAIL)
+    assert caught.value.retry_after_s > HOUR
+    assert rig.board.pulses == []
 
 
 def test_only_a_new_code_unlocks_a_locked_one(rig):
