@@ -14,18 +14,18 @@ nothing. A different person's card gets an empty list, which says nothing about 
 
 Every question is audited in `ReuseQueryLog` (the PIPL log of lookups by applicant key; these
 rows' operation ids start `OWING-`, and `offered` counts the applications listed). A terminal
-that asks more than `max_per_terminal` times an hour is not answered until its questions age
-out: a kiosk serves a few citizens an hour, a stolen key walking ID numbers many more.
+that asked `max_per_terminal` questions by applicant key within the hour (these, materials on
+file and supplements proven by card together, `reuse.KeyQuestionLimit`) is not answered until
+they age out: a kiosk serves a few citizens an hour, a stolen key walking ID numbers many more.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
@@ -34,10 +34,10 @@ from .models import (
     Application,
     MaterialSupplement,
     RequestedMaterial,
-    ReuseQueryLog,
     utcnow,
 )
 from .progress import CITIZEN_STATE
+from .reuse import KeyQuestionLimit, audit_question
 from .workdays import BEIJING
 from .workflow import State
 
@@ -48,19 +48,13 @@ OPERATION_PREFIX = "OWING-"
 CLOSED_STATES = frozenset({State.REJECTED, State.PICKED_UP, State.RETURNED})
 
 
-@dataclass(frozen=True)
-class OwingSettings:
-    max_per_terminal: int = 60
-    window: timedelta = timedelta(hours=1)
-
-
 class OwingApplications:
     """The backend's side of `request.owing_applications`."""
 
     def __init__(
-        self, settings: OwingSettings | None = None, clock: Callable[[], datetime] = utcnow
+        self, limit: KeyQuestionLimit | None = None, clock: Callable[[], datetime] = utcnow
     ):
-        self.settings = settings or OwingSettings()
+        self.limit = limit or KeyQuestionLimit()
         self.clock = clock
 
     def answer(
@@ -78,20 +72,15 @@ class OwingApplications:
                 query.operation_id[:40],
             )
             return None
-        asked = self._asked(session, query.terminal_id, now)
-        if asked >= self.settings.max_per_terminal:
-            if asked == self.settings.max_per_terminal:
-                log.warning(
-                    "terminal %s asked for %d applicants' owing applications within %s; it is"
-                    " not answered until they age out (someone may be walking ID numbers)",
-                    query.terminal_id,
-                    asked,
-                    self.settings.window,
-                )
-            self._audit(session, query, -1, now)
+        if self.limit.reached(session, query.terminal_id, now):
+            audit_question(
+                session, query.terminal_id, query.operation_id, query.applicant_ref, -1, now
+            )
             return None
         listed, more = self._owing(session, query.applicant_ref)
-        self._audit(session, query, len(listed), now)
+        audit_question(
+            session, query.terminal_id, query.operation_id, query.applicant_ref, len(listed), now
+        )
         log.info(
             "owing applications for %s… asked by %s: %d listed%s",
             query.applicant_ref[:8],
@@ -170,30 +159,3 @@ class OwingApplications:
             for app in owing[:limit]
         ]
         return listed, len(owing) > limit
-
-    def _asked(self, session: Session, terminal_id: str, now: datetime) -> int:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(ReuseQueryLog)
-                .where(
-                    ReuseQueryLog.terminal_id == terminal_id,
-                    ReuseQueryLog.operation_id.startswith(OPERATION_PREFIX),
-                    ReuseQueryLog.at > now - self.settings.window,
-                )
-            )
-            or 0
-        )
-
-    @staticmethod
-    def _audit(session: Session, query: m.OwingApplicationsQuery, listed: int, now) -> None:
-        # `offered` -1: not answered (throttled); otherwise how many applications were listed.
-        session.add(
-            ReuseQueryLog(
-                terminal_id=query.terminal_id,
-                operation_id=query.operation_id,
-                applicant_ref=query.applicant_ref,
-                offered=listed,
-                at=now,
-            )
-        )

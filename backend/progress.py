@@ -117,47 +117,71 @@ class ApplicationProgress:
         """The response to publish, or None for a request that has expired."""
         now = self.clock()
         if query.expired(now):
-            self._audit(session, query, EXPIRED, now)
+            self._audit(
+                session, query.terminal_id, query.operation_id, query.application_no, EXPIRED, now
+            )
             log.info("status request %s expired before it was read", query.message_id)
             return None
-        guesses = self._guesses(session, query.application_no, now)
-        misses = self._misses(session, query.terminal_id, now)
-        app = session.get(Application, query.application_no)
+        app = self.find(
+            session,
+            query.terminal_id,
+            query.operation_id,
+            query.application_no,
+            query.phone_tail,
+            now,
+        )
+        if app is None:
+            return self._response(query, found=False)
+        return self._response(query, found=True, **self._what_citizen_sees(session, app))
+
+    def find(
+        self,
+        session: Session,
+        terminal_id: str,
+        operation_id: str,
+        application_no: str,
+        phone_tail: str,
+        now: datetime,
+    ) -> Application | None:
+        """The application a number and phone tail given at a terminal find, or None.
+
+        None for an unknown number, a wrong tail, a locked number and a throttled terminal
+        alike; audited either way, which counts the guesses and misses. Supplements brought by
+        number and tail are found here too, so they share the progress query's limits.
+        """
+        guesses = self._guesses(session, application_no, now)
+        misses = self._misses(session, terminal_id, now)
+        app = session.get(Application, application_no)
         if misses >= self.settings.max_misses_per_terminal:
             outcome = THROTTLED
         elif guesses >= self.settings.max_wrong_tails:
             outcome = LOCKED
         elif app is None:
             outcome = UNKNOWN
-        elif not hmac.compare_digest(app.phone[-4:].encode(), query.phone_tail.encode()):
+        elif not hmac.compare_digest(app.phone[-4:].encode(), phone_tail.encode()):
             outcome = WRONG_TAIL
         else:
             outcome = ANSWERED
-        self._audit(session, query, outcome, now)
+        self._audit(session, terminal_id, operation_id, application_no, outcome, now)
         if outcome == WRONG_TAIL and guesses + 1 >= self.settings.max_wrong_tails:
             # Someone may be guessing at a citizen's application: worth an operator's look.
             log.warning(
                 "progress queries for %s locked after %d wrong phone tails (last from %s)",
-                query.application_no,
+                application_no,
                 guesses + 1,
-                query.terminal_id,
+                terminal_id,
             )
         elif outcome == LOCKED:
-            log.warning(
-                "progress query for locked %s from %s", query.application_no, query.terminal_id
-            )
+            log.warning("progress query for locked %s from %s", application_no, terminal_id)
         elif outcome == THROTTLED and misses == self.settings.max_misses_per_terminal:
             log.warning(
                 "terminal %s: %d progress queries missed within %s; it is not answered until"
                 " the misses age out (someone may be trying numbers)",
-                query.terminal_id,
+                terminal_id,
                 misses,
                 self.settings.terminal_window,
             )
-        if outcome != ANSWERED:
-            return self._response(query, found=False)
-        assert app is not None
-        return self._response(query, found=True, **self._what_citizen_sees(session, app))
+        return app if outcome == ANSWERED else None
 
     def _guesses(self, session: Session, application_no: str, now: datetime) -> int:
         return (
@@ -187,14 +211,20 @@ class ApplicationProgress:
             or 0
         )
 
+    @staticmethod
     def _audit(
-        self, session: Session, query: m.ApplicationStatusQuery, outcome: str, now: datetime
+        session: Session,
+        terminal_id: str,
+        operation_id: str,
+        application_no: str,
+        outcome: str,
+        now: datetime,
     ) -> None:
         session.add(
             StatusQueryLog(
-                terminal_id=query.terminal_id,
-                operation_id=query.operation_id,
-                application_no=query.application_no,
+                terminal_id=terminal_id,
+                operation_id=operation_id,
+                application_no=application_no,
                 outcome=outcome,
                 at=now,
             )

@@ -1,7 +1,10 @@
 """Materials on file (材料复用) and materials owed later (容缺).
 
 - `answer()` tells a terminal which materials the backend holds for the applicant named by a
-  keyed digest: verified files of applications staff accepted, still valid, one per code.
+  keyed digest: verified files of applications staff accepted, still valid, one per code. Every
+  question by applicant key is audited in `ReuseQueryLog`, and a terminal that asked too many
+  within the hour is not answered (`KeyQuestionLimit`, shared with owing applications and
+  supplements proven by card).
 - `record_submission()` runs when an application arrives: it gives each reusable new file an
   opaque reference, links each reused material to the file already held (the same blob, never
   a copy, and only for the same applicant), and turns tolerated materials into supplements due
@@ -14,9 +17,9 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import applicant_ref
@@ -69,6 +72,63 @@ def load_or_create_applicant_key(db: Database) -> bytes:
 
 
 @dataclass(frozen=True)
+class KeyQuestionLimit:
+    """How many questions naming a citizen by applicant key one terminal may ask in `window`.
+
+    Materials on file, owing applications and supplements proven by card all take the digest
+    every terminal can make for any ID number, so they count together, whatever their operation
+    ids say: a kiosk serves a few citizens an hour, a stolen key walking ID numbers asks many
+    more. Counted from `ReuseQueryLog`, throttled questions included, so a walker stays out.
+    """
+
+    max_per_terminal: int = 60
+    window: timedelta = timedelta(hours=1)
+
+    def reached(self, session: Session, terminal_id: str, now: datetime) -> bool:
+        """Whether the terminal is not answered now; the first question refused warns."""
+        asked = (
+            session.scalar(
+                select(func.count())
+                .select_from(ReuseQueryLog)
+                .where(
+                    ReuseQueryLog.terminal_id == terminal_id,
+                    ReuseQueryLog.at > now - self.window,
+                )
+            )
+            or 0
+        )
+        if asked == self.max_per_terminal:
+            log.warning(
+                "terminal %s asked %d questions by applicant key within %s; it is not answered"
+                " until they age out (someone may be walking ID numbers)",
+                terminal_id,
+                asked,
+                self.window,
+            )
+        return asked >= self.max_per_terminal
+
+
+def audit_question(
+    session: Session,
+    terminal_id: str,
+    operation_id: str,
+    applicant_ref: str,
+    offered: int,
+    now: datetime,
+) -> None:
+    """A row of the PIPL log of lookups by applicant key; `offered` -1: not answered."""
+    session.add(
+        ReuseQueryLog(
+            terminal_id=terminal_id,
+            operation_id=operation_id,
+            applicant_ref=applicant_ref,
+            offered=offered,
+            at=now,
+        )
+    )
+
+
+@dataclass(frozen=True)
 class ReuseSettings:
     """How reuse and supplements are decided."""
 
@@ -76,6 +136,7 @@ class ReuseSettings:
     calendar: WorkingDayCalendar = CN_OFFICIAL
     # Working days to supply a material whose reuse reference the backend could not honour.
     invalid_reuse_days: int = 5
+    limit: KeyQuestionLimit = KeyQuestionLimit()
 
 
 class MaterialsOnFile:
@@ -90,10 +151,16 @@ class MaterialsOnFile:
     # ------------------------------------------------------------ the question
 
     def answer(self, session: Session, query: m.MaterialsOnFileQuery) -> m.MaterialsOnFile | None:
-        """The response to publish, or None for a request that has expired."""
+        """The response to publish, or None for an expired request or a throttled terminal."""
         now = self.clock()
         if query.expired(now):
             log.info("materials-on-file request %s expired before it was read", query.message_id)
+            return None
+        if self.settings.limit.reached(session, query.terminal_id, now):
+            # No answer, as for an owing question: the terminal offers nothing, the citizen scans.
+            audit_question(
+                session, query.terminal_id, query.operation_id, query.applicant_ref, -1, now
+            )
             return None
         today = now.astimezone(BEIJING).date()
         rows = session.execute(
@@ -125,14 +192,8 @@ class MaterialsOnFile:
             )
             for material, app in sorted(best.values(), key=lambda x: x[0].material_code)
         ]
-        session.add(
-            ReuseQueryLog(
-                terminal_id=query.terminal_id,
-                operation_id=query.operation_id,
-                applicant_ref=query.applicant_ref,
-                offered=len(offered),
-                at=now,
-            )
+        audit_question(
+            session, query.terminal_id, query.operation_id, query.applicant_ref, len(offered), now
         )
         log.info(
             "materials on file for %s… asked by %s: %d offered",

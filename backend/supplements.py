@@ -3,8 +3,12 @@
 The citizen found the application at a kiosk with its number and the phone number's last 4
 digits (`request.application_status`, whose `supplements` say what is owed), then scanned or
 imported what is owed. `event.supplement_provided` carries the files (as blob chunks) and the
-tail again: the backend checks the tail as a progress query does, counting a wrong one against
-the number's guesses, and takes only materials the application still owes.
+tail again: the backend checks the tail as a progress query does and within its limits (a wrong
+one is a guess against the number, every miss counts against the terminal), and takes only
+materials the application still owes. A supplement proven by the ID card instead (found with
+`request.owing_applications`) is a question by applicant key, audited and limited per terminal
+with those (`reuse.KeyQuestionLimit`). Until the proof holds, every refusal gives the same
+reason: the receipt tells a stranger nothing of the number (ADR 0005).
 
 A supplement request (补正) that named materials is answered the same way: its materials are
 taken too, and once every one of them has arrived the case goes back to review with its clock
@@ -30,14 +34,14 @@ from .models import (
     Application,
     Material,
     MaterialSupplement,
-    StatusQueryLog,
     Terminal,
     WorkflowHistory,
     utcnow,
 )
 from .outcomes import REJECTED, STORED, Applied, Refused
 from .owing import CLOSED_STATES
-from .progress import LOCKED, WRONG_TAIL, ApplicationProgress
+from .progress import ApplicationProgress
+from .reuse import KeyQuestionLimit, audit_question
 from .workflow import State, Workflow, WorkflowSettings
 
 
@@ -49,39 +53,41 @@ class Supplements:
         progress: ApplicationProgress,
         clock: Callable[[], datetime] = utcnow,
         settings: WorkflowSettings | None = None,
+        key_limit: KeyQuestionLimit | None = None,
     ):
         self.progress, self.clock = progress, clock
         self.settings = settings or WorkflowSettings(calendar=progress.settings.calendar)
+        self.key_limit = key_limit or KeyQuestionLimit()
 
     def record(
         self, session: Session, msg: m.SupplementProvided, terminal: Terminal, after: AfterCommit
     ) -> Applied:
         now = self.clock()
-        app = session.get(Application, msg.application_no)
-        if app is None:
-            raise Refused(f"no application {msg.application_no}")
-        if app.status in CLOSED_STATES or app.personal_data_erased_at is not None:
-            raise Refused(f"application {app.application_no} is {app.status}: it takes nothing")
-        if msg.applicant_ref is not None:
-            # Card and live face at the terminal: the card must be this application's applicant.
-            if not app.applicant_ref or not hmac.compare_digest(
-                app.applicant_ref.encode(), msg.applicant_ref.encode()
-            ):
-                raise Refused(f"the card read is not the applicant of {app.application_no}")
-        else:
-            assert msg.phone_tail is not None  # the contract asks for one proof or the other
-            limits = self.progress.settings
-            # A wrong tail counts against the number as in a progress query; REJECTED (not
-            # Refused) keeps that count, which a refusal's rollback would drop.
-            if self.progress._guesses(session, app.application_no, now) >= limits.max_wrong_tails:
-                self._audit(session, msg, terminal, LOCKED, now)
-                return Applied(REJECTED, f"application {app.application_no} is locked")
-            if not hmac.compare_digest(app.phone[-4:].encode(), msg.phone_tail.encode()):
-                self._audit(session, msg, terminal, WRONG_TAIL, now)
-                return Applied(REJECTED, f"phone tail does not match {app.application_no}")
         codes = [x.material_code for x in msg.materials]
         if len(set(codes)) != len(codes):
             raise Refused("a material is given twice")
+        # From here on REJECTED, not Refused: it keeps the audit rows that count guesses and
+        # misses, which a refusal's rollback would drop.
+        if msg.applicant_ref is not None:
+            app = self._by_card(session, msg, terminal, now)
+            if app is None:
+                return Applied(
+                    REJECTED, f"the card read is not the applicant of {msg.application_no}"
+                )
+        else:
+            assert msg.phone_tail is not None  # the contract asks for one proof or the other
+            app = self.progress.find(
+                session, terminal.id, msg.operation_id, msg.application_no, msg.phone_tail, now
+            )
+            if app is None:
+                return Applied(
+                    REJECTED, f"application {msg.application_no} not found with that phone tail"
+                )
+        # Proven: what the citizen may learn at a kiosk anyway can be said.
+        if app.status in CLOSED_STATES or app.personal_data_erased_at is not None:
+            return Applied(
+                REJECTED, f"application {app.application_no} is {app.status}: it takes nothing"
+            )
         owed = {
             row.material_code: row
             for row in session.scalars(
@@ -97,8 +103,9 @@ class Supplements:
                 requested.setdefault(row.material_code, []).append(row)
         not_owed = [c for c in codes if c not in owed and c not in requested]
         if not_owed:
-            raise Refused(
-                f"application {app.application_no} does not owe {', '.join(sorted(not_owed))}"
+            return Applied(
+                REJECTED,
+                f"application {app.application_no} does not owe {', '.join(sorted(not_owed))}",
             )
         verified = hold_files(session, {x.sha256: (x.size, 0) for x in msg.materials})
         for ref in msg.materials:
@@ -147,16 +154,23 @@ class Supplements:
             )
         return Applied(STORED)
 
-    @staticmethod
-    def _audit(
-        session: Session, msg: m.SupplementProvided, terminal: Terminal, outcome: str, now
-    ) -> None:
-        session.add(
-            StatusQueryLog(
-                terminal_id=terminal.id,
-                operation_id=msg.operation_id,
-                application_no=msg.application_no,
-                outcome=outcome,
-                at=now,
-            )
+    def _by_card(
+        self, session: Session, msg: m.SupplementProvided, terminal: Terminal, now: datetime
+    ) -> Application | None:
+        """The application when the card read (with the live face) is its applicant's, or None.
+
+        A question by applicant key like `request.owing_applications`, in the same audit and
+        budget: otherwise a stolen key could walk ID numbers against an application's number.
+        `offered` is 1 when the card was the applicant's, 0 when not, -1 when not answered.
+        """
+        assert msg.applicant_ref is not None
+        if self.key_limit.reached(session, terminal.id, now):
+            audit_question(session, terminal.id, msg.operation_id, msg.applicant_ref, -1, now)
+            return None
+        app = session.get(Application, msg.application_no)
+        # An erased application keeps no reference: no card is its applicant's any more.
+        proven = app is not None and hmac.compare_digest(
+            (app.applicant_ref or "").encode(), msg.applicant_ref.encode()
         )
+        audit_question(session, terminal.id, msg.operation_id, msg.applicant_ref, int(proven), now)
+        return app if proven else None

@@ -25,7 +25,7 @@ from backend.models import (
     ReuseQueryLog,
     WorkflowHistory,
 )
-from backend.owing import OwingSettings
+from backend.reuse import KeyQuestionLimit
 from cloud_bridge.contract import messages as m
 
 ZHANG = "11010519491231002X"  # the canonical applicant (张三, phone 13800138000)
@@ -186,7 +186,7 @@ def test_an_expired_question_is_not_answered_and_a_terminal_asking_too_often_is_
         site.submit(NO)
         expired = site.query(site.ref(), expires_at=site.clock() - timedelta(seconds=1))
         assert not site.feed(expired).receipts and site.publisher.sent == []
-        site.ingest.owing.settings = OwingSettings(max_per_terminal=3)
+        site.ingest.owing.limit = KeyQuestionLimit(max_per_terminal=3)
         for _ in range(3):
             assert site.ask(site.ref()) is not None
         assert site.ask(site.ref()) is None  # the fourth within the hour
