@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
@@ -28,12 +28,44 @@ log = logging.getLogger(__name__)
 # the batch has applied since, which may have been verified meanwhile.
 VERIFIED_BLOBS = "verified_blobs"
 CHUNKED_BLOBS = "chunked_blobs"
-# session.info key: the files a batch applied together has taken chunks of (`BlobIntake`).
+# session.info keys of a batch applied together (`BlobIntake`): the uploads it has taken chunks
+# of, and the bytes each terminal holds towards its cap, counted once a batch.
 _FILES = "blob_files"
+_HELD = "blob_bytes_held"
+# The sender of chunks received before migration 0014, which did not record it.
+SENDER_UNKNOWN = ""
+
+
+@dataclass(frozen=True)
+class BlobLimits:
+    """What one terminal may hold in uploads not yet whole and in whole files no application
+    names: what one stolen certificate can make the backend keep.
+
+    Counted: each of its uploads not yet whole, at the size it announced, from its first chunk
+    on, and each file it made whole that no application names (`Blob.held_for`). Retention
+    deletes what no application names after `RetentionSettings.unclaimed_after`. A genuine
+    terminal holds little: its outbox sends a submission before its files and a file's chunks
+    in order, so it has one or two uploads part-way at a time; 512 MiB, eight files of the
+    largest size, leaves it room to spare while a stolen certificate fills no disk.
+    """
+
+    held_per_terminal: int = 512 * 2**20
+
+    def __post_init__(self) -> None:
+        if self.held_per_terminal < m.MAX_BLOB_BYTES:
+            raise ValueError(
+                f"a terminal must be able to hold one file of {m.MAX_BLOB_BYTES} bytes, "
+                f"not only {self.held_per_terminal}"
+            )
 
 
 class BlobMismatch(ValueError):
     """Assembled bytes do not match the announced SHA-256 or size."""
+
+
+class OverCap(Refused):
+    """A chunk starting an upload that would take its terminal past `BlobLimits`: refused, and
+    a security alarm on the terminal (ingest raises one while it is live, not one a chunk)."""
 
 
 class BlobStore:
@@ -81,8 +113,9 @@ def hold_files(session: Session, files: dict[str, tuple[int, int]]) -> set[str]:
     other's, deadlocked (PostgreSQL broke it after a second and the batch went again). Locks
     taken later in the batch (`BlobIntake`, a supplement) are then held already. The lock is
     exclusive: a shared one raised to exclusive for a chunk deadlocks the same way. A row made
-    here for a file only named is empty, `chunk_count` 0 until the first chunk says. SQLite
-    has one writer at a time and needs no lock.
+    here has the size and chunk count first heard (`chunk_count` 0 for a file only named); the
+    file made whole sets them (each terminal's upload keeps its own on its chunks). SQLite has
+    one writer at a time and needs no lock.
     """
     if not files:
         return set()
@@ -115,83 +148,176 @@ def _empty_row(sha256: str, size: int, count: int, now: datetime) -> dict[str, o
 
 @dataclass
 class _File:
-    """A file as one transaction has taken it so far: its locked row and the chunk indexes held."""
+    """One terminal's upload of a file as a transaction has taken it so far: the file's locked
+    row, the chunk indexes the terminal holds, and the (size, count) they announced."""
 
     blob: Blob
     held: set[int]
+    announced: tuple[int, int] | None
 
 
 class BlobIntake:
     """Keeps chunks until a blob is whole, then assembles, verifies and stores it.
 
+    Chunks are kept per (terminal, file): a terminal that sends chunks of a file another one is
+    sending, with another size or count or wrong bytes, holds up only its own upload. The first
+    upload made whole and verified makes the file, which every terminal then shares (a chunk of
+    it is a duplicate).
+
     A batch applied together (`backend.flushing.holding`) takes its chunks without a savepoint
-    each: each file is read and locked once per batch, its chunks held for the batch's one
+    each: each upload is read and locked once per batch, its chunks held for the batch's one
     INSERT, and a file made whole has the batch flushed before it is assembled. Each chunk in a
     savepoint of its own cost eight statements, most of a 48 KiB chunk's ingest.
     """
 
-    def __init__(self, store: BlobStore, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        store: BlobStore,
+        clock: Callable[[], datetime] = utcnow,
+        limits: BlobLimits | None = None,
+    ):
         self.store, self.clock = store, clock
+        self.limits = limits or BlobLimits()
 
     def accept(self, session: Session, msg: m.BlobChunk) -> Applied:
-        """Take one chunk; idempotent by (sha256, index)."""
+        """Take one chunk; idempotent by (terminal, sha256, index)."""
         raw = msg.raw()
         if msg.index >= msg.count:
             raise Refused(f"chunk index {msg.index} outside count {msg.count}")
         if len(raw) > m.BLOB_CHUNK_BYTES:
             raise Refused(f"chunk of {len(raw)} bytes exceeds {m.BLOB_CHUNK_BYTES}")
-        # What this batch took of the file stays valid only while no savepoint can roll it back.
-        files: dict[str, _File] = session.info.setdefault(_FILES, {}) if is_holding(session) else {}
-        file = files.get(msg.sha256) or self._open(session, msg)
-        files[msg.sha256] = file
+        # What this batch took stays valid only while no savepoint can roll it back.
+        holding = is_holding(session)
+        files: dict[tuple[str, str], _File] = session.info.setdefault(_FILES, {}) if holding else {}
+        key = (msg.terminal_id, msg.sha256)
+        file = files.get(key) or self._open(session, msg)
+        files[key] = file
         session.info.setdefault(CHUNKED_BLOBS, set()).add(msg.sha256)  # may be verified now
         blob = file.blob
         if blob.complete:
             return Applied(DUPLICATE)
-        if (blob.total_size, blob.chunk_count) != (msg.total_size, msg.count):
-            if file.held:
-                raise Refused("chunk disagrees with earlier chunks on size or count")
-            blob.total_size, blob.chunk_count = msg.total_size, msg.count
+        if file.announced is None:
+            self._within_cap(session, msg, holding)
+            file.announced = (msg.total_size, msg.count)
+        elif file.announced != (msg.total_size, msg.count):
+            raise Refused("chunk disagrees with earlier chunks on size or count")
         if msg.index in file.held:
             return Applied(DUPLICATE)
         file.held.add(msg.index)
-        insert_row(session, BlobChunkRow, sha256=msg.sha256, index=msg.index, data=raw)
-        if len(file.held) < blob.chunk_count:
+        insert_row(
+            session,
+            BlobChunkRow,
+            sha256=msg.sha256,
+            terminal_id=msg.terminal_id,
+            index=msg.index,
+            data=raw,
+            total_size=msg.total_size,
+            count=msg.count,
+            received_at=self.clock(),
+        )
+        if len(file.held) < msg.count:
             return Applied(STORED)
         # The batch's chunks of it, and materials naming it, go in before it is assembled.
         flush_parents_first(session)
-        return self._assemble(session, blob)
+        return self._assemble(session, blob, msg)
 
     def _open(self, session: Session, msg: m.BlobChunk) -> _File:
         """The file's row, locked until commit (two workers taking its last two chunks at once
-        each counted only their own and neither assembled it), and the indexes of its chunks
-        held. Ingest made and locked the row with the batch's other files (`hold_files`)."""
+        each counted only their own and neither assembled it), and the sender's upload of it.
+        Ingest made and locked the row with the batch's other files (`hold_files`).
+
+        Chunks kept from before 0014 (sender unknown) become the sender's upload when it has
+        none and they agree with it: they are most likely its own, sent before the upgrade, and
+        it will not send again what it had receipts for."""
         blob = session.get(Blob, msg.sha256, with_for_update=True, populate_existing=True)
         assert blob is not None
-        query = select(BlobChunkRow.index).where(BlobChunkRow.sha256 == msg.sha256)
-        return _File(blob, set(session.scalars(query)))
-
-    def _assemble(self, session: Session, blob: Blob) -> Applied:
-        parts = list(
-            session.scalars(
-                select(BlobChunkRow.data)
-                .where(BlobChunkRow.sha256 == blob.sha256)
-                .order_by(BlobChunkRow.index)
+        rows = session.execute(
+            select(
+                BlobChunkRow.terminal_id,
+                BlobChunkRow.index,
+                BlobChunkRow.total_size,
+                BlobChunkRow.count,
+            ).where(
+                BlobChunkRow.sha256 == msg.sha256,
+                BlobChunkRow.terminal_id.in_((msg.terminal_id, SENDER_UNKNOWN)),
             )
+        ).all()
+        own = [r for r in rows if r.terminal_id == msg.terminal_id]
+        unknown = [r for r in rows if r.terminal_id == SENDER_UNKNOWN]
+        if (
+            not own
+            and unknown
+            and {(r.total_size, r.count) for r in unknown} == {(msg.total_size, msg.count)}
+        ):
+            session.execute(
+                update(BlobChunkRow)
+                .where(
+                    BlobChunkRow.sha256 == msg.sha256,
+                    BlobChunkRow.terminal_id == SENDER_UNKNOWN,
+                )
+                .values(terminal_id=msg.terminal_id)
+                .execution_options(synchronize_session=False)
+            )
+            own = unknown
+        announced = (own[0].total_size, own[0].count) if own else None
+        return _File(blob, {r.index for r in own}, announced)
+
+    def _within_cap(self, session: Session, msg: m.BlobChunk, holding: bool) -> None:
+        """Refuse a new upload that would take its terminal past `BlobLimits`; count it in."""
+        counted: dict[str, int] = session.info.setdefault(_HELD, {}) if holding else {}
+        terminal = msg.terminal_id
+        if terminal not in counted:
+            counted[terminal] = held_by(session, terminal)
+        cap = self.limits.held_per_terminal
+        if counted[terminal] + msg.total_size > cap:
+            raise OverCap(
+                f"over the cap: terminal {terminal} holds {counted[terminal]} bytes in uploads "
+                f"not yet whole and files no application names; a file of {msg.total_size} "
+                f"more passes its {cap}"
+            )
+        counted[terminal] += msg.total_size
+
+    def _assemble(self, session: Session, blob: Blob, msg: m.BlobChunk) -> Applied:
+        mine = (BlobChunkRow.sha256 == blob.sha256, BlobChunkRow.terminal_id == msg.terminal_id)
+        parts = list(
+            session.scalars(select(BlobChunkRow.data).where(*mine).order_by(BlobChunkRow.index))
         )
-        session.execute(delete(BlobChunkRow).where(BlobChunkRow.sha256 == blob.sha256))
         try:
-            path = self.store.put(blob.sha256, blob.total_size, parts)
+            path = self.store.put(blob.sha256, msg.total_size, parts)
         except BlobMismatch as exc:
-            # Chunks are dropped: the terminal must send the whole file again.
+            # The sender's chunks are dropped: it must send the whole file again. Another
+            # terminal's upload of the file goes on.
+            session.execute(delete(BlobChunkRow).where(*mine))
             blob.failures += 1
             return Applied(REJECTED, f"blob {blob.sha256[:12]} failed verification: {exc}")
+        # Whole: every terminal's chunks of it are spare now.
+        session.execute(delete(BlobChunkRow).where(BlobChunkRow.sha256 == blob.sha256))
         blob.complete = blob.verified = True
+        blob.total_size, blob.chunk_count = msg.total_size, msg.count
         blob.storage_path = str(path)
         blob.completed_at = self.clock()
-        session.execute(
+        named = session.execute(
             update(Material).where(Material.sha256 == blob.sha256).values(verified=True)
         )
+        # Unnamed, it counts against its sender's cap until an application names it.
+        blob.held_for = None if named.rowcount else msg.terminal_id
         session.flush()  # a submission later in the batch asks the database (CHUNKED_BLOBS)
         log.info("blob %s assembled (%d bytes)", blob.sha256[:12], blob.total_size)
         return Applied(STORED)
+
+
+def held_by(session: Session, terminal_id: str) -> int:
+    """Bytes `terminal_id` holds towards its cap: its uploads not yet whole at their announced
+    size, and the files it made whole that no application names yet."""
+    uploads = (
+        select(func.max(BlobChunkRow.total_size).label("size"))
+        .where(BlobChunkRow.terminal_id == terminal_id)
+        .group_by(BlobChunkRow.sha256)
+        .subquery()
+    )
+    named = select(Material.id).where(Material.sha256 == Blob.sha256).exists()
+    whole = select(func.coalesce(func.sum(Blob.total_size), 0)).where(
+        Blob.held_for == terminal_id, ~named
+    )
+    unfinished = select(func.coalesce(func.sum(uploads.c.size), 0))
+    return int(session.scalar(select(unfinished.scalar_subquery() + whole.scalar_subquery())))

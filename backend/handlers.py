@@ -15,7 +15,7 @@ from cloud_bridge.contract.application_no import made_by
 from . import commands
 from .alarms import Alarms
 from .alarms_health import HealthAlarms, judge_update
-from .blobs import CHUNKED_BLOBS, VERIFIED_BLOBS, BlobIntake, BlobStore
+from .blobs import CHUNKED_BLOBS, VERIFIED_BLOBS, BlobIntake, BlobLimits, BlobStore
 from .effects import AfterCommit
 from .flushing import insert, insert_row
 from .models import (
@@ -54,12 +54,13 @@ class UpstreamHandlers:
         clock: Callable[[], datetime] = utcnow,
         alarms: Alarms | None = None,
         presence: Presence | None = None,
+        blob_limits: BlobLimits | None = None,
     ):
         self.settings, self.clock, self.reuse = settings, clock, reuse
         self.alarms = alarms or Alarms()
         self.presence = presence or Presence(self.alarms, clock=clock)
         self.health = HealthAlarms(self.alarms)
-        self._blob_intake = BlobIntake(blobs, clock)
+        self._blob_intake = BlobIntake(blobs, clock, blob_limits)
 
     def by_type(self) -> dict[type[m.Message], Handler]:
         """The handler of each upstream message type."""

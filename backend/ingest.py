@@ -20,8 +20,8 @@ from cloud_bridge.contract import messages as m
 from cloud_bridge.contract import topics
 
 from . import dead_letters
-from .alarms import Alarms
-from .blobs import VERIFIED_BLOBS, BlobStore, hold_files
+from .alarms import LIVE, Alarms
+from .blobs import VERIFIED_BLOBS, BlobLimits, BlobStore, OverCap, hold_files
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
@@ -29,6 +29,7 @@ from .fleet import register_terminal
 from .flushing import flush_parents_first, holding, insert_row, pending
 from .handlers import NEW_APPLICATIONS, UpstreamHandlers
 from .models import (
+    AlarmRow,
     Application,
     IngestCounter,
     ProcessedMessage,
@@ -58,6 +59,8 @@ _NOT_YET_KEPT = 10_000  # message ids remembered for that; the oldest are forgot
 # Past this we do not even try to read a message id out of a refused payload.
 _MAX_PEEK_BYTES = 8 * m.MAX_MESSAGE_BYTES
 _MESSAGE_ID_LEN = 32
+# The operation id of a terminal's over-cap alarm: this, then the first refused chunk's id.
+_OVER_CAP = "BLOB-CAP-"
 
 
 @dataclass
@@ -217,6 +220,7 @@ class Ingest:
         progress: ApplicationProgress | None = None,
         alarms: Alarms | None = None,
         presence: Presence | None = None,
+        blob_limits: BlobLimits | None = None,
     ):
         self.db, self.blobs, self.sms, self.publisher = db, blobs, sms, publisher
         self.settings = settings or WorkflowSettings()
@@ -233,7 +237,7 @@ class Ingest:
         self.alarms = alarms or Alarms()
         self.presence = presence or Presence(self.alarms, clock=clock)
         self._handlers = UpstreamHandlers(
-            blobs, self.settings, self.reuse, clock, self.alarms, self.presence
+            blobs, self.settings, self.reuse, clock, self.alarms, self.presence, blob_limits
         ).by_type()
         self._handlers[m.ServiceRated] = self.ratings.record
         # Staff at the terminal: sign-in codes answered here, collections recorded with the name.
@@ -397,6 +401,8 @@ class Ingest:
             self._reject(session, result, topic, len(payload), reason, message_id)
             if isinstance(exc, Conflict):
                 self._conflict_alarm(session, terminal_id, message_id, reason)
+            elif isinstance(exc, OverCap):
+                self._over_cap_alarm(session, terminal_id, message_id, reason)
             return
         except DBAPIError:
             raise  # the database itself failed: the whole batch is retried, nothing acked
@@ -466,6 +472,29 @@ class Ingest:
             terminal_id,
             f"CONFLICT-{message_id}",
             f"conflicting message refused: {reason}",
+            self.clock(),
+            self.alarms,
+        )
+
+    def _over_cap_alarm(
+        self, session: Session, terminal_id: str, message_id: str, reason: str
+    ) -> None:
+        """A security alarm when a terminal's chunks pass its cap (backend/blobs.py), none more
+        while it is live: a terminal past its cap sends thousands of chunks. Once an operator
+        clears it, the next chunk past the cap raises a new one."""
+        live = select(AlarmRow.operation_id).where(
+            AlarmRow.terminal_id == terminal_id,
+            AlarmRow.operation_id.startswith(_OVER_CAP),
+            AlarmRow.state.in_(LIVE),
+        )
+        if session.scalar(live.limit(1)) is not None:
+            return
+        log.error("security: chunks from %s refused past its cap: %s", terminal_id, reason)
+        raise_security_alarm(
+            session,
+            terminal_id,
+            f"{_OVER_CAP}{message_id}",
+            f"blob chunks refused {reason}",
             self.clock(),
             self.alarms,
         )

@@ -213,16 +213,30 @@ class Blob(Base):
     failures: Mapped[int] = mapped_column(default=0)
     first_chunk_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    # The terminal whose chunks made the file whole while no application named it: its size
+    # counts against that terminal's cap (backend/blobs.py) until retention finds the file
+    # named and clears this, or deletes the file. "" for a file made whole before 0014.
+    held_for: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class BlobChunkRow(Base):
-    """A received chunk, kept only until its blob is assembled."""
+    """A received chunk, kept only until its blob is assembled.
+
+    Each terminal's upload of a file is its own: another terminal's chunks of the same file,
+    agreeing or not, never mix with them. `terminal_id` "" marks chunks received before 0014,
+    whose sender was not recorded; the first terminal to send that file again takes them over.
+    """
 
     __tablename__ = "blob_chunks"
 
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     index: Mapped[int] = mapped_column(primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the upload announced (all its chunks agree), and when this chunk came.
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ProcessedMessage(Base):
@@ -305,7 +319,8 @@ class RejectedMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(300))
     size: Mapped[int]
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed for retention, which deletes rows older than `rejected_days`.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AlarmRow(Base):

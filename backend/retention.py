@@ -10,14 +10,24 @@ such step in its workflow history. `retention_days` after that, one run:
   (the rows stay: material code, pages and size count in the statistics);
 - blanks the free-text notes of its workflow history and of a low rating's follow-up, and the
   phone and template values of its SMS outbox rows (a sealed pickup code included);
-- drops the payload of dead letters that failed before the same cut-off;
-- deletes scans no case names whose first chunk came before the same cut-off: the pages of a
-  submission that never arrived or was refused, which no case's erasure would ever reach.
+- drops the payload of dead letters that failed before the same cut-off.
+
+Not after `retention_days` but after `unclaimed_after` (48 hours), one run also deletes files
+no application names, whole or in chunks, that nothing was added to since: the pages of a
+submission that was refused or never came, and whatever a terminal (or a stolen certificate)
+sends that no application ever names, which no case's erasure would reach. A terminal sends a
+submission before its files, so a file waits for its submission minutes at most; a file a
+dead letter's submission or supplement names stays until the letter is replayed or emptied.
+An upload of a file an application names is never cut short: its terminal may be offline
+half-way for days, and does not send again the chunks it had receipts for. Each terminal may
+hold only so much of such files meanwhile (backend/blobs.py, `BlobLimits`). A run also deletes
+refused messages (`rejected_messages`) older than `rejected_days` (30).
 
 What the statistics read stays: item, terminal, states and their times, ratings, SMS kinds and
-states, counts. Each run writes a `retention_runs` row and an audit log line with its figures.
-Runs are idempotent and bounded (`batch` cases per transaction); a cluster runs one at a time
-(lease `retention`, backend/schedule.py).
+states, counts (`ingest_counters` keep counting refused messages). Each run writes a
+`retention_runs` row and an audit log line with its figures. Runs are idempotent and bounded
+(`batch` cases or files per transaction); a cluster runs one at a time (lease `retention`,
+backend/schedule.py).
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
+
+from cloud_bridge.contract import messages as m
 
 from .blobs import BlobStore
 from .db import Database
@@ -38,6 +50,7 @@ from .models import (
     Blob,
     BlobChunkRow,
     Material,
+    RejectedMessage,
     RetentionRun,
     ServiceRating,
     WorkflowHistory,
@@ -55,15 +68,25 @@ MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 36_500
 LEASE = "retention"
 FIRST_RUN_AFTER = timedelta(minutes=5)
+# A file may come minutes before the submission naming it (several workers, a deferred
+# supplement: ingest.NOT_YET_FOR); no shorter time may pass as unclaimed.
+MIN_UNCLAIMED_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class RetentionSettings:
-    """How long closed cases keep personal data, and how the job paces itself."""
+    """How long closed cases keep personal data, files no application names and refused
+    messages are kept, and how the job paces itself."""
 
     days: int = 180
     batch: int = 200
     every: timedelta = timedelta(hours=1)
+    # Files no application names, and uploads of them that stopped, kept this long after their
+    # last chunk: far beyond the minutes a file may wait for its submission, and short enough
+    # that what a stolen certificate sends (at most its cap, backend/blobs.py) goes in days.
+    unclaimed_after: timedelta = timedelta(hours=48)
+    # Refused messages kept for operators to look into: a month; the counters stay.
+    rejected_days: int = 30
 
     def __post_init__(self) -> None:
         if not MIN_RETENTION_DAYS <= self.days <= MAX_RETENTION_DAYS:
@@ -75,6 +98,16 @@ class RetentionSettings:
             raise ValueError(f"retention batch must be 1..10000, not {self.batch}")
         if self.every <= timedelta(0):
             raise ValueError("the retention job needs a positive interval")
+        if self.unclaimed_after < MIN_UNCLAIMED_AFTER:
+            raise ValueError(
+                f"files no application names must be kept {MIN_UNCLAIMED_AFTER} at least, "
+                f"not {self.unclaimed_after}"
+            )
+        if not MIN_RETENTION_DAYS <= self.rejected_days <= MAX_RETENTION_DAYS:
+            raise ValueError(
+                f"refused messages' days must be {MIN_RETENTION_DAYS}..{MAX_RETENTION_DAYS}, "
+                f"not {self.rejected_days}"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,6 +117,7 @@ class RetentionReport:
     scans_deleted: int
     bytes_freed: int
     dead_letters: int
+    rejected_messages: int
 
 
 class Retention:
@@ -135,13 +169,17 @@ class Retention:
             applications, scans, freed = applications + n, scans + k, freed + b
             if len(batch) < self.settings.batch:
                 break
+        while self._release_named():
+            pass
+        unclaimed_before, arriving = now - self.settings.unclaimed_after, self._arriving()
         while True:
-            k, b, more = self._unclaimed(closed_before)
+            k, b, more = self._unclaimed(unclaimed_before, arriving)
             scans, freed = scans + k, freed + b
             if not more:
                 break
         letters = self._dead_letters(closed_before)
-        report = RetentionReport(closed_before, applications, scans, freed, letters)
+        rejected = self._rejected(now - timedelta(days=self.settings.rejected_days))
+        report = RetentionReport(closed_before, applications, scans, freed, letters, rejected)
         with self.db.transaction() as s:
             s.add(
                 RetentionRun(
@@ -157,13 +195,16 @@ class Retention:
             )
         audit.info(
             "retention: erased personal data of %d closed cases (closed before %s, %d days), "
-            "deleted %d scans (%d bytes), emptied %d dead letters; by %s",
+            "deleted %d scans (%d bytes), emptied %d dead letters, deleted %d refused messages "
+            "(%d days); by %s",
             applications,
             closed_before.isoformat(),
             self.settings.days,
             scans,
             freed,
             letters,
+            rejected,
+            self.settings.rejected_days,
             self.worker_id,
         )
         return report
@@ -228,26 +269,85 @@ class Retention:
             )
         return len(numbers), scans, freed
 
-    def _unclaimed(self, before: datetime) -> tuple[int, int, bool]:
-        """Delete one batch of scans no material names, first heard of before `before`: how
-        many, their bytes, and whether a full batch was looked at (more may be due)."""
-        named = select(Material.sha256).where(Material.sha256 == Blob.sha256).exists()
-        scans = freed = 0
+    def _release_named(self) -> bool:
+        """Take one batch of files an application names now off the terminal they counted
+        against (`Blob.held_for`): a terminal's cap then asks only about its files still unnamed,
+        not about every file it ever sent. Whether a full batch was taken (more may be due)."""
+        named = select(Material.id).where(Material.sha256 == Blob.sha256).exists()
         with self.db.transaction() as s:
-            # Locked in SHA-256 order as ingest locks them; one ingest holds is skipped (it may
-            # be naming it now) and comes up again next run.
+            # Locked in SHA-256 order as ingest locks them, skipping any a worker holds.
             shas = list(
                 s.scalars(
                     select(Blob.sha256)
-                    .where(Blob.first_chunk_at < before, ~named)
+                    .where(Blob.held_for.is_not(None), named)
                     .order_by(Blob.sha256)
                     .limit(self.settings.batch)
                     .with_for_update(skip_locked=True)
                 )
             )
-            # Asked again now the rows are locked: a case committed meanwhile keeps its file.
-            claimed = set(s.scalars(select(Material.sha256).where(Material.sha256.in_(shas))))
-            for sha in [x for x in shas if x not in claimed]:
+            s.execute(update(Blob).where(Blob.sha256.in_(shas)).values(held_for=None))
+        return len(shas) == self.settings.batch
+
+    def _arriving(self) -> set[str]:
+        """Files named by submissions and supplements waiting as dead letters: a replay may
+        still make them a case's."""
+        with self.db.transaction() as s:
+            letters = s.execute(
+                select(DeadLetter.topic, DeadLetter.payload).where(
+                    DeadLetter.replayed_at.is_(None), DeadLetter.payload.is_not(None)
+                )
+            ).all()
+        named: set[str] = set()
+        for topic, payload in letters:
+            try:
+                message = m.decode_from(topic, payload)
+            except m.MalformedMessage:
+                continue
+            if isinstance(message, m.ApplicationSubmitted | m.SupplementProvided):
+                named |= {ref.sha256 for ref in message.materials}
+        return named
+
+    def _unclaimed(self, before: datetime, arriving: set[str]) -> tuple[int, int, bool]:
+        """Delete one batch of files no application names that nothing was added to since
+        `before`, with every terminal's chunks of them: how many, their bytes, and whether a
+        full batch was looked at (more may be due). A file `arriving` names stays."""
+        named = select(Material.id).where(Material.sha256 == Blob.sha256).exists()
+        added = (
+            select(BlobChunkRow.sha256)
+            .where(BlobChunkRow.sha256 == Blob.sha256, BlobChunkRow.received_at >= before)
+            .exists()
+        )
+        query = select(Blob.sha256).where(
+            # Whole files named when made whole hold no terminal: never looked at again.
+            or_(Blob.held_for.is_not(None), Blob.complete.is_(False)),
+            func.coalesce(Blob.completed_at, Blob.first_chunk_at) < before,
+            ~named,
+            ~added,
+        )
+        if arriving:
+            query = query.where(Blob.sha256.not_in(arriving))
+        scans = freed = 0
+        with self.db.transaction() as s:
+            # Locked in SHA-256 order as ingest locks them; one ingest holds is skipped (it may
+            # be naming it or adding a chunk now) and comes up again next run.
+            shas = list(
+                s.scalars(
+                    query.order_by(Blob.sha256)
+                    .limit(self.settings.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            # Asked again now the rows are locked: a case or a chunk committed meanwhile keeps
+            # its file.
+            kept = set(s.scalars(select(Material.sha256).where(Material.sha256.in_(shas))))
+            kept |= set(
+                s.scalars(
+                    select(BlobChunkRow.sha256).where(
+                        BlobChunkRow.sha256.in_(shas), BlobChunkRow.received_at >= before
+                    )
+                )
+            )
+            for sha in [x for x in shas if x not in kept]:
                 s.execute(delete(BlobChunkRow).where(BlobChunkRow.sha256 == sha))
                 s.execute(delete(Blob).where(Blob.sha256 == sha))
                 removed = self._unlink(sha)
@@ -272,6 +372,12 @@ class Retention:
                 .where(DeadLetter.failed_at < closed_before, DeadLetter.payload.is_not(None))
                 .values(payload=None)
             )
+            return result.rowcount or 0
+
+    def _rejected(self, before: datetime) -> int:
+        """Delete refused messages received before `before` (the console lists the newest)."""
+        with self.db.transaction() as s:
+            result = s.execute(delete(RejectedMessage).where(RejectedMessage.received_at < before))
             return result.rowcount or 0
 
 

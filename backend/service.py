@@ -16,7 +16,7 @@ from cloud_bridge.contract import topics
 
 from . import dead_letters
 from .alarms import Alarms, AlarmSettings
-from .blobs import BlobStore
+from .blobs import BlobLimits, BlobStore
 from .db import Database
 from .escalations import Escalations
 from .ingest import Ingest
@@ -66,6 +66,7 @@ class BackendService:
         alarms: AlarmSettings | None = None,
         retention: RetentionSettings | None = None,
         extra_brokers: Sequence[tuple[str, int]] = (),
+        blob_limits: BlobLimits | None = None,
     ):
         if code_ttl <= timedelta(0) or command_ttl <= timedelta(0):
             raise ValueError("code_ttl and command_ttl must be positive")
@@ -111,6 +112,7 @@ class BackendService:
             reuse=self.reuse,
             alarms=self.alarms,
             presence=self.presence,
+            blob_limits=blob_limits,
         )
         self.desk = StaffDesk(self.db, self, self.sms, self.settings)
         self.notifications.reminders = Reminders(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import storage_release_models as release
@@ -17,6 +19,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from backend import models
+from backend.blobs import BlobStore
 from backend.db import (
     BASELINE_REVISION,
     TABLE_MODULES,
@@ -29,7 +32,10 @@ from backend.db import (
     metadata,
 )
 from backend.dead_letters import DeadLetter
+from backend.ingest import Ingest
 from backend.notifications.models import NotificationRow
+from backend.sms import HeldSms
+from cloud_bridge.contract import messages as m
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -230,6 +236,54 @@ def test_baseline_then_head_keeps_rows(empty_database_url: str):
         assert db.migrate() == head_revision()
         with db.transaction() as s:
             assert s.get(models.Terminal, "t1").registered_at == T0
+    finally:
+        db.dispose()
+
+
+def test_chunks_held_across_the_per_terminal_upgrade_finish_their_file(
+    empty_database_url: str, tmp_path: Path
+):
+    """0014 keys chunks by their sender, which earlier chunks do not record: a terminal that
+    had sent part of a file before the upgrade sends only the rest after it (it had receipts
+    for the rest), and the file must still be made whole."""
+    data = bytes(range(256)) * 8
+    sha = hashlib.sha256(data).hexdigest()
+    db = Database(empty_database_url)
+    try:
+        db.migrate("0013_sms_first_attempt")
+        with db.engine.begin() as conn:
+            for digest, complete in ((sha, False), ("b" * 64, True)):
+                conn.execute(
+                    text(
+                        "INSERT INTO blobs (sha256, total_size, chunk_count, complete, verified,"
+                        " failures, first_chunk_at) VALUES (:sha, :size, 2, :c, :c, 0, :at)"
+                    ),
+                    {"sha": digest, "size": len(data), "c": complete, "at": T0},
+                )
+            conn.execute(
+                text('INSERT INTO blob_chunks (sha256, "index", data) VALUES (:sha, 0, :data)'),
+                {"sha": sha, "data": data[:1024]},
+            )
+        assert db.migrate() == head_revision()
+        with db.transaction() as s:
+            chunk = s.scalars(select(models.BlobChunkRow)).one()
+            assert (chunk.terminal_id, chunk.total_size, chunk.count) == ("", len(data), 2)
+            assert chunk.received_at == T0
+            # A whole file no application names: no terminal's, retention's after two days.
+            assert s.get(models.Blob, "b" * 64).held_for == ""
+        ingest = Ingest(
+            db, BlobStore(tmp_path / "blobs"), HeldSms(), SimpleNamespace(publish=print)
+        )
+        ingest.register_terminal("T0001", b"k" * 32)
+        rest = m.blob_chunks("T0001", data, 1024)[1]
+
+        result = ingest.handle_batch([(rest.topic(), rest.encode())])
+
+        assert (result.stored, result.rejected) == (1, 0)
+        assert (tmp_path / "blobs" / sha[:2] / sha).read_bytes() == data
+        with db.transaction() as s:
+            assert s.scalars(select(models.BlobChunkRow)).all() == []
+            assert s.get(models.Blob, sha).verified
     finally:
         db.dispose()
 

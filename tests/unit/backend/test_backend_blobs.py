@@ -6,10 +6,15 @@ import base64
 import hashlib
 import random
 
-from backend_unit_factories import chunks, material_for, submission
+import pytest
+from backend_unit_factories import KEY, RecordingPublisher, chunks, material_for, submission
 from sqlalchemy import select
 
-from backend.models import Blob, BlobChunkRow, Material
+from backend.blobs import BlobLimits, BlobStore
+from backend.ingest import Ingest
+from backend.models import AlarmRow, Blob, BlobChunkRow, Material, RejectedMessage, utcnow
+from backend.sms import HeldSms
+from cloud_bridge.contract import messages as m
 
 NO = "AH-T0001-20261120-0001"
 DATA = bytes(random.Random(7).randrange(256) for _ in range(10_000))
@@ -87,3 +92,131 @@ def test_whole_file_sent_again_after_a_failed_assembly_is_accepted(backend):
     assert results[-1].stored == 1
     sha = hashlib.sha256(DATA).hexdigest()
     assert (backend.blob_dir / sha[:2] / sha).read_bytes() == DATA
+
+
+def _announced(sha_seed: int, size: int, terminal_id: str = "T0001") -> m.BlobChunk:
+    """The first chunk of an upload announcing `size` bytes, of which it carries one."""
+    return m.BlobChunk(
+        terminal_id=terminal_id,
+        sha256=hashlib.sha256(str(sha_seed).encode()).hexdigest(),
+        index=0,
+        count=m.MAX_BLOB_BYTES // m.BLOB_CHUNK_BYTES + 1,
+        total_size=size,
+        data=base64.b64encode(b"x").decode(),
+    )
+
+
+def _security_alarms(backend, terminal_id: str) -> list[AlarmRow]:
+    with backend.db.transaction() as s:
+        query = select(AlarmRow).where(AlarmRow.terminal_id == terminal_id)
+        return list(s.scalars(query.where(AlarmRow.kind == m.AlarmKind.SECURITY.value)))
+
+
+def test_another_terminals_chunk_of_a_file_holds_up_no_upload_of_it(backend):
+    """A chunk of the file with another size and count from a terminal that knows its hash
+    made every chunk the right terminal sent refused, for good."""
+    backend.ingest.register_terminal("T0002", KEY)
+    sha = hashlib.sha256(DATA).hexdigest()
+    poison = m.BlobChunk(
+        terminal_id="T0001",
+        sha256=sha,
+        index=0,
+        count=2,
+        total_size=10,
+        data=base64.b64encode(b"x" * 10).decode(),
+    )
+    backend.feed(poison)
+    backend.feed(
+        submission("AH-T0002-20261120-0001", terminal_id="T0002", materials=[material_for(DATA)])
+    )
+
+    result = backend.feed(*chunks(DATA, 1024, "T0002"))
+
+    assert (result.stored, result.rejected) == (10, 0)
+    assert (backend.blob_dir / sha[:2] / sha).read_bytes() == DATA
+    assert _material_verified(backend) is True
+    with backend.db.transaction() as s:
+        assert s.scalars(select(BlobChunkRow)).all() == []  # the other upload's chunk too
+    # Whole, the file is every terminal's: a chunk of it is a duplicate.
+    again = backend.feed(poison.model_copy(update={"message_id": "f" * 32}))
+    assert [i.outcome for i in again.receipts["T0001"]] == ["duplicate"]
+
+
+def test_a_failed_upload_drops_only_its_own_chunks(backend):
+    backend.ingest.register_terminal("T0002", KEY)
+    good = chunks(DATA, 1024, "T0002")
+    backend.feed(*good[:5])
+    bad = chunks(DATA, 1024)
+    bad[0] = bad[0].model_copy(update={"data": base64.b64encode(b"x" * 1024).decode()})
+
+    failed = backend.feed(*bad)
+    rest = backend.feed(*good[5:])
+
+    assert failed.rejected == 1 and "verification" in failed.receipts["T0001"][-1].reason
+    assert (rest.stored, rest.rejected) == (5, 0)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert (backend.blob_dir / sha[:2] / sha).read_bytes() == DATA
+
+
+@pytest.fixture
+def capped(backend) -> Ingest:
+    """Ingest on the backend's database with a terminal's cap at its least: one largest file."""
+    backend.ingest.register_terminal("T0002", KEY)
+    return Ingest(
+        backend.db,
+        BlobStore(backend.blob_dir),
+        HeldSms(),
+        RecordingPublisher(),
+        blob_limits=BlobLimits(held_per_terminal=m.MAX_BLOB_BYTES),
+    )
+
+
+def test_a_terminal_past_its_cap_has_its_chunks_refused_and_one_alarm(backend, capped):
+    """A stolen certificate uploaded 64 MiB files no application names, or announced them and
+    sent a few chunks, without bound: disk and database filled at its upload speed."""
+    backend.ingest = capped
+    half = m.MAX_BLOB_BYTES // 2
+
+    # Two halves fill the cap; the third upload and any other upload after it are refused,
+    # within the batch (applied apart then) and in the batches after.
+    first = backend.feed(_announced(1, half), _announced(2, half), _announced(3, 1))
+    later = [backend.feed(_announced(n, 1)) for n in (4, 5)]
+
+    assert [i.outcome for i in first.receipts["T0001"]] == ["stored", "stored", "rejected"]
+    assert all(r.rejected == 1 for r in later)
+    reason = first.receipts["T0001"][2].reason
+    assert "cap" in reason and f"holds {m.MAX_BLOB_BYTES} bytes" in reason
+    assert backend.count(RejectedMessage) == 3
+    # More chunks of the uploads it holds still go in: only new uploads are refused.
+    more = _announced(1, half).model_copy(update={"index": 1, "message_id": "e" * 32})
+    assert backend.feed(more).stored == 1
+    # One security alarm on the sender, not one a chunk; other terminals go on.
+    [alarm] = _security_alarms(backend, "T0001")
+    assert alarm.state == "open" and "cap" in alarm.detail
+    assert backend.feed(_announced(6, half, "T0002")).stored == 1
+    assert _security_alarms(backend, "T0002") == []
+    # Cleared by an operator while the terminal still sends: a new alarm.
+    with backend.db.transaction() as s:
+        capped.alarms.clear(s, "T0001", alarm.operation_id, "op", "looked into", utcnow())
+    backend.feed(_announced(7, 1))
+    assert sorted(a.state for a in _security_alarms(backend, "T0001")) == ["cleared", "open"]
+
+
+def test_whole_files_no_application_names_count_against_their_sender(backend, capped):
+    backend.ingest = capped
+    whole = random.Random(8).randbytes(300_000)
+    backend.feed(*chunks(whole, m.BLOB_CHUNK_BYTES))
+    rest = m.MAX_BLOB_BYTES - len(whole)
+
+    assert backend.feed(_announced(1, rest + 1)).rejected == 1
+    with backend.db.transaction() as s:
+        assert s.get(Blob, hashlib.sha256(whole).hexdigest()).held_for == "T0001"
+    # Named by an application, the file is a case's and counts no more.
+    backend.feed(submission(NO, materials=[material_for(whole)]))
+    assert backend.feed(_announced(1, rest + 1)).stored == 1
+
+
+@pytest.mark.parametrize("cap", [0, m.MAX_BLOB_BYTES - 1])
+def test_a_cap_below_one_largest_file_is_refused(cap):
+    with pytest.raises(ValueError, match="must be able to hold one file"):
+        BlobLimits(held_per_terminal=cap)

@@ -20,12 +20,14 @@ from backend.models import (
     Blob,
     BlobChunkRow,
     Material,
+    RejectedMessage,
     RetentionRun,
     ServiceRating,
     WorkflowHistory,
     utcnow,
 )
 from backend.notifications.models import NotificationRow
+from backend.queries import ingest_stats
 from backend.retention import Retention, RetentionSettings
 from backend.settings import BackendSettingsError, load_backend_settings
 from provisioning.authority import SiteAuthority
@@ -185,9 +187,21 @@ def test_a_shared_scan_goes_when_its_last_case_goes(cases):
     assert not _path(cases, SHARED).exists()
 
 
-def test_scans_no_case_names_go_after_the_period(cases):
-    """The pages of a submission that never arrived (or was refused): no case's erasure
-    reaches them, so they went nowhere, for ever."""
+def _backdate(backend, data: bytes, by: timedelta) -> None:
+    """Make the file's row and its chunks as old as if they came `by` ago."""
+    sha = hashlib.sha256(data).hexdigest()
+    with backend.db.transaction() as s:
+        blob = s.get(Blob, sha)
+        blob.first_chunk_at -= by
+        if blob.completed_at is not None:
+            blob.completed_at -= by
+        for chunk in s.scalars(select(BlobChunkRow).where(BlobChunkRow.sha256 == sha)):
+            chunk.received_at -= by
+
+
+def test_files_no_case_names_go_two_days_after_they_came(cases):
+    """What no application names (a refused submission's pages, or what a stolen certificate
+    sends) was kept for the whole retention period, 180 days: the disk filled first."""
     whole = bytes(random.Random(3).randrange(256) for _ in range(6_000))
     part = bytes(random.Random(4).randrange(256) for _ in range(9_000))
     cases.feed(*chunks(whole, 4096), chunks(part, 4096)[0])
@@ -195,19 +209,102 @@ def test_scans_no_case_names_go_after_the_period(cases):
         heard = s.get(Blob, hashlib.sha256(whole).hexdigest()).first_chunk_at
     assert _path(cases, whole).is_file()
 
-    early = _retention(cases).run(heard + timedelta(days=DAYS) - timedelta(minutes=1))
+    early = _retention(cases).run(heard + timedelta(hours=48) - timedelta(minutes=1))
     assert early.scans_deleted == 0 and _path(cases, whole).is_file()
 
-    report = _retention(cases, batch=1).run(heard + timedelta(days=DAYS, minutes=1))
+    report = _retention(cases, batch=1).run(heard + timedelta(hours=48, minutes=1))
 
-    assert report.scans_deleted == 2 + 1  # the two, and A's own scan (A closed before them)
-    assert report.bytes_freed == len(whole) + len(ONLY_A)
+    assert (report.scans_deleted, report.bytes_freed) == (2, len(whole))
     assert not _path(cases, whole).exists()
     with cases.db.transaction() as s:
         left = set(s.scalars(select(Blob.sha256)))
+        named = set(s.scalars(select(Material.sha256)))
         assert s.scalar(select(func.count()).select_from(BlobChunkRow)) == 0
-    assert left == {hashlib.sha256(SHARED).hexdigest()}  # OPEN still names it
-    assert _path(cases, SHARED).is_file()
+    # The files the cases name stay, closed or not, until their cases' erasure.
+    assert left == named and hashlib.sha256(ONLY_A).hexdigest() in named
+    assert _path(cases, ONLY_A).is_file() and _path(cases, SHARED).is_file()
+
+
+def test_an_upload_going_on_and_a_file_a_waiting_submission_names_stay(cases):
+    going = bytes(random.Random(5).randrange(256) for _ in range(9_000))
+    waiting = bytes(random.Random(6).randrange(256) for _ in range(6_000))
+    parts = chunks(going, 4096)
+    cases.feed(parts[0])
+    _backdate(cases, going, timedelta(days=3))
+    cases.feed(parts[1])  # the upload goes on, slowly
+    cases.feed(*chunks(waiting, 4096))
+    _backdate(cases, waiting, timedelta(days=3))
+    # The submission naming it failed in ingest and waits for an operator's replay.
+    held = submission("AH-T0001-20261120-0009", materials=[material_for(waiting)])
+    with cases.db.transaction() as s:
+        letter = DeadLetter(
+            topic=held.topic(),
+            payload=held.encode(),
+            size=len(held.encode()),
+            reason="IntegrityError",
+            attempts=3,
+            failed_at=utcnow(),
+        )
+        s.add(letter)
+
+    assert _retention(cases).run(utcnow()).scans_deleted == 0
+    assert _path(cases, waiting).is_file()
+    with cases.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(BlobChunkRow)) == 2
+
+    # Replayed (and refused, say): nothing names the file any more.
+    with cases.db.transaction() as s:
+        s.get(DeadLetter, letter.id).replayed_at = utcnow()
+    report = _retention(cases).run(utcnow())
+    assert (report.scans_deleted, report.bytes_freed) == (1, len(waiting))
+    assert not _path(cases, waiting).exists()
+
+
+def test_a_file_named_after_it_came_counts_against_its_sender_no_more(cases):
+    later = bytes(random.Random(7).randrange(256) for _ in range(5_000))
+    cases.feed(*chunks(later, 4096))
+    cases.feed(submission("AH-T0001-20261120-0009", materials=[material_for(later)]))
+    sha = hashlib.sha256(later).hexdigest()
+    with cases.db.transaction() as s:
+        assert s.get(Blob, sha).held_for == "T0001"
+
+    _retention(cases).run(utcnow() + timedelta(days=3))
+
+    with cases.db.transaction() as s:
+        blob = s.get(Blob, sha)
+        assert (blob.held_for, blob.verified) == (None, True)
+    assert _path(cases, later).is_file()
+
+
+def test_refused_messages_go_after_a_month_and_the_counts_stay(cases):
+    """Every refused message left a row no job removed: 2,000 junk messages, 2,000 rows."""
+    topic = "allhours/v1/terminals/T0001/telemetry"
+    cases.feed(*[(topic, b'{"junk": %d}' % n) for n in range(5)])
+    with cases.db.transaction() as s:
+        rows = s.scalars(select(RejectedMessage).order_by(RejectedMessage.id)).all()
+        for row in rows[:3]:
+            row.received_at -= timedelta(days=31)
+        counted = ingest_stats(s)["rejected"]
+
+    report = _retention(cases).run(utcnow())
+
+    assert report.rejected_messages == 3
+    with cases.db.transaction() as s:
+        stats = ingest_stats(s)
+    assert stats["rejected"] == counted  # the totals still count them
+    assert [r["topic"] for r in stats["rejected_messages"]] == [topic, topic]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"unclaimed_after": timedelta(minutes=59)}, "must be kept 1:00:00 at least"),
+        ({"rejected_days": 0}, r"refused messages' days must be 1\.\.36500"),
+    ],
+)
+def test_keeping_too_short_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        RetentionSettings(**settings)
 
 
 def test_old_dead_letters_lose_their_payload(cases):
