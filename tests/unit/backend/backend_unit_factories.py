@@ -16,6 +16,14 @@ from cloud_bridge.contract.schema import examples
 
 TERMINAL = "T0001"
 KEY = bytes(range(32))
+# What a kiosk reports for a citizen its camera matched to the card with liveness passed.
+FACE = m.IdentityDecision(
+    method=m.IdentityMethod.FACE,
+    verified=True,
+    face_distance=0.31,
+    threshold=0.6,
+    liveness_passed=True,
+)
 
 
 class RecordingPublisher:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from backend_unit_factories import TERMINAL, DeskSite, chunks, material_for
+from backend_unit_factories import FACE, TERMINAL, DeskSite, chunks, material_for
 from backend_unit_factories import submission as canonical_submission
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -32,13 +32,6 @@ ZHANG = "11010519491231002X"  # the canonical applicant (张三, phone 138001380
 LI = "110105198001010016"
 NO = "AH-T0001-20261120-0001"
 LEASE = b"%PDF-1.4 the lease, brought later with the ID card"
-FACE = m.IdentityDecision(
-    method=m.IdentityMethod.FACE,
-    verified=True,
-    face_distance=0.31,
-    threshold=0.6,
-    liveness_passed=True,
-)
 
 
 class Site(DeskSite):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from backend_unit_factories import TERMINAL, DeskSite, material_for
+from backend_unit_factories import FACE, TERMINAL, DeskSite, material_for
 from backend_unit_factories import submission as canonical_submission
 from sqlalchemy import select
 
@@ -23,13 +23,6 @@ NO = "AH-T0001-20261120-0001"  # phone 13800138000, owes the lease
 ATTACKER = "T0002"
 ZHANG = "11010519491231002X"  # the canonical applicant
 LEASE = b"%PDF-1.4 the lease, brought later"
-FACE = m.IdentityDecision(
-    method=m.IdentityMethod.FACE,
-    verified=True,
-    face_distance=0.31,
-    threshold=0.6,
-    liveness_passed=True,
-)
 
 
 class Site(DeskSite):
