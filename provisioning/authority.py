@@ -46,6 +46,9 @@ CERT_DAYS = 365
 SERVER_DAYS = 2 * 365
 TOKEN_TTL = timedelta(hours=24)
 SYNC_ATTEMPTS, SYNC_PAUSE_S = 2, 0.5  # a broker's control session (see `_sync`)
+# A terminal's certificate renewed from stays valid this long beside its successor, then goes
+# on the CRL (`_retire_superseded`): time enough for a terminal to take up the new one.
+SUPERSEDED_AFTER = timedelta(days=7)
 # Backend identities are `backend.<worker>`: a dot can never stand in a terminal id, so no
 # terminal can be enrolled under a backend's name.
 BACKEND_PREFIX = "backend."
@@ -360,6 +363,7 @@ class SiteAuthority:
         csr = self._checked_csr(csr_pem, cn)
         now = self.clock()
         with self._db() as db:
+            self._retire_superseded(db, now)
             cert_row = db.execute(
                 "SELECT revoked_at FROM certificates WHERE serial=?", (f"{peer.serial_number:x}",)
             ).fetchone()
@@ -502,12 +506,46 @@ class SiteAuthority:
         return bool(row) and not row[0] and not row[1]
 
     def crl_pem(self) -> bytes:
+        """The CRL signed now, with the terminals' certificates superseded by then."""
         with self._db() as db:
+            self._retire_superseded(db, self.clock())
             rows = db.execute(
                 "SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL"
             ).fetchall()
         revoked = [(int(serial, 16), _dt(at) or self.clock()) for serial, at in rows]
         return pki.crl(self._ca_key, self.ca_cert, revoked, now=self.clock())
+
+    def _retire_superseded(self, db: sqlite3.Connection, now: datetime) -> None:
+        """Revoke each terminal certificate that a newer one of the same terminal has replaced
+        for `SUPERSEDED_AFTER`.
+
+        A renewal leaves the certificate it renewed from valid until it expires, up to a year:
+        a copy of that key (taken before the renewal) would go on connecting, signing and
+        renewing itself. Run at each signing of the CRL (daily, `allhours broker`) and at each
+        renewal."""
+        rows = db.execute(
+            "SELECT c.serial, c.cn, c.issued_at, c.revoked_at FROM certificates c"
+            " JOIN identities i ON i.cn = c.cn WHERE i.role=? AND i.revoked_at IS NULL",
+            (TERMINAL,),
+        ).fetchall()
+        newest: dict[str, datetime] = {}
+        for _serial, cn, issued, revoked in rows:
+            at = _dt(issued)
+            assert at is not None
+            if revoked is None and (cn not in newest or at > newest[cn]):
+                newest[cn] = at
+        retired = [
+            serial
+            for serial, cn, issued, revoked in rows
+            if revoked is None
+            and (_dt(issued) or now) < newest[cn]
+            and newest[cn] <= now - SUPERSEDED_AFTER
+        ]
+        for serial in retired:
+            db.execute("UPDATE certificates SET revoked_at=? WHERE serial=?", (_iso(now), serial))
+        if retired:
+            log.info("%d terminal certificate(s) superseded for %s put on the CRL",
+                     len(retired), SUPERSEDED_AFTER)  # fmt: skip
 
     def access(self) -> dict[str, list[dict]]:
         """Role name -> ACL entries for every identity the brokers must admit now."""

@@ -356,6 +356,36 @@ def test_revoke_says_so_when_a_broker_could_not_be_told(site_ca, tmp_path, capsy
     assert b"BEGIN X509 CRL" in (tmp_path / "east" / "crl.pem").read_bytes()  # written anyway
 
 
+def test_the_certificate_renewed_from_goes_on_the_crl_a_week_after(tmp_path):
+    # It stayed valid until it expired, up to a year: a copy of the key taken before the
+    # renewal went on connecting, signing and renewing itself a fresh year.
+    from cryptography import x509
+
+    now = [datetime.now(UTC)]
+    site = SiteAuthority.create(tmp_path / "ca", clock=lambda: now[0])
+    key = pki.new_key()
+    first, _ = site.enroll(str(site.issue_token("T0013")), pki.make_csr(key, "T0013"))
+    now[0] += timedelta(days=300)
+    second = site.renew(first, pki.make_csr(pki.new_key(), "T0013"))
+
+    def on_crl(cert) -> bool:
+        crl = x509.load_pem_x509_crl(site.crl_pem())  # signed daily by a running broker
+        return crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+
+    now[0] += timedelta(days=6)  # time to take the new one up: both still valid
+    assert not on_crl(first) and site.is_active_certificate(first)
+    now[0] += timedelta(days=2)
+    assert on_crl(first) and not site.is_active_certificate(first)
+    assert not on_crl(second) and site.is_active_certificate(second)
+    keys = site.terminal_public_keys("T0013")
+    assert [k.public_numbers() for k in keys] == [second.public_key().public_numbers()]
+    with pytest.raises(EnrollmentRefused) as refused:
+        site.renew(first, pki.make_csr(key, "T0013"))  # the copy renews itself no more
+    assert refused.value.code == "revoked"
+    third = site.renew(second, pki.make_csr(pki.new_key(), "T0013"))
+    assert site.is_active_certificate(third) and site.is_active_certificate(second)
+
+
 def test_renewal_swaps_the_certificate_and_the_outbox_drains_after(broker, backend, tmp_path):
     from allhours.bootstrap import training_terminal
     from backend.enrollment import worker_identity
