@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,6 +61,11 @@ _MAX_PEEK_BYTES = 8 * m.MAX_MESSAGE_BYTES
 _MESSAGE_ID_LEN = 32
 # The operation id of a terminal's over-cap alarm: this, then the first refused chunk's id.
 _OVER_CAP = "BLOB-CAP-"
+# Refused messages recorded (a row and a log line each) per terminal in an hour; past it they
+# are counted only. A terminal's own faults refuse a few; a stolen certificate sending junk as
+# fast as the broker takes it (thousands a second) would fill the table and the log.
+REJECTIONS_RECORDED_PER_HOUR = 1000
+_REJECTIONS = "rejections_this_hour"  # session.info: terminal -> refused so far this hour
 
 
 @dataclass
@@ -538,8 +543,32 @@ class Ingest:
         if message_id is None and payload is not None:
             message_id = _peek_message_id(payload)
         terminal_id = _topic_terminal(topic)
-        # The reason names fields and kinds only; the payload itself is never logged or kept.
-        log.warning("rejected %d-byte message on %s: %s", size, topic[:200], reason)
+        result.add(terminal_id, message_id, REJECTED, reason)
+        now = self.clock()
+        seen: dict[str | None, int] = session.info.setdefault(_REJECTIONS, {})
+        if terminal_id not in seen:
+            seen[terminal_id] = session.scalar(
+                select(func.count())
+                .select_from(RejectedMessage)
+                .where(
+                    RejectedMessage.terminal_id == terminal_id,
+                    RejectedMessage.received_at > now - timedelta(hours=1),
+                )
+            )
+        seen[terminal_id] += 1
+        if seen[terminal_id] > REJECTIONS_RECORDED_PER_HOUR + 1:
+            return
+        if seen[terminal_id] == REJECTIONS_RECORDED_PER_HOUR + 1:
+            # Recorded once, as the row staff see last: it also tells later batches (which
+            # count the rows) that the terminal is past its share, and the log says it once.
+            reason = (
+                f"{REJECTIONS_RECORDED_PER_HOUR} refused messages within the hour: more from "
+                f"this terminal are counted, not recorded, until the hour has passed ({reason})"
+            )
+            log.error("terminal %s: %s", terminal_id, reason)
+        else:
+            # The reason names fields and kinds only; the payload is never logged or kept.
+            log.warning("rejected %d-byte message on %s: %s", size, topic[:200], reason)
         session.add(
             RejectedMessage(
                 topic=topic[:255],
@@ -547,10 +576,9 @@ class Ingest:
                 message_id=message_id,
                 reason=reason[:300],
                 size=size,
-                received_at=self.clock(),
+                received_at=now,
             )
         )
-        result.add(terminal_id, message_id, REJECTED, reason)
 
     def _count(
         self, session: Session, result: IngestResult, extra: dict[str, int] | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from backend_unit_factories import TERMINAL, submission
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.models import (
     AlarmRow,
@@ -259,3 +260,30 @@ def test_a_redelivered_old_status_does_not_undo_a_newer_one(backend, canonical):
     assert result.duplicate == 1
     with backend.db.transaction() as s:
         assert s.get(Terminal, TERMINAL).last_status == "offline"
+
+
+def test_a_terminal_sending_junk_has_a_thousand_refusals_an_hour_recorded(backend, caplog):
+    # Each refused message was a row and a log line: a stolen certificate sending junk as fast
+    # as the broker takes it (thousands a second) filled the table and the log for 30 days.
+    junk = topics.terminal_topic(TERMINAL, topics.TELEMETRY)
+    for first in range(0, 1003, 100):
+        backend.feed(*[(junk, b'{"junk": %d}' % n) for n in range(first, min(first + 100, 1003))])
+    backend.feed((topics.terminal_topic("T0002", topics.TELEMETRY), b"{"))
+
+    with backend.db.transaction() as s:
+        rows = list(s.scalars(select(RejectedMessage).order_by(RejectedMessage.id)))
+        counters = {c.name: c.value for c in s.scalars(select(IngestCounter))}
+    mine = [r for r in rows if r.terminal_id == TERMINAL]
+    assert len(mine) == 1001  # a thousand, then one saying the rest are counted only
+    assert mine[-1].reason.startswith("1000 refused messages within the hour: more from this")
+    assert [r.terminal_id for r in rows if r.terminal_id != TERMINAL] == ["T0002"]
+    assert counters["rejected"] == 1004  # every one counted
+    said = [r for r in caplog.records if "refused messages within the hour" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "ERROR"
+
+    with backend.db.transaction() as s:  # an hour on
+        for row in s.scalars(select(RejectedMessage)):
+            row.received_at -= timedelta(minutes=61)
+    backend.feed((junk, b"{"))
+    with backend.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 1003
