@@ -72,10 +72,9 @@ class OwingApplications:
                 query.operation_id[:40],
             )
             return None
-        if self.limit.reached(session, query.terminal_id, now):
-            audit_question(
-                session, query.terminal_id, query.operation_id, query.applicant_ref, -1, now
-            )
+        if self.limit.refused(
+            session, query.terminal_id, query.operation_id, query.applicant_ref, now
+        ):
             return None
         listed, more = self._owing(session, query.applicant_ref)
         audit_question(

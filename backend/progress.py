@@ -146,7 +146,8 @@ class ApplicationProgress:
         """The application a number and phone tail given at a terminal find, or None.
 
         None for an unknown number, a wrong tail, a locked number and a throttled terminal
-        alike; audited either way, which counts the guesses and misses. Supplements brought by
+        alike; audited either way (a throttled one within bounds), which counts the guesses and
+        misses. Supplements brought by
         number and tail are found here too, so they share the progress query's limits.
         """
         guesses = self._guesses(session, application_no, now)
@@ -162,7 +163,11 @@ class ApplicationProgress:
             outcome = WRONG_TAIL
         else:
             outcome = ANSWERED
-        self._audit(session, terminal_id, operation_id, application_no, outcome, now)
+        # A terminal kept out is audited up to twice its budget a window: those rows keep it
+        # out while it goes on asking; past them nothing more is written, or a stolen
+        # certificate asking at broker speed would grow the log without bound.
+        if outcome != THROTTLED or misses < 2 * self.settings.max_misses_per_terminal:
+            self._audit(session, terminal_id, operation_id, application_no, outcome, now)
         if outcome == WRONG_TAIL and guesses + 1 >= self.settings.max_wrong_tails:
             # Someone may be guessing at a citizen's application: worth an operator's look.
             log.warning(

@@ -84,8 +84,13 @@ class KeyQuestionLimit:
     max_per_terminal: int = 60
     window: timedelta = timedelta(hours=1)
 
-    def reached(self, session: Session, terminal_id: str, now: datetime) -> bool:
-        """Whether the terminal is not answered now; the first question refused warns."""
+    def refused(
+        self, session: Session, terminal_id: str, operation_id: str, ref: str, now: datetime
+    ) -> bool:
+        """Whether the terminal is past its budget: then the question is not answered, and is
+        audited as such (`offered` -1) up to twice the budget a window. Those rows keep it out
+        while it goes on asking; past them nothing more is written, or a stolen certificate
+        asking at broker speed would grow the log without bound. The first refused warns."""
         asked = (
             session.scalar(
                 select(func.count())
@@ -97,6 +102,8 @@ class KeyQuestionLimit:
             )
             or 0
         )
+        if asked < self.max_per_terminal:
+            return False
         if asked == self.max_per_terminal:
             log.warning(
                 "terminal %s asked %d questions by applicant key within %s; it is not answered"
@@ -105,7 +112,9 @@ class KeyQuestionLimit:
                 asked,
                 self.window,
             )
-        return asked >= self.max_per_terminal
+        if asked < 2 * self.max_per_terminal:
+            audit_question(session, terminal_id, operation_id, ref, -1, now)
+        return True
 
 
 def audit_question(
@@ -156,11 +165,9 @@ class MaterialsOnFile:
         if query.expired(now):
             log.info("materials-on-file request %s expired before it was read", query.message_id)
             return None
-        if self.settings.limit.reached(session, query.terminal_id, now):
+        limit = self.settings.limit
+        if limit.refused(session, query.terminal_id, query.operation_id, query.applicant_ref, now):
             # No answer, as for an owing question: the terminal offers nothing, the citizen scans.
-            audit_question(
-                session, query.terminal_id, query.operation_id, query.applicant_ref, -1, now
-            )
             return None
         today = now.astimezone(BEIJING).date()
         rows = session.execute(

@@ -164,8 +164,7 @@ class Supplements:
         `offered` is 1 when the card was the applicant's, 0 when not, -1 when not answered.
         """
         assert msg.applicant_ref is not None
-        if self.key_limit.reached(session, terminal.id, now):
-            audit_question(session, terminal.id, msg.operation_id, msg.applicant_ref, -1, now)
+        if self.key_limit.refused(session, terminal.id, msg.operation_id, msg.applicant_ref, now):
             return None
         app = session.get(Application, msg.application_no)
         # An erased application keeps no reference: no card is its applicant's any more.

@@ -236,6 +236,20 @@ def test_the_phone_tail_is_kept_out_of_reprs():
     assert "8000" not in repr(query)
 
 
+def test_a_terminal_kept_out_writes_no_more_than_twice_its_budget_to_the_log(site):
+    # Each throttled query was a row: a stolen certificate asking at broker speed grew the
+    # audit log without bound. Throttled queries are audited up to twice the budget an hour,
+    # which keeps the terminal out while it goes on asking.
+    site.feed(submission(NO))
+    for n in range(100):
+        assert not site.ask(no=f"AH-T0001-20261120-{n + 100:04d}").found
+    assert site.outcomes() == ["unknown"] * 30 + ["throttled"] * 30
+    site.clock.now += timedelta(minutes=50)
+    assert not site.ask().found  # still out, the right tail too
+    assert len(site.outcomes()) == 60
+    assert site.ask(terminal=TERMINAL).found
+
+
 def test_a_terminal_trying_number_after_number_is_not_answered_for_an_hour(site, caplog):
     site.feed(submission(NO))
     caplog.set_level(logging.WARNING, logger="backend.progress")

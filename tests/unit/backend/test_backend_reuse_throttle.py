@@ -92,3 +92,17 @@ def test_materials_on_file_and_owing_questions_share_one_budget(site):
     assert site.answers(site.owing(ZHANG)) == []
     assert site.answers(site.on_file(ZHANG)) == []
     assert len(site.answers(site.owing(ZHANG, TERMINAL), site.on_file(ZHANG, TERMINAL))) == 2
+
+
+def test_a_walker_kept_out_writes_no_more_than_twice_its_budget_to_the_log(site):
+    # Every refused question was a row: a stolen certificate asking at broker speed grew the
+    # audit log without bound. Refusals are audited up to twice the budget a window, which
+    # keeps the walker out while it goes on asking.
+    numbers = walk(400)
+    for first in range(0, 400, 100):
+        site.answers(*[site.on_file(x) for x in numbers[first : first + 100]])
+    assert site.offered() == [0] * 60 + [-1] * 60
+    site.clock.now += timedelta(minutes=50)
+    assert site.answers(*[site.on_file(x) for x in walk(30)]) == []  # still out
+    assert len(site.offered()) == 120
+    assert [type(x) for x in site.answers(site.owing(ZHANG, TERMINAL))] == [m.OwingApplications]
