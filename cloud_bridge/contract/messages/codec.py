@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -146,12 +147,34 @@ def type_name(cls: type[Message]) -> str:
     return cls.model_fields["type"].default
 
 
+@functools.cache
+def _field_names() -> frozenset[str]:
+    """Every field name and type tag of the contract: the path parts a refusal may name."""
+    names: set[str] = set(BY_TYPE)
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(properties := node.get("properties"), dict):
+                names.update(properties)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(_adapter.json_schema())
+    return frozenset(names)
+
+
 def _describe(exc: ValidationError) -> str:
-    # Field paths and error kinds only: the input may hold an ID number or a phone number.
+    # Field paths and error kinds only: the input may hold an ID number or a phone number. A
+    # path part the contract does not name (an extra field, a key of a free-form map) is the
+    # sender's text, so it is not repeated either.
+    known = _field_names()
     parts = []
     for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "message"
-        parts.append(f"{loc}: {err['type']}")
+        path = (str(p) if isinstance(p, int) or p in known else "<key>" for p in err["loc"])
+        parts.append(f"{'.'.join(path) or 'message'}: {err['type']}")
     return "; ".join(parts)
 
 

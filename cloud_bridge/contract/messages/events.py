@@ -126,7 +126,7 @@ class IdDocumentType(StrEnum):
 class Applicant(ContractModel):
     """The person an application is for: only what the item needs."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, repr=False)
     id_document_type: IdDocumentType
     id_number: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9<]+$", repr=False)
     phone: Phone = Field(repr=False)
