@@ -651,11 +651,11 @@ class SiteAuthority:
 
         Returns the names of the brokers that could not be brought in line now (each is at its
         next start): a revocation is not complete while any is listed."""
-        roles = self.access()
+        roles, crl = self.access(), self.crl_pem()
         missed: list[str] = []
         for entry_file in sorted((self.dir / "brokers").glob("*.json")):
             entry = json.loads(entry_file.read_text())
-            write_private(Path(entry["dir"]) / "crl.pem", self.crl_pem(), mode=0o644)
+            write_private(Path(entry["dir"]) / "crl.pem", crl, mode=0o644)
             try:
                 pid = int(Path(entry["pid_file"]).read_text().strip())
                 os.kill(pid, signal.SIGHUP)

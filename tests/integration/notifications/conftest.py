@@ -98,6 +98,18 @@ class NotifiedBackend:
             )
         )
 
+    def approve(self, no: str) -> None:
+        """Submitted, then accepted, reviewed and approved by a clerk (texts queued, not sent)."""
+        self.submit(no)
+        for step in ("accept", "review", "approve"):
+            self.desk.step(no, step, "clerk.li")
+
+    def load(self, no: str) -> str:
+        """The approved result loaded into compartment A05 (its code queued); the load id."""
+        load_id = self.desk.load_result(no, TERMINAL, "S", "clerk.li").load_id
+        self.loaded(no, load_id)
+        return load_id
+
     def loaded(self, no: str, load_id: str) -> None:
         self.feed(
             m.ResultLoaded(

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from held_transactions import done_while_held
-from notification_parts import TERMINAL
 from sqlalchemy import select
 
 from backend.db import Database
@@ -30,12 +29,8 @@ def _reminders(notified, db: Database | None = None) -> Reminders:
 
 
 def _loaded(notified) -> str:
-    notified.submit(NO)
-    for step in ("accept", "review", "approve"):
-        notified.desk.step(NO, step, "clerk.li")
-    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
-    notified.loaded(NO, load.load_id)
-    return load.load_id
+    notified.approve(NO)
+    return notified.load(NO)
 
 
 def test_two_workers_one_lease_jobs_run_once(notified):

@@ -33,12 +33,11 @@ def _walk(notified, restart_each_step: bool) -> str:
     for step in ("accept", "review", "approve"):
         notified.desk.step(NO, step, "clerk.li")
         drain()
-    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
-    notified.loaded(NO, load.load_id)
+    load_id = notified.load(NO)
     drain()
-    notified.picked_up(NO, load.load_id)
+    notified.picked_up(NO, load_id)
     drain()
-    return load.load_id
+    return load_id
 
 
 def test_the_story_sends_each_message_once_in_order(notified):
@@ -99,11 +98,8 @@ def test_no_table_log_line_or_api_answer_holds_a_clear_pickup_code(notified, cap
     notified.emulator.down = True
     no2 = "AH-T0001-20261203-0002"
     with caplog.at_level(logging.DEBUG):
-        notified.submit(no2)
-        for step in ("accept", "review", "approve"):
-            notified.desk.step(no2, step, "clerk.li")
-        load2 = notified.desk.load_result(no2, TERMINAL, "S", "clerk.li")
-        notified.loaded(no2, load2.load_id)
+        notified.approve(no2)
+        notified.load(no2)
         notified.drain()
     waiting = [r for r in notified.rows() if r.kind == "pickup_code" and r.sealed]
     assert len(waiting) == 1

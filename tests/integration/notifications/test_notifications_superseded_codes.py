@@ -19,13 +19,10 @@ NO = "AH-T0001-20261203-0001"
 
 def _loaded_while_the_provider_is_down(notified) -> None:
     """Submitted, approved (those texts sent), then loaded with the provider down."""
-    notified.submit(NO)
-    for step in ("accept", "review", "approve"):
-        notified.desk.step(NO, step, "clerk.li")
+    notified.approve(NO)
     notified.drain()
-    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
     notified.emulator.down = True
-    notified.loaded(NO, load.load_id)
+    notified.load(NO)
     notified.drain()  # the code's SMS is tried and waits
     (code_row,) = [r for r in notified.rows() if r.kind == "pickup_code"]
     assert code_row.state == NotificationState.QUEUED and code_row.sealed is not None
@@ -78,12 +75,9 @@ def test_a_result_withdrawn_while_its_code_waits_sends_no_code_only_returned(not
 
 def test_a_code_whose_send_is_under_way_is_left_for_reconciliation(notified):
     """A guard, not the bug: a row already `sending` may have reached the handset."""
-    notified.submit(NO)
-    for step in ("accept", "review", "approve"):
-        notified.desk.step(NO, step, "clerk.li")
+    notified.approve(NO)
     notified.drain()
-    load = notified.desk.load_result(NO, TERMINAL, "S", "clerk.li")
-    notified.loaded(NO, load.load_id)
+    notified.load(NO)
     notified.emulator.delay_s = 2.5  # the provider takes it, the answer comes too late
     notified.drain()
     notified.emulator.delay_s = 0
