@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
@@ -132,6 +132,31 @@ def hold_files(session: Session, files: dict[str, tuple[int, int]]) -> set[str]:
         .with_for_update()
     )
     return {sha for sha, verified in rows if verified}
+
+
+# The key space of the per-terminal locks `hold_uploads` takes (PostgreSQL's two-key advisory
+# locks never meet the one-key lock the migrations take).
+_UPLOADS_LOCK_SPACE = 0x626C6F62  # "blob"
+
+
+def hold_uploads(session: Session, terminal_ids: set[str]) -> None:
+    """Hold each terminal's uploads until the transaction ends: what a batch sending chunks
+    checks against `BlobLimits` before its commit.
+
+    Without it two workers taking new uploads of one terminal at once each counted what was
+    committed, not the other's, and both passed: with N workers a terminal could hold N caps.
+    Holding the terminal, the second waits for the first's commit and then counts its upload.
+    Taken at the batch's start after its files (`hold_files`), in one order of terminals, so two
+    batches never wait for each other crosswise. SQLite has one writer at a time and needs no
+    lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for terminal_id in sorted(terminal_ids):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:terminal))"),
+            {"space": _UPLOADS_LOCK_SPACE, "terminal": terminal_id},
+        )
 
 
 def _empty_row(sha256: str, size: int, count: int, now: datetime) -> dict[str, object]:

@@ -21,7 +21,7 @@ from cloud_bridge.contract import topics
 
 from . import dead_letters
 from .alarms import LIVE, Alarms
-from .blobs import VERIFIED_BLOBS, BlobLimits, BlobStore, OverCap, hold_files
+from .blobs import VERIFIED_BLOBS, BlobLimits, BlobStore, OverCap, hold_files, hold_uploads
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
@@ -196,6 +196,10 @@ class _Batch:
         }
         if files:
             session.info[VERIFIED_BLOBS] = hold_files(session, files)
+        # And the uploads of every terminal sending chunks, for their cap (see `hold_uploads`).
+        hold_uploads(
+            session, {x.terminal_id for _t, _p, x in decoded if isinstance(x, m.BlobChunk)}
+        )
 
     def terminal(self, terminal_id: str) -> Terminal | None:
         if terminal_id not in self._terminals:

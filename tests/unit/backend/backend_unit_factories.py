@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +78,18 @@ def submission(no: str = "AH-T0001-20261120-0001", **changes: object) -> m.Appli
 def chunks(data: bytes, size: int, terminal_id: str = TERMINAL) -> list[m.BlobChunk]:
     """`data` cut into blob chunks of `size` bytes."""
     return m.blob_chunks(terminal_id, data, size)
+
+
+def announced(sha_seed: int, size: int, terminal_id: str = TERMINAL) -> m.BlobChunk:
+    """The first chunk of an upload announcing `size` bytes, of which it carries one."""
+    return m.BlobChunk(
+        terminal_id=terminal_id,
+        sha256=hashlib.sha256(str(sha_seed).encode()).hexdigest(),
+        index=0,
+        count=m.MAX_BLOB_BYTES // m.BLOB_CHUNK_BYTES + 1,
+        total_size=size,
+        data=base64.b64encode(b"x").decode(),
+    )
 
 
 def material_for(data: bytes, code: str = "household-register") -> m.MaterialRef:

@@ -16,10 +16,16 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from backend_unit_factories import RecordingPublisher, chunks, material_for, submission
+from backend_unit_factories import (
+    RecordingPublisher,
+    announced,
+    chunks,
+    material_for,
+    submission,
+)
 from sqlalchemy import func, select, text
 
-from backend.blobs import BlobStore, hold_files
+from backend.blobs import BlobIntake, BlobLimits, BlobStore, hold_files, hold_uploads
 from backend.db import Database
 from backend.ingest import Ingest
 from backend.models import Blob, BlobChunkRow, Material, ProcessedMessage
@@ -199,3 +205,41 @@ def test_two_workers_with_the_same_messages_in_opposite_orders_do_not_deadlock(b
     assert errors == [] and result.stored == 2
     assert not [r for r in caplog.records if "applied apart" in r.getMessage()]
     assert deadlocks() == before
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: one writer
+def test_two_workers_taking_new_uploads_of_one_terminal_at_once_keep_it_within_its_cap(backend):
+    """A terminal's new uploads reaching two workers at once: each counted only what was
+    committed, so both passed the cap and a terminal could hold a cap per worker. Now the
+    second batch waits for the first's commit, counts its upload and is refused."""
+    limits = BlobLimits(held_per_terminal=m.MAX_BLOB_BYTES)
+    backend.ingest = Ingest(
+        backend.db, BlobStore(backend.blob_dir), HeldSms(), RecordingPublisher(), blob_limits=limits
+    )
+    big, small = (announced(seed, size) for seed, size in ((1, m.MAX_BLOB_BYTES), (2, 1)))
+    held, errors = threading.Event(), []
+
+    def other_worker() -> None:
+        """A batch of the first upload, as ingest applies it, held open until the test's
+        batch waits for a lock (10 s at most)."""
+        try:
+            with backend.db.transaction() as s:
+                hold_files(s, {big.sha256: (big.total_size, big.count)})
+                hold_uploads(s, {big.terminal_id})
+                BlobIntake(BlobStore(backend.blob_dir), limits=limits).accept(s, big)
+                held.set()
+                _until_waiting_on_a_lock(backend.db)
+        except Exception as exc:
+            errors.append(exc)
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    assert held.wait(10)
+    result = backend.ingest.handle_batch([(small.topic(), small.encode())])
+    holder.join(30)
+
+    assert errors == []
+    assert [i.outcome for i in result.receipts["T0001"]] == ["rejected"]
+    assert "cap" in result.receipts["T0001"][0].reason
+    with backend.db.transaction() as s:
+        assert s.scalars(select(BlobChunkRow.sha256)).all() == [big.sha256]

@@ -7,7 +7,14 @@ import hashlib
 import random
 
 import pytest
-from backend_unit_factories import KEY, RecordingPublisher, chunks, material_for, submission
+from backend_unit_factories import (
+    KEY,
+    RecordingPublisher,
+    announced,
+    chunks,
+    material_for,
+    submission,
+)
 from sqlalchemy import select
 
 from backend.blobs import BlobLimits, BlobStore
@@ -94,18 +101,6 @@ def test_whole_file_sent_again_after_a_failed_assembly_is_accepted(backend):
     assert (backend.blob_dir / sha[:2] / sha).read_bytes() == DATA
 
 
-def _announced(sha_seed: int, size: int, terminal_id: str = "T0001") -> m.BlobChunk:
-    """The first chunk of an upload announcing `size` bytes, of which it carries one."""
-    return m.BlobChunk(
-        terminal_id=terminal_id,
-        sha256=hashlib.sha256(str(sha_seed).encode()).hexdigest(),
-        index=0,
-        count=m.MAX_BLOB_BYTES // m.BLOB_CHUNK_BYTES + 1,
-        total_size=size,
-        data=base64.b64encode(b"x").decode(),
-    )
-
-
 def _security_alarms(backend, terminal_id: str) -> list[AlarmRow]:
     with backend.db.transaction() as s:
         query = select(AlarmRow).where(AlarmRow.terminal_id == terminal_id)
@@ -179,8 +174,8 @@ def test_a_terminal_past_its_cap_has_its_chunks_refused_and_one_alarm(backend, c
 
     # Two halves fill the cap; the third upload and any other upload after it are refused,
     # within the batch (applied apart then) and in the batches after.
-    first = backend.feed(_announced(1, half), _announced(2, half), _announced(3, 1))
-    later = [backend.feed(_announced(n, 1)) for n in (4, 5)]
+    first = backend.feed(announced(1, half), announced(2, half), announced(3, 1))
+    later = [backend.feed(announced(n, 1)) for n in (4, 5)]
 
     assert [i.outcome for i in first.receipts["T0001"]] == ["stored", "stored", "rejected"]
     assert all(r.rejected == 1 for r in later)
@@ -188,17 +183,17 @@ def test_a_terminal_past_its_cap_has_its_chunks_refused_and_one_alarm(backend, c
     assert "cap" in reason and f"holds {m.MAX_BLOB_BYTES} bytes" in reason
     assert backend.count(RejectedMessage) == 3
     # More chunks of the uploads it holds still go in: only new uploads are refused.
-    more = _announced(1, half).model_copy(update={"index": 1, "message_id": "e" * 32})
+    more = announced(1, half).model_copy(update={"index": 1, "message_id": "e" * 32})
     assert backend.feed(more).stored == 1
     # One security alarm on the sender, not one a chunk; other terminals go on.
     [alarm] = _security_alarms(backend, "T0001")
     assert alarm.state == "open" and "cap" in alarm.detail
-    assert backend.feed(_announced(6, half, "T0002")).stored == 1
+    assert backend.feed(announced(6, half, "T0002")).stored == 1
     assert _security_alarms(backend, "T0002") == []
     # Cleared by an operator while the terminal still sends: a new alarm.
     with backend.db.transaction() as s:
         capped.alarms.clear(s, "T0001", alarm.operation_id, "op", "looked into", utcnow())
-    backend.feed(_announced(7, 1))
+    backend.feed(announced(7, 1))
     assert sorted(a.state for a in _security_alarms(backend, "T0001")) == ["cleared", "open"]
 
 
@@ -208,12 +203,12 @@ def test_whole_files_no_application_names_count_against_their_sender(backend, ca
     backend.feed(*chunks(whole, m.BLOB_CHUNK_BYTES))
     rest = m.MAX_BLOB_BYTES - len(whole)
 
-    assert backend.feed(_announced(1, rest + 1)).rejected == 1
+    assert backend.feed(announced(1, rest + 1)).rejected == 1
     with backend.db.transaction() as s:
         assert s.get(Blob, hashlib.sha256(whole).hexdigest()).held_for == "T0001"
     # Named by an application, the file is a case's and counts no more.
     backend.feed(submission(NO, materials=[material_for(whole)]))
-    assert backend.feed(_announced(1, rest + 1)).stored == 1
+    assert backend.feed(announced(1, rest + 1)).stored == 1
 
 
 @pytest.mark.parametrize("cap", [0, m.MAX_BLOB_BYTES - 1])
