@@ -10,15 +10,22 @@ in time"). httpx's own timeouts bound each socket operation only, so a service o
 sending a byte just before each read timeout (headers or body) could hold the citizen for as
 long as it liked. Every read and write on the connection gets the time left before the
 attempt's deadline as its timeout (`_DeadlineBackend`), and none starts once it has passed.
+Connecting ends by the deadline too: the service's name is resolved in a thread the attempt
+stops waiting for at its deadline (getaddrinfo has no timeout), and each of the name's
+addresses is tried with only the time left (socket.create_connection gives each the whole
+timeout).
 """
 
 from __future__ import annotations
 
 import base64
 import contextvars
+import ipaddress
 import json
 import logging
+import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -26,6 +33,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from httpcore._backends.sync import SyncStream
 
 from privacy import mask_id_number
 
@@ -53,6 +61,18 @@ MAX_ANSWER_BYTES = 64 * 1024
 # photo of up to 2 MB) to a peer reading slowly could last many timeouts. A piece takes one or
 # a few sends, so a write ends at most a few sends' waits past the deadline.
 WRITE_PIECE_BYTES = 16 * 1024
+# Name lookups (getaddrinfo, which has no timeout: a DNS server that does not answer holds it for
+# the resolver's own tries, 5 s per try and per name server by default) run in a daemon thread
+# each, which the attempt stops waiting for at its deadline; a lookup given up on runs on until
+# the resolver gives up. At most this many run at once (a slot is taken before a thread starts
+# and freed when its lookup ends): past them an attempt waits, within its deadline, for a slot,
+# so a dead DNS server leaves at most this many threads behind however many citizens try. The
+# kiosk verifies one citizen at a time; a few slots let later attempts resolve while earlier
+# lookups are still stuck. Not concurrent.futures: its workers are joined at interpreter exit
+# (a stuck lookup would hold the kiosk's shutdown) and a queued lookup would still run after
+# its attempt had given up on it.
+RESOLVER_THREADS = 4
+_resolver_slots = threading.BoundedSemaphore(RESOLVER_THREADS)
 # time.monotonic() by which the running attempt ends (per thread, as httpx's sync client does
 # its I/O in the caller's thread); None outside an attempt.
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -103,6 +123,8 @@ class HttpRemoteVerifier:
         # to pass a network backend; this fails here, loudly, if its internals change.
         pools = [t._pool for t in (self._client._transport, *self._client._mounts.values()) if t]
         for pool in pools:
+            if not isinstance(pool._network_backend, httpcore.SyncBackend):
+                raise TypeError(f"unexpected network backend {pool._network_backend!r}")
             pool._network_backend = _DeadlineBackend(pool._network_backend)
         self.requests = 0
 
@@ -240,7 +262,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's network backend, its connections ending by the attempt's deadline."""
+    """httpcore's SyncBackend, its connections ending by the attempt's deadline."""
 
     def __init__(self, backend: httpcore.NetworkBackend) -> None:
         self._backend = backend
@@ -253,9 +275,28 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[tuple[Any, ...]] | None = None,
     ) -> httpcore.NetworkStream:
+        """SyncBackend.connect_tcp, with the name resolved and its addresses tried within the
+        connect timeout cut to the time left: the whole connect ends by then."""
         timeout = _time_left(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(stream)
+        if timeout is None:  # no deadline and no timeout: nothing to bound
+            stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+            return _DeadlineStream(stream)
+        end = time.monotonic() + timeout
+        source_address = None if local_address is None else (local_address, 0)
+        try:
+            sock = _connect(_resolve(host, port, end), end, source_address)
+            try:
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except BaseException:
+                sock.close()
+                raise
+        except TimeoutError as exc:  # socket.timeout
+            raise httpcore.ConnectTimeout(exc) from exc
+        except OSError as exc:  # gaierror included
+            raise httpcore.ConnectError(exc) from exc
+        return _DeadlineStream(SyncStream(sock))
 
     def connect_unix_socket(
         self,
@@ -268,6 +309,71 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+def _resolve(host: str, port: int, end: float) -> list[tuple[Any, ...]]:
+    """getaddrinfo's addresses for host as socket.create_connection asks for them, or
+    ConnectTimeout at time.monotonic() `end`. A literal address is converted at once, never
+    looked up (AI_NUMERICHOST)."""
+    try:
+        ipaddress.ip_address(host.partition("%")[0])  # an IPv6 address may carry a zone
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    if not _resolver_slots.acquire(timeout=max(0.0, end - time.monotonic())):
+        raise httpcore.ConnectTimeout(
+            f"resolving {host} did not start in time: {RESOLVER_THREADS} lookups still hang"
+        )
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            _resolver_slots.release()
+            done.set()
+
+    try:
+        threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    except BaseException:
+        _resolver_slots.release()
+        raise
+    if not done.wait(max(0.0, end - time.monotonic())):
+        raise httpcore.ConnectTimeout(f"resolving {host} did not end in time")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _connect(
+    addresses: list[tuple[Any, ...]], end: float, source_address: tuple[str, int] | None
+) -> socket.socket:
+    """socket.create_connection's loop over the addresses: the first that connects, or the
+    last error; each try with only the time left before time.monotonic() `end`, and none once
+    it has passed."""
+    error: OSError = OSError("getaddrinfo returns an empty list")
+    for family, type_, proto, _, sockaddr in addresses:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout(f"no time left to connect to {sockaddr[0]}")
+        sock = None
+        try:
+            sock = socket.socket(family, type_, proto)
+            sock.settimeout(left)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            error = exc
+            continue
+        return sock
+    raise error
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
+import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,11 @@ from devices.identity.remote_verify import (
     RemoteVerifyUnavailable,
 )
 from devices.identity.remote_verify.emulator import RegisteredPerson, RemoteVerifyEmulator
-from devices.identity.remote_verify.http_adapter import MAX_ANSWER_BYTES, HttpRemoteVerifier
+from devices.identity.remote_verify.http_adapter import (
+    MAX_ANSWER_BYTES,
+    RESOLVER_THREADS,
+    HttpRemoteVerifier,
+)
 
 NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -162,6 +168,172 @@ def test_nobody_listening_is_unavailable() -> None:
     url = emu.base_url
     emu.stop()
     v = HttpRemoteVerifier(url, api_key="k", timeout_s=1)
+    with v, pytest.raises(RemoteVerifyUnavailable, match="cannot connect"):
+        v.verify(NAME, NUMBER, sample_bytes("obama3"))
+
+
+# The service by name: the tests answer its lookups (socket.getaddrinfo) as a DNS server would.
+SERVICE_HOST = "verify.kiosk.test"
+# How long a lookup hangs with a DNS server that never answers: two of glibc's 5 s tries.
+HUNG_LOOKUP_S = 10.0
+
+
+def _is_literal(host: str | bytes | None) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii")
+    try:
+        ipaddress.ip_address((host or "").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture
+def resolve_as(monkeypatch) -> Callable[[Callable[[], list[tuple[str, int]]]], None]:
+    """resolve_as(answer): a lookup of any name gets answer()'s (address, port)s, in order, as
+    the system resolver's; a literal address is answered at once, as the resolver does without
+    asking a DNS server."""
+    real = socket.getaddrinfo
+
+    def install(answer: Callable[[], list[tuple[str, int]]]) -> None:
+        def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+            if _is_literal(host):
+                return real(host, port, family, type, proto, flags)
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)
+                for address in answer()
+            ]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    return install
+
+
+@pytest.fixture
+def hung_resolver(resolve_as) -> Iterator[None]:
+    """A DNS server that reads queries and never replies: a name's lookup hangs HUNG_LOOKUP_S,
+    then fails as glibc's does once its tries are spent."""
+    release = threading.Event()
+
+    def never() -> list[tuple[str, int]]:
+        release.wait(HUNG_LOOKUP_S)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    resolve_as(never)
+    try:
+        yield
+    finally:
+        release.set()  # the lookups the adapter gave up on end with the test
+
+
+@pytest.fixture
+def black_holes() -> Iterator[list[tuple[str, int]]]:
+    """Five loopback addresses where a connect hangs, as with an address that black-holes (a
+    firewall dropping SYNs, a host gone): listeners whose backlog is full, so the kernel drops a
+    new connection's SYN and the client retries it for minutes."""
+    listeners: list[socket.socket] = []
+    held: list[socket.socket] = []
+    try:
+        for _ in range(5):
+            listener = socket.socket()
+            listeners.append(listener)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            for _ in range(16):  # fill the backlog: a connect that hangs says it is full
+                probe = socket.socket()
+                probe.settimeout(0.1)
+                try:
+                    probe.connect(listener.getsockname())
+                except TimeoutError:
+                    probe.close()
+                    break
+                held.append(probe)
+            else:
+                pytest.skip("a full backlog does not drop SYNs here")
+        yield [listener.getsockname() for listener in listeners]
+    finally:
+        for s in held + listeners:
+            s.close()
+
+
+def test_a_resolver_that_does_not_answer_ends_at_the_attempts_deadline(hung_resolver) -> None:
+    # getaddrinfo has no timeout: a DNS server that never replies held the citizen for the
+    # resolver's own tries (5 s each, per try and per name server), past any timeout_s.
+    v = HttpRemoteVerifier(f"http://{SERVICE_HOST}:8443", api_key="k", timeout_s=1.0)
+    with v:
+        start = time.monotonic()
+        with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
+            v.verify(NAME, NUMBER, sample_bytes("obama3"))
+        elapsed = time.monotonic() - start
+        assert v.requests == 1  # a timeout is not retried
+    assert elapsed < 1.0 + 2.0, f"{elapsed:.1f} s for an attempt with a 1 s deadline"
+
+
+def test_lookups_left_hanging_are_bounded(hung_resolver) -> None:
+    # Each attempt gives up on its lookup at its deadline; the lookup runs on in a thread of
+    # its own until the resolver gives up. However many citizens try, at most RESOLVER_THREADS
+    # are left, and an attempt finding them all taken still ends by its deadline.
+    before = threading.active_count()
+    attempts = RESOLVER_THREADS + 2
+    with HttpRemoteVerifier(f"http://{SERVICE_HOST}", api_key="k", timeout_s=0.3) as v:
+        for _ in range(attempts):
+            start = time.monotonic()
+            with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
+                v.verify(NAME, NUMBER, sample_bytes("obama3"))
+            elapsed = time.monotonic() - start
+            assert elapsed < 0.3 + 1.5, f"{elapsed:.1f} s for an attempt with a 0.3 s deadline"
+        assert v.requests == attempts
+    assert threading.active_count() - before <= RESOLVER_THREADS
+
+
+def test_a_service_at_a_literal_address_needs_no_lookup(
+    hung_resolver, service: RemoteVerifyEmulator, monkeypatch
+) -> None:
+    # An address is converted where the attempt runs, with no lookup thread: the service at
+    # 127.0.0.1 answers though every name's lookup hangs.
+    converted_in: list[threading.Thread] = []
+    hung = socket.getaddrinfo
+
+    def getaddrinfo(*args, **kwargs):
+        converted_in.append(threading.current_thread())
+        return hung(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    assert service.base_url.startswith("http://127.0.0.1:")
+    with HttpRemoteVerifier(service.base_url, api_key="test-key", timeout_s=30) as v:
+        assert v.verify(NAME, NUMBER, sample_bytes("obama3")).matched
+    assert converted_in == [threading.current_thread()]
+
+
+def test_several_addresses_that_black_hole_share_one_deadline(
+    resolve_as, black_holes: list[tuple[str, int]]
+) -> None:
+    # create_connection tries each address of the name in turn with the whole timeout: five
+    # that black-hole held the citizen five times timeout_s.
+    resolve_as(lambda: black_holes)
+    v = HttpRemoteVerifier(f"http://{SERVICE_HOST}", api_key="k", timeout_s=1.0)
+    with v:
+        start = time.monotonic()
+        with pytest.raises(RemoteVerifyUnavailable, match="did not answer in time"):
+            v.verify(NAME, NUMBER, sample_bytes("obama3"))
+        elapsed = time.monotonic() - start
+        assert v.requests == 1
+    assert elapsed < 1.0 + 2.0, f"{elapsed:.1f} s for an attempt with a 1 s deadline"
+
+
+def test_the_next_address_is_tried_when_one_refuses(
+    resolve_as, service: RemoteVerifyEmulator
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refusing = closed.getsockname()  # nobody listens: refused at once
+    closed.close()
+    port = int(service.base_url.rsplit(":", 1)[1])
+    resolve_as(lambda: [refusing, refusing, ("127.0.0.1", port)])
+    with HttpRemoteVerifier(f"http://{SERVICE_HOST}", api_key="test-key", timeout_s=30) as v:
+        assert v.verify(NAME, NUMBER, sample_bytes("obama3")).matched
+    resolve_as(lambda: [refusing])
+    v = HttpRemoteVerifier(f"http://{SERVICE_HOST}", api_key="test-key", timeout_s=5)
     with v, pytest.raises(RemoteVerifyUnavailable, match="cannot connect"):
         v.verify(NAME, NUMBER, sample_bytes("obama3"))
 
