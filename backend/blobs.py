@@ -32,6 +32,8 @@ CHUNKED_BLOBS = "chunked_blobs"
 # of, and the bytes each terminal holds towards its cap, counted once a batch.
 _FILES = "blob_files"
 _HELD = "blob_bytes_held"
+# session.info key: the files whose rows this transaction made (`hold_files`).
+_MADE = "blob_rows_made"
 # The sender of chunks received before migration 0014, which did not record it.
 SENDER_UNKNOWN = ""
 
@@ -120,11 +122,13 @@ def hold_files(session: Session, files: dict[str, tuple[int, int]]) -> set[str]:
     if not files:
         return set()
     now = utcnow()
-    insert_missing(
+    made = insert_missing(
         session,
         Blob,
         [_empty_row(sha, size, count, now) for sha, (size, count) in sorted(files.items())],
+        returning=Blob.sha256,
     )
+    session.info.setdefault(_MADE, set()).update(made)
     rows = session.execute(
         select(Blob.sha256, Blob.verified)
         .where(Blob.sha256.in_(files))
@@ -132,6 +136,28 @@ def hold_files(session: Session, files: dict[str, tuple[int, int]]) -> set[str]:
         .with_for_update()
     )
     return {sha for sha, verified in rows if verified}
+
+
+def drop_unused(session: Session) -> None:
+    """Delete the rows `hold_files` made in this transaction that nothing came to use: no chunk
+    of the file kept, no material naming it (the messages that named it were refused), no
+    failed assembly on record.
+
+    Each refused chunk of a new file left such a row, kept until retention's 48 hours: a
+    terminal past its cap, sending chunks of made-up files at broker speed, grew the table
+    without bound. Only rows made here go: no other transaction has seen them, while one
+    waiting for an older row's lock would find it gone."""
+    made = session.info.pop(_MADE, set())
+    if not made:
+        return
+    chunked = select(BlobChunkRow.sha256).where(BlobChunkRow.sha256 == Blob.sha256).exists()
+    named = select(Material.id).where(Material.sha256 == Blob.sha256).exists()
+    session.execute(
+        delete(Blob)
+        .where(Blob.sha256.in_(made), Blob.complete.is_(False), Blob.failures == 0)
+        .where(~chunked, ~named)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # The key space of the per-terminal locks `hold_uploads` takes (PostgreSQL's two-key advisory

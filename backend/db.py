@@ -83,11 +83,18 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def insert_missing(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+def insert_missing(
+    session: Session, model: type[Base], rows: list[dict[str, Any]], returning: Any = None
+) -> list[Any]:
     """INSERT the rows whose key is not there yet. A row another transaction is inserting is
-    waited for (PostgreSQL) and then skipped: two workers making one row never fail."""
+    waited for (PostgreSQL) and then skipped: two workers making one row never fail. With
+    `returning` (a column), returns its value for each row inserted here."""
     insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
-    session.execute(insert(model).on_conflict_do_nothing(), rows)
+    statement = insert(model).on_conflict_do_nothing()
+    if returning is None:
+        session.execute(statement, rows)
+        return []
+    return list(session.scalars(statement.returning(returning), rows))
 
 
 def metadata() -> MetaData:

@@ -21,7 +21,15 @@ from cloud_bridge.contract import topics
 
 from . import dead_letters
 from .alarms import LIVE, Alarms
-from .blobs import VERIFIED_BLOBS, BlobLimits, BlobStore, OverCap, hold_files, hold_uploads
+from .blobs import (
+    VERIFIED_BLOBS,
+    BlobLimits,
+    BlobStore,
+    OverCap,
+    drop_unused,
+    hold_files,
+    hold_uploads,
+)
 from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
@@ -320,6 +328,7 @@ class Ingest:
                 else:
                     self._one(session, topic, payload, message, result, after, batch)
             flush_parents_first(session)
+            drop_unused(session)
             self._count(session, result)
         return result, after
 

@@ -197,6 +197,28 @@ def test_a_terminal_past_its_cap_has_its_chunks_refused_and_one_alarm(backend, c
     assert sorted(a.state for a in _security_alarms(backend, "T0001")) == ["cleared", "open"]
 
 
+def test_refused_chunks_and_submissions_leave_no_rows_of_their_files(backend, capped):
+    """Each refused chunk of a new file left an empty `blobs` row for retention's 48 hours: a
+    terminal past its cap, sending chunks of made-up files at broker speed, grew the table
+    without bound. So did a refused submission naming files never sent."""
+    backend.ingest = capped
+    backend.feed(announced(1, m.MAX_BLOB_BYTES))
+    before = backend.count(Blob)
+
+    refused = [backend.feed(announced(n, 1)) for n in range(2, 12)]
+    together = backend.feed(*(announced(n, 1) for n in range(12, 22)))  # one batch, applied apart
+    files = [material_for(bytes([n]) * 100) for n in range(5)]
+    not_its_number = submission("AH-T0002-20261120-0001", materials=files)  # sent by T0001
+    refused_submission = backend.feed(not_its_number)
+
+    assert all(r.rejected == 1 for r in refused) and together.rejected == 10
+    assert refused_submission.rejected == 1
+    assert backend.count(Blob) == before == 1
+    # What is used keeps its row: an upload begun, and files a stored submission names.
+    backend.feed(submission(NO, materials=files))
+    assert backend.count(Blob) == 1 + len(files)
+
+
 def test_whole_files_no_application_names_count_against_their_sender(backend, capped):
     backend.ingest = capped
     whole = random.Random(8).randbytes(300_000)
