@@ -188,6 +188,9 @@ class PrivatePostgres:
                 f"-c synchronous_commit={'on' if self.fsync else 'off'}",
                 f"-c full_page_writes={'on' if self.fsync else 'off'}",
                 "-c timezone=UTC",
+                # Statements it logs (slow ones, once someone turns that on) never carry their
+                # parameters: applicants' names, ID numbers and phones (docs/backend.md).
+                "-c log_parameter_max_length=0",
             ]
         )
         self._run(

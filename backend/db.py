@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -73,8 +73,11 @@ def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`; SQLite gets WAL, synchronous=NORMAL and a busy timeout."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        # Timestamps are compared and grouped in UTC whatever the server's default zone is.
-        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+        # Timestamps are compared and grouped in UTC whatever the server's default zone is. A
+        # failed statement's parameters (a name, an ID number) stay out of the server's log
+        # whatever its configuration says (see `Database.parameters_logged`).
+        options = "-c timezone=UTC -c log_parameter_max_length_on_error=0"
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -188,6 +191,49 @@ class Database:
         self._readers = sessionmaker(
             self.engine.execution_options(**options), expire_on_commit=False
         )
+
+    def parameters_logged(self) -> list[str]:
+        """The PostgreSQL settings (`name = value`) under which the server writes the
+        parameters of the statements it logs into its own log; empty if it writes none.
+
+        Those parameters are applicants' names, ID numbers and phones. PostgreSQL logs them in
+        full whenever it logs a statement (`log_parameter_max_length` -1, its default): at
+        `log_statement = mod` or `all`, or once slow-query logging is on, a common step in
+        production. Only a superuser may change that setting (for our role: `ALTER ROLE …
+        SET log_parameter_max_length = 0`, docs/backend.md), so a worker checks at its start.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return []
+        names = (
+            "log_statement",
+            "log_min_duration_statement",
+            "log_min_duration_sample",
+            "log_transaction_sample_rate",
+            "log_parameter_max_length",
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, setting FROM pg_settings WHERE name = ANY(:names)"),
+                {"names": list(names)},
+            )
+            value = {name: setting for name, setting in rows}
+        if value["log_parameter_max_length"] == "0":
+            return []
+        logging_statements = [
+            name
+            for name, quiet in (
+                ("log_statement", value["log_statement"] in ("none", "ddl")),
+                ("log_min_duration_statement", value["log_min_duration_statement"] == "-1"),
+                ("log_min_duration_sample", value["log_min_duration_sample"] == "-1"),
+                ("log_transaction_sample_rate", float(value["log_transaction_sample_rate"]) == 0),
+            )
+            if not quiet
+        ]
+        if not logging_statements:
+            return []
+        return [
+            f"{name} = {value[name]}" for name in [*logging_statements, "log_parameter_max_length"]
+        ]
 
     def migrate(self, revision: str = "head") -> str:
         """Bring the schema to `revision` (see `migrate`); returns the revision reached."""

@@ -73,6 +73,13 @@ class BackendService:
         self.db = Database(database_url)
         # Empty, the first release's or an earlier one's: brought to the newest revision.
         self.db.migrate()
+        if logged := self.db.parameters_logged():
+            log.warning(
+                "PostgreSQL writes statements' parameters (applicants' names, ID numbers, "
+                "phones) into its log under %s: have a superuser run ALTER ROLE … SET "
+                "log_parameter_max_length = 0 for this role (docs/backend.md)",
+                ", ".join(logged),
+            )
         self.blobs = BlobStore(Path(blob_dir))
         # Pickup codes waiting in the outbox are sealed with this key; kept outside the
         # database in production (ALLHOURS_NOTIFICATION_KEY_FILE) so a dump alone opens none.
