@@ -88,7 +88,7 @@ def run_demo(
         backend, node, devices, broker = site.backend, site.node, site.devices, site.broker
         assert site.identity is not None
         n.say("broker", f"private Mosquitto on {broker.url}: mutual TLS only, site CA")
-        n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/docs")
+        n.say("backend", f"ingest subscribed; staff API on {backend.base_url}/api/")
         n.say("operator", f"one-time enrollment token issued for {TERMINAL_ID}")
         n.say(
             "technician",

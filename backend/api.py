@@ -191,7 +191,10 @@ def serve(service: BackendService, host: str = "127.0.0.1", port: int = 8080) ->
 
 def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
     """The FastAPI application over one BackendService."""
-    app = FastAPI(title="allhours backend", version="0.1.0")
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, unpinned and
+    # without integrity, into the console's origin, where a script rides the staff session
+    # and reads the CSRF token off any page. The OpenAPI document stays (docs/console.md).
+    app = FastAPI(title="allhours backend", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.auth = auth or Auth(Accounts(service.db), Sessions(service.db))
     desk, db = service.desk, service.db
     _install_errors(app)

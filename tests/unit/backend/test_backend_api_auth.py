@@ -88,6 +88,17 @@ def test_every_route_in_the_openapi_document_answers_401_without_sign_in(client)
     assert bad_token.status_code == 401
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_page_loads_a_script_from_elsewhere_into_the_consoles_origin(client, path):
+    """FastAPI's /docs and /redoc loaded Swagger UI and ReDoc from cdn.jsdelivr.net, unpinned
+    and without integrity, with no sign-in: a script there rides the staff session and reads
+    the CSRF token off any console page."""
+    r = client.get(path)
+    assert r.status_code == 404
+    assert "cdn.jsdelivr.net" not in r.text
+    assert client.get("/openapi.json").json()["info"]["title"] == "allhours backend"
+
+
 def test_a_session_reads_with_the_cookie_and_writes_only_with_its_csrf_token(client, accounts):
     _clerk(accounts)
     r = _login(client, "clerk.li")
