@@ -211,14 +211,21 @@ class PrivateMosquitto:
 
         A terminal goes through the token flow: a one-time token, a key made on its side, a CSR
         spent against the token (what the HTTPS endpoint does, without the transport). A
-        backend worker's certificate is issued directly, as the backend host does for itself.
+        terminal asked for again renews with the certificate it was given here, as it would
+        before expiry: the earlier one stays valid and its connection lasts (a re-enrollment
+        would end both). A backend worker's certificate is issued directly, as the backend
+        host does for itself.
         """
         directory = self.workdir / "identities" / cn
         if role == TERMINAL:
             key = pki.new_key()
-            token = self.authority.issue_token(cn, created_by="test set-up")
-            cert, _ = self.authority.enroll(str(token), pki.make_csr(key, cn))
             files = ClientTls.in_dir(directory)
+            held = pki.load_cert(files.cert_file.read_bytes()) if files.cert_file.exists() else None
+            if held is not None and self.authority.is_active_certificate(held):
+                cert = self.authority.renew(held, pki.make_csr(key, cn))
+            else:
+                token = self.authority.issue_token(cn, created_by="test set-up")
+                cert, _ = self.authority.enroll(str(token), pki.make_csr(key, cn))
             write_private(files.key_file, pki.key_pem(key))
             write_private(files.cert_file, pki.cert_pem(cert), mode=0o644)
             write_private(files.ca_file, self.authority.ca_pem, mode=0o644)

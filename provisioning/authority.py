@@ -33,7 +33,7 @@ from cloud_bridge.contract.topics import TopicError, check_terminal_id
 
 from . import pki
 from .broker_access import CONTROL_IDENTITY, desired_roles, dynsec_config_from
-from .broker_control import BrokerControl, BrokerControlError
+from .broker_control import BrokerChanges, BrokerControl, BrokerControlError
 from .tls import ClientTls, write_private
 from .tokens import EnrollmentToken
 
@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY, cn TEXT NOT NULL, not_after TEXT NOT NULL, issued_at TEXT NOT NULL,
     revoked_at TEXT, pem TEXT
+);
+CREATE TABLE IF NOT EXISTS connections_to_end (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cn TEXT NOT NULL, broker TEXT NOT NULL
 );
 """
 
@@ -341,11 +344,17 @@ class SiteAuthority:
                 # A re-enrollment (replaced hardware, a move to the new token's broker) ends
                 # every earlier certificate: the old device, or whoever copied its key, must not
                 # go on connecting, signing as the terminal and renewing itself. The caller's
-                # `publish()` puts them on the CRL.
+                # `publish()` puts them on the CRL and ends the connection the terminal holds at
+                # each broker: the CRL is checked only at a connect, and on another broker no
+                # new device ever takes the old one's session over.
                 db.execute("UPDATE identities SET broker=? WHERE cn=?", (broker, tid))
                 db.execute(
                     "UPDATE certificates SET revoked_at=? WHERE cn=? AND revoked_at IS NULL",
                     (_iso(now), tid),
+                )
+                db.executemany(
+                    "INSERT INTO connections_to_end (cn, broker) VALUES (?,?)",
+                    [(tid, name) for name in self._broker_names()],
                 )
             cert = self._issue(db, csr.public_key(), tid, now)
             prepared = prepare(tid, broker)
@@ -637,6 +646,9 @@ class SiteAuthority:
     def unregister_broker(self, name: str) -> None:
         (self.dir / "brokers" / f"{name}.json").unlink(missing_ok=True)
 
+    def _broker_names(self) -> list[str]:
+        return sorted(path.stem for path in (self.dir / "brokers").glob("*.json"))
+
     def write_broker_files(self, directory: Path, *, access: bool) -> None:
         """The CRL and, for a broker about to start, the access configuration."""
         d = Path(directory)
@@ -652,39 +664,69 @@ class SiteAuthority:
         Returns the names of the brokers that could not be brought in line now (each is at its
         next start): a revocation is not complete while any is listed."""
         roles, crl = self.access(), self.crl_pem()
+        to_end = self._connections_to_end()
         missed: list[str] = []
         for entry_file in sorted((self.dir / "brokers").glob("*.json")):
             entry = json.loads(entry_file.read_text())
+            name, ending = entry_file.stem, to_end.get(entry_file.stem, {})
             write_private(Path(entry["dir"]) / "crl.pem", crl, mode=0o644)
             try:
                 pid = int(Path(entry["pid_file"]).read_text().strip())
                 os.kill(pid, signal.SIGHUP)
-                added, removed = self._sync(entry["host"], entry["port"], roles)
+                changes = self._sync(entry["host"], entry["port"], roles, set(ending.values()))
             except (OSError, ValueError, BrokerControlError) as exc:
-                log.warning(
-                    "broker %s not updated now (it will be at its start): %s", entry_file.stem, exc
-                )
-                missed.append(entry_file.stem)
+                log.warning("broker %s not updated now (it will be at its start): %s", name, exc)
+                missed.append(name)
                 continue
-            if added or removed:
+            self._connections_ended(list(ending))
+            if changes:
                 log.info(
-                    "broker %s: admitted %d (%s), removed %d (%s)",
-                    entry_file.stem,
-                    len(added),
-                    _some(added),
-                    len(removed),
-                    _some(removed),
+                    "broker %s: admitted %d (%s), removed %d (%s), updated %d (%s),"
+                    " renewed %d (%s)",
+                    name,
+                    len(changes.added),
+                    _some(changes.added),
+                    len(changes.removed),
+                    _some(changes.removed),
+                    len(changes.updated),
+                    _some(changes.updated),
+                    len(changes.renewed),
+                    _some(changes.renewed),
                 )
         return missed
 
-    def _sync(self, host: str, port: int, roles: dict[str, list[dict[str, Any]]]):
+    def _connections_to_end(self) -> dict[str, dict[int, str]]:
+        """Broker -> {row id: terminal id} of the re-enrolled terminals whose connection there
+        is still to be ended. Rows of a broker no longer registered go: it was stopped, and its
+        start ended every connection."""
+        registered = self._broker_names()
+        with self._db() as db:
+            rows = db.execute("SELECT id, cn, broker FROM connections_to_end").fetchall()
+            db.executemany(
+                "DELETE FROM connections_to_end WHERE id=?",
+                [(row_id,) for row_id, _cn, broker in rows if broker not in registered],
+            )
+        found: dict[str, dict[int, str]] = {}
+        for row_id, cn, broker in rows:
+            if broker in registered:
+                found.setdefault(broker, {})[row_id] = cn
+        return found
+
+    def _connections_ended(self, row_ids: list[int]) -> None:
+        """Forget the rows a broker has acted on; a re-enrollment since has rows of its own."""
+        with self._db() as db:
+            db.executemany("DELETE FROM connections_to_end WHERE id=?", [(i,) for i in row_ids])
+
+    def _sync(
+        self, host: str, port: int, roles: dict[str, list[dict[str, Any]]], renew: set[str]
+    ) -> BrokerChanges:
         """The control session, once more if refused: Mosquitto re-reads its CRL after the
         SIGHUP, and the session can arrive first (refused while the CRL it holds is stale)."""
         for _ in range(SYNC_ATTEMPTS - 1):
             with contextlib.suppress(BrokerControlError):
-                return BrokerControl(host, port, self.control_tls()).sync(roles)
+                return BrokerControl(host, port, self.control_tls()).sync(roles, renew)
             time.sleep(SYNC_PAUSE_S)
-        return BrokerControl(host, port, self.control_tls()).sync(roles)
+        return BrokerControl(host, port, self.control_tls()).sync(roles, renew)
 
 
 def _some(names: list[str], shown: int = 10) -> str:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,9 @@ from mqtt_clients import tls_client
 from allhours.broker import PrivateMosquitto
 from cloud_bridge.contract import topics
 from cloud_bridge.link import wait_until
+from provisioning import broker_access, pki
 from provisioning.authority import BACKEND, SiteAuthority
+from provisioning.tls import ClientTls, write_private
 
 pytestmark = pytest.mark.broker
 
@@ -30,15 +33,23 @@ class Peer:
         self.received: list[tuple[str, bytes]] = []
         self.suback: list[list[str]] = []
         self.disconnects: list[str] = []
+        self.connects = 0
         self.connected = threading.Event()
+        self._acks: dict[int, str] = {}
         self._lock = threading.Lock()
-        client.on_connect = lambda c, u, f, rc, p: rc.is_failure or self.connected.set()
+        client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_subscribe = lambda c, u, mid, rcs, p: self.suback.append([str(r) for r in rcs])
+        client.on_publish = lambda c, u, mid, rc, p: self._acks.__setitem__(mid, str(rc))
         client.on_disconnect = lambda c, u, f, rc, p: self.disconnects.append(str(rc))
         client.connect(broker.host, broker.port, keepalive=10)
         client.loop_start()
         assert self.connected.wait(10), "did not connect"
+
+    def _on_connect(self, _c, _u, _f, rc, _p) -> None:
+        if not rc.is_failure:
+            self.connects += 1
+            self.connected.set()
 
     def _on_message(self, _c, _u, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -50,8 +61,11 @@ class Peer:
         assert wait_until(lambda: len(self.suback) > before, 5)
         return self.suback[-1]
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+    def publish(self, topic: str, payload: bytes) -> str:
+        """Publish at QoS 1; the broker's PUBACK reason ("Success", "Not authorized")."""
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(5)
+        return self._acks.pop(info.mid)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -243,3 +257,115 @@ def test_a_running_broker_has_its_crl_signed_afresh_before_it_lapses(tmp_path):
     finally:
         broker.stop()
         broker.remove_data()
+
+
+NARROW_ACLS = broker_access.terminal_acls
+# A QoS 1 publish the broker took; with no subscriber, MQTT 5 says so in the PUBACK.
+TAKEN = {"Success", "No matching subscribers"}
+
+
+def _wider_acls(terminal_id: str) -> list[dict]:
+    """A terminal's grants as an earlier release made them: any event name under `events/+`."""
+    kept = [acl for acl in NARROW_ACLS(terminal_id) if "/events/" not in acl["topic"]]
+    events = f"{topics.ROOT}/terminals/{terminal_id}/events/+"
+    return [{"acltype": "publishClientSend", "topic": events, "priority": 0, "allow": True}, *kept]
+
+
+def test_a_terminal_admitted_under_wider_grants_has_them_narrowed_without_a_restart(
+    peers, broker, site_ca, monkeypatch, caplog
+):
+    # Grants narrowed by a new release reached a running broker only at its restart: a terminal
+    # admitted before kept `events/+`, free to retain messages under made-up event names.
+    backend_files = broker.client_tls("backend.1", BACKEND)
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(broker_access, "terminal_acls", _wider_acls)
+        files = broker.client_tls("T0001")
+        # Read from the configuration at the broker's start, as a fleet is. Mosquitto 2.0.11
+        # disconnects such clients (not those made by createClient) at each addRoleACL or
+        # removeRoleACL on their role.
+        broker.stop()
+        broker.start()
+    backend = peers("backend.1", BACKEND, files=backend_files)
+    assert backend.subscribe(f"{topics.ROOT}/terminals/+/events/#") == ["Granted QoS 1"]
+    t1 = peers("T0001", files=files)
+    made_up, alarm = topics.event("T0001", "xyz"), topics.event("T0001", "alarm")
+    assert t1.publish(made_up, b"before") == "Success"
+
+    with caplog.at_level("INFO", logger="provisioning.authority"):
+        assert site_ca.publish() == []
+
+    assert t1.publish(made_up, b"after") == "Not authorized"
+    assert t1.publish(alarm, b"real") == "Success"
+    assert wait_until(lambda: len(backend.received) == 2, 5)
+    assert backend.received == [(made_up, b"before"), (alarm, b"real")]
+    assert t1.disconnects == []  # narrowed under its feet, its connection kept
+    assert "updated 1 (T0001)" in caplog.text
+
+
+def _dynsec(broker: PrivateMosquitto, *command: str) -> None:
+    """One dynamic-security command by hand, as an operator would with `mosquitto_ctrl`."""
+    control = broker.authority.control_tls()
+    tls = ["--cafile", control.ca_file, "--cert", control.cert_file, "--key", control.key_file]
+    address = ["-h", broker.host, "-p", str(broker.port)]
+    subprocess.run(
+        ["mosquitto_ctrl", *address, *map(str, tls), "dynsec", *command],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
+
+
+def test_a_known_terminal_whose_role_was_unlinked_is_linked_again(peers, broker, site_ca):
+    files = broker.client_tls("T0001")
+    _dynsec(broker, "removeClientRole", "T0001", "id:T0001")
+    t1 = peers("T0001", files=files)
+    alarm = topics.event("T0001", "alarm")
+    assert t1.publish(alarm, b"muted") == "Not authorized"
+
+    site_ca.publish()
+
+    # Linking a role disconnects the client; it comes back with its grants.
+    assert wait_until(lambda: t1.connects == 2, 10)
+    assert t1.publish(alarm, b"heard") in TAKEN
+
+
+def _enroll_device(site_ca: SiteAuthority, terminal_id: str, broker: str, directory) -> ClientTls:
+    """A device's key and certificate from a token for `broker`, as the lobby endpoint makes."""
+    key = pki.new_key()
+    token = site_ca.issue_token(terminal_id, broker=broker)
+    cert, _ = site_ca.enroll(str(token), pki.make_csr(key, terminal_id))
+    files = ClientTls.in_dir(directory)
+    write_private(files.key_file, pki.key_pem(key))
+    write_private(files.cert_file, pki.cert_pem(cert), mode=0o644)
+    write_private(files.ca_file, site_ca.ca_pem, mode=0o644)
+    return files
+
+
+def test_a_re_enrolled_terminals_old_device_is_cut_off_at_once_and_the_new_one_connects(
+    peers, broker, site_ca, tmp_path
+):
+    # The kiosk's hardware replaced, the new device enrolled for broker west: the old device,
+    # connected to this broker, stayed connected for as long as its connection lasted. Its
+    # certificate was on the CRL, but the CRL is checked only at a connect, and no new device
+    # took its session over on a broker the new one does not use.
+    west = PrivateMosquitto(tmp_path / "west", site_ca, name="west").start()
+    new_devices: list[Peer] = []
+    try:
+        old = peers("T0011")
+        files = _enroll_device(site_ca, "T0011", "west", tmp_path / "new-device")
+        assert old.disconnects == []
+
+        assert site_ca.publish() == []  # what the endpoint does after every enrollment
+
+        assert wait_until(lambda: old.disconnects, 5)
+        assert old.disconnects == ["Administrative action"]
+        time.sleep(2)  # its reconnects (paho retries after 1 s) fail the TLS handshake
+        assert old.connects == 1
+        for at in (west, broker):
+            new_devices.append(Peer(tls_client(at, "T0011", files=files), at))
+            assert new_devices[-1].publish(topics.event("T0011", "alarm"), b"new") in TAKEN
+    finally:
+        for peer in new_devices:
+            peer.close()
+        west.stop()
+        west.remove_data()
