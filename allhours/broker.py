@@ -8,12 +8,12 @@ suite takes the broker down and brings it back mid-story.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -35,6 +35,12 @@ MAX_PACKET_BYTES = 2 * MAX_MESSAGE_BYTES + 4096
 # day; an enrollment or a revocation does too, but a quiet site has neither for weeks.
 CRL_REFRESH = timedelta(days=1)
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
+# In the workdir of a broker run as root whose data lives outside it: that directory's path.
+DATA_DIR_RECORD = "mosquitto-data-dir"
+DATA_DIR_PREFIX = "allhours-mosquitto-"
+# TLS 1.2 with forward secrecy and an AEAD cipher only: no CBC suites (SHA-1 MACs, padding
+# oracles). TLS 1.3 has AEAD suites only, and its own setting (`ciphers_tls1.3`).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 class BrokerError(RuntimeError):
@@ -95,6 +101,59 @@ def _reachable_by(user: str, path: Path) -> bool:
     return True
 
 
+def _only_root_can_rename_in(directory: Path) -> bool:
+    """Whether only root can replace an entry of `directory` or of a directory above it: each is
+    root's and writable by no one else or sticky (as /tmp), and none is a symbolic link."""
+    directory = Path(directory)
+    try:
+        if not directory.is_absolute() or directory.resolve(strict=True) != directory:
+            return False
+        for d in (directory, *directory.parents):
+            st = os.lstat(d)
+            if st.st_uid != 0 or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _private_dir(path: Path, owner: int) -> bool:
+    """Whether `path` is a real directory (not a link) of root or `owner`, closed to everyone
+    else, in a directory only root can replace it in: no other user made it or can reach it."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and st.st_uid in (0, owner)
+        and not st.st_mode & 0o077
+        and _only_root_can_rename_in(Path(path).parent)
+    )
+
+
+def _give_to(user: str, directory: Path) -> None:
+    """Make `directory` and everything in it `user`'s without following a symbolic link: a link
+    in it changes owner itself, never what it points at (os.fwalk opens each directory it enters
+    by file descriptor, so a directory swapped for a link is not entered either)."""
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    os.chown(directory, uid, -1, follow_symlinks=False)
+    for _, dirs, files, dir_fd in os.fwalk(directory, follow_symlinks=False):
+        for name in (*dirs, *files):
+            os.chown(name, uid, -1, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _uid_of(user: str) -> int:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return -1
+
+
 class PrivateMosquitto:
     """One Mosquitto process with one mutual-TLS listener, owned by its caller.
 
@@ -131,19 +190,55 @@ class PrivateMosquitto:
         self.crl_refresh = crl_refresh
         self._stopping = threading.Event()
         self._refresher: threading.Thread | None = None
+        self._outside: Path | None = None
 
     def _data_dir(self) -> Path:
         """Where Mosquitto keeps its persistence file, TLS material, ACL and CRL.
 
         Run as root, Mosquitto drops to user `mosquitto`, which cannot enter a 0700 directory
         such as pytest's tmp_path, and which re-reads certificates, ACL and CRL on SIGHUP. They
-        then live in a directory of its own under the system temp dir, named after the workdir so
-        that a restart finds the same files.
+        then live in a directory of its own under the system temp dir, made afresh by mkdtemp
+        (a random name, 0700: never one another user made first, as a name derived from the
+        workdir was) and recorded in the workdir, so that a restart finds the same files. A
+        recorded directory that is no longer private to root and mosquitto is left alone and
+        a fresh one made.
         """
         if os.geteuid() != 0 or _reachable_by("mosquitto", self.workdir):
             return self.workdir
-        tag = hashlib.sha256(str(self.workdir.resolve()).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"allhours-mosquitto-{tag}"
+        if self._outside is None:
+            self._outside = self._recorded_data_dir() or self._new_data_dir()
+        return self._outside
+
+    def _recorded_data_dir(self) -> Path | None:
+        """The data directory an earlier start made, if it is still private to the broker."""
+        try:
+            recorded = Path((self.workdir / DATA_DIR_RECORD).read_text().strip())
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not os.path.lexists(recorded):
+            return None
+        made_here = recorded.parent == Path(tempfile.gettempdir()).resolve()
+        ours = made_here and recorded.name.startswith(DATA_DIR_PREFIX)
+        if ours and _private_dir(recorded, _uid_of("mosquitto")):
+            return recorded
+        log.warning(
+            "broker %s: %s is not a data directory of root and mosquitto under %s; not used",
+            self.name,
+            recorded,
+            tempfile.gettempdir(),
+        )
+        return None
+
+    def _new_data_dir(self) -> Path:
+        parent = Path(tempfile.gettempdir()).resolve()
+        if not _only_root_can_rename_in(parent):
+            raise BrokerError(
+                f"{parent}: users other than root could replace the broker's data directory"
+                " there; set TMPDIR to a directory only root can write"
+            )
+        fresh = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX, dir=parent))
+        write_private(self.workdir / DATA_DIR_RECORD, f"{fresh}\n".encode())
+        return fresh
 
     @property
     def tls_dir(self) -> Path:
@@ -151,8 +246,10 @@ class PrivateMosquitto:
 
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._outside = None  # checked again at each start
         data = self._data_dir()
-        data.mkdir(mode=0o700, exist_ok=True)
+        if self.tls_dir.is_symlink():
+            raise BrokerError(f"{self.tls_dir} is a symbolic link; the broker's keys go there")
         server = ClientTls.in_dir(self.tls_dir)
         if not server.cert_file.exists():
             self.authority.issue_server("broker", self.tls_dir, self.server_names)
@@ -177,6 +274,7 @@ class PrivateMosquitto:
             # A certificate can only ever connect as itself: no client can take another's id.
             "use_username_as_clientid true",
             "tls_version tlsv1.2",
+            f"ciphers {TLS12_CIPHERS}",
             # A retained message is handed out only while its publisher may still publish there:
             # none of a revoked terminal's, none kept from a grant since narrowed.
             "check_retain_source true",
@@ -202,8 +300,7 @@ class PrivateMosquitto:
         if os.geteuid() == 0:
             lines.append("user mosquitto")
             with contextlib.suppress(KeyError, PermissionError, LookupError):
-                for path in [data, *data.rglob("*")]:
-                    shutil.chown(path, user="mosquitto")
+                _give_to("mosquitto", data)
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def client_tls(self, cn: str, role: str = TERMINAL) -> ClientTls:
@@ -236,9 +333,13 @@ class PrivateMosquitto:
 
     def remove_data(self) -> None:
         """Delete the persistence directory if it lives outside the workdir (stopped broker)."""
-        data = self._data_dir()
-        if data != self.workdir and not self.running():
+        if self.running() or os.geteuid() != 0 or _reachable_by("mosquitto", self.workdir):
+            return
+        data = self._outside or self._recorded_data_dir()
+        if data is not None:
             shutil.rmtree(data, ignore_errors=True)
+        (self.workdir / DATA_DIR_RECORD).unlink(missing_ok=True)
+        self._outside = None
 
     @property
     def url(self) -> str:
