@@ -108,6 +108,14 @@ class Accounts:
     def authenticate(self, username: str, password: str, client_address: str) -> Staff:
         """The account for these credentials, or LoginRefused (failures are counted first).
 
+        The attempt is counted against the account and the client address before the
+        password is checked, in a short transaction of its own (`throttle.reserve`), and
+        refused there while either is locked; the password is checked outside any
+        transaction, so neither parallel guesses (PostgreSQL) nor the write lock every other
+        writer waits for (SQLite) outlive the count. A wrong password leaves the attempt
+        counted; the right one clears the account's failures and gives the address its
+        attempt back (a sign-in that succeeds is no failure of the address).
+
         A name no account can have (see `possible_username`) never reaches the database,
         where PostgreSQL refuses a NUL in text: it is refused as an unknown account is, after
         the same one argon2 verification, and counts against the client address only."""
@@ -115,25 +123,26 @@ class Accounts:
         possible = possible_username(username)
         account = throttle.account_scope(username) if possible else None
         scopes = [s for s in (account, throttle.address_scope(client_address)) if s]
+        counted = self._reserve(scopes, now)
+        stored: tuple[int, str] | None = None
+        if possible:
+            with self.db.reading() as session:
+                row = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+                if row is not None and row.disabled_at is None:
+                    stored = row.id, row.password_hash
+        # An unknown or disabled account costs the same one verification (the dummy hash).
+        if not verify_password(stored[1] if stored else None, password) or stored is None:
+            raise LoginRefused("bad_credentials")
+        staff_id, password_hash = stored
+        rehashed = hash_password(password) if needs_rehash(password_hash) else None
         with self.db.transaction() as session:
-            wait = throttle.retry_after(session, scopes, now)
-            if wait > 0:
-                raise LoginRefused("locked", wait)
-            row = (
-                session.scalar(select(StaffAccount).where(StaffAccount.username == username))
-                if possible
-                else None
-            )
-            ok = verify_password(row.password_hash if row else None, password)
-            if ok and row is not None and row.disabled_at is None and account:
-                throttle.clear(session, account)
-                if needs_rehash(row.password_hash):
-                    row.password_hash = hash_password(password)
+            row = session.get(StaffAccount, staff_id)
+            # Disabled, or given another password, while this one was being checked.
+            if row is not None and row.disabled_at is None and row.password_hash == password_hash:
+                self._succeeded(session, counted)
+                if rehashed is not None:
+                    row.password_hash = rehashed
                 return Staff.of(row)
-        # A failure commits its count in its own transaction, then refuses.
-        with self.db.transaction() as session:
-            for scope in scopes:
-                throttle.record_failure(session, scope, now, self.settings)
         raise LoginRefused("bad_credentials")
 
     def change_own_password(self, staff_id: int, old: str, new: str, client_address: str) -> Staff:
@@ -141,32 +150,63 @@ class Accounts:
 
         The current password is checked as a sign-in is: refused with LoginRefused("locked")
         while the account or the address is locked, and each wrong one counts as a failed
-        sign-in. A change ends every session and token of the account, the caller's too (the
-        password may have leaked); `Sessions.reopen` gives the session that made it a new
-        secret. Returns the account as it is now."""
+        sign-in (counted before the check, which runs outside any transaction; see
+        `authenticate`). A change ends every session and token of the account, the caller's
+        too (the password may have leaked); `Sessions.reopen` gives the session that made it a
+        new secret. Returns the account as it is now."""
         now = self.clock()
+        with self.db.reading() as session:
+            row = session.get(StaffAccount, staff_id)
+            if row is None or row.disabled_at is not None:
+                raise AccountError("no such account")
+            username, password_hash = row.username, row.password_hash
+        scopes = [throttle.account_scope(username), throttle.address_scope(client_address)]
+        counted = self._reserve(scopes, now)
+        if not verify_password(password_hash, old):
+            raise AccountError("the current password is wrong")
+        try:
+            if old == new:
+                raise AccountError("the new password must differ from the current one")
+            check_new_password(new, username)
+        except ValueError:
+            # The right current password is no failed sign-in: not counted, nor cleared.
+            with self.db.transaction() as session:
+                for c in counted:
+                    throttle.give_back(session, c)
+            raise
+        new_hash = hash_password(new)
         with self.db.transaction() as session:
             row = session.get(StaffAccount, staff_id)
             if row is None or row.disabled_at is not None:
                 raise AccountError("no such account")
-            scopes = [throttle.account_scope(row.username), throttle.address_scope(client_address)]
-            wait = throttle.retry_after(session, scopes, now)
-            if wait > 0:
-                raise LoginRefused("locked", wait)
-            if verify_password(row.password_hash, old):
-                if old == new:
-                    raise AccountError("the new password must differ from the current one")
-                check_new_password(new, row.username)
-                row.password_hash = hash_password(new)
+            if row.password_hash == password_hash:
+                row.password_hash = new_hash
                 row.must_change_password = False
                 row.password_changed_at = now
-                throttle.clear(session, scopes[0])
+                self._succeeded(session, counted)
                 self._end_everything(session, row.id, now)
                 return Staff.of(row)
-        with self.db.transaction() as session:
-            for scope in scopes:
-                throttle.record_failure(session, scope, now, self.settings)
+        # Changed by someone else while this one was being checked: no longer the current one.
         raise AccountError("the current password is wrong")
+
+    def _reserve(self, scopes: list[str], now: datetime) -> list[throttle.Counted]:
+        """Count the attempt against the scopes (`throttle.reserve`), in a transaction of its
+        own that has committed when this returns; LoginRefused("locked") while one is locked,
+        and then nothing is counted."""
+        with self.db.transaction() as session:
+            wait, counted = throttle.reserve(session, scopes, now, self.settings)
+            if wait > 0:
+                raise LoginRefused("locked", wait)  # rolls the counting back
+        return counted
+
+    def _succeeded(self, session, counted: list[throttle.Counted]) -> None:
+        """The right password: the account's failures are forgotten, and the address gets its
+        attempt back (only failures count against an address)."""
+        for c in counted:
+            if c.scope.startswith("account:"):
+                throttle.clear(session, c.scope)
+            else:
+                throttle.give_back(session, c)
 
     def reset_password(self, username: str, password: str | None = None) -> str:
         """An administrator sets a new initial password; the person must change it again."""
