@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from .. import security_headers
+
 if TYPE_CHECKING:
     from ..service import BackendService
 
@@ -26,6 +28,9 @@ def install(app: FastAPI, service: BackendService) -> None:
     from .terminal_staff import api_router as terminal_staff_api
     from .terminal_staff import console_router as terminal_staff_router
 
+    # The console's pages and the API share the session cookie: one middleware sets the
+    # security headers (no-store, CSP, Clear-Site-Data on sign-out) of both.
+    security_headers.install(app)
     app.state.console_service = service
     app.state.console_forbidden = forbidden_page
     app.state.console_not_found = not_found_page

@@ -42,16 +42,6 @@ from .i18n import LANG_COOKIE, Wording, language
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "allhours_login_csrf"
-# Everything comes from the backend itself: no script, style, font or frame from elsewhere.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 _MATERIAL = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 # The actions this page's form does, which come back as `?done=` (act.done.* words them); any
@@ -74,7 +64,7 @@ def _service(request: Request) -> BackendService:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """A page in the request's language, with the console's security headers."""
+    """A page in the request's language (its security headers: backend/security_headers.py)."""
     lang = language(request)
     who = getattr(request.state, "signed_in", None)
     unread = 0
@@ -91,7 +81,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "path": request.url.path,
     }
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
-    response.headers.update(SECURITY_HEADERS)
     if request.query_params.get("lang") == lang:
         response.set_cookie(LANG_COOKIE, lang, samesite="strict", max_age=365 * 86400)
     return response
@@ -584,12 +573,12 @@ def material_page(
     request: Request, application_no: str, material_id: int, index: int, _who: Reader
 ) -> Response:
     if not ids.possible(material_id):
-        return Response(status_code=404, headers=SECURITY_HEADERS)
+        return Response(status_code=404)
     service = _service(request)
     with service.db.reading() as session:
         try:
             row = viewer.material(session, application_no, material_id)
             data = viewer.page_png(service.blobs, row, index - 1)
         except (NotFound, viewer.PageUnavailable):
-            return Response(status_code=404, headers=SECURITY_HEADERS)
-    return Response(data, media_type="image/png", headers=SECURITY_HEADERS)
+            return Response(status_code=404)
+    return Response(data, media_type="image/png")
