@@ -12,7 +12,7 @@ from face.check import Guidance
 from face.decision import DEFAULT_THRESHOLD, FaceDecision
 from locker.bank import Opened
 from locker.compartment import Compartment
-from privacy import mask_id_number, mask_name, mask_phone
+from privacy import mask_name, mask_phone
 from terminal.flows.pickup import PickupRefused
 from terminal.flows.staff import StaffMember
 from terminal.flows.submission import SubmissionReceipt
@@ -75,7 +75,7 @@ def citizen_submits(
     )
     flow = node.submission()
     doc = flow.read_identity()
-    say(f"ID card read: {mask_name(doc.name)} ({mask_id_number(doc.number)})")
+    say(f"ID card read: {mask_name(doc.name)} ({doc.masked_number})")
     person = devices.live_person
     if person is None:
         decision = flow.verify_face()

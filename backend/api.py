@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_bridge.contract.messages import TerminalId, UtcTime
-from privacy import mask_id_number, mask_name, mask_phone
+from privacy import mask_document, mask_name, mask_phone
 
 from . import commands as command_lifecycle
 from . import limits, queries
@@ -231,7 +231,9 @@ def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
         if not unmasked:
             applicant = out["applicant"]
             applicant["name"] = mask_name(applicant["name"])
-            applicant["id_number"] = mask_id_number(applicant["id_number"])
+            applicant["id_number"] = mask_document(
+                applicant["id_document_type"], applicant["id_number"]
+            )
             applicant["phone"] = mask_phone(applicant["phone"])
         return out
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.orm import Session
 
-from privacy import mask_id_number, mask_name, mask_phone
+from privacy import mask_document, mask_name, mask_phone
 
 from . import step_deadlines, supplement_requests
 from .models import (
@@ -32,7 +32,9 @@ def _application(app: Application, *, masked: bool) -> dict[str, Any]:
         "applicant": {
             "name": mask_name(app.applicant_name) if masked else app.applicant_name,
             "id_document_type": app.id_document_type,
-            "id_number": mask_id_number(app.id_number) if masked else app.id_number,
+            "id_number": (
+                mask_document(app.id_document_type, app.id_number) if masked else app.id_number
+            ),
             "phone": mask_phone(app.phone) if masked else app.phone,
         },
         "deposit_expected": app.deposit_expected,

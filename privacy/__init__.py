@@ -6,11 +6,14 @@ backend, allhours) masks the same way. What each function keeps:
 | datum | kept | example |
 |---|---|---|
 | ID number (resident ID card, 18 characters) | first 4, last 4 | 1101**********002X |
-| document number (passport, travel document) | first 2, last 2 | E1*****78 |
+| document number (passport, travel document, any other) | first 2, last 2 | E1*****78 |
 | phone number | first 3, last 4 | 138****8000 |
 | name | the first character (the family name of a Chinese name) | 张* |
 
 A value too short to keep anything and still hide most of it is all stars, of its own length.
+An applicant's document number is masked by its type with `mask_document`: only a resident ID
+card's number (`cn_resident_id`) keeps 4 and 4; a passport's, or any other document's, keeps 2
+and 2 (the 4-and-4 rule would leave 8 of a passport's 9 characters readable: E123*5678).
 `mask_text` finds phone and ID numbers standing alone in free text (a printed line) and masks
 them with the same rules.
 """
@@ -19,7 +22,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_document_number", "mask_id_number", "mask_name", "mask_phone", "mask_text"]
+__all__ = [
+    "mask_document",
+    "mask_document_number",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
+    "mask_text",
+]
+
+# The document type of a resident ID card, as in the wire contract (IdDocumentType).
+_RESIDENT_ID = "cn_resident_id"
 
 
 def _keep(value: str, head: int, tail: int) -> str:
@@ -34,13 +47,27 @@ def _keep(value: str, head: int, tail: int) -> str:
 
 
 def mask_id_number(value: str) -> str:
-    """An ID number: first 4 (the region) and last 4 kept, 1101**********002X."""
+    """A resident ID card's number: first 4 (the region) and last 4 kept, 1101**********002X."""
     return _keep(value, 4, 4)
 
 
 def mask_document_number(value: str) -> str:
     """A passport or travel-document number (8 or 9 characters): first 2 and last 2 kept."""
     return _keep(value, 2, 2)
+
+
+def mask_document(document_type: str, number: str) -> str:
+    """An applicant's document number, masked by the rule for its type (the wire contract's
+    `id_document_type`): a resident ID card's as an ID number, any other as a document number.
+
+    Whatever shows or stores an applicant's document number masked calls this (or
+    `IdentityDocument.masked_number`, which does). The two rules are called by name only where
+    the type cannot be another: a passport's MRZ, a resident ID card's remote check, an ID
+    number found in free text.
+    """
+    if document_type == _RESIDENT_ID:
+        return mask_id_number(number)
+    return mask_document_number(number)
 
 
 def mask_phone(value: str) -> str:

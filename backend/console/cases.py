@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from privacy import mask_id_number, mask_name, mask_phone
+from privacy import mask_document, mask_name, mask_phone
 
 from .. import claims, step_deadlines, supplement_requests
 from ..models import (
@@ -180,7 +180,9 @@ def case(
         "applicant": {
             "name": app.applicant_name if unmasked else mask_name(app.applicant_name),
             "id_document_type": app.id_document_type,
-            "id_number": app.id_number if unmasked else mask_id_number(app.id_number),
+            "id_number": (
+                app.id_number if unmasked else mask_document(app.id_document_type, app.id_number)
+            ),
             "phone": app.phone if unmasked else mask_phone(app.phone),
             "unmasked": unmasked,
         },

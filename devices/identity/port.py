@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
 
-from privacy import mask_document_number, mask_id_number
+from privacy import mask_document
 
 if TYPE_CHECKING:
     from .emrtd.mrz import MrzKey
@@ -50,9 +50,7 @@ class IdentityDocument:
     @property
     def masked_number(self) -> str:
         """The number as it may appear in logs, masked by the rule for its kind of document."""
-        if self.document_type == "cn_resident_id":
-            return mask_id_number(self.number)
-        return mask_document_number(self.number)
+        return mask_document(self.document_type, self.number)
 
 
 class IdentityReader(Protocol):

@@ -30,7 +30,6 @@ from locker.errors import (
     NoCompartmentFree,
 )
 from locker.layout import Size
-from privacy import mask_id_number
 from terminal.flows.identity import IdentitySteps
 from terminal.flows.session import FlowError, TerminalParts, WrongStep
 from terminal.materials.capture import full_resolution_grab
@@ -439,7 +438,7 @@ class SubmissionFlow(IdentitySteps):
                 uow,
                 self.application_no,
                 self.item.code,
-                mask_id_number(self.document.number),
+                self.document.masked_number,
                 now,
                 self.deposit_compartment,
                 len(self.scanned),

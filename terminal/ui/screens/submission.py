@@ -5,7 +5,7 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
-from privacy import mask_id_number, mask_name, mask_phone
+from privacy import mask_name, mask_phone
 from terminal.flows.session import FlowError
 from terminal.ui.screens.base import KeypadScreen, KioskScreen
 from terminal.ui.widgets import Keypad
@@ -141,7 +141,7 @@ class ReviewScreen(KioskScreen):
             return
         t = self.k.t
         doc, item, phone = flow.document, flow.item, flow.phone or ""
-        name, number = mask_name(doc.name), mask_id_number(doc.number)
+        name, number = mask_name(doc.name), doc.masked_number
         rows = [
             lambda: f"{t('review.name')}: {name}",
             lambda: f"{t('review.id_number')}: {number}",

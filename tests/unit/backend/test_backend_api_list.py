@@ -15,8 +15,10 @@ from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
 from backend.models import Application, StaffAction
 from backend.service import BackendService
+from cloud_bridge.contract.messages import IdDocumentType
 
 NO = "AH-T0001-20261120-0001"
+PASSPORT_NO_APP = "AH-T0001-20261120-0002"  # a passport holder's case (the `passport` fixture)
 COPIES = 120  # with NO: 121 cases, more than one default page
 URL = "/api/applications"
 
@@ -40,6 +42,25 @@ def api(service):
     with TestClient(create_app(service), headers=tokens["clerk"]) as c:
         c.as_role = tokens.__getitem__
         yield c
+
+
+@pytest.fixture
+def passport(service) -> str:
+    """A second case, its applicant identified by passport E12345678."""
+    base = submission(PASSPORT_NO_APP)
+    event = base.model_copy(
+        update={
+            "applicant": base.applicant.model_copy(
+                update={
+                    "id_document_type": IdDocumentType.PASSPORT,
+                    "id_number": "E12345678",
+                    "name": "ZHANG SAN",
+                }
+            )
+        }
+    )
+    service.ingest.handle_batch([(event.topic(), event.encode())])
+    return PASSPORT_NO_APP
 
 
 @pytest.fixture
@@ -90,6 +111,28 @@ def test_a_clerk_sees_the_applicant_masked_as_on_the_case(api):
         "phone": "138****8000",
     }
     assert listed[0]["applicant"] == detail["applicant"]
+
+
+def test_a_passport_number_is_masked_by_the_passports_rule_in_the_list_and_the_case(api, passport):
+    """Not the ID card's 4 and 4, which showed E123*5678: 8 of the 9 characters."""
+    listed = {row["application_no"]: row["applicant"] for row in api.get(URL).json()}
+    detail = api.get(f"{URL}/{passport}").json()["applicant"]
+
+    assert (
+        listed[passport]
+        == detail
+        == {
+            "name": "Z********",
+            "id_document_type": "passport",
+            "id_number": "E1*****78",
+            "phone": "138****8000",
+        }
+    )
+    # The resident ID card beside it keeps its own rule.
+    assert listed[NO]["id_number"] == "1101**********002X"
+    supervisor = api.as_role("supervisor")
+    full = api.get(f"{URL}/{passport}", params={"unmasked": "true"}, headers=supervisor).json()
+    assert full["applicant"]["id_number"] == "E12345678"
 
 
 def test_a_supervisor_sees_the_list_masked_too_and_unmasked_is_for_one_case_only(

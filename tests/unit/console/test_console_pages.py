@@ -34,7 +34,13 @@ from backend.service import BackendService
 from backend.staff import ACTIONS, STEP_ACTIONS
 from backend.step_deadlines import STEPS
 from backend.workflow import State
-from cloud_bridge.contract.messages import SERVICE_TZ, MaterialRef, blob_chunks, new_message_id
+from cloud_bridge.contract.messages import (
+    SERVICE_TZ,
+    IdDocumentType,
+    MaterialRef,
+    blob_chunks,
+    new_message_id,
+)
 from cloud_bridge.contract.schema import examples
 
 NO, OTHER = "AH-T0001-20261120-0001", "AH-T0002-20261120-0001"
@@ -169,6 +175,39 @@ def test_the_case_page_masks_the_applicant_and_lists_the_scans(app):
             assert clear not in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert 'data-testid="open-household-register"' in page.text
+
+
+def test_the_case_page_masks_a_passport_number_by_the_passports_rule(app, service):
+    """Not the ID card's 4 and 4, which showed E123*5678: 8 of the 9 characters."""
+    no = "AH-T0001-20261120-0009"
+    base = examples()["event.application_submitted"]
+    applicant = base.applicant.model_copy(
+        update={
+            "id_document_type": IdDocumentType.PASSPORT,
+            "id_number": "E12345678",
+            "name": "ZHANG SAN",
+        }
+    )
+    event = base.model_copy(
+        update={
+            "message_id": new_message_id(),
+            "application_no": no,
+            "operation_id": no,
+            "applicant": applicant,
+            "materials": [],
+            "reused_materials": [],
+        }
+    )
+    service.ingest.handle_batch([(event.topic(), event.encode())])
+    with TestClient(app) as client:
+        sign_in(client, "clerk.li")
+        page = client.get(f"/console/applications/{no}").text
+        assert re.findall(r'data-testid="id-number"[^>]*>([^<]*)<', page) == ["E1*****78"]
+        for clear in ("E12345678", "E123*5678", "ZHANG SAN"):
+            assert clear not in page
+        sign_in(client, "sup.ma")
+        full = client.get(f"/console/applications/{no}", params={"unmasked": 1}).text
+        assert re.findall(r'data-testid="id-number"[^>]*>([^<]*)<', full) == ["E12345678"]
 
 
 def test_pages_and_scans_answer_while_ingest_holds_its_transaction_open(app, service):

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 import privacy
-from privacy import mask_document_number, mask_id_number, mask_name, mask_phone, mask_text
+from privacy import (
+    mask_document,
+    mask_document_number,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    mask_text,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -17,8 +24,6 @@ TABLE = [
     (mask_id_number, "11010519491231002X", "1101**********002X"),
     (mask_id_number, "110101199003071234", "1101**********1234"),
     (mask_id_number, "110105194912310", "1101*******2310"),
-    (mask_id_number, "G1234567890", "G123***7890"),
-    (mask_id_number, "E12345678", "E123*5678"),
     (mask_id_number, "12345678", "********"),
     (mask_id_number, "1234", "****"),
     (mask_id_number, "", ""),
@@ -50,9 +55,57 @@ TABLE = [
 ]
 
 
+# An applicant's document number, by its type (the wire contract's id_document_type).
+DOCUMENTS = [
+    # (document type, number, masked)
+    ("cn_resident_id", "11010519491231002X", "1101**********002X"),
+    ("cn_resident_id", "110101199003071234", "1101**********1234"),
+    ("passport", "E12345678", "E1*****78"),
+    ("passport", "G12345678", "G1*****78"),
+    ("passport", "L898902C", "L8****2C"),
+    ("passport", "1234", "****"),
+    ("other", "12345678", "12****78"),
+    ("other", "", ""),
+]
+
+
 @pytest.mark.parametrize(("mask", "value", "masked"), TABLE)
 def test_each_datum_is_masked_by_its_one_rule(mask, value, masked):
     assert mask(value) == masked
+
+
+@pytest.mark.parametrize(("document_type", "number", "masked"), DOCUMENTS)
+def test_a_document_number_is_masked_by_the_rule_for_its_type(document_type, number, masked):
+    assert mask_document(document_type, number) == masked
+    assert len(masked) == len(number)
+
+
+def test_a_passport_number_keeps_four_characters_at_most_not_the_id_cards_eight():
+    """E12345678 under the ID card's rule was E123*5678: 8 of 9 characters readable."""
+    masked = mask_document("passport", "E12345678")
+    assert masked != mask_id_number("E12345678")
+    assert len(masked.replace("*", "")) <= 4
+
+
+def test_the_terminal_and_the_backend_mask_a_document_number_by_its_type():
+    """They hold an applicant's document of any type: they mask it with `mask_document` (or
+    `IdentityDocument.masked_number`), never with one type's rule by name."""
+    by_name = []
+    for package in ("terminal", "backend"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name):
+                    name = node.id
+                elif isinstance(node, ast.Attribute):
+                    name = node.attr
+                elif isinstance(node, ast.alias):
+                    name = node.name
+                else:
+                    continue
+                if name in {"mask_id_number", "mask_document_number"}:
+                    by_name.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
+    assert by_name == []
 
 
 @pytest.mark.parametrize(("mask", "value", "masked"), TABLE)
@@ -82,7 +135,7 @@ def test_no_other_module_defines_a_mask_of_its_own():
             for node in ast.walk(tree):
                 if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") in {
                     "mask", "mask_id_number", "mask_phone", "mask_name", "mask_personal",
-                    "mask_document_number", "mask_text",
+                    "mask_document_number", "mask_document", "mask_text",
                 }:  # fmt: skip
                     own.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert own == []

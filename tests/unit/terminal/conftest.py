@@ -12,12 +12,20 @@ from pathlib import Path
 
 import kivy_offscreen  # noqa: F401 - must come before anything imports kivy
 import pytest
-from terminal_unit_kiosk import NO_MATCH, Kiosk, build_kiosk
+from terminal_unit_kiosk import NO_MATCH, ZHANG_SAN_PASSPORT, Kiosk, build_kiosk
 
 
 @pytest.fixture
 def kiosk(tmp_path: Path) -> Iterator[Kiosk]:
     k = build_kiosk(tmp_path / "terminal")
+    yield k
+    k.node.stop()
+
+
+@pytest.fixture
+def passport_kiosk(tmp_path: Path) -> Iterator[Kiosk]:
+    """A kiosk whose reader holds a passport (ZHANG_SAN_PASSPORT)."""
+    k = build_kiosk(tmp_path / "terminal", document=ZHANG_SAN_PASSPORT)
     yield k
     k.node.stop()
 

@@ -28,6 +28,12 @@ ZHANG_SAN = IdentityDocument(
     number="11010519491231002X",
     photo=b"\xff\xd8 not really a jpeg",
 )
+ZHANG_SAN_PASSPORT = IdentityDocument(
+    document_type="passport",
+    name="ZHANG SAN",
+    number="E12345678",
+    photo=b"\xff\xd8 not really a jpeg",
+)
 
 
 class Clock:
@@ -77,13 +83,15 @@ class RecordingDevices(EmulatedDevices):
         return self.cameras[-1]
 
 
-def build_kiosk(data_dir: Path, face: FaceDecision = MATCH) -> Kiosk:
-    """A training terminal built by the bootstrap on an enrollment carrying KEY; its broker
-    (port 9) is never started: no network in unit tests."""
+def build_kiosk(
+    data_dir: Path, face: FaceDecision = MATCH, document: IdentityDocument = ZHANG_SAN
+) -> Kiosk:
+    """A training terminal built by the bootstrap on an enrollment carrying KEY, `document` on
+    its reader; its broker (port 9) is never started: no network in unit tests."""
     clock = Clock()
     devices = RecordingDevices(
         board=EmulatedDoorBoard(),  # doors with sensors: an opening is confirmed by the board
-        reader=ScriptedIdentityReader([ZHANG_SAN]),
+        reader=ScriptedIdentityReader([document]),
         face=FixedFaceVerifier(face),
     )
     terminal = training_terminal(

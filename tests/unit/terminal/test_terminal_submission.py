@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from terminal_unit_kiosk import TERMINAL, ZHANG_SAN, Kiosk
+from terminal_unit_kiosk import TERMINAL, ZHANG_SAN, ZHANG_SAN_PASSPORT, Kiosk
 
 from cloud_bridge.contract import messages as m
 from locker.compartment import State
@@ -101,6 +101,19 @@ def test_citizen_personal_data_is_gone_from_the_flow_after_submit(kiosk: Kiosk):
     record = kiosk.node.store.local_application(receipt.application_no)
     assert record is not None
     assert record["applicant_masked"] == "1101**********002X"
+
+
+def test_the_local_record_masks_a_passport_number_by_the_passports_rule(passport_kiosk: Kiosk):
+    """Not the ID card's 4 and 4, which left E123*5678: 8 of the 9 characters."""
+    receipt = _to_review(passport_kiosk).submit()
+
+    [submitted] = passport_kiosk.messages(m.ApplicationSubmitted)
+    assert submitted.applicant.id_document_type == m.IdDocumentType.PASSPORT
+    record = passport_kiosk.node.store.local_application(receipt.application_no)
+    assert record is not None
+    assert record["applicant_masked"] == "E1*****78"
+    rows = passport_kiosk.node.db.read("SELECT * FROM local_applications")
+    assert ZHANG_SAN_PASSPORT.number not in repr(rows) and "E123*5678" not in repr(rows)
 
 
 @pytest.mark.parametrize("phone", ["12345", "2380013800", "1280013800x", "+8613800138000", ""])

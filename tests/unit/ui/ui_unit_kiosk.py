@@ -13,7 +13,8 @@ from kivy.core.window import Window
 from allhours.bootstrap import training_terminal
 from allhours.wiring import EmulatedDevices
 from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
-from privacy import mask_id_number, mask_name, mask_phone
+from devices.identity.port import IdentityDocument
+from privacy import mask_document, mask_name, mask_phone
 from terminal.flows.staff import SignInRefused, StaffMember
 from terminal.ui.driver import KioskDriver
 from terminal.ui.idle import IdleWatch
@@ -68,12 +69,13 @@ def secrets(*extra: str) -> set[str]:
         doc.name,
         mask_name(doc.name),
         doc.number,
-        mask_id_number(doc.number),
+        doc.masked_number,
         doc.number[-4:],
         SAMPLE_PHONE,
         mask_phone(SAMPLE_PHONE),
         SAMPLE_PHONE[-4:],
         PASSPORT_NO,
+        mask_document("passport", PASSPORT_NO),
         *extra,
     }
 
@@ -97,8 +99,9 @@ def leftovers(kiosk, needles: set[str]) -> list[str]:
     return found
 
 
-def walk_to_materials(drv, devices) -> None:
-    """Card, face, item, phone: up to the materials checklist of HJ-0101."""
+def walk_to_materials(drv, devices, document: IdentityDocument = SAMPLE_CITIZEN) -> None:
+    """Card (`document` on the reader), face, item, phone: up to the materials checklist of
+    HJ-0101."""
     s = drv.kiosk.screens
     drv.tap(s["home"].choices["submit"])
     drv.wait_screen("card")
@@ -106,7 +109,7 @@ def walk_to_materials(drv, devices) -> None:
     drv.wait_screen("mrz")
     drv.type(s["mrz"].keypad, PASSPORT_NO)  # typed, then the citizen used the ID card after all
     drv.tap(s["mrz"].back_button)
-    devices.reader.place(SAMPLE_CITIZEN)
+    devices.reader.place(document)
     drv.wait_screen("catalog")
     drv.tap(s["catalog"].item_buttons["HJ-0101"])
     drv.tap(s["item"].apply_button)
@@ -118,10 +121,11 @@ def walk_to_materials(drv, devices) -> None:
     drv.wait_for(lambda: not s["materials"].next_button.disabled, what="the on-file check")
 
 
-def walk_to_review(drv, devices) -> None:
-    """Card, face, item, phone, both scans, deposit: everything a citizen shows the kiosk."""
+def walk_to_review(drv, devices, document: IdentityDocument = SAMPLE_CITIZEN) -> None:
+    """Card (`document`), face, item, phone, both scans, deposit: everything a citizen shows the
+    kiosk."""
     k, s = drv.kiosk, drv.kiosk.screens
-    walk_to_materials(drv, devices)
+    walk_to_materials(drv, devices, document)
     for code in ("id-card-copy", "household-register"):
         drv.tap(s["materials"].row_buttons[code])
         drv.wait_for(lambda: s["scan"].preview.frames > 0, what="a page on screen")
