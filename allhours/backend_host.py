@@ -6,10 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-import uvicorn
-
 from backend.api import create_app
 from backend.enrollment import enrollment_server, worker_identity
+from backend.front import Front
 from backend.notifications.aliyun_emulator import AliyunSmsEmulator, emulated_aliyun
 from backend.service import BackendService
 from provisioning.authority import SiteAuthority
@@ -58,16 +57,11 @@ class BackendHost:
             port=enroll_port,
         )
         self.http_host, self.http_port = http_host, http_port
-        config = uvicorn.Config(
-            create_app(self.service),
-            host=http_host,
-            port=http_port,
-            log_level="warning",
-            # uvicorn's loggers write through the process's one-line handler (backend/api.py).
-            log_config=None,
-            lifespan="off",
+        # Reached directly, on loopback.
+        front = Front()
+        self._server = front.http_server(
+            create_app(self.service, front=front), http_host, http_port, log_level="warning"
         )
-        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property

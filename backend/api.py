@@ -28,6 +28,7 @@ from .claim_routes import claim_router
 from .console import install as install_console
 from .dead_letter_routes import dead_letter_router
 from .fleet_routes import fleet_router
+from .front import Front
 from .metrics import metrics_router
 from .models import Application
 from .notifications.routes import notification_routes
@@ -173,29 +174,28 @@ def _install_errors(app: FastAPI) -> None:
         )
 
 
-def serve(service: BackendService, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Start the service, serve its REST API with uvicorn until a signal, then stop it.
-
-    Without a log config (uvicorn's own gives its loggers handlers and formats of their own),
-    uvicorn's records reach the process's root handler: one line each (privacy/log_lines.py),
-    an access line's client address (X-Forwarded-For, from the proxy in front) included.
-    """
-    import uvicorn
-
+def serve(
+    service: BackendService, host: str = "127.0.0.1", port: int = 8080, front: Front | None = None
+) -> None:
+    """Start the service, serve its REST API with uvicorn until a signal, then stop it."""
+    front = front or Front()
     service.start()
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="info", log_config=None)
+        front.http_server(create_app(service, front=front), host, port).run()
     finally:
         service.stop()
 
 
-def create_app(service: BackendService, auth: Auth | None = None) -> FastAPI:
-    """The FastAPI application over one BackendService."""
+def create_app(
+    service: BackendService, auth: Auth | None = None, front: Front | None = None
+) -> FastAPI:
+    """The FastAPI application over one BackendService, reached as `front` says."""
     # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, unpinned and
     # without integrity, into the console's origin, where a script rides the staff session
     # and reads the CSRF token off any page. The OpenAPI document stays (docs/console.md).
     app = FastAPI(title="allhours backend", version="0.1.0", docs_url=None, redoc_url=None)
-    app.state.auth = auth or Auth(Accounts(service.db), Sessions(service.db))
+    secure = (front or Front()).secure_cookies
+    app.state.auth = auth or Auth(Accounts(service.db), Sessions(service.db), secure)
     desk, db = service.desk, service.db
     _install_errors(app)
     limits.install(app)

@@ -19,6 +19,7 @@ from provisioning.authority import EnrollmentRefused, SiteAuthority
 
 from .api import serve
 from .enrollment import EnrollmentServer, enrollment_server, worker_identity
+from .front import Front
 from .retention import RetentionSettings
 from .service import BackendService
 from .settings import BackendSettings, BackendSettingsError
@@ -38,7 +39,9 @@ class Backend:
         """Run the enrollment endpoint and the REST API (with ingest) until a signal."""
         self.enrollment.start()
         try:
-            serve(self.service, self.settings.http_host, self.settings.http_port)
+            s = self.settings
+            front = Front(s.trusted_proxies, s.secure_cookies)
+            serve(self.service, s.http_host, s.http_port, front)
         finally:
             self.enrollment.stop()
 

@@ -62,14 +62,21 @@ BY_PATH: tuple[tuple[str, Mapping[str, str]], ...] = (
 SIGN_OUT_HEADERS = {"Clear-Site-Data": '"cache", "storage"'}
 SIGN_OUTS = frozenset({("POST", "/console/logout"), ("DELETE", "/api/session")})
 
+# Reached over https (directly, or through a proxy the settings trust, `backend.front`): the
+# browser uses nothing but https for the host for a year, so no later visit starts in the
+# clear, where a network in between could strip TLS and read the session cookie.
+HTTPS_HEADERS = {"Strict-Transport-Security": "max-age=31536000"}
 
-def headers_for(method: str, path: str) -> dict[str, str]:
+
+def headers_for(method: str, path: str, scheme: str = "http") -> dict[str, str]:
     """The headers an answer to `method path` carries (empty: a path the tables do not name)."""
     out: dict[str, str] = {}
     for prefix, headers in BY_PATH:
         if path == prefix or path.startswith(prefix + "/"):
             out |= headers
             break
+    if out and scheme == "https":
+        out |= HTTPS_HEADERS
     if (method, path.rstrip("/") or "/") in SIGN_OUTS:
         out |= SIGN_OUT_HEADERS
     return out
@@ -86,7 +93,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = headers_for(scope["method"], scope["path"])
+        extra = headers_for(scope["method"], scope["path"], scope.get("scheme", "http"))
         if not extra:
             await self.app(scope, receive, send)
             return

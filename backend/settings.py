@@ -13,6 +13,8 @@
     plain_subscriptions = false               # one worker, plain filters
     http_host = "127.0.0.1"
     http_port = 8080
+    trusted_proxies = ["127.0.0.1"]           # whose X-Forwarded-For/-Proto are believed
+    secure_cookies = true                     # cookies only over https (the proxy's TLS)
     enroll_host = "0.0.0.0"
     enroll_port = 8443
     public_names = ["backend.example.gov.cn"] # what terminals reach broker and enrollment by
@@ -41,6 +43,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from cloud_bridge.contract import topics
 from provisioning.authority import BROKER_NAME
 
+from .front import check_proxies
+
 ENV_PREFIX = "ALLHOURS_BACKEND_"
 _PATHS = ("blob_dir", "ca_dir")
 
@@ -68,6 +72,12 @@ class BackendSettings(BaseModel):
     plain_subscriptions: bool = False
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # The reverse proxies in front of the API and console (backend/front.py); a proxy on
+    # another host must be named here, or every sign-in shares its address.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    # Production serves staff over https (the proxy's TLS): session, sign-in and language
+    # cookies are never sent in the clear. False only for a plain-http test site.
+    secure_cookies: bool = True
     enroll_host: str = "127.0.0.1"
     enroll_port: int = Field(default=8443, ge=1, le=65535)
     public_names: tuple[str, ...] = ()
@@ -97,6 +107,11 @@ class BackendSettings(BaseModel):
             if not host or len(host) > 253 or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{name}: {address[:80]!r}: expected HOST:PORT")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_proxies(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -82,7 +82,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     }
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
     if request.query_params.get("lang") == lang:
-        response.set_cookie(LANG_COOKIE, lang, samesite="strict", max_age=365 * 86400)
+        secure = request.app.state.auth.cookie_secure(request)
+        response.set_cookie(
+            LANG_COOKIE, lang, samesite="strict", secure=secure, max_age=365 * 86400
+        )
     return response
 
 
@@ -112,11 +115,7 @@ def home() -> RedirectResponse:
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", login_csrf=token, error=None)
-    # Double-submit cookie: a page on another site cannot read it to post our form.
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
-    return response
+    return _login_page(request)
 
 
 @router.post("/login")
@@ -128,11 +127,11 @@ def login(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
-        return _login_again(request, "login.expired", 403)
+        return _login_page(request, "login.expired", 403)
     result = sign_in(request, username, password)
     if isinstance(result, Response):
         key = "login.locked" if result.status_code == 429 else "login.wrong"
-        return _login_again(request, key, result.status_code)
+        return _login_page(request, key, result.status_code)
     who, secret = result
     target = "/console/password" if who.staff.must_change_password else _landing(who)
     response = RedirectResponse(target, status_code=303)
@@ -149,10 +148,14 @@ def _landing(who: SignedIn) -> str:
     return "/console/queue"
 
 
-def _login_again(request: Request, error: str, status_code: int) -> Response:
+def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", status_code, login_csrf=token, error=error)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    # Double-submit cookie: a page on another site cannot read it to post our form.
+    secure = request.app.state.auth.cookie_secure(request)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=3600
+    )
     return response
 
 
