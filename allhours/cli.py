@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
 
-from privacy.log_lines import one_line_handler
+from privacy.log_lines import one_line_handler, quiet_wire_loggers
+from privacy.private_files import private_umask
+
+# The commands that write personal data, keys or scans (the backend's database and blob store,
+# the terminal's databases): they run with umask 077 (privacy/private_files.py), a second wall
+# behind the modes those files are created with. Not `update`: root unpacks releases there that
+# the kiosk's user must read.
+PRIVATE_DATA_COMMANDS = frozenset({"backend", "demo", "kiosk", "terminal"})
 
 
 def _setup_logging(verbose: bool) -> None:
     """Every `allhours` process (the kiosk among them) logs one line per record to stderr.
 
     The formatter (privacy/log_lines.py) escapes newlines and other control characters in the
-    line, so text from outside in a record cannot start a line of its own.
+    line, so text from outside in a record cannot start a line of its own. HTTP clients' wire
+    logging (headers with session cookies) stays off at any level (`quiet_wire_loggers`), even
+    when the root logger was set up before this, which then adds no handler.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, handlers=[one_line_handler(sys.stderr)]
     )
+    quiet_wire_loggers()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -204,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose or bool(os.environ.get("ALLHOURS_VERBOSE")))
-    return int(args.func(args))
+    private = args.command in PRIVATE_DATA_COMMANDS
+    with private_umask() if private else contextlib.nullcontext():
+        return int(args.func(args))
 
 
 if __name__ == "__main__":

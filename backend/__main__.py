@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from privacy.log_lines import one_line_handler
+from privacy.log_lines import one_line_handler, quiet_wire_loggers
+from privacy.private_files import private_umask
 
 from .bootstrap import build_backend
 from .settings import BackendSettings, BackendSettingsError, load_backend_settings
@@ -140,14 +141,24 @@ def configure_logging(level: int | str, stream: TextIO | None = None) -> None:
     Request paths, MQTT topics and event details reach log records; the formatter
     (privacy/log_lines.py) writes their newlines and other control characters as visible escapes,
     so no one can add a line of their own to what operators read. As `logging.basicConfig`, it
-    does nothing when the root logger has handlers already (`allhours backend` set them up).
+    adds no handler when the root logger has handlers already (`allhours backend` set them up).
+    HTTP clients' wire logging (response headers with staff session cookies) stays off at any
+    level, DEBUG included (`quiet_wire_loggers`).
     """
     logging.basicConfig(
         level=level, handlers=[one_line_handler(sys.stderr if stream is None else stream)]
     )
+    quiet_wire_loggers()
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Umask 077: whatever the worker creates without a mode of its own (the database, its
+    # -wal and -shm, blobs, keys) is the worker's user's alone (privacy/private_files.py).
+    with private_umask():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
         settings = load_backend_settings(args.settings, flag_overrides(args))

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from cloud_bridge.contract import messages as m
+from privacy.private_files import open_private, private_dir, tighten
 
 from .db import insert_missing
 from .flushing import flush_parents_first, insert_row, is_holding
@@ -71,10 +72,16 @@ class OverCap(Refused):
 
 
 class BlobStore:
-    """Files named by their SHA-256, written atomically and only once verified."""
+    """Files named by their SHA-256, written atomically and only once verified.
+
+    Scanned ID cards and forms: the directories are 0700 and the files 0600 from the first byte,
+    whatever the umask (privacy/private_files.py). A store an earlier release left open to other
+    users (0755) is tightened when the worker starts, and the log says so; its directory closed,
+    the files in it are out of their reach."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        tighten(self.root)  # made 0700 with the first file, if missing
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -90,9 +97,9 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise BlobMismatch("sha256 of the assembled bytes differs from its name")
         path = self.path_for(sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # with the root, if missing
         tmp = path.with_name(f".{sha256}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with open_private(tmp) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -19,6 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from privacy.private_files import prepare_sqlite_file
+
 from .models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -78,8 +80,11 @@ def make_engine(database_url: str) -> Engine:
         # whatever its configuration says (see `Database.parameters_logged`).
         options = "-c timezone=UTC -c log_parameter_max_length_on_error=0"
         return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if url.database and url.database != ":memory:" and not url.query.get("uri"):
+        # Applicants' personal data, the fleet's keys and staff password hashes: the file is
+        # made 0600 (its directory 0700 if missing) before SQLite opens it, and its -wal and
+        # -shm take its mode; one an earlier release left 0644 is tightened (logged).
+        prepare_sqlite_file(Path(url.database))
     engine = create_engine(url, connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)

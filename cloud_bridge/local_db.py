@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from privacy.private_files import prepare_sqlite_file
+
 Params = tuple[Any, ...] | dict[str, Any]
 
 
@@ -149,7 +151,9 @@ class LocalDatabase:
 
     def __init__(self, path: str | Path, migrations: Sequence[Migration] = MIGRATIONS):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # What the terminal keeps (masked personal data, the outbox, handled commands): 0600
+        # from the first byte, its -wal and -shm alike; its directory 0700 if made here.
+        prepare_sqlite_file(self.path)
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(

@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from privacy.private_files import open_private, private_data_dir, private_dir
+
 from .contract import messages as m
 from .contract import topics
 from .local_db import LocalDatabase, UnitOfWork
@@ -68,7 +70,8 @@ class Outbox:
         self.db = db
         self.blob_dir = Path(blob_dir)
         self.terminal_id = topics.check_terminal_id(terminal_id)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        # Scans of the citizens' documents: 0700 (tightened, logged, if found wider).
+        private_data_dir(self.blob_dir)
         self._lock = threading.RLock()  # guards _staged and the check-then-unlink of files
         self.changed = threading.Event()
         # Open sessions' scans not yet queued, by SHA-256: identical bytes share one file, so
@@ -137,9 +140,9 @@ class Outbox:
         with self._lock:
             self._staged[sha] += 1
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             tmp = path.with_suffix(".part")
-            with open(tmp, "wb") as fh:
+            with open_private(tmp) as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

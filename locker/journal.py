@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privacy.private_files import prepare_sqlite_file
+
 ATTEMPTS = "attempts"
 # Intents written before a lock pulse; a restart that finds one without its outcome
 # compares with the door (see LockerBank._reconcile).
@@ -64,6 +66,9 @@ class LockerJournal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if str(path) != ":memory:":
+            # Who loaded and opened which compartment, when: 0600, its -wal and -shm alike.
+            prepare_sqlite_file(self.path)
         # The bank serialises its own calls; the lock guards direct users such as audits.
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

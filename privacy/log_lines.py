@@ -16,6 +16,11 @@ path or a topic, and its newlines would forge lines there as well. That text is 
 line, escaped the same way, for every exception of the chain (cause, context, members of a
 group). A stack (`stack_info`) is kept as written.
 
+Some libraries log what they send and receive at DEBUG: httpcore every response header, a staff
+session's `set-cookie` among them, httpx (and urllib3) each URL with its query. Both processes'
+logging set-ups hold those loggers at WARNING (`quiet_wire_loggers`), whatever level the root
+logger is at, so a debugging session writes no secret into the log.
+
 The standard library only, like the rest of `privacy/`.
 """
 
@@ -28,10 +33,22 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TextIO
 
-__all__ = ["LOG_FORMAT", "OneLineFormatter", "one_line", "one_line_handler"]
+__all__ = [
+    "LOG_FORMAT",
+    "WIRE_LOGGERS",
+    "OneLineFormatter",
+    "one_line",
+    "one_line_handler",
+    "quiet_wire_loggers",
+]
 
 # The format of every log line of the backend and the terminal.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Loggers that write what goes over the wire (headers with cookies and tokens, URLs with their
+# queries) at DEBUG or INFO: httpx and its httpcore (used by the demo, the SMS provider, the
+# terminal's update fetch, enrollment), hpack (httpx's HTTP/2 headers) and urllib3 (requests).
+WIRE_LOGGERS = ("httpcore", "httpx", "hpack", "urllib3")
 
 # C0 controls, DEL, C1 controls (NEL U+0085 among them), LINE and PARAGRAPH SEPARATOR: every
 # character str.splitlines() breaks on, and the escapes a terminal would act on.
@@ -97,3 +114,9 @@ def one_line_handler(stream: TextIO | None = None) -> logging.Handler:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(OneLineFormatter(LOG_FORMAT))
     return handler
+
+
+def quiet_wire_loggers() -> None:
+    """Hold the WIRE_LOGGERS at WARNING: their errors still show, never their traffic."""
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

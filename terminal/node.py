@@ -44,6 +44,7 @@ from locker.config import SupervisionSettings
 from locker.errors import CodeCollision, LayoutError, LockerError
 from locker.journal import LockerJournal
 from locker.layout import CompartmentSpec, Size
+from privacy.private_files import private_data_dir
 from terminal import health
 from terminal.command_limits import ArmingBudget, CommandLimits, HourlyBudget
 from terminal.config_bundle import ConfigBundles, ConfigStore, Configuration
@@ -125,6 +126,9 @@ class TerminalNode:
         self.service_changes = HourlyBudget(command_limits.service_changes_per_hour)
         self._last_security_alarm: datetime | None = None
         self._alarm_lock = threading.Lock()  # door supervision raises alarms from its thread
+        # The kiosk user's alone (docs/deploy-terminal.md: 0700): its databases, scans, keys.
+        # One an earlier release made 0755 is tightened here, and the log says so.
+        private_data_dir(self.data_dir)
         # One database for everything the terminal keeps; the repositories below share it.
         self.db = LocalDatabase(self.data_dir / "terminal.sqlite")
         self.outbox = Outbox(self.db, self.data_dir / "blobs", terminal_id)
