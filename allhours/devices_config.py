@@ -6,7 +6,8 @@
     baudrate = 115200             # cnid, optional
     wlt_decoder = "entry-point:vendor"   # cnid, optional: the vendor's WLT photo decoder
     reader = "ACS ACR1252 ..."    # emrtd, optional: PC/SC reader name (default: first with a card)
-    master_lists = ["/etc/allhours/csca/ICAO_ml.ml"]   # emrtd, optional: CSCA master lists (CMS)
+    master_lists = ["/etc/allhours/csca/ICAO_ml.ml"]   # emrtd: CSCA master lists (CMS); without
+                                  #   them the kiosk starts but refuses every passport
     crls = ["/etc/allhours/csca/CHN.crl"]              # emrtd, optional: CSCA CRLs (DER or PEM)
 
     [identity.remote_verify]      # optional: matches faces for cards read without a photo
@@ -156,8 +157,10 @@ def _identity(table: dict[str, Any], base: Path):
 def _trust(table: dict[str, Any], base: Path):
     """The CSCAs a passport's document signer must chain to for `issuer_verified`.
 
-    Without master lists a read stops at `chip_verified` (integrity, not issuance): the kiosk
-    still works, and the start-up log says so once, so an operator is not surprised.
+    The kiosk takes a passport as identity only at `issuer_verified`
+    (terminal.flows.identity.travel_document_refusal). Without master lists no read gets there:
+    the kiosk still starts (the service guide, progress queries and pickups by code need no
+    document), and the start-up log says once that this terminal cannot accept passports.
     """
     from devices.identity.emrtd.trust import TrustConfigError, TrustStore, load_crl
 
@@ -172,7 +175,10 @@ def _trust(table: dict[str, Any], base: Path):
             raise DevicesConfigError(
                 "identity.crls: CRLs need the master_lists whose CSCA signed them"
             )
-        log.warning("identity: no CSCA master list; passports read as chip_verified at best")
+        log.warning(
+            "identity: no CSCA master list configured (identity.master_lists): this terminal "
+            "cannot accept passports; every passport is refused for identity"
+        )
         return None
     try:
         store = TrustStore.from_files(paths["master_lists"])
@@ -183,6 +189,13 @@ def _trust(table: dict[str, Any], base: Path):
             store.add_crl(load_crl(crl.read_bytes(), str(crl)), str(crl))
         except (OSError, TrustConfigError) as exc:
             raise DevicesConfigError(f"identity.crls: {exc}") from None
+    log.info(
+        "identity: %d CSCA(s) from %d master list(s), %d CRL(s): a passport is accepted only "
+        "when its document signer chains to one of them",
+        len(store.cscas),
+        len(paths["master_lists"]),
+        len(store.crls),
+    )
     return store
 
 

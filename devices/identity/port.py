@@ -32,6 +32,12 @@ class IdentityDocument:
     and the signer chains to a trusted issuing state), "chip_verified" (data-group hashes
     matched the document security object), "chip_read" (read from the chip, not verified),
     or "unverified".
+
+    `chip_proof` says, for a travel-document chip, whether it proved it is the chip the state
+    made and not a copy (Chip Authentication with its DG14 key, else Active Authentication
+    with its DG15 key): "passed", "not offered" (the chip holds no such key: older passports),
+    or "not run" (it offers one this reader cannot use, so a copy would go unnoticed). None
+    for documents without such a proof (a resident ID card).
     """
 
     document_type: str  # "cn_resident_id" | "passport" | "other", as in the wire contract
@@ -46,6 +52,7 @@ class IdentityDocument:
     valid_from: date | None = None
     address: str | None = field(default=None, repr=False)
     authenticity: str = "unverified"
+    chip_proof: str | None = None  # "passed" | "not offered" | "not run" (eMRTD only)
 
     @property
     def masked_number(self) -> str:

@@ -48,6 +48,41 @@ def card_error_key(exc: IdentityReadError) -> str:
     return "card.error.unreadable"
 
 
+# A travel document (passport chip) stands as identity only when its data is traced to the
+# state that issued it and, if the chip can prove it is no copy, it did.
+ISSUER_VERIFIED = "issuer_verified"
+CHIP_PROOF_ACCEPTED = ("passed", "not offered")
+
+
+def travel_document_refusal(document: IdentityDocument) -> str | None:
+    """Why this document may not stand as the citizen's identity here, for the staff's log (no
+    personal data); None when it may.
+
+    A resident ID card passes unchanged (its reader checks it). Any other document (a passport
+    or another ICAO travel document) needs passive authentication up to a configured CSCA
+    (`issuer_verified`: EF.SOD present, every data group read matches its hash, the document
+    signer's signature holds and the signer chains to a CSCA of the terminal's master lists),
+    and Chip or Active Authentication passed whenever the chip offers one. A chip carrying
+    someone else's MRZ and the holder's own photo, without EF.SOD or signed by a signer of the
+    forger's own, is refused here: the face would match it.
+    """
+    if document.document_type == "cn_resident_id":
+        return None
+    if document.authenticity != ISSUER_VERIFIED:
+        why = {
+            "chip_read": "no EF.SOD, or its signature could not be checked",
+            "chip_verified": "its document signer does not chain to a configured CSCA "
+            "(a forgery, or no master list holds this state's CSCA)",
+        }.get(document.authenticity, "not checked against its issuing state")
+        return f"authenticity {document.authenticity}: {why}"
+    if document.chip_proof not in CHIP_PROOF_ACCEPTED:
+        return (
+            f"chip proof {document.chip_proof}: the chip offers Chip or Active Authentication "
+            "that this reader could not run, so a copied chip would go unnoticed"
+        )
+    return None
+
+
 class IdentitySteps:
     """Card read and live face check, for any flow that names its steps."""
 
@@ -77,20 +112,30 @@ class IdentitySteps:
         """Read the citizen's document from the reader.
 
         A passport chip (eMRTD) opens only with the key from its machine-readable zone, which
-        the citizen types on the kiosk's keypad: `mrz_key` goes to readers that take one.
+        the citizen types on the kiosk's keypad: `mrz_key` goes to readers that take one. A
+        passport is taken only when it is traced to its issuing state and its chip proved
+        itself genuine when it can (`travel_document_refusal`); otherwise the citizen is sent
+        to the ID card or the service hall (card.error.PassportNotVerified).
         """
         self._expect_step(self.IDENTITY_STEP)
         reader = self.parts.identity_reader
         try:
             if mrz_key is None:
-                self.document = reader.read(timeout_s)
+                document = reader.read(timeout_s)
             elif reader.needs_mrz_key:
                 keyed = cast(MrzKeyedReader, reader)
-                self.document = keyed.read(timeout_s, mrz_key=mrz_key)
+                document = keyed.read(timeout_s, mrz_key=mrz_key)
             else:
                 raise FlowError("card.error.id_cards_only")
         except IdentityReadError as exc:
             raise FlowError(card_error_key(exc)) from exc
+        refusal = travel_document_refusal(document)
+        if refusal is not None:
+            # The citizen is told to use the ID card or the service hall; nothing of the
+            # document is kept, and the face step is not reached.
+            log.warning("%s refused as identity: %s", document.document_type, refusal)
+            raise FlowError("card.error.PassportNotVerified")
+        self.document = document
         self.step = self.FACE_STEP
         return self.document
 

@@ -12,6 +12,7 @@ __all__ = [
     "CorruptData",
     "IdentityReadError",
     "NoDocument",
+    "PassportNotVerified",
     "ReaderFault",
     "SecureMessagingError",
     "TlvError",
@@ -29,6 +30,13 @@ class AccessDenied(IdentityReadError):
 
 class CorruptData(IdentityReadError):
     """The chip's data is malformed or does not match its security object."""
+
+
+class PassportNotVerified(CorruptData):
+    """EF.SOD does not vouch for what the chip holds: a data group differs from its hash, or the
+    document signer's signature over EF.SOD is wrong. The kiosk refuses such a passport for
+    identity with the same words as one it cannot trace to an issuing state (no EF.SOD, a signer
+    no configured CSCA issued: `terminal.flows.identity.travel_document_refusal`)."""
 
 
 class TlvError(CorruptData):

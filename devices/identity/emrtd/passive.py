@@ -3,7 +3,10 @@
 The levels a read reaches, lowest first: "chip_read" (no EF.SOD, or its signature could not
 be checked), "chip_verified" (every read data group matches EF.SOD and the document signer's
 signature holds: the data is intact) and "issuer_verified" (that signer also chains to a
-trusted CSCA from a configured master list: a state issued it).
+trusted CSCA from a configured master list: a state issued it). A data group that differs
+from its hash, or a signature that does not verify, is `PassportNotVerified`. The kiosk takes
+a passport as identity only at "issuer_verified" (terminal.flows.identity): the lower levels
+are reported, not accepted.
 """
 
 from __future__ import annotations

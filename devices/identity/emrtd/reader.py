@@ -62,7 +62,9 @@ def _yymmdd(text: str, *, future: bool) -> date | None:
         return None
 
 
-def to_identity_document(mrz: MrzData, photo: bytes | None, authenticity: str) -> IdentityDocument:
+def to_identity_document(
+    mrz: MrzData, photo: bytes | None, authenticity: str, chip_proof: str | None = None
+) -> IdentityDocument:
     """The port's IdentityDocument from a DG1 MRZ and the DG2 image."""
     return IdentityDocument(
         document_type="passport" if mrz.document_code.startswith("P") else "other",
@@ -75,7 +77,34 @@ def to_identity_document(mrz: MrzData, photo: bytes | None, authenticity: str) -
         nationality=mrz.nationality or None,
         issuer=mrz.issuing_state or None,
         authenticity=authenticity,
+        chip_proof=chip_proof,
     )
+
+
+def chip_proof_outcome(report: dict[str, Any]) -> str:
+    """The chip's proof that it is no copy: "passed" (Chip or Active Authentication passed),
+    "not offered" (it offers neither), else "not run" (it offers one this reader could not
+    use, so a copy would pass)."""
+    ca = str(report.get("chip_authentication", "not offered"))
+    aa = str(report.get("active_authentication", "not offered"))
+    if ca.startswith("passed") or aa.startswith("passed"):
+        return "passed"
+    if ca == "not offered" and aa == "not offered":
+        return "not offered"
+    return "not run"
+
+
+def authenticity_reason(authenticity: str, report: dict[str, Any]) -> str:
+    """Why a read stopped where it did, for the technician's log: no personal data."""
+    sod_report = report.get("sod") or {}
+    if sod_report.get("present") is False:
+        return "the chip has no EF.SOD"
+    chain = sod_report.get("chain") or {}
+    if authenticity == "chip_read":
+        return f"EF.SOD signature {sod_report.get('signature', 'not checked')}"
+    if authenticity == "chip_verified":
+        return f"document signer not trusted: {chain.get('reason') or 'no reason given'}"
+    return "the document signer chains to a configured CSCA"
 
 
 class EmrtdReader:
@@ -154,6 +183,8 @@ class EmrtdReader:
             "pcsc": pcsc,
             "readers": names,
             "configured_reader": self.reader_name or "auto",
+            # 0: no master list, and a kiosk refuses every passport this reader reads.
+            "trusted_cscas": len(self.trust.cscas) if self.trust is not None else 0,
             "last_error": self._last_error,
             "last_result": self.last_read_report.get("result"),
         }
@@ -201,7 +232,18 @@ class EmrtdReader:
                 authenticity, report["sod"] = passive_authentication(security, groups, self.trust)
             else:
                 report["sod"] = {"present": False}
-        return to_identity_document(mrz, face.data, authenticity)
+        report["authenticity"] = authenticity
+        report["chip_proof"] = proof = chip_proof_outcome(report)
+        log.info(
+            "eMRTD checks: %s (%s); chip proof %s (chip authentication %s; active "
+            "authentication %s)",
+            authenticity,
+            authenticity_reason(authenticity, report),
+            proof,
+            report.get("chip_authentication"),
+            report.get("active_authentication"),
+        )
+        return to_identity_document(mrz, face.data, authenticity, proof)
 
     @staticmethod
     def _open_access(session: CardSession, key: MrzKey) -> None:
@@ -299,6 +341,8 @@ __all__ = [
     "SHORT_CHUNK",
     "AccessDenied",
     "EmrtdReader",
+    "authenticity_reason",
+    "chip_proof_outcome",
     "extended_length_supported",
     "to_identity_document",
 ]

@@ -18,7 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import cms, signatures, tlv
 from .cms import OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_SIGNED_DATA, decode_oid, encode_oid
-from .errors import CorruptData, UnsupportedDocument
+from .errors import CorruptData, PassportNotVerified, UnsupportedDocument
 from .lds import EF_SOD
 
 __all__ = [
@@ -110,15 +110,17 @@ def parse_sod(data: bytes) -> SecurityObject:
 
 
 def verify_hashes(sod: SecurityObject, files: dict[int, bytes]) -> list[int]:
-    """Compare each read data group with its hash; CorruptData on the first mismatch."""
+    """Compare each read data group with its hash; PassportNotVerified on the first mismatch."""
     checked = []
     for number, content in sorted(files.items()):
         expected = sod.hashes.get(number)
         if expected is None:
-            raise CorruptData(f"EF.SOD holds no hash for DG{number}")
+            raise PassportNotVerified(f"EF.SOD holds no hash for DG{number}")
         actual = hashlib.new(sod.hash_algorithm, content).digest()
         if not hmac.compare_digest(actual, expected):
-            raise CorruptData(f"DG{number} does not match its {sod.hash_algorithm} hash in EF.SOD")
+            raise PassportNotVerified(
+                f"DG{number} does not match its {sod.hash_algorithm} hash in EF.SOD"
+            )
         checked.append(number)
     return checked
 
@@ -137,7 +139,7 @@ class SignatureCheck:
 
 
 def verify_signature(sod: SecurityObject) -> SignatureCheck:
-    """Check the signer's signature; CorruptData when it is wrong, unchecked when impossible.
+    """Check the signer's signature: PassportNotVerified when wrong, unchecked when impossible.
 
     An unchecked signature (no signer certificate, an algorithm this reader does not know)
     means the data groups must not be called verified.
@@ -154,10 +156,10 @@ def verify_signature(sod: SecurityObject) -> SignatureCheck:
     attrs = signer.signed_attributes
     content_type = cms.signed_attribute(attrs, OID_CONTENT_TYPE, "EF.SOD")
     if cms.oid_of(content_type, "contentType") != OID_LDS_SECURITY_OBJECT:
-        raise CorruptData("EF.SOD signed contentType is not the LDS security object")
+        raise PassportNotVerified("EF.SOD signed contentType is not the LDS security object")
     digest = cms.expect(cms.signed_attribute(attrs, OID_MESSAGE_DIGEST, "EF.SOD"), 0x04, "md")
     if not hmac.compare_digest(digest.value, hashlib.new(digest_name, sod.econtent).digest()):
-        raise CorruptData("EF.SOD messageDigest does not match the LDS security object")
+        raise PassportNotVerified("EF.SOD messageDigest does not match the LDS security object")
     try:
         public_key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -171,7 +173,9 @@ def verify_signature(sod: SecurityObject) -> SignatureCheck:
             signer.digest_algorithm,
         )
     except signatures.InvalidSignature as exc:
-        raise CorruptData("EF.SOD signature does not verify with its signer certificate") from exc
+        raise PassportNotVerified(
+            "EF.SOD signature does not verify with its signer certificate"
+        ) from exc
     except signatures.UnsupportedSignature as exc:
         return SignatureCheck(False, reason=str(exc))
     except (ValueError, TypeError) as exc:  # a key cryptography cannot use (odd curve, size)

@@ -71,6 +71,10 @@ class CardFaults:
     cloned_chip: bool = False  # same files, another Chip Authentication private key
     hide_dg14: bool = False  # a clone's downgrade: DG14 left out of EF.COM and the chip
     hide_dg15: bool = False  # the same for Active Authentication's DG15
+    no_sod: bool = False  # a forger's chip: no EF.SOD at all (nothing signs its data groups)
+    # An ECDSA DG15 key without the ActiveAuthenticationInfo DG14 must carry: the chip offers
+    # Active Authentication that no reader can check ("not run").
+    no_aa_info: bool = False
 
 
 def _image_size(photo: bytes) -> tuple[int, int]:
@@ -119,7 +123,8 @@ class VirtualEmrtd:
                 active_authentication, cloned=self.faults.cloned_chip
             )
             groups[15] = self._active_auth.dg15()
-            security_infos += filter(None, [self._active_auth.security_info()])
+            if not self.faults.no_aa_info:
+                security_infos += filter(None, [self._active_auth.security_info()])
         if security_infos:
             groups[14] = virtual_dg14(security_infos)
         sod = card_files.sod(
@@ -132,6 +137,8 @@ class VirtualEmrtd:
         if self.faults.hide_dg15:
             groups.pop(15, None)
         files = {EF_COM.fid: card_files.ef_com(tuple(groups)), EF_SOD.fid: sod}
+        if self.faults.no_sod:
+            del files[EF_SOD.fid]
         files.update({LDS_FILES[n].fid: content for n, content in groups.items()})
         tampered = self.faults.tamper_data_group
         if tampered == 1:

@@ -3,6 +3,7 @@ what `issuer_verified` rests on, read over pcscd with the virtual chip."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -82,9 +83,13 @@ def test_a_crl_revoking_the_signer_keeps_the_passport_below_issuer_verified(
     assert "revoked" in reader.last_read_report["sod"]["chain"]["reason"]
 
 
-def test_without_a_master_list_the_reader_never_says_issuer_verified(tmp_path):
-    reader = load_devices(devices_file(tmp_path, "")).devices.identity_reader
+def test_without_a_master_list_the_reader_never_says_issuer_verified(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="allhours.devices_config"):
+        reader = load_devices(devices_file(tmp_path, "")).devices.identity_reader
     assert reader.trust is None
+    # The kiosk starts, and says at start that it cannot take passports.
+    assert "this terminal cannot accept passports" in caplog.text
+    assert reader.diagnostics()["trusted_cscas"] == 0
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ from demo_support.tour import SAMPLE_CITIZEN, SAMPLE_PHONE
 from terminal.ui.kiosk import walk
 
 PASSPORT_HOLDER = replace(
-    SAMPLE_CITIZEN, document_type="passport", name="ZHANG SAN", number=PASSPORT_NO
+    SAMPLE_CITIZEN,
+    document_type="passport",
+    name="ZHANG SAN",
+    number=PASSPORT_NO,
+    authenticity="issuer_verified",  # as the kiosk takes a passport: traced to its CSCA
+    chip_proof="passed",
 )
 
 

@@ -88,7 +88,13 @@ def test_a_passport_holder_reaches_the_same_list_through_the_mrz(tmp_path):
         drv.tap(s["mrz"].back_button)
         drv.wait_screen("card")
         assert s["card"].hint.text == k.t("supplement.identity_hint")  # still this flow
-        devices.reader.place(replace(SAMPLE_CITIZEN, document_type="passport"))
+        passport = replace(
+            SAMPLE_CITIZEN,
+            document_type="passport",
+            authenticity="issuer_verified",  # as the kiosk takes a passport (its CSCA known)
+            chip_proof="passed",
+        )
+        devices.reader.place(passport)
         drv.wait_screen("supplement")
         drv.wait_for(lambda: s["supplement"].error.text, what="the answer (offline)")
 
