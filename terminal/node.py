@@ -232,7 +232,6 @@ class TerminalNode:
         self.progress = ProgressLookup(
             terminal_id,
             self.replies,
-            self.store.local_application,
             clock=clock,
             timeout_s=request_timeout_s,
         )

@@ -2,8 +2,14 @@
 
 The citizen gives the application number and the last 4 digits of the phone number given at
 submission. One `request.application_status` goes out; the answer, or its absence, becomes a
-`Progress` the screen shows: the backend's state when it answered, otherwise this terminal's
-own record of the number (if it has one) and an honest "the centre cannot be reached".
+`Progress` the screen shows: the backend's state when it answered, otherwise an honest "the
+centre cannot be reached, try again later" and nothing else.
+
+Only the backend checks the phone tail and limits guessing (per number and per terminal, ADR
+0005). So when it does not answer, this terminal shows nothing of its own record of the
+number: that would answer anyone at the kiosk, for any number (they are sequential), with
+whatever tail, which service was applied for here and when. The applicant loses nothing by
+it: the receipt and the SMS already say what that record would.
 """
 
 from __future__ import annotations
@@ -11,9 +17,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from cloud_bridge.contract import messages as m
 from cloud_bridge.request_reply import RequestReply
@@ -78,8 +83,6 @@ class Progress:
     supplements: tuple[Supplement, ...] = ()
     requested: tuple[Requested, ...] = ()
     pickup_terminal_id: str | None = None
-    # This terminal's own record of the number, shown when the backend cannot be reached.
-    local: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class ProgressLookup:
@@ -89,13 +92,12 @@ class ProgressLookup:
         self,
         terminal_id: str,
         replies: RequestReply,
-        local_record: Callable[[str], dict[str, Any] | None],
         *,
         clock: Callable[[], datetime] = m.utcnow,
         timeout_s: float = 5.0,
     ):
         self.terminal_id, self.replies = terminal_id, replies
-        self.local_record, self.clock, self.timeout_s = local_record, clock, timeout_s
+        self.clock, self.timeout_s = clock, timeout_s
         self.answered = 0
         self.unanswered = 0
 
@@ -113,15 +115,9 @@ class ProgressLookup:
         )
         answer = self.replies.ask(query, m.ApplicationStatus, self.timeout_s)
         if answer is None:
+            # Nothing from this terminal's own record: the tail was checked by nobody.
             self.unanswered += 1
-            record = self.local_record(number)
-            # Only what the screen shows: the item and when; never the masked applicant.
-            local = (
-                {"item_code": record["item_code"], "submitted_at": record["submitted_at"]}
-                if record
-                else None
-            )
-            return Progress(number, reached=False, found=local is not None, local=local)
+            return Progress(number, reached=False, found=False)
         self.answered += 1
         return Progress(
             application_no=number,

@@ -2,8 +2,8 @@
 
 The citizen types the application number (letters keypad), then the last 4 digits of the
 phone number given when applying (our numeric keypad). The answer comes from the backend
-(`terminal.progress`); when it cannot be reached the screen says so plainly and shows what
-this terminal recorded itself, if anything.
+(`terminal.progress`); when it cannot be reached the screen says so plainly and asks to try
+again later, showing nothing of this terminal's own record (nobody checked the tail).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class QueryScreen(KioskScreen):
         t = self.k.t
         if not progress.reached:
             self.say(self.state_line, "query.offline")
-            self.say(self.details, lambda: self._offline_text(progress))
+            self.say(self.details, "query.offline_later")
         elif not progress.found:
             self.say(self.state_line, "query.none_found")
             self.say(self.details, "query.check_input")
@@ -177,19 +177,6 @@ class QueryScreen(KioskScreen):
         if p.promised_by and p.state in ("received", "under_review", "supplement_needed"):
             lines.append(t("query.promised_by", date=_day(p.promised_by)))
         return "\n".join(lines)
-
-    def _offline_text(self, p: Progress) -> str:
-        t = self.k.t
-        if not p.local:
-            return t("query.offline_none")
-        at = str(p.local.get("submitted_at", ""))[:16].replace("T", " ")
-        return "\n".join(
-            (
-                t("query.offline_local", at=at),
-                t("query.item", item=self._item_name(str(p.local.get("item_code")))),
-                t("query.status_by_sms"),
-            )
-        )
 
     # ------------------------------------------------------------------ language, wipe
 

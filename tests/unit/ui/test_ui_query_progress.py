@@ -1,5 +1,5 @@
 """The progress query screen: the backend's answer over a real broker, state first; offline
-honesty with this terminal's own record; nothing of the query left after the session."""
+honesty without this terminal's own record; nothing of the query left after the session."""
 
 from __future__ import annotations
 
@@ -118,9 +118,11 @@ def test_the_backends_answer_is_shown_state_first_and_a_wrong_tail_finds_nothing
         backend.stop()
 
 
-def test_offline_the_screen_says_the_centre_is_unreachable_and_shows_the_local_record(
+def test_offline_the_screen_says_the_centre_is_unreachable_and_shows_no_local_record(
     tmp_path,
 ):
+    # Only the backend checks the tail and counts guesses: offline, this terminal's record of
+    # a number (which service, when) is shown to nobody, not even with the right tail.
     with offline_kiosk(tmp_path, lang="en") as (drv, devices, _key):
         k, s = drv.kiosk, drv.kiosk.screens
         walk_to_review(drv, devices)
@@ -130,16 +132,19 @@ def test_offline_the_screen_says_the_centre_is_unreachable_and_shows_the_local_r
         k.end_session("finish")
         drv.wait_screen("home")
 
-        ask(drv, number.replace("-", ""), TAIL)
         q = s["query"]
-        assert q.state_line.text == k.t("query.offline")
-        assert "handed in here" in q.details.text
-        assert "Household registration certificate" in q.details.text
+        for tail in (TAIL, "0000", "9999"):  # the applicant's own, and a stranger's guesses
+            ask(drv, number.replace("-", ""), tail)
+            assert q.state_line.text == k.t("query.offline")
+            assert q.details.text == k.t("query.offline_later")
+            assert "handed in" not in q.details.text
+            assert "Household registration certificate" not in q.details.text
+            assert q.progress is not None and not q.progress.found
+            drv.tap(q.again_button)
 
-        drv.tap(q.again_button)
-        ask(drv, "AHT0001202001010001", TAIL)
-        assert q.state_line.text == k.t("query.offline")
-        assert q.details.text == k.t("query.offline_none")
+        ask(drv, "AHT0001202001010001", TAIL)  # a number never submitted: the same answer
+        assert q.details.text == k.t("query.offline_later")
+        assert k.node.progress.unanswered == 4
 
 
 def test_a_typo_in_the_number_or_a_short_tail_is_pointed_out_before_asking(tmp_path):
