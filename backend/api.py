@@ -17,6 +17,7 @@ from privacy import mask_document, mask_name, mask_phone
 
 from . import commands as command_lifecycle
 from . import limits, queries
+from .audit_routes import audit_router
 from .auth import routes as auth_routes
 from .auth.accounts import Accounts
 from .auth.guard import Auth, Forbidden, NotSignedIn, allowed, refuse_stranger, require
@@ -36,8 +37,15 @@ from .operator_commands import OperatorCommands
 from .operator_routes import operator_router
 from .rollout_routes import rollout_router
 from .service import BackendService
-from .staff import Actor, KeyReused, ReasonRequired, VersionConflict
-from .workflow import BadSupplementRequest, InvalidTransition, NotFound, State, WorkflowError
+from .staff import Actor, KeyReused, ReasonRequired, VersionConflict, ViewLimitReached
+from .workflow import (
+    BadSupplementRequest,
+    InvalidTransition,
+    NotFound,
+    State,
+    TooManyRotations,
+    WorkflowError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +247,16 @@ def create_app(
 
     @app.get("/api/applications/{application_no}")
     def application(application_no: str, who: Reader, unmasked: bool = False) -> dict[str, Any]:
-        """One case, the applicant masked; `unmasked=true` shows them in full and is audited."""
+        """One case, the applicant masked; `unmasked=true` shows them in full and is audited
+        (429 with `Retry-After` once the person made the hour's most such views)."""
         if unmasked:
             if Permission.VIEW_UNMASKED not in permissions_of(list(who.staff.roles)):
                 raise Forbidden(Permission.VIEW_UNMASKED.value)
-            desk.record_unmasked_view(_actor(who), application_no)
+            try:
+                desk.record_unmasked_view(_actor(who), application_no)
+            except ViewLimitReached as exc:
+                retry = {"Retry-After": str(exc.retry_after_s)}
+                raise HTTPException(429, str(exc), headers=retry) from None
         return _detail(application_no, unmasked)
 
     for path, step in STEP_ROUTES.items():
@@ -295,15 +308,23 @@ def create_app(
     def resend_code(
         application_no: str, who: Loader, body: ActionBody | None = None, key: KeyHeader = None
     ) -> dict[str, Any]:
+        """A new pickup code, texted to the applicant: by whoever loads results on an unclaimed
+        case, by its holder or a supervisor on a claimed one (409 naming the holder), at most
+        `WorkflowSettings.code_rotations_per_day` (3) times a case in any 24 hours (429 with
+        `Retry-After`: each rotation is an SMS, and the provider caps them per number)."""
         body = body or ActionBody()
-        outcome = desk.act(
-            _actor(who),
-            application_no,
-            "resend_code",
-            note=body.note,
-            version=body.version,
-            key=body.idempotency_key or key,
-        )
+        try:
+            outcome = desk.act(
+                _actor(who),
+                application_no,
+                "resend_code",
+                note=body.note,
+                version=body.version,
+                key=body.idempotency_key or key,
+            )
+        except TooManyRotations as exc:
+            retry = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
+            raise HTTPException(429, str(exc), headers=retry) from None
         return {"load_id": outcome["load_id"], "code_rotation": outcome["code_rotation"]}
 
     @app.post("/api/applications/{application_no}/return")
@@ -367,5 +388,6 @@ def create_app(
 
     app.include_router(dead_letter_router(db, service.ingest))
     app.include_router(claim_router(db))
+    app.include_router(audit_router(db))
     install_console(app, service)
     return app

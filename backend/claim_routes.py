@@ -2,7 +2,8 @@
 
 Claiming needs applications.act (clerks, supervisors); assigning needs applications.assign
 (supervisors), who may also release anyone's claim. A review step on an unclaimed case claims
-it by itself (backend/staff.py), so a script need not claim first.
+it by itself (backend/staff.py), so a script need not claim first. Every change of holder
+leaves a StaffAction row naming who made it and the holder before (backend/claims.py).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def claim_router(db: Database) -> APIRouter:
         supervisor = Permission.ASSIGN_CASES in permissions_of(list(who.staff.roles))
         try:
             with db.transaction() as session:
-                claims.release(session, application_no, who.staff.id, supervisor)
+                claims.release(session, application_no, who.staff.id, supervisor, utcnow())
         except claims.NotHolder as exc:
             raise HTTPException(403, str(exc)) from None
         return {"holder": None}

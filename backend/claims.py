@@ -2,10 +2,14 @@
 
 One holder at a time. Only the holder acts on a claimed case; anyone else is told who holds it.
 The holder, or a supervisor, releases it; a supervisor may assign it to any active clerk.
+Each change of holder is a StaffAction row (`claim`, `release`, `assign`) in the change's own
+transaction: who made it, when, the holder after it and the one before.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,8 +18,14 @@ from sqlalchemy.orm import Session
 
 from .auth.roles import Permission, permissions_of
 from .db import insert_missing
-from .models import Application, CaseClaim, StaffAccount
+from .models import Application, CaseClaim, StaffAccount, StaffAction, utcnow
 from .workflow import NotFound, WorkflowError
+
+log = logging.getLogger(__name__)
+
+# The StaffAction rows a change of holder leaves (who, when, the holder after and before).
+CLAIM, RELEASE, ASSIGN = "claim", "release", "assign"
+RECORDS = (CLAIM, RELEASE, ASSIGN)
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,9 @@ def claim(session: Session, application_no: str, staff_id: int, now: datetime) -
         current = holder(session, application_no)
         if current is None:
             row = {"application_no": application_no, "staff_id": staff_id, "claimed_at": now}
-            insert_missing(session, CaseClaim, [row])
+            taken = insert_missing(session, CaseClaim, [row], returning=CaseClaim.application_no)
+            if taken:  # ours, not another's that won the race
+                _record(session, CLAIM, application_no, staff_id, staff_id, None, now)
             current = holder(session, application_no)
         if current is not None:
             if current.staff_id != staff_id:
@@ -91,7 +103,13 @@ def claim(session: Session, application_no: str, staff_id: int, now: datetime) -
     raise WorkflowError(f"application {application_no} changed hands while claiming: try again")
 
 
-def release(session: Session, application_no: str, staff_id: int, supervisor: bool) -> None:
+def release(
+    session: Session,
+    application_no: str,
+    staff_id: int,
+    supervisor: bool,
+    now: datetime | None = None,
+) -> None:
     """Give the case back to the queue: its holder, or a supervisor."""
     _application(session, application_no)
     row = session.get(CaseClaim, application_no)
@@ -99,7 +117,9 @@ def release(session: Session, application_no: str, staff_id: int, supervisor: bo
         return
     if row.staff_id != staff_id and not supervisor:
         raise NotHolder(f"application {application_no} is held by someone else")
+    previous = row.staff_id
     session.delete(row)
+    _record(session, RELEASE, application_no, staff_id, None, previous, now or utcnow())
 
 
 def assign(
@@ -118,7 +138,8 @@ def assign(
     # row locked, so a release or another assignment waits for ours.
     fields = {"staff_id": target.id, "assigned_by": by_staff_id, "claimed_at": now}
     for _ in range(_CLAIM_TRIES):
-        insert_missing(session, CaseClaim, [{"application_no": application_no, **fields}])
+        values = {"application_no": application_no, **fields}
+        inserted = insert_missing(session, CaseClaim, [values], returning=CaseClaim.application_no)
         row = session.get(CaseClaim, application_no, with_for_update=True, populate_existing=True)
         if row is not None:  # else released between the two: insert again
             break
@@ -126,11 +147,57 @@ def assign(
         raise WorkflowError(
             f"application {application_no} changed hands while assigning: try again"
         )
+    previous = None if inserted else row.staff_id
     row.staff_id, row.assigned_by, row.claimed_at = target.id, by_staff_id, now
+    _record(session, ASSIGN, application_no, by_staff_id, target.id, previous, now)
     session.flush()
     out = holder(session, application_no)
     assert out is not None
     return out
+
+
+def _record(
+    session: Session,
+    action: str,
+    application_no: str,
+    actor_id: int,
+    holder_id: int | None,
+    previous_id: int | None,
+    now: datetime,
+) -> None:
+    """The change of holder as a StaffAction row, in the change's transaction."""
+
+    def name(staff_id: int | None) -> str | None:
+        if staff_id is None:
+            return None
+        person = session.get(StaffAccount, staff_id)
+        return person.username if person else None
+
+    actor, after, before = name(actor_id), name(holder_id), name(previous_id)
+    session.add(
+        StaffAction(
+            idempotency_key=secrets.token_hex(16),
+            staff_id=actor_id,
+            application_no=application_no,
+            action=action,
+            outcome={"holder": after, "previous_holder": before},
+            at=now,
+        )
+    )
+    log.info("%s: %s by %s (holder %s, before %s)", application_no, action, actor, after, before)
+
+
+def check_may_serve(session: Session, application_no: str, staff_id: int) -> None:
+    """Before serving the applicant of a case (a new pickup code): anyone on an unclaimed case,
+    on a claimed one its holder or a supervisor (who may take any claim back); ClaimedByOther
+    naming the holder otherwise."""
+    current = holder(session, application_no)
+    if current is None or current.staff_id == staff_id:
+        return
+    account = session.get(StaffAccount, staff_id)
+    if account is not None and Permission.ASSIGN_CASES in permissions_of(list(account.roles)):
+        return
+    raise ClaimedByOther(application_no, current)
 
 
 def check_or_claim(session: Session, application_no: str, staff_id: int, now: datetime) -> None:

@@ -41,6 +41,7 @@ from .models import (
     WorkflowHistory,
 )
 from .notifications import staff as notices
+from .staff import RECORDS
 from .workdays import WorkingDayCalendar
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def _acted_since(session: Session, application_no: str, since: datetime) -> bool
         .where(
             StaffAction.application_no == application_no,
             StaffAction.at > since,
-            StaffAction.action != "view_unmasked",
+            StaffAction.action.notin_(RECORDS),  # a view or a claim is not acting on it
         )
     )
     return bool(steps or actions)

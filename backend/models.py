@@ -469,6 +469,10 @@ class StaffApiToken(Base):
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where it was asked for: the client address ("" from the command line, or made before
+    # this was kept) and the console session's id hash (None: no session asked).
+    created_from: Mapped[str] = mapped_column(String(64), default="")
+    created_in_session: Mapped[str | None] = mapped_column(String(64))
 
 
 class LoginThrottle(Base):
@@ -579,6 +583,11 @@ class StaffNotice(Base):
     step: Mapped[str | None] = mapped_column(String(16))  # the step whose deadline; None: case
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    # A security notice's subject: the person whose views of personal data passed the signal
+    # (backend/staff.py ViewLimits); None for an escalation.
+    about_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_accounts.id", name="fk_staff_notices_about_staff_id")
+    )
 
 
 class StaffEmail(Base):

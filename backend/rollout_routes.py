@@ -3,6 +3,10 @@
 Changing groups and starting, pausing, resuming or aborting rollouts needs fleet.configure
 (operators and admins); reading them needs fleet.read. Every change is kept with the signed-in
 person (rollout_events).
+
+A bundle rollout carries a catalog only as a published version of the catalog editor, by its
+number (`catalog_version`), as a push does (backend/catalog_routes.py): a catalog document of
+the request's own is refused, 403 naming catalog.edit to whoever may not publish one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from . import terminal_groups as groups
 from .auth.guard import require
 from .auth.roles import Permission
 from .auth.sessions import SignedIn
+from .catalog_routes import (
+    RAW_CATALOG,
+    CatalogNumber,
+    RawCatalog,
+    published_catalog,
+    record_catalog_push,
+    refuse_raw_catalog,
+)
 from .db import Database
 from .limits import Reason, RowId
 
@@ -52,7 +64,8 @@ class RolloutBody(BaseModel):
     kind: Literal["software", "bundle"]
     stages: list[StageName] = Field(min_length=1, max_length=ro.MAX_STAGES)
     software: SoftwareBody | None = None
-    catalog: dict[str, Any] | None = None
+    catalog_version: CatalogNumber = None  # a published catalog version, by number
+    catalog: RawCatalog = None  # refused: see refuse_raw_catalog
     # A bundle's other parts, as a push takes them; without a catalog it names its version.
     layout: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
     settings: dict[str, Any] | None = None
@@ -69,24 +82,33 @@ class ActionBody(BaseModel):
     reason: Reason
 
 
-def start_from(rollouts: ro.Rollouts, body: RolloutBody, by: str) -> int:
-    """Start the rollout a request describes (the REST route and the console share it)."""
+def start_from(
+    rollouts: ro.Rollouts, body: RolloutBody, by: str, document: dict[str, Any] | None = None
+) -> int:
+    """Start the rollout a request describes (the REST route and the console share it);
+    `document` is the published catalog version the body names (`published_catalog`)."""
+    if body.catalog is not None:
+        raise ro.RolloutRefused(RAW_CATALOG)
     software = None
-    parts = (body.catalog, body.layout, body.settings, body.version)
+    parts = (body.catalog_version, body.layout, body.settings, body.version)
     if body.kind == ro.SOFTWARE:
         if body.software is None or any(x is not None for x in parts):
             raise ro.RolloutRefused("a software rollout names software (and no bundle parts)")
         s = body.software
         software = ro.software_payload(s.version, s.archive_url, s.sha256, s.size_bytes)
     elif body.software is not None or all(x is None for x in parts[:3]):
-        raise ro.RolloutRefused("a bundle rollout carries a catalog, a layout or settings")
+        raise ro.RolloutRefused(
+            "a bundle rollout carries a catalog (catalog_version), a layout or settings"
+        )
+    elif (document is None) != (body.catalog_version is None):
+        raise ro.RolloutRefused("the catalog version named was not looked up")
     return rollouts.start(
         body.kind,
         body.stages,
         by,
         version=body.version,
         software=software,
-        document=body.catalog,
+        document=document,
         layout=body.layout,
         settings=body.settings,
         threshold=ro.Threshold(body.abort_failed, body.abort_fraction),
@@ -173,10 +195,21 @@ def rollout_router(db: Database, rollouts: ro.Rollouts) -> APIRouter:
     @router.post("/api/fleet/rollouts", status_code=202, dependencies=[configure, Depends(small)])
     def start(body: RolloutBody, who: SignedIn = configure) -> dict[str, Any]:
         """Start a staged rollout; its progress follows in GET /api/fleet/rollouts/{id}."""
+        if body.catalog is not None:
+            refuse_raw_catalog(who)
+        number, by = body.catalog_version, who.staff.username
+        document = None
+        if number is not None and body.kind == ro.BUNDLE:
+            document = published_catalog(db, number).document
+        target = "group:" + " ".join(body.stages)
         try:
-            rollout_id = start_from(rollouts, body, who.staff.username)
+            rollout_id = start_from(rollouts, body, by, document)
         except ro.RolloutRefused as exc:
+            if document is not None and number is not None:
+                record_catalog_push(db, number, by, target, str(exc))
             raise HTTPException(422, str(exc)) from None
+        if document is not None and number is not None:
+            record_catalog_push(db, number, by, target, f"rollout {rollout_id} to {target}")
         with db.transaction() as session:
             return ro.detail(session, rollout_id)
 

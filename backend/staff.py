@@ -1,4 +1,9 @@
-"""Staff actions as transactions: each commits its step, then publishes commands and sends SMS."""
+"""Staff actions as transactions: each commits its step, then publishes commands and sends SMS.
+
+Views of personal data are recorded here too (PIPL): an applicant shown in full, a scan opened.
+A person's views within an hour are counted; past a signal the admins are told once, at a cap
+further views are refused until the hour has passed (ViewLimits, docs/console.md).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,6 +24,7 @@ from .commands import CommandPublisher
 from .db import Database
 from .effects import AfterCommit
 from .models import Application, LoadOperation, StaffAction, WorkflowHistory, utcnow
+from .notifications import staff as notices
 from .sms import SmsSender
 from .workflow import NotFound, Workflow, WorkflowError, WorkflowSettings
 
@@ -102,6 +108,46 @@ def reason_for(step: str, code: str | None) -> Reason | None:
 
 
 @dataclass(frozen=True)
+class ViewLimits:
+    """How many views of personal data one person makes within `window` (docs/console.md).
+
+    Past `*_signal` every admin gets one console notice naming the person (once per window);
+    at `*_cap` a further view is refused (HTTP 429) until the oldest counted one is `window`
+    old. A clerk reviews a case in minutes and opens its materials (2.8 an item on average)
+    once or twice: 20 cases an hour is ~60 scan views. A supervisor unmasks an applicant to
+    phone them or settle a doubt, a minute or more each.
+    """
+
+    window: timedelta = timedelta(hours=1)
+    unmasked_signal: int = 60  # one a minute, every minute of the hour
+    unmasked_cap: int = 180
+    scan_signal: int = 120  # twice a brisk clerk's pace: a case every 90 s, every scan opened
+    scan_cap: int = 360
+    # The same person opening the same material again within this long is one view: its pages,
+    # paging back and forth, reloading.
+    scan_dedupe: timedelta = timedelta(minutes=10)
+
+    def of(self, action: str) -> tuple[int, int]:
+        """(signal, cap) for the kind of view."""
+        if action == VIEW_UNMASKED:
+            return self.unmasked_signal, self.unmasked_cap
+        return self.scan_signal, self.scan_cap
+
+
+class ViewLimitReached(Exception):
+    """A person made as many views of personal data this hour as allowed (HTTP 429)."""
+
+    def __init__(self, action: str, count: int, retry_after_s: int):
+        what = "applicants in full" if action == VIEW_UNMASKED else "scanned materials"
+        minutes = max(1, -(-retry_after_s // 60))
+        super().__init__(
+            f"you have viewed {count} {what} within the last hour, the most allowed; "
+            f"the next view is possible in {minutes} min (ask an admin if this is your work)"
+        )
+        self.action, self.count, self.retry_after_s = action, count, retry_after_s
+
+
+@dataclass(frozen=True)
 class Actor:
     """The signed-in person an action is recorded for."""
 
@@ -119,10 +165,12 @@ class StaffDesk:
         sms: SmsSender,
         settings: WorkflowSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        view_limits: ViewLimits | None = None,
     ):
         self.db, self.publisher, self.sms = db, publisher, sms
         self.settings = settings or WorkflowSettings()
         self.clock = clock
+        self.view_limits = view_limits or ViewLimits()
 
     def _run(self, action: Callable[[Workflow], T]) -> T:
         after = AfterCommit()
@@ -205,10 +253,13 @@ class StaffDesk:
                 if version is not None and app.version != version:
                     raise VersionConflict(application_no, version, app.version, _last(session, app))
                 # Only the case's holder makes a review step; an unclaimed case becomes the
-                # actor's. Loading a result, a new code or a return serve the applicant and
-                # are open to every clerk.
+                # actor's. Loading a result or a return serve the applicant and are open to
+                # every clerk; a new code (an SMS to the applicant, cancelling the code they
+                # hold) on a claimed case to its holder or a supervisor.
                 if action in STEP_ACTIONS:
                     claims.check_or_claim(session, application_no, who.staff_id, self.clock())
+                elif action == "resend_code":
+                    claims.check_may_serve(session, application_no, who.staff_id)
                 w = Workflow(session, after, self.settings, self.clock)
                 outcome = self._apply(w, who, app, action, fixed, terminal_id, size, materials)
                 session.flush()
@@ -238,21 +289,101 @@ class StaffDesk:
         return outcome
 
     def record_unmasked_view(self, who: Actor, application_no: str) -> None:
-        """Audit one view of an applicant's full ID number and phone (PIPL)."""
+        """Audit one view of an applicant's full ID number and phone (PIPL).
+
+        ViewLimitReached when the person is at the hour's cap: nothing is recorded or shown.
+        """
         with self.db.transaction() as session:
             if session.get(Application, application_no) is None:
                 raise NotFound(f"no application {application_no}")
-            session.add(
-                StaffAction(
-                    idempotency_key=secrets.token_hex(16),
-                    staff_id=who.staff_id,
-                    application_no=application_no,
-                    action=VIEW_UNMASKED,
-                    outcome={},
-                    at=self.clock(),
-                )
-            )
+            self._record_view(session, who, application_no, VIEW_UNMASKED, {})
         log.info("%s viewed the unmasked applicant of %s", who.username, application_no)
+
+    def record_scan_view(self, who: Actor, application_no: str, material_id: int) -> bool:
+        """Audit a view of a scanned material before its pages are served (PIPL); True if
+        recorded now, False if the person viewed it within `scan_dedupe` (already recorded).
+
+        The material is the caller's to have checked. ViewLimitReached at the hour's cap.
+        """
+        since = self.clock() - self.view_limits.scan_dedupe
+        # Paging through a scan reads only: no write lock for each page's image (SQLite).
+        with self.db.reading() as session:
+            if _viewed_lately(session, who.staff_id, application_no, material_id, since):
+                return False
+        with self.db.transaction() as session:
+            if _viewed_lately(session, who.staff_id, application_no, material_id, since):
+                return False
+            outcome = {"material_id": material_id}
+            self._record_view(session, who, application_no, VIEW_SCAN, outcome)
+        log.info("%s viewed material %d of %s", who.username, material_id, application_no)
+        return True
+
+    def check_scan_view(self, who: Actor, application_no: str, material_id: int) -> None:
+        """ViewLimitReached if a view of the material would be refused now; reads only (the
+        viewer's page says so rather than show images that will not come)."""
+        now = self.clock()
+        with self.db.reading() as session:
+            since = now - self.view_limits.scan_dedupe
+            if _viewed_lately(session, who.staff_id, application_no, material_id, since):
+                return
+            self._refuse_past_cap(session, who, VIEW_SCAN, now)
+
+    def _refuse_past_cap(self, session: Session, who: Actor, action: str, now: datetime) -> int:
+        """The person's views of this kind within the window; ViewLimitReached at the cap."""
+        _signal, cap = self.view_limits.of(action)
+        window = self.view_limits.window
+        count, oldest = session.execute(
+            select(func.count(), func.min(StaffAction.at)).where(
+                StaffAction.staff_id == who.staff_id,
+                StaffAction.action == action,
+                StaffAction.at > now - window,
+            )
+        ).one()
+        if count >= cap:
+            retry = max(1, int((oldest + window - now).total_seconds()) + 1)
+            log.warning(
+                "security: %s refused a view (%s): %d within the last hour, the cap",
+                who.username,
+                action,
+                count,
+            )
+            raise ViewLimitReached(action, count, retry)
+        return count
+
+    def _record_view(
+        self,
+        session: Session,
+        who: Actor,
+        application_no: str,
+        action: str,
+        outcome: dict[str, Any],
+    ) -> None:
+        """One view as a StaffAction row; past the signal the admins are told (once a window)."""
+        now = self.clock()
+        count = self._refuse_past_cap(session, who, action, now) + 1
+        session.add(
+            StaffAction(
+                idempotency_key=secrets.token_hex(16),
+                staff_id=who.staff_id,
+                application_no=application_no,
+                action=action,
+                outcome=outcome,
+                at=now,
+            )
+        )
+        signal, _cap = self.view_limits.of(action)
+        if count > signal:
+            kind = "audit.unmasked" if action == VIEW_UNMASKED else "audit.scans"
+            since = now - self.view_limits.window
+            if notices.notify_security(session, kind, who.staff_id, application_no, now, since):
+                log.warning(
+                    "security: %s made %d views (%s) within an hour, past the signal %d; "
+                    "admins told",
+                    who.username,
+                    count,
+                    action,
+                    signal,
+                )
 
     def _apply(
         self,
@@ -292,6 +423,11 @@ class StaffDesk:
 
 
 VIEW_UNMASKED = "view_unmasked"
+VIEW_SCAN = "view_scan"
+VIEWS = (VIEW_UNMASKED, VIEW_SCAN)
+# Rows that record what someone saw or who holds a case, not work done on it: an escalation on
+# which nobody acted stays so however often the case was looked at (backend/escalations.py).
+RECORDS = (*VIEWS, *claims.RECORDS)
 STEP_ACTIONS = ("accept", "review", "approve", "reject", "request_supplement", "resume")
 ACTIONS = (*STEP_ACTIONS, "load_result", "resend_code", "return")
 
@@ -305,3 +441,18 @@ def _last(session: Session, app: Application) -> LastChange | None:
         .limit(1)
     ).first()
     return LastChange(h.actor, h.to_state, h.at) if h else None
+
+
+def _viewed_lately(
+    session: Session, staff_id: int, application_no: str, material_id: int, since: datetime
+) -> bool:
+    """Whether the person's view of the material since `since` is recorded."""
+    rows = session.scalars(
+        select(StaffAction.outcome).where(
+            StaffAction.staff_id == staff_id,
+            StaffAction.application_no == application_no,
+            StaffAction.action == VIEW_SCAN,
+            StaffAction.at > since,
+        )
+    )
+    return any(row.get("material_id") == material_id for row in rows)

@@ -69,6 +69,21 @@ class BadSupplementRequest(WorkflowError):
     """A supplement request naming no material, too many, or one the item does not have."""
 
 
+class TooManyRotations(WorkflowError):
+    """The case's pickup code was rotated as often as a day allows (HTTP 429): each rotation
+    texts the citizen, and the SMS provider's cap per number and day would then block the
+    notices that matter. `retry_after_s`: until the oldest counted rotation is a day old."""
+
+    def __init__(self, application_no: str, limit: int, retry_after_s: float):
+        hours = max(1, round(retry_after_s / 3600))
+        super().__init__(
+            f"the pickup code of {application_no} was rotated {limit} times in the last 24 hours,"
+            f" the most a day allows (each one texts the applicant): try again in about"
+            f" {hours} h, or call the applicant"
+        )
+        self.application_no, self.limit, self.retry_after_s = application_no, limit, retry_after_s
+
+
 class InvalidTransition(WorkflowError):
     """The step is not allowed from the application's current state (HTTP 409)."""
 
@@ -106,6 +121,12 @@ class WorkflowSettings:
     notification_key: bytes | None = field(default=None, repr=False)
     # Counts the promised deadline on, and how long a supplement request stopped its clock.
     calendar: WorkingDayCalendar = CN_OFFICIAL
+    # Staff rotations of one case's pickup code (each an SMS) in any 24 hours.
+    code_rotations_per_day: int = 3
+
+
+ROTATED = "pickup code rotated"  # how the case history notes a rotation: "… (L-…)"
+ROTATION_WINDOW = timedelta(days=1)
 
 
 def new_load_id() -> str:
@@ -293,14 +314,43 @@ class Workflow:
         return load
 
     def resend_code(self, application_no: str, actor: str) -> LoadOperation:
-        """Rotate the pickup code of a loaded result: new code, new digest, new SMS."""
+        """Rotate the pickup code of a loaded result: new code, new digest, new SMS.
+
+        Who may ask is the staff desk's check (`claims.check_may_serve`). At most
+        `code_rotations_per_day` rotations of the case in any 24 hours (TooManyRotations),
+        counted from the case's history, which notes each with its actor; the case's row is
+        locked first, so rotations asked at once count each other (PostgreSQL).
+        """
         app = self.application(application_no)
+        self.session.execute(
+            select(Application.application_no)
+            .where(Application.application_no == application_no)
+            .with_for_update()
+        )
         load = self.active_load(application_no)
         if app.status != State.RESULT_LOADED or load is None or load.status != LoadStatus.LOADED:
             raise InvalidTransition(application_no, app.status, "resend code")
+        self._rotation_budget(application_no)
         self._issue_code(app, load)
-        self._history(app, app.status, app.status, actor, f"pickup code rotated ({load.load_id})")
+        self._history(app, app.status, app.status, actor, f"{ROTATED} ({load.load_id})")
         return load
+
+    def _rotation_budget(self, application_no: str) -> None:
+        limit, now = self.settings.code_rotations_per_day, self.clock()
+        times = list(
+            self.session.scalars(
+                select(WorkflowHistory.at)
+                .where(
+                    WorkflowHistory.application_no == application_no,
+                    WorkflowHistory.note.startswith(f"{ROTATED} (", autoescape=True),
+                    WorkflowHistory.at > now - ROTATION_WINDOW,
+                )
+                .order_by(WorkflowHistory.at)
+            )
+        )
+        if len(times) >= limit:
+            free_at = times[len(times) - limit] + ROTATION_WINDOW
+            raise TooManyRotations(application_no, limit, (free_at - now).total_seconds())
 
     def withdraw(self, application_no: str, actor: str, note: str = "") -> Application:
         """Take a loaded result back to the office: WithdrawResult, state returned."""

@@ -35,6 +35,9 @@ class Permission(StrEnum):
     READ_SMS_OUTBOX = "sms.read"
     FOLLOW_UP_SMS = "sms.follow_up"  # see whom an SMS did not reach, to call them
     MANAGE_STAFF = "staff.manage"
+    # Who viewed which applicant in full or which scan, and when; told of a person viewing
+    # far more than a working pace (backend/staff.py ViewLimits). Admins: not the viewers.
+    READ_VIEW_AUDIT = "audit.views"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -87,6 +90,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_SMS_OUTBOX,
             Permission.FOLLOW_UP_SMS,
             Permission.MANAGE_STAFF,
+            Permission.READ_VIEW_AUDIT,
         }
     ),
 }

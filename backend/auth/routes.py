@@ -31,6 +31,9 @@ class PasswordChange(BaseModel):
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .-]+$")
+    # The account's password, checked as a sign-in is: a session alone (someone at an
+    # unlocked browser) makes no 90-day token.
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
 
 
 def describe(who: SignedIn) -> dict[str, Any]:
@@ -152,16 +155,33 @@ def change_password(request: Request, body: PasswordChange, who: Caller) -> Resp
     return response
 
 
-@router.post("/tokens", summary="create a personal API token (shown once; needs a session)")
+@router.post(
+    "/tokens",
+    summary="create a personal API token (shown once; needs a session and the password)",
+)
 def create_token(request: Request, body: TokenRequest, who: ReadyCaller) -> Response:
     if who.session_id_hash is None:
         # A token that made tokens would outlive its own expiry and any revocation of it.
         detail = "a token cannot make tokens: sign in with your password and make it there"
         return JSONResponse({"detail": detail, "reason": "session_required"}, status_code=403)
     auth: Auth = request.app.state.auth
-    return JSONResponse(
-        {"name": body.name, "token": auth.sessions.issue_token(who.staff, body.name)}
+    address = client_address(request)
+    # The password is checked as a sign-in and a password change check it (the same
+    # throttle): a wrong one counts as a failed sign-in of the account and the address, and
+    # while either is locked the request is refused without a check.
+    try:
+        confirmed = auth.accounts.authenticate(who.staff.username, body.password, address)
+    except LoginRefused as refused:
+        if refused.reason == "locked":
+            return locked(refused)
+        confirmed = None
+    if confirmed is None or confirmed.id != who.staff.id:
+        detail = "the password is wrong: a token needs your current password"
+        return JSONResponse({"detail": detail, "reason": "password_wrong"}, status_code=403)
+    token = auth.sessions.issue_token(
+        who.staff, body.name, client_address=address, session_id_hash=who.session_id_hash
     )
+    return JSONResponse({"name": body.name, "token": token})
 
 
 def _token(info: TokenInfo) -> dict[str, Any]:
@@ -172,6 +192,7 @@ def _token(info: TokenInfo) -> dict[str, Any]:
         "created_at": info.created_at.isoformat(),
         "expires_at": info.expires_at.isoformat(),
         "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
+        "created_from": info.created_from,
     }
 
 

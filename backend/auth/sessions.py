@@ -49,6 +49,7 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime
     last_used_at: datetime | None
+    created_from: str = ""  # the client address that asked for it ("": the command line)
 
 
 def _digest(secret: str) -> str:
@@ -166,8 +167,18 @@ class Sessions:
                 session, old.staff_id, client_address, started=old.created_at, now=now
             )
 
-    def issue_token(self, staff: Staff, name: str, ttl: timedelta | None = None) -> str:
-        """A new personal API token, shown once; the database keeps only its hash."""
+    def issue_token(
+        self,
+        staff: Staff,
+        name: str,
+        ttl: timedelta | None = None,
+        *,
+        client_address: str = "",
+        session_id_hash: str | None = None,
+    ) -> str:
+        """A new personal API token, shown once; the database keeps only its hash, with where
+        it was asked for: the client address and the console session (none from the command
+        line). The caller has checked the password (`routes.create_token`)."""
         if staff.must_change_password:
             raise AccountError("change the initial password before creating a token")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -181,6 +192,8 @@ class Sessions:
                     prefix=token[:10],
                     expires_at=now + (ttl or self.settings.token_ttl),
                     created_at=now,
+                    created_from=client_address[:64],
+                    created_in_session=session_id_hash,
                 )
             )
         return token
@@ -229,6 +242,7 @@ class Sessions:
                     r.created_at,
                     r.expires_at,
                     r.last_used_at,
+                    r.created_from,
                 )
                 for r in rows
             ]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from cloud_bridge.contract.messages import SERVICE_TZ
 
 from .. import claims, escalations, ratings
 from ..auth.accounts import AccountError, LoginRefused
-from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, allowed
+from ..auth.guard import SESSION_COOKIE, Auth, Caller, Forbidden, ReadyCaller, allowed
 from ..auth.passwords import MAX_LENGTH, WeakPassword
 from ..auth.roles import Permission, permissions_of
 from ..auth.routes import change_own_password, locked, set_session_cookie, sign_in
@@ -27,7 +27,15 @@ from ..models import StaffAccount, Terminal, utcnow
 from ..notifications import staff as notices
 from ..notifications.routes import needs_attention
 from ..service import BackendService
-from ..staff import ACTIONS, REASONS, Actor, KeyReused, ReasonRequired, VersionConflict
+from ..staff import (
+    ACTIONS,
+    REASONS,
+    Actor,
+    KeyReused,
+    ReasonRequired,
+    VersionConflict,
+    ViewLimitReached,
+)
 from ..supplement_requests import MAX_REQUESTED
 from ..workflow import (
     STAFF_STEPS,
@@ -39,11 +47,13 @@ from ..workflow import (
 from . import cases, ids, statistics, viewer
 from .deadlines import Colour
 from .i18n import LANG_COOKIE, Wording, language
+from .times import local_text
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "allhours_login_csrf"
 
 _MATERIAL = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_TOKEN_ID = re.compile(r"^[0-9a-f]{16}$")
 # The actions this page's form does, which come back as `?done=` (act.done.* words them); any
 # other value, typed into the address bar, shows the page without a notice.
 DONE = tuple(a for a in ACTIONS if a not in ("resend_code", "return"))
@@ -55,6 +65,17 @@ Assigner = allowed(Permission.ASSIGN_CASES)
 Supervision = allowed(Permission.READ_ESCALATIONS)
 Statistician = allowed(Permission.READ_STATISTICS)
 RatingCloser = allowed(Permission.CLOSE_LOW_RATINGS)
+
+
+async def _notice_reader(who: ReadyCaller) -> SignedIn:
+    """Notices are for those who work cases, and for admins (security notices: view audit)."""
+    can = permissions_of(list(who.staff.roles))
+    if Permission.READ_APPLICATIONS not in can and Permission.READ_VIEW_AUDIT not in can:
+        raise Forbidden(Permission.READ_APPLICATIONS.value)
+    return who
+
+
+NoticeReader = Annotated[SignedIn, Depends(_notice_reader)]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -171,9 +192,48 @@ def logout(request: Request, who: Caller) -> Response:
     return response
 
 
+def _own_tokens(request: Request, who: SignedIn) -> list[dict[str, str]]:
+    """The caller's live API tokens as the password page lists them (never a secret)."""
+    auth: Auth = request.app.state.auth
+    return [
+        {
+            "id": tk.id,
+            "name": tk.name,
+            "prefix": tk.prefix,
+            "created": local_text(tk.created_at, "%Y-%m-%d %H:%M"),
+            "created_from": tk.created_from,
+            "last_used": local_text(tk.last_used_at, "%Y-%m-%d %H:%M"),
+            "expires": local_text(tk.expires_at, "%Y-%m-%d"),
+        }
+        for tk in auth.sessions.tokens(who.staff.id)
+    ]
+
+
+def _password_page(
+    request: Request, who: SignedIn, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    forced = who.staff.must_change_password
+    context = {"error": None, "token_revoked": False} | extra
+    tokens = _own_tokens(request, who)
+    return render(request, "password.html", status_code, forced=forced, tokens=tokens, **context)
+
+
 @router.get("/password")
 def password_form(request: Request, who: Caller) -> Response:
-    return render(request, "password.html", error=None, forced=who.staff.must_change_password)
+    revoked = request.query_params.get("done") == "token_revoked"
+    return _password_page(request, who, token_revoked=revoked)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_own_token(request: Request, token_id: str, who: Caller) -> Response:
+    """Revoke one of one's own API tokens, listed on the password page (CSRF-checked form)."""
+    auth: Auth = request.app.state.auth
+    if not _TOKEN_ID.fullmatch(token_id) or not auth.sessions.revoke_token(
+        who.staff.id, by_id=token_id
+    ):
+        error = Wording(language(request))("password.tokens.unknown")
+        return _password_page(request, who, 404, error=error)
+    return RedirectResponse("/console/password?done=token_revoked", status_code=303)
 
 
 @router.post("/password")
@@ -199,8 +259,7 @@ def change_password(
         except (WeakPassword, AccountError) as exc:
             error = str(exc)
     if error:
-        forced = who.staff.must_change_password
-        page = render(request, "password.html", status_code, error=error, forced=forced)
+        page = _password_page(request, who, status_code, error=error)
         page.headers.update(headers)
         return page
     # Every session and token of the account ended with the change; this browser goes on
@@ -262,7 +321,25 @@ def application(
             )
         except NotFound:
             return render(request, "forbidden.html", 404, reason="not_found")
+        except ViewLimitReached as exc:
+            return _view_limit_page(request, exc, application_no)
     return _case_page(request, application_no, unmasked=unmasked)
+
+
+def _view_limit_page(request: Request, exc: ViewLimitReached, application_no: str) -> Response:
+    """429: the person viewed as much personal data this hour as allowed (backend/staff.py)."""
+    minutes = max(1, -(-exc.retry_after_s // 60))
+    page = render(
+        request,
+        "view_limit.html",
+        429,
+        kind=exc.action,
+        count=exc.count,
+        minutes=minutes,
+        application_no=application_no,
+    )
+    page.headers["Retry-After"] = str(exc.retry_after_s)
+    return page
 
 
 def _case_page(
@@ -424,7 +501,7 @@ def escalation_board(request: Request, _who: Supervision) -> Response:
 
 
 @router.get("/notices")
-def notice_list(request: Request, who: Reader) -> Response:
+def notice_list(request: Request, who: NoticeReader) -> Response:
     """The signed-in person's notifications (escalations of their cases), newest first."""
     return _notices_page(request, who)
 
@@ -444,7 +521,7 @@ def _notices_page(request: Request, who: SignedIn, status_code: int = 200, **ext
 @router.post("/notices/channels")
 def notice_channels(
     request: Request,
-    who: Reader,
+    who: NoticeReader,
     phone: Annotated[str, Form(max_length=16)] = "",
     email: Annotated[str, Form(max_length=254)] = "",
     notify_by: Annotated[list[str] | None, Form()] = None,
@@ -461,7 +538,7 @@ def notice_channels(
 
 
 @router.post("/notices/read")
-def notices_read(request: Request, who: Reader) -> Response:
+def notices_read(request: Request, who: NoticeReader) -> Response:
     with _service(request).db.transaction() as session:
         notices.mark_all_read(session, who.staff.id, utcnow())
     return RedirectResponse("/console/notices", status_code=303)
@@ -540,7 +617,7 @@ def close_rating(
 
 @router.get("/applications/{application_no}/materials/{material_id}")
 def material_viewer(
-    request: Request, application_no: str, material_id: int, _who: Reader, page: int = 1
+    request: Request, application_no: str, material_id: int, who: Reader, page: int = 1
 ) -> Response:
     if not ids.possible(material_id):
         return render(request, "forbidden.html", 404, reason="not_found")
@@ -558,6 +635,15 @@ def material_viewer(
                 pages = 0
     if row is None:
         return render(request, "forbidden.html", 404, reason="not_found")
+    if pages:
+        # Its images are recorded as they are served; this page only reads, and says so when
+        # they would be refused rather than show broken images.
+        try:
+            service.desk.check_scan_view(
+                Actor(who.staff.id, who.staff.username), application_no, material_id
+            )
+        except ViewLimitReached as exc:
+            return _view_limit_page(request, exc, application_no)
     page = min(max(page, 1), max(pages, 1))
     template = "viewer_page.html" if request.headers.get("HX-Request") else "viewer.html"
     return render(
@@ -573,11 +659,29 @@ def material_viewer(
 
 @router.get("/applications/{application_no}/materials/{material_id}/pages/{index}.png")
 def material_page(
-    request: Request, application_no: str, material_id: int, index: int, _who: Reader
+    request: Request, application_no: str, material_id: int, index: int, who: Reader
 ) -> Response:
+    """A page of a scan. Who viewed the material is recorded before any page is served (once
+    per person and material within ViewLimits.scan_dedupe); 429 past the hour's cap."""
     if not ids.possible(material_id):
         return Response(status_code=404)
     service = _service(request)
+    with service.db.reading() as session:
+        try:
+            viewer.material(session, application_no, material_id)
+        except NotFound:
+            return Response(status_code=404)
+    try:
+        service.desk.record_scan_view(
+            Actor(who.staff.id, who.staff.username), application_no, material_id
+        )
+    except ViewLimitReached as exc:
+        return Response(
+            str(exc),
+            status_code=429,
+            media_type="text/plain; charset=utf-8",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
     with service.db.reading() as session:
         try:
             row = viewer.material(session, application_no, material_id)

@@ -7,6 +7,10 @@ notifications outbox, retried until the provider takes it) and the e-mail from f
 Never free text. A notice stays in the console until its reader marks it read; SMS and e-mail
 go at most once per person, case, step, level and colour (their dedupe keys), and warnings that
 come within `TEXTED_EVERY` of a person's last text go together in one SMS.
+
+Security notices (`SECURITY_KINDS`) tell the admins, in the console only, that a person viewed
+far more personal data within an hour than a working pace needs (backend/staff.py ViewLimits):
+they name that person, and the case whose view passed the signal.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..auth.roles import Permission, permissions_of
 from ..console.deadlines import SEVERITY
 from ..models import StaffAccount, StaffEmail, StaffNotice
 from . import outbox
 from .templates import Kind
 
 KINDS = ("escalation.clerk", "escalation.supervisor")
+# A person's views of applicants in full, or of scans, passed the hourly signal.
+SECURITY_KINDS = ("audit.unmasked", "audit.scans")
 SHOWN = 50  # the newest notices a person sees
 CHANNELS = ("sms", "email")  # besides the console, which everyone has
 # What ChannelError.key may be: each is worded in the console's catalogs (notices.bad.*).
@@ -76,6 +83,49 @@ def notify(
         for person in people:
             _by_channel(session, person, kind, application_no, colour, step, now)
     return len(ids)
+
+
+def notify_security(
+    session: Session,
+    kind: str,
+    about_staff_id: int,
+    application_no: str,
+    now: datetime,
+    since: datetime,
+) -> bool:
+    """A console notice to each active person who reads the view audit (admins), unless one of
+    this kind about this person was written since `since`; whether it is a new signal.
+
+    In the caller's transaction; no SMS or e-mail (no template names a person's views).
+    """
+    if kind not in SECURITY_KINDS:
+        raise ValueError(f"unknown security notice kind {kind!r}")
+    told = session.scalar(
+        select(StaffNotice.id)
+        .where(
+            StaffNotice.kind == kind,
+            StaffNotice.about_staff_id == about_staff_id,
+            StaffNotice.created_at > since,
+        )
+        .limit(1)
+    )
+    if told is not None:
+        return False
+    for person in session.scalars(
+        select(StaffAccount).where(StaffAccount.disabled_at.is_(None)).order_by(StaffAccount.id)
+    ):
+        if Permission.READ_VIEW_AUDIT in permissions_of(list(person.roles)):
+            session.add(
+                StaffNotice(
+                    staff_id=person.id,
+                    kind=kind,
+                    application_no=application_no,
+                    colour="red",
+                    about_staff_id=about_staff_id,
+                    created_at=now,
+                )
+            )
+    return True
 
 
 def _by_channel(
@@ -191,8 +241,9 @@ def unread(session: Session, staff_id: int) -> int:
 
 
 def newest(session: Session, staff_id: int) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(StaffNotice)
+    rows = session.execute(
+        select(StaffNotice, StaffAccount.username)
+        .outerjoin(StaffAccount, StaffAccount.id == StaffNotice.about_staff_id)
         .where(StaffNotice.staff_id == staff_id)
         .order_by(StaffNotice.id.desc())
         .limit(SHOWN)
@@ -204,10 +255,11 @@ def newest(session: Session, staff_id: int) -> list[dict[str, Any]]:
             "application_no": n.application_no,
             "colour": n.colour,
             "step": n.step,
+            "about": about,
             "at": n.created_at,
             "read": n.read_at is not None,
         }
-        for n in rows
+        for n, about in rows
     ]
 
 

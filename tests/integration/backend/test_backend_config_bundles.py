@@ -1,7 +1,8 @@
 """A catalog bundle from the console's API to a real terminal and back, over mutual TLS.
 
-The backend (in process, real Mosquitto) sends it signed; the terminal node (emulated devices,
-a locker with no large compartment) applies it or rolls it back; the operator reads the outcome
+An admin published the catalog versions in the editor; the operator pushes them by number. The
+backend (in process, real Mosquitto) sends them signed; the terminal node (emulated devices, a
+locker with no large compartment) applies one or rolls it back; the operator reads the outcome
 and the terminal's words in GET /api/fleet/bundles.
 """
 
@@ -17,8 +18,10 @@ from fastapi.testclient import TestClient
 
 from allhours.bootstrap import training_terminal
 from allhours.wiring import EmulatedDevices
+from backend import catalog_editor as editor
 from backend.api import create_app
 from backend.auth.bootstrap import account_with_token, bearer
+from backend.models import utcnow
 from cloud_bridge.contract.catalog import BUILTIN_PATH, find_item
 from locker.layout import CompartmentSpec, Size
 
@@ -27,10 +30,25 @@ pytestmark = pytest.mark.broker
 SMALL_LOCKER = [CompartmentSpec(f"A{n:02d}", Size.S if n <= 4 else Size.M, n) for n in range(1, 8)]
 
 
-def _doc(version: str) -> dict:
-    doc = copy.deepcopy(tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8")))
-    doc["version"] = version
-    return doc
+def _doc() -> dict:
+    return copy.deepcopy(tomllib.loads(BUILTIN_PATH.read_text(encoding="utf-8")))
+
+
+def _published(service, number: int, doc: dict) -> int:
+    """`doc` as catalog version `number`, published by an admin in the catalog editor."""
+    doc["version"] = editor.version_label(number)
+    with service.db.transaction() as s:
+        s.add(
+            editor.CatalogVersion(
+                number=number,
+                state=editor.PUBLISHED,
+                document=doc,
+                created_by="admin.wu",
+                published_by="admin.wu",
+                published_at=utcnow(),
+            )
+        )
+    return number
 
 
 def _item(doc: dict, code: str) -> dict:
@@ -54,11 +72,15 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
             def latest() -> dict:
                 return client.get("/api/fleet/bundles", headers=operator).json()[0]
 
-            good = _doc("dc-2026.12-1")
+            good = _doc()
             _item(good, "SB-0203")["fee_fen"] = 500
             r = client.post(
                 "/api/fleet/bundles",
-                json={"terminals": [TERMINAL], "catalog": good, "note": "new fee"},
+                json={
+                    "terminals": [TERMINAL],
+                    "catalog_version": _published(service, 1, good),
+                    "note": "new fee",
+                },
                 headers=operator,
             )
             assert r.status_code == 202
@@ -70,16 +92,16 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
             shown = latest()
             assert (shown["status"], shown["running"], shown["issued_by"]) == (
                 "done",
-                "dc-2026.12-1",
+                "catalog-1",
                 "op.li",
             )
             assert find_item("SB-0203", node.parts.catalog).fee_fen == 500
 
-            bad = _doc("dc-2026.12-2")
+            bad = _doc()
             _item(bad, "GS-0307")["pickup"]["result_size"] = "L"
             r = client.post(
                 "/api/fleet/bundles",
-                json={"terminals": [TERMINAL], "catalog": bad},
+                json={"terminals": [TERMINAL], "catalog_version": _published(service, 2, bad)},
                 headers=operator,
             )
             assert r.status_code == 202
@@ -89,12 +111,12 @@ def test_the_operator_sees_a_bundle_run_and_a_breaking_one_rolled_back_with_the_
                 "the terminal's answer",
             )
             shown = latest()
-            assert shown["version"] == "dc-2026.12-2" and shown["status"] == "failed"
+            assert shown["version"] == "catalog-2" and shown["status"] == "failed"
             assert shown["detail"] == (
-                "rolled back to dc-2026.12-1: catalog: GS-0307 needs a size L compartment,"
+                "rolled back to catalog-1: catalog: GS-0307 needs a size L compartment,"
                 " the largest is M"
             )
-            assert shown["running"] == "dc-2026.12-1"
-            assert node.config.active_version() == "dc-2026.12-1"
+            assert shown["running"] == "catalog-1"
+            assert node.config.active_version() == "catalog-1"
     finally:
         node.stop()

@@ -225,7 +225,7 @@ def test_a_signed_in_person_makes_a_token_and_the_session_table_holds_no_cookie(
     secret = r.cookies[SESSION_COOKIE]
     made = client.post(
         "/api/tokens",
-        json={"name": "nightly export"},
+        json=_ask("nightly export"),
         headers={CSRF_HEADER: r.json()["csrf_token"]},
     )
     assert made.status_code == 200
@@ -292,6 +292,11 @@ def _session(app, username, password=PASSWORD):
     return client
 
 
+def _ask(name, password=PASSWORD):
+    """A token request: its name and the account's password (a session alone makes none)."""
+    return {"name": name, "password": password}
+
+
 def _staff_id(accounts, username="clerk.li"):
     return next(s.id for s, _ in accounts.list() if s.username == username)
 
@@ -318,8 +323,8 @@ def test_changing_ones_password_ends_every_other_session_and_token_and_renews_th
         _session(app, "clerk.li"),
         _session(app, "clerk.wang"),
     )
-    token = elsewhere.post("/api/tokens", json={"name": "nightly"}).json()["token"]
-    theirs = colleague.post("/api/tokens", json={"name": "theirs"}).json()["token"]
+    token = elsewhere.post("/api/tokens", json=_ask("nightly")).json()["token"]
+    theirs = colleague.post("/api/tokens", json=_ask("theirs")).json()["token"]
     staff_id = _staff_id(accounts)
     old_secret, old_csrf = me.cookies[SESSION_COOKIE], me.headers[CSRF_HEADER]
     started = dict(_live_sessions(service, staff_id))
@@ -340,9 +345,10 @@ def test_changing_ones_password_ends_every_other_session_and_token_and_renews_th
         assert stale.get("/api/session").status_code == 401
     # This browser goes on, under the new cookie and its new CSRF token only.
     assert me.get("/api/session").json()["username"] == "clerk.li"
-    assert me.post("/api/tokens", json={"name": "x"}).status_code == 403  # the old CSRF token
+    new_password = _ask("x", "Brand-New-Pass-77")
+    assert me.post("/api/tokens", json=new_password).status_code == 403  # the old CSRF token
     me.headers[CSRF_HEADER] = new_csrf
-    assert me.post("/api/tokens", json={"name": "x"}).status_code == 200
+    assert me.post("/api/tokens", json=new_password).status_code == 200
     # The same sign-in: the working day's limit still counts from when it began.
     [(_, created)] = _live_sessions(service, staff_id)
     assert created in started.values()
@@ -357,7 +363,7 @@ def test_a_password_changed_with_a_token_leaves_the_account_signed_in_nowhere(
 ):
     _clerk(accounts)
     browser = _session(client.app, "clerk.li")
-    token = browser.post("/api/tokens", json={"name": "script"}).json()["token"]
+    token = browser.post("/api/tokens", json=_ask("script")).json()["token"]
     change = {"current_password": PASSWORD, "new_password": "Brand-New-Pass-77"}
     r = client.post("/api/session/password", json=change, headers=bearer(token))
     assert r.status_code == 200 and r.json()["csrf_token"] is None
@@ -465,8 +471,8 @@ def test_a_token_cannot_make_tokens_and_signing_out_with_it_revokes_it(client, a
     # /api/session with it answered signed_out while it kept working.
     _clerk(accounts)
     browser = _session(client.app, "clerk.li")
-    token = browser.post("/api/tokens", json={"name": "nightly"}).json()["token"]
-    refused = client.post("/api/tokens", json={"name": "again"}, headers=bearer(token))
+    token = browser.post("/api/tokens", json=_ask("nightly")).json()["token"]
+    refused = client.post("/api/tokens", json=_ask("again"), headers=bearer(token))
     assert refused.status_code == 403 and refused.json()["reason"] == "session_required"
     assert "token cannot make tokens" in refused.json()["detail"]
     assert [t["name"] for t in browser.get("/api/tokens").json()] == ["nightly"]
@@ -482,9 +488,9 @@ def test_one_lists_and_revokes_ones_own_tokens_and_no_one_elses(client, accounts
     _clerk(accounts)
     _clerk(accounts, "clerk.wang")
     li, wang = _session(client.app, "clerk.li"), _session(client.app, "clerk.wang")
-    first = li.post("/api/tokens", json={"name": "first"}).json()["token"]
-    second = li.post("/api/tokens", json={"name": "second"}).json()["token"]
-    theirs = wang.post("/api/tokens", json={"name": "theirs"}).json()["token"]
+    first = li.post("/api/tokens", json=_ask("first")).json()["token"]
+    second = li.post("/api/tokens", json=_ask("second")).json()["token"]
+    theirs = wang.post("/api/tokens", json=_ask("theirs")).json()["token"]
     client.get("/api/session", headers=bearer(first))
 
     listed = li.get("/api/tokens").json()
@@ -497,8 +503,9 @@ def test_one_lists_and_revokes_ones_own_tokens_and_no_one_elses(client, accounts
     assert by_name["first"]["last_used_at"] and by_name["second"]["last_used_at"] is None
     assert by_name["first"]["prefix"] == first[:10]
     assert set(by_name["first"]) == {
-        "id", "name", "prefix", "created_at", "expires_at", "last_used_at"
+        "id", "name", "prefix", "created_at", "expires_at", "last_used_at", "created_from"
     }  # fmt: skip
+    assert by_name["first"]["created_from"] == "testclient"  # the address that asked
 
     their_id = wang.get("/api/tokens").json()[0]["id"]
     assert li.delete(f"/api/tokens/{their_id}").status_code == 404
@@ -515,7 +522,48 @@ def test_one_lists_and_revokes_ones_own_tokens_and_no_one_elses(client, accounts
 
 def test_signing_out_of_the_console_with_a_token_revokes_it_too(client, accounts):
     _clerk(accounts)
-    token = _session(client.app, "clerk.li").post("/api/tokens", json={"name": "kiosk"}).json()
+    token = _session(client.app, "clerk.li").post("/api/tokens", json=_ask("kiosk")).json()
     out = client.post("/console/logout", headers=bearer(token["token"]), follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/api/session", headers=bearer(token["token"])).status_code == 401
+
+
+def _token_rows(service):
+    with service.db.reading() as s:
+        return [
+            (r.name, r.created_from, r.created_in_session) for r in s.scalars(select(StaffApiToken))
+        ]
+
+
+def test_a_token_needs_the_password_and_a_wrong_one_counts_as_a_failed_sign_in(
+    client, accounts, service, clock
+):
+    # Found in review: a moment at a signed-in browser (its CSRF token is on every page) made a
+    # 90-day token that outlived the sign-out, with no password asked and no trace of where.
+    _clerk(accounts)
+    me = _session(client.app, "clerk.li")
+    assert me.post("/api/tokens", json={"name": "backup"}).status_code == 422
+    for _ in range(5):
+        wrong = me.post("/api/tokens", json=_ask("backup", "guess-0000xx"))
+        assert (wrong.status_code, wrong.json()["reason"]) == (403, "password_wrong")
+    assert _token_rows(service) == []
+    # The wrong passwords were failed sign-ins: the account is locked, for this too.
+    held = me.post("/api/tokens", json=_ask("backup"))
+    assert held.status_code == 429 and int(held.headers["retry-after"]) > 200
+    assert _login(TestClient(client.app), "clerk.li").status_code == 429
+    assert _token_rows(service) == []
+    clock.offset += timedelta(minutes=6)
+    made = me.post("/api/tokens", json=_ask("backup"))
+    assert made.status_code == 200
+    [(session_hash, _)] = _live_sessions(service, _staff_id(accounts))
+    assert _token_rows(service) == [("backup", "testclient", session_hash)]
+    assert client.get("/api/session", headers=bearer(made.json()["token"])).status_code == 200
+
+
+def test_sign_in_failures_lock_token_making_too(client, accounts, service):
+    _clerk(accounts)
+    me = _session(client.app, "clerk.li")
+    for _ in range(5):
+        assert _login(TestClient(client.app), "clerk.li", "wrong-password").status_code == 401
+    assert me.post("/api/tokens", json=_ask("backup")).status_code == 429
+    assert _token_rows(service) == []

@@ -115,3 +115,41 @@ def test_after_the_change_each_person_lands_where_their_work_is(app):
             assert answer.status_code == 303
             assert answer.headers["location"] == f"{landing}?changed=1"
             assert client.get(answer.headers["location"]).status_code == 200
+
+
+def test_the_password_page_lists_ones_own_tokens_with_where_they_were_asked_for_and_revokes(
+    app, service
+):
+    # Found in review: a token minted at a borrowed browser showed on no console page.
+    with TestClient(app) as me, TestClient(app) as colleague, TestClient(app) as script:
+        sign_in(me, "clerk.li")
+        sign_in(colleague, "clerk.wang")
+        csrf = csrf_of(me.get("/console/queue").text)  # what a borrowed browser gives away
+        asked = {"name": "backup"}
+        refused = me.post("/api/tokens", json=asked, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 422  # no password, no token
+        made = me.post(
+            "/api/tokens", json=asked | {"password": PASSWORD}, headers={"X-CSRF-Token": csrf}
+        )
+        assert made.status_code == 200
+        token = made.json()["token"]
+        theirs = _token(service, "clerk.wang")
+
+        page = me.get("/console/password").text
+        assert "backup" in page and token[:10] in page and "testclient" in page
+        assert token not in page
+        assert "backup" not in colleague.get("/console/password").text
+        [token_id] = me.get("/api/tokens").json()
+        revoke = f"/console/tokens/{token_id['id']}/revoke"
+        # Someone else's session cannot revoke it, nor can a form without the CSRF token.
+        theirs_csrf = csrf_of(colleague.get("/console/password").text)
+        other = colleague.post(revoke, data={"csrf_token": theirs_csrf})
+        assert other.status_code == 404
+        assert me.post(revoke, data={}).status_code == 403
+        assert script.get("/api/session", headers=bearer(token)).status_code == 200
+
+        done = me.post(revoke, data={"csrf_token": csrf_of(me.get("/console/password").text)})
+        assert done.status_code == 200 and 'data-testid="token-revoked"' in done.text
+        assert 'data-testid="tokens-none"' in done.text
+        assert script.get("/api/session", headers=bearer(token)).status_code == 401
+        assert script.get("/api/session", headers=bearer(theirs)).status_code == 200
