@@ -1,8 +1,10 @@
 """Configuration bundles from the backend: check, record per terminal, publish, follow.
 
-An operator pushes a catalog document (the shape of cloud_bridge/contract/catalog.py) as a bundle
-version to one terminal, a list of terminals, or all. The backend checks the document with the same
-schema the terminal uses (a malformed one is refused here, naming the place, and nothing is sent),
+An operator pushes a catalog version an admin published in the editor (the shape of
+cloud_bridge/contract/catalog.py; never a raw document, which would pass by `catalog.edit` and its
+history) as a bundle version to one terminal, a list of terminals, or all. The backend checks the
+document with the same schema the terminal uses (a malformed one is refused here, naming the place,
+and nothing is sent),
 then writes one ApplyConfigBundle command per terminal in the commands table with who pushed it and
 why, and publishes them after commit. The commands table then follows each one: pending until the
 terminal acks, done (it runs the version) or rejected (the terminal's words, e.g. "rolled back to
