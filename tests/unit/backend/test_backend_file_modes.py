@@ -13,33 +13,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 from backend_unit_factories import KEY, TERMINAL, chunks, material_for, submission
+from file_modes import default_umask, mode  # noqa: F401 (an autouse fixture)
 
 import backend.__main__ as worker
 from backend.blobs import BlobStore
 from backend.service import BackendService
 
 SCAN = b"%PDF-1.4 household register of Zhang San, ID 110101199003070012\n" * 64
-
-
-@pytest.fixture(autouse=True)
-def default_umask() -> Iterator[None]:
-    """The umask most systems start processes with: files 0644, directories 0755."""
-    before = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(before)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def assert_private(*paths: Path) -> None:

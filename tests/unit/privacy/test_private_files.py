@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from file_modes import default_umask, mode  # noqa: F401 (an autouse fixture)
 
 from privacy.private_files import prepare_sqlite_file, private_dir, private_umask
-
-
-@pytest.fixture(autouse=True)
-def default_umask() -> Iterator[None]:
-    before = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(before)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_every_directory_made_is_0700_parents_too_and_one_there_is_left_alone(tmp_path):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from enrolled_terminal import enrolled_offline
+from file_modes import default_umask, mode  # noqa: F401 (an autouse fixture)
 
 import allhours.commands.kiosk
 import allhours.commands.update
@@ -24,20 +23,6 @@ from allhours import cli
 from allhours.bootstrap import training_terminal
 
 SCAN = b"%PDF-1.4 ID card of Zhang San, 110101199003070012\n" * 64
-
-
-@pytest.fixture(autouse=True)
-def default_umask() -> Iterator[None]:
-    """The umask most systems start processes with: files 0644, directories 0755."""
-    before = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(before)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_the_terminals_databases_and_scans_are_the_kiosk_users_alone(tmp_path, caplog):
