@@ -31,6 +31,7 @@ from locker.journal import DOOR_OPENING, OPENING, LockerJournal
 from locker.keypad import WRONG_CODE_LIMIT, Keypad, PickupClaim, TailDigest
 from locker.layout import CompartmentSpec, Size
 from locker.opening import (
+    DEPOSIT_ABANDONED,
     JAMMED,
     LOCK_FAULT,
     OPENING_UNCONFIRMED,
@@ -194,6 +195,43 @@ class LockerBank:
             self._require_shut(self._records.get(compartment_id), "deposit")
             return self._records.confirm_deposit(compartment_id)
 
+    def abandon_deposit(self, compartment_id: str, why: str) -> Compartment:
+        """A deposit's session ended before submit with nobody at the door (the citizen walked
+        away, the kiosk failed or stopped): keep the compartment for staff; nothing opens.
+
+        RESERVED or HOLDING_DEPOSIT for a deposit becomes an abandoned HOLDING_DEPOSIT: never
+        allocated, the would-be application kept as `abandoned_application_no` (journalled as
+        `deposit_abandoned`), `application_no` cleared since no application exists. A door
+        question still pending is closed as unanswered. An alarm (`DEPOSIT_ABANDONED`) asks staff
+        to collect the papers in service mode, which opens the door and releases it. `why` (idle,
+        fatal, stop, ...) goes into the alarm. Again for the same compartment: no change.
+        """
+        with self._mutex:
+            slot = self._records.get(compartment_id)
+            if slot.abandoned_application_no is not None:
+                return replace(slot)
+            confirmed = slot.state == State.HOLDING_DEPOSIT
+            unanswered = slot.id in self.opener.awaiting_answer()
+            new = self._records.abandon_deposit(slot.id)
+            self.opener.abandon(slot.id)
+            number = new.abandoned_application_no or "unknown"
+            if confirmed:
+                what = "originals were deposited and the door confirmed shut; it was not reopened"
+            else:
+                what = (
+                    "the door was opened for the originals, but the deposit was never confirmed"
+                    + (" (nobody said whether the door opened)" if unanswered else "")
+                    + "; papers may be inside and the door may stand open"
+                )
+            self._alarm(
+                DEPOSIT_ABANDONED,
+                slot.id,
+                f"deposit abandoned ({why}): {what}; application {number} was never submitted. "
+                "The compartment takes no new deposit until staff collect the papers in "
+                "service mode and keep them for the citizen.",
+            )
+            return new
+
     def release(self, compartment_id: str) -> Compartment:
         """Staff emptied the compartment or a reservation was cancelled: back to EMPTY."""
         with self._mutex:
@@ -332,7 +370,12 @@ class LockerBank:
             try:
                 return self.opener.not_opened(slot)
             except DoorStayedShut:
-                raise self._jammed(slot) from None
+                # Only the person's word says so: flag it, a "No" twice is all it takes.
+                raise self._jammed(
+                    slot,
+                    f"no sensor saw it: the person at the door ({purpose}) answered twice that "
+                    "it did not open, so it may have opened; check the door and what is inside",
+                ) from None
             except OpeningUnconfirmed:
                 if purpose == PICKUP:
                     self._pickup_unconfirmed(slot)
@@ -462,13 +505,14 @@ class LockerBank:
             "compartment was emptied",
         )
 
-    def _jammed(self, slot: Compartment) -> DoorJammed:
+    def _jammed(self, slot: Compartment, why: str | None = None) -> DoorJammed:
         holds = slot.state in (State.HOLDING_RESULT, State.HOLDING_DEPOSIT)
         self._records.commit(
             "out_of_service",
             replace(slot, state=State.OUT_OF_SERVICE, out_of_service_reason=JAMMED),
         )
-        self._alarm(LOCK_FAULT, slot.id, f"{JAMMED}; compartment taken out of service")
+        detail = f"{JAMMED}; compartment taken out of service"
+        self._alarm(LOCK_FAULT, slot.id, f"{detail}; {why}" if why else detail)
         return DoorJammed(slot.id, holds)
 
     def _alarm(self, kind: str, compartment_id: str | None, detail: str) -> None:

@@ -45,6 +45,11 @@ class Compartment:
     # digits. None: the code alone opens it.
     tail_digest: str | None = field(default=None, repr=False)
     code_locked: bool = False  # too many wrong attempts addressed it: only a new code opens it
+    # A deposit whose session ended before it was submitted, with nobody at the door (the
+    # citizen walked away, the kiosk failed or stopped): the would-be application number. No
+    # application exists for it, so `application_no` is None; it stays HOLDING_DEPOSIT, never
+    # opened and never allocated, until staff collect the papers (`LockerBank.abandon_deposit`).
+    abandoned_application_no: str | None = None
 
     @property
     def id(self) -> str:
@@ -70,6 +75,7 @@ class Compartment:
             "holder_ref": self.holder_ref,
             "tail_digest": self.tail_digest,
             "code_locked": self.code_locked,
+            "abandoned_application_no": self.abandoned_application_no,
         }
 
     @classmethod
@@ -89,4 +95,5 @@ class Compartment:
             holder_ref=record.get("holder_ref"),
             tail_digest=record.get("tail_digest"),
             code_locked=bool(record.get("code_locked", False)),
+            abandoned_application_no=record.get("abandoned_application_no"),
         )

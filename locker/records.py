@@ -73,6 +73,25 @@ class CompartmentRecords:
         self.require(slot, State.RESERVED, DEPOSIT, "confirm a deposit")
         return self.commit("deposit_confirmed", replace(slot, state=State.HOLDING_DEPOSIT))
 
+    def abandon_deposit(self, compartment_id: str) -> Compartment:
+        """Its session ended before submit: RESERVED or HOLDING_DEPOSIT (deposit) -> an abandoned
+        HOLDING_DEPOSIT, the would-be application kept as `abandoned_application_no`."""
+        slot = self.get(compartment_id)
+        if slot.abandoned_application_no is not None:
+            return replace(slot)
+        if slot.purpose != DEPOSIT or slot.state not in (State.RESERVED, State.HOLDING_DEPOSIT):
+            raise InvalidTransition(
+                f"Cannot abandon a deposit: compartment {slot.id} is {slot.state}"
+                f"{f' for a {slot.purpose}' if slot.purpose else ''}."
+            )
+        new = replace(
+            slot,
+            state=State.HOLDING_DEPOSIT,
+            application_no=None,
+            abandoned_application_no=slot.application_no or "",
+        )
+        return self.commit("deposit_abandoned", new)
+
     def release(self, compartment_id: str) -> Compartment:
         """Staff emptied the compartment or a reservation was cancelled: back to EMPTY."""
         slot = self.get(compartment_id)

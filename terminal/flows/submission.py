@@ -28,6 +28,7 @@ from locker.errors import (
     DoorStillOpen,
     LockerError,
     NoCompartmentFree,
+    OpeningUnconfirmed,
 )
 from locker.layout import Size
 from terminal.flows.identity import IdentitySteps
@@ -42,6 +43,11 @@ from terminal.materials.usb_import import ImportedFile, pages_to_pdf
 log = logging.getLogger(__name__)
 
 PHONE = re.compile(r"^1[3-9][0-9]{9}$")
+
+# Compartments one session may take out of service: a door that stays shut (or, without a
+# sensor, two "No, it did not open") ends the deposit. Without a limit one citizen answering
+# "No" walked the whole bank out of service, each door really opening twice.
+DEPOSIT_JAMS_PER_SESSION = 1
 
 
 class Step(StrEnum):
@@ -137,6 +143,10 @@ class SubmissionFlow(IdentitySteps):
     deposit_confirmed: bool = False
     # How the deposit door's opening was confirmed; UNSENSED/SENSOR_FAILED: ask the citizen.
     deposit_door: DoorCheck | None = None
+    # Compartments this session jammed (DEPOSIT_JAMS_PER_SESSION at most), and whether the
+    # reserved compartment's door may have opened (a pulse went out): then papers may be in it.
+    deposit_jams: int = 0
+    deposit_door_pulsed: bool = False
     receipt: SubmissionReceipt | None = None
     _face_check: FaceCheck | None = field(default=None, init=False, repr=False)
 
@@ -312,9 +322,13 @@ class SubmissionFlow(IdentitySteps):
 
         If `deposit_door_unconfirmed` afterwards, the compartment has no door sensor (or it
         did not answer): the screen asks "Did the door open?" and calls `deposit_door_opened`.
+        Once the session jammed a compartment nothing more opens (`deposit_can_open`): the
+        citizen goes on without depositing.
         """
         self._expect_step(Step.DEPOSIT)
         assert self.item and self.item.originals_size and self.application_no
+        if not self.deposit_can_open:
+            raise FlowError("deposit.error.no_more")
         try:
             if self.deposit_compartment is None:
                 slot = self.parts.locker.reserve_for_deposit(
@@ -322,11 +336,20 @@ class SubmissionFlow(IdentitySteps):
                 )
                 self.deposit_compartment = slot.id
             self.deposit_door = self.parts.locker.open(self.deposit_compartment, reason="deposit")
+            self.deposit_door_pulsed = True
         except DoorJammed as exc:
             raise self._deposit_jammed() from exc
+        except OpeningUnconfirmed as exc:
+            self.deposit_door_pulsed = True  # the board failed after a pulse: it may have opened
+            raise FlowError(deposit_error_key(exc)) from exc
         except LockerError as exc:
             raise FlowError(deposit_error_key(exc)) from exc
         return self.deposit_compartment
+
+    @property
+    def deposit_can_open(self) -> bool:
+        """Whether a compartment may still be opened for the originals in this session."""
+        return self.deposit_jams < DEPOSIT_JAMS_PER_SESSION
 
     @property
     def deposit_door_unconfirmed(self) -> bool:
@@ -350,10 +373,13 @@ class SubmissionFlow(IdentitySteps):
             raise FlowError(deposit_error_key(exc)) from exc
 
     def _deposit_jammed(self) -> FlowError:
-        # The jammed compartment is out of service (empty; the locker raised the alarm). The
-        # citizen may try another one: open_deposit reserves a new compartment.
+        # The jammed compartment is out of service (its reservation on record; the locker raised
+        # the lock_fault alarm). That was this session's one: no other compartment opens, the
+        # citizen continues without depositing (or cancels).
         self.deposit_compartment = None
         self.deposit_door = None
+        self.deposit_door_pulsed = False
+        self.deposit_jams += 1
         return FlowError("deposit.error.jammed")
 
     def skip_deposit(self) -> None:
@@ -486,12 +512,15 @@ class SubmissionFlow(IdentitySteps):
     # ---------------------------------------------------------------- leaving
 
     def cancel(self) -> None:
-        """The citizen gave up or walked away: give back the compartment, forget them."""
+        """The citizen pressed Cancel: they stand at the kiosk, so deposited papers are given
+        back (the door opens once more) and the compartment freed; forget them.
+
+        Only for the citizen's own Cancel. A session that ends with nobody there (idle, a fatal
+        error, the kiosk stopping) calls `abandon`, which opens nothing.
+        """
         if self.step == Step.DONE:
             return
-        for scanned in self.scanned.values():
-            self.parts.outbox.discard_staged(scanned.blob.sha256)
-        self.scanned.clear()
+        self._drop_scans()
         stuck = False
         if self.deposit_compartment and not self.deposit_confirmed:
             self.parts.locker.abandon_opening(self.deposit_compartment)
@@ -512,6 +541,35 @@ class SubmissionFlow(IdentitySteps):
         self.forget()
         if stuck:
             raise FlowError("deposit.error.not_returned")
+
+    def abandon(self, why: str) -> None:
+        """The session ended with nobody at the locker: the citizen walked away (`why` "idle"),
+        the kiosk failed ("fatal") or is stopping ("stop"). Forget them; open nothing.
+
+        A compartment whose door opened for the originals (deposited, or opened and never
+        confirmed) keeps them: the locker holds it as an abandoned deposit, out of allocation,
+        tied to the would-be application number, and alarms staff, who collect the papers in
+        service mode. Opening it here would leave someone's household register behind an open
+        door in the lobby. A reserved compartment whose door never opened is simply released.
+        """
+        if self.step in (Step.DONE, Step.CANCELLED):
+            return
+        compartment = self.deposit_compartment
+        try:
+            self._drop_scans()
+            if compartment and (self.deposit_confirmed or self.deposit_door_pulsed):
+                self.parts.locker.abandon_deposit(compartment, why)
+                log.warning("session ended (%s): compartment %s kept for staff", why, compartment)
+            elif compartment:
+                self.parts.locker.release(compartment)  # never opened: empty and shut
+        finally:
+            self.step = Step.CANCELLED
+            self.forget()
+
+    def _drop_scans(self) -> None:
+        for scanned in self.scanned.values():
+            self.parts.outbox.discard_staged(scanned.blob.sha256)
+        self.scanned.clear()
 
     def forget(self) -> None:
         """Drop every trace of the citizen from memory (the receipt keeps no personal data)."""

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # A typed one-time code -> the staff member it signs in, or SignInRefused.
 StaffSignIn = Callable[[str], StaffMember]
 
+# `end_session`'s reason when the citizen pressed Cancel: the only end at which a compartment
+# with their papers opens again (they stand there to take them back).
+CITIZEN_CANCEL = "cancel"
+
 
 def walk(widget: Widget):
     """The widget and all its descendants."""
@@ -298,10 +302,18 @@ class Kiosk:
         self.mrz_key = None
         problem = None
         if flow is not None:
-            try:
-                flow.cancel()
-            except Exception as exc:  # the flow's words are for the citizen
-                problem = exc
+            if reason == CITIZEN_CANCEL:
+                try:
+                    flow.cancel()  # the citizen is here: deposited papers are handed back
+                except Exception as exc:  # the flow's words are for the citizen
+                    problem = exc
+            else:
+                try:
+                    # Nobody at the locker (idle, fatal, stop): no door opens; deposited
+                    # papers stay locked in for staff, who are alerted.
+                    flow.abandon(reason)
+                except Exception:
+                    log.exception("submission could not be abandoned cleanly (%s)", reason)
             flow.forget()
         abandon = getattr(pickup, "abandon", None)
         if abandon is not None:

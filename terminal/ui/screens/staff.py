@@ -115,9 +115,11 @@ class StaffScreen(KioskScreen):
             self.loads.add_widget(b)
         self.deposits.add_widget(self.label("staff.deposits"))
         for slot in staff.deposits():
+            # Left by a session that ended unsubmitted (idle, a failure, a stop): see the alarm.
+            key = "staff.collect_abandoned" if slot.abandoned_application_no else "staff.collect"
             self.deposits.add_widget(
                 self.button(
-                    lambda c=slot.id: self.t("staff.collect", compartment=c),
+                    lambda c=slot.id, k=key: self.t(k, compartment=c),
                     lambda c=slot.id: self.collect(c),
                     "key",
                 )

@@ -46,6 +46,8 @@ class DepositScreen(KioskScreen):
         self.body.add_widget(self.error)
         self.open_button = self.button("deposit.open", self.open)
         self.skip_button = self.button("deposit.skip", self.skip, "secondary")
+        # After a jam: this session opens no other compartment (SubmissionFlow.deposit_can_open).
+        self.continue_button = self.button("deposit.continue_without", self.skip)
         self.closed_button = self.button("deposit.closed", self.closed)
         self.yes_button = self.button("door.yes", lambda: self.answer(True))
         self.no_button = self.button("door.no", lambda: self.answer(False), "secondary")
@@ -53,7 +55,15 @@ class DepositScreen(KioskScreen):
     def enter(self, **kw: object) -> None:
         self.say(self.message, "deposit.hint")
         self.unsay(self.error)
-        self.nav_buttons(self.cancel_button(), self.skip_button, self.open_button)
+        self._offer_choices()
+
+    def _offer_choices(self) -> None:
+        """Open a compartment or go on without; once a compartment jammed, only go on."""
+        flow = self.k.submission
+        if flow is not None and not flow.deposit_can_open:
+            self.nav_buttons(self.cancel_button(), self.continue_button)
+        else:
+            self.nav_buttons(self.cancel_button(), self.skip_button, self.open_button)
 
     def open(self) -> None:
         flow = self.k.submission
@@ -78,7 +88,7 @@ class DepositScreen(KioskScreen):
             self.k.fatal(exc)
             return
         self.say(self.error, exc.key, **exc.params)
-        self.nav_buttons(self.cancel_button(), self.skip_button, self.open_button)
+        self._offer_choices()
 
     def answer(self, yes: bool) -> None:
         flow = self.k.submission

@@ -125,3 +125,49 @@ def test_summary_counts_states_without_codes_or_application_numbers(rig):
     assert summary["empty"] == 6
     assert summary["expired_codes"] == 0
     assert "APP" not in repr(summary) and "40417731" not in repr(summary)
+
+
+def test_an_abandoned_deposit_keeps_the_papers_for_staff_across_a_restart(rig):
+    slot = rig.bank.reserve_for_deposit("APP-1", Size.S)
+    rig.bank.open(slot.id)
+    rig.board.door(slot.spec.channel).close()
+    rig.bank.confirm_deposit(slot.id)
+
+    kept = rig.bank.abandon_deposit(slot.id, "idle")
+
+    assert rig.board.pulses == [(slot.spec.channel, 500)]  # nothing opened
+    assert (kept.state, kept.application_no, kept.abandoned_application_no) == (
+        State.HOLDING_DEPOSIT,
+        None,
+        "APP-1",
+    )
+    [alarm] = rig.alarms
+    assert (alarm.kind, alarm.compartment_id) == ("opening_unconfirmed", slot.id)
+    assert alarm.detail.startswith("deposit abandoned (idle): originals were deposited")
+    assert "APP-1" in alarm.detail
+    assert rig.bank.abandon_deposit(slot.id, "stop") == kept  # again: no change, no alarm
+    assert len(rig.alarms) == 1
+    rig.restart()
+    [after] = [c for c in rig.bank.compartments() if c.id == slot.id]
+    assert (after.state, after.abandoned_application_no) == (State.HOLDING_DEPOSIT, "APP-1")
+    assert rig.bank.reserve_for_deposit("APP-2", Size.S).id != slot.id
+    assert rig.bank.release(slot.id).abandoned_application_no is None  # staff collected
+
+
+def test_a_deposit_opened_but_never_confirmed_is_kept_too(rig):
+    slot = rig.bank.reserve_for_deposit("APP-1", Size.S)
+    rig.bank.open(slot.id)  # the door stands open; the citizen is gone
+
+    kept = rig.bank.abandon_deposit(slot.id, "fatal")
+
+    assert (kept.state, kept.abandoned_application_no) == (State.HOLDING_DEPOSIT, "APP-1")
+    assert "the door may stand open" in rig.alarms[-1].detail
+
+
+def test_only_a_deposit_can_be_abandoned(rig):
+    result = rig.load_result("L-1", "123456")
+    with pytest.raises(InvalidTransition, match="abandon a deposit"):
+        rig.bank.abandon_deposit(result.id, "idle")
+    with pytest.raises(InvalidTransition, match="A09 is empty"):
+        rig.bank.abandon_deposit("A09", "idle")
+    assert rig.alarms == []

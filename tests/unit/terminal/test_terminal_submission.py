@@ -214,6 +214,37 @@ def test_cancel_keeps_the_originals_recorded_when_the_compartment_cannot_reopen(
     assert (flow.step, flow.document, flow.phone) == (Step.CANCELLED, None, None)
 
 
+def test_a_session_abandoned_after_the_deposit_opens_nothing_and_keeps_the_papers(kiosk: Kiosk):
+    """Idle, a fatal error, the kiosk stopping: nobody is there to take the papers back."""
+    flow = _to_review(kiosk)
+    compartment, application_no = flow.deposit_compartment, flow.application_no
+    assert compartment is not None
+    paths = [kiosk.node.outbox.blob_path(s.blob.sha256) for s in flow.scanned.values()]
+
+    flow.abandon("idle")
+
+    assert (flow.step, flow.document, flow.phone) == (Step.CANCELLED, None, None)
+    assert kiosk.board.pulses == [(kiosk.channel_of(compartment), 500)]  # no second pulse
+    [slot] = [c for c in kiosk.node.locker.compartments() if c.id == compartment]
+    assert (slot.state, slot.abandoned_application_no) == (State.HOLDING_DEPOSIT, application_no)
+    [alarm] = kiosk.messages(m.Alarm)
+    assert (alarm.kind, alarm.compartment_id) == (m.AlarmKind.OPENING_UNCONFIRMED, compartment)
+    assert [p for p in paths if p.exists()] == []
+    flow.abandon("stop")  # ended twice (a stop after the idle wipe): nothing more
+    assert len(kiosk.messages(m.Alarm)) == 1
+    kiosk.reader.place(ZHANG_SAN)
+    assert _to_review(kiosk, deposit=False).open_deposit() != compartment
+
+
+def test_a_session_abandoned_before_the_deposit_touches_no_compartment(kiosk: Kiosk):
+    flow = _to_review(kiosk, deposit=False)
+
+    flow.abandon("idle")
+
+    assert kiosk.board.pulses == [] and kiosk.messages() == []
+    assert all(c.state == State.EMPTY for c in kiosk.node.locker.compartments())
+
+
 def test_cancel_deletes_the_citizens_staged_scans(kiosk: Kiosk):
     flow = _to_review(kiosk, deposit=False)
     paths = [kiosk.node.outbox.blob_path(s.blob.sha256) for s in flow.scanned.values()]
