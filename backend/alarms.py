@@ -40,6 +40,7 @@ KIND_WORDS: dict[str, str] = {
     m.AlarmKind.DEVICE_FAULT: "设备故障",
     m.AlarmKind.LOW_PAPER: "打印纸不足",
     m.AlarmKind.OPENING_UNCONFIRMED: "开门未确认",
+    m.AlarmKind.DEPOSIT_ABANDONED: "原件遗留柜中",
     m.AlarmKind.SECURITY: "安全告警",
     m.AlarmKind.OFFLINE: "离线",
     m.AlarmKind.DISK_NEARLY_FULL: "磁盘将满",

@@ -23,10 +23,8 @@ LOCK_FAULT = "lock_fault"
 OPENING_UNCONFIRMED = "opening_unconfirmed"
 PICKUP = "pickup"
 JAMMED = "door did not open after two unlock pulses (jammed?)"
-# A deposit left behind when its session ended unsubmitted (`LockerBank.abandon_deposit`). The
-# contract has no alarm kind of its own for it (AlarmKind): it goes out as opening_unconfirmed,
-# the critical "go and check what is inside this compartment", its detail saying why.
-DEPOSIT_ABANDONED = OPENING_UNCONFIRMED
+# A deposit left behind when its session ended unsubmitted (`LockerBank.abandon_deposit`).
+DEPOSIT_ABANDONED = "deposit_abandoned"
 
 
 class DoorCheck(StrEnum):

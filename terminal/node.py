@@ -69,6 +69,7 @@ _ALARM_KINDS = {
     "wrong_code_limit": (m.AlarmKind.WRONG_CODE_LIMIT, m.Severity.WARNING),
     "lock_fault": (m.AlarmKind.LOCK_FAULT, m.Severity.CRITICAL),
     "opening_unconfirmed": (m.AlarmKind.OPENING_UNCONFIRMED, m.Severity.CRITICAL),
+    "deposit_abandoned": (m.AlarmKind.DEPOSIT_ABANDONED, m.Severity.CRITICAL),
     "door_forced": (m.AlarmKind.DOOR_FORCED, m.Severity.CRITICAL),
     "door_left_open": (m.AlarmKind.DOOR_LEFT_OPEN, m.Severity.WARNING),
     "device_fault": (m.AlarmKind.DEVICE_FAULT, m.Severity.CRITICAL),

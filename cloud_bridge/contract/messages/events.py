@@ -285,6 +285,9 @@ class AlarmKind(StrEnum):
     DEVICE_FAULT = "device_fault"
     LOW_PAPER = "low_paper"
     OPENING_UNCONFIRMED = "opening_unconfirmed"
+    # Paper originals left in a compartment by a session that ended unsubmitted (the citizen
+    # walked away, the kiosk failed or stopped): kept shut in, for staff to collect.
+    DEPOSIT_ABANDONED = "deposit_abandoned"
     # A message refused as forged, replayed or out of order: someone on the wire, or a broker,
     # is not what it should be.
     SECURITY = "security"

@@ -136,7 +136,7 @@ def test_a_citizen_who_leaves_an_unsensed_door_unanswered_leaves_it_to_staff(rel
     )
     assert relay.node.locker.awaiting_answer() == []
     [alarm] = relay.messages(m.Alarm)
-    assert (alarm.kind, alarm.severity) == (m.AlarmKind.OPENING_UNCONFIRMED, m.Severity.CRITICAL)
+    assert (alarm.kind, alarm.severity) == (m.AlarmKind.DEPOSIT_ABANDONED, m.Severity.CRITICAL)
     assert "deposit abandoned (idle)" in alarm.detail and application_no in alarm.detail
     assert "nobody said whether the door opened" in alarm.detail
     events = [r.event for r in relay.node.journal.records() if r.compartment_id == "B03"]
@@ -161,7 +161,7 @@ def test_a_reserved_compartment_whose_door_never_opened_is_freed_when_the_sessio
     flow.abandon("idle")
 
     assert state_of(relay, "B01") == State.EMPTY
-    assert [a for a in relay.alarms() if a[0] == "opening_unconfirmed"] == []
+    assert [a for a in relay.alarms() if a[0] == "deposit_abandoned"] == []
 
 
 def unsensed_relay_config() -> dict[str, Any]:

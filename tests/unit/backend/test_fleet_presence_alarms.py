@@ -14,7 +14,7 @@ import pytest
 from backend_unit_factories import KEY, TERMINAL
 from sqlalchemy import select
 
-from backend.alarms import Alarms, AlarmSettings, alarm_trail, list_alarms
+from backend.alarms import KIND_WORDS, Alarms, AlarmSettings, alarm_trail, list_alarms
 from backend.blobs import BlobStore
 from backend.db import Database
 from backend.fleet import list_terminals
@@ -404,3 +404,8 @@ def test_a_document_camera_that_stops_giving_frames_raises_camera_gone_until_it_
         assert _live(fleet) == {}
     finally:
         cam.close()
+
+
+def test_every_alarm_kind_has_words_for_the_operators_sms():
+    """A kind without words reached the operator's SMS as its code (`deposit_abandoned`)."""
+    assert set(KIND_WORDS) == set(m.AlarmKind)

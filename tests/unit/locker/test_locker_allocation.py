@@ -142,7 +142,7 @@ def test_an_abandoned_deposit_keeps_the_papers_for_staff_across_a_restart(rig):
         "APP-1",
     )
     [alarm] = rig.alarms
-    assert (alarm.kind, alarm.compartment_id) == ("opening_unconfirmed", slot.id)
+    assert (alarm.kind, alarm.compartment_id) == ("deposit_abandoned", slot.id)
     assert alarm.detail.startswith("deposit abandoned (idle): originals were deposited")
     assert "APP-1" in alarm.detail
     assert rig.bank.abandon_deposit(slot.id, "stop") == kept  # again: no change, no alarm

@@ -228,7 +228,7 @@ def test_a_session_abandoned_after_the_deposit_opens_nothing_and_keeps_the_paper
     [slot] = [c for c in kiosk.node.locker.compartments() if c.id == compartment]
     assert (slot.state, slot.abandoned_application_no) == (State.HOLDING_DEPOSIT, application_no)
     [alarm] = kiosk.messages(m.Alarm)
-    assert (alarm.kind, alarm.compartment_id) == (m.AlarmKind.OPENING_UNCONFIRMED, compartment)
+    assert (alarm.kind, alarm.compartment_id) == (m.AlarmKind.DEPOSIT_ABANDONED, compartment)
     assert [p for p in paths if p.exists()] == []
     flow.abandon("stop")  # ended twice (a stop after the idle wipe): nothing more
     assert len(kiosk.messages(m.Alarm)) == 1

@@ -124,10 +124,7 @@ def test_a_session_ending_unattended_after_a_deposit_keeps_the_papers_locked_for
         assert held.state == State.HOLDING_DEPOSIT
         assert (held.application_no, held.abandoned_application_no) == (None, application_no)
         [alarm] = [a for a in messages(k, m.Alarm) if a.compartment_id == cid]
-        assert (alarm.kind, alarm.severity) == (
-            m.AlarmKind.OPENING_UNCONFIRMED,
-            m.Severity.CRITICAL,
-        )
+        assert (alarm.kind, alarm.severity) == (m.AlarmKind.DEPOSIT_ABANDONED, m.Severity.CRITICAL)
         assert alarm.detail.startswith(f"deposit abandoned ({why}): originals were deposited")
         assert application_no in alarm.detail
         [note] = [
