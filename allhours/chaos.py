@@ -463,7 +463,7 @@ class ChaosSite:
         args += ["--ca-dir", str(self.authority.dir), "--worker-id", f"chaos-{worker.name[7:]}"]
         worker.args = args
 
-    def _sms_environment(self) -> dict[str, str]:
+    def _worker_environment(self) -> dict[str, str]:
         table = self.sms.table
         templates = self.workdir / "sms-templates.json"
         templates.write_text(
@@ -471,6 +471,9 @@ class ChaosSite:
         )
         ((key_id, secret),) = self.sms.access_keys.items()
         return {
+            # Staff sign in over plain http on loopback here: no TLS, so no Secure cookies
+            # (docs/console.md, "Behind a proxy").
+            "ALLHOURS_BACKEND_SECURE_COOKIES": "false",
             "ALLHOURS_SMS_PROVIDER": "aliyun",
             "ALLHOURS_ALIYUN_ACCESS_KEY_ID": key_id,
             "ALLHOURS_ALIYUN_ACCESS_KEY_SECRET": secret,
@@ -511,7 +514,7 @@ class ChaosSite:
             (self.workdir / f"{tid}.toml").write_text(
                 f'data_dir = "{terminal.data_dir}"\nemulate = true\n', encoding="utf-8"
             )
-        environment = self._sms_environment()
+        environment = self._worker_environment()
         for worker in self.workers:
             worker.env = environment
             self.start_worker(worker)
