@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -155,6 +156,13 @@ def _install_errors(app: FastAPI) -> None:
     async def _asked(_request: Request, exc: BadSupplementRequest) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(TooManyRotations)
+    @app.exception_handler(ViewLimitReached)
+    async def _too_many(_request: Request, exc: TooManyRotations | ViewLimitReached) -> Response:
+        # As often as allowed for now: 429, and when the next one is possible.
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers=retry)
+
     @app.exception_handler(WorkflowError)
     async def _workflow(_request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
@@ -252,11 +260,7 @@ def create_app(
         if unmasked:
             if Permission.VIEW_UNMASKED not in permissions_of(list(who.staff.roles)):
                 raise Forbidden(Permission.VIEW_UNMASKED.value)
-            try:
-                desk.record_unmasked_view(_actor(who), application_no)
-            except ViewLimitReached as exc:
-                retry = {"Retry-After": str(exc.retry_after_s)}
-                raise HTTPException(429, str(exc), headers=retry) from None
+            desk.record_unmasked_view(_actor(who), application_no)
         return _detail(application_no, unmasked)
 
     for path, step in STEP_ROUTES.items():
@@ -313,18 +317,14 @@ def create_app(
         `WorkflowSettings.code_rotations_per_day` (3) times a case in any 24 hours (429 with
         `Retry-After`: each rotation is an SMS, and the provider caps them per number)."""
         body = body or ActionBody()
-        try:
-            outcome = desk.act(
-                _actor(who),
-                application_no,
-                "resend_code",
-                note=body.note,
-                version=body.version,
-                key=body.idempotency_key or key,
-            )
-        except TooManyRotations as exc:
-            retry = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
-            raise HTTPException(429, str(exc), headers=retry) from None
+        outcome = desk.act(
+            _actor(who),
+            application_no,
+            "resend_code",
+            note=body.note,
+            version=body.version,
+            key=body.idempotency_key or key,
+        )
         return {"load_id": outcome["load_id"], "code_rotation": outcome["code_rotation"]}
 
     @app.post("/api/applications/{application_no}/return")
